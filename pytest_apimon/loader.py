@@ -1,0 +1,100 @@
+"""Reading YAML/JSON text into Python data plus a map of field path -> line number.
+
+Shared by documents and config so every error message can name a line. JSON is parsed
+with the json module (exact syntax errors); its line map comes from YAML's composer,
+best effort, since JSON is close enough to YAML for that.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+Path_ = tuple[str | int, ...]
+
+
+class ParseError(Exception):
+    def __init__(self, message: str, line: int | None = None) -> None:
+        super().__init__(message)
+        self.message, self.line = message, line
+
+
+@dataclass
+class Parsed:
+    data: Any
+    lines: dict[Path_, int] = field(default_factory=dict)
+
+    def line(self, path: Path_) -> int | None:
+        """Line of the field at path, or of its nearest ancestor that has one."""
+        path = tuple(path)
+        while True:
+            if path in self.lines:
+                return self.lines[path]
+            if not path:
+                return None
+            path = path[:-1]
+
+
+def format_path(path: Path_) -> str:
+    """('interfaces', 2, 'expect') -> 'interfaces[2].expect'."""
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def did_you_mean(word: str, choices: list[str] | tuple[str, ...]) -> str:
+    """' (did you mean 'x'?)' or ''."""
+    match = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f" (did you mean '{match[0]}'?)" if match else ""
+
+
+class _Loader(yaml.SafeLoader):
+    pass
+
+
+def _lines(node: yaml.Node, path: Path_, out: dict[Path_, int]) -> None:
+    out[path] = node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            key = key_node.value if isinstance(key_node, yaml.ScalarNode) else str(key_node.value)
+            out[path + (key,)] = key_node.start_mark.line + 1
+            _lines(value_node, path + (key,), out)
+            out[path + (key,)] = key_node.start_mark.line + 1
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            _lines(item, path + (i,), out)
+
+
+def _line_map(text: str) -> dict[Path_, int]:
+    try:
+        node = yaml.compose(text, Loader=_Loader)
+    except yaml.YAMLError:
+        return {}
+    out: dict[Path_, int] = {}
+    if node is not None:
+        _lines(node, (), out)
+    return out
+
+
+def parse(text: str, suffix: str) -> Parsed:
+    """Parse YAML (.yaml/.yml) or JSON (.json). Raises ParseError with a line when known."""
+    if suffix.lower() == ".json":
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ParseError(f"invalid JSON: {exc.msg} (column {exc.colno})", exc.lineno) from None
+        return Parsed(data, _line_map(text))
+    try:
+        data = yaml.load(text, Loader=_Loader)  # noqa: S506 - SafeLoader subclass
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+        problem = getattr(exc, "problem", None) or str(exc)
+        context = getattr(exc, "context", None)
+        msg = f"invalid YAML: {problem}" + (f" ({context})" if context else "")
+        raise ParseError(msg, mark.line + 1 if mark else None) from None
+    return Parsed(data, _line_map(text))

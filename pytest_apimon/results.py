@@ -1,0 +1,66 @@
+"""Per-interface results and the run they belong to. Plain data, dict round-trip for xdist."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+
+@dataclass
+class InterfaceResult:
+    nodeid: str
+    service: str
+    module: str
+    name: str
+    method: str = ""
+    url: str = ""
+    outcome: str = "passed"  # passed | failed | skipped
+    category: str | None = None  # Category value when failed
+    sub: str = ""
+    reason: str = ""  # one human line; for skipped: the skip reason
+    status: int | None = None
+    elapsed_ms: float | None = None
+    attempts: int = 1
+    file: str = ""
+    line: int | None = None
+    tags: list[str] = field(default_factory=list)
+    started_at: float | None = None  # epoch seconds
+    # Masked excerpts for the report details (never raw secrets).
+    request_headers: dict[str, str] = field(default_factory=dict)
+    request_body: str = ""
+    response_headers: dict[str, str] = field(default_factory=dict)
+    response_body: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> InterfaceResult:
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+    def headline(self, lang: str = "zh") -> str:
+        """The classified first line, e.g.
+        '[unavailable] user/账户 · 获取用户信息 · GET https://…/api/v1/profile → 503 in 12 ms'."""
+        tag = f"[{self.category}] " if self.category else ""
+        where = f"{self.service}/{self.module} · {self.name}"
+        target = f"{self.method} {self.url}".strip()
+        if self.status is not None:
+            result = f"→ {self.status}"
+        else:
+            result = f"→ {self.reason}" if self.reason else ""
+        timing = f" in {self.elapsed_ms:.0f} ms" if self.elapsed_ms is not None else ""
+        parts = [p for p in (where, target) if p]
+        return f"{tag}{' · '.join(parts)} {result}{timing}".rstrip()
+
+
+@dataclass
+class RunResult:
+    started_at: float  # epoch seconds
+    finished_at: float
+    env: str
+    results: list[InterfaceResult] = field(default_factory=list)
+
+    @property
+    def duration(self) -> float:
+        return max(0.0, self.finished_at - self.started_at)
