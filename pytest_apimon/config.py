@@ -94,11 +94,6 @@ class Config:
         return self.services.get(name) or ServiceConfig(name=name, base_url=None)
 
 
-def substitute_env(text: str, environ: dict[str, str], *, where: str = "") -> str:
-    """Replace ${VAR} and ${VAR:-default}; $${ escapes. Unset VAR without default -> ConfigError naming it."""
-    raise NotImplementedError
-
-
 def load_config(path: Path | None, env: str | None = None, environ: dict[str, str] | None = None) -> Config:
     """Load, substitute and validate. path None or missing-and-default -> built-in defaults. Raises ConfigError."""
     raise NotImplementedError

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import difflib
 import json
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -98,3 +100,32 @@ def parse(text: str, suffix: str) -> Parsed:
         msg = f"invalid YAML: {problem}" + (f" ({context})" if context else "")
         raise ParseError(msg, mark.line + 1 if mark else None) from None
     return Parsed(data, _line_map(text))
+
+
+_VAR = re.compile(r"\$\$\{|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+class MissingVariable(Exception):
+    def __init__(self, name: str) -> None:
+        super().__init__(f"environment variable ${{{name}}} is not set (no default: write ${{{name}:-default}})")
+        self.name = name
+
+
+def substitute_env(text: str, environ: Mapping[str, str]) -> str:
+    """Replace ${VAR} and ${VAR:-default}; '$${' is a literal '${'. Unset VAR without default -> MissingVariable.
+
+    An empty value counts as unset for ':-' (shell semantics), never as a silent empty string otherwise.
+    """
+
+    def repl(m: re.Match[str]) -> str:
+        if m.group(0) == "$${":
+            return "${"
+        name, default = m.group(1), m.group(2)
+        value = environ.get(name)
+        if value is None or (value == "" and default is not None):
+            if default is None:
+                raise MissingVariable(name)
+            return default
+        return value
+
+    return _VAR.sub(repl, text)

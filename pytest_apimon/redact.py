@@ -13,7 +13,7 @@ SECRET_KEY_WORDS = ("password", "passwd", "pwd", "secret", "token", "access_key"
 
 
 class Redactor:
-    def __init__(self, secrets: tuple[str, ...] | list[str] = (), key_words: tuple[str, ...] = SECRET_KEY_WORDS) -> None:
+    def __init__(self, secrets: tuple[str, ...] | list[str] = (), key_words: tuple[str, ...] = SECRET_KEY_WORDS):
         raise NotImplementedError
 
     def add_secret(self, value: str) -> None:
