@@ -1,1 +1,260 @@
-"""pytest hooks and options (placeholder while the core is written)."""
+"""pytest hooks and options: wires the core modules into a run. Inert unless --apimon is given."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from . import logs
+from .config import Config, ConfigError, load_config
+from .documents import NameRegistry, is_document
+from .engine import Engine
+from .items import InterfaceFile, _ApimonItem
+from .redact import Redactor
+from .report import compute_stats, render_json, render_markdown, render_terminal
+from .results import InterfaceResult, RunResult
+
+log = logging.getLogger("pytest_apimon")
+
+
+@dataclass
+class ApimonRun:
+    """Per-process run state, kept in config.stash."""
+
+    config: Config
+    roots: list[Path]
+    lang: str
+    redactor: Redactor
+    is_worker: bool
+    names: NameRegistry = field(default_factory=NameRegistry)
+    started_at: float = field(default_factory=time.time)
+    results: dict[str, InterfaceResult] = field(default_factory=dict)
+    _engine: Engine | None = None
+
+    def engine(self) -> Engine:
+        if self._engine is None:
+            self._engine = Engine(self.config, self.redactor)
+        return self._engine
+
+    def details(self, result: InterfaceResult) -> str:
+        """Failure text below the headline: reason, then the masked request and response."""
+        lines = [f"reason: {result.reason}"] if result.reason else []
+        if result.method:
+            lines.append(f"request: {result.method} {result.url}")
+            lines += [f"  {k}: {v}" for k, v in result.request_headers.items()]
+            if result.request_body:
+                lines.append(f"  body: {result.request_body[:500]}")
+        if result.status is not None:
+            lines.append(f"response: {result.status} in {result.elapsed_ms:.0f} ms")
+            if result.response_body:
+                lines.append(f"  body: {result.response_body[:500]}")
+        return "\n".join(lines)
+
+    def pool_root_for(self, path: Path) -> Path | None:
+        for root in self.roots:
+            if path == root or root in path.parents:
+                return root
+        return None
+
+
+RUN_KEY = pytest.StashKey[ApimonRun]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("apimon", "API monitoring (pytest-apimon)")
+    group.addoption(
+        "--apimon", nargs="+", action="extend", default=[], metavar="PATH",
+        help="monitor the interface documents under PATH (an Interface-pool folder); enables the plugin",
+    )
+    group.addoption("--apimon-config", metavar="FILE", help="config file (default: config.yaml in the rootdir)")
+    group.addoption("--apimon-env", metavar="NAME", help="environment whose base URLs to use")
+    group.addoption("--apimon-report", metavar="PATH", help="write the report as Markdown to PATH")
+    group.addoption("--apimon-json", metavar="PATH", help="write one JSON record per interface to PATH")
+    group.addoption("--apimon-lang", choices=("zh", "en"), help="report language (default: config or zh)")
+    parser.addini("apimon_config", "pytest-apimon config file", default="")
+    parser.addini("apimon_env", "pytest-apimon environment", default="")
+    parser.addini("apimon_report", "pytest-apimon Markdown report path", default="")
+    parser.addini("apimon_json", "pytest-apimon JSON results path", default="")
+    parser.addini("apimon_lang", "pytest-apimon report language (zh|en)", default="")
+
+
+def _option(config: pytest.Config, name: str) -> str | None:
+    return config.getoption(f"apimon_{name}") or config.getini(f"apimon_{name}") or None
+
+
+def _resolve_roots(config: pytest.Config, cfg: Config, paths: list[str]) -> list[Path]:
+    roots = []
+    for raw in paths:
+        path = Path(raw)
+        path = (path if path.is_absolute() else Path(config.invocation_params.dir) / path).resolve()
+        if not path.exists():
+            raise pytest.UsageError(f"--apimon: path not found: {raw}")
+        # A path inside a pool (a service folder or a single document) keeps the pool as the root,
+        # so the service is still the first folder under the pool.
+        for candidate in [path, *path.parents]:
+            if candidate.name in cfg.services and candidate.is_dir():
+                path = candidate.parent
+                break
+        else:
+            if path.is_file():
+                path = path.parent.parent
+        roots.append(path)
+    return roots
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_configure(config: pytest.Config) -> None:
+    paths = config.getoption("apimon")
+    if not paths:
+        return
+    cfg_path = _option(config, "config")
+    if cfg_path:
+        path: Path | None = Path(cfg_path)
+        if not path.is_absolute():
+            path = Path(config.invocation_params.dir) / path
+    else:
+        path = config.rootpath / "config.yaml"
+        path = path if path.is_file() else None
+    try:
+        cfg = load_config(path, env=_option(config, "env"))
+    except ConfigError as exc:
+        raise pytest.UsageError(f"pytest-apimon: invalid config: {exc}") from None
+    lang = _option(config, "lang") or cfg.report.language
+    if lang not in ("zh", "en"):
+        raise pytest.UsageError(f"pytest-apimon: apimon_lang must be zh or en, got {lang!r}")
+    is_worker = hasattr(config, "workerinput")
+    roots = _resolve_roots(config, cfg, paths)
+    run = ApimonRun(config=cfg, roots=roots, lang=lang, redactor=Redactor(cfg.secrets), is_worker=is_worker)
+    config.stash[RUN_KEY] = run
+    if config.args_source != pytest.Config.ArgsSource.ARGS:
+        # The PATHs were consumed by --apimon: collect exactly them, not testpaths or the cwd.
+        config.args[:] = [str(p) for p in paths]
+    config.addinivalue_line("markers", "apimon: an interface checked by pytest-apimon")
+    if not is_worker:
+        logs.setup_logging(cfg.logging, cfg.base_dir, mask=run.redactor.text)
+        log.info(
+            "run started: env=%s config=%s pools=%s", cfg.env, cfg.path or "(built-in defaults)",
+            ", ".join(str(r) for r in roots),
+        )
+        config.pluginmanager.register(ResultCollector(run, config), "apimon-results")
+
+
+def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
+    run = parent.config.stash.get(RUN_KEY, None)
+    if run is None or not is_document(file_path):
+        return None
+    root = run.pool_root_for(file_path)
+    if root is None:
+        return None
+    return InterfaceFile.from_parent(parent, path=file_path, pool_root=root)
+
+
+def pytest_itemcollected(item: pytest.Item) -> None:
+    if isinstance(item, _ApimonItem):
+        item.add_marker("apimon")
+        for mark in item.iter_markers():
+            if mark.name not in ("apimon", "skip"):
+                # Document tags become markers; register them so --strict-markers accepts them.
+                item.config.addinivalue_line("markers", f"{mark.name}: tag from interface documents")
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> pytest.TestReport:
+    report: pytest.TestReport = yield
+    if isinstance(item, _ApimonItem) and (call.when == "call" or report.outcome != "passed"):
+        result = item.result if call.when == "call" and item.result is not None else item.identity()
+        result.nodeid = item.nodeid
+        result.attempts = getattr(item, "execution_count", 1)
+        if report.skipped:
+            result.outcome = "skipped"
+            longrepr = report.longrepr
+            result.reason = longrepr[2] if isinstance(longrepr, tuple) else str(longrepr or "")
+            result.reason = result.reason.removeprefix("Skipped: ")
+        elif report.failed and result.outcome != "failed":
+            # Not raised by the engine: a hang cut by pytest-timeout, or a bug; still one category.
+            text = str(call.excinfo.value) if call.excinfo else str(report.longrepr)
+            result.outcome = "failed"
+            is_timeout = "Timeout" in text and "pytest-timeout" in text
+            result.category = "timeout" if is_timeout else "unexpected"
+            result.sub = "hang" if is_timeout else "error"
+            result.reason = text.splitlines()[0][:300] if text else "error"
+        report.apimon = result.to_dict()  # type: ignore[attr-defined]  # crosses xdist as a dict
+    return report
+
+
+class ResultCollector:
+    """Controller-side (or single-process) aggregation; the only place that writes outputs."""
+
+    def __init__(self, run: ApimonRun, config: pytest.Config) -> None:
+        self.run = run
+        self.config = config
+        self.written = False
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        data = getattr(report, "apimon", None)
+        if data is None or report.outcome == "rerun":
+            return
+        result = InterfaceResult.from_dict(data)
+        self.run.results[report.nodeid] = result
+        if result.outcome == "failed":
+            log.warning("%s | %s", result.headline(self.run.lang), result.reason)
+
+    def run_result(self) -> RunResult:
+        return RunResult(
+            started_at=self.run.started_at,
+            finished_at=getattr(self, "finished_at", time.time()),
+            env=self.run.config.env,
+            results=list(self.run.results.values()),
+        )
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        if self.written or self.config.option.collectonly:
+            return
+        self.written = True
+        self.finished_at = time.time()
+        run_result = self.run_result()
+        cfg = self.run.config
+        outputs = (
+            ("report", cfg.report.markdown,
+             lambda: render_markdown(run_result, self.run.lang, cfg.report.title, redactor=self.run.redactor)),
+            ("json", cfg.report.json, lambda: render_json(run_result, redactor=self.run.redactor)),
+        )
+        for option, from_config, render in outputs:
+            # A path given on the command line is relative to the cwd; one from config.yaml to its folder.
+            cli = _option(self.config, option)
+            target = cli or from_config
+            if not target:
+                continue
+            path = Path(target)
+            if not path.is_absolute():
+                path = (Path(self.config.invocation_params.dir) if cli else cfg.base_dir) / path
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(render(), encoding="utf-8")
+            log.info("wrote %s", path)
+        stats = compute_stats(run_result)
+        log.info(
+            "run finished: total=%d passed=%d failed=%d skipped=%d by_category=%s p95_ms=%s duration=%.1fs",
+            stats.total, stats.passed, stats.failed, stats.skipped, stats.by_category, stats.p95_ms,
+            run_result.duration,
+        )
+
+    def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
+        if self.config.option.collectonly:
+            return
+        run_result = self.run_result()
+        terminalreporter.section("pytest-apimon")
+        terminalreporter.write_line(render_terminal(run_result, self.run.lang, redactor=self.run.redactor))
+
+    def pytest_unconfigure(self) -> None:
+        logs.teardown_logging()
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    run = session.config.stash.get(RUN_KEY, None)
+    if run is not None and run._engine is not None:
+        run._engine.close()

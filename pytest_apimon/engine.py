@@ -1,0 +1,153 @@
+"""Checking one interface end to end: resolve the request, apply the token, probe, classify.
+
+The engine owns the per-service `requests.Session`s (connection reuse) and the TokenManager.
+It turns every outcome, including problems of its own inputs, into an InterfaceResult; it
+never raises for a bad interface, so one broken entry cannot stop the others.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import requests
+
+from .auth import LoginFailed, Token, TokenManager
+from .categories import Category
+from .classify import Outcome, classify
+from .config import Config
+from .documents import Interface
+from .probe import Exchange, Request, new_session, send
+from .redact import Redactor
+from .results import InterfaceResult
+
+REQUEST_EXCERPT = 2048
+RESPONSE_EXCERPT = 2048
+
+
+class Engine:
+    def __init__(self, config: Config, redactor: Redactor | None = None) -> None:
+        self.config = config
+        self.redactor = redactor or Redactor(config.secrets)
+        self._sessions: dict[str, requests.Session] = {}
+        self._lock = threading.Lock()
+        self.tokens = TokenManager(config, self.session, self.redactor)
+
+    def session(self, service: str) -> requests.Session:
+        with self._lock:
+            sess = self._sessions.get(service)
+            if sess is None:
+                sess = new_session(verify_tls=self.config.service(service).verify_tls)
+                self._sessions[service] = sess
+            return sess
+
+    def close(self) -> None:
+        with self._lock:
+            for sess in self._sessions.values():
+                sess.close()
+            self._sessions.clear()
+
+    def timeout_for(self, itf: Interface) -> float:
+        return itf.timeout or self.config.service(itf.service).timeout or self.config.defaults.timeout
+
+    def build_request(self, itf: Interface) -> Request:
+        """The resolved request, or ValueError when the service has no base URL for a `path`."""
+        svc = self.config.service(itf.service)
+        if itf.url:
+            url = itf.url
+        elif svc.base_url:
+            url = svc.base_url + (itf.path or "")
+        else:
+            raise ValueError(
+                f"interface uses path '{itf.path}' but service '{itf.service}' has no base_url "
+                f"for environment '{self.config.env}' in {self.config.path or 'the config'}"
+            )
+        d = self.config.defaults
+        return Request(
+            method=itf.method,
+            url=url,
+            params=dict(itf.params),
+            headers={**svc.headers, **itf.headers},
+            json=itf.json if itf.has_json else None,
+            has_json=itf.has_json,
+            form=itf.form,
+            body=itf.body,
+            timeout=self.timeout_for(itf),
+            connect_timeout=min(d.connect_timeout, self.timeout_for(itf)),
+            verify_tls=svc.verify_tls,
+            max_body_bytes=d.max_body_bytes,
+            max_redirects=d.max_redirects,
+        )
+
+    def auth_service(self, itf: Interface) -> str | None:
+        """Which service's token this interface sends, if any."""
+        if itf.auth is False:
+            return None
+        name = itf.auth if isinstance(itf.auth, str) else itf.service
+        has_auth = self.config.service(name).auth is not None
+        if itf.auth is True or isinstance(itf.auth, str):
+            return name  # explicitly asked for: a missing auth config is reported, not ignored
+        return name if has_auth else None
+
+    def check(self, itf: Interface) -> InterfaceResult:
+        started = time.time()
+        result = InterfaceResult(
+            nodeid="", service=itf.service, module=itf.module, name=itf.name, method=itf.method,
+            url=itf.url or itf.path or "", file=itf.file, line=itf.line, tags=list(itf.tags), started_at=started,
+        )
+        try:
+            req = self.build_request(itf)
+        except ValueError as exc:
+            return self._fail(result, Outcome(Category.INVALID_DOCUMENT, "config", str(exc)))
+        result.url = self.redactor.text(req.url)
+
+        token: Token | None = None
+        auth_svc = self.auth_service(itf)
+        if auth_svc:
+            try:
+                token = self.tokens.token(auth_svc)
+            except LoginFailed as exc:
+                return self._fail(result, Outcome(Category.AUTH, "login", str(exc)))
+            auth_cfg = self.config.service(auth_svc).auth
+            assert auth_cfg is not None
+            token.apply(auth_cfg, req)
+
+        ex = send(self.session(itf.service), req)
+        if ex.status == 401 and token is not None and auth_svc:
+            # The token may have been revoked or expired early: one fresh login, one retry.
+            self.tokens.invalidate(auth_svc, token)
+            try:
+                token = self.tokens.token(auth_svc)
+            except LoginFailed as exc:
+                return self._fail(result, Outcome(Category.AUTH, "login", str(exc)), ex)
+            auth_cfg = self.config.service(auth_svc).auth
+            assert auth_cfg is not None
+            req = self.build_request(itf)
+            token.apply(auth_cfg, req)
+            ex = send(self.session(itf.service), req)
+
+        outcome = classify(ex, itf.expect)
+        self._fill(result, ex)
+        if outcome.passed:
+            return result
+        return self._fail(result, outcome, ex)
+
+    def _fill(self, result: InterfaceResult, ex: Exchange) -> None:
+        r = self.redactor
+        result.url = r.text(ex.url)
+        result.status = ex.status
+        result.elapsed_ms = round(ex.elapsed_ms, 1)
+        result.request_headers = r.headers(ex.request_headers)
+        result.request_body = r.text(ex.request_body or "")[:REQUEST_EXCERPT]
+        result.response_headers = r.headers(ex.response_headers)
+        result.response_body = r.text(ex.text(RESPONSE_EXCERPT)) if ex.status is not None else ""
+
+    def _fail(self, result: InterfaceResult, outcome: Outcome, ex: Exchange | None = None) -> InterfaceResult:
+        if ex is not None:
+            self._fill(result, ex)
+        result.outcome = "failed"
+        assert outcome.category is not None
+        result.category = outcome.category.value
+        result.sub = outcome.sub
+        result.reason = self.redactor.text(outcome.reason)
+        return result

@@ -1,0 +1,169 @@
+"""pytest collection nodes: a document file and one item per interface (or per document error)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from .categories import Category
+from .documents import DocumentError, Interface, load_document
+from .results import InterfaceResult
+
+if TYPE_CHECKING:
+    from .plugin import ApimonRun
+
+try:  # Structured failure text: JUnit's message = the classified first line, body = details.
+    from _pytest._code.code import ReprEntryNative, ReprExceptionInfo, ReprFileLocation, ReprTraceback
+except ImportError:  # pragma: no cover - private API moved; fall back to plain text
+    ReprExceptionInfo = None  # type: ignore[assignment,misc]
+
+
+class InterfaceFailure(Exception):
+    """Raised by an item whose interface is not healthy; carries the classified result."""
+
+    def __init__(self, result: InterfaceResult, details: str) -> None:
+        super().__init__(result.headline())
+        self.result = result
+        self.details = details
+
+
+def _run(config: pytest.Config) -> ApimonRun:
+    from .plugin import RUN_KEY
+
+    return config.stash[RUN_KEY]
+
+
+class InterfaceFile(pytest.File):
+    """One interface document; yields items in file order, bad entries as failing items."""
+
+    def __init__(self, *, pool_root: Path, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.pool_root = pool_root
+
+    def collect(self) -> Iterator[pytest.Item]:
+        run = _run(self.config)
+        display = self.nodeid.split("::")[0] or str(self.path)
+        doc = load_document(self.path, self.pool_root, display=display)
+        entries: list[tuple[int, Interface | DocumentError]] = [(i.index, i) for i in doc.interfaces]
+        file_errors = [e for e in doc.errors if e.index is None]
+        entries += [(e.index, e) for e in doc.errors if e.index is not None]
+        for n, err in enumerate(file_errors):
+            name = "<invalid document>" + (f"#{n + 1}" if n else "")
+            yield InvalidDocumentItem.from_parent(self, name=name, error=err)
+        for _, entry in sorted(entries, key=lambda pair: pair[0]):
+            if isinstance(entry, DocumentError):
+                name = entry.name or f"#{(entry.index or 0) + 1}"
+                yield InvalidDocumentItem.from_parent(self, name=name, error=entry)
+                continue
+            dup = run.names.claim(entry)
+            if dup is not None:
+                yield InvalidDocumentItem.from_parent(self, name=f"{entry.name} (duplicate)", error=dup)
+                continue
+            yield InterfaceItem.from_parent(self, name=entry.name, interface=entry)
+
+
+class _ApimonItem(pytest.Item):
+    result: InterfaceResult | None = None
+
+    def identity(self) -> InterfaceResult:
+        raise NotImplementedError
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
+        if not isinstance(excinfo.value, InterfaceFailure):
+            return super().repr_failure(excinfo)
+        failure = excinfo.value
+        headline = failure.result.headline()
+        text = headline + ("\n" + failure.details if failure.details else "")
+        if ReprExceptionInfo is None:
+            return text
+        path, line, _ = self.reportinfo()
+        lines = [ln + "\n" for ln in text.splitlines()]
+        return ReprExceptionInfo(
+            reprtraceback=ReprTraceback([ReprEntryNative(lines)], None, "native"),
+            reprcrash=ReprFileLocation(str(path), (line or 0) + 1, headline),
+        )
+
+    def _set_properties(self, result: InterfaceResult) -> None:
+        # JUnit takes the teardown report's properties, copied from item.user_properties; reset
+        # per attempt since reruns reuse the item object.
+        props = [
+            ("service", result.service), ("module", result.module), ("method", result.method),
+            ("url", result.url), ("category", result.category or ""),
+            ("status", "" if result.status is None else str(result.status)),
+            ("latency_ms", "" if result.elapsed_ms is None else f"{result.elapsed_ms:.0f}"),
+            ("attempts", str(result.attempts)),
+        ]
+        self.user_properties[:] = props
+
+
+class InterfaceItem(_ApimonItem):
+    def __init__(self, *, interface: Interface, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.interface = interface
+        self.extra_keyword_matches.update({interface.service, interface.module})
+        for tag in interface.tags:
+            self.add_marker(tag)
+        if interface.skip:
+            self.add_marker(pytest.mark.skip(reason=interface.skip))
+
+    def identity(self) -> InterfaceResult:
+        itf = self.interface
+        return InterfaceResult(
+            nodeid=self.nodeid, service=itf.service, module=itf.module, name=itf.name, method=itf.method,
+            url=itf.url or itf.path or "", file=itf.file, line=itf.line, tags=list(itf.tags),
+        )
+
+    def runtest(self) -> None:
+        run = _run(self.config)
+        result = run.engine().check(self.interface)
+        result.nodeid = self.nodeid
+        result.attempts = getattr(self, "execution_count", 1)
+        self.result = result
+        self._set_properties(result)
+        if result.outcome == "failed":
+            raise InterfaceFailure(result, run.details(result))
+
+    def reportinfo(self) -> tuple[Path, int | None, str]:
+        itf = self.interface
+        return self.path, (itf.line - 1) if itf.line else None, f"{itf.service}/{itf.module} · {itf.name}"
+
+
+class InvalidDocumentItem(_ApimonItem):
+    def __init__(self, *, error: DocumentError, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.error = error
+
+    def identity(self) -> InterfaceResult:
+        parent = self.parent
+        pool_root = getattr(parent, "pool_root", None)
+        service, module = _service_module(self.path, pool_root)
+        return InterfaceResult(
+            nodeid=self.nodeid, service=service, module=module, name=self.error.name or self.name,
+            file=self.error.file, line=self.error.line,
+        )
+
+    def runtest(self) -> None:
+        result = self.identity()
+        result.outcome = "failed"
+        result.category = Category.INVALID_DOCUMENT.value
+        result.reason = str(self.error)
+        self.result = result
+        self._set_properties(result)
+        raise InterfaceFailure(result, "")
+
+    def reportinfo(self) -> tuple[Path, int | None, str]:
+        return self.path, (self.error.line - 1) if self.error.line else None, str(self.error)
+
+
+def _service_module(path: Path, pool_root: Path | None) -> tuple[str, str]:
+    from .documents import service_and_module
+
+    if pool_root is None:
+        return path.parent.name, path.stem
+    try:
+        return service_and_module(path, pool_root)
+    except Exception:  # a broken file must still be reportable
+        return path.parent.name, path.stem
