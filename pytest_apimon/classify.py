@@ -1,15 +1,18 @@
-"""Classification: an Exchange plus the interface's expectations -> one Outcome with one Category.
-
-SKELETON — models and signatures are fixed; bodies to be implemented.
-"""
+"""Classification: an Exchange plus the interface's expectations -> one Outcome with one Category."""
 
 from __future__ import annotations
 
+import json
+import re
 from dataclasses import dataclass
+from typing import Any
 
 from .categories import Category
-from .documents import Expect
+from .documents import BodyCheck, Expect
 from .probe import Exchange
+
+_REASON_MAX = 200
+_VALUE_MAX = 60  # one quoted value inside a reason
 
 
 @dataclass(frozen=True)
@@ -23,16 +26,218 @@ class Outcome:
         return self.category is None
 
 
+HEALTHY = Outcome(None)
+
+
 def classify(exchange: Exchange, expect: Expect) -> Outcome:
     """Transport errors first, then status, then body checks, then latency."""
-    raise NotImplementedError
+    for step in (_transport, _status, _body, _latency):
+        outcome = step(exchange, expect)
+        if outcome is not None:
+            return outcome
+    return HEALTHY
+
+
+def _out(category: Category, sub: str, reason: str) -> Outcome:
+    return Outcome(category, sub, _cut(" ".join(reason.split()), _REASON_MAX))
+
+
+def _transport(ex: Exchange, expect: Expect) -> Outcome | None:
+    err = ex.error
+    if err is None:
+        if ex.status is None:  # cannot happen with probe.send; do not report it as healthy
+            return _out(Category.NETWORK, "other", "no response")
+        return None
+    if err.kind == "timeout":
+        return _out(Category.TIMEOUT, err.sub or "total", err.message)
+    if err.kind == "network":
+        return _out(Category.NETWORK, err.sub or "other", err.message)
+    if err.kind == "redirects":
+        return _out(Category.UNEXPECTED, "redirects", err.message)
+    if err.kind == "invalid_url":  # URLs are validated when documents load; this is a safety net
+        return _out(Category.UNEXPECTED, "invalid_url", err.message)
+    return _out(Category.NETWORK, "other", err.message)
+
+
+def _status(ex: Exchange, expect: Expect) -> Outcome | None:
+    status = ex.status
+    assert status is not None  # _transport handled it
+    if status_allowed(status, expect.status):
+        return None
+    text = f"HTTP {status}" + (f" {ex.reason}" if ex.reason else "")
+    if status in (401, 403):
+        return _out(Category.AUTH, "status", text)
+    if status == 404:
+        return _out(Category.NOT_FOUND, "status", text)
+    if status == 503:
+        return _out(Category.UNAVAILABLE, "status", text)
+    if 500 <= status <= 599:
+        return _out(Category.SERVER_ERROR, "status", text)
+    return _out(Category.UNEXPECTED, "status", f"HTTP {status}, expected {_describe_allowed(expect.status)}")
+
+
+def _describe_allowed(allowed: tuple[int | str, ...]) -> str:
+    return ", ".join(str(a).lower() for a in allowed) if allowed else "2xx"
+
+
+def _body(ex: Exchange, expect: Expect) -> Outcome | None:
+    if not expect.body:
+        return None
+    if ex.truncated:
+        return _out(Category.UNEXPECTED, "body", f"body truncated at {_size(len(ex.body))}; checks need all of it")
+    try:
+        data = json.loads(ex.body.decode("utf-8-sig"))
+    except (UnicodeDecodeError, ValueError):
+        ctype = next((v for k, v in ex.response_headers.items() if k.lower() == "content-type"), "")
+        detail = f" (Content-Type {ctype})" if ctype else ""
+        excerpt = ex.text(40).strip() if ex.body else ""
+        shown = f": {excerpt!r}" if excerpt else " (empty body)"
+        return _out(Category.UNEXPECTED, "body", f"response is not JSON{detail}{shown}")
+    problems = [p for p in (_check(data, c) for c in expect.body) if p]
+    if not problems:
+        return None
+    reason = problems[0] + (f" (+{len(problems) - 1} more)" if len(problems) > 1 else "")
+    return _out(Category.UNEXPECTED, "body", reason)
+
+
+def _check(data: Any, check: BodyCheck) -> str | None:
+    """None if the check passes, else one reason line."""
+    label = check.path or "$"
+    found, value = lookup(data, check.path)
+    if check.op == "exists":
+        if bool(check.value) == found:
+            return None
+        return f"{label}: missing" if found is False else f"{label}: expected absent, got {_show(value)}"
+    if not found:
+        return f"{label}: missing"
+    if check.op == "equals":
+        if _json_equal(value, check.value):
+            return None
+        return f"{label}: expected {_show(check.value)}, got {_show(value)}"
+    if check.op == "type":
+        if _is_type(value, str(check.value)):
+            return None
+        return f"{label}: expected type {check.value}, got {_type_name(value)}"
+    return f"{label}: unknown check {check.op!r}"  # documents validate ops; safety net
+
+
+def _json_equal(a: Any, b: Any) -> bool:
+    """JSON equality: 1 == 1.0, but booleans are not numbers (True != 1)."""
+    if isinstance(a, bool) or isinstance(b, bool):
+        return type(a) is type(b) and a == b
+    if isinstance(a, int | float) and isinstance(b, int | float):
+        return a == b
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_json_equal(a[k], b[k]) for k in a)
+    if isinstance(a, list | tuple) and isinstance(b, list | tuple):
+        return len(a) == len(b) and all(_json_equal(x, y) for x, y in zip(a, b, strict=True))
+    return type(a) is type(b) and a == b
+
+
+def _type_name(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list | tuple):
+        return "array"
+    if isinstance(value, dict):
+        return "object"
+    return type(value).__name__
+
+
+def _is_type(value: Any, name: str) -> bool:
+    if name == "integer":  # JSON has no int/float split: 3.0 counts as an integer
+        return isinstance(value, int | float) and not isinstance(value, bool) and float(value).is_integer()
+    return _type_name(value) == name
+
+
+def _show(value: Any) -> str:
+    try:
+        text = json.dumps(value, ensure_ascii=False)
+    except (TypeError, ValueError):
+        text = repr(value)
+    return _cut(text, _VALUE_MAX)
+
+
+def _latency(ex: Exchange, expect: Expect) -> Outcome | None:
+    if expect.max_ms is None or ex.elapsed_ms <= expect.max_ms:
+        return None
+    return _out(Category.UNEXPECTED, "latency", f"took {ex.elapsed_ms:.0f} ms, limit {expect.max_ms:g} ms")
+
+
+def _size(n: int) -> str:
+    for unit, factor in (("MiB", 1024 * 1024), ("KiB", 1024)):
+        if n >= factor:
+            return f"{n / factor:g} {unit}" if n % factor == 0 else f"{n / factor:.1f} {unit}"
+    return f"{n} bytes"
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+_PATTERN = re.compile(r"^([1-5])xx$", re.IGNORECASE)
 
 
 def status_allowed(status: int, allowed: tuple[int | str, ...]) -> bool:
     """allowed: ints and '2xx'-style patterns; empty means 200-299."""
-    raise NotImplementedError
+    if not allowed:
+        return 200 <= status <= 299
+    for item in allowed:
+        if isinstance(item, bool):
+            continue
+        if isinstance(item, int):
+            if status == item:
+                return True
+            continue
+        text = str(item).strip()
+        if text.isdigit() and int(text) == status:  # "404" from a loosely typed document
+            return True
+        m = _PATTERN.match(text)
+        if m and status // 100 == int(m.group(1)):
+            return True
+    return False
+
+
+# A path is a dotted sequence of keys, each optionally followed by [n] indexes; quoted keys
+# ("a.b" or ['a.b']) are not needed by the document format, so dots always separate.
+_SEGMENT = re.compile(r"([^.\[\]]*)((?:\[-?\d+\])*)")
+_INDEX = re.compile(r"\[(-?\d+)\]")
 
 
 def lookup(data: object, path: str) -> tuple[bool, object]:
     """Resolve a simple path like 'data.items[0].id' ('' or '$' = whole). Returns (found, value)."""
-    raise NotImplementedError
+    path = path.strip()
+    if path in ("", "$"):
+        return True, data
+    if path.startswith("$."):
+        path = path[2:]
+    elif path.startswith("$["):
+        path = path[1:]
+    current: object = data
+    for part in path.split("."):
+        m = _SEGMENT.fullmatch(part)
+        if m is None:
+            return False, None
+        key, indexes = m.group(1), m.group(2)
+        if key and isinstance(current, list) and re.fullmatch(r"-?\d+", key):
+            indexes = f"[{key}]{indexes}"  # "items.0" reads like "items[0]"
+        elif key:
+            if not isinstance(current, dict) or key not in current:
+                return False, None
+            current = current[key]
+        elif not indexes:
+            return False, None  # empty segment such as "a..b"
+        for idx in _INDEX.findall(indexes):
+            if not isinstance(current, list):
+                return False, None
+            i = int(idx)
+            if not -len(current) <= i < len(current):
+                return False, None
+            current = current[i]
+    return True, current

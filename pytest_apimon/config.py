@@ -108,11 +108,8 @@ LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 AUTH_TYPES_LATER = ("static", "oauth2", "basic")
 
 _TOP_KEYS = ("env", "defaults", "services", "logging", "report")
-_DEFAULTS_KEYS = tuple(Defaults.__dataclass_fields__)
 _SERVICE_KEYS = ("base_url", "headers", "verify_tls", "timeout", "auth")
 _AUTH_KEYS = ("type",) + tuple(LoginAuth.__dataclass_fields__)
-_LOGGING_KEYS = tuple(LoggingConfig.__dataclass_fields__)
-_REPORT_KEYS = tuple(ReportConfig.__dataclass_fields__)
 _HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
 
 SECRET_KEY_WORDS = ("password", "passwd", "pwd", "secret", "token", "key", "credential")
@@ -128,29 +125,20 @@ _SIZE_UNITS = {"b": 1, "kb": 1000, "mb": 1000**2, "gb": 1000**3, "kib": 1024, "m
 
 def _describe(value: Any) -> str:
     """How a wrong value is shown in an error: YAML spelling, not Python's."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if value is None:
-        return "null"
-    if isinstance(value, Mapping):
-        return "a mapping"
-    if isinstance(value, list):
-        return "a list"
+    if isinstance(value, bool) or value is None:
+        return {True: "true", False: "false", None: "null"}[value]
+    if isinstance(value, Mapping | list):
+        return "a mapping" if isinstance(value, Mapping) else "a list"
     return repr(value) if isinstance(value, str) else str(value)
 
 
 def _number(value: Any) -> float | None:
     """A finite int/float, or a string holding one (values substituted from ${VAR} arrive as strings)."""
-    if isinstance(value, bool):  # bool is an int subclass; `timeout: yes` is a mistake, not 1
+    if isinstance(value, bool) or not isinstance(value, int | float | str):  # `timeout: yes` is a mistake, not 1
         return None
-    if isinstance(value, int | float):
-        number = float(value)
-    elif isinstance(value, str):
-        try:
-            number = float(value.strip())
-        except ValueError:
-            return None
-    else:
+    try:
+        number = float(value.strip() if isinstance(value, str) else value)
+    except ValueError:
         return None
     return number if math.isfinite(number) else None
 
@@ -195,9 +183,6 @@ def _looks_secret_key(key: str) -> bool:
 def _looks_secret_header(name: str) -> bool:
     low = name.lower()
     return low in SECRET_HEADER_NAMES or any(word in low for word in SECRET_HEADER_WORDS)
-
-
-# ---------------------------------------------------------------- the reader
 
 
 class _Reader:
@@ -260,21 +245,10 @@ class _Reader:
 
     # ---- sections
 
-    def defaults(self, raw: Any) -> Defaults:
-        path: Path_ = ("defaults",)
-        sec = self.mapping(raw, path, _DEFAULTS_KEYS)
-        d = Defaults()
-        return Defaults(
-            timeout=self.get(sec, path, "timeout", _positive(parse_duration), d.timeout),
-            connect_timeout=self.get(sec, path, "connect_timeout", _positive(parse_duration), d.connect_timeout),
-            interval=self.get(sec, path, "interval", _positive(parse_duration), d.interval),
-            retries=self.get(sec, path, "retries", _count, d.retries),
-            retry_delay=self.get(sec, path, "retry_delay", parse_duration, d.retry_delay),
-            backoff_factor=self.get(sec, path, "backoff_factor", _factor, d.backoff_factor),
-            max_body_bytes=self.get(sec, path, "max_body_bytes", _positive(parse_size), d.max_body_bytes),
-            max_redirects=self.get(sec, path, "max_redirects", _count, d.max_redirects),
-            verify_tls=self.get(sec, path, "verify_tls", _bool, d.verify_tls),
-        )
+    def section(self, raw: Any, name: str, fields: dict[str, Any], cls: Any) -> Any:
+        """A flat section: every field is one converter applied to its substituted value."""
+        sec, d = self.mapping(raw, (name,), tuple(fields)), cls()
+        return cls(**{k: self.get(sec, (name,), k, conv, getattr(d, k)) for k, conv in fields.items()})
 
     def base_url(self, raw: Any, path: Path_, service: str, env: str) -> str | None:
         if raw is None:
@@ -304,7 +278,8 @@ class _Reader:
                 self.fail(path + (name,), f"expected a string or number header value, got {_describe(value)}")
             out[name] = str(value)
             if out[name] and _looks_secret_header(name):
-                self.secrets.append(out[name])
+                # Also the credential alone ("Bearer abc" -> "abc"): it may show up without its scheme.
+                self.secrets += [out[name], *out[name].split(None, 1)[1:]]
         return out
 
     def collect_auth_secrets(self, value: Any, secret: bool = False) -> None:
@@ -332,27 +307,25 @@ class _Reader:
                                         "(supported: login)")
         self.mapping(sec, path, _AUTH_KEYS)
         for a, b in (("path", "url"), ("json", "form"), ("token_path", "token_header")):
-            if a in sec and b in sec:
+            if sec.get(a) is not None and sec.get(b) is not None:
                 self.fail(path + (b,), f"use either '{a}' or '{b}', not both")
         d = LoginAuth()
         login_path = self.get(sec, path, "path", _opt(_string), None)
-        url = self.url(self.sub(sec["url"], path + ("url",)), path + ("url",)) if "url" in sec else None
+        url = self.url(self.sub(sec["url"], path + ("url",)), path + ("url",)) if sec.get("url") is not None else None
         if login_path is None and url is None:
             self.fail(path, "login needs 'path' (joined to base_url) or an absolute 'url'")
         if login_path is not None and base_url is None:
             self.fail(path + ("path",), "'path' needs the service's base_url; set base_url or use an absolute 'url'")
-        method = self.get(sec, path, "method", _string, d.method).upper()
-        if method not in _HTTP_METHODS:
-            self.fail(path + ("method",), f"expected an HTTP method ({', '.join(_HTTP_METHODS)}), got {method!r}")
         body = self.sub(sec.get("json"), path + ("json",))
-        form = self.get(sec, path, "form", _opt(_form), None)
+        raw_form = self.sub(sec.get("form"), path + ("form",))
+        form = None if raw_form is None else self.mapping(raw_form, path + ("form",))
         headers = self.headers(sec.get("headers"), path + ("headers",))
         # The login body is sent, never shown: everything under a secret-looking key is masked later.
         self.collect_auth_secrets(body)
         self.collect_auth_secrets(form)
         self.collect_auth_secrets({k: v for k, v in headers.items() if _looks_secret_key(k)})
         return LoginAuth(
-            method=method,
+            method=self.get(sec, path, "method", _choice(_HTTP_METHODS, str.upper, "an HTTP method"), d.method),
             path=login_path,
             url=url,
             json=body,
@@ -361,7 +334,7 @@ class _Reader:
             token_path=self.get(sec, path, "token_path", _nonempty, d.token_path),
             token_header=self.get(sec, path, "token_header", _opt(_nonempty), None),
             header=self.get(sec, path, "header", _nonempty, d.header),
-            scheme=self.get(sec, path, "scheme", _opt_str, d.scheme),
+            scheme=self.get(sec, path, "scheme", _opt(_string), d.scheme) or "",  # null, "": bare token
             query_param=self.get(sec, path, "query_param", _opt(_nonempty), None),
         )
 
@@ -381,36 +354,6 @@ class _Reader:
             )
         return out
 
-    def logging(self, raw: Any) -> LoggingConfig:
-        path: Path_ = ("logging",)
-        sec = self.mapping(raw, path, _LOGGING_KEYS)
-        d = LoggingConfig()
-        level = self.get(sec, path, "level", _string, d.level).upper()
-        if level not in LOG_LEVELS:
-            self.fail(path + ("level",), f"expected a logging level ({', '.join(LOG_LEVELS)}), got "
-                                         f"{level!r}{did_you_mean(level, LOG_LEVELS)}")
-        return LoggingConfig(
-            file=self.get(sec, path, "file", _opt(_nonempty), d.file),
-            max_bytes=self.get(sec, path, "max_bytes", _positive(parse_size), d.max_bytes),
-            backups=self.get(sec, path, "backups", _count, d.backups),
-            level=level,
-        )
-
-    def report(self, raw: Any) -> ReportConfig:
-        path: Path_ = ("report",)
-        sec = self.mapping(raw, path, _REPORT_KEYS)
-        d = ReportConfig()
-        language = self.get(sec, path, "language", _string, d.language).lower()
-        if language not in LANGUAGES:
-            self.fail(path + ("language",), f"expected one of {', '.join(LANGUAGES)}, got {language!r}")
-        return ReportConfig(
-            language=language,
-            title=self.get(sec, path, "title", _opt(_string), None),
-            markdown=self.get(sec, path, "markdown", _opt(_nonempty), None),
-            json=self.get(sec, path, "json", _opt(_nonempty), None),
-        )
-
-
 # ---------------------------------------------------------------- converters (raise ValueError)
 
 
@@ -424,11 +367,6 @@ def _nonempty(value: Any) -> str:
     if not _string(value).strip():
         raise ValueError("expected a non-empty string")
     return value
-
-
-def _opt_str(value: Any) -> str:
-    """A string where null means the same as '' (e.g. scheme: null -> bare token)."""
-    return "" if value is None else _string(value)
 
 
 def _opt(convert: Any) -> Any:
@@ -470,17 +408,43 @@ def _bool(value: Any) -> bool:
     raise ValueError(f"expected true or false, got {_describe(value)}")
 
 
-def _form(value: Any) -> dict[str, Any]:
-    if not isinstance(value, Mapping):
-        raise ValueError(f"expected a mapping of form fields, got {_describe(value)}")
-    return dict(value)
+def _choice(choices: tuple[str, ...], normalize: Any, what: str) -> Any:
+    def check(value: Any) -> str:
+        text = normalize(_string(value).strip())
+        if text not in choices:
+            raise ValueError(f"expected {what} ({', '.join(choices)}), got {text!r}{did_you_mean(text, choices)}")
+        return text
+
+    return check
 
 
 def _dedupe(values: list[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(values))
 
 
-# ---------------------------------------------------------------- entry point
+_DEFAULTS: dict[str, Any] = {  # field -> converter; the keys are also the allowed keys
+    "timeout": _positive(parse_duration),
+    "connect_timeout": _positive(parse_duration),
+    "interval": _positive(parse_duration),
+    "retries": _count,
+    "retry_delay": parse_duration,  # 0 = retry at once
+    "backoff_factor": _factor,
+    "max_body_bytes": _positive(parse_size),
+    "max_redirects": _count,
+    "verify_tls": _bool,
+}
+_LOGGING: dict[str, Any] = {
+    "file": _opt(_nonempty),  # null disables the file
+    "max_bytes": _positive(parse_size),
+    "backups": _count,
+    "level": _choice(LOG_LEVELS, str.upper, "a logging level"),
+}
+_REPORT: dict[str, Any] = {
+    "language": _choice(LANGUAGES, str.lower, "a report language"),
+    "title": _opt(_string),
+    "markdown": _opt(_nonempty),
+    "json": _opt(_nonempty),
+}
 
 
 def load_config(path: Path | None, env: str | None = None, environ: Mapping[str, str] | None = None) -> Config:
@@ -490,7 +454,7 @@ def load_config(path: Path | None, env: str | None = None, environ: Mapping[str,
     """
     if path is None:
         return Config(path=None, env=env or DEFAULT_ENV)
-    path = Path(path)
+    path = Path(path).absolute()  # base_dir must not depend on a later chdir
     file = str(path)
     if not path.is_file():
         raise ConfigError(f"config file not found: {path}" if not path.exists() else f"not a file: {path}")
@@ -507,14 +471,14 @@ def load_config(path: Path | None, env: str | None = None, environ: Mapping[str,
     top = reader.mapping(parsed.data, (), _TOP_KEYS)
     file_env = reader.get(top, (), "env", _opt(_nonempty), None)
     selected = env or file_env or DEFAULT_ENV
-    defaults = reader.defaults(top.get("defaults"))
+    defaults = reader.section(top.get("defaults"), "defaults", _DEFAULTS, Defaults)
     services = reader.services(top.get("services"), selected, defaults)
     return Config(
         path=file,
         env=selected,
         defaults=defaults,
         services=services,
-        logging=reader.logging(top.get("logging")),
-        report=reader.report(top.get("report")),
+        logging=reader.section(top.get("logging"), "logging", _LOGGING, LoggingConfig),
+        report=reader.section(top.get("report"), "report", _REPORT, ReportConfig),
         secrets=_dedupe(reader.secrets),
     )

@@ -1,18 +1,62 @@
 """Interface documents: the native JSON/YAML format, parsed and validated into models.
 
-SKELETON — models and signatures are fixed; bodies to be implemented.
+A file is one interface (a mapping with ``name``), a list of interfaces, or a mapping with
+``interfaces`` plus file-level ``service``/``module``/``defaults``. Loading never raises for bad
+content: every problem becomes a DocumentError naming file, line and field path, so one broken
+interface costs one error item while its neighbours still run. Field validators live in
+``_document_fields``; the key sets below are the contract the JSON Schema is tested against.
 """
 
 from __future__ import annotations
 
+import copy
+import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from ._document_fields import (
+    BODY_CHECK_KEYS,
+    BODY_CHECK_OPS,
+    BODY_KEYS,
+    CHECK_TYPES,
+    EXPECT_KEYS,
+    HTTP_METHODS,
+    INTERFACE_KEYS,
+    RESERVED_TAGS,
+    TAG_PATTERN,
+    Problems,
+    describe,
+    parse_fields,
+    substitute,
+    unknown_key,
+)
+from .loader import Parsed, ParseError, Path_, format_path, parse
+
+__all__ = [  # re-exported: the key sets are the contract the JSON Schema is tested against
+    "BODY_CHECK_KEYS", "BODY_CHECK_OPS", "CHECK_TYPES", "DEFAULTS_KEYS", "EXPECT_KEYS", "FILE_KEYS", "HTTP_METHODS",
+    "INTERFACE_KEYS", "RESERVED_TAGS", "SINGLE_FILE_KEYS", "TAG_PATTERN", "BodyCheck", "DocumentError", "DocumentFile",
+    "Expect", "Interface", "NameRegistry", "is_document", "load_document", "schema_path", "service_and_module",
+]  # fmt: skip
+
 DOCUMENT_SUFFIXES = (".yaml", ".yml", ".json")
-HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
 
 _MISSING: Any = object()  # marks "no json body" (None is a valid JSON body: null)
+
+DEFAULTS_KEYS = tuple(k for k in INTERFACE_KEYS if k != "name")
+FILE_KEYS = ("$schema", "service", "module", "defaults", "interfaces")  # form 3: {interfaces: [...]}
+SINGLE_FILE_KEYS = ("$schema", "service", "module")  # allowed next to the interface keys in form 1
+
+SCHEMA_PATH = Path(__file__).parent / "schema" / "interface-document.schema.json"
+EMPTY_MESSAGE = "empty document: expected an interface (a mapping with 'name') or a list of interfaces"
+_MAX_MESSAGES = 5  # per error; more problems are summarised as a count
+
+
+def schema_path() -> Path:
+    """The JSON Schema of the format, as a real file path (editors need a path or URL)."""
+    return Path(str(resources.files("pytest_apimon") / "schema" / "interface-document.schema.json"))
 
 
 @dataclass(frozen=True)
@@ -98,17 +142,248 @@ class DocumentFile:
 
 def is_document(path: Path) -> bool:
     """True for .yaml/.yml/.json files that are not hidden (README.md, .DS_Store, images are not)."""
-    raise NotImplementedError
+    # A missing path counts (callers may ask before creating); only directories are excluded.
+    return not path.name.startswith(".") and path.suffix.lower() in DOCUMENT_SUFFIXES and not path.is_dir()
 
 
 def service_and_module(path: Path, pool_root: Path) -> tuple[str, str]:
     """Default service (first folder under the pool) and module (sub-folder, else file stem)."""
-    raise NotImplementedError
+    try:
+        parts = path.relative_to(pool_root).parts
+    except ValueError:
+        try:
+            parts = path.resolve().relative_to(pool_root.resolve()).parts
+        except ValueError:  # outside the pool: behave like a file in the pool root
+            parts = (path.name,)
+    if len(parts) <= 1:
+        return path.stem, path.stem
+    return parts[0], parts[1] if len(parts) > 2 else path.stem
 
 
-def load_document(path: Path, pool_root: Path, display: str | None = None) -> DocumentFile:
-    """Parse and validate one document file. Never raises for bad content."""
-    raise NotImplementedError
+@dataclass
+class _Context:
+    """Per-file state shared by the interface validators."""
+
+    display: str
+    parsed: Parsed
+    environ: Mapping[str, str]
+    service: str = ""
+    module: str = ""
+    defaults: dict[str, Any] = field(default_factory=dict)  # validated, normalised
+    names: dict[str, int | None] = field(default_factory=dict)  # name -> line, for in-file duplicates
+
+    def error(self, problems: Problems, name: str | None = None, index: int | None = None) -> DocumentError:
+        # Document order reads best; the first problem names the field and line.
+        ordered = sorted(problems, key=lambda pr: self.parsed.line(pr[0]) or 0)
+        first = ordered[0][0]
+        messages = [ordered[0][1]] + [f"{format_path(p) or '(top level)'}: {m}" for p, m in ordered[1:_MAX_MESSAGES]]
+        if len(ordered) > _MAX_MESSAGES:
+            messages.append(f"and {len(ordered) - _MAX_MESSAGES} more problem(s)")
+        return DocumentError(
+            self.display, self.parsed.line(first), format_path(first), "; ".join(messages), name, index
+        )
+
+
+def load_document(
+    path: Path, pool_root: Path, display: str | None = None, *, environ: Mapping[str, str] | None = None
+) -> DocumentFile:
+    """Parse and validate one document file. Never raises for bad content.
+
+    `environ` feeds ``${VAR}`` substitution (default: os.environ).
+    """
+    display = str(path) if display is None else display
+    result = DocumentFile(display)
+
+    def fail(message: str, line: int | None = None, field_: str = "") -> DocumentFile:
+        result.errors.append(DocumentError(display, line, field_, message))
+        return result
+
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        return fail(f"cannot read file: {exc.strerror or exc}")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        return fail(
+            f"file is not valid UTF-8 text (invalid byte 0x{raw[exc.start]:02x} at offset {exc.start}); "
+            "save it as UTF-8",
+            line,
+        )
+    text = text.removeprefix("\ufeff")  # a BOM is common from Windows editors and harmless
+    if not text.strip():
+        return fail(EMPTY_MESSAGE)
+    try:
+        parsed = parse(text, path.suffix)
+    except ParseError as exc:
+        return fail(exc.message, exc.line)
+    data = parsed.data
+    if data is None:
+        return fail(EMPTY_MESSAGE)
+
+    service, module = service_and_module(path, pool_root)
+    ctx = _Context(display, parsed, os.environ if environ is None else environ, service, module)
+    items: list[tuple[Path_, Any]]
+    extra_keys: tuple[str, ...] = ()
+    if isinstance(data, list):
+        items = [((i,), item) for i, item in enumerate(data)]
+    elif isinstance(data, dict) and "interfaces" in data:
+        problems = _file_level(ctx, data, FILE_KEYS)
+        if problems:
+            result.errors.append(ctx.error(problems))
+            return result
+        items = [(("interfaces", i), item) for i, item in enumerate(data["interfaces"])]
+    elif isinstance(data, dict):
+        problems = _file_level(ctx, data, SINGLE_FILE_KEYS)
+        if problems:
+            result.errors.append(ctx.error(problems))
+            return result
+        items, extra_keys = [((), data)], SINGLE_FILE_KEYS
+    else:
+        return fail(
+            "expected an interface (a mapping with 'name'), a list of interfaces, "
+            f"or a mapping with 'interfaces', got {describe(data)}",
+            parsed.line(()),
+        )
+
+    for index, (prefix, item) in enumerate(items):
+        outcome = _interface(ctx, item, prefix, index, extra_keys)
+        (result.interfaces if isinstance(outcome, Interface) else result.errors).append(outcome)  # type: ignore[arg-type]
+    return result
+
+
+def _file_level(ctx: _Context, data: dict[Any, Any], allowed: tuple[str, ...]) -> Problems:
+    """Validate service/module/defaults/interfaces; fills ctx. Any problem fails the whole file."""
+    problems = Problems()
+    for key in ("service", "module"):
+        if key not in data:
+            continue
+        value = substitute(data[key], (key,), ctx.environ, problems)
+        if not isinstance(value, str) or not value.strip():
+            problems.add((key,), f"expected a non-empty string, got {describe(value)}")
+        elif key == "service" and ("/" in value or "::" in value or value != value.strip()):
+            problems.add((key,), f"service name {value!r} must not contain '/', '::' or surrounding spaces")
+        else:
+            setattr(ctx, key, value)
+    if "$schema" in data and not isinstance(data["$schema"], str):
+        problems.add(("$schema",), f"expected a string (path or URL of the schema), got {describe(data['$schema'])}")
+    if "interfaces" in data and not isinstance(data["interfaces"], list):
+        problems.add(("interfaces",), f"expected a list of interfaces, got {describe(data['interfaces'])}")
+    if allowed == FILE_KEYS:
+        for key in data:
+            if key not in FILE_KEYS:
+                hint = "; put fields shared by all interfaces under 'defaults'" if key in INTERFACE_KEYS else ""
+                problems.add((str(key),), unknown_key(key, FILE_KEYS) + hint)
+        if "defaults" in data:
+            _defaults(ctx, data["defaults"], problems)
+    return problems
+
+
+def _defaults(ctx: _Context, raw: Any, problems: Problems) -> None:
+    prefix: Path_ = ("defaults",)
+    if not isinstance(raw, dict):
+        problems.add(prefix, f"expected a mapping of interface fields shared by every interface, got {describe(raw)}")
+        return
+    raw = substitute(raw, prefix, ctx.environ, problems)
+    if "name" in raw:
+        problems.add(prefix + ("name",), "'name' is not allowed in defaults: each interface needs its own name")
+    ctx.defaults = parse_fields({k: v for k, v in raw.items() if k != "name"}, prefix, problems, DEFAULTS_KEYS)
+    _exclusive(raw, prefix, problems, require_target=False)
+
+
+def _exclusive(raw: dict[Any, Any], prefix: Path_, problems: Problems, *, require_target: bool) -> None:
+    """Exactly one of path/url (unless defaults provide one); at most one body."""
+    targets = [k for k in ("path", "url") if k in raw]
+    if len(targets) == 2:
+        problems.add(
+            prefix + ("url",), "use either 'path' (joined to the service base URL) or 'url' (absolute), not both"
+        )
+    elif not targets and require_target:
+        problems.add(prefix + ("path",), "missing required field: path or url")
+    bodies = [k for k in BODY_KEYS if k in raw]
+    if len(bodies) > 1:
+        problems.add(
+            prefix + (bodies[1],),
+            f"at most one body is allowed (json, form or body), got {' and '.join(repr(b) for b in bodies)}",
+        )
+
+
+def _interface(
+    ctx: _Context, raw: Any, prefix: Path_, index: int, extra_keys: tuple[str, ...]
+) -> Interface | DocumentError:
+    line = ctx.parsed.line(prefix)
+    problems = Problems()
+    if not isinstance(raw, dict):
+        problems.add(prefix, f"expected an interface (a mapping with 'name' and 'path' or 'url'), got {describe(raw)}")
+        return ctx.error(problems, index=index)
+    raw = substitute({k: v for k, v in raw.items() if k not in extra_keys}, prefix, ctx.environ, problems)
+    env_paths = [p for p, _ in problems]
+    for key in raw:
+        if key == "defaults" and extra_keys:
+            problems.add(prefix + (key,), "'defaults' is only allowed next to 'interfaces' (a list of interfaces)")
+    fields = parse_fields(
+        {k: v for k, v in raw.items() if not (k == "defaults" and extra_keys)},
+        prefix,
+        problems,
+        INTERFACE_KEYS,
+        also_known=extra_keys + ("interfaces",) if extra_keys else (),
+    )
+    if "name" not in raw:
+        problems.add(prefix + ("name",), "missing required field 'name'")
+    has_default_target = "path" in ctx.defaults or "url" in ctx.defaults
+    _exclusive(raw, prefix, problems, require_target=not has_default_target)
+
+    # A name still holding an unset ${VAR} is not a usable item name.
+    name: str | None = None if prefix + ("name",) in env_paths else fields.get("name")
+    if name is not None:
+        if name in ctx.names:
+            first = ctx.display + (f":{ctx.names[name]}" if ctx.names[name] else "")
+            problems.add(
+                prefix + ("name",),
+                f"duplicate interface name '{name}' in service '{ctx.service}' (first defined at {first})",
+            )
+        else:
+            ctx.names[name] = ctx.parsed.line(prefix + ("name",)) or line
+    # A value with an unset variable is reported once, not again as e.g. a malformed URL.
+    kept = [pr for pr in problems if pr[0] in env_paths or not any(pr[0][: len(e)] == e for e in env_paths)]
+    if kept:
+        return ctx.error(Problems(kept), name=name, index=index)
+
+    merged = _merge(ctx.defaults, fields)
+    expect = merged.pop("expect", {})
+    if "body" in expect:
+        expect["body"] = tuple(BodyCheck(*check) for check in expect["body"])
+    merged.setdefault("method", "GET")
+    return Interface(
+        service=ctx.service,
+        module=ctx.module,
+        expect=Expect(**expect),
+        file=ctx.display,
+        line=line,
+        index=index,
+        **merged,
+    )
+
+
+def _merge(defaults: dict[str, Any], own: dict[str, Any]) -> dict[str, Any]:
+    """Apply file defaults: maps merge per key, tags union, everything else the interface wins."""
+    out = copy.deepcopy(defaults)  # defaults are shared by all interfaces: never alias them
+    # path/url and json/form/body are one slot each: an interface's choice replaces the default's.
+    if "path" in own or "url" in own:
+        out.pop("path", None)
+        out.pop("url", None)
+    if any(k in own for k in BODY_KEYS):
+        for k in BODY_KEYS:
+            out.pop(k, None)
+    for key, value in own.items():
+        if key in ("headers", "params", "expect") and key in out:
+            out[key] = {**out[key], **value}
+        elif key == "tags" and key in out:
+            out[key] = tuple(dict.fromkeys(out[key] + value))
+        else:
+            out[key] = value
+    return out
 
 
 class NameRegistry:
@@ -119,4 +394,16 @@ class NameRegistry:
 
     def claim(self, itf: Interface) -> DocumentError | None:
         """Return an error if service/name was already used (naming the first location)."""
-        raise NotImplementedError
+        key = (itf.service, itf.name)
+        first = self._seen.get(key)
+        if first is not None:
+            return DocumentError(
+                itf.file,
+                itf.line,
+                "name",
+                f"duplicate interface name '{itf.name}' in service '{itf.service}' (first defined at {first})",
+                itf.name,
+                itf.index,
+            )
+        self._seen[key] = itf.file + (f":{itf.line}" if itf.line else "")
+        return None

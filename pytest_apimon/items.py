@@ -104,8 +104,13 @@ class InterfaceItem(_ApimonItem):
         super().__init__(**kwargs)
         self.interface = interface
         self.extra_keyword_matches.update({interface.service, interface.module})
+        registered = {line.split(":")[0].split("(")[0].strip() for line in self.config.getini("markers")}
         for tag in interface.tags:
+            if tag not in registered:
+                # Document tags become markers; registering them keeps --strict-markers happy.
+                self.config.addinivalue_line("markers", f"{tag}: tag from interface documents")
             self.add_marker(tag)
+        self.add_marker("apimon")
         if interface.skip:
             self.add_marker(pytest.mark.skip(reason=interface.skip))
 

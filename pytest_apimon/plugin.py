@@ -153,15 +153,6 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Col
     return InterfaceFile.from_parent(parent, path=file_path, pool_root=root)
 
 
-def pytest_itemcollected(item: pytest.Item) -> None:
-    if isinstance(item, _ApimonItem):
-        item.add_marker("apimon")
-        for mark in item.iter_markers():
-            if mark.name not in ("apimon", "skip"):
-                # Document tags become markers; register them so --strict-markers accepts them.
-                item.config.addinivalue_line("markers", f"{mark.name}: tag from interface documents")
-
-
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> pytest.TestReport:
     report: pytest.TestReport = yield

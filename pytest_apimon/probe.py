@@ -1,15 +1,48 @@
 """One HTTP exchange: build the request, send with connect/read timeouts plus a total deadline,
 read the body up to a cap, measure latency. Returns an Exchange; never raises for network trouble.
 
-SKELETON — models and signatures are fixed; bodies to be implemented.
+Why a total deadline needs extra machinery: connect/read timeouts apply per socket operation, so
+a server that sends one byte per second (status line, headers or body) never trips them. We make
+urllib3 use connection subclasses that, on connect() and request(), register themselves with the
+"deadline guard" of the send() running in the current thread (thread-local; requests runs the
+adapter in the caller's thread). The guard is a threading.Timer: at the deadline it marks itself
+fired and shutdown(SHUT_RDWR)s the registered connection's socket, so the blocked recv returns EOF
+or raises; send() then reports a total timeout whatever exception (or short body) resulted.
+Only public extension points are used: HTTPAdapter.init_poolmanager/proxy_manager_for, the
+PoolManager's pool_classes_by_scheme and the pools' ConnectionCls.
+
+Safety against firing into a later request: send() calls guard.finish() before returning; firing
+and finishing are serialised by a lock, and the watchdog only touches a connection whose current
+owner is still its own guard (a connection released to the pool and reused by another thread's
+request gets a new owner). A fired connection is never reused: an incomplete response is closed
+(which closes its connection), and a socket shut down after the body was complete reads as EOF,
+which urllib3's pool detects as "dropped" and replaces.
 """
 
 from __future__ import annotations
 
+import http.client
+import re
+import socket
+import ssl
+import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
+import urllib3
+from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.exceptions import InsecureRequestWarning
+
+_CHUNK = 64 * 1024
+# The watchdog fires slightly after the socket read timeout (both equal req.timeout), so a server
+# that stays silent is reported as a read timeout and one that trickles bytes as a total timeout.
+_GRACE_S = 0.1
+_REQUEST_BODY_EXCERPT = 2048
 
 
 @dataclass
@@ -54,14 +87,343 @@ class Exchange:
 
     def text(self, limit: int | None = None) -> str:
         """Body decoded (charset from headers, else utf-8, replacement on errors), optionally cut."""
-        raise NotImplementedError
+        charset = _charset(self.response_headers) or "utf-8"
+        try:
+            text = self.body.decode(charset, errors="replace")
+        except LookupError:  # unknown charset name in the header
+            text = self.body.decode("utf-8", errors="replace")
+        return _cut(text, limit)
+
+
+def _charset(headers: dict[str, str]) -> str | None:
+    ctype = next((v for k, v in headers.items() if k.lower() == "content-type"), "")
+    m = re.search(r"charset\s*=\s*[\"']?([\w.:-]+)", ctype, re.IGNORECASE)
+    return m.group(1) if m else None
+
+
+def _cut(text: str, limit: int | None) -> str:
+    if limit is None or len(text) <= limit:
+        return text
+    return text[: max(limit - 1, 0)] + "…"
+
+
+# --- total deadline -------------------------------------------------------------------------
+
+_local = threading.local()
+_owner_lock = threading.Lock()  # serialises attach/fire/finish across threads
+
+
+class _DeadlineGuard:
+    """Watchdog for one send(): at the deadline, shut down the connection currently in use."""
+
+    def __init__(self, seconds: float) -> None:
+        self.fired = False
+        self._done = False
+        self._conn: HTTPConnection | None = None
+        self._timer = threading.Timer(seconds, self._fire)
+        self._timer.daemon = True
+
+    def start(self) -> None:
+        self._timer.start()
+
+    def attach(self, conn: HTTPConnection) -> None:
+        with _owner_lock:
+            self._conn = conn
+            conn._apimon_guard = self  # type: ignore[attr-defined]
+            if self.fired:  # deadline already passed (e.g. during a redirect hop)
+                _shutdown(conn)
+
+    def _fire(self) -> None:
+        with _owner_lock:
+            if self._done:
+                return
+            self.fired = True
+            conn = self._conn
+            if conn is not None and getattr(conn, "_apimon_guard", None) is self:
+                _shutdown(conn)
+
+    def finish(self) -> None:
+        """After this returns the watchdog can no longer touch any connection."""
+        self._timer.cancel()
+        with _owner_lock:
+            self._done = True
+            conn = self._conn
+            if conn is not None and getattr(conn, "_apimon_guard", None) is self:
+                conn._apimon_guard = None  # type: ignore[attr-defined]
+            self._conn = None
+
+
+def _shutdown(conn: HTTPConnection) -> None:
+    sock = conn.sock
+    if sock is None:
+        return  # still connecting: connect() re-checks after it returns
+    try:
+        # socket.socket.shutdown, not SSLSocket.shutdown: only unblock the fd, keep the TLS object
+        # intact for the thread that is blocked reading from it.
+        if isinstance(sock, socket.socket):
+            socket.socket.shutdown(sock, socket.SHUT_RDWR)
+        else:  # e.g. urllib3's SSLTransport (TLS inside an HTTPS proxy)
+            sock.shutdown(socket.SHUT_RDWR)  # type: ignore[union-attr]
+    except OSError:
+        pass  # already closed
+
+
+def _current_guard() -> _DeadlineGuard | None:
+    return getattr(_local, "guard", None)
+
+
+class _GuardMixin:
+    def connect(self) -> None:
+        guard = _current_guard()
+        if guard is not None:
+            guard.attach(self)  # type: ignore[arg-type]
+        super().connect()  # type: ignore[misc]
+        if guard is not None and guard.fired:  # deadline passed while connecting
+            _shutdown(self)  # type: ignore[arg-type]
+
+    def request(self, *args: Any, **kwargs: Any) -> None:
+        # Called for every request, also on reused keep-alive connections.
+        guard = _current_guard()
+        if guard is not None:
+            guard.attach(self)  # type: ignore[arg-type]
+        super().request(*args, **kwargs)  # type: ignore[misc]
+
+
+class _GuardedHTTPConnection(_GuardMixin, HTTPConnection):
+    pass
+
+
+class _GuardedHTTPSConnection(_GuardMixin, HTTPSConnection):
+    pass
+
+
+class _GuardedHTTPPool(HTTPConnectionPool):
+    ConnectionCls = _GuardedHTTPConnection
+
+
+class _GuardedHTTPSPool(HTTPSConnectionPool):
+    ConnectionCls = _GuardedHTTPSConnection
+
+
+_POOL_CLASSES = {"http": _GuardedHTTPPool, "https": _GuardedHTTPSPool}
+
+
+class _DeadlineAdapter(HTTPAdapter):
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = dict(_POOL_CLASSES)
+
+    def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
+        manager = super().proxy_manager_for(proxy, **proxy_kwargs)
+        if hasattr(manager, "pool_classes_by_scheme"):  # HTTP(S) proxy; SOCKS has its own classes
+            manager.pool_classes_by_scheme = dict(_POOL_CLASSES)
+        return manager
 
 
 def new_session(verify_tls: bool = True, pool_size: int = 10) -> requests.Session:
     """A Session whose connections support the total deadline (see send)."""
-    raise NotImplementedError
+    session = requests.Session()
+    session.verify = verify_tls
+    adapter = _DeadlineAdapter(pool_connections=pool_size, pool_maxsize=pool_size, max_retries=0)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    if not verify_tls:
+        _quiet_insecure()
+    return session
+
+
+def _quiet_insecure() -> None:
+    # The user opted out of verification explicitly; a warning per request would only be noise.
+    urllib3.disable_warnings(InsecureRequestWarning)
+
+
+# --- send -----------------------------------------------------------------------------------
 
 
 def send(session: requests.Session, req: Request) -> Exchange:
     """Send req; enforce connect/read timeouts and the total deadline; cap the body."""
-    raise NotImplementedError
+    ex = Exchange(method=req.method.upper(), url=req.url, request_headers={}, request_body=None)
+    try:
+        prepared = session.prepare_request(
+            requests.Request(
+                method=ex.method,
+                url=req.url,
+                params=req.params or None,
+                headers=req.headers or None,
+                json=req.json if req.has_json else None,
+                data=req.form if req.form is not None else req.body,
+            )
+        )
+    except Exception as exc:  # malformed URL, unencodable body, ...
+        ex.error = _map_error(exc, fired=False, req=req, url=req.url)
+        return ex
+    _describe_request(ex, prepared)
+    if not req.verify_tls:
+        _quiet_insecure()
+    # Shared session: concurrent sends with different limits would race here; callers use one value.
+    session.max_redirects = req.max_redirects
+    settings = session.merge_environment_settings(prepared.url, {}, True, req.verify_tls, None)
+
+    guard = _DeadlineGuard(req.timeout + _GRACE_S)
+    _local.guard = guard
+    resp: requests.Response | None = None
+    complete = False
+    start = time.perf_counter()
+    guard.start()
+    try:
+        resp = session.send(
+            prepared,
+            timeout=(min(req.connect_timeout, req.timeout), req.timeout),
+            allow_redirects=True,
+            **settings,
+        )
+        _describe_request(ex, resp.request)  # after redirects: the last request sent
+        ex.url = resp.url
+        ex.status = resp.status_code
+        ex.reason = resp.reason or ""
+        ex.response_headers = dict(resp.headers)
+        complete = _read_body(resp, req.max_body_bytes, ex)
+    except Exception as exc:
+        ex.error = _map_error(exc, fired=guard.fired, req=req, url=ex.url)
+    finally:
+        ex.elapsed_ms = (time.perf_counter() - start) * 1000
+        guard.finish()
+        _local.guard = None
+        if resp is not None:
+            if not complete or guard.fired:
+                resp.raw.close()  # closes the connection: never reuse a half-read or shut-down one
+            resp.close()
+    if ex.error is None and guard.fired:
+        # EOF-delimited bodies end "normally" when the socket is shut down.
+        ex.error = _total_timeout(req)
+    return ex
+
+
+def _read_body(resp: requests.Response, cap: int, ex: Exchange) -> bool:
+    """Read up to cap bytes (decoded) into ex.body; True if the body was read to its end."""
+    buf = bytearray()
+    raw = resp.raw
+    while True:
+        # Ask for one byte more than the cap so "exactly cap bytes" is not reported as truncated.
+        chunk = raw.read(min(_CHUNK, cap + 1 - len(buf)), decode_content=True)
+        if not chunk:
+            ex.body = bytes(buf)
+            return True
+        buf += chunk
+        if len(buf) > cap:
+            ex.body = bytes(buf[:cap])
+            ex.truncated = True
+            return False
+
+
+def _describe_request(ex: Exchange, prepared: requests.PreparedRequest) -> None:
+    ex.url = prepared.url or ex.url
+    ex.request_headers = dict(prepared.headers)
+    body = prepared.body
+    if body is None:
+        ex.request_body = None
+        return
+    raw = body.encode("utf-8", errors="replace") if isinstance(body, str) else bytes(body)
+    text = raw[:_REQUEST_BODY_EXCERPT].decode("utf-8", errors="replace")
+    ex.request_body = text + ("…" if len(raw) > _REQUEST_BODY_EXCERPT else "")
+
+
+# --- error mapping --------------------------------------------------------------------------
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    """exc and everything it wraps (cause, context, exception args, urllib3 .reason)."""
+    seen: list[BaseException] = []
+    todo = [exc]
+    while todo and len(seen) < 30:
+        e = todo.pop(0)
+        if any(e is s for s in seen):
+            continue
+        seen.append(e)
+        linked = [e.__cause__, e.__context__, getattr(e, "reason", None), *getattr(e, "args", ())]
+        todo.extend(x for x in linked if isinstance(x, BaseException))
+    return seen
+
+
+def _fmt_s(seconds: float) -> str:
+    return f"{seconds:g}"
+
+
+def _total_timeout(req: Request) -> ProbeError:
+    return ProbeError("timeout", "total", f"no complete response within {_fmt_s(req.timeout)} s (total deadline)")
+
+
+def _hostport(url: str) -> str:
+    try:
+        parts = urlsplit(url)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        return f"{parts.hostname}:{port}"
+    except ValueError:
+        return url
+
+
+def _first(chain: list[BaseException], *types: type[BaseException]) -> BaseException | None:
+    return next((e for e in chain if isinstance(e, types)), None)
+
+
+def _map_error(exc: BaseException, *, fired: bool, req: Request, url: str) -> ProbeError:
+    from urllib3 import exceptions as u3
+
+    if fired:
+        return _total_timeout(req)
+    chain = _chain(exc)
+    failing = getattr(getattr(exc, "request", None), "url", None) or url  # the hop that failed
+    host = _hostport(failing)
+
+    if _first(chain, requests.TooManyRedirects):
+        return ProbeError("redirects", "too_many", f"more than {req.max_redirects} redirects")
+    bad_url = _first(
+        chain,
+        requests.exceptions.InvalidURL,
+        requests.exceptions.MissingSchema,
+        requests.exceptions.InvalidSchema,
+        u3.LocationValueError,
+    )
+    if bad_url is not None:
+        return ProbeError("invalid_url", "", _short(f"invalid URL: {bad_url}"))
+    if _first(chain, u3.NameResolutionError, socket.gaierror):
+        return ProbeError("network", "dns", f"DNS lookup failed for {urlsplit(failing).hostname}")
+    if _first(chain, ConnectionRefusedError):
+        return ProbeError("network", "refused", f"connection refused by {host}")
+    # NewConnectionError subclasses ConnectTimeoutError but means "could not connect" (refused, ...).
+    connect_to = any(isinstance(e, u3.ConnectTimeoutError) and not isinstance(e, u3.NewConnectionError) for e in chain)
+    if connect_to or _first(chain, requests.ConnectTimeout):
+        return ProbeError(
+            "timeout", "connect", f"no connection to {host} within {_fmt_s(min(req.connect_timeout, req.timeout))} s"
+        )
+    if _first(chain, requests.ReadTimeout, u3.ReadTimeoutError, TimeoutError):
+        return ProbeError("timeout", "read", f"no data from {host} for {_fmt_s(req.timeout)} s (read timeout)")
+    tls = _first(chain, ssl.SSLError)
+    if tls is not None or _first(chain, requests.exceptions.SSLError, u3.SSLError):
+        return ProbeError("network", "tls", _short(f"TLS error: {_tls_text(tls or exc)}"))
+    if _first(chain, ConnectionResetError):
+        return ProbeError("network", "reset", f"connection reset by {host}")
+    if _first(chain, http.client.RemoteDisconnected):
+        return ProbeError("network", "reset", f"{host} closed the connection without a response")
+    if _first(chain, http.client.IncompleteRead, u3.IncompleteRead):
+        return ProbeError("network", "reset", f"{host} closed the connection mid-response")
+    if _first(chain, BrokenPipeError, u3.ProtocolError, requests.exceptions.ChunkedEncodingError):
+        return ProbeError("network", "reset", _short(f"connection to {host} broken: {_leaf_text(chain)}"))
+    return ProbeError("network", "other", _short(f"{type(exc).__name__}: {exc}"))
+
+
+def _tls_text(exc: BaseException) -> str:
+    if isinstance(exc, ssl.SSLCertVerificationError) and exc.verify_message:
+        return f"certificate verify failed: {exc.verify_message}"
+    text = str(exc)
+    m = re.search(r"\[SSL(?:: [A-Z0-9_]+)?\] ([^(]+?)\s*\(_ssl", text)
+    return m.group(1) if m else text
+
+
+def _leaf_text(chain: list[BaseException]) -> str:
+    leaf = chain[-1]
+    return f"{type(leaf).__name__}: {leaf}" if str(leaf) else type(leaf).__name__
+
+
+def _short(text: str, limit: int = 200) -> str:
+    return _cut(" ".join(text.split()), limit)

@@ -33,8 +33,9 @@ _QUOTED_PAIR = re.compile(
     r"""(?P<val>"(?:[^"\\\n]|\\.)*"|'(?:[^'\\\n]|\\.)*'|-?\d[\d.eE+-]*)"""
 )
 # key=value in query strings, form bodies, log lines. The value stops at separators, quotes and backslashes
-# so a match never runs past the end of an enclosing (possibly JSON-escaped) string.
-_FORM_PAIR = re.compile(r"(?<![A-Za-z0-9_.\-\[\]])(?P<key>[A-Za-z0-9_.\-\[\]]{1,80})=(?P<val>[^&\s\"'<>,;\\]*)")
+# and closing brackets/backticks so a match never runs past the end of an enclosing (possibly JSON-escaped)
+# string, Markdown inline code or link.
+_FORM_PAIR = re.compile(r"(?<![A-Za-z0-9_.\-\[\]])(?P<key>[A-Za-z0-9_.\-\[\]]{1,80})=(?P<val>[^&\s\"'`<>,;)\]}\\]*)")
 # "Name: value" lines (raw HTTP headers, YAML, logs).
 _LINE_PAIR = re.compile(r"^(?P<lead>[ \t]*)(?P<key>[A-Za-z0-9_.\-]{1,80})(?P<sep>[ \t]*:[ \t]*)(?P<val>\S[^\r\n]*)$",
                         re.MULTILINE)

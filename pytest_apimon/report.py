@@ -1,13 +1,64 @@
 """Report rendering: RunResult -> terminal text, Markdown, JSON. Pure functions; output is masked.
 
-SKELETON — signatures fixed; bodies to be implemented.
+Every renderer masks field by field (headers with header rules, bodies as text) and the text renderers
+also run a final pass over the whole output, so a secret planted anywhere in a result never leaves.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+import math
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from typing import Any
 
-from .results import RunResult
+from .categories import ORDER, Category
+from .redact import Redactor
+from .results import InterfaceResult, RunResult
+
+BODY_EXCERPT_BYTES = 300
+
+# (zh, en) label pairs; any lang other than "zh" gets English, like Category.label.
+_T: dict[str, tuple[str, str]] = {
+    "start": ("开始", "Start"),
+    "end": ("结束", "End"),
+    "duration": ("耗时", "Duration"),
+    "env": ("环境", "Env"),
+    "total": ("总数", "Total"),
+    "passed": ("通过", "Passed"),
+    "failed": ("失败", "Failed"),
+    "skipped": ("跳过", "Skipped"),
+    "rate": ("成功率", "Success rate"),
+    "latency": ("延迟", "Latency"),
+    "max": ("最大", "max"),
+    "none": ("无", "n/a"),
+    "title": ("接口巡检报告", "API monitor report"),
+    "result": ("结果", "Result"),
+    "all_passed": ("全部通过", "All passed"),
+    "n_failed": ("{n} 个失败", "{n} failed"),
+    "nothing_ran": ("没有执行任何接口", "Nothing ran"),
+    "overview": ("概览", "Overview"),
+    "problems": ("问题列表", "Problems"),
+    "details": ("详情", "Details"),
+    "status": ("状态", "status"),
+    "no_response": ("无响应", "no response"),
+    "attempts": ("尝试 {n} 次", "{n} attempts"),
+    "reason": ("原因", "Reason"),
+    "category": ("分类", "Category"),
+    "location": ("位置", "Location"),
+    "request": ("请求", "Request"),
+    "req_headers": ("请求头", "Request headers"),
+    "req_body": ("请求体", "Request body"),
+    "response": ("响应", "Response"),
+    "resp_headers": ("响应头", "Response headers"),
+    "resp_body": ("响应体", "Response body"),
+    "sep": ("：", ": "),
+}
+
+
+def _t(key: str, lang: str, **kw: Any) -> str:
+    s = _T[key][0 if lang == "zh" else 1]
+    return s.format(**kw) if kw else s
 
 
 @dataclass
@@ -23,17 +74,280 @@ class Stats:
     max_ms: float | None
 
 
+def _percentile(sorted_values: list[float], p: float) -> float:
+    """Nearest-rank: the smallest value with at least p% of the data at or below it."""
+    rank = max(1, math.ceil(p / 100 * len(sorted_values)))
+    return sorted_values[rank - 1]
+
+
+def _category_of(r: InterfaceResult) -> str:
+    # A failure without a category is still a failure; file it under the catch-all.
+    return r.category or Category.UNEXPECTED.value
+
+
+def _category_order(values: set[str]) -> list[str]:
+    known = [c.value for c in ORDER if c.value in values]
+    return known + sorted(values - set(known))
+
+
 def compute_stats(run: RunResult) -> Stats:
-    raise NotImplementedError
+    passed = sum(1 for r in run.results if r.outcome == "passed")
+    failed_results = [r for r in run.results if r.outcome == "failed"]
+    skipped = sum(1 for r in run.results if r.outcome == "skipped")
+    counts: dict[str, int] = {}
+    for r in failed_results:
+        counts[_category_of(r)] = counts.get(_category_of(r), 0) + 1
+    by_category = {c: counts[c] for c in _category_order(set(counts))}
+    failed = len(failed_results)
+    ran = passed + failed
+    latencies = sorted(float(r.elapsed_ms) for r in run.results if r.elapsed_ms is not None)
+    return Stats(
+        total=len(run.results),
+        passed=passed,
+        failed=failed,
+        skipped=skipped,
+        by_category=by_category,
+        success_rate=passed / ran if ran else None,
+        p50_ms=_percentile(latencies, 50) if latencies else None,
+        p95_ms=_percentile(latencies, 95) if latencies else None,
+        max_ms=latencies[-1] if latencies else None,
+    )
 
 
-def render_terminal(run: RunResult, lang: str = "zh") -> str:
-    raise NotImplementedError
+# -- shared formatting ---------------------------------------------------------------------------------
+def _sort_key(r: InterfaceResult) -> tuple[str, str, str, str]:
+    return (r.service, r.module, r.name, r.nodeid)
 
 
-def render_markdown(run: RunResult, lang: str = "zh", title: str | None = None) -> str:
-    raise NotImplementedError
+def _grouped_failures(run: RunResult) -> list[tuple[str, list[InterfaceResult]]]:
+    groups: dict[str, list[InterfaceResult]] = {}
+    for r in run.results:
+        if r.outcome == "failed":
+            groups.setdefault(_category_of(r), []).append(r)
+    return [(c, sorted(groups[c], key=_sort_key)) for c in _category_order(set(groups))]
 
 
-def render_json(run: RunResult) -> str:
-    raise NotImplementedError
+def _skipped(run: RunResult) -> list[InterfaceResult]:
+    return sorted((r for r in run.results if r.outcome == "skipped"), key=_sort_key)
+
+
+def _label(category: str, lang: str) -> str:
+    try:
+        return Category(category).label(lang)
+    except ValueError:
+        return category
+
+
+def _local(ts: float) -> str:
+    return datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts).astimezone().isoformat(timespec="seconds")
+
+
+def _ms(v: float | None, lang: str) -> str:
+    return f"{v:.0f} ms" if v is not None else _t("none", lang)
+
+
+def _rate(v: float | None, lang: str) -> str:
+    return f"{v * 100:.1f}%" if v is not None else _t("none", lang)
+
+
+def _one_line(s: str) -> str:
+    return " ".join(s.split())
+
+
+def _breakdown(stats: Stats) -> str:
+    return ", ".join(f"{c} {n}" for c, n in stats.by_category.items())
+
+
+def _window(run: RunResult, lang: str) -> str:
+    return (f"{_t('start', lang)} {_local(run.started_at)} · {_t('end', lang)} {_local(run.finished_at)}"
+            f" · {_t('duration', lang)} {run.duration:.1f} s")
+
+
+def _latency(stats: Stats, lang: str) -> str:
+    return (f"{_t('latency', lang)} P50 {_ms(stats.p50_ms, lang)} · P95 {_ms(stats.p95_ms, lang)}"
+            f" · {_t('max', lang)} {_ms(stats.max_ms, lang)}")
+
+
+def excerpt(text: str, limit: int = BODY_EXCERPT_BYTES) -> str:
+    """At most `limit` UTF-8 bytes of text, never splitting a character; '…' marks a cut."""
+    data = text.encode("utf-8")
+    if len(data) <= limit:
+        return text
+    return data[:limit].decode("utf-8", errors="ignore") + "…"
+
+
+# -- terminal ------------------------------------------------------------------------------------------
+def render_terminal(run: RunResult, lang: str = "zh", *, redactor: Redactor | None = None) -> str:
+    red = redactor or Redactor()
+    stats = compute_stats(run)
+    failed = f"{_t('failed', lang)} {stats.failed}"
+    if stats.by_category:
+        failed += f" ({_breakdown(stats)})"
+    lines = [
+        _window(run, lang),
+        f"{_t('env', lang)} {run.env}",
+        " · ".join([f"{_t('total', lang)} {stats.total}", f"{_t('passed', lang)} {stats.passed}", failed,
+                    f"{_t('skipped', lang)} {stats.skipped}",
+                    f"{_t('rate', lang)} {_rate(stats.success_rate, lang)}"]),
+        _latency(stats, lang),
+    ]
+    for category, results in _grouped_failures(run):
+        lines += ["", f"[{category}] {_label(category, lang)} ({len(results)})"]
+        for r in results:
+            line = _one_line(r.headline(lang))
+            # headline() only shows the reason when there is no status; the reason is what tells a 200
+            # "unexpected" apart, so append it.
+            if r.status is not None and r.reason:
+                line += f" — {_one_line(r.reason)}"
+            if r.attempts > 1:
+                line += f" · {_t('attempts', lang, n=r.attempts)}"
+            lines.append(f"  {line}")
+    skipped = _skipped(run)
+    if skipped:
+        lines += ["", f"{_t('skipped', lang)} ({len(skipped)})"]
+        for r in skipped:
+            line = f"{r.service}/{r.module} · {r.name}"
+            if r.reason:
+                line += f" — {_one_line(r.reason)}"
+            lines.append(f"  {line}")
+    return red.text("\n".join(lines) + "\n")
+
+
+# -- markdown ------------------------------------------------------------------------------------------
+def _code(s: str) -> str:
+    """Inline code that survives any content: one line, no backticks (WeCom has no escaping)."""
+    return "`" + _one_line(s).replace("`", "'") + "`"
+
+
+def _font(color: str, s: str) -> str:
+    return f'<font color="{color}">{s}</font>'
+
+
+def _md_problem(r: InterfaceResult, lang: str, red: Redactor) -> str:
+    parts = [f"**{r.service}/{r.module} · {r.name}**"]
+    target = f"{r.method} {red.text(r.url)}".strip()
+    if target:
+        parts.append(_code(target))
+    status = f"{_t('status', lang)} {r.status}" if r.status is not None else _t("no_response", lang)
+    parts.append(_font("warning", status))
+    if r.elapsed_ms is not None:
+        parts.append(_ms(r.elapsed_ms, lang))
+    if r.attempts > 1:
+        parts.append(_t("attempts", lang, n=r.attempts))
+    line = "- " + " · ".join(parts)
+    if r.reason:
+        line += f" — {_one_line(red.text(r.reason))}"
+    return line
+
+
+def _md_headers(headers: dict[str, str], red: Redactor) -> str:
+    return "; ".join(_code(f"{k}: {v}") for k, v in red.headers(headers).items())
+
+
+def _md_details(index: int, r: InterfaceResult, lang: str, red: Redactor) -> list[str]:
+    sep = _t("sep", lang)
+    out = ["", f"### {index}. [{_category_of(r)}] {r.service}/{r.module} · {r.name}"]
+    if r.reason:
+        out.append(f"> **{_t('reason', lang)}**{sep}{_one_line(red.text(r.reason))}")
+    out.append(f"- {_t('category', lang)}{sep}{_label(_category_of(r), lang)} {_code(_category_of(r))}")
+    if r.file:
+        out.append(f"- {_t('location', lang)}{sep}{_code(f'{r.file}:{r.line}' if r.line else r.file)}")
+    target = f"{r.method} {red.text(r.url)}".strip()
+    if target:
+        out.append(f"- {_t('request', lang)}{sep}{_code(target)}")
+    if r.request_headers:
+        out.append(f"- {_t('req_headers', lang)}{sep}{_md_headers(r.request_headers, red)}")
+    if r.request_body:
+        # Mask before cutting: a cut literal secret would no longer match and its prefix would leak.
+        out.append(f"- {_t('req_body', lang)}{sep}{_code(excerpt(red.text(r.request_body)))}")
+    resp = [f"{_t('status', lang)} {r.status}" if r.status is not None else _t("no_response", lang)]
+    if r.elapsed_ms is not None:
+        resp.append(_ms(r.elapsed_ms, lang))
+    if r.attempts > 1:
+        resp.append(_t("attempts", lang, n=r.attempts))
+    out.append(f"- {_t('response', lang)}{sep}" + " · ".join(resp))
+    if r.response_headers:
+        out.append(f"- {_t('resp_headers', lang)}{sep}{_md_headers(r.response_headers, red)}")
+    if r.response_body:
+        out.append(f"- {_t('resp_body', lang)}{sep}{_code(excerpt(red.text(r.response_body)))}")
+    return out
+
+
+def render_markdown(run: RunResult, lang: str = "zh", title: str | None = None, *,
+                    redactor: Redactor | None = None, details: bool = True) -> str:
+    """Markdown limited to what WeCom renders. `details=False` drops the per-problem section (message size)."""
+    red = redactor or Redactor()
+    stats = compute_stats(run)
+    sep = _t("sep", lang)
+    if stats.failed:
+        overall = _font("warning", _t("n_failed", lang, n=stats.failed))
+    elif stats.passed:
+        overall = _font("info", _t("all_passed", lang))
+    else:
+        overall = _font("comment", _t("nothing_ran", lang))
+    failed = f"- {_t('failed', lang)} {_font('warning' if stats.failed else 'comment', str(stats.failed))}"
+    if stats.by_category:
+        failed += f" ({_breakdown(stats)})"
+    lines = [
+        f"# {title or _t('title', lang) + ' · ' + run.env}",
+        f"**{_t('result', lang)}**{sep}{overall}",
+        "",
+        f"> {_window(run, lang)}",
+        f"> {_t('env', lang)} {_code(run.env)}",
+        "",
+        f"## {_t('overview', lang)}",
+        f"- {_t('total', lang)} **{stats.total}**",
+        f"- {_t('passed', lang)} {_font('info', str(stats.passed))}",
+        failed,
+        f"- {_t('skipped', lang)} {_font('comment', str(stats.skipped))}",
+        f"- {_t('rate', lang)} **{_rate(stats.success_rate, lang)}**",
+        f"- {_latency(stats, lang)}",
+    ]
+    groups = _grouped_failures(run)
+    if groups:
+        lines += ["", f"## {_t('problems', lang)}"]
+        for category, results in groups:
+            lines += ["", f"### {_label(category, lang)} {_code(category)} ({len(results)})"]
+            lines += [_md_problem(r, lang, red) for r in results]
+    skipped = _skipped(run)
+    if skipped:
+        lines += ["", f"## {_t('skipped', lang)} ({len(skipped)})"]
+        for r in skipped:
+            reason = f" — {_one_line(red.text(r.reason))}" if r.reason else ""
+            lines.append(f"- {r.service}/{r.module} · {r.name}{reason}")
+    if details and groups:
+        lines += ["", f"## {_t('details', lang)}"]
+        ordered = [r for _, results in groups for r in results]
+        for i, r in enumerate(ordered, 1):
+            lines += _md_details(i, r, lang, red)
+    return red.text("\n".join(lines) + "\n")
+
+
+# -- json ----------------------------------------------------------------------------------------------
+def _json_record(r: InterfaceResult, red: Redactor) -> dict[str, Any]:
+    data = r.to_dict()
+    # Header dicts need header rules (Authorization is not a key word), the rest generic value masking.
+    data["request_headers"] = red.headers(r.request_headers)
+    data["response_headers"] = red.headers(r.response_headers)
+    return red.value(data)
+
+
+def render_json(run: RunResult, *, redactor: Redactor | None = None) -> str:
+    """Records keep exactly the InterfaceResult fields, so InterfaceResult.from_dict reads them back."""
+    red = redactor or Redactor()
+    doc = {
+        "env": red.text(run.env),
+        "started_at": _iso(run.started_at),
+        "finished_at": _iso(run.finished_at),
+        "started_at_epoch": run.started_at,
+        "finished_at_epoch": run.finished_at,
+        "duration_s": round(run.duration, 3),
+        "stats": asdict(compute_stats(run)),
+        "results": [_json_record(r, red) for r in sorted(run.results, key=_sort_key)],
+    }
+    return json.dumps(doc, ensure_ascii=False, indent=2)
+

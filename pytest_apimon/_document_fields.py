@@ -1,0 +1,408 @@
+"""Field validators for interface documents (private helper of documents.py).
+
+Each validator takes (value, path, problems), records what is wrong with the expected shape and
+returns the normalised value, or INVALID. Collecting instead of raising lets one error report
+every problem of an interface at once.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import re
+from collections.abc import Callable, Mapping
+from typing import Any
+from urllib.parse import urlsplit
+
+from .loader import MissingVariable, Path_, did_you_mean, substitute_env
+
+HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
+INTERFACE_KEYS = (
+    "name", "method", "path", "url", "params", "headers", "json", "form", "body",
+    "auth", "expect", "timeout", "tags", "skip", "description",
+)  # fmt: skip
+EXPECT_KEYS = ("status", "body", "max_ms")
+BODY_CHECK_OPS = ("equals", "exists", "type")
+BODY_CHECK_KEYS = ("path",) + BODY_CHECK_OPS
+BODY_KEYS = ("json", "form", "body")
+CHECK_TYPES = ("string", "number", "integer", "boolean", "array", "object", "null")
+TAG_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# Markers pytest (or its usual plugins) gives a meaning: a tag must not silently skip or xfail an item.
+RESERVED_TAGS = ("skip", "skipif", "xfail", "parametrize", "usefixtures", "filterwarnings", "timeout", "flaky")
+SKIP_REASON = "skipped in document"
+
+INVALID: Any = object()
+_STATUS_CLASS = re.compile(r"^[1-5]xx$", re.IGNORECASE)
+_SEGMENT = r"(?:[^.\[\]]+|\[\d+\])"
+_BODY_PATH = re.compile(rf"^{_SEGMENT}(?:\.[^.\[\]]+|\[\d+\])*$")
+
+
+class Problems(list[tuple[Path_, str]]):
+    def add(self, path: Path_, message: str) -> None:
+        self.append((tuple(path), message))
+
+
+def describe(value: Any) -> str:
+    """How a value reads in 'got ...': type plus a short rendering."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return f"boolean {'true' if value else 'false'}"
+    if isinstance(value, int):
+        return f"integer {value}"
+    if isinstance(value, float):
+        return f"number {value:g}"
+    if isinstance(value, str):
+        return f"string {(value if len(value) <= 40 else value[:37] + '...')!r}"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, (_dt.date, _dt.datetime)):  # YAML turns unquoted 2024-01-01 into a date
+        return f"date {value.isoformat()} (quote it to keep it a string)"
+    return type(value).__name__
+
+
+def substitute(value: Any, path: Path_, environ: Mapping[str, str], problems: Problems) -> Any:
+    """${VAR} substitution in every string value (keys excluded); unset variables become problems."""
+    if isinstance(value, str):
+        try:
+            return substitute_env(value, environ)
+        except MissingVariable as exc:
+            problems.add(path, str(exc))
+            return value
+    if isinstance(value, dict):
+        return {k: substitute(v, path + (k,), environ, problems) for k, v in value.items()}
+    if isinstance(value, list):
+        return [substitute(v, path + (i,), environ, problems) for i, v in enumerate(value)]
+    return value
+
+
+def _is_scalar(value: Any) -> bool:
+    return isinstance(value, (str, int, float))  # bool is an int
+
+
+def unknown_key(key: Any, allowed: tuple[str, ...]) -> str:
+    hint = did_you_mean(str(key), allowed)
+    return f"unknown key '{key}'" + (hint or f"; expected one of {', '.join(allowed)}")
+
+
+def _string(value: Any, path: Path_, p: Problems) -> Any:
+    if isinstance(value, str):
+        return value
+    p.add(path, f"expected a string, got {describe(value)}")
+    return INVALID
+
+
+def _positive(unit: str) -> Callable[[Any, Path_, Problems], Any]:
+    def check(value: Any, path: Path_, p: Problems) -> Any:
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
+            return float(value)
+        p.add(path, f"expected a positive number of {unit}, got {describe(value)}")
+        return INVALID
+
+    return check
+
+
+def _mapping(value: Any, path: Path_, p: Problems, what: str) -> dict[str, Any] | None:
+    if not isinstance(value, dict):
+        p.add(path, f"expected {what}, got {describe(value)}")
+        return None
+    for key in value:
+        if not isinstance(key, str):
+            p.add(path + (str(key),), f"keys of {path[-1]} must be strings, got {describe(key)} (quote it)")
+    return value
+
+
+def _name(value: Any, path: Path_, p: Problems) -> Any:
+    if not isinstance(value, str):
+        p.add(path, f"expected the interface name as a string, got {describe(value)}")
+        return INVALID
+    name = value.strip()
+    if not name:
+        p.add(path, "the interface name must not be empty")
+    elif "\n" in name or "\r" in name:
+        p.add(path, "the interface name must be a single line")
+    elif "::" in name:
+        p.add(path, f"the interface name must not contain '::' (pytest uses it in node ids), got {name!r}")
+    else:
+        return name
+    return INVALID
+
+
+def _method(value: Any, path: Path_, p: Problems) -> Any:
+    method = value.strip().upper() if isinstance(value, str) else None
+    if method in HTTP_METHODS:
+        return method
+    got = f"unknown HTTP method '{value}'" if isinstance(value, str) else f"got {describe(value)}"
+    p.add(path, f"{got}{did_you_mean(method or '', HTTP_METHODS)}; expected one of {', '.join(HTTP_METHODS)}")
+    return INVALID
+
+
+def _path(value: Any, path: Path_, p: Problems) -> Any:
+    if _string(value, path, p) is INVALID:
+        return INVALID
+    text = value.strip()
+    if "://" in text:
+        p.add(path, f"'path' is joined to the service base URL and must not be a full URL, got {text!r}; use 'url'")
+    elif not text:
+        p.add(path, "'path' must not be empty (use '/' for the base URL itself)")
+    elif any(c.isspace() for c in text):
+        p.add(path, f"'path' must not contain whitespace (encode spaces as %20), got {text!r}")
+    else:
+        return text if text.startswith("/") else "/" + text
+    return INVALID
+
+
+def url_problem(text: str) -> str | None:
+    """What is wrong with an absolute http(s) URL, or None."""
+    if not text:
+        return "it is empty"
+    if any(c.isspace() for c in text):
+        return "it contains whitespace (encode spaces as %20)"
+    if "://" not in text:
+        hint = "; for a path relative to the service base URL use 'path'" if text.startswith("/") else ""
+        return "expected an absolute URL starting with http:// or https://" + hint
+    parts = urlsplit(text)
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https"):
+        return f"scheme '{parts.scheme}' is not http or https{did_you_mean(scheme, ('http', 'https'))}"
+    if not parts.hostname:
+        return f"missing host after '{parts.scheme}://'"
+    try:
+        parts.port  # noqa: B018 - raises ValueError for a bad port
+    except ValueError:
+        return "the port is not a number between 0 and 65535"
+    return None
+
+
+def _url(value: Any, path: Path_, p: Problems) -> Any:
+    if _string(value, path, p) is INVALID:
+        return INVALID
+    text = value.strip()
+    problem = url_problem(text)
+    if problem:
+        p.add(path, f"malformed URL {text!r}: {problem}")
+        return INVALID
+    return text
+
+
+def _params(value: Any, path: Path_, p: Problems) -> Any:
+    if (mapping := _mapping(value, path, p, "a mapping of query parameters")) is None:
+        return INVALID
+    before = len(p)
+    for key, item in mapping.items():
+        if not (_is_scalar(item) or (isinstance(item, list) and all(_is_scalar(x) for x in item))):
+            p.add(path + (key,), f"expected a string, number, boolean or a list of those, got {describe(item)}")
+    return dict(mapping) if len(p) == before else INVALID
+
+
+def _headers(value: Any, path: Path_, p: Problems) -> Any:
+    if (mapping := _mapping(value, path, p, "a mapping of header names to values")) is None:
+        return INVALID
+    out: dict[str, str] = {}
+    for key, item in mapping.items():
+        if isinstance(item, (int, float, str)) and not isinstance(item, bool):
+            out[key] = item if isinstance(item, str) else str(item)
+        else:
+            extra = " (quote it in YAML)" if isinstance(item, bool) else ""
+            p.add(path + (key,), f"expected a string or number, got {describe(item)}{extra}")
+    return out if len(out) == len(mapping) else INVALID
+
+
+def _form(value: Any, path: Path_, p: Problems) -> Any:
+    if (mapping := _mapping(value, path, p, "a mapping of form fields")) is None:
+        return INVALID
+    bad = [k for k, v in mapping.items() if not _is_scalar(v)]
+    for key in bad:
+        p.add(path + (key,), f"expected a string, number or boolean, got {describe(mapping[key])}")
+    return INVALID if bad else dict(mapping)
+
+
+def _json_value(value: Any, path: Path_, p: Problems) -> Any:
+    """Any JSON value; YAML extras (dates, non-string keys) are rejected where they occur."""
+    if value is None or isinstance(value, (str, int, float)):
+        return value
+    if isinstance(value, list):
+        items = [_json_value(v, path + (i,), p) for i, v in enumerate(value)]
+        return INVALID if any(v is INVALID for v in items) else items
+    if isinstance(value, dict):
+        out = {}
+        for k, v in value.items():
+            if not isinstance(k, str):
+                p.add(path + (str(k),), f"JSON object keys must be strings, got {describe(k)} (quote it)")
+            out[k] = _json_value(v, path + (k,), p)
+        return INVALID if any(v is INVALID for v in out.values()) or len(out) != len(value) else out
+    p.add(path, f"expected a JSON value, got {describe(value)}")
+    return INVALID
+
+
+def _auth(value: Any, path: Path_, p: Problems) -> Any:
+    if isinstance(value, bool) or (isinstance(value, str) and value.strip()):
+        return value.strip() if isinstance(value, str) else value
+    p.add(path, f"expected true, false or the name of the service whose token to use, got {describe(value)}")
+    return INVALID
+
+
+def _status_one(value: Any) -> int | str | None:
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value.strip())  # "${STATUS}" substitutes to a string
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value if 100 <= value <= 599 else None
+    if isinstance(value, str) and _STATUS_CLASS.match(value.strip()):
+        return value.strip().lower()
+    return None
+
+
+def _status(value: Any, path: Path_, p: Problems) -> Any:
+    items = value if isinstance(value, list) else [value]
+    out = []
+    for i, item in enumerate(items):
+        code = _status_one(item)
+        if code is not None:
+            out.append(code)
+            continue
+        where = path + (i,) if isinstance(value, list) else path
+        if isinstance(item, int) and not isinstance(item, bool):
+            p.add(where, f"status code {item} is out of range: expected 100-599")
+        elif isinstance(value, list):
+            p.add(where, f"expected a status code (100-599) or a pattern like '2xx', got {describe(item)}")
+        else:
+            p.add(where, f"expected a list of status codes or a single code (100-599 or a pattern like '2xx'), "
+                         f"got {describe(item)}")  # fmt: skip
+    return tuple(out) if len(out) == len(items) else INVALID
+
+
+def _body_path(value: Any, path: Path_, p: Problems) -> Any:
+    if _string(value, path, p) is INVALID:
+        return INVALID
+    text = value.strip()
+    if text in ("", "$"):
+        return text
+    if text.startswith(("$.", "$[")):  # JSONPath habit: '$.data.id' means 'data.id'
+        text = text[1:].removeprefix(".")
+    if _BODY_PATH.match(text):
+        return text
+    p.add(path, f"malformed body path {value!r}: expected keys and [index] like 'data.items[0].id' ('' = whole body)")
+    return INVALID
+
+
+def _check(value: Any, path: Path_, p: Problems) -> Any:
+    if not isinstance(value, dict):
+        p.add(path, f"expected a body check (a mapping with 'path' and one of equals, exists, type), got "
+                    f"{describe(value)}")  # fmt: skip
+        return INVALID
+    before = len(p)
+    for key in value:
+        if key not in BODY_CHECK_KEYS:
+            p.add(path + (str(key),), unknown_key(key, BODY_CHECK_KEYS))
+    if "path" not in value:
+        p.add(path + ("path",), "missing required field 'path' (use '' for the whole body)")
+    check_path = _body_path(value["path"], path + ("path",), p) if "path" in value else INVALID
+    ops = [k for k in BODY_CHECK_OPS if k in value]
+    op_value: Any = INVALID
+    if not ops:
+        p.add(path, "missing check: expected exactly one of 'equals', 'exists', 'type'")
+    elif len(ops) > 1:
+        p.add(path + (ops[1],), f"expected exactly one of 'equals', 'exists', 'type', got '{ops[0]}' and '{ops[1]}'")
+    elif ops[0] == "equals":
+        op_value = _json_value(value["equals"], path + ("equals",), p)
+    elif ops[0] == "exists":
+        op_value = value["exists"]
+        if not isinstance(op_value, bool):
+            p.add(path + ("exists",), f"expected true or false, got {describe(op_value)}")
+    else:
+        op_value = value["type"]
+        if op_value not in CHECK_TYPES:
+            hint = did_you_mean(op_value, CHECK_TYPES) if isinstance(op_value, str) else ""
+            p.add(
+                path + ("type",), f"unknown type {describe(op_value)}{hint}; expected one of {', '.join(CHECK_TYPES)}"
+            )
+    return (check_path, ops[0], op_value) if len(p) == before else INVALID
+
+
+def _checks(value: Any, path: Path_, p: Problems) -> Any:
+    if not isinstance(value, list):
+        p.add(path, f"expected a list of body checks (each with 'path' and one of equals, exists, type), got "
+                    f"{describe(value)}")  # fmt: skip
+        return INVALID
+    checks = [_check(item, path + (i,), p) for i, item in enumerate(value)]
+    return INVALID if any(c is INVALID for c in checks) else tuple(checks)
+
+
+_EXPECT_PARSERS: dict[str, Callable[[Any, Path_, Problems], Any]] = {
+    "status": _status,
+    "body": _checks,
+    "max_ms": _positive("milliseconds"),
+}
+
+
+def _expect(value: Any, path: Path_, p: Problems) -> Any:
+    """Only the keys given: defaults merge per key, so absence must stay visible."""
+    if (mapping := _mapping(value, path, p, "a mapping with status, body and/or max_ms")) is None:
+        return INVALID
+    return parse_fields(mapping, path, p, EXPECT_KEYS, parsers=_EXPECT_PARSERS)
+
+
+def _tags(value: Any, path: Path_, p: Problems) -> Any:
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, list):
+        p.add(path, f"expected a tag or a list of tags, got {describe(value)}")
+        return INVALID
+    before = len(p)
+    for i, tag in enumerate(items):
+        where = path + (i,) if isinstance(value, list) else path
+        if not isinstance(tag, str) or not TAG_PATTERN.match(tag):
+            p.add(where, f"invalid tag {describe(tag)}: tags become pytest markers, so use letters, digits and "
+                         "underscores, not starting with a digit (e.g. smoke, p0, user_center)")  # fmt: skip
+        elif tag in RESERVED_TAGS:
+            p.add(where, f"tag '{tag}' is reserved by pytest; to skip an interface use the 'skip' field")
+    return tuple(dict.fromkeys(items)) if len(p) == before else INVALID
+
+
+def _skip(value: Any, path: Path_, p: Problems) -> Any:
+    if isinstance(value, bool):
+        return SKIP_REASON if value else None
+    if isinstance(value, str):
+        return value.strip() or SKIP_REASON
+    p.add(path, f"expected a reason (string) or true, got {describe(value)}")
+    return INVALID
+
+
+_PARSERS: dict[str, Callable[[Any, Path_, Problems], Any]] = {
+    "name": _name,
+    "method": _method,
+    "path": _path,
+    "url": _url,
+    "params": _params,
+    "headers": _headers,
+    "json": _json_value,
+    "form": _form,
+    "body": _string,
+    "auth": _auth,
+    "expect": _expect,
+    "timeout": _positive("seconds"),
+    "tags": _tags,
+    "skip": _skip,
+    "description": _string,
+}
+
+
+def parse_fields(
+    raw: Mapping[Any, Any],
+    prefix: Path_,
+    p: Problems,
+    allowed: tuple[str, ...],
+    *,
+    also_known: tuple[str, ...] = (),
+    parsers: Mapping[str, Callable[[Any, Path_, Problems], Any]] = _PARSERS,
+) -> dict[str, Any]:
+    """Validate each known key; unknown keys get a 'did you mean'. Returns only the valid values."""
+    out: dict[str, Any] = {}
+    for key, value in raw.items():
+        if key not in allowed:
+            p.add(prefix + (str(key),), unknown_key(key, allowed + also_known))
+            continue
+        parsed = parsers[key](value, prefix + (key,), p)
+        if parsed is not INVALID:
+            out[key] = parsed
+    return out

@@ -1,0 +1,166 @@
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from pytest_apimon.redact import MASK, Redactor
+
+JWT = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIiwibmFtZSI6IuW8oOS4iSJ9.SflKxwRJSMeKKF2QT4fwpM"
+
+
+# -- headers -------------------------------------------------------------------------------------------
+def test_headers_mask_secret_names_case_insensitive_and_keep_scheme() -> None:
+    r = Redactor()
+    out = r.headers({
+        "authorization": "Bearer abc.def.ghi",
+        "Proxy-Authorization": "Basic dXNlcjpwYXNz",
+        "Cookie": "sid=8f7a9; theme=dark",
+        "SET-COOKIE": "sid=8f7a9; HttpOnly",
+        "X-Api-Key": "k-123456",
+        "X-CSRF-Token": "csrf-value",
+        "Accept": "application/json",
+        "User-Agent": "apimon/0.1 (巡检)",
+    })
+    assert out == {
+        "authorization": f"Bearer {MASK}",
+        "Proxy-Authorization": f"Basic {MASK}",
+        "Cookie": MASK,
+        "SET-COOKIE": MASK,
+        "X-Api-Key": MASK,
+        "X-CSRF-Token": MASK,
+        "Accept": "application/json",
+        "User-Agent": "apimon/0.1 (巡检)",
+    }
+
+
+def test_headers_authorization_without_scheme_fully_masked() -> None:
+    assert Redactor().headers({"Authorization": "rawtoken123"}) == {"Authorization": MASK}
+
+
+def test_headers_other_values_go_through_text() -> None:
+    r = Redactor(["planted-secret-42"])
+    out = r.headers({"Referer": "https://x/cb?access_token=zzz&state=1", "X-Trace": "id planted-secret-42"})
+    assert out == {"Referer": f"https://x/cb?access_token={MASK}&state=1", "X-Trace": f"id {MASK}"}
+
+
+def test_headers_does_not_mutate_input() -> None:
+    h = {"Authorization": "Bearer t0k3n"}
+    Redactor().headers(h)
+    assert h == {"Authorization": "Bearer t0k3n"}
+
+
+# -- value ---------------------------------------------------------------------------------------------
+def test_value_masks_nested_secret_keys_and_keeps_the_rest() -> None:
+    data = {
+        "user": {"name": "张三", "age": 30, "Password": "hunter2!", "profile": {"bio": "你好，世界"}},
+        "auth": {"access_token": "abc", "refresh_token": 12345, "token_type": "bearer", "expires_in": 7200},
+        "items": [{"client_secret": "s"}, {"id": 1, "price": 9.5}],
+        "remember_password": True,
+        "api_key": None,
+    }
+    out = Redactor().value(data)
+    assert out["user"] == {"name": "张三", "age": 30, "Password": MASK, "profile": {"bio": "你好，世界"}}
+    assert out["auth"] == {"access_token": MASK, "refresh_token": MASK, "token_type": MASK, "expires_in": 7200}
+    assert out["items"] == [{"client_secret": MASK}, {"id": 1, "price": 9.5}]
+    assert out["remember_password"] is True and out["api_key"] is None
+    # deep copy: the input is untouched
+    assert data["user"]["Password"] == "hunter2!"
+    assert out["items"] is not data["items"]
+
+
+def test_value_secret_header_keys_in_bodies() -> None:
+    out = Redactor().value({"headers": {"Authorization": "Bearer xyz123", "Cookie": "a=b"}})
+    assert out == {"headers": {"Authorization": f"Bearer {MASK}", "Cookie": MASK}}
+
+
+def test_value_strings_pass_through_text() -> None:
+    r = Redactor(["planted-secret-42"])
+    assert r.value(["x planted-secret-42 y", 3, None]) == [f"x {MASK} y", 3, None]
+
+
+# -- text ----------------------------------------------------------------------------------------------
+def test_text_literal_secret_inside_longer_text_longest_first() -> None:
+    r = Redactor(["abcd1234", "abcd1234-extended"])
+    assert r.text("错误: key=abcd1234-extended; other abcd1234.") == f"错误: key={MASK}; other {MASK}."
+
+
+def test_text_ignores_short_literals() -> None:
+    r = Redactor(["ab", "123"])
+    assert r.text("ab 123 abc 1234") == "ab 123 abc 1234"
+
+
+def test_add_secret_at_run_time() -> None:
+    r = Redactor()
+    assert r.text("token is fresh-tok-99") == "token is fresh-tok-99"
+    r.add_secret("fresh-tok-99")
+    assert r.text("token is fresh-tok-99") == f"token is {MASK}"
+
+
+@pytest.mark.parametrize(("raw", "expected"), [
+    ("Authorization: Bearer eyJabc.def", f"Authorization: Bearer {MASK}"),
+    ("curl -H 'authorization: basic dXNlcjpwYXNz=='", f"curl -H 'authorization: basic {MASK}'"),
+    ("got Bearer abc-123_xyz~+/= then", f"got Bearer {MASK} then"),
+])
+def test_text_auth_schemes(raw: str, expected: str) -> None:
+    assert Redactor().text(raw) == expected
+
+
+def test_text_json_pairs() -> None:
+    body = json.dumps({"code": 0, "msg": "登录成功", "data": {"token": "t-1", "userPwd": "p", "n": 42,
+                                                               "secret_no": 987654}}, ensure_ascii=False)
+    out = Redactor().text(body)
+    parsed = json.loads(out)  # still valid JSON, numbers under secret keys become a quoted mask
+    assert parsed == {"code": 0, "msg": "登录成功",
+                      "data": {"token": MASK, "userPwd": MASK, "n": 42, "secret_no": MASK}}
+
+
+def test_text_python_repr_pairs_and_escapes() -> None:
+    out = Redactor().text("{'password': 'a\\'b', 'user': 'li'}")
+    assert out == f"{{'password': '{MASK}', 'user': 'li'}}"
+    out = Redactor().text('{"note": "the \\"password\\" field", "password": "x\\"y"}')
+    assert out == f'{{"note": "the \\"password\\" field", "password": "{MASK}"}}'
+
+
+def test_text_query_and_form_pairs() -> None:
+    r = Redactor()
+    assert (r.text("GET /api?user=王五&access_token=abc123&page=2")
+            == f"GET /api?user=王五&access_token={MASK}&page=2")
+    assert r.text("username=bob&password=p%40ss&remember=1") == f"username=bob&password={MASK}&remember=1"
+    assert r.text("pwd= ok") == "pwd= ok"  # empty value: nothing to hide
+    assert r.text("see `https://x/?token=abc`") == f"see `https://x/?token={MASK}`"
+
+
+def test_text_header_and_yaml_lines() -> None:
+    raw = "HTTP/1.1 401\nSet-Cookie: sid=abc; Path=/\nContent-Type: text/plain\n  db_password: hunter2\n"
+    expected = f"HTTP/1.1 401\nSet-Cookie: {MASK}\nContent-Type: text/plain\n  db_password: {MASK}\n"
+    assert Redactor().text(raw) == expected
+
+
+def test_text_jwt() -> None:
+    assert Redactor().text(f"id_token {JWT}, done") == f"id_token {MASK}, done"
+    assert Redactor().text(f'"jwt":"{JWT}"') == f'"jwt":"{MASK}"'
+
+
+def test_text_keeps_ordinary_data_intact() -> None:
+    raw = ('{"code": 200, "msg": "查询成功", "data": [{"id": 1, "城市": "北京", "price": 12.5}]}\n'
+           "耗时 123 ms, status=ok, tokens are not mentioned here; a=b&c=d")
+    assert Redactor().text(raw) == raw
+
+
+def test_text_is_idempotent() -> None:
+    r = Redactor(["literal-secret"])
+    once = r.text(f"Bearer x1 password=y {JWT} literal-secret {{\"token\": 5}}")
+    assert r.text(once) == once
+
+
+def test_text_is_fast_on_a_few_hundred_kb() -> None:
+    r = Redactor([f"secret-{i:04d}-value" for i in range(50)])
+    chunk = ('{"id": 1, "name": "张三", "password": "x", "list": [1, 2, 3]} '
+             "GET /a?token=abc&b=c Bearer zzz secret-0007-value 普通文本 ") * 1
+    text = chunk * (300_000 // len(chunk))
+    start = time.perf_counter()
+    out = r.text(text)
+    assert time.perf_counter() - start < 2.0
+    assert "secret-0007-value" not in out and '"password": "x"' not in out
