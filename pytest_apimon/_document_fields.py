@@ -311,7 +311,8 @@ def _check(value: Any, path: Path_, p: Problems) -> Any:
         if not isinstance(op_value, bool):
             p.add(path + ("exists",), f"expected true or false, got {describe(op_value)}")
     else:
-        op_value = value["type"]
+        # Unquoted `type: null` in YAML is None: it can only mean the null type.
+        op_value = "null" if value["type"] is None else value["type"]
         if op_value not in CHECK_TYPES:
             hint = did_you_mean(op_value, CHECK_TYPES) if isinstance(op_value, str) else ""
             p.add(

@@ -249,7 +249,10 @@ def load_document(
 
     for index, (prefix, item) in enumerate(items):
         outcome = _interface(ctx, item, prefix, index, extra_keys)
-        (result.interfaces if isinstance(outcome, Interface) else result.errors).append(outcome)  # type: ignore[arg-type]
+        if isinstance(outcome, Interface):
+            result.interfaces.append(outcome)
+        else:
+            result.errors.append(outcome)
     return result
 
 
@@ -346,7 +349,9 @@ def _interface(
         else:
             ctx.names[name] = ctx.parsed.line(prefix + ("name",)) or line
     # A value with an unset variable is reported once, not again as e.g. a malformed URL.
-    kept = [pr for pr in problems if pr[0] in env_paths or not any(pr[0][: len(e)] == e for e in env_paths)]
+    kept = problems[: len(env_paths)] + [
+        pr for pr in problems[len(env_paths) :] if not any(pr[0][: len(e)] == e for e in env_paths)
+    ]
     if kept:
         return ctx.error(Problems(kept), name=name, index=index)
 

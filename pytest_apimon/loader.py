@@ -98,6 +98,9 @@ def parse(text: str, suffix: str) -> Parsed:
         problem = getattr(exc, "problem", None) or str(exc)
         context = getattr(exc, "context", None)
         msg = f"invalid YAML: {problem}" + (f" ({context})" if context else "")
+        if context and "flow" in context and ("'['" in problem or "'{'" in problem):
+            # The classic trap: {path: data.items[0].id} — brackets end a {...} mapping early.
+            msg += "; inside {...} or [...] quote values that contain [ ] { } or commas, e.g. \"data.items[0].id\""
         raise ParseError(msg, mark.line + 1 if mark else None) from None
     return Parsed(data, _line_map(text))
 

@@ -192,7 +192,10 @@ class ResultCollector:
         result = InterfaceResult.from_dict(data)
         self.run.results[report.nodeid] = result
         if result.outcome == "failed":
-            log.warning("%s | %s", result.headline(self.run.lang), result.reason)
+            headline = result.headline(self.run.lang)
+            if result.reason and result.reason not in headline:
+                headline += f" | {result.reason}"
+            log.warning("%s", headline)
 
     def run_result(self) -> RunResult:
         return RunResult(

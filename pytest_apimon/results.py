@@ -45,7 +45,8 @@ class InterfaceResult:
         tag = f"[{self.category}] " if self.category else ""
         where = f"{self.service}/{self.module} · {self.name}"
         target = f"{self.method} {self.url}".strip()
-        if self.status is not None:
+        # Transport failures may still carry a status (a body cut by the deadline): say why instead.
+        if self.status is not None and self.category not in ("timeout", "network"):
             result = f"→ {self.status}"
         else:
             result = f"→ {self.reason}" if self.reason else ""

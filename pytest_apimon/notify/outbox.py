@@ -1,0 +1,177 @@
+"""Outbox: reports that could not be delivered, kept on disk until the next run delivers them first.
+
+One JSON file per undelivered report and target. Files are written atomically (temp file, fsync,
+os.replace) with mode 0600, so a crash leaves either the old state or the new one, never half a
+report. The folder is bounded: beyond max_entries the oldest reports are dropped and a per-target
+counter remembers how many, so the next report delivered to that target can say so.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import re
+import secrets
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger("pytest_apimon.notify.outbox")
+
+FORMAT = "apimon-outbox/1"
+_DROPPED = "_dropped.json"
+_STALE_TMP_S = 3600.0  # a temp file this old belongs to a crashed writer, not a concurrent one
+
+
+@dataclass
+class OutboxEntry:
+    notifier: str  # provider, e.g. "wecom"
+    target: str  # robot name within the provider
+    run_started_at: float  # epoch seconds of the run that produced the report
+    title: str
+    lang: str
+    steps: list[dict[str, Any]]  # provider-specific, JSON-able messages still to deliver, in order
+    reason: str = ""  # why it was not delivered (secret-free)
+    stored_at: float = 0.0
+    attempts: int = 0  # deliveries tried after it was stored
+    path: Path | None = field(default=None, compare=False, repr=False)
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data.pop("path")
+        return {"format": FORMAT, **data}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any], path: Path) -> OutboxEntry:
+        if data.get("format") != FORMAT:
+            raise ValueError(f"unknown outbox format {data.get('format')!r}")
+        fields = {k: data[k] for k in cls.__dataclass_fields__ if k in data and k != "path"}
+        return cls(**fields, path=path)
+
+
+def atomic_write_json(path: Path, data: Any) -> None:
+    """Write JSON so that readers see the old file or the complete new one, even across a crash."""
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{secrets.token_hex(4)}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(data, fh, ensure_ascii=False, indent=1)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+    with contextlib.suppress(OSError):  # make the rename itself durable; not possible everywhere
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+
+
+class Outbox:
+    def __init__(self, directory: Path | str, max_entries: int = 50) -> None:
+        self.directory = Path(directory)
+        self.max_entries = max(1, max_entries)
+        self._seq = 0
+
+    # ---- storing
+
+    def put(self, entry: OutboxEntry) -> Path:
+        """Store entry as the newest report; drops the oldest beyond max_entries. Raises OSError."""
+        self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self._seq += 1
+        entry.stored_at = entry.stored_at or time.time()
+        target = re.sub(r"[^A-Za-z0-9_.-]", "_", entry.target)[:40]
+        name = f"{time.time_ns():020d}-{self._seq:04d}-{entry.notifier}-{target}-{secrets.token_hex(3)}.json"
+        path = self.directory / name
+        atomic_write_json(path, entry.to_json())
+        entry.path = path
+        self._enforce_bound()
+        return path
+
+    def update(self, entry: OutboxEntry) -> None:
+        """Rewrite a stored entry in place (e.g. fewer steps left after a partial delivery)."""
+        assert entry.path is not None
+        atomic_write_json(entry.path, entry.to_json())
+
+    def remove(self, entry: OutboxEntry) -> None:
+        if entry.path is not None:
+            with contextlib.suppress(FileNotFoundError):
+                entry.path.unlink()
+
+    def _enforce_bound(self) -> None:
+        files = self._files()
+        for path in files[: max(0, len(files) - self.max_entries)]:
+            try:
+                entry = OutboxEntry.from_json(json.loads(path.read_text(encoding="utf-8")), path)
+                key = f"{entry.notifier}/{entry.target}"
+            except (OSError, ValueError, TypeError):
+                key = "?"
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+            counts = self._dropped_counts()
+            counts[key] = counts.get(key, 0) + 1
+            atomic_write_json(self.directory / _DROPPED, counts)
+            log.warning("outbox over its limit of %d reports: dropped the oldest (%s)", self.max_entries, path.name)
+
+    # ---- reading
+
+    def _files(self) -> list[Path]:
+        if not self.directory.is_dir():
+            return []
+        now = time.time()
+        out = []
+        for path in self.directory.iterdir():
+            name = path.name
+            if name.startswith(".") and ".tmp-" in name:
+                with contextlib.suppress(OSError):
+                    if now - path.stat().st_mtime > _STALE_TMP_S:
+                        path.unlink()  # left by a crashed writer; its target file was never replaced
+                continue
+            if name.endswith(".json") and not name.startswith(("_", ".")):
+                out.append(path)
+        return sorted(out)  # names start with the store time: oldest first
+
+    def pending(self, notifier: str | None = None, target: str | None = None) -> list[OutboxEntry]:
+        """Stored entries, oldest first. An unreadable file is renamed *.bad (kept for a human) and skipped."""
+        out = []
+        for path in self._files():
+            try:
+                entry = OutboxEntry.from_json(json.loads(path.read_text(encoding="utf-8")), path)
+            except FileNotFoundError:
+                continue
+            except (OSError, ValueError, TypeError) as exc:
+                log.error("outbox file %s is unreadable (%s); renamed to .bad", path, exc)
+                with contextlib.suppress(OSError):
+                    path.rename(path.with_suffix(".bad"))
+                continue
+            if (notifier is None or entry.notifier == notifier) and (target is None or entry.target == target):
+                out.append(entry)
+        return out
+
+    def __len__(self) -> int:
+        return len(self._files())
+
+    def _dropped_counts(self) -> dict[str, int]:
+        try:
+            data = json.loads((self.directory / _DROPPED).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {}
+        return {str(k): int(v) for k, v in data.items()} if isinstance(data, dict) else {}
+
+    def dropped(self, notifier: str, target: str) -> int:
+        """How many reports for this target were dropped for space since the last note about it."""
+        counts = self._dropped_counts()
+        return counts.get(f"{notifier}/{target}", 0) + counts.get("?", 0)
+
+    def clear_dropped(self, notifier: str, target: str) -> None:
+        counts = self._dropped_counts()
+        removed = [counts.pop(k, None) for k in (f"{notifier}/{target}", "?")]
+        if any(r is not None for r in removed):
+            atomic_write_json(self.directory / _DROPPED, counts)
