@@ -12,10 +12,13 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 from urllib.parse import urlsplit
 
 from .loader import MissingVariable, Parsed, ParseError, Path_, did_you_mean, format_path, parse, substitute_env
+
+if TYPE_CHECKING:
+    from .notify.settings import NotifySettings
 
 
 class ConfigError(Exception):
@@ -92,10 +95,16 @@ class Config:
     logging: LoggingConfig = field(default_factory=LoggingConfig)
     report: ReportConfig = field(default_factory=ReportConfig)
     secrets: tuple[str, ...] = ()  # secret-looking auth values and credential headers; masked in outputs
+    notify: NotifySettings = field(default_factory=lambda: _notify_settings()())
+    state_dir: str = ".apimon"  # run state (outbox, last run); relative to the config file's folder
 
     @property
     def base_dir(self) -> Path:
         return Path(self.path).parent if self.path else Path.cwd()
+
+    @property
+    def state_path(self) -> Path:
+        return self.base_dir / self.state_dir
 
     def service(self, name: str) -> ServiceConfig:
         """The service's config, or an empty one (no base URL) when it is not configured."""
@@ -107,7 +116,14 @@ LANGUAGES = ("zh", "en")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 AUTH_TYPES_LATER = ("static", "oauth2", "basic")
 
-_TOP_KEYS = ("env", "defaults", "services", "logging", "report")
+_TOP_KEYS = ("env", "defaults", "services", "logging", "report", "notify", "state_dir")
+
+
+def _notify_settings() -> type[NotifySettings]:
+    # notify.settings imports ConfigError from here: import lazily to avoid a cycle.
+    from .notify.settings import NotifySettings
+
+    return NotifySettings
 _SERVICE_KEYS = ("base_url", "headers", "verify_tls", "timeout", "auth")
 _AUTH_KEYS = ("type",) + tuple(LoginAuth.__dataclass_fields__)
 _HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
@@ -473,6 +489,10 @@ def load_config(path: Path | None, env: str | None = None, environ: Mapping[str,
     selected = env or file_env or DEFAULT_ENV
     defaults = reader.section(top.get("defaults"), "defaults", _DEFAULTS, Defaults)
     services = reader.services(top.get("services"), selected, defaults)
+    from .notify.settings import parse_notify
+
+    notify = parse_notify(top.get("notify"), file=file, environ=reader.environ, line_of=parsed.line)
+    state_dir = reader.get(top, (), "state_dir", _opt(_nonempty), None) or ".apimon"
     return Config(
         path=file,
         env=selected,
@@ -480,5 +500,7 @@ def load_config(path: Path | None, env: str | None = None, environ: Mapping[str,
         services=services,
         logging=reader.section(top.get("logging"), "logging", _LOGGING, LoggingConfig),
         report=reader.section(top.get("report"), "report", _REPORT, ReportConfig),
-        secrets=_dedupe(reader.secrets),
+        secrets=_dedupe([*reader.secrets, *notify.secrets]),
+        notify=notify,
+        state_dir=state_dir,
     )

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from . import logs
+from . import alerts, logs
 from .config import Config, ConfigError, load_config
 from .documents import NameRegistry, is_document
 from .engine import Engine
@@ -75,6 +75,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--apimon-report", metavar="PATH", help="write the report as Markdown to PATH")
     group.addoption("--apimon-json", metavar="PATH", help="write one JSON record per interface to PATH")
     group.addoption("--apimon-lang", choices=("zh", "en"), help="report language (default: config or zh)")
+    group.addoption("--apimon-dry-run", action="store_true",
+                    help="render and print every notification message instead of sending it")
+    group.addoption("--apimon-test-webhook", action="store_true",
+                    help="send one short test message to each configured robot, print the answer, and exit")
     parser.addini("apimon_config", "pytest-apimon config file", default="")
     parser.addini("apimon_env", "pytest-apimon environment", default="")
     parser.addini("apimon_report", "pytest-apimon Markdown report path", default="")
@@ -106,11 +110,7 @@ def _resolve_roots(config: pytest.Config, cfg: Config, paths: list[str]) -> list
     return roots
 
 
-@pytest.hookimpl(trylast=True)
-def pytest_configure(config: pytest.Config) -> None:
-    paths = config.getoption("apimon")
-    if not paths:
-        return
+def _load(config: pytest.Config) -> Config:
     cfg_path = _option(config, "config")
     if cfg_path:
         path: Path | None = Path(cfg_path)
@@ -120,9 +120,32 @@ def pytest_configure(config: pytest.Config) -> None:
         path = config.rootpath / "config.yaml"
         path = path if path.is_file() else None
     try:
-        cfg = load_config(path, env=_option(config, "env"))
+        return load_config(path, env=_option(config, "env"))
     except ConfigError as exc:
         raise pytest.UsageError(f"pytest-apimon: invalid config: {exc}") from None
+
+
+def pytest_cmdline_main(config: pytest.Config) -> int | None:
+    if not config.getoption("apimon_test_webhook"):
+        return None
+    from .notify.wecom import check_webhooks
+
+    cfg = _load(config)
+    if not cfg.notify.wecom:
+        print("pytest-apimon: no WeCom robot configured (notify.wecom in the config)")
+        return pytest.ExitCode.USAGE_ERROR
+    checks = check_webhooks(cfg.notify, lang=cfg.notify.language or cfg.report.language)
+    for check in checks:
+        print(f"WeCom robot '{check.robot}': {check.answer}")
+    return 0 if all(c.ok for c in checks) else 1
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_configure(config: pytest.Config) -> None:
+    paths = config.getoption("apimon")
+    if not paths:
+        return
+    cfg = _load(config)
     lang = _option(config, "lang") or cfg.report.language
     if lang not in ("zh", "en"):
         raise pytest.UsageError(f"pytest-apimon: apimon_lang must be zh or en, got {lang!r}")
@@ -230,6 +253,12 @@ class ResultCollector:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(render(), encoding="utf-8")
             log.info("wrote %s", path)
+        self.alert = alerts.deliver(
+            run_result, cfg, self.run.lang, self.run.redactor,
+            dry_run=bool(self.config.getoption("apimon_dry_run")),
+            selection_complete=not (self.config.option.keyword or self.config.option.markexpr
+                                    or self.config.getoption("lf", False)),
+        )
         stats = compute_stats(run_result)
         log.info(
             "run finished: total=%d passed=%d failed=%d skipped=%d by_category=%s p95_ms=%s duration=%.1fs",
@@ -243,6 +272,21 @@ class ResultCollector:
         run_result = self.run_result()
         terminalreporter.section("pytest-apimon")
         terminalreporter.write_line(render_terminal(run_result, self.run.lang, redactor=self.run.redactor))
+        alert = getattr(self, "alert", None)
+        if alert is not None and self.config.getoption("apimon_dry_run"):
+            terminalreporter.section("pytest-apimon: notification (dry run)")
+            terminalreporter.write_line(alert.reason)
+        elif alert is not None and alert.results:
+            for res in alert.results:
+                state = "delivered" if res.delivered else "NOT delivered (kept in the outbox)"
+                terminalreporter.write_line(
+                    f"{res.notifier}: {state}, {res.messages_sent} message(s)"
+                    + (f", {res.redelivered} from earlier runs" if res.redelivered else "")
+                )
+                for error in res.errors:
+                    terminalreporter.write_line(f"  {self.run.redactor.text(error)}")
+        elif alert is not None and alert.reason and self.run.config.notify.wecom:
+            terminalreporter.write_line(f"WeCom: {alert.reason}")
 
     def pytest_unconfigure(self) -> None:
         logs.teardown_logging()

@@ -134,7 +134,7 @@ def test_text_charset() -> None:
     assert ex.text() == "h\ufffdllo"
     ex.response_headers = {"Content-Type": "text/plain; charset=no-such-codec"}
     assert ex.text() == "h\ufffdllo"
-    ex.body = "abcdef".encode()
+    ex.body = b"abcdef"
     assert ex.text(4) == "abc…" and ex.text(6) == "abcdef"
 
 

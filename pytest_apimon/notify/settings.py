@@ -276,6 +276,13 @@ def _count(minimum: int) -> Callable[[Any], int]:
     return convert
 
 
+def _positive_duration(value: Any) -> float:
+    seconds = parse_duration(value)
+    if seconds <= 0:
+        raise ValueError(f"expected a duration > 0, got {value!r}")
+    return seconds
+
+
 def parse_notify(raw: Any, *, file: str | None = None, environ: Mapping[str, str] | None = None,
                  line_of: Callable[[Path_], int | None] | None = None) -> NotifySettings:
     """Validate the raw `notify:` value (None = notifications off). ${VAR} is substituted here.
@@ -303,6 +310,6 @@ def parse_notify(raw: Any, *, file: str | None = None, environ: Mapping[str, str
         outbox_max=reader.number(section, path, "outbox_max", 50, _count(1)),
         max_messages=reader.number(section, path, "max_messages", 4, _count(1)),
         max_wait=reader.number(section, path, "max_wait", 90.0, parse_duration),
-        timeout=reader.number(section, path, "timeout", 10.0, parse_duration),
+        timeout=reader.number(section, path, "timeout", 10.0, _positive_duration),
         wecom=robots,
     )

@@ -116,39 +116,37 @@ def _pack(units: list[str], budgets: tuple[int, int]) -> list[str]:
     """Greedy packing; on overflow move the tail after the last blank line/heading (if late enough) along."""
     parts: list[list[str]] = []
     current: list[str] = []
+    used = 0  # utf8_len("\n".join(current))
 
-    def budget() -> int:
-        return budgets[0] if not parts else budgets[1]
+    def joined(lines: list[str]) -> int:
+        return sum(utf8_len(u) for u in lines) + max(len(lines) - 1, 0)
 
-    def size(lines: list[str]) -> int:
-        return utf8_len("\n".join(lines))
-
-    queue = list(units)
+    queue = list(reversed(units))  # a stack: pop() takes the next unit
     while queue:
-        unit = queue.pop(0)
-        if size(current + [unit]) <= budget():
+        unit = queue.pop()
+        budget = budgets[0] if not parts else budgets[1]
+        size = utf8_len(unit)
+        if (used + 1 + size if current else size) <= budget:
+            used = used + 1 + size if current else size
             current.append(unit)
             continue
-        if utf8_len(unit) > budget() and not any(u.strip() for u in current):
-            lines = unit.split("\n")
-            if len(lines) > 1:  # an over-long multi-line font span: degrade to separate lines
-                queue[:0] = lines
-                continue
-            pieces = wrap_line(unit, budget())
-            current.append(pieces[0])
-            queue[:0] = pieces[1:]
+        if size > budget and not any(u.strip() for u in current):
+            lines = unit.split("\n")  # an over-long multi-line font span degrades to lines, a line is wrapped
+            queue.extend(reversed(lines if len(lines) > 1 else wrap_line(unit, budget)))
+            current, used = [], 0
             continue
         cut = len(current)
         for i in range(len(current) - 1, 0, -1):
             if not current[i].strip() or current[i].lstrip().startswith("#"):
-                if size(current[:i]) >= budget() // 2:
+                if joined(current[:i]) >= budget // 2:
                     cut = i
                 break
         parts.append(current[:cut])
         current = current[cut:]
         while current and not current[0].strip():  # a part never starts with blank lines
             current.pop(0)
-        queue.insert(0, unit)
+        used = joined(current)
+        queue.append(unit)
     parts.append(current)
     texts = ["\n".join(p).strip("\n") for p in parts]
     return [t for t in texts if t.strip()]

@@ -1,0 +1,109 @@
+"""WeCom message building: a Notification -> the ordered steps (JSON payloads, file uploads) for one robot.
+
+Steps are plain JSON-able dicts so the outbox can store exactly what is still to be delivered:
+    {"kind": "message", "payload": {"msgtype": "markdown", "markdown": {"content": "..."}}}
+    {"kind": "file", "filename": "apimon-report-20261128-040000.md", "content": "<full Markdown>"}
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from typing import Any
+
+from . import Notification
+from .settings import Mention, WeComRobot
+from .split import split_markdown, truncate_bytes, utf8_len
+
+LIMITS = {"markdown": 4096, "markdown_v2": 4096, "text": 2048}  # bytes of content, UTF-8
+FILE_MAX = 20 * 1024 * 1024
+
+WORDS = {
+    "zh": {"delayed": "（补发：原始运行时间 {t}）", "dropped": "（注意：发件箱已满，丢弃了 {n} 份更早的未送达报告）",
+           "file": "完整报告较长（约 {n} 条消息），已作为文件 `{f}` 发送，见下一条消息。",
+           "mention": "{title}\n请查看上方的接口监控报告。",
+           "test": "pytest-apimon 测试消息：机器人「{name}」配置正确，接口监控报告将发送到本群。"},
+    "en": {"delayed": "(delayed: originally from {t})",
+           "dropped": "(note: the outbox was full; {n} older undelivered report(s) were dropped)",
+           "file": "The full report is long (about {n} messages); it is attached as the file `{f}` "
+                   "in the next message.",
+           "mention": "{title}\nPlease see the monitoring report above.",
+           "test": "pytest-apimon test message: robot '{name}' is configured correctly; reports will be posted here."},
+}
+
+
+def fmt_time(epoch: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(epoch))
+
+
+def words_for(lang: str) -> dict[str, str]:
+    return WORDS.get(lang, WORDS["zh"])
+
+
+
+def _for_type(text: str, msgtype: str) -> str:
+    if msgtype == "markdown_v2":  # v2 shows <font> and <@id> literally
+        text = re.sub(r"</?font\b[^>]*>|<@[^>\n]+>", "", text)
+    return text
+
+
+def _message(msgtype: str, content: str, **extra: Any) -> dict[str, Any]:
+    return {"kind": "message", "payload": {"msgtype": msgtype, msgtype: {"content": content, **extra}}}
+
+
+def build_steps(robot: WeComRobot, n: Notification, max_messages: int) -> list[dict[str, Any]]:
+    """The JSON-able steps delivering n to robot: messages (payloads) and at most one file upload."""
+    words, msgtype = words_for(n.lang), robot.message_type
+    mention = robot.mentions_for(n.services) if n.failed != 0 else Mention()
+    inline = [u for u in mention.userids if u != "@all"] if msgtype == "markdown" else []
+    listed = [u for u in mention.userids if u not in inline]  # @all and (for v2) every userid
+    inline_line = " ".join(f"<@{u}>" for u in inline)
+    reserve = utf8_len("\n" + inline_line) if inline else 0
+    title = n.title.strip() or "pytest-apimon"
+    parts = split_markdown(_for_type(n.markdown, msgtype) or title, LIMITS[msgtype], title=title,
+                           reserve_first=reserve)
+    file_step = None
+    if len(parts) > max_messages:  # summary + the whole report as a file instead of flooding the group
+        stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(n.run_started_at))
+        filename = f"apimon-report-{stamp}.md"
+        summary = (_for_type(n.summary, msgtype).rstrip() or title) + "\n\n" + words["file"].format(
+            n=len(parts), f=filename)
+        parts = split_markdown(summary, LIMITS[msgtype], title=title, reserve_first=reserve)
+        data = n.markdown.encode("utf-8")
+        if len(data) > FILE_MAX:
+            data = truncate_bytes(n.markdown, FILE_MAX - 100, "\n…(truncated)").encode("utf-8")
+        file_step = {"kind": "file", "filename": filename, "content": data.decode("utf-8").ljust(6)}
+    if inline:
+        parts[0] += "\n" + inline_line
+    steps = [_message(msgtype, p) for p in parts]
+    if file_step:
+        steps.append(file_step)
+    if listed or mention.mobiles:  # markdown ignores mention lists; only a text message carries them
+        extra: dict[str, Any] = {}
+        if listed:
+            extra["mentioned_list"] = listed
+        if mention.mobiles:
+            extra["mentioned_mobile_list"] = list(mention.mobiles)
+        content = truncate_bytes(words["mention"].format(title=title), LIMITS["text"])
+        steps.append(_message("text", content, **extra))
+    return steps
+
+
+def with_note(steps: list[dict[str, Any]], note: str, msgtype: str) -> tuple[list[dict[str, Any]], int]:
+    """steps with note on top of the first message (or as its own message if it would not fit).
+
+    Returns (steps, number of steps inserted) so callers can map progress back to the original steps.
+    """
+    if not note:
+        return steps, 0
+    out = [dict(s) for s in steps]
+    for i, step in enumerate(out):
+        payload = step.get("payload", {})
+        kind = payload.get("msgtype")
+        if step["kind"] == "message" and kind in LIMITS:
+            content = note + "\n" + payload[kind]["content"]
+            if utf8_len(content) <= LIMITS[kind]:
+                out[i] = {"kind": "message", "payload": {**payload, kind: {**payload[kind], "content": content}}}
+                return out, 0
+            break
+    return [_message(msgtype, note)] + out, 1

@@ -1,0 +1,96 @@
+"""The WeCom delivery wired into a run: once per run from the controller, dry-run, outbox across runs."""
+
+from __future__ import annotations
+
+import pytest
+from fake_wecom import KEY, FakeWeCom
+from localserver import LocalServer, Response
+from test_plugin import XDIST, write
+
+
+def workspace(pytester: pytest.Pytester, srv: LocalServer, fake_url: str, send_on: str = "failure") -> None:
+    srv.route("GET", "/shop/ok", lambda r: {"ok": True})
+    srv.route("GET", "/shop/boom", lambda r: Response(500, {}, "boom"))
+    write(pytester.path, "config.yaml", f"""
+        services:
+          shop:
+            base_url: {srv.url}/shop
+        notify:
+          send_on: {send_on}
+          wecom:
+            - name: ops
+              webhook: ${{TEST_WECOM_KEY}}
+              base_url: {fake_url}
+              mention: {{userids: [zhangsan]}}
+    """)
+    write(pytester.path, "pool/shop/api.yaml", """
+        - {name: 正常, path: /ok}
+        - {name: 坏了, path: /boom}
+    """)
+
+
+@pytest.mark.parametrize("extra", XDIST)
+def test_report_posted_once_per_run(pytester, local_server, monkeypatch, extra) -> None:
+    monkeypatch.setenv("TEST_WECOM_KEY", KEY)
+    with FakeWeCom() as fake:
+        workspace(pytester, local_server, fake.base_url)
+        result = pytester.runpytest("--apimon", "pool", *extra)
+        result.assert_outcomes(passed=1, failed=1)
+        markdown = [m for m in fake.messages if m.msgtype == "markdown"]
+        assert len(markdown) == 1, [m.msgtype for m in fake.messages]
+        content = markdown[0].content
+        assert "坏了" in content and "server_error" in content and "<@zhangsan>" in content
+        assert KEY not in result.stdout.str()
+        result.stdout.fnmatch_lines(["*wecom: delivered*"])
+
+
+def test_dry_run_prints_and_sends_nothing(pytester, local_server, monkeypatch) -> None:
+    monkeypatch.setenv("TEST_WECOM_KEY", KEY)
+    with FakeWeCom() as fake:
+        workspace(pytester, local_server, fake.base_url)
+        result = pytester.runpytest("--apimon", "pool", "--apimon-dry-run")
+        assert fake.messages == []
+        result.stdout.fnmatch_lines(["*notification (dry run)*", "*robot 'ops'*markdown*bytes*"])
+
+
+def test_undelivered_report_kept_and_sent_next_run(pytester, local_server, monkeypatch) -> None:
+    monkeypatch.setenv("TEST_WECOM_KEY", KEY)
+    with FakeWeCom() as fake:
+        workspace(pytester, local_server, fake.base_url, send_on="always")
+        fake.go_down("refuse")
+        result = pytester.runpytest("--apimon", "pool")
+        result.stdout.fnmatch_lines(["*NOT delivered*"])
+        assert list((pytester.path / ".apimon" / "outbox").glob("*.json"))
+        fake.come_back()
+        pytester.runpytest("--apimon", "pool")
+        contents = [m.content for m in fake.messages if m.msgtype == "markdown"]
+        assert len(contents) == 2
+        assert "补发" in contents[0]  # the stored report goes first, marked with its original time
+        assert not list((pytester.path / ".apimon" / "outbox").glob("*.json"))
+
+
+def test_send_on_change(pytester, local_server, monkeypatch) -> None:
+    monkeypatch.setenv("TEST_WECOM_KEY", KEY)
+    with FakeWeCom() as fake:
+        workspace(pytester, local_server, fake.base_url, send_on="change")
+        pytester.runpytest("--apimon", "pool")
+        pytester.runpytest("--apimon", "pool")  # same failure again: no new message
+        assert len([m for m in fake.messages if m.msgtype == "markdown"]) == 1
+
+
+def test_test_webhook_option(pytester, local_server, monkeypatch) -> None:
+    monkeypatch.setenv("TEST_WECOM_KEY", KEY)
+    with FakeWeCom() as fake:
+        workspace(pytester, local_server, fake.base_url)
+        result = pytester.runpytest("--apimon-test-webhook")
+        assert result.ret == 0
+        result.stdout.fnmatch_lines(["*WeCom robot 'ops': OK*"])
+        assert len(fake.messages) == 1
+
+
+def test_bad_webhook_key_is_a_usage_error(pytester, local_server, monkeypatch) -> None:
+    monkeypatch.setenv("TEST_WECOM_KEY", "not-a-key")
+    workspace(pytester, local_server, "http://127.0.0.1:1")
+    result = pytester.runpytest("--apimon", "pool")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*notify.wecom*webhook*"])
