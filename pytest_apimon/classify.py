@@ -56,6 +56,8 @@ def _transport(ex: Exchange, expect: Expect) -> Outcome | None:
         return _out(Category.UNEXPECTED, "redirects", err.message)
     if err.kind == "invalid_url":  # URLs are validated when documents load; this is a safety net
         return _out(Category.UNEXPECTED, "invalid_url", err.message)
+    if err.kind == "other":  # the request could not even be built (e.g. unencodable body)
+        return _out(Category.UNEXPECTED, err.sub or "other", err.message)
     return _out(Category.NETWORK, "other", err.message)
 
 

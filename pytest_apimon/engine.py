@@ -26,8 +26,9 @@ RESPONSE_EXCERPT = 2048
 
 
 class Engine:
-    def __init__(self, config: Config, redactor: Redactor | None = None) -> None:
+    def __init__(self, config: Config, redactor: Redactor | None = None, pool_size: int = 10) -> None:
         self.config = config
+        self.pool_size = pool_size  # connections kept per service: match the per-host concurrency cap
         self.redactor = redactor or Redactor(config.secrets)
         self._sessions: dict[str, requests.Session] = {}
         self._lock = threading.Lock()
@@ -37,7 +38,7 @@ class Engine:
         with self._lock:
             sess = self._sessions.get(service)
             if sess is None:
-                sess = new_session(verify_tls=self.config.service(service).verify_tls)
+                sess = new_session(verify_tls=self.config.service(service).verify_tls, pool_size=self.pool_size)
                 self._sessions[service] = sess
             return sess
 

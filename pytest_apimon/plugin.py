@@ -11,14 +11,16 @@ import pytest
 
 from . import alerts, logs
 from .config import Config, ConfigError, load_config
-from .documents import NameRegistry, is_document
+from .documents import Interface, NameRegistry, is_document
 from .engine import Engine
-from .items import InterfaceFile, _ApimonItem
+from .items import InterfaceFile, InterfaceItem, _ApimonItem
 from .redact import Redactor
 from .report import compute_stats, render_json, render_markdown, render_terminal
 from .results import InterfaceResult, RunResult
+from .runner import TRANSIENT, RetryPolicy, Runner, host_of
 
 log = logging.getLogger("pytest_apimon")
+DEFAULT_CONCURRENCY = 32  # see README "Concurrency defaults" (bench/ figures)
 
 
 @dataclass
@@ -33,12 +35,23 @@ class ApimonRun:
     names: NameRegistry = field(default_factory=NameRegistry)
     started_at: float = field(default_factory=time.time)
     results: dict[str, InterfaceResult] = field(default_factory=dict)
+    inprocess: bool = True  # no xdist: this process prefetches concurrently with a Runner
+    concurrency: int = DEFAULT_CONCURRENCY
+    max_per_host: int = DEFAULT_CONCURRENCY
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    runner: Runner | None = None
     _engine: Engine | None = None
 
     def engine(self) -> Engine:
         if self._engine is None:
-            self._engine = Engine(self.config, self.redactor)
+            self._engine = Engine(self.config, self.redactor, pool_size=self.max_per_host)
         return self._engine
+
+    def host(self, itf: Interface) -> str:
+        try:
+            return host_of(self.engine().build_request(itf).url, itf.service)
+        except ValueError:
+            return itf.service
 
     def details(self, result: InterfaceResult) -> str:
         """Failure text below the headline: reason, then the masked request and response."""
@@ -62,6 +75,8 @@ class ApimonRun:
 
 
 RUN_KEY = pytest.StashKey[ApimonRun]()
+# Regex for pytest-rerunfailures: rerun only failures of a transient category (the headline starts "[timeout]").
+ONLY_RERUN = r"^InterfaceFailure: \[(" + "|".join(TRANSIENT) + r")\]"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -75,6 +90,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--apimon-report", metavar="PATH", help="write the report as Markdown to PATH")
     group.addoption("--apimon-json", metavar="PATH", help="write one JSON record per interface to PATH")
     group.addoption("--apimon-lang", choices=("zh", "en"), help="report language (default: config or zh)")
+    group.addoption("--apimon-concurrency", type=int, metavar="N",
+                    help="requests in flight at once in a single-process run (default: config or 32)")
     group.addoption("--apimon-dry-run", action="store_true",
                     help="render and print every notification message instead of sending it")
     group.addoption("--apimon-test-webhook", action="store_true",
@@ -84,6 +101,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("apimon_report", "pytest-apimon Markdown report path", default="")
     parser.addini("apimon_json", "pytest-apimon JSON results path", default="")
     parser.addini("apimon_lang", "pytest-apimon report language (zh|en)", default="")
+    parser.addini("apimon_concurrency", "pytest-apimon in-process concurrency", default="")
 
 
 def _option(config: pytest.Config, name: str) -> str | None:
@@ -152,6 +170,7 @@ def pytest_configure(config: pytest.Config) -> None:
     is_worker = hasattr(config, "workerinput")
     roots = _resolve_roots(config, cfg, paths)
     run = ApimonRun(config=cfg, roots=roots, lang=lang, redactor=Redactor(cfg.secrets), is_worker=is_worker)
+    _configure_concurrency(config, run)
     config.stash[RUN_KEY] = run
     if config.args_source != pytest.Config.ArgsSource.ARGS:
         # The PATHs were consumed by --apimon: collect exactly them, not testpaths or the cwd.
@@ -166,6 +185,27 @@ def pytest_configure(config: pytest.Config) -> None:
         config.pluginmanager.register(ResultCollector(run, config), "apimon-results")
 
 
+def _configure_concurrency(config: pytest.Config, run: ApimonRun) -> None:
+    d = run.config.defaults
+    raw = config.getoption("apimon_concurrency") or config.getini("apimon_concurrency") or getattr(
+        d, "concurrency", DEFAULT_CONCURRENCY)
+    try:
+        run.concurrency = max(1, int(raw))
+    except ValueError:
+        raise pytest.UsageError(f"pytest-apimon: apimon_concurrency must be a number, got {raw!r}") from None
+    run.max_per_host = min(run.concurrency, getattr(d, "max_per_host", None) or run.concurrency)
+    # xdist: the controller runs nothing and workers get items one batch at a time: no prefetch there.
+    run.inprocess = not run.is_worker and not getattr(config.option, "numprocesses", None)
+    reruns = config.getoption("reruns", None) if config.pluginmanager.hasplugin("rerunfailures") else 0
+    delay = config.getoption("reruns_delay", None)
+    factor = config.getoption("reruns_delay_backoff_factor", None)
+    run.retry = RetryPolicy(
+        retries=d.retries if reruns is None else reruns,
+        delay=d.retry_delay if delay is None else delay,
+        factor=d.backoff_factor if factor is None else factor,
+    )
+
+
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
     run = parent.config.stash.get(RUN_KEY, None)
     if run is None or not is_document(file_path):
@@ -174,6 +214,62 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Col
     if root is None:
         return None
     return InterfaceFile.from_parent(parent, path=file_path, pool_root=root)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    run = config.stash.get(RUN_KEY, None)
+    if run is None:
+        return
+    retry = run.retry
+    user_filter = config.getoption("only_rerun", None) or config.getoption("rerun_except", None)
+    guard = None
+    if config.pluginmanager.hasplugin("timeout") and config.getoption("timeout", None) is None \
+            and not config.getini("timeout"):
+        guard = 5.0 + (retry.backoff(retry.retries) if retry.retries else 0.0)
+    for item in items:
+        if not isinstance(item, InterfaceItem):
+            continue
+        if retry.retries > 0 and item.get_closest_marker("flaky") is None:
+            kwargs: dict[str, object] = {
+                "reruns": retry.retries,
+                # In-process the Runner already waited the backoff before the next attempt.
+                "reruns_delay": 0 if run.inprocess else retry.delay,
+                "reruns_delay_backoff_factor": 1.0 if run.inprocess else retry.factor,
+            }
+            if not user_filter:
+                kwargs["only_rerun"] = [ONLY_RERUN]
+            item.add_marker(pytest.mark.flaky(**kwargs))
+        if guard is not None and item.get_closest_marker("timeout") is None:
+            # Hang guard per attempt (func_only: re-armed for every rerun, see pytest-internals §4).
+            request_timeout = run.engine().timeout_for(item.interface)
+            item.add_marker(pytest.mark.timeout(2 * request_timeout + guard, func_only=True))
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtestloop(session: pytest.Session) -> None:
+    run = session.config.stash.get(RUN_KEY, None)
+    if run is None or not run.inprocess or session.config.option.collectonly or not session.items:
+        return
+    jobs = [
+        (item.nodeid, item.interface) for item in session.items
+        if isinstance(item, InterfaceItem) and item.get_closest_marker("skip") is None
+    ]
+    if jobs:
+        engine = run.engine()
+        run.runner = Runner(
+            engine.check, concurrency=run.concurrency, max_per_host=run.max_per_host,
+            retry=run.retry, host=run.host,
+        )
+        run.runner.start(jobs)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> object:
+    result = yield
+    run = item.config.stash.get(RUN_KEY, None)
+    if run is not None and run.runner is not None and (item.session.shouldfail or item.session.shouldstop):
+        run.runner.stop()  # -x / --maxfail: issue no new requests
+    return result
 
 
 @pytest.hookimpl(wrapper=True)
@@ -292,7 +388,43 @@ class ResultCollector:
         logs.teardown_logging()
 
 
+def _dedupe_junit_reruns(config: pytest.Config) -> None:
+    """One <testcase> per interface: drop the entries pytest's junitxml opened for earlier attempts.
+
+    pytest-rerunfailures reports every attempt; junitxml then writes each as its own testcase and the
+    failed attempts look like passes (rerunfailures#170). The last entry per nodeid is the final outcome.
+    Uses junitxml's internals (xml_key, node_reporters_ordered); skipped if they ever change.
+    """
+    try:
+        from _pytest.junitxml import xml_key
+    except ImportError:  # pragma: no cover
+        return
+    xml = config.stash.get(xml_key, None)
+    ordered = getattr(xml, "node_reporters_ordered", None)
+    if not isinstance(ordered, list):
+        return
+
+    def key(rep: object) -> object:
+        # A finalized reporter keeps only its XML element (its __dict__ is cleared).
+        try:
+            element = rep.to_xml()  # type: ignore[attr-defined]
+            return element.get("classname"), element.get("name")
+        except Exception:  # unknown shape: keep it
+            return id(rep)
+
+    keys = [key(rep) for rep in ordered]
+    last = {k: i for i, k in enumerate(keys)}
+    ordered[:] = [rep for i, rep in enumerate(ordered) if last[keys[i]] == i]
+
+
+@pytest.hookimpl(tryfirst=True)
 def pytest_sessionfinish(session: pytest.Session) -> None:
     run = session.config.stash.get(RUN_KEY, None)
-    if run is not None and run._engine is not None:
+    if run is None:
+        return
+    if not run.is_worker:
+        _dedupe_junit_reruns(session.config)
+    if run.runner is not None:
+        run.runner.close()
+    if run._engine is not None:
         run._engine.close()

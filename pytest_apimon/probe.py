@@ -34,9 +34,9 @@ from urllib.parse import urlsplit
 import requests
 import urllib3
 from requests.adapters import HTTPAdapter
+from urllib3 import exceptions as u3
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
-from urllib3.exceptions import InsecureRequestWarning
 
 _CHUNK = 64 * 1024
 # The watchdog fires slightly after the socket read timeout (both equal req.timeout), so a server
@@ -154,7 +154,9 @@ class _DeadlineGuard:
 
 
 def _shutdown(conn: HTTPConnection) -> None:
-    sock = conn.sock
+    # http.client sets conn.sock = None when a response will close the connection (e.g. a body
+    # delimited by EOF) and hands the socket to the response, hence the copy taken at connect().
+    sock = conn.sock or getattr(conn, "_apimon_sock", None)
     if sock is None:
         return  # still connecting: connect() re-checks after it returns
     try:
@@ -178,6 +180,7 @@ class _GuardMixin:
         if guard is not None:
             guard.attach(self)  # type: ignore[arg-type]
         super().connect()  # type: ignore[misc]
+        self._apimon_sock = self.sock  # type: ignore[attr-defined]
         if guard is not None and guard.fired:  # deadline passed while connecting
             _shutdown(self)  # type: ignore[arg-type]
 
@@ -234,7 +237,7 @@ def new_session(verify_tls: bool = True, pool_size: int = 10) -> requests.Sessio
 
 def _quiet_insecure() -> None:
     # The user opted out of verification explicitly; a warning per request would only be noise.
-    urllib3.disable_warnings(InsecureRequestWarning)
+    urllib3.disable_warnings(u3.InsecureRequestWarning)
 
 
 # --- send -----------------------------------------------------------------------------------
@@ -243,19 +246,26 @@ def _quiet_insecure() -> None:
 def send(session: requests.Session, req: Request) -> Exchange:
     """Send req; enforce connect/read timeouts and the total deadline; cap the body."""
     ex = Exchange(method=req.method.upper(), url=req.url, request_headers={}, request_body=None)
+    headers = dict(req.headers)
+    data: Any = req.form if req.form is not None else req.body
+    if req.has_json and req.json is None:  # requests treats json=None as "no body"; we mean null
+        data = b"null"
+        if not any(k.lower() == "content-type" for k in headers):
+            headers["Content-Type"] = "application/json"
     try:
         prepared = session.prepare_request(
             requests.Request(
                 method=ex.method,
                 url=req.url,
                 params=req.params or None,
-                headers=req.headers or None,
+                headers=headers or None,
                 json=req.json if req.has_json else None,
-                data=req.form if req.form is not None else req.body,
+                data=data,
             )
         )
-    except Exception as exc:  # malformed URL, unencodable body, ...
-        ex.error = _map_error(exc, fired=False, req=req, url=req.url)
+    except Exception as exc:  # malformed URL, or a body that cannot be encoded (our bug, not the server's)
+        mapped = _map_error(exc, fired=False, req=req, url=req.url)
+        ex.error = mapped if mapped.kind == "invalid_url" else ProbeError("other", "request", mapped.message)
         return ex
     _describe_request(ex, prepared)
     if not req.verify_tls:
@@ -303,17 +313,19 @@ def _read_body(resp: requests.Response, cap: int, ex: Exchange) -> bool:
     """Read up to cap bytes (decoded) into ex.body; True if the body was read to its end."""
     buf = bytearray()
     raw = resp.raw
-    while True:
-        # Ask for one byte more than the cap so "exactly cap bytes" is not reported as truncated.
-        chunk = raw.read(min(_CHUNK, cap + 1 - len(buf)), decode_content=True)
-        if not chunk:
-            ex.body = bytes(buf)
-            return True
-        buf += chunk
-        if len(buf) > cap:
-            ex.body = bytes(buf[:cap])
-            ex.truncated = True
-            return False
+    try:
+        while True:
+            # Ask for one byte more than the cap so "exactly cap bytes" is not reported as truncated.
+            chunk = raw.read(min(_CHUNK, cap + 1 - len(buf)), decode_content=True)
+            if not chunk:
+                return True
+            buf += chunk
+            if len(buf) > cap:
+                del buf[cap:]
+                ex.truncated = True
+                return False
+    finally:
+        ex.body = bytes(buf)  # keep what arrived even when the read failed (useful in reports)
 
 
 def _describe_request(ex: Exchange, prepared: requests.PreparedRequest) -> None:
@@ -367,8 +379,6 @@ def _first(chain: list[BaseException], *types: type[BaseException]) -> BaseExcep
 
 
 def _map_error(exc: BaseException, *, fired: bool, req: Request, url: str) -> ProbeError:
-    from urllib3 import exceptions as u3
-
     if fired:
         return _total_timeout(req)
     chain = _chain(exc)

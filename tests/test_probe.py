@@ -114,6 +114,9 @@ def test_json_null_body_and_head(srv: LocalServer, session: requests.Session) ->
     srv.route("HEAD", "/h", lambda r: "ignored")
     ex = send(session, Request("POST", srv.url + "/n", json=None, has_json=False))
     assert srv.last("/n").body == b"" and ex.request_body is None
+    ex = send(session, Request("POST", srv.url + "/n", json=None, has_json=True))  # JSON null is a body
+    assert srv.last("/n").body == b"null" and srv.last("/n").headers["content-type"] == "application/json"
+    assert ex.request_body == "null"
     ex = send(session, Request("HEAD", srv.url + "/h"))
     assert ex.status == 200 and ex.body == b"" and ex.error is None
 
@@ -265,6 +268,12 @@ def test_connection_closed_mid_response(srv: LocalServer, session: requests.Sess
     ex = get(session, srv.url + "/mid")
     assert ex.error is not None and (ex.error.kind, ex.error.sub) == ("network", "reset")
     assert "mid-response" in ex.error.message
+    assert ex.status == 200  # headers had arrived
+
+
+def test_unencodable_body_is_not_a_network_error(session: requests.Session) -> None:
+    ex = send(session, Request("POST", "http://127.0.0.1:9/", json={1, 2}, has_json=True))
+    assert ex.error is not None and (ex.error.kind, ex.error.sub) == ("other", "request")
 
 
 def test_connection_reset(srv: LocalServer, session: requests.Session) -> None:
@@ -359,3 +368,32 @@ def test_handler_can_inspect_request(srv: LocalServer, session: requests.Session
     ex = send(session, Request("DELETE", srv.url + "/item", headers={"Authorization": "Bearer t"}))
     assert ex.status == 204 and seen[0].headers["authorization"] == "Bearer t"
     assert get(session, srv.url + "/nowhere").status == 404
+
+
+def test_threads_share_one_session(srv: LocalServer) -> None:
+    # Watchdogs of one thread must never hit connections that other threads are using.
+    srv.route("GET", "/fast", lambda r: {"ok": True})
+    srv.raw("GET", "/drip", drip_body(interval=0.05))
+    shared = new_session(pool_size=4)
+    results: list[tuple[str, Exchange]] = []
+    lock = threading.Lock()
+
+    def worker(n: int) -> None:
+        for i in range(12):
+            path = "/drip" if (n + i) % 6 == 0 else "/fast"
+            got = get(shared, srv.url + path, timeout=0.3)
+            with lock:
+                results.append((path, got))
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    shared.close()
+    assert len(results) == 96
+    for path, got in results:
+        if path == "/fast":
+            assert got.error is None and got.status == 200, got.error
+        else:
+            assert got.error is not None and got.error.sub == "total"

@@ -1,0 +1,269 @@
+"""The generic half of config loading: ConfigError, value converters and the YAML walker.
+
+Kept apart from config.py so the models and section layout stay readable; config.py re-exports
+ConfigError, parse_duration and parse_size, which other modules import from there.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from typing import Any, NoReturn
+from urllib.parse import urlsplit
+
+from .loader import MissingVariable, Parsed, Path_, did_you_mean, format_path, substitute_env
+
+
+class ConfigError(Exception):
+    """A bad config: message names the file, line when known, the field path and what was expected."""
+
+    def __init__(self, message: str, *, file: str | None = None, line: int | None = None, field: str = "") -> None:
+        self.file, self.line, self.field, self.message = file, line, field, message
+        where = (file or "config") + (f":{line}" if line else "")
+        super().__init__(f"{where}: {field}: {message}" if field else f"{where}: {message}")
+
+
+SECRET_KEY_WORDS = ("password", "passwd", "pwd", "secret", "token", "key", "credential")
+SECRET_HEADER_NAMES = ("authorization", "cookie", "x-api-key")
+SECRET_HEADER_WORDS = ("token", "secret")
+
+# ---------------------------------------------------------------- durations and sizes
+
+_DURATION = re.compile(r"(?:(\d+(?:\.\d+)?)\s*h)?\s*(?:(\d+(?:\.\d+)?)\s*m)?\s*(?:(\d+(?:\.\d+)?)\s*s)?", re.I)
+_SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*(b|kb|mb|gb|kib|mib|gib)?", re.I)
+_SIZE_UNITS = {"b": 1, "kb": 1000, "mb": 1000**2, "gb": 1000**3, "kib": 1024, "mib": 1024**2, "gib": 1024**3}
+
+
+def describe(value: Any) -> str:
+    """How a wrong value is shown in an error: YAML spelling, not Python's."""
+    if isinstance(value, bool) or value is None:
+        return {True: "true", False: "false", None: "null"}[value]
+    if isinstance(value, Mapping | list):
+        return "a mapping" if isinstance(value, Mapping) else "a list"
+    return repr(value) if isinstance(value, str) else str(value)
+
+
+def _number(value: Any) -> float | None:
+    """A finite int/float, or a string holding one (values substituted from ${VAR} arrive as strings)."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):  # `timeout: yes` is a mistake, not 1
+        return None
+    try:
+        number = float(value.strip() if isinstance(value, str) else value)
+    except ValueError:
+        return None
+    return number if math.isfinite(number) else None
+
+
+def parse_duration(value: Any) -> float:
+    """Seconds from a number or a string like '30s', '15m', '1h', '1h30m'. Raises ValueError."""
+    number = _number(value)
+    if number is None and isinstance(value, str) and value.strip():
+        m = _DURATION.fullmatch(value.strip())
+        if m and any(m.groups()):
+            h, mi, s = (float(g) if g else 0.0 for g in m.groups())
+            number = h * 3600 + mi * 60 + s
+    if number is None:
+        raise ValueError(f"expected a number of seconds, got {describe(value)} (durations like '30s', '15m', "
+                         "'1h30m' also work)")
+    if number < 0:
+        raise ValueError(f"expected a duration >= 0, got {describe(value)}")
+    return number
+
+
+def parse_size(value: Any) -> int:
+    """Bytes from an int or a string like '1MiB', '512KiB', '2MB' (KB/MB/GB = 1000^n, KiB/MiB/GiB = 1024^n)."""
+    number: float | None = None
+    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+        number = float(value)
+    elif isinstance(value, str):
+        m = _SIZE.fullmatch(value.strip())
+        if m:
+            number = float(m.group(1)) * _SIZE_UNITS[(m.group(2) or "b").lower()]
+    if number is None or (number != int(number) and not isinstance(value, str)):
+        raise ValueError(f"expected a size in bytes (a whole number, or '512KiB', '1MiB', '2MB'), "
+                         f"got {describe(value)}")
+    if number < 0:
+        raise ValueError(f"expected a size >= 0, got {describe(value)}")
+    return int(number)
+
+
+def looks_secret_key(key: str) -> bool:
+    return any(word in key.lower() for word in SECRET_KEY_WORDS)
+
+
+def looks_secret_header(name: str) -> bool:
+    low = name.lower()
+    return low in SECRET_HEADER_NAMES or any(word in low for word in SECRET_HEADER_WORDS)
+
+
+# ---------------------------------------------------------------- converters (raise ValueError)
+
+
+def string(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"expected a string, got {describe(value)}")
+    return value
+
+
+def nonempty(value: Any) -> str:
+    if not string(value).strip():
+        raise ValueError("expected a non-empty string")
+    return value
+
+
+def text(value: Any) -> str:
+    """A string, or a number written without quotes (a client id of digits is still an id)."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    return string(value)
+
+
+def opt(convert: Any) -> Any:
+    return lambda value: None if value is None else convert(value)
+
+
+def positive(convert: Any) -> Any:
+    def check(value: Any) -> Any:
+        result = convert(value)
+        if result <= 0:
+            raise ValueError(f"expected a value > 0, got {describe(value)}")
+        return result
+
+    return check
+
+
+def count(value: Any) -> int:
+    number = _number(value)
+    if number is None or number != int(number) or number < 0:
+        raise ValueError(f"expected a whole number >= 0, got {describe(value)}")
+    return int(number)
+
+
+def factor(value: Any) -> float:
+    number = _number(value)
+    if number is None or number <= 0:
+        raise ValueError(f"expected a number > 0, got {describe(value)}")
+    return number
+
+
+_TRUE, _FALSE = ("true", "yes", "on", "1"), ("false", "no", "off", "0")
+
+
+def boolean(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in _TRUE + _FALSE:  # "${VERIFY:-true}" arrives as text
+        return value.strip().lower() in _TRUE
+    raise ValueError(f"expected true or false, got {describe(value)}")
+
+
+def choice(choices: tuple[str, ...], normalize: Any, what: str) -> Any:
+    def check(value: Any) -> str:
+        text = normalize(string(value).strip())
+        if text not in choices:
+            raise ValueError(f"expected {what} ({', '.join(choices)}), got {text!r}{did_you_mean(text, choices)}")
+        return text
+
+    return check
+
+
+def dedupe(values: list[str]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(values))
+
+
+# ---------------------------------------------------------------- the walker
+
+
+class Reader:
+    """Walks the parsed YAML, substituting ${VAR} in string values and converting each field."""
+
+    def __init__(self, parsed: Parsed, file: str | None, environ: Mapping[str, str]) -> None:
+        self.parsed, self.file, self.environ = parsed, file, environ
+        self.secrets: list[str] = []
+
+    def fail(self, path: Path_, message: str) -> NoReturn:
+        raise ConfigError(message, file=self.file, line=self.parsed.line(path), field=format_path(path))
+
+    def sub(self, value: Any, path: Path_) -> Any:
+        """Substitute ${VAR} in every string inside value (keys excluded)."""
+        if isinstance(value, str):
+            try:
+                return substitute_env(value, self.environ)
+            except MissingVariable as exc:
+                self.fail(path, str(exc))
+        if isinstance(value, Mapping):
+            return {k: self.sub(v, path + (k,)) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self.sub(v, path + (i,)) for i, v in enumerate(value)]
+        return value
+
+    def mapping(self, value: Any, path: Path_, allowed: tuple[str, ...] | None = None) -> dict[str, Any]:
+        """A section (null = empty) with string keys, rejecting unknown keys with a did-you-mean."""
+        if value is None:
+            return {}
+        if not isinstance(value, Mapping):
+            self.fail(path, f"expected a mapping, got {describe(value)}")
+        for key in value:
+            if not isinstance(key, str):
+                self.fail(path, f"keys must be strings, got {describe(key)}")
+            if allowed is not None and key not in allowed:
+                self.fail(path + (key,), f"unknown key '{key}'{did_you_mean(key, allowed)}; "
+                                         f"allowed: {', '.join(allowed)}")
+        return dict(value)
+
+    def get(self, section: dict[str, Any], path: Path_, key: str, convert: Any, default: Any) -> Any:
+        """section[key] substituted and converted, or default when absent; conversion errors name the field."""
+        if key not in section:
+            return default
+        value = self.sub(section[key], path + (key,))
+        try:
+            return convert(value)
+        except ValueError as exc:
+            self.fail(path + (key,), str(exc))
+
+    def exclusive(self, section: dict[str, Any], path: Path_, *keys: str) -> None:
+        """At most one of keys may be set (null counts as unset)."""
+        present = [k for k in keys if section.get(k) is not None]
+        if len(present) > 1:
+            either = f"either '{present[0]}' or '{present[1]}'" if len(keys) == 2 else \
+                f"only one of {', '.join(repr(k) for k in keys)}"
+            self.fail(path + (present[1],), f"use {either}, not both")
+
+    def url(self, value: Any, path: Path_) -> str:
+        if not isinstance(value, str):
+            self.fail(path, f"expected an absolute http(s) URL, got {describe(value)}")
+        url = value.strip()
+        parts = urlsplit(url)
+        if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+            self.fail(path, f"expected an absolute http(s) URL with a host, got {url!r}")
+        if parts.password:
+            self.secrets.append(parts.password)
+        return url.rstrip("/")
+
+    def headers(self, raw: Any, path: Path_) -> dict[str, str]:
+        out: dict[str, str] = {}
+        for name, value in self.mapping(self.sub(raw, path), path).items():
+            if isinstance(value, bool) or not isinstance(value, str | int | float):
+                self.fail(path + (name,), f"expected a string or number header value, got {describe(value)}")
+            out[name] = str(value)
+            if out[name] and looks_secret_header(name):
+                # Also the credential alone ("Bearer abc" -> "abc"): it may show up without its scheme.
+                self.secrets += [out[name], *out[name].split(None, 1)[1:]]
+        return out
+
+    def collect_secrets(self, value: Any, secret: bool = False) -> None:
+        """Strings under a secret-looking key, at any depth of a request body."""
+        if isinstance(value, Mapping):
+            for k, v in value.items():
+                self.collect_secrets(v, secret or (isinstance(k, str) and looks_secret_key(k)))
+        elif isinstance(value, list):
+            for v in value:
+                self.collect_secrets(v, secret)
+        elif secret and isinstance(value, str) and value:
+            self.secrets.append(value)
+
+    def section(self, raw: Any, name: str, fields: dict[str, Any], cls: Any) -> Any:
+        """A flat section: every field is one converter applied to its substituted value."""
+        sec, d = self.mapping(raw, (name,), tuple(fields)), cls()
+        return cls(**{k: self.get(sec, (name,), k, conv, getattr(d, k)) for k, conv in fields.items()})

@@ -1,0 +1,361 @@
+"""The alert state machine, in one place: Gatus-style thresholds for a runner where every run is a restart.
+
+Pure functions. `evaluate(previous states, this run's results, settings, now, memory)` returns the new
+states and one Decision per notable interface; `gate(state, policy, now)` says whether an interface with
+an open circuit runs (half-open probe) or is skipped. The store persists what `evaluate` returns.
+
+Per interface the memory is: up/down after thresholds, the consecutive counters, whether a problem was
+announced (`alerted`: RECOVERED is only sent for something that was announced, and an interface that was
+announced down is resolved even if it recovered between runs), the last outcomes (flapping) and the breaker.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from enum import Enum
+from itertools import pairwise
+
+from .policy_settings import AlertPolicy, PolicySettings, StormSettings
+from .results import InterfaceResult
+
+UP, DOWN = "up", "down"
+CLOSED, OPEN = "closed", "open"  # half-open is the run that probes an open circuit, not a stored state
+STORM_CATEGORIES = ("network", "timeout")
+
+
+def interface_key(result: InterfaceResult) -> str:
+    """Stable across file moves and node-id changes: names are unique within a service."""
+    return f"{result.service}/{result.name}"
+
+
+@dataclass
+class InterfaceState:
+    key: str
+    service: str
+    status: str = UP
+    consecutive_failures: int = 0
+    consecutive_successes: int = 0
+    failing_since: float | None = None  # first run of the current failing streak
+    down_since: float | None = None  # the failing streak that made it down
+    last_alert_at: float | None = None  # NEW, FLAPPING or a reminder announced
+    last_change_at: float | None = None  # up <-> down
+    alerted: bool = False  # a problem was announced and not yet resolved
+    flapping: bool = False
+    recent: str = ""  # last outcomes, oldest first: P passed, F failed
+    breaker: str = CLOSED
+    open_since: float | None = None
+    next_probe_at: float | None = None
+
+
+@dataclass
+class RunMemory:
+    """Run-level memory (per env): the storm guard's own alert state."""
+
+    storm_since: float | None = None
+    storm_last_alert_at: float | None = None
+
+
+class Kind(str, Enum):
+    NEW = "new"  # became down (or stopped flapping while down): announce
+    FLAPPING = "flapping"  # announce once, then only reminders
+    ONGOING = "ongoing"  # still down; `remind` when the reminder interval has passed
+    RECOVERING = "recovering"  # down, passing, below success_threshold
+    PENDING = "pending"  # failing, below failure_threshold
+    STORM = "storm"  # network/timeout failure during a storm: counted, not alerted
+    RECOVERED = "recovered"
+    REMOVED = "removed"  # announced down, then its document disappeared
+
+    def label(self, lang: str = "zh") -> str:
+        return _LABELS[self][0 if lang == "zh" else 1]
+
+
+_LABELS = {
+    Kind.NEW: ("新问题", "NEW"), Kind.FLAPPING: ("抖动", "FLAPPING"), Kind.ONGOING: ("持续", "ONGOING"),
+    Kind.RECOVERING: ("恢复中", "RECOVERING"), Kind.PENDING: ("待确认", "PENDING"),
+    Kind.STORM: ("网络风暴", "STORM"), Kind.RECOVERED: ("已恢复", "RECOVERED"),
+    Kind.REMOVED: ("已移除", "REMOVED"),
+}
+_ORDER = list(Kind)
+
+
+@dataclass
+class Decision:
+    key: str
+    service: str
+    kind: Kind
+    notify: bool = False  # makes the run worth a message on its own
+    remind: bool = False
+    since: float | None = None  # start of the problem (down/failing/flapping streak)
+    runs: int = 0  # consecutive failing runs (passing runs for RECOVERING)
+    changes: int = 0  # outcome changes within the flapping window
+    breaker: str = CLOSED  # after this run
+    breaker_event: str = ""  # opened | reopened | closed (a half-open probe's outcome)
+    open_since: float | None = None
+    next_probe_at: float | None = None
+    circuit_skipped: bool = False  # not run: the circuit is open
+    result: InterfaceResult | None = None
+
+    def describe(self, lang: str = "zh", now: float | None = None) -> str:
+        """One short annotation for the report, e.g. 'ONGOING since 04:00 (12 runs)'."""
+        zh = lang == "zh"
+        since = fmt_time(self.since, now) if self.since is not None else "?"
+        text = self.kind.label(lang)
+        if self.kind in (Kind.NEW, Kind.ONGOING, Kind.PENDING, Kind.STORM) and self.since is not None:
+            text += f"，自 {since} 起（连续 {self.runs} 次）" if zh else f" since {since} ({self.runs} runs)"
+        elif self.kind is Kind.FLAPPING:
+            text += f"（最近状态变化 {self.changes} 次）" if zh else f" ({self.changes} changes recently)"
+        elif self.kind is Kind.RECOVERED and self.since is not None:
+            text += f"，故障自 {since} 起" if zh else f", was down since {since}"
+        if self.remind:
+            text += "（提醒）" if zh else " (reminder)"
+        if self.breaker == OPEN and self.next_probe_at is not None:
+            nxt = fmt_time(self.next_probe_at, now)
+            text += f"；熔断中，下次探测 {nxt}" if zh else f"; circuit open, next probe at {nxt}"
+        elif self.breaker_event == "closed":
+            text += "；熔断已关闭" if zh else "; circuit closed"
+        return text
+
+
+@dataclass
+class Storm:
+    """The storm guard's finding: most executed interfaces failed with network/timeout across services."""
+
+    failed: int
+    executed: int
+    by_service: dict[str, int]
+    since: float
+    notify: bool
+
+    def describe(self, lang: str = "zh") -> str:
+        if lang == "zh":
+            return (f"{self.executed} 个接口中 {self.failed} 个网络/超时失败，涉及 {len(self.by_service)} 个服务："
+                    "很可能是监控机自身的网络或 DNS 出了问题")
+        return (f"{self.failed} of {self.executed} interfaces failed with network/timeout errors across "
+                f"{len(self.by_service)} services: probably the monitor's own network or DNS")
+
+
+@dataclass
+class Verdict:
+    states: dict[str, InterfaceState]
+    decisions: list[Decision]
+    memory: RunMemory
+    storm: Storm | None = None
+    storm_ended: float | None = None  # the previous run was a storm (its start), this one is not
+    removed: list[str] = field(default_factory=list)  # keys whose state was dropped
+
+    @property
+    def worth_message(self) -> bool:
+        """New problems, recoveries, reminders due, a storm (start/reminder/end)."""
+        storm = self.storm is not None and self.storm.notify
+        return storm or self.storm_ended is not None or any(d.notify for d in self.decisions)
+
+    @property
+    def ongoing(self) -> list[Decision]:
+        return [d for d in self.decisions if d.kind in (Kind.ONGOING, Kind.RECOVERING, Kind.FLAPPING, Kind.STORM)]
+
+    @property
+    def open_circuits(self) -> list[InterfaceState]:
+        return sorted((s for s in self.states.values() if s.breaker == OPEN), key=lambda s: s.key)
+
+    def of_kind(self, *kinds: Kind) -> list[Decision]:
+        return [d for d in self.decisions if d.kind in kinds]
+
+    def decision(self, key: str) -> Decision | None:
+        return next((d for d in self.decisions if d.key == key), None)
+
+
+def message_mode(send_on: str, verdict: Verdict) -> str:
+    """'full' report, short 'digest' (only ongoing problems inside their reminder window) or 'none'."""
+    if verdict.worth_message:
+        return "full"
+    if send_on == "change":
+        return "none"
+    if verdict.ongoing:
+        return "digest"
+    return "full" if send_on == "always" else "none"
+
+
+@dataclass(frozen=True)
+class Gate:
+    run: bool = True
+    probe: bool = False  # the half-open probe of an open circuit
+    reason: str = ""  # the skip reason when not run
+
+
+def gate(state: InterfaceState | None, policy: AlertPolicy, now: float) -> Gate:
+    """Whether an interface runs this time. Its circuit may be open from an earlier run."""
+    if state is None or state.breaker != OPEN or not policy.breaker_enabled:
+        return Gate()
+    if state.next_probe_at is None or now >= state.next_probe_at:
+        return Gate(probe=True)
+    return Gate(run=False, reason=f"circuit open since {fmt_time(state.open_since, now, seconds=True)}, "
+                                  f"next probe at {fmt_time(state.next_probe_at, now, seconds=True)}")
+
+
+def fmt_time(ts: float | None, now: float | None = None, *, seconds: bool = False) -> str:
+    """Local time; the date is added when it is not today."""
+    if ts is None:
+        return "?"
+    clock = "%H:%M:%S" if seconds else "%H:%M"
+    same_day = now is not None and time.localtime(ts)[:3] == time.localtime(now)[:3]
+    return time.strftime(clock if same_day else f"%Y-%m-%d {clock}", time.localtime(ts))
+
+
+def _due(last: float | None, every: float, now: float) -> bool:
+    # Runs jitter by a few seconds: a reminder due "at" the next run must not slip a whole interval.
+    return every > 0 and (last is None or now - last >= every - min(30.0, every * 0.05))
+
+
+def _changes(recent: str) -> int:
+    return sum(1 for a, b in pairwise(recent) if a != b)
+
+
+def _circuit_skip(s: InterfaceState, policy: AlertPolicy, now: float, result: InterfaceResult) -> Decision:
+    remind = s.alerted and _due(s.last_alert_at, policy.remind_every, now)
+    if remind:
+        s.last_alert_at = now
+    kind = Kind.ONGOING if s.status == DOWN else Kind.PENDING
+    return Decision(s.key, s.service, kind, notify=remind, remind=remind, since=s.down_since or s.failing_since,
+                    runs=s.consecutive_failures, breaker=OPEN, open_since=s.open_since,
+                    next_probe_at=s.next_probe_at, circuit_skipped=True, result=result)
+
+
+def step(prev: InterfaceState | None, result: InterfaceResult, policy: AlertPolicy, now: float,
+         storm: bool = False) -> tuple[InterfaceState, Decision | None]:
+    """One interface, one run. `storm`: this run is a storm (network/timeout failures are not alerted)."""
+    key = interface_key(result)
+    s = replace(prev) if prev is not None else InterfaceState(key=key, service=result.service)
+    if result.outcome == "skipped":
+        # An open circuit stays listed (with reminders); any other skip leaves the memory alone.
+        return s, (_circuit_skip(s, policy, now, result) if s.breaker == OPEN else None)
+    failed = result.outcome == "failed"
+    storm_hit = storm and failed and result.category in STORM_CATEGORIES
+    s.recent = (s.recent + ("F" if failed else "P"))[-max(policy.flapping_window, 2):]
+    changes = _changes(s.recent)
+    was_down_since = s.down_since
+    if failed:
+        s.consecutive_failures += 1
+        s.consecutive_successes = 0
+        if s.consecutive_failures == 1:
+            s.failing_since = now
+        if s.status == UP and s.consecutive_failures >= policy.failure_threshold:
+            s.status, s.down_since, s.last_change_at = DOWN, s.failing_since, now
+    else:
+        s.consecutive_successes += 1
+        s.consecutive_failures, s.failing_since = 0, None
+        if s.status == DOWN and s.consecutive_successes >= policy.success_threshold:
+            s.status, s.down_since, s.last_change_at = UP, None, now
+
+    event = _breaker(s, policy, now, failed, storm_hit)
+    was_flapping = s.flapping
+    s.flapping = policy.flapping_changes > 0 and changes >= policy.flapping_changes
+
+    def decide(kind: Kind, notify: bool = False, remind: bool = False, since: float | None = None,
+               runs: int = 0) -> tuple[InterfaceState, Decision]:
+        return s, Decision(key, s.service, kind, notify=notify, remind=remind, since=since, runs=runs,
+                           changes=changes, breaker=s.breaker, breaker_event=event, open_since=s.open_since,
+                           next_probe_at=s.next_probe_at, result=result)
+
+    if storm_hit:
+        return decide(Kind.STORM, since=s.down_since or s.failing_since, runs=s.consecutive_failures)
+    if s.flapping:
+        remind = was_flapping and _due(s.last_alert_at, policy.remind_every, now)
+        if not was_flapping or remind:
+            s.alerted, s.last_alert_at = True, now
+        return decide(Kind.FLAPPING, notify=not was_flapping or remind, remind=remind,
+                      since=s.down_since or s.failing_since)
+    if s.status == DOWN:
+        if not s.alerted or was_flapping:  # first announcement, or flapping settled into "down"
+            s.alerted, s.last_alert_at = True, now
+            return decide(Kind.NEW, notify=True, since=s.down_since, runs=s.consecutive_failures)
+        remind = _due(s.last_alert_at, policy.remind_every, now)
+        if remind:
+            s.last_alert_at = now
+        if failed:
+            return decide(Kind.ONGOING, notify=remind, remind=remind, since=s.down_since,
+                          runs=s.consecutive_failures)
+        return decide(Kind.RECOVERING, notify=remind, remind=remind, since=s.down_since,
+                      runs=s.consecutive_successes)
+    if s.alerted:
+        s.alerted = False
+        return decide(Kind.RECOVERED, notify=policy.send_on_resolved, since=was_down_since)
+    if failed:
+        return decide(Kind.PENDING, since=s.failing_since, runs=s.consecutive_failures)
+    return s, None
+
+
+def _breaker(s: InterfaceState, policy: AlertPolicy, now: float, failed: bool, storm_hit: bool) -> str:
+    """Advance the circuit breaker; returns the event. A storm failure says nothing about the interface."""
+    if not policy.breaker_enabled:
+        s.breaker, s.open_since, s.next_probe_at = CLOSED, None, None
+        return ""
+    if storm_hit:
+        return ""
+    if failed and s.breaker == OPEN:  # the half-open probe failed: a new cooldown, same open_since
+        s.next_probe_at = now + policy.breaker_cooldown
+        return "reopened"
+    if failed and s.consecutive_failures >= policy.breaker_failures:
+        s.breaker, s.open_since, s.next_probe_at = OPEN, now, now + policy.breaker_cooldown
+        return "opened"
+    if not failed and s.breaker == OPEN:
+        s.breaker, s.open_since, s.next_probe_at = CLOSED, None, None
+        return "closed"
+    return ""
+
+
+def detect_storm(results: Iterable[InterfaceResult], settings: StormSettings) -> tuple[int, int, dict[str, int]]:
+    """(network/timeout failures, executed interfaces, failures per service) if this run is a storm, else zeros."""
+    executed = [r for r in results if r.outcome != "skipped"]
+    hits = [r for r in executed if r.outcome == "failed" and r.category in STORM_CATEGORIES]
+    by_service: dict[str, int] = {}
+    for r in hits:
+        by_service[r.service] = by_service.get(r.service, 0) + 1
+    is_storm = (settings.enabled and len(hits) >= settings.min_interfaces and len(by_service) >= settings.min_services
+                and len(hits) >= settings.fraction * len(executed))
+    return (len(hits), len(executed), dict(sorted(by_service.items()))) if is_storm else (0, 0, {})
+
+
+def evaluate(previous: Mapping[str, InterfaceState], results: Iterable[InterfaceResult], settings: PolicySettings,
+             now: float, memory: RunMemory | None = None, *, selection_complete: bool = True) -> Verdict:
+    """This run's results against the remembered states. `now`: the run's end (epoch seconds).
+
+    selection_complete: the whole pool ran (no -k/-m subset), so interfaces absent from the run were
+    removed from the pool: their state is dropped (REMOVED when they were announced down).
+    An ongoing storm is re-announced every global remind_every.
+    """
+    results = list(results)
+    memory = replace(memory) if memory is not None else RunMemory()
+    failed, executed, by_service = detect_storm(results, settings.storm)
+    storm: Storm | None = None
+    storm_ended: float | None = None
+    if failed:
+        notify = memory.storm_since is None or _due(memory.storm_last_alert_at, settings.defaults.remind_every, now)
+        memory.storm_since = memory.storm_since or now
+        if notify:
+            memory.storm_last_alert_at = now
+        storm = Storm(failed, executed, by_service, memory.storm_since, notify)
+    elif memory.storm_since is not None and any(r.outcome != "skipped" for r in results):
+        storm_ended, memory = memory.storm_since, RunMemory()
+
+    states: dict[str, InterfaceState] = dict(previous)
+    decisions: list[Decision] = []
+    seen: set[str] = set()
+    for result in results:
+        key = interface_key(result)
+        seen.add(key)
+        state, decision = step(previous.get(key), result, settings.for_service(result.service), now,
+                               storm=storm is not None)
+        states[key] = state
+        if decision is not None:
+            decisions.append(decision)
+    removed: list[str] = []
+    if selection_complete and results:  # an empty run (broken collection) must not forget everything
+        for key in sorted(set(previous) - seen):
+            old = states.pop(key)
+            removed.append(key)
+            if old.alerted:
+                decisions.append(Decision(key, old.service, Kind.REMOVED, since=old.down_since))
+    decisions.sort(key=lambda d: (_ORDER.index(d.kind), d.service, d.key))
+    return Verdict(states, decisions, memory, storm, storm_ended, removed)

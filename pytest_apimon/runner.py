@@ -1,0 +1,207 @@
+"""In-process concurrency: check interfaces ahead of pytest's item loop, bounded and per-host capped.
+
+pytest still runs items one after the other (so reporting order, -x, --lf and the progress line
+keep their meaning); each item only *waits* for the result this runner already fetched. Retries of
+transient failures are scheduled here, in the background, after their backoff, so the retries of
+different interfaces overlap instead of queueing behind each other; the pytest-rerunfailures rerun
+of an item then waits for that attempt instead of sleeping.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+from .documents import Interface
+from .results import InterfaceResult
+
+TRANSIENT = ("timeout", "network", "server_error", "unavailable")
+
+
+@dataclass
+class RetryPolicy:
+    retries: int = 3
+    delay: float = 1.0  # before the first retry
+    factor: float = 2.0  # then 2 s, 4 s, ...
+    on: tuple[str, ...] = TRANSIENT
+
+    def backoff(self, failed_attempt: int) -> float:
+        """Wait after the failed `failed_attempt` (1-based) before the next one."""
+        return self.delay * self.factor ** (failed_attempt - 1)
+
+    def wants_retry(self, result: InterfaceResult, attempt: int) -> bool:
+        return result.outcome == "failed" and result.category in self.on and attempt <= self.retries
+
+
+@dataclass
+class _Attempt:
+    done: threading.Event = field(default_factory=threading.Event)
+    result: InterfaceResult | None = None
+    scheduled: bool = False
+    started: bool = False
+
+
+@dataclass
+class _Job:
+    key: str
+    seq: int
+    interface: Interface
+    host: str
+    attempts: dict[int, _Attempt] = field(default_factory=dict)
+
+
+def host_of(url_or_path: str, fallback: str) -> str:
+    netloc = urlsplit(url_or_path).netloc
+    return netloc.lower() if netloc else fallback
+
+
+class Runner:
+    def __init__(
+        self,
+        check: Callable[[Interface], InterfaceResult],
+        *,
+        concurrency: int,
+        max_per_host: int,
+        retry: RetryPolicy,
+        host: Callable[[Interface], str],
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._check = check
+        self._concurrency = max(1, concurrency)
+        self._max_per_host = max(1, max_per_host)
+        self._retry = retry
+        self._host = host
+        self._clock = clock
+        self._cond = threading.Condition()
+        self._jobs: dict[str, _Job] = {}
+        self._queues: dict[str, deque[tuple[_Job, int]]] = {}  # per host, ready to run, in order
+        self._delayed: list[tuple[float, int, str, int]] = []  # (ready_at, seq, key, attempt): backoff
+        self._active = 0
+        self._active_per_host: dict[str, int] = {}
+        self._stopped = False
+        self._tie = itertools.count()
+        self._pool = ThreadPoolExecutor(self._concurrency, thread_name_prefix="apimon")
+        self._dispatcher = threading.Thread(target=self._dispatch_loop, name="apimon-dispatch", daemon=True)
+        self.attempts_started = 0
+
+    # -- public API -------------------------------------------------------------------------------
+    def start(self, jobs: list[tuple[str, Interface]]) -> None:
+        with self._cond:
+            for seq, (key, itf) in enumerate(jobs):
+                job = _Job(key, seq, itf, self._host(itf))
+                self._jobs[key] = job
+                self._enqueue(job, 1)
+        self._dispatcher.start()
+
+    def has(self, key: str) -> bool:
+        return key in self._jobs
+
+    def result(self, key: str, attempt: int = 1) -> InterfaceResult | None:
+        """Wait for attempt `attempt` of `key`; schedules it now if nothing scheduled it (None if stopped)."""
+        with self._cond:
+            job = self._jobs.get(key)
+            if job is None:
+                return None
+            att = job.attempts.get(attempt)
+            if att is None or not att.scheduled:
+                if self._stopped:
+                    return None
+                self._enqueue(job, attempt, urgent=True)  # e.g. --reruns for a non-transient failure
+                att = job.attempts[attempt]
+        att.done.wait()
+        return att.result
+
+    def stop(self) -> None:
+        """Issue no new requests (-x / --maxfail reached); running ones finish."""
+        with self._cond:
+            self._stopped = True
+            for att in (a for job in self._jobs.values() for a in job.attempts.values()):
+                if not att.started:
+                    att.done.set()  # never going to run: release any waiter (it gets None)
+            self._cond.notify_all()
+
+    def close(self) -> None:
+        self.stop()
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+    # -- internals (self._cond held) -----------------------------------------------------------
+    def _enqueue(self, job: _Job, attempt: int, delay: float = 0.0, urgent: bool = False) -> None:
+        att = job.attempts.setdefault(attempt, _Attempt())
+        att.scheduled = True
+        if delay > 0:
+            heapq.heappush(self._delayed, (self._clock() + delay, next(self._tie), job.key, attempt))
+        else:
+            queue = self._queues.setdefault(job.host, deque())
+            (queue.appendleft if urgent else queue.append)((job, attempt))
+        self._cond.notify_all()
+
+    def _next_ready(self) -> tuple[_Job, int] | None:
+        now = self._clock()
+        while self._delayed and self._delayed[0][0] <= now:
+            _, _, key, attempt = heapq.heappop(self._delayed)
+            job = self._jobs[key]
+            # A due retry is more urgent than first attempts: pytest is (or soon will be) waiting for it.
+            self._queues.setdefault(job.host, deque()).appendleft((job, attempt))
+        if self._active >= self._concurrency:
+            return None
+        best: tuple[int, str] | None = None
+        for host, queue in self._queues.items():
+            if queue and self._active_per_host.get(host, 0) < self._max_per_host:
+                job, attempt = queue[0]
+                rank = -1 if attempt > 1 else job.seq
+                if best is None or rank < best[0]:
+                    best = (rank, host)
+        if best is None:
+            return None
+        return self._queues[best[1]].popleft()
+
+    def _dispatch_loop(self) -> None:
+        with self._cond:
+            while True:
+                if self._stopped:
+                    return
+                picked = self._next_ready()
+                if picked is None:
+                    pending = any(self._queues.values()) or self._delayed or self._active
+                    if not pending:
+                        # Nothing left now; a rerun may still ask for an attempt (result()).
+                        self._cond.wait(0.5)
+                        continue
+                    timeout = None
+                    if self._delayed:
+                        timeout = max(0.0, self._delayed[0][0] - self._clock())
+                    self._cond.wait(timeout if timeout is not None else 0.5)
+                    continue
+                job, attempt = picked
+                job.attempts[attempt].started = True
+                self._active += 1
+                self._active_per_host[job.host] = self._active_per_host.get(job.host, 0) + 1
+                self.attempts_started += 1
+                self._pool.submit(self._run, job, attempt)
+
+    def _run(self, job: _Job, attempt: int) -> None:
+        try:
+            result = self._check(job.interface)
+        except BaseException as exc:  # a bug must surface on the item, not kill the thread silently
+            result = InterfaceResult(
+                nodeid=job.key, service=job.interface.service, module=job.interface.module,
+                name=job.interface.name, outcome="failed", category="unexpected", sub="error",
+                reason=f"internal error: {type(exc).__name__}: {exc}",
+            )
+        result.attempts = attempt
+        with self._cond:
+            self._active -= 1
+            self._active_per_host[job.host] -= 1
+            att = job.attempts[attempt]
+            att.result = result
+            if self._retry.wants_retry(result, attempt) and not self._stopped:
+                self._enqueue(job, attempt + 1, delay=self._retry.backoff(attempt))
+            self._cond.notify_all()
+        att.done.set()
