@@ -112,7 +112,7 @@ def nonempty(value: Any) -> str:
     return value
 
 
-def text(value: Any) -> str:
+def string_or_number(value: Any) -> str:
     """A string, or a number written without quotes (a client id of digits is still an id)."""
     if isinstance(value, int | float) and not isinstance(value, bool):
         return str(value)

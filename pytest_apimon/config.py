@@ -2,38 +2,36 @@
 
 Every problem raises one ConfigError naming the file, line and field path; the first error wins so
 the user fixes one thing at a time with a precise pointer instead of a wall of follow-on errors.
+Converters and the generic YAML walker live in _config_reader.py.
 """
 
 from __future__ import annotations
 
-import math
+import base64
 import os
-import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
-from urllib.parse import urlsplit
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from .loader import MissingVariable, Parsed, ParseError, Path_, did_you_mean, format_path, parse, substitute_env
+from . import _config_reader as c
+from ._config_reader import ConfigError, parse_duration, parse_size
+from .loader import MissingVariable, ParseError, Path_, did_you_mean, parse, substitute_env
 
 if TYPE_CHECKING:
     from .notify.settings import NotifySettings
 
+__all__ = ["AuthConfig", "BasicAuth", "Config", "ConfigError", "LoginAuth", "OAuth2Auth", "ServiceConfig",
+           "StaticAuth", "load_config", "parse_duration", "parse_size"]
 
-class ConfigError(Exception):
-    """A bad config: message names the file, line when known, the field path and what was expected."""
-
-    def __init__(self, message: str, *, file: str | None = None, line: int | None = None, field: str = "") -> None:
-        self.file, self.line, self.field, self.message = file, line, field, message
-        where = (file or "config") + (f":{line}" if line else "")
-        super().__init__(f"{where}: {field}: {message}" if field else f"{where}: {message}")
+DEFAULT_REFRESH_BEFORE = 300.0  # seconds: refresh a token this long before it expires
 
 
 @dataclass(frozen=True)
 class LoginAuth:
-    """Login request that returns a token (issue 2 scope: the 'login' kind)."""
+    """A login request whose response carries the token."""
 
+    kind: ClassVar[str] = "login"
     method: str = "POST"
     path: str | None = None  # joined to the service base URL
     url: str | None = None
@@ -42,9 +40,62 @@ class LoginAuth:
     headers: dict[str, str] = field(default_factory=dict)
     token_path: str = "token"  # JSON path in the login response, e.g. data.token
     token_header: str | None = None  # alternatively: take the token from this response header
+    # Lifetime, at most one of these; none set: the token's sibling `expires_in`, else a JWT's `exp`, else unknown.
+    expires_in_path: str | None = None  # JSON path of the lifetime in seconds, e.g. data.expires_in
+    expiry: str | None = None  # "jwt": the token is a JWT, its `exp` claim is the expiry
+    ttl: float | None = None  # seconds, for servers that do not say
     header: str = "Authorization"  # how the token is sent
     scheme: str = "Bearer"  # "" sends the bare token
     query_param: str | None = None  # send as ?param=token instead of a header
+    refresh_before: float = DEFAULT_REFRESH_BEFORE
+
+
+@dataclass(frozen=True)
+class StaticAuth:
+    """A fixed token, normally from the environment (`token: ${NURSE_TOKEN}`)."""
+
+    kind: ClassVar[str] = "static"
+    token: str = ""
+    header: str = "Authorization"
+    scheme: str = "Bearer"
+    query_param: str | None = None
+
+
+@dataclass(frozen=True)
+class OAuth2Auth:
+    """OAuth2 client credentials grant (RFC 6749 §4.4); the access token is sent as a Bearer token."""
+
+    kind: ClassVar[str] = "oauth2"
+    header: ClassVar[str] = "Authorization"
+    scheme: ClassVar[str] = "Bearer"
+    query_param: ClassVar[str | None] = None
+    token_url: str = ""
+    client_id: str = ""
+    client_secret: str = ""
+    scope: str | None = None  # space-separated (a YAML list is joined)
+    audience: str | None = None
+    extra_params: dict[str, str] = field(default_factory=dict)  # more form fields of the token request
+    client_auth: str = "body"  # body: client_id/secret as form fields; basic: HTTP Basic header
+    headers: dict[str, str] = field(default_factory=dict)
+    ttl: float | None = None  # used when the response has no expires_in
+    refresh_before: float = DEFAULT_REFRESH_BEFORE
+
+
+@dataclass(frozen=True)
+class BasicAuth:
+    """HTTP basic auth: no login request, every call carries `Authorization: Basic …`."""
+
+    kind: ClassVar[str] = "basic"
+    username: str = ""
+    password: str = ""
+
+    @property
+    def credentials(self) -> str:
+        return base64.b64encode(f"{self.username}:{self.password}".encode()).decode("ascii")
+
+
+AuthConfig = LoginAuth | StaticAuth | OAuth2Auth | BasicAuth
+AUTH_KINDS: dict[str, type[Any]] = {cls.kind: cls for cls in (LoginAuth, StaticAuth, OAuth2Auth, BasicAuth)}
 
 
 @dataclass(frozen=True)
@@ -54,7 +105,7 @@ class ServiceConfig:
     headers: dict[str, str] = field(default_factory=dict)
     verify_tls: bool = True
     timeout: float | None = None
-    auth: LoginAuth | None = None
+    auth: AuthConfig | None = None
 
 
 @dataclass(frozen=True)
@@ -114,9 +165,13 @@ class Config:
 DEFAULT_ENV = "default"
 LANGUAGES = ("zh", "en")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
-AUTH_TYPES_LATER = ("static", "oauth2", "basic")
 
 _TOP_KEYS = ("env", "defaults", "services", "logging", "report", "notify", "state_dir")
+_SERVICE_KEYS = ("base_url", "headers", "verify_tls", "timeout", "auth")
+_AUTH_KEYS = {kind: ("type", *(f.name for f in fields(cls))) for kind, cls in AUTH_KINDS.items()}
+_HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
+_EXPIRY = ("jwt",)
+_CLIENT_AUTH = ("body", "basic")
 
 
 def _notify_settings() -> type[NotifySettings]:
@@ -124,147 +179,19 @@ def _notify_settings() -> type[NotifySettings]:
     from .notify.settings import NotifySettings
 
     return NotifySettings
-_SERVICE_KEYS = ("base_url", "headers", "verify_tls", "timeout", "auth")
-_AUTH_KEYS = ("type",) + tuple(LoginAuth.__dataclass_fields__)
-_HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
-
-SECRET_KEY_WORDS = ("password", "passwd", "pwd", "secret", "token", "key", "credential")
-SECRET_HEADER_NAMES = ("authorization", "cookie", "x-api-key")
-SECRET_HEADER_WORDS = ("token", "secret")
-
-# ---------------------------------------------------------------- durations and sizes
-
-_DURATION = re.compile(r"(?:(\d+(?:\.\d+)?)\s*h)?\s*(?:(\d+(?:\.\d+)?)\s*m)?\s*(?:(\d+(?:\.\d+)?)\s*s)?", re.I)
-_SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*(b|kb|mb|gb|kib|mib|gib)?", re.I)
-_SIZE_UNITS = {"b": 1, "kb": 1000, "mb": 1000**2, "gb": 1000**3, "kib": 1024, "mib": 1024**2, "gib": 1024**3}
 
 
-def _describe(value: Any) -> str:
-    """How a wrong value is shown in an error: YAML spelling, not Python's."""
-    if isinstance(value, bool) or value is None:
-        return {True: "true", False: "false", None: "null"}[value]
-    if isinstance(value, Mapping | list):
-        return "a mapping" if isinstance(value, Mapping) else "a list"
-    return repr(value) if isinstance(value, str) else str(value)
+def _scope(value: Any) -> str:
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return " ".join(value)
+    return c.string(value)
 
 
-def _number(value: Any) -> float | None:
-    """A finite int/float, or a string holding one (values substituted from ${VAR} arrive as strings)."""
-    if isinstance(value, bool) or not isinstance(value, int | float | str):  # `timeout: yes` is a mistake, not 1
-        return None
-    try:
-        number = float(value.strip() if isinstance(value, str) else value)
-    except ValueError:
-        return None
-    return number if math.isfinite(number) else None
+_TTL = c.opt(c.positive(c.parse_duration))
 
 
-def parse_duration(value: Any) -> float:
-    """Seconds from a number or a string like '30s', '15m', '1h', '1h30m'. Raises ValueError."""
-    number = _number(value)
-    if number is None and isinstance(value, str) and value.strip():
-        m = _DURATION.fullmatch(value.strip())
-        if m and any(m.groups()):
-            h, mi, s = (float(g) if g else 0.0 for g in m.groups())
-            number = h * 3600 + mi * 60 + s
-    if number is None:
-        raise ValueError(f"expected a number of seconds, got {_describe(value)} (durations like '30s', '15m', "
-                         "'1h30m' also work)")
-    if number < 0:
-        raise ValueError(f"expected a duration >= 0, got {_describe(value)}")
-    return number
-
-
-def parse_size(value: Any) -> int:
-    """Bytes from an int or a string like '1MiB', '512KiB', '2MB' (KB/MB/GB = 1000^n, KiB/MiB/GiB = 1024^n)."""
-    number: float | None = None
-    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
-        number = float(value)
-    elif isinstance(value, str):
-        m = _SIZE.fullmatch(value.strip())
-        if m:
-            number = float(m.group(1)) * _SIZE_UNITS[(m.group(2) or "b").lower()]
-    if number is None or (number != int(number) and not isinstance(value, str)):
-        raise ValueError(f"expected a size in bytes (a whole number, or '512KiB', '1MiB', '2MB'), "
-                         f"got {_describe(value)}")
-    if number < 0:
-        raise ValueError(f"expected a size >= 0, got {_describe(value)}")
-    return int(number)
-
-
-def _looks_secret_key(key: str) -> bool:
-    return any(word in key.lower() for word in SECRET_KEY_WORDS)
-
-
-def _looks_secret_header(name: str) -> bool:
-    low = name.lower()
-    return low in SECRET_HEADER_NAMES or any(word in low for word in SECRET_HEADER_WORDS)
-
-
-class _Reader:
-    """Walks the parsed YAML, substituting ${VAR} in string values and converting each field."""
-
-    def __init__(self, parsed: Parsed, file: str | None, environ: Mapping[str, str]) -> None:
-        self.parsed, self.file, self.environ = parsed, file, environ
-        self.secrets: list[str] = []
-
-    def fail(self, path: Path_, message: str) -> NoReturn:
-        raise ConfigError(message, file=self.file, line=self.parsed.line(path), field=format_path(path))
-
-    def sub(self, value: Any, path: Path_) -> Any:
-        """Substitute ${VAR} in every string inside value (keys excluded)."""
-        if isinstance(value, str):
-            try:
-                return substitute_env(value, self.environ)
-            except MissingVariable as exc:
-                self.fail(path, str(exc))
-        if isinstance(value, Mapping):
-            return {k: self.sub(v, path + (k,)) for k, v in value.items()}
-        if isinstance(value, list):
-            return [self.sub(v, path + (i,)) for i, v in enumerate(value)]
-        return value
-
-    def mapping(self, value: Any, path: Path_, allowed: tuple[str, ...] | None = None) -> dict[str, Any]:
-        """A section (null = empty) with string keys, rejecting unknown keys with a did-you-mean."""
-        if value is None:
-            return {}
-        if not isinstance(value, Mapping):
-            self.fail(path, f"expected a mapping, got {_describe(value)}")
-        for key in value:
-            if not isinstance(key, str):
-                self.fail(path, f"keys must be strings, got {_describe(key)}")
-            if allowed is not None and key not in allowed:
-                self.fail(path + (key,), f"unknown key '{key}'{did_you_mean(key, allowed)}; "
-                                         f"allowed: {', '.join(allowed)}")
-        return dict(value)
-
-    def get(self, section: dict[str, Any], path: Path_, key: str, convert: Any, default: Any) -> Any:
-        """section[key] substituted and converted, or default when absent; conversion errors name the field."""
-        if key not in section:
-            return default
-        value = self.sub(section[key], path + (key,))
-        try:
-            return convert(value)
-        except ValueError as exc:
-            self.fail(path + (key,), str(exc))
-
-    def url(self, value: Any, path: Path_) -> str:
-        if not isinstance(value, str):
-            self.fail(path, f"expected an absolute http(s) URL, got {_describe(value)}")
-        url = value.strip()
-        parts = urlsplit(url)
-        if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
-            self.fail(path, f"expected an absolute http(s) URL with a host, got {url!r}")
-        if parts.password:
-            self.secrets.append(parts.password)
-        return url.rstrip("/")
-
-    # ---- sections
-
-    def section(self, raw: Any, name: str, fields: dict[str, Any], cls: Any) -> Any:
-        """A flat section: every field is one converter applied to its substituted value."""
-        sec, d = self.mapping(raw, (name,), tuple(fields)), cls()
-        return cls(**{k: self.get(sec, (name,), k, conv, getattr(d, k)) for k, conv in fields.items()})
+class _ConfigReader(c.Reader):
+    """Service sections: base URLs per environment and the auth kinds."""
 
     def base_url(self, raw: Any, path: Path_, service: str, env: str) -> str | None:
         if raw is None:
@@ -287,46 +214,38 @@ class _Reader:
             self.url(other, path + (name,))
         return self.url(self.sub(urls[chosen], path + (chosen,)), path + (chosen,))
 
-    def headers(self, raw: Any, path: Path_) -> dict[str, str]:
-        out: dict[str, str] = {}
-        for name, value in self.mapping(self.sub(raw, path), path).items():
-            if isinstance(value, bool) or not isinstance(value, str | int | float):
-                self.fail(path + (name,), f"expected a string or number header value, got {_describe(value)}")
-            out[name] = str(value)
-            if out[name] and _looks_secret_header(name):
-                # Also the credential alone ("Bearer abc" -> "abc"): it may show up without its scheme.
-                self.secrets += [out[name], *out[name].split(None, 1)[1:]]
-        return out
-
-    def collect_auth_secrets(self, value: Any, secret: bool = False) -> None:
-        """Strings under a secret-looking key, at any depth of a login body."""
-        if isinstance(value, Mapping):
-            for k, v in value.items():
-                self.collect_auth_secrets(v, secret or (isinstance(k, str) and _looks_secret_key(k)))
-        elif isinstance(value, list):
-            for v in value:
-                self.collect_auth_secrets(v, secret)
-        elif secret and isinstance(value, str) and value:
-            self.secrets.append(value)
-
-    def auth(self, raw: Any, path: Path_, base_url: str | None) -> LoginAuth | None:
+    def auth(self, raw: Any, path: Path_, base_url: str | None) -> AuthConfig | None:
         if raw is None:
             return None
         sec = self.mapping(raw, path)
-        kind = self.get(sec, path, "type", _string, None)
+        kinds = tuple(AUTH_KINDS)
+        kind = self.get(sec, path, "type", c.string, None)
         if kind is None:
-            self.fail(path, "missing 'type' (supported: login)")
-        if kind in AUTH_TYPES_LATER:
-            self.fail(path + ("type",), f"auth type '{kind}' is not supported yet (supported: login)")
-        if kind != "login":
-            self.fail(path + ("type",), f"unknown auth type '{kind}'{did_you_mean(kind, ('login',))} "
-                                        "(supported: login)")
-        self.mapping(sec, path, _AUTH_KEYS)
+            self.fail(path, f"missing 'type' (one of: {', '.join(kinds)})")
+        if kind not in AUTH_KINDS:
+            self.fail(path + ("type",), f"unknown auth type '{kind}'{did_you_mean(kind, kinds)} "
+                                        f"(one of: {', '.join(kinds)})")
+        if "refresh_before" in sec and "refresh_before" not in _AUTH_KEYS[kind]:
+            self.fail(path + ("refresh_before",), f"'refresh_before' has no effect for type {kind}: "
+                                                  "its credentials are sent as they are, never fetched")
+        self.mapping(sec, path, _AUTH_KEYS[kind])
+        parsed: AuthConfig = getattr(self, f"_auth_{kind}")(sec, path, base_url)
+        return parsed
+
+    def _sending(self, sec: dict[str, Any], path: Path_) -> dict[str, Any]:
+        """How a token is sent: header + scheme, or a query parameter."""
+        return {
+            "header": self.get(sec, path, "header", c.nonempty, "Authorization"),
+            "scheme": self.get(sec, path, "scheme", c.opt(c.string), "Bearer") or "",  # null, "": bare token
+            "query_param": self.get(sec, path, "query_param", c.opt(c.nonempty), None),
+        }
+
+    def _auth_login(self, sec: dict[str, Any], path: Path_, base_url: str | None) -> LoginAuth:
         for a, b in (("path", "url"), ("json", "form"), ("token_path", "token_header")):
-            if sec.get(a) is not None and sec.get(b) is not None:
-                self.fail(path + (b,), f"use either '{a}' or '{b}', not both")
+            self.exclusive(sec, path, a, b)
+        self.exclusive(sec, path, "expires_in_path", "expiry", "ttl")
         d = LoginAuth()
-        login_path = self.get(sec, path, "path", _opt(_string), None)
+        login_path = self.get(sec, path, "path", c.opt(c.string), None)
         url = self.url(self.sub(sec["url"], path + ("url",)), path + ("url",)) if sec.get("url") is not None else None
         if login_path is None and url is None:
             self.fail(path, "login needs 'path' (joined to base_url) or an absolute 'url'")
@@ -337,22 +256,64 @@ class _Reader:
         form = None if raw_form is None else self.mapping(raw_form, path + ("form",))
         headers = self.headers(sec.get("headers"), path + ("headers",))
         # The login body is sent, never shown: everything under a secret-looking key is masked later.
-        self.collect_auth_secrets(body)
-        self.collect_auth_secrets(form)
-        self.collect_auth_secrets({k: v for k, v in headers.items() if _looks_secret_key(k)})
+        self.collect_secrets(body)
+        self.collect_secrets(form)
+        self.collect_secrets({k: v for k, v in headers.items() if c.looks_secret_key(k)})
         return LoginAuth(
-            method=self.get(sec, path, "method", _choice(_HTTP_METHODS, str.upper, "an HTTP method"), d.method),
+            method=self.get(sec, path, "method", c.choice(_HTTP_METHODS, str.upper, "an HTTP method"), d.method),
             path=login_path,
             url=url,
             json=body,
             form=form,
             headers=headers,
-            token_path=self.get(sec, path, "token_path", _nonempty, d.token_path),
-            token_header=self.get(sec, path, "token_header", _opt(_nonempty), None),
-            header=self.get(sec, path, "header", _nonempty, d.header),
-            scheme=self.get(sec, path, "scheme", _opt(_string), d.scheme) or "",  # null, "": bare token
-            query_param=self.get(sec, path, "query_param", _opt(_nonempty), None),
+            token_path=self.get(sec, path, "token_path", c.nonempty, d.token_path),
+            token_header=self.get(sec, path, "token_header", c.opt(c.nonempty), None),
+            expires_in_path=self.get(sec, path, "expires_in_path", c.opt(c.nonempty), None),
+            expiry=self.get(sec, path, "expiry", c.opt(c.choice(_EXPIRY, str.lower, "an expiry source")), None),
+            ttl=self.get(sec, path, "ttl", _TTL, None),
+            refresh_before=self.get(sec, path, "refresh_before", c.parse_duration, d.refresh_before),
+            **self._sending(sec, path),
         )
+
+    def _auth_static(self, sec: dict[str, Any], path: Path_, base_url: str | None) -> StaticAuth:
+        if "token" not in sec:
+            self.fail(path, "static auth needs 'token', e.g. token: ${NURSE_TOKEN}")
+        token = self.get(sec, path, "token", c.nonempty, "").strip()
+        self.secrets.append(token)
+        return StaticAuth(token=token, **self._sending(sec, path))
+
+    def _auth_oauth2(self, sec: dict[str, Any], path: Path_, base_url: str | None) -> OAuth2Auth:
+        for key in ("token_url", "client_id", "client_secret"):
+            if sec.get(key) is None:
+                self.fail(path, f"oauth2 needs 'token_url', 'client_id' and 'client_secret' (missing '{key}')")
+        d = OAuth2Auth()
+        secret = self.get(sec, path, "client_secret", c.nonempty, "")
+        raw_extra = self.sub(sec.get("extra_params"), path + ("extra_params",))
+        extra = {k: str(v) for k, v in self.mapping(raw_extra, path + ("extra_params",)).items() if v is not None}
+        self.secrets.append(secret)
+        self.collect_secrets(extra)
+        return OAuth2Auth(
+            token_url=self.url(self.sub(sec["token_url"], path + ("token_url",)), path + ("token_url",)),
+            client_id=self.get(sec, path, "client_id", c.nonempty, ""),
+            client_secret=secret,
+            scope=self.get(sec, path, "scope", c.opt(_scope), None),
+            audience=self.get(sec, path, "audience", c.opt(c.string_or_number), None),
+            extra_params=extra,
+            client_auth=self.get(sec, path, "client_auth", c.choice(_CLIENT_AUTH, str.lower, "a client auth"),
+                                 d.client_auth),
+            headers=self.headers(sec.get("headers"), path + ("headers",)),
+            ttl=self.get(sec, path, "ttl", _TTL, None),
+            refresh_before=self.get(sec, path, "refresh_before", c.parse_duration, d.refresh_before),
+        )
+
+    def _auth_basic(self, sec: dict[str, Any], path: Path_, base_url: str | None) -> BasicAuth:
+        if "username" not in sec or "password" not in sec:
+            self.fail(path, "basic auth needs 'username' and 'password', e.g. password: ${NURSE_PASSWORD}")
+        auth = BasicAuth(username=self.get(sec, path, "username", c.nonempty, ""),
+                         password=self.get(sec, path, "password", c.string_or_number, ""))
+        if auth.password:
+            self.secrets += [auth.password, auth.credentials]
+        return auth
 
     def services(self, raw: Any, env: str, defaults: Defaults) -> dict[str, ServiceConfig]:
         out: dict[str, ServiceConfig] = {}
@@ -364,102 +325,35 @@ class _Reader:
                 name=name,
                 base_url=base_url,
                 headers=self.headers(sec.get("headers"), path + ("headers",)),
-                verify_tls=self.get(sec, path, "verify_tls", _bool, defaults.verify_tls),
-                timeout=self.get(sec, path, "timeout", _opt(_positive(parse_duration)), None),
+                verify_tls=self.get(sec, path, "verify_tls", c.boolean, defaults.verify_tls),
+                timeout=self.get(sec, path, "timeout", c.opt(c.positive(c.parse_duration)), None),
                 auth=self.auth(sec.get("auth"), path + ("auth",), base_url),
             )
         return out
 
-# ---------------------------------------------------------------- converters (raise ValueError)
-
-
-def _string(value: Any) -> str:
-    if not isinstance(value, str):
-        raise ValueError(f"expected a string, got {_describe(value)}")
-    return value
-
-
-def _nonempty(value: Any) -> str:
-    if not _string(value).strip():
-        raise ValueError("expected a non-empty string")
-    return value
-
-
-def _opt(convert: Any) -> Any:
-    return lambda value: None if value is None else convert(value)
-
-
-def _positive(convert: Any) -> Any:
-    def check(value: Any) -> Any:
-        result = convert(value)
-        if result <= 0:
-            raise ValueError(f"expected a value > 0, got {_describe(value)}")
-        return result
-
-    return check
-
-
-def _count(value: Any) -> int:
-    number = _number(value)
-    if number is None or number != int(number) or number < 0:
-        raise ValueError(f"expected a whole number >= 0, got {_describe(value)}")
-    return int(number)
-
-
-def _factor(value: Any) -> float:
-    number = _number(value)
-    if number is None or number <= 0:
-        raise ValueError(f"expected a number > 0, got {_describe(value)}")
-    return number
-
-
-_TRUE, _FALSE = ("true", "yes", "on", "1"), ("false", "no", "off", "0")
-
-
-def _bool(value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.strip().lower() in _TRUE + _FALSE:  # "${VERIFY:-true}" arrives as text
-        return value.strip().lower() in _TRUE
-    raise ValueError(f"expected true or false, got {_describe(value)}")
-
-
-def _choice(choices: tuple[str, ...], normalize: Any, what: str) -> Any:
-    def check(value: Any) -> str:
-        text = normalize(_string(value).strip())
-        if text not in choices:
-            raise ValueError(f"expected {what} ({', '.join(choices)}), got {text!r}{did_you_mean(text, choices)}")
-        return text
-
-    return check
-
-
-def _dedupe(values: list[str]) -> tuple[str, ...]:
-    return tuple(dict.fromkeys(values))
-
 
 _DEFAULTS: dict[str, Any] = {  # field -> converter; the keys are also the allowed keys
-    "timeout": _positive(parse_duration),
-    "connect_timeout": _positive(parse_duration),
-    "interval": _positive(parse_duration),
-    "retries": _count,
-    "retry_delay": parse_duration,  # 0 = retry at once
-    "backoff_factor": _factor,
-    "max_body_bytes": _positive(parse_size),
-    "max_redirects": _count,
-    "verify_tls": _bool,
+    "timeout": c.positive(c.parse_duration),
+    "connect_timeout": c.positive(c.parse_duration),
+    "interval": c.positive(c.parse_duration),
+    "retries": c.count,
+    "retry_delay": c.parse_duration,  # 0 = retry at once
+    "backoff_factor": c.factor,
+    "max_body_bytes": c.positive(c.parse_size),
+    "max_redirects": c.count,
+    "verify_tls": c.boolean,
 }
 _LOGGING: dict[str, Any] = {
-    "file": _opt(_nonempty),  # null disables the file
-    "max_bytes": _positive(parse_size),
-    "backups": _count,
-    "level": _choice(LOG_LEVELS, str.upper, "a logging level"),
+    "file": c.opt(c.nonempty),  # null disables the file
+    "max_bytes": c.positive(c.parse_size),
+    "backups": c.count,
+    "level": c.choice(LOG_LEVELS, str.upper, "a logging level"),
 }
 _REPORT: dict[str, Any] = {
-    "language": _choice(LANGUAGES, str.lower, "a report language"),
-    "title": _opt(_string),
-    "markdown": _opt(_nonempty),
-    "json": _opt(_nonempty),
+    "language": c.choice(LANGUAGES, str.lower, "a report language"),
+    "title": c.opt(c.string),
+    "markdown": c.opt(c.nonempty),
+    "json": c.opt(c.nonempty),
 }
 
 
@@ -483,16 +377,16 @@ def load_config(path: Path | None, env: str | None = None, environ: Mapping[str,
     except ParseError as exc:
         raise ConfigError(exc.message, file=file, line=exc.line) from None
 
-    reader = _Reader(parsed, file, os.environ if environ is None else environ)
+    reader = _ConfigReader(parsed, file, os.environ if environ is None else environ)
     top = reader.mapping(parsed.data, (), _TOP_KEYS)
-    file_env = reader.get(top, (), "env", _opt(_nonempty), None)
+    file_env = reader.get(top, (), "env", c.opt(c.nonempty), None)
     selected = env or file_env or DEFAULT_ENV
     defaults = reader.section(top.get("defaults"), "defaults", _DEFAULTS, Defaults)
     services = reader.services(top.get("services"), selected, defaults)
     from .notify.settings import parse_notify
 
     notify = parse_notify(top.get("notify"), file=file, environ=reader.environ, line_of=parsed.line)
-    state_dir = reader.get(top, (), "state_dir", _opt(_nonempty), None) or ".apimon"
+    state_dir = reader.get(top, (), "state_dir", c.opt(c.nonempty), None) or ".apimon"
     return Config(
         path=file,
         env=selected,
@@ -500,7 +394,7 @@ def load_config(path: Path | None, env: str | None = None, environ: Mapping[str,
         services=services,
         logging=reader.section(top.get("logging"), "logging", _LOGGING, LoggingConfig),
         report=reader.section(top.get("report"), "report", _REPORT, ReportConfig),
-        secrets=_dedupe([*reader.secrets, *notify.secrets]),
+        secrets=c.dedupe([*reader.secrets, *notify.secrets]),
         notify=notify,
         state_dir=state_dir,
     )

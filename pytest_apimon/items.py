@@ -95,6 +95,7 @@ class _ApimonItem(pytest.Item):
             ("status", "" if result.status is None else str(result.status)),
             ("latency_ms", "" if result.elapsed_ms is None else f"{result.elapsed_ms:.0f}"),
             ("attempts", str(result.attempts)),
+            ("flaky", "true" if result.outcome == "passed" and result.attempts > 1 else "false"),
         ]
         self.user_properties[:] = props
 

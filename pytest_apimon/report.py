@@ -53,6 +53,7 @@ _T: dict[str, tuple[str, str]] = {
     "resp_headers": ("响应头", "Response headers"),
     "resp_body": ("响应体", "Response body"),
     "sep": ("：", ": "),
+    "flaky": ("重试后通过", "Passed after retry"),
 }
 
 
@@ -72,6 +73,8 @@ class Stats:
     p50_ms: float | None
     p95_ms: float | None
     max_ms: float | None
+    flaky: int = 0  # passed, but only after one or more retries
+
 
 
 def _percentile(sorted_values: list[float], p: float) -> float:
@@ -111,6 +114,7 @@ def compute_stats(run: RunResult) -> Stats:
         p50_ms=_percentile(latencies, 50) if latencies else None,
         p95_ms=_percentile(latencies, 95) if latencies else None,
         max_ms=latencies[-1] if latencies else None,
+        flaky=len(_flaky(run)),
     )
 
 
@@ -125,6 +129,10 @@ def _grouped_failures(run: RunResult) -> list[tuple[str, list[InterfaceResult]]]
         if r.outcome == "failed":
             groups.setdefault(_category_of(r), []).append(r)
     return [(c, sorted(groups[c], key=_sort_key)) for c in _category_order(set(groups))]
+
+
+def _flaky(run: RunResult) -> list[InterfaceResult]:
+    return sorted((r for r in run.results if r.outcome == "passed" and r.attempts > 1), key=_sort_key)
 
 
 def _skipped(run: RunResult) -> list[InterfaceResult]:
@@ -206,6 +214,10 @@ def render_terminal(run: RunResult, lang: str = "zh", *, redactor: Redactor | No
             if r.attempts > 1:
                 line += f" · {_t('attempts', lang, n=r.attempts)}"
             lines.append(f"  {line}")
+    flaky = _flaky(run)
+    if flaky:
+        lines += ["", f"[flaky] {_t('flaky', lang)} ({len(flaky)})"]
+        lines += [f"  {_one_line(r.headline(lang))} · {_t('attempts', lang, n=r.attempts)}" for r in flaky]
     skipped = _skipped(run)
     if skipped:
         lines += ["", f"{_t('skipped', lang)} ({len(skipped)})"]
@@ -303,7 +315,8 @@ def render_markdown(run: RunResult, lang: str = "zh", title: str | None = None, 
         f"- {_t('total', lang)} **{stats.total}**",
         f"- {_t('passed', lang)} {_font('info', str(stats.passed))}",
         failed,
-        f"- {_t('skipped', lang)} {_font('comment', str(stats.skipped))}",
+        f"- {_t('skipped', lang)} {_font('comment', str(stats.skipped))}"
+        + (f" · {_t('flaky', lang)} {stats.flaky}" if stats.flaky else ""),
         f"- {_t('rate', lang)} **{_rate(stats.success_rate, lang)}**",
         f"- {_latency(stats, lang)}",
     ]
@@ -313,6 +326,10 @@ def render_markdown(run: RunResult, lang: str = "zh", title: str | None = None, 
         for category, results in groups:
             lines += ["", f"### {_label(category, lang)} {_code(category)} ({len(results)})"]
             lines += [_md_problem(r, lang, red) for r in results]
+    flaky = _flaky(run)
+    if flaky:
+        lines += ["", f"## {_t('flaky', lang)} `flaky` ({len(flaky)})"]
+        lines += [f"- {r.service}/{r.module} · {r.name} · {_t('attempts', lang, n=r.attempts)}" for r in flaky]
     skipped = _skipped(run)
     if skipped:
         lines += ["", f"## {_t('skipped', lang)} ({len(skipped)})"]
@@ -330,6 +347,7 @@ def render_markdown(run: RunResult, lang: str = "zh", title: str | None = None, 
 # -- json ----------------------------------------------------------------------------------------------
 def _json_record(r: InterfaceResult, red: Redactor) -> dict[str, Any]:
     data = r.to_dict()
+    data["flaky"] = r.outcome == "passed" and r.attempts > 1
     # Header dicts need header rules (Authorization is not a key word), the rest generic value masking.
     data["request_headers"] = red.headers(r.request_headers)
     data["response_headers"] = red.headers(r.response_headers)
@@ -337,7 +355,7 @@ def _json_record(r: InterfaceResult, red: Redactor) -> dict[str, Any]:
 
 
 def render_json(run: RunResult, *, redactor: Redactor | None = None) -> str:
-    """Records keep exactly the InterfaceResult fields, so InterfaceResult.from_dict reads them back."""
+    """Records hold the InterfaceResult fields (plus `flaky`), so InterfaceResult.from_dict reads them back."""
     red = redactor or Redactor()
     doc = {
         "env": red.text(run.env),

@@ -1,0 +1,145 @@
+"""In-process concurrency, background retries through pytest-rerunfailures, hang guard, JUnit per interface."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import xml.etree.ElementTree as ET
+
+import pytest
+from localserver import LocalServer, Response
+from test_plugin import XDIST, write
+
+
+def config(pytester: pytest.Pytester, srv: LocalServer, extra: str = "") -> None:
+    write(pytester.path, "config.yaml", f"""
+        defaults:
+          retries: 3
+          retry_delay: 0.3
+          backoff_factor: 2
+        {extra}
+        services:
+          svc:
+            base_url: {srv.url}/svc
+    """)
+
+
+def flaky_routes(srv: LocalServer, n: int, failures: int) -> None:
+    seen: dict[str, int] = {}
+    lock = threading.Lock()
+
+    def handler(req):
+        with lock:
+            seen[req.path] = seen.get(req.path, 0) + 1
+            count = seen[req.path]
+        return Response(503, {}, "busy") if count <= failures else {"ok": True}
+
+    for i in range(n):
+        srv.route("GET", f"/svc/f{i}", handler)
+
+
+@pytest.mark.parametrize("extra", XDIST)
+def test_transient_failures_retried_and_reported_flaky(pytester, local_server, extra) -> None:
+    flaky_routes(local_server, 6, failures=2)
+    local_server.route("GET", "/svc/missing", lambda r: Response(404, {}, "no"))
+    config(pytester, local_server)
+    docs = [{"name": f"f{i}", "path": f"/f{i}"} for i in range(6)] + [{"name": "missing", "path": "/missing"}]
+    write(pytester.path, "pool/svc/api.json", json.dumps(docs))
+    result = pytester.runpytest("--apimon", "pool", "--apimon-json", "r.json", "--junitxml", "j.xml", *extra)
+    result.assert_outcomes(passed=6, failed=1)
+    assert result.parseoutcomes()["rerun"] == 12  # 6 interfaces x 2 failed attempts; the 404 is not retried
+    assert local_server.count("/svc/missing") == 1
+    records = {r["name"]: r for r in json.loads((pytester.path / "r.json").read_text("utf-8"))["results"]}
+    assert records["f0"]["attempts"] == 3 and records["f0"]["flaky"] is True
+    assert records["missing"]["attempts"] == 1 and records["missing"]["category"] == "not_found"
+    result.stdout.fnmatch_lines(["*[[]flaky[]]*(6)*"])
+    cases = list(ET.parse(pytester.path / "j.xml").getroot().iter("testcase"))
+    assert sorted(c.get("name") for c in cases) == sorted(records)  # one testcase per interface
+    f0 = next(c for c in cases if c.get("name") == "f0")
+    props = {p.get("name"): p.get("value") for p in f0.iter("property")}
+    assert props["attempts"] == "3" and props["flaky"] == "true" and f0.find("failure") is None
+
+
+def test_retries_of_different_interfaces_overlap(pytester, local_server) -> None:
+    # 20 interfaces each failing twice: serialized backoffs would take 20 x (0.3 + 0.6) = 18 s.
+    flaky_routes(local_server, 20, failures=2)
+    config(pytester, local_server)
+    write(pytester.path, "pool/svc/api.json", json.dumps([{"name": f"f{i}", "path": f"/f{i}"} for i in range(20)]))
+    started = time.monotonic()
+    result = pytester.runpytest("--apimon", "pool")
+    elapsed = time.monotonic() - started
+    result.assert_outcomes(passed=20)
+    assert elapsed < 6, elapsed
+
+
+def test_requests_run_concurrently_and_report_in_order(pytester, local_server) -> None:
+    def slow(req):
+        time.sleep(0.3)
+        return {"ok": True}
+
+    for i in range(20):
+        local_server.route("GET", f"/svc/s{i}", slow)
+    config(pytester, local_server)
+    write(pytester.path, "pool/svc/api.json", json.dumps([{"name": f"s{i:02d}", "path": f"/s{i}"} for i in range(20)]))
+    started = time.monotonic()
+    result = pytester.runpytest("--apimon", "pool", "-v", "--apimon-concurrency", "10")
+    elapsed = time.monotonic() - started
+    result.assert_outcomes(passed=20)
+    assert elapsed < 3.5, elapsed  # sequential would be 6 s
+    lines = [ln for ln in result.stdout.lines if "::s" in ln and "PASSED" in ln]
+    assert [ln.split("::")[1].split()[0] for ln in lines] == [f"s{i:02d}" for i in range(20)]
+
+
+def test_per_host_cap(pytester, local_server) -> None:
+    active = {"now": 0, "max": 0}
+    lock = threading.Lock()
+
+    def slow(req):
+        with lock:
+            active["now"] += 1
+            active["max"] = max(active["max"], active["now"])
+        time.sleep(0.1)
+        with lock:
+            active["now"] -= 1
+        return {"ok": True}
+
+    for i in range(12):
+        local_server.route("GET", f"/svc/s{i}", slow)
+    config(pytester, local_server, extra="")
+    write(pytester.path, "config.yaml", (pytester.path / "config.yaml").read_text().replace(
+        "backoff_factor: 2", "backoff_factor: 2\n  concurrency: 8\n  max_per_host: 3"))
+    write(pytester.path, "pool/svc/api.json", json.dumps([{"name": f"s{i}", "path": f"/s{i}"} for i in range(12)]))
+    pytester.runpytest("--apimon", "pool").assert_outcomes(passed=12)
+    assert active["max"] <= 3
+
+
+def test_exitfirst_stops_issuing_requests(pytester, local_server) -> None:
+    def slow(req):
+        time.sleep(0.2)
+        return {"ok": True}
+
+    local_server.route("GET", "/svc/bad", lambda r: Response(404, {}, "no"))
+    for i in range(40):
+        local_server.route("GET", f"/svc/s{i}", slow)
+    config(pytester, local_server)
+    docs = [{"name": "bad", "path": "/bad"}] + [{"name": f"s{i}", "path": f"/s{i}"} for i in range(40)]
+    write(pytester.path, "pool/svc/api.json", json.dumps(docs))
+    result = pytester.runpytest("--apimon", "pool", "-x", "--apimon-concurrency", "4")
+    result.assert_outcomes(failed=1)
+    sent = sum(local_server.count(f"/svc/s{i}") for i in range(40))
+    assert sent <= 12, sent
+
+
+def test_hang_guard_marker_present(pytester, local_server) -> None:
+    local_server.route("GET", "/svc/ok", lambda r: {"ok": True})
+    config(pytester, local_server)
+    write(pytester.path, "pool/svc/api.yaml", "- {name: ok, path: /ok, timeout: 2}\n")
+    pytester.makeconftest("""
+        def pytest_collection_finish(session):
+            for item in session.items:
+                m = item.get_closest_marker("timeout")
+                print("TIMEOUT", m.args, m.kwargs)
+    """)
+    result = pytester.runpytest("--apimon", "pool", "-s")
+    result.stdout.fnmatch_lines(["TIMEOUT (*,) {'func_only': True}"])
