@@ -190,6 +190,11 @@ def _scope(value: Any) -> str:
 _TTL = c.opt(c.positive(c.parse_duration))
 
 
+def _credential(value: Any) -> str:
+    """Non-empty; digits written without quotes are still an id or a password."""
+    return c.nonempty(c.string_or_number(value))
+
+
 class _ConfigReader(c.Reader):
     """Service sections: base URLs per environment and the auth kinds."""
 
@@ -287,14 +292,14 @@ class _ConfigReader(c.Reader):
             if sec.get(key) is None:
                 self.fail(path, f"oauth2 needs 'token_url', 'client_id' and 'client_secret' (missing '{key}')")
         d = OAuth2Auth()
-        secret = self.get(sec, path, "client_secret", c.nonempty, "")
+        secret = self.get(sec, path, "client_secret", _credential, "")
         raw_extra = self.sub(sec.get("extra_params"), path + ("extra_params",))
         extra = {k: str(v) for k, v in self.mapping(raw_extra, path + ("extra_params",)).items() if v is not None}
         self.secrets.append(secret)
         self.collect_secrets(extra)
         return OAuth2Auth(
             token_url=self.url(self.sub(sec["token_url"], path + ("token_url",)), path + ("token_url",)),
-            client_id=self.get(sec, path, "client_id", c.nonempty, ""),
+            client_id=self.get(sec, path, "client_id", _credential, ""),
             client_secret=secret,
             scope=self.get(sec, path, "scope", c.opt(_scope), None),
             audience=self.get(sec, path, "audience", c.opt(c.string_or_number), None),
@@ -309,7 +314,7 @@ class _ConfigReader(c.Reader):
     def _auth_basic(self, sec: dict[str, Any], path: Path_, base_url: str | None) -> BasicAuth:
         if "username" not in sec or "password" not in sec:
             self.fail(path, "basic auth needs 'username' and 'password', e.g. password: ${NURSE_PASSWORD}")
-        auth = BasicAuth(username=self.get(sec, path, "username", c.nonempty, ""),
+        auth = BasicAuth(username=self.get(sec, path, "username", _credential, ""),
                          password=self.get(sec, path, "password", c.string_or_number, ""))
         if auth.password:
             self.secrets += [auth.password, auth.credentials]

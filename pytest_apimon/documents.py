@@ -143,7 +143,12 @@ class DocumentFile:
 def is_document(path: Path) -> bool:
     """True for .yaml/.yml/.json files that are not hidden (README.md, .DS_Store, images are not)."""
     # A missing path counts (callers may ask before creating); only directories are excluded.
-    return not path.name.startswith(".") and path.suffix.lower() in DOCUMENT_SUFFIXES and not path.is_dir()
+    # A JSON Schema kept beside the documents (editor set-up) is not a document.
+    name = path.name.lower()
+    return (
+        not name.startswith(".") and path.suffix.lower() in DOCUMENT_SUFFIXES
+        and not name.endswith(".schema.json") and not path.is_dir()
+    )
 
 
 def service_and_module(path: Path, pool_root: Path) -> tuple[str, str]:

@@ -20,19 +20,22 @@ from .documents import Interface
 from .probe import Exchange, Request, new_session, send
 from .redact import Redactor
 from .results import InterfaceResult
+from .tokencache import TokenCache
 
 REQUEST_EXCERPT = 2048
 RESPONSE_EXCERPT = 2048
 
 
 class Engine:
-    def __init__(self, config: Config, redactor: Redactor | None = None, pool_size: int = 10) -> None:
+    def __init__(self, config: Config, redactor: Redactor | None = None, pool_size: int = 10, *,
+                 token_cache: TokenCache | None = None, run_id: str | None = None) -> None:
         self.config = config
         self.pool_size = pool_size  # connections kept per service: match the per-host concurrency cap
         self.redactor = redactor or Redactor(config.secrets)
         self._sessions: dict[str, requests.Session] = {}
         self._lock = threading.Lock()
-        self.tokens = TokenManager(config, self.session, self.redactor)
+        # token_cache: shared with the other workers (and later runs); run_id: the same in every worker.
+        self.tokens = TokenManager(config, self.session, self.redactor, cache=token_cache, run_id=run_id)
 
     def session(self, service: str) -> requests.Session:
         with self._lock:
@@ -106,25 +109,18 @@ class Engine:
         auth_svc = self.auth_service(itf)
         if auth_svc:
             try:
-                token = self.tokens.token(auth_svc)
+                token = self.tokens.apply(auth_svc, req)
             except LoginFailed as exc:
                 return self._fail(result, Outcome(Category.AUTH, "login", str(exc)))
-            auth_cfg = self.config.service(auth_svc).auth
-            assert auth_cfg is not None
-            token.apply(auth_cfg, req)
 
         ex = send(self.session(itf.service), req)
-        if ex.status == 401 and token is not None and auth_svc:
-            # The token may have been revoked or expired early: one fresh login, one retry.
-            self.tokens.invalidate(auth_svc, token)
+        if ex.status == 401 and token is not None and auth_svc and self.tokens.invalidate(auth_svc, token):
+            # The token may have been revoked or expired early: one fresh token, one retry.
+            req = self.build_request(itf)
             try:
-                token = self.tokens.token(auth_svc)
+                token = self.tokens.apply(auth_svc, req)
             except LoginFailed as exc:
                 return self._fail(result, Outcome(Category.AUTH, "login", str(exc)), ex)
-            auth_cfg = self.config.service(auth_svc).auth
-            assert auth_cfg is not None
-            req = self.build_request(itf)
-            token.apply(auth_cfg, req)
             ex = send(self.session(itf.service), req)
 
         outcome = classify(ex, itf.expect)

@@ -59,11 +59,21 @@ class _Loader(yaml.SafeLoader):
     pass
 
 
+class DuplicateKey(Exception):
+    def __init__(self, key: str, line: int, first: int) -> None:
+        super().__init__(f"duplicate key '{key}' (first defined at line {first}); a later one would silently win")
+        self.line = line
+
+
 def _lines(node: yaml.Node, path: Path_, out: dict[Path_, int]) -> None:
     out[path] = node.start_mark.line + 1
     if isinstance(node, yaml.MappingNode):
+        seen: dict[str, int] = {}
         for key_node, value_node in node.value:
             key = key_node.value if isinstance(key_node, yaml.ScalarNode) else str(key_node.value)
+            if key in seen and key != "<<":
+                raise DuplicateKey(key, key_node.start_mark.line + 1, seen[key])
+            seen[key] = key_node.start_mark.line + 1
             out[path + (key,)] = key_node.start_mark.line + 1
             _lines(value_node, path + (key,), out)
             out[path + (key,)] = key_node.start_mark.line + 1
@@ -79,7 +89,10 @@ def _line_map(text: str) -> dict[Path_, int]:
         return {}
     out: dict[Path_, int] = {}
     if node is not None:
-        _lines(node, (), out)
+        try:
+            _lines(node, (), out)
+        except DuplicateKey as exc:
+            raise ParseError(str(exc), exc.line) from None
     return out
 
 

@@ -345,6 +345,8 @@ def evaluate(previous: Mapping[str, InterfaceState], results: Iterable[Interface
     for result in results:
         key = interface_key(result)
         seen.add(key)
+        if result.outcome == "skipped" and key not in previous:
+            continue  # nothing to remember about an interface that never ran
         state, decision = step(previous.get(key), result, settings.for_service(result.service), now,
                                storm=storm is not None)
         states[key] = state

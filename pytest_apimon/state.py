@@ -272,7 +272,8 @@ class StateStore:
         sql = f"SELECT * FROM runs {where} ORDER BY started_at DESC, id DESC"  # noqa: S608
         if limit is not None:
             sql += f" LIMIT {int(limit)}"
-        return [RunRow(**{**dict(r), "selection_complete": bool(r["selection_complete"])})
+        known = {f.name for f in fields(RunRow)}  # columns added by later schema versions are ignored
+        return [RunRow(**{k: (bool(v) if k == "selection_complete" else v) for k, v in dict(r).items() if k in known})
                 for r in self.conn.execute(sql, args)]
 
     def results(self, env: str | None = None, *, keys: Iterable[str] | None = None, since: float | None = None,

@@ -6,13 +6,16 @@ from pathlib import Path
 import pytest
 
 from pytest_apimon.config import (
+    BasicAuth,
     Config,
     ConfigError,
     Defaults,
     LoggingConfig,
     LoginAuth,
+    OAuth2Auth,
     ReportConfig,
     ServiceConfig,
+    StaticAuth,
     load_config,
     parse_duration,
     parse_size,
@@ -308,11 +311,12 @@ AUTH = "services:\n  a:\n    base_url: http://a\n    auth:\n"
 @pytest.mark.parametrize(
     ("auth", "field", "needle"),
     [
-        ("      type: oauth2\n", "services.a.auth.type", "'oauth2' is not supported yet"),
-        ("      type: static\n", "services.a.auth.type", "not supported yet"),
-        ("      type: basic\n", "services.a.auth.type", "not supported yet"),
+        ("      type: oauth2\n", "services.a.auth", "missing 'token_url'"),
+        ("      type: static\n", "services.a.auth", "static auth needs 'token'"),
+        ("      type: basic\n", "services.a.auth", "needs 'username' and 'password'"),
         ("      type: lgoin\n      path: /l\n", "services.a.auth.type", "(did you mean 'login'?)"),
-        ("      path: /l\n", "services.a.auth", "missing 'type'"),
+        ("      type: oauth\n", "services.a.auth.type", "(did you mean 'oauth2'?)"),
+        ("      path: /l\n", "services.a.auth", "missing 'type' (one of: login, static, oauth2, basic)"),
         ("      type: login\n", "services.a.auth", "'path' (joined to base_url) or an absolute 'url'"),
         ("      type: login\n      path: /l\n      url: http://x/l\n", "services.a.auth.url", "either 'path' or 'url'"),
         ("      type: login\n      url: /l\n", "services.a.auth.url", "absolute http(s) URL"),
@@ -417,3 +421,95 @@ def test_secrets_collected(tmp_path: Path) -> None:
     assert len(cfg.secrets) == len(expected)  # no duplicates
     # Structural settings are not secrets even though their names contain "token".
     assert "data.token" not in cfg.secrets and "demo" not in cfg.secrets and "apimon" not in cfg.secrets
+
+
+# ---------------------------------------------------------------- auth kinds (issue 3)
+
+
+def auth_of(tmp_path: Path, body: str, **environ: str) -> tuple[object, Config]:
+    cfg = load(tmp_path, AUTH + textwrap.indent(textwrap.dedent(body), "      "), **environ)
+    return cfg.service("a").auth, cfg
+
+
+def test_login_lifetime_sources(tmp_path: Path) -> None:
+    auth, _ = auth_of(tmp_path, "type: login\npath: /l\nexpires_in_path: data.ttl\nrefresh_before: 1m\n")
+    assert auth == LoginAuth(path="/l", expires_in_path="data.ttl", refresh_before=60.0)
+    auth, _ = auth_of(tmp_path, "type: login\npath: /l\nexpiry: JWT\n")
+    assert auth == LoginAuth(path="/l", expiry="jwt")
+    auth, _ = auth_of(tmp_path, "type: login\npath: /l\nttl: 2h\n")
+    assert auth == LoginAuth(path="/l", ttl=7200.0)
+    auth, _ = auth_of(tmp_path, "type: login\npath: /l\n")
+    assert isinstance(auth, LoginAuth) and auth.refresh_before == 300.0 and auth.kind == "login"
+    assert auth.ttl is None and auth.expiry is None and auth.expires_in_path is None
+
+
+def test_static_token_from_env(tmp_path: Path) -> None:
+    auth, cfg = auth_of(tmp_path, "type: static\ntoken: ${NURSE_TOKEN}\n", NURSE_TOKEN="st-abc-123")
+    assert auth == StaticAuth(token="st-abc-123")
+    assert "st-abc-123" in cfg.secrets
+    auth, _ = auth_of(tmp_path, "type: static\ntoken: t0k3n\nquery_param: access_token\nscheme: ''\n")
+    assert auth == StaticAuth(token="t0k3n", scheme="", query_param="access_token")
+
+
+def test_oauth2_client_credentials(tmp_path: Path) -> None:
+    body = """\
+    type: oauth2
+    token_url: https://sso.example.com/oauth/token
+    client_id: 10086
+    client_secret: ${CLIENT_SECRET}
+    scope: [read, write]
+    audience: https://api.example.com
+    extra_params: {resource: nurse, assertion_key: ak-999}
+    client_auth: basic
+    ttl: 10m
+    refresh_before: 30s
+    """
+    auth, cfg = auth_of(tmp_path, body, CLIENT_SECRET="cs-secret-1")
+    assert auth == OAuth2Auth(
+        token_url="https://sso.example.com/oauth/token", client_id="10086", client_secret="cs-secret-1",
+        scope="read write", audience="https://api.example.com",
+        extra_params={"resource": "nurse", "assertion_key": "ak-999"}, client_auth="basic", ttl=600.0,
+        refresh_before=30.0,
+    )
+    assert isinstance(auth, OAuth2Auth) and auth.header == "Authorization" and auth.scheme == "Bearer"
+    assert {"cs-secret-1", "ak-999"} <= set(cfg.secrets) and "10086" not in cfg.secrets
+
+
+def test_basic_auth_secrets(tmp_path: Path) -> None:
+    auth, cfg = auth_of(tmp_path, "type: basic\nusername: alice\npassword: ${PW}\n", PW="wonder-land")
+    assert auth == BasicAuth(username="alice", password="wonder-land")
+    assert isinstance(auth, BasicAuth) and auth.credentials == "YWxpY2U6d29uZGVyLWxhbmQ="
+    assert {"wonder-land", "YWxpY2U6d29uZGVyLWxhbmQ="} <= set(cfg.secrets) and "alice" not in cfg.secrets
+
+
+@pytest.mark.parametrize(
+    ("body", "field", "needle"),
+    [
+        ("type: login\npath: /l\nttl: 1h\nexpiry: jwt\n", "services.a.auth.ttl", "only one of"),
+        ("type: login\npath: /l\nexpires_in_path: a\nttl: 1h\n", "services.a.auth.ttl", "only one of"),
+        ("type: login\npath: /l\nexpiry: jws\n", "services.a.auth.expiry", "(did you mean 'jwt'?)"),
+        ("type: login\npath: /l\nttl: 0\n", "services.a.auth.ttl", "> 0"),
+        ("type: login\npath: /l\nrefresh_before: soon\n", "services.a.auth.refresh_before", "number of seconds"),
+        ("type: static\ntoken: ''\n", "services.a.auth.token", "non-empty"),
+        ("type: static\ntoken: t\nrefresh_before: 1m\n", "services.a.auth.refresh_before", "no effect"),
+        ("type: static\ntoken: t\npath: /l\n", "services.a.auth.path", "unknown key 'path'"),
+        ("type: basic\nusername: u\n", "services.a.auth", "'username' and 'password'"),
+        ("type: basic\nusername: u\npassword: p\nheader: X\n", "services.a.auth.header", "unknown key"),
+        ("type: oauth2\ntoken_url: /token\nclient_id: c\nclient_secret: s\n", "services.a.auth.token_url",
+         "absolute http(s) URL"),
+        ("type: oauth2\ntoken_url: http://x/t\nclient_id: c\n", "services.a.auth", "missing 'client_secret'"),
+        ("type: oauth2\ntoken_url: http://x/t\nclient_id: c\nclient_secret: s\nclient_auth: form\n",
+         "services.a.auth.client_auth", "body, basic"),
+        ("type: oauth2\ntoken_url: http://x/t\nclient_id: c\nclient_secret: s\nscope: [1]\n",
+         "services.a.auth.scope", "expected a string"),
+    ],
+)
+def test_auth_kind_errors(tmp_path: Path, body: str, field: str, needle: str) -> None:
+    err = error(tmp_path, AUTH + textwrap.indent(body, "      "))
+    assert err.field == field
+    assert needle in err.message
+
+
+def test_auth_missing_env_names_variable(tmp_path: Path) -> None:
+    err = error(tmp_path, AUTH + "      type: static\n      token: ${NURSE_TOKEN}\n")
+    assert err.field == "services.a.auth.token" and "${NURSE_TOKEN}" in err.message

@@ -48,6 +48,8 @@ def serve_shop(srv: LocalServer) -> None:
 def make_workspace(pytester: pytest.Pytester, srv: LocalServer, password: str = "pw-secret-1") -> None:
     base = pytester.path
     write(base, "config.yaml", f"""
+        defaults:
+          retries: 0
         services:
           user:
             base_url: {srv.url}/user

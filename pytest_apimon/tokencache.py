@@ -1,0 +1,254 @@
+"""A token cache on disk, shared by every process that uses the same directory.
+
+One JSON file (`tokens.json`, mode 0600, replaced atomically) holds an entry per service and auth
+fingerprint; lock files serialise the processes. The TokenManager holds a per-service *login lock*
+while it checks the file and, on a miss, logs in and writes the result, so of N processes asking at
+once exactly one logs in and the others read its token. The same file outlives the run, so the next
+(cron) run reuses a token that is still valid. Writers additionally take a short *data lock* for the
+read-modify-write of the file; readers need none because the file is only ever swapped whole.
+
+Locks are `fcntl.flock` on POSIX (released by the kernel if a process dies). Elsewhere a lock is a
+file created with O_CREAT|O_EXCL, polled, and broken when older than `stale_after`. Every lock wait
+is bounded: on timeout the caller goes on without the cache rather than hanging the run, and any
+I/O error disables the cache with one logged warning, because a cache must never fail a run.
+
+The key fingerprints the auth config and base URL (changed credentials or environment: a new
+entry). It is a salted PBKDF2 digest, so the file does not hold a fast hash of a password.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+try:
+    import fcntl
+except ImportError:  # Windows
+    fcntl = None  # type: ignore[assignment]
+
+log = logging.getLogger("pytest_apimon")
+
+CACHE_FILE = "tokens.json"
+_VERSION = 1
+_KEEP_UNDATED_S = 24 * 3600  # prune failures and unknown-lifetime tokens after a day
+_FINGERPRINT_ROUNDS = 20_000  # ~ms once per service; makes brute-forcing a password from the file slow
+
+
+def fingerprint(material: Mapping[str, Any]) -> str:
+    """A stable digest of what identifies a token: service, auth config (with secrets), base URL."""
+    data = json.dumps(material, sort_keys=True, default=str, ensure_ascii=False).encode("utf-8")
+    return hashlib.pbkdf2_hmac("sha256", data, b"pytest-apimon token cache v1", _FINGERPRINT_ROUNDS).hex()[:32]
+
+
+@dataclass
+class CacheEntry:
+    """A token (value set) or a failed login (error set) of one service + fingerprint."""
+
+    service: str
+    value: str | None = None
+    obtained_at: float = 0.0
+    expires_at: float | None = None  # None: unknown lifetime, reused only by the run that got it
+    run_id: str | None = None  # the run that wrote the entry
+    error: str | None = None  # the login failure, shared with the other workers of run_id only
+
+    @classmethod
+    def from_dict(cls, data: Any) -> CacheEntry | None:
+        if not isinstance(data, dict) or not isinstance(data.get("service"), str):
+            return None
+        try:
+            return cls(
+                service=data["service"],
+                value=data.get("value") if isinstance(data.get("value"), str) else None,
+                obtained_at=float(data.get("obtained_at") or 0.0),
+                expires_at=None if data.get("expires_at") is None else float(data["expires_at"]),
+                run_id=data.get("run_id") if isinstance(data.get("run_id"), str) else None,
+                error=data.get("error") if isinstance(data.get("error"), str) else None,
+            )
+        except (TypeError, ValueError):
+            return None
+
+    def expired(self, now: float) -> bool:
+        if self.value is not None and self.expires_at is not None:
+            return self.expires_at <= now
+        return self.obtained_at < now - _KEEP_UNDATED_S
+
+
+class _Lock:
+    """An exclusive inter-process lock on `path`: flock where available, else an O_EXCL lock file."""
+
+    def __init__(self, path: Path, timeout: float, stale_after: float) -> None:
+        self.path, self.timeout, self.stale_after = path, timeout, stale_after
+        self._fd: int | None = None
+
+    def acquire(self) -> bool:
+        deadline, pause = time.monotonic() + self.timeout, 0.002
+        while True:
+            if self._try():
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(pause)
+            pause = min(pause * 2, 0.05)
+
+    def _try(self) -> bool:
+        if fcntl is not None:
+            if self._fd is None:
+                self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return True
+            except BlockingIOError:
+                return False
+        excl = self.path.with_suffix(".excl")
+        try:
+            os.close(os.open(excl, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+            return True
+        except FileExistsError:
+            with contextlib.suppress(OSError):  # a holder that died leaves its file behind
+                if time.time() - excl.stat().st_mtime > self.stale_after:
+                    excl.unlink()
+            return False
+
+    def release(self) -> None:
+        if fcntl is not None:
+            if self._fd is not None:
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
+                os.close(self._fd)
+                self._fd = None
+        else:
+            with contextlib.suppress(OSError):
+                self.path.with_suffix(".excl").unlink()
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
+class TokenCache:
+    """tokens.json in `directory` (created 0700 if missing). Pass a per-run temporary directory to share
+    tokens between the workers of one run without keeping them for the next run."""
+
+    def __init__(self, directory: str | os.PathLike[str], *, lock_timeout: float = 60.0,
+                 stale_after: float = 120.0, clock: Any = time.time) -> None:
+        self.directory = Path(directory)
+        self.path = self.directory / CACHE_FILE
+        self.lock_timeout, self.stale_after, self._clock = lock_timeout, stale_after, clock
+        self.disabled: str | None = None  # why the cache stopped working, if it did
+
+    # ---- public
+
+    @contextlib.contextmanager
+    def login_lock(self, service: str) -> Iterator[bool]:
+        """Hold the service's login lock; yields False (not locked) on timeout or error, and the caller
+        goes on alone: a duplicate login beats a hung run."""
+        name = "tokens." + hashlib.sha256(service.encode("utf-8")).hexdigest()[:16] + ".lock"
+        lock = self._lock(name)
+        held = lock is not None and self._guard(lock.acquire, False)
+        try:
+            yield held
+        finally:
+            if lock is not None:
+                self._guard(lock.release if held else lock.close, None)
+
+    def get(self, key: str) -> CacheEntry | None:
+        if self.disabled:
+            return None
+        return self._guard(lambda: CacheEntry.from_dict(self._read().get(key)), None)
+
+    def put(self, key: str, entry: CacheEntry) -> bool:
+        def change(entries: dict[str, Any]) -> bool:
+            entries[key] = asdict(entry)
+            return True
+
+        return self._update(change)
+
+    def remove(self, key: str, value: str | None = None) -> bool:
+        """Drop the entry (only if it still holds `value`, when given: another process may have refreshed it)."""
+
+        def change(entries: dict[str, Any]) -> bool:
+            current = entries.get(key)
+            if current is None or (value is not None and isinstance(current, dict) and current.get("value") != value):
+                return False
+            del entries[key]
+            return True
+
+        return self._update(change)
+
+    # ---- internals
+
+    def _guard(self, fn: Any, fallback: Any) -> Any:
+        try:
+            return fn()
+        except OSError as exc:
+            if not self.disabled:
+                self.disabled = f"token cache {self.directory} unusable: {exc}"
+                log.warning("%s; going on without it", self.disabled)
+            return fallback
+
+    def _ensure_dir(self) -> None:
+        if self.directory.is_dir():
+            return
+        self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        # A state folder we created ourselves is never meant for version control.
+        with contextlib.suppress(OSError):
+            (self.directory / ".gitignore").write_text("*\n", encoding="utf-8")
+
+    def _lock(self, name: str) -> _Lock | None:
+        if self.disabled or self._guard(self._ensure_dir, False) is False:
+            return None
+        return _Lock(self.directory / name, self.lock_timeout, self.stale_after)
+
+    def _read(self) -> dict[str, Any]:
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return {}
+        except (ValueError, UnicodeDecodeError):
+            return {}  # damaged by hand or by a crash: start afresh, it is only a cache
+        entries = data.get("entries") if isinstance(data, dict) and data.get("version") == _VERSION else None
+        return entries if isinstance(entries, dict) else {}
+
+    def _update(self, change: Any) -> bool:
+        lock = self._lock(CACHE_FILE + ".lock")
+        if lock is None or not self._guard(lock.acquire, False):
+            if lock is not None:
+                lock.close()
+            return False
+        try:
+            return bool(self._guard(lambda: self._write_changed(change), False))
+        finally:
+            self._guard(lock.release, None)
+
+    def _write_changed(self, change: Any) -> bool:
+        entries = self._read()
+        if not change(entries):
+            return False
+        now = self._clock()
+        kept = {k: v for k, v in entries.items() if (e := CacheEntry.from_dict(v)) is not None and not e.expired(now)}
+        self._write({"version": _VERSION, "entries": kept})
+        return True
+
+    def _write(self, data: dict[str, Any]) -> None:
+        tmp = self.path.with_name(f".{CACHE_FILE}.{os.getpid()}.tmp")
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)  # 0600 from the first byte
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(data, fh, ensure_ascii=False, indent=1)
+        for attempt in range(5):
+            try:
+                os.replace(tmp, self.path)
+                return
+            except PermissionError:  # Windows: a reader has the file open for a moment
+                if attempt == 4:
+                    raise
+                time.sleep(0.02)

@@ -1,0 +1,359 @@
+"""The scheduler: `python -m pytest_apimon watch --every 15m [pytest args…]`.
+
+One fresh `python -m pytest --apimon …` process per cycle, so a leak, a hung thread or a changed
+config never carries over. Start times sit on a fixed grid (multiples of the interval since the epoch),
+computed from the grid rather than from the previous start, so nothing drifts. A cycle never overlaps
+the previous one: a run longer than the interval delays the next start (warning), and slots missed
+entirely are skipped. SIGTERM/SIGINT let the running cycle finish (it sends its own report), then exit;
+a second signal stops the cycle too. The child runs in its own session so a terminal's Ctrl-C reaches
+only the watcher.
+
+A cycle that cannot do its job (pytest exit code other than 0/1, a crash, a command that does not
+start) sends a "monitor broken" message through the configured notifiers, repeated at most hourly,
+and "monitor repaired" once a cycle works again. `--heartbeat HH:MM` sends a daily "alive" message
+with the last 24 h figures from the state store.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .config import Config, ConfigError, load_config
+from .notify import Notification, build_notifiers
+from .redact import Redactor
+from .state import DB_FILE, StateStore
+
+log = logging.getLogger("pytest_apimon.watch")
+
+HEALTHY_EXIT = (0, 1)  # all passed / some interfaces failed: the monitor itself worked
+EXIT_MEANING = {
+    2: "interrupted, or errors during collection",
+    3: "pytest internal error",
+    4: "usage error: bad config or command line",
+    5: "no interfaces collected: nothing is being monitored",
+}
+TAIL_LINES = 30
+SLEEP_CHUNK = 0.2  # signal handlers only set a flag: the sleeping loop notices within this
+
+
+def next_slot(now: float, every: float) -> float:
+    """The first grid point strictly after `now` (grid: multiples of `every` since the epoch)."""
+    return (math.floor(now / every) + 1) * every
+
+
+def next_daily(now: float, hhmm: str) -> float:
+    """The next local wall-clock HH:MM after now (DST-safe through mktime)."""
+    hour, minute = parse_hhmm(hhmm)
+    lt = time.localtime(now)
+    for day in range(3):
+        ts = time.mktime((lt.tm_year, lt.tm_mon, lt.tm_mday + day, hour, minute, 0, 0, 0, -1))
+        if ts > now:
+            return ts
+    raise AssertionError("unreachable")
+
+
+def parse_hhmm(text: str) -> tuple[int, int]:
+    try:
+        hour, minute = (int(p) for p in text.strip().split(":"))
+    except ValueError:
+        raise ValueError(f"expected a time of day like 09:00, got {text!r}") from None
+    if not (0 <= hour < 24 and 0 <= minute < 60):
+        raise ValueError(f"expected a time of day like 09:00, got {text!r}")
+    return hour, minute
+
+
+def describe_exit(code: int | None, error: str = "") -> str:
+    if code is None:
+        return f"could not start: {error}"
+    if code < 0:
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = f"signal {-code}"
+        return f"killed by {name}"
+    return f"exit code {code} ({EXIT_MEANING.get(code, 'unexpected')})"
+
+
+@dataclass
+class Cycle:
+    slot: float  # the grid point it was due at
+    started_at: float
+    finished_at: float = 0.0
+    returncode: int | None = None  # None: could not start
+    error: str = ""
+    tail: list[str] = field(default_factory=list)  # last output lines, for the broken alert
+
+    @property
+    def healthy(self) -> bool:
+        return self.returncode in HEALTHY_EXIT
+
+    @property
+    def late(self) -> float:
+        return self.started_at - self.slot
+
+
+# Hooks the watcher calls; WatchAlerts implements them with the configured notifiers.
+BrokenHook = Callable[[Cycle, float], None]  # (failing cycle, broken since)
+RepairedHook = Callable[[Cycle, float], None]  # (working cycle, was broken since)
+HeartbeatHook = Callable[[float, float], None]  # (now, next run)
+
+
+class Watcher:
+    def __init__(self, every: float, command: Sequence[str], *, run_now: bool = False,
+                 heartbeat: str | None = None, cycles: int | None = None, broken_remind: float = 3600.0,
+                 on_broken: BrokenHook | None = None, on_repaired: RepairedHook | None = None,
+                 on_heartbeat: HeartbeatHook | None = None, echo: bool = True, cwd: str | None = None) -> None:
+        if every <= 0:
+            raise ValueError("the interval must be > 0")
+        self.every, self.command = every, list(command)
+        self.run_now, self.cycles_limit, self.broken_remind = run_now, cycles, broken_remind
+        self.heartbeat = heartbeat
+        if heartbeat is not None:
+            parse_hhmm(heartbeat)
+        self.on_broken, self.on_repaired, self.on_heartbeat = on_broken, on_repaired, on_heartbeat
+        self.echo, self.cwd = echo, cwd
+        self.cycles: list[Cycle] = []
+        self.stopping = False
+        self._signals = 0
+        self._child: subprocess.Popen[bytes] | None = None
+        self._broken_since: float | None = None
+        self._broken_alerted_at: float | None = None
+
+    # ------------------------------------------------------------------ signals
+
+    def install_signal_handlers(self) -> None:
+        signal.signal(signal.SIGTERM, self.request_stop)
+        signal.signal(signal.SIGINT, self.request_stop)
+
+    def request_stop(self, signum: int = signal.SIGTERM, _frame: object = None) -> None:
+        self._signals += 1
+        self.stopping = True
+        child = self._child
+        if self._signals == 1:
+            log.warning("received %s: letting the current cycle finish, then exiting",
+                        signal.Signals(signum).name)
+        elif child is not None and child.poll() is None:
+            log.warning("second signal: stopping the current cycle (pid %d)", child.pid)
+            child.terminate()
+
+    # ------------------------------------------------------------------ the loop
+
+    def run(self) -> int:
+        now = time.time()
+        slot = now if self.run_now else next_slot(now, self.every)
+        next_beat = next_daily(now, self.heartbeat) if self.heartbeat else math.inf
+        log.info("watching every %gs: %s; first run at %s", self.every, " ".join(self.command), _clock(slot))
+        while not self.stopping:
+            next_beat = self._sleep_until(slot, next_beat)
+            if self.stopping:
+                break
+            cycle = self._run_cycle(slot)
+            self._after(cycle)
+            if self.cycles_limit is not None and len(self.cycles) >= self.cycles_limit:
+                break
+            # Back on the grid; an overrun starts the next one at once (late), slots missed entirely are skipped.
+            end = cycle.finished_at
+            due = max(slot + self.every, math.floor(end / self.every) * self.every)
+            if due < end:
+                skipped = int((due - slot) / self.every) - 1
+                log.warning("the run took %.1fs, longer than the %gs interval: next run starts now, %.1fs late%s",
+                            end - cycle.started_at, self.every, end - due,
+                            f" ({skipped} slot(s) skipped)" if skipped > 0 else "")
+            slot = due
+        log.info("watcher stopped")
+        return 0
+
+    def _sleep_until(self, slot: float, next_beat: float) -> float:
+        """Sleep until `slot`, sending heartbeats that fall due meanwhile; returns the next heartbeat time."""
+        while not self.stopping:
+            now = time.time()
+            if now >= next_beat:
+                self._heartbeat(now, slot)
+                next_beat = next_daily(now, self.heartbeat or "00:00")
+                continue
+            remaining = min(slot, next_beat) - now
+            if remaining <= 0:
+                break
+            time.sleep(min(remaining, SLEEP_CHUNK))
+        return next_beat
+
+    def _run_cycle(self, slot: float) -> Cycle:
+        cycle = Cycle(slot=slot, started_at=time.time())
+        self.cycles.append(cycle)
+        tail: deque[str] = deque(maxlen=TAIL_LINES)
+        try:
+            child = subprocess.Popen(self.command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                     cwd=self.cwd, start_new_session=True)
+        except OSError as exc:
+            cycle.finished_at, cycle.error = time.time(), str(exc)
+            return cycle
+        self._child = child
+        try:
+            assert child.stdout is not None
+            for raw in child.stdout:
+                line = raw.decode("utf-8", "replace")
+                tail.append(line.rstrip("\n"))
+                if self.echo:
+                    sys.stdout.write(line)
+                    sys.stdout.flush()
+            cycle.returncode = child.wait()
+        finally:
+            self._child = None
+        cycle.finished_at, cycle.tail = time.time(), list(tail)
+        log.info("cycle finished: %s in %.1fs", describe_exit(cycle.returncode, cycle.error),
+                 cycle.finished_at - cycle.started_at)
+        return cycle
+
+    def _after(self, cycle: Cycle) -> None:
+        if cycle.healthy:
+            if self._broken_since is not None:
+                since, self._broken_since, self._broken_alerted_at = self._broken_since, None, None
+                log.info("the monitor works again (broken since %s)", _clock(since))
+                _call(self.on_repaired, cycle, since)
+            return
+        if self.stopping and self._signals > 1:
+            return  # we stopped it ourselves
+        log.error("monitor broken: %s", describe_exit(cycle.returncode, cycle.error))
+        now = cycle.finished_at
+        if self._broken_since is None:
+            self._broken_since = cycle.started_at
+        last = self._broken_alerted_at
+        if last is None or now - last >= self.broken_remind:
+            self._broken_alerted_at = now
+            _call(self.on_broken, cycle, self._broken_since)
+
+    def _heartbeat(self, now: float, next_run: float) -> None:
+        _call(self.on_heartbeat, now, next_run)
+
+
+def _call(hook: Callable[..., None] | None, *args: object) -> None:
+    """A failing alert hook must never stop the watcher."""
+    if hook is None:
+        return
+    try:
+        hook(*args)
+    except Exception:
+        log.exception("sending the watcher's message failed")
+
+
+def _clock(ts: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts))
+
+
+def pytest_command(args: Sequence[str], python: str = sys.executable) -> list[str]:
+    """`python -m pytest --apimon …`: --apimon is added in front of leading paths when it is missing."""
+    args = list(args)
+    if not any(a == "--apimon" or a.startswith("--apimon=") for a in args):
+        if not args or args[0].startswith("-"):
+            raise ValueError("give the Interface-pool path first (e.g. `watch --every 15m Interface-pool/ -n 4`) "
+                             "or pass --apimon PATH explicitly")
+        args = ["--apimon", *args]
+    return [python, "-m", "pytest", *args]
+
+
+def option_value(args: Sequence[str], name: str) -> str | None:
+    """The value of a pytest option in the passed-through args (`--name X` or `--name=X`)."""
+    for i, arg in enumerate(args):
+        if arg == name and i + 1 < len(args):
+            return args[i + 1]
+        if arg.startswith(name + "="):
+            return arg.split("=", 1)[1]
+    return None
+
+
+def find_config(args: Sequence[str], explicit: str | None, cwd: str | None = None) -> Path | None:
+    """The config the pytest run will use: --config, else --apimon-config, else ./config.yaml."""
+    base = Path(cwd or os.getcwd())
+    chosen = explicit or option_value(args, "--apimon-config")
+    if chosen:
+        return base / chosen
+    default = base / "config.yaml"
+    return default if default.is_file() else None
+
+
+class WatchAlerts:
+    """The watcher's own messages through the notifiers of config.yaml (reloaded each time: it may be fixed
+    between cycles; when it no longer loads, the last good one is used, since that is often why it broke)."""
+
+    def __init__(self, config_path: Path | None, env: str | None = None) -> None:
+        self.config_path, self.env = config_path, env
+        self.config = load_config(config_path, env=env)  # raises ConfigError: refuse to start on a bad config
+
+    def _current(self) -> Config:
+        try:
+            self.config = load_config(self.config_path, env=self.env)
+        except ConfigError as exc:
+            log.warning("config does not load (%s): using the last good one for this message", exc)
+        return self.config
+
+    @property
+    def lang(self) -> str:
+        return self.config.notify.language or self.config.report.language
+
+    def _title(self, zh: str, en: str) -> str:
+        name = self.config.report.title or ("接口巡检" if self.lang == "zh" else "API monitor")
+        return f"【{self.config.env}】{name}：{zh}" if self.lang == "zh" else f"[{self.config.env}] {name}: {en}"
+
+    def _send(self, title: str, lines: list[str], started_at: float, failed: int) -> None:
+        config = self._current()
+        redact = Redactor(config.secrets).text
+        markdown = redact("\n".join([f"## {title}", *lines]))
+        notification = Notification(title=redact(title), markdown=markdown, summary=markdown,
+                                    run_started_at=started_at, lang=self.lang, failed=failed)
+        self.deliver(notification)
+
+    def deliver(self, notification: Notification) -> None:
+        notifiers = build_notifiers(self.config.notify, self.config.state_path / "outbox")
+        if not notifiers:
+            log.warning("no notifier configured: %s", notification.title)
+        for notifier in notifiers:
+            result = notifier.send(notification)
+            for error in result.errors:
+                log.error("%s: %s", notifier.name, error)
+
+    def broken(self, cycle: Cycle, since: float) -> None:
+        zh = self.lang == "zh"
+        what = describe_exit(cycle.returncode, cycle.error)
+        lines = [f"> 监控本身出错：{what}，本轮接口没有被检查。" if zh
+                 else f"> The monitor itself failed: {what}; no interface was checked this cycle.",
+                 f"> {'故障开始' if zh else 'Broken since'}: {_clock(since)}", ""]
+        tail = [line for line in cycle.tail if line.strip()][-12:]
+        if tail:
+            lines += ["`" + line[:200].replace("`", "'") + "`" for line in tail]
+        self._send(self._title("监控故障", "monitor broken"), lines, cycle.started_at, failed=1)
+
+    def repaired(self, cycle: Cycle, since: float) -> None:
+        zh = self.lang == "zh"
+        text = (f"> 监控已恢复运行（故障自 {_clock(since)} 起）。" if zh
+                else f"> The monitor runs again (it was broken since {_clock(since)}).")
+        self._send(self._title("监控已恢复", "monitor repaired"), [text], cycle.started_at, failed=0)
+
+    def heartbeat(self, now: float, next_run: float) -> None:
+        config = self._current()
+        zh = self.lang == "zh"
+        db = config.state_path / DB_FILE
+        if not db.is_file():
+            body = ["> 尚无运行记录。" if zh else "> No run recorded yet."]
+        else:
+            with StateStore(db) as store:
+                f = store.figures(config.env, since=now - 86400, until=now + 1)
+            avail = "-" if f.availability is None else f"{f.availability * 100:.2f}%"
+            if zh:
+                body = [f"> 过去 24 小时：运行 {f.runs} 次 · 检查 {f.checks} 次 · 失败 {f.failed_checks} 次 · "
+                        f"可用率 {avail}",
+                        f"> 当前故障 {f.down_now} 个 · 熔断中 {f.open_circuits} 个"]
+            else:
+                body = [f"> Last 24 h: {f.runs} runs · {f.checks} checks · {f.failed_checks} failed · "
+                        f"availability {avail}", f"> Down now: {f.down_now} · open circuits: {f.open_circuits}"]
+        body.append(f"> {'下次运行' if zh else 'Next run'}: {_clock(next_run)}")
+        self._send(self._title("监控运行正常", "monitor alive"), body, now, failed=0)

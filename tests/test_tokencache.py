@@ -1,0 +1,159 @@
+"""The shared token file: entries, atomic 0600 writes, pruning, locks across processes, degraded modes."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import multiprocessing
+import os
+import stat
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from pytest_apimon import tokencache
+from pytest_apimon.tokencache import CACHE_FILE, CacheEntry, TokenCache, fingerprint
+
+
+def test_put_get_remove_roundtrip(tmp_path: Path) -> None:
+    cache = TokenCache(tmp_path / "state")
+    assert cache.get("nurse:x") is None
+    entry = CacheEntry("nurse", "tok-1", 100.0, time.time() + 3600, "run-a")
+    assert cache.put("nurse:x", entry)
+    assert cache.get("nurse:x") == entry
+    assert not cache.remove("nurse:x", value="other-token")  # someone refreshed it: keep theirs
+    assert cache.get("nurse:x") == entry
+    assert cache.remove("nurse:x", value="tok-1")
+    assert cache.get("nurse:x") is None
+
+
+def test_file_is_0600_dir_0700_and_gitignored(tmp_path: Path) -> None:
+    cache = TokenCache(tmp_path / "state")
+    cache.put("k", CacheEntry("s", "v", time.time(), time.time() + 60))
+    if os.name == "posix":
+        assert stat.S_IMODE(os.stat(cache.path).st_mode) == 0o600
+        assert stat.S_IMODE(os.stat(cache.directory).st_mode) == 0o700
+    assert (cache.directory / ".gitignore").read_text() == "*\n"
+    # No temporary files left behind by the atomic replace.
+    assert sorted(p.name for p in cache.directory.iterdir() if p.name.endswith(".tmp")) == []
+
+
+@pytest.mark.skipif(os.name != "posix", reason="file modes")
+def test_rewrite_restores_0600_even_if_loosened(tmp_path: Path) -> None:
+    cache = TokenCache(tmp_path)
+    cache.put("k", CacheEntry("s", "v", time.time(), time.time() + 60))
+    os.chmod(cache.path, 0o644)
+    cache.put("k2", CacheEntry("s", "v2", time.time(), time.time() + 60))
+    assert stat.S_IMODE(os.stat(cache.path).st_mode) == 0o600
+
+
+def test_existing_dir_gets_no_gitignore(tmp_path: Path) -> None:
+    TokenCache(tmp_path).put("k", CacheEntry("s", "v", time.time(), time.time() + 60))
+    assert not (tmp_path / ".gitignore").exists()
+
+
+def test_expired_entries_are_pruned_on_write(tmp_path: Path) -> None:
+    cache = TokenCache(tmp_path)
+    now = time.time()
+    cache.put("old", CacheEntry("a", "v", now - 7200, now - 3600))
+    cache.put("undated-old", CacheEntry("a", "v", now - 2 * 86400, None))
+    cache.put("failure-old", CacheEntry("a", None, now - 2 * 86400, error="login failed"))
+    cache.put("new", CacheEntry("b", "v", now, now + 3600))
+    entries = json.loads(cache.path.read_text())["entries"]
+    assert set(entries) == {"new"}
+
+
+def test_corrupt_or_foreign_file_reads_as_empty(tmp_path: Path) -> None:
+    cache = TokenCache(tmp_path)
+    cache.path.write_text("{not json")
+    assert cache.get("k") is None
+    cache.path.write_text(json.dumps({"version": 99, "entries": {"k": {"service": "s", "value": "v"}}}))
+    assert cache.get("k") is None
+    assert cache.put("k", CacheEntry("s", "v", time.time(), time.time() + 60))
+    assert cache.get("k") is not None
+
+
+def test_fingerprint_changes_with_credentials_and_url() -> None:
+    base = {"service": "nurse", "json": {"password": "a"}, "base_url": "http://x"}
+    assert fingerprint(base) == fingerprint(dict(reversed(list(base.items()))))
+    assert fingerprint(base) != fingerprint({**base, "json": {"password": "b"}})
+    assert fingerprint(base) != fingerprint({**base, "base_url": "http://y"})
+    assert "a" not in fingerprint(base) or len(fingerprint(base)) == 32
+
+
+def test_unusable_directory_degrades_to_no_cache(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    cache = TokenCache(blocker / "state")  # a directory below a file cannot exist
+    with cache.login_lock("nurse") as held:
+        assert held is False
+    assert not cache.put("k", CacheEntry("s", "v", 0.0))
+    assert cache.get("k") is None
+    assert cache.disabled and "unusable" in cache.disabled
+
+
+def test_login_lock_times_out_instead_of_hanging(tmp_path: Path) -> None:
+    first, second = TokenCache(tmp_path), TokenCache(tmp_path, lock_timeout=0.2)
+    with first.login_lock("nurse") as held:
+        assert held
+        started = time.monotonic()
+        with second.login_lock("nurse") as held2:
+            assert held2 is False
+        assert time.monotonic() - started < 2
+        with second.login_lock("other-service") as held3:
+            assert held3  # one lock per service
+    with second.login_lock("nurse") as held4:
+        assert held4
+
+
+def test_exclusive_file_fallback(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The non-POSIX path: an O_EXCL lock file, polled, broken when stale."""
+    monkeypatch.setattr(tokencache, "fcntl", None)
+    a, b = TokenCache(tmp_path, lock_timeout=0.2), TokenCache(tmp_path, lock_timeout=0.2, stale_after=0.5)
+    with a.login_lock("nurse") as held:
+        assert held and list(tmp_path.glob("*.excl"))
+        with b.login_lock("nurse") as held2:
+            assert held2 is False
+    assert not list(tmp_path.glob("*.excl"))
+    assert a.put("k", CacheEntry("s", "v", time.time(), time.time() + 60)) and a.get("k") is not None
+    # A holder that died leaves its lock file: it is broken once older than stale_after.
+    stale = tmp_path / ("tokens." + hashlib.sha256(b"nurse").hexdigest()[:16] + ".excl")
+    stale.write_text("")
+    old = time.time() - 10
+    os.utime(stale, (old, old))
+    with b.login_lock("nurse") as held3:
+        assert held3
+
+
+def _count_under_lock(directory: str, n: int) -> None:
+    cache = TokenCache(directory)
+    counter = Path(directory) / "counter"
+    for _ in range(n):
+        with cache.login_lock("nurse") as held:
+            assert held
+            value = int(counter.read_text()) if counter.exists() else 0
+            time.sleep(0.001)  # widen the race window a lost update would need
+            counter.write_text(str(value + 1))
+
+
+def _writer(directory: str, index: int, n: int) -> None:
+    cache = TokenCache(directory)
+    for i in range(n):
+        assert cache.put(f"svc{index}:{i}", CacheEntry(f"svc{index}", f"v{i}", time.time(), time.time() + 600))
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="spawned workers are slow there; the lock logic is shared")
+def test_locks_exclude_processes(tmp_path: Path) -> None:
+    ctx = multiprocessing.get_context("spawn")
+    procs = [ctx.Process(target=_count_under_lock, args=(str(tmp_path), 25)) for _ in range(4)]
+    procs += [ctx.Process(target=_writer, args=(str(tmp_path), i, 10)) for i in range(4)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(60)
+        assert p.exitcode == 0
+    assert (tmp_path / "counter").read_text() == "100"  # no lost update: the lock really excludes
+    entries = json.loads((tmp_path / CACHE_FILE).read_text())["entries"]
+    assert len(entries) == 40  # no write lost under concurrent read-modify-write
