@@ -168,6 +168,15 @@ class Target:
         with urllib.request.urlopen(req, timeout=10) as resp:
             return json.loads(resp.read())
 
+    def cpu_s(self) -> float:
+        """user+sys CPU seconds the target has used so far (it serves every scenario: read deltas)."""
+        try:
+            with open(f"/proc/{self.proc.pid}/stat") as fh:
+                fields = fh.read().rsplit(")", 1)[1].split()
+            return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        except (OSError, IndexError, ValueError):
+            return 0.0
+
     def stop(self) -> None:
         self.proc.terminate()
         try:
@@ -266,6 +275,7 @@ class Row:
     failed: int | None = None
     flaky: int | None = None
     rc: int = 0
+    server_cpu_s: float | None = None
     note: str = ""
     extra: dict = field(default_factory=dict)
 
@@ -373,6 +383,8 @@ class Bench:
         cmd = [sys.executable, str(HERE / "reference.py"), "--base", self.target.url,
                "--paths-file", str(paths_file), "--workers", str(workers)]
         ideal = n * self.args.latency / workers
+        self.target.control("/__reset", {})
+        cpu0 = self.target.cpu_s()
         m = measure(cmd, cwd=self.work, log=out, sample_s=self.args.sample_ms / 1000, timeout=self.timeout_for(ideal))
         try:
             data = json.loads(m.stdout)
@@ -380,8 +392,12 @@ class Bench:
             data = {"latencies_ms": [], "ok": 0, "wall_s": None}
         p50, p95 = overhead(data["latencies_ms"], self.args.latency)
         row = Row(kind, f"threads{workers}", n, workers, m.wall_s, ideal, m.peak_mb, m.procs, m.cpu_s, p50, p95,
-                  passed=data["ok"], failed=n - data["ok"], rc=m.rc,
+                  passed=data["ok"], failed=n - data["ok"], rc=m.rc, server_cpu_s=self.target.cpu_s() - cpu0,
                   extra={"inner_wall_s": data.get("wall_s")})
+        stats = self.target.control("/__stats")
+        inner = data.get("wall_s")
+        row.note = (f"client's own wall (no interpreter start) {inner:.2f} s; " if inner else "") + (
+            f"server saw {stats['max_inflight']} requests in flight at once")
         self.rows.append(row)
         self.say(f"  {kind}: {fmt_row(row)}")
         return row
@@ -409,6 +425,7 @@ class Bench:
         inflight = workers * self.args.xdist_inflight if workers else concurrency
         ideal = n * self.args.latency / inflight
         log = self.logs / f"{kind}_{mode}_{n}_{concurrency}{tag}.log"
+        cpu0 = self.target.cpu_s()
         m = measure(cmd, cwd=self.work, log=log, sample_s=self.args.sample_ms / 1000, timeout=self.timeout_for(ideal))
         results = read_results(out)
         lat = [r["elapsed_ms"] for r in results if r.get("elapsed_ms") is not None and r.get("outcome") == "passed"]
@@ -418,7 +435,7 @@ class Bench:
         flaky = sum(bool(r.get("flaky")) for r in results)
         note = "" if m.rc == 0 and passed == n else f"rc={m.rc}, {passed}/{n} passed — see {log}"
         row = Row(kind, mode, n, inflight, m.wall_s, ideal, m.peak_mb, m.procs, m.cpu_s, p50, p95,
-                  passed, failed, flaky, m.rc, note)
+                  passed, failed, flaky, m.rc, self.target.cpu_s() - cpu0, note)
         self.rows.append(row)
         self.say(f"  {kind}: {fmt_row(row)}")
         return row
@@ -471,11 +488,12 @@ def f(x: float | None, spec: str = ".1f") -> str:
 def fmt_row(r: Row) -> str:
     return (f"{r.mode} N={r.n} c={r.concurrency} wall={r.wall_s:.2f}s ideal={f(r.ideal_s, '.2f')}s "
             f"ratio={f(r.ratio, '.2f')} peak={r.peak_mb:.0f}MB procs={r.procs} cpu={r.cpu_s:.2f}s "
-            f"ovh p50/p95={f(r.ovh_p50)}/{f(r.ovh_p95)}ms ok={r.passed} {r.note}")
+            f"server cpu={f(r.server_cpu_s, '.2f')}s ovh p50/p95={f(r.ovh_p50)}/{f(r.ovh_p95)}ms "
+            f"ok={r.passed} {r.note}")
 
 
 HEADER = ("| what | mode | N | in flight | wall s | ideal s | wall/ideal | peak MB (tree) | procs | CPU s "
-          "| overhead P50 ms | overhead P95 ms | passed (flaky) | notes |")
+          "| target CPU s | overhead P50 ms | overhead P95 ms | passed (flaky) | notes |")
 
 
 def table(rows: list[Row]) -> str:
@@ -484,7 +502,8 @@ def table(rows: list[Row]) -> str:
         passed = "–" if r.passed is None else str(r.passed) + (f" ({r.flaky})" if r.flaky else "")
         out.append(
             f"| {r.kind} | {r.mode} | {r.n} | {r.concurrency or '–'} | {r.wall_s:.2f} | {f(r.ideal_s, '.2f')} "
-            f"| {f(r.ratio, '.2f')} | {r.peak_mb:.0f} | {r.procs} | {r.cpu_s:.2f} | {f(r.ovh_p50)} | {f(r.ovh_p95)} "
+            f"| {f(r.ratio, '.2f')} | {r.peak_mb:.0f} | {r.procs} | {r.cpu_s:.2f} | {f(r.server_cpu_s, '.2f')} "
+            f"| {f(r.ovh_p50)} | {f(r.ovh_p95)} "
             f"| {passed} | {r.note} |"
         )
     return "\n".join(out)

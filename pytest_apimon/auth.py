@@ -23,9 +23,10 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
-from urllib.parse import quote_plus
+from urllib.parse import parse_qsl, quote_plus, urlencode, urlsplit, urlunsplit
 
 import requests
+import requests.auth
 
 from .classify import lookup
 from .config import AuthConfig, BasicAuth, Config, LoginAuth, OAuth2Auth, ServiceConfig, StaticAuth
@@ -359,6 +360,44 @@ class TokenManager:
         seconds = _seconds(data.get("expires_in")) if isinstance(data, dict) else None
         expires_at = now + seconds if seconds else now + auth.ttl if auth.ttl else None
         return Token(service, raw.strip(), now, expires_at)
+
+
+class SessionAuth(requests.auth.AuthBase):
+    """`session.auth = SessionAuth(manager, "nurse")`: the service's credential on every request of a plain
+    requests.Session (for user-written checks), with the same one-refresh-one-retry on 401 as the engine."""
+
+    def __init__(self, manager: TokenManager, service: str) -> None:
+        self.manager, self.service = manager, service
+
+    def __call__(self, r: requests.PreparedRequest) -> requests.PreparedRequest:
+        tok = self._authorize(r)
+        r.register_hook("response", self._retry_on_401(tok))
+        return r
+
+    def _authorize(self, r: requests.PreparedRequest) -> Token:
+        tok = self.manager.token(self.service)
+        carrier = Request(method=r.method or "GET", url=r.url or "")
+        apply_auth(self.manager._auth(self.service), tok, carrier)
+        r.headers.update(carrier.headers)
+        for name, value in carrier.params.items():  # replace, never repeat, a token parameter
+            parts = urlsplit(r.url or "")
+            query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != name]
+            r.url = urlunsplit(parts._replace(query=urlencode([*query, (name, value)])))
+        return tok
+
+    def _retry_on_401(self, tok: Token) -> Callable[..., requests.Response]:
+        def hook(resp: requests.Response, **kwargs: Any) -> requests.Response:
+            if resp.status_code != 401 or not self.manager.invalidate(self.service, tok):
+                return resp
+            retry = resp.request.copy()
+            retry.hooks = {"response": []}  # one retry only
+            self._authorize(retry)
+            resp.close()
+            new = resp.connection.send(retry, **kwargs)
+            new.history.append(resp)
+            return new
+
+        return hook
 
 
 def _server_says(data: Any) -> str:

@@ -104,6 +104,11 @@ class Interface:
     file: str = ""  # path as given to the loader (relative to rootdir when possible)
     line: int | None = None  # 1-based line where this interface starts
     index: int = 0  # position in the file
+    # Imported specs (OpenAPI servers, Postman {{baseUrl}}): used only when the service has no base_url.
+    fallback_base_url: str | None = None
+    # Why `skip` is set, for the coverage report: "document" (the author said so; None counts as that),
+    # "no_example", "write" (data-changing, not enabled), "unresolved", "excluded", "unsupported".
+    skip_kind: str | None = None
 
     @property
     def has_json(self) -> bool:
@@ -147,6 +152,7 @@ def is_document(path: Path) -> bool:
     name = path.name.lower()
     return (
         not name.startswith(".") and path.suffix.lower() in DOCUMENT_SUFFIXES
+        and not name.endswith((".apimon.yaml", ".apimon.yml"))  # overrides sidecar of an imported spec
         and not name.endswith(".schema.json") and not path.is_dir()
     )
 
@@ -219,6 +225,11 @@ def load_document(
     text = text.removeprefix("\ufeff")  # a BOM is common from Windows editors and harmless
     if not text.strip():
         return fail(EMPTY_MESSAGE)
+    from .importers import import_document, sniff  # deferred: importers build on this module's models
+
+    spec = sniff(text, path.suffix)  # OpenAPI / Swagger / Postman by content; None for native documents
+    if spec is not None:
+        return import_document(spec, path, pool_root, display, os.environ if environ is None else environ)
     try:
         parsed = parse(text, path.suffix)
     except ParseError as exc:

@@ -59,8 +59,8 @@ class Engine:
         svc = self.config.service(itf.service)
         if itf.url:
             url = itf.url
-        elif svc.base_url:
-            url = svc.base_url + (itf.path or "")
+        elif svc.base_url or itf.fallback_base_url:  # a spec's own server only when none is configured
+            url = (svc.base_url or itf.fallback_base_url or "") + (itf.path or "")
         else:
             raise ValueError(
                 f"interface uses path '{itf.path}' but service '{itf.service}' has no base_url "

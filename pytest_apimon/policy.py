@@ -194,6 +194,17 @@ def gate(state: InterfaceState | None, policy: AlertPolicy, now: float) -> Gate:
                                   f"next probe at {fmt_time(state.next_probe_at, now, seconds=True)}")
 
 
+def skips(states: Mapping[str, InterfaceState], settings: PolicySettings, now: float) -> dict[str, str]:
+    """{interface key: skip reason} for every open circuit still cooling down (computed once on the controller,
+    shipped to xdist workers as plain data)."""
+    out = {}
+    for key, state in states.items():
+        g = gate(state, settings.for_service(state.service), now)
+        if not g.run:
+            out[key] = g.reason
+    return out
+
+
 def fmt_time(ts: float | None, now: float | None = None, *, seconds: bool = False) -> str:
     """Local time; the date is added when it is not today."""
     if ts is None:

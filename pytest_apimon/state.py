@@ -181,6 +181,8 @@ class StateStore:
         return int(got or 0)
 
     def _migrate(self) -> None:
+        if self.version == SCHEMA_VERSION:
+            return  # the usual case: readers (heartbeat, status page) take no write lock
         self.conn.execute("BEGIN IMMEDIATE")  # two processes opening a fresh file must not both migrate
         try:
             self.conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL, applied_at REAL)")

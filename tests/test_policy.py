@@ -16,6 +16,7 @@ from pytest_apimon.policy import (
     gate,
     interface_key,
     message_mode,
+    skips,
 )
 from pytest_apimon.policy_settings import AlertPolicy, parse_policy, parse_state
 from pytest_apimon.results import InterfaceResult
@@ -192,6 +193,7 @@ def test_breaker_open_half_open_closed() -> None:
 
     g = gate(sim.states["user/a"], policy, sim.now + 60)
     assert not g.run and g.reason.startswith("circuit open since ") and ", next probe at " in g.reason
+    assert skips(sim.states, sim.settings, sim.now + 60) == {"user/a": g.reason}
     # The lead skips it: a skipped result keeps it listed as ONGOING with the circuit open, counters untouched.
     v = sim.run(result("a", "skipped"), advance=60)
     d = v.decision("user/a")

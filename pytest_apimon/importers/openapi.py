@@ -1,0 +1,354 @@
+"""OpenAPI 3.0/3.1 and Swagger 2.0 -> Drafts: one per operation, values only from the spec's examples.
+
+Values come from `example`, `examples`, `default` or the first `enum` (on the parameter or its
+schema); request bodies from media examples or from property examples composed along the schema.
+Nothing is invented: what has none of these stays MISSING and `finalize` skips the operation.
+Local `$ref`s are followed with cycle protection; a broken one costs the operation that needs it
+(or, when nothing needs it, one file-level error), never the run.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import re
+from typing import Any
+
+from .._document_fields import describe
+from ..loader import Path_, did_you_mean
+from . import MISSING, Context, Draft, Param, method_of, pointer
+
+OPERATION_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
+_IGNORED_HEADERS = ("authorization", "accept", "content-type")  # the service auth / the client set these
+_MAX_DEPTH = 12
+_MAX_REF_ERRORS = 20
+
+
+class SpecError(Exception):
+    """A problem at a place in the spec (the pointer goes into DocumentError.field)."""
+
+    def __init__(self, at: Path_, message: str) -> None:
+        super().__init__(message)
+        self.at = at
+
+
+class Resolver:
+    """Local `$ref` lookup over the whole document."""
+
+    def __init__(self, root: Any) -> None:
+        self.root = root
+
+    def deref(self, node: Any, at: Path_) -> tuple[Any, Path_]:
+        """Follow a chain of `$ref`s: (target, where it is). SpecError at the `$ref` that fails."""
+        chain: list[str] = []
+        while isinstance(node, dict) and "$ref" in node:
+            ref, ref_at = node["$ref"], at + ("$ref",)
+            if not isinstance(ref, str):
+                raise SpecError(ref_at, f"expected a $ref string such as '#/components/schemas/Pet', got {describe(ref)}")
+            if not ref.startswith("#"):
+                raise SpecError(ref_at, f"external $ref '{ref}' is not supported: only local refs ('#/...'); "
+                                        "bundle the spec into one file (e.g. `redocly bundle`)")
+            if ref in chain:
+                raise SpecError(ref_at, f"circular $ref: {' -> '.join([*chain, ref])}")
+            chain.append(ref)
+            at = tuple(p.replace("~1", "/").replace("~0", "~") for p in ref[1:].split("/")[1:]) if ref != "#" else ()
+            node = self._lookup(at, ref, ref_at)
+        return node, at
+
+    def _lookup(self, parts: Path_, ref: str, ref_at: Path_) -> Any:
+        node, done = self.root, ()
+        for part in parts:
+            key = str(part)
+            if isinstance(node, dict) and (key in node or (key.isdigit() and int(key) in node)):
+                node = node[key] if key in node else node[int(key)]
+            elif isinstance(node, list) and key.isdigit() and int(key) < len(node):
+                node = node[int(key)]
+            else:
+                choices = [str(k) for k in node] if isinstance(node, dict) else []
+                raise SpecError(ref_at, f"broken $ref '{ref}': no '{key}' in {pointer(done)}{did_you_mean(key, choices)}")
+            done += (key,)
+        return node
+
+    def example(self, schema: Any, at: Path_, *, explicit: bool = False, depth: int = 0,
+                seen: tuple[str, ...] = ()) -> Any:
+        """An example value for `schema`, or MISSING. `explicit`: only example/examples, no default/enum."""
+        if depth > _MAX_DEPTH:
+            return MISSING
+        if isinstance(schema, dict) and isinstance(schema.get("$ref"), str):
+            if schema["$ref"] in seen:
+                return MISSING  # a recursive schema (Node.children: [Node]) ends here
+            seen = (*seen, schema["$ref"])
+        schema, at = self.deref(schema, at)
+        if not isinstance(schema, dict):
+            return MISSING
+        for key in ("example", "x-example", "const"):
+            if key in schema:
+                return plain(schema[key])
+        examples = schema.get("examples")
+        if isinstance(examples, list) and examples:
+            return plain(examples[0])
+        if explicit:
+            return MISSING
+        if "default" in schema:
+            return plain(schema["default"])
+        if isinstance(schema.get("enum"), list) and schema["enum"]:
+            return plain(schema["enum"][0])
+        for key in ("oneOf", "anyOf"):
+            for i, sub in enumerate(schema.get(key) or ()):
+                value = self.example(sub, at + (key, i), depth=depth + 1, seen=seen)
+                if value is not MISSING:
+                    return value
+        if isinstance(schema.get("allOf"), list):
+            merged: dict[str, Any] = {}
+            for i, sub in enumerate(schema["allOf"]):
+                value = self.example(sub, at + ("allOf", i), depth=depth + 1, seen=seen)
+                if value is MISSING or not isinstance(value, dict):
+                    return value if len(schema["allOf"]) == 1 else MISSING
+                merged.update(value)
+            return merged or MISSING
+        if isinstance(schema.get("properties"), dict):
+            required = schema.get("required") if isinstance(schema.get("required"), list) else []
+            out: dict[str, Any] = {}
+            for name, sub in schema["properties"].items():
+                value = self.example(sub, at + ("properties", str(name)), depth=depth + 1, seen=seen)
+                if value is MISSING:
+                    if name in required:
+                        return MISSING
+                    continue
+                out[str(name)] = value
+            return out or MISSING  # {} would be invented, not an example
+        if schema.get("type") == "array" or "items" in schema:
+            value = self.example(schema.get("items"), at + ("items",), depth=depth + 1, seen=seen)
+            return MISSING if value is MISSING else [value]
+        return MISSING
+
+
+def plain(value: Any) -> Any:
+    """JSON-able: YAML turns unquoted 2024-01-01 into a date, and keys may be numbers."""
+    if isinstance(value, (_dt.date, _dt.datetime)):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [plain(v) for v in value]
+    return value
+
+
+def drafts(ctx: Context) -> list[Draft]:
+    data = ctx.source.data
+    resolver = Resolver(data)
+    paths = data.get("paths") or {}
+    out: list[Draft] = []
+    if not isinstance(paths, dict):
+        ctx.error(("paths",), f"expected a mapping of paths to path items, got {describe(paths)}")
+        return out
+    for raw_path, item in paths.items():
+        item_at: Path_ = ("paths", str(raw_path))
+        try:
+            item, item_at = resolver.deref(item, item_at)
+        except SpecError as exc:
+            ctx.error(exc.at, str(exc))
+            continue
+        if not isinstance(item, dict):
+            ctx.error(item_at, f"expected a path item (a mapping of methods to operations), got {describe(item)}")
+            continue
+        for method in OPERATION_METHODS:
+            if method in item:
+                out.append(_operation(ctx, resolver, str(raw_path), item, item_at, method, len(out)))
+    reported = {pointer(d.error[0]) for d in out if d.error}
+    _scan_refs(ctx, resolver, reported)
+    return out
+
+
+def _operation(ctx: Context, r: Resolver, raw_path: str, item: dict[str, Any], item_at: Path_, method: str,
+               index: int) -> Draft:
+    op, at = item[method], item_at + (method,)
+    upper = method.upper()
+    path = raw_path if raw_path.startswith("/") else "/" + raw_path
+    op = op if isinstance(op, dict) else {}
+    op_id = op.get("operationId") if isinstance(op.get("operationId"), str) else None
+    summary = op.get("summary") if isinstance(op.get("summary"), str) else None
+    names = (summary, op_id) if ctx.overrides.naming == "summary" else (op_id, summary)
+    tags = tuple(str(t) for t in op.get("tags") or () if isinstance(t, (str, int)))
+    keys = tuple(k for k in (op_id, f"{upper} {raw_path}") if k)
+    draft = Draft(next((n for n in names if n and n.strip()), f"{upper} {path}"), tags[0] if tags else "", upper,
+                  path, keys, at, tags, index=index)
+    notes = [summary] if summary and summary != draft.name else []
+    if op.get("deprecated") is True:
+        notes.append("deprecated")
+    draft.status = _statuses(op.get("responses"))
+    draft.auth = False if op.get("security") == [] else None  # explicitly public: send no token
+    draft.fallback_base_url = _server(ctx, item, op)
+    if not isinstance(item[method], dict):
+        draft.error = (at, f"expected an operation (a mapping), got {describe(item[method])}")
+    elif method_of(upper) is None:
+        draft.skip, draft.skip_kind = f"{upper} operations are not monitored", "unsupported"
+    else:
+        try:
+            _parameters(ctx, r, draft, item, item_at, op, at)
+            if ctx.source.kind == "openapi" and "requestBody" in op:
+                _request_body(r, draft, op["requestBody"], at + ("requestBody",))
+        except SpecError as exc:
+            draft.error = (exc.at, str(exc))
+    draft.description = " — ".join(notes) or None
+    return draft
+
+
+def _statuses(responses: Any) -> tuple[int | str, ...]:
+    """Declared 2xx responses (codes and the 3.x '2XX' range); none declared -> any 2xx."""
+    out: list[int | str] = []
+    for key in responses if isinstance(responses, dict) else ():
+        text = str(key).strip().upper()
+        if re.fullmatch(r"2\d\d", text):
+            out.append(int(text))
+        elif text == "2XX":
+            out.append("2xx")
+    return tuple(out)
+
+
+def _server(ctx: Context, item: dict[str, Any], op: dict[str, Any]) -> str | None:
+    """The spec's own absolute base URL, used only when the service has no base_url."""
+    data = ctx.source.data
+    if ctx.source.kind == "swagger":
+        host = data.get("host")
+        if not isinstance(host, str) or not host.strip():
+            return None
+        schemes = [s for s in data.get("schemes") or () if s in ("http", "https")]
+        scheme = "https" if "https" in schemes or not schemes else schemes[0]
+        base = str(data.get("basePath") or "").rstrip("/")
+        return f"{scheme}://{host.strip().rstrip('/')}{'/' + base.lstrip('/') if base else ''}"
+    for servers in (op.get("servers"), item.get("servers"), data.get("servers")):
+        if isinstance(servers, list) and servers and isinstance(servers[0], dict):
+            url = str(servers[0].get("url") or "")
+            variables = servers[0].get("variables") if isinstance(servers[0].get("variables"), dict) else {}
+            for name, var in variables.items():
+                if isinstance(var, dict) and "default" in var:
+                    url = url.replace("{" + str(name) + "}", str(var["default"]))
+            # A relative server ('/api/v3') is relative to wherever the spec was downloaded from: unusable.
+            return url.rstrip("/") if re.match(r"^https?://[^/{}\s]+[^{}\s]*$", url) else None
+    return None
+
+
+def _parameters(ctx: Context, r: Resolver, draft: Draft, item: dict[str, Any], item_at: Path_,
+                op: dict[str, Any], at: Path_) -> None:
+    swagger = ctx.source.kind == "swagger"
+    merged: dict[tuple[str, str], tuple[dict[str, Any], Path_]] = {}
+    for owner, owner_at in ((item, item_at), (op, at)):  # operation parameters override path-level ones
+        raw = owner.get("parameters") or []
+        if not isinstance(raw, list):
+            raise SpecError(owner_at + ("parameters",), f"expected a list of parameters, got {describe(raw)}")
+        for i, p in enumerate(raw):
+            p, p_at = r.deref(p, owner_at + ("parameters", i))
+            if not isinstance(p, dict) or not isinstance(p.get("name"), str) or not isinstance(p.get("in"), str):
+                raise SpecError(p_at, "expected a parameter with 'name' and 'in'")
+            merged[(p["name"], p["in"])] = (p, p_at)
+    form: dict[str, Any] = {}
+    for (name, loc), (p, p_at) in merged.items():
+        required = p.get("required") is True or loc == "path"
+        if loc == "body":  # Swagger 2: the request body is a parameter
+            value = _first_example(r, p, p_at, ("x-example", "example"))
+            if value is MISSING:
+                value = r.example(p.get("schema"), p_at + ("schema",))
+            draft.body_kind, draft.body, draft.body_required = "json", value, required
+            continue
+        if loc == "header" and name.lower() in _IGNORED_HEADERS:
+            continue
+        explicit = not required  # an optional parameter is sent only with a real example, not its default
+        value = _first_example(r, p, p_at, ("example", "x-example", "examples"))
+        if value is MISSING:
+            if swagger:
+                value = r.example(p, p_at, explicit=explicit)
+            elif "schema" in p:
+                value = r.example(p["schema"], p_at + ("schema",), explicit=explicit)
+            elif isinstance(p.get("content"), dict) and p["content"]:
+                mt = next(iter(p["content"]))
+                value = _media_example(r, p["content"][mt], p_at + ("content", str(mt)), explicit)
+        if loc == "formData":
+            if p.get("type") == "file":
+                value = MISSING  # uploads are never invented
+            if value is not MISSING:
+                form[name] = value
+            elif required:
+                draft.body_required = True
+                draft.body_kind = "form"
+            continue
+        explode = p.get("collectionFormat") == "multi" if swagger else p.get("explode", True) is not False
+        draft.params.append(Param(name, loc, required, value, explode))
+    if form and not (draft.body_required and draft.body_kind == "form"):
+        draft.body_kind, draft.body = "form", form
+
+
+def _first_example(r: Resolver, p: dict[str, Any], at: Path_, keys: tuple[str, ...]) -> Any:
+    for key in keys:
+        if key not in p:
+            continue
+        if key == "examples" and isinstance(p[key], dict):
+            for name, ex in p[key].items():  # OpenAPI 3: {name: {value: ...}} or a $ref to components/examples
+                ex, _ = r.deref(ex, at + (key, str(name)))
+                if isinstance(ex, dict) and "value" in ex:
+                    return plain(ex["value"])
+            continue
+        if key == "examples" and isinstance(p[key], list) and p[key]:
+            return plain(p[key][0])
+        if key != "examples":
+            return plain(p[key])
+    return MISSING
+
+
+def _media_example(r: Resolver, media: Any, at: Path_, explicit: bool = False) -> Any:
+    media, at = r.deref(media, at)
+    if not isinstance(media, dict):
+        return MISSING
+    value = _first_example(r, media, at, ("example", "examples"))
+    if value is MISSING and "schema" in media:
+        value = r.example(media["schema"], at + ("schema",), explicit=explicit)
+    return value
+
+
+def _request_body(r: Resolver, draft: Draft, raw: Any, at: Path_) -> None:
+    body, at = r.deref(raw, at)
+    if not isinstance(body, dict):
+        raise SpecError(at, f"expected a request body object, got {describe(body)}")
+    content = body.get("content") if isinstance(body.get("content"), dict) else {}
+    draft.body_required = body.get("required") is True
+    if not content:
+        return
+    types = [str(t) for t in content]
+    mt = (next((t for t in types if "json" in t.lower()), None)
+          or next((t for t in types if t.lower() in ("application/x-www-form-urlencoded", "multipart/form-data")), None)
+          or types[0])
+    lowered = mt.lower()
+    draft.body = _media_example(r, content[mt], at + ("content", mt))
+    if "json" in lowered:
+        draft.body_kind = "json"
+    elif lowered in ("application/x-www-form-urlencoded", "multipart/form-data") and isinstance(draft.body, dict):
+        draft.body_kind = "form"
+    elif isinstance(draft.body, str) or draft.body is MISSING:
+        draft.body_kind = "body"
+        draft.headers["Content-Type"] = mt
+    else:  # e.g. application/xml with an object example: not something we can serialise faithfully
+        draft.body = MISSING
+
+
+def _scan_refs(ctx: Context, r: Resolver, reported: set[str]) -> None:
+    """Broken local $refs no operation ran into (e.g. in a response schema): one file-level error each."""
+    errors: list[SpecError] = []
+    stack: list[tuple[Path_, Any]] = [((), ctx.source.data)]
+    while stack:
+        at, node = stack.pop()
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if isinstance(ref, str) and ref.startswith("#") and pointer(at + ("$ref",)) not in reported:
+                try:
+                    r.deref(node, at)
+                except SpecError as exc:
+                    if pointer(exc.at) not in reported:
+                        reported.add(pointer(exc.at))
+                        errors.append(exc)
+            stack.extend((at + (str(k),), v) for k, v in node.items() if isinstance(v, (dict, list)))
+        elif isinstance(node, list):
+            stack.extend((at + (i,), v) for i, v in enumerate(node) if isinstance(v, (dict, list)))
+    errors.sort(key=lambda e: ctx.source.line(e.at) or 0)
+    for exc in errors[:_MAX_REF_ERRORS]:
+        ctx.error(exc.at, str(exc))
+    if len(errors) > _MAX_REF_ERRORS:
+        ctx.error((), f"and {len(errors) - _MAX_REF_ERRORS} more broken $refs")
