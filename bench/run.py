@@ -118,13 +118,18 @@ class Measured:
     cpu_s: float
     rc: int
     stdout: str
+    started_epoch: float = 0.0
+
+
+ENV: dict[str, str] | None = None  # environment of the measured subprocesses (set by --plugin-src)
 
 
 def measure(cmd: list[str], *, cwd: Path, log: Path, sample_s: float, timeout: float) -> Measured:
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started_epoch = time.time()
     start = time.perf_counter()
     with open(log, "w", encoding="utf-8") as out:
-        proc = subprocess.Popen(cmd, cwd=cwd, stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(cmd, cwd=cwd, stdout=out, stderr=subprocess.STDOUT, env=ENV)
         sampler = TreeSampler(proc.pid, sample_s)
         sampler.start()
         try:
@@ -141,7 +146,8 @@ def measure(cmd: list[str], *, cwd: Path, log: Path, sample_s: float, timeout: f
         sampler.stop()
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return Measured(wall, sampler.peak_kb / 1024, sampler.peak_procs, cpu, rc, log.read_text(encoding="utf-8"))
+    return Measured(wall, sampler.peak_kb / 1024, sampler.peak_procs, cpu, rc, log.read_text(encoding="utf-8"),
+                    started_epoch)
 
 
 # --- the target service -----------------------------------------------------------------------
@@ -276,6 +282,7 @@ class Row:
     flaky: int | None = None
     rc: int = 0
     server_cpu_s: float | None = None
+    phases: tuple[float, float, float] | None = None  # process start → 1st request, 1st → last answer, → exit
     note: str = ""
     extra: dict = field(default_factory=dict)
 
@@ -289,6 +296,18 @@ def overhead(latencies_ms: list[float], latency_s: float) -> tuple[float | None,
     return pct(ovh, 50), pct(ovh, 95)
 
 
+def phases(results: list[dict], m: Measured) -> tuple[float, float, float] | None:
+    """Where the wall time went: before the first request (start-up + collection), the request span (first
+    request sent → last answer), and after it (reporting, teardown, interpreter exit)."""
+    spans = [(r["started_at"], r["started_at"] + (r.get("elapsed_ms") or 0) / 1000)
+             for r in results if r.get("started_at")]
+    if not spans:
+        return None
+    first = min(a for a, _ in spans)
+    last = max(b for _, b in spans)
+    return first - m.started_epoch, last - first, m.started_epoch + m.wall_s - last
+
+
 def read_results(path: Path) -> list[dict]:
     try:
         return json.loads(path.read_text(encoding="utf-8"))["results"]
@@ -297,6 +316,24 @@ def read_results(path: Path) -> list[dict]:
 
 
 # --- machine ----------------------------------------------------------------------------------
+
+
+def plugin_source(src: Path | None) -> str:
+    """Which pytest_apimon the runs import, and its git commit (the tree may be edited during a run)."""
+    code = (
+        "import pathlib, pytest_apimon; print(pathlib.Path(pytest_apimon.__file__).resolve().parent.parent)"
+    )
+    try:
+        where = subprocess.run([sys.executable, "-c", code], env=ENV, capture_output=True, text=True,
+                               check=True).stdout.strip()
+    except subprocess.CalledProcessError:
+        return "?"
+    try:
+        commit = subprocess.run(["git", "-C", where, "describe", "--always", "--dirty"], capture_output=True,
+                                text=True, check=True).stdout.strip()
+    except (subprocess.CalledProcessError, OSError):
+        commit = "not a git checkout" + (" (--plugin-src)" if src else "")
+    return f"{where} ({commit})"
 
 
 def machine() -> dict[str, str]:
@@ -336,6 +373,7 @@ def machine() -> dict[str, str]:
         "python": platform.python_version(),
         "kernel": platform.release(),
         "loadavg_at_start": " ".join(f"{x:.2f}" for x in os.getloadavg()),
+        "PYTHONDONTWRITEBYTECODE": os.environ.get("PYTHONDONTWRITEBYTECODE", "") or "unset",
         "versions": ", ".join(f"{k} {v}" for k, v in versions.items()),
     }
 
@@ -435,7 +473,7 @@ class Bench:
         flaky = sum(bool(r.get("flaky")) for r in results)
         note = "" if m.rc == 0 and passed == n else f"rc={m.rc}, {passed}/{n} passed — see {log}"
         row = Row(kind, mode, n, inflight, m.wall_s, ideal, m.peak_mb, m.procs, m.cpu_s, p50, p95,
-                  passed, failed, flaky, m.rc, self.target.cpu_s() - cpu0, note)
+                  passed, failed, flaky, m.rc, self.target.cpu_s() - cpu0, phases(results, m), note)
         self.rows.append(row)
         self.say(f"  {kind}: {fmt_row(row)}")
         return row
@@ -489,11 +527,16 @@ def fmt_row(r: Row) -> str:
     return (f"{r.mode} N={r.n} c={r.concurrency} wall={r.wall_s:.2f}s ideal={f(r.ideal_s, '.2f')}s "
             f"ratio={f(r.ratio, '.2f')} peak={r.peak_mb:.0f}MB procs={r.procs} cpu={r.cpu_s:.2f}s "
             f"server cpu={f(r.server_cpu_s, '.2f')}s ovh p50/p95={f(r.ovh_p50)}/{f(r.ovh_p95)}ms "
-            f"ok={r.passed} {r.note}")
+            f"phases={fmt_phases(r)} ok={r.passed} {r.note}")
+
+
+def fmt_phases(r: Row) -> str:
+    return "–" if r.phases is None else " / ".join(f"{x:.1f}" for x in r.phases)
 
 
 HEADER = ("| what | mode | N | in flight | wall s | ideal s | wall/ideal | peak MB (tree) | procs | CPU s "
-          "| target CPU s | overhead P50 ms | overhead P95 ms | passed (flaky) | notes |")
+          "| target CPU s | overhead P50 ms | overhead P95 ms | before 1st req / requests / after s "
+          "| passed (flaky) | notes |")
 
 
 def table(rows: list[Row]) -> str:
@@ -503,8 +546,7 @@ def table(rows: list[Row]) -> str:
         out.append(
             f"| {r.kind} | {r.mode} | {r.n} | {r.concurrency or '–'} | {r.wall_s:.2f} | {f(r.ideal_s, '.2f')} "
             f"| {f(r.ratio, '.2f')} | {r.peak_mb:.0f} | {r.procs} | {r.cpu_s:.2f} | {f(r.server_cpu_s, '.2f')} "
-            f"| {f(r.ovh_p50)} | {f(r.ovh_p95)} "
-            f"| {passed} | {r.note} |"
+            f"| {f(r.ovh_p50)} | {f(r.ovh_p95)} | {fmt_phases(r)} | {passed} | {r.note} |"
         )
     return "\n".join(out)
 
@@ -589,13 +631,21 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sample-ms", type=float, default=50.0, help="memory sampling period (default 50 ms)")
     ap.add_argument("--workdir", type=Path, help="keep pools, configs, logs and out.json here (default: temp)")
     ap.add_argument("--json", type=Path, help="also write all rows and the machine facts as JSON")
+    ap.add_argument("--plugin-src", type=Path,
+                    help="import pytest_apimon from this folder (prepended to PYTHONPATH), e.g. a `git archive` "
+                         "snapshot, so edits to the working tree during a long run do not change what is measured")
     args = ap.parse_args(argv)
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
     for m in modes:
         if m != "inprocess" and not re.fullmatch(r"xdist\d*", m):
             ap.error(f"unknown mode {m!r} (inprocess, xdist4, ...)")
 
+    global ENV
+    if args.plugin_src:
+        ENV = dict(os.environ)
+        ENV["PYTHONPATH"] = os.pathsep.join([str(args.plugin_src.resolve()), *filter(None, [ENV.get("PYTHONPATH")])])
     facts = machine()
+    facts["plugin"] = plugin_source(args.plugin_src)
     work = args.workdir or Path(tempfile.mkdtemp(prefix="apimon-bench-"))
     work.mkdir(parents=True, exist_ok=True)
     bench = Bench(args, work)
@@ -622,8 +672,10 @@ def main(argv: list[str] | None = None) -> int:
 
     print()
     print(f"Machine: {facts['nproc']} CPUs ({facts['cpu']}), RAM {facts['ram']}, Python {facts['python']}, "
-          f"kernel {facts['kernel']}, {facts['date']}, load at start {facts['loadavg_at_start']}")
+          f"kernel {facts['kernel']}, {facts['date']}, load at start {facts['loadavg_at_start']}, "
+          f"PYTHONDONTWRITEBYTECODE={facts['PYTHONDONTWRITEBYTECODE']}")
     print(f"Versions: {facts['versions']}")
+    print(f"Plugin measured: {facts['plugin']}")
     print(f"Server latency {args.latency * 1000:.0f} ms; in flight = --apimon-concurrency (in-process), "
           f"workers × {args.xdist_inflight} (xdist), threads (reference). ideal = N × latency / in flight.")
     print()

@@ -20,6 +20,7 @@ from .loader import MissingVariable, ParseError, Path_, did_you_mean, parse, sub
 
 if TYPE_CHECKING:
     from .notify.settings import NotifySettings
+    from .policy_settings import PolicySettings, StateSettings
 
 __all__ = ["AuthConfig", "BasicAuth", "Config", "ConfigError", "LoginAuth", "OAuth2Auth", "ServiceConfig",
            "StaticAuth", "load_config", "parse_duration", "parse_size"]
@@ -119,6 +120,8 @@ class Defaults:
     max_body_bytes: int = 1024 * 1024
     max_redirects: int = 5
     verify_tls: bool = True
+    concurrency: int = 32  # requests in flight at once (single-process runs); see bench/ and README
+    max_per_host: int = 32  # cap per host, so one slow service cannot take every slot
 
 
 @dataclass(frozen=True)
@@ -147,7 +150,9 @@ class Config:
     report: ReportConfig = field(default_factory=ReportConfig)
     secrets: tuple[str, ...] = ()  # secret-looking auth values and credential headers; masked in outputs
     notify: NotifySettings = field(default_factory=lambda: _notify_settings()())
-    state_dir: str = ".apimon"  # run state (outbox, last run); relative to the config file's folder
+    state_dir: str = ".apimon"  # run state (history db, tokens, outbox); relative to the config file's folder
+    policy: PolicySettings = field(default_factory=lambda: _policy_settings()[0]())
+    state: StateSettings = field(default_factory=lambda: _policy_settings()[1]())
 
     @property
     def base_dir(self) -> Path:
@@ -166,8 +171,14 @@ DEFAULT_ENV = "default"
 LANGUAGES = ("zh", "en")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
-_TOP_KEYS = ("env", "defaults", "services", "logging", "report", "notify", "state_dir")
-_SERVICE_KEYS = ("base_url", "headers", "verify_tls", "timeout", "auth")
+_TOP_KEYS = ("env", "defaults", "services", "logging", "report", "notify", "alerts", "breaker", "state")
+_SERVICE_KEYS = ("base_url", "headers", "verify_tls", "timeout", "auth", "alerts")
+
+
+def _policy_settings() -> tuple[type[PolicySettings], type[StateSettings]]:
+    from .policy_settings import PolicySettings, StateSettings  # imports ConfigError from here
+
+    return PolicySettings, StateSettings
 _AUTH_KEYS = {kind: ("type", *(f.name for f in fields(cls))) for kind, cls in AUTH_KINDS.items()}
 _HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
 _EXPIRY = ("jwt",)
@@ -347,6 +358,8 @@ _DEFAULTS: dict[str, Any] = {  # field -> converter; the keys are also the allow
     "max_body_bytes": c.positive(c.parse_size),
     "max_redirects": c.count,
     "verify_tls": c.boolean,
+    "concurrency": c.positive(c.count),
+    "max_per_host": c.positive(c.count),
 }
 _LOGGING: dict[str, Any] = {
     "file": c.opt(c.nonempty),  # null disables the file
@@ -391,7 +404,15 @@ def load_config(path: Path | None, env: str | None = None, environ: Mapping[str,
     from .notify.settings import parse_notify
 
     notify = parse_notify(top.get("notify"), file=file, environ=reader.environ, line_of=parsed.line)
-    state_dir = reader.get(top, (), "state_dir", c.opt(c.nonempty), None) or ".apimon"
+    from .policy_settings import parse_policy, parse_state
+
+    raw_services = top.get("services") if isinstance(top.get("services"), Mapping) else {}
+    policy = parse_policy(
+        top.get("alerts"), top.get("breaker"),
+        {name: svc.get("alerts") for name, svc in raw_services.items() if isinstance(svc, Mapping)},
+        file=file, environ=reader.environ, line_of=parsed.line,
+    )
+    state = parse_state(top.get("state"), file=file, environ=reader.environ, line_of=parsed.line)
     return Config(
         path=file,
         env=selected,
@@ -401,5 +422,7 @@ def load_config(path: Path | None, env: str | None = None, environ: Mapping[str,
         report=reader.section(top.get("report"), "report", _REPORT, ReportConfig),
         secrets=c.dedupe([*reader.secrets, *notify.secrets]),
         notify=notify,
-        state_dir=state_dir,
+        state_dir=state.dir,
+        policy=policy,
+        state=state,
     )

@@ -502,6 +502,7 @@ class _Handler(BaseHTTPRequestHandler):
 class _HTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    request_queue_size = 128  # the default 5 drops SYNs under a concurrent monitor: 1 s retransmit stalls
 
     def __init__(self, address: tuple[str, int], demo: DemoServer) -> None:
         self.demo = demo

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import threading
 import time
+from typing import Any
 
 import requests
 
-from .auth import LoginFailed, Token, TokenManager
+from .auth import LoginFailed, SessionAuth, Token, TokenManager
 from .categories import Category
 from .classify import Outcome, classify
 from .config import Config
@@ -148,3 +149,28 @@ class Engine:
         result.sub = outcome.sub
         result.reason = self.redactor.text(outcome.reason)
         return result
+
+
+class ServiceSession(requests.Session):
+    """A requests.Session bound to one service: relative URLs join its base URL (for user-written checks)."""
+
+    def __init__(self, base_url: str | None) -> None:
+        super().__init__()
+        self.base_url = base_url
+
+    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:
+        url = url.decode() if isinstance(url, bytes) else url
+        if self.base_url and "://" not in url:
+            url = self.base_url.rstrip("/") + "/" + url.lstrip("/")
+        return super().request(method, url, *args, **kwargs)
+
+
+def service_session(engine: Engine, service: str) -> ServiceSession:
+    """An authenticated session for `service`: its base URL, default headers, TLS setting and token."""
+    svc = engine.config.service(service)
+    sess = ServiceSession(svc.base_url)
+    sess.headers.update(svc.headers)
+    sess.verify = svc.verify_tls
+    if svc.auth is not None:
+        sess.auth = SessionAuth(engine.tokens, service)
+    return sess

@@ -13,7 +13,7 @@ from .documents import DocumentError, Interface, load_document
 from .results import InterfaceResult
 
 if TYPE_CHECKING:
-    from .plugin import ApimonRun
+    from .runstate import ApimonRun
 
 try:  # Structured failure text: JUnit's message = the classified first line, body = details.
     from _pytest._code.code import ReprEntryNative, ReprExceptionInfo, ReprFileLocation, ReprTraceback

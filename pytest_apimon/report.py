@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -55,6 +55,16 @@ _T: dict[str, tuple[str, str]] = {
     "sep": ("：", ": "),
     "flaky": ("重试后通过", "Passed after retry"),
 }
+
+
+@dataclass
+class Extras:
+    """What the run's memory adds to a report (alert policy, storms, login failures), kept generic here."""
+
+    lead: list[str] = field(default_factory=list)  # lines right after the overview (diagnoses, root causes)
+    notes: dict[str, str] = field(default_factory=dict)  # nodeid -> note on its problem line (NEW, ONGOING …)
+    collapsed: dict[str, str] = field(default_factory=dict)  # nodeid -> group line: counted, not listed
+    sections: list[tuple[str, list[str]]] = field(default_factory=list)  # (heading, lines) at the end
 
 
 def _t(key: str, lang: str, **kw: Any) -> str:
@@ -123,16 +133,30 @@ def _sort_key(r: InterfaceResult) -> tuple[str, str, str, str]:
     return (r.service, r.module, r.name, r.nodeid)
 
 
-def _grouped_failures(run: RunResult) -> list[tuple[str, list[InterfaceResult]]]:
+def _grouped_failures(run: RunResult, extras: Extras | None = None) -> list[tuple[str, list[InterfaceResult]]]:
     groups: dict[str, list[InterfaceResult]] = {}
+    collapsed = extras.collapsed if extras else {}
     for r in run.results:
-        if r.outcome == "failed":
+        if r.outcome == "failed" and r.nodeid not in collapsed:
             groups.setdefault(_category_of(r), []).append(r)
     return [(c, sorted(groups[c], key=_sort_key)) for c in _category_order(set(groups))]
 
 
 def _flaky(run: RunResult) -> list[InterfaceResult]:
     return sorted((r for r in run.results if r.outcome == "passed" and r.attempts > 1), key=_sort_key)
+
+
+def _collapsed_lines(run: RunResult, extras: Extras | None, lang: str) -> list[str]:
+    """One line per collapsed group with the number of interfaces it stands for."""
+    if not extras or not extras.collapsed:
+        return []
+    counts: dict[str, int] = {}
+    for r in run.results:
+        label = extras.collapsed.get(r.nodeid)
+        if label and r.outcome == "failed":
+            counts[label] = counts.get(label, 0) + 1
+    unit = "个接口" if lang == "zh" else "interfaces"
+    return [f"{label} ({n} {unit})" for label, n in sorted(counts.items())]
 
 
 def _skipped(run: RunResult) -> list[InterfaceResult]:
@@ -189,7 +213,8 @@ def excerpt(text: str, limit: int = BODY_EXCERPT_BYTES) -> str:
 
 
 # -- terminal ------------------------------------------------------------------------------------------
-def render_terminal(run: RunResult, lang: str = "zh", *, redactor: Redactor | None = None) -> str:
+def render_terminal(run: RunResult, lang: str = "zh", *, redactor: Redactor | None = None,
+                    extras: Extras | None = None) -> str:
     red = redactor or Redactor()
     stats = compute_stats(run)
     failed = f"{_t('failed', lang)} {stats.failed}"
@@ -203,10 +228,17 @@ def render_terminal(run: RunResult, lang: str = "zh", *, redactor: Redactor | No
                     f"{_t('rate', lang)} {_rate(stats.success_rate, lang)}"]),
         _latency(stats, lang),
     ]
-    for category, results in _grouped_failures(run):
+    if extras and extras.lead:
+        lines += ["", *extras.lead]
+    grouped = _collapsed_lines(run, extras, lang)
+    if grouped:
+        lines += [""] + [f"  {line}" for line in grouped]
+    for category, results in _grouped_failures(run, extras):
         lines += ["", f"[{category}] {_label(category, lang)} ({len(results)})"]
         for r in results:
             line = _one_line(r.headline(lang))
+            if extras and r.nodeid in extras.notes:
+                line = f"{extras.notes[r.nodeid]} {line}"
             # headline() only shows the reason when there is no status; the reason is what tells a 200
             # "unexpected" apart, so append it.
             if r.status is not None and r.reason:
@@ -226,6 +258,8 @@ def render_terminal(run: RunResult, lang: str = "zh", *, redactor: Redactor | No
             if r.reason:
                 line += f" — {_one_line(r.reason)}"
             lines.append(f"  {line}")
+    for heading, body in extras.sections if extras else []:
+        lines += ["", heading] + [f"  {line}" for line in body]
     return red.text("\n".join(lines) + "\n")
 
 
@@ -239,8 +273,10 @@ def _font(color: str, s: str) -> str:
     return f'<font color="{color}">{s}</font>'
 
 
-def _md_problem(r: InterfaceResult, lang: str, red: Redactor) -> str:
+def _md_problem(r: InterfaceResult, lang: str, red: Redactor, note: str = "") -> str:
     parts = [f"**{r.service}/{r.module} · {r.name}**"]
+    if note:
+        parts.insert(0, _font("warning", note))
     target = f"{r.method} {red.text(r.url)}".strip()
     if target:
         parts.append(_code(target))
@@ -290,7 +326,7 @@ def _md_details(index: int, r: InterfaceResult, lang: str, red: Redactor) -> lis
 
 
 def render_markdown(run: RunResult, lang: str = "zh", title: str | None = None, *,
-                    redactor: Redactor | None = None, details: bool = True) -> str:
+                    redactor: Redactor | None = None, details: bool = True, extras: Extras | None = None) -> str:
     """Markdown limited to what WeCom renders. `details=False` drops the per-problem section (message size)."""
     red = redactor or Redactor()
     stats = compute_stats(run)
@@ -320,12 +356,17 @@ def render_markdown(run: RunResult, lang: str = "zh", title: str | None = None, 
         f"- {_t('rate', lang)} **{_rate(stats.success_rate, lang)}**",
         f"- {_latency(stats, lang)}",
     ]
-    groups = _grouped_failures(run)
-    if groups:
+    if extras and extras.lead:
+        lines += [""] + [f"> {line}" for line in extras.lead]
+    groups = _grouped_failures(run, extras)
+    grouped = _collapsed_lines(run, extras, lang)
+    notes = extras.notes if extras else {}
+    if groups or grouped:
         lines += ["", f"## {_t('problems', lang)}"]
+        lines += [f"- {line}" for line in grouped]
         for category, results in groups:
             lines += ["", f"### {_label(category, lang)} {_code(category)} ({len(results)})"]
-            lines += [_md_problem(r, lang, red) for r in results]
+            lines += [_md_problem(r, lang, red, notes.get(r.nodeid, "")) for r in results]
     flaky = _flaky(run)
     if flaky:
         lines += ["", f"## {_t('flaky', lang)} `flaky` ({len(flaky)})"]
@@ -336,6 +377,8 @@ def render_markdown(run: RunResult, lang: str = "zh", title: str | None = None, 
         for r in skipped:
             reason = f" — {_one_line(red.text(r.reason))}" if r.reason else ""
             lines.append(f"- {r.service}/{r.module} · {r.name}{reason}")
+    for heading, body in extras.sections if extras else []:
+        lines += ["", f"## {heading}"] + [f"- {line}" for line in body]
     if details and groups:
         lines += ["", f"## {_t('details', lang)}"]
         ordered = [r for _, results in groups for r in results]

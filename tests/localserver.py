@@ -162,6 +162,7 @@ class _Handler(BaseHTTPRequestHandler):
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False  # stop() must not wait for handlers that drip forever
+    request_queue_size = 128  # the default 5 drops SYNs under a concurrent monitor: 1 s retransmit stalls
     owner: LocalServer
 
     def handle_error(self, request: Any, client_address: Any) -> None:

@@ -12,6 +12,8 @@ def workspace(pytester: pytest.Pytester, srv: LocalServer, fake_url: str, send_o
     srv.route("GET", "/shop/ok", lambda r: {"ok": True})
     srv.route("GET", "/shop/boom", lambda r: Response(500, {}, "boom"))
     write(pytester.path, "config.yaml", f"""
+        defaults:
+          retries: 0
         services:
           shop:
             base_url: {srv.url}/shop

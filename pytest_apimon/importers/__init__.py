@@ -35,8 +35,8 @@ _MAX_LINE_MAP_CHARS = 20_000_000  # beyond this, items carry no line numbers (th
 
 
 def pointer(path: Path_) -> str:
-    """('paths', '/pets/{id}', 'get') -> '#/paths/~1pets~1{id}/get' (RFC 6901 in a URI fragment)."""
-    return "#" + "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in path)
+    """('paths', '/pets/{id}', 'get') -> '#/paths/~1pets~1{id}/get' (RFC 6901 in a URI fragment); () -> ''."""
+    return "" if not path else "#" + "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in path)
 
 
 @dataclass
@@ -287,7 +287,7 @@ def finalize(ctx: Context, d: Draft) -> Interface:
             cookies.append(f"{p.name}={_text(value)}")
         else:
             query[p.name] = _query_value(value, p.explode)
-    for name, value in values.items():  # values for undeclared names: extra query parameters
+    for name, value in op.get("params", {}).items():  # an operation's undeclared names: extra query parameters
         if name not in declared:
             query[name] = _query_value(value, True)
     for name in re.findall(r"\{([^{}/]+)\}", path):  # templated but never declared

@@ -26,9 +26,10 @@ _MAX_REF_ERRORS = 20
 class SpecError(Exception):
     """A problem at a place in the spec (the pointer goes into DocumentError.field)."""
 
-    def __init__(self, at: Path_, message: str) -> None:
+    def __init__(self, at: Path_, message: str, chain: tuple[str, ...] = ()) -> None:
         super().__init__(message)
         self.at = at
+        self.chain = chain or (pointer(at),)  # every $ref followed on the way: reported once, not per entry
 
 
 class Resolver:
@@ -40,16 +41,24 @@ class Resolver:
     def deref(self, node: Any, at: Path_) -> tuple[Any, Path_]:
         """Follow a chain of `$ref`s: (target, where it is). SpecError at the `$ref` that fails."""
         chain: list[str] = []
+        try:
+            return self._deref(node, at, chain)
+        except SpecError as exc:
+            raise SpecError(exc.at, str(exc), tuple(chain) + (pointer(exc.at),)) from None
+
+    def _deref(self, node: Any, at: Path_, chain: list[str]) -> tuple[Any, Path_]:
+        refs: list[str] = []
         while isinstance(node, dict) and "$ref" in node:
             ref, ref_at = node["$ref"], at + ("$ref",)
+            chain.append(pointer(ref_at))
             if not isinstance(ref, str):
-                raise SpecError(ref_at, f"expected a $ref string such as '#/components/schemas/Pet', got {describe(ref)}")
+                raise SpecError(ref_at, f"expected a $ref string like '#/components/schemas/Pet', got {describe(ref)}")
             if not ref.startswith("#"):
                 raise SpecError(ref_at, f"external $ref '{ref}' is not supported: only local refs ('#/...'); "
                                         "bundle the spec into one file (e.g. `redocly bundle`)")
-            if ref in chain:
-                raise SpecError(ref_at, f"circular $ref: {' -> '.join([*chain, ref])}")
-            chain.append(ref)
+            if ref in refs:
+                raise SpecError(ref_at, f"circular $ref: {' -> '.join([*refs, ref])}")
+            refs.append(ref)
             at = tuple(p.replace("~1", "/").replace("~0", "~") for p in ref[1:].split("/")[1:]) if ref != "#" else ()
             node = self._lookup(at, ref, ref_at)
         return node, at
@@ -64,7 +73,8 @@ class Resolver:
                 node = node[int(key)]
             else:
                 choices = [str(k) for k in node] if isinstance(node, dict) else []
-                raise SpecError(ref_at, f"broken $ref '{ref}': no '{key}' in {pointer(done)}{did_you_mean(key, choices)}")
+                hint = did_you_mean(key, choices)
+                raise SpecError(ref_at, f"broken $ref '{ref}': no '{key}' in {pointer(done)}{hint}")
             done += (key,)
         return node
 
@@ -136,8 +146,10 @@ def plain(value: Any) -> Any:
 def drafts(ctx: Context) -> list[Draft]:
     data = ctx.source.data
     resolver = Resolver(data)
-    paths = data.get("paths") or {}
+    paths = data.get("paths")
+    paths = {} if paths is None else paths
     out: list[Draft] = []
+    reported: set[str] = set()  # $ref locations already behind an error
     if not isinstance(paths, dict):
         ctx.error(("paths",), f"expected a mapping of paths to path items, got {describe(paths)}")
         return out
@@ -153,14 +165,13 @@ def drafts(ctx: Context) -> list[Draft]:
             continue
         for method in OPERATION_METHODS:
             if method in item:
-                out.append(_operation(ctx, resolver, str(raw_path), item, item_at, method, len(out)))
-    reported = {pointer(d.error[0]) for d in out if d.error}
+                out.append(_operation(ctx, resolver, str(raw_path), item, item_at, method, len(out), reported))
     _scan_refs(ctx, resolver, reported)
     return out
 
 
 def _operation(ctx: Context, r: Resolver, raw_path: str, item: dict[str, Any], item_at: Path_, method: str,
-               index: int) -> Draft:
+               index: int, reported: set[str]) -> Draft:
     op, at = item[method], item_at + (method,)
     upper = method.upper()
     path = raw_path if raw_path.startswith("/") else "/" + raw_path
@@ -169,7 +180,7 @@ def _operation(ctx: Context, r: Resolver, raw_path: str, item: dict[str, Any], i
     summary = op.get("summary") if isinstance(op.get("summary"), str) else None
     names = (summary, op_id) if ctx.overrides.naming == "summary" else (op_id, summary)
     tags = tuple(str(t) for t in op.get("tags") or () if isinstance(t, (str, int)))
-    keys = tuple(k for k in (op_id, f"{upper} {raw_path}") if k)
+    keys = tuple(k for k in (op_id, f"{upper} {raw_path}", summary) if k)  # what overrides may call it
     draft = Draft(next((n for n in names if n and n.strip()), f"{upper} {path}"), tags[0] if tags else "", upper,
                   path, keys, at, tags, index=index)
     notes = [summary] if summary and summary != draft.name else []
@@ -189,6 +200,7 @@ def _operation(ctx: Context, r: Resolver, raw_path: str, item: dict[str, Any], i
                 _request_body(r, draft, op["requestBody"], at + ("requestBody",))
         except SpecError as exc:
             draft.error = (exc.at, str(exc))
+            reported.update(exc.chain)
     draft.description = " — ".join(notes) or None
     return draft
 
@@ -341,8 +353,8 @@ def _scan_refs(ctx: Context, r: Resolver, reported: set[str]) -> None:
                 try:
                     r.deref(node, at)
                 except SpecError as exc:
-                    if pointer(exc.at) not in reported:
-                        reported.add(pointer(exc.at))
+                    if not reported.intersection(exc.chain):
+                        reported.update(exc.chain)
                         errors.append(exc)
             stack.extend((at + (str(k),), v) for k, v in node.items() if isinstance(v, (dict, list)))
         elif isinstance(node, list):

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from .._document_fields import _PARSERS, Problems, describe, parse_fields, substitute, unknown_key
 from ..documents import BodyCheck, DocumentError
-from ..loader import ParseError, Parsed, Path_, did_you_mean, format_path, parse
+from ..loader import Parsed, ParseError, Path_, did_you_mean, format_path, parse
 
 if TYPE_CHECKING:
     from . import Draft

@@ -1,0 +1,162 @@
+"""Controller-side (or single-process) aggregation of the run: the only place that writes outputs.
+
+A pytest plugin object registered by plugin.py on the process that sees every report: it collects the
+`report.apimon` dicts, and at the end writes the report files, remembers the run and notifies.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+from . import alerts
+from .report import Extras, compute_stats, render_json, render_markdown, render_terminal
+from .results import InterfaceResult, RunResult
+from .runstate import ApimonRun
+
+if TYPE_CHECKING:
+    from .alerts import AlertOutcome, Memory
+
+log = logging.getLogger("pytest_apimon")
+
+
+class ResultCollector:
+    def __init__(self, run: ApimonRun, config: pytest.Config, memory: Memory | None,
+                 selection_complete: bool) -> None:
+        self.run = run
+        self.config = config
+        self.memory = memory
+        self.selection_complete = selection_complete
+        self.finished_at: float | None = None
+        self.alert: AlertOutcome | None = None
+        self.extras: Extras | None = None
+
+    def option(self, name: str) -> str | None:
+        return self.config.getoption(f"apimon_{name}") or self.config.getini(f"apimon_{name}") or None
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        data = getattr(report, "apimon", None)
+        if data is None or report.outcome == "rerun":
+            return
+        result = InterfaceResult.from_dict(data)
+        self.run.results[report.nodeid] = result
+        if result.outcome == "failed":
+            headline = result.headline(self.run.lang)
+            if result.reason and result.reason not in headline:
+                headline += f" | {result.reason}"
+            log.warning("%s", self.run.redactor.text(headline))
+
+    def run_result(self) -> RunResult:
+        return RunResult(
+            started_at=self.run.started_at,
+            finished_at=self.finished_at or time.time(),
+            env=self.run.config.env,
+            results=list(self.run.results.values()),
+        )
+
+    def selection_is_complete(self) -> bool:
+        opt = self.config.option
+        subset = opt.keyword or opt.markexpr or self.config.getoption("lf", False) or opt.deselect
+        return self.selection_complete and not subset
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        if self.finished_at is not None or self.config.option.collectonly:
+            return
+        self.finished_at = time.time()
+        if self.run._engine is not None:  # this process's own logins (single process; 0 on a controller)
+            self.run.add_token_stats(self.run._engine.tokens.stats())
+        run_result = self.run_result()
+        cfg = self.run.config
+        try:
+            self.alert, self.extras = alerts.finish(
+                run_result, cfg, self.run.lang, self.run.redactor, self.memory,
+                dry_run=bool(self.config.getoption("apimon_dry_run")),
+                selection_complete=self.selection_is_complete(),
+            )
+        except Exception:  # the report files below must still be written
+            log.exception("pytest-apimon: remembering or notifying the run failed")
+        red = self.run.redactor
+        outputs = (
+            ("report", cfg.report.markdown,
+             lambda: render_markdown(run_result, self.run.lang, cfg.report.title, redactor=red, extras=self.extras)),
+            ("json", cfg.report.json, lambda: render_json(run_result, redactor=red)),
+        )
+        for name, from_config, render in outputs:
+            # A path given on the command line is relative to the cwd; one from config.yaml to its folder.
+            cli = self.option(name)
+            target = cli or from_config
+            if not target:
+                continue
+            path = Path(target)
+            if not path.is_absolute():
+                path = (Path(self.config.invocation_params.dir) if cli else cfg.base_dir) / path
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(render(), encoding="utf-8")
+            log.info("wrote %s", path)
+        stats = compute_stats(run_result)
+        log.info(
+            "run finished: total=%d passed=%d failed=%d skipped=%d flaky=%d by_category=%s p95_ms=%s duration=%.1fs"
+            " tokens=%s",
+            stats.total, stats.passed, stats.failed, stats.skipped, stats.flaky, stats.by_category, stats.p95_ms,
+            run_result.duration, self.run.token_stats,
+        )
+
+    def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
+        if self.config.option.collectonly:
+            return
+        write = terminalreporter.write_line
+        red = self.run.redactor
+        terminalreporter.section("pytest-apimon")
+        write(render_terminal(self.run_result(), self.run.lang, redactor=red, extras=self.extras).rstrip("\n"))
+        tokens = self.run.token_summary(self.run.lang)
+        if tokens:
+            write(tokens)
+        alert = self.alert
+        if alert is None:
+            return
+        if self.config.getoption("apimon_dry_run"):
+            terminalreporter.section("pytest-apimon: notification (dry run)")
+            write(red.text(alert.reason))
+            return
+        for res in alert.results:
+            state = "delivered" if res.delivered else "NOT delivered (kept in the outbox)"
+            extra = f", {res.redelivered} from earlier runs" if res.redelivered else ""
+            write(f"{res.notifier}: {state}, {res.messages_sent} message(s){extra}")
+            for error in res.errors:
+                write(f"  {red.text(error)}")
+        if alert.reason and self.run.config.notify.wecom:
+            write(f"WeCom: {alert.reason}")
+
+
+def dedupe_junit_reruns(config: pytest.Config) -> None:
+    """One <testcase> per interface: drop the entries pytest's junitxml opened for earlier attempts.
+
+    pytest-rerunfailures reports every attempt; junitxml then writes each as its own testcase and the
+    failed attempts look like passes (rerunfailures#170). The last entry per nodeid is the final outcome.
+    Uses junitxml's internals (xml_key, node_reporters_ordered); does nothing if they ever change.
+    """
+    try:
+        from _pytest.junitxml import xml_key
+    except ImportError:  # pragma: no cover
+        return
+    xml = config.stash.get(xml_key, None)
+    ordered = getattr(xml, "node_reporters_ordered", None)
+    if not isinstance(ordered, list):
+        return
+
+    def key(rep: object) -> object:
+        # A finalized reporter keeps only its XML element (its __dict__ is cleared).
+        try:
+            element = rep.to_xml()  # type: ignore[attr-defined]
+            return element.get("classname"), element.get("name")
+        except Exception:  # unknown shape: keep it
+            return id(rep)
+
+    keys = [key(rep) for rep in ordered]
+    last = {k: i for i, k in enumerate(keys)}
+    ordered[:] = [rep for i, rep in enumerate(ordered) if last[keys[i]] == i]

@@ -1,0 +1,293 @@
+"""Postman Collection v2.0/v2.1 -> Drafts: one per request, folders as modules.
+
+`{{var}}` is looked up in the overrides sidecar's `variables`, then the folder and collection
+variables (innermost first), then the environment; a request still holding an unknown variable
+is skipped with its name, never sent half-filled. A leading `{{baseUrl}}` (or the scheme and host
+of a literal URL) becomes the fallback base URL, so a configured service base_url replaces it.
+Scripts are JavaScript and are not run: the description says so.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as _dt
+import json
+import re
+import secrets
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from typing import Any
+from urllib.parse import parse_qsl
+
+from .._document_fields import describe
+from ..loader import Path_
+from . import MISSING, Context, Draft, Param, method_of
+
+_VAR = re.compile(r"\{\{\s*([^{}]+?)\s*\}\}")
+_DYNAMIC: dict[str, Callable[[], str]] = {  # Postman built-ins that need no JavaScript
+    "$guid": lambda: str(uuid.uuid4()),
+    "$randomUUID": lambda: str(uuid.uuid4()),
+    "$timestamp": lambda: str(int(time.time())),
+    "$isoTimestamp": lambda: _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="milliseconds"),
+    "$randomInt": lambda: str(secrets.randbelow(1001)),
+}
+SCRIPT_NOTE = "Postman scripts (tests, pre-request) are JavaScript and are not run; the status is checked"
+
+
+class Vars:
+    """Variable lookup: sidecar > folders (innermost first) > collection > environment > built-ins."""
+
+    def __init__(self, layers: list[dict[str, str]], environ: Mapping[str, str], sidecar: dict[str, str]) -> None:
+        self.layers, self.environ, self.sidecar = layers, environ, sidecar
+        self.unresolved: list[str] = []
+
+    def lookup(self, name: str) -> str | None:
+        for layer in (self.sidecar, *reversed(self.layers)):
+            if name in layer:
+                return layer[name]
+        if name in self.environ:
+            return self.environ[name]
+        return _DYNAMIC[name]() if name in _DYNAMIC else None
+
+    def resolve(self, text: str, *, record: bool = True) -> str:
+        for _ in range(10):  # values may refer to other variables; a cycle stops here
+            def repl(m: re.Match[str]) -> str:
+                value = self.lookup(m.group(1))
+                return m.group(0) if value is None else value
+
+            new = _VAR.sub(repl, text)
+            if new == text:
+                break
+            text = new
+        if record:
+            self.unresolved += [n for n in _VAR.findall(text) if n not in self.unresolved]
+        return text
+
+    def external(self, text: str) -> bool:
+        """True when every variable in text is set by the user (sidecar or environment), not the export."""
+        names = _VAR.findall(text)
+        return bool(names) and all(n in self.sidecar or n in self.environ for n in names)
+
+
+def _kv(raw: Any) -> dict[str, str]:
+    """Postman key/value lists ([{key, value, disabled}]) or v2.0 plain mappings -> dict."""
+    if isinstance(raw, dict):
+        return {str(k): "" if v is None else str(v) for k, v in raw.items()}
+    out: dict[str, str] = {}
+    for entry in raw if isinstance(raw, list) else ():
+        if isinstance(entry, dict) and "key" in entry and not entry.get("disabled"):
+            value = entry.get("value")
+            out[str(entry["key"])] = "" if value is None else (json.dumps(value) if isinstance(value, (dict, list))
+                                                               else str(value))
+    return out
+
+
+def _has_scripts(events: Any) -> bool:
+    for event in events if isinstance(events, list) else ():
+        script = event.get("script") if isinstance(event, dict) else None
+        lines = script.get("exec") if isinstance(script, dict) else None
+        text = "\n".join(map(str, lines)) if isinstance(lines, list) else str(lines or "")
+        if text.strip():
+            return True
+    return False
+
+
+def drafts(ctx: Context) -> list[Draft]:
+    data = ctx.source.data
+    items = data.get("item")
+    out: list[Draft] = []
+    if not isinstance(items, list):
+        ctx.error(("item",), f"expected 'item': a list of requests and folders, got {describe(items)}")
+        return out
+    layers = [_kv(data.get("variable"))]
+    _walk(ctx, items, ("item",), (), layers, data.get("auth"), _has_scripts(data.get("event")), out)
+    return out
+
+
+def _walk(ctx: Context, items: list[Any], at: Path_, folders: tuple[str, ...], layers: list[dict[str, str]],
+          auth: Any, scripted: bool, out: list[Draft]) -> None:
+    for i, item in enumerate(items):
+        item_at = at + (i,)
+        name = str(item.get("name") or "").strip() if isinstance(item, dict) else ""
+        if isinstance(item, dict) and isinstance(item.get("item"), list):  # a folder
+            own_auth = item.get("auth")
+            inherited = auth if not isinstance(own_auth, dict) or own_auth.get("type") == "inherit" else own_auth
+            _walk(ctx, item["item"], item_at + ("item",), (*folders, name or f"folder {i + 1}"),
+                  [*layers, _kv(item.get("variable"))], inherited, scripted or _has_scripts(item.get("event")), out)
+        elif isinstance(item, dict) and "request" in item:
+            out.append(_request(ctx, item, item_at, folders, layers, auth, scripted, len(out)))
+        else:
+            draft = Draft(name or f"#{len(out) + 1}", folders[0] if folders else "", "GET", "/", (), item_at,
+                          folders, index=len(out))
+            draft.error = (item_at, f"expected a request (with 'request') or a folder (with 'item'), got "
+                                    f"{describe(item)}")
+            out.append(draft)
+
+
+def _request(ctx: Context, item: dict[str, Any], at: Path_, folders: tuple[str, ...],
+             layers: list[dict[str, str]], auth: Any, scripted: bool, index: int) -> Draft:
+    req = item["request"]
+    req = {"url": req, "method": "GET"} if isinstance(req, str) else req
+    req_at = at + ("request",)
+    method = str(req.get("method") or "GET").strip().upper() if isinstance(req, dict) else "GET"
+    name = str(item.get("name") or "").strip()
+    draft = Draft(name, folders[0] if folders else "", method, "/", (), req_at, folders, index=index)
+    if not isinstance(req, dict):
+        draft.error = (req_at, f"expected a request (a URL or a mapping with 'url'), got {describe(req)}")
+        return draft
+    v = Vars(layers, ctx.environ, ctx.overrides.variables)
+    notes = [_description(req.get("description"))] if req.get("description") else []
+    draft.fallback_base_url, draft.path, query = _url(req.get("url"), v, draft)
+    draft.name = name or f"{method} {draft.path}"
+    draft.keys = (name, f"{method} {draft.path}") if name else (f"{method} {draft.path}",)
+    draft.params += [Param(k, "query", True, val) for k, val in query.items()]
+    draft.headers = _headers(req.get("header"), v, draft)
+    _body(req.get("body"), v, draft)
+    own = req.get("auth")
+    note = _auth(own if isinstance(own, dict) and own.get("type") != "inherit" else auth, v, draft)
+    if note:
+        notes.append(note)
+    codes = sorted({r["code"] for r in item.get("response") or () if isinstance(r, dict)
+                    and isinstance(r.get("code"), int) and 200 <= r["code"] < 300})
+    draft.status = tuple(codes)
+    if scripted or _has_scripts(item.get("event")):
+        notes.append(SCRIPT_NOTE)
+    draft.description = "\n".join(n for n in notes if n) or None
+    if method_of(method) is None:
+        draft.skip, draft.skip_kind = f"HTTP method {method} is not supported by pytest-apimon", "unsupported"
+    elif v.unresolved:
+        names = ", ".join("{{" + n + "}}" for n in v.unresolved)
+        draft.skip = (f"variable {names} is not defined in the collection or the environment"
+                      f"{' (maybe set by a script, which is not run)' if scripted else ''} — set it in apimon "
+                      "overrides `variables`")
+        draft.skip_kind = "unresolved"
+    return draft
+
+
+def _description(raw: Any) -> str:
+    text = raw.get("content", "") if isinstance(raw, dict) else str(raw)
+    return " ".join(str(text).split())[:300]
+
+
+def _url(raw: Any, v: Vars, draft: Draft) -> tuple[str | None, str, dict[str, Any]]:
+    """(fallback base URL, path with :vars kept, query) from a Postman URL (string or object)."""
+    path_vars: dict[str, str] = {}
+    if isinstance(raw, dict):
+        path_vars = _kv(raw.get("variable"))
+        text = raw.get("raw")
+        if not isinstance(text, str) or not text.strip():
+            host = raw.get("host")
+            host = ".".join(map(str, host)) if isinstance(host, list) else str(host or "")
+            segments = raw.get("path")
+            segments = "/".join(str(s.get("value", "") if isinstance(s, dict) else s) for s in segments) \
+                if isinstance(segments, list) else str(segments or "")
+            protocol = f"{raw['protocol']}://" if raw.get("protocol") else ""
+            port = f":{raw['port']}" if raw.get("port") else ""
+            query = "&".join(f"{k}={val}" for k, val in _kv(raw.get("query")).items())
+            text = f"{protocol}{host}{port}/{segments.lstrip('/')}" + (f"?{query}" if query else "")
+    else:
+        text = str(raw or "")
+    text = text.strip().split("#", 1)[0]
+    base: str | None = None
+    lead = re.match(r"^(\{\{[^{}]+\}\})([/?].*|)$", text)
+    if lead:  # {{baseUrl}}/pets: the variable is the base URL, a configured base_url replaces it
+        base, rest = v.resolve(lead.group(1), record=False), lead.group(2)
+    else:
+        resolved = v.resolve(text, record=False)
+        split = re.match(r"^([a-zA-Z][\w+.-]*://[^/?]*|[^/?]+)(.*)$", resolved)
+        base, rest = (split.group(1), split.group(2)) if split else (None, resolved)
+    if base is not None:
+        base = base.rstrip("/")
+        if "://" not in base:
+            base = "http://" + base
+        if "{{" in base or not re.match(r"^https?://[^/\s{}]+", base):
+            base = None  # unresolved host: only a configured base_url can say where to send it
+    rest = v.resolve(rest)
+    path, _, qs = rest.partition("?")
+    path = "/" + path.lstrip("/")
+    query: dict[str, Any] = {}
+    for key, value in parse_qsl(qs, keep_blank_values=True):
+        query[key] = [*query[key], value] if isinstance(query.get(key), list) else (
+            [query[key], value] if key in query else value)
+    for name in re.findall(r"(?<=/):([A-Za-z_][\w-]*)", path):
+        value = path_vars.get(name)
+        draft.params.append(Param(name, "path", True, MISSING if not value else v.resolve(value)))
+    return base, path, query
+
+
+def _headers(raw: Any, v: Vars, draft: Draft) -> dict[str, str]:
+    if isinstance(raw, str):  # v2.0 allows "Key: value\nKey2: value2"
+        raw = [{"key": k.strip(), "value": val.strip()} for k, _, val in
+               (line.partition(":") for line in raw.splitlines()) if k.strip()]
+    out: dict[str, str] = {}
+    for key, value in _kv(raw).items():
+        if key.lower() == "authorization" and "{{" in value and not v.external(value):
+            draft.auth = True  # "Bearer {{token}}": the service's configured auth supplies the token
+            continue
+        out[key] = v.resolve(value)
+    return out
+
+
+def _body(raw: Any, v: Vars, draft: Draft) -> None:
+    if not isinstance(raw, dict) or raw.get("disabled"):
+        return
+    mode = raw.get("mode")
+    if mode == "raw" and isinstance(raw.get("raw"), str) and raw["raw"].strip():
+        text = v.resolve(raw["raw"])
+        options = raw.get("options") if isinstance(raw.get("options"), dict) else {}
+        language = (options.get("raw") or {}).get("language") if isinstance(options.get("raw"), dict) else None
+        ctype = next((val for k, val in draft.headers.items() if k.lower() == "content-type"), "")
+        if language == "json" or "json" in ctype.lower() or text.lstrip()[:1] in ("{", "["):
+            try:
+                draft.body_kind, draft.body = "json", json.loads(text)
+                return
+            except ValueError:
+                pass
+        draft.body_kind, draft.body = "body", text
+    elif mode in ("urlencoded", "formdata"):
+        entries = [e for e in raw.get(mode) or () if isinstance(e, dict) and e.get("type") != "file"]
+        form = {k: v.resolve(val) for k, val in _kv(entries).items()}
+        if form:
+            draft.body_kind, draft.body = "form", form
+    elif mode == "graphql" and isinstance(raw.get("graphql"), dict):
+        gql = raw["graphql"]
+        variables = v.resolve(str(gql.get("variables") or "")).strip()
+        try:
+            parsed = json.loads(variables) if variables else None
+        except ValueError:
+            parsed = None
+        draft.body_kind = "json"
+        draft.body = {"query": v.resolve(str(gql.get("query") or "")), **({"variables": parsed} if parsed else {})}
+
+
+def _auth(auth: Any, v: Vars, draft: Draft) -> str | None:
+    """Map collection/folder/request auth onto the interface; returns a note when it cannot."""
+    if not isinstance(auth, dict):
+        return None
+    kind = str(auth.get("type") or "")
+    values = _kv(auth.get(kind))
+    if kind == "noauth":
+        draft.auth = False
+    elif kind == "bearer":
+        token = values.get("token", "")
+        if "{{" in token and not v.external(token):
+            draft.auth = True  # the token is the service's: its configured login supplies it
+        elif token:
+            draft.headers.setdefault("Authorization", f"Bearer {v.resolve(token)}")
+            draft.auth = False
+    elif kind == "basic":
+        user, password = v.resolve(values.get("username", "")), v.resolve(values.get("password", ""))
+        pair = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
+        draft.headers.setdefault("Authorization", f"Basic {pair}")
+        draft.auth = False
+    elif kind == "apikey":
+        key, value = v.resolve(values.get("key", "")), v.resolve(values.get("value", ""))
+        if values.get("in") == "query":
+            draft.params.append(Param(key, "query", True, value))
+        else:
+            draft.headers.setdefault(key or "X-API-Key", value)
+        draft.auth = False
+    elif kind:
+        return f"Postman auth type '{kind}' is not mapped: configure the service's auth in config.yaml"
+    return None

@@ -1,0 +1,93 @@
+"""Per-process run state: what one pytest process knows about the current monitoring run.
+
+Plain Python (no pytest import); plugin.py keeps one ApimonRun in config.stash.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .config import Config
+from .documents import Interface, NameRegistry
+from .engine import Engine
+from .redact import Redactor
+from .results import InterfaceResult
+from .runner import RetryPolicy, Runner, host_of
+from .tokencache import TokenCache
+
+TOKEN_STAT_KEYS = ("logins", "login_failures", "cache_hits", "cache_misses", "file_hits", "relogins")
+
+
+@dataclass
+class ApimonRun:
+    config: Config
+    roots: list[Path]
+    lang: str
+    redactor: Redactor
+    is_worker: bool
+    run_id: str = ""  # the same in every xdist worker of one run (failed logins are shared per run)
+    token_dir: Path | None = None  # shared token cache folder (state folder, or a per-run temp folder)
+    names: NameRegistry = field(default_factory=NameRegistry)
+    started_at: float = field(default_factory=time.time)
+    results: dict[str, InterfaceResult] = field(default_factory=dict)
+    inprocess: bool = True  # no xdist: this process prefetches concurrently with a Runner
+    concurrency: int = 32
+    max_per_host: int = 32
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    runner: Runner | None = None
+    skips: dict[str, str] = field(default_factory=dict)  # interface key -> reason (open circuits)
+    token_stats: dict[str, int] = field(default_factory=dict)  # summed over workers (controller)
+    _engine: Engine | None = None
+
+    def engine(self) -> Engine:
+        if self._engine is None:
+            cache = TokenCache(self.token_dir) if self.token_dir is not None else None
+            self._engine = Engine(self.config, self.redactor, pool_size=self.max_per_host,
+                                  token_cache=cache, run_id=self.run_id or None)
+        return self._engine
+
+    def add_token_stats(self, stats: dict[str, int]) -> None:
+        for key in TOKEN_STAT_KEYS:
+            self.token_stats[key] = self.token_stats.get(key, 0) + int(stats.get(key, 0))
+
+    def token_summary(self, lang: str) -> str | None:
+        """'登录 1 次 · 令牌缓存命中率 97.5%' — None when no interface needed a token."""
+        s = self.token_stats
+        lookups = s.get("cache_hits", 0) + s.get("cache_misses", 0)
+        if not lookups and not s.get("logins"):
+            return None
+        rate = f"{s.get('cache_hits', 0) / lookups * 100:.1f}%" if lookups else "-"
+        failed = s.get("login_failures", 0)
+        if lang == "zh":
+            text = f"登录 {s.get('logins', 0)} 次 · 令牌缓存命中率 {rate}"
+            return text + (f" · 登录失败 {failed} 次" if failed else "")
+        text = f"logins {s.get('logins', 0)} · token cache hit rate {rate}"
+        return text + (f" · failed logins {failed}" if failed else "")
+
+    def host(self, itf: Interface) -> str:
+        try:
+            return host_of(self.engine().build_request(itf).url, itf.service)
+        except ValueError:
+            return itf.service
+
+    def details(self, result: InterfaceResult) -> str:
+        """Failure text below the headline: reason, then the masked request and response."""
+        lines = [f"reason: {result.reason}"] if result.reason else []
+        if result.method:
+            lines.append(f"request: {result.method} {result.url}")
+            lines += [f"  {k}: {v}" for k, v in result.request_headers.items()]
+            if result.request_body:
+                lines.append(f"  body: {result.request_body[:500]}")
+        if result.status is not None:
+            lines.append(f"response: {result.status} in {result.elapsed_ms or 0:.0f} ms")
+            if result.response_body:
+                lines.append(f"  body: {result.response_body[:500]}")
+        return self.redactor.text("\n".join(lines))
+
+    def pool_root_for(self, path: Path) -> Path | None:
+        for root in self.roots:
+            if path == root or root in path.parents:
+                return root
+        return None
