@@ -103,7 +103,7 @@ class Resolver:
         if isinstance(schema.get("enum"), list) and schema["enum"]:
             return plain(schema["enum"][0])
         for key in ("oneOf", "anyOf"):
-            for i, sub in enumerate(schema.get(key) or ()):
+            for i, sub in enumerate(_list(schema.get(key))):
                 value = self.example(sub, at + (key, i), depth=depth + 1, seen=seen)
                 if value is not MISSING:
                     return value
@@ -130,6 +130,10 @@ class Resolver:
             value = self.example(schema.get("items"), at + ("items",), depth=depth + 1, seen=seen)
             return MISSING if value is MISSING else [value]
         return MISSING
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
 
 
 def plain(value: Any) -> Any:
@@ -164,8 +168,15 @@ def drafts(ctx: Context) -> list[Draft]:
             ctx.error(item_at, f"expected a path item (a mapping of methods to operations), got {describe(item)}")
             continue
         for method in OPERATION_METHODS:
-            if method in item:
-                out.append(_operation(ctx, resolver, str(raw_path), item, item_at, method, len(out), reported))
+            if method not in item:
+                continue
+            try:
+                draft = _operation(ctx, resolver, str(raw_path), item, item_at, method, len(out), reported)
+            except (TypeError, ValueError, AttributeError, KeyError, IndexError) as exc:
+                # A shape this reader did not foresee costs this operation only, never the file or the run.
+                draft = Draft(f"{method.upper()} {raw_path}", "", method.upper(), str(raw_path), (), item_at + (method,),
+                              index=len(out), error=(item_at + (method,), f"cannot read this operation: {exc!r}"))
+            out.append(draft)
     _scan_refs(ctx, resolver, reported)
     return out
 
@@ -179,7 +190,7 @@ def _operation(ctx: Context, r: Resolver, raw_path: str, item: dict[str, Any], i
     op_id = op.get("operationId") if isinstance(op.get("operationId"), str) else None
     summary = op.get("summary") if isinstance(op.get("summary"), str) else None
     names = (summary, op_id) if ctx.overrides.naming == "summary" else (op_id, summary)
-    tags = tuple(str(t) for t in op.get("tags") or () if isinstance(t, (str, int)))
+    tags = tuple(str(t) for t in _list(op.get("tags")) if isinstance(t, (str, int)))
     keys = tuple(k for k in (op_id, f"{upper} {raw_path}", summary) if k)  # what overrides may call it
     draft = Draft(next((n for n in names if n and n.strip()), f"{upper} {path}"), tags[0] if tags else "", upper,
                   path, keys, at, tags, index=index)
@@ -224,7 +235,7 @@ def _server(ctx: Context, item: dict[str, Any], op: dict[str, Any]) -> str | Non
         host = data.get("host")
         if not isinstance(host, str) or not host.strip():
             return None
-        schemes = [s for s in data.get("schemes") or () if s in ("http", "https")]
+        schemes = [s for s in _list(data.get("schemes")) if s in ("http", "https")]
         scheme = "https" if "https" in schemes or not schemes else schemes[0]
         base = str(data.get("basePath") or "").rstrip("/")
         return f"{scheme}://{host.strip().rstrip('/')}{'/' + base.lstrip('/') if base else ''}"

@@ -116,7 +116,12 @@ def _walk(ctx: Context, items: list[Any], at: Path_, folders: tuple[str, ...], l
             _walk(ctx, item["item"], item_at + ("item",), (*folders, name or f"folder {i + 1}"),
                   [*layers, _kv(item.get("variable"))], inherited, scripted or _has_scripts(item.get("event")), out)
         elif isinstance(item, dict) and "request" in item:
-            out.append(_request(ctx, item, item_at, folders, layers, auth, scripted, len(out)))
+            try:
+                out.append(_request(ctx, item, item_at, folders, layers, auth, scripted, len(out)))
+            except (TypeError, ValueError, AttributeError, KeyError, IndexError) as exc:
+                # A shape this reader did not foresee costs this request only, never the file or the run.
+                out.append(Draft(name or f"#{len(out) + 1}", folders[0] if folders else "", "GET", "/", (), item_at,
+                                 folders, index=len(out), error=(item_at, f"cannot read this request: {exc!r}")))
         else:
             draft = Draft(name or f"#{len(out) + 1}", folders[0] if folders else "", "GET", "/", (), item_at,
                           folders, index=len(out))
@@ -148,7 +153,8 @@ def _request(ctx: Context, item: dict[str, Any], at: Path_, folders: tuple[str, 
     note = _auth(own if isinstance(own, dict) and own.get("type") != "inherit" else auth, v, draft)
     if note:
         notes.append(note)
-    codes = sorted({r["code"] for r in item.get("response") or () if isinstance(r, dict)
+    responses = item.get("response") if isinstance(item.get("response"), list) else []
+    codes = sorted({r["code"] for r in responses if isinstance(r, dict)
                     and isinstance(r.get("code"), int) and 200 <= r["code"] < 300})
     draft.status = tuple(codes)
     if scripted or _has_scripts(item.get("event")):
