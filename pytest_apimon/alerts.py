@@ -187,7 +187,7 @@ def build_extras(run: RunResult, verdict: Verdict | None, store: StateStore | No
     if circuits:
         lines = []
         for s in circuits:
-            since, nxt = fmt_time(s.open_since, now), fmt_time(s.next_probe_at, now)
+            since, nxt = fmt_time(s.open_since, now, seconds=True), fmt_time(s.next_probe_at, now, seconds=True)
             lines.append(f"{s.key} — 熔断自 {since} 起，下次探测 {nxt}" if zh
                          else f"{s.key} — circuit open since {since}, next probe at {nxt}")
         extras.sections.append(("熔断中的接口" if zh else "Open circuits", lines))

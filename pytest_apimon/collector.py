@@ -101,9 +101,9 @@ class ResultCollector:
         stats = compute_stats(run_result)
         log.info(
             "run finished: total=%d passed=%d failed=%d skipped=%d flaky=%d by_category=%s p95_ms=%s duration=%.1fs"
-            " tokens=%s",
+            " | %s",
             stats.total, stats.passed, stats.failed, stats.skipped, stats.flaky, stats.by_category, stats.p95_ms,
-            run_result.duration, self.run.token_stats,
+            run_result.duration, self.run.token_summary("en") or "no logins needed",
         )
 
     def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:

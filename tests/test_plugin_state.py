@@ -1,0 +1,111 @@
+"""Runs that remember: alert sequence (new, ongoing suppressed, recovered), circuit breaker, storm guard,
+and a second run waiting for the state lock — through the real plugin, a local service and a fake robot."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from fake_wecom import KEY, FakeWeCom
+from localserver import LocalServer, Response, closed_port
+from test_plugin import write
+
+from pytest_apimon.runlock import RunLock
+
+
+class Toggle:
+    def __init__(self, srv: LocalServer, path: str) -> None:
+        self.up = True
+        srv.route("GET", path, lambda r: {"ok": True} if self.up else Response(500, {}, "down"))
+
+
+def workspace(pytester, srv: LocalServer, wecom_url: str, extra: str = "") -> None:
+    write(pytester.path, "config.yaml", f"""
+        defaults:
+          retries: 0
+        services:
+          svc:
+            base_url: {srv.url}/svc
+        notify:
+          send_on: change
+          wecom:
+            - name: ops
+              webhook: {KEY}
+              base_url: {wecom_url}
+        {extra}
+    """)
+    write(pytester.path, "pool/svc/api.yaml", """
+        - {name: 订单查询, path: /orders}
+        - {name: health, path: /health}
+    """)
+
+
+def messages(fake: FakeWeCom) -> list[str]:
+    return [m.content for m in fake.messages if m.msgtype == "markdown"]
+
+
+def test_new_ongoing_recovered(pytester, local_server) -> None:
+    orders = Toggle(local_server, "/svc/orders")
+    Toggle(local_server, "/svc/health")
+    with FakeWeCom() as fake:
+        workspace(pytester, local_server, fake.base_url)
+        pytester.runpytest("--apimon", "pool").assert_outcomes(passed=2)
+        assert messages(fake) == []  # all healthy, nothing changed
+        orders.up = False
+        pytester.runpytest("--apimon", "pool").assert_outcomes(passed=1, failed=1)
+        assert len(messages(fake)) == 1 and "新问题" in messages(fake)[0] and "订单查询" in messages(fake)[0]
+        pytester.runpytest("--apimon", "pool").assert_outcomes(passed=1, failed=1)
+        assert len(messages(fake)) == 1  # ongoing, inside its reminder window: no second alert
+        orders.up = True
+        pytester.runpytest("--apimon", "pool").assert_outcomes(passed=2)
+        assert len(messages(fake)) == 2 and "已恢复" in messages(fake)[1] and "svc/订单查询" in messages(fake)[1]
+
+
+def test_circuit_breaker_open_probe_close(pytester, local_server) -> None:
+    orders = Toggle(local_server, "/svc/orders")
+    Toggle(local_server, "/svc/health")
+    orders.up = False
+    with FakeWeCom() as fake:
+        workspace(pytester, local_server, fake.base_url, extra="breaker: {failures: 2, cooldown: 2s}")
+        for _ in range(2):
+            pytester.runpytest("--apimon", "pool").assert_outcomes(passed=1, failed=1)
+        hits = local_server.count("/svc/orders")
+        result = pytester.runpytest("--apimon", "pool", "-rs")
+        result.assert_outcomes(passed=1, skipped=1)
+        result.stdout.fnmatch_lines(["*circuit open since*next probe at*"])
+        assert local_server.count("/svc/orders") == hits  # not hammered while open
+        result.stdout.fnmatch_lines(["熔断中的接口", "  svc/订单查询 — 熔断自 * 起，下次探测 *"])  # never forgotten
+        pytester.runpytest("--apimon", "pool", "--apimon-no-breaker").assert_outcomes(passed=1, failed=1)
+        time.sleep(2.1)
+        orders.up = True
+        pytester.runpytest("--apimon", "pool").assert_outcomes(passed=2)  # half-open probe succeeds
+        pytester.runpytest("--apimon", "pool").assert_outcomes(passed=2)  # closed
+
+
+def test_storm_guard_collapses_the_list(pytester, local_server) -> None:
+    dead = closed_port()
+    with FakeWeCom() as fake:
+        write(pytester.path, "config.yaml", f"""
+            defaults: {{retries: 0}}
+            notify:
+              wecom: [{{name: ops, webhook: {KEY}, base_url: "{fake.base_url}"}}]
+        """)
+        for svc in ("a", "b", "c"):
+            docs = "\n".join(f"- {{name: i{i}, url: 'http://127.0.0.1:{dead}/{svc}/{i}'}}" for i in range(4))
+            write(pytester.path, f"pool/{svc}/api.yaml", docs)
+        pytester.runpytest("--apimon", "pool").assert_outcomes(failed=12)
+        text = messages(fake)[0]
+    assert "监控机自身的网络或 DNS" in text
+    assert "(12 个接口)" in text and text.count("connection refused") <= 2
+
+
+def test_second_run_waits_for_the_lock_then_exits(pytester, local_server) -> None:
+    Toggle(local_server, "/svc/orders")
+    Toggle(local_server, "/svc/health")
+    with FakeWeCom() as fake:
+        workspace(pytester, local_server, fake.base_url, extra="state: {lock_timeout: 1s}")
+        with RunLock(pytester.path / ".apimon", timeout=1).acquire():
+            result = pytester.runpytest("--apimon", "pool")
+        assert result.ret == pytest.ExitCode.USAGE_ERROR
+        result.stderr.fnmatch_lines(["*another pytest-apimon run*"])
+        pytester.runpytest("--apimon", "pool").assert_outcomes(passed=2)  # lock released: runs normally
