@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from .categories import Category
-from .documents import DocumentError, Interface, load_document
+from .documents import DocumentError, Interface
 from .results import InterfaceResult
 
 if TYPE_CHECKING:
@@ -46,7 +46,7 @@ class InterfaceFile(pytest.File):
     def collect(self) -> Iterator[pytest.Item]:
         run = _run(self.config)
         display = self.nodeid.split("::")[0] or str(self.path)
-        doc = load_document(self.path, self.pool_root, display=display)
+        doc = run.parse_cache.load(self.path, self.pool_root, display)
         entries: list[tuple[int, Interface | DocumentError]] = [(i.index, i) for i in doc.interfaces]
         file_errors = [e for e in doc.errors if e.index is None]
         entries += [(e.index, e) for e in doc.errors if e.index is not None]
@@ -105,12 +105,16 @@ class InterfaceItem(_ApimonItem):
         super().__init__(**kwargs)
         self.interface = interface
         self.extra_keyword_matches.update({interface.service, interface.module})
-        registered = {line.split(":")[0].split("(")[0].strip() for line in self.config.getini("markers")}
-        for tag in interface.tags:
-            if tag not in registered:
-                # Document tags become markers; registering them keeps --strict-markers happy.
-                self.config.addinivalue_line("markers", f"{tag}: tag from interface documents")
-            self.add_marker(tag)
+        if interface.tags:
+            registered = _run(self.config).markers
+            if not registered:
+                registered.update(line.split(":")[0].split("(")[0].strip() for line in self.config.getini("markers"))
+            for tag in interface.tags:
+                if tag not in registered:
+                    # Document tags become markers; registering them keeps --strict-markers happy.
+                    self.config.addinivalue_line("markers", f"{tag}: tag from interface documents")
+                    registered.add(tag)
+                self.add_marker(tag)
         self.add_marker("apimon")
         if interface.skip:
             self.add_marker(pytest.mark.skip(reason=interface.skip))

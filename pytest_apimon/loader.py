@@ -82,11 +82,19 @@ def _lines(node: yaml.Node, path: Path_, out: dict[Path_, int]) -> None:
             _lines(item, path + (i,), out)
 
 
-def _line_map(text: str) -> dict[Path_, int]:
+# libyaml when present: an order of magnitude faster, which matters at 10 000 documents.
+_FastLoader: type = getattr(yaml, "CSafeLoader", _Loader)
+
+
+def _compose(text: str) -> tuple[yaml.Node | None, yaml.BaseLoader]:
+    loader = _FastLoader(text)
     try:
-        node = yaml.compose(text, Loader=_Loader)
-    except yaml.YAMLError:
-        return {}
+        return loader.get_single_node(), loader
+    finally:
+        loader.dispose()
+
+
+def _line_map_of(node: yaml.Node | None) -> dict[Path_, int]:
     out: dict[Path_, int] = {}
     if node is not None:
         try:
@@ -94,6 +102,14 @@ def _line_map(text: str) -> dict[Path_, int]:
         except DuplicateKey as exc:
             raise ParseError(str(exc), exc.line) from None
     return out
+
+
+def _line_map(text: str) -> dict[Path_, int]:
+    try:
+        node, _ = _compose(text)
+    except yaml.YAMLError:
+        return {}
+    return _line_map_of(node)
 
 
 def parse(text: str, suffix: str) -> Parsed:
@@ -105,17 +121,30 @@ def parse(text: str, suffix: str) -> Parsed:
             raise ParseError(f"invalid JSON: {exc.msg} (column {exc.colno})", exc.lineno) from None
         return Parsed(data, _line_map(text))
     try:
-        data = yaml.load(text, Loader=_Loader)  # noqa: S506 - SafeLoader subclass
+        # One pass: compose the node tree (for line numbers), then build the data from it.
+        node, loader = _compose(text)
+        data = loader.construct_document(node) if node is not None else None
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
-        problem = getattr(exc, "problem", None) or str(exc)
-        context = getattr(exc, "context", None)
-        msg = f"invalid YAML: {problem}" + (f" ({context})" if context else "")
-        if context and "flow" in context and ("'['" in problem or "'{'" in problem):
-            # The classic trap: {path: data.items[0].id} — brackets end a {...} mapping early.
-            msg += "; inside {...} or [...] quote values that contain [ ] { } or commas, e.g. \"data.items[0].id\""
-        raise ParseError(msg, mark.line + 1 if mark else None) from None
-    return Parsed(data, _line_map(text))
+        if isinstance(exc, yaml.constructor.ConstructorError) or _FastLoader is _Loader:
+            raise ParseError(*_yaml_error(exc)) from None
+        # libyaml's wording is terser; re-parse the broken file with the pure-Python parser for the message.
+        try:
+            yaml.load(text, Loader=_Loader)  # noqa: S506 - SafeLoader subclass
+        except yaml.YAMLError as slow_exc:
+            raise ParseError(*_yaml_error(slow_exc)) from None
+        raise ParseError(*_yaml_error(exc)) from None
+    return Parsed(data, _line_map_of(node))
+
+
+def _yaml_error(exc: yaml.YAMLError) -> tuple[str, int | None]:
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    problem = getattr(exc, "problem", None) or str(exc)
+    context = getattr(exc, "context", None)
+    msg = f"invalid YAML: {problem}" + (f" ({context})" if context else "")
+    if context and "flow" in context and ("'['" in problem or "'{'" in problem):
+        # The classic trap: {path: data.items[0].id} — brackets end a {...} mapping early.
+        msg += "; inside {...} or [...] quote values that contain [ ] { } or commas, e.g. \"data.items[0].id\""
+    return msg, mark.line + 1 if mark else None
 
 
 _VAR = re.compile(r"\$\$\{|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")

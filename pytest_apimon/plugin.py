@@ -19,6 +19,7 @@ from .items import InterfaceFile, InterfaceItem, _ApimonItem
 from .redact import Redactor
 from .runlock import LockTimeout
 from .runner import TRANSIENT, RetryPolicy, Runner
+from .parsecache import ParseCache
 from .runstate import ApimonRun
 from .state import StateError
 
@@ -127,6 +128,7 @@ def pytest_configure(config: pytest.Config) -> None:
     run = ApimonRun(config=cfg, roots=roots, lang=lang, redactor=Redactor(cfg.secrets),
                     is_worker=workerinput is not None)
     _configure_concurrency(config, run)
+    run.parse_cache = ParseCache(cfg.state_path)
     if config.args_source != pytest.Config.ArgsSource.ARGS:
         # The PATHs were consumed by --apimon: collect exactly them, not testpaths or the cwd.
         config.args[:] = [str(p) for p in paths]
@@ -307,6 +309,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         return
     if run.runner is not None:
         run.runner.close()
+    run.parse_cache.save()
     if run.is_worker and run._engine is not None:
         config.workeroutput["apimon_token_stats"] = run._engine.tokens.stats()  # type: ignore[attr-defined]
     if not run.is_worker:

@@ -12,6 +12,7 @@ from pathlib import Path
 from .config import Config
 from .documents import Interface, NameRegistry
 from .engine import Engine
+from .parsecache import ParseCache
 from .redact import Redactor
 from .results import InterfaceResult
 from .runner import RetryPolicy, Runner, host_of
@@ -39,6 +40,8 @@ class ApimonRun:
     runner: Runner | None = None
     skips: dict[str, str] = field(default_factory=dict)  # interface key -> reason (open circuits)
     token_stats: dict[str, int] = field(default_factory=dict)  # summed over workers (controller)
+    parse_cache: ParseCache = field(default_factory=lambda: ParseCache(None))
+    markers: set[str] = field(default_factory=set)  # marker names known to pytest (document tags added)
     _engine: Engine | None = None
 
     def engine(self) -> Engine:

@@ -1,0 +1,83 @@
+"""A parse cache for documents: unchanged files are not re-parsed and re-validated on every run.
+
+Keyed by a hash of the file's bytes plus everything else the result depends on (path, pool root, the
+package version). Documents that use ${VAR} or {{var}} depend on the environment and are never cached.
+Stored as one pickle in the state folder, written atomically; a broken or foreign file is ignored.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import pickle
+import tempfile
+from pathlib import Path
+
+from .documents import DocumentFile, load_document
+
+CACHE_FILE = "parse-cache.pickle"
+_FORMAT = 1
+
+
+def _version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("pytest-apimon")
+    except Exception:
+        return "dev"
+
+
+class ParseCache:
+    def __init__(self, state_dir: Path | None) -> None:
+        self.path = state_dir / CACHE_FILE if state_dir is not None else None
+        self._old: dict[str, DocumentFile] | None = None
+        self._used: dict[str, DocumentFile] = {}
+        self._misses = 0
+        self._salt = f"{_FORMAT}:{_version()}"
+        self.hits = 0
+
+    def _load(self) -> dict[str, DocumentFile]:
+        if self._old is None:
+            self._old = {}
+            if self.path is not None and self.path.is_file():
+                try:
+                    data = pickle.loads(self.path.read_bytes())  # noqa: S301 - our own 0600 file in the state folder
+                    if isinstance(data, dict) and data.get("format") == _FORMAT:
+                        self._old = data["entries"]
+                except Exception:  # a damaged cache only costs a re-parse
+                    self._old = {}
+        return self._old
+
+    def load(self, path: Path, pool_root: Path, display: str) -> DocumentFile:
+        try:
+            raw = path.read_bytes()
+        except OSError:
+            return load_document(path, pool_root, display=display)
+        if b"${" in raw or b"{{" in raw:
+            return load_document(path, pool_root, display=display)  # depends on the environment
+        digest = hashlib.sha256(raw)
+        digest.update(f"\0{self._salt}\0{path}\0{pool_root}\0{display}".encode())
+        key = digest.hexdigest()
+        doc = self._load().get(key)
+        if doc is not None:
+            self.hits += 1
+        else:
+            self._misses += 1
+            doc = load_document(path, pool_root, display=display)
+        self._used[key] = doc
+        return doc
+
+    def save(self) -> None:
+        """Keep the entries this run used (stale ones drop out). Only when something was parsed anew."""
+        if self.path is None or not self._misses:
+            return
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=".parse-cache.", dir=self.path.parent)
+            with os.fdopen(fd, "wb") as fh:
+                pickle.dump({"format": _FORMAT, "entries": self._used}, fh, protocol=pickle.HIGHEST_PROTOCOL)
+            os.chmod(tmp, 0o600)
+            os.replace(tmp, self.path)
+        except OSError:
+            pass  # the cache is an optimisation; never fail a run over it

@@ -1,0 +1,46 @@
+from __future__ import annotations
+
+from pytest_apimon.parsecache import CACHE_FILE, ParseCache
+
+
+def _doc(tmp_path, text: str):
+    pool = tmp_path / "pool"
+    path = pool / "svc" / "a.yaml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return pool, path
+
+
+def test_unchanged_document_comes_from_the_cache(tmp_path) -> None:
+    pool, path = _doc(tmp_path, "- {name: a, path: /a}\n")
+    first = ParseCache(tmp_path / "state")
+    doc = first.load(path, pool, "pool/svc/a.yaml")
+    assert [i.name for i in doc.interfaces] == ["a"] and first.hits == 0
+    first.save()
+    second = ParseCache(tmp_path / "state")
+    again = second.load(path, pool, "pool/svc/a.yaml")
+    assert second.hits == 1 and again == doc
+    path.write_text("- {name: b, path: /b}\n", encoding="utf-8")  # changed content: parsed anew
+    third = ParseCache(tmp_path / "state")
+    assert [i.name for i in third.load(path, pool, "pool/svc/a.yaml").interfaces] == ["b"] and third.hits == 0
+
+
+def test_environment_dependent_documents_are_not_cached(tmp_path, monkeypatch) -> None:
+    pool, path = _doc(tmp_path, "- {name: a, url: '${BASE}/a'}\n")
+    monkeypatch.setenv("BASE", "http://127.0.0.1:1")
+    cache = ParseCache(tmp_path / "state")
+    cache.load(path, pool, "a")
+    cache.save()
+    monkeypatch.setenv("BASE", "http://127.0.0.1:2")
+    doc = ParseCache(tmp_path / "state").load(path, pool, "a")
+    assert doc.interfaces[0].url == "http://127.0.0.1:2/a"
+
+
+def test_damaged_cache_is_ignored(tmp_path) -> None:
+    pool, path = _doc(tmp_path, "- {name: a, path: /a}\n")
+    (tmp_path / "state").mkdir()
+    (tmp_path / "state" / CACHE_FILE).write_bytes(b"not a pickle")
+    cache = ParseCache(tmp_path / "state")
+    assert cache.load(path, pool, "a").interfaces[0].name == "a"
+    cache.save()
+    assert oct((tmp_path / "state" / CACHE_FILE).stat().st_mode & 0o777) == "0o600"
