@@ -43,7 +43,25 @@ __all__ = [  # re-exported: the key sets are the contract the JSON Schema is tes
 
 DOCUMENT_SUFFIXES = (".yaml", ".yml", ".json")
 
-_MISSING: Any = object()  # marks "no json body" (None is a valid JSON body: null)
+class _Missing:
+    """Marks "no json body" (None is a valid JSON body: null). A singleton that survives pickling
+    (the parse cache), so `json is _MISSING` stays true after a round trip."""
+
+    _instance: _Missing | None = None
+
+    def __new__(cls) -> _Missing:
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __reduce__(self) -> tuple[type[_Missing], tuple[()]]:
+        return (_Missing, ())
+
+    def __repr__(self) -> str:
+        return "<no json body>"
+
+
+_MISSING: Any = _Missing()
 
 DEFAULTS_KEYS = tuple(k for k in INTERFACE_KEYS if k != "name")
 FILE_KEYS = ("$schema", "service", "module", "defaults", "interfaces")  # form 3: {interfaces: [...]}

@@ -20,6 +20,7 @@ def test_unchanged_document_comes_from_the_cache(tmp_path) -> None:
     second = ParseCache(tmp_path / "state")
     again = second.load(path, pool, "pool/svc/a.yaml")
     assert second.hits == 1 and again == doc
+    assert not again.interfaces[0].has_json  # the "no body" sentinel survives the round trip
     path.write_text("- {name: b, path: /b}\n", encoding="utf-8")  # changed content: parsed anew
     third = ParseCache(tmp_path / "state")
     assert [i.name for i in third.load(path, pool, "pool/svc/a.yaml").interfaces] == ["b"] and third.hits == 0
