@@ -125,16 +125,18 @@ class Engine:
             ex = send(self.session(itf.service), req)
 
         outcome = classify(ex, itf.expect)
-        self._fill(result, ex)
         if outcome.passed:
+            self._fill(result, ex, details=False)  # excerpts only matter for problems: saves CPU and memory
             return result
         return self._fail(result, outcome, ex)
 
-    def _fill(self, result: InterfaceResult, ex: Exchange) -> None:
+    def _fill(self, result: InterfaceResult, ex: Exchange, details: bool = True) -> None:
         r = self.redactor
         result.url = r.text(ex.url)
         result.status = ex.status
         result.elapsed_ms = round(ex.elapsed_ms, 1)
+        if not details:
+            return
         result.request_headers = r.headers(ex.request_headers)
         result.request_body = r.text(ex.request_body or "")[:REQUEST_EXCERPT]
         result.response_headers = r.headers(ex.response_headers)

@@ -230,6 +230,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if config.pluginmanager.hasplugin("timeout") and config.getoption("timeout", None) is None \
             and not config.getini("timeout"):
         guard = 5.0 + (retry.backoff(retry.retries) if retry.retries else 0.0)
+    marks: dict[object, pytest.MarkDecorator] = {}  # one Mark per distinct setting, not one per item
     for item in items:
         if not isinstance(item, InterfaceItem):
             continue
@@ -245,11 +246,15 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             }
             if not user_filter:
                 kwargs["only_rerun"] = [ONLY_RERUN]
-            item.add_marker(pytest.mark.flaky(**kwargs))
+            if "flaky" not in marks:
+                marks["flaky"] = pytest.mark.flaky(**kwargs)
+            item.add_marker(marks["flaky"])
         if guard is not None and item.get_closest_marker("timeout") is None:
             # Hang guard per attempt (func_only: re-armed for every rerun, see pytest-internals §4).
-            request_timeout = run.engine().timeout_for(item.interface)
-            item.add_marker(pytest.mark.timeout(2 * request_timeout + guard, func_only=True))
+            seconds = 2 * run.engine().timeout_for(item.interface) + guard
+            if seconds not in marks:
+                marks[seconds] = pytest.mark.timeout(seconds, func_only=True)
+            item.add_marker(marks[seconds])
 
 
 @pytest.hookimpl(tryfirst=True)

@@ -70,10 +70,11 @@ class ApimonRun:
         return text + (f" · failed logins {failed}" if failed else "")
 
     def host(self, itf: Interface) -> str:
-        try:
-            return host_of(self.engine().build_request(itf).url, itf.service)
-        except ValueError:
-            return itf.service
+        """The host an interface's request goes to (for the per-host cap); cheap, it runs per item."""
+        if itf.url:
+            return host_of(itf.url, itf.service)
+        base = self.config.service(itf.service).base_url or itf.fallback_base_url
+        return host_of(base, itf.service) if base else itf.service
 
     def details(self, result: InterfaceResult) -> str:
         """Failure text below the headline: reason, then the masked request and response."""
