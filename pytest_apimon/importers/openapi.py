@@ -174,8 +174,9 @@ def drafts(ctx: Context) -> list[Draft]:
                 draft = _operation(ctx, resolver, str(raw_path), item, item_at, method, len(out), reported)
             except (TypeError, ValueError, AttributeError, KeyError, IndexError) as exc:
                 # A shape this reader did not foresee costs this operation only, never the file or the run.
-                draft = Draft(f"{method.upper()} {raw_path}", "", method.upper(), str(raw_path), (), item_at + (method,),
-                              index=len(out), error=(item_at + (method,), f"cannot read this operation: {exc!r}"))
+                at = item_at + (method,)
+                draft = Draft(f"{method.upper()} {raw_path}", "", method.upper(), str(raw_path), (), at,
+                              index=len(out), error=(at, f"cannot read this operation: {exc!r}"))
             out.append(draft)
     _scan_refs(ctx, resolver, reported)
     return out

@@ -1,0 +1,194 @@
+"""Prometheus text exposition for node_exporter's textfile collector, written after each run.
+
+node_exporter re-reads `*.prom` files on every scrape, so the file is replaced atomically (a temporary
+file in the same folder + os.replace): a scrape never sees half a file. A duplicate series makes the
+collector reject the whole file, so every label set is written once.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .categories import ORDER
+from .policy import DOWN, OPEN, InterfaceState, Verdict, interface_key
+from .results import InterfaceResult, RunResult
+from .state import StateStore
+
+FAILURE_LOOKBACK = 7 * 86400.0  # how far back "the last failure" is looked up (bounds the query)
+_OUTCOME_RANK = {"failed": 0, "passed": 1, "skipped": 2}  # the one kept when two results share labels
+
+
+def escape_label(value: object) -> str:
+    """Label value escaping of the text format: backslash, double quote and line feed."""
+    return str(value).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def _escape_help(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("\n", "\\n")
+
+
+def _number(value: float) -> str:
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "+Inf" if value > 0 else "-Inf"
+    return repr(int(value)) if float(value).is_integer() and abs(value) < 1e15 else repr(float(value))
+
+
+@dataclass
+class _Family:
+    name: str
+    help: str
+    samples: list[tuple[dict[str, str], float]] = field(default_factory=list)
+
+    def add(self, labels: dict[str, str], value: float) -> None:
+        self.samples.append((labels, value))
+
+    def render(self) -> list[str]:
+        lines = [f"# HELP {self.name} {_escape_help(self.help)}", f"# TYPE {self.name} gauge"]
+        for labels, value in self.samples:
+            inner = ",".join(f'{k}="{escape_label(v)}"' for k, v in labels.items())
+            lines.append(f"{self.name}{{{inner}}} {_number(value)}" if inner else f"{self.name} {_number(value)}")
+        return lines
+
+
+def render_prometheus(run: RunResult, store: StateStore | None = None, verdict: Verdict | None = None) -> str:
+    """The whole file. `verdict` (this run's policy outcome) or else `store` supplies alert state
+    (down, open circuits); `store` also supplies the category of an earlier failure."""
+    states: dict[str, InterfaceState] = {}
+    if verdict is not None:
+        states = verdict.states
+    elif store is not None:
+        states = store.load_states(run.env)
+    env = run.env
+    results = _unique(run.results)
+    last_failures = _last_failures(store, env, run.finished_at - FAILURE_LOOKBACK) if store is not None else {}
+
+    fam = {name: _Family(name, text) for name, text in (
+        ("apimon_interface_up", "1 if the interface passed its last check, 0 if it failed or its circuit is open."),
+        ("apimon_interface_latency_seconds", "Latency of the interface's last check (last attempt)."),
+        ("apimon_interface_http_status", "HTTP status of the interface's last check (absent without a response)."),
+        ("apimon_interface_attempts", "Attempts the last check took (more than 1: retried)."),
+        ("apimon_interface_down", "1 while the alert policy considers the interface down (after thresholds)."),
+        ("apimon_interface_circuit_open", "1 while the interface's circuit breaker is open (checks skipped)."),
+        ("apimon_interface_last_failure_info", "The category of the interface's most recent failure (value 1)."),
+        ("apimon_interface_last_failure_timestamp_seconds", "Start of the run of the interface's most recent "
+                                                            "failure, Unix time."),
+        ("apimon_run_interfaces", "Interfaces in the last run by result."),
+        ("apimon_run_failures", "Failed interfaces in the last run by category."),
+        ("apimon_run_duration_seconds", "Wall-clock duration of the last run."),
+        ("apimon_run_last_timestamp_seconds", "End of the last run, Unix time."),
+        ("apimon_run_success_ratio", "Passed / executed interfaces in the last run (absent when nothing ran)."),
+        ("apimon_open_circuits", "Interfaces whose circuit breaker is open."),
+        ("apimon_interfaces_down", "Interfaces the alert policy considers down."),
+        ("apimon_storm", "1 when the last run was a network storm (most checks failed with network/timeout)."),
+    )}
+
+    for r in results:
+        labels = {"env": env, "service": r.service, "module": r.module, "interface": r.name}
+        key = interface_key(r)
+        state = states.get(key)
+        circuit_open = state is not None and state.breaker == OPEN
+        if r.outcome != "skipped" or circuit_open:  # a plain skip says nothing about up or down
+            fam["apimon_interface_up"].add(labels, 1 if r.outcome == "passed" else 0)
+        if r.outcome != "skipped":
+            if r.elapsed_ms is not None:
+                fam["apimon_interface_latency_seconds"].add(labels, r.elapsed_ms / 1000)
+            if r.status is not None:
+                fam["apimon_interface_http_status"].add(labels, r.status)
+            fam["apimon_interface_attempts"].add(labels, r.attempts)
+        if state is not None:
+            fam["apimon_interface_down"].add(labels, 1 if state.status == DOWN else 0)
+            fam["apimon_interface_circuit_open"].add(labels, 1 if circuit_open else 0)
+        if r.outcome == "failed":
+            failure: tuple[str, float] | None = (r.category or "unexpected", r.started_at or run.started_at)
+        else:
+            failure = last_failures.get(key)
+        if failure is not None:
+            fam["apimon_interface_last_failure_info"].add({**labels, "category": failure[0]}, 1)
+            fam["apimon_interface_last_failure_timestamp_seconds"].add(labels, failure[1])
+
+    counts = {"passed": 0, "failed": 0, "skipped": 0}
+    by_category = {c.value: 0 for c in ORDER}
+    for r in run.results:  # totals count every result, like the report, even if labels collided
+        counts[r.outcome] = counts.get(r.outcome, 0) + 1
+        if r.outcome == "failed":
+            cat = r.category or "unexpected"
+            by_category[cat] = by_category.get(cat, 0) + 1
+    for outcome, n in counts.items():
+        fam["apimon_run_interfaces"].add({"env": env, "result": outcome}, n)
+    for cat, n in by_category.items():
+        fam["apimon_run_failures"].add({"env": env, "category": cat}, n)
+    fam["apimon_run_duration_seconds"].add({"env": env}, run.duration)
+    fam["apimon_run_last_timestamp_seconds"].add({"env": env}, run.finished_at)
+    executed = counts["passed"] + counts["failed"]
+    if executed:
+        fam["apimon_run_success_ratio"].add({"env": env}, counts["passed"] / executed)
+    if states or verdict is not None or store is not None:
+        fam["apimon_open_circuits"].add({"env": env}, sum(s.breaker == OPEN for s in states.values()))
+        fam["apimon_interfaces_down"].add({"env": env}, sum(s.status == DOWN for s in states.values()))
+    if verdict is not None:
+        fam["apimon_storm"].add({"env": env}, 1 if verdict.storm is not None else 0)
+
+    lines: list[str] = []
+    for family in fam.values():
+        if family.samples:  # a HELP/TYPE without samples is legal but noise
+            lines.extend(family.render())
+    return "\n".join(lines) + "\n"
+
+
+def write_prometheus(path: str | Path, run: RunResult, store: StateStore | None = None,
+                     verdict: Verdict | None = None) -> Path:
+    """Render and atomically replace `path` (node_exporter reads `*.prom` in its textfile directory)."""
+    return atomic_write_text(path, render_prometheus(run, store, verdict))
+
+
+def atomic_write_text(path: str | Path, text: str, mode: int = 0o644) -> Path:
+    """Write to a temporary file in the target's folder, fsync, rename over the target.
+
+    mkstemp creates 0600 files: `mode` makes the result readable by node_exporter / the web server,
+    which usually run as other users. The temporary name starts with '.' and does not end in '.prom',
+    so the textfile collector never reads it.
+    """
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, target)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+    return target
+
+
+def _unique(results: Iterable[InterfaceResult]) -> list[InterfaceResult]:
+    """One result per (service, module, interface) label set; a failure wins over a pass over a skip."""
+    best: dict[tuple[str, str, str], InterfaceResult] = {}
+    for r in results:
+        labels = (r.service, r.module, r.name)
+        old = best.get(labels)
+        if old is None or _OUTCOME_RANK.get(r.outcome, 3) < _OUTCOME_RANK.get(old.outcome, 3):
+            best[labels] = r
+    return sorted(best.values(), key=lambda r: (r.service, r.module, r.name))
+
+
+def _last_failures(store: StateStore, env: str, since: float) -> dict[str, tuple[str, float]]:
+    """{key: (category, run start)} of each interface's most recent failure since `since`."""
+    # SQLite returns the bare columns of the row holding MAX(): the category of that very run.
+    rows = store.conn.execute(
+        "SELECT r.key, r.category, MAX(runs.started_at) FROM results r JOIN runs ON runs.id = r.run_id"
+        " WHERE runs.env = ? AND runs.started_at >= ? AND r.outcome = 'failed' GROUP BY r.key", (env, since))
+    return {key: (category or "unexpected", float(ts)) for key, category, ts in rows}

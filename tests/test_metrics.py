@@ -1,0 +1,160 @@
+"""Prometheus textfile output: parsed back with prometheus_client, escaping, atomic replacement."""
+
+from __future__ import annotations
+
+import os
+import stat
+import threading
+from pathlib import Path
+
+import pytest
+
+from pytest_apimon import metrics
+from pytest_apimon.metrics import escape_label, render_prometheus, write_prometheus
+from pytest_apimon.policy import evaluate
+from pytest_apimon.policy_settings import parse_policy
+from pytest_apimon.results import InterfaceResult, RunResult
+from pytest_apimon.state import StateStore
+
+parser = pytest.importorskip("prometheus_client.parser")
+
+T0 = 1_700_000_000.0
+NASTY = 'say "hi"\\ back\nnext line · 中文'
+
+
+def itf(name: str, outcome: str = "passed", *, service: str = "user", module: str = "账户", category: str | None = None,
+        status: int | None = 200, elapsed: float | None = 120.0, attempts: int = 1) -> InterfaceResult:
+    return InterfaceResult(nodeid=f"p/{service}/{module}.yaml::{name}", service=service, module=module, name=name,
+                           outcome=outcome, category=category, status=status, elapsed_ms=elapsed, attempts=attempts)
+
+
+def sample_run(ts: float = T0) -> RunResult:
+    return RunResult(ts, ts + 12.5, "prod", [
+        itf("获取用户信息"),
+        itf("登录", "failed", category="server_error", status=503, elapsed=40.0),
+        itf("慢接口", "failed", service="nurse", module="排班", category="timeout", status=None, elapsed=5000.0,
+            attempts=3),
+        itf("导出", "skipped", service="report", module="导出", status=None, elapsed=None),
+        itf(NASTY, service='svc"\\', module="m\nx"),
+    ])
+
+
+def families(text: str) -> dict[str, list]:
+    return {f.name: f.samples for f in parser.text_string_to_metric_families(text)}
+
+
+def value(samples: list, **labels: str) -> float:
+    hits = [s.value for s in samples if all(s.labels.get(k) == v for k, v in labels.items())]
+    assert len(hits) == 1, (labels, samples)
+    return hits[0]
+
+
+def test_parses_with_prometheus_client() -> None:
+    text = render_prometheus(sample_run())
+    got = families(text)
+    up = got["apimon_interface_up"]
+    assert value(up, interface="获取用户信息", service="user", module="账户", env="prod") == 1
+    assert value(up, interface="登录") == 0 and value(up, interface="慢接口") == 0
+    assert not [s for s in up if s.labels["interface"] == "导出"]  # a plain skip says nothing about up/down
+    assert value(got["apimon_interface_latency_seconds"], interface="慢接口") == 5.0
+    assert value(got["apimon_interface_http_status"], interface="登录") == 503
+    assert value(got["apimon_interface_attempts"], interface="慢接口") == 3
+    info = got["apimon_interface_last_failure_info"]  # a gauge named _info, value 1 (text format 0.0.4)
+    assert {(s.labels["interface"], s.labels["category"]) for s in info} == {("登录", "server_error"),
+                                                                              ("慢接口", "timeout")}
+    assert all(s.value == 1 for s in info)
+    runs = got["apimon_run_interfaces"]
+    assert [value(runs, result=r) for r in ("passed", "failed", "skipped")] == [2, 2, 1]
+    assert value(got["apimon_run_failures"], category="timeout") == 1
+    assert value(got["apimon_run_failures"], category="auth") == 0  # every category, so rate() has a series
+    assert value(got["apimon_run_duration_seconds"]) == 12.5
+    assert value(got["apimon_run_last_timestamp_seconds"]) == T0 + 12.5
+    assert value(got["apimon_run_success_ratio"]) == 0.5
+    assert "apimon_open_circuits" not in got  # no alert state given
+    for line in text.splitlines():
+        if line.startswith("# TYPE"):
+            assert line.endswith(" gauge")
+    assert text.endswith("\n") and "\r" not in text
+
+
+def test_label_escaping_round_trips() -> None:
+    assert escape_label('a"b\\c\nd') == 'a\\"b\\\\c\\nd'
+    text = render_prometheus(sample_run())
+    assert 'interface="say \\"hi\\"\\\\ back\\nnext line · 中文"' in text
+    assert len(text.splitlines()) == len([line for line in text.splitlines() if line])  # no raw newline leaked
+    sample = next(s for s in families(text)["apimon_interface_up"] if s.labels["service"] == 'svc"\\')
+    assert sample.labels == {"env": "prod", "service": 'svc"\\', "module": "m\nx", "interface": NASTY}
+
+
+def test_duplicate_label_sets_are_written_once() -> None:
+    run = RunResult(T0, T0 + 1, "prod", [itf("a"), itf("a", "failed", category="auth", status=401)])
+    up = families(render_prometheus(run))["apimon_interface_up"]
+    assert [s.value for s in up] == [0]  # the failure wins; node_exporter rejects files with duplicates
+
+
+def test_state_from_store_and_verdict(tmp_path: Path) -> None:
+    settings = parse_policy(None, {"failures": 2, "cooldown": "1h"})
+    with StateStore.in_dir(tmp_path) as store:
+        verdict = None
+        for i in range(3):  # 慢接口 fails three times: down, circuit open
+            run = sample_run(T0 + i * 60)
+            verdict = evaluate(store.load_states("prod"), run.results, settings, run.finished_at)
+            store.record_run(run, verdict.states, verdict.memory, now=run.finished_at)
+        healed = RunResult(T0 + 600, T0 + 601, "prod", [itf("登录")])  # a subset run, 登录 passes now
+        got = families(render_prometheus(healed, store=store))
+        # The last failure comes from the history when this run passed.
+        info = got["apimon_interface_last_failure_info"]
+        assert [(s.labels["interface"], s.labels["category"]) for s in info] == [("登录", "server_error")]
+        assert value(got["apimon_interface_last_failure_timestamp_seconds"], interface="登录") == T0 + 120
+        assert value(got["apimon_open_circuits"]) == 2 and value(got["apimon_interfaces_down"]) == 2
+        assert value(got["apimon_interface_circuit_open"], interface="登录") == 1
+        got = families(render_prometheus(sample_run(T0 + 180), verdict=verdict))
+        assert value(got["apimon_interface_down"], interface="慢接口") == 1
+        assert value(got["apimon_storm"]) == 0
+
+
+def test_open_circuit_skip_counts_as_down(tmp_path: Path) -> None:
+    settings = parse_policy(None, {"failures": 1, "cooldown": "1h"})
+    run = RunResult(T0, T0 + 1, "prod", [itf("a", "failed", category="timeout")])
+    verdict = evaluate({}, run.results, settings, run.finished_at)
+    skipped = RunResult(T0 + 60, T0 + 61, "prod", [itf("a", "skipped", status=None, elapsed=None)])
+    up = families(render_prometheus(skipped, verdict=verdict))["apimon_interface_up"]
+    assert [s.value for s in up] == [0]
+
+
+def test_atomic_write(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    target = tmp_path / "textfile" / "apimon.prom"
+    write_prometheus(target, sample_run())
+    first = target.read_text(encoding="utf-8")
+    assert families(first) and stat.S_IMODE(target.stat().st_mode) == 0o644  # readable by node_exporter
+    assert os.listdir(target.parent) == ["apimon.prom"]  # no temporary file left
+
+    # A reader polling during many rewrites only ever sees a complete file.
+    stop = threading.Event()
+    seen: list[str] = []
+
+    def reader() -> None:
+        while not stop.is_set():
+            seen.append(target.read_text(encoding="utf-8"))
+
+    thread = threading.Thread(target=reader)
+    thread.start()
+    try:
+        for i in range(50):
+            write_prometheus(target, sample_run(T0 + i))
+    finally:
+        stop.set()
+        thread.join()
+    assert seen and all(text.endswith("\n") and families(text) for text in seen)
+
+    # A failure while writing leaves the old file and no temporary file behind.
+    before = target.read_text(encoding="utf-8")
+
+    def boom(fd: int) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(metrics.os, "fsync", boom)
+    with pytest.raises(OSError, match="disk full"):
+        write_prometheus(target, sample_run(T0 + 999))
+    assert target.read_text(encoding="utf-8") == before
+    assert os.listdir(target.parent) == ["apimon.prom"]

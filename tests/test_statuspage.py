@@ -1,0 +1,320 @@
+"""The static status page: a simulated week with incidents, structure and content, budget, a real browser."""
+
+from __future__ import annotations
+
+import os
+import random
+import re
+import shutil
+import subprocess
+import time
+from dataclasses import dataclass, field, replace
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import ClassVar
+
+import pytest
+
+from pytest_apimon.policy import Verdict, evaluate, skips
+from pytest_apimon.policy_settings import parse_policy
+from pytest_apimon.results import InterfaceResult, RunResult
+from pytest_apimon.state import DAY, StateStore
+from pytest_apimon.statuspage import render_status_page, write_status_page
+
+HOUR = 3600.0
+NOW = 1_700_000_000.0  # the last run's end
+EVIL = '<script>alert("x")</script> & "引号"'
+# (service, module, name, method)
+POOL = [
+    ("nurse", "排班", "查询排班", "GET"),
+    ("nurse", "排班", "护士列表", "GET"),
+    ("user", "账户", "获取用户信息", "GET"),
+    ("user", "账户", "登录", "POST"),
+    ("order", "下单", "创建订单", "POST"),
+    ("order", "查询", "订单详情", "GET"),
+    ("pay", "回调", "支付回调", "POST"),
+    ("pay", "回调", EVIL, "GET"),
+    ("report", "导出", "导出报表", "GET"),
+]
+
+
+def outcome_at(name: str, ts: float, i: int, runs: int) -> tuple[str, str | None, int | None, float | None, int]:
+    """(outcome, category, status, latency ms, attempts) of one interface in the simulated week."""
+    age = NOW - ts
+    if name == "查询排班":  # the nurse service gets slower through the week
+        return "passed", None, 200, 80 + 320 * i / runs, 1
+    if name == "登录" and 3 * DAY <= age < 3 * DAY + 4 * HOUR:  # a 4-hour outage mid-week
+        return "failed", "server_error", 503, 40.0, 1
+    if name == "创建订单" and age < 10 * HOUR:  # down now; the circuit opens after 5 failures
+        return "failed", "timeout", None, 5000.0, 3
+    if name == "订单详情" and runs - i <= 8:  # flapping over the last runs
+        return ("failed", "unexpected", 200, 60.0, 1) if i % 2 else ("passed", None, 200, 55.0, 1)
+    if name == "导出报表":
+        return "skipped", None, None, None, 1
+    if name == "支付回调" and i % 17 == 0:
+        return "passed", None, 200, 120.0, 2  # flaky: passed on a retry
+    return "passed", None, 200, 30.0 + (i % 7), 1
+
+
+def simulate_week(store: StateStore, env: str = "prod") -> tuple[RunResult, Verdict]:
+    """Hourly runs for 7 days through the real policy (breaker gates, thresholds) into the store."""
+    settings = parse_policy({"failure_threshold": 2}, {"failures": 5, "cooldown": "2h"})
+    runs = 7 * 24
+    run = verdict = None
+    for i in range(runs):
+        finished = NOW - (runs - 1 - i) * HOUR
+        started = finished - 20
+        states = store.load_states(env)
+        gated = skips(states, settings, started)
+        results = []
+        for service, module, name, method in POOL:
+            key = f"{service}/{name}"
+            outcome, category, status, latency, attempts = outcome_at(name, started, i, runs)
+            reason = ""
+            if key in gated:
+                outcome, category, status, latency, attempts = "skipped", None, None, None, 1
+                reason = gated[key]
+            elif outcome == "failed":
+                reason = "read timeout after 5 s; token=abcdef123456" if category == "timeout" else f"HTTP {status}"
+            results.append(InterfaceResult(
+                nodeid=f"Interface-pool/{service}/{module}.yaml::{name}", service=service, module=module, name=name,
+                method=method, url=f"http://127.0.0.1:9/{service}", outcome=outcome, category=category,
+                status=status, elapsed_ms=latency, attempts=attempts, reason=reason, started_at=started))
+        run = RunResult(started_at=started, finished_at=finished, env=env, results=results)
+        verdict = evaluate(states, results, settings, finished, store.load_memory(env))
+        store.record_run(run, verdict.states, verdict.memory, removed=verdict.removed, now=finished)
+    assert run is not None and verdict is not None
+    return run, verdict
+
+
+@dataclass
+class Node:
+    tag: str
+    attrs: dict[str, str]
+    text: str = ""
+    children: list[Node] = field(default_factory=list)
+
+    def find_all(self, tag: str | None = None, cls: str | None = None) -> list[Node]:
+        out = []
+        for c in self.children:
+            if (tag is None or c.tag == tag) and (cls is None or cls in c.attrs.get("class", "").split()):
+                out.append(c)
+            out.extend(c.find_all(tag, cls))
+        return out
+
+    def all_text(self) -> str:
+        return self.text + "".join(c.all_text() for c in self.children)
+
+
+class Tree(HTMLParser):
+    VOID: ClassVar[set[str]] = {"meta", "input", "br", "img", "link", "hr"}
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.root = Node("root", {})
+        self.stack = [self.root]
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        node = Node(tag, {k: v or "" for k, v in attrs})
+        self.stack[-1].children.append(node)
+        if tag not in self.VOID:
+            self.stack.append(node)
+
+    def handle_endtag(self, tag: str) -> None:
+        assert self.stack[-1].tag == tag, f"</{tag}> closes <{self.stack[-1].tag}>"
+        self.stack.pop()
+
+    def handle_data(self, data: str) -> None:
+        self.stack[-1].text += data
+
+
+def parse(page: str) -> Node:
+    tree = Tree()
+    tree.feed(page)
+    tree.close()
+    assert tree.stack == [tree.root], "unclosed elements"
+    return tree.root
+
+
+def by_id(root: Node, ident: str) -> Node:
+    found = [n for n in root.find_all() if n.attrs.get("id") == ident]
+    assert len(found) == 1, ident
+    return found[0]
+
+
+@pytest.fixture(scope="module")
+def week(tmp_path_factory: pytest.TempPathFactory) -> tuple[StateStore, RunResult, Verdict]:
+    store = StateStore.in_dir(tmp_path_factory.mktemp("state"))
+    run, verdict = simulate_week(store)
+    yield store, run, verdict
+    store.close()
+
+
+def test_page_structure_and_content(week: tuple[StateStore, RunResult, Verdict]) -> None:
+    from pytest_apimon.redact import Redactor
+
+    store, run, verdict = week
+    page = render_status_page(store, "prod", run, verdict, redactor=Redactor(["abcdef123456"]))
+    root = parse(page)
+    head = root.find_all("head")[0]
+    assert any(m.attrs.get("charset") == "utf-8" for m in head.find_all("meta"))
+    assert any(m.attrs.get("name") == "viewport" for m in head.find_all("meta"))
+    banner = by_id(root, "banner")
+    assert "b-bad" in banner.attrs["class"] and "1 个接口故障" in banner.text  # 创建订单 is down
+    services = root.find_all("details", "svc")
+    assert [s.find_all("b")[0].text for s in services] == ["nurse", "order", "pay", "report", "user"]
+    assert [m.text for m in root.find_all("h3", "mod")] == ["排班", "下单", "查询", "回调", "导出", "账户"]
+    rows = [r for r in root.find_all("div", "row") if "data-k" in r.attrs]
+    assert len(rows) == len(POOL)
+    for row in rows:
+        cells = row.find_all("span", "bar")[0].find_all("i")
+        assert len(cells) == 50 and all(re.match(r"\d\d-\d\d \d\d:\d\d · ", c.attrs["title"]) for c in cells)
+    row = {r.attrs["data-k"]: r for r in rows}
+    # The login outage is 4 of 168 runs ago 3 days: 24 h clean, 7 d 164/168.
+    login = row["user/账户/登录"]
+    assert login.find_all("span", "a24")[0].text == "100%"
+    assert login.find_all("span", "a7")[0].text == f"{164 / 168 * 100:.2f}%"
+    assert login.find_all("span", "a7")[0].attrs["title"] == "164/168"
+    order = row["order/下单/创建订单"]
+    assert "bad" in order.attrs["class"].split()
+    last = [c for c in order.find_all("i") if "跳过" not in c.attrs["title"]][-1]
+    assert "超时" in last.attrs["title"] and "5000 ms" in last.attrs["title"] and "c3" in last.attrs["class"]
+    skipped = [c for c in order.find_all("span", "bar")[0].find_all("i") if c.attrs.get("class") == "s"]
+    assert skipped, "circuit-open runs show as skipped cells"
+    flaky = [c for c in row["pay/回调/支付回调"].find_all("i") if c.attrs.get("class") == "r"]
+    assert flaky and "2 次尝试" in flaky[0].attrs["title"]
+    nurse = row["nurse/排班/查询排班"].find_all("svg")[0]
+    points = [tuple(map(float, p.split(","))) for p in nurse.find_all("polyline")[0].attrs["points"].split()]
+    assert len(points) == 28 and points[0][1] > points[-1][1]  # slower: the line rises (smaller y)
+    circuits = by_id(root, "circuits").all_text()
+    assert "order/创建订单" in circuits and "(1)" in circuits
+    incidents = by_id(root, "incidents")
+    kinds = {tr.find_all("td")[0].text: tr.attrs["class"] for tr in incidents.find_all("tr")[1:]}
+    assert kinds["order/创建订单"] == "inc-down" and kinds["order/订单详情"] == "inc-flapping"
+    assert "超时" in next(tr for tr in incidents.find_all("tr") if "inc-down" in tr.attrs.get("class", "")).all_text()
+    last_run = by_id(root, "last-run").all_text()
+    assert "总数 9" in last_run and "失败 1" in last_run and "跳过" in last_run
+    # Escaping: the hostile name is text, never markup.
+    assert EVIL in page.replace("&lt;", "<").replace("&gt;", ">").replace("&quot;", '"').replace("&amp;", "&")
+    assert "<script>alert" not in page and len(root.find_all("script")) == 1
+    assert any(EVIL in r.all_text() for r in rows)
+    assert_self_contained(root, page)
+
+
+def test_failure_reasons_are_masked(week: tuple[StateStore, RunResult, Verdict]) -> None:
+    from pytest_apimon.redact import Redactor
+
+    store, run, verdict = week
+    results = [replace(r, outcome="failed", category="timeout", reason="read timeout; token=abcdef123456")
+               if r.name == "创建订单" else r for r in run.results]
+    page = render_status_page(store, "prod", replace(run, results=results), verdict,
+                              redactor=Redactor(["abcdef123456"]))
+    assert "abcdef123456" not in page
+    assert "read timeout; token=******" in by_id(parse(page), "incidents").all_text()
+
+
+def assert_self_contained(root: Node, page: str) -> None:
+    for node in root.find_all():
+        for attr in ("src", "href", "action", "poster", "data"):
+            value = node.attrs.get(attr, "")
+            assert not re.match(r"\s*(https?:)?//", value, re.I), f"external {attr}={value!r}"
+    assert "@import" not in page and "url(" not in page
+    assert not re.search(r"""(src|href)\s*=\s*["']?\s*(https?:)?//""", page, re.I)
+
+
+def test_english_and_empty_history(tmp_path: Path) -> None:
+    with StateStore.in_dir(tmp_path) as store:
+        run = RunResult(NOW - 5, NOW, "staging", [InterfaceResult("n::a", "svc", "mod", "a", outcome="passed",
+                                                                  status=200, elapsed_ms=12.0)])
+        page = render_status_page(store, "staging", run, None, lang="en", title="Team A")  # nothing recorded yet
+        root = parse(page)
+        assert by_id(root, "banner").text == "All systems operational"
+        assert root.find_all("title")[0].text == "Team A" and 'lang="en"' in page
+        assert root.find_all("div", "row")[1].find_all("span", "bar")[0].children == []
+        assert "none" in by_id(root, "circuits").all_text()
+
+
+def test_thousand_interfaces_thirty_days_within_budget(tmp_path: Path) -> None:
+    """1000 interfaces, hourly runs for 30 days (720 000 results): a few MB, rendered in seconds."""
+    rng = random.Random(7)
+    n_itf, n_runs = 1000, 30 * 24
+    names = [(f"服务{i % 20:02d}", f"模块{i % 7}", f"接口-{i:04d}") for i in range(n_itf)]
+    with StateStore.in_dir(tmp_path, retention_days=31) as store:
+        conn = store.conn
+        conn.execute("BEGIN")
+        for j in range(n_runs):
+            started = NOW - (n_runs - j) * HOUR
+            run_id = conn.execute(
+                "INSERT INTO runs (env, started_at, finished_at, total, passed, failed, skipped, selection_complete)"
+                " VALUES ('prod', ?, ?, ?, ?, 0, 0, 1)", (started, started + 60, n_itf, n_itf)).lastrowid
+            rows = []
+            for service, _, name in names:
+                bad = rng.random() < 0.02
+                rows.append((run_id, f"{service}/{name}", service, name, "failed" if bad else "passed",
+                             "timeout" if bad else None, None if bad else 200, rng.uniform(20, 300), 1))
+            conn.executemany("INSERT INTO results (run_id, key, service, nodeid, outcome, category, status,"
+                             " latency_ms, attempts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+        conn.execute("COMMIT")
+        results = [InterfaceResult(f"{s}::{n}", s, m, n, method="GET", status=200, elapsed_ms=50.0)
+                   for s, m, n in names]
+        run = RunResult(NOW - 60, NOW, "prod", results)
+        t0 = time.perf_counter()
+        page = render_status_page(store, "prod", run, None)
+        elapsed = time.perf_counter() - t0
+    size = len(page.encode("utf-8"))
+    print(f"\n1000 interfaces x 720 runs: {size / 1e6:.2f} MB, rendered in {elapsed:.2f} s")
+    assert size < 4_000_000
+    assert elapsed < 20
+    root = parse(page)
+    assert len([r for r in root.find_all("div", "row") if "data-k" in r.attrs]) == n_itf
+    write_status_page(tmp_path / "out" / "big.html", page)
+    assert (tmp_path / "out" / "big.html").stat().st_size == size
+
+
+# -- a real browser --------------------------------------------------------------------------------------
+
+def chromium() -> str:
+    for candidate in ("/usr/bin/chromium", shutil.which("chromium"), shutil.which("chromium-browser")):
+        if candidate and os.access(candidate, os.X_OK):
+            return candidate
+    pytest.skip("chromium is not installed (apt-get install chromium)")
+
+
+def run_chromium(binary: str, profile: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    cmd = [binary, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+           "--disable-background-networking", "--disable-component-update", "--disable-sync",
+           "--disable-dev-shm-usage", "--hide-scrollbars", "--host-resolver-rules=MAP * ~NOTFOUND",
+           f"--user-data-dir={profile}", "--enable-logging=stderr", "--v=0", *args]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=180, check=False, stdin=subprocess.DEVNULL)
+
+
+CHARSET = '<meta charset="utf-8">'
+ERROR_PROBE = ("<script>window.addEventListener('error',function(e){var d=document.documentElement;"
+               "d.setAttribute('data-errors',(d.getAttribute('data-errors')||'')+e.message+';');});</script>")
+
+
+def test_in_headless_chromium(week: tuple[StateStore, RunResult, Verdict], tmp_path: Path) -> None:
+    binary = chromium()
+    store, run, verdict = week
+    artifacts = Path(os.environ.get("APIMON_ARTIFACTS") or tmp_path)
+    artifacts.mkdir(parents=True, exist_ok=True)
+    page = write_status_page(artifacts / "statuspage.html", render_status_page(store, "prod", run, verdict))
+    # The page's own script marks <body data-ready> at its end; the probe (first in <head>) records errors.
+    probe = tmp_path / "probe.html"
+    probe.write_text(page.read_text(encoding="utf-8").replace(CHARSET, CHARSET + ERROR_PROBE, 1), encoding="utf-8")
+    dom = run_chromium(binary, tmp_path / "profile-dom", "--dump-dom", probe.as_uri())
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    assert 'data-ready="1"' in dom.stdout, dom.stderr[-2000:]
+    html_tag = re.search(r"<html[^>]*>", dom.stdout)
+    assert html_tag and "data-errors" not in html_tag.group(0), html_tag
+    assert "查询排班" in dom.stdout  # UTF-8 decoded as such
+    console = [line for line in dom.stderr.splitlines() if "CONSOLE" in line or "Uncaught" in line]
+    assert not console, console
+    for name, size in (("statuspage.png", "1280,2000"), ("statuspage-phone.png", "390,1600")):
+        shot = artifacts / name
+        done = run_chromium(binary, tmp_path / f"profile-{name}", f"--screenshot={shot}", f"--window-size={size}",
+                            page.as_uri())
+        assert done.returncode == 0, done.stderr[-2000:]
+        assert shot.stat().st_size > 10_000, name  # a real picture, not a blank frame
+        errors = [line for line in done.stderr.splitlines() if "CONSOLE" in line or "Uncaught" in line]
+        assert not errors, errors
