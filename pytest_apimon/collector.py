@@ -6,6 +6,7 @@ A pytest plugin object registered by plugin.py on the process that sees every re
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from pathlib import Path
@@ -13,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from . import alerts
+from . import alerts, coverage
 from .report import Extras, compute_stats, render_json, render_markdown, render_terminal
 from .results import InterfaceResult, RunResult
 from .runstate import ApimonRun
@@ -34,6 +35,7 @@ class ResultCollector:
         self.finished_at: float | None = None
         self.alert: AlertOutcome | None = None
         self.extras: Extras | None = None
+        self.coverage: dict | None = None
 
     def option(self, name: str) -> str | None:
         return self.config.getoption(f"apimon_{name}") or self.config.getini(f"apimon_{name}") or None
@@ -81,11 +83,27 @@ class ResultCollector:
         except Exception:  # the report files below must still be written
             log.exception("pytest-apimon: remembering or notifying the run failed")
         red = self.run.redactor
-        outputs = (
-            ("report", cfg.report.markdown,
-             lambda: render_markdown(run_result, self.run.lang, cfg.report.title, redactor=red, extras=self.extras)),
-            ("json", cfg.report.json, lambda: render_json(run_result, redactor=red)),
-        )
+        coverage_md, coverage_json = "", None
+        if self.config.getoption("apimon_coverage"):
+            # Walks the pools itself (the controller of an xdist run collected nothing).
+            report = coverage.coverage(*_scan(coverage.scan(self.run.roots, rootdir=self.config.rootpath)))
+            self.coverage = report
+            coverage_md = "\n" + coverage.render_coverage(report, self.run.lang, markdown=True)
+            coverage_json = coverage.to_dict(report)
+
+        def markdown() -> str:
+            text = render_markdown(run_result, self.run.lang, cfg.report.title, redactor=red, extras=self.extras)
+            return text + coverage_md
+
+        def as_json() -> str:
+            text = render_json(run_result, redactor=red)
+            if coverage_json is None:
+                return text
+            doc = json.loads(text)
+            doc["coverage"] = coverage_json
+            return json.dumps(doc, ensure_ascii=False, indent=2)
+
+        outputs = (("report", cfg.report.markdown, markdown), ("json", cfg.report.json, as_json))
         for name, from_config, render in outputs:
             # A path given on the command line is relative to the cwd; one from config.yaml to its folder.
             cli = self.option(name)
@@ -116,6 +134,9 @@ class ResultCollector:
         tokens = self.run.token_summary(self.run.lang)
         if tokens:
             write(tokens)
+        if self.coverage is not None:
+            terminalreporter.section("pytest-apimon: coverage")
+            write(coverage.render_coverage(self.coverage, self.run.lang).rstrip("\n"))
         alert = self.alert
         if alert is None:
             return
@@ -131,6 +152,10 @@ class ResultCollector:
                 write(f"  {red.text(error)}")
         if alert.reason and self.run.config.notify.wecom:
             write(f"WeCom: {alert.reason}")
+
+
+def _scan(found: coverage.Scan) -> tuple[list, dict]:
+    return found.files, found.services
 
 
 def dedupe_junit_reruns(config: pytest.Config) -> None:

@@ -14,6 +14,7 @@ import tempfile
 from pathlib import Path
 
 from .documents import DocumentFile, load_document
+from .importers.overrides import sidecar_for
 
 CACHE_FILE = "parse-cache.pickle"
 _FORMAT = 1
@@ -58,6 +59,15 @@ class ParseCache:
             return load_document(path, pool_root, display=display)  # depends on the environment
         digest = hashlib.sha256(raw)
         digest.update(f"\0{self._salt}\0{path}\0{pool_root}\0{display}".encode())
+        side = sidecar_for(path)  # an imported spec's overrides file changes the result too
+        if side is not None:
+            try:
+                side_raw = side.read_bytes()
+            except OSError:
+                return load_document(path, pool_root, display=display)
+            if b"${" in side_raw:
+                return load_document(path, pool_root, display=display)
+            digest.update(b"\0sidecar\0" + side_raw)
         key = digest.hexdigest()
         doc = self._load().get(key)
         if doc is not None:

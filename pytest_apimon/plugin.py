@@ -16,10 +16,10 @@ from .collector import ResultCollector, dedupe_junit_reruns
 from .config import Config, ConfigError, load_config
 from .documents import is_document
 from .items import InterfaceFile, InterfaceItem, _ApimonItem
+from .parsecache import ParseCache
 from .redact import Redactor
 from .runlock import LockTimeout
 from .runner import TRANSIENT, RetryPolicy, Runner
-from .parsecache import ParseCache
 from .runstate import ApimonRun
 from .state import StateError
 
@@ -51,6 +51,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     add("--apimon-no-token-cache", action="store_true",
         help="do not reuse tokens from earlier runs (workers of this run still share one login)")
     add("--apimon-no-breaker", action="store_true", help="check interfaces whose circuit is open, this run only")
+    add("--apimon-coverage", action="store_true",
+        help="print (and add to the report) per-service monitoring coverage: the blind spots")
     for name, text in (("config", "config file"), ("env", "environment"), ("report", "Markdown report path"),
                        ("json", "JSON results path"), ("lang", "report language (zh|en)"),
                        ("concurrency", "in-process concurrency")):

@@ -45,3 +45,16 @@ def test_damaged_cache_is_ignored(tmp_path) -> None:
     assert cache.load(path, pool, "a").interfaces[0].name == "a"
     cache.save()
     assert oct((tmp_path / "state" / CACHE_FILE).stat().st_mode & 0o777) == "0o600"
+
+
+def test_overrides_sidecar_is_part_of_the_key(tmp_path) -> None:
+    pool, path = _doc(tmp_path, "- {name: a, path: /a}\n")
+    side = path.with_name("a.apimon.yaml")
+    side.write_text("allow_write: false\n", encoding="utf-8")
+    first = ParseCache(tmp_path / "state")
+    first.load(path, pool, "a")
+    first.save()
+    side.write_text("allow_write: true\n", encoding="utf-8")
+    second = ParseCache(tmp_path / "state")
+    second.load(path, pool, "a")
+    assert second.hits == 0  # the sidecar changed: parsed anew
