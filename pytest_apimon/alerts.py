@@ -218,6 +218,9 @@ def finish(run: RunResult, config: Config, lang: str, redactor: Redactor, memory
             memory.store.record_run(run, verdict.states, verdict.memory, selection_complete=selection_complete,
                                     removed=verdict.removed)
     extras = build_extras(run, verdict, memory.store if memory else None, lang)
+    if config.report.status_page_url:
+        label = "状态页" if lang == "zh" else "Status page"
+        extras.lead.append(f"[{label}]({config.report.status_page_url})")
     outcome = AlertOutcome()
     notifiers = build_notifiers(settings, config.state_path / "outbox")
     if verdict is not None:

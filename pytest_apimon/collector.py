@@ -9,12 +9,13 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 
-from . import alerts, coverage
+from . import alerts, coverage, metrics, statuspage
 from .report import Extras, compute_stats, render_json, render_markdown, render_terminal
 from .results import InterfaceResult, RunResult
 from .runstate import ApimonRun
@@ -103,7 +104,17 @@ class ResultCollector:
             doc["coverage"] = coverage_json
             return json.dumps(doc, ensure_ascii=False, indent=2)
 
-        outputs = (("report", cfg.report.markdown, markdown), ("json", cfg.report.json, as_json))
+        outputs: tuple[tuple[str, str | None, Callable[[], str]], ...] = (
+            ("report", cfg.report.markdown, markdown), ("json", cfg.report.json, as_json))
+        memory = self.memory
+        if memory is not None:  # the page and metrics draw on the history (not recorded in a dry run)
+            store, verdict = memory.store, memory.verdict
+            lang, title = self.run.lang, cfg.report.title
+            outputs += (
+                ("html", cfg.report.html, lambda: statuspage.render_status_page(
+                    store, cfg.env, run_result, verdict, lang=lang, title=title, redactor=red)),
+                ("prometheus", cfg.report.prometheus, lambda: metrics.render_prometheus(run_result, store, verdict)),
+            )
         for name, from_config, render in outputs:
             # A path given on the command line is relative to the cwd; one from config.yaml to its folder.
             cli = self.option(name)
@@ -113,8 +124,12 @@ class ResultCollector:
             path = Path(target)
             if not path.is_absolute():
                 path = (Path(self.config.invocation_params.dir) if cli else cfg.base_dir) / path
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(render(), encoding="utf-8")
+            try:
+                # Atomic: a web server or node_exporter never reads half a file.
+                metrics.atomic_write_text(path, render())
+            except Exception:
+                log.exception("pytest-apimon: writing %s failed", path)
+                continue
             log.info("wrote %s", path)
         stats = compute_stats(run_result)
         log.info(

@@ -138,6 +138,9 @@ class ReportConfig:
     title: str | None = None
     markdown: str | None = None  # default path for the Markdown report (relative to config dir)
     json: str | None = None
+    html: str | None = None  # static status page written after each run
+    prometheus: str | None = None  # node_exporter textfile-collector file
+    status_page_url: str | None = None  # where the page is served; linked from the WeCom report
 
 
 @dataclass(frozen=True)
@@ -372,6 +375,9 @@ _REPORT: dict[str, Any] = {
     "title": c.opt(c.string),
     "markdown": c.opt(c.nonempty),
     "json": c.opt(c.nonempty),
+    "html": c.opt(c.nonempty),
+    "prometheus": c.opt(c.nonempty),
+    "status_page_url": c.opt(c.nonempty),
 }
 
 

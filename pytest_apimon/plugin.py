@@ -41,6 +41,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     add("--apimon-env", metavar="NAME", help="environment whose base URLs to use")
     add("--apimon-report", metavar="PATH", help="write the report as Markdown to PATH")
     add("--apimon-json", metavar="PATH", help="write one JSON record per interface to PATH")
+    add("--apimon-html", metavar="PATH", help="write the static status page (history, availability) to PATH")
+    add("--apimon-prometheus", metavar="PATH", help="write a node_exporter textfile-collector file to PATH")
     add("--apimon-lang", choices=("zh", "en"), help="report language (default: config or zh)")
     add("--apimon-concurrency", type=int, metavar="N",
         help="requests in flight at once in a single-process run (default: config or 32)")
@@ -54,7 +56,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     add("--apimon-coverage", action="store_true",
         help="print (and add to the report) per-service monitoring coverage: the blind spots")
     for name, text in (("config", "config file"), ("env", "environment"), ("report", "Markdown report path"),
-                       ("json", "JSON results path"), ("lang", "report language (zh|en)"),
+                       ("json", "JSON results path"), ("html", "status page path"),
+                       ("prometheus", "Prometheus textfile path"), ("lang", "report language (zh|en)"),
                        ("concurrency", "in-process concurrency")):
         parser.addini(f"apimon_{name}", f"pytest-apimon {text}", default="")
 

@@ -222,6 +222,24 @@ def assert_self_contained(root: Node, page: str) -> None:
     assert not re.search(r"""(src|href)\s*=\s*["']?\s*(https?:)?//""", page, re.I)
 
 
+def test_sparkline_buckets_are_nearest_rank_p95(tmp_path: Path) -> None:
+    from pytest_apimon.state import p95
+    from pytest_apimon.statuspage import _p95_buckets
+
+    rng = random.Random(3)
+    with StateStore.in_dir(tmp_path) as store:
+        expected: dict[int, list[float]] = {}
+        for j in range(120):
+            started = NOW - 10 * DAY + j * HOUR * 2
+            lat = round(rng.uniform(1, 500)) if j % 9 else 77.0  # ties on purpose
+            store.record_run(RunResult(started, started + 1, "prod", [
+                InterfaceResult("n::a", "s", "m", "a", status=200, elapsed_ms=lat)]), {}, now=started + 1)
+            if started >= NOW - 7 * DAY:
+                expected.setdefault(int((started - (NOW - 7 * DAY)) // (6 * HOUR)), []).append(lat)
+        got = _p95_buckets(store.conn, "prod", NOW - 7 * DAY, 6 * HOUR)["s/a"]
+    assert got == {b: p95(v) for b, v in expected.items()}
+
+
 def test_english_and_empty_history(tmp_path: Path) -> None:
     with StateStore.in_dir(tmp_path) as store:
         run = RunResult(NOW - 5, NOW, "staging", [InterfaceResult("n::a", "svc", "mod", "a", outcome="passed",
