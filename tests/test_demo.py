@@ -15,7 +15,7 @@ import pytest
 import requests
 import yaml
 
-from pytest_apimon import demo
+from pytest_apimon import demo, demo_routes
 from pytest_apimon.demo import CREDENTIALS, DemoServer
 
 POOL = Path(__file__).resolve().parent.parent / "Interface-pool"
@@ -222,7 +222,7 @@ def test_slowish_endpoint(server: DemoServer) -> None:
 
 
 def test_slow_endpoint_times_out(server: DemoServer, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(demo, "SLOW_SECONDS", 0.6)  # keep the suite fast; the semantics are the same
+    monkeypatch.setattr(demo_routes, "SLOW_SECONDS", 0.6)  # keep the suite fast; the semantics are the same
     token = login(server, "nurse")
     t0 = time.monotonic()
     with pytest.raises(requests.ReadTimeout):
