@@ -102,7 +102,9 @@ class Decision:
         zh = lang == "zh"
         since = fmt_time(self.since, now) if self.since is not None else "?"
         text = self.kind.label(lang)
-        if self.kind in (Kind.NEW, Kind.ONGOING, Kind.PENDING, Kind.STORM) and self.since is not None:
+        first_run = self.kind is Kind.NEW and self.runs <= 1  # "new" says it all; no "since now (1 run)"
+        if self.kind in (Kind.NEW, Kind.ONGOING, Kind.PENDING, Kind.STORM) and self.since is not None \
+                and not first_run:
             text += f"，自 {since} 起（连续 {self.runs} 次）" if zh else f" since {since} ({self.runs} runs)"
         elif self.kind is Kind.FLAPPING:
             text += f"（最近状态变化 {self.changes} 次）" if zh else f" ({self.changes} changes recently)"

@@ -292,8 +292,14 @@ def _md_problem(r: InterfaceResult, lang: str, red: Redactor, note: str = "") ->
     return line
 
 
+# Headers every exchange has; listing them in a chat message only hides the ones that matter.
+_ROUTINE_HEADERS = frozenset({"user-agent", "accept-encoding", "accept", "connection", "keep-alive", "date",
+                              "server", "content-length", "transfer-encoding"})
+
+
 def _md_headers(headers: dict[str, str], red: Redactor) -> str:
-    return "; ".join(_code(f"{k}: {v}") for k, v in red.headers(headers).items())
+    shown = {k: v for k, v in red.headers(headers).items() if k.lower() not in _ROUTINE_HEADERS}
+    return "; ".join(_code(f"{k}: {v}") for k, v in shown.items())
 
 
 def _md_details(index: int, r: InterfaceResult, lang: str, red: Redactor) -> list[str]:
@@ -307,7 +313,7 @@ def _md_details(index: int, r: InterfaceResult, lang: str, red: Redactor) -> lis
     target = f"{r.method} {red.text(r.url)}".strip()
     if target:
         out.append(f"- {_t('request', lang)}{sep}{_code(target)}")
-    if r.request_headers:
+    if r.request_headers and _md_headers(r.request_headers, red):
         out.append(f"- {_t('req_headers', lang)}{sep}{_md_headers(r.request_headers, red)}")
     if r.request_body:
         # Mask before cutting: a cut literal secret would no longer match and its prefix would leak.
@@ -318,7 +324,7 @@ def _md_details(index: int, r: InterfaceResult, lang: str, red: Redactor) -> lis
     if r.attempts > 1:
         resp.append(_t("attempts", lang, n=r.attempts))
     out.append(f"- {_t('response', lang)}{sep}" + " · ".join(resp))
-    if r.response_headers:
+    if r.response_headers and _md_headers(r.response_headers, red):
         out.append(f"- {_t('resp_headers', lang)}{sep}{_md_headers(r.response_headers, red)}")
     if r.response_body:
         out.append(f"- {_t('resp_body', lang)}{sep}{_code(excerpt(red.text(r.response_body)))}")
