@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, NoReturn
 from urllib.parse import urlsplit
 
@@ -175,15 +175,17 @@ def dedupe(values: list[str]) -> tuple[str, ...]:
 # ---------------------------------------------------------------- the walker
 
 
-class Reader:
-    """Walks the parsed YAML, substituting ${VAR} in string values and converting each field."""
+class SectionReader:
+    """What every config section parser needs (config.yaml, notify:, alerts:): fail with the field path and
+    line, ${VAR} substitution, and mappings that reject unknown keys with a did-you-mean."""
 
-    def __init__(self, parsed: Parsed, file: str | None, environ: Mapping[str, str]) -> None:
-        self.parsed, self.file, self.environ = parsed, file, environ
-        self.secrets: list[str] = []
+    def __init__(self, file: str | None, environ: Mapping[str, str],
+                 line_of: Callable[[Path_], int | None] | None = None) -> None:
+        self.file, self.environ = file, environ
+        self.line_of = line_of or (lambda _path: None)
 
     def fail(self, path: Path_, message: str) -> NoReturn:
-        raise ConfigError(message, file=self.file, line=self.parsed.line(path), field=format_path(path))
+        raise ConfigError(message, file=self.file, line=self.line_of(path), field=format_path(path))
 
     def sub(self, value: Any, path: Path_) -> Any:
         """Substitute ${VAR} in every string inside value (keys excluded)."""
@@ -211,6 +213,15 @@ class Reader:
                 self.fail(path + (key,), f"unknown key '{key}'{did_you_mean(key, allowed)}; "
                                          f"allowed: {', '.join(allowed)}")
         return dict(value)
+
+
+class Reader(SectionReader):
+    """Walks the parsed YAML, substituting ${VAR} in string values and converting each field."""
+
+    def __init__(self, parsed: Parsed, file: str | None, environ: Mapping[str, str]) -> None:
+        super().__init__(file, environ, parsed.line)
+        self.parsed = parsed
+        self.secrets: list[str] = []
 
     def get(self, section: dict[str, Any], path: Path_, key: str, convert: Any, default: Any) -> Any:
         """section[key] substituted and converted, or default when absent; conversion errors name the field."""

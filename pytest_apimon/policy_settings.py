@@ -30,10 +30,11 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any, NoReturn
+from typing import Any
 
-from .config import ConfigError, parse_duration
-from .loader import MissingVariable, Path_, did_you_mean, format_path, substitute_env
+from ._config_reader import SectionReader
+from .config import parse_duration
+from .loader import MissingVariable, Path_, substitute_env
 
 
 @dataclass(frozen=True)
@@ -131,24 +132,7 @@ def _nonempty(value: Any) -> str:
     return value.strip()
 
 
-class _Reader:
-    def __init__(self, file: str | None, environ: Mapping[str, str], line_of: Callable[[Path_], int | None]) -> None:
-        self.file, self.environ, self.line_of = file, environ, line_of
-
-    def fail(self, path: Path_, message: str) -> NoReturn:
-        raise ConfigError(message, file=self.file, line=self.line_of(path), field=format_path(path))
-
-    def mapping(self, value: Any, path: Path_, allowed: tuple[str, ...]) -> dict[str, Any]:
-        if value is None:
-            return {}
-        if not isinstance(value, Mapping):
-            self.fail(path, f"expected a mapping, got {type(value).__name__}")
-        for key in value:
-            if key not in allowed:
-                self.fail(path + (str(key),), f"unknown key '{key}'{did_you_mean(str(key), allowed)}; "
-                                              f"allowed: {', '.join(allowed)}")
-        return dict(value)
-
+class _Reader(SectionReader):
     def value(self, section: Mapping[str, Any], path: Path_, key: str, convert: Callable[[Any], Any],
               default: Any) -> Any:
         raw = section.get(key)

@@ -23,11 +23,12 @@ import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, NoReturn
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from ..config import ConfigError, parse_duration
-from ..loader import MissingVariable, Path_, did_you_mean, format_path, substitute_env
+from .._config_reader import SectionReader
+from ..config import parse_duration
+from ..loader import Path_, did_you_mean
 
 SEND_ON = ("failure", "always", "change")
 LANGUAGES = ("zh", "en")
@@ -146,32 +147,7 @@ def _check_key(key: str) -> None:
                          "URL); check for a truncated copy or stray characters")
 
 
-class _Reader:
-    def __init__(self, file: str | None, environ: Mapping[str, str], line_of: Callable[[Path_], int | None]) -> None:
-        self.file, self.environ, self.line_of = file, environ, line_of
-
-    def fail(self, path: Path_, message: str) -> NoReturn:
-        raise ConfigError(message, file=self.file, line=self.line_of(path), field=format_path(path))
-
-    def sub(self, value: Any, path: Path_) -> Any:
-        if isinstance(value, str):
-            try:
-                return substitute_env(value, self.environ)
-            except MissingVariable as exc:
-                self.fail(path, str(exc))
-        return value
-
-    def mapping(self, value: Any, path: Path_, allowed: tuple[str, ...]) -> dict[str, Any]:
-        if value is None:
-            return {}
-        if not isinstance(value, Mapping):
-            self.fail(path, f"expected a mapping, got {type(value).__name__}")
-        for key in value:
-            if key not in allowed:
-                self.fail(path + (str(key),), f"unknown key '{key}'{did_you_mean(str(key), allowed)}; "
-                                              f"allowed: {', '.join(allowed)}")
-        return dict(value)
-
+class _Reader(SectionReader):
     def string_list(self, value: Any, path: Path_) -> list[str]:
         if value is None:
             return []
