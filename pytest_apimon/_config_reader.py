@@ -140,6 +140,27 @@ def count(value: Any) -> int:
     return int(number)
 
 
+def at_least(minimum: int) -> Callable[[Any], int]:
+    """A whole number >= minimum ("3" and 3.0 too: values from ${VAR} arrive as text)."""
+
+    def convert(value: Any) -> int:
+        number = _number(value)
+        if number is None or number != int(number):
+            raise ValueError(f"expected a whole number >= {minimum}, got {describe(value)}")
+        if number < minimum:
+            raise ValueError(f"expected a whole number >= {minimum}, got {int(number)}")
+        return int(number)
+
+    return convert
+
+
+def positive_duration(value: Any) -> float:
+    seconds = parse_duration(value)
+    if seconds <= 0:
+        raise ValueError(f"expected a duration > 0, got {describe(value)}")
+    return seconds
+
+
 def factor(value: Any) -> float:
     number = _number(value)
     if number is None or number <= 0:

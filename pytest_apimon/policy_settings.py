@@ -32,7 +32,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from ._config_reader import SectionReader
+from ._config_reader import SectionReader, at_least, boolean, positive_duration
 from .config import parse_duration
 from .loader import MissingVariable, Path_, substitute_env
 
@@ -83,30 +83,10 @@ _FLAPPING_KEYS = ("changes", "window")
 _STORM_KEYS = ("fraction", "min_services", "min_interfaces")
 _BREAKER_KEYS = ("enabled", "failures", "cooldown")
 _STATE_KEYS = ("dir", "retention_days", "lock_timeout")
-_TRUE, _FALSE = ("true", "yes", "on", "1"), ("false", "no", "off", "0")
 
 
-def _int(minimum: int) -> Callable[[Any], int]:
-    def convert(value: Any) -> int:
-        try:
-            if isinstance(value, bool) or float(str(value).strip()) != int(float(str(value).strip())):
-                raise ValueError
-            number = int(float(str(value).strip()))
-        except ValueError:
-            raise ValueError(f"expected a whole number >= {minimum}, got {value!r}") from None
-        if number < minimum:
-            raise ValueError(f"expected a whole number >= {minimum}, got {number}")
-        return number
-
-    return convert
 
 
-def _bool(value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.strip().lower() in _TRUE + _FALSE:  # "${X:-true}" arrives as text
-        return value.strip().lower() in _TRUE
-    raise ValueError(f"expected true or false, got {value!r}")
 
 
 def _fraction(value: Any) -> float:
@@ -119,11 +99,6 @@ def _fraction(value: Any) -> float:
     return number
 
 
-def _positive_duration(value: Any) -> float:
-    seconds = parse_duration(value)
-    if seconds <= 0:
-        raise ValueError(f"expected a duration > 0, got {value!r}")
-    return seconds
 
 
 def _nonempty(value: Any) -> str:
@@ -152,24 +127,24 @@ class _Reader(SectionReader):
         """`key: false` disables a feature; `key: {…}` configures it; absent = defaults."""
         raw = section.get(key)
         if isinstance(raw, bool | str):
-            return self.value(section, path, key, _bool, True), {}
+            return self.value(section, path, key, boolean, True), {}
         return True, raw  # type: ignore[return-value]
 
     def policy(self, raw: Any, path: Path_, base: AlertPolicy, allowed: tuple[str, ...]) -> dict[str, Any]:
         """Only the keys present in `raw`, converted: merged over `base` by the caller."""
         section = self.mapping(raw, path, allowed)
         out: dict[str, Any] = {}
-        for key, convert in (("failure_threshold", _int(1)), ("success_threshold", _int(1)),
-                             ("send_on_resolved", _bool), ("remind_every", parse_duration)):
+        for key, convert in (("failure_threshold", at_least(1)), ("success_threshold", at_least(1)),
+                             ("send_on_resolved", boolean), ("remind_every", parse_duration)):
             if section.get(key) is not None:
                 out[key] = self.value(section, path, key, convert, None)
         if "flapping" in section:
             on, flap = self.switchable(section, path, "flapping")
             flap = self.mapping(flap, path + ("flapping",), _FLAPPING_KEYS)
             default_changes = base.flapping_changes or AlertPolicy.flapping_changes  # re-enabled per service
-            out["flapping_changes"] = self.value(flap, path + ("flapping",), "changes", _int(2),
+            out["flapping_changes"] = self.value(flap, path + ("flapping",), "changes", at_least(2),
                                                  default_changes) if on else 0
-            out["flapping_window"] = self.value(flap, path + ("flapping",), "window", _int(2), base.flapping_window)
+            out["flapping_window"] = self.value(flap, path + ("flapping",), "window", at_least(2), base.flapping_window)
             if on and out["flapping_changes"] > out["flapping_window"] - 1:
                 self.fail(path + ("flapping", "changes"),
                           f"{out['flapping_changes']} changes cannot happen within {out['flapping_window']} runs "
@@ -181,9 +156,9 @@ class _Reader(SectionReader):
     def breaker(self, raw: Any, path: Path_, base: AlertPolicy) -> dict[str, Any]:
         section = self.mapping(raw, path, _BREAKER_KEYS)
         return {
-            "breaker_enabled": self.value(section, path, "enabled", _bool, base.breaker_enabled),
-            "breaker_failures": self.value(section, path, "failures", _int(1), base.breaker_failures),
-            "breaker_cooldown": self.value(section, path, "cooldown", _positive_duration, base.breaker_cooldown),
+            "breaker_enabled": self.value(section, path, "enabled", boolean, base.breaker_enabled),
+            "breaker_failures": self.value(section, path, "failures", at_least(1), base.breaker_failures),
+            "breaker_cooldown": self.value(section, path, "cooldown", positive_duration, base.breaker_cooldown),
         }
 
 
@@ -213,8 +188,8 @@ def parse_policy(alerts_raw: Any, breaker_raw: Any = None, services_raw: Mapping
         storm = StormSettings(
             enabled=on,
             fraction=reader.value(sub, path, "fraction", _fraction, storm.fraction),
-            min_services=reader.value(sub, path, "min_services", _int(1), storm.min_services),
-            min_interfaces=reader.value(sub, path, "min_interfaces", _int(1), storm.min_interfaces),
+            min_services=reader.value(sub, path, "min_services", at_least(1), storm.min_services),
+            min_interfaces=reader.value(sub, path, "min_interfaces", at_least(1), storm.min_interfaces),
         )
     services: dict[str, AlertPolicy] = {}
     for name, raw in (services_raw or {}).items():

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from .._config_reader import SectionReader
+from .._config_reader import SectionReader, at_least, positive_duration
 from ..config import parse_duration
 from ..loader import Path_, did_you_mean
 
@@ -239,24 +239,8 @@ class _Reader(SectionReader):
         )
 
 
-def _count(minimum: int) -> Callable[[Any], int]:
-    def convert(value: Any) -> int:
-        try:
-            number = int(str(value).strip())
-        except ValueError:
-            raise ValueError(f"expected a whole number >= {minimum}, got {value!r}") from None
-        if number < minimum:
-            raise ValueError(f"expected a whole number >= {minimum}, got {number}")
-        return number
-
-    return convert
 
 
-def _positive_duration(value: Any) -> float:
-    seconds = parse_duration(value)
-    if seconds <= 0:
-        raise ValueError(f"expected a duration > 0, got {value!r}")
-    return seconds
 
 
 def parse_notify(raw: Any, *, file: str | None = None, environ: Mapping[str, str] | None = None,
@@ -283,9 +267,9 @@ def parse_notify(raw: Any, *, file: str | None = None, environ: Mapping[str, str
     return NotifySettings(
         send_on=reader.choice(section, path, "send_on", SEND_ON, "failure"),
         language=reader.choice(section, path, "language", LANGUAGES, None),
-        outbox_max=reader.number(section, path, "outbox_max", 50, _count(1)),
-        max_messages=reader.number(section, path, "max_messages", 4, _count(1)),
+        outbox_max=reader.number(section, path, "outbox_max", 50, at_least(1)),
+        max_messages=reader.number(section, path, "max_messages", 4, at_least(1)),
         max_wait=reader.number(section, path, "max_wait", 90.0, parse_duration),
-        timeout=reader.number(section, path, "timeout", 10.0, _positive_duration),
+        timeout=reader.number(section, path, "timeout", 10.0, positive_duration),
         wecom=robots,
     )
