@@ -17,7 +17,7 @@ from .config import Config, ConfigError, load_config
 from .documents import is_document
 from .items import InterfaceFile, InterfaceItem, _ApimonItem
 from .parsecache import ParseCache
-from .redact import Redactor
+from .redact import Redactor, env_secrets
 from .runlock import LockTimeout
 from .runner import TRANSIENT, RetryPolicy, Runner
 from .runstate import ApimonRun
@@ -130,7 +130,7 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(f"pytest-apimon: apimon_lang must be zh or en, got {lang!r}")
     workerinput = getattr(config, "workerinput", None)
     roots, whole_pools = _resolve_roots(config, cfg, paths)
-    run = ApimonRun(config=cfg, roots=roots, lang=lang, redactor=Redactor(cfg.secrets),
+    run = ApimonRun(config=cfg, roots=roots, lang=lang, redactor=Redactor([*cfg.secrets, *env_secrets()]),
                     is_worker=workerinput is not None)
     _configure_concurrency(config, run)
     run.parse_cache = ParseCache(cfg.state_path)

@@ -6,6 +6,7 @@ report that hides a harmless field is a nuisance while one that leaks a token is
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterable
 from typing import Any
@@ -156,3 +157,17 @@ class Redactor:
         if not m.group("val") or not self.is_secret_key(m.group("key")):
             return m.group(0)
         return f"{m.group('key')}={MASK}"
+
+
+_SECRET_ENV_NAME = re.compile(r"PASS|SECRET|TOKEN|API_?KEY|ACCESS_?KEY|PRIVATE_?KEY|CREDENTIAL|WEBHOOK", re.IGNORECASE)
+
+
+def env_secrets(environ: dict[str, str] | None = None, min_length: int = 8) -> list[str]:
+    """Values of environment variables whose names look secret (USER_PASSWORD, API_TOKEN, WECOM_KEY…).
+
+    Documents may put any ${VAR} into any header or body; masking these values everywhere is the safety
+    net for a secret sent under a harmless-looking name. Short values are skipped: masking every "true"
+    or "8080" in a report would destroy it and protect nothing.
+    """
+    env = os.environ if environ is None else environ
+    return [v for k, v in env.items() if _SECRET_ENV_NAME.search(k) and len(v) >= min_length]

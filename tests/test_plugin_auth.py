@@ -149,17 +149,20 @@ def test_secrets_never_reach_any_output(pytester, local_server, monkeypatch) -> 
     LoginServer(local_server)
     header_secret = "hdr-Kk42-unique"
     monkeypatch.setenv("API_KEY", header_secret)
+    monkeypatch.setenv("PARTNER_TOKEN", "ptn-Qq77-unique")
     with FakeWeCom() as fake:
         workspace(pytester, local_server, wecom_url=fake.base_url, extra_docs=[
             {"name": "echo", "path": "/echo", "headers": {"X-Api-Key": "${API_KEY}"},
              "expect": {"body": [{"path": "ok", "equals": True}]}},
             {"name": "post", "path": "/missing", "method": "POST", "json": {"password": SECRET_PASSWORD}},
+            # a secret sent under a harmless-looking header name: masked because $PARTNER_TOKEN looks secret
+            {"name": "partner", "path": "/missing", "headers": {"X-Partner": "${PARTNER_TOKEN}"}},
         ])
         result = pytester.runpytest(
             "--apimon", "pool", "-rA", "-v", "--apimon-report", "out/r.md", "--apimon-json", "out/r.json",
             "--junitxml", "out/j.xml", "-o", "junit_logging=all", "--log-cli-level=DEBUG",
         )
-        result.assert_outcomes(passed=12, failed=2)
+        result.assert_outcomes(passed=12, failed=3)
         dry = pytester.runpytest("--apimon", "pool", "--apimon-dry-run")
         outputs = {
             "terminal": result.stdout.str() + result.stderr.str() + dry.stdout.str(),
@@ -172,5 +175,5 @@ def test_secrets_never_reach_any_output(pytester, local_server, monkeypatch) -> 
     assert fake.messages, "the report was posted"
     assert "echo" in outputs["markdown"]
     for name, text in outputs.items():
-        for secret in (SECRET_PASSWORD, header_secret, "Xy9secret"):
+        for secret in (SECRET_PASSWORD, header_secret, "Xy9secret", "ptn-Qq77-unique"):
             assert secret not in text, f"{secret!r} leaked into {name}"

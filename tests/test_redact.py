@@ -164,3 +164,13 @@ def test_text_is_fast_on_a_few_hundred_kb() -> None:
     out = r.text(text)
     assert time.perf_counter() - start < 2.0
     assert "secret-0007-value" not in out and '"password": "x"' not in out
+
+
+def test_env_secrets_by_variable_name() -> None:
+    from pytest_apimon.redact import env_secrets
+
+    env = {"PARTNER_TOKEN": "tok-abcdef-123", "DB_PASSWORD": "s3cret-pass", "HOME": "/root-home-dir",
+           "FEATURE_KEY_FLAG": "on", "WECOM_WEBHOOK": "https://qyapi.example/hook?key=abc12345"}
+    found = env_secrets(env)
+    assert "tok-abcdef-123" in found and "s3cret-pass" in found and env["WECOM_WEBHOOK"] in found
+    assert "/root-home-dir" not in found and "on" not in found  # harmless name / too short to mask safely
