@@ -372,8 +372,8 @@ def test_end_to_end_openapi_with_overrides(pytester: pytest.Pytester, local_serv
                    "updateMe": "passed"}
     assert local_server.count("/api/health") == 0  # excluded by the sidecar
     assert not [r for r in local_server.requests if r.method in ("POST", "DELETE") and r.path != "/api/login"]
-    # requests run concurrently: pick the PUT (allowed by the sidecar), not whichever came last
-    put = [r for r in local_server.requests if r.method == "PUT" and r.path == "/api/users/me"]
+    # requests run concurrently: pick the PATCH (allowed by the sidecar), not whichever came last
+    put = [r for r in local_server.requests if r.method == "PATCH" and r.path == "/api/users/me"]
     assert [r.json() for r in put] == [{"nickname": "小明"}]
     result.stdout.fnmatch_lines(["*data-changing operation (POST) not monitored*"])
 
