@@ -149,6 +149,8 @@ class ResultCollector:
         tokens = self.run.token_summary(self.run.lang)
         if tokens:
             write(tokens)
+        for warning in self.run.warnings:
+            write(f"WARNING: {warning}", yellow=True)
         if self.coverage is not None:
             terminalreporter.section("pytest-apimon: coverage")
             write(coverage.render_coverage(self.coverage, self.run.lang).rstrip("\n"))

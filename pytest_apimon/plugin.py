@@ -161,19 +161,26 @@ def _configure_controller(config: pytest.Config, run: ApimonRun, whole_pools: bo
         config.stash[TEMP_TOKENS_KEY] = run.token_dir
     else:
         run.token_dir = cfg.state_path
-    logs.setup_logging(cfg.logging, cfg.base_dir, mask=run.redactor.text)
+    try:
+        logs.setup_logging(cfg.logging, cfg.base_dir, mask=run.redactor.text)
+    except OSError as exc:  # an unwritable log folder must not stop the checks
+        run.warnings.append(f"log file {cfg.logging.file} unusable ({exc}): logging to the terminal only")
     log.info("run started: env=%s config=%s pools=%s", cfg.env, cfg.path or "(built-in defaults)",
              ", ".join(str(r) for r in run.roots))
     memory = None
     if not config.option.collectonly:
         try:
             memory = Memory.open(cfg, breaker=not config.getoption("apimon_no_breaker"))
-        except LockTimeout as exc:
+        except LockTimeout as exc:  # another run is busy with this workspace: never double-send
             raise pytest.UsageError(f"pytest-apimon: {exc}") from None
-        except StateError as exc:
-            raise pytest.UsageError(f"pytest-apimon: state folder {cfg.state_path}: {exc}") from None
-        config.stash[MEMORY_KEY] = memory
-        run.skips = dict(memory.skips)
+        except (StateError, OSError) as exc:
+            # Still check every interface and report; only the memory (history, alert policy) is lost.
+            log.error("state folder %s unusable, running without history and alert policy: %s",
+                      cfg.state_path, exc)
+            run.warnings.append(f"state folder {cfg.state_path} unusable ({exc}): no history or alert policy")
+        if memory is not None:
+            config.stash[MEMORY_KEY] = memory
+            run.skips = dict(memory.skips)
     config.pluginmanager.register(ResultCollector(run, config, memory, whole_pools), "apimon-results")
 
 

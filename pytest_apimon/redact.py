@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import threading
 from collections.abc import Iterable
 from typing import Any
 
@@ -48,6 +49,7 @@ class Redactor:
         self._secrets: set[str] = set()
         self._literal_re: re.Pattern[str] | None = None
         self._dirty = False
+        self._lock = threading.Lock()  # tokens are learnt by request threads while others render
         for s in secrets:
             self.add_secret(s)
 
@@ -57,10 +59,12 @@ class Redactor:
         if not isinstance(value, str):
             value = str(value)
         value = value.strip()
-        if len(value) < MIN_SECRET_LEN or value == MASK or value in self._secrets:
+        if len(value) < MIN_SECRET_LEN or value == MASK:
             return
-        self._secrets.add(value)
-        self._dirty = True
+        with self._lock:
+            if value not in self._secrets:
+                self._secrets.add(value)
+                self._dirty = True
 
     def add_secrets(self, values: Iterable[str]) -> None:
         for v in values:
@@ -123,12 +127,13 @@ class Redactor:
 
     # -- internals -----------------------------------------------------------------------------------
     def _literals(self) -> re.Pattern[str] | None:
-        if self._dirty:
-            # Longest first so a secret containing another one is masked whole.
-            ordered = sorted(self._secrets, key=len, reverse=True)
-            self._literal_re = re.compile("|".join(re.escape(s) for s in ordered)) if ordered else None
-            self._dirty = False
-        return self._literal_re
+        with self._lock:
+            if self._dirty:
+                # Longest first so a secret containing another one is masked whole.
+                ordered = sorted(self._secrets, key=len, reverse=True)
+                self._literal_re = re.compile("|".join(re.escape(s) for s in ordered)) if ordered else None
+                self._dirty = False
+            return self._literal_re
 
     def _mask_keyed(self, key: str, val: str) -> str:
         """Mask the value of a secret key/header, keeping an Authorization scheme word visible."""

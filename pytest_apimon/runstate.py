@@ -42,6 +42,7 @@ class ApimonRun:
     token_stats: dict[str, int] = field(default_factory=dict)  # summed over workers (controller)
     parse_cache: ParseCache = field(default_factory=lambda: ParseCache(None))
     markers: set[str] = field(default_factory=set)  # marker names known to pytest (document tags added)
+    warnings: list[str] = field(default_factory=list)  # shown at the end of the terminal summary
     _engine: Engine | None = None
 
     def engine(self) -> Engine:

@@ -109,3 +109,14 @@ def test_second_run_waits_for_the_lock_then_exits(pytester, local_server) -> Non
         assert result.ret == pytest.ExitCode.USAGE_ERROR
         result.stderr.fnmatch_lines(["*another pytest-apimon run*"])
         pytester.runpytest("--apimon", "pool").assert_outcomes(passed=2)  # lock released: runs normally
+
+
+def test_unusable_state_folder_still_checks_everything(pytester, local_server) -> None:
+    Toggle(local_server, "/svc/orders")
+    Toggle(local_server, "/svc/health")
+    with FakeWeCom() as fake:
+        workspace(pytester, local_server, fake.base_url)
+        (pytester.path / ".apimon").write_text("a file where the state folder should be", encoding="utf-8")
+        result = pytester.runpytest("--apimon", "pool")
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(["*WARNING: state folder*unusable*"])
