@@ -108,13 +108,14 @@ def test_no_token_cache_logs_in_each_run(pytester, local_server) -> None:
     assert server.n == 2  # one per run, shared by both workers
 
 
-def test_revoked_token_is_refreshed_once(pytester, local_server) -> None:
+@pytest.mark.parametrize("extra", [pytest.param([], id="inprocess"), pytest.param(["-n", "4"], id="xdist4")])
+def test_revoked_token_is_refreshed_once(pytester, local_server, extra) -> None:
     server = LoginServer(local_server)
     workspace(pytester, local_server)
-    pytester.runpytest("--apimon", "pool").assert_outcomes(passed=12)
+    pytester.runpytest("--apimon", "pool", *extra).assert_outcomes(passed=12)
     server.revoke()  # server-side expiry between runs: the cached token now answers 401
-    pytester.runpytest("--apimon", "pool").assert_outcomes(passed=12)
-    assert server.n == 2
+    pytester.runpytest("--apimon", "pool", *extra).assert_outcomes(passed=12)
+    assert server.n == 2  # one re-login for the whole run, also with four workers hitting 401 at once
 
 
 @pytest.mark.parametrize("extra", XDIST)
