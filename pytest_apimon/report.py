@@ -241,7 +241,7 @@ def render_terminal(run: RunResult, lang: str = "zh", *, redactor: Redactor | No
                 line = f"{extras.notes[r.nodeid]} {line}"
             # headline() only shows the reason when there is no status; the reason is what tells a 200
             # "unexpected" apart, so append it.
-            if r.status is not None and r.reason:
+            if r.status is not None and r.reason and _one_line(r.reason) not in line:
                 line += f" — {_one_line(r.reason)}"
             if r.attempts > 1:
                 line += f" · {_t('attempts', lang, n=r.attempts)}"
