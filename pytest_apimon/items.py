@@ -53,16 +53,26 @@ class InterfaceFile(pytest.File):
         for n, err in enumerate(file_errors):
             name = "<invalid document>" + (f"#{n + 1}" if n else "")
             yield InvalidDocumentItem.from_parent(self, name=name, error=err)
+        used: set[str] = set()
+
+        def unique(name: str, index: int | None) -> str:
+            # Node ids must be unique (xdist, --lf): a repeated name gets its position in the file.
+            if name in used:
+                name = f"{name} (#{(index or 0) + 1})"
+            used.add(name)
+            return name
+
         for _, entry in sorted(entries, key=lambda pair: pair[0]):
             if isinstance(entry, DocumentError):
-                name = entry.name or f"#{(entry.index or 0) + 1}"
+                name = unique(entry.name or f"#{(entry.index or 0) + 1}", entry.index)
                 yield InvalidDocumentItem.from_parent(self, name=name, error=entry)
                 continue
             dup = run.names.claim(entry)
             if dup is not None:
-                yield InvalidDocumentItem.from_parent(self, name=f"{entry.name} (duplicate)", error=dup)
+                name = unique(f"{entry.name} (duplicate)", entry.index)
+                yield InvalidDocumentItem.from_parent(self, name=name, error=dup)
                 continue
-            yield InterfaceItem.from_parent(self, name=entry.name, interface=entry)
+            yield InterfaceItem.from_parent(self, name=unique(entry.name, entry.index), interface=entry)
 
 
 class _ApimonItem(pytest.Item):

@@ -217,3 +217,17 @@ def test_login_failure_is_one_root_cause(pytester: pytest.Pytester, local_server
     # the failed login is not repeated for every interface of the service
     assert local_server.count("/user/auth/login") <= (2 if extra else 1)
     assert "wrong" not in result.stdout.str().replace("wrong body", "")
+
+
+@pytest.mark.parametrize("extra", XDIST)
+def test_repeated_names_get_unique_node_ids(pytester: pytest.Pytester, local_server: LocalServer, extra) -> None:
+    local_server.route("GET", "/svc/a", lambda r: {"ok": True})
+    write(pytester.path, "config.yaml", f"""
+        defaults: {{retries: 0}}
+        services:
+          svc: {{base_url: "{local_server.url}/svc"}}
+    """)
+    write(pytester.path, "pool/svc/api.yaml", "- {name: dup, path: /a}\n- {name: dup, path: /b}\n- 42\n")
+    result = pytester.runpytest("--apimon", "pool", "-v", *extra)
+    result.assert_outcomes(passed=1, failed=2)
+    result.stdout.fnmatch_lines(["*pool/svc/api.yaml::dup (#2) *FAILED*"])
