@@ -222,6 +222,21 @@ class XdistHooks:
             self.run.add_token_stats(stats)
 
 
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """A symlink in the pool pointing back up the tree would be walked ~40 levels deep: skip it."""
+    if config.stash.get(RUN_KEY, None) is None or not collection_path.is_symlink():
+        return None
+    try:
+        target = collection_path.resolve(strict=True)
+        here = collection_path.parent.resolve()
+    except (OSError, RuntimeError):
+        return True  # broken or looping link
+    if target.is_dir() and (target == here or target in here.parents):
+        log.warning("skipping %s: it links back to %s (a loop)", collection_path, target)
+        return True
+    return None
+
+
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
     run = parent.config.stash.get(RUN_KEY, None)
     if run is None or not is_document(file_path):

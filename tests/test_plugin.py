@@ -231,3 +231,14 @@ def test_repeated_names_get_unique_node_ids(pytester: pytest.Pytester, local_ser
     result = pytester.runpytest("--apimon", "pool", "-v", *extra)
     result.assert_outcomes(passed=1, failed=2)
     assert "pool/svc/api.yaml::dup (#2)" in result.stdout.str()
+
+
+def test_symlink_loop_in_the_pool_is_skipped(pytester: pytest.Pytester, local_server: LocalServer) -> None:
+    local_server.route("GET", "/svc/a", lambda r: {"ok": True})
+    write(pytester.path, "config.yaml", f"""
+        services:
+          svc: {{base_url: "{local_server.url}/svc"}}
+    """)
+    write(pytester.path, "pool/svc/api.yaml", "- {name: a, path: /a}\n")
+    (pytester.path / "pool/svc/loop").symlink_to(pytester.path / "pool/svc", target_is_directory=True)
+    pytester.runpytest("--apimon", "pool").assert_outcomes(passed=1)
