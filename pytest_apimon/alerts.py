@@ -10,7 +10,7 @@ import logging
 import time
 from dataclasses import dataclass, field, replace
 
-from .categories import ORDER, Category
+from .categories import Category
 from .config import Config
 from .notify import DeliveryResult, Notification, build_notifiers
 from .notify.wecom import format_dry_run
@@ -43,47 +43,6 @@ def title(run: RunResult, lang: str, config_title: str | None = None) -> str:
     return f"【{run.env}】{name}：{verdict}" if lang == "zh" else f"[{run.env}] {name}: {verdict}"
 
 
-def render_summary(run: RunResult, lang: str, heading: str, redactor: Redactor) -> str:
-    """A short Markdown report: totals, counts per category, the first problems by name."""
-    stats = compute_stats(run)
-    zh = lang == "zh"
-    rate = "-" if stats.success_rate is None else f"{stats.success_rate * 100:.1f}%"
-    lines = [f"## {heading}"]
-    if zh:
-        lines.append(
-            f"> 总数 {stats.total} · 通过 {stats.passed} · 失败 {stats.failed} · 跳过 {stats.skipped} · 成功率 {rate}"
-        )
-    else:
-        lines.append(
-            f"> total {stats.total} · passed {stats.passed} · failed {stats.failed} · skipped {stats.skipped}"
-            f" · success {rate}"
-        )
-    for cat in ORDER:
-        count = stats.by_category.get(cat.value)
-        if count:
-            lines.append(f"- **{cat.label(lang)}** `{cat.value}`: {count}")
-    failed = sorted((r for r in run.results if r.outcome == "failed"),
-                    key=lambda r: (_rank(r.category), r.service, r.module, r.name))
-    if failed:
-        lines.append("")
-        lines.append(f"**问题（前 {min(len(failed), SUMMARY_PROBLEMS)} 个）**" if zh
-                     else f"**Problems (first {min(len(failed), SUMMARY_PROBLEMS)})**")
-        for r in failed[:SUMMARY_PROBLEMS]:
-            status = r.status if r.status is not None else r.sub or "-"
-            lines.append(f"- [{r.category}] {r.service}/{r.module} · {r.name} → {status}")
-        if len(failed) > SUMMARY_PROBLEMS:
-            more = len(failed) - SUMMARY_PROBLEMS
-            lines.append(f"- …以及另外 {more} 个，详见完整报告" if zh else f"- …and {more} more in the full report")
-    return redactor.text("\n".join(lines))
-
-
-def _rank(category: str | None) -> int:
-    try:
-        return ORDER.index(Category(category))
-    except ValueError:
-        return len(ORDER)
-
-
 def build_notification(run: RunResult, config: Config, lang: str, redactor: Redactor,
                        extras: Extras | None = None) -> Notification:
     def make(view: RunResult) -> Notification:
@@ -92,7 +51,9 @@ def build_notification(run: RunResult, config: Config, lang: str, redactor: Reda
         return Notification(
             title=heading,
             markdown=render_markdown(view, lang, heading, redactor=redactor, extras=extras),
-            summary=render_summary(view, lang, heading, redactor),
+            # Sent with the full report as a file when the report would take too many messages.
+            summary=render_markdown(view, lang, heading, redactor=redactor, extras=extras,
+                                    max_problems=SUMMARY_PROBLEMS),
             run_started_at=view.started_at,
             lang=lang,
             services=tuple(sorted({r.service for r in failed})),
@@ -137,10 +98,13 @@ class Memory:
         self.lock.release()
 
 
-def build_extras(run: RunResult, verdict: Verdict | None, store: StateStore | None, lang: str) -> Extras:
+def build_extras(run: RunResult, verdict: Verdict | None, store: StateStore | None, lang: str,
+                 status_page_url: str | None = None) -> Extras:
     """Report annotations: NEW/ONGOING/RECOVERED per problem, storm diagnosis, login root causes, circuits."""
     zh = lang == "zh"
     extras = Extras()
+    if status_page_url:
+        extras.lead.append(f"[{'状态页' if zh else 'Status page'}]({status_page_url})")
     now = run.finished_at
     # One root cause per failed login (token issue): a lead line, and its interfaces counted, not listed.
     logins: dict[str, str] = {}
@@ -179,7 +143,7 @@ def build_extras(run: RunResult, verdict: Verdict | None, store: StateStore | No
             note += ("；" if zh else "; ") + f"P95 {t.current_p95:.0f} ms ({t.change * 100:+.0f}%)"
         if note:
             extras.notes[r.nodeid] = f"[{note}]"
-    recovered = [d for d in verdict.of_kind(Kind.RECOVERED)]
+    recovered = verdict.of_kind(Kind.RECOVERED)
     if recovered:
         extras.sections.append(("已恢复" if zh else "Recovered", [
             f"{d.key} — {d.describe(lang, now)}" for d in sorted(recovered, key=lambda d: d.key)]))
@@ -195,21 +159,23 @@ def build_extras(run: RunResult, verdict: Verdict | None, store: StateStore | No
 
 
 def render_digest(run: RunResult, verdict: Verdict, lang: str, heading: str, redactor: Redactor) -> str:
-    """Only ongoing problems inside their reminder window: a few lines, not a full alert."""
+    """Only ongoing problems inside their reminder window: the overview and one line each, not a full alert."""
     zh = lang == "zh"
-    lines = [render_summary(run, lang, heading, redactor), ""]
+    lines = [render_markdown(run, lang, heading, redactor=redactor, max_problems=0).rstrip("\n"), ""]
     lines.append("**仍未恢复（已通知过）**" if zh else "**Still failing (already announced)**")
-    for d in sorted(verdict.ongoing, key=lambda d: d.key):
-        lines.append(f"- {d.key} — {d.describe(lang, run.finished_at)}")
+    lines += [f"- {d.key} — {d.describe(lang, run.finished_at)}" for d in sorted(verdict.ongoing, key=lambda d: d.key)]
     return redactor.text("\n".join(lines))
 
 
 def finish(run: RunResult, config: Config, lang: str, redactor: Redactor, memory: Memory | None, *,
            dry_run: bool = False, selection_complete: bool = True) -> tuple[AlertOutcome, Extras]:
-    """End of run on the controller: remember it, decide what is worth saying, say it (or show it)."""
+    """End of run on the controller: remember it, decide what is worth saying, say it (or show it).
+
+    Returns the outcome and the report annotations (in the report language `lang`) for the report files.
+    """
     settings = config.notify
-    lang = settings.language or lang
     verdict = None
+    store = memory.store if memory is not None else None
     if memory is not None:
         verdict = evaluate(memory.states, run.results, config.policy, run.finished_at, memory.memory,
                            selection_complete=selection_complete)
@@ -217,38 +183,46 @@ def finish(run: RunResult, config: Config, lang: str, redactor: Redactor, memory
         if not dry_run:
             memory.store.record_run(run, verdict.states, verdict.memory, selection_complete=selection_complete,
                                     removed=verdict.removed)
-    extras = build_extras(run, verdict, memory.store if memory else None, lang)
-    if config.report.status_page_url:
-        label = "状态页" if lang == "zh" else "Status page"
-        extras.lead.append(f"[{label}]({config.report.status_page_url})")
+    extras = build_extras(run, verdict, store, lang, config.report.status_page_url)
     outcome = AlertOutcome()
     notifiers = build_notifiers(settings, config.state_path / "outbox")
+    if not notifiers and not dry_run:
+        outcome.reason = "no notifier configured"
+        return outcome, extras
     if verdict is not None:
         mode = message_mode(settings.send_on, verdict)
     else:
         failed = any(r.outcome == "failed" for r in run.results)
         mode = "full" if settings.send_on == "always" or failed else "none"
-    notification = build_notification(run, config, lang, redactor, extras)
+    if mode == "none":
+        reason = "nothing new since the last report" if verdict is not None else "no failure"
+        verb = "nothing would be sent" if dry_run else "not sent"
+        outcome.reason = f"{verb} (send_on: {settings.send_on}; {reason})"
+        if not dry_run:
+            outcome.results = [notifier.flush() for notifier in notifiers]  # earlier runs' undelivered reports
+            _log_errors(outcome, redactor)
+        return outcome, extras
+    # Only now is a message worth rendering; the robots may speak another language than the report.
+    notify_lang = settings.language or lang
+    notify_extras = extras if notify_lang == lang else build_extras(
+        run, verdict, store, notify_lang, config.report.status_page_url)
+    notification = build_notification(run, config, notify_lang, redactor, notify_extras)
     if mode == "digest" and verdict is not None:
-        digest = render_digest(run, verdict, lang, notification.title, redactor)
+        digest = render_digest(run, verdict, notify_lang, notification.title, redactor)
         notification = replace(notification, markdown=digest, summary=digest, scope=None)
     if dry_run:
         if not notifiers:
             outcome.reason = "(no WeCom robot configured: nothing would be sent)\n\n" + notification.markdown
-        elif mode == "none":
-            outcome.reason = f"nothing would be sent (send_on: {settings.send_on}; no new problem or recovery)"
         else:
             outcome.reason = "\n\n".join(format_dry_run(n.dry_run(notification)) for n in notifiers)
         return outcome, extras
-    if not notifiers:
-        outcome.reason = "no notifier configured"
-        return outcome, extras
-    for notifier in notifiers:
-        result = notifier.send(notification) if mode != "none" else notifier.flush()
-        outcome.results.append(result)
-        for error in result.errors:
-            log.error("%s: %s", notifier.name, redactor.text(error))
-    outcome.sent = mode != "none"
-    if not outcome.sent:
-        outcome.reason = f"not sent (send_on: {settings.send_on}; nothing new since the last report)"
+    outcome.results = [notifier.send(notification) for notifier in notifiers]
+    outcome.sent = True
+    _log_errors(outcome, redactor)
     return outcome, extras
+
+
+def _log_errors(outcome: AlertOutcome, redactor: Redactor) -> None:
+    for result in outcome.results:
+        for error in result.errors:
+            log.error("%s: %s", result.notifier, redactor.text(error))

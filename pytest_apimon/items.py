@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from .categories import Category
-from .documents import DocumentError, Interface
+from .documents import DocumentError, Interface, service_and_module
 from .results import InterfaceResult
 
 if TYPE_CHECKING:
@@ -139,6 +139,7 @@ class InterfaceItem(_ApimonItem):
     def runtest(self) -> None:
         run = _run(self.config)
         attempt = getattr(self, "execution_count", 1)
+        self.result = None  # a rerun reuses the item: never report the previous attempt's result
         result = None
         if run.runner is not None and run.runner.has(self.nodeid):
             result = run.runner.result(self.nodeid, attempt)  # fetched concurrently ahead of time
@@ -184,8 +185,6 @@ class InvalidDocumentItem(_ApimonItem):
 
 
 def _service_module(path: Path, pool_root: Path | None) -> tuple[str, str]:
-    from .documents import service_and_module
-
     if pool_root is None:
         return path.parent.name, path.stem
     try:

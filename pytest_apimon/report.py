@@ -54,6 +54,7 @@ _T: dict[str, tuple[str, str]] = {
     "resp_body": ("响应体", "Response body"),
     "sep": ("：", ": "),
     "flaky": ("重试后通过", "Passed after retry"),
+    "more": ("…以及另外 {n} 个，详见完整报告", "…and {n} more in the full report"),
 }
 
 
@@ -332,8 +333,10 @@ def _md_details(index: int, r: InterfaceResult, lang: str, red: Redactor) -> lis
 
 
 def render_markdown(run: RunResult, lang: str = "zh", title: str | None = None, *,
-                    redactor: Redactor | None = None, details: bool = True, extras: Extras | None = None) -> str:
-    """Markdown limited to what WeCom renders. `details=False` drops the per-problem section (message size)."""
+                    redactor: Redactor | None = None, details: bool = True, extras: Extras | None = None,
+                    max_problems: int | None = None) -> str:
+    """Markdown limited to what WeCom renders. `details=False` drops the per-problem section (message size);
+    `max_problems` makes the short summary sent beside a long report: that many problem lines, no details."""
     red = redactor or Redactor()
     stats = compute_stats(run)
     sep = _t("sep", lang)
@@ -370,9 +373,18 @@ def render_markdown(run: RunResult, lang: str = "zh", title: str | None = None, 
     if groups or grouped:
         lines += ["", f"## {_t('problems', lang)}"]
         lines += [f"- {line}" for line in grouped]
+        total = sum(len(results) for _, results in groups)
+        budget = total if max_problems is None else max_problems
         for category, results in groups:
+            if budget <= 0:
+                break
             lines += ["", f"### {_label(category, lang)} {_code(category)} ({len(results)})"]
-            lines += [_md_problem(r, lang, red, notes.get(r.nodeid, "")) for r in results]
+            lines += [_md_problem(r, lang, red, notes.get(r.nodeid, "")) for r in results[:budget]]
+            budget -= len(results)
+        if max_problems is not None and total > max_problems:
+            lines += ["", _t("more", lang, n=total - max_problems)]
+    if max_problems is not None:
+        details = False
     flaky = _flaky(run)
     if flaky:
         lines += ["", f"## {_t('flaky', lang)} `flaky` ({len(flaky)})"]

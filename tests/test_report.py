@@ -242,3 +242,12 @@ def test_json_keeps_chinese_readable(run: RunResult) -> None:
 def test_json_empty_run() -> None:
     doc = json.loads(render_json(_run([])))
     assert doc["results"] == [] and doc["stats"]["success_rate"] is None
+
+
+def test_markdown_summary_caps_the_problem_list() -> None:
+    results = [_r(f"bad{i:03d}", "failed", "server_error", status=500) for i in range(40)]
+    summary = render_markdown(_run(results), "zh", "标题", max_problems=15)
+    assert summary.count("**") >= 15 and "bad014" in summary and "bad015" not in summary
+    assert "…以及另外 25 个，详见完整报告" in summary and "## 详情" not in summary
+    full = render_markdown(_run(results), "en", "t")
+    assert "bad039" in full and "more in the full report" not in full
