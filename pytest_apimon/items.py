@@ -140,9 +140,8 @@ class InterfaceItem(_ApimonItem):
         run = _run(self.config)
         attempt = getattr(self, "execution_count", 1)
         self.result = None  # a rerun reuses the item: never report the previous attempt's result
-        result = None
-        if run.runner is not None and run.runner.has(self.nodeid):
-            result = run.runner.result(self.nodeid, attempt)  # fetched concurrently ahead of time
+        # Fetched concurrently ahead of time by the single-process Runner; else (xdist, stopped) check now.
+        result = run.runner.result(self.nodeid, attempt) if run.runner is not None else None
         if result is None:
             result = run.engine().check(self.interface)
         result.nodeid = self.nodeid

@@ -44,7 +44,6 @@ class RetryPolicy:
 class _Attempt:
     done: threading.Event = field(default_factory=threading.Event)
     result: InterfaceResult | None = None
-    scheduled: bool = False
     started: bool = False
 
 
@@ -89,7 +88,6 @@ class Runner:
         self._tie = itertools.count()
         self._pool = ThreadPoolExecutor(self._concurrency, thread_name_prefix="apimon")
         self._dispatcher = threading.Thread(target=self._dispatch_loop, name="apimon-dispatch", daemon=True)
-        self.attempts_started = 0
 
     # -- public API -------------------------------------------------------------------------------
     def start(self, jobs: list[tuple[str, Interface]]) -> None:
@@ -100,17 +98,16 @@ class Runner:
                 self._enqueue(job, 1)
         self._dispatcher.start()
 
-    def has(self, key: str) -> bool:
-        return key in self._jobs
-
     def result(self, key: str, attempt: int = 1) -> InterfaceResult | None:
-        """Wait for attempt `attempt` of `key`; schedules it now if nothing scheduled it (None if stopped)."""
+        """Wait for attempt `attempt` of `key`; schedules it now if nothing scheduled it.
+
+        None: `key` is not prefetched here (the caller checks it itself), or the run was stopped."""
         with self._cond:
             job = self._jobs.get(key)
             if job is None:
                 return None
             att = job.attempts.get(attempt)
-            if att is None or not att.scheduled:
+            if att is None:
                 if self._stopped:
                     return None
                 self._enqueue(job, attempt, urgent=True)  # e.g. --reruns for a non-transient failure
@@ -133,8 +130,7 @@ class Runner:
 
     # -- internals (self._cond held) -----------------------------------------------------------
     def _enqueue(self, job: _Job, attempt: int, delay: float = 0.0, urgent: bool = False) -> None:
-        att = job.attempts.setdefault(attempt, _Attempt())
-        att.scheduled = True
+        job.attempts.setdefault(attempt, _Attempt())
         if delay > 0:
             heapq.heappush(self._delayed, (self._clock() + delay, next(self._tie), job.key, attempt))
         else:
@@ -169,21 +165,13 @@ class Runner:
                     return
                 picked = self._next_ready()
                 if picked is None:
-                    pending = any(self._queues.values()) or self._delayed or self._active
-                    if not pending:
-                        # Nothing left now; a rerun may still ask for an attempt (result()).
-                        self._cond.wait(0.5)
-                        continue
-                    timeout = None
-                    if self._delayed:
-                        timeout = max(0.0, self._delayed[0][0] - self._clock())
-                    self._cond.wait(timeout if timeout is not None else 0.5)
+                    # Woken by every enqueue, completion and stop; otherwise when the next backoff is due.
+                    self._cond.wait(max(0.0, self._delayed[0][0] - self._clock()) if self._delayed else None)
                     continue
                 job, attempt = picked
                 job.attempts[attempt].started = True
                 self._active += 1
                 self._active_per_host[job.host] = self._active_per_host.get(job.host, 0) + 1
-                self.attempts_started += 1
                 self._pool.submit(self._run, job, attempt)
 
     def _run(self, job: _Job, attempt: int) -> None:
