@@ -26,6 +26,11 @@ if TYPE_CHECKING:
 log = logging.getLogger("pytest_apimon")
 
 
+def apimon_option(config: pytest.Config, name: str) -> str | None:
+    """--apimon-NAME, else the apimon_NAME ini key, else None."""
+    return config.getoption(f"apimon_{name}") or config.getini(f"apimon_{name}") or None
+
+
 class ResultCollector:
     def __init__(self, run: ApimonRun, config: pytest.Config, memory: Memory | None,
                  selection_complete: bool) -> None:
@@ -37,9 +42,6 @@ class ResultCollector:
         self.alert: AlertOutcome | None = None
         self.extras: Extras | None = None
         self.coverage: dict | None = None
-
-    def option(self, name: str) -> str | None:
-        return self.config.getoption(f"apimon_{name}") or self.config.getini(f"apimon_{name}") or None
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         data = getattr(report, "apimon", None)
@@ -117,7 +119,7 @@ class ResultCollector:
             )
         for name, from_config, render in outputs:
             # A path given on the command line is relative to the cwd; one from config.yaml to its folder.
-            cli = self.option(name)
+            cli = apimon_option(self.config, name)
             target = cli or from_config
             if not target:
                 continue

@@ -12,7 +12,7 @@ import pytest
 
 from . import logs
 from .alerts import Memory
-from .collector import ResultCollector, dedupe_junit_reruns
+from .collector import ResultCollector, apimon_option, dedupe_junit_reruns
 from .config import Config, ConfigError, load_config
 from .documents import is_document
 from .items import InterfaceFile, InterfaceItem, _ApimonItem
@@ -62,12 +62,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         parser.addini(f"apimon_{name}", f"pytest-apimon {text}", default="")
 
 
-def _option(config: pytest.Config, name: str) -> str | None:
-    return config.getoption(f"apimon_{name}") or config.getini(f"apimon_{name}") or None
-
-
 def _load(config: pytest.Config) -> Config:
-    cfg_path = _option(config, "config")
+    cfg_path = apimon_option(config, "config")
     if cfg_path:
         path: Path | None = Path(cfg_path)
         if not path.is_absolute():
@@ -76,7 +72,7 @@ def _load(config: pytest.Config) -> Config:
         path = config.rootpath / "config.yaml"
         path = path if path.is_file() else None
     try:
-        return load_config(path, env=_option(config, "env"))
+        return load_config(path, env=apimon_option(config, "env"))
     except ConfigError as exc:
         raise pytest.UsageError(f"pytest-apimon: invalid config: {exc}") from None
 
@@ -125,7 +121,7 @@ def pytest_configure(config: pytest.Config) -> None:
     if not paths:
         return
     cfg = _load(config)
-    lang = _option(config, "lang") or cfg.report.language
+    lang = apimon_option(config, "lang") or cfg.report.language
     if lang not in ("zh", "en"):
         raise pytest.UsageError(f"pytest-apimon: apimon_lang must be zh or en, got {lang!r}")
     workerinput = getattr(config, "workerinput", None)
@@ -186,7 +182,7 @@ def _configure_controller(config: pytest.Config, run: ApimonRun, whole_pools: bo
 
 def _configure_concurrency(config: pytest.Config, run: ApimonRun) -> None:
     d = run.config.defaults
-    raw = _option(config, "concurrency") or d.concurrency
+    raw = apimon_option(config, "concurrency") or d.concurrency
     try:
         run.concurrency = max(1, int(raw))
     except ValueError:
