@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -13,7 +12,7 @@ from localserver import LocalServer, Response, closed_port, drip_body
 from pytest_apimon.categories import Category
 from pytest_apimon.classify import Outcome, classify, lookup, status_allowed
 from pytest_apimon.documents import BodyCheck, Expect
-from pytest_apimon.probe import Exchange, ProbeError, Request, new_session, send
+from pytest_apimon.probe import Exchange, ProbeError, Request, send
 
 
 def ex(status: int | None = 200, body: Any = b"", **kw: Any) -> Exchange:
@@ -257,17 +256,6 @@ def test_lookup() -> None:
 # --- end to end with a real server ----------------------------------------------------------
 
 
-@pytest.fixture
-def srv() -> Iterator[LocalServer]:
-    with LocalServer() as server:
-        yield server
-
-
-@pytest.fixture
-def session() -> Iterator[requests.Session]:
-    s = new_session()
-    yield s
-    s.close()
 
 
 def test_end_to_end(srv: LocalServer, session: requests.Session) -> None:

@@ -4,7 +4,6 @@ import json
 import os
 import stat
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,15 +18,6 @@ RUN1 = time.mktime((2026, 11, 28, 4, 0, 0, 0, 0, -1))
 RUN2 = RUN1 + 900
 
 
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-def fake(clock: FakeClock) -> Iterator[FakeWeCom]:
-    with FakeWeCom(clock=clock.now) as server:
-        yield server
 
 
 def run(fake: FakeWeCom, clock: FakeClock, box: Path, n: Notification | None, **notify: object):

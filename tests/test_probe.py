@@ -6,7 +6,6 @@ import socket
 import threading
 import time
 import tracemalloc
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -28,19 +27,6 @@ from localserver import (
 )
 
 from pytest_apimon.probe import Exchange, Request, new_session, send
-
-
-@pytest.fixture
-def srv() -> Iterator[LocalServer]:
-    with LocalServer() as server:
-        yield server
-
-
-@pytest.fixture
-def session() -> Iterator[requests.Session]:
-    s = new_session()
-    yield s
-    s.close()
 
 
 def get(session: requests.Session, url: str, **kw: object) -> Exchange:

@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterator
 
 import pytest
 from fake_wecom import KEY, FakeClock, FakeWeCom, cjk_lines, robot_config
@@ -15,15 +14,6 @@ from pytest_apimon.notify.wecom import WeComNotifier, format_dry_run, test_webho
 MARKER = re.compile(r"\((\d+)/(\d+)\)")
 
 
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-def fake(clock: FakeClock) -> Iterator[FakeWeCom]:
-    with FakeWeCom(clock=clock.now) as server:
-        yield server
 
 
 def settings(fake: FakeWeCom, robots: list[dict] | None = None, **notify: object) -> NotifySettings:
