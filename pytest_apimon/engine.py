@@ -68,6 +68,7 @@ class Engine:
                 f"for environment '{self.config.env}' in {self.config.path or 'the config'}"
             )
         d = self.config.defaults
+        timeout = self.timeout_for(itf)
         return Request(
             method=itf.method,
             url=url,
@@ -77,8 +78,8 @@ class Engine:
             has_json=itf.has_json,
             form=itf.form,
             body=itf.body,
-            timeout=self.timeout_for(itf),
-            connect_timeout=min(d.connect_timeout, self.timeout_for(itf)),
+            timeout=timeout,
+            connect_timeout=min(d.connect_timeout, timeout),
             verify_tls=svc.verify_tls,
             max_body_bytes=d.max_body_bytes,
             max_redirects=d.max_redirects,
@@ -86,13 +87,11 @@ class Engine:
 
     def auth_service(self, itf: Interface) -> str | None:
         """Which service's token this interface sends, if any."""
-        if itf.auth is False:
-            return None
-        name = itf.auth if isinstance(itf.auth, str) else itf.service
-        has_auth = self.config.service(name).auth is not None
-        if itf.auth is True or isinstance(itf.auth, str):
-            return name  # explicitly asked for: a missing auth config is reported, not ignored
-        return name if has_auth else None
+        if isinstance(itf.auth, str):
+            return itf.auth  # another service's token; a missing auth config is reported, not ignored
+        if itf.auth is not None:
+            return itf.service if itf.auth else None
+        return itf.service if self.config.service(itf.service).auth is not None else None
 
     def check(self, itf: Interface) -> InterfaceResult:
         started = time.time()
@@ -104,7 +103,6 @@ class Engine:
             req = self.build_request(itf)
         except ValueError as exc:
             return self._fail(result, Outcome(Category.INVALID_DOCUMENT, "config", str(exc)))
-        result.url = self.redactor.text(req.url)
 
         token: Token | None = None
         auth_svc = self.auth_service(itf)
@@ -112,6 +110,7 @@ class Engine:
             try:
                 token = self.tokens.apply(auth_svc, req)
             except LoginFailed as exc:
+                result.url = self.redactor.text(req.url)
                 return self._fail(result, Outcome(Category.AUTH, "login", str(exc)))
 
         ex = send(self.session(itf.service), req)
