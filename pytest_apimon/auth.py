@@ -274,7 +274,7 @@ class TokenManager:
         timeout = svc.timeout or d.timeout
         return Request(method=method, url=url, headers=headers, timeout=timeout,
                        connect_timeout=min(d.connect_timeout, timeout), verify_tls=svc.verify_tls,
-                       max_body_bytes=d.max_body_bytes, max_redirects=d.max_redirects, **body)
+                       max_body_bytes=d.max_body_bytes, **body)
 
     def _exchange(self, service: str, req: Request) -> tuple[Exchange, Any]:
         """Send the login request; a non-2xx answer or a network error is the LoginFailed message."""

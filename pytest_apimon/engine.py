@@ -42,7 +42,8 @@ class Engine:
         with self._lock:
             sess = self._sessions.get(service)
             if sess is None:
-                sess = new_session(verify_tls=self.config.service(service).verify_tls, pool_size=self.pool_size)
+                sess = new_session(verify_tls=self.config.service(service).verify_tls, pool_size=self.pool_size,
+                                   max_redirects=self.config.defaults.max_redirects)
                 self._sessions[service] = sess
             return sess
 
@@ -82,7 +83,6 @@ class Engine:
             connect_timeout=min(d.connect_timeout, timeout),
             verify_tls=svc.verify_tls,
             max_body_bytes=d.max_body_bytes,
-            max_redirects=d.max_redirects,
         )
 
     def auth_service(self, itf: Interface) -> str | None:

@@ -22,6 +22,7 @@ which urllib3's pool detects as "dropped" and replaces.
 from __future__ import annotations
 
 import http.client
+import http.cookiejar
 import re
 import socket
 import ssl
@@ -68,7 +69,6 @@ class Request:
     connect_timeout: float = 5.0
     verify_tls: bool = True
     max_body_bytes: int = 1024 * 1024
-    max_redirects: int = 5
 
 
 @dataclass
@@ -223,16 +223,28 @@ class _DeadlineAdapter(HTTPAdapter):
         return manager
 
 
-def new_session(verify_tls: bool = True, pool_size: int = 10) -> requests.Session:
-    """A Session whose connections support the total deadline (see send)."""
+def new_session(verify_tls: bool = True, pool_size: int = 10, max_redirects: int = 5) -> requests.Session:
+    """A Session whose connections support the total deadline (see send).
+
+    Shared by every thread checking one service, so it is configured once here and never changed per request.
+    It keeps no cookies: a login's session cookie must not make `auth: false` interfaces (or a broken token)
+    pass, and each check must see the service as a fresh client would. No ~/.netrc credentials either.
+    """
     session = requests.Session()
     session.verify = verify_tls
+    session.max_redirects = max_redirects
+    session.cookies.set_policy(http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
+    session.auth = _no_auth  # a session-level auth stops requests from reading ~/.netrc on every request
     adapter = _DeadlineAdapter(pool_connections=pool_size, pool_maxsize=pool_size, max_retries=0)
     session.mount("http://", adapter)
     session.mount("https://", adapter)
     if not verify_tls:
         _quiet_insecure()
     return session
+
+
+def _no_auth(r: requests.PreparedRequest) -> requests.PreparedRequest:
+    return r
 
 
 def _quiet_insecure() -> None:
@@ -268,10 +280,6 @@ def send(session: requests.Session, req: Request) -> Exchange:
         ex.error = mapped if mapped.kind == "invalid_url" else ProbeError("other", "request", mapped.message)
         return ex
     _describe_request(ex, prepared)
-    if not req.verify_tls:
-        _quiet_insecure()
-    # Shared session: concurrent sends with different limits would race here; callers use one value.
-    session.max_redirects = req.max_redirects
     settings = session.merge_environment_settings(prepared.url, {}, True, req.verify_tls, None)
 
     guard = _DeadlineGuard(req.timeout + _GRACE_S)
@@ -294,7 +302,7 @@ def send(session: requests.Session, req: Request) -> Exchange:
         ex.response_headers = dict(resp.headers)
         complete = _read_body(resp, req.max_body_bytes, ex)
     except Exception as exc:
-        ex.error = _map_error(exc, fired=guard.fired, req=req, url=ex.url)
+        ex.error = _map_error(exc, fired=guard.fired, req=req, url=ex.url, max_redirects=session.max_redirects)
     finally:
         ex.elapsed_ms = (time.perf_counter() - start) * 1000
         guard.finish()
@@ -378,7 +386,7 @@ def _first(chain: list[BaseException], *types: type[BaseException]) -> BaseExcep
     return next((e for e in chain if isinstance(e, types)), None)
 
 
-def _map_error(exc: BaseException, *, fired: bool, req: Request, url: str) -> ProbeError:
+def _map_error(exc: BaseException, *, fired: bool, req: Request, url: str, max_redirects: int = 0) -> ProbeError:
     if fired:
         return _total_timeout(req)
     chain = _chain(exc)
@@ -386,7 +394,7 @@ def _map_error(exc: BaseException, *, fired: bool, req: Request, url: str) -> Pr
     host = _hostport(failing)
 
     if _first(chain, requests.TooManyRedirects):
-        return ProbeError("redirects", "too_many", f"more than {req.max_redirects} redirects")
+        return ProbeError("redirects", "too_many", f"more than {max_redirects} redirects")
     bad_url = _first(
         chain,
         requests.exceptions.InvalidURL,

@@ -281,7 +281,10 @@ def test_redirects(srv: LocalServer, session: requests.Session) -> None:
     srv.route("GET", "/loop", lambda r: Response(302, {"Location": "/loop"}, ""))
     srv.route("GET", "/from", lambda r: Response(301, {"Location": "/to?x=1"}, ""))
     srv.route("GET", "/to", lambda r: {"arrived": True})
-    ex = get(session, srv.url + "/loop", max_redirects=3)
+    limited = new_session(max_redirects=3)  # the limit belongs to the service's session, set once
+    ex = get(limited, srv.url + "/loop")
+    limited.close()
+    assert ex.error is not None and ex.error.message == "more than 3 redirects"
     assert ex.error is not None and (ex.error.kind, ex.error.sub) == ("redirects", "too_many")
     assert srv.count("/loop") == 4  # first request + 3 redirects
     ex = get(session, srv.url + "/from")
@@ -383,3 +386,12 @@ def test_threads_share_one_session(srv: LocalServer) -> None:
             assert got.error is None and got.status == 200, got.error
         else:
             assert got.error is not None and got.error.sub == "total"
+
+
+def test_session_keeps_no_cookies(srv: LocalServer, session: requests.Session) -> None:
+    # A login's cookie must not ride along on later checks (auth: false would then pass while logged in).
+    srv.route("GET", "/login", lambda r: Response(200, {"Set-Cookie": "sid=abc123; Path=/"}, "ok"))
+    srv.route("GET", "/me", lambda r: {"cookie": r.headers.get("cookie")})
+    assert get(session, srv.url + "/login").status == 200
+    get(session, srv.url + "/me")
+    assert "cookie" not in srv.last("/me").headers
