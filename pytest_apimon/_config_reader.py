@@ -44,7 +44,7 @@ def describe(value: Any) -> str:
     return repr(value) if isinstance(value, str) else str(value)
 
 
-def _number(value: Any) -> float | None:
+def finite_number(value: Any) -> float | None:
     """A finite int/float, or a string holding one (values substituted from ${VAR} arrive as strings)."""
     if isinstance(value, bool) or not isinstance(value, int | float | str):  # `timeout: yes` is a mistake, not 1
         return None
@@ -57,7 +57,7 @@ def _number(value: Any) -> float | None:
 
 def parse_duration(value: Any) -> float:
     """Seconds from a number or a string like '30s', '15m', '1h', '1h30m'. Raises ValueError."""
-    number = _number(value)
+    number = finite_number(value)
     if number is None and isinstance(value, str) and value.strip():
         m = _DURATION.fullmatch(value.strip())
         if m and any(m.groups()):
@@ -134,7 +134,7 @@ def positive(convert: Any) -> Any:
 
 
 def count(value: Any) -> int:
-    number = _number(value)
+    number = finite_number(value)
     if number is None or number != int(number) or number < 0:
         raise ValueError(f"expected a whole number >= 0, got {describe(value)}")
     return int(number)
@@ -144,7 +144,7 @@ def at_least(minimum: int) -> Callable[[Any], int]:
     """A whole number >= minimum ("3" and 3.0 too: values from ${VAR} arrive as text)."""
 
     def convert(value: Any) -> int:
-        number = _number(value)
+        number = finite_number(value)
         if number is None or number != int(number):
             raise ValueError(f"expected a whole number >= {minimum}, got {describe(value)}")
         if number < minimum:
@@ -162,7 +162,7 @@ def positive_duration(value: Any) -> float:
 
 
 def factor(value: Any) -> float:
-    number = _number(value)
+    number = finite_number(value)
     if number is None or number <= 0:
         raise ValueError(f"expected a number > 0, got {describe(value)}")
     return number

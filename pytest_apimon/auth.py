@@ -21,13 +21,14 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, quote_plus, urlencode, urlsplit, urlunsplit
 
 import requests
 import requests.auth
 
+from ._config_reader import finite_number
 from .classify import lookup
 from .config import AuthConfig, BasicAuth, Config, LoginAuth, OAuth2Auth, ServiceConfig, StaticAuth
 from .probe import Exchange, Request, send
@@ -47,7 +48,7 @@ class LoginFailed(Exception):
 @dataclass
 class Token:
     service: str
-    value: str
+    value: str = field(repr=False)  # never in a repr, a traceback or a log line
     obtained_at: float
     expires_at: float | None = None  # None: unknown (or never, for static/basic)
 
@@ -79,14 +80,9 @@ def jwt_expiry(token: str) -> float | None:
 
 
 def _seconds(value: Any) -> float | None:
-    """A positive lifetime from a number or numeric string."""
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
-        return None
-    try:
-        number = float(value)
-    except ValueError:
-        return None
-    return number if number > 0 else None
+    """A positive, finite lifetime from a number or numeric string (json.loads accepts Infinity)."""
+    number = finite_number(value)
+    return number if number is not None and number > 0 else None
 
 
 class TokenManager:
@@ -256,10 +252,13 @@ class TokenManager:
             tok = self._login(service, auth) if isinstance(auth, LoginAuth) else self._oauth2(service, auth)
         except LoginFailed as exc:
             self._count("login_failures")
-            self._failures[service] = str(exc)
+            # The message carries the login URL and the server's words: mask it before it is kept, written
+            # to the cache file or raised to users' fixtures (none of which mask on their own).
+            message = self._redactor.text(str(exc))
+            self._failures[service] = message
             if self._cache is not None:
                 self._cache.put(self._key(service, auth),
-                                CacheEntry(service, obtained_at=now, run_id=self.run_id, error=str(exc)))
+                                CacheEntry(service, obtained_at=now, run_id=self.run_id, error=message))
             return self._fallback(service, held, now)
         self._count("cache_misses")
         self._redactor.add_secret(tok.value)

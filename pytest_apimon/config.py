@@ -56,7 +56,7 @@ class StaticAuth:
     """A fixed token, normally from the environment (`token: ${NURSE_TOKEN}`)."""
 
     kind: ClassVar[str] = "static"
-    token: str = ""
+    token: str = field(default="", repr=False)
     header: str = "Authorization"
     scheme: str = "Bearer"
     query_param: str | None = None
@@ -72,7 +72,7 @@ class OAuth2Auth:
     query_param: ClassVar[str | None] = None
     token_url: str = ""
     client_id: str = ""
-    client_secret: str = ""
+    client_secret: str = field(default="", repr=False)
     scope: str | None = None  # space-separated (a YAML list is joined)
     audience: str | None = None
     extra_params: dict[str, str] = field(default_factory=dict)  # more form fields of the token request
@@ -88,7 +88,7 @@ class BasicAuth:
 
     kind: ClassVar[str] = "basic"
     username: str = ""
-    password: str = ""
+    password: str = field(default="", repr=False)
 
     @property
     def credentials(self) -> str:
@@ -151,7 +151,8 @@ class Config:
     services: dict[str, ServiceConfig] = field(default_factory=dict)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
     report: ReportConfig = field(default_factory=ReportConfig)
-    secrets: tuple[str, ...] = ()  # secret-looking auth values and credential headers; masked in outputs
+    # Secret-looking auth values and credential headers; masked in outputs, never shown in a repr.
+    secrets: tuple[str, ...] = field(default=(), repr=False)
     notify: NotifySettings = field(default_factory=lambda: _notify_settings()())
     state_dir: str = ".apimon"  # run state (history db, tokens, outbox); relative to the config file's folder
     policy: PolicySettings = field(default_factory=lambda: _policy_settings()[0]())

@@ -25,7 +25,7 @@ import logging
 import os
 import time
 from collections.abc import Iterator, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -53,7 +53,7 @@ class CacheEntry:
     """A token (value set) or a failed login (error set) of one service + fingerprint."""
 
     service: str
-    value: str | None = None
+    value: str | None = field(default=None, repr=False)
     obtained_at: float = 0.0
     expires_at: float | None = None  # None: unknown lifetime, reused only by the run that got it
     run_id: str | None = None  # the run that wrote the entry

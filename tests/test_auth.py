@@ -468,3 +468,9 @@ def test_session_auth_applies_and_retries_once_on_401(server: LoginServer, query
         assert server.logins == 2
         if query:
             assert resp.url.count("access_token=") == 1 and "page=1" in resp.url
+
+
+def test_infinite_lifetime_is_not_a_lifetime() -> None:
+    from pytest_apimon.auth import _seconds
+
+    assert _seconds(float("inf")) is None and _seconds("3600") == 3600.0 and _seconds(True) is None
