@@ -46,7 +46,7 @@ def title(run: RunResult, lang: str, config_title: str | None = None) -> str:
 def build_notification(run: RunResult, config: Config, lang: str, redactor: Redactor,
                        extras: Extras | None = None) -> Notification:
     def make(view: RunResult) -> Notification:
-        heading = title(view, lang, config.report.title)
+        heading = redactor.text(title(view, lang, config.report.title))  # also heads every continuation part
         failed = [r for r in view.results if r.outcome == "failed"]
         return Notification(
             title=heading,

@@ -75,7 +75,7 @@ def render_status_page(store: StateStore, env: str, run: RunResult, verdict: Ver
     """The page for `env` after `run` (already recorded in `store`). Interfaces are those of `run`."""
     t = _T["zh" if lang == "zh" else "en"]
     now = run.finished_at if now is None else now
-    red = redactor.text if redactor is not None else (lambda s: s)
+    red = (redactor or Redactor()).text
     esc = html.escape
     conn = store.conn
     states = verdict.states if verdict is not None else store.load_states(env)
@@ -229,7 +229,8 @@ def render_status_page(store: StateStore, env: str, run: RunResult, verdict: Ver
     offset = time.strftime("%z", time.localtime(now))
     out.append(f'<footer class="muted">{t["generated"]} {_fmt(now)} · {t["tz"]} UTC{offset[:3]}:{offset[3:]} · '
                f'pytest-apimon</footer></main><div id="tip" hidden></div><script>{_JS}</script></body></html>')
-    return "\n".join(out)
+    # Names, titles and reasons come from documents and servers: one masking pass over the whole page.
+    return red("\n".join(out))
 
 
 # -- read-only queries (the store's own API has no "these runs" or "P95 per bucket" query) ---------------

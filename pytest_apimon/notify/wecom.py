@@ -177,8 +177,7 @@ class WeComNotifier:
                 self._clear_dropped(robot)
                 continue
             result.delivered = False
-            result.errors.append(f"WeCom robot '{robot.name}': {error}")
-            log.error("WeCom robot '%s': %s", robot.name, error)
+            result.errors.append(f"WeCom robot '{robot.name}': {error}")  # the caller logs result.errors
             if error.storable:
                 self._store(robot, view, steps[max(done - inserted, 0):], str(error), result)
         return result
