@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from . import alerts, coverage, metrics, statuspage
+from .plugin import apimon_option
 from .report import Extras, compute_stats, render_json, render_markdown, render_terminal
 from .results import InterfaceResult, RunResult
 from .runstate import ApimonRun
@@ -24,11 +25,6 @@ if TYPE_CHECKING:
     from .alerts import AlertOutcome, Memory
 
 log = logging.getLogger("pytest_apimon")
-
-
-def apimon_option(config: pytest.Config, name: str) -> str | None:
-    """--apimon-NAME, else the apimon_NAME ini key, else None."""
-    return config.getoption(f"apimon_{name}") or config.getini(f"apimon_{name}") or None
 
 
 class ResultCollector:

@@ -7,29 +7,24 @@ import shutil
 import tempfile
 import uuid
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
-from . import logs
-from .alerts import Memory
-from .collector import ResultCollector, apimon_option, dedupe_junit_reruns
-from .config import Config, ConfigError, load_config
-from .documents import is_document
-from .items import InterfaceFile, InterfaceItem, _ApimonItem
-from .parsecache import ParseCache
-from .redact import Redactor, env_secrets
-from .runlock import LockTimeout
-from .runner import TRANSIENT, RetryPolicy, Runner
-from .runstate import ApimonRun
-from .state import StateError
+if TYPE_CHECKING:  # the core is imported only once --apimon is given: this plugin loads in every pytest run
+    from .config import Config
+    from .runstate import ApimonRun
 
 log = logging.getLogger("pytest_apimon")
 
-RUN_KEY = pytest.StashKey[ApimonRun]()
-MEMORY_KEY = pytest.StashKey[Memory]()
+RUN_KEY = pytest.StashKey["ApimonRun"]()
+MEMORY_KEY = pytest.StashKey["Memory"]()
 TEMP_TOKENS_KEY = pytest.StashKey[Path]()
-# pytest-rerunfailures reruns only failures of a transient category (the headline starts "[timeout]").
-ONLY_RERUN = r"^InterfaceFailure: \[(" + "|".join(TRANSIENT) + r")\]"
+
+
+def apimon_option(config: pytest.Config, name: str) -> str | None:
+    """--apimon-NAME, else the apimon_NAME ini key, else None."""
+    return config.getoption(f"apimon_{name}") or config.getini(f"apimon_{name}") or None
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -63,6 +58,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def _load(config: pytest.Config) -> Config:
+    from .config import ConfigError, load_config
+
     cfg_path = apimon_option(config, "config")
     if cfg_path:
         path: Path | None = Path(cfg_path)
@@ -120,6 +117,10 @@ def pytest_configure(config: pytest.Config) -> None:
     paths = config.getoption("apimon")
     if not paths:
         return
+    from .parsecache import ParseCache
+    from .redact import Redactor, env_secrets
+    from .runstate import ApimonRun
+
     cfg = _load(config)
     lang = apimon_option(config, "lang") or cfg.report.language
     if lang not in ("zh", "en"):
@@ -149,6 +150,12 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def _configure_controller(config: pytest.Config, run: ApimonRun, whole_pools: bool) -> None:
+    from . import logs
+    from .alerts import Memory
+    from .collector import ResultCollector
+    from .runlock import LockTimeout
+    from .state import StateError
+
     cfg = run.config
     run.run_id = uuid.uuid4().hex
     if config.getoption("apimon_no_token_cache"):
@@ -181,6 +188,8 @@ def _configure_controller(config: pytest.Config, run: ApimonRun, whole_pools: bo
 
 
 def _configure_concurrency(config: pytest.Config, run: ApimonRun) -> None:
+    from .runner import RetryPolicy
+
     d = run.config.defaults
     raw = apimon_option(config, "concurrency") or d.concurrency
     try:
@@ -235,7 +244,12 @@ def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
     run = parent.config.stash.get(RUN_KEY, None)
-    if run is None or not is_document(file_path):
+    if run is None:
+        return None
+    from .documents import is_document
+    from .items import InterfaceFile
+
+    if not is_document(file_path):
         return None
     root = run.pool_root_for(file_path)
     if root is None:
@@ -247,6 +261,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     run = config.stash.get(RUN_KEY, None)
     if run is None:
         return
+    from .items import InterfaceItem
+    from .runner import TRANSIENT
+
+    # pytest-rerunfailures reruns only failures of a transient category (the headline starts "[timeout]").
+    only_rerun = r"^InterfaceFailure: \[(" + "|".join(TRANSIENT) + r")\]"
     retry = run.retry
     user_filter = config.getoption("only_rerun", None) or config.getoption("rerun_except", None)
     guard = None
@@ -268,7 +287,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
                 "reruns_delay_backoff_factor": 1.0 if run.inprocess else retry.factor,
             }
             if not user_filter:
-                kwargs["only_rerun"] = [ONLY_RERUN]
+                kwargs["only_rerun"] = [only_rerun]
             if "flaky" not in marks:
                 marks["flaky"] = pytest.mark.flaky(**kwargs)
             item.add_marker(marks["flaky"])
@@ -285,6 +304,9 @@ def pytest_runtestloop(session: pytest.Session) -> None:
     run = session.config.stash.get(RUN_KEY, None)
     if run is None or not run.inprocess or session.config.option.collectonly or not session.items:
         return
+    from .items import InterfaceItem
+    from .runner import Runner
+
     jobs = [
         (item.nodeid, item.interface) for item in session.items
         if isinstance(item, InterfaceItem) and item.get_closest_marker("skip") is None
@@ -308,6 +330,10 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> pytest.TestReport:
     report: pytest.TestReport = yield
+    if item.config.stash.get(RUN_KEY, None) is None:
+        return report
+    from .items import _ApimonItem
+
     if isinstance(item, _ApimonItem) and (call.when == "call" or report.outcome != "passed"):
         result = item.result if call.when == "call" and item.result is not None else item.identity()
         result.nodeid = item.nodeid
@@ -341,6 +367,8 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     if run.is_worker and run._engine is not None:
         config.workeroutput["apimon_token_stats"] = run._engine.tokens.stats()  # type: ignore[attr-defined]
     if not run.is_worker:
+        from .collector import dedupe_junit_reruns
+
         dedupe_junit_reruns(config)
 
 
@@ -357,4 +385,6 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     if temp is not None:
         shutil.rmtree(temp, ignore_errors=True)
     if not run.is_worker:
+        from . import logs
+
         logs.teardown_logging()
