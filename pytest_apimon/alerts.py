@@ -127,12 +127,13 @@ def build_extras(run: RunResult, verdict: Verdict | None, store: StateStore | No
         since = fmt_time(verdict.storm_ended, now)
         extras.lead.append(f"网络风暴已结束（自 {since} 起）" if zh else f"The network storm (since {since}) is over")
     by_key = {interface_key(r): r for r in run.results}
+    decisions = {d.key: d for d in verdict.decisions}  # one lookup per problem, not a scan
     keys = [interface_key(r) for r in run.results if r.outcome == "failed"]
     avail = store.availability(run.env, since=now - DAY, until=now + 1, keys=keys) if store and keys else {}
     trends = store.latency_trend(run.env, now=now + 1, keys=keys) if store and keys else {}
     for key in keys:
         r = by_key[key]
-        decision = verdict.decision(key)
+        decision = decisions.get(key)
         note = decision.describe(lang, now) if decision else ""
         a = avail.get(key)
         if a is not None and a.ratio is not None and a.checks >= 2:  # one run says nothing about a trend

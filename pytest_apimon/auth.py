@@ -141,9 +141,13 @@ class TokenManager:
         """The service's usable token, fetching at most once at a time. Raises LoginFailed."""
         auth = self._auth(service)
         if isinstance(auth, StaticAuth | BasicAuth):
-            value = auth.token if isinstance(auth, StaticAuth) else auth.credentials
-            self._redactor.add_secret(value)
-            return Token(service, value, 0.0)
+            # Built once: this runs for every request of the service (its value is in config.secrets too).
+            held = self._tokens.get(service)
+            if held is None:
+                value = auth.token if isinstance(auth, StaticAuth) else auth.credentials
+                self._redactor.add_secret(value)
+                held = self._tokens.setdefault(service, Token(service, value, 0.0))
+            return held
         with self._service_lock(service):
             now = self._clock()
             held = self._tokens.get(service)
