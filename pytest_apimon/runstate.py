@@ -47,7 +47,10 @@ class ApimonRun:
 
     def engine(self) -> Engine:
         if self._engine is None:
-            cache = TokenCache(self.token_dir) if self.token_dir is not None else None
+            # Another process's login holds the lock at most about one login request long; waiting longer would
+            # hold this service's threads past their hang guard.
+            wait = self.config.defaults.timeout + self.config.defaults.connect_timeout
+            cache = TokenCache(self.token_dir, lock_timeout=wait) if self.token_dir is not None else None
             self._engine = Engine(self.config, self.redactor, pool_size=self.max_per_host,
                                   token_cache=cache, run_id=self.run_id or None)
         return self._engine
