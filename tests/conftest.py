@@ -9,6 +9,11 @@ import requests
 from fake_wecom import FakeClock, FakeWeCom
 from localserver import LocalServer
 
+# pytester restores sys.modules after every in-process run. The plugin imports its core lazily (it must stay
+# cheap in every pytest run), so without these imports the core and PyYAML would be imported inside the first
+# inner run, dropped, and imported again in the next one, which PyYAML's C extension does not survive.
+import pytest_apimon.collector
+import pytest_apimon.fixtures  # noqa: F401
 from pytest_apimon.probe import new_session
 
 
