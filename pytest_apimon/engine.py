@@ -7,6 +7,7 @@ never raises for a bad interface, so one broken entry cannot stop the others.
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from typing import Any
@@ -23,8 +24,14 @@ from .redact import Redactor
 from .results import InterfaceResult
 from .tokencache import TokenCache
 
+# A `{name}` (OpenAPI) or `{{name}}` (Postman) left in the URL before its query: a template nobody filled.
+_TEMPLATE_LEFT = re.compile(r"\{[^{}/?#]*\}")
 REQUEST_EXCERPT = 2048
 RESPONSE_EXCERPT = 2048
+
+
+class UnfilledTemplate(ValueError):
+    """The URL still holds a `{…}` template variable (see Engine.build_request)."""
 
 
 class Engine:
@@ -57,7 +64,8 @@ class Engine:
         return itf.timeout or self.config.service(itf.service).timeout or self.config.defaults.timeout
 
     def build_request(self, itf: Interface) -> Request:
-        """The resolved request, or ValueError when the service has no base URL for a `path`."""
+        """The resolved request. ValueError when the service has no base URL for a `path`, or when the URL
+        (before its query) still holds a `{…}` template variable: such a request is never sent."""
         svc = self.config.service(itf.service)
         if itf.url:
             url = itf.url
@@ -68,6 +76,10 @@ class Engine:
                 f"interface uses path '{itf.path}' but service '{itf.service}' has no base_url "
                 f"for environment '{self.config.env}' in {self.config.path or 'the config'}"
             )
+        left = _TEMPLATE_LEFT.search(url.split("?", 1)[0].split("#", 1)[0])
+        if left:  # never send a literal template: the server would see /etag/%7Betag%7D and may answer 200
+            raise UnfilledTemplate(f"URL still holds the template variable {left.group(0)}: it is never sent; "
+                                   "give it a value (apimon overrides `params` for an imported spec)")
         d = self.config.defaults
         timeout = self.timeout_for(itf)
         return Request(
@@ -102,7 +114,8 @@ class Engine:
         try:
             req = self.build_request(itf)
         except ValueError as exc:
-            return self._fail(result, Outcome(Category.INVALID_DOCUMENT, "config", str(exc)))
+            sub = "template" if isinstance(exc, UnfilledTemplate) else "config"
+            return self._fail(result, Outcome(Category.INVALID_DOCUMENT, sub, str(exc)))
 
         token: Token | None = None
         auth_svc = self.auth_service(itf)

@@ -183,6 +183,9 @@ def test_broken_ref_in_operation_and_cycles(tmp_path: Path) -> None:
                               "responses": {"200": {"description": "ok"}}}},
             "/ext": {"get": {"operationId": "ext", "parameters": [{"$ref": "other.yaml#/Id"}],
                              "responses": {"200": {"description": "ok"}}}},
+            "/remote": {"get": {"operationId": "remote",
+                                "parameters": [{"$ref": "https://example.com/common.yaml#/Id"}],
+                                "responses": {"200": {"description": "ok"}}}},
             "/fine": {"get": {"operationId": "fine", "responses": {"200": {"description": "ok"}}}},
         },
         "components": {"parameters": {"Id": {"name": "id", "in": "path", "required": True, "example": 1},
@@ -194,11 +197,12 @@ def test_broken_ref_in_operation_and_cycles(tmp_path: Path) -> None:
     assert errors["getPet"].field == "#/paths/~1pets~1{id}/get/parameters/0/$ref"
     assert "did you mean 'Id'?" in errors["getPet"].message
     assert "circular $ref" in errors["loop"].message
-    assert "external $ref 'other.yaml#/Id' is not supported" in errors["ext"].message
+    assert "referenced file other.yaml does not exist" in errors["ext"].message
+    assert "remote $ref 'https://example.com/common.yaml' is not supported" in errors["remote"].message
     assert [i.name for i in doc.interfaces] == ["fine"]
     # The broken response ref of getPet (not needed to send it) is reported for the file.
     assert [e.field for e in doc.errors if e.index is None] == ["#/paths/~1pets~1{id}/get/responses/200/$ref"]
-    assert [e.index for e in doc.errors if e.name] == [0, 1, 2] and doc.interfaces[0].index == 3
+    assert [e.index for e in doc.errors if e.name] == [0, 1, 2, 3] and doc.interfaces[0].index == 4
 
 
 @pytest.mark.parametrize("spec", [

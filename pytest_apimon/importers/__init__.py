@@ -12,6 +12,7 @@ not sent unless enabled (monitoring must not create or delete production data).
 from __future__ import annotations
 
 import json
+import posixpath
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -25,17 +26,23 @@ from .._document_fields import HTTP_METHODS
 from ..documents import DocumentError, DocumentFile, Expect, Interface, service_and_module
 from ..loader import Path_, did_you_mean
 from .overrides import Overrides, load_overrides
+from .refs import EXT, Fragment, is_ext
 
 __all__ = ["MISSING", "WRITE_METHODS", "Draft", "Param", "Source", "detect", "import_document", "pointer", "sniff"]
 
 MISSING: Any = object()  # "the spec gives no value" (None is a valid JSON value)
 WRITE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
 _MARKERS = ("openapi", "swagger", "postman", '"requests"')
+TEMPLATE = re.compile(r"\{([^{}/?#]+)\}")  # an OpenAPI path template variable: /pets/{petId}
 _MAX_LINE_MAP_CHARS = 20_000_000  # beyond this, items carry no line numbers (the map is the slow part)
 
 
 def pointer(path: Path_) -> str:
-    """('paths', '/pets/{id}', 'get') -> '#/paths/~1pets~1{id}/get' (RFC 6901 in a URI fragment); () -> ''."""
+    """('paths', '/pets/{id}', 'get') -> '#/paths/~1pets~1{id}/get' (RFC 6901 in a URI fragment); () -> ''.
+
+    Inside a fragment file (first element `refs.ext(name)`): 'resources/pet.yml#/get'."""
+    if is_ext(path):
+        return str(path[0])[len(EXT):] + (pointer(path[1:]) or "#")
     return "" if not path else "#" + "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in path)
 
 
@@ -192,9 +199,18 @@ class Context:
     module: str  # default module (file-derived) for operations without a tag / folder
     environ: Mapping[str, str]
     overrides: Overrides
+    pool_root: Path | None = None
     errors: list[DocumentError] = field(default_factory=list)
+    fragments: dict[str, Fragment] = field(default_factory=dict)  # external $ref files read, by name
 
     def error(self, at: Path_, message: str, name: str | None = None, index: int | None = None) -> None:
+        fragment = self.fragments.get(str(at[0])[len(EXT):]) if is_ext(at) else None
+        if fragment is not None:  # a problem inside a referenced file: name that file, its line and pointer
+            display = posixpath.normpath(posixpath.join(posixpath.dirname(self.display.replace("\\", "/")),
+                                                        fragment.name))
+            self.errors.append(DocumentError(display, fragment.line(at[1:]), pointer(at[1:]) or "#", message, name,
+                                             index))
+            return
         self.errors.append(DocumentError(self.display, self.source.line(at), pointer(at), message, name, index))
 
 
@@ -210,7 +226,7 @@ def import_document(
         return result
     service, module = service_and_module(path, pool_root)
     overrides = load_overrides(path, display, environ)
-    ctx = Context(source, display, path, service, module, environ, overrides)
+    ctx = Context(source, display, path, service, module, environ, overrides, pool_root)
     from . import openapi, postman  # the converters use Draft/Param/Context from this module
 
     try:
@@ -271,28 +287,32 @@ def finalize(ctx: Context, d: Draft) -> Interface:
     cookies: list[str] = []
     missing: list[Param] = []
     declared = {p.name for p in d.params}
+    # A `{name}` in the path is a path parameter whatever the spec declares (or forgets to declare): it is
+    # filled from the overrides or the declared parameter's example, never sent as a literal or moved to the query.
+    templated = set(TEMPLATE.findall(path))
     for p in d.params:
         value = values.get(p.name, p.value)
+        in_path = p.location == "path" or p.name in templated
         if value is MISSING:
-            if p.required or p.location == "path":
-                missing.append(p)
+            if p.required or in_path:
+                missing.append(Param(p.name, "path", True) if in_path else p)
             continue
-        if p.location == "path":
-            text = quote(_text(value), safe=",;=:@")
-            path = path.replace("{" + p.name + "}", text)
-            path = re.sub(rf"(?<=/):{re.escape(p.name)}(?=[/.;]|$)", lambda _m, t=text: t, path)
+        if in_path:
+            path = fill_path(path, p.name, value)
         elif p.location == "header":
             headers[p.name] = _text(value)
         elif p.location == "cookie":
             cookies.append(f"{p.name}={_text(value)}")
         else:
             query[p.name] = _query_value(value, p.explode)
-    for name, value in op.get("params", {}).items():  # an operation's undeclared names: extra query parameters
-        if name not in declared:
-            query[name] = _query_value(value, True)
-    for name in re.findall(r"\{([^{}/]+)\}", path):  # templated but never declared
-        if name not in values:
+    for name in sorted(templated - declared, key=d.path.find):  # templated but never declared
+        if name in values:
+            path = fill_path(path, name, values[name])
+        else:
             missing.append(Param(name, "path", True))
+    for name, value in op.get("params", {}).items():  # an operation's other undeclared names: query parameters
+        if name not in declared and name not in templated:
+            query[name] = _query_value(value, True)
     if cookies:
         headers["Cookie"] = "; ".join(cookies)
     headers.update(ov.headers)
@@ -344,6 +364,13 @@ def finalize(ctx: Context, d: Draft) -> Interface:
         fallback_base_url=d.fallback_base_url,
         **extra,
     )
+
+
+def fill_path(path: str, name: str, value: Any) -> str:
+    """Put a percent-encoded value into `{name}` (OpenAPI) and `:name` (Postman) path segments."""
+    text = quote(_text(value), safe=",;=:@")
+    path = path.replace("{" + name + "}", text)
+    return re.sub(rf"(?<=/):{re.escape(name)}(?=[/.;]|$)", lambda _m: text, path)
 
 
 def _text(value: Any) -> str:

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import datetime as _dt
 import re
+from pathlib import Path
 from typing import Any
 
 from .._document_fields import describe
 from ..loader import Path_, did_you_mean
 from . import MISSING, Context, Draft, Param, method_of, pointer
+from .refs import EXT, REMOTE, Fragment, RefProblem, ext, fragment_name, is_ext, load_fragment, split_ref, target_path
 
 OPERATION_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 _IGNORED_HEADERS = ("authorization", "accept", "content-type")  # the service auth / the client set these
@@ -33,10 +35,20 @@ class SpecError(Exception):
 
 
 class Resolver:
-    """Local `$ref` lookup over the whole document."""
+    """`$ref` lookup: local (`#/...`) over the whole document, and into fragment files in the pool.
 
-    def __init__(self, root: Any) -> None:
+    A node read from a fragment has a location whose first element is `refs.ext(name)`; a `#/...`
+    inside a fragment refers to that fragment (JSON Reference), and falls back to the root spec
+    when the fragment has no such pointer (hand-split specs often mean the root's components).
+    """
+
+    def __init__(self, root: Any, spec: Path | None = None, pool_root: Path | None = None,
+                 fragments: dict[str, Fragment] | None = None) -> None:
         self.root = root
+        self.spec = spec
+        self.pool_root = pool_root
+        self.fragments: dict[str, Fragment] = {} if fragments is None else fragments
+        self._by_path: dict[Path, Fragment] = {}
 
     def deref(self, node: Any, at: Path_) -> tuple[Any, Path_]:
         """Follow a chain of `$ref`s: (target, where it is). SpecError at the `$ref` that fails."""
@@ -53,18 +65,48 @@ class Resolver:
             chain.append(pointer(ref_at))
             if not isinstance(ref, str):
                 raise SpecError(ref_at, f"expected a $ref string like '#/components/schemas/Pet', got {describe(ref)}")
-            if not ref.startswith("#"):
-                raise SpecError(ref_at, f"external $ref '{ref}' is not supported: only local refs ('#/...'); "
-                                        "bundle the spec into one file (e.g. `redocly bundle`)")
-            if ref in refs:
-                raise SpecError(ref_at, f"circular $ref: {' -> '.join([*refs, ref])}")
-            refs.append(ref)
-            at = tuple(p.replace("~1", "/").replace("~0", "~") for p in ref[1:].split("/")[1:]) if ref != "#" else ()
-            node = self._lookup(at, ref, ref_at)
+            target, fragment = split_ref(ref)
+            doc = self._document(target, ref, ref_at)
+            key = f"{doc.name if doc else ''}#{fragment}"
+            if key in refs:
+                raise SpecError(ref_at, f"circular $ref: {' -> '.join([*refs, key])}")
+            refs.append(key)
+            if fragment and not fragment.startswith("/"):
+                raise SpecError(ref_at, f"$ref '{ref}': the part after '#' must be a JSON pointer such as "
+                                        "'#/components/schemas/Pet'")
+            parts = tuple(p.replace("~1", "/").replace("~0", "~") for p in fragment.split("/")[1:])
+            if doc is None:
+                node, at = self._lookup(self.root, parts, ref, ref_at), parts
+            else:
+                try:
+                    node, at = self._lookup(doc.data, parts, ref, ref_at), (ext(doc.name), *parts)
+                except SpecError:
+                    if target or not parts:  # 'x.yml#/a' names its file; only a bare '#/a' may mean the root
+                        raise
+                    node, at = self._lookup(self.root, parts, ref, ref_at), parts
         return node, at
 
-    def _lookup(self, parts: Path_, ref: str, ref_at: Path_) -> Any:
-        node, done = self.root, ()
+    def _document(self, target: str, ref: str, ref_at: Path_) -> Fragment | None:
+        """The fragment a reference points into; None for the root spec."""
+        holder = self.fragments.get(ref_at[0][len(EXT):]) if is_ext(ref_at) else None  # type: ignore[index]
+        if not target:
+            return holder
+        if self.spec is None or self.pool_root is None:
+            raise SpecError(ref_at, f"external $ref '{ref}' is not supported here")
+        try:
+            path = target_path(target, holder.path if holder else self.spec, self.pool_root)
+            if path == self.spec.resolve():
+                return None
+            doc = self._by_path.get(path)
+            if doc is None:
+                doc = load_fragment(path, fragment_name(path, self.spec))
+                self._by_path[path] = self.fragments[doc.name] = doc
+            return doc
+        except RefProblem as exc:
+            raise SpecError(ref_at, str(exc)) from None
+
+    def _lookup(self, root: Any, parts: Path_, ref: str, ref_at: Path_) -> Any:
+        node, done = root, ()
         for part in parts:
             key = str(part)
             if isinstance(node, dict) and (key in node or (key.isdigit() and int(key) in node)):
@@ -74,7 +116,7 @@ class Resolver:
             else:
                 choices = [str(k) for k in node] if isinstance(node, dict) else []
                 hint = did_you_mean(key, choices)
-                raise SpecError(ref_at, f"broken $ref '{ref}': no '{key}' in {pointer(done)}{hint}")
+                raise SpecError(ref_at, f"broken $ref '{ref}': no '{key}' in {pointer(done) or '#'}{hint}")
             done += (key,)
         return node
 
@@ -149,7 +191,7 @@ def plain(value: Any) -> Any:
 
 def drafts(ctx: Context) -> list[Draft]:
     data = ctx.source.data
-    resolver = Resolver(data)
+    resolver = Resolver(data, ctx.path, ctx.pool_root, ctx.fragments)
     paths = data.get("paths")
     paths = {} if paths is None else paths
     out: list[Draft] = []
@@ -174,7 +216,7 @@ def drafts(ctx: Context) -> list[Draft]:
                 draft = _operation(ctx, resolver, str(raw_path), item, item_at, method, len(out), reported)
             except (TypeError, ValueError, AttributeError, KeyError, IndexError) as exc:
                 # A shape this reader did not foresee costs this operation only, never the file or the run.
-                at = item_at + (method,)
+                at = item_at + (method,) if not is_ext(item_at) else ("paths", str(raw_path))
                 draft = Draft(f"{method.upper()} {raw_path}", "", method.upper(), str(raw_path), (), at,
                               index=len(out), error=(at, f"cannot read this operation: {exc!r}"))
             out.append(draft)
@@ -184,9 +226,17 @@ def drafts(ctx: Context) -> list[Draft]:
 
 def _operation(ctx: Context, r: Resolver, raw_path: str, item: dict[str, Any], item_at: Path_, method: str,
                index: int, reported: set[str]) -> Draft:
-    op, at = item[method], item_at + (method,)
+    at = item_at + (method,)
     upper = method.upper()
     path = raw_path if raw_path.startswith("/") else "/" + raw_path
+    anchor = at if not is_ext(at) else ("paths", raw_path)  # where the item's line is: always in the spec itself
+    try:
+        op, at = r.deref(item[method], at)  # `get: {$ref: resources/pet-get.yml}`: an operation in a fragment
+    except SpecError as exc:
+        reported.update(exc.chain)
+        return Draft(f"{upper} {path}", "", upper, path, (f"{upper} {raw_path}",), anchor, index=index,
+                     error=(exc.at, str(exc)))
+    raw_op = op
     op = op if isinstance(op, dict) else {}
     op_id = op.get("operationId") if isinstance(op.get("operationId"), str) else None
     summary = op.get("summary") if isinstance(op.get("summary"), str) else None
@@ -194,15 +244,15 @@ def _operation(ctx: Context, r: Resolver, raw_path: str, item: dict[str, Any], i
     tags = tuple(str(t) for t in _list(op.get("tags")) if isinstance(t, (str, int)))
     keys = tuple(k for k in (op_id, f"{upper} {raw_path}", summary) if k)  # what overrides may call it
     draft = Draft(next((n for n in names if n and n.strip()), f"{upper} {path}"), tags[0] if tags else "", upper,
-                  path, keys, at, tags, index=index)
+                  path, keys, anchor, tags, index=index)
     notes = [summary] if summary and summary != draft.name else []
     if op.get("deprecated") is True:
         notes.append("deprecated")
     draft.status = _statuses(op.get("responses"))
     draft.auth = False if op.get("security") == [] else None  # explicitly public: send no token
     draft.fallback_base_url = _server(ctx, item, op)
-    if not isinstance(item[method], dict):
-        draft.error = (at, f"expected an operation (a mapping), got {describe(item[method])}")
+    if not isinstance(raw_op, dict):
+        draft.error = (at, f"expected an operation (a mapping), got {describe(raw_op)}")
     elif method_of(upper) is None:
         draft.skip, draft.skip_kind = f"{upper} operations are not monitored", "unsupported"
     else:
@@ -361,7 +411,7 @@ def _scan_refs(ctx: Context, r: Resolver, reported: set[str]) -> None:
         at, node = stack.pop()
         if isinstance(node, dict):
             ref = node.get("$ref")
-            if isinstance(ref, str) and ref.startswith("#") and pointer(at + ("$ref",)) not in reported:
+            if isinstance(ref, str) and not REMOTE.match(ref) and pointer(at + ("$ref",)) not in reported:
                 try:
                     r.deref(node, at)
                 except SpecError as exc:

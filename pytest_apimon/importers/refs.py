@@ -1,0 +1,177 @@
+"""External `$ref`s of a spec: fragment files in the pool (`get: {$ref: resources/pet.yml}`).
+
+Vendors split big specs into a root file plus fragments (path items, operations, schemas). The
+fragments are files in the pool, so reading them is safe; what a reference may reach is limited:
+- local files only, relative to the file holding the `$ref` (JSON Reference, RFC 3986 §5.2);
+  `http(s)://` references are not fetched (monitoring must not depend on a third host);
+- never outside the pool root (after symlinks are resolved);
+- a fragment is read once per spec, however many references point into it.
+
+A fragment is not an interface document: `FragmentIndex` tells the collection which pool files
+some other pool file references, so they are not reported as broken native documents.
+
+Locations inside a fragment are field paths whose first element is `ext(name)` (see `is_ext`),
+so errors can name the fragment's own file, line and JSON pointer.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import posixpath
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ..loader import Path_
+
+__all__ = ["EXT", "Fragment", "FragmentIndex", "RefProblem", "ext", "external_refs", "is_ext", "load_fragment",
+           "split_ref"]
+
+EXT = "\0"  # first character of the path element that marks "inside fragment <name>"
+REMOTE = re.compile(r"^[A-Za-z][\w+.-]*://")
+# `$ref: resources/x.yml`, `"$ref": "../a.json#/b"`: a reference to another file (not '#...').
+_FILE_REF = re.compile(rb"""["']?\$ref["']?\s*:\s*["']?([^"'\s#{}\[\],][^"'\s#{}\[\],]*)""")
+_MAX_FRAGMENT_BYTES = 20_000_000
+
+
+class RefProblem(Exception):
+    """An external `$ref` that cannot be followed; the message says why and what to do."""
+
+
+def ext(name: str) -> str:
+    return EXT + name
+
+
+def is_ext(at: Path_) -> bool:
+    return bool(at) and isinstance(at[0], str) and at[0].startswith(EXT)
+
+
+def split_ref(ref: str) -> tuple[str, str]:
+    """'resources/x.yml#/get' -> ('resources/x.yml', '/get'); '#/a' -> ('', '/a')."""
+    target, _, fragment = ref.partition("#")
+    return target.strip(), fragment
+
+
+@dataclass
+class Fragment:
+    """A parsed fragment file: its name relative to the spec's folder, data, text (for lines)."""
+
+    name: str
+    path: Path
+    data: Any
+    text: str
+    _lines: dict[Path_, int] | None = field(default=None, repr=False)
+
+    def line(self, at: Path_) -> int | None:
+        if self._lines is None:
+            from . import _line_map  # the importers' YAML line map, also right for JSON
+
+            self._lines = _line_map(self.text) if len(self.text) <= _MAX_FRAGMENT_BYTES else {}
+        at = tuple(str(p) if not isinstance(p, int) else p for p in at)
+        while at not in self._lines and at:
+            at = at[:-1]
+        return self._lines.get(at)
+
+
+def target_path(ref_file: str, holder: Path, pool_root: Path) -> Path:
+    """The file a reference names, relative to the file holding it; RefProblem when remote or outside the pool."""
+    if REMOTE.match(ref_file):
+        raise RefProblem(f"remote $ref '{ref_file}' is not supported: only files in the pool are read; download "
+                         "it next to the spec (or bundle the spec into one file, e.g. `redocly bundle`)")
+    relative = ref_file.removeprefix("file:")
+    if os.path.isabs(relative):
+        raise RefProblem(f"$ref '{ref_file}' is an absolute path: use a path relative to {holder.name}")
+    try:
+        resolved = (holder.parent / relative).resolve()
+        root = pool_root.resolve()
+    except (OSError, RuntimeError) as exc:  # a symlink loop
+        raise RefProblem(f"$ref '{ref_file}' cannot be resolved: {exc}") from None
+    if resolved != root and root not in resolved.parents:
+        raise RefProblem(f"$ref '{ref_file}' points outside the pool ({pool_root}): only files in the pool are read")
+    return resolved
+
+
+def load_fragment(path: Path, name: str) -> Fragment:
+    """Read and parse a fragment (YAML, or JSON by suffix). RefProblem when missing or unparsable."""
+    try:
+        if path.stat().st_size > _MAX_FRAGMENT_BYTES:
+            raise RefProblem(f"referenced file {name} is larger than {_MAX_FRAGMENT_BYTES // 1_000_000} MB")
+        text = path.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise RefProblem(f"referenced file {name} does not exist") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise RefProblem(f"referenced file {name} cannot be read: {exc}") from None
+    try:
+        if path.suffix.lower() == ".json":
+            data = json.loads(text)
+        else:
+            data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # noqa: S506 - safe
+    except (ValueError, yaml.YAMLError) as exc:
+        first = " ".join(str(exc).split())[:200]
+        raise RefProblem(f"referenced file {name} is not valid {'JSON' if path.suffix == '.json' else 'YAML'}: "
+                         f"{first}") from None
+    return Fragment(name, path, data, text)
+
+
+def fragment_name(path: Path, spec: Path) -> str:
+    """How errors call a fragment: its path relative to the spec's folder, with '/'."""
+    try:
+        return posixpath.normpath(os.path.relpath(path, spec.resolve().parent).replace(os.sep, "/"))
+    except ValueError:  # another drive on Windows
+        return str(path)
+
+
+def external_refs(raw: bytes) -> list[str]:
+    """File parts of the `$ref`s to other files in a document's text (cheap: no parsing)."""
+    if b"$ref" not in raw:
+        return []
+    out = []
+    for match in _FILE_REF.finditer(raw):
+        target = match.group(1).decode("utf-8", errors="replace")
+        if not REMOTE.match(target):
+            out.append(target)
+    return out
+
+
+class FragmentIndex:
+    """Which files under a pool root are referenced by another file's `$ref` (built on first use).
+
+    Only asked about files that are neither specs nor valid native documents, so a pool without
+    broken files never pays for the scan.
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._referenced: set[Path] | None = None
+
+    def __contains__(self, path: object) -> bool:
+        if not isinstance(path, Path):
+            return False
+        if self._referenced is None:
+            self._referenced = self._scan()
+        try:
+            return path.resolve() in self._referenced
+        except (OSError, RuntimeError):
+            return False
+
+    def _scan(self) -> set[Path]:
+        from ..documents import is_document
+
+        out: set[Path] = set()
+        for holder in self.root.rglob("*"):
+            if not is_document(holder) or not holder.is_file():
+                continue
+            try:
+                raw = holder.read_bytes()
+            except OSError:
+                continue
+            for target in external_refs(raw):
+                try:
+                    out.add(target_path(target, holder, self.root))
+                except RefProblem:
+                    continue
+        return out
