@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from .documents import DocumentFile, is_document, load_document, service_and_module
+from .importers.refs import FragmentIndex
 
 SKIP_KINDS = ("no_example", "unresolved", "write", "excluded", "unsupported", "document")
 KIND_LABELS = {
@@ -82,6 +83,7 @@ def scan(roots: Iterable[Path], *, rootdir: Path | None = None, environ: Mapping
     """Load every document under the pool roots (as the collection would), for the coverage report."""
     out = Scan()
     for root in roots:
+        fragments = FragmentIndex(root)
         candidates = [root] if root.is_file() else sorted(
             p for p in root.rglob("*") if not any(part.startswith(".") for part in p.relative_to(root).parts)
         )
@@ -95,6 +97,8 @@ def scan(roots: Iterable[Path], *, rootdir: Path | None = None, environ: Mapping
                 except ValueError:  # another drive on Windows
                     pass
             doc = load_document(path, root, display=display, environ=environ)
+            if doc.errors and not doc.interfaces and path in fragments:
+                continue  # a spec's external $ref target, read with the spec (as the collection does)
             out.files.append(doc)
             out.services[doc.file] = service_and_module(path, root)[0]
     return out

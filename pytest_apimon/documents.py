@@ -124,6 +124,10 @@ class Interface:
     index: int = 0  # position in the file
     # Imported specs (OpenAPI servers, Postman {{baseUrl}}): used only when the service has no base_url.
     fallback_base_url: str | None = None
+    # Imported Postman requests (protocolProfileBehavior): followRedirects: false, and strictSSL, which wins over
+    # the service's verify_tls as in newman. Native documents keep the defaults (follow; the service decides).
+    follow_redirects: bool = True
+    verify_tls: bool | None = None
     # Why `skip` is set, for the coverage report: "document" (the author said so; None counts as that),
     # "no_example", "write" (data-changing, not enabled), "unresolved", "excluded", "unsupported".
     skip_kind: str | None = None
@@ -161,6 +165,8 @@ class DocumentFile:
     file: str
     interfaces: list[Interface] = field(default_factory=list)
     errors: list[DocumentError] = field(default_factory=list)
+    # What the file uses that pytest-apimon does not do (e.g. Postman scripts), once per file, with counts.
+    notes: list[str] = field(default_factory=list)
 
 
 def is_document(path: Path) -> bool:

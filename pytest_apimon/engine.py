@@ -93,8 +93,9 @@ class Engine:
             body=itf.body,
             timeout=timeout,
             connect_timeout=min(d.connect_timeout, timeout),
-            verify_tls=svc.verify_tls,
+            verify_tls=svc.verify_tls if itf.verify_tls is None else itf.verify_tls,
             max_body_bytes=d.max_body_bytes,
+            follow_redirects=itf.follow_redirects,
         )
 
     def auth_service(self, itf: Interface) -> str | None:

@@ -15,9 +15,10 @@ from pathlib import Path
 
 from .documents import DocumentFile, load_document
 from .importers.overrides import sidecar_for
+from .importers.refs import external_refs
 
 CACHE_FILE = "parse-cache.pickle"
-_FORMAT = 1
+_FORMAT = 2  # 2: DocumentFile.notes; importer results changed (path templates, external $refs)
 
 
 def _version() -> str:
@@ -57,6 +58,8 @@ class ParseCache:
             return load_document(path, pool_root, display=display)
         if b"${" in raw or b"{{" in raw:
             return load_document(path, pool_root, display=display)  # depends on the environment
+        if external_refs(raw):
+            return load_document(path, pool_root, display=display)  # depends on the fragment files it $refs
         digest = hashlib.sha256(raw)
         digest.update(f"\0{self._salt}\0{path}\0{pool_root}\0{display}".encode())
         side = sidecar_for(path)  # an imported spec's overrides file changes the result too

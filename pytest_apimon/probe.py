@@ -69,6 +69,7 @@ class Request:
     connect_timeout: float = 5.0
     verify_tls: bool = True
     max_body_bytes: int = 1024 * 1024
+    follow_redirects: bool = True  # False: a 3xx is the answer (Postman's followRedirects: false)
 
 
 @dataclass
@@ -281,6 +282,8 @@ def send(session: requests.Session, req: Request) -> Exchange:
         return ex
     _describe_request(ex, prepared)
     settings = session.merge_environment_settings(prepared.url, {}, True, req.verify_tls, None)
+    if not req.verify_tls:
+        _quiet_insecure()  # a per-request opt-out (an imported collection's strictSSL: false) is just as explicit
 
     guard = _DeadlineGuard(req.timeout + _GRACE_S)
     _local.guard = guard
@@ -292,7 +295,7 @@ def send(session: requests.Session, req: Request) -> Exchange:
         resp = session.send(
             prepared,
             timeout=(min(req.connect_timeout, req.timeout), req.timeout),
-            allow_redirects=True,
+            allow_redirects=req.follow_redirects,
             **settings,
         )
         _describe_request(ex, resp.request)  # after redirects: the last request sent

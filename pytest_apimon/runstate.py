@@ -12,6 +12,7 @@ from pathlib import Path
 from .config import Config
 from .documents import Interface, NameRegistry
 from .engine import Engine
+from .importers.refs import FragmentIndex
 from .parsecache import ParseCache
 from .redact import Redactor
 from .results import InterfaceResult
@@ -43,6 +44,7 @@ class ApimonRun:
     parse_cache: ParseCache = field(default_factory=lambda: ParseCache(None))
     markers: set[str] = field(default_factory=set)  # marker names known to pytest (document tags added)
     warnings: list[str] = field(default_factory=list)  # shown at the end of the terminal summary
+    fragments: dict[Path, FragmentIndex] = field(default_factory=dict)  # pool root -> files other files $ref
     _engine: Engine | None = None
 
     def engine(self) -> Engine:
@@ -93,6 +95,18 @@ class ApimonRun:
             if result.response_body:
                 lines.append(f"  body: {result.response_body[:500]}")
         return self.redactor.text("\n".join(lines))
+
+    def warn(self, text: str) -> None:
+        """A warning for the end of the terminal summary, once however often it is raised."""
+        if text not in self.warnings:
+            self.warnings.append(text)
+
+    def is_fragment(self, path: Path, pool_root: Path) -> bool:
+        """True when another file in the pool `$ref`s this one (a piece of a spec, not a document)."""
+        index = self.fragments.get(pool_root)
+        if index is None:
+            index = self.fragments[pool_root] = FragmentIndex(pool_root)
+        return path in index
 
     def pool_root_for(self, path: Path) -> Path | None:
         for root in self.roots:

@@ -50,7 +50,7 @@ def pointer(path: Path_) -> str:
 class Source:
     """A parsed spec: its data, which format, and field path -> line (computed only when needed)."""
 
-    kind: str  # "openapi" | "swagger" | "postman"
+    kind: str  # "openapi" | "swagger" | "postman" | "environment" (a Postman environment export: no items)
     version: str
     data: Any
     text: str
@@ -128,6 +128,8 @@ def detect(data: Any, text: str = "") -> Source | None:
                 ("swagger",),
             )
         return source
+    if isinstance(data.get("values"), list) and data.get("_postman_variable_scope") in ("environment", "globals"):
+        return Source("environment", "", data, text)  # variables for a collection (sidecar `environment`)
     root: Path_ = ()
     if set(data) == {"collection"} and isinstance(data["collection"], dict):
         data, root = data["collection"], ("collection",)  # the Postman API wraps exports in {"collection": ...}
@@ -186,6 +188,8 @@ class Draft:
     skip_kind: str | None = None
     index: int = 0  # position in the file (item order)
     error: tuple[Path_, str] | None = None  # (where, what): the operation becomes one failing item
+    follow_redirects: bool = True
+    verify_tls: bool | None = None  # None: the service's verify_tls decides
 
 
 @dataclass
@@ -201,7 +205,12 @@ class Context:
     overrides: Overrides
     pool_root: Path | None = None
     errors: list[DocumentError] = field(default_factory=list)
+    notes: dict[str, int] = field(default_factory=dict)  # unsupported feature -> how many operations use it
     fragments: dict[str, Fragment] = field(default_factory=dict)  # external $ref files read, by name
+
+    def note(self, feature: str) -> None:
+        """Something the file uses that is not done (listed once per file, with the number of operations)."""
+        self.notes[feature] = self.notes.get(feature, 0) + 1
 
     def error(self, at: Path_, message: str, name: str | None = None, index: int | None = None) -> None:
         fragment = self.fragments.get(str(at[0])[len(EXT):]) if is_ext(at) else None
@@ -224,6 +233,8 @@ def import_document(
             DocumentError(display, source.line(source.problem_at), pointer(source.problem_at), source.problem)
         )
         return result
+    if source.kind == "environment":
+        return result  # not a document: a sidecar's `environment` reads it
     service, module = service_and_module(path, pool_root)
     overrides = load_overrides(path, display, environ)
     ctx = Context(source, display, path, service, module, environ, overrides, pool_root)
@@ -241,6 +252,8 @@ def import_document(
             ctx.error(d.error[0], d.error[1], d.name, d.index)
     result.interfaces = [finalize(ctx, d) for d in drafts if not d.error]
     result.errors = overrides.errors + overrides.unmatched(drafts) + ctx.errors
+    result.notes = [f"{feature} ({n} {'request' if source.kind == 'postman' else 'operation'}{'s' if n > 1 else ''})"
+                    for feature, n in ctx.notes.items()]
     return result
 
 
@@ -362,6 +375,8 @@ def finalize(ctx: Context, d: Draft) -> Interface:
         line=ctx.source.line(d.at),
         index=d.index,
         fallback_base_url=d.fallback_base_url,
+        follow_redirects=d.follow_redirects,
+        verify_tls=d.verify_tls,
         **extra,
     )
 

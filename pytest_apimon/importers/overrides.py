@@ -8,6 +8,7 @@ A broken entry is reported and ignored as a whole, so a typo can never enable wr
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -24,7 +25,7 @@ if TYPE_CHECKING:
 SIDECAR_SUFFIXES = (".apimon.yaml", ".apimon.yml")
 FILE_KEYS = (
     "allow_write", "include", "exclude", "tags", "headers", "params", "auth", "timeout", "base_path",
-    "variables", "naming", "operations",
+    "variables", "environment", "naming", "operations",
 )  # fmt: skip
 OPERATION_KEYS = (
     "params", "headers", "json", "form", "body", "expect", "skip", "auth", "tags", "timeout", "allow_write",
@@ -64,10 +65,12 @@ class Overrides:
     timeout: float | None = None
     base_path: str | None = None
     variables: dict[str, str] = field(default_factory=dict)
+    environment: dict[str, str] = field(default_factory=dict)  # a Postman environment file's enabled values
     naming: str = "operation_id"
     operations: dict[str, dict[str, Any]] = field(default_factory=dict)  # operation_key -> fields
     errors: list[DocumentError] = field(default_factory=list)
     parsed: Parsed | None = None
+    path: Path | None = None  # the sidecar file (relative paths in it are relative to its folder)
     _used: set[str] = field(default_factory=set)
 
     def for_draft(self, draft: Draft) -> dict[str, Any]:
@@ -119,7 +122,7 @@ def load_overrides(spec: Path, spec_display: str, environ: Mapping[str, str]) ->
     if path is None:
         return Overrides()
     display = str(Path(spec_display).with_name(path.name))
-    ov = Overrides(file=display)
+    ov = Overrides(file=display, path=path)
     try:
         text = path.read_text(encoding="utf-8-sig")
         ov.parsed = parse(text, path.suffix)
@@ -173,6 +176,8 @@ def _file_level(ov: Overrides, data: dict[Any, Any], environ: Mapping[str, str],
             parsed = _base_path(value, at, problems)
         elif key == "variables":
             parsed = _variables(value, at, problems)
+        elif key == "environment":
+            parsed = _environment(value, ov.path, at, problems)
         elif key == "naming":
             parsed = value
             if value not in NAMING:
@@ -248,4 +253,35 @@ def _variables(value: Any, at: Path_, problems: Problems) -> dict[str, str]:
             out[str(key)] = ("true" if item else "false") if isinstance(item, bool) else str(item)
         else:
             problems.add(at + (str(key),), f"expected a string or number, got {describe(item)}")
+    return out
+
+
+def _environment(value: Any, sidecar: Path | None, at: Path_, problems: Problems) -> dict[str, str]:
+    """A Postman environment export (`{"name", "values": [{"key", "value", "enabled"}]}`), relative to the
+    sidecar: its enabled values, as newman's `--environment` reads them."""
+    if not isinstance(value, str) or not value.strip():
+        problems.add(at, f"expected the path of a Postman environment file (e.g. dev.postman_environment.json), "
+                         f"relative to this file, got {describe(value)}")
+        return {}
+    path = (sidecar.parent if sidecar else Path()) / value.strip()
+    try:
+        data = json.loads(path.read_text(encoding="utf-8-sig"))
+    except FileNotFoundError:
+        problems.add(at, f"Postman environment file {value.strip()} does not exist (looked for {path})")
+        return {}
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        problems.add(at, f"cannot read the Postman environment file {value.strip()}: {' '.join(str(exc).split())}")
+        return {}
+    values = data.get("values") if isinstance(data, dict) else None
+    if not isinstance(values, list):
+        problems.add(at, f"{value.strip()} is not a Postman environment export: expected 'values', a list of "
+                         "{key, value, enabled}")
+        return {}
+    out: dict[str, str] = {}
+    for entry in values:
+        if isinstance(entry, dict) and isinstance(entry.get("key"), str) and entry.get("enabled", True) is not False:
+            raw = entry.get("value")
+            out[entry["key"]] = "" if raw is None else (json.dumps(raw) if isinstance(raw, (dict, list)) else
+                                                       ("true" if raw else "false") if isinstance(raw, bool) else
+                                                       str(raw))
     return out

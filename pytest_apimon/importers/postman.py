@@ -1,10 +1,15 @@
 """Postman Collection v2.0/v2.1 -> Drafts: one per request, folders as modules.
 
-`{{var}}` is looked up in the overrides sidecar's `variables`, then the folder and collection
-variables (innermost first), then the environment; a request still holding an unknown variable
-is skipped with its name, never sent half-filled. A leading `{{baseUrl}}` (or the scheme and host
-of a literal URL) becomes the fallback base URL, so a configured service base_url replaces it.
-Scripts are JavaScript and are not run: the description says so.
+Behaves as newman runs a collection, except for scripts. `{{var}}` is looked up in the overrides
+sidecar's `variables`, the Postman environment file named by the sidecar's `environment`, the
+folder and collection variables (innermost first), then the process environment; a request still
+holding an unknown variable is skipped with its name, never sent half-filled. A leading
+`{{baseUrl}}` (or the scheme and host of a literal URL) becomes the fallback base URL, so a
+configured service base_url replaces it. Requests inherit `auth` and `protocolProfileBehavior`
+from their folders and the collection; GET/HEAD (and COPY, PURGE, UNLOCK) bodies are pruned
+unless `disableBodyPruning` is true (postman-runtime's docs/protocol-profile-behavior.md).
+What is not done (scripts are JavaScript; unmapped auth types; file uploads) is noted once per
+file in `DocumentFile.notes`, not on every request.
 """
 
 from __future__ import annotations
@@ -36,14 +41,17 @@ SCRIPT_NOTE = "Postman scripts (tests, pre-request) are JavaScript and are not r
 
 
 class Vars:
-    """Variable lookup: sidecar > folders (innermost first) > collection > environment > built-ins."""
+    """Variable lookup, narrowest scope first as in newman: sidecar `variables` > environment file (sidecar
+    `environment`) > folders (innermost first) > collection > process environment > built-ins."""
 
-    def __init__(self, layers: list[dict[str, str]], environ: Mapping[str, str], sidecar: dict[str, str]) -> None:
+    def __init__(self, layers: list[dict[str, str]], environ: Mapping[str, str], sidecar: dict[str, str],
+                 environment: Mapping[str, str] | None = None) -> None:
         self.layers, self.environ, self.sidecar = layers, environ, sidecar
+        self.environment: Mapping[str, str] = environment or {}
         self.unresolved: list[str] = []
 
     def lookup(self, name: str) -> str | None:
-        for layer in (self.sidecar, *reversed(self.layers)):
+        for layer in (self.sidecar, self.environment, *reversed(self.layers)):
             if name in layer:
                 return layer[name]
         if name in self.environ:
@@ -65,9 +73,24 @@ class Vars:
         return text
 
     def external(self, text: str) -> bool:
-        """True when every variable in text is set by the user (sidecar or environment), not the export."""
+        """True when every variable in text is set by the user (sidecar, environment file or process
+        environment), not by the export."""
         names = _VAR.findall(text)
-        return bool(names) and all(n in self.sidecar or n in self.environ for n in names)
+        return bool(names) and all(n in self.sidecar or n in self.environment or n in self.environ for n in names)
+
+    def credential(self, text: str) -> tuple[str | None, bool | None]:
+        """A credential field such as `{{token}}`: (value to send or None, interface auth).
+
+        Set by the user (sidecar, environment file, process environment): sent as is, no service token.
+        A non-empty value saved in the collection: sent as newman would, but a service auth configured in
+        config.yaml replaces it (auth None). Empty or undefined (typically set by a login script, which is
+        not run): the service's own token (auth True)."""
+        if "{{" not in text:
+            return (text or None), False
+        parts = [self.resolve("{{" + name + "}}", record=False) for name in _VAR.findall(text)]
+        if any("{{" in part or not part.strip() for part in parts):
+            return None, True
+        return self.resolve(text, record=False), False if self.external(text) else None
 
 
 def _kv(raw: Any) -> dict[str, str]:
@@ -93,6 +116,10 @@ def _has_scripts(events: Any) -> bool:
     return False
 
 
+_BODYLESS = ("GET", "HEAD", "COPY", "PURGE", "UNLOCK")  # postman-runtime prunes their body (disableBodyPruning)
+_HONOURED = ("disableBodyPruning", "followRedirects", "strictSSL")  # protocolProfileBehavior keys done here
+
+
 def drafts(ctx: Context) -> list[Draft]:
     data = ctx.source.data
     items = data.get("item")
@@ -101,12 +128,18 @@ def drafts(ctx: Context) -> list[Draft]:
         ctx.error(("item",), f"expected 'item': a list of requests and folders, got {describe(items)}")
         return out
     layers = [_kv(data.get("variable"))]
-    _walk(ctx, items, ("item",), (), layers, data.get("auth"), _has_scripts(data.get("event")), out)
+    _walk(ctx, items, ("item",), (), layers, data.get("auth"), _has_scripts(data.get("event")),
+          _behavior({}, data.get("protocolProfileBehavior")), out)
     return out
 
 
+def _behavior(inherited: dict[str, Any], own: Any) -> dict[str, Any]:
+    """protocolProfileBehavior: an item's own keys win over its folders' and the collection's (postman-runtime)."""
+    return {**inherited, **own} if isinstance(own, dict) else inherited
+
+
 def _walk(ctx: Context, items: list[Any], at: Path_, folders: tuple[str, ...], layers: list[dict[str, str]],
-          auth: Any, scripted: bool, out: list[Draft]) -> None:
+          auth: Any, scripted: bool, behavior: dict[str, Any], out: list[Draft]) -> None:
     for i, item in enumerate(items):
         item_at = at + (i,)
         name = str(item.get("name") or "").strip() if isinstance(item, dict) else ""
@@ -114,10 +147,12 @@ def _walk(ctx: Context, items: list[Any], at: Path_, folders: tuple[str, ...], l
             own_auth = item.get("auth")
             inherited = auth if not isinstance(own_auth, dict) or own_auth.get("type") == "inherit" else own_auth
             _walk(ctx, item["item"], item_at + ("item",), (*folders, name or f"folder {i + 1}"),
-                  [*layers, _kv(item.get("variable"))], inherited, scripted or _has_scripts(item.get("event")), out)
+                  [*layers, _kv(item.get("variable"))], inherited, scripted or _has_scripts(item.get("event")),
+                  _behavior(behavior, item.get("protocolProfileBehavior")), out)
         elif isinstance(item, dict) and "request" in item:
             try:
-                out.append(_request(ctx, item, item_at, folders, layers, auth, scripted, len(out)))
+                out.append(_request(ctx, item, item_at, folders, layers, auth, scripted,
+                                    _behavior(behavior, item.get("protocolProfileBehavior")), len(out)))
             except (TypeError, ValueError, AttributeError, KeyError, IndexError) as exc:
                 # A shape this reader did not foresee costs this request only, never the file or the run.
                 out.append(Draft(name or f"#{len(out) + 1}", folders[0] if folders else "", "GET", "/", (), item_at,
@@ -131,7 +166,7 @@ def _walk(ctx: Context, items: list[Any], at: Path_, folders: tuple[str, ...], l
 
 
 def _request(ctx: Context, item: dict[str, Any], at: Path_, folders: tuple[str, ...],
-             layers: list[dict[str, str]], auth: Any, scripted: bool, index: int) -> Draft:
+             layers: list[dict[str, str]], auth: Any, scripted: bool, behavior: dict[str, Any], index: int) -> Draft:
     req = item["request"]
     req = {"url": req, "method": "GET"} if isinstance(req, str) else req
     req_at = at + ("request",)
@@ -141,24 +176,24 @@ def _request(ctx: Context, item: dict[str, Any], at: Path_, folders: tuple[str, 
     if not isinstance(req, dict):
         draft.error = (req_at, f"expected a request (a URL or a mapping with 'url'), got {describe(req)}")
         return draft
-    v = Vars(layers, ctx.environ, ctx.overrides.variables)
+    v = Vars(layers, ctx.environ, ctx.overrides.variables, ctx.overrides.environment)
     notes = [_description(req.get("description"))] if req.get("description") else []
     draft.fallback_base_url, draft.path, query = _url(req.get("url"), v, draft)
     draft.name = name or f"{method} {draft.path}"
     draft.keys = (name, f"{method} {draft.path}") if name else (f"{method} {draft.path}",)
     draft.params += [Param(k, "query", True, val) for k, val in query.items()]
     draft.headers = _headers(req.get("header"), v, draft)
-    _body(req.get("body"), v, draft)
+    if method not in _BODYLESS or behavior.get("disableBodyPruning") is True:
+        _body(ctx, req.get("body"), v, draft)  # newman drops a GET's saved body (e.g. a leftover OAuth form)
+    _behave(ctx, behavior, draft)
     own = req.get("auth")
-    note = _auth(own if isinstance(own, dict) and own.get("type") != "inherit" else auth, v, draft)
-    if note:
-        notes.append(note)
+    _auth(ctx, own if isinstance(own, dict) and own.get("type") != "inherit" else auth, v, draft)
     responses = item.get("response") if isinstance(item.get("response"), list) else []
     codes = sorted({r["code"] for r in responses if isinstance(r, dict)
                     and isinstance(r.get("code"), int) and 200 <= r["code"] < 300})
     draft.status = tuple(codes)
     if scripted or _has_scripts(item.get("event")):
-        notes.append(SCRIPT_NOTE)
+        ctx.note(SCRIPT_NOTE)
     draft.description = "\n".join(n for n in notes if n) or None
     if method_of(method) is None:
         draft.skip, draft.skip_kind = f"HTTP method {method} is not supported by pytest-apimon", "unsupported"
@@ -169,6 +204,17 @@ def _request(ctx: Context, item: dict[str, Any], at: Path_, folders: tuple[str, 
                       "overrides `variables`")
         draft.skip_kind = "unresolved"
     return draft
+
+
+def _behave(ctx: Context, behavior: dict[str, Any], draft: Draft) -> None:
+    """followRedirects and strictSSL as newman honours them; other keys are listed as not done."""
+    if behavior.get("followRedirects") is False:
+        draft.follow_redirects = False
+    if isinstance(behavior.get("strictSSL"), bool):
+        draft.verify_tls = behavior["strictSSL"]
+    for key, value in behavior.items():
+        if key not in _HONOURED and value not in (None, False, [], {}):
+            ctx.note(f"Postman protocolProfileBehavior '{key}' is not supported")
 
 
 def _description(raw: Any) -> str:
@@ -228,14 +274,16 @@ def _headers(raw: Any, v: Vars, draft: Draft) -> dict[str, str]:
                (line.partition(":") for line in raw.splitlines()) if k.strip()]
     out: dict[str, str] = {}
     for key, value in _kv(raw).items():
-        if key.lower() == "authorization" and "{{" in value and not v.external(value):
-            draft.auth = True  # "Bearer {{token}}": the service's configured auth supplies the token
+        if key.lower() == "authorization" and "{{" in value:  # "Bearer {{token}}"
+            sent, draft.auth = v.credential(value)
+            if sent is not None:
+                out[key] = sent
             continue
         out[key] = v.resolve(value)
     return out
 
 
-def _body(raw: Any, v: Vars, draft: Draft) -> None:
+def _body(ctx: Context, raw: Any, v: Vars, draft: Draft) -> None:
     if not isinstance(raw, dict) or raw.get("disabled"):
         return
     mode = raw.get("mode")
@@ -253,9 +301,13 @@ def _body(raw: Any, v: Vars, draft: Draft) -> None:
         draft.body_kind, draft.body = "body", text
     elif mode in ("urlencoded", "formdata"):
         entries = [e for e in raw.get(mode) or () if isinstance(e, dict) and e.get("type") != "file"]
+        if len(entries) != len([e for e in raw.get(mode) or () if isinstance(e, dict)]):
+            ctx.note("Postman form-data file uploads are not sent")
         form = {k: v.resolve(val) for k, val in _kv(entries).items()}
         if form:
             draft.body_kind, draft.body = "form", form
+    elif mode == "file":
+        ctx.note("Postman binary file bodies are not sent")
     elif mode == "graphql" and isinstance(raw.get("graphql"), dict):
         gql = raw["graphql"]
         variables = v.resolve(str(gql.get("variables") or "")).strip()
@@ -267,21 +319,18 @@ def _body(raw: Any, v: Vars, draft: Draft) -> None:
         draft.body = {"query": v.resolve(str(gql.get("query") or "")), **({"variables": parsed} if parsed else {})}
 
 
-def _auth(auth: Any, v: Vars, draft: Draft) -> str | None:
-    """Map collection/folder/request auth onto the interface; returns a note when it cannot."""
+def _auth(ctx: Context, auth: Any, v: Vars, draft: Draft) -> None:
+    """Map collection/folder/request auth onto the interface; an unmapped type is noted for the file."""
     if not isinstance(auth, dict):
-        return None
+        return
     kind = str(auth.get("type") or "")
     values = _kv(auth.get(kind))
     if kind == "noauth":
         draft.auth = False
     elif kind == "bearer":
-        token = values.get("token", "")
-        if "{{" in token and not v.external(token):
-            draft.auth = True  # the token is the service's: its configured login supplies it
-        elif token:
-            draft.headers.setdefault("Authorization", f"Bearer {v.resolve(token)}")
-            draft.auth = False
+        token, draft.auth = v.credential(values.get("token", ""))
+        if token:
+            draft.headers.setdefault("Authorization", f"Bearer {token}")
     elif kind == "basic":
         user, password = v.resolve(values.get("username", "")), v.resolve(values.get("password", ""))
         pair = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
@@ -295,5 +344,4 @@ def _auth(auth: Any, v: Vars, draft: Draft) -> str | None:
             draft.headers.setdefault(key or "X-API-Key", value)
         draft.auth = False
     elif kind:
-        return f"Postman auth type '{kind}' is not mapped: configure the service's auth in config.yaml"
-    return None
+        ctx.note(f"Postman auth type '{kind}' is not mapped: configure the service's auth in config.yaml")

@@ -8,7 +8,8 @@ fragments are files in the pool, so reading them is safe; what a reference may r
 - a fragment is read once per spec, however many references point into it.
 
 A fragment is not an interface document: `FragmentIndex` tells the collection which pool files
-some other pool file references, so they are not reported as broken native documents.
+some other pool file references (a `$ref`, or a sidecar's Postman `environment`), so they are not
+reported as broken native documents.
 
 Locations inside a fragment are field paths whose first element is `ext(name)` (see `is_ext`),
 so errors can name the fragment's own file, line and JSON pointer.
@@ -35,6 +36,7 @@ EXT = "\0"  # first character of the path element that marks "inside fragment <n
 REMOTE = re.compile(r"^[A-Za-z][\w+.-]*://")
 # `$ref: resources/x.yml`, `"$ref": "../a.json#/b"`: a reference to another file (not '#...').
 _FILE_REF = re.compile(rb"""["']?\$ref["']?\s*:\s*["']?([^"'\s#{}\[\],][^"'\s#{}\[\],]*)""")
+_ENVIRONMENT = re.compile(rb"""(?m)^environment\s*:\s*["']?([^"'\s#]+)""")  # a sidecar's Postman environment
 _MAX_FRAGMENT_BYTES = 20_000_000
 
 
@@ -163,13 +165,15 @@ class FragmentIndex:
 
         out: set[Path] = set()
         for holder in self.root.rglob("*"):
-            if not is_document(holder) or not holder.is_file():
+            sidecar = holder.name.endswith((".apimon.yaml", ".apimon.yml"))
+            if not (sidecar or is_document(holder)) or not holder.is_file():
                 continue
             try:
                 raw = holder.read_bytes()
             except OSError:
                 continue
-            for target in external_refs(raw):
+            targets = _ENVIRONMENT.findall(raw) if sidecar else external_refs(raw)
+            for target in (t.decode("utf-8", errors="replace") if isinstance(t, bytes) else t for t in targets):
                 try:
                     out.add(target_path(target, holder, self.root))
                 except RefProblem:
