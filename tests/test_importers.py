@@ -439,3 +439,292 @@ def test_end_to_end_postman_and_broken_specs(pytester: pytest.Pytester, local_se
     assert {r["category"] for r in failed} == {"invalid_document"}
     assert any("unsupported OpenAPI version '4.0.0'" in r["reason"] for r in failed)
     assert local_server.last("/todo/archive").query == {"owner": ["u-9"]}
+
+
+# --- realistic shapes (tests/specs): what a server receives ---------------------------------------------
+
+
+def pool_with(base: Path, service: str, *names: str) -> Path:
+    """Copy spec files (or a folder's content) from tests/specs into pool/<service>/."""
+    folder = base / "pool" / service
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        source = SPECS / name
+        if source.is_dir():
+            shutil.copytree(source, folder, dirs_exist_ok=True)
+        else:
+            shutil.copy(source, folder / name)
+    return folder
+
+
+def config_for(base: Path, service: str, url: str) -> None:
+    write(base, "config.yaml", f"defaults: {{retries: 0}}\nservices:\n  {service}: {{base_url: '{url}'}}\n")
+
+
+def no_template_sent(srv: LocalServer) -> None:
+    paths = [r.path for r in srv.requests]
+    assert paths and not [p for p in paths if "{" in p or "%7b" in p.lower() or "%7d" in p.lower()], paths
+
+
+def test_path_templates_are_filled_from_overrides_and_declared_values(tmp_path: Path) -> None:
+    pool_with(tmp_path, "bin", "bin-swagger2.yaml", "bin-swagger2.apimon.yaml")
+    doc = load_document(tmp_path / "pool/bin/bin-swagger2.yaml", tmp_path / "pool", display="bin.yaml", environ={})
+    assert doc.errors == []
+    got = {i.path: (i.params, i.skip) for i in doc.interfaces}
+    assert got == {
+        "/get": ({}, None),
+        "/etag/abc": ({}, None),  # undeclared template, operation-level value: the path, not the query
+        "/anything/foo": ({}, None),
+        "/delay/0": ({}, None),  # undeclared template, file-level value
+        "/bytes/16": ({}, None),  # declared path parameter: its default
+        "/base64/SFRUUEJJTiBpcyBhd2Vzb21l": ({}, None),  # x-example
+        "/links/10/2": ({}, None),  # declared default + undeclared from the operation's overrides
+        "/status/{codes}": ({}, "path parameter codes has no example — set it in apimon overrides"),
+    }
+
+
+def test_undeclared_template_without_value_is_skipped_and_query_names_stay_query(tmp_path: Path) -> None:
+    spec = {"openapi": "3.0.0", "info": {"title": "t", "version": "1"}, "paths": {
+        "/etag/{etag}": {"get": {"operationId": "etag", "responses": {"200": {"description": "ok"}}}},
+        # declared in the query by mistake, but templated in the path: it fills the path
+        "/items/{id}": {"get": {"operationId": "item", "parameters": [
+            {"name": "id", "in": "query", "required": True, "example": 7}], "responses": {}}},
+        "/search": {"get": {"operationId": "search", "responses": {}}},
+    }}
+    write(tmp_path, "pool/svc/api.apimon.yaml", "operations:\n  search: {params: {q: x}}\n")
+    doc = load_text(tmp_path, "api.json", json.dumps(spec))
+    itf = by_name(doc)
+    assert itf["etag"].skip == "path parameter etag has no example — set it in apimon overrides"
+    assert (itf["item"].path, itf["item"].params) == ("/items/7", {})
+    assert (itf["search"].path, itf["search"].params) == ("/search", {"q": "x"})
+
+
+def test_engine_never_sends_a_url_holding_a_template(tmp_path: Path, local_server: LocalServer) -> None:
+    local_server.route("GET", "/etag/%7Betag%7D", lambda r: {"ok": True})  # the false PASS of the issue
+    config = load_config(write(tmp_path, "c.yaml", f"services:\n  svc: {{base_url: '{local_server.url}'}}\n"))
+    engine = Engine(config)
+    for path in ("/etag/{etag}", "/todos/{{todoId}}", "/a/{}/b"):
+        result = engine.check(Interface(name="x", service="svc", module="m", method="GET", path=path))
+        assert (result.outcome, result.category, result.sub) == ("failed", "invalid_document", "template")
+        assert "template variable" in result.reason
+    # braces in the query (a JSON filter) are data, not a template
+    ok = engine.check(Interface(name="y", service="svc", module="m", method="GET", path="/etag/%7Betag%7D",
+                                params={"filter": '{"a": 1}'}))
+    assert ok.outcome == "passed"
+    assert [r.path for r in local_server.requests] == ["/etag/%7Betag%7D"]
+
+
+@pytest.mark.parametrize("extra", XDIST)
+def test_end_to_end_bin_spec_sends_filled_paths_only(pytester: pytest.Pytester, local_server: LocalServer,
+                                                     extra) -> None:
+    for path in ("/get", "/etag/abc", "/anything/foo", "/delay/0", "/bytes/16", "/base64/SFRUUEJJTiBpcyBhd2Vzb21l",
+                 "/links/10/2"):
+        local_server.route("GET", path, lambda r: {"args": r.query})
+    pool_with(pytester.path, "bin", "bin-swagger2.yaml", "bin-swagger2.apimon.yaml")
+    config_for(pytester.path, "bin", local_server.url)
+    result = pytester.runpytest("--apimon", "pool", "-rs", *extra)
+    result.assert_outcomes(passed=7, skipped=1)
+    result.stdout.fnmatch_lines(["*path parameter codes has no example — set it in apimon overrides*"])
+    no_template_sent(local_server)
+    assert local_server.last("/anything/foo").query == {}
+
+
+def vendor_pool(base: Path) -> Path:
+    folder = pool_with(base, "billing", "vendor-split")
+    write(base, "outside-the-pool.yaml", "operationId: stolen\nresponses: {'200': {description: x}}\n")
+    return folder
+
+
+def test_external_refs_to_path_items_and_operations(tmp_path: Path) -> None:
+    folder = vendor_pool(tmp_path)
+    doc = load_document(folder / "billing-openapi.yaml", tmp_path / "pool", display="pool/billing/billing-openapi.yaml",
+                        environ={})
+    itf = by_name(doc)
+    assert sorted(itf) == ["closeAccount", "createAccount", "getAccount", "getInvoice", "listAccounts", "ping"]
+    listed = itf["listAccounts"]  # an operation in a fragment: its parameters (one via another fragment) and status
+    assert (listed.path, listed.params, listed.expect.status, listed.module) == (
+        "/accounts", {"limit": "5", "status": "active"}, (200,), "accounts")
+    assert itf["getAccount"].path == "/accounts/acc_1001"  # path-item fragment, path-level parameter
+    assert itf["getInvoice"].path == "/accounts/acc_1001/invoices/inv_7"  # the sidecar names a fragment's operation
+    assert itf["createAccount"].skip_kind == "write" and itf["createAccount"].json == {
+        "id": "acc_1001", "name": "监控账户", "balance": {"amount": 1999, "currency": "CNY"}}  # fragment -> root
+    assert itf["getAccount"].line == 19 and itf["listAccounts"].line == 15  # lines in the root spec
+    errors = {e.name: e for e in doc.errors}
+    assert set(errors) == {"GET /usage", "GET /exports"}
+    remote = "remote $ref 'https://specs.billing.example.com/v1/usage.yaml' is not supported"
+    assert remote in errors["GET /usage"].message
+    assert "points outside the pool" in errors["GET /exports"].message
+    assert all(e.index is not None for e in doc.errors)  # each costs its operation: collected == operations
+
+
+def test_external_ref_problems_name_the_fragment(tmp_path: Path) -> None:
+    write(tmp_path, "pool/svc/parts/a.yaml", "$ref: b.yaml\n")
+    write(tmp_path, "pool/svc/parts/b.yaml", "$ref: a.yaml\n")
+    write(tmp_path, "pool/svc/parts/op.yaml", """
+        operationId: op
+        parameters:
+          - $ref: '#/components/parameters/Idd'
+        responses: {'200': {description: ok}}
+    """)
+    write(tmp_path, "pool/svc/parts/bad.yaml", "operationId: [unclosed\n")
+    doc = load_text(tmp_path, "api.yaml", """
+        openapi: 3.0.3
+        info: {title: t, version: "1"}
+        paths:
+          /loop: {$ref: parts/a.yaml}
+          /op:
+            get: {$ref: parts/op.yaml}
+          /bad:
+            get: {$ref: parts/bad.yaml}
+          /fine:
+            get: {operationId: fine, responses: {'200': {description: ok}}}
+        components: {parameters: {Id: {name: id, in: query, example: 1}}}
+    """)
+    assert [i.name for i in doc.interfaces] == ["fine"]
+    messages = [str(e) for e in doc.errors]
+    assert any("circular $ref" in m for m in messages), messages
+    # a broken pointer inside a fragment: named by the fragment's file, line and pointer
+    assert any(m.startswith("pool/svc/parts/op.yaml:3: #/parameters/0/$ref: broken $ref") and "did you mean 'Id'?" in m
+               for m in messages), messages
+    assert any("referenced file parts/bad.yaml is not valid YAML (line 2)" in m for m in messages), messages
+    assert len(messages) == 3, messages
+
+
+@pytest.mark.parametrize("extra", XDIST)
+def test_end_to_end_split_spec(pytester: pytest.Pytester, local_server: LocalServer, extra) -> None:
+    local_server.route("GET", "/v1/accounts", lambda r: [{"id": "acc_1001"}])
+    local_server.route("GET", "/v1/accounts/acc_1001", lambda r: {"id": "acc_1001"})
+    local_server.route("GET", "/v1/accounts/acc_1001/invoices/inv_7", lambda r: {"total": {"amount": 1}})
+    local_server.route("GET", "/v1/ping", lambda r: Response(204, {}, b""))
+    vendor_pool(pytester.path)
+    write(pytester.path, "config.yaml",
+          f"defaults: {{retries: 0}}\nservices:\n  billing: {{base_url: '{local_server.url}/v1'}}\n")
+    result = pytester.runpytest("--apimon", "pool", "--apimon-json", "out/r.json", "--apimon-coverage", *extra)
+    # 8 operations: 4 checked, 2 writes skipped, the remote and the escaping $ref one error each; the fragment
+    # files are not documents of their own (no invalid_document item for paths/, operations/, components/).
+    result.assert_outcomes(passed=4, skipped=2, failed=2)
+    records = json.loads((pytester.path / "out/r.json").read_text("utf-8"))["results"]
+    assert {r["file"] for r in records} == {"pool/billing/billing-openapi.yaml"}
+    assert local_server.last("/v1/accounts").query == {"limit": ["5"], "status": ["active"]}
+    no_template_sent(local_server)
+    result.stdout.fnmatch_lines(["*billing: *8*"])  # coverage: 8 documented
+
+
+def newman_server(srv: LocalServer) -> None:
+    def ok(req):
+        return {"seen": True}
+
+    srv.route("GET", "/oauth/tokeninfo", ok)
+    srv.route("GET", "/search", lambda r: {"hits": []} if r.json() == {"query": {"match": {"title": "monitor"}}}
+              else Response(400, {}, "body expected"))
+    srv.route("HEAD", "/oauth/revoke", ok)
+    srv.route("GET", "/legacy", lambda r: Response(302, {"Location": "/new"}, b""))
+    srv.route("GET", "/new", ok)
+    srv.route("GET", "/users/u-42", ok)
+    srv.route("GET", "/status", ok)
+    srv.route("GET", "/v1/me", ok)
+    srv.route("GET", "/internal/health", ok)
+
+
+def test_postman_environment_file_and_inherited_auth(tmp_path: Path) -> None:
+    pool_with(tmp_path, "nm", "newman-like.postman_collection.json", "newman-like.postman_collection.apimon.yaml",
+              "newman-like.postman_environment.json")
+    folder = tmp_path / "pool" / "nm"
+    env_doc = load_document(folder / "newman-like.postman_environment.json", tmp_path / "pool", environ={})
+    assert (env_doc.interfaces, env_doc.errors) == ([], [])  # an environment export is not a document
+    doc = load_document(folder / "newman-like.postman_collection.json", tmp_path / "pool", environ={})
+    assert doc.errors == []
+    itf = by_name(doc)
+    token = itf["Token info"]  # folder bearer from the environment file; the saved OAuth form body is pruned
+    assert (token.headers, token.form, token.body, token.has_json) == (
+        {"Authorization": "Bearer at-456"}, None, None, False)
+    assert itf["Search (GET with a body)"].json == {"query": {"match": {"title": "monitor"}}}
+    assert itf["Search (GET with a body)"].params == {"size": "25"}  # the environment wins over the collection
+    assert itf["Revoke (basic, own auth)"].body is None
+    assert itf["Profile"].headers == {"X-Api-Key": "k-123"} and itf["Profile"].path == "/users/u-42"
+    assert itf["Public status"].headers == {} and itf["Public status"].auth is False
+    legacy, follows = itf["Legacy link"], itf["Follows anyway"]
+    assert (legacy.follow_redirects, legacy.expect.status) == (False, (302,))
+    assert (follows.follow_redirects, follows.expect.status) == (True, ())
+    assert itf["Internal (self-signed)"].verify_tls is False
+    assert all("not run" not in (i.description or "") for i in doc.interfaces)
+    assert doc.notes == [
+        "Postman scripts (tests, pre-request) are JavaScript and are not run; the status is checked (10 requests)",
+        "Postman auth type 'oauth1' is not mapped: configure the service's auth in config.yaml (1 request)",
+        "Postman form-data file uploads are not sent (1 request)",
+        "Postman protocolProfileBehavior 'followOriginalHttpMethod' is not supported (1 request)",
+    ]
+
+
+def test_postman_credentials_saved_in_the_collection(tmp_path: Path) -> None:
+    def collection(token: str) -> str:
+        return json.dumps({
+            "info": {"name": "c", "schema": "https://schema.getpostman.com/json/collection/v2.1.0/collection.json"},
+            "variable": [{"key": "token", "value": token}],
+            "auth": {"type": "bearer", "bearer": [{"key": "token", "value": "{{token}}"}]},
+            "item": [{"name": "f", "item": [{"name": "r", "request": {"method": "GET", "url": "/x"}}]}],
+        })
+    saved = load_text(tmp_path, "a.json", collection("t-1")).interfaces[0]
+    # sent as newman would; a service auth configured in config.yaml still replaces it (auth None)
+    assert (saved.headers, saved.auth) == ({"Authorization": "Bearer t-1"}, None)
+    empty = load_text(tmp_path, "b.json", collection("")).interfaces[0]  # set by a login script: the service's token
+    assert (empty.headers, empty.auth) == ({}, True)
+    write(tmp_path, "pool/svc/c.apimon.yaml", "variables: {token: t-side}\n")
+    user = load_text(tmp_path, "c.json", collection("")).interfaces[0]  # set by the user: sent, no service token
+    assert (user.headers, user.auth) == ({"Authorization": "Bearer t-side"}, False)
+
+
+@pytest.mark.parametrize("extra", XDIST)
+def test_end_to_end_newman_like_collection(pytester: pytest.Pytester, local_server: LocalServer, extra) -> None:
+    newman_server(local_server)
+    pool_with(pytester.path, "nm", "newman-like.postman_collection.json", "newman-like.postman_collection.apimon.yaml",
+              "newman-like.postman_environment.json")
+    config_for(pytester.path, "nm", local_server.url)
+    result = pytester.runpytest("--apimon", "pool", *extra)
+    result.assert_outcomes(passed=9, skipped=1)  # the environment file is not collected
+    info = local_server.last("/oauth/tokeninfo")
+    assert info.body == b"" and "content-length" not in info.headers  # no leftover client_secret form
+    assert info.headers["authorization"] == "Bearer at-456" and "x-api-key" not in info.headers
+    assert local_server.last("/search").json() == {"query": {"match": {"title": "monitor"}}}
+    assert local_server.last("/oauth/revoke").body == b""
+    assert local_server.last("/users/u-42").headers["x-api-key"] == "k-123"
+    assert "x-api-key" not in local_server.last("/status").headers
+    assert local_server.count("/legacy") == 2 and local_server.count("/new") == 1  # only one follows
+    no_template_sent(local_server)
+    warnings = [line for line in result.outlines if line.startswith("WARNING: pool/nm/")]
+    assert len(warnings) == 4 and "(10 requests)" in warnings[0]  # once per file, not once per request
+
+
+def test_end_to_end_strict_ssl(pytester: pytest.Pytester, tmp_path_factory: pytest.TempPathFactory) -> None:
+    from localserver import make_self_signed_cert
+
+    cert = make_self_signed_cert(Path(tmp_path_factory.mktemp("tls")))
+    if cert is None:
+        pytest.skip("openssl CLI not available")
+    with LocalServer(tls=cert) as srv:
+        srv.route("GET", "/health", lambda r: {"ok": True})
+        collection = {
+            "info": {"name": "tls", "schema": "https://schema.getpostman.com/json/collection/v2.1.0/collection.json"},
+            "item": [
+                {"name": "self-signed ok", "protocolProfileBehavior": {"strictSSL": False},
+                 "request": {"method": "GET", "url": "{{baseUrl}}/health"}},
+                {"name": "verified", "request": {"method": "GET", "url": "{{baseUrl}}/health"}},
+            ],
+        }
+        write(pytester.path, "pool/tls/c.json", json.dumps(collection))
+        write(pytester.path, "config.yaml", f"defaults: {{retries: 0}}\nservices:\n  tls: {{base_url: '{srv.url}'}}\n")
+        result = pytester.runpytest("--apimon", "pool", "--apimon-json", "out/r.json")
+    result.assert_outcomes(passed=1, failed=1)
+    records = {r["name"]: r for r in json.loads((pytester.path / "out/r.json").read_text("utf-8"))["results"]}
+    assert (records["verified"]["category"], records["verified"]["sub"]) == ("network", "tls")
+
+
+def test_native_document_with_a_template_fails_without_sending(pytester: pytest.Pytester,
+                                                                 local_server: LocalServer) -> None:
+    local_server.route("GET", "/users/%7Bid%7D", lambda r: {"ok": True})
+    config_for(pytester.path, "u", local_server.url)
+    write(pytester.path, "pool/u/users.yaml", "name: user\npath: /users/{id}\n")
+    result = pytester.runpytest("--apimon", "pool")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*invalid_document*template variable {id}*"])
+    assert local_server.requests == []

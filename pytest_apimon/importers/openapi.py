@@ -204,6 +204,7 @@ def drafts(ctx: Context) -> list[Draft]:
         try:
             item, item_at = resolver.deref(item, item_at)
         except SpecError as exc:
+            reported.update(exc.chain)
             ctx.error(exc.at, str(exc))
             continue
         if not isinstance(item, dict):

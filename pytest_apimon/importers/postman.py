@@ -189,9 +189,10 @@ def _request(ctx: Context, item: dict[str, Any], at: Path_, folders: tuple[str, 
     own = req.get("auth")
     _auth(ctx, own if isinstance(own, dict) and own.get("type") != "inherit" else auth, v, draft)
     responses = item.get("response") if isinstance(item.get("response"), list) else []
+    top = 300 if draft.follow_redirects else 400  # not following redirects: a saved 3xx is the expected answer
     codes = sorted({r["code"] for r in responses if isinstance(r, dict)
-                    and isinstance(r.get("code"), int) and 200 <= r["code"] < 300})
-    draft.status = tuple(codes)
+                    and isinstance(r.get("code"), int) and 200 <= r["code"] < top})
+    draft.status = tuple(codes) or (() if draft.follow_redirects else ("2xx", "3xx"))
     if scripted or _has_scripts(item.get("event")):
         ctx.note(SCRIPT_NOTE)
     draft.description = "\n".join(n for n in notes if n) or None

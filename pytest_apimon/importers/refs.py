@@ -112,10 +112,13 @@ def load_fragment(path: Path, name: str) -> Fragment:
             data = json.loads(text)
         else:
             data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # noqa: S506 - safe
-    except (ValueError, yaml.YAMLError) as exc:
-        first = " ".join(str(exc).split())[:200]
-        raise RefProblem(f"referenced file {name} is not valid {'JSON' if path.suffix == '.json' else 'YAML'}: "
-                         f"{first}") from None
+    except ValueError as exc:
+        raise RefProblem(f"referenced file {name} is not valid JSON: {exc}") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1})" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or " ".join(str(exc).split())[:200]
+        raise RefProblem(f"referenced file {name} is not valid YAML{where}: {problem}") from None
     return Fragment(name, path, data, text)
 
 
