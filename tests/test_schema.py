@@ -151,3 +151,71 @@ def test_every_property_has_a_description(schema: dict[str, Any]) -> None:
             if not target.get("description"):
                 missing.append(f"{def_name}.{key}")
     assert missing == []
+
+
+# --- the overrides sidecar schema, and files in the pool that are not native documents ---------------------
+
+SPECS = Path(__file__).parent / "specs"
+SIDECAR_SCHEMA = Path(documents.__file__).parent / "schema" / "apimon-overrides.schema.json"
+
+
+@pytest.fixture(scope="module")
+def sidecar_schema() -> dict[str, Any]:
+    return json.loads(SIDECAR_SCHEMA.read_text(encoding="utf-8"))
+
+
+def test_sidecar_schema_ships_and_matches_the_validator(sidecar_schema: dict[str, Any],
+                                                        schema: dict[str, Any]) -> None:
+    from pytest_apimon.importers import overrides
+
+    Draft7Validator.check_schema(sidecar_schema)
+    assert (importlib.resources.files("pytest_apimon") / "schema" / "apimon-overrides.schema.json").is_file()
+    assert set(sidecar_schema["properties"]) == set(overrides.FILE_KEYS)
+    assert set(sidecar_schema["definitions"]["operation"]["properties"]) == set(overrides.OPERATION_KEYS)
+    assert sidecar_schema["properties"]["naming"]["enum"] == list(overrides.NAMING)
+    # definitions shared with the document schema are copies: they must not drift apart
+    for name, definition in sidecar_schema["definitions"].items():
+        if name in schema["definitions"]:
+            assert definition == schema["definitions"][name], name
+
+
+@pytest.mark.parametrize("path", sorted(SPECS.rglob("*.apimon.yaml")), ids=lambda p: p.name)
+def test_shipped_sidecars_validate(sidecar_schema: dict[str, Any], path: Path) -> None:
+    assert list(Draft7Validator(sidecar_schema).iter_errors(yaml.safe_load(path.read_text("utf-8")))) == []
+
+
+@pytest.mark.parametrize("text", [
+    "allow_writes: true\n",
+    "allow_write: 'yes'\n",
+    "naming: title\n",
+    "operations:\n  getOrder: {params: {id: 1}, json: {}, body: x}\n",
+    "operations:\n  getOrder: {expect: {status: 999}}\n",
+    "operations:\n  getOrder: {parms: {id: 1}}\n",
+    "base_path: https://h/api\n",
+])
+def test_invalid_sidecars_are_rejected_by_schema_and_loader(sidecar_schema: dict[str, Any], tmp_path: Path,
+                                                            text: str) -> None:
+    from pytest_apimon.importers.overrides import load_overrides
+
+    assert list(Draft7Validator(sidecar_schema).iter_errors(yaml.safe_load(text)))
+    (tmp_path / "s.apimon.yaml").write_text(text, encoding="utf-8")
+    assert load_overrides(tmp_path / "s.json", "s.json", {}).errors
+
+
+@pytest.mark.parametrize("path", sorted(p for p in SPECS.rglob("*") if p.suffix in (".json", ".yaml")),
+                         ids=lambda p: str(p.relative_to(SPECS)))
+def test_document_schema_leaves_specs_collections_and_sidecars_alone(validator: Draft7Validator, path: Path) -> None:
+    """The recommended association maps the document schema onto the whole pool: files that are not native
+    documents (recognised by content, as pytest-apimon does) must not be marked invalid."""
+    data = json.loads(path.read_text("utf-8")) if path.suffix == ".json" else yaml.safe_load(path.read_text("utf-8"))
+    assert list(validator.iter_errors(data)) == []
+
+
+@pytest.mark.parametrize("text", [
+    "path: /a\n",  # a native document without a name is still marked
+    "url: 'http://h/a'\nexpect: {status: 200}\n",
+    "method: GET\nresponses: {}\n",
+    "interfaces: {name: a}\n",
+])
+def test_document_schema_still_marks_broken_native_documents(validator: Draft7Validator, text: str) -> None:
+    assert list(validator.iter_errors(yaml.safe_load(text)))
