@@ -88,3 +88,18 @@ def test_scan_pools(tmp_path: Path) -> None:
     assert (lib.documented, lib.monitored, lib.invalid) == (7, 5, 1)
     assert lib.error_files == {"pool/lib/library.json": 2}
     assert report["broken"].error_files == {"pool/broken.json": 1}
+
+
+def test_scan_skips_spec_fragments_and_environment_files(tmp_path: Path) -> None:
+    pool = tmp_path / "pool"
+    shutil.copytree(SPECS / "vendor-split", pool / "billing")
+    (pool / "nm").mkdir()
+    (pool / "nm" / "c.json").write_text('{"info": {"_postman_id": "1", "name": "c"}, "item": []}')
+    (pool / "nm" / "c.apimon.yaml").write_text("environment: env/staging.json\n")
+    (pool / "nm" / "env").mkdir()
+    (pool / "nm" / "env" / "staging.json").write_text('{"name": "staging", "values": [{"key": "a", "value": "1"}]}')
+    found = scan([pool], rootdir=tmp_path, environ={})
+    report = coverage(found.files, found.services)
+    assert report["billing"].error_files == {"pool/billing/billing-openapi.yaml": 2}  # remote + escaping $ref
+    assert report["billing"].documented == 8
+    assert "nm" not in report or report["nm"].error_files == {}

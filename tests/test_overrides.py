@@ -175,3 +175,35 @@ def test_yml_sidecar_and_empty_sidecar(tmp_path: Path) -> None:
     assert by_name(doc)["addPet"].skip is None
     doc = load(tmp_path / "b", "petstore-swagger2.json", "# nothing yet\n")
     assert doc.errors == [] and by_name(doc)["addPet"].skip_kind == "write"
+
+
+@pytest.mark.parametrize(("sidecar", "words"), [
+    ("environment: nope.postman_environment.json\n", "Postman environment file nope.postman_environment.json does "
+                                                     "not exist"),
+    ("environment: bad.json\n", "cannot read the Postman environment file bad.json"),
+    ("environment: list.json\n", "list.json is not a Postman environment export"),
+    ("environment: [a]\n", "expected the path of a Postman environment file"),
+])
+def test_environment_file_errors(tmp_path: Path, sidecar: str, words: str) -> None:
+    folder = tmp_path / "pool" / "svc"
+    folder.mkdir(parents=True)
+    (folder / "bad.json").write_text("{", encoding="utf-8")
+    (folder / "list.json").write_text("[]", encoding="utf-8")
+    doc = load(tmp_path, "todo.postman_collection.json", "variables: {x: 1}\n" + sidecar)
+    assert len(doc.errors) == 1 and words in doc.errors[0].message
+    assert (doc.errors[0].file, doc.errors[0].line) == ("pool/svc/todo.postman_collection.apimon.yaml", 2)
+    assert doc.interfaces  # the collection still runs
+
+
+def test_environment_values_and_precedence(tmp_path: Path) -> None:
+    folder = tmp_path / "pool" / "svc"
+    folder.mkdir(parents=True)
+    (folder / "dev.json").write_text(
+        '{"name": "dev", "values": [{"key": "todoId", "value": "7", "enabled": true},'
+        ' {"key": "ownerId", "value": "u-env"}, {"key": "baseUrl", "value": "http://off", "enabled": false}]}',
+        encoding="utf-8")
+    doc = load(tmp_path, "todo.postman_collection.json", "environment: dev.json\nvariables: {ownerId: u-side}\n")
+    itf = by_name(doc)
+    assert itf["待办详情"].path == "/todos/7"  # the environment wins over the collection's todoId
+    assert itf["归档列表"].skip is None and "u-side" in str(itf["归档列表"].params)  # the sidecar wins over it
+    assert {i.fallback_base_url for i in doc.interfaces} == {"https://todo.example.com/api"}  # disabled: unused

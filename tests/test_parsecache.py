@@ -58,3 +58,16 @@ def test_overrides_sidecar_is_part_of_the_key(tmp_path) -> None:
     second = ParseCache(tmp_path / "state")
     second.load(path, pool, "a")
     assert second.hits == 0  # the sidecar changed: parsed anew
+
+
+def test_spec_with_external_refs_follows_its_fragments(tmp_path) -> None:
+    spec = "openapi: 3.0.3\ninfo: {title: t, version: '1'}\npaths:\n  /a: {$ref: 'parts/a.yaml'}\n"
+    pool, path = _doc(tmp_path, spec)
+    fragment = path.parent / "parts" / "a.yaml"
+    fragment.parent.mkdir()
+    fragment.write_text("get: {operationId: first, responses: {'200': {description: ok}}}\n", encoding="utf-8")
+    first = ParseCache(tmp_path / "state")
+    assert [i.name for i in first.load(path, pool, "a").interfaces] == ["first"]
+    first.save()
+    fragment.write_text("get: {operationId: second, responses: {'200': {description: ok}}}\n", encoding="utf-8")
+    assert [i.name for i in ParseCache(tmp_path / "state").load(path, pool, "a").interfaces] == ["second"]
