@@ -200,6 +200,8 @@ def drafts(ctx: Context) -> list[Draft]:
         ctx.error(("paths",), f"expected a mapping of paths to path items, got {describe(paths)}")
         return out
     for raw_path, item in paths.items():
+        if str(raw_path).startswith("x-"):
+            continue  # a specification extension of the Paths Object, not a path (OpenAPI 3 §4.8.8, Swagger 2)
         item_at: Path_ = ("paths", str(raw_path))
         try:
             item, item_at = resolver.deref(item, item_at)
