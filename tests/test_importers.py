@@ -490,10 +490,12 @@ def test_undeclared_template_without_value_is_skipped_and_query_names_stay_query
         "/items/{id}": {"get": {"operationId": "item", "parameters": [
             {"name": "id", "in": "query", "required": True, "example": 7}], "responses": {}}},
         "/search": {"get": {"operationId": "search", "responses": {}}},
+        "x-vendor-groups": [{"name": "all"}],  # an extension, not a path: no item, no error
     }}
     write(tmp_path, "pool/svc/api.apimon.yaml", "operations:\n  search: {params: {q: x}}\n")
     doc = load_text(tmp_path, "api.json", json.dumps(spec))
     itf = by_name(doc)
+    assert sorted(itf) == ["etag", "item", "search"] and doc.errors == []
     assert itf["etag"].skip == "path parameter etag has no example — set it in apimon overrides"
     assert (itf["item"].path, itf["item"].params) == ("/items/7", {})
     assert (itf["search"].path, itf["search"].params) == ("/search", {"q": "x"})
