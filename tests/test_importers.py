@@ -7,6 +7,8 @@ import shutil
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from localserver import LocalServer, Response
 from test_plugin import XDIST, write
 
@@ -730,3 +732,35 @@ def test_native_document_with_a_template_fails_without_sending(pytester: pytest.
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*invalid_document*template variable {id}*"])
     assert local_server.requests == []
+
+
+# --- property: whatever the spec and the overrides say, no template reaches the wire ---------------------
+
+_NAMES = st.from_regex(r"[A-Za-z_][A-Za-z0-9_.-]{0,8}", fullmatch=True)
+_VALUES = st.one_of(st.text(max_size=12), st.integers(), st.booleans(), st.lists(st.integers(), max_size=3))
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(names=st.lists(_NAMES, min_size=1, max_size=3, unique=True), data=st.data())
+def test_property_filled_paths_hold_no_template(tmp_path: Path, names: list[str], data: st.DataObject) -> None:
+    path = "/r" + "".join(f"/{{{n}}}" for n in names)
+    declared = data.draw(st.lists(st.sampled_from(names), unique=True))
+    params = [{"name": n, "in": data.draw(st.sampled_from(["path", "query"])), "required": True,
+               **({"example": data.draw(_VALUES)} if data.draw(st.booleans()) else {})} for n in declared]
+    file_level = data.draw(st.dictionaries(st.sampled_from([*names, "other"]), _VALUES, max_size=2))
+    op_level = data.draw(st.dictionaries(st.sampled_from([*names, "extra"]), _VALUES, max_size=2))
+    spec = {"openapi": "3.0.0", "info": {"title": "t", "version": "1"},
+            "paths": {path: {"get": {"operationId": "op", "parameters": params, "responses": {}}}}}
+    sidecar = {"params": file_level, "operations": {"op": {"params": op_level}}}
+    write(tmp_path, "pool/svc/p.apimon.yaml", json.dumps(sidecar))
+    doc = load_text(tmp_path, "p.json", json.dumps(spec))
+    if any(e.file.endswith("p.apimon.yaml") for e in doc.errors):
+        return  # a value the sidecar rejects (e.g. a list of lists): reported, nothing else to check
+    (itf,) = doc.interfaces
+    if itf.skip is None:
+        assert "{" not in itf.path and "}" not in itf.path, itf.path
+        config = load_config(write(tmp_path, "c.yaml", "services:\n  svc: {base_url: 'http://127.0.0.1:9'}\n"))
+        Engine(config).build_request(itf)  # the engine's guard agrees: no UnfilledTemplate
+        assert not set(itf.params) & set(names)  # a template variable never ends up in the query
+    else:
+        assert itf.skip_kind == "no_example" and "has no example" in itf.skip
