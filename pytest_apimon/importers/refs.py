@@ -45,10 +45,12 @@ class RefProblem(Exception):
 
 
 def ext(name: str) -> str:
+    """The first element of a location inside fragment `name`."""
     return EXT + name
 
 
 def is_ext(at: Path_) -> bool:
+    """True when the location `at` is inside a fragment file (not the spec itself)."""
     return bool(at) and isinstance(at[0], str) and at[0].startswith(EXT)
 
 
@@ -69,6 +71,7 @@ class Fragment:
     _lines: dict[Path_, int] | None = field(default=None, repr=False)
 
     def line(self, at: Path_) -> int | None:
+        """1-based line of the field at `at` (or its nearest ancestor) in the fragment."""
         if self._lines is None:
             from . import _line_map  # the importers' YAML line map, also right for JSON
 
