@@ -225,8 +225,8 @@ class XdistHooks:
         stats = getattr(node, "workeroutput", {}).get("apimon_token_stats")
         if stats:
             self.run.add_token_stats(stats)
-        for warning in getattr(node, "workeroutput", {}).get("apimon_warnings", ()):
-            self.run.warn(warning)  # e.g. an imported collection's unsupported features, noted at collection
+        for warning in getattr(node, "workeroutput", {}).get("apimon_collection_notes", ()):
+            self.run.warn(warning)  # an imported collection's unsupported features, noted when workers collect
 
 
 def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
@@ -369,7 +369,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     if run.is_worker and run._engine is not None:
         config.workeroutput["apimon_token_stats"] = run._engine.tokens.stats()  # type: ignore[attr-defined]
     if run.is_worker:
-        config.workeroutput["apimon_warnings"] = list(run.warnings)  # type: ignore[attr-defined]
+        config.workeroutput["apimon_collection_notes"] = list(run.warnings)  # type: ignore[attr-defined]
     if not run.is_worker:
         from .collector import dedupe_junit_reruns
 

@@ -678,6 +678,21 @@ def test_postman_credentials_saved_in_the_collection(tmp_path: Path) -> None:
     assert (user.headers, user.auth) == ({"Authorization": "Bearer t-side"}, False)
 
 
+def test_postman_oauth2_sends_the_saved_access_token(tmp_path: Path) -> None:
+    def collection(extra: list[dict[str, str]]) -> str:
+        auth = {"type": "oauth2", "oauth2": [{"key": "accessToken", "value": "{{access_token}}"},
+                                             {"key": "grant_type", "value": "client_credentials"}, *extra]}
+        return json.dumps({
+            "info": {"name": "c", "schema": "https://schema.getpostman.com/json/collection/v2.1.0/collection.json"},
+            "variable": [{"key": "access_token", "value": "at-9"}], "auth": auth,
+            "item": [{"name": "r", "request": {"method": "GET", "url": "/x"}}],
+        })
+    header = load_text(tmp_path, "a.json", collection([]))
+    assert header.interfaces[0].headers == {"Authorization": "Bearer at-9"} and header.notes == []
+    query = load_text(tmp_path, "b.json", collection([{"key": "addTokenTo", "value": "queryParams"}]))
+    assert (query.interfaces[0].headers, query.interfaces[0].params) == ({}, {"access_token": "at-9"})
+
+
 @pytest.mark.parametrize("extra", XDIST)
 def test_end_to_end_newman_like_collection(pytester: pytest.Pytester, local_server: LocalServer, extra) -> None:
     newman_server(local_server)

@@ -332,6 +332,13 @@ def _auth(ctx: Context, auth: Any, v: Vars, draft: Draft) -> None:
         token, draft.auth = v.credential(values.get("token", ""))
         if token:
             draft.headers.setdefault("Authorization", f"Bearer {token}")
+    elif kind == "oauth2":  # newman sends the saved access token; it never runs the grant itself
+        token, draft.auth = v.credential(values.get("accessToken", ""))
+        if token and values.get("addTokenTo") == "queryParams":
+            draft.params.append(Param("access_token", "query", True, token))
+        elif token:
+            prefix = values.get("headerPrefix", "Bearer").strip()
+            draft.headers.setdefault("Authorization", f"{prefix} {token}".strip())
     elif kind == "basic":
         user, password = v.resolve(values.get("username", "")), v.resolve(values.get("password", ""))
         pair = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
