@@ -126,9 +126,11 @@ class Resolver:
         if depth > _MAX_DEPTH:
             return MISSING
         if isinstance(schema, dict) and isinstance(schema.get("$ref"), str):
-            if schema["$ref"] in seen:
+            # Keyed by the file holding the $ref too: '#/Node' in two fragments are two different schemas.
+            key = f"{at[0] if is_ext(at) else ''}{schema['$ref']}"
+            if key in seen:
                 return MISSING  # a recursive schema (Node.children: [Node]) ends here
-            seen = (*seen, schema["$ref"])
+            seen = (*seen, key)
         schema, at = self.deref(schema, at)
         if not isinstance(schema, dict):
             return MISSING
