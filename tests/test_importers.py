@@ -779,3 +779,25 @@ def test_property_filled_paths_hold_no_template(tmp_path: Path, names: list[str]
         assert not set(itf.params) & set(names)  # a template variable never ends up in the query
     else:
         assert itf.skip_kind == "no_example" and "has no example" in itf.skip
+
+
+def test_external_refs_with_a_single_file_as_the_pool(pytester: pytest.Pytester, local_server: LocalServer) -> None:
+    local_server.route("GET", "/v1/accounts/acc_1001", lambda r: {"id": "acc_1001"})
+    vendor_pool(pytester.path)
+    config_for(pytester.path, "billing", f"{local_server.url}/v1")
+    result = pytester.runpytest("--apimon", "pool/billing/billing-openapi.yaml", "-k", "getAccount")
+    result.assert_outcomes(passed=1)
+
+
+def test_a_symlink_out_of_the_pool_is_not_followed(tmp_path: Path) -> None:
+    write(tmp_path, "secret/op.yaml", "operationId: leaked\nresponses: {'200': {description: ok}}\n")
+    (tmp_path / "pool" / "svc").mkdir(parents=True)
+    (tmp_path / "pool" / "svc" / "parts").symlink_to(tmp_path / "secret")
+    doc = load_text(tmp_path, "api.yaml", """
+        openapi: 3.0.3
+        info: {title: t, version: "1"}
+        paths:
+          /x:
+            get: {$ref: parts/op.yaml}
+    """)
+    assert doc.interfaces == [] and "points outside the pool" in doc.errors[0].message

@@ -237,7 +237,9 @@ def import_document(
         return result  # not a document: a sidecar's `environment` reads it
     service, module = service_and_module(path, pool_root)
     overrides = load_overrides(path, display, environ)
-    ctx = Context(source, display, path, service, module, environ, overrides, pool_root)
+    # External $refs may reach any file of the pool given to --apimon (its folder when a single file is given).
+    boundary = pool_root.parent if pool_root.is_file() else pool_root
+    ctx = Context(source, display, path, service, module, environ, overrides, boundary)
     from . import openapi, postman  # the converters use Draft/Param/Context from this module
 
     try:

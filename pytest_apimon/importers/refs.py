@@ -153,7 +153,7 @@ class FragmentIndex:
     """
 
     def __init__(self, root: Path) -> None:
-        self.root = root
+        self.root = root.parent if root.is_file() else root
         self._referenced: set[Path] | None = None
 
     def __contains__(self, path: object) -> bool:
