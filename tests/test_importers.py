@@ -801,3 +801,28 @@ def test_a_symlink_out_of_the_pool_is_not_followed(tmp_path: Path) -> None:
             get: {$ref: parts/op.yaml}
     """)
     assert doc.interfaces == [] and "points outside the pool" in doc.errors[0].message
+
+
+def test_postman_generated_shapes(tmp_path: Path) -> None:
+    """openapi-to-postman output (type placeholders instead of values) and v2.0 variables keyed by "id"."""
+    collection = {
+        "info": {"name": "gen", "schema": "https://schema.getpostman.com/json/collection/v2.0.0/collection.json"},
+        "variable": [{"id": "baseUrl", "value": "http://petstore.example/v1", "type": "string"}],
+        "item": [
+            {"name": "Info for a specific pet", "request": {"method": "GET", "url": {
+                "raw": "{{baseUrl}}/pets/:petId", "host": ["{{baseUrl}}"], "path": ["pets", ":petId"],
+                "variable": [{"key": "petId", "value": "<string>", "description": "(Required) The id of the pet"}]}}},
+            {"name": "List all pets", "request": {"method": "GET", "header": [{"key": "X-Trace", "value": "<uuid>"}],
+                                                  "url": "{{baseUrl}}/pets?limit=<integer>"}},
+            {"name": "List with a real value", "request": {"method": "GET", "url": "{{baseUrl}}/pets?limit=5"}},
+            {"name": "Placeholder", "request": {"method": "GET", "header": []}},
+        ],
+    }
+    doc = load_text(tmp_path, "gen.json", json.dumps(collection))
+    itf = by_name(doc)
+    assert itf["Info for a specific pet"].skip == "path parameter petId has no example — set it in apimon overrides"
+    assert itf["List all pets"].skip_kind == "no_example"
+    assert "limit has no example" in itf["List all pets"].skip
+    real = itf["List with a real value"]
+    assert (real.skip, real.params, real.fallback_base_url) == (None, {"limit": "5"}, "http://petstore.example/v1")
+    assert (itf["Placeholder"].skip, itf["Placeholder"].skip_kind) == ("the request has no URL", "unsupported")

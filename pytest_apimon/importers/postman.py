@@ -99,9 +99,10 @@ def _kv(raw: Any) -> dict[str, str]:
         return {str(k): "" if v is None else str(v) for k, v in raw.items()}
     out: dict[str, str] = {}
     for entry in raw if isinstance(raw, list) else ():
-        if isinstance(entry, dict) and "key" in entry and not entry.get("disabled"):
+        key = entry.get("key", entry.get("id")) if isinstance(entry, dict) else None  # v2.0 variables: "id"
+        if key is not None and not entry.get("disabled"):
             value = entry.get("value")
-            out[str(entry["key"])] = "" if value is None else (json.dumps(value) if isinstance(value, (dict, list))
+            out[str(key)] = "" if value is None else (json.dumps(value) if isinstance(value, (dict, list))
                                                                else str(value))
     return out
 
@@ -181,7 +182,7 @@ def _request(ctx: Context, item: dict[str, Any], at: Path_, folders: tuple[str, 
     draft.fallback_base_url, draft.path, query = _url(req.get("url"), v, draft)
     draft.name = name or f"{method} {draft.path}"
     draft.keys = (name, f"{method} {draft.path}") if name else (f"{method} {draft.path}",)
-    draft.params += [Param(k, "query", True, val) for k, val in query.items()]
+    draft.params += [Param(k, "query", True, MISSING if _placeholder(val) else val) for k, val in query.items()]
     draft.headers = _headers(req.get("header"), v, draft)
     if method not in _BODYLESS or behavior.get("disableBodyPruning") is True:
         _body(ctx, req.get("body"), v, draft)  # newman drops a GET's saved body (e.g. a leftover OAuth form)
@@ -198,6 +199,8 @@ def _request(ctx: Context, item: dict[str, Any], at: Path_, folders: tuple[str, 
     draft.description = "\n".join(n for n in notes if n) or None
     if method_of(method) is None:
         draft.skip, draft.skip_kind = f"HTTP method {method} is not supported by pytest-apimon", "unsupported"
+    elif not _has_url(req.get("url")):  # newman fails it ("Invalid URI"); sending GET / would prove nothing
+        draft.skip, draft.skip_kind = "the request has no URL", "unsupported"
     elif v.unresolved:
         names = ", ".join("{{" + n + "}}" for n in v.unresolved)
         draft.skip = (f"variable {names} is not defined in the collection or the environment"
@@ -218,9 +221,30 @@ def _behave(ctx: Context, behavior: dict[str, Any], draft: Draft) -> None:
             ctx.note(f"Postman protocolProfileBehavior '{key}' is not supported")
 
 
+_PLACEHOLDER = re.compile(r"^<[A-Za-z][\w -]*>$")  # openapi-to-postman writes "<long>", "<string>", "<dateTime>"
+
+
+def _placeholder(value: Any) -> bool:
+    """True when value is (or, for a list / JSON body, holds) a type placeholder such as "<long>" instead of
+    a value: sending it would only make a healthy service fail the check."""
+    if isinstance(value, str):
+        return bool(_PLACEHOLDER.match(value.strip()))
+    if isinstance(value, dict):
+        return any(_placeholder(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_placeholder(v) for v in value)
+    return False
+
+
 def _description(raw: Any) -> str:
     text = raw.get("content", "") if isinstance(raw, dict) else str(raw)
     return " ".join(str(text).split())[:300]
+
+
+def _has_url(raw: Any) -> bool:
+    if isinstance(raw, dict):
+        return any(raw.get(k) for k in ("raw", "host", "path"))
+    return bool(str(raw or "").strip())
 
 
 def _url(raw: Any, v: Vars, draft: Draft) -> tuple[str | None, str, dict[str, Any]]:
@@ -265,7 +289,8 @@ def _url(raw: Any, v: Vars, draft: Draft) -> tuple[str | None, str, dict[str, An
             [query[key], value] if key in query else value)
     for name in re.findall(r"(?<=/):([A-Za-z_][\w-]*)", path):
         value = path_vars.get(name)
-        draft.params.append(Param(name, "path", True, MISSING if not value else v.resolve(value)))
+        value = v.resolve(value) if value else ""
+        draft.params.append(Param(name, "path", True, MISSING if not value or _placeholder(value) else value))
     return base, path, query
 
 
@@ -280,7 +305,11 @@ def _headers(raw: Any, v: Vars, draft: Draft) -> dict[str, str]:
             if sent is not None:
                 out[key] = sent
             continue
-        out[key] = v.resolve(value)
+        value = v.resolve(value)
+        if _placeholder(value):  # openapi-to-postman's "<uuid>": a type, not a value
+            draft.params.append(Param(key, "header", True, MISSING))
+            continue
+        out[key] = value
     return out
 
 
@@ -296,6 +325,8 @@ def _body(ctx: Context, raw: Any, v: Vars, draft: Draft) -> None:
         if language == "json" or "json" in ctype.lower() or text.lstrip()[:1] in ("{", "["):
             try:
                 draft.body_kind, draft.body = "json", json.loads(text)
+                if _placeholder(draft.body):
+                    draft.body, draft.body_required = MISSING, True
                 return
             except ValueError:
                 pass
