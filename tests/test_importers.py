@@ -826,3 +826,18 @@ def test_postman_generated_shapes(tmp_path: Path) -> None:
     real = itf["List with a real value"]
     assert (real.skip, real.params, real.fallback_base_url) == (None, {"limit": "5"}, "http://petstore.example/v1")
     assert (itf["Placeholder"].skip, itf["Placeholder"].skip_kind) == ("the request has no URL", "unsupported")
+
+
+def test_postman_structured_url_wins_over_raw(tmp_path: Path) -> None:
+    """As postman-collection builds it: a disabled query parameter stays in `raw` but is not sent."""
+    collection = {
+        "info": {"name": "u", "schema": "https://schema.getpostman.com/json/collection/v2.1.0/collection.json"},
+        "variable": [{"key": "baseUrl", "value": "http://h.example"}, {"key": "tag", "value": "b"}],
+        "item": [{"name": "list", "request": {"method": "GET", "url": {
+            "raw": "{{baseUrl}}/pets?limit=<integer>&tag=a&tag={{tag}}&q=x%26y",
+            "host": ["{{baseUrl}}"], "path": ["pets"],
+            "query": [{"key": "limit", "value": "<integer>", "disabled": True}, {"key": "tag", "value": "a"},
+                      {"key": "tag", "value": "{{tag}}"}, {"key": "q", "value": "x&y"}]}}}],
+    }
+    itf = load_text(tmp_path, "u.json", json.dumps(collection)).interfaces[0]
+    assert (itf.skip, itf.path, itf.params) == (None, "/pets", {"tag": ["a", "b"], "q": "x&y"})

@@ -250,10 +250,13 @@ def _has_url(raw: Any) -> bool:
 def _url(raw: Any, v: Vars, draft: Draft) -> tuple[str | None, str, dict[str, Any]]:
     """(fallback base URL, path with :vars kept, query) from a Postman URL (string or object)."""
     path_vars: dict[str, str] = {}
+    pairs: list[tuple[str, str]] | None = None  # the structured query, when the URL has parts
     if isinstance(raw, dict):
         path_vars = _kv(raw.get("variable"))
         text = raw.get("raw")
-        if not isinstance(text, str) or not text.strip():
+        # As postman-collection's Url: the structured parts win over `raw` (a disabled query parameter stays
+        # in `raw` but is not sent); `raw` alone only when there are no parts.
+        if raw.get("host") or raw.get("path") or not isinstance(text, str) or not text.strip():
             host = raw.get("host")
             host = ".".join(map(str, host)) if isinstance(host, list) else str(host or "")
             segments = raw.get("path")
@@ -261,8 +264,10 @@ def _url(raw: Any, v: Vars, draft: Draft) -> tuple[str | None, str, dict[str, An
                 if isinstance(segments, list) else str(segments or "")
             protocol = f"{raw['protocol']}://" if raw.get("protocol") else ""
             port = f":{raw['port']}" if raw.get("port") else ""
-            query = "&".join(f"{k}={val}" for k, val in _kv(raw.get("query")).items())
-            text = f"{protocol}{host}{port}/{segments.lstrip('/')}" + (f"?{query}" if query else "")
+            pairs = [(str(q["key"]), "" if q.get("value") is None else str(q["value"]))
+                     for q in raw.get("query") or () if isinstance(q, dict) and q.get("key") is not None
+                     and not q.get("disabled")]
+            text = f"{protocol}{host}{port}/{segments.lstrip('/')}"
     else:
         text = str(raw or "")
     text = text.strip().split("#", 1)[0]
@@ -284,13 +289,14 @@ def _url(raw: Any, v: Vars, draft: Draft) -> tuple[str | None, str, dict[str, An
     path, _, qs = rest.partition("?")
     path = "/" + path.lstrip("/")
     query: dict[str, Any] = {}
-    for key, value in parse_qsl(qs, keep_blank_values=True):
+    found = parse_qsl(qs, keep_blank_values=True) if pairs is None else [(k, v.resolve(val)) for k, val in pairs]
+    for key, value in found:
         query[key] = [*query[key], value] if isinstance(query.get(key), list) else (
             [query[key], value] if key in query else value)
     for name in re.findall(r"(?<=/):([A-Za-z_][\w-]*)", path):
-        value = path_vars.get(name)
-        value = v.resolve(value) if value else ""
-        draft.params.append(Param(name, "path", True, MISSING if not value or _placeholder(value) else value))
+        saved = path_vars.get(name)
+        filled = v.resolve(saved) if saved else ""
+        draft.params.append(Param(name, "path", True, MISSING if not filled or _placeholder(filled) else filled))
     return base, path, query
 
 
