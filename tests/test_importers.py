@@ -656,6 +656,7 @@ def test_postman_environment_file_and_inherited_auth(tmp_path: Path) -> None:
         "Postman scripts (tests, pre-request) are JavaScript and are not run; the status is checked (10 requests)",
         "Postman auth type 'oauth1' is not mapped: configure the service's auth in config.yaml (1 request)",
         "Postman form-data file uploads are not sent (1 request)",
+        "Postman form-data bodies are sent URL-encoded, not as multipart/form-data (1 request)",
         "Postman protocolProfileBehavior 'followOriginalHttpMethod' is not supported (1 request)",
     ]
 
@@ -711,7 +712,7 @@ def test_end_to_end_newman_like_collection(pytester: pytest.Pytester, local_serv
     assert local_server.count("/legacy") == 2 and local_server.count("/new") == 1  # only one follows
     no_template_sent(local_server)
     warnings = [line for line in result.outlines if line.startswith("WARNING: pool/nm/")]
-    assert len(warnings) == 4 and "(10 requests)" in warnings[0]  # once per file, not once per request
+    assert len(warnings) == 5 and "(10 requests)" in warnings[0]  # once per file, not once per request
 
 
 def test_end_to_end_strict_ssl(pytester: pytest.Pytester, tmp_path_factory: pytest.TempPathFactory) -> None:

@@ -344,6 +344,8 @@ def _body(ctx: Context, raw: Any, v: Vars, draft: Draft) -> None:
         form = {k: v.resolve(val) for k, val in _kv(entries).items()}
         if form:
             draft.body_kind, draft.body = "form", form
+            if mode == "formdata":
+                ctx.note("Postman form-data bodies are sent URL-encoded, not as multipart/form-data")
     elif mode == "file":
         ctx.note("Postman binary file bodies are not sent")
     elif mode == "graphql" and isinstance(raw.get("graphql"), dict):
