@@ -205,12 +205,15 @@ def drafts(ctx: Context) -> list[Draft]:
         if str(raw_path).startswith("x-"):
             continue  # a specification extension of the Paths Object, not a path (OpenAPI 3 §4.8.8, Swagger 2)
         item_at: Path_ = ("paths", str(raw_path))
+        siblings = {k: v for k, v in item.items() if k != "$ref"} if isinstance(item, dict) and "$ref" in item else {}
         try:
             item, item_at = resolver.deref(item, item_at)
         except SpecError as exc:
             reported.update(exc.chain)
             ctx.error(exc.at, str(exc))
             continue
+        if siblings and isinstance(item, dict):  # OpenAPI 3.1 allows fields next to a path item's $ref
+            item = {**item, **siblings}
         if not isinstance(item, dict):
             ctx.error(item_at, f"expected a path item (a mapping of methods to operations), got {describe(item)}")
             continue
