@@ -411,6 +411,13 @@ def _request_body(r: Resolver, draft: Draft, raw: Any, at: Path_) -> None:
         draft.body = MISSING
 
 
+def _checkable(ref: str) -> bool:
+    """Refs the file-level scan follows: local ones and other spec files (not remote, not e.g. a Markdown
+    description that some tools allow to be a $ref)."""
+    target, _ = split_ref(ref)
+    return not target or (not REMOTE.match(target) and Path(target).suffix.lower() in (".yaml", ".yml", ".json"))
+
+
 def _scan_refs(ctx: Context, r: Resolver, reported: set[str]) -> None:
     """Broken local $refs no operation ran into (e.g. in a response schema): one file-level error each."""
     errors: list[SpecError] = []
@@ -419,7 +426,7 @@ def _scan_refs(ctx: Context, r: Resolver, reported: set[str]) -> None:
         at, node = stack.pop()
         if isinstance(node, dict):
             ref = node.get("$ref")
-            if isinstance(ref, str) and not REMOTE.match(ref) and pointer(at + ("$ref",)) not in reported:
+            if isinstance(ref, str) and _checkable(ref) and pointer(at + ("$ref",)) not in reported:
                 try:
                     r.deref(node, at)
                 except SpecError as exc:
