@@ -167,6 +167,8 @@ class DocumentFile:
     errors: list[DocumentError] = field(default_factory=list)
     # What the file uses that pytest-apimon does not do (e.g. Postman scripts), once per file, with counts.
     notes: list[str] = field(default_factory=list)
+    # Values to mask in every output (a Postman environment's "secret" values), never shown in a repr.
+    secrets: list[str] = field(default_factory=list, repr=False)
 
 
 def is_document(path: Path) -> bool:

@@ -49,6 +49,7 @@ class InterfaceFile(pytest.File):
         doc = run.parse_cache.load(self.path, self.pool_root, display)
         if doc.errors and not doc.interfaces and run.is_fragment(self.path, self.pool_root):
             return  # a fragment of a spec (its external $ref target): read with the spec, not on its own
+        run.redactor.add_secrets(doc.secrets)
         for note in doc.notes:  # once per file (not per request), at the end of the terminal summary
             run.warn(f"{display}: {note}")
         entries: list[tuple[int, Interface | DocumentError]] = [(i.index, i) for i in doc.interfaces]

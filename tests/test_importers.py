@@ -842,3 +842,23 @@ def test_postman_structured_url_wins_over_raw(tmp_path: Path) -> None:
     }
     itf = load_text(tmp_path, "u.json", json.dumps(collection)).interfaces[0]
     assert (itf.skip, itf.path, itf.params) == (None, "/pets", {"tag": ["a", "b"], "q": "x&y"})
+
+
+@pytest.mark.parametrize("extra", XDIST)
+def test_environment_secret_values_are_masked(pytester: pytest.Pytester, local_server: LocalServer, extra) -> None:
+    local_server.route("GET", "/echo/s3cr3t-env-value", lambda r: Response(500, {}, "echo s3cr3t-env-value"))
+    collection = {
+        "info": {"name": "c", "schema": "https://schema.getpostman.com/json/collection/v2.1.0/collection.json"},
+        "item": [{"name": "echo", "request": {"method": "GET", "url": "{{baseUrl}}/echo/{{hook}}?v={{hook}}"}}],
+    }
+    environment = {"name": "e", "_postman_variable_scope": "environment",
+                   "values": [{"key": "hook", "value": "s3cr3t-env-value", "type": "secret", "enabled": True}]}
+    write(pytester.path, "pool/svc/c.json", json.dumps(collection))
+    write(pytester.path, "pool/svc/c.apimon.yaml", "environment: e.json\n")
+    write(pytester.path, "pool/svc/e.json", json.dumps(environment))
+    config_for(pytester.path, "svc", local_server.url)
+    result = pytester.runpytest("--apimon", "pool", "--apimon-json", "out/r.json", *extra)
+    result.assert_outcomes(failed=1)
+    assert local_server.count("/echo/s3cr3t-env-value") >= 1
+    assert "s3cr3t-env-value" not in result.stdout.str()
+    assert "s3cr3t-env-value" not in (pytester.path / "out/r.json").read_text("utf-8")

@@ -254,6 +254,8 @@ def import_document(
             ctx.error(d.error[0], d.error[1], d.name, d.index)
     result.interfaces = [finalize(ctx, d) for d in drafts if not d.error]
     result.errors = overrides.errors + overrides.unmatched(drafts) + ctx.errors
+    if "{{" in source.text:  # only then are the values used; such files are never put in the parse cache
+        result.secrets = list(overrides.secrets)
     result.notes = [f"{feature} ({n} {'request' if source.kind == 'postman' else 'operation'}{'s' if n > 1 else ''})"
                     for feature, n in ctx.notes.items()]
     return result

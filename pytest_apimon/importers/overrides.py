@@ -66,6 +66,7 @@ class Overrides:
     base_path: str | None = None
     variables: dict[str, str] = field(default_factory=dict)
     environment: dict[str, str] = field(default_factory=dict)  # a Postman environment file's enabled values
+    secrets: list[str] = field(default_factory=list, repr=False)  # its values of type "secret"
     naming: str = "operation_id"
     operations: dict[str, dict[str, Any]] = field(default_factory=dict)  # operation_key -> fields
     errors: list[DocumentError] = field(default_factory=list)
@@ -177,7 +178,7 @@ def _file_level(ov: Overrides, data: dict[Any, Any], environ: Mapping[str, str],
         elif key == "variables":
             parsed = _variables(value, at, problems)
         elif key == "environment":
-            parsed = _environment(value, ov.path, at, problems)
+            parsed = _environment(value, ov.path, at, problems, ov.secrets)
         elif key == "naming":
             parsed = value
             if value not in NAMING:
@@ -256,7 +257,8 @@ def _variables(value: Any, at: Path_, problems: Problems) -> dict[str, str]:
     return out
 
 
-def _environment(value: Any, sidecar: Path | None, at: Path_, problems: Problems) -> dict[str, str]:
+def _environment(value: Any, sidecar: Path | None, at: Path_, problems: Problems,
+                 secrets: list[str]) -> dict[str, str]:
     """A Postman environment export (`{"name", "values": [{"key", "value", "enabled"}]}`), relative to the
     sidecar: its enabled values, as newman's `--environment` reads them."""
     if not isinstance(value, str) or not value.strip():
@@ -284,4 +286,6 @@ def _environment(value: Any, sidecar: Path | None, at: Path_, problems: Problems
             out[entry["key"]] = "" if raw is None else (json.dumps(raw) if isinstance(raw, (dict, list)) else
                                                        ("true" if raw else "false") if isinstance(raw, bool) else
                                                        str(raw))
+            if entry.get("type") == "secret" and out[entry["key"]]:
+                secrets.append(out[entry["key"]])  # Postman's own marking: masked wherever it shows up
     return out
