@@ -24,8 +24,9 @@ from .redact import Redactor
 from .results import InterfaceResult
 from .tokencache import TokenCache
 
-# A `{name}` (OpenAPI) or `{{name}}` (Postman) left in the URL before its query: a template nobody filled.
-_TEMPLATE_LEFT = re.compile(r"\{[^{}/?#]*\}")
+# A `{name}` (OpenAPI) or `{{name}}` (Postman) left in the URL before its query: a template nobody filled, also
+# percent-encoded (a value that was itself a template, "%7BpetId%7D", is what the false PASS sent).
+_TEMPLATE_LEFT = re.compile(r"\{[^{}/?#]*\}|%7B[^/?#]*?%7D", re.IGNORECASE)
 REQUEST_EXCERPT = 2048
 RESPONSE_EXCERPT = 2048
 

@@ -492,12 +492,16 @@ def test_undeclared_template_without_value_is_skipped_and_query_names_stay_query
         "/items/{id}": {"get": {"operationId": "item", "parameters": [
             {"name": "id", "in": "query", "required": True, "example": 7}], "responses": {}}},
         "/search": {"get": {"operationId": "search", "responses": {}}},
+        "/pets/{petId}": {"get": {"operationId": "pet", "parameters": [  # an "example" that is the template again
+            {"name": "petId", "in": "path", "required": True, "schema": {"type": "string", "example": "{petId}"}}],
+            "responses": {}}},
         "x-vendor-groups": [{"name": "all"}],  # an extension, not a path: no item, no error
     }}
     write(tmp_path, "pool/svc/api.apimon.yaml", "operations:\n  search: {params: {q: x}}\n")
     doc = load_text(tmp_path, "api.json", json.dumps(spec))
     itf = by_name(doc)
-    assert sorted(itf) == ["etag", "item", "search"] and doc.errors == []
+    assert sorted(itf) == ["etag", "item", "pet", "search"] and doc.errors == []
+    assert itf["pet"].skip == "path parameter petId has no example — set it in apimon overrides"
     assert itf["etag"].skip == "path parameter etag has no example — set it in apimon overrides"
     assert (itf["item"].path, itf["item"].params) == ("/items/7", {})
     assert (itf["search"].path, itf["search"].params) == ("/search", {"q": "x"})
@@ -511,11 +515,15 @@ def test_engine_never_sends_a_url_holding_a_template(tmp_path: Path, local_serve
         result = engine.check(Interface(name="x", service="svc", module="m", method="GET", path=path))
         assert (result.outcome, result.category, result.sub) == ("failed", "invalid_document", "template")
         assert "template variable" in result.reason
+    # the same percent-encoded (what the false PASS sent) is never sent either
+    encoded = engine.check(Interface(name="z", service="svc", module="m", method="GET", path="/etag/%7betag%7D"))
+    assert (encoded.outcome, encoded.sub) == ("failed", "template")
     # braces in the query (a JSON filter) are data, not a template
-    ok = engine.check(Interface(name="y", service="svc", module="m", method="GET", path="/etag/%7Betag%7D",
+    local_server.route("GET", "/search", lambda r: {"ok": True})
+    ok = engine.check(Interface(name="y", service="svc", module="m", method="GET", path="/search",
                                 params={"filter": '{"a": 1}'}))
     assert ok.outcome == "passed"
-    assert [r.path for r in local_server.requests] == ["/etag/%7Betag%7D"]
+    assert [r.path for r in local_server.requests] == ["/search"]
 
 
 @pytest.mark.parametrize("extra", XDIST)

@@ -310,6 +310,8 @@ def finalize(ctx: Context, d: Draft) -> Interface:
     for p in d.params:
         value = values.get(p.name, p.value)
         in_path = p.location == "path" or p.name in templated
+        if in_path and value is not MISSING and TEMPLATE.search(_text(value)):
+            value = MISSING  # an "example" such as "{petId}" is the template again, not a value
         if value is MISSING:
             if p.required or in_path:
                 missing.append(Param(p.name, "path", True) if in_path else p)

@@ -24,6 +24,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 import yaml
 
@@ -35,7 +36,11 @@ __all__ = ["EXT", "Fragment", "FragmentIndex", "RefProblem", "ext", "external_re
 EXT = "\0"  # first character of the path element that marks "inside fragment <name>"
 REMOTE = re.compile(r"^[A-Za-z][\w+.-]*://")
 # `$ref: resources/x.yml`, `"$ref": "../a.json#/b"`: a reference to another file (not '#...').
-_FILE_REF = re.compile(rb"""["']?\$ref["']?\s*:\s*["']?([^"'\s#{}\[\],][^"'\s#{}\[\],]*)""")
+# Quoted, or bare YAML; file names may hold braces (Redocly's split writes paths/pets_{petId}.yaml).
+_FILE_REF = re.compile(
+    rb"""["']?\$ref["']?\s*:\s*"""
+    rb"""(?:"([^"#]+)|'([^'#]+)|([^"'\s#,\[\]{}]+(?:\{[^\s{}"']*\}[^"'\s#,\[\]{}]*)*))"""
+)
 _ENVIRONMENT = re.compile(rb"""(?m)^environment\s*:\s*["']?([^"'\s#]+)""")  # a sidecar's Postman environment
 _MAX_FRAGMENT_BYTES = 20_000_000
 
@@ -88,6 +93,8 @@ def target_path(ref_file: str, holder: Path, pool_root: Path) -> Path:
         raise RefProblem(f"remote $ref '{ref_file}' is not supported: only files in the pool are read; download "
                          "it next to the spec (or bundle the spec into one file, e.g. `redocly bundle`)")
     relative = ref_file.removeprefix("file:")
+    if "%" in relative and not (holder.parent / relative).exists():
+        relative = unquote(relative)  # a URI-encoded reference (RFC 3986): 'pets_%7BpetId%7D.yaml'
     if os.path.isabs(relative):
         raise RefProblem(f"$ref '{ref_file}' is an absolute path: use a path relative to {holder.name}")
     try:
@@ -139,7 +146,7 @@ def external_refs(raw: bytes) -> list[str]:
         return []
     out = []
     for match in _FILE_REF.finditer(raw):
-        target = match.group(1).decode("utf-8", errors="replace")
+        target = next(g for g in match.groups() if g is not None).decode("utf-8", errors="replace").strip()
         if not REMOTE.match(target):
             out.append(target)
     return out
