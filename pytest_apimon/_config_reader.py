@@ -13,6 +13,7 @@ from typing import Any, NoReturn
 from urllib.parse import urlsplit
 
 from .loader import MissingVariable, Parsed, Path_, did_you_mean, format_path, substitute_env
+from .redact import is_secret_name, is_secret_value
 
 
 class ConfigError(Exception):
@@ -23,10 +24,6 @@ class ConfigError(Exception):
         where = (file or "config") + (f":{line}" if line else "")
         super().__init__(f"{where}: {field}: {message}" if field else f"{where}: {message}")
 
-
-SECRET_KEY_WORDS = ("password", "passwd", "pwd", "secret", "token", "key", "credential")
-SECRET_HEADER_NAMES = ("authorization", "cookie", "x-api-key")
-SECRET_HEADER_WORDS = ("token", "secret")
 
 # ---------------------------------------------------------------- durations and sizes
 
@@ -86,15 +83,6 @@ def parse_size(value: Any) -> int:
     if number < 0:
         raise ValueError(f"expected a size >= 0, got {describe(value)}")
     return int(number)
-
-
-def looks_secret_key(key: str) -> bool:
-    return any(word in key.lower() for word in SECRET_KEY_WORDS)
-
-
-def looks_secret_header(name: str) -> bool:
-    low = name.lower()
-    return low in SECRET_HEADER_NAMES or any(word in low for word in SECRET_HEADER_WORDS)
 
 
 # ---------------------------------------------------------------- converters (raise ValueError)
@@ -279,7 +267,7 @@ class Reader(SectionReader):
             if isinstance(value, bool) or not isinstance(value, str | int | float):
                 self.fail(path + (name,), f"expected a string or number header value, got {describe(value)}")
             out[name] = str(value)
-            if out[name] and looks_secret_header(name):
+            if is_secret_value(out[name]) and is_secret_name(name):
                 # Also the credential alone ("Bearer abc" -> "abc"): it may show up without its scheme.
                 self.secrets += [out[name], *out[name].split(None, 1)[1:]]
         return out
@@ -288,12 +276,12 @@ class Reader(SectionReader):
         """Strings under a secret-looking key, at any depth of a request body."""
         if isinstance(value, Mapping):
             for k, v in value.items():
-                self.collect_secrets(v, secret or (isinstance(k, str) and looks_secret_key(k)))
+                self.collect_secrets(v, secret or (isinstance(k, str) and is_secret_name(k)))
         elif isinstance(value, list):
             for v in value:
                 self.collect_secrets(v, secret)
-        elif secret and isinstance(value, str) and value:
-            self.secrets.append(value)
+        elif secret and isinstance(value, str | int) and is_secret_value(value):
+            self.secrets.append(str(value))
 
     def section(self, raw: Any, name: str, fields: dict[str, Any], cls: Any) -> Any:
         """A flat section: every field is one converter applied to its substituted value."""

@@ -278,7 +278,7 @@ class _ConfigReader(c.Reader):
         # The login body is sent, never shown: everything under a secret-looking key is masked later.
         self.collect_secrets(body)
         self.collect_secrets(form)
-        self.collect_secrets({k: v for k, v in headers.items() if c.looks_secret_key(k)})
+        self.collect_secrets(headers)
         return LoginAuth(
             method=self.get(sec, path, "method", c.choice(_HTTP_METHODS, str.upper, "an HTTP method"), d.method),
             path=login_path,

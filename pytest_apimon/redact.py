@@ -6,6 +6,8 @@ report that hides a harmless field is a nuisance while one that leaks a token is
 
 from __future__ import annotations
 
+import base64
+import binascii
 import os
 import re
 import threading
@@ -13,18 +15,65 @@ from collections.abc import Iterable
 from typing import Any
 
 MASK = "******"
+
+# The one list of secret-looking names (headers, query/form/JSON keys, config keys, env var names).
+# A name is secret when one of its words (split at - _ . space and camelCase) is in SECRET_NAME_WORDS,
+# or when it contains one of SECRET_NAME_PARTS anywhere ("x-access-token", "userPassword", "apikey").
+# Words such as "key", "pin", "sign" and "session" only count as whole words, so "keyword", "ping",
+# "design" and "sessions_total" stay visible.
+SECRET_NAME_WORDS = frozenset((
+    "authorization", "cookie", "key", "pin", "passcode", "passphrase", "pwd", "sign", "signature",
+    "session", "sessionid", "sid", "ticket", "credential", "credentials", "otp", "jwt", "secret", "token",
+    "password", "passwd", "apikey", "accesskey", "privatekey",
+))
+SECRET_NAME_PARTS = ("password", "passwd", "secret", "token", "apikey", "api_key", "api-key", "accesskey",
+                     "access_key", "access-key", "privatekey", "private_key", "private-key", "credential",
+                     "passphrase", "passcode", "signature", "set-cookie", "authorization")
+# Kept for callers that name headers explicitly; every one of them is also matched by is_secret_name.
 SECRET_HEADERS = ("authorization", "proxy-authorization", "cookie", "set-cookie", "x-api-key", "x-auth-token")
-SECRET_KEY_WORDS = ("password", "passwd", "pwd", "secret", "token", "access_key", "api_key", "apikey", "credential")
+# Values that are never a credential, whatever the field is called ("X-Session-Required: true").
+_NOT_SECRET_VALUES = frozenset(("true", "false", "yes", "no", "on", "off", "null", "none", "nil", "undefined"))
+
+_WORD_SPLIT = re.compile(r"[-_.\s\[\]/:]+|(?<=[a-z0-9])(?=[A-Z])")
+
+
+def is_secret_name(name: Any) -> bool:
+    """True for a header, parameter, JSON/form key, config key or environment variable name whose value
+    is a credential: `X-Api-Key`, `client_secret`, `accessToken`, `sign`, `x-signature`, `PIN`, `session`.
+
+    The list is the union of the usual credential names (OWASP logging cheat sheet, curl's and requests'
+    auth headers, cloud SDK key names); ordinary words that merely contain one ("keyword") do not count.
+    """
+    text = str(name)
+    low = text.lower()
+    if any(part in low for part in SECRET_NAME_PARTS):
+        return True
+    return any(w.lower() in SECRET_NAME_WORDS for w in _WORD_SPLIT.split(text) if w)
+
+
+def is_secret_value(value: Any) -> bool:
+    """False for values that cannot be a credential (booleans, null, flags like 'true'/'off', empty)."""
+    if value is None or isinstance(value, bool):
+        return False
+    text = str(value).strip()
+    return bool(text) and text.lower() not in _NOT_SECRET_VALUES
+
 
 # Shorter literals would mask ordinary words and digits all over the report.
 MIN_SECRET_LEN = 4
+_SHORT_SECRET_LEN = 8
 
 # Headers whose value may start with an auth scheme worth keeping visible ("Bearer ******").
 _SCHEME_HEADERS = ("authorization", "proxy-authorization")
 _SCHEME_VALUE = re.compile(r"^\s*([A-Za-z][A-Za-z0-9_-]*)\s+\S")
 
-# Bearer/Basic credentials anywhere in text; the token charset excludes '*' so masking is idempotent.
-_AUTH_SCHEME = re.compile(r"\b(Bearer|Basic)(\s+)[A-Za-z0-9\-._~+/]+=*", re.IGNORECASE)
+# Bearer/Basic credentials anywhere in text; the token charset excludes '*' so masking is idempotent. Only
+# blanks may separate the scheme from the credential (a URL ending in "/bearer" must not swallow the next
+# line), and _credential_like() keeps ordinary words: "Show basic information" is prose, not a credential.
+_AUTH_SCHEME = re.compile(r"\b(Bearer|Basic)([ \t]+)([A-Za-z0-9\-._~+/]+=*)", re.IGNORECASE)
+_PLAIN_WORD = re.compile(r"[A-Z]?[a-z]+|[A-Z]+")
+# URL userinfo (RFC 3986 §3.2.1): the password part is masked wherever a URL is printed.
+_USERINFO = re.compile(r"(?P<pre>\b[A-Za-z][A-Za-z0-9+.\-]*://[^/?#@\s:\"'<>]*):(?P<pw>[^/?#@\s\"'<>]+)@")
 # header.payload.signature, both JSON parts base64url of '{"' -> 'eyJ'. Signature may be empty (alg none).
 _JWT = re.compile(r"\beyJ[A-Za-z0-9_-]+\.eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
 # "key": value pairs (JSON or Python repr). Every pair is matched and the key is checked in Python: a keyword
@@ -44,8 +93,7 @@ _LINE_PAIR = re.compile(r"^(?P<lead>[ \t]*)(?P<key>[A-Za-z0-9_.\-]{1,80})(?P<sep
 
 
 class Redactor:
-    def __init__(self, secrets: tuple[str, ...] | list[str] = (), key_words: tuple[str, ...] = SECRET_KEY_WORDS):
-        self._key_words = tuple(k.lower() for k in key_words if k)
+    def __init__(self, secrets: tuple[str, ...] | list[str] = ()) -> None:
         self._secrets: set[str] = set()
         self._literal_re: re.Pattern[str] | None = None
         self._dirty = False
@@ -59,7 +107,7 @@ class Redactor:
         if not isinstance(value, str):
             value = str(value)
         value = value.strip()
-        if len(value) < MIN_SECRET_LEN or value == MASK:
+        if len(value) < MIN_SECRET_LEN or value == MASK or not is_secret_value(value):
             return
         with self._lock:
             if value not in self._secrets:
@@ -73,15 +121,14 @@ class Redactor:
     # -- predicates ----------------------------------------------------------------------------------
     def is_secret_key(self, key: Any) -> bool:
         """True for a dict key / parameter name whose value should never be shown."""
-        k = str(key).lower()
-        return k in SECRET_HEADERS or any(w in k for w in self._key_words)
+        return is_secret_name(key)
 
     # -- masking -------------------------------------------------------------------------------------
     def headers(self, headers: dict[str, str]) -> dict[str, str]:
         out: dict[str, str] = {}
         for name, val in (headers or {}).items():
             sval = "" if val is None else str(val)
-            if self.is_secret_key(name):
+            if self.is_secret_key(name) and is_secret_value(sval):
                 out[name] = self._mask_keyed(str(name), sval)
             else:
                 out[name] = self.text(sval)
@@ -93,7 +140,7 @@ class Redactor:
             out: dict[Any, Any] = {}
             for k, v in data.items():
                 # None/bools carry no secret and masking them hides useful flags like "remember_password".
-                if self.is_secret_key(k) and v is not None and not isinstance(v, bool):
+                if self.is_secret_key(k) and not isinstance(v, dict | list | tuple) and is_secret_value(v):
                     out[k] = self._mask_keyed(str(k), v) if isinstance(v, str) else MASK
                 else:
                     out[k] = self.value(v)
@@ -114,7 +161,9 @@ class Redactor:
             text = str(text)
         # Structural rules first (they mask whole values); literals last catch whatever is left.
         text = _JWT.sub(MASK, text)
-        text = _AUTH_SCHEME.sub(lambda m: f"{m.group(1)}{m.group(2)}{MASK}", text)
+        text = _AUTH_SCHEME.sub(_sub_scheme, text)
+        if "@" in text:
+            text = _USERINFO.sub(lambda m: f"{m.group('pre')}:{MASK}@", text)
         if ":" in text:
             text = _QUOTED_PAIR.sub(self._sub_quoted, text)
             text = _LINE_PAIR.sub(self._sub_line, text)
@@ -131,7 +180,7 @@ class Redactor:
             if self._dirty:
                 # Longest first so a secret containing another one is masked whole.
                 ordered = sorted(self._secrets, key=len, reverse=True)
-                self._literal_re = re.compile("|".join(re.escape(s) for s in ordered)) if ordered else None
+                self._literal_re = re.compile("|".join(_literal(s) for s in ordered)) if ordered else None
                 self._dirty = False
             return self._literal_re
 
@@ -144,9 +193,9 @@ class Redactor:
         return MASK
 
     def _sub_quoted(self, m: re.Match[str]) -> str:
-        if not self.is_secret_key(m.group("key")):
-            return m.group(0)
         val = m.group("val")
+        if not self.is_secret_key(m.group("key")) or not is_secret_value(val.strip("\"'")):
+            return m.group(0)
         q = val[0] if val[0] in "\"'" else '"'  # numbers become a quoted mask so JSON stays valid
         inner = val[1:-1] if val[0] in "\"'" else val
         masked = self._mask_keyed(m.group("key"), inner)
@@ -154,17 +203,40 @@ class Redactor:
 
     def _sub_line(self, m: re.Match[str]) -> str:
         key = m.group("key")
-        if not self.is_secret_key(key):
+        if not self.is_secret_key(key) or not is_secret_value(m.group("val")):
             return m.group(0)
         return f"{m.group('lead')}{key}{m.group('sep')}{self._mask_keyed(key, m.group('val'))}"
 
     def _sub_form(self, m: re.Match[str]) -> str:
-        if not m.group("val") or not self.is_secret_key(m.group("key")):
+        if not is_secret_value(m.group("val")) or not self.is_secret_key(m.group("key")):
             return m.group(0)
         return f"{m.group('key')}={MASK}"
 
 
-_SECRET_ENV_NAME = re.compile(r"PASS|SECRET|TOKEN|API_?KEY|ACCESS_?KEY|PRIVATE_?KEY|CREDENTIAL|WEBHOOK", re.IGNORECASE)
+def _literal(secret: str) -> str:
+    """A short secret (a PIN) is masked only as a whole word, or "1234" would eat "12345 ms"."""
+    if len(secret) >= _SHORT_SECRET_LEN:
+        return re.escape(secret)
+    return rf"(?<![A-Za-z0-9]){re.escape(secret)}(?![A-Za-z0-9])"
+
+
+def _sub_scheme(m: re.Match[str]) -> str:
+    scheme, cred = m.group(1), m.group(3)
+    return f"{scheme}{m.group(2)}{MASK}" if _credential_like(scheme, cred) else m.group(0)
+
+
+def _credential_like(scheme: str, cred: str) -> bool:
+    """A Basic credential is base64 of "user:password"; a bearer token is not a plain dictionary word."""
+    if scheme.lower() == "basic":
+        try:
+            return b":" in base64.b64decode(cred + "=" * (-len(cred) % 4), validate=True)
+        except (ValueError, binascii.Error):
+            return False
+    return len(cred) >= 8 and not _PLAIN_WORD.fullmatch(cred.rstrip("="))
+
+
+def _env_name_is_secret(name: str) -> bool:
+    return is_secret_name(name) or "WEBHOOK" in name.upper() or name.upper().endswith(("_PASS", "_PW"))
 
 
 def env_secrets(environ: dict[str, str] | None = None, min_length: int = 8) -> list[str]:
@@ -175,4 +247,4 @@ def env_secrets(environ: dict[str, str] | None = None, min_length: int = 8) -> l
     or "8080" in a report would destroy it and protect nothing.
     """
     env = os.environ if environ is None else environ
-    return [v for k, v in env.items() if _SECRET_ENV_NAME.search(k) and len(v) >= min_length]
+    return [v for k, v in env.items() if _env_name_is_secret(k) and len(v) >= min_length and is_secret_value(v)]

@@ -416,7 +416,7 @@ def test_secrets_collected(tmp_path: Path) -> None:
     """
     cfg = load(tmp_path, text, USER_PASSWORD="s3cr3t!")
     expected = {"urlpass", "Bearer static-tok", "static-tok", "sid=abc", "k-123", "st-1", "cs-1",
-                "s3cr3t!", "shh", "alice", "wonder", "t1", "t2", "lt-1"}
+                "s3cr3t!", "shh", "1234", "alice", "wonder", "t1", "t2", "lt-1"}
     assert set(cfg.secrets) == expected
     assert len(cfg.secrets) == len(expected)  # no duplicates
     # Structural settings are not secrets even though their names contain "token".

@@ -174,3 +174,45 @@ def test_env_secrets_by_variable_name() -> None:
     found = env_secrets(env)
     assert "tok-abcdef-123" in found and "s3cret-pass" in found and env["WECOM_WEBHOOK"] in found
     assert "/root-home-dir" not in found and "on" not in found  # harmless name / too short to mask safely
+
+
+# ---------------------------------------------------------------- issue 12: names, values, ordinary text
+
+
+@pytest.mark.parametrize("name", [
+    "api-key", "apikey", "api_key", "X-Api-Key", "x-access-key", "x-tenant-key", "client-secret", "sign",
+    "signature", "x-signature", "key", "passphrase", "pin", "PIN", "passcode", "credential", "session",
+    "ticket", "accessToken", "X-Auth-Token", "Cookie", "Set-Cookie", "Authorization", "user_password",
+])
+def test_secret_names(name: str) -> None:
+    from pytest_apimon.redact import is_secret_name
+
+    assert is_secret_name(name)
+
+
+@pytest.mark.parametrize("name", ["keyword", "monkey", "design", "ping", "sessions_total", "name", "Accept",
+                                  "X-Request-Id", "pass_rate", "Content-Type", "author"])
+def test_ordinary_names(name: str) -> None:
+    from pytest_apimon.redact import is_secret_name
+
+    assert not is_secret_name(name)
+
+
+def test_ordinary_text_is_not_masked() -> None:
+    r = Redactor(["s3cr3t-value-1"])
+    assert r.text("Show basic information") == "Show basic information"
+    assert r.text("Bearer information page") == "Bearer information page"
+    assert r.headers({"X-Session-Required": "true"}) == {"X-Session-Required": "true"}
+    text = "GET http://h/api/bearer\n  Authorization: Bearer abcdef123456"
+    out = r.text(text)
+    assert "  Authorization: Bearer ******" in out and out.startswith("GET http://h/api/bearer\n")
+    assert r.text("took 12345 ms") == "took 12345 ms"
+
+
+def test_values_masked_whatever_the_name() -> None:
+    r = Redactor(["pl4nted-Secret", "1234"])
+    assert "pl4nted" not in r.text('{"harmless": "pl4nted-Secret"}')
+    assert r.text("pin 1234 took 12345 ms") == "pin ****** took 12345 ms"
+    assert r.text("Authorization: Basic dXNlcjpwYXNz") == "Authorization: Basic ******"
+    assert r.text("see http://bob:hunter22@host:8080/x") == "see http://bob:******@host:8080/x"
+    assert r.text("sign=abc123&x=1&signature=zz9&ticket=tk1") == "sign=******&x=1&signature=******&ticket=******"
