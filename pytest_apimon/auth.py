@@ -23,7 +23,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
-from urllib.parse import parse_qsl, quote_plus, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote_plus, urlencode, urljoin, urlsplit, urlunsplit
 
 import requests
 import requests.auth
@@ -31,8 +31,9 @@ import requests.auth
 from ._config_reader import finite_number
 from .classify import lookup
 from .config import AuthConfig, BasicAuth, Config, LoginAuth, OAuth2Auth, ServiceConfig, StaticAuth
+from .origins import allowed, basic_credentials, split_userinfo
 from .probe import Exchange, Request, send
-from .redact import Redactor
+from .redact import Redactor, is_secret_name
 from .tokencache import CacheEntry, TokenCache, fingerprint
 
 # A 401 answered with a token we were sure of triggers a fresh login; an interface that 401s for
@@ -57,13 +58,17 @@ class Token:
 
 
 def apply_auth(auth: AuthConfig, token: Token, req: Request) -> None:
-    """Put the credential where the auth config says: a header (with scheme) or a query parameter."""
+    """Put the credential where the auth config says: a header (with scheme) or a query parameter, and
+    name it in req.credential_* so a redirect to another origin drops it (probe.CredentialSession)."""
     if isinstance(auth, BasicAuth):
         req.headers = {**req.headers, "Authorization": f"Basic {token.value}"}
+        req.credential_headers = (*req.credential_headers, "Authorization")
     elif auth.query_param:
         req.params = {**req.params, auth.query_param: token.value}
+        req.credential_params = (*req.credential_params, auth.query_param)
     else:
         req.headers = {**req.headers, auth.header: f"{auth.scheme} {token.value}".strip()}
+        req.credential_headers = (*req.credential_headers, auth.header)
 
 
 def jwt_expiry(token: str) -> float | None:
@@ -273,18 +278,33 @@ class TokenManager:
         return tok
 
     def _request(self, svc: ServiceConfig, method: str, url: str, headers: dict[str, str], **body: Any) -> Request:
+        """A token request: never follows a redirect (its body holds the password, and a redirect could carry
+        it to another host or re-send it); the service's secret headers only when url is one of its origins."""
         d = self._config.defaults
         timeout = svc.timeout or d.timeout
+        url, user, password = split_userinfo(url)
+        if not allowed(url, svc.origins):
+            secret = {k for k in svc.headers if is_secret_name(k)}
+            headers = {k: v for k, v in headers.items() if k not in secret or svc.headers[k] != v}
+        if user is not None and not any(k.lower() == "authorization" for k in headers):
+            self._redactor.add_secrets([password or "", basic_credentials(user, password or "")])
+            headers = {**headers, "Authorization": "Basic " + basic_credentials(user, password or "")}
         return Request(method=method, url=url, headers=headers, timeout=timeout,
                        connect_timeout=min(d.connect_timeout, timeout), verify_tls=svc.verify_tls,
-                       max_body_bytes=d.max_body_bytes, **body)
+                       max_body_bytes=d.max_body_bytes, follow_redirects=False,
+                       credential_headers=tuple(k for k in headers if is_secret_name(k)), **body)
 
     def _exchange(self, service: str, req: Request) -> tuple[Exchange, Any]:
-        """Send the login request; a non-2xx answer or a network error is the LoginFailed message."""
+        """Send the login request; a non-2xx answer, a redirect or a network error is the LoginFailed message."""
         ex = send(self._session_for(service), req)
         prefix = f"login to {service} failed: {req.method} {ex.url}"
         if ex.error:
             raise LoginFailed(f"{prefix} → {ex.error.message}")
+        if ex.status is not None and 300 <= ex.status < 400:
+            target = next((v for k, v in ex.response_headers.items() if k.lower() == "location"), "")
+            where = urljoin(ex.url, target) if target else "(no Location)"
+            raise LoginFailed(f"{prefix} → {ex.status} redirect to {where}: a login never follows a redirect "
+                              "(it would carry the credentials along); configure the final login URL")
         try:
             data = json.loads(ex.body.decode("utf-8", "replace")) if ex.body else None
         except ValueError:
@@ -373,6 +393,8 @@ class SessionAuth(requests.auth.AuthBase):
         self.manager, self.service = manager, service
 
     def __call__(self, r: requests.PreparedRequest) -> requests.PreparedRequest:
+        if not allowed(r.url, self.manager._config.service(self.service).origins):
+            return r  # the credential stays with its service's origins
         tok = self._authorize(r)
         r.register_hook("response", self._retry_on_401(tok))
         return r

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from . import _config_reader as c
 from ._config_reader import ConfigError, parse_duration, parse_size
 from .loader import MissingVariable, ParseError, Path_, did_you_mean, parse, substitute_env
+from .origins import origin_of
 
 if TYPE_CHECKING:
     from .notify.settings import NotifySettings
@@ -107,6 +108,14 @@ class ServiceConfig:
     verify_tls: bool = True
     timeout: float | None = None
     auth: AuthConfig | None = None
+    # Further origins ("https://sso.example.com:443") the service's credentials may go to, besides base_url's.
+    trusted_origins: tuple[str, ...] = ()
+
+    @property
+    def origins(self) -> tuple[str, ...]:
+        """Every origin the service's credentials may be sent to: base_url's, then trusted_origins."""
+        own = origin_of(self.base_url)
+        return (own, *self.trusted_origins) if own else self.trusted_origins
 
 
 @dataclass(frozen=True)
@@ -176,7 +185,7 @@ LANGUAGES = ("zh", "en")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 _TOP_KEYS = ("env", "defaults", "services", "logging", "report", "notify", "alerts", "breaker", "state")
-_SERVICE_KEYS = ("base_url", "headers", "verify_tls", "timeout", "auth", "alerts")
+_SERVICE_KEYS = ("base_url", "headers", "verify_tls", "timeout", "auth", "alerts", "trusted_origins")
 
 
 def _policy_settings() -> tuple[type[PolicySettings], type[StateSettings]]:
@@ -348,8 +357,28 @@ class _ConfigReader(c.Reader):
                 verify_tls=self.get(sec, path, "verify_tls", c.boolean, defaults.verify_tls),
                 timeout=self.get(sec, path, "timeout", c.opt(c.positive(c.parse_duration)), None),
                 auth=self.auth(sec.get("auth"), path + ("auth",), base_url),
+                trusted_origins=self.trusted_origins(sec.get("trusted_origins"), path + ("trusted_origins",)),
             )
         return out
+
+    def trusted_origins(self, raw: Any, path: Path_) -> tuple[str, ...]:
+        """A list of http(s) URLs; only their origin (scheme, host, port) counts, a path is refused."""
+        if raw is None:
+            return ()
+        raw = self.sub(raw, path)
+        if isinstance(raw, str):
+            raw = [raw]
+        if not isinstance(raw, list):
+            self.fail(path, f"expected a list of origins like https://sso.example.com, got {c.describe(raw)}")
+        out: list[str] = []
+        for i, value in enumerate(raw):
+            url = self.url(value, path + (i,))
+            parts = url.split("://", 1)[1]
+            if "/" in parts or "?" in parts or "@" in parts:
+                self.fail(path + (i,), f"expected an origin (scheme://host[:port]) without path, query or "
+                                       f"userinfo, got {url!r}")
+            out.append(origin_of(url) or url)
+        return tuple(dict.fromkeys(out))
 
 
 _DEFAULTS: dict[str, Any] = {  # field -> converter; the keys are also the allowed keys

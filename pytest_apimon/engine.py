@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import threading
 import time
+from dataclasses import replace
 from typing import Any
 
 import requests
@@ -19,8 +20,9 @@ from .categories import Category
 from .classify import Outcome, classify
 from .config import Config
 from .documents import Interface
-from .probe import Exchange, Request, new_session, send
-from .redact import Redactor
+from .origins import allowed, basic_credentials, host_port, split_userinfo
+from .probe import CredentialSession, Exchange, Request, new_session, send
+from .redact import Redactor, is_secret_name
 from .results import InterfaceResult
 from .tokencache import TokenCache
 
@@ -66,7 +68,11 @@ class Engine:
 
     def build_request(self, itf: Interface) -> Request:
         """The resolved request. ValueError when the service has no base URL for a `path`, or when the URL
-        (before its query) still holds a `{…}` template variable: such a request is never sent."""
+        (before its query) still holds a `{…}` template variable: such a request is never sent.
+
+        Credentials are bound to origins (origins.py): the service's secret-looking config headers go only to
+        its own origins; URL userinfo becomes `Authorization: Basic` for that URL (RFC 7617) and leaves the URL.
+        """
         svc = self.config.service(itf.service)
         if itf.url:
             url = itf.url
@@ -81,13 +87,23 @@ class Engine:
         if left:  # never send a literal template: the server would see /etag/%7Betag%7D and may answer 200
             raise UnfilledTemplate(f"URL still holds the template variable {left.group(0)}: it is never sent; "
                                    "give it a value (apimon overrides `params` for an imported spec)")
+        url, user, password = split_userinfo(url)
+        trusted = allowed(url, svc.origins)
+        headers = {k: v for k, v in svc.headers.items() if trusted or not is_secret_name(k)}
+        headers.update(itf.headers)
+        credential_headers = [k for k in headers if is_secret_name(k)]
+        if user is not None:
+            self.redactor.add_secrets([password or "", basic_credentials(user, password or "")])
+            if not any(k.lower() == "authorization" for k in headers):
+                headers["Authorization"] = "Basic " + basic_credentials(user, password or "")
+                credential_headers.append("Authorization")
         d = self.config.defaults
         timeout = self.timeout_for(itf)
         return Request(
             method=itf.method,
             url=url,
             params=dict(itf.params),
-            headers={**svc.headers, **itf.headers},
+            headers=headers,
             json=itf.json if itf.has_json else None,
             has_json=itf.has_json,
             form=itf.form,
@@ -97,7 +113,23 @@ class Engine:
             verify_tls=svc.verify_tls if itf.verify_tls is None else itf.verify_tls,
             max_body_bytes=d.max_body_bytes,
             follow_redirects=itf.follow_redirects,
+            credential_headers=tuple(credential_headers),
+            credential_params=tuple(k for k in itf.params if is_secret_name(k)),
         )
+
+    def withheld(self, itf: Interface, req: Request) -> str | None:
+        """Why the service's credentials are not sent to req.url, or None when they may be."""
+        notes = []
+        svc = self.config.service(itf.service)
+        if any(is_secret_name(k) for k in svc.headers) and not allowed(req.url, svc.origins):
+            notes.append(itf.service)
+        auth_svc = self.auth_service(itf)
+        if auth_svc and auth_svc not in notes and not allowed(req.url, self.config.service(auth_svc).origins):
+            notes.append(auth_svc)
+        if not notes:
+            return None
+        return (f"credentials withheld: host {host_port(req.url)} is not an origin of service "
+                f"{' or '.join(notes)} (add it to services.{notes[0]}.trusted_origins if it should get them)")
 
     def auth_service(self, itf: Interface) -> str | None:
         """Which service's token this interface sends, if any."""
@@ -120,7 +152,10 @@ class Engine:
             return self._fail(result, Outcome(Category.INVALID_DOCUMENT, sub, str(exc)))
 
         token: Token | None = None
+        withheld = self.withheld(itf, req)
         auth_svc = self.auth_service(itf)
+        if auth_svc and not allowed(req.url, self.config.service(auth_svc).origins):
+            auth_svc = None  # the token stays with its service's origins
         if auth_svc:
             try:
                 token = self.tokens.apply(auth_svc, req)
@@ -142,6 +177,8 @@ class Engine:
         if outcome.passed:
             self._fill(result, ex, details=False)  # excerpts only matter for problems: saves CPU and memory
             return result
+        if withheld:
+            outcome = replace(outcome, reason=f"{outcome.reason} ({withheld})" if outcome.reason else withheld)
         return self._fail(result, outcome, ex)
 
     def _fill(self, result: InterfaceResult, ex: Exchange, details: bool = True) -> None:
@@ -167,25 +204,34 @@ class Engine:
         return result
 
 
-class ServiceSession(requests.Session):
-    """A requests.Session bound to one service: relative URLs join its base URL (for user-written checks)."""
+class ServiceSession(CredentialSession):
+    """A requests.Session bound to one service: relative URLs join its base URL (for user-written checks).
 
-    def __init__(self, base_url: str | None) -> None:
+    Its secret-looking default headers go only to the service's origins, like the engine's requests.
+    """
+
+    def __init__(self, base_url: str | None, origins: tuple[str, ...] = ()) -> None:
         super().__init__()
         self.base_url = base_url
+        self.origins = origins
 
     def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:
         url = url.decode() if isinstance(url, bytes) else url
         if self.base_url and "://" not in url:
             url = self.base_url.rstrip("/") + "/" + url.lstrip("/")
+        if not allowed(url, self.origins):
+            # None in the per-request headers removes a session header for this request only (requests docs).
+            extra = {k: None for k in self.headers if is_secret_name(k)}
+            kwargs["headers"] = {**extra, **(kwargs.get("headers") or {})}
         return super().request(method, url, *args, **kwargs)
 
 
 def service_session(engine: Engine, service: str) -> ServiceSession:
     """An authenticated session for `service`: its base URL, default headers, TLS setting and token."""
     svc = engine.config.service(service)
-    sess = ServiceSession(svc.base_url)
+    sess = ServiceSession(svc.base_url, svc.origins)
     sess.headers.update(svc.headers)
+    sess.credential_headers.update(k.lower() for k in svc.headers if is_secret_name(k))
     sess.verify = svc.verify_tls
     if svc.auth is not None:
         sess.auth = SessionAuth(engine.tokens, service)

@@ -30,7 +30,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import requests
 import urllib3
@@ -38,6 +38,9 @@ from requests.adapters import HTTPAdapter
 from urllib3 import exceptions as u3
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+
+from .origins import origin_of
+from .redact import is_secret_name
 
 _CHUNK = 64 * 1024
 # The watchdog fires slightly after the socket read timeout (both equal req.timeout), so a server
@@ -70,6 +73,8 @@ class Request:
     verify_tls: bool = True
     max_body_bytes: int = 1024 * 1024
     follow_redirects: bool = True  # False: a 3xx is the answer (Postman's followRedirects: false)
+    credential_headers: tuple[str, ...] = ()  # headers holding a credential the tool added (see CredentialSession)
+    credential_params: tuple[str, ...] = ()  # query parameters holding one
 
 
 @dataclass
@@ -224,14 +229,44 @@ class _DeadlineAdapter(HTTPAdapter):
         return manager
 
 
-def new_session(verify_tls: bool = True, pool_size: int = 10, max_redirects: int = 5) -> requests.Session:
+class CredentialSession(requests.Session):
+    """A Session that drops every credential on a redirect to another origin (see origins.py).
+
+    requests' own rebuild_auth strips only `Authorization` (and reads ~/.netrc); here a redirect whose
+    target origin differs from the previous hop's loses the Authorization, Proxy-Authorization and Cookie
+    headers, every header or query parameter registered in credential_headers / credential_params (a token
+    sent as `X-Auth-Token`, a static `X-Api-Key`), and every header or parameter with a secret-looking name
+    (redact.is_secret_name). requests builds each hop from the previous one, so a credential dropped once
+    stays dropped for the rest of the chain, also when it comes back to the first origin.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.credential_headers: set[str] = set()  # lower-case names; only ever grows (shared by threads)
+        self.credential_params: set[str] = set()
+
+    def rebuild_auth(self, prepared_request: requests.PreparedRequest, response: requests.Response) -> None:
+        if origin_of(prepared_request.url) == origin_of(response.request.url):
+            return
+        headers = {h.lower() for h in self.credential_headers} | {"authorization", "proxy-authorization", "cookie"}
+        for name in list(prepared_request.headers):
+            if name.lower() in headers or is_secret_name(name):
+                del prepared_request.headers[name]
+        parts = urlsplit(prepared_request.url or "")
+        if parts.query:
+            query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True)
+                     if k not in self.credential_params and not is_secret_name(k)]
+            prepared_request.url = urlunsplit(parts._replace(query=urlencode(query)))
+
+
+def new_session(verify_tls: bool = True, pool_size: int = 10, max_redirects: int = 5) -> CredentialSession:
     """A Session whose connections support the total deadline (see send).
 
     Shared by every thread checking one service, so it is configured once here and never changed per request.
     It keeps no cookies: a login's session cookie must not make `auth: false` interfaces (or a broken token)
     pass, and each check must see the service as a fresh client would. No ~/.netrc credentials either.
     """
-    session = requests.Session()
+    session = CredentialSession()
     session.verify = verify_tls
     session.max_redirects = max_redirects
     session.cookies.set_policy(http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
@@ -284,6 +319,9 @@ def send(session: requests.Session, req: Request) -> Exchange:
     settings = session.merge_environment_settings(prepared.url, {}, True, req.verify_tls, None)
     if not req.verify_tls:
         _quiet_insecure()  # a per-request opt-out (an imported collection's strictSSL: false) is just as explicit
+    if isinstance(session, CredentialSession):
+        session.credential_headers.update(h.lower() for h in req.credential_headers)
+        session.credential_params.update(req.credential_params)
 
     guard = _DeadlineGuard(req.timeout + _GRACE_S)
     _local.guard = guard
