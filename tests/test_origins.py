@@ -1,0 +1,226 @@
+"""Issue 12: a credential goes only to its service's origins. One test per rule, each against two local
+servers: `home` serves the service, `foreign` records every header, query and body it receives."""
+
+from __future__ import annotations
+
+import base64
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from localserver import LocalServer, Response
+
+from pytest_apimon.config import load_config
+from pytest_apimon.documents import Interface
+from pytest_apimon.engine import Engine, service_session
+from pytest_apimon.origins import origin_of, split_userinfo
+
+TOKEN_PREFIX = "tok-Origin-"
+API_KEY = "k-Api-7731-secret"
+PASSWORD = "pw-Login-4417"
+TENANT_KEY = "tenant-Key-8823"
+STATIC = "static-Tok-5521"
+
+
+@pytest.fixture
+def home() -> Iterator[LocalServer]:
+    with LocalServer() as srv:
+        srv.route("POST", "/login", lambda r: {"token": TOKEN_PREFIX + "1", "expires_in": 3600})
+        srv.route("GET", "/ok", lambda r: {"ok": True})
+        yield srv
+
+
+@pytest.fixture
+def foreign() -> Iterator[LocalServer]:
+    with LocalServer() as srv:
+        srv.route("GET", "/stolen", lambda r: {"ok": True})
+        srv.route("GET", "/fail", lambda r: Response(500, {}, {"x": 1}))
+        srv.route("POST", "/login", lambda r: {"token": "foreign"})
+        yield srv
+
+
+def received(srv: LocalServer) -> str:
+    """Everything the server saw, as one string."""
+    return "\n".join(f"{r.method} {r.path} {r.query} {r.headers} {r.body!r}" for r in srv.requests)
+
+
+def assert_nothing_secret(srv: LocalServer) -> None:
+    seen = received(srv)
+    assert srv.requests, "the foreign server was never called: the test proves nothing"
+    for secret in (TOKEN_PREFIX, API_KEY, PASSWORD, TENANT_KEY, STATIC, "authorization", "cookie",
+                   base64.b64encode(b"demo:" + PASSWORD.encode()).decode()):
+        assert secret not in seen, secret
+
+
+def engine(tmp_path: Path, text: str) -> Engine:
+    (tmp_path / "config.yaml").write_text(textwrap.dedent(text), encoding="utf-8")
+    return Engine(load_config(tmp_path / "config.yaml", environ={}))
+
+
+def login_config(home: LocalServer, extra: str = "", auth: str = "") -> str:
+    auth = auth or f"""
+        auth:
+          type: login
+          path: /login
+          json: {{username: demo, password: {PASSWORD}}}
+          header: X-Auth-Token
+          scheme: ""
+    """
+    return f"""
+    services:
+      user:
+        base_url: {home.url}
+        headers: {{X-Api-Key: {API_KEY}, Cookie: "sid={TENANT_KEY}", X-Client: apimon}}
+{textwrap.indent(textwrap.dedent(auth), "        ")}
+{textwrap.indent(textwrap.dedent(extra), "        ")}
+    """
+
+
+def test_interface_url_on_another_host_gets_no_credentials(tmp_path, home, foreign) -> None:
+    eng = engine(tmp_path, login_config(home))
+    ok = eng.check(Interface(name="ok", service="user", module="m", method="GET", path="/ok"))
+    assert ok.outcome == "passed"
+    assert home.last("/ok").headers["x-auth-token"] == TOKEN_PREFIX + "1"  # the service's own origin: sent
+    stolen = eng.check(Interface(name="x", service="user", module="m", method="GET", url=foreign.url + "/stolen"))
+    assert stolen.outcome == "passed"
+    assert_nothing_secret(foreign)
+    assert foreign.last("/stolen").headers["x-client"] == "apimon"  # ordinary headers still go
+
+
+def test_withheld_credentials_are_named_in_the_failure(tmp_path, home, foreign) -> None:
+    eng = engine(tmp_path, login_config(home))
+    res = eng.check(Interface(name="x", service="user", module="m", method="GET", url=foreign.url + "/fail"))
+    assert res.outcome == "failed"
+    host = f"127.0.0.1:{foreign.port}"
+    assert f"credentials withheld: host {host} is not an origin of service user" in res.reason
+    assert_nothing_secret(foreign)
+
+
+def test_trusted_origins_receive_credentials(tmp_path, home, foreign) -> None:
+    eng = engine(tmp_path, login_config(home, extra=f"trusted_origins: [{foreign.url}]"))
+    eng.check(Interface(name="x", service="user", module="m", method="GET", url=foreign.url + "/stolen"))
+    got = foreign.last("/stolen").headers
+    assert got["x-auth-token"] == TOKEN_PREFIX + "1" and got["x-api-key"] == API_KEY
+
+
+def test_other_services_auth_follows_that_services_origins(tmp_path, home, foreign) -> None:
+    text = f"""
+    services:
+      admin:
+        base_url: {home.url}
+        auth: {{type: static, token: {STATIC}}}
+      user:
+        base_url: {foreign.url}
+    """
+    eng = engine(tmp_path, text)
+    # user's own origin is the foreign server, but the token is admin's: it stays with admin's origins.
+    eng.check(Interface(name="x", service="user", module="m", method="GET", path="/stolen", auth="admin"))
+    assert_nothing_secret(foreign)
+    eng.check(Interface(name="y", service="user", module="m", method="GET", url=home.url + "/ok", auth="admin"))
+    assert home.last("/ok").headers["authorization"] == f"Bearer {STATIC}"
+
+
+@pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
+def test_redirect_to_another_origin_drops_every_credential(tmp_path, home, foreign, status) -> None:
+    home.route("GET", "/jump", lambda r: Response(status, {"Location": foreign.url + "/stolen?access_token="
+                                                            + TOKEN_PREFIX + "1&page=2"}, b""))
+    text = login_config(home, auth=f"""
+        auth:
+          type: login
+          path: /login
+          json: {{username: demo, password: {PASSWORD}}}
+          header: X-Auth-Token
+          scheme: ""
+    """)
+    eng = engine(tmp_path, text)
+    res = eng.check(Interface(name="j", service="user", module="m", method="GET", path="/jump"))
+    assert res.status == 200
+    assert home.last("/jump").headers["x-auth-token"] == TOKEN_PREFIX + "1"
+    assert_nothing_secret(foreign)
+    assert foreign.last("/stolen").query.get("page") == ["2"]
+
+
+def test_redirect_drops_query_token_and_basic_auth(tmp_path, home, foreign) -> None:
+    home.route("GET", "/jump", lambda r: Response(302, {"Location": foreign.url + "/stolen"}, b""))
+    eng = engine(tmp_path, f"""
+    services:
+      q:
+        base_url: {home.url}
+        auth: {{type: static, token: {STATIC}, query_param: access_token}}
+      b:
+        base_url: {home.url}
+        auth: {{type: basic, username: demo, password: {PASSWORD}}}
+    """)
+    eng.check(Interface(name="q", service="q", module="m", method="GET", path="/jump"))
+    eng.check(Interface(name="b", service="b", module="m", method="GET", path="/jump"))
+    assert home.count("/jump") == 2
+    assert_nothing_secret(foreign)
+
+
+def test_same_origin_redirect_keeps_credentials(tmp_path, home) -> None:
+    home.route("GET", "/jump", lambda r: Response(302, {"Location": "/ok"}, b""))
+    eng = engine(tmp_path, login_config(home))
+    eng.check(Interface(name="j", service="user", module="m", method="GET", path="/jump"))
+    assert home.last("/ok").headers["x-auth-token"] == TOKEN_PREFIX + "1"
+
+
+@pytest.mark.parametrize("status", [302, 307, 308])
+def test_login_never_follows_a_redirect(tmp_path, home, foreign, status) -> None:
+    home.route("POST", "/sso", lambda r: Response(status, {"Location": foreign.url + "/login"}, b""))
+    eng = engine(tmp_path, login_config(home, auth=f"""
+        auth:
+          type: login
+          path: /sso
+          json: {{username: demo, password: {PASSWORD}}}
+    """))
+    res = eng.check(Interface(name="ok", service="user", module="m", method="GET", path="/ok"))
+    assert res.category == "auth"
+    assert f"redirect to {foreign.url}/login" in res.reason
+    assert not foreign.requests  # neither the body nor the headers went anywhere
+    assert PASSWORD not in res.reason
+
+
+def test_same_origin_login_redirect_is_not_followed_either(tmp_path, home) -> None:
+    home.route("POST", "/sso", lambda r: Response(307, {"Location": "/login"}, b""))
+    eng = engine(tmp_path, login_config(home, auth=f"""
+        auth: {{type: login, path: /sso, json: {{username: demo, password: {PASSWORD}}}}}
+    """))
+    res = eng.check(Interface(name="ok", service="user", module="m", method="GET", path="/ok"))
+    assert res.category == "auth" and "307 redirect to" in res.reason
+    assert home.count("/login") == 0  # the body was sent once, to /sso only
+
+
+def test_userinfo_is_sent_as_basic_and_never_shown(tmp_path, home, foreign) -> None:
+    home.route("GET", "/basic", lambda r: {"ok": True} if r.headers.get("authorization") ==
+               "Basic " + base64.b64encode(f"bob:{PASSWORD}".encode()).decode() else Response(401, {}, b"no"))
+    base = home.url.replace("http://", f"http://bob:{PASSWORD}@")
+    eng = engine(tmp_path, f"""
+    services:
+      u:
+        base_url: {base}
+    """)
+    ok = eng.check(Interface(name="b", service="u", module="m", method="GET", path="/basic"))
+    assert ok.outcome == "passed", ok.reason
+    doc_url = foreign.url.replace("http://", f"http://eve:{PASSWORD}@") + "/fail"
+    bad = eng.check(Interface(name="d", service="u", module="m", method="GET", url=doc_url))
+    got = foreign.last("/fail").headers
+    assert got["authorization"].startswith("Basic ")  # the document's own userinfo goes to its own URL
+    text = repr(bad.to_dict())
+    assert PASSWORD not in text and base64.b64encode(f"eve:{PASSWORD}".encode()).decode() not in text
+
+
+def test_user_fixture_session_keeps_credentials_home(tmp_path, home, foreign) -> None:
+    eng = engine(tmp_path, login_config(home))
+    sess = service_session(eng, "user")
+    sess.get("/ok")
+    sess.get(foreign.url + "/stolen")
+    assert home.last("/ok").headers["x-auth-token"] == TOKEN_PREFIX + "1"
+    assert_nothing_secret(foreign)
+
+
+def test_origin_helpers() -> None:
+    assert origin_of("HTTPS://u:p@Example.COM/x") == "https://example.com:443"
+    assert origin_of("http://example.com:80") == origin_of("http://example.com/")
+    assert origin_of("http://example.com") != origin_of("https://example.com")
+    assert split_userinfo("http://a%40b:p%3Aw@h:1/x") == ("http://h:1/x", "a@b", "p:w")
