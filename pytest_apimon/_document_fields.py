@@ -37,7 +37,19 @@ _BODY_PATH = re.compile(rf"^{_SEGMENT}(?:\.[^.\[\]]+|\[\d+\])*$")
 
 
 class Problems(list[tuple[Path_, str]]):
+    """(field path, message) pairs. A value that came from ${VAR} substitution is shown as the ${VAR} the
+    author wrote, never as its value: `method: "${PASSWORD}"` must not print the password."""
+
+    def __init__(self, items: Any = ()) -> None:
+        super().__init__(items)
+        self.substituted: dict[str, str] = {}  # substituted value -> the text as written
+
     def add(self, path: Path_, message: str) -> None:
+        for value in sorted(self.substituted, key=len, reverse=True):
+            raw = self.substituted[value]
+            message = message.replace(value, raw)
+            if len(value) > 40:  # describe() shows the first 37 characters only
+                message = message.replace(value[:37], raw)
         self.append((tuple(path), message))
 
 
@@ -66,7 +78,11 @@ def substitute(value: Any, path: Path_, environ: Mapping[str, str], problems: Pr
     """${VAR} substitution in every string value (keys excluded); unset variables become problems."""
     if isinstance(value, str):
         try:
-            return substitute_env(value, environ)
+            result = substitute_env(value, environ)
+            if result != value and result.strip():
+                for variant in (result, result.upper(), result.lower()):  # validators may change the case
+                    problems.substituted.setdefault(variant, value)
+            return result
         except MissingVariable as exc:
             problems.add(path, str(exc))
             return value

@@ -11,6 +11,7 @@ import logging
 from collections.abc import Callable
 from logging.handlers import RotatingFileHandler
 from pathlib import Path
+from typing import Any
 
 from .config import LoggingConfig
 
@@ -70,6 +71,32 @@ class _RotatingFile(RotatingFileHandler):
         if self.stream:
             self.stream.close()
         self.stream = open(self.baseFilename, "w", encoding=self.encoding)  # closed by the handler
+
+
+def mask_all_records(mask: Callable[[str], str]) -> Callable[[], None]:
+    """Mask the message (and traceback) of every log record of every logger, ours, urllib3's, requests' or a
+    user's, when it is created: pytest's capture, live logging, --log-file and JUnit then only ever see
+    the masked text (`--log-level=DEBUG` prints urllib3's request lines with their query strings).
+    Returns the function that restores the previous record factory."""
+    previous = logging.getLogRecordFactory()
+
+    def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = previous(*args, **kwargs)
+        try:
+            record.msg, record.args = mask(record.getMessage()), ()
+            if record.exc_info:
+                record.exc_text = mask(logging.Formatter().formatException(record.exc_info))
+        except Exception:  # a broken mask must not leak the raw text
+            record.msg, record.args, record.exc_text = "<log message hidden: masking failed>", (), None
+        return record
+
+    logging.setLogRecordFactory(factory)
+
+    def restore() -> None:
+        if logging.getLogRecordFactory() is factory:
+            logging.setLogRecordFactory(previous)
+
+    return restore
 
 
 def setup_logging(cfg: LoggingConfig, base_dir: Path, mask: Callable[[str], str] | None = None) -> logging.Logger:

@@ -6,6 +6,7 @@ import logging
 import shutil
 import tempfile
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -20,6 +21,7 @@ log = logging.getLogger("pytest_apimon")
 RUN_KEY = pytest.StashKey["ApimonRun"]()
 MEMORY_KEY = pytest.StashKey["Memory"]()
 TEMP_TOKENS_KEY = pytest.StashKey[Path]()
+RESTORE_LOGGING_KEY = pytest.StashKey[Callable[[], None]]()
 
 
 def apimon_option(config: pytest.Config, name: str) -> str | None:
@@ -142,7 +144,10 @@ def pytest_configure(config: pytest.Config) -> None:
     else:
         _configure_controller(config, run, whole_pools)
     config.stash[RUN_KEY] = run
-    from . import fixtures
+    from . import fixtures, logs
+
+    config.stash[RESTORE_LOGGING_KEY] = logs.mask_all_records(run.redactor.text)
+    config.pluginmanager.register(ReportMasker(config), "apimon-mask")
 
     config.pluginmanager.register(fixtures, "apimon-fixtures")
     if config.pluginmanager.hasplugin("xdist"):
@@ -354,7 +359,51 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
             result.sub = "hang" if is_timeout else "error"
             result.reason = text.splitlines()[0][:300] if text else "error"
         report.apimon = result.to_dict()  # type: ignore[attr-defined]  # crosses xdist as a plain dict
+    _mask_report(report, item.config)
     return report
+
+
+def _mask_report(report: pytest.TestReport | pytest.CollectReport, config: pytest.Config) -> None:
+    """Mask what pytest renders from a report (terminal, JUnit, xdist's copy to the controller): the failure
+    representation with its traceback entries, function arguments and locals, the captured stdout/stderr/log
+    sections and the JUnit properties. Whatever plugin put text there (pytest-timeout, a crash), it is
+    masked by construction."""
+    run = config.stash.get(RUN_KEY, None)
+    if run is None:
+        return
+    from .redact import mask_in_place
+
+    mask = run.redactor.text
+    report.longrepr = mask_in_place(report.longrepr, mask)
+    report.sections[:] = mask_in_place(list(report.sections), mask)
+    if isinstance(report, pytest.TestReport):
+        report.user_properties[:] = mask_in_place(list(report.user_properties), mask)
+    data = getattr(report, "apimon", None)
+    if isinstance(data, dict):
+        mask_in_place(data, mask)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_make_collect_report(collector: pytest.Collector) -> pytest.CollectReport:
+    report: pytest.CollectReport = yield
+    _mask_report(report, collector.config)
+    return report
+
+
+class ReportMasker:
+    """Registered for --apimon runs. Reports from xdist workers were masked there; masking again before
+    anyone logs them also covers the reports the controller makes itself (a crashed worker)."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        _mask_report(report, self.config)
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_collectreport(self, report: pytest.CollectReport) -> None:
+        _mask_report(report, self.config)
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -388,6 +437,9 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     temp = config.stash.get(TEMP_TOKENS_KEY, None)
     if temp is not None:
         shutil.rmtree(temp, ignore_errors=True)
+    restore = config.stash.get(RESTORE_LOGGING_KEY, None)
+    if restore is not None:
+        restore()
     if not run.is_worker:
         from . import logs
 

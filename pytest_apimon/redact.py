@@ -11,7 +11,7 @@ import binascii
 import os
 import re
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 MASK = "******"
@@ -211,6 +211,37 @@ class Redactor:
         if not is_secret_value(m.group("val")) or not self.is_secret_key(m.group("key")):
             return m.group(0)
         return f"{m.group('key')}={MASK}"
+
+
+def mask_in_place(obj: Any, mask: Callable[[str], str], _depth: int = 0) -> Any:
+    """Mask every string inside obj: lists and dicts are changed in place, tuples rebuilt, and the
+    attributes of plain objects (pytest's failure representations: entries, lines, function arguments,
+    locals, file locations, sections) rewritten. Returns the masked object (a new one for str and tuple).
+
+    This is what lets the pytest shell mask a report without knowing how pytest will render it.
+    """
+    if isinstance(obj, str):
+        return mask(obj)
+    if _depth > 16 or obj is None or isinstance(obj, int | float | bytes):
+        return obj
+    if isinstance(obj, list):
+        for i, v in enumerate(obj):
+            obj[i] = mask_in_place(v, mask, _depth + 1)
+        return obj
+    if isinstance(obj, tuple):
+        items = [mask_in_place(v, mask, _depth + 1) for v in obj]
+        return type(obj)(*items) if hasattr(obj, "_fields") else tuple(items)
+    if isinstance(obj, dict):
+        for k, v in list(obj.items()):
+            obj[k] = mask_in_place(v, mask, _depth + 1)
+        return obj
+    attrs = getattr(obj, "__dict__", None)
+    if isinstance(attrs, dict):
+        for k, v in list(attrs.items()):
+            masked = mask_in_place(v, mask, _depth + 1)
+            if masked is not v:
+                object.__setattr__(obj, k, masked)  # also frozen dataclasses
+    return obj
 
 
 def _literal(secret: str) -> str:
