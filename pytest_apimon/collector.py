@@ -20,6 +20,7 @@ from .plugin import apimon_option
 from .report import Extras, compute_stats, render_json, render_markdown, render_terminal
 from .results import InterfaceResult, RunResult
 from .runstate import ApimonRun
+from .statedir import file_mode
 
 if TYPE_CHECKING:
     from .alerts import AlertOutcome, Memory
@@ -124,7 +125,7 @@ class ResultCollector:
                 path = (Path(self.config.invocation_params.dir) if cli else cfg.base_dir) / path
             try:
                 # Atomic: a web server or node_exporter never reads half a file.
-                metrics.atomic_write_text(path, render())
+                metrics.atomic_write_text(path, render(), mode=file_mode(cfg.report.publish))
             except Exception:
                 log.exception("pytest-apimon: writing %s failed", path)
                 continue

@@ -37,9 +37,9 @@ class LoginAuth:
     method: str = "POST"
     path: str | None = None  # joined to the service base URL
     url: str | None = None
-    json: Any = None
-    form: dict[str, Any] | None = None
-    headers: dict[str, str] = field(default_factory=dict)
+    json: Any = field(default=None, repr=False)  # holds the password: never in a repr or a traceback
+    form: dict[str, Any] | None = field(default=None, repr=False)
+    headers: dict[str, str] = field(default_factory=dict, repr=False)
     token_path: str = "token"  # JSON path in the login response, e.g. data.token
     token_header: str | None = None  # alternatively: take the token from this response header
     # Lifetime, at most one of these; none set: the token's sibling `expires_in`, else a JWT's `exp`, else unknown.
@@ -76,9 +76,9 @@ class OAuth2Auth:
     client_secret: str = field(default="", repr=False)
     scope: str | None = None  # space-separated (a YAML list is joined)
     audience: str | None = None
-    extra_params: dict[str, str] = field(default_factory=dict)  # more form fields of the token request
+    extra_params: dict[str, str] = field(default_factory=dict, repr=False)  # more form fields of the token request
     client_auth: str = "body"  # body: client_id/secret as form fields; basic: HTTP Basic header
-    headers: dict[str, str] = field(default_factory=dict)
+    headers: dict[str, str] = field(default_factory=dict, repr=False)
     ttl: float | None = None  # used when the response has no expires_in
     refresh_before: float = DEFAULT_REFRESH_BEFORE
 
@@ -103,8 +103,8 @@ AUTH_KINDS: dict[str, type[Any]] = {cls.kind: cls for cls in (LoginAuth, StaticA
 @dataclass(frozen=True)
 class ServiceConfig:
     name: str
-    base_url: str | None  # for the selected environment; None if not configured
-    headers: dict[str, str] = field(default_factory=dict)
+    base_url: str | None = field(repr=False)  # for the selected environment (may hold userinfo); None if not set
+    headers: dict[str, str] = field(default_factory=dict, repr=False)
     verify_tls: bool = True
     timeout: float | None = None
     auth: AuthConfig | None = None
@@ -150,6 +150,7 @@ class ReportConfig:
     html: str | None = None  # static status page written after each run
     prometheus: str | None = None  # node_exporter textfile-collector file
     status_page_url: str | None = None  # where the page is served; linked from the WeCom report
+    publish: bool = False  # reports and the log readable by others (0644) instead of private (0600)
 
 
 @dataclass(frozen=True)
@@ -408,6 +409,7 @@ _REPORT: dict[str, Any] = {
     "html": c.opt(c.nonempty),
     "prometheus": c.opt(c.nonempty),
     "status_page_url": c.opt(c.nonempty),
+    "publish": c.boolean,
 }
 
 

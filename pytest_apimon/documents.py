@@ -107,11 +107,12 @@ class Interface:
     method: str
     path: str | None = None  # joined to the service base URL
     url: str | None = None  # full URL, used as-is
-    params: dict[str, Any] = field(default_factory=dict)
-    headers: dict[str, str] = field(default_factory=dict)
-    json: Any = _MISSING  # JSON body (use has_json)
-    form: dict[str, Any] | None = None
-    body: str | None = None  # raw body
+    # Where a document puts credentials: kept out of repr (tracebacks print function arguments).
+    params: dict[str, Any] = field(default_factory=dict, repr=False)
+    headers: dict[str, str] = field(default_factory=dict, repr=False)
+    json: Any = field(default=_MISSING, repr=False)  # JSON body (use has_json)
+    form: dict[str, Any] | None = field(default=None, repr=False)
+    body: str | None = field(default=None, repr=False)  # raw body
     # None: use the service's auth if it has one; False: none; str: that service's auth.
     auth: bool | str | None = None
     expect: Expect = field(default_factory=Expect)

@@ -7,13 +7,16 @@ controller) should call setup_logging for a given file.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 from collections.abc import Callable
 from logging.handlers import RotatingFileHandler
 from pathlib import Path
 from typing import Any
 
 from .config import LoggingConfig
+from .statedir import PRIVATE_FILE
 
 LOGGER_NAME = "pytest_apimon"
 FORMAT = "%(asctime)s %(levelname)-8s %(name)s: %(message)s"
@@ -62,7 +65,16 @@ class _MaskOnly(logging.Handler):
 
 
 class _RotatingFile(RotatingFileHandler):
-    """RotatingFileHandler where backups=0 still bounds the file (truncate) instead of never rotating."""
+    """RotatingFileHandler where backups=0 still bounds the file (truncate) instead of never rotating,
+    and every file it opens gets `mode` (0600 unless the team publishes its reports, statedir.py)."""
+
+    file_mode = PRIVATE_FILE
+
+    def _open(self) -> Any:
+        stream = super()._open()
+        with contextlib.suppress(OSError):
+            os.chmod(self.baseFilename, self.file_mode)
+        return stream
 
     def doRollover(self) -> None:
         if self.backupCount > 0:
@@ -99,7 +111,8 @@ def mask_all_records(mask: Callable[[str], str]) -> Callable[[], None]:
     return restore
 
 
-def setup_logging(cfg: LoggingConfig, base_dir: Path, mask: Callable[[str], str] | None = None) -> logging.Logger:
+def setup_logging(cfg: LoggingConfig, base_dir: Path, mask: Callable[[str], str] | None = None,
+                  file_mode: int = PRIVATE_FILE) -> logging.Logger:
     """Configure the "pytest_apimon" logger from cfg. Calling again replaces the previous setup (no duplicates)."""
     teardown_logging()
     logger = logging.getLogger(LOGGER_NAME)
@@ -112,7 +125,9 @@ def setup_logging(cfg: LoggingConfig, base_dir: Path, mask: Callable[[str], str]
     if cfg.file:
         path = Path(base_dir) / Path(cfg.file).expanduser()
         path.parent.mkdir(parents=True, exist_ok=True)
-        handler = _RotatingFile(path, maxBytes=cfg.max_bytes, backupCount=cfg.backups, encoding="utf-8")
+        handler = _RotatingFile(path, maxBytes=cfg.max_bytes, backupCount=cfg.backups, encoding="utf-8", delay=True)
+        handler.file_mode = file_mode
+        handler.stream = handler._open()
         handler.setFormatter(logging.Formatter(FORMAT))
         _add(logger, handler, mask_filter)
     return logger

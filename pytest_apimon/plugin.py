@@ -160,6 +160,7 @@ def _configure_controller(config: pytest.Config, run: ApimonRun, whole_pools: bo
     from .collector import ResultCollector
     from .runlock import LockTimeout
     from .state import StateError
+    from .statedir import ensure_state_dir, file_mode
 
     cfg = run.config
     run.run_id = uuid.uuid4().hex
@@ -170,7 +171,11 @@ def _configure_controller(config: pytest.Config, run: ApimonRun, whole_pools: bo
     else:
         run.token_dir = cfg.state_path
     try:
-        logs.setup_logging(cfg.logging, cfg.base_dir, mask=run.redactor.text)
+        ensure_state_dir(cfg.state_path, cfg.base_dir)
+    except OSError as exc:
+        run.warnings.append(f"state folder {cfg.state_path} unusable ({exc})")
+    try:
+        logs.setup_logging(cfg.logging, cfg.base_dir, mask=run.redactor.text, file_mode=file_mode(cfg.report.publish))
     except OSError as exc:  # an unwritable log folder must not stop the checks
         run.warnings.append(f"log file {cfg.logging.file} unusable ({exc}): logging to the terminal only")
     log.info("run started: env=%s config=%s pools=%s", cfg.env, cfg.path or "(built-in defaults)",
@@ -437,6 +442,10 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     temp = config.stash.get(TEMP_TOKENS_KEY, None)
     if temp is not None:
         shutil.rmtree(temp, ignore_errors=True)
+    elif not run.is_worker and run.token_dir is not None and run.run_id:
+        from .tokencache import TokenCache
+
+        TokenCache(run.token_dir, lock_timeout=5.0).purge_run(run.run_id)
     restore = config.stash.get(RESTORE_LOGGING_KEY, None)
     if restore is not None:
         restore()

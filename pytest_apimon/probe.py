@@ -62,12 +62,13 @@ class Request:
 
     method: str
     url: str
-    params: dict[str, Any] = field(default_factory=dict)
-    headers: dict[str, str] = field(default_factory=dict)
-    json: Any = None
+    # Credentials live in these: kept out of repr, so a traceback's function arguments never show them.
+    params: dict[str, Any] = field(default_factory=dict, repr=False)
+    headers: dict[str, str] = field(default_factory=dict, repr=False)
+    json: Any = field(default=None, repr=False)
     has_json: bool = False
-    form: dict[str, Any] | None = None
-    body: str | bytes | None = None
+    form: dict[str, Any] | None = field(default=None, repr=False)
+    body: str | bytes | None = field(default=None, repr=False)
     timeout: float = 10.0  # total deadline, seconds
     connect_timeout: float = 5.0
     verify_tls: bool = True
@@ -81,12 +82,12 @@ class Request:
 class Exchange:
     method: str
     url: str  # final URL requested (with query string)
-    request_headers: dict[str, str]
-    request_body: str | None  # excerpt as text
+    request_headers: dict[str, str] = field(repr=False)
+    request_body: str | None = field(repr=False)  # excerpt as text
     status: int | None = None
     reason: str = ""
-    response_headers: dict[str, str] = field(default_factory=dict)
-    body: bytes = b""  # at most max_body_bytes
+    response_headers: dict[str, str] = field(default_factory=dict, repr=False)
+    body: bytes = field(default=b"", repr=False)  # at most max_body_bytes
     truncated: bool = False
     elapsed_ms: float = 0.0
     error: ProbeError | None = None

@@ -54,7 +54,7 @@ class RunLock:
             return self
         self.path.parent.mkdir(parents=True, exist_ok=True)
         # O_CLOEXEC: the pytest subprocesses (xdist workers) must not inherit and outlive the lock.
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         start = time.monotonic()
         while True:
             try:

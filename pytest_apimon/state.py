@@ -21,6 +21,7 @@ from typing import Any
 
 from .policy import InterfaceState, RunMemory, interface_key
 from .results import RunResult
+from .statedir import make_private
 
 DB_FILE = "state.db"
 DAY = 86400.0
@@ -148,6 +149,8 @@ class StateStore:
         try:
             self.conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
             self.conn.execute("PRAGMA journal_mode = WAL")
+            # The history holds failure reasons and URLs: private like the state folder (statedir.py).
+            make_private(self.path, f"{self.path}-wal", f"{self.path}-shm")
             self.conn.execute("PRAGMA synchronous = NORMAL")  # WAL + NORMAL: consistent after a crash
             self.conn.execute("PRAGMA foreign_keys = ON")
             self._migrate()

@@ -34,6 +34,8 @@ try:
 except ImportError:  # Windows
     fcntl = None  # type: ignore[assignment]
 
+from .statedir import ensure_state_dir, make_private
+
 log = logging.getLogger("pytest_apimon")
 
 CACHE_FILE = "tokens.json"
@@ -143,6 +145,7 @@ class TokenCache:
         self.path = self.directory / CACHE_FILE
         self.lock_timeout, self.stale_after, self._clock = lock_timeout, stale_after, clock
         self.disabled: str | None = None  # why the cache stopped working, if it did
+        self._checked = False
 
     # ---- public
 
@@ -160,15 +163,36 @@ class TokenCache:
                 self._guard(lock.release if held else lock.close, None)
 
     def get(self, key: str) -> CacheEntry | None:
-        if self.disabled:
+        if self.disabled or self._guard(self._ensure_dir, False) is False:
             return None
         return self._guard(lambda: CacheEntry.from_dict(self._read().get(key)), None)
 
     def put(self, key: str, entry: CacheEntry) -> bool:
         def change(entries: dict[str, Any]) -> bool:
             entries[key] = asdict(entry)
+            # A token of unknown lifetime is never reused by a later run: do not keep earlier runs' on disk.
+            for k, v in list(entries.items()):
+                old = CacheEntry.from_dict(v)
+                if k != key and old is not None and old.value and old.expires_at is None and old.run_id != entry.run_id:
+                    del entries[k]
             return True
 
+        return self._update(change)
+
+    def purge_run(self, run_id: str) -> bool:
+        """At the end of a run: drop its tokens of unknown lifetime (useless to the next run) and its
+        failures, and every expired entry, so no token sits on disk longer than its stated lifetime."""
+
+        def change(entries: dict[str, Any]) -> bool:
+            doomed = [k for k, v in entries.items() if (e := CacheEntry.from_dict(v)) is None
+                      or (e.run_id == run_id and (e.error or e.expires_at is None))
+                      or e.expired(self._clock())]
+            for k in doomed:
+                del entries[k]
+            return True
+
+        if not self.path.exists():
+            return False
         return self._update(change)
 
     def remove(self, key: str, value: str | None = None) -> bool:
@@ -195,12 +219,11 @@ class TokenCache:
             return fallback
 
     def _ensure_dir(self) -> None:
-        if self.directory.is_dir():
-            return
-        self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-        # A state folder we created ourselves is never meant for version control.
-        with contextlib.suppress(OSError):
-            (self.directory / ".gitignore").write_text("*\n", encoding="utf-8")
+        if not self._checked:
+            ensure_state_dir(self.directory)
+            # 0600 also when an older version (or a user's copy) left it wider: it holds live tokens.
+            make_private(self.path)
+            self._checked = True
 
     def _lock(self, name: str) -> _Lock | None:
         if self.disabled or self._guard(self._ensure_dir, False) is False:

@@ -49,9 +49,40 @@ def test_rewrite_restores_0600_even_if_loosened(tmp_path: Path) -> None:
     assert stat.S_IMODE(os.stat(cache.path).st_mode) == 0o600
 
 
-def test_existing_dir_gets_no_gitignore(tmp_path: Path) -> None:
-    TokenCache(tmp_path).put("k", CacheEntry("s", "v", time.time(), time.time() + 60))
+@pytest.mark.skipif(os.name != "posix", reason="file modes")
+def test_existing_state_dir_is_tightened_and_ignored(tmp_path: Path) -> None:
+    """Issue 12: a state folder left 0755 by an older version gets 0700 and `.gitignore`; an existing
+    tokens.json with wider bits is 0600 as soon as the cache is used, before any write."""
+    folder = tmp_path / ".apimon"
+    folder.mkdir(mode=0o755)
+    os.chmod(folder, 0o755)
+    (folder / "tokens.json").write_text('{"version": 1, "entries": {}}')
+    os.chmod(folder / "tokens.json", 0o644)
+    assert TokenCache(folder).get("k") is None
+    assert stat.S_IMODE(os.stat(folder).st_mode) == 0o700
+    assert stat.S_IMODE(os.stat(folder / "tokens.json").st_mode) == 0o600
+    assert (folder / ".gitignore").read_text() == "*\n"
+
+
+def test_workspace_folder_itself_is_never_chmodded(tmp_path: Path) -> None:
+    from pytest_apimon.statedir import ensure_state_dir
+
+    os.chmod(tmp_path, 0o755)
+    ensure_state_dir(tmp_path, workspace=tmp_path)
     assert not (tmp_path / ".gitignore").exists()
+    assert stat.S_IMODE(os.stat(tmp_path).st_mode) == 0o755
+
+
+def test_undated_tokens_do_not_outlive_their_run(tmp_path: Path) -> None:
+    cache = TokenCache(tmp_path)
+    now = time.time()
+    cache.put("a", CacheEntry("a", "undated-1", now, None, run_id="r1"))
+    cache.put("b", CacheEntry("b", "dated-1", now, now + 3600, run_id="r1"))
+    cache.put("c", CacheEntry("c", "undated-2", now, None, run_id="r2"))  # a later run: r1's is useless now
+    assert cache.get("a") is None and cache.get("b") is not None and cache.get("c") is not None
+    cache.purge_run("r2")
+    assert cache.get("c") is None and cache.get("b") is not None
+    assert "undated" not in cache.path.read_text()
 
 
 def test_expired_entries_are_pruned_on_write(tmp_path: Path) -> None:
