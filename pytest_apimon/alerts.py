@@ -110,7 +110,7 @@ def build_extras(run: RunResult, verdict: Verdict | None, store: StateStore | No
     logins: dict[str, str] = {}
     for r in run.results:
         if r.outcome == "failed" and r.category == Category.AUTH.value and r.sub == "login":
-            logins.setdefault(r.service, r.reason)
+            logins.setdefault(r.login_service or r.service, r.reason)
             extras.collapsed[r.nodeid] = f"[auth] {r.reason}"
     for service, reason in sorted(logins.items()):
         extras.lead.append(f"登录失败（{service}）：{reason}" if zh else f"Login failed ({service}): {reason}")

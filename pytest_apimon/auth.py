@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import logging
 import threading
 import time
 import uuid
@@ -36,9 +37,13 @@ from .probe import Exchange, Request, send
 from .redact import Redactor, is_secret_name
 from .tokencache import CacheEntry, TokenCache, fingerprint
 
+log = logging.getLogger("pytest_apimon")
+
 # A 401 answered with a token we were sure of triggers a fresh login; an interface that 401s for
 # other reasons must not turn into one login per call. Beyond this many per service, a 401 stands.
 MAX_RELOGINS_PER_RUN = 3
+# A token living no longer than the refresh margin is still used this long after it was obtained.
+MIN_TOKEN_REUSE_S = 10.0
 _SEND_SLACK_S = 1.0  # a token this close to expiry may die in transit: do not send it
 
 
@@ -121,6 +126,8 @@ class TokenManager:
         self._relogins: Counter[str] = Counter()
         self._keys: dict[str, str] = {}
         self._stats: Counter[str] = Counter()
+        self._warned: set[str] = set()
+        self.warnings: list[str] = []  # once per service, for the run's summary
 
     # ---- public
 
@@ -227,11 +234,29 @@ class TokenManager:
     @staticmethod
     def _fresh(auth: LoginAuth | OAuth2Auth, tok: Token, now: float) -> bool:
         """Not within refresh_before of its expiry; for short-lived tokens at most half their lifetime
-        counts as the margin, or a 60 s token with the default 300 s margin would never be used."""
+        counts as the margin, or a 60 s token with the default 300 s margin would never be used. A token
+        that lives no longer than the margin is used for at least MIN_TOKEN_REUSE_S after it was obtained:
+        `expires_in: 1` must not mean one login per interface (a 401 still triggers one refresh)."""
         if tok.expires_at is None:
             return True
-        margin = min(auth.refresh_before, max(tok.expires_at - tok.obtained_at, 0.0) / 2)
-        return tok.expires_at - now > max(margin, _SEND_SLACK_S)
+        lifetime = max(tok.expires_at - tok.obtained_at, 0.0)
+        margin = min(auth.refresh_before, lifetime / 2)
+        if tok.expires_at - now > max(margin, _SEND_SLACK_S):
+            return True
+        return lifetime <= auth.refresh_before and 0 <= now - tok.obtained_at < MIN_TOKEN_REUSE_S
+
+    def _warn_short_lived(self, service: str, auth: LoginAuth | OAuth2Auth, tok: Token) -> None:
+        """Once per service: a token too short-lived for the refresh margin is reused for a floor period."""
+        if tok.expires_at is None or service in self._warned:
+            return
+        lifetime = max(tok.expires_at - tok.obtained_at, 0.0)
+        if lifetime <= auth.refresh_before and lifetime / 2 < MIN_TOKEN_REUSE_S:
+            self._warned.add(service)
+            message = (f"service '{service}': the login returned a token that lives {lifetime:g} s, not more than "
+                       f"refresh_before ({auth.refresh_before:g} s); it is reused for {MIN_TOKEN_REUSE_S:g} s "
+                       "instead of logging in for every request (check the server's expires_in or set ttl)")
+            self.warnings.append(message)
+            log.warning("%s", message)
 
     @staticmethod
     def _usable(tok: Token | None, now: float) -> bool:
@@ -271,6 +296,7 @@ class TokenManager:
             return self._fallback(service, held, now)
         self._count("cache_misses")
         self._redactor.add_secret(tok.value)
+        self._warn_short_lived(service, auth, tok)
         self._tokens[service] = tok
         if self._cache is not None:
             self._cache.put(self._key(service, auth), CacheEntry(service, tok.value, tok.obtained_at,

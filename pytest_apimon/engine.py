@@ -22,7 +22,7 @@ from .config import Config
 from .documents import Interface
 from .origins import allowed, basic_credentials, host_port, split_userinfo
 from .probe import CredentialSession, Exchange, Request, new_session, send
-from .redact import Redactor, is_secret_name
+from .redact import Redactor, is_secret_name, secret_values
 from .results import InterfaceResult
 from .tokencache import TokenCache
 
@@ -88,6 +88,9 @@ class Engine:
             raise UnfilledTemplate(f"URL still holds the template variable {left.group(0)}: it is never sent; "
                                    "give it a value (apimon overrides `params` for an imported spec)")
         url, user, password = split_userinfo(url)
+        # A document's own credentials (a ${VAR} or a literal under a secret-looking name) are masked by value.
+        body = itf.json if itf.has_json else None
+        self.redactor.add_secrets(secret_values([itf.headers, itf.params, itf.form, body]))
         trusted = allowed(url, svc.origins)
         headers = {k: v for k, v in svc.headers.items() if trusted or not is_secret_name(k)}
         headers.update(itf.headers)
@@ -161,6 +164,7 @@ class Engine:
                 token = self.tokens.apply(auth_svc, req)
             except LoginFailed as exc:
                 result.url = self.redactor.text(req.url)
+                result.login_service = auth_svc
                 return self._fail(result, Outcome(Category.AUTH, "login", str(exc)))
 
         ex = send(self.session(itf.service), req)
@@ -170,6 +174,7 @@ class Engine:
             try:
                 token = self.tokens.apply(auth_svc, req)
             except LoginFailed as exc:
+                result.login_service = auth_svc
                 return self._fail(result, Outcome(Category.AUTH, "login", str(exc)), ex)
             ex = send(self.session(itf.service), req)
 

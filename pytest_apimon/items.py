@@ -10,6 +10,7 @@ import pytest
 
 from .categories import Category
 from .documents import DocumentError, Interface, service_and_module
+from .loader import did_you_mean
 from .results import InterfaceResult
 
 if TYPE_CHECKING:
@@ -71,6 +72,10 @@ class InterfaceFile(pytest.File):
             if isinstance(entry, DocumentError):
                 name = unique(entry.name or f"#{(entry.index or 0) + 1}", entry.index)
                 yield InvalidDocumentItem.from_parent(self, name=name, error=entry)
+                continue
+            bad_auth = _auth_problem(entry, run)
+            if bad_auth is not None:
+                yield InvalidDocumentItem.from_parent(self, name=unique(entry.name, entry.index), error=bad_auth)
                 continue
             dup = run.names.claim(entry)
             if dup is not None:
@@ -186,6 +191,25 @@ class InvalidDocumentItem(_ApimonItem):
 
     def reportinfo(self) -> tuple[Path, int | None, str]:
         return self.path, (self.error.line - 1) if self.error.line else None, str(self.error)
+
+
+def _auth_problem(itf: Interface, run: ApimonRun) -> DocumentError | None:
+    """`auth: <service>` must name a configured service that has auth: else nothing would be sent, or a
+    typo would silently check the interface without its credential."""
+    if not isinstance(itf.auth, str):
+        return None
+    services = run.config.services
+    other = services.get(itf.auth)
+    if other is None:
+        known = ", ".join(sorted(n for n, s in services.items() if s.auth is not None)) or "none"
+        message = (f"auth: '{itf.auth}' is not a service in the config{did_you_mean(itf.auth, tuple(services))} "
+                   f"(services with auth: {known})")
+    elif other.auth is None:
+        message = f"auth: service '{itf.auth}' has no auth configured (services.{itf.auth}.auth in the config)"
+    else:
+        return None
+    return DocumentError(file=itf.file, line=itf.line, field="auth", message=message, name=itf.name,
+                         index=itf.index)
 
 
 def _service_module(path: Path, pool_root: Path | None) -> tuple[str, str]:

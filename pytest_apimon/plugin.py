@@ -422,6 +422,9 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     run.parse_cache.save()
     if run.is_worker and run._engine is not None:
         config.workeroutput["apimon_token_stats"] = run._engine.tokens.stats()  # type: ignore[attr-defined]
+    if run._engine is not None:
+        for warning in run._engine.tokens.warnings:  # a short-lived token, once per service
+            run.warn(warning)
     if run.is_worker:
         config.workeroutput["apimon_collection_notes"] = list(run.warnings)  # type: ignore[attr-defined]
     if not run.is_worker:

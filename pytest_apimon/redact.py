@@ -213,6 +213,24 @@ class Redactor:
         return f"{m.group('key')}={MASK}"
 
 
+def secret_values(data: Any, secret: bool = False) -> list[str]:
+    """Every scalar under a secret-looking name, at any depth of headers, parameters or a body
+    ({"auth": {"passphrase": "…"}}, {"sign": ["…"]}): the values to mask wherever they show up later."""
+    out: list[str] = []
+    if isinstance(data, dict):
+        for k, v in data.items():
+            out += secret_values(v, secret or is_secret_name(k))
+    elif isinstance(data, list | tuple):
+        for v in data:
+            out += secret_values(v, secret)
+    elif secret and isinstance(data, str | int | float) and is_secret_value(data):
+        out.append(str(data))
+        scheme, _, credential = str(data).strip().partition(" ")  # "Bearer abc": abc may show up alone
+        if credential and _PLAIN_WORD.fullmatch(scheme):
+            out.append(credential)
+    return out
+
+
 def mask_in_place(obj: Any, mask: Callable[[str], str], _depth: int = 0) -> Any:
     """Mask every string inside obj: lists and dicts are changed in place, tuples rebuilt, and the
     attributes of plain objects (pytest's failure representations: entries, lines, function arguments,

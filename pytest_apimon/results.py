@@ -18,6 +18,7 @@ class InterfaceResult:
     category: str | None = None  # Category value when failed
     sub: str = ""
     reason: str = ""  # one human line; for skipped: the skip reason
+    login_service: str = ""  # auth/login failures: the service whose login failed (`auth: admin` → admin)
     status: int | None = None
     elapsed_ms: float | None = None
     attempts: int = 1

@@ -474,3 +474,38 @@ def test_infinite_lifetime_is_not_a_lifetime() -> None:
     from pytest_apimon.auth import _seconds
 
     assert _seconds(float("inf")) is None and _seconds("3600") == 3600.0 and _seconds(True) is None
+
+
+# ---------------------------------------------------------------- issue 12: login hygiene
+
+
+def test_token_shorter_than_the_margin_is_reused_for_a_floor_period(server: LoginServer) -> None:
+    from pytest_apimon.auth import MIN_TOKEN_REUSE_S
+
+    server.expires_in = 1
+    clock = Clock()
+    tm = manager(config(server.url), clock=clock)
+    for _ in range(180):  # 180 interfaces within the floor period: one login, not 180
+        tm.token("nurse")
+    assert server.logins == 1
+    assert len(tm.warnings) == 1 and "lives 1 s" in tm.warnings[0]
+    clock.now += MIN_TOKEN_REUSE_S + 1
+    tm.token("nurse")
+    assert server.logins == 2 and len(tm.warnings) == 1  # warned once per service
+
+
+def test_login_failure_names_the_service_whose_login_failed(server: LoginServer) -> None:
+    from pytest_apimon.engine import Engine
+
+    bad = login_auth(json={"username": USER, "password": "wrong"})
+    cfg = Config(path=None, env="default", services={
+        "admin": ServiceConfig(name="admin", base_url=server.url, timeout=5.0, auth=bad),
+        "user": ServiceConfig(name="user", base_url=server.url, timeout=5.0)})
+    res = Engine(cfg).check(Interface(name="api", service="user", module="m", method="GET", path="/api",
+                                      auth="admin"))
+    assert res.category == "auth" and res.login_service == "admin"
+    from pytest_apimon.alerts import build_extras
+    from pytest_apimon.results import RunResult
+
+    extras = build_extras(RunResult(0.0, 1.0, "default", [res]), None, None, "en")
+    assert any(line.startswith("Login failed (admin):") for line in extras.lead)

@@ -1,0 +1,214 @@
+"""Issue 12 requirement 8: secrets planted everywhere a user can put one never reach any output.
+
+One workspace, run single-process and with `-n 2`, with failures, `-v`, `--log-level=DEBUG`,
+`-o junit_logging=all`, a `--timeout` that fires on a hanging request and on a hanging login, every
+output file, and WeCom going to the local fake. Then every literal is searched for in captured
+stdout/stderr and in every file under the run's folder except the inputs (config.yaml and the pool).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from fake_wecom import KEY, FakeWeCom
+from localserver import LocalServer, Response, sleep_then
+from test_plugin import write
+
+# Every literal is distinct and would be found by a plain substring search.
+S = {
+    "login_password": "Pw1-loginWord-94kq",          # config auth json, via ${LOGIN_WORD} (innocent name)
+    "config_api_key": "Cfg2-apiKey-55Lx",             # config header X-Api-Key, literal
+    "config_cookie": "Ck3-cookieVal-81Mz",            # config header Cookie
+    "tenant_key": "Tn4-tenantKey-02Pw",               # config header X-Tenant-Key via ${TENANT} (innocent)
+    "static_token": "St5-staticTok-66Qa",             # static auth token via ${ALPHA} (innocent)
+    "basic_password": "Bp6-basicPass-13Rb",           # basic auth password
+    "client_secret": "Cs7-clientSec-40Sc",            # oauth2 client_secret
+    "doc_signature": "Sg8-docSign-77Td",              # document header X-Signature via ${BETA} (innocent)
+    "doc_query_sign": "Qs9-querySign-28Ue",           # document query param sign via ${GAMMA} (innocent)
+    "doc_passphrase": "Pp10-passPhrase-61Vf",         # document json body, literal
+    "doc_pin": "Pn11-formPin-39Wg",                   # document form body, literal
+    "doc_userinfo": "Ui12-userInfo-85Xh",             # document url userinfo
+    "base_userinfo": "Bu13-baseInfo-47Yi",            # base_url userinfo
+    "echoed_password": "Ep14-echoedPw-10Zj",          # login that echoes its input in the error
+    "doc_bearer": "Db15-docBearer-92Ak",              # document Authorization header, literal
+    "invalid_method": "Im16-badMethod-53Bl",          # ${DELTA} substituted into an invalid method
+    "undated_token": "Ut17-undatedTok-74Cm",          # a token learnt at run time (no stated lifetime)
+    "hang_password": "Hp18-hangLogin-26Dn",           # password of a login that hangs (pytest-timeout)
+    "wecom_key": KEY,                                  # the WeCom robot key
+}
+ENV = {"LOGIN_WORD": S["login_password"], "TENANT": S["tenant_key"], "ALPHA": S["static_token"],
+       "BETA": S["doc_signature"], "GAMMA": S["doc_query_sign"], "DELTA": S["invalid_method"],
+       "ROBOT": S["wecom_key"]}
+
+
+def serve(home: LocalServer) -> None:
+    def login(req):
+        if req.json().get("password") == S["login_password"]:
+            return {"data": {"token": S["undated_token"]}}  # no expires_in: unknown lifetime
+        return Response(401, {}, {"msg": "no"})
+
+    def echo_login(req):  # a login that echoes what it got, password included
+        return Response(401, {}, {"msg": f"wrong pass {req.json().get('password')} for user"})
+
+    def echo(req):  # echoes every request header, query and body back
+        return Response(500, {}, {"headers": req.headers, "query": req.query, "body": req.text()})
+
+    def oauth(req):
+        return {"access_token": "oauth-token-value-1", "expires_in": 3600}
+
+    home.route("POST", "/app/login", login)
+    home.route("POST", "/echo/login", echo_login)
+    home.route("POST", "/oauth/token", oauth)
+    for method in ("GET", "POST"):
+        for svc in ("app", "static", "basic", "oauth", "echo", "ui"):
+            home.route(method, f"/{svc}/echo", echo)
+            home.route(method, f"/{svc}/ok", lambda r: {"ok": True})
+    home.raw("GET", "/app/hang", sleep_then(6))
+    home.raw("POST", "/hang/login", sleep_then(6))
+
+
+def workspace(base: Path, home: LocalServer, foreign: LocalServer, wecom: str) -> None:
+    ui_base = home.url.replace("http://", f"http://ops:{S['base_userinfo']}@")
+    write(base, "config.yaml", f"""
+        defaults:
+          retries: 0
+          timeout: 4
+        services:
+          app:
+            base_url: {home.url}/app
+            headers: {{X-Api-Key: {S['config_api_key']}, Cookie: "sid={S['config_cookie']}",
+                      X-Tenant-Key: "${{TENANT}}", X-Client: apimon}}
+            auth:
+              type: login
+              path: /login
+              json: {{username: demo, password: "${{LOGIN_WORD}}"}}
+              token_path: data.token
+          static:
+            base_url: {home.url}/static
+            auth: {{type: static, token: "${{ALPHA}}", header: X-Auth-Token, scheme: ""}}
+          basic:
+            base_url: {home.url}/basic
+            auth: {{type: basic, username: demo, password: {S['basic_password']}}}
+          oauth:
+            base_url: {home.url}/oauth
+            auth: {{type: oauth2, token_url: {home.url}/oauth/token, client_id: mon,
+                    client_secret: {S['client_secret']}}}
+          echo:
+            base_url: {home.url}/echo
+            auth: {{type: login, path: /login, json: {{username: demo, password: {S['echoed_password']}}}}}
+          hang:
+            base_url: {home.url}/hang
+            auth: {{type: login, path: /login, json: {{username: demo, password: {S['hang_password']}}}}}
+          ui:
+            base_url: {ui_base}/ui
+        logging:
+          file: out/apimon.log
+          level: DEBUG
+        report:
+          markdown: out/report.md
+          json: out/report.json
+          html: out/status.html
+          prometheus: out/apimon.prom
+        state:
+          dir: out/state
+        notify:
+          send_on: always
+          wecom:
+            - name: ops
+              webhook: "${{ROBOT}}"
+              base_url: {wecom}
+    """)
+    write(base, "pool/app/api.json", json.dumps([
+        {"name": "Show basic information", "path": "/ok"},
+        {"name": "echo everything", "path": "/echo", "method": "POST",
+         "headers": {"X-Signature": "${BETA}", "Authorization": f"Bearer {S['doc_bearer']}"},
+         "params": {"sign": "${GAMMA}", "page": "1"}, "json": {"passphrase": S["doc_passphrase"]}},
+        {"name": "form echo", "path": "/echo", "method": "POST", "form": {"pin": S["doc_pin"]}},
+        {"name": "stolen", "url": f"{foreign.url}/stolen"},
+        {"name": "userinfo", "url": f"http://eve:{S['doc_userinfo']}@127.0.0.1:{foreign.port}/fail"},
+        {"name": "bad method", "path": "/ok", "method": "${DELTA}"},
+        {"name": "hangs", "path": "/hang"},
+    ]))
+    for svc in ("static", "basic", "oauth", "ui"):
+        write(base, f"pool/{svc}/api.json", json.dumps([{"name": "ok", "path": "/ok"},
+                                                        {"name": "echo", "path": "/echo"}]))
+    write(base, "pool/echo/api.json", json.dumps([{"name": "ok", "path": "/ok"}]))
+    write(base, "pool/hang/api.json", json.dumps([{"name": "ok", "path": "/ok"}]))
+
+
+def leaks(text: str) -> list[str]:
+    return [name for name, value in S.items() if value in text]
+
+
+@pytest.mark.parametrize("extra", [pytest.param([], id="inprocess"), pytest.param(["-n", "2"], id="xdist")])
+def test_planted_secrets_never_reach_any_output(pytester, monkeypatch, extra) -> None:
+    for name, value in ENV.items():
+        monkeypatch.setenv(name, value)
+    with LocalServer() as home, LocalServer() as foreign, FakeWeCom() as fake:
+        serve(home)
+        foreign.route("GET", "/stolen", lambda r: Response(500, {}, {"headers": r.headers}))
+        foreign.route("GET", "/fail", lambda r: Response(500, {}, {"headers": r.headers}))
+        workspace(pytester.path, home, foreign, fake.base_url)
+        result = pytester.runpytest(
+            "--apimon", "pool", "-v", "-rA", "--log-level=DEBUG", "-o", "junit_logging=all",
+            "--junitxml", "out/junit.xml", "--timeout", "2", "--apimon-report", "out/cli-report.md",
+            "--apimon-json", "out/cli.json", *extra,
+        )
+        dry = pytester.runpytest("--apimon", "pool", "--apimon-dry-run", "-v", *extra)
+        wecom = json.dumps([m.payload for m in fake.messages], ensure_ascii=False)
+        received_abroad = "\n".join(f"{r.path} {r.query} {r.headers} {r.body!r}" for r in foreign.requests)
+
+    outcomes = result.parseoutcomes()
+    assert outcomes.get("failed", 0) >= 6 and outcomes.get("passed", 0) >= 5, outcomes
+    stdout = result.stdout.str()
+    assert "Show basic information" in stdout  # ordinary text is not masked
+    assert "credentials withheld" in stdout
+    assert "Timeout" in stdout  # the --timeout fired on the hanging request / login
+    assert fake.messages, "the report reached the WeCom fake"
+    assert foreign.requests, "the foreign host was called"
+
+    channels = {
+        "stdout": stdout, "stderr": result.stderr.str(),
+        "dry-run": dry.stdout.str() + dry.stderr.str(), "wecom": wecom,
+        # credentials must not travel abroad either (the document's own userinfo goes to its own URL)
+        "foreign host": received_abroad.replace(_basic("eve", S["doc_userinfo"]), ""),
+    }
+    inputs = {pytester.path / "config.yaml"}
+    files = [p for p in pytester.path.rglob("*") if p.is_file() and p not in inputs
+             and "pool" not in p.relative_to(pytester.path).parts]
+    assert any(p.name == "tokens.json" for p in files) and any(p.name == "junit.xml" for p in files)
+    for path in files:
+        channels[str(path.relative_to(pytester.path))] = path.read_bytes().decode("utf-8", "replace")
+    found = {name: leaks(text) for name, text in channels.items() if leaks(text)}
+    assert not found, f"planted secrets leaked: {found}"
+
+
+def _basic(user: str, password: str) -> str:
+    import base64
+
+    return base64.b64encode(f"{user}:{password}".encode()).decode()
+
+
+def test_auth_naming_an_unknown_or_authless_service_is_an_invalid_document(pytester) -> None:
+    write(pytester.path, "config.yaml", """
+        services:
+          admin: {base_url: "http://127.0.0.1:9", auth: {type: static, token: abcdefgh}}
+          plain: {base_url: "http://127.0.0.1:9"}
+          user: {base_url: "http://127.0.0.1:9"}
+    """)
+    write(pytester.path, "pool/user/api.yaml", """
+        - name: typo
+          path: /a
+          auth: adminn
+        - name: authless
+          path: /b
+          auth: plain
+    """)
+    result = pytester.runpytest("--apimon", "pool", "-q")
+    result.assert_outcomes(failed=2)
+    out = result.stdout.str()
+    assert "[invalid_document]" in out
+    assert "api.yaml:1: auth: auth: 'adminn' is not a service in the config (did you mean 'admin'?)" in out
+    assert "api.yaml:4: auth: auth: service 'plain' has no auth configured" in out
