@@ -6,7 +6,7 @@ import logging
 import shutil
 import tempfile
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -389,7 +389,8 @@ def _mask_report(report: pytest.TestReport | pytest.CollectReport, config: pytes
 
 
 @pytest.hookimpl(wrapper=True)
-def pytest_make_collect_report(collector: pytest.Collector) -> pytest.CollectReport:
+def pytest_make_collect_report(collector: pytest.Collector) -> Generator[None, pytest.CollectReport,
+                                                                          pytest.CollectReport]:
     report: pytest.CollectReport = yield
     _mask_report(report, collector.config)
     return report
