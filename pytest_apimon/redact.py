@@ -284,8 +284,20 @@ def _credential_like(scheme: str, cred: str) -> bool:
     return len(cred) >= 8 and not _PLAIN_WORD.fullmatch(cred.rstrip("="))
 
 
+# Environment variables whose names look secret by the rules above but hold none (PWD is the working folder).
+_NOT_SECRET_ENV = frozenset(("PWD", "OLDPWD", "SSH_AUTH_SOCK", "GPG_AGENT_INFO", "KRB5CCNAME"))
+
+
 def _env_name_is_secret(name: str) -> bool:
+    if name.upper() in _NOT_SECRET_ENV:
+        return False
     return is_secret_name(name) or "WEBHOOK" in name.upper() or name.upper().endswith(("_PASS", "_PW"))
+
+
+def _env_value_may_be_secret(value: str) -> bool:
+    # A file path (GPG_KEY=/home/u/.gnupg/key.asc) is where a secret lives, not the secret: masking it would
+    # hide paths all over the report.
+    return is_secret_value(value) and not value.startswith(("/", "~", "./"))
 
 
 def env_secrets(environ: dict[str, str] | None = None, min_length: int = 8) -> list[str]:
@@ -296,4 +308,5 @@ def env_secrets(environ: dict[str, str] | None = None, min_length: int = 8) -> l
     or "8080" in a report would destroy it and protect nothing.
     """
     env = os.environ if environ is None else environ
-    return [v for k, v in env.items() if _env_name_is_secret(k) and len(v) >= min_length and is_secret_value(v)]
+    return [v for k, v in env.items()
+            if _env_name_is_secret(k) and len(v) >= min_length and _env_value_may_be_secret(v)]

@@ -216,3 +216,11 @@ def test_values_masked_whatever_the_name() -> None:
     assert r.text("Authorization: Basic dXNlcjpwYXNz") == "Authorization: Basic ******"
     assert r.text("see http://bob:hunter22@host:8080/x") == "see http://bob:******@host:8080/x"
     assert r.text("sign=abc123&x=1&signature=zz9&ticket=tk1") == "sign=******&x=1&signature=******&ticket=******"
+
+
+def test_env_secrets_skip_the_working_folder_and_paths() -> None:
+    from pytest_apimon.redact import env_secrets
+
+    env = {"PWD": "/tmp/sample", "OLDPWD": "/home/u", "GPG_KEY": "/home/u/.gnupg/k.asc",
+           "SERVICE_KEY": "sk-1234567890", "DB_PASS": "hunter2-hunter2"}
+    assert sorted(env_secrets(env)) == ["hunter2-hunter2", "sk-1234567890"]
