@@ -16,6 +16,7 @@ from pathlib import Path
 from .documents import DocumentFile, load_document
 from .importers.overrides import sidecar_for
 from .importers.refs import external_refs
+from .redact import secret_values
 
 CACHE_FILE = "parse-cache.pickle"
 _FORMAT = 2  # 2: DocumentFile.notes; importer results changed (path templates, external $refs)
@@ -78,6 +79,8 @@ class ParseCache:
         else:
             self._misses += 1
             doc = load_document(path, pool_root, display=display)
+            if _holds_credentials(doc):
+                return doc  # never copy a document's credentials into the state folder
         self._used[key] = doc
         return doc
 
@@ -94,3 +97,13 @@ class ParseCache:
             os.replace(tmp, self.path)
         except OSError:
             pass  # the cache is an optimisation; never fail a run over it
+
+
+def _holds_credentials(doc: DocumentFile) -> bool:
+    """A document with a value under a secret-looking name (a literal X-Api-Key) or URL userinfo."""
+    for itf in doc.interfaces:
+        body = itf.json if itf.has_json else None
+        if secret_values([itf.headers, itf.params, itf.form, body]) or "@" in (itf.url or "") \
+                or "@" in (itf.fallback_base_url or ""):
+            return True
+    return False

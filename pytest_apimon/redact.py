@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 import os
 import re
 import threading
 from collections.abc import Callable, Iterable
 from typing import Any
+from urllib.parse import quote, quote_plus
 
 MASK = "******"
 
@@ -22,13 +24,15 @@ MASK = "******"
 # Words such as "key", "pin", "sign" and "session" only count as whole words, so "keyword", "ping",
 # "design" and "sessions_total" stay visible.
 SECRET_NAME_WORDS = frozenset((
-    "authorization", "cookie", "key", "pin", "passcode", "passphrase", "pwd", "sign", "signature",
+    "authorization", "auth", "cookie", "key", "sig", "hmac", "pin", "passcode", "passphrase", "pwd", "sign",
+    "signature",
     "session", "sessionid", "sid", "ticket", "credential", "credentials", "otp", "jwt", "secret", "token",
     "password", "passwd", "apikey", "accesskey", "privatekey",
 ))
 SECRET_NAME_PARTS = ("password", "passwd", "secret", "token", "apikey", "api_key", "api-key", "accesskey",
                      "access_key", "access-key", "privatekey", "private_key", "private-key", "credential",
-                     "passphrase", "passcode", "signature", "set-cookie", "authorization")
+                     "passphrase", "passcode", "signature", "set-cookie", "authorization", "appkey", "app_key",
+                     "secretkey", "sessionkey")
 # Kept for callers that name headers explicitly; every one of them is also matched by is_secret_name.
 SECRET_HEADERS = ("authorization", "proxy-authorization", "cookie", "set-cookie", "x-api-key", "x-auth-token")
 # Values that are never a credential, whatever the field is called ("X-Session-Required: true").
@@ -109,9 +113,11 @@ class Redactor:
         value = value.strip()
         if len(value) < MIN_SECRET_LEN or value == MASK or not is_secret_value(value):
             return
+        # The same secret as it appears in a query string, a form body or a JSON string.
+        variants = {value, quote(value, safe=""), quote_plus(value), json.dumps(value, ensure_ascii=True)[1:-1]}
         with self._lock:
-            if value not in self._secrets:
-                self._secrets.add(value)
+            for v in variants - self._secrets:
+                self._secrets.add(v)
                 self._dirty = True
 
     def add_secrets(self, values: Iterable[str]) -> None:

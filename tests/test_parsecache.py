@@ -71,3 +71,19 @@ def test_spec_with_external_refs_follows_its_fragments(tmp_path) -> None:
     first.save()
     fragment.write_text("get: {operationId: second, responses: {'200': {description: ok}}}\n", encoding="utf-8")
     assert [i.name for i in ParseCache(tmp_path / "state").load(path, pool, "a").interfaces] == ["second"]
+
+
+def test_documents_holding_credentials_are_not_cached(tmp_path) -> None:
+    """Issue 12: the parse cache in the state folder never holds a copy of a document's credentials."""
+    from pytest_apimon.parsecache import ParseCache
+
+    pool = tmp_path / "pool"
+    (pool / "svc").mkdir(parents=True)
+    (pool / "svc" / "a.yaml").write_text("- {name: a, path: /a, headers: {X-Api-Key: lit-Key-998877}}\n")
+    (pool / "svc" / "b.yaml").write_text("- {name: b, path: /b}\n")
+    cache = ParseCache(tmp_path / "state")
+    for name in ("a.yaml", "b.yaml"):
+        cache.load(pool / "svc" / name, pool, name)
+    cache.save()
+    stored = b"".join(p.read_bytes() for p in (tmp_path / "state").rglob("*") if p.is_file())
+    assert b"lit-Key-998877" not in stored and b"/b" in stored

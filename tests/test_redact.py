@@ -224,3 +224,17 @@ def test_env_secrets_skip_the_working_folder_and_paths() -> None:
     env = {"PWD": "/tmp/sample", "OLDPWD": "/home/u", "GPG_KEY": "/home/u/.gnupg/k.asc",
            "SERVICE_KEY": "sk-1234567890", "DB_PASS": "hunter2-hunter2"}
     assert sorted(env_secrets(env)) == ["hunter2-hunter2", "sk-1234567890"]
+
+
+def test_secret_masked_also_percent_and_json_encoded() -> None:
+    r = Redactor(["p@ss w/rd\"é-1"])
+    assert "p%40ss" not in r.text("GET /x?pw=p%40ss%20w%2Frd%22%C3%A9-1&a=1")
+    assert "p%40ss" not in r.text("body: pw=p%40ss+w%2Frd%22%C3%A9-1")
+    assert "ss w" not in r.text('{"x": "p@ss w/rd\\"\\u00e9-1"}')
+
+
+def test_auth_words() -> None:
+    from pytest_apimon.redact import is_secret_name
+
+    assert is_secret_name("X-Auth") and is_secret_name("appKey") and is_secret_name("x-hmac")
+    assert not is_secret_name("author") and not is_secret_name("authority")
