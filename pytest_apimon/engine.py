@@ -54,6 +54,7 @@ class Engine:
             if sess is None:
                 sess = new_session(verify_tls=self.config.service(service).verify_tls, pool_size=self.pool_size,
                                    max_redirects=self.config.defaults.max_redirects)
+                sess.is_known_secret = self.redactor.is_known
                 self._sessions[service] = sess
             return sess
 

@@ -28,6 +28,7 @@ import socket
 import ssl
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -245,19 +246,25 @@ class CredentialSession(requests.Session):
         super().__init__()
         self.credential_headers: set[str] = set()  # lower-case names; only ever grows (shared by threads)
         self.credential_params: set[str] = set()
+        # Values known to be secret (a token a server echoed into its Location under a harmless name).
+        self.is_known_secret: Callable[[str], bool] = lambda _value: False
 
     def rebuild_auth(self, prepared_request: requests.PreparedRequest, response: requests.Response) -> None:
         if origin_of(prepared_request.url) == origin_of(response.request.url):
             return
         headers = {h.lower() for h in self.credential_headers} | {"authorization", "proxy-authorization", "cookie"}
-        for name in list(prepared_request.headers):
-            if name.lower() in headers or is_secret_name(name):
+        for name, value in list(prepared_request.headers.items()):
+            if name.lower() in headers or is_secret_name(name) or self._carries_secret(value):
                 del prepared_request.headers[name]
         parts = urlsplit(prepared_request.url or "")
         if parts.query:
             query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True)
-                     if k not in self.credential_params and not is_secret_name(k)]
+                     if k not in self.credential_params and not is_secret_name(k) and not self._carries_secret(v)]
             prepared_request.url = urlunsplit(parts._replace(query=urlencode(query)))
+
+    def _carries_secret(self, value: str | bytes) -> bool:
+        text = value.decode("latin-1") if isinstance(value, bytes) else value
+        return any(self.is_known_secret(part) for part in (text, *text.split(None, 1)[1:]))
 
 
 def new_session(verify_tls: bool = True, pool_size: int = 10, max_redirects: int = 5) -> CredentialSession:

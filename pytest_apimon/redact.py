@@ -125,6 +125,11 @@ class Redactor:
             self.add_secret(v)
 
     # -- predicates ----------------------------------------------------------------------------------
+    def is_known(self, value: str) -> bool:
+        """True when value is exactly one of the secrets this redactor masks by value."""
+        with self._lock:
+            return value.strip() in self._secrets
+
     def is_secret_key(self, key: Any) -> bool:
         """True for a dict key / parameter name whose value should never be shown."""
         return is_secret_name(key)

@@ -224,3 +224,17 @@ def test_origin_helpers() -> None:
     assert origin_of("http://example.com:80") == origin_of("http://example.com/")
     assert origin_of("http://example.com") != origin_of("https://example.com")
     assert split_userinfo("http://a%40b:p%3Aw@h:1/x") == ("http://h:1/x", "a@b", "p:w")
+
+
+def test_redirect_drops_a_token_echoed_under_a_harmless_name(tmp_path, home, foreign) -> None:
+    home.route("GET", "/jump", lambda r: Response(302, {"Location": f"{foreign.url}/stolen?x={STATIC}&page=2"}, b""))
+    eng = engine(tmp_path, f"""
+    services:
+      s:
+        base_url: {home.url}
+        auth: {{type: static, token: {STATIC}, header: X-Custom, scheme: ""}}
+    """)
+    eng.check(Interface(name="s", service="s", module="m", method="GET", path="/jump"))
+    assert home.last("/jump").headers["x-custom"] == STATIC
+    assert_nothing_secret(foreign)
+    assert foreign.last("/stolen").query == {"page": ["2"]}
