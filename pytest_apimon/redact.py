@@ -27,7 +27,7 @@ SECRET_NAME_WORDS = frozenset((
     "authorization", "auth", "cookie", "key", "sig", "hmac", "pin", "passcode", "passphrase", "pwd", "sign",
     "signature",
     "session", "sessionid", "sid", "ticket", "credential", "credentials", "otp", "jwt", "secret", "token",
-    "password", "passwd", "apikey", "accesskey", "privatekey",
+    "password", "passwd", "pass", "pw", "apikey", "accesskey", "privatekey",
 ))
 SECRET_NAME_PARTS = ("password", "passwd", "secret", "token", "apikey", "api_key", "api-key", "accesskey",
                      "access_key", "access-key", "privatekey", "private_key", "private-key", "credential",
