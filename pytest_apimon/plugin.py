@@ -450,6 +450,11 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         from .tokencache import TokenCache
 
         TokenCache(run.token_dir, lock_timeout=5.0).purge_run(run.run_id)
+    xmlpath = getattr(config.option, "xmlpath", None)
+    if xmlpath and not run.is_worker and not run.config.report.publish:
+        from .statedir import make_private
+
+        make_private(xmlpath)  # pytest's JUnit file is a report too: private unless report.publish
     restore = config.stash.get(RESTORE_LOGGING_KEY, None)
     if restore is not None:
         restore()

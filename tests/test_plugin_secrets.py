@@ -183,6 +183,11 @@ def test_planted_secrets_never_reach_any_output(pytester, monkeypatch, extra) ->
         channels[str(path.relative_to(pytester.path))] = path.read_bytes().decode("utf-8", "replace")
     found = {name: leaks(text) for name, text in channels.items() if leaks(text)}
     assert not found, f"planted secrets leaked: {found}"
+    # Files at rest: the state folder is private and ignored by git; reports and the log are private.
+    state = pytester.path / "out" / "state"
+    assert oct(state.stat().st_mode & 0o777) == "0o700" and (state / ".gitignore").read_text() == "*\n"
+    for name in ("state/tokens.json", "state/state.db", "apimon.log", "report.md", "report.json", "junit.xml"):
+        assert oct((pytester.path / "out" / name).stat().st_mode & 0o777) == "0o600", name
 
 
 def _basic(user: str, password: str) -> str:
