@@ -252,7 +252,7 @@ class CredentialSession(requests.Session):
     def rebuild_auth(self, prepared_request: requests.PreparedRequest, response: requests.Response) -> None:
         if origin_of(prepared_request.url) == origin_of(response.request.url):
             return
-        headers = {h.lower() for h in self.credential_headers} | {"authorization", "proxy-authorization", "cookie"}
+        headers = {h.lower() for h in self.credential_headers}  # Authorization, Cookie…: is_secret_name
         for name, value in list(prepared_request.headers.items()):
             if name.lower() in headers or is_secret_name(name) or self._carries_secret(value):
                 del prepared_request.headers[name]

@@ -33,8 +33,6 @@ SECRET_NAME_PARTS = ("password", "passwd", "secret", "token", "apikey", "api_key
                      "access_key", "access-key", "privatekey", "private_key", "private-key", "credential",
                      "passphrase", "passcode", "signature", "set-cookie", "authorization", "appkey", "app_key",
                      "secretkey", "sessionkey")
-# Kept for callers that name headers explicitly; every one of them is also matched by is_secret_name.
-SECRET_HEADERS = ("authorization", "proxy-authorization", "cookie", "set-cookie", "x-api-key", "x-auth-token")
 # Values that are never a credential, whatever the field is called ("X-Session-Required: true").
 _NOT_SECRET_VALUES = frozenset(("true", "false", "yes", "no", "on", "off", "null", "none", "nil", "undefined"))
 

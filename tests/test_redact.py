@@ -238,3 +238,24 @@ def test_auth_words() -> None:
 
     assert is_secret_name("X-Auth") and is_secret_name("appKey") and is_secret_name("x-hmac")
     assert not is_secret_name("author") and not is_secret_name("authority")
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_SECRET = st.text(alphabet=st.characters(min_codepoint=33, max_codepoint=0x2FFF, exclude_characters="*"),
+                  min_size=8, max_size=24).filter(lambda s: s.strip() == s and s.lower() not in ("true", "false"))
+
+
+@settings(max_examples=200, deadline=None)
+@given(secret=_SECRET, before=st.text(max_size=30), after=st.text(max_size=30))
+def test_a_known_secret_never_survives_masking(secret: str, before: str, after: str) -> None:
+    """Whatever surrounds it, raw, percent- or JSON-encoded, a known secret is gone and masking is stable."""
+    import json as _json
+    from urllib.parse import quote_plus as _qp
+
+    r = Redactor([secret])
+    for text in (before + secret + after, f"?a={_qp(secret)}&b=1", _json.dumps({"x": before + secret})):
+        out = r.text(text)
+        assert secret not in out and _qp(secret) not in out
+        assert r.text(out) == out
