@@ -258,9 +258,11 @@ class CredentialSession(requests.Session):
                 del prepared_request.headers[name]
         parts = urlsplit(prepared_request.url or "")
         if parts.query:
-            query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True)
+            pairs = parse_qsl(parts.query, keep_blank_values=True)
+            query = [(k, v) for k, v in pairs
                      if k not in self.credential_params and not is_secret_name(k) and not self._carries_secret(v)]
-            prepared_request.url = urlunsplit(parts._replace(query=urlencode(query)))
+            if len(query) != len(pairs):  # else keep the server's own encoding of the query
+                prepared_request.url = urlunsplit(parts._replace(query=urlencode(query)))
 
     def _carries_secret(self, value: str | bytes) -> bool:
         text = value.decode("latin-1") if isinstance(value, bytes) else value
