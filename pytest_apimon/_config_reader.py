@@ -13,7 +13,7 @@ from typing import Any, NoReturn
 from urllib.parse import urlsplit
 
 from .loader import MissingVariable, Parsed, Path_, did_you_mean, format_path, substitute_env
-from .redact import is_secret_name, is_secret_value
+from .redact import cookie_values, is_secret_name, is_secret_value, looks_like_credential
 
 
 class ConfigError(Exception):
@@ -270,6 +270,10 @@ class Reader(SectionReader):
             if is_secret_value(out[name]) and is_secret_name(name):
                 # Also the credential alone ("Bearer abc" -> "abc"): it may show up without its scheme.
                 self.secrets += [out[name], *out[name].split(None, 1)[1:]]
+                if "cookie" in name.lower():
+                    self.secrets += cookie_values(out[name])
+            elif looks_like_credential(out[name]):
+                self.secrets.append(out[name])  # `X-Partner: k-93jd82hd`: a key under a harmless name
         return out
 
     def collect_secrets(self, value: Any, secret: bool = False) -> None:
@@ -280,7 +284,7 @@ class Reader(SectionReader):
         elif isinstance(value, list):
             for v in value:
                 self.collect_secrets(v, secret)
-        elif secret and isinstance(value, str | int) and is_secret_value(value):
+        elif (secret and isinstance(value, str | int) and is_secret_value(value)) or looks_like_credential(value):
             self.secrets.append(str(value))
 
     def section(self, raw: Any, name: str, fields: dict[str, Any], cls: Any) -> Any:

@@ -22,7 +22,7 @@ from .config import Config
 from .documents import Interface
 from .origins import allowed, basic_credentials, host_port, split_userinfo
 from .probe import CredentialSession, Exchange, Request, new_session, send
-from .redact import Redactor, is_secret_name, secret_values
+from .redact import Redactor, is_secret_name, looks_like_credential, secret_values
 from .results import InterfaceResult
 from .tokencache import TokenCache
 
@@ -92,6 +92,7 @@ class Engine:
         # A document's own credentials (a ${VAR} or a literal under a secret-looking name) are masked by value.
         body = itf.json if itf.has_json else None
         self.redactor.add_secrets(secret_values([itf.headers, itf.params, itf.form, body]))
+        self.redactor.add_secrets(v for v in itf.headers.values() if looks_like_credential(v))
         trusted = allowed(url, svc.origins)
         headers = {k: v for k, v in svc.headers.items() if trusted or not is_secret_name(k)}
         headers.update(itf.headers)

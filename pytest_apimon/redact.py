@@ -22,9 +22,10 @@ MASK = "******"
 # A name is secret when one of its words (split at - _ . space and camelCase) is in SECRET_NAME_WORDS,
 # or when it contains one of SECRET_NAME_PARTS anywhere ("x-access-token", "userPassword", "apikey").
 # Words such as "key", "pin", "sign" and "session" only count as whole words, so "keyword", "ping",
-# "design" and "sessions_total" stay visible.
+# "design" and "sessions_total" stay visible. "auth" is not one: it names a failure category in reports
+# ({'auth': 2}); a key sent as `X-Auth` is masked by value (redact.looks_like_credential, learnt tokens).
 SECRET_NAME_WORDS = frozenset((
-    "authorization", "auth", "cookie", "key", "sig", "hmac", "pin", "passcode", "passphrase", "pwd", "sign",
+    "authorization", "cookie", "key", "sig", "hmac", "pin", "passcode", "passphrase", "pwd", "sign",
     "signature",
     "session", "sessionid", "sid", "ticket", "credential", "credentials", "otp", "jwt", "secret", "token",
     "password", "passwd", "pass", "pw", "apikey", "accesskey", "privatekey",
@@ -222,6 +223,29 @@ class Redactor:
         return f"{m.group('key')}={MASK}"
 
 
+_CREDENTIAL_SHAPE = re.compile(r"(?=[^\s]*[A-Za-z])(?=[^\s]*\d)[^\s]{8,}")
+
+
+def looks_like_credential(value: Any) -> bool:
+    """A value that reads like a key or token whatever its field is called: 8+ characters, no blanks,
+    letters and digits mixed (`k-93jd82hd`, `a1b2c3d4e5`). Ordinary words, flags, dates, numbers,
+    MIME types and user agents do not qualify, so masking such values by literal eats no prose."""
+    if not isinstance(value, str) or not is_secret_value(value):
+        return False
+    text = value.strip()
+    return bool(_CREDENTIAL_SHAPE.fullmatch(text)) and "://" not in text and not text.startswith("/")
+
+
+def cookie_values(header_value: str) -> list[str]:
+    """The values of a Cookie / Set-Cookie header ("sid=abc; theme=dark" -> ["abc", "dark"]) worth masking."""
+    out = []
+    for part in header_value.split(";"):
+        _name, eq, value = part.strip().partition("=")
+        if eq and is_secret_value(value) and len(value.strip()) >= MIN_SECRET_LEN:
+            out.append(value.strip())
+    return out
+
+
 def secret_values(data: Any, secret: bool = False) -> list[str]:
     """Every scalar under a secret-looking name, at any depth of headers, parameters or a body
     ({"auth": {"passphrase": "…"}}, {"sign": ["…"]}): the values to mask wherever they show up later."""
@@ -229,6 +253,8 @@ def secret_values(data: Any, secret: bool = False) -> list[str]:
     if isinstance(data, dict):
         for k, v in data.items():
             out += secret_values(v, secret or is_secret_name(k))
+            if isinstance(v, str) and "cookie" in str(k).lower():
+                out += cookie_values(v)
     elif isinstance(data, list | tuple):
         for v in data:
             out += secret_values(v, secret)

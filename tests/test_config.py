@@ -513,3 +513,15 @@ def test_auth_kind_errors(tmp_path: Path, body: str, field: str, needle: str) ->
 def test_auth_missing_env_names_variable(tmp_path: Path) -> None:
     err = error(tmp_path, AUTH + "      type: static\n      token: ${NURSE_TOKEN}\n")
     assert err.field == "services.a.auth.token" and "${NURSE_TOKEN}" in err.message
+
+
+def test_credential_shaped_header_values_are_secrets_whatever_the_name(tmp_path: Path) -> None:
+    cfg = load(tmp_path, """\
+    services:
+      user:
+        base_url: http://127.0.0.1:8000
+        headers: {X-Partner: "ptn-8a7b6c5d", X-Client: apimon, Accept: application/json,
+                  Cookie: "sid=s1d-998877; lang=zh"}
+    """)
+    assert "ptn-8a7b6c5d" in cfg.secrets and "s1d-998877" in cfg.secrets
+    assert "apimon" not in cfg.secrets and "application/json" not in cfg.secrets

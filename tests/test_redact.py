@@ -236,7 +236,7 @@ def test_secret_masked_also_percent_and_json_encoded() -> None:
 def test_auth_words() -> None:
     from pytest_apimon.redact import is_secret_name
 
-    assert is_secret_name("X-Auth") and is_secret_name("appKey") and is_secret_name("x-hmac")
+    assert is_secret_name("appKey") and is_secret_name("x-hmac") and not is_secret_name("auth")
     assert not is_secret_name("author") and not is_secret_name("authority")
 
 
@@ -259,3 +259,12 @@ def test_a_known_secret_never_survives_masking(secret: str, before: str, after: 
         out = r.text(text)
         assert secret not in out and _qp(secret) not in out
         assert r.text(out) == out
+
+
+def test_credential_shaped_values_and_cookie_values() -> None:
+    from pytest_apimon.redact import cookie_values, looks_like_credential, secret_values
+
+    assert looks_like_credential("k-93jd82hd") and not looks_like_credential("application/json")
+    assert not looks_like_credential("2024-01-01") and not looks_like_credential("Show basic information")
+    assert cookie_values("sid=abc123; theme=dark") == ["abc123", "dark"]
+    assert "abc123" in secret_values({"Cookie": "sid=abc123; theme=dark"})
