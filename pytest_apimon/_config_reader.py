@@ -10,10 +10,10 @@ import math
 import re
 from collections.abc import Callable, Mapping
 from typing import Any, NoReturn
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 from .loader import MissingVariable, Parsed, Path_, did_you_mean, format_path, substitute_env
-from .redact import cookie_values, is_secret_name, is_secret_value, looks_like_credential
+from .redact import cookie_values, is_secret_name, is_secret_value, looks_like_credential, secret_values
 
 
 class ConfigError(Exception):
@@ -259,6 +259,8 @@ class Reader(SectionReader):
             self.fail(path, f"expected an absolute http(s) URL with a host, got {url!r}")
         if parts.password:
             self.secrets.append(parts.password)
+        # `?access_token=…` in a configured URL is a credential too.
+        self.secrets += secret_values(dict(parse_qsl(parts.query, keep_blank_values=True)))
         return url.rstrip("/")
 
     def headers(self, raw: Any, path: Path_) -> dict[str, str]:

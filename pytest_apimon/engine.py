@@ -12,6 +12,7 @@ import threading
 import time
 from dataclasses import replace
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
 import requests
 
@@ -93,6 +94,7 @@ class Engine:
         body = itf.json if itf.has_json else None
         self.redactor.add_secrets(secret_values([itf.headers, itf.params, itf.form, body]))
         self.redactor.add_secrets(v for v in itf.headers.values() if looks_like_credential(v))
+        self.redactor.add_secrets(secret_values(dict(parse_qsl(urlsplit(url).query, keep_blank_values=True))))
         trusted = allowed(url, svc.origins)
         headers = {k: v for k, v in svc.headers.items() if trusted or not is_secret_name(k)}
         headers.update(itf.headers)
