@@ -144,19 +144,23 @@ class Redactor:
                 out[name] = self.text(sval)
         return out
 
-    def value(self, data: Any) -> Any:
-        """Deep copy of a JSON-ish value with secret-looking keys masked and known secrets masked in strings."""
+    def value(self, data: Any, secret: bool = False) -> Any:
+        """Deep copy of a JSON-ish value with secret-looking keys masked and known secrets masked in strings.
+        Under a secret-looking key every scalar is masked, also inside lists and mappings ({"tokens": [...]})."""
         if isinstance(data, dict):
             out: dict[Any, Any] = {}
             for k, v in data.items():
+                under = secret or self.is_secret_key(k)
                 # None/bools carry no secret and masking them hides useful flags like "remember_password".
-                if self.is_secret_key(k) and not isinstance(v, dict | list | tuple) and is_secret_value(v):
+                if under and not isinstance(v, dict | list | tuple) and is_secret_value(v):
                     out[k] = self._mask_keyed(str(k), v) if isinstance(v, str) else MASK
                 else:
-                    out[k] = self.value(v)
+                    out[k] = self.value(v, under)
             return out
         if isinstance(data, (list, tuple)):
-            return [self.value(v) for v in data]
+            return [self.value(v, secret) for v in data]
+        if secret and is_secret_value(data) and not isinstance(data, bool):
+            return MASK
         if isinstance(data, str):
             return self.text(data)
         if isinstance(data, bytes):

@@ -268,3 +268,9 @@ def test_credential_shaped_values_and_cookie_values() -> None:
     assert not looks_like_credential("2024-01-01") and not looks_like_credential("Show basic information")
     assert cookie_values("sid=abc123; theme=dark") == ["abc123", "dark"]
     assert "abc123" in secret_values({"Cookie": "sid=abc123; theme=dark"})
+
+
+def test_value_masks_everything_under_a_secret_key() -> None:
+    r = Redactor()
+    assert r.value({"tokens": ["t-1", "t-2"], "credentials": {"user": "alice", "x": 5, "ok": True}, "a": "b"}) == \
+        {"tokens": ["******", "******"], "credentials": {"user": "******", "x": "******", "ok": True}, "a": "b"}
