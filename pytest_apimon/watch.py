@@ -112,7 +112,9 @@ class Watcher:
     def __init__(self, every: float, command: Sequence[str], *, run_now: bool = False,
                  heartbeat: str | None = None, cycles: int | None = None, broken_remind: float = 3600.0,
                  on_broken: BrokenHook | None = None, on_repaired: RepairedHook | None = None,
-                 on_heartbeat: HeartbeatHook | None = None, echo: bool = True, cwd: str | None = None) -> None:
+                 on_heartbeat: HeartbeatHook | None = None, echo: bool = True, cwd: str | None = None,
+                 clock: Callable[[], float] = time.time, sleep: Callable[[float], None] = time.sleep) -> None:
+        """`clock` (epoch seconds) and `sleep` (seconds) are injectable so tests run the grid on a fake clock."""
         if every <= 0:
             raise ValueError("the interval must be > 0")
         self.every, self.command = every, list(command)
@@ -122,6 +124,7 @@ class Watcher:
             parse_hhmm(heartbeat)
         self.on_broken, self.on_repaired, self.on_heartbeat = on_broken, on_repaired, on_heartbeat
         self.echo, self.cwd = echo, cwd
+        self._clock, self._sleep = clock, sleep
         self.cycles: list[Cycle] = []
         self.stopping = False
         self._signals = 0
@@ -149,7 +152,7 @@ class Watcher:
     # ------------------------------------------------------------------ the loop
 
     def run(self) -> int:
-        now = time.time()
+        now = self._clock()
         slot = now if self.run_now else next_slot(now, self.every)
         next_beat = next_daily(now, self.heartbeat) if self.heartbeat else math.inf
         log.info("watching every %gs: %s; first run at %s", self.every, " ".join(self.command), _clock(slot))
@@ -176,7 +179,7 @@ class Watcher:
     def _sleep_until(self, slot: float, next_beat: float) -> float:
         """Sleep until `slot`, sending heartbeats that fall due meanwhile; returns the next heartbeat time."""
         while not self.stopping:
-            now = time.time()
+            now = self._clock()
             if now >= next_beat:
                 self._heartbeat(now, slot)
                 next_beat = next_daily(now, self.heartbeat or "00:00")
@@ -184,18 +187,18 @@ class Watcher:
             remaining = min(slot, next_beat) - now
             if remaining <= 0:
                 break
-            time.sleep(min(remaining, SLEEP_CHUNK))
+            self._sleep(min(remaining, SLEEP_CHUNK))
         return next_beat
 
     def _run_cycle(self, slot: float) -> Cycle:
-        cycle = Cycle(slot=slot, started_at=time.time())
+        cycle = Cycle(slot=slot, started_at=self._clock())
         self.cycles.append(cycle)
         tail: deque[str] = deque(maxlen=TAIL_LINES)
         try:
             child = subprocess.Popen(self.command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                      cwd=self.cwd, start_new_session=True)
         except OSError as exc:
-            cycle.finished_at, cycle.error = time.time(), str(exc)
+            cycle.finished_at, cycle.error = self._clock(), str(exc)
             return cycle
         self._child = child
         try:
@@ -209,7 +212,7 @@ class Watcher:
             cycle.returncode = child.wait()
         finally:
             self._child = None
-        cycle.finished_at, cycle.tail = time.time(), list(tail)
+        cycle.finished_at, cycle.tail = self._clock(), list(tail)
         log.info("cycle finished: %s in %.1fs", describe_exit(cycle.returncode, cycle.error),
                  cycle.finished_at - cycle.started_at)
         return cycle

@@ -10,15 +10,17 @@ import sys
 import textwrap
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
-from fake_wecom import KEY, FakeWeCom
+from fake_wecom import KEY, FakeClock, FakeWeCom
 
 from pytest_apimon import watch
 from pytest_apimon.__main__ import main, split_args
 from pytest_apimon.results import InterfaceResult, RunResult
 from pytest_apimon.state import StateStore
 from pytest_apimon.watch import (
+    SLEEP_CHUNK,
     Cycle,
     WatchAlerts,
     Watcher,
@@ -65,24 +67,39 @@ def test_find_config(tmp_path: Path) -> None:
     assert find_config(["--apimon-config", "x.yaml"], "y.yaml", str(tmp_path)) == tmp_path / "y.yaml"
 
 
+class SlowCycles(Watcher):
+    """Every cycle's command runs for real (instantly) but takes `run_for` seconds of the fake clock."""
+
+    def __init__(self, *args: Any, clock: FakeClock, run_for: float, **kwargs: Any) -> None:
+        super().__init__(*args, clock=clock.now, sleep=clock.sleep, **kwargs)
+        self.fake, self.run_for = clock, run_for
+
+    def _run_cycle(self, slot: float) -> Cycle:
+        cycle = super()._run_cycle(slot)
+        self.fake.sleep(self.run_for)
+        cycle.finished_at = self.fake.now()
+        return cycle
+
+
 def test_starts_are_aligned_to_the_grid() -> None:
-    w = Watcher(1.0, py("pass"), cycles=3, echo=False)
+    clock = FakeClock(start=1000.3)
+    w = Watcher(1.0, py("pass"), cycles=3, echo=False, clock=clock.now, sleep=clock.sleep)
     w.run()
-    assert len(w.cycles) == 3
-    for c in w.cycles:
-        assert c.slot == int(c.slot) and 0 <= c.late < 0.15 and c.returncode == 0
-    assert [b.slot - a.slot for a, b in zip(w.cycles, w.cycles[1:], strict=False)] == [1.0, 1.0]
+    assert [(c.slot, c.started_at, c.returncode) for c in w.cycles] == [(1001.0, 1001.0, 0), (1002.0, 1002.0, 0),
+                                                                         (1003.0, 1003.0, 0)]
+    assert all(s <= SLEEP_CHUNK for s in clock.slept)  # a signal is noticed within one chunk
 
 
 def test_no_overlap_when_a_run_is_longer_than_the_interval(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.WARNING, "pytest_apimon.watch")
-    w = Watcher(0.5, py("import time; time.sleep(0.8)"), cycles=3, echo=False)
+    w = SlowCycles(0.5, py("pass"), cycles=3, echo=False, clock=FakeClock(start=1000.0), run_for=0.8)
     w.run()
-    for a, b in zip(w.cycles, w.cycles[1:], strict=False):
-        assert b.started_at >= a.finished_at  # never two at once
-        assert b.started_at - a.finished_at < 0.15  # the overdue run starts at once
-        assert b.slot % 0.5 == 0
-    assert any("longer than the 0.5s interval" in r.getMessage() for r in caplog.records)
+    # 1000.5 runs until 1001.3: the 1001.0 slot is overdue and starts at once, so it runs until 1002.1; the 1001.5
+    # slot is missed entirely; 1002.0 is overdue again. Never two at once, always back on the 0.5 s grid.
+    assert [tuple(round(t, 6) for t in (c.slot, c.started_at, c.finished_at)) for c in w.cycles] == [
+        (1000.5, 1000.5, 1001.3), (1001.0, 1001.3, 1002.1), (1002.0, 1002.1, 1002.9)]
+    warnings = [r.getMessage() for r in caplog.records if "longer than the 0.5s interval" in r.getMessage()]
+    assert len(warnings) == 2 and "(1 slot(s) skipped)" in warnings[1], warnings
 
 
 def test_broken_alert_once_then_repaired(tmp_path: Path) -> None:
@@ -98,46 +115,55 @@ def test_broken_alert_once_then_repaired(tmp_path: Path) -> None:
 
     script = ("import pathlib, sys; print('config.yaml: bad thing'); "
               f"sys.exit(int(pathlib.Path({str(code)!r}).read_text()))")
-    w = Watcher(0.3, py(script), cycles=4, echo=False, broken_remind=0.5, on_broken=broken,
-                on_repaired=lambda c, s: events.append(("repaired", c, s)))
+    clock = FakeClock(start=1000.0)
+    w = Watcher(0.25, py(script), cycles=4, echo=False, broken_remind=0.4, on_broken=broken,
+                on_repaired=lambda c, s: events.append(("repaired", c, s)), clock=clock.now, sleep=clock.sleep)
     w.run()
-    kinds = [e[0] for e in events]
-    # 1st cycle broken: alert; 2nd (0.3 s later, inside broken_remind): no repeat; 3rd: repeated; 4th: works.
-    assert kinds == ["broken", "broken", "repaired"], kinds
+    kinds = [(e[0], e[1].slot) for e in events]
+    # 1st cycle broken: alert; 2nd (0.25 s later, inside broken_remind): no repeat; 3rd: repeated; 4th: works.
+    assert kinds == [("broken", 1000.25), ("broken", 1000.75), ("repaired", 1001.0)], kinds
     first = events[0][1]
     assert first.returncode == 4 and "config.yaml: bad thing" in first.tail
-    assert events[1][2] == events[0][2] == events[2][2] == first.started_at  # broken since the first cycle
+    assert events[1][2] == events[0][2] == events[2][2] == first.started_at == 1000.25  # broken since the 1st cycle
 
 
 def test_command_that_cannot_start_is_broken() -> None:
     seen: list[Cycle] = []
+    clock = FakeClock()
     Watcher(0.2, ["/nonexistent/apimon-cmd"], cycles=1, run_now=True, echo=False,
-            on_broken=lambda c, s: seen.append(c)).run()
+            on_broken=lambda c, s: seen.append(c), clock=clock.now, sleep=clock.sleep).run()
     assert seen and seen[0].returncode is None and "No such file" in seen[0].error
 
 
 def test_heartbeat_fires_while_waiting(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(watch, "next_daily", lambda now, hhmm: now + 0.25)
     beats: list[tuple[float, float]] = []
-    Watcher(1.0, py("pass"), heartbeat="09:00", cycles=1, echo=False,
-            on_heartbeat=lambda now, nxt: beats.append((now, nxt))).run()
-    assert beats and all(nxt == int(nxt) for _, nxt in beats)
+    clock = FakeClock(start=1000.0)
+    w = Watcher(1.0, py("pass"), heartbeat="09:00", cycles=1, echo=False,
+                on_heartbeat=lambda now, nxt: beats.append((now, nxt)), clock=clock.now, sleep=clock.sleep)
+    w.run()
+    # Due every 0.25 s (patched) while waiting for the 1001.0 slot, the one at 1001.0 too; each names that slot.
+    assert [round(now, 6) for now, _ in beats] == [1000.25, 1000.5, 1000.75, 1001.0]
+    assert {nxt for _, nxt in beats} == {1001.0} and w.cycles[0].started_at == 1001.0
 
 
 def test_failing_hook_does_not_stop_the_watcher() -> None:
     def boom(*_: object) -> None:
         raise RuntimeError("notifier exploded")
 
+    clock = FakeClock()
     w = Watcher(0.2, py("raise SystemExit(3)"), cycles=2, run_now=True, echo=False, on_broken=boom,
-                broken_remind=0)
+                broken_remind=0, clock=clock.now, sleep=clock.sleep)
     assert w.run() == 0 and len(w.cycles) == 2
 
 
+# The child cycle waits for the test's go-ahead file, so the signal always arrives while the cycle runs.
 SIGTERM_WATCHER = textwrap.dedent("""
     import sys
     from pytest_apimon.watch import Watcher
-    marker = sys.argv[1]
-    cmd = [sys.executable, "-c", "import time, sys; print('started', flush=True); time.sleep(1.2); "
+    marker, go = sys.argv[1], sys.argv[2]
+    cmd = [sys.executable, "-c", "import os, time; print('started', flush=True)\\n"
+           f"while not os.path.exists({go!r}): time.sleep(0.01)\\n"
            f"open({marker!r}, 'a').write('done\\\\n')"]
     w = Watcher(0.5, cmd, run_now=True)
     w.install_signal_handlers()
@@ -147,16 +173,17 @@ SIGTERM_WATCHER = textwrap.dedent("""
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_signal_lets_the_current_cycle_finish(tmp_path: Path, sig: signal.Signals) -> None:
-    marker = tmp_path / "done"
-    proc = subprocess.Popen([PY, "-c", SIGTERM_WATCHER, str(marker)], stdout=subprocess.PIPE,
+    marker, go = tmp_path / "done", tmp_path / "go"
+    proc = subprocess.Popen([PY, "-c", SIGTERM_WATCHER, str(marker), str(go)], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE)
-    assert proc.stdout is not None
+    assert proc.stdout is not None and proc.stderr is not None
     assert proc.stdout.readline().strip() == b"started"
     proc.send_signal(sig)
-    _, err = proc.communicate(timeout=10)
+    assert b"letting the current cycle finish" in proc.stderr.readline()  # the watcher took the signal…
+    go.touch()  # …before the cycle may end
+    _, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err
     assert marker.read_text() == "done\n"  # the cycle finished (it delivers its own report) and no other began
-    assert b"letting the current cycle finish" in err
 
 
 def workspace(tmp_path: Path, base_url: str) -> Path:
