@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from typing import ClassVar
 
 from .categories import Category
 from .config import Config
@@ -79,6 +81,9 @@ class Memory:
     memory: RunMemory
     skips: dict[str, str]  # interface key (service/name) -> skip reason (open circuit)
     verdict: Verdict | None = None
+    # The clock (epoch seconds) the circuit breaker's cooldown is judged by when `open` gets no `now`;
+    # tests replace it to step past a cooldown without sleeping through it.
+    clock: ClassVar[Callable[[], float]] = time.time
 
     @classmethod
     def open(cls, config: Config, *, breaker: bool = True, now: float | None = None) -> Memory:
@@ -90,7 +95,7 @@ class Memory:
         except BaseException:
             lock.release()
             raise
-        gates = skips(states, config.policy, time.time() if now is None else now) if breaker else {}
+        gates = skips(states, config.policy, cls.clock() if now is None else now) if breaker else {}
         return cls(store, lock, states, memory, gates)
 
     def close(self) -> None:

@@ -10,6 +10,7 @@ from fake_wecom import KEY, FakeWeCom
 from localserver import LocalServer, Response, closed_port
 from test_plugin import write
 
+from pytest_apimon.alerts import Memory
 from pytest_apimon.runlock import RunLock
 
 
@@ -61,12 +62,13 @@ def test_new_ongoing_recovered(pytester, local_server) -> None:
         assert len(messages(fake)) == 2 and "已恢复" in messages(fake)[1] and "svc/订单查询" in messages(fake)[1]
 
 
-def test_circuit_breaker_open_probe_close(pytester, local_server) -> None:
+def test_circuit_breaker_open_probe_close(pytester, local_server, monkeypatch) -> None:
     orders = Toggle(local_server, "/svc/orders")
     Toggle(local_server, "/svc/health")
     orders.up = False
     with FakeWeCom() as fake:
-        workspace(pytester, local_server, fake.base_url, extra="breaker: {failures: 2, cooldown: 2s}")
+        # A cooldown no run can outlast, however slow the machine; the test steps past it on the breaker's clock.
+        workspace(pytester, local_server, fake.base_url, extra="breaker: {failures: 2, cooldown: 1h}")
         for _ in range(2):
             pytester.runpytest("--apimon", "pool").assert_outcomes(passed=1, failed=1)
         hits = local_server.count("/svc/orders")
@@ -76,9 +78,10 @@ def test_circuit_breaker_open_probe_close(pytester, local_server) -> None:
         assert local_server.count("/svc/orders") == hits  # not hammered while open
         result.stdout.fnmatch_lines(["熔断中的接口", "  svc/订单查询 — 熔断自 * 起，下次探测 *"])  # never forgotten
         pytester.runpytest("--apimon", "pool", "--apimon-no-breaker").assert_outcomes(passed=1, failed=1)
-        time.sleep(2.1)
+        monkeypatch.setattr(Memory, "clock", staticmethod(lambda: time.time() + 3601))
         orders.up = True
         pytester.runpytest("--apimon", "pool").assert_outcomes(passed=2)  # half-open probe succeeds
+        assert local_server.count("/svc/orders") == hits + 2  # the --apimon-no-breaker run, then the one probe
         pytester.runpytest("--apimon", "pool").assert_outcomes(passed=2)  # closed
 
 
