@@ -155,6 +155,7 @@ def test_text_is_idempotent() -> None:
     assert r.text(once) == once
 
 
+@pytest.mark.perf
 def test_text_is_fast_on_a_few_hundred_kb() -> None:
     r = Redactor([f"secret-{i:04d}-value" for i in range(50)])
     chunk = ('{"id": 1, "name": "张三", "password": "x", "list": [1, 2, 3]} '

@@ -7,7 +7,7 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
+import threading
 from pathlib import Path
 
 import pytest
@@ -15,34 +15,47 @@ import pytest
 from pytest_apimon.runlock import LockTimeout, RunLock, read_holder
 
 HOLDER = textwrap.dedent("""
-    import sys, time
+    import sys
     from pytest_apimon.runlock import RunLock
     with RunLock(sys.argv[1], timeout=5):
         print("locked", flush=True)
-        time.sleep(float(sys.argv[2]))
+        sys.stdin.readline()  # holds the lock until the test says so (or the pipe closes)
     print("released", flush=True)
 """)
 
 
-def hold(state_dir: Path, seconds: float) -> subprocess.Popen[bytes]:
-    proc = subprocess.Popen([sys.executable, "-c", HOLDER, str(state_dir), str(seconds)], stdout=subprocess.PIPE)
+def hold(state_dir: Path) -> subprocess.Popen[bytes]:
+    proc = subprocess.Popen([sys.executable, "-c", HOLDER, str(state_dir)], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE)
     assert proc.stdout is not None and proc.stdout.readline().strip() == b"locked"
     return proc
 
 
 def test_second_process_waits_then_gets_the_lock(tmp_path: Path) -> None:
-    proc = hold(tmp_path, 0.8)
-    start = time.monotonic()
-    with RunLock(tmp_path, timeout=10) as lock:
-        waited = time.monotonic() - start
-        assert lock.held and 0.3 < waited < 5 and lock.waited > 0.3
-        assert read_holder(lock.path)["pid"] == os.getpid()
-    proc.wait(5)
+    proc = hold(tmp_path)
+    assert proc.stdin is not None and proc.stdout is not None
+    got: dict[str, object] = {}
+
+    def second() -> None:
+        with RunLock(tmp_path, timeout=120) as lock:  # a hang guard: the holder lets go as soon as it is told
+            got["holder_released"] = proc.stdout.readline().strip() == b"released"  # type: ignore[union-attr]
+            got["held"], got["holder"] = lock.held, read_holder(lock.path)
+
+    waiter = threading.Thread(target=second)
+    waiter.start()
+    with pytest.raises(LockTimeout):
+        RunLock(tmp_path, timeout=0).acquire()  # still held by the other process while the waiter waits
+    proc.stdin.write(b"go\n")
+    proc.stdin.close()
+    waiter.join(120)
+    assert got["held"] is True and got["holder_released"] is True
+    assert got["holder"]["pid"] == os.getpid()  # type: ignore[index]
+    proc.wait(30)
     assert read_holder(tmp_path / "run.lock") == {}  # released: no stale holder info
 
 
 def test_timeout_names_the_holder(tmp_path: Path) -> None:
-    proc = hold(tmp_path, 30)
+    proc = hold(tmp_path)
     try:
         with pytest.raises(LockTimeout) as exc:
             RunLock(tmp_path, timeout=0.3).acquire()
@@ -56,7 +69,7 @@ def test_timeout_names_the_holder(tmp_path: Path) -> None:
 
 
 def test_kill_9_releases_the_lock(tmp_path: Path) -> None:
-    proc = hold(tmp_path, 60)
+    proc = hold(tmp_path)
     with pytest.raises(LockTimeout):
         RunLock(tmp_path, timeout=0).acquire()
     os.kill(proc.pid, signal.SIGKILL)

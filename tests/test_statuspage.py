@@ -252,6 +252,7 @@ def test_english_and_empty_history(tmp_path: Path) -> None:
         assert "none" in by_id(root, "circuits").all_text()
 
 
+@pytest.mark.perf
 def test_thousand_interfaces_thirty_days_within_budget(tmp_path: Path) -> None:
     """1000 interfaces, hourly runs for 30 days (720 000 results): a few MB, rendered in seconds."""
     rng = random.Random(7)

