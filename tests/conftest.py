@@ -16,6 +16,24 @@ import pytest_apimon.collector
 import pytest_apimon.fixtures  # noqa: F401
 from pytest_apimon.probe import new_session
 
+# Tiers (markers registered in pytest.ini). A test that uses one of these fixtures starts a server or a pytester
+# run: it is an integration test. Tests that start servers or processes by hand carry the marker themselves.
+INTEGRATION_FIXTURES = frozenset({"pytester", "local_server", "srv", "server", "fake"})
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects by markers
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark integration tests by the fixtures they use; leave `perf` tests out unless `-m` is given."""
+    for item in items:
+        if INTEGRATION_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.integration)
+    if config.option.markexpr:
+        return  # the user chose: `-m perf`, `-m "not integration and not perf"`, ...
+    perf = [item for item in items if item.get_closest_marker("perf") is not None]
+    if perf:
+        config.hook.pytest_deselected(items=perf)
+        items[:] = [item for item in items if item.get_closest_marker("perf") is None]
+
 
 @pytest.fixture
 def local_server() -> Iterator[LocalServer]:

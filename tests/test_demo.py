@@ -42,6 +42,7 @@ def get(srv: DemoServer, path: str, token: str | None = None, **kw: object) -> r
 # ---- lifecycle
 
 
+@pytest.mark.integration
 def test_url_port_and_context_manager() -> None:
     srv = DemoServer()
     assert not srv.running
@@ -57,6 +58,7 @@ def test_url_port_and_context_manager() -> None:
         get(srv, "/user/health", timeout=2)
 
 
+@pytest.mark.integration
 def test_module_level_start() -> None:
     srv = demo.start()
     try:
@@ -272,6 +274,7 @@ def test_tls_to_plain_http_port(server: DemoServer) -> None:
     assert get(server, "/user/health").status_code == 200  # the server survives it
 
 
+@pytest.mark.integration
 def test_stop_ends_dripping_and_slow_handlers_quickly() -> None:
     srv = DemoServer().start()
     nurse = srv.token("nurse")
@@ -306,6 +309,7 @@ def test_stop_ends_dripping_and_slow_handlers_quickly() -> None:
     assert "slow" in outcome
 
 
+@pytest.mark.integration
 def test_idle_keepalive_connection_does_not_block_stop() -> None:
     srv = DemoServer().start()
     session = requests.Session()
@@ -325,6 +329,7 @@ def test_hits_are_counted(server: DemoServer) -> None:
 # ---- CLI
 
 
+@pytest.mark.integration
 def test_cli_prints_url_and_stops_on_ctrl_c() -> None:
     proc = subprocess.Popen(
         [sys.executable, "-m", "pytest_apimon.demo", "--port", "0"], stdout=subprocess.PIPE, text=True

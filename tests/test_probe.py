@@ -297,6 +297,7 @@ def cert(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
     return made
 
 
+@pytest.mark.integration
 def test_https_self_signed(cert: tuple[str, str]) -> None:
     with LocalServer(tls=cert) as tls_srv:
         tls_srv.route("GET", "/ok", lambda r: {"tls": True})

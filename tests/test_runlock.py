@@ -31,6 +31,7 @@ def hold(state_dir: Path) -> subprocess.Popen[bytes]:
     return proc
 
 
+@pytest.mark.integration
 def test_second_process_waits_then_gets_the_lock(tmp_path: Path) -> None:
     proc = hold(tmp_path)
     assert proc.stdin is not None and proc.stdout is not None
@@ -54,6 +55,7 @@ def test_second_process_waits_then_gets_the_lock(tmp_path: Path) -> None:
     assert read_holder(tmp_path / "run.lock") == {}  # released: no stale holder info
 
 
+@pytest.mark.integration
 def test_timeout_names_the_holder(tmp_path: Path) -> None:
     proc = hold(tmp_path)
     try:
@@ -68,6 +70,7 @@ def test_timeout_names_the_holder(tmp_path: Path) -> None:
         proc.wait(5)
 
 
+@pytest.mark.integration
 def test_kill_9_releases_the_lock(tmp_path: Path) -> None:
     proc = hold(tmp_path)
     with pytest.raises(LockTimeout):

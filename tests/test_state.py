@@ -161,6 +161,7 @@ KILLED_WRITER = textwrap.dedent("""
 """)
 
 
+@pytest.mark.integration
 def test_sigkill_mid_transaction_leaves_a_consistent_db(tmp_path: Path) -> None:
     db = tmp_path / "state.db"
     with StateStore(db) as store:

@@ -312,6 +312,7 @@ ERROR_PROBE = ("<script>window.addEventListener('error',function(e){var d=docume
                "d.setAttribute('data-errors',(d.getAttribute('data-errors')||'')+e.message+';');});</script>")
 
 
+@pytest.mark.integration
 def test_in_headless_chromium(week: tuple[StateStore, RunResult, Verdict], tmp_path: Path) -> None:
     binary = chromium()
     store, run, verdict = week

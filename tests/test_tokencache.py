@@ -174,6 +174,7 @@ def _writer(directory: str, index: int, n: int) -> None:
         assert cache.put(f"svc{index}:{i}", CacheEntry(f"svc{index}", f"v{i}", time.time(), time.time() + 600))
 
 
+@pytest.mark.integration
 @pytest.mark.skipif(sys.platform == "win32", reason="spawned workers are slow there; the lock logic is shared")
 def test_locks_exclude_processes(tmp_path: Path) -> None:
     ctx = multiprocessing.get_context("spawn")

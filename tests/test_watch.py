@@ -171,6 +171,7 @@ SIGTERM_WATCHER = textwrap.dedent("""
 """)
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_signal_lets_the_current_cycle_finish(tmp_path: Path, sig: signal.Signals) -> None:
     marker, go = tmp_path / "done", tmp_path / "go"
@@ -200,6 +201,7 @@ def workspace(tmp_path: Path, base_url: str) -> Path:
     return cfg
 
 
+@pytest.mark.integration
 def test_watch_alerts_through_the_notifier(tmp_path: Path) -> None:
     with FakeWeCom() as fake:
         alerts = WatchAlerts(workspace(tmp_path, fake.base_url))
@@ -222,6 +224,7 @@ def test_watch_alerts_through_the_notifier(tmp_path: Path) -> None:
         assert "监控已恢复" in texts[3]
 
 
+@pytest.mark.integration
 def test_cli_end_to_end_broken_cycle(tmp_path: Path) -> None:
     with FakeWeCom() as fake:
         cfg = workspace(tmp_path, fake.base_url)
