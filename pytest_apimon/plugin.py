@@ -134,8 +134,10 @@ def pytest_configure(config: pytest.Config) -> None:
     _configure_concurrency(config, run)
     run.parse_cache = ParseCache(cfg.state_path)
     if config.args_source != pytest.Config.ArgsSource.ARGS:
-        # The PATHs were consumed by --apimon: collect exactly them, not testpaths or the cwd.
+        # The PATHs were consumed by --apimon: collect exactly them, not testpaths or the cwd. They are the run's
+        # arguments, so the header must not say "testpaths: …" (pytest prints it for ArgsSource.TESTPATHS).
         config.args[:] = [str(p) for p in paths]
+        config.args_source = pytest.Config.ArgsSource.ARGS
     config.addinivalue_line("markers", "apimon: an interface checked by pytest-apimon")
     if workerinput is not None:
         run.run_id = workerinput["apimon_run_id"]

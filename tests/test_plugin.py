@@ -160,6 +160,12 @@ def test_only_pool_is_collected(pytester: pytest.Pytester, local_server: LocalSe
     assert "test_unrelated" not in out
     assert "pool/user/test_own_check.py::test_own" in out
     assert "pool/user/账户.yaml::获取用户信息" in out
+    # With testpaths in the ini file, the header of a monitoring run names no testpaths: it runs only the pool.
+    pytester.makeini("[pytest]\ntestpaths = tests\n")
+    (pytester.path / "tests").mkdir()
+    header = pytester.runpytest("--apimon", "pool", "--co").stdout.str()
+    assert "rootdir: " in header and "testpaths" not in header
+    assert "testpaths: tests" in pytester.runpytest("--co").stdout.str()  # a plain run still says so
 
 
 def test_selection_k_m_strict_markers(pytester: pytest.Pytester, local_server: LocalServer) -> None:
