@@ -177,6 +177,29 @@ def test_selection_k_m_strict_markers(pytester: pytest.Pytester, local_server: L
     result.assert_outcomes(passed=2)
 
 
+def test_k_matches_substrings_a_service_folder_selects_exactly(pytester: pytest.Pytester) -> None:
+    # README, "Everyday use": -k matches any part of the node id's names (folder, file, interface), as substrings.
+    write(pytester.path, "config.yaml", """
+        services:
+          user: {base_url: "http://127.0.0.1:9/user"}
+          admin: {base_url: "http://127.0.0.1:9/admin"}
+          superuser: {base_url: "http://127.0.0.1:9/superuser"}
+    """)
+    write(pytester.path, "pool/user/api.yaml", "- {name: profile, path: /p}\n")
+    write(pytester.path, "pool/admin/api.yaml", "- {name: delete user, path: /d}\n- {name: stats, path: /s}\n")
+    write(pytester.path, "pool/admin/user_audit.yaml", "- {name: audit, path: /a}\n")
+    write(pytester.path, "pool/superuser/api.yaml", "- {name: grant, path: /g}\n")
+
+    def selected(*args: str) -> list[str]:
+        lines = pytester.runpytest("--apimon", *args, "--co", "-q").stdout.lines
+        return sorted(line for line in lines if "::" in line)
+
+    assert selected("pool", "-k", "user") == [
+        "pool/admin/api.yaml::delete user", "pool/admin/user_audit.yaml::audit",
+        "pool/superuser/api.yaml::grant", "pool/user/api.yaml::profile"]
+    assert selected("pool/user") == ["pool/user/api.yaml::profile"]  # exactly one service
+
+
 def test_last_failed(pytester: pytest.Pytester, local_server: LocalServer) -> None:
     serve_shop(local_server)
     make_workspace(pytester, local_server)

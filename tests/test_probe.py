@@ -174,7 +174,7 @@ def test_read_timeout_silent_server(srv: LocalServer, session: requests.Session)
 
 
 def test_dripping_body_hits_total_deadline(srv: LocalServer, session: requests.Session) -> None:
-    srv.raw("GET", "/drip", drip_body(interval=0.2))
+    srv.raw("GET", "/drip", drip_body(interval=0.05))  # gaps far inside the 1 s read timeout, even under load
     ex = get(session, srv.url + "/drip", timeout=1.0)  # the body would drip for days: returning at all is the deadline
     assert ex.error is not None and (ex.error.kind, ex.error.sub) == ("timeout", "total")
     assert ex.error.message == "no complete response within 1 s (total deadline)"
@@ -183,13 +183,13 @@ def test_dripping_body_hits_total_deadline(srv: LocalServer, session: requests.S
 
 def test_dripping_eof_delimited_body_is_a_timeout(srv: LocalServer, session: requests.Session) -> None:
     # No Content-Length: the shut-down socket looks like a normal end of body.
-    srv.raw("GET", "/drip", drip_body(interval=0.1, content_length=None))
-    ex = get(session, srv.url + "/drip", timeout=0.6)
+    srv.raw("GET", "/drip", drip_body(interval=0.05, content_length=None))
+    ex = get(session, srv.url + "/drip", timeout=1.0)
     assert ex.error is not None and (ex.error.kind, ex.error.sub) == ("timeout", "total")
 
 
 def test_dripping_headers_hits_total_deadline(srv: LocalServer, session: requests.Session) -> None:
-    srv.raw("GET", "/dh", drip_headers(interval=0.1))
+    srv.raw("GET", "/dh", drip_headers(interval=0.05))
     ex = get(session, srv.url + "/dh", timeout=1.0)
     assert ex.status is None
     assert ex.error is not None and (ex.error.kind, ex.error.sub) == ("timeout", "total")
@@ -301,7 +301,7 @@ def cert(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
 def test_https_self_signed(cert: tuple[str, str]) -> None:
     with LocalServer(tls=cert) as tls_srv:
         tls_srv.route("GET", "/ok", lambda r: {"tls": True})
-        tls_srv.raw("GET", "/drip", drip_body(interval=0.1))
+        tls_srv.raw("GET", "/drip", drip_body(interval=0.05))
         strict = new_session()
         ex = get(strict, tls_srv.url + "/ok", timeout=3)
         assert ex.error is not None and (ex.error.kind, ex.error.sub) == ("network", "tls")
@@ -310,7 +310,7 @@ def test_https_self_signed(cert: tuple[str, str]) -> None:
         ex = send(lax, Request("GET", tls_srv.url + "/ok", verify_tls=False))
         assert ex.error is None and ex.status == 200
         # the total deadline works on TLS sockets too
-        ex = send(lax, Request("GET", tls_srv.url + "/drip", verify_tls=False, timeout=0.6))
+        ex = send(lax, Request("GET", tls_srv.url + "/drip", verify_tls=False, timeout=1.0))
         assert ex.error is not None and (ex.error.kind, ex.error.sub) == ("timeout", "total")
         ex = send(lax, Request("GET", tls_srv.url + "/ok", verify_tls=False))
         assert ex.error is None and ex.status == 200
