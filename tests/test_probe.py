@@ -189,7 +189,7 @@ def test_dripping_eof_delimited_body_is_a_timeout(srv: LocalServer, session: req
 
 
 def test_dripping_headers_hits_total_deadline(srv: LocalServer, session: requests.Session) -> None:
-    srv.raw("GET", "/dh", drip_headers(interval=0.05))
+    srv.raw("GET", "/dh", drip_headers(interval=0.1))
     ex = get(session, srv.url + "/dh", timeout=1.0)
     assert ex.status is None
     assert ex.error is not None and (ex.error.kind, ex.error.sub) == ("timeout", "total")
