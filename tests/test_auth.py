@@ -128,7 +128,8 @@ def login_auth(**kw: Any) -> LoginAuth:
 
 def config(url: str, auth: AuthConfig | None = None) -> Config:
     return Config(path=None, env="default",
-                  services={"nurse": ServiceConfig(name="nurse", base_url=url, timeout=5.0, auth=auth or login_auth())})
+                  services={"nurse": ServiceConfig(name="nurse", base_url=url, timeout=30.0,
+                                                   auth=auth or login_auth())})
 
 
 class Clock:
@@ -147,7 +148,7 @@ def manager(cfg: Config, cache_dir: Path | None = None, run_id: str | None = Non
 
 
 def request(url: str) -> Request:
-    return Request(method="GET", url=url, timeout=5.0)
+    return Request(method="GET", url=url, timeout=30.0)
 
 
 # ---------------------------------------------------------------- one login, sending
@@ -461,9 +462,9 @@ def test_session_auth_applies_and_retries_once_on_401(server: LoginServer, query
     tm = manager(config(server.url, login_auth(query_param="access_token" if query else None)))
     with requests.Session() as session:
         session.auth = SessionAuth(tm, "nurse")
-        assert session.get(server.url + "/api", params={"page": "1"}, timeout=5).status_code == 200
+        assert session.get(server.url + "/api", params={"page": "1"}, timeout=30).status_code == 200
         server.expire_all()
-        resp = session.get(server.url + "/api", params={"page": "1"}, timeout=5)
+        resp = session.get(server.url + "/api", params={"page": "1"}, timeout=30)
         assert resp.status_code == 200 and [r.status_code for r in resp.history] == [401]
         assert server.logins == 2
         if query:

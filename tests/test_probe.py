@@ -204,7 +204,7 @@ def test_watchdog_does_not_leak_into_next_requests(srv: LocalServer, session: re
     # Wait until every watchdog timer thread has ended (cancelled, or fired): a leaked one would have fired by then.
     for timer in [t for t in threading.enumerate() if isinstance(t, threading.Timer)]:
         timer.join(30)
-    ex = get(session, srv.url + "/fast", timeout=5)
+    ex = get(session, srv.url + "/fast", timeout=30)
     assert ex.error is None and ex.status == 200
     # After a fired watchdog, the next request on the same session is unaffected.
     assert get(session, srv.url + "/drip", timeout=0.4).error is not None

@@ -67,7 +67,7 @@ def test_timeout_names_the_holder(tmp_path: Path) -> None:
         assert exc.value.holder["pid"] == proc.pid
     finally:
         proc.kill()
-        proc.wait(5)
+        proc.wait(60)
 
 
 @pytest.mark.integration
@@ -76,7 +76,7 @@ def test_kill_9_releases_the_lock(tmp_path: Path) -> None:
     with pytest.raises(LockTimeout):
         RunLock(tmp_path, timeout=0).acquire()
     os.kill(proc.pid, signal.SIGKILL)
-    proc.wait(5)
+    proc.wait(60)
     with RunLock(tmp_path, timeout=2) as lock:  # the stale file holds no lock
         assert lock.held
 

@@ -170,7 +170,7 @@ def test_sigkill_mid_transaction_leaves_a_consistent_db(tmp_path: Path) -> None:
     assert proc.stdout is not None
     assert proc.stdout.readline().strip() == b"in-transaction"
     os.kill(proc.pid, signal.SIGKILL)
-    proc.wait(10)
+    proc.wait(60)
     with StateStore(db, busy_timeout=2) as store:
         assert store.conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         assert len(store.runs()) == 1  # the killed run left nothing behind
