@@ -14,7 +14,11 @@ shift || true
 [[ "$rounds" =~ ^[0-9]+$ ]] || { echo "usage: $0 ROUNDS [pytest args...]" >&2; exit 2; }
 
 busy=()
-cleanup() { [ ${#busy[@]} -eq 0 ] || kill "${busy[@]}" 2>/dev/null; }
+suite=""
+cleanup() {
+    [ -z "$suite" ] || kill -- "$suite" 2>/dev/null
+    [ ${#busy[@]} -eq 0 ] || kill "${busy[@]}" 2>/dev/null
+}
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 for _ in $(seq "$(nproc)"); do
@@ -26,12 +30,15 @@ echo "stress: ${#busy[@]} busy loops; load: $(cut -d' ' -f1-3 /proc/loadavg)"
 failed=0
 for round in $(seq "$rounds"); do
     start=$SECONDS
-    if python3 -m pytest -p no:apimon -n 2 -q -p no:cacheprovider "$@" > "/tmp/apimon-stress-$$-$round.log" 2>&1; then
+    python3 -m pytest -p no:apimon -n 2 -q -p no:cacheprovider "$@" > "/tmp/apimon-stress-$$-$round.log" 2>&1 &
+    suite=$!
+    if wait "$suite"; then
         verdict=passed
     else
         verdict=FAILED
         failed=$((failed + 1))
     fi
+    suite=""
     echo "round $round/$rounds: $verdict in $((SECONDS - start)) s; $(tail -n 1 "/tmp/apimon-stress-$$-$round.log")"
     [ "$verdict" = passed ] && rm -f "/tmp/apimon-stress-$$-$round.log" \
         || grep -E '^(FAILED|ERROR) ' "/tmp/apimon-stress-$$-$round.log" | sed 's/^/    /'
