@@ -296,10 +296,10 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:
         print(f"cannot listen on {HOST}:{args.port}: {exc}  (try --port 0)", file=sys.stderr)
         return 2
-    print(f"pytest-apimon demo services at {server.url}  ({', '.join('/' + s for s in SERVICES)})", flush=True)
-    print(f"  export APIMON_DEMO_URL={server.url} APIMON_DEMO_HOSTPORT={server.hostport}", flush=True)
-    print("Ctrl-C to stop / 按 Ctrl-C 停止", flush=True)
-    try:
+    try:  # from here on Ctrl-C must stop the server, even while the banner is still being printed
+        print(f"pytest-apimon demo services at {server.url}  ({', '.join('/' + s for s in SERVICES)})", flush=True)
+        print(f"  export APIMON_DEMO_URL={server.url} APIMON_DEMO_HOSTPORT={server.hostport}", flush=True)
+        print("Ctrl-C to stop / 按 Ctrl-C 停止", flush=True)
         while True:
             time.sleep(3600)
     except KeyboardInterrupt:
