@@ -764,7 +764,8 @@ _NAMES = st.from_regex(r"[A-Za-z_][A-Za-z0-9_.-]{0,8}", fullmatch=True)
 _VALUES = st.one_of(st.text(max_size=12), st.integers(), st.booleans(), st.lists(st.integers(), max_size=3))
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=150, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(names=st.lists(_NAMES, min_size=1, max_size=3, unique=True), data=st.data())
 def test_property_filled_paths_hold_no_template(tmp_path: Path, names: list[str], data: st.DataObject) -> None:
     path = "/r" + "".join(f"/{{{n}}}" for n in names)
