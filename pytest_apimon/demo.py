@@ -300,8 +300,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"pytest-apimon demo services at {server.url}  ({', '.join('/' + s for s in SERVICES)})", flush=True)
         print(f"  export APIMON_DEMO_URL={server.url} APIMON_DEMO_HOSTPORT={server.hostport}", flush=True)
         print("Ctrl-C to stop / 按 Ctrl-C 停止", flush=True)
-        while True:
-            time.sleep(3600)
+        while True:  # short naps: a SIGINT taken by another thread is only acted on when this thread wakes
+            time.sleep(1)
     except KeyboardInterrupt:
         pass
     finally:
