@@ -332,7 +332,9 @@ def test_hits_are_counted(server: DemoServer) -> None:
 @pytest.mark.integration
 def test_cli_prints_url_and_stops_on_ctrl_c() -> None:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "pytest_apimon.demo", "--port", "0"], stdout=subprocess.PIPE, text=True
+        [sys.executable, "-m", "pytest_apimon.demo", "--port", "0"], stdout=subprocess.PIPE, text=True,
+        # As from a terminal: SIGINT at its default, whatever disposition this (xdist worker) process passes on.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     try:
         assert proc.stdout is not None
