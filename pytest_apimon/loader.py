@@ -29,6 +29,8 @@ class ParseError(Exception):
 class Parsed:
     data: Any
     lines: dict[Path_, int] = field(default_factory=dict)
+    # Source text of plain numbers by field path: `1.10` and `0755` are sent as written, not as 1.1 and 755.
+    source: dict[Path_, str] = field(default_factory=dict)
 
     def line(self, path: Path_) -> int | None:
         """Line of the field at path, or of its nearest ancestor that has one."""
@@ -55,8 +57,96 @@ def did_you_mean(word: str, choices: list[str] | tuple[str, ...]) -> str:
     return f" (did you mean '{match[0]}'?)" if match else ""
 
 
-class _Loader(yaml.SafeLoader):
+@dataclass(frozen=True)
+class Limits:
+    """Parse limits: a hostile or broken file costs one error, never the run's time or memory.
+
+    Applied to documents, imported specs, sidecars and config.yaml (config: built-in values).
+    `max_file_bytes`: bytes on disk; `max_depth`: nesting of mappings/lists; `max_alias_nodes`:
+    nodes that YAML aliases add when expanded (the "billion laughs" bound); `max_interfaces`: per file.
+    """
+
+    max_file_bytes: int = 10 * 1024 * 1024
+    max_depth: int = 100
+    max_alias_nodes: int = 100_000
+    max_interfaces: int = 5_000
+
+
+DEFAULT_LIMITS = Limits()
+
+
+def check_size(size: int, limits: Limits) -> None:
+    """Raise ParseError when a file of `size` bytes is over `limits.max_file_bytes` (checked before reading)."""
+    if size > limits.max_file_bytes:
+        raise ParseError(
+            f"file is {_mib(size)}, over the limit of {_mib(limits.max_file_bytes)} "
+            "(limits.max_file_size in config.yaml)"
+        )
+
+
+def _mib(n: int) -> str:
+    return f"{n / (1024 * 1024):.1f} MiB" if n >= 1024 * 1024 else f"{n} bytes"
+
+
+# YAML 1.2 core schema (https://yaml.org/spec/1.2.2/#1032-tag-resolution): PyYAML's YAML 1.1 resolver reads
+# 12:30 as 750, 0755 as 493, yes/on as true and 2024-01-01 as a date, and those values would be sent.
+class _CoreResolver(yaml.resolver.BaseResolver):
     pass
+
+
+_CoreResolver.add_implicit_resolver(
+    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+)
+_CoreResolver.add_implicit_resolver(
+    "tag:yaml.org,2002:int", re.compile(r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$"), list("-+0123456789")
+)
+_CoreResolver.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"),
+    list("-+0123456789."),
+)
+_CoreResolver.add_implicit_resolver("tag:yaml.org,2002:null", re.compile(r"^(?:~|null|Null|NULL|)$"), ["~", "n", "N", ""])
+_CoreResolver.add_implicit_resolver("tag:yaml.org,2002:merge", re.compile(r"^(?:<<)$"), ["<"])
+
+
+class _CoreConstructor(yaml.constructor.SafeConstructor):
+    def construct_core_int(self, node: yaml.ScalarNode) -> int:
+        text = str(self.construct_scalar(node))
+        if text.startswith(("0o", "0x")):
+            return int(text[2:], 8 if text[1] == "o" else 16)
+        return int(text, 10)  # 0755 is 755 in YAML 1.2 (not octal)
+
+
+_CoreConstructor.add_constructor("tag:yaml.org,2002:int", _CoreConstructor.construct_core_int)
+
+
+class _Loader(
+    yaml.reader.Reader, yaml.scanner.Scanner, yaml.parser.Parser, yaml.composer.Composer,
+    _CoreConstructor, _CoreResolver,
+):  # fmt: skip
+    def __init__(self, stream: str) -> None:
+        yaml.reader.Reader.__init__(self, stream)
+        yaml.scanner.Scanner.__init__(self)
+        yaml.parser.Parser.__init__(self)
+        yaml.composer.Composer.__init__(self)
+        _CoreConstructor.__init__(self)
+        _CoreResolver.__init__(self)
+
+
+_CParser: type | None = getattr(getattr(yaml, "cyaml", None), "CParser", None)
+if _CParser is not None:
+
+    class _CLoader(_CParser, _CoreConstructor, _CoreResolver):  # type: ignore[misc,valid-type]
+        def __init__(self, stream: str) -> None:
+            _CParser.__init__(self, stream)  # type: ignore[misc]
+            _CoreConstructor.__init__(self)
+            _CoreResolver.__init__(self)
+
+    # libyaml when present: an order of magnitude faster, which matters at 10 000 documents; it also
+    # caps flow and block nesting at 1000 levels, so composing never recurses without bound.
+    _FastLoader: type = _CLoader
+else:  # pragma: no cover - PyYAML without libyaml
+    _FastLoader = _Loader
 
 
 class DuplicateKey(Exception):
@@ -65,7 +155,11 @@ class DuplicateKey(Exception):
         self.line = line
 
 
-def _lines(node: yaml.Node, path: Path_, out: dict[Path_, int]) -> None:
+_NUMBER_TAGS = ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float")
+
+
+def _lines(node: yaml.Node, path: Path_, out: dict[Path_, int], source: dict[Path_, str]) -> None:
+    """Line of every field; the source text of every plain number (for values that are sent as written)."""
     out[path] = node.start_mark.line + 1
     if isinstance(node, yaml.MappingNode):
         seen: dict[str, int] = {}
@@ -75,18 +169,65 @@ def _lines(node: yaml.Node, path: Path_, out: dict[Path_, int]) -> None:
                 raise DuplicateKey(key, key_node.start_mark.line + 1, seen[key])
             seen[key] = key_node.start_mark.line + 1
             out[path + (key,)] = key_node.start_mark.line + 1
-            _lines(value_node, path + (key,), out)
+            _lines(value_node, path + (key,), out, source)
             out[path + (key,)] = key_node.start_mark.line + 1
     elif isinstance(node, yaml.SequenceNode):
         for i, item in enumerate(node.value):
-            _lines(item, path + (i,), out)
+            _lines(item, path + (i,), out, source)
+    elif node.tag in _NUMBER_TAGS and isinstance(node.value, str):
+        source[path] = node.value
 
 
-# libyaml when present: an order of magnitude faster, which matters at 10 000 documents.
-_FastLoader: type = getattr(yaml, "CSafeLoader", _Loader)
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.MappingNode):
+        return [n for pair in node.value for n in pair]
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    return []
 
 
-def _compose(text: str) -> tuple[yaml.Node | None, yaml.BaseLoader]:
+def measure(root: yaml.Node, limits: Limits) -> None:
+    """Reject a node graph that is too deep, recursive, or whose aliases expand past the limit.
+
+    Iterative and linear in the distinct nodes: aliases are shared nodes, so their expanded size is
+    computed once per node (post-order, memoised), never by expanding them. Raises ParseError.
+    """
+    state: dict[int, int] = {}  # 1 = on the current path, 2 = done
+    weight: dict[int, int] = {}
+    height: dict[int, int] = {}
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, done = stack.pop()
+        key = id(node)
+        if done:
+            kids = _children(node)
+            weight[key] = 1 + sum(weight[id(k)] for k in kids)
+            height[key] = 1 + max((height[id(k)] for k in kids), default=0)
+            state[key] = 2
+            if height[key] > limits.max_depth:
+                raise ParseError(
+                    f"nested more than {limits.max_depth} levels deep (limits.max_depth in config.yaml)",
+                    node.start_mark.line + 1,
+                )
+            continue
+        seen = state.get(key)
+        if seen == 2:
+            continue
+        if seen == 1:
+            raise ParseError("an alias refers to a node that contains it (recursive alias)", node.start_mark.line + 1)
+        state[key] = 1
+        stack.append((node, True))
+        stack.extend((kid, False) for kid in _children(node))
+    extra = weight[id(root)] - len(weight)
+    if extra > limits.max_alias_nodes:
+        raise ParseError(
+            f"aliases (*name) expand to {extra} more nodes, over the limit of {limits.max_alias_nodes} "
+            "(limits.max_alias_nodes in config.yaml)",
+            root.start_mark.line + 1,
+        )
+
+
+def _compose(text: str) -> tuple[yaml.Node | None, Any]:
     loader = _FastLoader(text)
     try:
         return loader.get_single_node(), loader
@@ -94,46 +235,132 @@ def _compose(text: str) -> tuple[yaml.Node | None, yaml.BaseLoader]:
         loader.dispose()
 
 
-def _line_map_of(node: yaml.Node | None) -> dict[Path_, int]:
+def _line_map_of(node: yaml.Node | None) -> tuple[dict[Path_, int], dict[Path_, str]]:
     out: dict[Path_, int] = {}
+    source: dict[Path_, str] = {}
     if node is not None:
         try:
-            _lines(node, (), out)
+            _lines(node, (), out, source)
         except DuplicateKey as exc:
             raise ParseError(str(exc), exc.line) from None
-    return out
+    return out, source
 
 
-def _line_map(text: str) -> dict[Path_, int]:
+def _line_map(text: str, limits: Limits) -> tuple[dict[Path_, int], dict[Path_, str]]:
     try:
         node, _ = _compose(text)
-    except yaml.YAMLError:
-        return {}
+        if node is not None:
+            measure(node, limits)
+    except (yaml.YAMLError, ParseError, RecursionError):
+        return {}, {}
     return _line_map_of(node)
 
 
-def parse(text: str, suffix: str) -> Parsed:
-    """Parse YAML (.yaml/.yml) or JSON (.json). Raises ParseError with a line when known."""
-    if suffix.lower() == ".json":
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ParseError(f"invalid JSON: {exc.msg} (column {exc.colno})", exc.lineno) from None
-        return Parsed(data, _line_map(text))
+_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
+_JSON_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]')
+
+
+def _json_depth_check(text: str, limits: Limits) -> None:
+    if text.count("[") + text.count("{") <= limits.max_depth:
+        return  # cannot be deeper: the common case costs two counts
+    depth = 0
+    for char in _NOT_BRACKET.sub("", _JSON_STRING.sub("", text)):
+        depth += 1 if char in "[{" else -1
+        if depth > limits.max_depth:
+            break
+    else:
+        return
+    depth, line = 0, None
+    for m in _JSON_TOKEN.finditer(text):  # slower, only for the line of the message
+        if m.group() in "[{":
+            depth += 1
+            if depth > limits.max_depth:
+                line = text.count("\n", 0, m.start()) + 1
+                break
+        elif m.group() in "]}":
+            depth -= 1
+    raise ParseError(f"nested more than {limits.max_depth} levels deep (limits.max_depth in config.yaml)", line)
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON (JSON has no NaN or Infinity)")
+
+
+def load_json(text: str, limits: Limits = DEFAULT_LIMITS) -> Any:
+    """json.loads within the limits; NaN/Infinity rejected (RFC 8259 has neither). Raises ParseError."""
+    _json_depth_check(text, limits)
     try:
-        # One pass: compose the node tree (for line numbers), then build the data from it.
+        return json.loads(text, parse_constant=_no_constant)
+    except json.JSONDecodeError as exc:
+        raise ParseError(f"invalid JSON: {exc.msg} (column {exc.colno})", exc.lineno) from None
+    except ValueError as exc:  # from _no_constant
+        raise ParseError(f"invalid JSON: {exc}") from None
+    except RecursionError:
+        raise ParseError(f"nested more than {limits.max_depth} levels deep (limits.max_depth in config.yaml)") from None
+
+
+def load_yaml(text: str, limits: Limits = DEFAULT_LIMITS) -> Any:
+    """YAML (1.2 core schema) data within the limits. Raises ParseError."""
+    return _parse_yaml(text, limits).data
+
+
+def parse(text: str, suffix: str, limits: Limits = DEFAULT_LIMITS) -> Parsed:
+    """Parse YAML (.yaml/.yml) or JSON (.json). Raises ParseError with a line when known.
+
+    YAML uses the 1.2 core schema (``12:30``, ``0755``, ``yes`` stay as written) and merge keys
+    (``<<: *base``, explicit keys win). Every file is held to `limits` (size, depth, alias expansion).
+    """
+    if len(text) > limits.max_file_bytes:
+        check_size(len(text.encode("utf-8", errors="replace")), limits)
+    if suffix.lower() == ".json":
+        data = load_json(text, limits)
+        lines, source = _line_map(text, limits)
+        return Parsed(data, lines, source)
+    return _parse_yaml(text, limits)
+
+
+def _parse_yaml(text: str, limits: Limits) -> Parsed:
+    try:
+        # One pass: compose the node tree, check it against the limits, map lines (before the
+        # constructor flattens merge keys into the mapping), then build the data from it.
         node, loader = _compose(text)
-        data = loader.construct_document(node) if node is not None else None
-    except yaml.YAMLError as exc:
-        if isinstance(exc, yaml.constructor.ConstructorError) or _FastLoader is _Loader:
+        if node is None:
+            return Parsed(None)
+        measure(node, limits)
+        lines, source = _line_map_of(node)
+        data = loader.construct_document(node)
+    except RecursionError:
+        raise ParseError(f"nested more than {limits.max_depth} levels deep (limits.max_depth in config.yaml)") from None
+    except (yaml.YAMLError, ValueError) as exc:
+        if not isinstance(exc, yaml.YAMLError):  # e.g. an explicit !!int tag on text that is not a number
+            raise ParseError(f"invalid YAML: {exc}") from None
+        if "maximum nesting depth" in str(exc):  # libyaml's own cap (1000 levels)
+            mark = getattr(exc, "problem_mark", None)
+            raise ParseError(
+                f"nested more than {limits.max_depth} levels deep (limits.max_depth in config.yaml)",
+                mark.line + 1 if mark else None,
+            ) from None
+        # The pure-Python scanner is quadratic on deeply nested flow collections: only small, flat files.
+        slow_ok = len(text) <= _SLOW_MAX and text.count("[") + text.count("{") <= 2 * limits.max_depth
+        if isinstance(exc, yaml.constructor.ConstructorError) or _FastLoader is _Loader or not slow_ok:
             raise ParseError(*_yaml_error(exc)) from None
         # libyaml's wording is terser; re-parse the broken file with the pure-Python parser for the message.
         try:
-            yaml.load(text, Loader=_Loader)  # noqa: S506 - SafeLoader subclass
+            slow = _Loader(text)
+            try:
+                slow.get_single_node()
+            finally:
+                slow.dispose()
         except yaml.YAMLError as slow_exc:
             raise ParseError(*_yaml_error(slow_exc)) from None
+        except RecursionError:
+            pass
         raise ParseError(*_yaml_error(exc)) from None
-    return Parsed(data, _line_map_of(node))
+    return Parsed(data, lines, source)
+
+
+_SLOW_MAX = 256 * 1024  # the pure-Python parser only re-reads small broken files, for its better message
 
 
 def _yaml_error(exc: yaml.YAMLError) -> tuple[str, int | None]:

@@ -268,7 +268,7 @@ def test_literal_dollar_brace(tmp_path: Path) -> None:
         ("defaults:\n  interval: 15x\n", "defaults.interval", 2, "expected a number of seconds"),
         ("defaults:\n  retries: -1\n", "defaults.retries", 2, "expected a whole number >= 0, got -1"),
         ("defaults:\n  retries: 1.5\n", "defaults.retries", 2, "whole number"),
-        ("defaults:\n  retries: yes\n", "defaults.retries", 2, "got true"),
+        ("defaults:\n  retries: yes\n", "defaults.retries", 2, "got 'yes'"),
         ("defaults:\n  max_body_bytes: lots\n", "defaults.max_body_bytes", 2, "expected a size in bytes"),
         ("defaults:\n  max_body_bytes: 0\n", "defaults.max_body_bytes", 2, "> 0"),
         ("defaults:\n  verify_tls: maybe\n", "defaults.verify_tls", 2, "expected true or false, got 'maybe'"),
