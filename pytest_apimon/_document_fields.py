@@ -8,10 +8,11 @@ every problem of an interface at once.
 from __future__ import annotations
 
 import datetime as _dt
+import math
 import re
 from collections.abc import Callable, Mapping
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from .loader import MissingVariable, Path_, did_you_mean, substitute_env
 
@@ -90,6 +91,50 @@ def substitute(value: Any, path: Path_, environ: Mapping[str, str], problems: Pr
         return {k: substitute(v, path + (k,), environ, problems) for k, v in value.items()}
     if isinstance(value, list):
         return [substitute(v, path + (i,), environ, problems) for i, v in enumerate(value)]
+    return value
+
+
+_SENT_AS_TEXT = ("params", "headers", "form")  # values that go on the wire as text
+_TARGETS = ("path", "url")
+
+
+def as_written(raw: dict[Any, Any], prefix: Path_, source: Mapping[Path_, str]) -> dict[Any, Any]:
+    """Numbers in params/headers/form and a numeric path/url replaced by their source text.
+
+    YAML and JSON read `1.10` as 1.1 and `007` as 7; a query parameter must be sent as the user wrote it.
+    `source` is loader.Parsed.source (field path -> text of a plain number). Returns a new dict.
+    """
+    out = dict(raw)
+
+    def text(value: Any, path: Path_) -> Any:
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and path in source:
+            return source[path]
+        return value
+
+    for key in _TARGETS:
+        if key in out:
+            out[key] = text(out[key], prefix + (key,))
+    for key in _SENT_AS_TEXT:
+        section = out.get(key)
+        if not isinstance(section, dict):
+            continue
+        fixed: dict[Any, Any] = {}
+        for name, value in section.items():
+            where = prefix + (key, name)
+            if isinstance(value, list):
+                fixed[name] = [text(v, where + (i,)) for i, v in enumerate(value)]
+            else:
+                fixed[name] = text(value, where)
+        out[key] = fixed
+    return out
+
+
+def wire_text(value: Any) -> Any:
+    """A scalar as it goes into a query string or form: true/false (JSON spelling), numbers as text."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return str(value)
     return value
 
 
@@ -178,16 +223,22 @@ def url_problem(text: str) -> str | None:
     if "://" not in text:
         hint = "; for a path relative to the service base URL use 'path'" if text.startswith("/") else ""
         return "expected an absolute URL starting with http:// or https://" + hint
-    parts = urlsplit(text)
+    try:
+        parts = urlsplit(text)
+        host = parts.hostname
+    except ValueError as exc:  # e.g. "Invalid IPv6 URL" for http://[::1/x
+        return f"{exc} (an IPv6 host is written in brackets: http://[::1]:8080/)"
     scheme = parts.scheme.lower()
     if scheme not in ("http", "https"):
         return f"scheme '{parts.scheme}' is not http or https{did_you_mean(scheme, ('http', 'https'))}"
-    if not parts.hostname:
+    if not host:
         return f"missing host after '{parts.scheme}://'"
-    try:
-        parts.port  # noqa: B018 - raises ValueError for a bad port
-    except ValueError:
-        return "the port is not a number between 0 and 65535"
+    hostport = parts.netloc.rpartition("@")[2]
+    tail = hostport.rpartition("]")[2] if hostport.startswith("[") else hostport
+    if ":" in tail:
+        port = tail.rpartition(":")[2]
+        if not (port.isdigit() and 1 <= int(port) <= 65535):
+            return f"the port is not a number between 1 and 65535 (got {port!r})"
     return None
 
 
@@ -206,10 +257,15 @@ def _params(value: Any, path: Path_, p: Problems) -> Any:
     if (mapping := _mapping(value, path, p, "a mapping of query parameters")) is None:
         return INVALID
     before = len(p)
+    out: dict[str, Any] = {}
     for key, item in mapping.items():
-        if not (_is_scalar(item) or (isinstance(item, list) and all(_is_scalar(x) for x in item))):
+        if _is_scalar(item):
+            out[key] = wire_text(item)
+        elif isinstance(item, list) and all(_is_scalar(x) for x in item):
+            out[key] = [wire_text(x) for x in item]
+        else:
             p.add(path + (key,), f"expected a string, number, boolean or a list of those, got {describe(item)}")
-    return dict(mapping) if len(p) == before else INVALID
+    return out if len(p) == before else INVALID
 
 
 def _headers(value: Any, path: Path_, p: Problems) -> Any:
@@ -218,7 +274,12 @@ def _headers(value: Any, path: Path_, p: Problems) -> Any:
     out: dict[str, str] = {}
     for key, item in mapping.items():
         if isinstance(item, (int, float, str)) and not isinstance(item, bool):
-            out[key] = item if isinstance(item, str) else str(item)
+            text = item if isinstance(item, str) else str(wire_text(item))
+            problem = header_problem(str(key), text)
+            if problem:
+                p.add(path + (key,), problem)
+            else:
+                out[key] = text
         else:
             extra = " (quote it in YAML)" if isinstance(item, bool) else ""
             p.add(path + (key,), f"expected a string or number, got {describe(item)}{extra}")
@@ -231,11 +292,40 @@ def _form(value: Any, path: Path_, p: Problems) -> Any:
     bad = [k for k, v in mapping.items() if not _is_scalar(v)]
     for key in bad:
         p.add(path + (key,), f"expected a string, number or boolean, got {describe(mapping[key])}")
-    return INVALID if bad else dict(mapping)
+    return INVALID if bad else {k: wire_text(v) for k, v in mapping.items()}
+
+
+# RFC 9110 §5.1: a field name is a token. http.client encodes values as ISO-8859-1 and refuses CR/LF.
+_TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
+
+
+def header_problem(name: str, value: str) -> str | None:
+    """Why a header cannot be sent as written (RFC 9110 §5.1, §5.5), or None.
+
+    Rule: a name must be a token; a value must be one line of ISO-8859-1 text without leading
+    whitespace. Values are never re-encoded silently (servers disagree on RFC 8187 / percent-encoding):
+    a value outside ISO-8859-1 is rejected, and the message gives its UTF-8 percent-encoding to copy.
+    """
+    if not _TOKEN.match(name):
+        return (f"header name {name!r} cannot be sent: a name is letters, digits and !#$%&'*+-.^_`|~ only "
+                "(no spaces, colons or non-ASCII)")  # fmt: skip
+    if any(c in value for c in "\r\n\0"):
+        return "header value cannot be sent: it contains a line break or NUL"
+    if value[:1] in (" ", "\t"):
+        return "header value cannot be sent: it starts with whitespace"
+    bad = next((c for c in value if ord(c) > 0xFF), None)
+    if bad is not None:
+        encoded = quote(value, safe="")
+        return (f"header value contains {bad!r}, which HTTP/1.1 headers cannot carry (only ISO-8859-1); "
+                f"if the service expects UTF-8 percent-encoding, write {encoded!r}")  # fmt: skip
+    return None
 
 
 def _json_value(value: Any, path: Path_, p: Problems) -> Any:
-    """Any JSON value; YAML extras (dates, non-string keys) are rejected where they occur."""
+    """Any JSON value; YAML extras (dates, non-string keys, NaN/Infinity) are rejected where they occur."""
+    if isinstance(value, float) and not math.isfinite(value):
+        p.add(path, f"expected a JSON value, got {value!r}: JSON has no NaN or Infinity (RFC 8259); send a string")
+        return INVALID
     if value is None or isinstance(value, (str, int, float)):
         return value
     if isinstance(value, list):

@@ -28,12 +28,13 @@ from ._document_fields import (
     RESERVED_TAGS,
     TAG_PATTERN,
     Problems,
+    as_written,
     describe,
     parse_fields,
     substitute,
     unknown_key,
 )
-from .loader import Parsed, ParseError, Path_, format_path, parse
+from .loader import DEFAULT_LIMITS, Limits, Parsed, ParseError, Path_, check_size, format_path, parse
 
 __all__ = [  # re-exported: the key sets are the contract the JSON Schema is tested against
     "BODY_CHECK_KEYS", "BODY_CHECK_OPS", "CHECK_TYPES", "DEFAULTS_KEYS", "EXPECT_KEYS", "FILE_KEYS", "HTTP_METHODS",
@@ -223,11 +224,17 @@ class _Context:
 
 
 def load_document(
-    path: Path, pool_root: Path, display: str | None = None, *, environ: Mapping[str, str] | None = None
+    path: Path,
+    pool_root: Path,
+    display: str | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    limits: Limits = DEFAULT_LIMITS,
 ) -> DocumentFile:
     """Parse and validate one document file. Never raises for bad content.
 
-    `environ` feeds ``${VAR}`` substitution (default: os.environ).
+    `environ` feeds ``${VAR}`` substitution (default: os.environ); `limits` bounds size, nesting,
+    YAML alias expansion and interfaces per file (loader.Limits).
     """
     display = str(path) if display is None else display
     result = DocumentFile(display)
@@ -237,9 +244,12 @@ def load_document(
         return result
 
     try:
+        check_size(path.stat().st_size, limits)  # before reading: a huge file must not be loaded at all
         raw = path.read_bytes()
     except OSError as exc:
         return fail(f"cannot read file: {exc.strerror or exc}")
+    except ParseError as exc:
+        return fail(exc.message)
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -254,11 +264,14 @@ def load_document(
         return fail(EMPTY_MESSAGE)
     from .importers import import_document, sniff  # deferred: importers build on this module's models
 
-    spec = sniff(text, path.suffix)  # OpenAPI / Swagger / Postman by content; None for native documents
-    if spec is not None:
-        return import_document(spec, path, pool_root, display, os.environ if environ is None else environ)
     try:
-        parsed = parse(text, path.suffix)
+        spec = sniff(text, path.suffix, limits)  # OpenAPI / Swagger / Postman by content; None for native ones
+    except ParseError as exc:
+        return fail(exc.message, exc.line)
+    if spec is not None:
+        return import_document(spec, path, pool_root, display, os.environ if environ is None else environ, limits)
+    try:
+        parsed = parse(text, path.suffix, limits)
     except ParseError as exc:
         return fail(exc.message, exc.line)
     data = parsed.data
@@ -290,6 +303,13 @@ def load_document(
             parsed.line(()),
         )
 
+    if len(items) > limits.max_interfaces:
+        where: Path_ = ("interfaces",) if isinstance(data, dict) else ()
+        return fail(
+            f"{len(items)} interfaces in one file, over the limit of {limits.max_interfaces} "
+            "(limits.max_interfaces_per_file in config.yaml); split the file",
+            parsed.line(where), format_path(where),
+        )
     for index, (prefix, item) in enumerate(items):
         outcome = _interface(ctx, item, prefix, index, extra_keys)
         if isinstance(outcome, Interface):
@@ -331,7 +351,7 @@ def _defaults(ctx: _Context, raw: Any, problems: Problems) -> None:
     if not isinstance(raw, dict):
         problems.add(prefix, f"expected a mapping of interface fields shared by every interface, got {describe(raw)}")
         return
-    raw = substitute(raw, prefix, ctx.environ, problems)
+    raw = as_written(substitute(raw, prefix, ctx.environ, problems), prefix, ctx.parsed.source)
     if "name" in raw:
         problems.add(prefix + ("name",), "'name' is not allowed in defaults: each interface needs its own name")
     ctx.defaults = parse_fields({k: v for k, v in raw.items() if k != "name"}, prefix, problems, DEFAULTS_KEYS)
@@ -364,6 +384,7 @@ def _interface(
         problems.add(prefix, f"expected an interface (a mapping with 'name' and 'path' or 'url'), got {describe(raw)}")
         return ctx.error(problems, index=index)
     raw = substitute({k: v for k, v in raw.items() if k not in extra_keys}, prefix, ctx.environ, problems)
+    raw = as_written(raw, prefix, ctx.parsed.source)
     env_paths = [p for p, _ in problems]
     for key in raw:
         if key == "defaults" and extra_keys:

@@ -105,7 +105,9 @@ _CoreResolver.add_implicit_resolver(
     re.compile(r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"),
     list("-+0123456789."),
 )
-_CoreResolver.add_implicit_resolver("tag:yaml.org,2002:null", re.compile(r"^(?:~|null|Null|NULL|)$"), ["~", "n", "N", ""])
+_CoreResolver.add_implicit_resolver(
+    "tag:yaml.org,2002:null", re.compile(r"^(?:~|null|Null|NULL|)$"), ["~", "n", "N", ""]
+)
 _CoreResolver.add_implicit_resolver("tag:yaml.org,2002:merge", re.compile(r"^(?:<<)$"), ["<"])
 
 
@@ -302,7 +304,7 @@ def load_json(text: str, limits: Limits = DEFAULT_LIMITS) -> Any:
 
 def load_yaml(text: str, limits: Limits = DEFAULT_LIMITS) -> Any:
     """YAML (1.2 core schema) data within the limits. Raises ParseError."""
-    return _parse_yaml(text, limits).data
+    return _parse_yaml(text, limits, lines=False).data
 
 
 def parse(text: str, suffix: str, limits: Limits = DEFAULT_LIMITS) -> Parsed:
@@ -320,7 +322,7 @@ def parse(text: str, suffix: str, limits: Limits = DEFAULT_LIMITS) -> Parsed:
     return _parse_yaml(text, limits)
 
 
-def _parse_yaml(text: str, limits: Limits) -> Parsed:
+def _parse_yaml(text: str, limits: Limits, *, lines: bool = True) -> Parsed:
     try:
         # One pass: compose the node tree, check it against the limits, map lines (before the
         # constructor flattens merge keys into the mapping), then build the data from it.
@@ -328,7 +330,7 @@ def _parse_yaml(text: str, limits: Limits) -> Parsed:
         if node is None:
             return Parsed(None)
         measure(node, limits)
-        lines, source = _line_map_of(node)
+        line_map, source = _line_map_of(node) if lines else ({}, {})
         data = loader.construct_document(node)
     except RecursionError:
         raise ParseError(f"nested more than {limits.max_depth} levels deep (limits.max_depth in config.yaml)") from None
@@ -357,7 +359,7 @@ def _parse_yaml(text: str, limits: Limits) -> Parsed:
         except RecursionError:
             pass
         raise ParseError(*_yaml_error(exc)) from None
-    return Parsed(data, lines, source)
+    return Parsed(data, line_map, source)
 
 
 _SLOW_MAX = 256 * 1024  # the pure-Python parser only re-reads small broken files, for its better message

@@ -170,7 +170,7 @@ def test_single_interface(tmp_path: Path, suffix: str) -> None:
         module="profile",
         method="GET",
         path="/api/users/me",
-        params={"lang": "zh-CN", "ids": [1, 2]},
+        params={"lang": "zh-CN", "ids": ["1", "2"]},
         headers={"X-Trace": "1", "Accept": "application/json"},
         expect=Expect(
             status=(200, "3xx"),
@@ -210,7 +210,7 @@ def test_interfaces_with_defaults(tmp_path: Path) -> None:
     a, b = result.interfaces
     assert (a.service, a.module) == ("account-svc", "core")  # file-level override
     assert a.headers == {"X-App": "apimon", "X-Env": "prod"}  # merged, interface wins
-    assert a.params == {"v": 1}
+    assert a.params == {"v": "1"}
     assert a.expect == Expect(status=(200,), max_ms=200.0)  # merged per key
     assert a.tags == ("smoke", "p0")  # union, defaults first, no duplicates
     assert a.timeout == 3.0

@@ -24,7 +24,7 @@ import yaml
 
 from .._document_fields import HTTP_METHODS
 from ..documents import DocumentError, DocumentFile, Expect, Interface, service_and_module
-from ..loader import Path_, did_you_mean
+from ..loader import DEFAULT_LIMITS, Limits, ParseError, Path_, did_you_mean, load_json, load_yaml
 from .overrides import Overrides, load_overrides
 from .refs import EXT, Fragment, is_ext
 
@@ -90,17 +90,16 @@ def _line_map(text: str) -> dict[Path_, int]:
     return out
 
 
-def sniff(text: str, suffix: str) -> Source | None:
+def sniff(text: str, suffix: str, limits: Limits = DEFAULT_LIMITS) -> Source | None:
     """The spec when `text` is OpenAPI/Swagger/Postman; None for native documents (and unparsable text,
-    whose syntax error the native loader reports with its line)."""
+    whose syntax error the native loader reports with its line). Raises ParseError when a limit is hit."""
     if not any(marker in text for marker in _MARKERS):
         return None  # cheap: native documents are never parsed twice
     try:
-        if suffix.lower() == ".json":
-            data = json.loads(text)
-        else:
-            data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # noqa: S506 - safe
-    except (ValueError, yaml.YAMLError):
+        data = load_json(text, limits) if suffix.lower() == ".json" else load_yaml(text, limits)
+    except ParseError as exc:
+        if "limits." in exc.message:  # over a limit: the native loader would hit it too; say it once, now
+            raise
         return None
     return detect(data, text)
 
@@ -224,7 +223,8 @@ class Context:
 
 
 def import_document(
-    source: Source, path: Path, pool_root: Path, display: str, environ: Mapping[str, str]
+    source: Source, path: Path, pool_root: Path, display: str, environ: Mapping[str, str],
+    limits: Limits = DEFAULT_LIMITS,
 ) -> DocumentFile:
     """Convert a recognised spec into interfaces and errors. Never raises for bad content."""
     result = DocumentFile(display)
@@ -236,7 +236,7 @@ def import_document(
     if source.kind == "environment":
         return result  # not a document: a sidecar's `environment` reads it
     service, module = service_and_module(path, pool_root)
-    overrides = load_overrides(path, display, environ)
+    overrides = load_overrides(path, display, environ, limits)
     # External $refs may reach any file of the pool given to --apimon (its folder when a single file is given).
     boundary = pool_root.parent if pool_root.is_file() else pool_root
     ctx = Context(source, display, path, service, module, environ, overrides, boundary)
@@ -247,6 +247,11 @@ def import_document(
     except RecursionError:  # a pathological document must cost one error, not the run
         ctx.error((), "document is nested too deeply to be read")
         drafts = []
+    if len(drafts) > limits.max_interfaces:
+        result.errors.append(DocumentError(
+            display, None, "", f"{len(drafts)} operations in one file, over the limit of {limits.max_interfaces} "
+            "(limits.max_interfaces_per_file in config.yaml); split the spec or raise the limit"))
+        return result
     _unique_names(drafts)
     for d in drafts:
         if d.error:

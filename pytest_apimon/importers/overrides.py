@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from .._document_fields import _PARSERS, Problems, describe, parse_fields, substitute, unknown_key
 from ..documents import BodyCheck, DocumentError
-from ..loader import Parsed, ParseError, Path_, did_you_mean, format_path, parse
+from ..loader import DEFAULT_LIMITS, Limits, Parsed, ParseError, Path_, check_size, did_you_mean, format_path, parse
 
 if TYPE_CHECKING:
     from . import Draft
@@ -117,7 +117,9 @@ class Overrides:
         return DocumentError(self.file or "", line, format_path(at), message)
 
 
-def load_overrides(spec: Path, spec_display: str, environ: Mapping[str, str]) -> Overrides:
+def load_overrides(
+    spec: Path, spec_display: str, environ: Mapping[str, str], limits: Limits = DEFAULT_LIMITS
+) -> Overrides:
     """Read and validate the sidecar of `spec`. Never raises: problems become DocumentErrors."""
     path = sidecar_for(spec)
     if path is None:
@@ -125,8 +127,9 @@ def load_overrides(spec: Path, spec_display: str, environ: Mapping[str, str]) ->
     display = str(Path(spec_display).with_name(path.name))
     ov = Overrides(file=display, path=path)
     try:
+        check_size(path.stat().st_size, limits)
         text = path.read_text(encoding="utf-8-sig")
-        ov.parsed = parse(text, path.suffix)
+        ov.parsed = parse(text, path.suffix, limits)
     except (OSError, UnicodeDecodeError) as exc:
         ov.errors.append(DocumentError(display, None, "", f"cannot read overrides file: {exc}"))
         return ov
