@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -9,17 +10,24 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from .categories import Category
-from .documents import DocumentError, Interface, service_and_module
+from .documents import DocumentError, DocumentFile, Interface, service_and_module
 from .loader import did_you_mean
 from .results import InterfaceResult
 
 if TYPE_CHECKING:
     from .runstate import ApimonRun
 
+log = logging.getLogger("pytest_apimon")
+
 try:  # Structured failure text: JUnit's message = the classified first line, body = details.
     from _pytest._code.code import ReprEntryNative, ReprExceptionInfo, ReprFileLocation, ReprTraceback
 except ImportError:  # pragma: no cover - private API moved; fall back to plain text
     ReprExceptionInfo = None  # type: ignore[assignment,misc]
+
+
+def _internal(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())[:200]
+    return f"{type(exc).__name__}: {text} (an internal error of pytest-apimon; the log has the traceback)"
 
 
 class InterfaceFailure(Exception):
@@ -45,9 +53,20 @@ class InterfaceFile(pytest.File):
         self.pool_root = pool_root
 
     def collect(self) -> Iterator[pytest.Item]:
-        run = _run(self.config)
+        """Never raises: any exception while reading the file or making an item becomes one failing
+        invalid_document item, so one file can never abort collection ("errors during collection")."""
         display = self.nodeid.split("::")[0] or str(self.path)
-        doc = run.parse_cache.load(self.path, self.pool_root, display)
+        try:
+            doc = _run(self.config).parse_cache.load(self.path, self.pool_root, display)
+        except Exception as exc:  # a bug or an unforeseen input costs this file, not the run
+            log.exception("could not read %s", display)
+            error = DocumentError(display, None, "", f"could not be read: {_internal(exc)}")
+            yield InvalidDocumentItem.from_parent(self, name="<invalid document>", error=error)
+            return
+        yield from self._items(doc, display)
+
+    def _items(self, doc: DocumentFile, display: str) -> Iterator[pytest.Item]:
+        run = _run(self.config)
         if doc.errors and not doc.interfaces and run.is_fragment(self.path, self.pool_root):
             return  # a fragment of a spec (its external $ref target): read with the spec, not on its own
         run.redactor.add_secrets(doc.secrets)
@@ -82,7 +101,15 @@ class InterfaceFile(pytest.File):
                 name = unique(f"{entry.name} (duplicate)", entry.index)
                 yield InvalidDocumentItem.from_parent(self, name=name, error=dup)
                 continue
-            yield InterfaceItem.from_parent(self, name=unique(entry.name, entry.index), interface=entry)
+            name = unique(entry.name, entry.index)
+            try:
+                item = InterfaceItem.from_parent(self, name=name, interface=entry)
+            except Exception as exc:  # see collect()
+                log.exception("could not make an item of %s", name)
+                error = DocumentError(display, entry.line, "", f"could not be collected: {_internal(exc)}",
+                                      entry.name, entry.index)
+                item = InvalidDocumentItem.from_parent(self, name=unique(f"{name} (error)", entry.index), error=error)
+            yield item
 
 
 class _ApimonItem(pytest.Item):
@@ -163,7 +190,8 @@ class InterfaceItem(_ApimonItem):
 
     def reportinfo(self) -> tuple[Path, int | None, str]:
         itf = self.interface
-        return self.path, (itf.line - 1) if itf.line else None, f"{itf.service}/{itf.module} · {itf.name}"
+        # pytest asserts a line for skipped items (INTERNALERROR otherwise): 0 when the line is unknown.
+        return self.path, (itf.line - 1) if itf.line else 0, f"{itf.service}/{itf.module} · {itf.name}"
 
 
 class InvalidDocumentItem(_ApimonItem):
@@ -190,7 +218,7 @@ class InvalidDocumentItem(_ApimonItem):
         raise InterfaceFailure(result, "")
 
     def reportinfo(self) -> tuple[Path, int | None, str]:
-        return self.path, (self.error.line - 1) if self.error.line else None, str(self.error)
+        return self.path, (self.error.line - 1) if self.error.line else 0, str(self.error)
 
 
 def _auth_problem(itf: Interface, run: ApimonRun) -> DocumentError | None:

@@ -285,6 +285,32 @@ def _json_depth_check(text: str, limits: Limits) -> None:
     raise ParseError(f"nested more than {limits.max_depth} levels deep (limits.max_depth in config.yaml)", line)
 
 
+# \uD83D\uDC4D (a UTF-16 surrogate pair, as JSON writes one emoji) is common in real vendor specs. libyaml
+# rejects surrogate escapes, and a lone one becomes a str that cannot be encoded to UTF-8 (reports, JUnit).
+_SURROGATE_ESCAPE = re.compile(
+    r"(?<!\\)((?:\\\\)*)\\u(?:([dD][89abAB][0-9a-fA-F]{2})(?:\\u([dD][c-fC-F][0-9a-fA-F]{2}))?"
+    r"|[dD][c-fC-F][0-9a-fA-F]{2})"
+)
+_ANY_SURROGATE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+def fix_surrogate_escapes(text: str, *, for_yaml: bool) -> str:
+    """Lone surrogate escapes become \\uFFFD; for YAML, a pair becomes one \\U escape of the same character."""
+    if _ANY_SURROGATE.search(text) is None:
+        return text
+
+    def repl(m: re.Match[str]) -> str:
+        pre, high, low = m.group(1), m.group(2), m.group(3)
+        if high and low:
+            if not for_yaml:
+                return m.group(0)  # json decodes pairs itself
+            code = 0x10000 + ((int(high, 16) - 0xD800) << 10) + (int(low, 16) - 0xDC00)
+            return f"{pre}\\U{code:08X}"
+        return pre + "\\uFFFD"
+
+    return _SURROGATE_ESCAPE.sub(repl, text)
+
+
 def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON (JSON has no NaN or Infinity)")
 
@@ -293,7 +319,7 @@ def load_json(text: str, limits: Limits = DEFAULT_LIMITS) -> Any:
     """json.loads within the limits; NaN/Infinity rejected (RFC 8259 has neither). Raises ParseError."""
     _json_depth_check(text, limits)
     try:
-        return json.loads(text, parse_constant=_no_constant)
+        return json.loads(fix_surrogate_escapes(text, for_yaml=False), parse_constant=_no_constant)
     except json.JSONDecodeError as exc:
         raise ParseError(f"invalid JSON: {exc.msg} (column {exc.colno})", exc.lineno) from None
     except ValueError as exc:  # from _no_constant
@@ -317,12 +343,13 @@ def parse(text: str, suffix: str, limits: Limits = DEFAULT_LIMITS) -> Parsed:
         check_size(len(text.encode("utf-8", errors="replace")), limits)
     if suffix.lower() == ".json":
         data = load_json(text, limits)
-        lines, source = _line_map(text, limits)
+        lines, source = _line_map(fix_surrogate_escapes(text, for_yaml=True), limits)
         return Parsed(data, lines, source)
     return _parse_yaml(text, limits)
 
 
 def _parse_yaml(text: str, limits: Limits, *, lines: bool = True) -> Parsed:
+    text = fix_surrogate_escapes(text, for_yaml=True)
     try:
         # One pass: compose the node tree, check it against the limits, map lines (before the
         # constructor flattens merge keys into the mapping), then build the data from it.

@@ -19,7 +19,7 @@ from .importers.refs import external_refs
 from .redact import secret_values
 
 CACHE_FILE = "parse-cache.pickle"
-_FORMAT = 2  # 2: DocumentFile.notes; importer results changed (path templates, external $refs)
+_FORMAT = 3  # 2: DocumentFile.notes, importer results changed; 3: YAML 1.2 core schema, values as written
 
 
 def _version() -> str:

@@ -24,7 +24,16 @@ import yaml
 
 from .._document_fields import HTTP_METHODS
 from ..documents import DocumentError, DocumentFile, Expect, Interface, service_and_module
-from ..loader import DEFAULT_LIMITS, Limits, ParseError, Path_, did_you_mean, load_json, load_yaml
+from ..loader import (
+    DEFAULT_LIMITS,
+    Limits,
+    ParseError,
+    Path_,
+    did_you_mean,
+    fix_surrogate_escapes,
+    load_json,
+    load_yaml,
+)
 from .overrides import Overrides, load_overrides
 from .refs import EXT, Fragment, is_ext
 
@@ -72,7 +81,7 @@ def _line_map(text: str) -> dict[Path_, int]:
     """Best effort: libyaml's composer is ~10x faster than the pure-Python one on big specs."""
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     try:
-        node = yaml.compose(text, Loader=loader)
+        node = yaml.compose(fix_surrogate_escapes(text, for_yaml=True), Loader=loader)
     except yaml.YAMLError:
         return {}
     out: dict[Path_, int] = {}
