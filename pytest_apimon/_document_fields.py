@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import quote, urlsplit
 
+from . import bodypath
 from .loader import MissingVariable, Path_, did_you_mean, substitute_env
 
 HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
@@ -33,8 +34,6 @@ SKIP_REASON = "skipped in document"
 
 INVALID: Any = object()
 _STATUS_CLASS = re.compile(r"^[1-5]xx$", re.IGNORECASE)
-_SEGMENT = r"(?:[^.\[\]]+|\[\d+\])"
-_BODY_PATH = re.compile(rf"^{_SEGMENT}(?:\.[^.\[\]]+|\[\d+\])*$")
 
 
 class Problems(list[tuple[Path_, str]]):
@@ -386,10 +385,13 @@ def _body_path(value: Any, path: Path_, p: Problems) -> Any:
         return text
     if text.startswith(("$.", "$[")):  # JSONPath habit: '$.data.id' means 'data.id'
         text = text[1:].removeprefix(".")
-    if _BODY_PATH.match(text):
-        return text
-    p.add(path, f"malformed body path {value!r}: expected keys and [index] like 'data.items[0].id' ('' = whole body)")
-    return INVALID
+    try:
+        bodypath.parse(text)
+    except bodypath.BodyPathError as exc:
+        p.add(path, f"malformed body path {value!r}: {exc}; expected keys and [index] like 'data.items[0].id', "
+                    "a quoted key like data[\"a.b\"] ('' = whole body)")  # fmt: skip
+        return INVALID
+    return text
 
 
 def _check(value: Any, path: Path_, p: Problems) -> Any:

@@ -7,6 +7,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from . import bodypath
 from .categories import Category
 from .documents import BodyCheck, Expect
 from .probe import Exchange
@@ -109,9 +110,11 @@ def _check(data: Any, check: BodyCheck) -> str | None:
     if check.op == "exists":
         if bool(check.value) == found:
             return None
-        return f"{label}: missing" if found is False else f"{label}: expected absent, got {_show(value)}"
+        if found:
+            return f"{label}: expected absent, got {_show(value)}"
+        return f"{label}: missing{bodypath.hint(data, check.path)}"
     if not found:
-        return f"{label}: missing"
+        return f"{label}: missing{bodypath.hint(data, check.path)}"
     if check.op == "equals":
         if _json_equal(value, check.value):
             return None
@@ -206,40 +209,6 @@ def status_allowed(status: int, allowed: tuple[int | str, ...]) -> bool:
     return False
 
 
-# A path is a dotted sequence of keys, each optionally followed by [n] indexes; quoted keys
-# ("a.b" or ['a.b']) are not needed by the document format, so dots always separate.
-_SEGMENT = re.compile(r"([^.\[\]]*)((?:\[-?\d+\])*)")
-_INDEX = re.compile(r"\[(-?\d+)\]")
-
-
 def lookup(data: object, path: str) -> tuple[bool, object]:
-    """Resolve a simple path like 'data.items[0].id' ('' or '$' = whole). Returns (found, value)."""
-    path = path.strip()
-    if path in ("", "$"):
-        return True, data
-    if path.startswith("$."):
-        path = path[2:]
-    elif path.startswith("$["):
-        path = path[1:]
-    current: object = data
-    for part in path.split("."):
-        m = _SEGMENT.fullmatch(part)
-        if m is None:
-            return False, None
-        key, indexes = m.group(1), m.group(2)
-        if key and isinstance(current, list) and re.fullmatch(r"-?\d+", key):
-            indexes = f"[{key}]{indexes}"  # "items.0" reads like "items[0]"
-        elif key:
-            if not isinstance(current, dict) or key not in current:
-                return False, None
-            current = current[key]
-        elif not indexes:
-            return False, None  # empty segment such as "a..b"
-        for idx in _INDEX.findall(indexes):
-            if not isinstance(current, list):
-                return False, None
-            i = int(idx)
-            if not -len(current) <= i < len(current):
-                return False, None
-            current = current[i]
-    return True, current
+    """Resolve a body path like 'data.items[0].id' or 'data["a.b"]' ('' or '$' = whole); see bodypath.py."""
+    return bodypath.lookup(data, path)
