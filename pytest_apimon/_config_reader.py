@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, NoReturn
 from urllib.parse import parse_qsl, urlsplit
 
+from ._document_fields import url_problem
 from .loader import MissingVariable, Parsed, Path_, did_you_mean, format_path, substitute_env
 from .redact import cookie_values, is_secret_name, is_secret_value, looks_like_credential, secret_values
 
@@ -167,6 +168,19 @@ def boolean(value: Any) -> bool:
     raise ValueError(f"expected true or false, got {describe(value)}")
 
 
+def body_path(value: Any) -> str:
+    """A body path (token_path, expires_in_path), in the grammar of bodypath.py."""
+    from . import bodypath
+
+    text = nonempty(value).strip()
+    try:
+        bodypath.parse(text)
+    except bodypath.BodyPathError as exc:
+        raise ValueError(f"malformed path {text!r}: {exc}; expected e.g. data.token or data[\"access.token\"]") \
+            from None
+    return text
+
+
 def choice(choices: tuple[str, ...], normalize: Any, what: str) -> Any:
     def check(value: Any) -> str:
         text = normalize(string(value).strip())
@@ -250,13 +264,26 @@ class Reader(SectionReader):
                 f"only one of {', '.join(repr(k) for k in keys)}"
             self.fail(path + (present[1],), f"use {either}, not both")
 
-    def url(self, value: Any, path: Path_) -> str:
+    def url(self, value: Any, path: Path_, *, base: bool = False) -> str:
+        """An absolute http(s) URL (bad IPv6 literal, port outside 1-65535 rejected); `base`: a base URL,
+        which paths are appended to, so it has no query string or fragment."""
         if not isinstance(value, str):
             self.fail(path, f"expected an absolute http(s) URL, got {describe(value)}")
         url = value.strip()
-        parts = urlsplit(url)
-        if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
-            self.fail(path, f"expected an absolute http(s) URL with a host, got {url!r}")
+        try:
+            parts = urlsplit(url)
+            host = parts.hostname
+        except ValueError:
+            parts, host = None, None
+        if parts is None or parts.scheme.lower() not in ("http", "https") or not host:
+            self.fail(path, f"expected an absolute http(s) URL with a host, got {url!r}"
+                            + (f": {url_problem(url)}" if url_problem(url) else ""))
+        problem = url_problem(url)
+        if problem:
+            self.fail(path, f"malformed URL {url!r}: {problem}")
+        if base and (parts.query or parts.fragment or url.endswith(("?", "#"))):
+            self.fail(path, f"a base URL cannot have a query string or fragment, got {url!r} "
+                            "(paths are appended to it; put query parameters in each interface's params)")
         if parts.password:
             self.secrets.append(parts.password)
         # `?access_token=…` in a configured URL is a credential too.

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -16,7 +17,17 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from . import _config_reader as c
 from ._config_reader import ConfigError, parse_duration, parse_size
-from .loader import MissingVariable, ParseError, Path_, did_you_mean, parse, substitute_env
+from .loader import (
+    DEFAULT_LIMITS,
+    Limits,
+    MissingVariable,
+    ParseError,
+    Path_,
+    check_size,
+    did_you_mean,
+    parse,
+    substitute_env,
+)
 from .origins import origin_of
 
 if TYPE_CHECKING:
@@ -167,6 +178,7 @@ class Config:
     state_dir: str = ".apimon"  # run state (history db, tokens, outbox); relative to the config file's folder
     policy: PolicySettings = field(default_factory=lambda: _policy_settings()[0]())
     state: StateSettings = field(default_factory=lambda: _policy_settings()[1]())
+    limits: Limits = DEFAULT_LIMITS  # parse limits for documents, specs and sidecars (`limits:`)
 
     @property
     def base_dir(self) -> Path:
@@ -185,7 +197,7 @@ DEFAULT_ENV = "default"
 LANGUAGES = ("zh", "en")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
-_TOP_KEYS = ("env", "defaults", "services", "logging", "report", "notify", "alerts", "breaker", "state")
+_TOP_KEYS = ("env", "defaults", "services", "logging", "report", "notify", "alerts", "breaker", "state", "limits")
 _SERVICE_KEYS = ("base_url", "headers", "verify_tls", "timeout", "auth", "alerts", "trusted_origins")
 
 
@@ -227,7 +239,7 @@ class _ConfigReader(c.Reader):
         if raw is None:
             return None
         if not isinstance(raw, Mapping):
-            return self.url(self.sub(raw, path), path)
+            return self.url(self.sub(raw, path), path, base=True)
         urls = self.mapping(raw, path)
         chosen = env if env in urls else DEFAULT_ENV if DEFAULT_ENV in urls else None
         if chosen is None:
@@ -241,8 +253,8 @@ class _ConfigReader(c.Reader):
                 other = substitute_env(value, self.environ) if isinstance(value, str) else value
             except MissingVariable:
                 continue
-            self.url(other, path + (name,))
-        return self.url(self.sub(urls[chosen], path + (chosen,)), path + (chosen,))
+            self.url(other, path + (name,), base=True)
+        return self.url(self.sub(urls[chosen], path + (chosen,)), path + (chosen,), base=True)
 
     def auth(self, raw: Any, path: Path_, base_url: str | None) -> AuthConfig | None:
         if raw is None:
@@ -296,9 +308,9 @@ class _ConfigReader(c.Reader):
             json=body,
             form=form,
             headers=headers,
-            token_path=self.get(sec, path, "token_path", c.nonempty, d.token_path),
+            token_path=self.get(sec, path, "token_path", c.body_path, d.token_path),
             token_header=self.get(sec, path, "token_header", c.opt(c.nonempty), None),
-            expires_in_path=self.get(sec, path, "expires_in_path", c.opt(c.nonempty), None),
+            expires_in_path=self.get(sec, path, "expires_in_path", c.opt(c.body_path), None),
             expiry=self.get(sec, path, "expiry", c.opt(c.choice(_EXPIRY, str.lower, "an expiry source")), None),
             ttl=self.get(sec, path, "ttl", _TTL, None),
             refresh_before=self.get(sec, path, "refresh_before", c.parse_duration, d.refresh_before),
@@ -413,6 +425,25 @@ _REPORT: dict[str, Any] = {
 }
 
 
+_LIMITS: dict[str, tuple[str, Any]] = {  # config key -> (Limits field, converter)
+    "max_file_size": ("max_file_bytes", c.positive(c.parse_size)),
+    "max_depth": ("max_depth", c.at_least(2)),
+    "max_alias_nodes": ("max_alias_nodes", c.count),
+    "max_interfaces_per_file": ("max_interfaces", c.at_least(1)),
+}
+
+
+def _limits(reader: c.Reader, raw: Any) -> Limits:
+    sec = reader.mapping(raw, ("limits",), tuple(_LIMITS))
+    return Limits(**{name: reader.get(sec, ("limits",), key, conv, getattr(DEFAULT_LIMITS, name))
+                     for key, (name, conv) in _LIMITS.items()})
+
+
+def _own_limit(message: str) -> str:
+    # The config file is read with the built-in limits: its `limits:` section applies to documents.
+    return re.sub(r"\(limits\.\w+ in config\.yaml\)", "(built-in limit for the config file)", message)
+
+
 def load_config(path: Path | None, env: str | None = None, environ: Mapping[str, str] | None = None) -> Config:
     """Load, substitute and validate. path None -> built-in defaults; a missing file is an error. Raises ConfigError.
 
@@ -425,13 +456,16 @@ def load_config(path: Path | None, env: str | None = None, environ: Mapping[str,
     if not path.is_file():
         raise ConfigError(f"config file not found: {path}" if not path.exists() else f"not a file: {path}")
     try:
+        check_size(path.stat().st_size, DEFAULT_LIMITS)  # the config's own limits are the built-in ones
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read config file: {exc}", file=file) from None
+    except ParseError as exc:
+        raise ConfigError(_own_limit(exc.message), file=file) from None
     try:
         parsed = parse(text, path.suffix)
     except ParseError as exc:
-        raise ConfigError(exc.message, file=file, line=exc.line) from None
+        raise ConfigError(_own_limit(exc.message), file=file, line=exc.line) from None
 
     reader = _ConfigReader(parsed, file, os.environ if environ is None else environ)
     top = reader.mapping(parsed.data, (), _TOP_KEYS)
@@ -463,4 +497,5 @@ def load_config(path: Path | None, env: str | None = None, environ: Mapping[str,
         state_dir=state.dir,
         policy=policy,
         state=state,
+        limits=_limits(reader, top.get("limits")),
     )

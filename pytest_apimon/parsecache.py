@@ -16,6 +16,7 @@ from pathlib import Path
 from .documents import DocumentFile, load_document
 from .importers.overrides import sidecar_for
 from .importers.refs import external_refs
+from .loader import DEFAULT_LIMITS, Limits
 from .redact import secret_values
 
 CACHE_FILE = "parse-cache.pickle"
@@ -32,12 +33,13 @@ def _version() -> str:
 
 
 class ParseCache:
-    def __init__(self, state_dir: Path | None) -> None:
+    def __init__(self, state_dir: Path | None, limits: Limits = DEFAULT_LIMITS) -> None:
         self.path = state_dir / CACHE_FILE if state_dir is not None else None
+        self.limits = limits
         self._old: dict[str, DocumentFile] | None = None
         self._used: dict[str, DocumentFile] = {}
         self._misses = 0
-        self._salt = f"{_FORMAT}:{_version()}"
+        self._salt = f"{_FORMAT}:{_version()}:{limits}"
         self.hits = 0
 
     def _load(self) -> dict[str, DocumentFile]:
@@ -54,13 +56,16 @@ class ParseCache:
 
     def load(self, path: Path, pool_root: Path, display: str) -> DocumentFile:
         try:
+            if path.stat().st_size > self.limits.max_file_bytes:  # load_document reports it without reading
+                return load_document(path, pool_root, display=display, limits=self.limits)
             raw = path.read_bytes()
         except OSError:
-            return load_document(path, pool_root, display=display)
+            return load_document(path, pool_root, display=display, limits=self.limits)
         if b"${" in raw or b"{{" in raw:
-            return load_document(path, pool_root, display=display)  # depends on the environment
+            return load_document(path, pool_root, display=display, limits=self.limits)  # depends on the environment
         if external_refs(raw):
-            return load_document(path, pool_root, display=display)  # depends on the fragment files it $refs
+            # depends on the fragment files it $refs
+            return load_document(path, pool_root, display=display, limits=self.limits)
         digest = hashlib.sha256(raw)
         digest.update(f"\0{self._salt}\0{path}\0{pool_root}\0{display}".encode())
         side = sidecar_for(path)  # an imported spec's overrides file changes the result too
@@ -68,9 +73,9 @@ class ParseCache:
             try:
                 side_raw = side.read_bytes()
             except OSError:
-                return load_document(path, pool_root, display=display)
+                return load_document(path, pool_root, display=display, limits=self.limits)
             if b"${" in side_raw:
-                return load_document(path, pool_root, display=display)
+                return load_document(path, pool_root, display=display, limits=self.limits)
             digest.update(b"\0sidecar\0" + side_raw)
         key = digest.hexdigest()
         doc = self._load().get(key)
@@ -78,7 +83,7 @@ class ParseCache:
             self.hits += 1
         else:
             self._misses += 1
-            doc = load_document(path, pool_root, display=display)
+            doc = load_document(path, pool_root, display=display, limits=self.limits)
             if _holds_credentials(doc):
                 return doc  # never copy a document's credentials into the state folder
         self._used[key] = doc

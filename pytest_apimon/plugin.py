@@ -74,6 +74,10 @@ def _load(config: pytest.Config) -> Config:
         return load_config(path, env=apimon_option(config, "env"))
     except ConfigError as exc:
         raise pytest.UsageError(f"pytest-apimon: invalid config: {exc}") from None
+    except Exception as exc:  # an input nobody foresaw: still a usage error naming the file, never INTERNALERROR
+        log.exception("reading the config %s failed", path)
+        raise pytest.UsageError(f"pytest-apimon: invalid config: {path}: cannot be read "
+                                f"({type(exc).__name__}: {exc})") from None
 
 
 def _resolve_roots(config: pytest.Config, cfg: Config, paths: list[str]) -> tuple[list[Path], bool]:
@@ -132,7 +136,7 @@ def pytest_configure(config: pytest.Config) -> None:
     run = ApimonRun(config=cfg, roots=roots, lang=lang, redactor=Redactor([*cfg.secrets, *env_secrets()]),
                     is_worker=workerinput is not None)
     _configure_concurrency(config, run)
-    run.parse_cache = ParseCache(cfg.state_path)
+    run.parse_cache = ParseCache(cfg.state_path, cfg.limits)
     if config.args_source != pytest.Config.ArgsSource.ARGS:
         # The PATHs were consumed by --apimon: collect exactly them, not testpaths or the cwd. They are the run's
         # arguments, so the header must not say "testpaths: …" (pytest prints it for ArgsSource.TESTPATHS).
