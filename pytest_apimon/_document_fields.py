@@ -22,7 +22,7 @@ INTERFACE_KEYS = (
     "name", "method", "path", "url", "params", "headers", "json", "form", "body",
     "auth", "expect", "timeout", "tags", "skip", "description",
 )  # fmt: skip
-EXPECT_KEYS = ("status", "body", "max_ms")
+EXPECT_KEYS = ("status", "body", "max_ms", "headers")
 BODY_CHECK_OPS = ("equals", "exists", "type")
 BODY_CHECK_KEYS = ("path",) + BODY_CHECK_OPS
 BODY_KEYS = ("json", "form", "body")
@@ -438,16 +438,34 @@ def _checks(value: Any, path: Path_, p: Problems) -> Any:
     return INVALID if any(c is INVALID for c in checks) else tuple(checks)
 
 
+def _expect_headers(value: Any, path: Path_, p: Problems) -> Any:
+    """name -> exact value (string or number), or true/false for present/absent (e.g. Location after a 302)."""
+    if (mapping := _mapping(value, path, p, "a mapping of response header names to values or true/false")) is None:
+        return INVALID
+    before = len(p)
+    out: dict[str, str | bool] = {}
+    for key, item in mapping.items():
+        if isinstance(item, bool):
+            out[key] = item
+        elif isinstance(item, (int, float, str)):
+            out[key] = str(wire_text(item))
+        else:
+            p.add(path + (key,), f"expected the exact header value, or true/false for present/absent, "
+                                 f"got {describe(item)}")  # fmt: skip
+    return out if len(p) == before else INVALID
+
+
 _EXPECT_PARSERS: dict[str, Callable[[Any, Path_, Problems], Any]] = {
     "status": _status,
     "body": _checks,
     "max_ms": _positive("milliseconds"),
+    "headers": _expect_headers,
 }
 
 
 def _expect(value: Any, path: Path_, p: Problems) -> Any:
     """Only the keys given: defaults merge per key, so absence must stay visible."""
-    if (mapping := _mapping(value, path, p, "a mapping with status, body and/or max_ms")) is None:
+    if (mapping := _mapping(value, path, p, "a mapping with status, body, headers and/or max_ms")) is None:
         return INVALID
     return parse_fields(mapping, path, p, EXPECT_KEYS, parsers=_EXPECT_PARSERS)
 

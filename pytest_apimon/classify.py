@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import json
 import re
 from dataclasses import dataclass
@@ -32,7 +33,7 @@ HEALTHY = Outcome(None)
 
 def classify(exchange: Exchange, expect: Expect) -> Outcome:
     """Transport errors first, then status, then body checks, then latency."""
-    for step in (_transport, _status, _body, _latency):
+    for step in (_transport, _status, _headers, _body, _latency):
         outcome = step(exchange, expect)
         if outcome is not None:
             return outcome
@@ -53,6 +54,8 @@ def _transport(ex: Exchange, expect: Expect) -> Outcome | None:
         return _out(Category.TIMEOUT, err.sub or "total", err.message)
     if err.kind == "network":
         return _out(Category.NETWORK, err.sub or "other", err.message)
+    if err.kind == "response":  # it arrived but cannot be read: the server's fault, not the network's
+        return _out(Category.UNEXPECTED, err.sub or "response", err.message)
     if err.kind == "redirects":
         return _out(Category.UNEXPECTED, "redirects", err.message)
     if err.kind == "invalid_url":  # URLs are validated when documents load; this is a safety net
@@ -79,6 +82,21 @@ def _status(ex: Exchange, expect: Expect) -> Outcome | None:
     return _out(Category.UNEXPECTED, "status", f"HTTP {status}, expected {_describe_allowed(expect.status)}")
 
 
+def _headers(ex: Exchange, expect: Expect) -> Outcome | None:
+    """expect.headers: exact value or presence, names case-insensitive (RFC 9110 §5.1)."""
+    got = {k.lower(): v for k, v in ex.response_headers.items()}
+    for name, want in expect.headers:
+        value = got.get(name.lower())
+        if want is True and value is None:
+            return _out(Category.UNEXPECTED, "header", f"header {name}: missing")
+        if want is False and value is not None:
+            return _out(Category.UNEXPECTED, "header", f"header {name}: expected absent, got {_show(value)}")
+        if isinstance(want, str) and value != want:
+            shown = "missing" if value is None else f"got {_show(value)}"
+            return _out(Category.UNEXPECTED, "header", f"header {name}: expected {_show(want)}, {shown}")
+    return None
+
+
 def _describe_allowed(allowed: tuple[int | str, ...]) -> str:
     return ", ".join(str(a).lower() for a in allowed) if allowed else "2xx"
 
@@ -89,8 +107,8 @@ def _body(ex: Exchange, expect: Expect) -> Outcome | None:
     if ex.truncated:
         return _out(Category.UNEXPECTED, "body", f"body truncated at {_size(len(ex.body))}; checks need all of it")
     try:
-        data = json.loads(ex.body.decode("utf-8-sig"))
-    except (UnicodeDecodeError, ValueError):
+        data = json.loads(_body_text(ex))
+    except (UnicodeDecodeError, ValueError, RecursionError):
         ctype = next((v for k, v in ex.response_headers.items() if k.lower() == "content-type"), "")
         detail = f" (Content-Type {ctype})" if ctype else ""
         excerpt = ex.text(40).strip() if ex.body else ""
@@ -101,6 +119,18 @@ def _body(ex: Exchange, expect: Expect) -> Outcome | None:
         return None
     reason = problems[0] + (f" (+{len(problems) - 1} more)" if len(problems) > 1 else "")
     return _out(Category.UNEXPECTED, "body", reason)
+
+
+def _body_text(ex: Exchange) -> str:
+    """The body decoded with the Content-Type charset (GBK, Shift_JIS...) when Python knows it, else UTF-8."""
+    charset = ex.charset()
+    if charset:
+        try:
+            codecs.lookup(charset)
+        except LookupError:
+            charset = None
+    text = ex.body.decode(charset) if charset else ex.body.decode("utf-8-sig")
+    return text.removeprefix("\ufeff")
 
 
 def _check(data: Any, check: BodyCheck) -> str | None:

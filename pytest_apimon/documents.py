@@ -98,6 +98,16 @@ class Expect:
     status: tuple[int | str, ...] = ()
     body: tuple[BodyCheck, ...] = ()
     max_ms: float | None = None
+    # Response headers: (name, exact value) or (name, True/False for present/absent); names case-insensitive.
+    headers: tuple[tuple[str, str | bool], ...] = ()
+
+    @property
+    def follow_redirects(self) -> bool:
+        """False when a 3xx is expected (302, or '3xx'): the redirect itself is checked, not where it leads."""
+        return not any(
+            (isinstance(s, int) and 300 <= s <= 399) or (isinstance(s, str) and s.lower() == "3xx")
+            for s in self.status
+        )
 
 
 @dataclass(frozen=True)
@@ -423,6 +433,8 @@ def _interface(
     expect = merged.pop("expect", {})
     if "body" in expect:
         expect["body"] = tuple(BodyCheck(*check) for check in expect["body"])
+    if "headers" in expect:
+        expect["headers"] = tuple(expect["headers"].items())
     merged.setdefault("method", "GET")
     return Interface(
         service=ctx.service,

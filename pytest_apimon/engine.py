@@ -119,7 +119,8 @@ class Engine:
             connect_timeout=min(d.connect_timeout, timeout),
             verify_tls=svc.verify_tls if itf.verify_tls is None else itf.verify_tls,
             max_body_bytes=d.max_body_bytes,
-            follow_redirects=itf.follow_redirects,
+            # Postman's followRedirects: false, or a 3xx in expect.status: the redirect itself is the answer.
+            follow_redirects=itf.follow_redirects and itf.expect.follow_redirects,
             credential_headers=tuple(credential_headers),
             credential_params=tuple(k for k in itf.params if is_secret_name(k)),
         )

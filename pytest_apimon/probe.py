@@ -52,8 +52,11 @@ _REQUEST_BODY_EXCERPT = 2048
 
 @dataclass
 class ProbeError:
-    kind: str  # "timeout" | "network" | "redirects" | "invalid_url" | "other"
-    sub: str  # timeout: connect|read|total; network: dns|refused|reset|tls|other
+    # "response": the server answered but the response cannot be read (not a transport fault: not retried).
+    kind: str  # "timeout" | "network" | "response" | "redirects" | "invalid_url" | "other"
+    # timeout: connect|read|total; network: dns|refused|reset|tls|proxy|other;
+    # response: decode (Content-Encoding) | headers (too many / too long) | chunked | status_line
+    sub: str
     message: str  # short human text, no secrets added by us
 
 
@@ -74,7 +77,8 @@ class Request:
     connect_timeout: float = 5.0
     verify_tls: bool = True
     max_body_bytes: int = 1024 * 1024
-    follow_redirects: bool = True  # False: a 3xx is the answer (Postman's followRedirects: false)
+    # False: a 3xx is the answer (Postman's followRedirects: false, or a 3xx listed in expect.status)
+    follow_redirects: bool = True
     credential_headers: tuple[str, ...] = ()  # headers holding a credential the tool added (see CredentialSession)
     credential_params: tuple[str, ...] = ()  # query parameters holding one
 
@@ -93,6 +97,10 @@ class Exchange:
     elapsed_ms: float = 0.0
     error: ProbeError | None = None
 
+    def charset(self) -> str | None:
+        """The charset named in Content-Type, if any (RFC 9110 §8.3.2)."""
+        return _charset(self.response_headers)
+
     def text(self, limit: int | None = None) -> str:
         """Body decoded (charset from headers, else utf-8, replacement on errors), optionally cut."""
         charset = _charset(self.response_headers) or "utf-8"
@@ -101,6 +109,21 @@ class Exchange:
         except LookupError:  # unknown charset name in the header
             text = self.body.decode("utf-8", errors="replace")
         return _cut(text, limit)
+
+
+def proxy_in_use(url: str, proxies: dict[str, str] | None = None) -> str | None:
+    """The proxy requests would use for `url` (HTTP_PROXY/HTTPS_PROXY/ALL_PROXY, NO_PROXY honoured), without
+    its userinfo; None when the request goes direct."""
+    env = requests.utils.get_environ_proxies(url) if proxies is None else proxies
+    proxy = requests.utils.select_proxy(url, env) if env else None
+    if not proxy:
+        return None
+    return _without_userinfo(proxy)
+
+
+def _without_userinfo(url: str) -> str:
+    parts = urlsplit(url if "://" in url else "http://" + url)
+    return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}"
 
 
 def _charset(headers: dict[str, str]) -> str | None:
@@ -354,6 +377,10 @@ def send(session: requests.Session, req: Request) -> Exchange:
         complete = _read_body(resp, req.max_body_bytes, ex)
     except Exception as exc:
         ex.error = _map_error(exc, fired=guard.fired, req=req, url=ex.url, max_redirects=session.max_redirects)
+        proxy = proxy_in_use(ex.url, settings.get("proxies") or {})
+        if proxy and not guard.fired and _first(_chain(exc), requests.exceptions.ProxyError, u3.ProxyError):
+            # The proxy refused or failed, not the target: say which proxy (credentials left out).
+            ex.error = ProbeError("network", "proxy", _short(f"proxy {proxy} failed: {ex.error.message}"))
     finally:
         ex.elapsed_ms = (time.perf_counter() - start) * 1000
         guard.finish()
@@ -470,6 +497,9 @@ def _map_error(exc: BaseException, *, fired: bool, req: Request, url: str, max_r
     tls = _first(chain, ssl.SSLError)
     if tls is not None or _first(chain, requests.exceptions.SSLError, u3.SSLError):
         return ProbeError("network", "tls", _short(f"TLS error: {_tls_text(tls or exc)}"))
+    unreadable = _unreadable(chain, host)
+    if unreadable is not None:
+        return unreadable
     if _first(chain, ConnectionResetError):
         return ProbeError("network", "reset", f"connection reset by {host}")
     if _first(chain, http.client.RemoteDisconnected):
@@ -479,6 +509,28 @@ def _map_error(exc: BaseException, *, fired: bool, req: Request, url: str, max_r
     if _first(chain, BrokenPipeError, u3.ProtocolError, requests.exceptions.ChunkedEncodingError):
         return ProbeError("network", "reset", _short(f"connection to {host} broken: {_leaf_text(chain)}"))
     return ProbeError("network", "other", _short(f"{type(exc).__name__}: {exc}"))
+
+
+def _unreadable(chain: list[BaseException], host: str) -> ProbeError | None:
+    """A response that arrived but cannot be read: a fault of the server's answer that a retry cannot fix."""
+    decode = _first(chain, u3.DecodeError, requests.exceptions.ContentDecodingError)
+    if decode is not None:
+        return ProbeError("response", "decode", _short(f"response body cannot be decoded: {decode}"))
+    chunk = _first(chain, u3.InvalidChunkLength)
+    if isinstance(chunk, u3.InvalidChunkLength) and chunk.length:  # empty: the connection closed instead
+        return ProbeError("response", "chunked", _short(f"broken chunked encoding from {host}: invalid chunk "
+                                                        f"length {bytes(chunk.length[:40])!r}"))
+    line = _first(chain, http.client.LineTooLong)
+    if line is not None:
+        return ProbeError("response", "headers", _short(f"response from {host} has an oversized {line}"))
+    bad_status = next((e for e in chain if isinstance(e, http.client.BadStatusLine)
+                       and not isinstance(e, http.client.RemoteDisconnected)), None)
+    if bad_status is not None:
+        return ProbeError("response", "status_line", _short(f"malformed HTTP status line from {host}: {bad_status}"))
+    other = next((e for e in chain if type(e) is http.client.HTTPException), None)
+    if other is not None:  # e.g. "got more than 100 headers" (http.client's limit)
+        return ProbeError("response", "headers", _short(f"response from {host} cannot be read: {other}"))
+    return None
 
 
 def _tls_text(exc: BaseException) -> str:

@@ -265,7 +265,7 @@ def test_connection_reset(srv: LocalServer, session: requests.Session) -> None:
 def test_garbage_response(srv: LocalServer, session: requests.Session) -> None:
     srv.raw("GET", "/junk", send_raw(b"SSH-2.0-OpenSSH_9.6\r\n"))
     ex = get(session, srv.url + "/junk")
-    assert ex.error is not None and ex.error.kind == "network"
+    assert ex.error is not None and (ex.error.kind, ex.error.sub) == ("response", "status_line")  # not HTTP: no retry
 
 
 def test_redirects(srv: LocalServer, session: requests.Session) -> None:
