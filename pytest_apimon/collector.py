@@ -58,6 +58,7 @@ class ResultCollector:
             finished_at=self.finished_at or time.time(),
             env=self.run.config.env,
             results=list(self.run.results.values()),
+            proxy=self.run.proxy,
         )
 
     def selection_is_complete(self) -> bool:

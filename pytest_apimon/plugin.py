@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+import signal
 import tempfile
 import uuid
 from collections.abc import Callable, Generator
@@ -127,6 +128,7 @@ def pytest_configure(config: pytest.Config) -> None:
     from .redact import Redactor, env_secrets
     from .runstate import ApimonRun
 
+    _refuse_thread_timeout(config)
     cfg = _load(config)
     lang = apimon_option(config, "lang") or cfg.report.language
     if lang not in ("zh", "en"):
@@ -160,6 +162,21 @@ def pytest_configure(config: pytest.Config) -> None:
         config.pluginmanager.register(XdistHooks(run), "apimon-xdist")
 
 
+def _refuse_thread_timeout(config: pytest.Config) -> None:
+    """pytest-timeout's thread method ends a hang with os._exit: no summary, no report, no WeCom message, and
+    the results already gathered are lost. Refused; every request has its own total deadline anyway."""
+    if not config.pluginmanager.hasplugin("timeout"):
+        return
+    method = config.getoption("timeout_method", None) or config.getini("timeout_method")
+    if str(method).strip() == "thread":
+        raise pytest.UsageError(
+            "pytest-apimon: --timeout-method thread (or timeout_method = thread) kills the whole run when an "
+            "interface hangs (os._exit): no report and no notification would be written. Use the signal method "
+            "(the default on Linux and macOS) or leave --timeout out: every request already has a total deadline "
+            "(defaults.timeout) and pytest-apimon guards every item itself."
+        )
+
+
 def _configure_controller(config: pytest.Config, run: ApimonRun, whole_pools: bool) -> None:
     from . import logs
     from .alerts import Memory
@@ -170,6 +187,7 @@ def _configure_controller(config: pytest.Config, run: ApimonRun, whole_pools: bo
 
     cfg = run.config
     run.run_id = uuid.uuid4().hex
+    run.proxy = _proxy_in_use(cfg)
     if config.getoption("apimon_no_token_cache"):
         # Still one login per run across workers: a per-run folder, removed at the end.
         run.token_dir = Path(tempfile.mkdtemp(prefix="apimon-tokens-"))
@@ -201,6 +219,15 @@ def _configure_controller(config: pytest.Config, run: ApimonRun, whole_pools: bo
             config.stash[MEMORY_KEY] = memory
             run.skips = dict(memory.skips)
     config.pluginmanager.register(ResultCollector(run, config, memory, whole_pools), "apimon-results")
+
+
+def _proxy_in_use(cfg: Config) -> str | None:
+    """The proxies the configured services' requests go through (environment, NO_PROXY honoured)."""
+    from .probe import proxy_in_use
+
+    urls = [svc.base_url for svc in cfg.services.values() if svc.base_url] or ["http://example.invalid/"]
+    found = sorted({p for url in urls if (p := proxy_in_use(url))})
+    return ", ".join(found) or None
 
 
 def _configure_concurrency(config: pytest.Config, run: ApimonRun) -> None:
@@ -287,8 +314,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     retry = run.retry
     user_filter = config.getoption("only_rerun", None) or config.getoption("rerun_except", None)
     guard = None
+    # Only with the signal method: the thread method would end the whole run with os._exit (see above).
     if config.pluginmanager.hasplugin("timeout") and config.getoption("timeout", None) is None \
-            and not config.getini("timeout"):
+            and not config.getini("timeout") and hasattr(signal, "SIGALRM"):
         guard = 5.0 + (retry.backoff(retry.retries) if retry.retries else 0.0)
     marks: dict[object, pytest.MarkDecorator] = {}  # one Mark per distinct setting, not one per item
     for item in items:
@@ -313,7 +341,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             # Hang guard per attempt (func_only: re-armed for every rerun, see pytest-internals §4).
             seconds = 2 * run.engine().timeout_for(item.interface) + guard
             if seconds not in marks:
-                marks[seconds] = pytest.mark.timeout(seconds, func_only=True)
+                marks[seconds] = pytest.mark.timeout(seconds, method="signal", func_only=True)
             item.add_marker(marks[seconds])
 
 
@@ -331,8 +359,11 @@ def pytest_runtestloop(session: pytest.Session) -> None:
     ]
     if jobs:
         engine = run.engine()
+        backoff = run.retry.backoff(run.retry.retries) if run.retry.retries else 0.0
         run.runner = Runner(engine.check, concurrency=run.concurrency, max_per_host=run.max_per_host,
-                            retry=run.retry, host=run.host)
+                            retry=run.retry, host=run.host,
+                            # One attempt: a login and the request, each within the total deadline, plus slack.
+                            deadline=lambda itf: 2 * engine.timeout_for(itf) + 5.0 + backoff)
         run.runner.start(jobs)
 
 

@@ -24,6 +24,7 @@ _T: dict[str, tuple[str, str]] = {
     "end": ("结束", "End"),
     "duration": ("耗时", "Duration"),
     "env": ("环境", "Env"),
+    "proxy": ("经代理", "via proxy"),
     "total": ("总数", "Total"),
     "passed": ("通过", "Passed"),
     "failed": ("失败", "Failed"),
@@ -223,7 +224,7 @@ def render_terminal(run: RunResult, lang: str = "zh", *, redactor: Redactor | No
         failed += f" ({_breakdown(stats)})"
     lines = [
         _window(run, lang),
-        f"{_t('env', lang)} {run.env}",
+        f"{_t('env', lang)} {run.env}" + (f" · {_t('proxy', lang)} {red.text(run.proxy)}" if run.proxy else ""),
         " · ".join([f"{_t('total', lang)} {stats.total}", f"{_t('passed', lang)} {stats.passed}", failed,
                     f"{_t('skipped', lang)} {stats.skipped}",
                     f"{_t('rate', lang)} {_rate(stats.success_rate, lang)}"]),
@@ -354,7 +355,8 @@ def render_markdown(run: RunResult, lang: str = "zh", title: str | None = None, 
         f"**{_t('result', lang)}**{sep}{overall}",
         "",
         f"> {_window(run, lang)}",
-        f"> {_t('env', lang)} {_code(run.env)}",
+        f"> {_t('env', lang)} {_code(run.env)}"
+        + (f" · {_t('proxy', lang)} {_code(red.text(run.proxy))}" if run.proxy else ""),
         "",
         f"## {_t('overview', lang)}",
         f"- {_t('total', lang)} **{stats.total}**",
@@ -420,6 +422,7 @@ def render_json(run: RunResult, *, redactor: Redactor | None = None) -> str:
     red = redactor or Redactor()
     doc = {
         "env": red.text(run.env),
+        "proxy": red.text(run.proxy) if run.proxy else None,
         "started_at": _iso(run.started_at),
         "finished_at": _iso(run.finished_at),
         "started_at_epoch": run.started_at,

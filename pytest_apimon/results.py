@@ -62,6 +62,7 @@ class RunResult:
     finished_at: float
     env: str
     results: list[InterfaceResult] = field(default_factory=list)
+    proxy: str | None = None  # the proxy in use (from HTTP_PROXY/HTTPS_PROXY), shown in the report header
 
     @property
     def duration(self) -> float:

@@ -45,6 +45,7 @@ class _Attempt:
     done: threading.Event = field(default_factory=threading.Event)
     result: InterfaceResult | None = None
     started: bool = False
+    started_at: float | None = None  # runner clock
 
 
 @dataclass
@@ -71,13 +72,21 @@ class Runner:
         retry: RetryPolicy,
         host: Callable[[Interface], str],
         clock: Callable[[], float] = time.monotonic,
+        deadline: Callable[[Interface], float] | None = None,
+        poll: float = 1.0,
     ) -> None:
+        """`deadline(interface)`: seconds one attempt may run before its waiter gives up with a `timeout`/`hang`
+        result (a check stuck outside the request's own deadline, e.g. in name resolution, must not block the
+        run); None waits without bound. `poll`: seconds between deadline checks while waiting."""
         self._check = check
         self._concurrency = max(1, concurrency)
         self._max_per_host = max(1, max_per_host)
         self._retry = retry
         self._host = host
         self._clock = clock
+        self._deadline = deadline
+        self._poll = poll
+        self._hung = False
         self._cond = threading.Condition()
         self._jobs: dict[str, _Job] = {}
         self._queues: dict[str, deque[tuple[_Job, int]]] = {}  # per host, ready to run, in order
@@ -112,7 +121,19 @@ class Runner:
                     return None
                 self._enqueue(job, attempt, urgent=True)  # e.g. --reruns for a non-transient failure
                 att = job.attempts[attempt]
-        att.done.wait()
+        if self._deadline is None:
+            att.done.wait()
+            return att.result
+        limit = self._deadline(job.interface)
+        while not att.done.wait(self._poll):
+            with self._cond:
+                started_at = att.started_at
+                if att.done.is_set() or started_at is None or self._clock() - started_at <= limit:
+                    continue
+                hung = self._failure(job, f"no result within {limit:g} s: the check hung (hang guard)",
+                                     category="timeout", sub="hang")
+                self._hung = True
+                self._finish(job, attempt, hung)
         return att.result
 
     def stop(self) -> None:
@@ -126,7 +147,8 @@ class Runner:
 
     def close(self) -> None:
         self.stop()
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        # A check the hang guard gave up on may never return: do not let it hold the end of the run (the report).
+        self._pool.shutdown(wait=not self._hung, cancel_futures=True)
 
     # -- internals (self._cond held) -----------------------------------------------------------
     def _enqueue(self, job: _Job, attempt: int, delay: float = 0.0, urgent: bool = False) -> None:
@@ -170,6 +192,7 @@ class Runner:
                     continue
                 job, attempt = picked
                 job.attempts[attempt].started = True
+                job.attempts[attempt].started_at = self._clock()
                 self._active += 1
                 self._active_per_host[job.host] = self._active_per_host.get(job.host, 0) + 1
                 self._pool.submit(self._run, job, attempt)
@@ -178,18 +201,29 @@ class Runner:
         try:
             result = self._check(job.interface)
         except BaseException as exc:  # a bug must surface on the item, not kill the thread silently
-            result = InterfaceResult(
-                nodeid=job.key, service=job.interface.service, module=job.interface.module,
-                name=job.interface.name, outcome="failed", category="unexpected", sub="error",
-                reason=f"internal error: {type(exc).__name__}: {exc}",
-            )
-        result.attempts = attempt
+            result = self._failure(job, f"internal error: {type(exc).__name__}: {exc}",
+                                   category="unexpected", sub="error")
         with self._cond:
             self._active -= 1
             self._active_per_host[job.host] -= 1
-            att = job.attempts[attempt]
-            att.result = result
-            if self._retry.wants_retry(result, attempt) and not self._stopped:
-                self._enqueue(job, attempt + 1, delay=self._retry.backoff(attempt))
-            self._cond.notify_all()
+            if not job.attempts[attempt].done.is_set():  # else the hang guard already answered for it
+                self._finish(job, attempt, result)
+
+    @staticmethod
+    def _failure(job: _Job, reason: str, *, category: str, sub: str) -> InterfaceResult:
+        itf = job.interface
+        return InterfaceResult(
+            nodeid=job.key, service=itf.service, module=itf.module, name=itf.name, method=itf.method,
+            url=itf.url or itf.path or "", file=itf.file, line=itf.line, tags=list(itf.tags),
+            outcome="failed", category=category, sub=sub, reason=reason,
+        )
+
+    def _finish(self, job: _Job, attempt: int, result: InterfaceResult) -> None:
+        """Record an attempt's result (self._cond held) and schedule its retry."""
+        result.attempts = attempt
+        att = job.attempts[attempt]
+        att.result = result
+        if self._retry.wants_retry(result, attempt) and not self._stopped:
+            self._enqueue(job, attempt + 1, delay=self._retry.backoff(attempt))
+        self._cond.notify_all()
         att.done.set()

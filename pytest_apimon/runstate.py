@@ -45,6 +45,7 @@ class ApimonRun:
     markers: set[str] = field(default_factory=set)  # marker names known to pytest (document tags added)
     warnings: list[str] = field(default_factory=list)  # shown at the end of the terminal summary
     fragments: dict[Path, FragmentIndex] = field(default_factory=dict)  # pool root -> files other files $ref
+    proxy: str | None = None  # HTTP(S)_PROXY the services' requests go through (report header); None: direct
     _engine: Engine | None = None
 
     def engine(self) -> Engine:

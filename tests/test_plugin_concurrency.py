@@ -190,4 +190,4 @@ def test_hang_guard_marker_present(pytester, local_server) -> None:
                 print("TIMEOUT", m.args, m.kwargs)
     """)
     result = pytester.runpytest("--apimon", "pool", "-s")
-    result.stdout.fnmatch_lines(["TIMEOUT (*,) {'func_only': True}"])
+    result.stdout.fnmatch_lines(["TIMEOUT (*,) {'method': 'signal', 'func_only': True}"])
