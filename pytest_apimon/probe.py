@@ -508,6 +508,9 @@ def _map_error(exc: BaseException, *, fired: bool, req: Request, url: str, max_r
         return ProbeError("network", "reset", f"{host} closed the connection mid-response")
     if _first(chain, BrokenPipeError, u3.ProtocolError, requests.exceptions.ChunkedEncodingError):
         return ProbeError("network", "reset", _short(f"connection to {host} broken: {_leaf_text(chain)}"))
+    unsendable = _first(chain, UnicodeEncodeError)
+    if unsendable is not None:  # e.g. a non-Latin-1 header value: our request, not the network, is at fault
+        return ProbeError("other", "request", _short(f"request cannot be sent as written: {unsendable}"))
     return ProbeError("network", "other", _short(f"{type(exc).__name__}: {exc}"))
 
 
@@ -516,10 +519,12 @@ def _unreadable(chain: list[BaseException], host: str) -> ProbeError | None:
     decode = _first(chain, u3.DecodeError, requests.exceptions.ContentDecodingError)
     if decode is not None:
         return ProbeError("response", "decode", _short(f"response body cannot be decoded: {decode}"))
+    # http.client reads chunked bodies itself and reports a bad chunk-size line as IncompleteRead, chained to
+    # int(line, 16)'s ValueError; an empty line there means the connection closed instead (a transport fault).
     chunk = _first(chain, u3.InvalidChunkLength)
-    if isinstance(chunk, u3.InvalidChunkLength) and chunk.length:  # empty: the connection closed instead
-        return ProbeError("response", "chunked", _short(f"broken chunked encoding from {host}: invalid chunk "
-                                                        f"length {bytes(chunk.length[:40])!r}"))
+    size = next((e for e in chain if isinstance(e, ValueError) and "with base 16" in str(e)), None)
+    if (isinstance(chunk, u3.InvalidChunkLength) and chunk.length) or (size and not str(size).endswith("b''")):
+        return ProbeError("response", "chunked", _short(f"broken chunked encoding from {host}: {chunk or size}"))
     line = _first(chain, http.client.LineTooLong)
     if line is not None:
         return ProbeError("response", "headers", _short(f"response from {host} has an oversized {line}"))
