@@ -459,7 +459,7 @@ def test_unknown_key_without_close_match_lists_keys(tmp_path: Path) -> None:
         ("description: !!timestamp 2024-01-01", "interfaces[1].description", "date 2024-01-01 (quote it"),
         ("json: {when: !!timestamp 2024-01-01}", "interfaces[1].json.when", "expected a JSON value, got date"),
         ("body: {a: 1}", "interfaces[1].body", "expected a string, got a mapping"),
-        ("expect: [200]", "interfaces[1].expect", "expected a mapping with status, body, headers and/or max_ms, got a list"),
+        ("expect: [200]", "interfaces[1].expect", "expected a mapping with status, body, headers and/or max_ms"),
         ("expect: {max_ms: 0}", "interfaces[1].expect.max_ms", "expected a positive number of milliseconds"),
         ("expect: {stauts: 200}", "interfaces[1].expect.stauts", "unknown key 'stauts' (did you mean 'status'?)"),
     ],
