@@ -476,3 +476,17 @@ def test_parse_error_has_line() -> None:
     with pytest.raises(ParseError) as info:
         parse("a: 1\nb: " + "[" * 2000, ".yaml")
     assert info.value.line == 2
+
+
+def test_sidecar_values_as_written_and_expect_headers(tmp_path: Path) -> None:
+    spec = {"openapi": "3.0.0", "info": {"title": "t", "version": "1"}, "paths": {"/a/{id}": {"get": {
+        "operationId": "getA", "parameters": [{"name": "id", "in": "path", "required": True},
+                                              {"name": "v", "in": "query"}],
+        "responses": {"302": {"description": "redirect"}}}}}}
+    path = write(tmp_path, "svc/s.json", json.dumps(spec))
+    write(tmp_path, "svc/s.apimon.yaml", "params: {v: 1.10}\noperations:\n  getA:\n    params: {id: 0755}\n"
+                                         "    expect: {status: 302, headers: {Location: /x}}\n")
+    result = load_document(path, tmp_path, environ={})
+    (itf,) = result.interfaces
+    assert (itf.path, itf.params) == ("/a/0755", {"v": "1.10"})
+    assert itf.expect.headers == (("Location", "/x"),) and not itf.expect.follow_redirects

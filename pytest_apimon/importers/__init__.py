@@ -384,7 +384,8 @@ def finalize(ctx: Context, d: Draft) -> Interface:
         headers=headers,
         auth=op.get("auth", ov.auth if ov.auth is not None else d.auth),
         expect=Expect(
-            status=expect.get("status", d.status), body=expect.get("body", ()), max_ms=expect.get("max_ms")
+            status=expect.get("status", d.status), body=expect.get("body", ()), max_ms=expect.get("max_ms"),
+            headers=tuple(expect.get("headers", {}).items()),
         ),
         timeout=op.get("timeout", ov.timeout),
         tags=tuple(dict.fromkeys(ov.tags + op.get("tags", ()))),

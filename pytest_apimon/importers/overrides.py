@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .._document_fields import _PARSERS, Problems, describe, parse_fields, substitute, unknown_key
+from .._document_fields import _PARSERS, Problems, as_written, describe, parse_fields, substitute, unknown_key
 from ..documents import BodyCheck, DocumentError
 from ..loader import DEFAULT_LIMITS, Limits, Parsed, ParseError, Path_, check_size, did_you_mean, format_path, parse
 
@@ -154,7 +154,7 @@ def load_overrides(
                                                     f"overrides, got {describe(raw_ops)}"))
         return ov
     for key, raw in raw_ops.items():
-        entry = _operation(str(key), raw, environ, Problems())
+        entry = _operation(str(key), raw, environ, Problems(), ov.parsed.source)
         if isinstance(entry, Problems):
             _report(ov, entry)
         else:
@@ -170,7 +170,8 @@ def _file_level(ov: Overrides, data: dict[Any, Any], environ: Mapping[str, str],
             continue
         if key == "operations":
             continue
-        value = substitute(value, at, environ, problems)
+        value = as_written({key: substitute(value, at, environ, problems)}, (), ov.parsed.source if ov.parsed
+                           else {})[key]
         before = len(problems)
         if key == "allow_write":
             parsed = _bool(value, at, problems)
@@ -193,12 +194,14 @@ def _file_level(ov: Overrides, data: dict[Any, Any], environ: Mapping[str, str],
             setattr(ov, key, parsed)
 
 
-def _operation(key: str, raw: Any, environ: Mapping[str, str], problems: Problems) -> dict[str, Any] | Problems:
+def _operation(
+    key: str, raw: Any, environ: Mapping[str, str], problems: Problems, source: Mapping[Path_, str] | None = None
+) -> dict[str, Any] | Problems:
     at: Path_ = ("operations", key)
     if not isinstance(raw, dict):
         problems.add(at, f"expected a mapping of overrides ({', '.join(OPERATION_KEYS)}), got {describe(raw)}")
         return problems
-    raw = substitute(raw, at, environ, problems)
+    raw = as_written(substitute(raw, at, environ, problems), at, source or {})  # params: {id: 0755} stays 0755
     parsers = {**_PARSERS, "allow_write": _bool}
     fields = parse_fields(raw, at, problems, OPERATION_KEYS, parsers=parsers)
     bodies = [k for k in ("json", "form", "body") if k in raw]
