@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, NoReturn
 from urllib.parse import parse_qsl, urlsplit
 
-from ._document_fields import url_problem
+from ._document_fields import header_problem, url_problem
 from .loader import MissingVariable, Parsed, Path_, did_you_mean, format_path, substitute_env
 from .redact import cookie_values, is_secret_name, is_secret_value, looks_like_credential, secret_values
 
@@ -296,6 +296,9 @@ class Reader(SectionReader):
             if isinstance(value, bool) or not isinstance(value, str | int | float):
                 self.fail(path + (name,), f"expected a string or number header value, got {describe(value)}")
             out[name] = str(value)
+            problem = header_problem(name, out[name])
+            if problem:
+                self.fail(path + (name,), problem)
             if is_secret_value(out[name]) and is_secret_name(name):
                 # Also the credential alone ("Bearer abc" -> "abc"): it may show up without its scheme.
                 self.secrets += [out[name], *out[name].split(None, 1)[1:]]

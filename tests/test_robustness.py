@@ -490,3 +490,11 @@ def test_sidecar_values_as_written_and_expect_headers(tmp_path: Path) -> None:
     (itf,) = result.interfaces
     assert (itf.path, itf.params) == ("/a/0755", {"v": "1.10"})
     assert itf.expect.headers == (("Location", "/x"),) and not itf.expect.follow_redirects
+
+
+def test_config_headers_that_cannot_be_sent(tmp_path: Path) -> None:
+    path = write(tmp_path, "config.yaml", "services:\n  user:\n    base_url: http://h\n    headers:\n"
+                                          "      X-Ward: 心内科\n")
+    with pytest.raises(ConfigError, match="ISO-8859-1") as info:
+        load_config(path, environ={})
+    assert info.value.field == "services.user.headers.X-Ward"
