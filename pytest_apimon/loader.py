@@ -160,8 +160,12 @@ class DuplicateKey(Exception):
 _NUMBER_TAGS = ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float")
 
 
-def _lines(node: yaml.Node, path: Path_, out: dict[Path_, int], source: dict[Path_, str]) -> None:
-    """Line of every field; the source text of every plain number (for values that are sent as written)."""
+def _lines(node: yaml.Node, path: Path_, out: dict[Path_, int], source: dict[Path_, str], max_depth: int) -> None:
+    """Line of every field; the source text of every plain number (for values that are sent as written).
+
+    Also the depth check for trees without aliases (measure() does it for graphs with shared nodes)."""
+    if len(path) >= max_depth:
+        raise ParseError(_too_deep(max_depth), node.start_mark.line + 1)
     out[path] = node.start_mark.line + 1
     if isinstance(node, yaml.MappingNode):
         seen: dict[str, int] = {}
@@ -171,13 +175,17 @@ def _lines(node: yaml.Node, path: Path_, out: dict[Path_, int], source: dict[Pat
                 raise DuplicateKey(key, key_node.start_mark.line + 1, seen[key])
             seen[key] = key_node.start_mark.line + 1
             out[path + (key,)] = key_node.start_mark.line + 1
-            _lines(value_node, path + (key,), out, source)
+            _lines(value_node, path + (key,), out, source, max_depth)
             out[path + (key,)] = key_node.start_mark.line + 1
     elif isinstance(node, yaml.SequenceNode):
         for i, item in enumerate(node.value):
-            _lines(item, path + (i,), out, source)
+            _lines(item, path + (i,), out, source, max_depth)
     elif node.tag in _NUMBER_TAGS and isinstance(node.value, str):
         source[path] = node.value
+
+
+def _too_deep(max_depth: int) -> str:
+    return f"nested more than {max_depth} levels deep (limits.max_depth in config.yaml)"
 
 
 def _children(node: yaml.Node) -> list[yaml.Node]:
@@ -208,7 +216,7 @@ def measure(root: yaml.Node, limits: Limits) -> None:
             state[key] = 2
             if height[key] > limits.max_depth:
                 raise ParseError(
-                    f"nested more than {limits.max_depth} levels deep (limits.max_depth in config.yaml)",
+                    _too_deep(limits.max_depth),
                     node.start_mark.line + 1,
                 )
             continue
@@ -237,12 +245,12 @@ def _compose(text: str) -> tuple[yaml.Node | None, Any]:
         loader.dispose()
 
 
-def _line_map_of(node: yaml.Node | None) -> tuple[dict[Path_, int], dict[Path_, str]]:
+def _line_map_of(node: yaml.Node | None, max_depth: int) -> tuple[dict[Path_, int], dict[Path_, str]]:
     out: dict[Path_, int] = {}
     source: dict[Path_, str] = {}
     if node is not None:
         try:
-            _lines(node, (), out, source)
+            _lines(node, (), out, source, max_depth)
         except DuplicateKey as exc:
             raise ParseError(str(exc), exc.line) from None
     return out, source
@@ -251,11 +259,11 @@ def _line_map_of(node: yaml.Node | None) -> tuple[dict[Path_, int], dict[Path_, 
 def _line_map(text: str, limits: Limits) -> tuple[dict[Path_, int], dict[Path_, str]]:
     try:
         node, _ = _compose(text)
-        if node is not None:
+        if node is not None and "&" in text:
             measure(node, limits)
+        return _line_map_of(node, limits.max_depth)
     except (yaml.YAMLError, ParseError, RecursionError):
         return {}, {}
-    return _line_map_of(node)
 
 
 _JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
@@ -282,7 +290,7 @@ def _json_depth_check(text: str, limits: Limits) -> None:
                 break
         elif m.group() in "]}":
             depth -= 1
-    raise ParseError(f"nested more than {limits.max_depth} levels deep (limits.max_depth in config.yaml)", line)
+    raise ParseError(_too_deep(limits.max_depth), line)
 
 
 # \uD83D\uDC4D (a UTF-16 surrogate pair, as JSON writes one emoji) is common in real vendor specs. libyaml
@@ -325,7 +333,7 @@ def load_json(text: str, limits: Limits = DEFAULT_LIMITS) -> Any:
     except ValueError as exc:  # from _no_constant
         raise ParseError(f"invalid JSON: {exc}") from None
     except RecursionError:
-        raise ParseError(f"nested more than {limits.max_depth} levels deep (limits.max_depth in config.yaml)") from None
+        raise ParseError(_too_deep(limits.max_depth)) from None
 
 
 def load_yaml(text: str, limits: Limits = DEFAULT_LIMITS) -> Any:
@@ -356,18 +364,19 @@ def _parse_yaml(text: str, limits: Limits, *, lines: bool = True) -> Parsed:
         node, loader = _compose(text)
         if node is None:
             return Parsed(None)
-        measure(node, limits)
-        line_map, source = _line_map_of(node) if lines else ({}, {})
+        if "&" in text or not lines:  # anchors: shared nodes (aliases) possible; the line walk checks the rest
+            measure(node, limits)
+        line_map, source = _line_map_of(node, limits.max_depth) if lines else ({}, {})
         data = loader.construct_document(node)
     except RecursionError:
-        raise ParseError(f"nested more than {limits.max_depth} levels deep (limits.max_depth in config.yaml)") from None
+        raise ParseError(_too_deep(limits.max_depth)) from None
     except (yaml.YAMLError, ValueError) as exc:
         if not isinstance(exc, yaml.YAMLError):  # e.g. an explicit !!int tag on text that is not a number
             raise ParseError(f"invalid YAML: {exc}") from None
         if "maximum nesting depth" in str(exc):  # libyaml's own cap (1000 levels)
             mark = getattr(exc, "problem_mark", None)
             raise ParseError(
-                f"nested more than {limits.max_depth} levels deep (limits.max_depth in config.yaml)",
+                _too_deep(limits.max_depth),
                 mark.line + 1 if mark else None,
             ) from None
         # The pure-Python scanner is quadratic on deeply nested flow collections: only small, flat files.
