@@ -331,7 +331,8 @@ def load_json(text: str, limits: Limits = DEFAULT_LIMITS) -> Any:
     except json.JSONDecodeError as exc:
         raise ParseError(f"invalid JSON: {exc.msg} (column {exc.colno})", exc.lineno) from None
     except ValueError as exc:  # from _no_constant
-        raise ParseError(f"invalid JSON: {exc}") from None
+        m = re.search(r"(?<![\w\"])-?(?:NaN|Infinity)\b", text)  # best effort: the first such token
+        raise ParseError(f"invalid JSON: {exc}", text.count("\n", 0, m.start()) + 1 if m else None) from None
     except RecursionError:
         raise ParseError(_too_deep(limits.max_depth)) from None
 
