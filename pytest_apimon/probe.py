@@ -525,6 +525,9 @@ def _unreadable(chain: list[BaseException], host: str) -> ProbeError | None:
     size = next((e for e in chain if isinstance(e, ValueError) and "with base 16" in str(e)), None)
     if (isinstance(chunk, u3.InvalidChunkLength) and chunk.length) or (size and not str(size).endswith("b''")):
         return ProbeError("response", "chunked", _short(f"broken chunked encoding from {host}: {chunk or size}"))
+    invalid = _first(chain, u3.InvalidHeader)  # e.g. two different Content-Length values
+    if invalid is not None:
+        return ProbeError("response", "headers", _short(f"response from {host} has invalid headers: {invalid}"))
     line = _first(chain, http.client.LineTooLong)
     if line is not None:
         return ProbeError("response", "headers", _short(f"response from {host} has an oversized {line}"))

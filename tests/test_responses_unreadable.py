@@ -50,6 +50,8 @@ def raw_response(head: bytes, body: bytes = b"") -> bytes:
             "chunked", "chunked", id="broken-chunked",
         ),
         pytest.param(b"SSH-2.0-OpenSSH_9.6\r\n", "status_line", "status line", id="not-http"),
+        pytest.param(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 5\r\nConnection: close\r\n\r\n{}",
+                     "headers", "invalid headers", id="conflicting-content-length"),
     ],
 )
 def test_unreadable_response_is_unexpected_not_network(
