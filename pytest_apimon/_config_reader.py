@@ -150,6 +150,19 @@ def positive_duration(value: Any) -> float:
     return seconds
 
 
+def at_most(limit: float, convert: Any, unit: str = "") -> Any:
+    """convert(value), refused above `limit`: a huge timeout or backoff overflows the platform's timers
+    (OverflowError in a worker thread, i.e. a hung run), so it is an impossible value."""
+
+    def check(value: Any) -> Any:
+        result = convert(value)
+        if result is not None and result > limit:
+            raise ValueError(f"expected at most {limit:g}{unit}, got {describe(value)}")
+        return result
+
+    return check
+
+
 def factor(value: Any) -> float:
     number = finite_number(value)
     if number is None or number <= 0:

@@ -153,10 +153,15 @@ def _string(value: Any, path: Path_, p: Problems) -> Any:
     return INVALID
 
 
-def _positive(unit: str) -> Callable[[Any, Path_, Problems], Any]:
+def _positive(unit: str, limit: float) -> Callable[[Any, Path_, Problems], Any]:
+    """A number in (0, limit]: a huge or infinite timeout overflows the platform's timers."""
+
     def check(value: Any, path: Path_, p: Problems) -> Any:
-        if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value <= limit:
             return float(value)
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and value > limit:
+            p.add(path, f"expected at most {limit:g} {unit}, got {describe(value)}")
+            return INVALID
         p.add(path, f"expected a positive number of {unit}, got {describe(value)}")
         return INVALID
 
@@ -458,7 +463,7 @@ def _expect_headers(value: Any, path: Path_, p: Problems) -> Any:
 _EXPECT_PARSERS: dict[str, Callable[[Any, Path_, Problems], Any]] = {
     "status": _status,
     "body": _checks,
-    "max_ms": _positive("milliseconds"),
+    "max_ms": _positive("milliseconds", 86_400_000),
     "headers": _expect_headers,
 }
 
@@ -507,7 +512,7 @@ _PARSERS: dict[str, Callable[[Any, Path_, Problems], Any]] = {
     "body": _string,
     "auth": _auth,
     "expect": _expect,
-    "timeout": _positive("seconds"),
+    "timeout": _positive("seconds", 86_400),
     "tags": _tags,
     "skip": _skip,
     "description": _string,

@@ -368,7 +368,7 @@ class _ConfigReader(c.Reader):
                 base_url=base_url,
                 headers=self.headers(sec.get("headers"), path + ("headers",)),
                 verify_tls=self.get(sec, path, "verify_tls", c.boolean, defaults.verify_tls),
-                timeout=self.get(sec, path, "timeout", c.opt(c.positive(c.parse_duration)), None),
+                timeout=self.get(sec, path, "timeout", c.opt(_TIMEOUT), None),
                 auth=self.auth(sec.get("auth"), path + ("auth",), base_url),
                 trusted_origins=self.trusted_origins(sec.get("trusted_origins"), path + ("trusted_origins",)),
             )
@@ -394,13 +394,15 @@ class _ConfigReader(c.Reader):
         return tuple(dict.fromkeys(out))
 
 
+_DAY = 86400.0
+_TIMEOUT = c.at_most(_DAY, c.positive(c.parse_duration), " seconds (one day)")
 _DEFAULTS: dict[str, Any] = {  # field -> converter; the keys are also the allowed keys
-    "timeout": c.positive(c.parse_duration),
-    "connect_timeout": c.positive(c.parse_duration),
+    "timeout": _TIMEOUT,
+    "connect_timeout": _TIMEOUT,
     "interval": c.positive(c.parse_duration),
-    "retries": c.count,
-    "retry_delay": c.parse_duration,  # 0 = retry at once
-    "backoff_factor": c.factor,
+    "retries": c.at_most(100, c.count),
+    "retry_delay": c.at_most(3600, c.parse_duration, " seconds"),  # 0 = retry at once
+    "backoff_factor": c.at_most(100, c.factor),
     "max_body_bytes": c.positive(c.parse_size),
     "max_redirects": c.count,
     "verify_tls": c.boolean,

@@ -188,7 +188,8 @@ class Runner:
                 picked = self._next_ready()
                 if picked is None:
                     # Woken by every enqueue, completion and stop; otherwise when the next backoff is due.
-                    self._cond.wait(max(0.0, self._delayed[0][0] - self._clock()) if self._delayed else None)
+                    due = max(0.0, self._delayed[0][0] - self._clock()) if self._delayed else None
+                    self._cond.wait(None if due is None else min(due, 3600.0))  # huge waits overflow the OS timer
                     continue
                 job, attempt = picked
                 job.attempts[attempt].started = True

@@ -498,3 +498,15 @@ def test_config_headers_that_cannot_be_sent(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="ISO-8859-1") as info:
         load_config(path, environ={})
     assert info.value.field == "services.user.headers.X-Ward"
+
+
+@pytest.mark.parametrize("value", [".inf", "1e300", "100000"])
+def test_timeouts_that_would_overflow_timers_are_rejected(tmp_path: Path, value: str) -> None:
+    err = load(tmp_path, "svc/a.yaml", f"name: a\npath: /a\ntimeout: {value}\n").errors[0]
+    assert err.field == "timeout" and ("at most 86400" in err.message or "positive number" in err.message)
+    path = write(tmp_path, "config.yaml", f"defaults: {{timeout: {value}}}\n")
+    with pytest.raises(ConfigError, match="defaults.timeout"):
+        load_config(path, environ={})
+    write(tmp_path, "config.yaml", "defaults: {backoff_factor: 1e300}\n")
+    with pytest.raises(ConfigError, match="at most 100"):
+        load_config(path, environ={})
