@@ -211,8 +211,8 @@ def _path(value: Any, path: Path_, p: Problems) -> Any:
         p.add(path, f"'path' is joined to the service base URL and must not be a full URL, got {text!r}; use 'url'")
     elif not text:
         p.add(path, "'path' must not be empty (use '/' for the base URL itself)")
-    elif any(c.isspace() for c in text):
-        p.add(path, f"'path' must not contain whitespace (encode spaces as %20), got {text!r}")
+    elif any(c.isspace() or ord(c) < 0x20 or ord(c) == 0x7F for c in text):
+        p.add(path, f"'path' must not contain whitespace or control characters (encode spaces as %20), got {text!r}")
     else:
         return text if text.startswith("/") else "/" + text
     return INVALID
@@ -224,6 +224,8 @@ def url_problem(text: str) -> str | None:
         return "it is empty"
     if any(c.isspace() for c in text):
         return "it contains whitespace (encode spaces as %20)"
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in text):
+        return "it contains a control character"
     if "://" not in text:
         hint = "; for a path relative to the service base URL use 'path'" if text.startswith("/") else ""
         return "expected an absolute URL starting with http:// or https://" + hint
@@ -237,6 +239,8 @@ def url_problem(text: str) -> str | None:
         return f"scheme '{parts.scheme}' is not http or https{did_you_mean(scheme, ('http', 'https'))}"
     if not host:
         return f"missing host after '{parts.scheme}://'"
+    if ":" not in host and any(not label or len(label) > 63 for label in host.rstrip(".").split(".")):
+        return f"host name {host!r} has an empty label or one longer than 63 characters (RFC 1035)"
     hostport = parts.netloc.rpartition("@")[2]
     tail = hostport.rpartition("]")[2] if hostport.startswith("[") else hostport
     if ":" in tail:

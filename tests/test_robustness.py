@@ -505,8 +505,14 @@ def test_timeouts_that_would_overflow_timers_are_rejected(tmp_path: Path, value:
     err = load(tmp_path, "svc/a.yaml", f"name: a\npath: /a\ntimeout: {value}\n").errors[0]
     assert err.field == "timeout" and ("at most 86400" in err.message or "positive number" in err.message)
     path = write(tmp_path, "config.yaml", f"defaults: {{timeout: {value}}}\n")
-    with pytest.raises(ConfigError, match="defaults.timeout"):
+    with pytest.raises(ConfigError, match=r"defaults\.timeout"):
         load_config(path, environ={})
     write(tmp_path, "config.yaml", "defaults: {backoff_factor: 1e300}\n")
     with pytest.raises(ConfigError, match="at most 100"):
         load_config(path, environ={})
+
+
+@pytest.mark.parametrize(("url", "needle"), [("http://a..b/x", "empty label"), ("http://h\x01/x", "control character")])
+def test_urls_that_cannot_be_requested(tmp_path: Path, url: str, needle: str) -> None:
+    err = load(tmp_path, "svc/a.json", json.dumps({"name": "a", "url": url})).errors[0]
+    assert err.field == "url" and needle in err.message
