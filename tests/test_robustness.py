@@ -516,3 +516,14 @@ def test_timeouts_that_would_overflow_timers_are_rejected(tmp_path: Path, value:
 def test_urls_that_cannot_be_requested(tmp_path: Path, url: str, needle: str) -> None:
     err = load(tmp_path, "svc/a.json", json.dumps({"name": "a", "url": url})).errors[0]
     assert err.field == "url" and needle in err.message
+
+
+def test_imported_header_that_cannot_be_sent_is_a_document_error(tmp_path: Path) -> None:
+    collection = {"info": {"_postman_id": "x", "name": "c", "schema":
+                           "https://schema.getpostman.com/json/collection/v2.1.0/collection.json"},
+                  "item": [{"name": "ward", "request": {"method": "GET", "url": "http://h/a",
+                                                        "header": [{"key": "X-Ward", "value": "心内科"}]}},
+                           {"name": "ok", "request": {"method": "GET", "url": "http://h/b"}}]}
+    result = load(tmp_path, "svc/c.postman_collection.json", json.dumps(collection))
+    assert [i.name for i in result.interfaces] == ["ok"]
+    assert result.errors[0].name == "ward" and "ISO-8859-1" in result.errors[0].message

@@ -22,7 +22,7 @@ from urllib.parse import quote
 
 import yaml
 
-from .._document_fields import HTTP_METHODS
+from .._document_fields import HTTP_METHODS, header_problem
 from ..documents import DocumentError, DocumentFile, Expect, Interface, service_and_module
 from ..loader import (
     DEFAULT_LIMITS,
@@ -266,7 +266,15 @@ def import_document(
         if d.error:
             overrides.for_draft(d)  # its overrides are not "unmatched": the operation is just broken
             ctx.error(d.error[0], d.error[1], d.name, d.index)
-    result.interfaces = [finalize(ctx, d) for d in drafts if not d.error]
+    for d in drafts:
+        if d.error:
+            continue
+        itf = finalize(ctx, d)
+        unsendable = next(((n, p) for n, v in itf.headers.items() if (p := header_problem(str(n), str(v)))), None)
+        if unsendable is not None and not itf.skip:  # a spec example the HTTP client cannot send: say so now
+            ctx.error(d.at, f"header {unsendable[0]}: {unsendable[1]}", d.name, d.index)
+        else:
+            result.interfaces.append(itf)
     result.errors = overrides.errors + overrides.unmatched(drafts) + ctx.errors
     if "{{" in source.text:  # only then are the values used; such files are never put in the parse cache
         result.secrets = list(overrides.secrets)
