@@ -23,9 +23,9 @@ from .loader import (
     MissingVariable,
     ParseError,
     Path_,
-    check_size,
     did_you_mean,
     parse,
+    read_limited,
     substitute_env,
 )
 from .origins import origin_of
@@ -458,8 +458,7 @@ def load_config(path: Path | None, env: str | None = None, environ: Mapping[str,
     if not path.is_file():
         raise ConfigError(f"config file not found: {path}" if not path.exists() else f"not a file: {path}")
     try:
-        check_size(path.stat().st_size, DEFAULT_LIMITS)  # the config's own limits are the built-in ones
-        text = path.read_text(encoding="utf-8")
+        text = read_limited(path, DEFAULT_LIMITS).decode("utf-8")  # the config's own limits are the built-in ones
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read config file: {exc}", file=file) from None
     except ParseError as exc:

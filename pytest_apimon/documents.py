@@ -34,7 +34,7 @@ from ._document_fields import (
     substitute,
     unknown_key,
 )
-from .loader import DEFAULT_LIMITS, Limits, Parsed, ParseError, Path_, check_size, format_path, parse
+from .loader import DEFAULT_LIMITS, Limits, Parsed, ParseError, Path_, format_path, parse, read_limited
 
 __all__ = [  # re-exported: the key sets are the contract the JSON Schema is tested against
     "BODY_CHECK_KEYS", "BODY_CHECK_OPS", "CHECK_TYPES", "DEFAULTS_KEYS", "EXPECT_KEYS", "FILE_KEYS", "HTTP_METHODS",
@@ -254,8 +254,7 @@ def load_document(
         return result
 
     try:
-        check_size(path.stat().st_size, limits)  # before reading: a huge file must not be loaded at all
-        raw = path.read_bytes()
+        raw = read_limited(path, limits)  # a huge file, a pipe or a device is never read in full
     except OSError as exc:
         return fail(f"cannot read file: {exc.strerror or exc}")
     except ParseError as exc:

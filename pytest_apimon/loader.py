@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import difflib
 import json
+import os
 import re
+import stat
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -82,6 +85,24 @@ def check_size(size: int, limits: Limits) -> None:
             f"file is {_mib(size)}, over the limit of {_mib(limits.max_file_bytes)} "
             "(limits.max_file_size in config.yaml)"
         )
+
+
+_NOT_REGULAR = "not a regular file (a pipe, device or socket cannot be read as a document)"
+
+
+def read_limited(path: Path, limits: Limits) -> bytes:
+    """The bytes of a regular file within `limits.max_file_bytes`. Raises ParseError (too big, not a regular
+    file: a FIFO would block and /dev/zero never end) or OSError (cannot be read)."""
+    if not stat.S_ISREG(os.stat(path).st_mode):  # before open(): opening a FIFO blocks until a writer comes
+        raise ParseError(_NOT_REGULAR)
+    with path.open("rb") as fh:
+        st = os.fstat(fh.fileno())
+        if not stat.S_ISREG(st.st_mode):  # replaced between the two looks
+            raise ParseError(_NOT_REGULAR)
+        check_size(st.st_size, limits)
+        data = fh.read(limits.max_file_bytes + 1)  # the file may grow between fstat and read
+    check_size(len(data), limits)
+    return data
 
 
 def _mib(n: int) -> str:

@@ -16,7 +16,7 @@ from pathlib import Path
 from .documents import DocumentFile, load_document
 from .importers.overrides import sidecar_for
 from .importers.refs import external_refs
-from .loader import DEFAULT_LIMITS, Limits
+from .loader import DEFAULT_LIMITS, Limits, ParseError, read_limited
 from .redact import secret_values
 
 CACHE_FILE = "parse-cache.pickle"
@@ -56,10 +56,8 @@ class ParseCache:
 
     def load(self, path: Path, pool_root: Path, display: str) -> DocumentFile:
         try:
-            if path.stat().st_size > self.limits.max_file_bytes:  # load_document reports it without reading
-                return load_document(path, pool_root, display=display, limits=self.limits)
-            raw = path.read_bytes()
-        except OSError:
+            raw = read_limited(path, self.limits)
+        except (OSError, ParseError):  # load_document reports it (without reading a huge file or a pipe)
             return load_document(path, pool_root, display=display, limits=self.limits)
         if b"${" in raw or b"{{" in raw:
             return load_document(path, pool_root, display=display, limits=self.limits)  # depends on the environment
@@ -71,8 +69,8 @@ class ParseCache:
         side = sidecar_for(path)  # an imported spec's overrides file changes the result too
         if side is not None:
             try:
-                side_raw = side.read_bytes()
-            except OSError:
+                side_raw = read_limited(side, self.limits)
+            except (OSError, ParseError):
                 return load_document(path, pool_root, display=display, limits=self.limits)
             if b"${" in side_raw:
                 return load_document(path, pool_root, display=display, limits=self.limits)

@@ -527,3 +527,16 @@ def test_imported_header_that_cannot_be_sent_is_a_document_error(tmp_path: Path)
     result = load(tmp_path, "svc/c.postman_collection.json", json.dumps(collection))
     assert [i.name for i in result.interfaces] == ["ok"]
     assert result.errors[0].name == "ward" and "ISO-8859-1" in result.errors[0].message
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "mkfifo"), reason="needs FIFOs")
+def test_a_pipe_or_device_is_never_read(tmp_path: Path) -> None:
+    import os
+
+    fifo = tmp_path / "svc" / "pipe.yaml"
+    fifo.parent.mkdir()
+    os.mkfifo(fifo)  # opening it for reading would block forever
+    assert "not a regular file" in load_document(fifo, tmp_path, environ={}).errors[0].message
+    link = tmp_path / "svc" / "zero.yaml"
+    link.symlink_to("/dev/zero")  # would never end
+    assert "not a regular file" in load_document(link, tmp_path, environ={}).errors[0].message

@@ -17,7 +17,17 @@ from typing import TYPE_CHECKING, Any
 
 from .._document_fields import _PARSERS, Problems, as_written, describe, parse_fields, substitute, unknown_key
 from ..documents import BodyCheck, DocumentError
-from ..loader import DEFAULT_LIMITS, Limits, Parsed, ParseError, Path_, check_size, did_you_mean, format_path, parse
+from ..loader import (
+    DEFAULT_LIMITS,
+    Limits,
+    Parsed,
+    ParseError,
+    Path_,
+    did_you_mean,
+    format_path,
+    parse,
+    read_limited,
+)
 
 if TYPE_CHECKING:
     from . import Draft
@@ -127,8 +137,7 @@ def load_overrides(
     display = str(Path(spec_display).with_name(path.name))
     ov = Overrides(file=display, path=path)
     try:
-        check_size(path.stat().st_size, limits)
-        text = path.read_text(encoding="utf-8-sig")
+        text = read_limited(path, limits).decode("utf-8-sig")
         ov.parsed = parse(text, path.suffix, limits)
     except (OSError, UnicodeDecodeError) as exc:
         ov.errors.append(DocumentError(display, None, "", f"cannot read overrides file: {exc}"))
