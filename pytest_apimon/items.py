@@ -102,6 +102,7 @@ class InterfaceFile(pytest.File):
                 yield InvalidDocumentItem.from_parent(self, name=name, error=dup)
                 continue
             name = unique(entry.name, entry.index)
+            item: pytest.Item
             try:
                 item = InterfaceItem.from_parent(self, name=name, interface=entry)
             except Exception as exc:  # see collect()

@@ -140,7 +140,9 @@ class _CoreConstructor(yaml.constructor.SafeConstructor):
         return int(text, 10)  # 0755 is 755 in YAML 1.2 (not octal)
 
 
-_CoreConstructor.add_constructor("tag:yaml.org,2002:int", _CoreConstructor.construct_core_int)
+_CoreConstructor.add_constructor(  # type: ignore[type-var]
+    "tag:yaml.org,2002:int", _CoreConstructor.construct_core_int
+)
 
 
 class _Loader(

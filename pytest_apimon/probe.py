@@ -28,7 +28,7 @@ import socket
 import ssl
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -111,11 +111,11 @@ class Exchange:
         return _cut(text, limit)
 
 
-def proxy_in_use(url: str, proxies: dict[str, str] | None = None) -> str | None:
+def proxy_in_use(url: str, proxies: Mapping[str, str] | None = None) -> str | None:
     """The proxy requests would use for `url` (HTTP_PROXY/HTTPS_PROXY/ALL_PROXY, NO_PROXY honoured), without
     its userinfo; None when the request goes direct."""
     env = requests.utils.get_environ_proxies(url) if proxies is None else proxies
-    proxy = requests.utils.select_proxy(url, env) if env else None
+    proxy = requests.utils.select_proxy(url, dict(env)) if env else None
     if not proxy:
         return None
     return _without_userinfo(proxy)

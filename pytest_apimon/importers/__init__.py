@@ -270,9 +270,9 @@ def import_document(
         if d.error:
             continue
         itf = finalize(ctx, d)
-        unsendable = next(((n, p) for n, v in itf.headers.items() if (p := header_problem(str(n), str(v)))), None)
-        if unsendable is not None and not itf.skip:  # a spec example the HTTP client cannot send: say so now
-            ctx.error(d.at, f"header {unsendable[0]}: {unsendable[1]}", d.name, d.index)
+        problems = [f"header {n}: {p}" for n, v in itf.headers.items() if (p := header_problem(str(n), str(v)))]
+        if problems and not itf.skip:  # a spec example the HTTP client cannot send: say so now
+            ctx.error(d.at, problems[0], d.name, d.index)
         else:
             result.interfaces.append(itf)
     result.errors = overrides.errors + overrides.unmatched(drafts) + ctx.errors
