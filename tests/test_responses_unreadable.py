@@ -121,7 +121,7 @@ def test_expected_redirect_is_checked_not_followed(srv: LocalServer, session: re
     srv.route("GET", "/login", lambda r: {"page": "login"})
     expect = Expect(status=(302,), headers=(("location", "/login?next=%2Fold"),))
     assert not expect.follow_redirects
-    ex = send(session, Request("GET", srv.url + "/old", allow_redirects=expect.follow_redirects))
+    ex = send(session, Request("GET", srv.url + "/old", follow_redirects=expect.follow_redirects))
     assert ex.status == 302 and srv.count("/login") == 0
     assert classify(ex, expect).passed
     wrong = Expect(status=("3xx",), headers=(("Location", "/elsewhere"),))

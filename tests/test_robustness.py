@@ -540,3 +540,13 @@ def test_a_pipe_or_device_is_never_read(tmp_path: Path) -> None:
     link = tmp_path / "svc" / "zero.yaml"
     link.symlink_to("/dev/zero")  # would never end
     assert "not a regular file" in load_document(link, tmp_path, environ={}).errors[0].message
+
+
+def test_referenced_fragment_is_read_within_the_limits(tmp_path: Path) -> None:
+    spec = {"openapi": "3.0.0", "info": {"title": "t", "version": "1"}, "paths": {"/a": {"get": {
+        "parameters": [{"$ref": "frag.yaml#/p"}], "responses": {"200": {"description": "ok"}}}}}}
+    write(tmp_path, "svc/frag.yaml", alias_bomb().replace("name: bomb\npath: /x\n", "p: {name: id, in: query}\n"))
+    path = write(tmp_path, "svc/spec.json", json.dumps(spec))
+    result, used = peak(lambda: load_document(path, tmp_path, environ={}))
+    assert any("max_alias_nodes" in e.message for e in result.errors), result.errors
+    assert used < PEAK_BYTES

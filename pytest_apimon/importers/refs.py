@@ -17,18 +17,15 @@ so errors can name the fragment's own file, line and JSON pointer.
 
 from __future__ import annotations
 
-import json
 import os
 import posixpath
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
-import yaml
-
-from ..loader import Path_
+from ..loader import DEFAULT_LIMITS, ParseError, Path_, load_json, load_yaml, read_limited
 
 __all__ = ["EXT", "Fragment", "FragmentIndex", "RefProblem", "ext", "external_refs", "is_ext", "load_fragment",
            "split_ref"]
@@ -112,23 +109,20 @@ def load_fragment(path: Path, name: str) -> Fragment:
     try:
         if path.stat().st_size > _MAX_FRAGMENT_BYTES:
             raise RefProblem(f"referenced file {name} is larger than {_MAX_FRAGMENT_BYTES // 1_000_000} MB")
-        text = path.read_text(encoding="utf-8-sig")
+        # Capped, regular files only (a FIFO would block), and parsed within the loader's limits (depth,
+        # YAML alias expansion) like every other file.
+        text = read_limited(path, replace(DEFAULT_LIMITS, max_file_bytes=_MAX_FRAGMENT_BYTES)).decode("utf-8-sig")
     except FileNotFoundError:
         raise RefProblem(f"referenced file {name} does not exist") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise RefProblem(f"referenced file {name} cannot be read: {exc}") from None
+    except (OSError, UnicodeDecodeError, ParseError) as exc:
+        raise RefProblem(f"referenced file {name} cannot be read: {getattr(exc, 'message', exc)}") from None
     try:
-        if path.suffix.lower() == ".json":
-            data = json.loads(text)
-        else:
-            data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # noqa: S506 - safe
-    except ValueError as exc:
-        raise RefProblem(f"referenced file {name} is not valid JSON: {exc}") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" (line {mark.line + 1})" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or " ".join(str(exc).split())[:200]
-        raise RefProblem(f"referenced file {name} is not valid YAML{where}: {problem}") from None
+        data = load_json(text) if path.suffix.lower() == ".json" else load_yaml(text)
+    except ParseError as exc:
+        kind = "JSON" if path.suffix.lower() == ".json" else "YAML"
+        where = f" (line {exc.line})" if exc.line else ""
+        raise RefProblem(f"referenced file {name} is not valid {kind}{where}: "
+                         f"{exc.message.removeprefix(f'invalid {kind}: ')}") from None
     return Fragment(name, path, data, text)
 
 
@@ -186,8 +180,8 @@ class FragmentIndex:
                     continue
                 holder = Path(folder, name)
                 try:
-                    raw = holder.read_bytes()
-                except OSError:
+                    raw = read_limited(holder, DEFAULT_LIMITS)  # a FIFO named *.yaml must not block the scan
+                except (OSError, ParseError):
                     continue
                 targets = _ENVIRONMENT.findall(raw) if sidecar else external_refs(raw)
                 for target in (t.decode("utf-8", errors="replace") if isinstance(t, bytes) else t for t in targets):
