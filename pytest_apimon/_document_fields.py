@@ -244,7 +244,7 @@ def url_problem(text: str) -> str | None:
     hostport = parts.netloc.rpartition("@")[2]
     tail = hostport.rpartition("]")[2] if hostport.startswith("[") else hostport
     if ":" in tail:
-        port = tail.rpartition(":")[2]
+        port = tail.partition(":")[2]  # 'h:8080:9090' has no valid port either
         if not (port.isdigit() and 1 <= int(port) <= 65535):
             return f"the port is not a number between 1 and 65535 (got {port!r})"
     return None
