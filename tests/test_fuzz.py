@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import tracemalloc
 from pathlib import Path
 from typing import Any
 
@@ -106,7 +107,12 @@ def test_any_bytes_give_interfaces_or_errors(tmp_path: Path, data: bytes, suffix
 @given(text=st.lists(st.sampled_from(list("[]{}:,-&*!|>'\"#%@`?\n \t<=a1") + ["x: ", "- ", "&a ", "*a", "<<: "]),
                      max_size=120).map("".join), suffix=st.sampled_from([".yaml", ".json"]))
 def test_any_yaml_punctuation_gives_interfaces_or_errors(tmp_path: Path, text: str, suffix: str) -> None:
-    check_document(load_text(tmp_path, "doc" + suffix, text))
+    tracemalloc.start()  # anchors and aliases are in the alphabet: memory must stay bounded, not only time
+    try:
+        check_document(load_text(tmp_path, "doc" + suffix, text))
+        assert tracemalloc.get_traced_memory()[1] < 50 * 1024 * 1024
+    finally:
+        tracemalloc.stop()
 
 
 @FUZZ

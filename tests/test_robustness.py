@@ -395,7 +395,8 @@ def results(pytester: pytest.Pytester) -> list[dict[str, object]]:
     return json.loads((pytester.path / "out.json").read_text(encoding="utf-8"))["results"]
 
 
-def test_run_survives_every_bad_file(pytester: pytest.Pytester, local_server: LocalServer) -> None:
+@pytest.mark.parametrize("extra", [pytest.param([], id="inprocess"), pytest.param(["-n", "2"], id="xdist")])
+def test_run_survives_every_bad_file(pytester: pytest.Pytester, local_server: LocalServer, extra: list[str]) -> None:
     workspace(pytester, local_server)
     pool = pytester.path / "pool" / "svc"
     write(pool, "bomb.yaml", alias_bomb())
@@ -405,7 +406,7 @@ def test_run_survives_every_bad_file(pytester: pytest.Pytester, local_server: Lo
     write(pool, "spec.json", '{"openapi": "3.0.0", "info": {"title": "t \\ud83d\\udc4d", "version": "1"}, "paths": '
                              '{"/a": {"post": {"summary": "\\ud83d", "responses": {"200": {"description": "ok"}}}}}}')
     write(pool, "binary.yaml", b"\x00\xff\xfe garbage")
-    result = pytester.runpytest("--apimon", "pool", "--apimon-json", "out.json", "-p", "no:cacheprovider")
+    result = pytester.runpytest("--apimon", "pool", "--apimon-json", "out.json", "-p", "no:cacheprovider", *extra)
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     records = {r["file"].rsplit("/", 1)[-1]: r for r in results(pytester)}
     assert records["ok.yaml"]["outcome"] == "passed"
