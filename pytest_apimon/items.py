@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -181,6 +182,10 @@ class InterfaceItem(_ApimonItem):
         # Fetched concurrently ahead of time by the single-process Runner; else (xdist, stopped) check now.
         result = run.runner.result(self.nodeid, attempt) if run.runner is not None else None
         if result is None:
+            if attempt > 1 and run.inprocess:
+                # Not prefetched (an xdist worker handed a crashed worker's item): pytest-rerunfailures was told
+                # not to wait (reruns_delay 0, the Runner waits), so the backoff is waited here.
+                time.sleep(run.retry.backoff(attempt - 1))
             result = run.engine().check(self.interface)
         result.nodeid = self.nodeid
         result.attempts = attempt

@@ -43,7 +43,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     add("--apimon-prometheus", metavar="PATH", help="write a node_exporter textfile-collector file to PATH")
     add("--apimon-lang", choices=("zh", "en"), help="report language (default: config or zh)")
     add("--apimon-concurrency", type=int, metavar="N",
-        help="requests in flight at once in a single-process run (default: config or 32)")
+        help="requests in flight at once in the whole run, divided among xdist workers (default: config or 32)")
     add("--apimon-dry-run", action="store_true",
         help="render and print every notification message instead of sending it (state is not updated)")
     add("--apimon-test-webhook", action="store_true",
@@ -159,7 +159,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
     config.pluginmanager.register(fixtures, "apimon-fixtures")
     if config.pluginmanager.hasplugin("xdist"):
-        config.pluginmanager.register(XdistHooks(run), "apimon-xdist")
+        config.pluginmanager.register(XdistHooks(run, config), "apimon-xdist")
 
 
 def _refuse_thread_timeout(config: pytest.Config) -> None:
@@ -240,8 +240,19 @@ def _configure_concurrency(config: pytest.Config, run: ApimonRun) -> None:
     except ValueError:
         raise pytest.UsageError(f"pytest-apimon: apimon_concurrency must be a number, got {raw!r}") from None
     run.max_per_host = min(run.concurrency, d.max_per_host)
-    # xdist: the controller runs nothing and workers get items a batch at a time: no prefetch there.
-    run.inprocess = not run.is_worker and not getattr(config.option, "numprocesses", None)
+    # xdist: the controller runs nothing; a worker prefetches its share when the controller hands it out up
+    # front (scheduling.ShareScheduling), with its part of the limits so the totals across workers hold.
+    workerinput = getattr(config, "workerinput", None)
+    if workerinput is not None and workerinput.get("apimon_prefetch"):
+        from .sharding import divide, share_index
+
+        count = int(workerinput.get("workercount", 1))
+        run.share = share_index(str(workerinput.get("workerid", "")), count)
+        run.concurrency = divide(run.concurrency, count)
+        run.max_per_host = min(run.concurrency, divide(run.max_per_host, count))
+        run.inprocess = True
+    else:
+        run.inprocess = not run.is_worker and not getattr(config.option, "numprocesses", None)
     reruns = config.getoption("reruns", None) if config.pluginmanager.hasplugin("rerunfailures") else 0
     delay = config.getoption("reruns_delay", None)
     factor = config.getoption("reruns_delay_backoff_factor", None)
@@ -255,11 +266,24 @@ def _configure_concurrency(config: pytest.Config, run: ApimonRun) -> None:
 class XdistHooks:
     """Registered only when pytest-xdist is installed (its hooks are unknown otherwise)."""
 
-    def __init__(self, run: ApimonRun) -> None:
+    def __init__(self, run: ApimonRun, config: pytest.Config) -> None:
         self.run = run
+        self.config = config
+
+    def prefetch(self) -> bool:
+        # Only for xdist's default `--dist load`; other modes (loadscope, worksteal…) keep their own scheduler.
+        return bool(self.config.getvalue("dist") == "load")
+
+    def pytest_xdist_make_scheduler(self, config: pytest.Config, log: object) -> object:
+        if not self.prefetch():
+            return None
+        from .scheduling import ShareScheduling
+
+        return ShareScheduling(config, log)  # type: ignore[arg-type]
 
     def pytest_configure_node(self, node: object) -> None:
         workerinput = node.workerinput  # type: ignore[attr-defined]
+        workerinput["apimon_prefetch"] = self.prefetch()
         workerinput["apimon_run_id"] = self.run.run_id
         workerinput["apimon_token_dir"] = str(self.run.token_dir)
         workerinput["apimon_skips"] = dict(self.run.skips)
@@ -353,8 +377,14 @@ def pytest_runtestloop(session: pytest.Session) -> None:
     from .items import InterfaceItem
     from .runner import Runner
 
+    items = session.items
+    if run.is_worker:  # only this worker's share (sharding.worker_share), the one ShareScheduling hands it
+        from .sharding import worker_share
+
+        count = int(session.config.workerinput.get("workercount", 1))  # type: ignore[attr-defined]
+        items = [items[i] for i in worker_share(len(items), run.share, count)] if run.share is not None else []
     jobs = [
-        (item.nodeid, item.interface) for item in session.items
+        (item.nodeid, item.interface) for item in items
         if isinstance(item, InterfaceItem) and item.get_closest_marker("skip") is None
     ]
     if jobs:

@@ -35,6 +35,7 @@ class ApimonRun:
     started_at: float = field(default_factory=time.time)
     results: dict[str, InterfaceResult] = field(default_factory=dict)
     inprocess: bool = True  # no xdist: this process prefetches concurrently with a Runner
+    share: int | None = None  # xdist worker: its share index (sharding.share_index), None: prefetch nothing
     concurrency: int = 32
     max_per_host: int = 32
     retry: RetryPolicy = field(default_factory=RetryPolicy)

@@ -1,0 +1,45 @@
+"""The xdist scheduler of an apimon run: each worker is handed its whole share up front, so it can prefetch it.
+
+Imported only when pytest-xdist is installed (plugin.py registers the hook then). It is xdist's own
+`LoadScheduling` (its public scheduler module, returned through the public `pytest_xdist_make_scheduler` hook)
+with one change: the first distribution gives worker gwK the items `sharding.worker_share(…, K, N)` in one
+message instead of small chunks. The worker computes the same share from its `workerinput` and checks it
+concurrently with the in-process Runner (plugin.pytest_runtestloop). Everything else is LoadScheduling's:
+items of a crashed worker go back to the pending list and to the other or replacement workers (which check them
+one by one), and `mark_test_pending` lets pytest-rerunfailures rerun the crashed item.
+"""
+
+from __future__ import annotations
+
+from xdist.scheduler import LoadScheduling
+
+from .sharding import share_index, worker_share
+
+
+class ShareScheduling(LoadScheduling):
+    def schedule(self) -> None:
+        assert self.collection_is_completed
+        if self.collection is not None:  # a replacement worker joined: LoadScheduling hands it pending items
+            super().schedule()
+            return
+        if not self._check_nodes_have_same_collection():  # LoadScheduling's own check (it reports the diff)
+            self.log("**Different tests collected, aborting run**")
+            return
+        self.collection = next(iter(self.node2collection.values()))
+        if self.maxschedchunk is None:  # as LoadScheduling does: no cap on the chunks it sends later
+            self.maxschedchunk = len(self.collection)
+        count = self.numnodes
+        given: set[int] = set()
+        for node in self.nodes:
+            index = share_index(str(node.workerinput.get("workerid", "")), count)
+            if index is None:
+                continue
+            share = list(worker_share(len(self.collection), index, count))
+            if share:
+                given.update(share)
+                self.node2pending[node].extend(share)
+                node.send_runtest_some(share)
+        # Shares of workers that died before the first distribution: LoadScheduling's pending list.
+        self.pending[:] = [i for i in range(len(self.collection)) if i not in given]
+        for node in self.nodes:
+            self.check_schedule(node)  # sends pending items, or tells the node no more will come

@@ -1,0 +1,184 @@
+"""-n N: each xdist worker prefetches its share with the in-process Runner (scheduling.ShareScheduling).
+
+No wall-clock assertions: a local server counts the requests it has in flight at once, and holds each request
+until the expected number is reached (or a generous timeout, after which the assertion on the peak fails).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import xml.etree.ElementTree as ET
+
+import pytest
+from localserver import LocalServer, Response
+from test_plugin import write
+
+from pytest_apimon.sharding import assign_shards, divide, parse_shard, share_index, worker_share
+
+
+class Gate:
+    """Counts requests in flight; holds them until `expect` are in flight at once, then lets all through."""
+
+    def __init__(self, expect: int, timeout: float = 15.0) -> None:
+        self.expect = expect
+        self.timeout = timeout
+        self.now = 0
+        self.peak = 0
+        self.open = False
+        self.cond = threading.Condition()
+
+    def __call__(self, req: object) -> object:
+        with self.cond:
+            self.now += 1
+            self.peak = max(self.peak, self.now)
+            if self.now >= self.expect:
+                self.open = True
+            self.cond.notify_all()
+            if not self.cond.wait_for(lambda: self.open, timeout=self.timeout):
+                self.open = True  # never reached: let the run finish, the peak assertion reports it
+            self.now -= 1
+        return {"ok": True}
+
+
+def pool(pytester: pytest.Pytester, srv: LocalServer, n: int, defaults: str) -> None:
+    lines = "".join(f"  {line.strip()}\n" for line in defaults.split("\n"))
+    (pytester.path / "config.yaml").write_text(
+        f"defaults:\n{lines}services:\n  svc:\n    base_url: {srv.url}/svc\n", encoding="utf-8")
+    write(pytester.path, "pool/svc/api.json", json.dumps([{"name": f"i{i:02d}", "path": f"/i{i}"} for i in range(n)]))
+
+
+def test_workers_prefetch_total_concurrency_divided(pytester, local_server) -> None:
+    gate = Gate(expect=6)
+    for i in range(24):
+        local_server.route("GET", f"/svc/i{i}", gate)
+    pool(pytester, local_server, 24, "concurrency: 6")
+    result = pytester.runpytest("--apimon", "pool", "-n", "2")
+    result.assert_outcomes(passed=24)
+    # 3 per worker, both workers at once; before prefetching a worker had 1 request in flight (peak 2).
+    assert gate.peak == 6
+    assert all(local_server.count(f"/svc/i{i}") == 1 for i in range(24))
+
+
+def test_per_host_cap_holds_across_workers(pytester, local_server) -> None:
+    gate = Gate(expect=4, timeout=3.0)  # never 4 at once: the gate opens only by its timeout, once
+    for i in range(12):
+        local_server.route("GET", f"/svc/i{i}", gate)
+    pool(pytester, local_server, 12, "concurrency: 16\n  max_per_host: 2")
+    pytester.runpytest("--apimon", "pool", "-n", "2").assert_outcomes(passed=12)
+    assert gate.peak == 2  # 1 per worker for the one host
+
+
+def test_retries_overlap_inside_each_worker(pytester, local_server) -> None:
+    seen: dict[str, int] = {}
+    lock = threading.Lock()
+    third = Gate(expect=8)  # the third attempts of all 8 interfaces in flight at once
+
+    def handler(req):
+        with lock:
+            seen[req.path] = seen.get(req.path, 0) + 1
+            count = seen[req.path]
+        if count <= 2:
+            return Response(503, {}, "busy")
+        return third(req)
+
+    for i in range(8):
+        local_server.route("GET", f"/svc/i{i}", handler)
+    pool(pytester, local_server, 8, "concurrency: 16\n  retries: 3\n  retry_delay: 0.05\n  backoff_factor: 1")
+    result = pytester.runpytest("--apimon", "pool", "-n", "2")
+    result.assert_outcomes(passed=8)
+    assert result.parseoutcomes()["rerun"] == 16
+    assert third.peak == 8  # before: each worker waited out one interface's backoff after another (peak 2)
+
+
+def _comparable(path) -> list[dict]:
+    records = json.loads(path.read_text("utf-8"))["results"]
+    drop = ("elapsed_ms", "started_at", "response_headers", "request_headers")
+    return [{k: v for k, v in r.items() if k not in drop} for r in records]
+
+
+def _junit(path) -> list[tuple]:
+    cases = []
+    for case in ET.parse(path).getroot().iter("testcase"):
+        props = tuple((p.get("name"), p.get("value")) for p in case.iter("property") if p.get("name") != "latency_ms")
+        cases.append((case.get("classname"), case.get("name"), case.find("failure") is not None, props))
+    return sorted(cases)
+
+
+def test_results_and_junit_identical_to_single_process(pytester, local_server) -> None:
+    counts: dict[str, int] = {}
+    lock = threading.Lock()
+
+    def flaky(req):
+        with lock:
+            counts[req.path] = counts.get(req.path, 0) + 1
+            # Fails the first attempt of every run (two runs below): each run sees the same sequence.
+            odd = counts[req.path] % 2 == 1
+        return Response(503, {}, "busy") if odd else {"ok": True}
+
+    for i in range(6):
+        local_server.route("GET", f"/svc/i{i}", flaky if i % 3 == 0 else (lambda r: {"ok": True}))
+    local_server.route("GET", "/svc/i6", lambda r: Response(404, {}, "no"))
+    pool(pytester, local_server, 7, "retries: 2\n  retry_delay: 0.05")
+    one = pytester.runpytest("--apimon", "pool", "--apimon-json", "one.json", "--junitxml", "one.xml")
+    two = pytester.runpytest("--apimon", "pool", "--apimon-json", "two.json", "--junitxml", "two.xml", "-n", "2")
+    one.assert_outcomes(passed=6, failed=1)
+    two.assert_outcomes(passed=6, failed=1)
+    assert one.parseoutcomes()["rerun"] == two.parseoutcomes()["rerun"] == 2
+    assert _comparable(pytester.path / "one.json") == _comparable(pytester.path / "two.json")
+    assert _junit(pytester.path / "one.xml") == _junit(pytester.path / "two.xml")
+
+
+def test_crashed_worker_items_are_still_checked_and_rerun(pytester, local_server) -> None:
+    for i in range(10):
+        local_server.route("GET", f"/svc/i{i}", lambda r: {"ok": True})
+    pool(pytester, local_server, 10, "retries: 1\n  retry_delay: 0.05")
+    marker = pytester.path / "crashed-once"
+    pytester.makeconftest(f"""
+        import os
+
+        def pytest_runtest_call(item):
+            # The worker process dies while running i03 (once): xdist replaces it.
+            if item.name == "i03" and not os.path.exists({str(marker)!r}):
+                open({str(marker)!r}, "w").close()
+                os._exit(1)
+    """)
+    result = pytester.runpytest("--apimon", "pool", "-n", "2", "--apimon-json", "r.json")
+    outcomes = result.parseoutcomes()
+    assert marker.exists()
+    assert outcomes.get("passed") == 10, result.stdout.str()
+    assert outcomes.get("rerun") == 1  # the crashed item, rerun by pytest-rerunfailures
+    names = sorted(r["name"] for r in json.loads((pytester.path / "r.json").read_text("utf-8"))["results"])
+    assert names == [f"i{i:02d}" for i in range(10)]
+
+
+def test_other_dist_modes_keep_their_scheduler(pytester, local_server) -> None:
+    for i in range(4):
+        local_server.route("GET", f"/svc/i{i}", lambda r: {"ok": True})
+    pool(pytester, local_server, 4, "retries: 0")
+    pytester.runpytest("--apimon", "pool", "-n", "2", "--dist", "loadfile").assert_outcomes(passed=4)
+    assert all(local_server.count(f"/svc/i{i}") == 1 for i in range(4))
+
+
+def test_share_helpers() -> None:
+    assert share_index("gw1", 2) == 1 and share_index("gw2", 2) is None and share_index("x", 2) is None
+    shares = [list(worker_share(7, k, 3)) for k in range(3)]
+    assert sorted(i for s in shares for i in s) == list(range(7))
+    assert divide(32, 3) == 10 and divide(1, 4) == 1
+    assert parse_shard(" 2/3 ").index == 2
+    for bad in ("0/3", "4/3", "a/b", "", "1/0"):
+        with pytest.raises(ValueError):
+            parse_shard(bad)
+
+
+def test_shards_keep_services_together_and_cover_everything() -> None:
+    entries = [(f"s{s}", f"s{s}/m::i{i}") for s in range(6) for i in range(5)]  # 6 services x 5
+    shards = assign_shards(entries, 3)
+    by_service = {}
+    for (service, _), shard in zip(entries, shards, strict=True):
+        by_service.setdefault(service, set()).add(shard)
+    assert all(len(v) == 1 for v in by_service.values())  # a service's login on one shard
+    assert sorted(shards.count(k) for k in (1, 2, 3)) == [10, 10, 10]
+    assert assign_shards(list(reversed(entries)), 3) == list(reversed(shards))  # order does not matter
+    big = [("one", f"one/m::i{i}") for i in range(9)]  # one service bigger than a fair share: split
+    assert sorted(assign_shards(big, 3).count(k) for k in (1, 2, 3)) == [3, 3, 3]
