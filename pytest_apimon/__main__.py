@@ -1,4 +1,4 @@
-"""`python -m pytest_apimon watch --every 15m [watch options] [pytest args…]` (console script: `apimon`)."""
+"""`python -m pytest_apimon watch|merge …` (console script: `apimon`): the watcher, and merging shard results."""
 
 from __future__ import annotations
 
@@ -91,14 +91,59 @@ def watch(argv: Sequence[str]) -> int:
     return watcher.run()
 
 
+def merge(argv: Sequence[str]) -> int:
+    """`apimon merge [options] results-*.json`: the end of a run split with --apimon-shard K/N (see merge.py)."""
+    from pathlib import Path
+
+    from .config import load_config
+    from .merge import MergeError, Outputs, finish
+    from .runlock import LockTimeout
+
+    parser = argparse.ArgumentParser(
+        prog="apimon merge",
+        description="Combine the results files of `pytest --apimon … --apimon-shard K/N` runs into one run: one "
+                    "report, one notification, one state update, one JUnit file. Exit 0: all passed; 1: some "
+                    "interface failed; 2: a shard's results are missing; 4: bad config or files.")
+    parser.add_argument("files", nargs="+", type=Path, metavar="RESULTS.json")
+    parser.add_argument("--config", metavar="FILE", help="config.yaml (default: ./config.yaml if present)")
+    parser.add_argument("--env", metavar="NAME", help="environment (as --apimon-env)")
+    parser.add_argument("--lang", choices=("zh", "en"), help="report language (default: config or zh)")
+    parser.add_argument("--report", metavar="PATH", help="write the Markdown report to PATH")
+    parser.add_argument("--json", metavar="PATH", help="write the merged JSON results to PATH")
+    parser.add_argument("--html", metavar="PATH", help="write the status page to PATH")
+    parser.add_argument("--prometheus", metavar="PATH", help="write the node_exporter textfile to PATH")
+    parser.add_argument("--junitxml", metavar="PATH", help="write one JUnit XML file for the whole run to PATH")
+    parser.add_argument("--dry-run", action="store_true", help="print the notification instead of sending it "
+                        "(state is not updated)")
+    parser.add_argument("--no-breaker", action="store_true", help="as --apimon-no-breaker")
+    opts = parser.parse_args(argv)
+    config_path = Path(opts.config) if opts.config else (Path("config.yaml") if Path("config.yaml").is_file() else None)
+    try:
+        config = load_config(config_path, env=opts.env)
+    except ConfigError as exc:
+        print(f"apimon merge: invalid config: {exc}", file=sys.stderr)
+        return 4
+    outputs = Outputs(report=opts.report, json=opts.json, html=opts.html, prometheus=opts.prometheus,
+                      junitxml=opts.junitxml)
+    try:
+        return finish(opts.files, config, lang=opts.lang, outputs=outputs, dry_run=opts.dry_run,
+                      breaker=not opts.no_breaker)
+    except (MergeError, LockTimeout) as exc:
+        print(f"apimon merge: {exc}", file=sys.stderr)
+        return 4
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help"):
         print("usage: apimon watch --every 15m [--heartbeat HH:MM] [--run-now] [pytest args…]\n"
-              "       apimon watch --help")
+              "       apimon merge [--junitxml PATH] [--report PATH] results-*.json\n"
+              "       apimon watch --help | apimon merge --help")
         return 0 if argv else 2
+    if argv[0] == "merge":
+        return merge(argv[1:])
     if argv[0] != "watch":
-        print(f"apimon: unknown command {argv[0]!r} (commands: watch)", file=sys.stderr)
+        print(f"apimon: unknown command {argv[0]!r} (commands: watch, merge)", file=sys.stderr)
         return 2
     return watch(argv[1:])
 

@@ -75,6 +75,9 @@ class ResultCollector:
             self.run.add_token_stats(self.run._engine.tokens.stats())
         run_result = self.run_result()
         cfg = self.run.config
+        if self.run.shard is not None:
+            self._write_shard(run_result)
+            return
         try:
             self.alert, self.extras = alerts.finish(
                 run_result, cfg, self.run.lang, self.run.redactor, self.memory,
@@ -138,6 +141,27 @@ class ResultCollector:
             stats.total, stats.passed, stats.failed, stats.skipped, stats.flaky, stats.by_category, stats.p95_ms,
             run_result.duration, self.run.token_summary("en") or "no logins needed",
         )
+
+    def _write_shard(self, run_result: RunResult) -> None:
+        """--apimon-shard: only the results file; `apimon merge` does the report, notification and state."""
+        from .merge import shard_document
+
+        shard = self.run.shard
+        assert shard is not None
+        cli = apimon_option(self.config, "json")
+        target = cli or self.run.config.report.json or f"apimon-shard-{shard.index}-of-{shard.total}.json"
+        path = Path(target)
+        if not path.is_absolute():
+            path = (Path(self.config.invocation_params.dir) if cli or not self.run.config.report.json
+                    else self.run.config.base_dir) / path
+        text = shard_document(run_result, shard, selection_complete=self.selection_is_complete(),
+                              redactor=self.run.redactor, plan=self.run.shard_plan)
+        try:
+            metrics.atomic_write_text(path, text)
+        except Exception:
+            log.exception("pytest-apimon: writing %s failed", path)
+            return
+        log.info("wrote shard %s results to %s", shard, path)
 
     def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
         if self.config.option.collectonly:

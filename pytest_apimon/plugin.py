@@ -51,6 +51,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     add("--apimon-no-token-cache", action="store_true",
         help="do not reuse tokens from earlier runs (workers of this run still share one login)")
     add("--apimon-no-breaker", action="store_true", help="check interfaces whose circuit is open, this run only")
+    add("--apimon-shard", metavar="K/N",
+        help="check only shard K of N (by service, then interface) and write only its results file "
+             "(--apimon-json, default apimon-shard-K-of-N.json); `apimon merge` reports, notifies and records")
     add("--apimon-coverage", action="store_true",
         help="print (and add to the report) per-service monitoring coverage: the blind spots")
     for name, text in (("config", "config file"), ("env", "environment"), ("report", "Markdown report path"),
@@ -137,6 +140,13 @@ def pytest_configure(config: pytest.Config) -> None:
     roots, whole_pools = _resolve_roots(config, cfg, paths)
     run = ApimonRun(config=cfg, roots=roots, lang=lang, redactor=Redactor([*cfg.secrets, *env_secrets()]),
                     is_worker=workerinput is not None)
+    if config.getoption("apimon_shard"):
+        from .sharding import parse_shard
+
+        try:
+            run.shard = parse_shard(config.getoption("apimon_shard"))
+        except ValueError as exc:
+            raise pytest.UsageError(f"pytest-apimon: --apimon-shard: {exc}") from None
     _configure_concurrency(config, run)
     run.parse_cache = ParseCache(cfg.state_path, cfg.limits)
     if config.args_source != pytest.Config.ArgsSource.ARGS:
@@ -205,7 +215,7 @@ def _configure_controller(config: pytest.Config, run: ApimonRun, whole_pools: bo
     log.info("run started: env=%s config=%s pools=%s", cfg.env, cfg.path or "(built-in defaults)",
              ", ".join(str(r) for r in run.roots))
     memory = None
-    if not config.option.collectonly:
+    if not config.option.collectonly and run.shard is None:  # a shard leaves the state to `apimon merge`
         try:
             memory = Memory.open(cfg, breaker=not config.getoption("apimon_no_breaker"))
         except LockTimeout as exc:  # another run is busy with this workspace: never double-send
@@ -292,6 +302,9 @@ class XdistHooks:
         stats = getattr(node, "workeroutput", {}).get("apimon_token_stats")
         if stats:
             self.run.add_token_stats(stats)
+        plan = getattr(node, "workeroutput", {}).get("apimon_shard_plan")
+        if plan and not self.run.shard_plan:  # the controller of a sharded xdist run collected nothing itself
+            self.run.shard_plan = [tuple(row) for row in plan]
         for warning in getattr(node, "workeroutput", {}).get("apimon_collection_notes", ()):
             self.run.warn(warning)  # an imported collection's unsupported features, noted when workers collect
 
@@ -333,6 +346,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     from .items import InterfaceItem
     from .runner import TRANSIENT
 
+    if run.shard is not None:
+        _keep_shard(config, run, items)
     # pytest-rerunfailures reruns only failures of a transient category (the headline starts "[timeout]").
     only_rerun = r"^InterfaceFailure: \[(" + "|".join(TRANSIENT) + r")\]"
     retry = run.retry
@@ -367,6 +382,32 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             if seconds not in marks:
                 marks[seconds] = pytest.mark.timeout(seconds, method="signal", func_only=True)
             item.add_marker(marks[seconds])
+
+
+def _keep_shard(config: pytest.Config, run: ApimonRun, items: list[pytest.Item]) -> None:
+    """--apimon-shard K/N: deselect the other shards' items (sharding.assign_shards); other tests: shard 1."""
+    from .items import InterfaceItem, _ApimonItem
+    from .sharding import assign_shards
+
+    assert run.shard is not None
+    ours = [item for item in items if isinstance(item, _ApimonItem)]
+    entries = []
+    for item in ours:
+        ident = item.identity()
+        key = item.interface.key if isinstance(item, InterfaceItem) else item.nodeid
+        entries.append((ident.service, key))
+    shards = dict(zip((item.nodeid for item in ours), assign_shards(entries, run.shard.total), strict=True))
+    run.shard_plan = [(item.nodeid, *_names(item), shards[item.nodeid]) for item in ours]
+    keep = [item for item in items if shards.get(item.nodeid, 1) == run.shard.index]
+    dropped = [item for item in items if shards.get(item.nodeid, 1) != run.shard.index]
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = keep
+
+
+def _names(item: pytest.Item) -> tuple[str, str, str]:
+    ident = item.identity()  # type: ignore[attr-defined]
+    return ident.service, ident.module, ident.name
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -495,6 +536,8 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
             run.warn(warning)
     if run.is_worker:
         config.workeroutput["apimon_collection_notes"] = list(run.warnings)  # type: ignore[attr-defined]
+        if run.shard_plan:
+            config.workeroutput["apimon_shard_plan"] = [list(row) for row in run.shard_plan]  # type: ignore[attr-defined]
     if not run.is_worker:
         from .collector import dedupe_junit_reruns
 

@@ -17,6 +17,7 @@ from .parsecache import ParseCache
 from .redact import Redactor
 from .results import InterfaceResult
 from .runner import RetryPolicy, Runner, host_of
+from .sharding import Shard
 from .tokencache import TokenCache
 
 TOKEN_STAT_KEYS = ("logins", "login_failures", "cache_hits", "cache_misses", "file_hits", "relogins")
@@ -35,6 +36,8 @@ class ApimonRun:
     started_at: float = field(default_factory=time.time)
     results: dict[str, InterfaceResult] = field(default_factory=dict)
     inprocess: bool = True  # no xdist: this process prefetches concurrently with a Runner
+    shard: Shard | None = None  # --apimon-shard K/N: check this share only, write results only (merge.py)
+    shard_plan: list[tuple[str, str, str, str, int]] = field(default_factory=list)  # merge.PlanRow per item
     share: int | None = None  # xdist worker: its share index (sharding.share_index), None: prefetch nothing
     concurrency: int = 32
     max_per_host: int = 32

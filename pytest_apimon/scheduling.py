@@ -11,7 +11,7 @@ one by one), and `mark_test_pending` lets pytest-rerunfailures rerun the crashed
 
 from __future__ import annotations
 
-from xdist.scheduler import LoadScheduling
+from xdist.scheduler import LoadScheduling  # type: ignore[import-untyped]
 
 from .sharding import share_index, worker_share
 
@@ -25,21 +25,22 @@ class ShareScheduling(LoadScheduling):
         if not self._check_nodes_have_same_collection():  # LoadScheduling's own check (it reports the diff)
             self.log("**Different tests collected, aborting run**")
             return
-        self.collection = next(iter(self.node2collection.values()))
+        collection: list[str] = next(iter(self.node2collection.values()))
+        self.collection = collection
         if self.maxschedchunk is None:  # as LoadScheduling does: no cap on the chunks it sends later
-            self.maxschedchunk = len(self.collection)
+            self.maxschedchunk = len(collection)
         count = self.numnodes
         given: set[int] = set()
         for node in self.nodes:
             index = share_index(str(node.workerinput.get("workerid", "")), count)
             if index is None:
                 continue
-            share = list(worker_share(len(self.collection), index, count))
+            share = list(worker_share(len(collection), index, count))
             if share:
                 given.update(share)
                 self.node2pending[node].extend(share)
                 node.send_runtest_some(share)
         # Shares of workers that died before the first distribution: LoadScheduling's pending list.
-        self.pending[:] = [i for i in range(len(self.collection)) if i not in given]
+        self.pending[:] = [i for i in range(len(collection)) if i not in given]
         for node in self.nodes:
             self.check_schedule(node)  # sends pending items, or tells the node no more will come

@@ -1,0 +1,256 @@
+"""`apimon merge results-*.json`: one run out of the results of `--apimon-shard K/N` runs on several machines.
+
+Plain Python (no pytest import). A shard run (plugin option `--apimon-shard K/N`) checks its share of the pool
+and writes only its results file (`shard_document`): no notification, no state update, no report files, so the
+alert policy sees the whole run once. This module reads the N shard files back and does the end of a run
+once: remember the run (state folder), notify (WeCom…), write the Markdown/JSON/status page/Prometheus
+files and one JUnit XML file.
+
+A shard that is missing (its machine died, its job was cancelled) is never taken for "all passed": the merge
+says which shards are missing, treats the selection as incomplete (interfaces it did not see are not
+"removed" from the state), and exits 1.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import re
+import time
+import xml.etree.ElementTree as ET
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+from .config import Config
+from .redact import Redactor
+from .report import render_json
+from .results import InterfaceResult, RunResult
+from .sharding import Shard, parse_shard
+
+
+class MergeError(Exception):
+    """A shard file the merge cannot use (unreadable, not a shard file, from another run layout)."""
+
+
+PlanRow = tuple[str, str, str, str, int]  # nodeid, service, module, interface name, shard index (1-based)
+
+
+def shard_document(run: RunResult, shard: Shard, *, selection_complete: bool, redactor: Redactor,
+                   plan: Sequence[PlanRow] = ()) -> str:
+    """A shard's results file: `report.render_json`'s document plus `shard` ("K/N"), `selection_complete` and
+    `plan`, the whole split (every shard's interfaces), so a merge can name what a missing shard did not check."""
+    doc = json.loads(render_json(run, redactor=redactor))
+    doc["shard"] = str(shard)
+    doc["selection_complete"] = selection_complete
+    doc["plan"] = [list(row) for row in plan]
+    return json.dumps(doc, ensure_ascii=False, indent=2)
+
+
+@dataclass
+class Merged:
+    run: RunResult
+    total: int  # N of K/N
+    seen: list[int] = field(default_factory=list)  # shard indexes read (1-based)
+    complete: bool = True  # every shard ran on the whole pool (no -k / -m / --lf subset)
+    problems: list[str] = field(default_factory=list)  # human lines: missing or repeated shards
+
+    @property
+    def missing(self) -> list[int]:
+        return [k for k in range(1, self.total + 1) if k not in self.seen]
+
+    @property
+    def selection_complete(self) -> bool:
+        return self.complete and not self.missing
+
+
+def read_shards(paths: Sequence[Path]) -> Merged:
+    """Read shard files. Raises MergeError (file and reason) for an unreadable file or one that is not a shard's
+    results, or when the files disagree on N or on the environment."""
+    if not paths:
+        raise MergeError("no shard results files given")
+    results: dict[str, InterfaceResult] = {}
+    seen: list[int] = []
+    totals: set[int] = set()
+    envs: set[str] = set()
+    started, finished = [], []
+    complete = True
+    problems: list[str] = []
+    plan: list[list] = []
+    for path in paths:
+        try:
+            doc = json.loads(Path(path).read_text("utf-8"))
+        except (OSError, ValueError) as exc:
+            raise MergeError(f"{path}: cannot read shard results: {exc}") from None
+        if not isinstance(doc, dict) or "shard" not in doc or not isinstance(doc.get("results"), list):
+            raise MergeError(f"{path}: not a shard results file (expected the JSON a run with --apimon-shard K/N "
+                             f"writes, with the fields 'shard' and 'results')")
+        try:
+            shard = parse_shard(str(doc["shard"]))
+        except ValueError as exc:
+            raise MergeError(f"{path}: field 'shard': {exc}") from None
+        if shard.index in seen:
+            problems.append(f"shard {shard} given twice ({path}): its later file wins")
+        seen.append(shard.index)
+        totals.add(shard.total)
+        envs.add(str(doc.get("env", "")))
+        started.append(float(doc.get("started_at_epoch") or time.time()))
+        finished.append(float(doc.get("finished_at_epoch") or time.time()))
+        complete = complete and bool(doc.get("selection_complete", False))
+        plan = plan or [row for row in doc.get("plan") or () if isinstance(row, list) and len(row) == 5]
+        for n, record in enumerate(doc["results"]):
+            if not isinstance(record, dict) or "nodeid" not in record:
+                raise MergeError(f"{path}: results[{n}]: expected an object with 'nodeid'")
+            results[str(record["nodeid"])] = InterfaceResult.from_dict(record)
+    if len(totals) > 1:
+        raise MergeError(f"shard files disagree on N: {sorted(totals)} (all must come from one K/N split)")
+    if len(envs) > 1:
+        raise MergeError(f"shard files come from different environments: {sorted(envs)}")
+    total = totals.pop()
+    merged = Merged(RunResult(min(started), max(finished), envs.pop(), list(results.values())), total,
+                    sorted(set(seen)), complete, problems)
+    if merged.missing:
+        merged.problems.append(
+            "missing shard(s) " + ", ".join(f"{k}/{total}" for k in merged.missing)
+            + ": their interfaces were not checked (listed as skipped)")
+        # Not checked is not healthy and not down: skipped, with the reason, and the selection is incomplete
+        # so the state keeps what it knew about them.
+        for nodeid, service, module, name, index in plan:
+            if index in merged.missing and nodeid not in results:
+                merged.run.results.append(InterfaceResult(
+                    nodeid=nodeid, service=service, module=module, name=name, outcome="skipped",
+                    reason=f"not checked: shard {index}/{total} reported no results"))
+    return merged
+
+
+def _junit_names(nodeid: str) -> tuple[str, str]:
+    # As pytest's junitxml names a test (mangle_test_address): file path with "/" → ".", then the item name.
+    path, bracket, params = nodeid.partition("[")
+    names = path.split("::")
+    names[0] = re.sub(r"\.py$", "", names[0].replace("/", "."))
+    names[-1] += bracket + params
+    return ".".join(names[:-1]), names[-1]
+
+
+def render_junit(run: RunResult, redactor: Redactor, suite: str = "pytest") -> str:
+    """One JUnit XML file (the shape pytest's junitxml writes, one <testcase> per interface, the same
+    properties as items.InterfaceItem puts on item.user_properties)."""
+    results = sorted(run.results, key=lambda r: r.nodeid)
+    failures = sum(r.outcome == "failed" for r in results)
+    skipped = sum(r.outcome == "skipped" for r in results)
+    root = ET.Element("testsuites", name="pytest tests")
+    ts = ET.SubElement(root, "testsuite", {
+        "name": suite, "errors": "0", "failures": str(failures), "skipped": str(skipped), "tests": str(len(results)),
+        "time": f"{run.duration:.3f}", "hostname": platform.node(),
+        "timestamp": datetime.fromtimestamp(run.started_at, timezone.utc).astimezone().isoformat(),
+    })
+    for r in results:
+        classname, name = _junit_names(r.nodeid)
+        case = ET.SubElement(ts, "testcase", classname=classname, name=name,
+                             time=f"{(r.elapsed_ms or 0) / 1000:.3f}")
+        props = ET.SubElement(case, "properties")
+        for key, value in (
+            ("service", r.service), ("module", r.module), ("method", r.method), ("url", r.url),
+            ("category", r.category or ""), ("status", "" if r.status is None else str(r.status)),
+            ("latency_ms", "" if r.elapsed_ms is None else f"{r.elapsed_ms:.0f}"), ("attempts", str(r.attempts)),
+            ("flaky", "true" if r.outcome == "passed" and r.attempts > 1 else "false"),
+        ):
+            ET.SubElement(props, "property", name=key, value=redactor.text(value))
+        if r.outcome == "failed":
+            failure = ET.SubElement(case, "failure", message=redactor.text(r.headline()))
+            failure.text = redactor.text(r.reason)
+        elif r.outcome == "skipped":
+            ET.SubElement(case, "skipped", type="pytest.skip", message=redactor.text(r.reason))
+    return ET.tostring(root, encoding="unicode", xml_declaration=True)
+
+
+def exit_code(merged: Merged) -> int:
+    """0: every shard present and nothing failed; 1: some check failed (as pytest); 2: a shard is missing."""
+    if merged.missing:
+        return 2
+    return 1 if any(r.outcome == "failed" for r in merged.run.results) else 0
+
+
+@dataclass
+class Outputs:
+    """Where merge writes; None: the config's report.* path (relative to the config file), else nothing."""
+
+    report: str | None = None
+    json: str | None = None
+    html: str | None = None
+    prometheus: str | None = None
+    junitxml: str | None = None
+
+
+def finish(paths: Sequence[Path], config: Config, *, lang: str | None = None, outputs: Outputs | None = None,
+           dry_run: bool = False, breaker: bool = True, echo: Callable[[str], None] = print,
+           cwd: Path | None = None) -> int:
+    """The end of a sharded run, once: state update, notification, report files, JUnit. Returns the exit code.
+
+    Raises MergeError for unusable shard files and runlock.LockTimeout when another run holds the state folder
+    (as a run does: never two runs notifying from one workspace at once)."""
+    from . import alerts, metrics, statuspage
+    from .redact import env_secrets
+    from .report import render_markdown, render_terminal
+    from .state import StateError
+
+    merged = read_shards(paths)
+    outputs = outputs or Outputs()
+    cwd = cwd or Path.cwd()
+    lang = lang or config.report.language
+    red = Redactor([*config.secrets, *env_secrets()])
+    run = merged.run
+    memory = None
+    try:
+        memory = alerts.Memory.open(config, breaker=breaker)
+    except (StateError, OSError) as exc:
+        echo(f"WARNING: state folder {config.state_path} unusable ({exc}): no history or alert policy")
+    try:
+        outcome: alerts.AlertOutcome | None = None
+        extras = None
+        try:
+            outcome, extras = alerts.finish(run, config, lang, red, memory, dry_run=dry_run,
+                                            selection_complete=merged.selection_complete)
+        except Exception as exc:  # the report files below must still be written (as collector.py does)
+            echo(f"ERROR: remembering or notifying the run failed: {red.text(f'{type(exc).__name__}: {exc}')}")
+        files: list[tuple[str | None, str | None, Callable[[], str]]] = [
+            (outputs.report, config.report.markdown,
+             lambda: render_markdown(run, lang, config.report.title, redactor=red, extras=extras)),
+            (outputs.json, config.report.json, lambda: render_json(run, redactor=red)),
+            (outputs.junitxml, None, lambda: render_junit(run, red)),
+        ]
+        if memory is not None:
+            store, verdict = memory.store, memory.verdict
+            files += [
+                (outputs.html, config.report.html, lambda: statuspage.render_status_page(
+                    store, config.env, run, verdict, lang=lang, title=config.report.title, redactor=red)),
+                (outputs.prometheus, config.report.prometheus,
+                 lambda: metrics.render_prometheus(run, store, verdict)),
+            ]
+        for cli, from_config, render in files:
+            target = cli or from_config
+            if not target:
+                continue
+            path = Path(target)
+            if not path.is_absolute():
+                path = (cwd if cli else config.base_dir) / path
+            metrics.atomic_write_text(path, render())
+            echo(f"wrote {path}")
+    finally:
+        if memory is not None:
+            memory.close()
+    echo(render_terminal(run, lang, redactor=red, extras=extras).rstrip("\n"))
+    for problem in merged.problems:
+        echo(f"WARNING: {problem}")
+    if outcome is None:
+        return max(exit_code(merged), 1)
+    if dry_run:
+        echo(red.text(outcome.reason))
+    else:
+        for res in outcome.results:
+            state = "delivered" if res.delivered else "NOT delivered (kept in the outbox)"
+            echo(f"{res.notifier}: {state}, {res.messages_sent} message(s)")
+            for error in res.errors:
+                echo(f"  {red.text(error)}")
+    return exit_code(merged)

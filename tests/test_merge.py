@@ -1,0 +1,108 @@
+"""--apimon-shard K/N and `apimon merge`: three shards run locally, then one report, notification, state, JUnit."""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+
+import pytest
+from fake_wecom import KEY, FakeWeCom
+from localserver import LocalServer, Response
+from test_plugin import XDIST, write
+
+from pytest_apimon.__main__ import main
+from pytest_apimon.state import DB_FILE
+
+SERVICES = {"alpha": 6, "beta": 3, "gamma": 2, "delta": 1}
+
+
+def workspace(pytester: pytest.Pytester, srv: LocalServer, fake_url: str) -> None:
+    services = ""
+    for service, n in SERVICES.items():
+        services += f"  {service}:\n    base_url: {srv.url}/{service}\n"
+        docs = []
+        for i in range(n):
+            failing = service == "beta" and i == 0
+            srv.route("GET", f"/{service}/i{i}",
+                      (lambda r: Response(500, {}, "boom")) if failing else (lambda r: {"ok": True}))
+            docs.append({"name": f"{service}-{i}", "path": f"/i{i}"})
+        write(pytester.path, f"pool/{service}/api.json", json.dumps(docs))
+    (pytester.path / "config.yaml").write_text(
+        "defaults:\n  retries: 0\nservices:\n" + services
+        + f"notify:\n  send_on: failure\n  wecom:\n    - name: ops\n      webhook: ${{TEST_WECOM_KEY}}\n"
+          f"      base_url: {fake_url}\n", encoding="utf-8")
+
+
+@pytest.mark.parametrize("extra", XDIST)
+def test_three_shards_then_one_merge(pytester, local_server, monkeypatch, extra) -> None:
+    monkeypatch.setenv("TEST_WECOM_KEY", KEY)
+    with FakeWeCom() as fake:
+        workspace(pytester, local_server, fake.base_url)
+        seen: dict[str, int] = {}
+        shards_of: dict[str, set[int]] = {}
+        for k in (1, 2, 3):
+            result = pytester.runpytest("--apimon", "pool", "--apimon-shard", f"{k}/3",
+                                        "--apimon-json", f"results-{k}.json", *extra)
+            assert result.ret in (0, 1)
+            doc = json.loads((pytester.path / f"results-{k}.json").read_text("utf-8"))
+            assert doc["shard"] == f"{k}/3" and len(doc["plan"]) == 12
+            for record in doc["results"]:
+                seen[record["name"]] = seen.get(record["name"], 0) + 1
+                shards_of.setdefault(record["service"], set()).add(k)
+        # A service within a fair share (12 / 3 = 4) stays on one shard (one login); alpha (6) is split in two.
+        assert {s: len(v) for s, v in shards_of.items()} == {"alpha": 2, "beta": 1, "gamma": 1, "delta": 1}
+        assert seen == {f"{s}-{i}": 1 for s, n in SERVICES.items() for i in range(n)}  # each exactly once
+        assert all(local_server.count(f"/{s}/i{i}") == 1 for s, n in SERVICES.items() for i in range(n))
+        assert fake.messages == []  # shards neither notify ...
+        assert not (pytester.path / ".apimon" / DB_FILE).exists()  # ... nor record state
+
+        monkeypatch.chdir(pytester.path)
+        code = main(["merge", "--junitxml", "merged.xml", "--report", "merged.md", "--json", "merged.json",
+                     *(f"results-{k}.json" for k in (1, 2, 3))])
+        assert code == 1  # one interface failed
+        markdown = [m for m in fake.messages if m.msgtype == "markdown"]
+        assert len(markdown) == 1 and "beta-0" in markdown[0].content
+        assert (pytester.path / ".apimon" / DB_FILE).exists()
+        cases = list(ET.parse(pytester.path / "merged.xml").getroot().iter("testcase"))
+        assert len(cases) == 12
+        assert [c.get("name") for c in cases if c.find("failure") is not None] == ["beta-0"]
+        assert all(c.get("classname") == f"pool.{c.get('name').split('-')[0]}.api.json" for c in cases)
+        merged = json.loads((pytester.path / "merged.json").read_text("utf-8"))
+        assert merged["stats"]["total"] == 12 and merged["stats"]["failed"] == 1
+        assert "beta-0" in (pytester.path / "merged.md").read_text("utf-8")
+
+
+def test_merge_names_a_missing_shard_and_exits_2(pytester, local_server, monkeypatch, capsys) -> None:
+    monkeypatch.setenv("TEST_WECOM_KEY", KEY)
+    with FakeWeCom() as fake:
+        workspace(pytester, local_server, fake.base_url)
+        for k in (1, 2):
+            pytester.runpytest("--apimon", "pool", "--apimon-shard", f"{k}/3", "--apimon-json", f"r{k}.json")
+        missing = {row[0] for row in json.loads((pytester.path / "r1.json").read_text("utf-8"))["plan"]
+                   if row[4] == 3}
+        assert missing
+        monkeypatch.chdir(pytester.path)
+        capsys.readouterr()
+        code = main(["merge", "--json", "merged.json", "--dry-run", "r1.json", "r2.json"])
+        assert code == 2
+        assert "missing shard(s) 3/3" in capsys.readouterr().out
+        records = json.loads((pytester.path / "merged.json").read_text("utf-8"))["results"]
+        skipped = {r["nodeid"] for r in records if r["outcome"] == "skipped"}
+        assert skipped == missing
+        assert len(records) == 12
+        assert fake.messages == []  # dry run
+
+
+def test_merge_rejects_files_that_are_not_shard_results(tmp_path, capsys) -> None:
+    bad = tmp_path / "x.json"
+    bad.write_text(json.dumps({"results": []}), encoding="utf-8")
+    assert main(["merge", "--config", str(tmp_path / "none.yaml"), str(bad)]) == 4
+    assert main(["merge", str(bad)]) == 4
+    assert "not a shard results file" in capsys.readouterr().err
+
+
+def test_bad_shard_option_is_a_usage_error(pytester) -> None:
+    write(pytester.path, "pool/svc/api.json", "[]")
+    result = pytester.runpytest("--apimon", "pool", "--apimon-shard", "4/3")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--apimon-shard*K/N*"])
