@@ -19,7 +19,8 @@ from .sharding import share_index, worker_share
 class ShareScheduling(LoadScheduling):
     def schedule(self) -> None:
         assert self.collection_is_completed
-        if self.collection is not None:  # a replacement worker joined: LoadScheduling hands it pending items
+        # A replacement worker joined: LoadScheduling hands it pending items.
+        if self.collection is not None:  # type: ignore[has-type]
             super().schedule()
             return
         if not self._check_nodes_have_same_collection():  # LoadScheduling's own check (it reports the diff)
@@ -27,7 +28,8 @@ class ShareScheduling(LoadScheduling):
             return
         collection: list[str] = next(iter(self.node2collection.values()))
         self.collection = collection
-        if self.maxschedchunk is None:  # as LoadScheduling does: no cap on the chunks it sends later
+        # As LoadScheduling does: no cap on the chunks it sends later.
+        if self.maxschedchunk is None:  # type: ignore[has-type]
             self.maxschedchunk = len(collection)
         count = self.numnodes
         given: set[int] = set()
