@@ -1,6 +1,6 @@
 """pytest-apimon benchmark: one command, prints a table (Markdown) of wall time, memory, CPU and overhead.
 
-    python bench/run.py                                  # N = 100,1000,5000 at 100 ms, in-process and -n 4
+    python bench/run.py                                  # N = 1000,10000 at 100 ms: in-process, -n 2, -n 4
     python bench/run.py --n 1000 --modes inprocess --concurrency 16,32,64
     python bench/run.py --n 1000 --modes inprocess --flaky --no-reference --collect 0
 
@@ -460,7 +460,10 @@ class Bench:
         if mode.startswith("xdist"):
             workers = int(mode[5:] or 4)
             cmd += ["-n", str(workers)]
-        inflight = workers * self.args.xdist_inflight if workers else concurrency
+        # Workers prefetch their share with concurrency // workers each (scheduling.py); --xdist-inflight K
+        # measures the old way of counting (K per worker).
+        per_worker = self.args.xdist_inflight or max(1, concurrency // workers) if workers else 0
+        inflight = workers * per_worker if workers else concurrency
         ideal = n * self.args.latency / inflight
         log = self.logs / f"{kind}_{mode}_{n}_{concurrency}{tag}.log"
         cpu0 = self.target.cpu_s()
@@ -594,6 +597,38 @@ def targets(rows: list[Row], args: argparse.Namespace) -> list[str]:
                 check(delta <= bound, text)
             else:
                 lines.append(f"- (measured only) {text}")
+    # Issue #15: ratios within one sitting.
+    def ref(n: int) -> Row | None:
+        return next((r for r in rows if r.kind == "reference" and r.n == n), None)
+
+    one, ref1 = find("apimon", "inprocess", 1000, default_c), ref(1000)
+    if one and ref1:
+        check(one.wall_s <= 1.2 * ref1.wall_s, f"#15 1000 in-process {one.wall_s:.2f} s ≤ 1.2 × reference "
+                                               f"{ref1.wall_s:.2f} s (ratio {one.wall_s / ref1.wall_s:.2f})")
+        check(one.cpu_s <= 2 * ref1.cpu_s, f"#15 1000 in-process CPU {one.cpu_s:.2f} s ≤ 2 × reference CPU "
+                                           f"{ref1.cpu_s:.2f} s (ratio {one.cpu_s / max(ref1.cpu_s, 1e-9):.2f})")
+    x2, x4 = find("apimon", "xdist2", 1000), find("apimon", "xdist4", 1000)
+    if one and x2:
+        check(x2.wall_s <= one.wall_s, f"#15 1000 -n 2 {x2.wall_s:.2f} s ≤ in-process {one.wall_s:.2f} s "
+                                       f"(ratio {x2.wall_s / one.wall_s:.2f})")
+    if one and x4:
+        check(x4.wall_s <= 1.3 * one.wall_s, f"#15 1000 -n 4 {x4.wall_s:.2f} s ≤ 1.3 × in-process {one.wall_s:.2f} s "
+                                             f"(ratio {x4.wall_s / one.wall_s:.2f})")
+    ten, ref10 = find("apimon", "inprocess", 10000, default_c), ref(10000)
+    if ten and ref10:
+        check(ten.wall_s <= 1.5 * ref10.wall_s, f"#15 10000 in-process {ten.wall_s:.2f} s ≤ 1.5 × reference "
+                                                f"{ref10.wall_s:.2f} s (ratio {ten.wall_s / ref10.wall_s:.2f})")
+    if ten:
+        check(ten.peak_mb <= 250, f"#15 10000 in-process peak tree RSS {ten.peak_mb:.0f} MB ≤ 250 MB")
+    for mode in sorted({r.mode for r in rows if r.kind == "flaky"}):
+        clean = next((r for r in rows if r.kind == "flaky" and r.mode == mode and "no failures" in r.note), None)
+        fail = next((r for r in rows if r.kind == "flaky" and r.mode == mode and "fail twice" in r.note), None)
+        if clean and fail:
+            delta = fail.wall_s - clean.wall_s
+            check(delta <= 3.5, f"#15 flaky ({mode}): +{delta:.2f} s over the clean run ≤ 3.5 s")
+    for r in rows:
+        if r.kind == "collect" and r.n >= 10000 and "warm" in r.note:
+            check(r.wall_s <= 3, f"#15 collect {r.n} documents warm: {r.wall_s:.2f} s ≤ 3 s")
     return lines
 
 
@@ -606,16 +641,17 @@ def ints(text: str) -> list[int]:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description="pytest-apimon benchmark (see docs/benchmarks.md)")
-    ap.add_argument("--n", type=ints, default=[100, 1000, 5000], help="interface counts (default 100,1000,5000)")
+    ap.add_argument("--n", type=ints, default=[1000, 10000], help="interface counts (default 1000,10000)")
     ap.add_argument("--latency", type=float, default=0.1, help="server latency in seconds (default 0.1)")
-    ap.add_argument("--modes", default="inprocess,xdist4",
-                    help="comma list of inprocess and xdistK (pytest -n K); default inprocess,xdist4")
+    ap.add_argument("--modes", default="inprocess,xdist2,xdist4",
+                    help="comma list of inprocess and xdistK (pytest -n K); default inprocess,xdist2,xdist4")
     ap.add_argument("--concurrency", type=ints, default=[32],
                     help="--apimon-concurrency values for in-process runs (default 32)")
     ap.add_argument("--default-concurrency", type=int, default=32,
                     help="the plugin's default concurrency: the row the targets are checked on")
-    ap.add_argument("--xdist-inflight", type=int, default=1,
-                    help="requests in flight per xdist worker, for its ideal time (today 1: no prefetch in workers)")
+    ap.add_argument("--xdist-inflight", type=int, default=0,
+                    help="requests in flight per xdist worker, for its ideal time (default 0: concurrency / workers, "
+                         "as workers prefetch)")
     ap.add_argument("--per-file", type=int, default=5, help="interfaces per generated YAML file (default 5)")
     ap.add_argument("--reference-workers", type=int, default=32)
     ap.add_argument("--no-reference", dest="reference", action="store_false", help="skip the thread-pool reference")

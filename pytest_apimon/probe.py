@@ -21,8 +21,10 @@ which urllib3's pool detects as "dropped" and replaces.
 
 from __future__ import annotations
 
+import heapq
 import http.client
 import http.cookiejar
+import itertools
 import re
 import socket
 import ssl
@@ -144,6 +146,42 @@ _local = threading.local()
 _owner_lock = threading.Lock()  # serialises attach/fire/finish across threads
 
 
+class _Watchdog:
+    """One daemon thread firing every guard's deadline, in deadline order.
+
+    A `threading.Timer` per request started and joined a thread per send(): the largest CPU cost per
+    interface after requests itself (profile in docs/benchmarks.md). A finished guard stays in the heap until
+    its deadline and is then skipped (its `_fire` returns at once)."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._heap: list[tuple[float, int, _DeadlineGuard]] = []
+        self._seq = itertools.count()
+        self._thread: threading.Thread | None = None
+
+    def add(self, seconds: float, guard: _DeadlineGuard) -> None:
+        with self._cond:
+            entry = (time.monotonic() + seconds, next(self._seq), guard)
+            heapq.heappush(self._heap, entry)
+            if self._thread is None or not self._thread.is_alive():  # also after a fork
+                self._thread = threading.Thread(target=self._loop, name="apimon-deadlines", daemon=True)
+                self._thread.start()
+            if self._heap[0] is entry:  # only an earlier deadline than the one waited for needs a wake-up
+                self._cond.notify()
+
+    def _loop(self) -> None:
+        while True:
+            with self._cond:
+                while not self._heap or self._heap[0][0] > time.monotonic():
+                    self._cond.wait(self._heap[0][0] - time.monotonic() if self._heap else None)
+                _, _, guard = heapq.heappop(self._heap)
+            if not guard._done:
+                guard._fire()
+
+
+_watchdog = _Watchdog()
+
+
 class _DeadlineGuard:
     """Watchdog for one send(): at the deadline, shut down the connection currently in use."""
 
@@ -151,11 +189,10 @@ class _DeadlineGuard:
         self.fired = False
         self._done = False
         self._conn: HTTPConnection | None = None
-        self._timer = threading.Timer(seconds, self._fire)
-        self._timer.daemon = True
+        self._seconds = seconds
 
     def start(self) -> None:
-        self._timer.start()
+        _watchdog.add(self._seconds, self)
 
     def attach(self, conn: HTTPConnection) -> None:
         with _owner_lock:
@@ -175,7 +212,6 @@ class _DeadlineGuard:
 
     def finish(self) -> None:
         """After this returns the watchdog can no longer touch any connection."""
-        self._timer.cancel()
         with _owner_lock:
             self._done = True
             conn = self._conn
