@@ -106,3 +106,17 @@ def test_bad_shard_option_is_a_usage_error(pytester) -> None:
     result = pytester.runpytest("--apimon", "pool", "--apimon-shard", "4/3")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*--apimon-shard*K/N*"])
+
+
+def test_result_to_dict_matches_asdict_and_copies_containers() -> None:
+    from dataclasses import asdict
+
+    from pytest_apimon.results import InterfaceResult
+
+    r = InterfaceResult("n", "s", "m", "i", tags=["t"], request_headers={"a": "b"}, response_headers={"c": "d"},
+                        status=500, elapsed_ms=1.5, outcome="failed", category="server_error")
+    data = r.to_dict()
+    assert data == asdict(r)
+    data["tags"].append("x")
+    data["request_headers"]["z"] = "1"
+    assert r.tags == ["t"] and r.request_headers == {"a": "b"}
