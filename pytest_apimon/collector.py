@@ -157,7 +157,7 @@ class ResultCollector:
         text = shard_document(run_result, shard, selection_complete=self.selection_is_complete(),
                               redactor=self.run.redactor, plan=self.run.shard_plan)
         try:
-            metrics.atomic_write_text(path, text)
+            metrics.atomic_write_text(path, text, mode=file_mode(self.run.config.report.publish))
         except Exception:
             log.exception("pytest-apimon: writing %s failed", path)
             return

@@ -194,6 +194,7 @@ def finish(paths: Sequence[Path], config: Config, *, lang: str | None = None, ou
     from .redact import env_secrets
     from .report import render_markdown, render_terminal
     from .state import StateError
+    from .statedir import file_mode
 
     merged = read_shards(paths)
     outputs = outputs or Outputs()
@@ -235,7 +236,7 @@ def finish(paths: Sequence[Path], config: Config, *, lang: str | None = None, ou
             path = Path(target)
             if not path.is_absolute():
                 path = (cwd if cli else config.base_dir) / path
-            metrics.atomic_write_text(path, render())
+            metrics.atomic_write_text(path, render(), mode=file_mode(config.report.publish))
             echo(f"wrote {path}")
     finally:
         if memory is not None:
