@@ -25,11 +25,13 @@ import heapq
 import http.client
 import http.cookiejar
 import itertools
+import os
 import re
 import socket
 import ssl
 import threading
 import time
+import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -307,6 +309,7 @@ class CredentialSession(requests.Session):
         self.credential_params: set[str] = set()
         # Values known to be secret (a token a server echoed into its Location under a harmless name).
         self.is_known_secret: Callable[[str], bool] = lambda _value: False
+        self.environment = Environment.read()  # proxies and CA bundle, once (see Environment)
 
     def rebuild_auth(self, prepared_request: requests.PreparedRequest, response: requests.Response) -> None:
         if origin_of(prepared_request.url) == origin_of(response.request.url):
@@ -360,6 +363,63 @@ def _quiet_insecure() -> None:
 # --- send -----------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Environment:
+    """The proxy and CA-bundle settings requests would take from the environment, read once.
+
+    requests reads them on every request (`Session.merge_environment_settings`: it iterates `os.environ`
+    through urllib's `getproxies`, ~0.5 ms of CPU), while pytest sets and deletes `PYTEST_CURRENT_TEST` on the
+    main thread for every item: an iteration racing with that deletion raised `KeyError: 'PYTEST_CURRENT_TEST'`
+    in a checking thread and failed a healthy interface (seen at 10 000 interfaces, docs/benchmarks.md). Read
+    once per session instead (the environment does not change during a run), retrying a read that raced.
+    """
+
+    proxies: dict[str, str]  # scheme -> proxy URL; key "no": the no_proxy list (urllib's getproxies shape)
+    ca_bundle: str | None  # REQUESTS_CA_BUNDLE or CURL_CA_BUNDLE, as requests uses it
+
+    @classmethod
+    def read(cls) -> Environment:
+        for _ in range(5):
+            try:
+                bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+                return cls(dict(urllib.request.getproxies()), bundle)
+            except (KeyError, RuntimeError):  # another thread changed os.environ during the iteration
+                continue
+        return cls({}, None)
+
+    def settings(self, url: str, verify: bool) -> dict[str, Any]:
+        """`Session.send` keyword arguments, as `merge_environment_settings(url, {}, True, verify, None)`."""
+        proxies = {k: v for k, v in self.proxies.items() if k != "no"}
+        if proxies and self._bypass(url):
+            proxies = {}
+        return {"proxies": proxies, "stream": True, "verify": self.ca_bundle if verify and self.ca_bundle else verify,
+                "cert": None}
+
+    def _bypass(self, url: str) -> bool:
+        # requests.utils.should_bypass_proxies without its os.environ reads and writes (it sets no_proxy in
+        # os.environ around urllib's check): requests' CIDR / suffix match, then urllib's.
+        no_proxy = self.proxies.get("no", "")
+        parts = urlsplit(url)
+        host = parts.hostname
+        if host is None:
+            return True
+        if not no_proxy:
+            return False
+        entries = [e for e in no_proxy.replace(" ", "").split(",") if e]
+        if requests.utils.is_ipv4_address(host):
+            for entry in entries:
+                if requests.utils.is_valid_cidr(entry):
+                    if requests.utils.address_in_network(host, entry):
+                        return True
+                elif host == entry:
+                    return True
+        else:
+            with_port = f"{host}:{parts.port}" if parts.port else host
+            if any(host.endswith(e) or with_port.endswith(e) for e in entries):
+                return True
+        return bool(urllib.request.proxy_bypass_environment(host, self.proxies))  # type: ignore[attr-defined]
+
+
 def send(session: requests.Session, req: Request) -> Exchange:
     """Send req; enforce connect/read timeouts and the total deadline; cap the body."""
     ex = Exchange(method=req.method.upper(), url=req.url, request_headers={}, request_body=None)
@@ -385,7 +445,9 @@ def send(session: requests.Session, req: Request) -> Exchange:
         ex.error = mapped if mapped.kind == "invalid_url" else ProbeError("other", "request", mapped.message)
         return ex
     _describe_request(ex, prepared)
-    settings = session.merge_environment_settings(prepared.url, {}, True, req.verify_tls, None)
+    env = getattr(session, "environment", None)
+    settings = (env if isinstance(env, Environment) else Environment.read()).settings(prepared.url or req.url,
+                                                                                      req.verify_tls)
     if not req.verify_tls:
         _quiet_insecure()  # a per-request opt-out (an imported collection's strictSSL: false) is just as explicit
     if isinstance(session, CredentialSession):

@@ -386,3 +386,36 @@ def test_session_keeps_no_cookies(srv: LocalServer, session: requests.Session) -
     assert get(session, srv.url + "/login").status == 200
     get(session, srv.url + "/me")
     assert "cookie" not in srv.last("/me").headers
+
+
+def test_environment_is_read_once_per_session_not_per_request(srv: LocalServer, monkeypatch) -> None:
+    # pytest deletes PYTEST_CURRENT_TEST on the main thread while checking threads send: a per-request
+    # iteration of os.environ raced with it (KeyError) and failed healthy interfaces.
+    srv.route("GET", "/ok", lambda r: {"ok": True})
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    session = new_session()
+
+    def boom() -> dict:
+        raise KeyError("PYTEST_CURRENT_TEST")
+
+    monkeypatch.setattr("urllib.request.getproxies", boom)
+    monkeypatch.setattr("urllib.request.getproxies_environment", boom)
+    for _ in range(3):
+        assert get(session, srv.url + "/ok").status == 200
+    session.close()
+
+
+def test_environment_settings_match_requests_proxy_rules() -> None:
+    from pytest_apimon.probe import Environment
+
+    env = Environment({"http": "http://proxy.corp:3128", "https": "http://proxy.corp:3128",
+                       "no": "localhost,.internal,10.0.0.0/8,192.168.1.5"}, None)
+    via = {"http": "http://proxy.corp:3128", "https": "http://proxy.corp:3128"}
+    assert env.settings("http://api.example.com/x", True)["proxies"] == via
+    for direct in ("http://localhost:8080/x", "https://svc.internal/x", "http://10.1.2.3/x", "http://192.168.1.5/"):
+        assert env.settings(direct, True)["proxies"] == {}, direct
+    assert env.settings("http://192.168.1.6/", True)["proxies"] == via
+    assert Environment({}, "/etc/ca.pem").settings("https://a/", True)["verify"] == "/etc/ca.pem"
+    assert Environment({}, "/etc/ca.pem").settings("https://a/", False)["verify"] is False
+    assert Environment({}, None).settings("https://a/", True) == {"proxies": {}, "stream": True, "verify": True,
+                                                                  "cert": None}
