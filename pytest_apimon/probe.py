@@ -309,7 +309,7 @@ class CredentialSession(requests.Session):
         self.credential_params: set[str] = set()
         # Values known to be secret (a token a server echoed into its Location under a harmless name).
         self.is_known_secret: Callable[[str], bool] = lambda _value: False
-        self.environment = Environment.read()  # proxies and CA bundle, once (see Environment)
+        self.environment: Environment | None = None  # proxies and CA bundle, read at the first send
 
     def rebuild_auth(self, prepared_request: requests.PreparedRequest, response: requests.Response) -> None:
         if origin_of(prepared_request.url) == origin_of(response.request.url):
@@ -446,8 +446,11 @@ def send(session: requests.Session, req: Request) -> Exchange:
         return ex
     _describe_request(ex, prepared)
     env = getattr(session, "environment", None)
-    settings = (env if isinstance(env, Environment) else Environment.read()).settings(prepared.url or req.url,
-                                                                                      req.verify_tls)
+    if not isinstance(env, Environment):
+        env = Environment.read()
+        if isinstance(session, CredentialSession):
+            session.environment = env  # two threads may both read it first: the same values, no harm
+    settings = env.settings(prepared.url or req.url, req.verify_tls)
     if not req.verify_tls:
         _quiet_insecure()  # a per-request opt-out (an imported collection's strictSSL: false) is just as explicit
     if isinstance(session, CredentialSession):

@@ -394,15 +394,31 @@ def test_environment_is_read_once_per_session_not_per_request(srv: LocalServer, 
     srv.route("GET", "/ok", lambda r: {"ok": True})
     monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
     session = new_session()
+    assert get(session, srv.url + "/ok").status == 200  # the first send reads the environment
 
     def boom() -> dict:
-        raise KeyError("PYTEST_CURRENT_TEST")
+        raise AssertionError("the environment was read again")
 
     monkeypatch.setattr("urllib.request.getproxies", boom)
     monkeypatch.setattr("urllib.request.getproxies_environment", boom)
     for _ in range(3):
         assert get(session, srv.url + "/ok").status == 200
     session.close()
+
+
+def test_environment_read_retries_a_read_that_raced(monkeypatch) -> None:
+    from pytest_apimon.probe import Environment
+
+    calls = []
+
+    def racing() -> dict:
+        calls.append(1)
+        if len(calls) < 3:
+            raise KeyError("PYTEST_CURRENT_TEST")  # os.environ changed during the iteration
+        return {"http": "http://proxy:1"}
+
+    monkeypatch.setattr("urllib.request.getproxies", racing)
+    assert Environment.read().proxies == {"http": "http://proxy:1"} and len(calls) == 3
 
 
 def test_environment_settings_match_requests_proxy_rules() -> None:
