@@ -17,6 +17,8 @@ from .sharding import share_index, worker_share
 
 
 class ShareScheduling(LoadScheduling):
+    """LoadScheduling whose first distribution is each worker's whole share (see the module docstring)."""
+
     def schedule(self) -> None:
         assert self.collection_is_completed
         # A replacement worker joined: LoadScheduling hands it pending items.
