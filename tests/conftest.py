@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
@@ -19,8 +20,12 @@ from pytest_apimon.probe import new_session
 
 # Hypothesis' per-example deadline (200 ms) and its too_slow health check are wall-clock assertions: on a busy
 # machine they fail healthy tests. The suite asserts on behaviour only.
-settings.register_profile("apimon", deadline=None, suppress_health_check=[HealthCheck.too_slow])
-settings.load_profile("apimon")
+# The default profile is also derandomized: the same examples on every run, so CI is never red because a random
+# search happened to find something today. `HYPOTHESIS_PROFILE=explore` searches afresh (a different seed each
+# run); a counterexample it finds goes into tests/crashers/ or an @example, and then runs every time.
+settings.register_profile("apimon", deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True)
+settings.register_profile("explore", deadline=None, suppress_health_check=[HealthCheck.too_slow], max_examples=1000)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "apimon"))
 
 # Tiers (markers registered in pytest.ini). A test that uses one of these fixtures starts a server or a pytester
 # run: it is an integration test. Tests that start servers or processes by hand carry the marker themselves.
