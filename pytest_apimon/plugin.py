@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import signal
 import tempfile
@@ -86,7 +87,9 @@ def _resolve_roots(config: pytest.Config, cfg: Config, paths: list[str]) -> tupl
     roots, whole = [], True
     for raw in paths:
         path = Path(raw)
-        path = (path if path.is_absolute() else Path(config.invocation_params.dir) / path).resolve()
+        # Absolute and normalised, but symlinks kept: pytest collects (and names node ids after) the path as
+        # written, so `pool/shop -> ../shared/shop` must stay `pool/shop` here too (runstate.pool_root_for).
+        path = Path(os.path.abspath(path if path.is_absolute() else Path(config.invocation_params.dir) / path))
         if not path.exists():
             raise pytest.UsageError(f"--apimon: path not found: {raw}")
         root = path
