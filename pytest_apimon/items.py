@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -177,10 +178,13 @@ class InterfaceItem(_ApimonItem):
     def runtest(self) -> None:
         run = _run(self.config)
         attempt = getattr(self, "execution_count", 1)
-        self.result = None  # a rerun reuses the item: never report the previous attempt's result
+        previous, self.result = self.result, None  # a rerun reuses the item: never report the previous result
         # Fetched concurrently ahead of time by the single-process Runner; else (xdist, stopped) check now.
         result = run.runner.result(self.nodeid, attempt) if run.runner is not None else None
         if result is None:
+            if attempt > 1 and previous is not None and previous.retry_after is not None:
+                # pytest-rerunfailures already slept the normal backoff; wait the rest of what Retry-After asked.
+                time.sleep(max(0.0, run.retry.wait_after(previous, attempt - 1) - run.retry.backoff(attempt - 1)))
             result = run.engine().check(self.interface)
         result.nodeid = self.nodeid
         result.attempts = attempt

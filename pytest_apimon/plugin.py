@@ -256,6 +256,7 @@ def _configure_concurrency(config: pytest.Config, run: ApimonRun) -> None:
         retries=d.retries if reruns is None else reruns,
         delay=d.retry_delay if delay is None else delay,
         factor=d.backoff_factor if factor is None else factor,
+        max_wait=d.max_retry_after,
     )
 
 
@@ -376,7 +377,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     # Only with the signal method: the thread method would end the whole run with os._exit (see above).
     if config.pluginmanager.hasplugin("timeout") and config.getoption("timeout", None) is None \
             and not config.getini("timeout") and hasattr(signal, "SIGALRM"):
-        guard = 5.0 + (retry.backoff(retry.retries) if retry.retries else 0.0)
+        guard = 5.0 + retry.longest_wait()  # an attempt may first wait out its backoff or Retry-After
     marks: dict[object, pytest.MarkDecorator] = {}  # one Mark per distinct setting, not one per item
     for item in items:
         if not isinstance(item, InterfaceItem):

@@ -46,6 +46,7 @@ class ApimonRun:
     warnings: list[str] = field(default_factory=list)  # shown at the end of the terminal summary
     fragments: dict[Path, FragmentIndex] = field(default_factory=dict)  # pool root -> files other files $ref
     proxy: str | None = None  # HTTP(S)_PROXY the services' requests go through (report header); None: direct
+    rate_limited: dict[str, int] = field(default_factory=dict)  # host -> 429 answers to the monitor (controller)
     _engine: Engine | None = None
 
     def engine(self) -> Engine:
