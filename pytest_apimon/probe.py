@@ -152,13 +152,16 @@ _owner_lock = threading.Lock()  # serialises attach/fire/finish across threads
 class _DeadlineGuard:
     """Watchdog for one send(): at the deadline, shut down the connection currently in use."""
 
-    def __init__(self, seconds: float, request_timeout: float | None = None) -> None:
+    def __init__(self, seconds: float, request_timeout: float | None = None, dns_timeout: float | None = None) -> None:
         self.fired = False
         self._done = False
         self._conn: HTTPConnection | None = None
         self._timer = threading.Timer(seconds, self._fire)
         self._timer.daemon = True
         self.request_timeout = seconds if request_timeout is None else request_timeout
+        # A lookup is part of connecting (as curl's --connect-timeout counts it): the connect timeout, and never
+        # past the request's deadline.
+        self.dns_timeout = self.request_timeout if dns_timeout is None else min(dns_timeout, self.request_timeout)
         self.ends_at = float("inf")  # monotonic time at which the request's deadline passes
 
     def start(self) -> None:
@@ -217,8 +220,9 @@ def _current_guard() -> _DeadlineGuard | None:
 #
 # getaddrinfo() has no timeout, and urllib3 calls it before any socket timeout applies: a resolver that takes 8 s
 # to fail held a request with `timeout: 2` for 8 s and was then reported as a total timeout. So each new connection
-# resolves its host in a worker thread and waits at most until the request's deadline; the connection then connects
-# to the resolved addresses while keeping the host name for the Host header, TLS SNI and certificate checks.
+# resolves its host in a worker thread and waits at most the connect timeout, never past the request's deadline; the
+# connection then connects to the resolved addresses while keeping the host name for the Host header, TLS SNI and
+# certificate checks.
 
 
 class DNSTimeout(u3.NameResolutionError):
@@ -304,13 +308,13 @@ class _GuardMixin:
         name = self._dns_host  # type: ignore[attr-defined]
         if guard is None or _is_ip_literal(name):
             return super()._new_conn()  # type: ignore[misc,no-any-return]
-        budget = guard.ends_at - time.monotonic()
-        if budget <= 0:
+        left = guard.ends_at - time.monotonic()
+        if left <= 0:
             raise u3.ConnectTimeoutError(self, f"no time left to resolve {name}")
         try:
-            infos = resolve(name, self.port, budget)  # type: ignore[attr-defined]
+            infos = resolve(name, self.port, min(guard.dns_timeout, left))  # type: ignore[attr-defined]
         except FutureTimeout:
-            raise DNSTimeout(name, self, guard.request_timeout) from None
+            raise DNSTimeout(name, self, guard.dns_timeout) from None
         except socket.gaierror as exc:
             raise u3.NameResolutionError(self.host, self, exc) from exc  # type: ignore[attr-defined,arg-type]
         addresses = list(dict.fromkeys(_literal(info[4]) for info in infos))
@@ -535,7 +539,7 @@ def send(session: requests.Session, req: Request) -> Exchange:
         session.credential_headers.update(h.lower() for h in req.credential_headers)
         session.credential_params.update(req.credential_params)
 
-    guard = _DeadlineGuard(req.timeout + _GRACE_S, req.timeout)
+    guard = _DeadlineGuard(req.timeout + _GRACE_S, req.timeout, req.connect_timeout)
     _local.guard = guard
     _local.fresh_only = False
     resp: requests.Response | None = None

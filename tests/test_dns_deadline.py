@@ -66,6 +66,12 @@ def test_slow_resolver_is_a_dns_failure_within_the_deadline(resolver: FakeResolv
     assert ex.error.message == f"DNS lookup for {SLOW} did not answer within 0.3 s"
 
 
+def test_lookup_is_part_of_connecting(resolver: FakeResolver, session: requests.Session) -> None:
+    ex = send(session, Request("GET", f"http://{SLOW}/x", timeout=5, connect_timeout=0.2))
+    assert not resolver.release.is_set()
+    assert ex.error is not None and ex.error.message == f"DNS lookup for {SLOW} did not answer within 0.2 s"
+
+
 def test_failed_lookup_still_reads_as_before(resolver: FakeResolver, session: requests.Session) -> None:
     ex = send(session, Request("GET", f"http://{GONE}/x", timeout=2))
     assert ex.error is not None and (ex.error.kind, ex.error.sub) == ("network", "dns")
