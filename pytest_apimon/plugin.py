@@ -294,6 +294,7 @@ class RerunDriver:
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_protocol(self, item: pytest.Item, nextitem: pytest.Item | None) -> object:
+        """rerunfailures' protocol for an interface item (True: done); None for every other item."""
         from .items import InterfaceItem
 
         if not isinstance(item, InterfaceItem):

@@ -242,7 +242,7 @@ _dns_inflight: dict[tuple[str, int, int], Future[list[Any]]] = {}
 def _lookup(key: tuple[str, int, int], future: Future[list[Any]]) -> None:
     try:
         future.set_result(socket.getaddrinfo(key[0], key[1], key[2], socket.SOCK_STREAM))
-    except BaseException as exc:  # gaierror, UnicodeError for odd names, ...
+    except Exception as exc:  # gaierror, UnicodeError for odd names, ...
         future.set_exception(exc)
     finally:
         with _dns_lock:
@@ -288,7 +288,8 @@ class _StatusLineMarker(http.client.HTTPResponse):
 
 
 class _GuardMixin:
-    response_class = _StatusLineMarker
+    response_class: Any = _StatusLineMarker  # http.client.HTTPConnection builds its responses from this
+    _dns_host: str  # urllib3.HTTPConnection: the name it resolves and connects to (host stays for Host/SNI)
 
     def connect(self) -> None:
         guard = _current_guard()
@@ -305,7 +306,7 @@ class _GuardMixin:
         # deadline, then let urllib3 connect to each resolved address in turn (its own error mapping, socket
         # options and audit event). `_dns_host` is the name urllib3 resolves; `host` (Host, SNI) is untouched.
         guard = _current_guard()
-        name = self._dns_host  # type: ignore[attr-defined]
+        name = self._dns_host
         if guard is None or _is_ip_literal(name):
             return super()._new_conn()  # type: ignore[misc,no-any-return]
         left = guard.ends_at - time.monotonic()
@@ -400,12 +401,12 @@ class _StaleConnectionResend(Retry):
     Retry-After are off here: 429/503 are retried by the runner, where the deadline and the report know of them.
     """
 
-    def increment(self, method: str | None = None, url: str | None = None, *args: Any, **kwargs: Any) -> Any:
-        error = kwargs.get("error", args[1] if len(args) > 1 else None)
+    def increment(self, method: str | None = None, url: str | None = None, response: Any = None,
+                  error: Exception | None = None, _pool: Any = None, _stacktrace: Any = None) -> Any:
         if self.total and _is_stale(method, error):
             _local.fresh_only = True
-            return super().increment(method, url, *args, **kwargs)
-        return _NO_RETRY.increment(method, url, *args, **kwargs)
+            return super().increment(method, url, response, error, _pool, _stacktrace)
+        return _NO_RETRY.increment(method, url, response, error, _pool, _stacktrace)
 
 
 _STALE_RESEND = _StaleConnectionResend(
