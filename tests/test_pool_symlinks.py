@@ -76,3 +76,13 @@ def test_unconfigured_service_through_a_link_keeps_the_link_name(pytester: pytes
     result = pytester.runpytest("--apimon", "pool", "--apimon-json", "out/r.json")
     result.assert_outcomes(passed=1, failed=1)  # pool/user/me.yaml has no base URL: invalid_document
     assert records(pytester)["orders"]["service"] == "store"
+
+
+def test_coverage_follows_the_link(pytester: pytest.Pytester, local_server: LocalServer) -> None:
+    shared_layout(pytester, local_server)
+    (pytester.path / "pool/user/loop").symlink_to(Path(".."), target_is_directory=True)  # skipped, not walked
+    result = pytester.runpytest("--apimon", "pool", "--apimon-coverage", "--apimon-lang", "en")
+    result.assert_outcomes(passed=3)
+    text = result.stdout.str()
+    section = text[text.index("pytest-apimon: coverage"):]
+    assert "shop" in section and "user" in section
