@@ -318,6 +318,8 @@ class _GuardMixin:
             raise DNSTimeout(name, self, guard.dns_timeout) from None
         except socket.gaierror as exc:
             raise u3.NameResolutionError(self.host, self, exc) from exc  # type: ignore[attr-defined,arg-type]
+        except (UnicodeError, ValueError):  # a name getaddrinfo cannot encode: urllib3 reports it (no lookup made)
+            return super()._new_conn()  # type: ignore[misc,no-any-return]
         addresses = list(dict.fromkeys(_literal(info[4]) for info in infos))
         last: BaseException | None = None
         try:
