@@ -2,7 +2,7 @@
 
 The retries must not depend on the `flaky` marker name, which the `flaky` package claims too; results and history
 must be the same with pytest-randomly, pytest-html, pytest-cov, pytest-asyncio or `--reruns` on the command line.
-The plugin-specific tests skip when the plugin is not installed; CI (.ci/run) installs `flaky` in a second venv and
+The plugin-specific tests skip when the plugin is not installed; CI (.ci/run) installs them in a second venv and
 runs this file there. They run pytest in a subprocess: the `flaky` package patches pytest's runner module while the
 outer test runs, which an in-process inner run would see.
 """
@@ -88,21 +88,24 @@ def test_interface_items_carry_no_flaky_marker(pytester: pytest.Pytester, local_
 
 
 PLUGINS = [
-    # (id, module that must be importable, extra pytest arguments)
-    ("flaky", "flaky", []),
-    ("randomly", "pytest_randomly", ["-p", "randomly", "-p", "no:cacheprovider"]),
-    ("html", "pytest_html", ["--html", "out/report.html"]),
-    ("cov", "pytest_cov", ["--cov", "--cov-report="]),
-    ("asyncio-auto", "pytest_asyncio", ["-o", "asyncio_mode=auto"]),
-    ("reruns-cli", "pytest_rerunfailures", ["--reruns", "1"]),
+    # (id, modules that must be importable, extra pytest arguments)
+    ("flaky", ["flaky"], []),
+    ("randomly", ["pytest_randomly"], ["-p", "randomly", "-p", "no:cacheprovider"]),
+    ("html", ["pytest_html"], ["--html", "out/report.html"]),
+    ("cov", ["pytest_cov"], ["--cov", "--cov-report="]),
+    ("asyncio-auto", ["pytest_asyncio"], ["-o", "asyncio_mode=auto"]),
+    ("reruns-cli", ["pytest_rerunfailures"], ["--reruns", "1"]),
+    ("all-at-once", ["flaky", "pytest_randomly", "pytest_html", "pytest_cov", "pytest_asyncio"],
+     ["--html", "out/report.html", "--cov", "--cov-report=", "-o", "asyncio_mode=auto", "--reruns", "1"]),
 ]
 
 
-@pytest.mark.parametrize(("module", "extra"), [pytest.param(m, e, id=i) for i, m, e in PLUGINS])
+@pytest.mark.parametrize(("modules", "extra"), [pytest.param(m, e, id=i) for i, m, e in PLUGINS])
 def test_results_and_history_are_the_same_with_the_plugin(pytester: pytest.Pytester, local_server: LocalServer,
-                                                         module: str, extra: list[str]) -> None:
-    if importlib.util.find_spec(module) is None:
-        pytest.skip(f"{module} is not installed here (CI installs flaky in a second venv)")
+                                                         modules: list[str], extra: list[str]) -> None:
+    missing = [m for m in modules if importlib.util.find_spec(m) is None]
+    if missing:
+        pytest.skip(f"not installed in this venv: {', '.join(missing)} (.ci/run installs them in a second venv)")
     workspace(pytester, local_server)
     result = pytester.runpytest_subprocess("--apimon", "pool", "--apimon-json", "out/r.json", *extra)
     assert "unexpected keyword" not in result.stdout.str() + result.stderr.str()
@@ -116,9 +119,10 @@ def test_results_and_history_are_the_same_with_the_plugin(pytester: pytest.Pytes
 
         shutil.rmtree(pytester.path / name)
     serve(local_server)  # the flipping endpoint starts over
-    blocked = {"flaky": ["-p", "no:flaky"], "randomly": ["-p", "no:randomly"]}
-    plugin_id = module.removeprefix("pytest_")
-    pytester.runpytest_subprocess("--apimon", "pool", "--apimon-json", "out/r.json", *blocked.get(plugin_id, []))
+    # without: the plugins that act merely by being installed are blocked, the others' options are left out
+    without = [arg for m in modules if m in ("flaky", "pytest_randomly")
+               for arg in ("-p", "no:" + m.removeprefix("pytest_"))]
+    pytester.runpytest_subprocess("--apimon", "pool", "--apimon-json", "out/r.json", *without)
     assert outcome(pytester) == EXPECTED
     assert history(pytester) == with_plugin
 
@@ -128,7 +132,7 @@ def test_users_own_flaky_tests_keep_working_with_the_flaky_package(pytester: pyt
                                                                     local_server: LocalServer,
                                                                     extra: list[str]) -> None:
     if importlib.util.find_spec("flaky") is None:
-        pytest.skip("flaky is not installed here (CI installs it in a second venv)")
+        pytest.skip("flaky is not installed in this venv (.ci/run installs it in a second venv)")
     workspace(pytester, local_server)
     write(pytester.path, "pool/svc/test_own.py", """
         import pytest
