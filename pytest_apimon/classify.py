@@ -230,11 +230,11 @@ def retry_after(headers: dict[str, str], now: float) -> float | None:
     if value is None:
         return None
     value = value.strip()
-    if value.isdigit():
+    if re.fullmatch(r"[0-9]+", value):  # ASCII digits only: str.isdigit() also accepts '²'
         return float(int(value))
     try:
         when = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
+    except (TypeError, ValueError, IndexError, OverflowError):
         return None
     if when.tzinfo is None:  # RFC 850 / asctime forms carry no zone: HTTP dates are GMT
         when = when.replace(tzinfo=timezone.utc)

@@ -10,8 +10,11 @@ from __future__ import annotations
 import json
 import threading
 from datetime import datetime, timezone
+from email.utils import format_datetime
 
 import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
 from localserver import LocalServer, Response
 from test_plugin import XDIST, write
 
@@ -51,6 +54,26 @@ NOW = datetime(2026, 11, 29, 12, 0, 0, tzinfo=timezone.utc).timestamp()
 def test_retry_after_seconds_or_http_date(value: str, seconds: float | None) -> None:
     assert retry_after({"Retry-After": value}, NOW) == seconds
     assert retry_after({"retry-after": value}, NOW) == seconds  # header names are case-insensitive
+
+
+@given(st.text(max_size=40))
+@example("²")  # crasher found by hypothesis: str.isdigit() is true for superscripts
+@example("Sun, 29 Nov 99999 12:00:00 GMT")
+def test_retry_after_never_raises_and_is_never_negative(value: str) -> None:
+    got = retry_after({"Retry-After": value}, NOW)
+    assert got is None or got >= 0
+
+
+@given(st.integers(min_value=0, max_value=10**12))
+def test_retry_after_delay_seconds_are_exact(seconds: int) -> None:
+    assert retry_after({"Retry-After": str(seconds)}, NOW) == float(seconds)
+
+
+@given(st.datetimes(min_value=datetime(1990, 1, 1), max_value=datetime(2200, 1, 1)))
+def test_retry_after_http_date_round_trip(when: datetime) -> None:
+    when = when.replace(microsecond=0, tzinfo=timezone.utc)
+    expected = max(0.0, when.timestamp() - NOW)
+    assert retry_after({"Retry-After": format_datetime(when, usegmt=True)}, NOW) == expected
 
 
 def test_no_retry_after_header() -> None:
