@@ -396,23 +396,34 @@ class _StaleConnectionResend(Retry):
     reused keep-alive connection before any byte of the response arrived, for idempotent methods only. This is what
     browsers and curl do; it is part of sending the request, not a retry of the check (attempts stay 1).
 
+    The same holds for a 408 Request Timeout on a reused connection: servers send it unsolicited when they close an
+    idle keep-alive connection, so it answers no request of ours (Chromium and Firefox resend it the same way).
+
     Why a Retry subclass: urllib3's urlopen() already discards the broken connection and re-issues the request
     through the pool when Retry.increment() returns; plain Retry settings cannot express "only on a reused
     connection, only before the status line" (read=1 would also resend after a read timeout or on a fresh
-    connection). Everything else is raised at once, exactly as with max_retries=0. Status-based retries and
+    connection). Everything else is raised at once, exactly as with max_retries=0. Other status-based retries and
     Retry-After are off here: 429/503 are retried by the runner, where the deadline and the report know of them.
     """
 
     def increment(self, method: str | None = None, url: str | None = None, response: Any = None,
                   error: Exception | None = None, _pool: Any = None, _stacktrace: Any = None) -> Any:
-        if self.total and _is_stale(method, error):
+        resend_408 = error is None and response is not None and getattr(_local, "fresh_only", False)
+        if self.total and (resend_408 or _is_stale(method, error)):
             _local.fresh_only = True
             return super().increment(method, url, response, error, _pool, _stacktrace)
         return _NO_RETRY.increment(method, url, response, error, _pool, _stacktrace)
 
+    def is_retry(self, method: str, status_code: int, has_retry_after: bool = False) -> bool:
+        if (status_code == 408 and self.total and method.upper() in IDEMPOTENT_METHODS
+                and getattr(_local, "reused", False)):
+            _local.fresh_only = True  # read by increment() next, then by the resend's request()
+            return True
+        return False
+
 
 _STALE_RESEND = _StaleConnectionResend(
-    total=1, connect=0, read=1, other=1, status=0, redirect=0, backoff_factor=0,
+    total=1, connect=0, read=1, other=1, status=1, redirect=0, backoff_factor=0,
     respect_retry_after_header=False, raise_on_status=False, raise_on_redirect=False,
 )
 

@@ -22,7 +22,7 @@ def ports(srv: LocalServer, path: str) -> list[int]:
     return [r.client_port for r in srv.requests if r.path == path]
 
 
-@pytest.mark.parametrize("fault", ["close", "reset", "idle"])
+@pytest.mark.parametrize("fault", ["close", "reset", "idle", "408"])
 @pytest.mark.parametrize("method", ["GET", "HEAD", "PUT", "DELETE", "OPTIONS"])
 def test_idempotent_request_on_a_dropped_keepalive_connection_is_resent_once(
         srv: LocalServer, session: requests.Session, fault: str, method: str) -> None:
@@ -36,6 +36,18 @@ def test_idempotent_request_on_a_dropped_keepalive_connection_is_resent_once(
     # the dropped attempt reached the server at most once (an idle close may be noticed before sending)
     assert 1 <= len(seen) <= 2
     assert seen[-1] != ports(srv, "/first")[0]  # answered on a fresh connection
+
+
+def test_408_on_a_fresh_connection_is_a_failure(srv: LocalServer, session: requests.Session) -> None:
+    srv.route("GET", "/first", lambda r: {"n": 1})
+    srv.route("GET", "/slow-client", lambda r: Response(408, {}, "timeout"))
+    ex = send(session, Request("GET", srv.url + "/slow-client"))
+    assert ex.error is None and ex.status == 408
+    assert srv.count("/slow-client") == 1
+    srv.reuse_fault = "408"
+    assert send(session, Request("GET", srv.url + "/first")).status == 200
+    ex = send(session, Request("POST", srv.url + "/slow-client", json={}, has_json=True))
+    assert ex.status == 404  # POST is sent on a fresh connection (no such route): never meets the 408
 
 
 def test_resend_only_once(srv: LocalServer, session: requests.Session) -> None:
