@@ -7,8 +7,8 @@ different interfaces overlap instead of queueing behind each other; the pytest-r
 of an item then waits for that attempt instead of sleeping.
 
 Rate limiting: a retry waits what the response's Retry-After asked for (capped by RetryPolicy.max_wait), and a
-429 lowers this run's concurrency to that host (halved per 429, at least 1) and holds new requests to it until
-its Retry-After has passed, so the monitor stops adding to the rate limiter's count for the rest of the run.
+429 lowers this run's concurrency to that host (halved per wave of 429s, at least 1) and holds new requests to it
+until its Retry-After has passed, so the monitor stops adding to the rate limiter's count for the rest of the run.
 """
 
 from __future__ import annotations
@@ -113,6 +113,8 @@ class Runner:
         self._host_cap: dict[str, int] = {}  # per-host caps lowered after 429s, for the rest of the run
         self._host_hold: dict[str, float] = {}  # host -> clock() before which nothing new is sent (Retry-After)
         self._rate_limited: dict[str, int] = {}  # host -> 429 answers seen
+        self._sent = 0  # requests dispatched so far (orders requests against the caps' cuts)
+        self._cut_after: dict[str, int] = {}  # host -> self._sent when its cap was last lowered
         self._stopped = False
         self._tie = itertools.count()
         self._pool = ThreadPoolExecutor(self._concurrency, thread_name_prefix="apimon")
@@ -207,10 +209,14 @@ class Runner:
             return None
         return self._queues[best[1]].popleft()
 
-    def _back_off(self, host: str, hold: float) -> None:
-        """A 429 from `host`: halve its concurrency for the rest of the run; hold new requests for `hold` s."""
+    def _back_off(self, host: str, hold: float, sent: int) -> None:
+        """A 429 from `host` for the request dispatched `sent`-th: halve the host's concurrency for the rest of the
+        run, once per wave (429s of requests already in flight at the last cut do not cut again, as TCP's
+        congestion control cuts once per window); hold new requests to it for `hold` s."""
         self._rate_limited[host] = self._rate_limited.get(host, 0) + 1
-        self._host_cap[host] = max(1, self._host_cap.get(host, self._max_per_host) // 2)
+        if sent > self._cut_after.get(host, 0):
+            self._host_cap[host] = max(1, self._host_cap.get(host, self._max_per_host) // 2)
+            self._cut_after[host] = self._sent
         if hold > 0:
             self._host_hold[host] = max(self._host_hold.get(host, 0.0), self._clock() + hold)
 
@@ -234,9 +240,10 @@ class Runner:
                 job.attempts[attempt].started_at = self._clock()
                 self._active += 1
                 self._active_per_host[job.host] = self._active_per_host.get(job.host, 0) + 1
-                self._pool.submit(self._run, job, attempt)
+                self._sent += 1
+                self._pool.submit(self._run, job, attempt, self._sent)
 
-    def _run(self, job: _Job, attempt: int) -> None:
+    def _run(self, job: _Job, attempt: int, sent: int = 0) -> None:
         try:
             result = self._check(job.interface)
         except BaseException as exc:  # a bug must surface on the item, not kill the thread silently
@@ -246,7 +253,7 @@ class Runner:
             self._active -= 1
             self._active_per_host[job.host] -= 1
             if not job.attempts[attempt].done.is_set():  # else the hang guard already answered for it
-                self._finish(job, attempt, result)
+                self._finish(job, attempt, result, sent)
 
     @staticmethod
     def _failure(job: _Job, reason: str, *, category: str, sub: str) -> InterfaceResult:
@@ -257,15 +264,15 @@ class Runner:
             outcome="failed", category=category, sub=sub, reason=reason,
         )
 
-    def _finish(self, job: _Job, attempt: int, result: InterfaceResult) -> None:
+    def _finish(self, job: _Job, attempt: int, result: InterfaceResult, sent: int = 0) -> None:
         """Record an attempt's result (self._cond held) and schedule its retry, after its backoff or the
-        response's Retry-After; a 429 also backs the run off its host."""
+        response's Retry-After; a 429 also backs the run off its host (`sent`: the request's dispatch number)."""
         result.attempts = attempt
         att = job.attempts[attempt]
         att.result = result
         wait = self._retry.wait_after(result, attempt)
         if result.outcome == "failed" and result.category == RATE_LIMITED:
-            self._back_off(job.host, wait if result.retry_after is not None else 0.0)
+            self._back_off(job.host, wait if result.retry_after is not None else 0.0, sent)
         if self._retry.wants_retry(result, attempt) and not self._stopped:
             self._enqueue(job, attempt + 1, delay=wait)
         self._cond.notify_all()

@@ -155,15 +155,26 @@ def test_429_holds_the_host_until_retry_after_and_halves_its_concurrency() -> No
         runner.close()
 
 
-def test_concurrency_to_a_rate_limiting_host_is_halved_per_429() -> None:
+def test_concurrency_to_a_rate_limiting_host_is_halved_once_per_wave() -> None:
     clock = Clock()
     script = Script(clock, {n: [("rate_limited", None)] for n in "abc"})
-    runner = runner_for(script, clock, per_host=8, retries=0)
+    gate = threading.Barrier(3, timeout=10)
+    check = script.__call__
+
+    def all_in_flight(interface: Interface) -> InterfaceResult:
+        if len(script.starts) < 3:
+            gate.wait()  # the three first requests are in flight together before any answer
+        return check(interface)
+
+    runner = Runner(all_in_flight, concurrency=8, max_per_host=8, host=lambda i: "api.test",
+                    retry=RetryPolicy(retries=0, max_wait=30), clock=clock)
     runner.start([(n, itf(n)) for n in "abc"])
     try:
         for n in "abc":
             assert runner.result(n, 1).category == "rate_limited"
-        assert runner.rate_limited_hosts() == {"api.test": (3, 1)}  # 8 -> 4 -> 2 -> 1
+        assert runner.rate_limited_hosts() == {"api.test": (3, 4)}  # one wave: 8 -> 4, not 8 -> 1
+        assert runner.result("a", 2).category == "rate_limited"  # sent after the cut: a new wave
+        assert runner.rate_limited_hosts() == {"api.test": (4, 2)}
     finally:
         runner.close()
 
