@@ -279,6 +279,7 @@ class RerunDriver:
 
         self.protocol = protocol
         retry = run.retry
+        self.active = retry.retries > 0  # no retries: pytest's own protocol, as for any other item
         settings: dict[str, object] = {
             "reruns": retry.retries,
             # In-process the Runner already waited the backoff before the next attempt.
@@ -297,7 +298,7 @@ class RerunDriver:
         """rerunfailures' protocol for an interface item (True: done); None for every other item."""
         from .items import InterfaceItem
 
-        if not isinstance(item, InterfaceItem):
+        if not self.active or not isinstance(item, InterfaceItem):
             return None
         option = item.config.option
         saved = {name: getattr(option, name) for name in self.settings}
