@@ -16,6 +16,7 @@ from typing import Any
 
 from .documents import DocumentFile, is_document, load_document, service_and_module
 from .importers.refs import FragmentIndex
+from .poolfiles import files_under
 
 SKIP_KINDS = ("no_example", "unresolved", "write", "excluded", "unsupported", "document")
 KIND_LABELS = {
@@ -79,38 +80,12 @@ class Scan:
     services: dict[str, str] = field(default_factory=dict)  # DocumentFile.file -> service
 
 
-def _files_under(root: Path) -> list[Path]:
-    """Every non-hidden file under root, sorted, following directory symlinks as pytest's collection does
-    (Path.rglob does not before Python 3.13, so a `pool/shop -> ../shared/shop` service was missing here); a link
-    back up its own tree is skipped, as in plugin.pytest_ignore_collect."""
-    found: list[Path] = []
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
-        here = Path(dirpath)
-        real = here.resolve()
-        keep = []
-        for name in dirnames:
-            sub = here / name
-            if name.startswith("."):
-                continue
-            if sub.is_symlink():
-                try:
-                    target = sub.resolve(strict=True)
-                except (OSError, RuntimeError):  # broken or looping link
-                    continue
-                if target == real or target in real.parents:
-                    continue
-            keep.append(name)
-        dirnames[:] = keep
-        found += [here / name for name in filenames if not name.startswith(".")]
-    return sorted(found)
-
-
 def scan(roots: Iterable[Path], *, rootdir: Path | None = None, environ: Mapping[str, str] | None = None) -> Scan:
     """Load every document under the pool roots (as the collection would), for the coverage report."""
     out = Scan()
     for root in roots:
         fragments = FragmentIndex(root)
-        candidates = [root] if root.is_file() else _files_under(root)
+        candidates = [root] if root.is_file() else files_under(root)
         for path in candidates:
             if not path.is_file() or not is_document(path):
                 continue

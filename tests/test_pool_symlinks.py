@@ -86,3 +86,24 @@ def test_coverage_follows_the_link(pytester: pytest.Pytester, local_server: Loca
     text = result.stdout.str()
     section = text[text.index("pytest-apimon: coverage"):]
     assert "shop" in section and "user" in section
+
+
+@pytest.mark.parametrize("linked", [False, True], ids=["plain", "linked"])
+def test_split_spec_in_a_linked_service(pytester: pytest.Pytester, local_server: LocalServer, linked: bool) -> None:
+    """External $refs of a spec in `pool/billing -> ../shared/billing` stay inside the pool, and its fragment files
+    are fragments, not broken documents: the same results as the same files in a plain folder."""
+    import shutil
+
+    specs = Path(__file__).parent / "specs" / "vendor-split"
+    folder = pytester.path / ("shared" if linked else "pool") / "billing"
+    shutil.copytree(specs, folder)
+    write(pytester.path, "outside-the-pool.yaml", "operationId: stolen\nresponses: {'200': {description: x}}\n")
+    if linked:
+        (pytester.path / "pool").mkdir()
+        (pytester.path / "pool/billing").symlink_to(Path("../shared/billing"), target_is_directory=True)
+    write(pytester.path, "config.yaml",
+          f"defaults: {{retries: 0}}\nservices:\n  billing: {{base_url: '{local_server.url}/v1'}}\n")
+    pytester.runpytest("--apimon", "pool", "--apimon-json", "out/r.json")
+    got = sorted((r["name"], r["category"]) for r in records(pytester).values())
+    assert ("getAccount", "not_found") in got and ("listAccounts", "not_found") in got
+    assert [name for name, category in got if category == "invalid_document"] == ["GET /exports", "GET /usage"]
