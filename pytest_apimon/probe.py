@@ -296,6 +296,7 @@ class _GuardMixin:
         if guard is not None:
             guard.attach(self)  # type: ignore[arg-type]
         self._apimon_served = 0  # requests answered on this connection since it was opened
+        _local.reused = False  # whatever fails while connecting failed on a fresh connection
         super().connect()  # type: ignore[misc]
         self._apimon_sock = self.sock  # type: ignore[attr-defined]
         if guard is not None and guard.fired:  # deadline passed while connecting
@@ -555,7 +556,7 @@ def send(session: requests.Session, req: Request) -> Exchange:
 
     guard = _DeadlineGuard(req.timeout + _GRACE_S, req.timeout, req.connect_timeout)
     _local.guard = guard
-    _local.fresh_only = False
+    _local.fresh_only = _local.reused = _local.response_started = False
     resp: requests.Response | None = None
     complete = False
     start = time.perf_counter()

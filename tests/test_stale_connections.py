@@ -173,3 +173,39 @@ def test_interfaces_reusing_the_logins_connection_pass_first_time(
     assert "rerun" not in result.parseoutcomes()
     records = json.loads((pytester.path / "out/r.json").read_text(encoding="utf-8"))["results"]
     assert [(r["outcome"], r["attempts"], r.get("flaky", False)) for r in records] == [("passed", 1, False)] * 3
+
+
+def test_a_fresh_connection_dropped_during_the_handshake_is_not_resent(srv: LocalServer,
+                                                                       session: requests.Session) -> None:
+    """The thread's memory of its last request (which failed on a reused connection) must not make the next
+    request's fresh connection, dropped while connecting, look stale."""
+    import socket
+    import threading
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    accepted = []
+
+    def accept() -> None:
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            accepted.append(conn)
+            conn.close()  # FIN before any TLS byte: the client's handshake sees EOF
+
+    threading.Thread(target=accept, daemon=True).start()
+    try:
+        release = threading.Event()
+        srv.route("GET", "/first", lambda r: {"n": 1})
+        srv.route("GET", "/slow", lambda r: release.wait(5) and {"late": True})
+        assert send(session, Request("GET", srv.url + "/first")).status == 200
+        # a read timeout on the reused connection: not resent, and the thread remembers "reused, no status line"
+        assert send(session, Request("GET", srv.url + "/slow", timeout=0.2)).error.kind == "timeout"
+        release.set()
+        port = listener.getsockname()[1]
+        ex = send(session, Request("GET", f"https://127.0.0.1:{port}/x", verify_tls=False))
+        assert ex.error is not None and ex.error.kind == "network"
+        assert len(accepted) == 1
+    finally:
+        listener.close()
