@@ -226,7 +226,8 @@ def _current_guard() -> _DeadlineGuard | None:
 
 
 class DNSTimeout(u3.NameResolutionError):
-    """The resolver did not answer within the request's deadline (seconds: that deadline)."""
+    """The resolver did not answer in time (seconds: the time it was given, the connect timeout capped by the
+    request's deadline)."""
 
     def __init__(self, host: str, conn: Any, seconds: float) -> None:
         self.host = host
