@@ -11,6 +11,7 @@ import json
 import socket
 import subprocess
 import threading
+import uuid
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,25 +23,28 @@ from test_plugin import write
 
 from pytest_apimon.probe import Request, new_session, send
 
-SLOW = "slow.example.test"
 FAST = "api.example.test"
 GONE = "gone.example.test"
 
 
 class FakeResolver:
-    """SLOW: no answer until `release` is set, then 'temporary failure'; FAST: 127.0.0.1; GONE: NXDOMAIN."""
+    """slow-*: no answer until `release` is set, then 'temporary failure'; FAST: 127.0.0.1; GONE: NXDOMAIN.
+
+    Each test gets its own slow name (`.slow`): a lookup parked by an earlier test, released at its teardown, must
+    not be shared with this test's requests (probe.resolve shares lookups in flight by name)."""
 
     def __init__(self, real) -> None:
         self.real = real
         self.release = threading.Event()
         self.calls: Counter[str] = Counter()
         self.lock = threading.Lock()
+        self.slow = f"slow-{uuid.uuid4().hex[:12]}.example.test"
 
     def __call__(self, host, port, *args, **kwargs):
         name = host.decode() if isinstance(host, bytes) else host
         with self.lock:
             self.calls[name] += 1
-        if name == SLOW:
+        if name.startswith("slow-"):
             self.release.wait(30)
             raise socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
         if name == GONE:
@@ -60,16 +64,16 @@ def resolver(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeResolver]:
 
 def test_slow_resolver_is_a_dns_failure_within_the_deadline(resolver: FakeResolver,
                                                            session: requests.Session) -> None:
-    ex = send(session, Request("GET", f"http://{SLOW}/x", timeout=0.3))
+    ex = send(session, Request("GET", f"http://{resolver.slow}/x", timeout=0.3))
     assert not resolver.release.is_set()  # returned while the lookup was still unanswered
     assert ex.error is not None and (ex.error.kind, ex.error.sub) == ("network", "dns")
-    assert ex.error.message == f"DNS lookup for {SLOW} did not answer within 0.3 s"
+    assert ex.error.message == f"DNS lookup for {resolver.slow} did not answer within 0.3 s"
 
 
 def test_lookup_is_part_of_connecting(resolver: FakeResolver, session: requests.Session) -> None:
-    ex = send(session, Request("GET", f"http://{SLOW}/x", timeout=5, connect_timeout=0.2))
+    ex = send(session, Request("GET", f"http://{resolver.slow}/x", timeout=5, connect_timeout=0.2))
     assert not resolver.release.is_set()
-    assert ex.error is not None and ex.error.message == f"DNS lookup for {SLOW} did not answer within 0.2 s"
+    assert ex.error is not None and ex.error.message == f"DNS lookup for {resolver.slow} did not answer within 0.2 s"
 
 
 def test_failed_lookup_still_reads_as_before(resolver: FakeResolver, session: requests.Session) -> None:
@@ -80,7 +84,7 @@ def test_failed_lookup_still_reads_as_before(resolver: FakeResolver, session: re
 
 def test_concurrent_lookups_of_one_name_share_one_worker(resolver: FakeResolver, session: requests.Session) -> None:
     results = []
-    threads = [threading.Thread(target=lambda: results.append(send(session, Request("GET", f"http://{SLOW}/x",
+    threads = [threading.Thread(target=lambda: results.append(send(session, Request("GET", f"http://{resolver.slow}/x",
                                                                                       timeout=0.3))))
                for _ in range(8)]
     for t in threads:
@@ -88,7 +92,7 @@ def test_concurrent_lookups_of_one_name_share_one_worker(resolver: FakeResolver,
     for t in threads:
         t.join()
     assert [r.error.sub for r in results if r.error] == ["dns"] * 8
-    assert resolver.calls[SLOW] == 1  # one parked lookup, not eight
+    assert resolver.calls[resolver.slow] == 1  # one parked lookup, not eight
 
 
 def test_resolved_address_is_used_and_the_host_name_kept(resolver: FakeResolver, srv: LocalServer,
@@ -138,7 +142,7 @@ def test_issue_example_resolver_slower_than_timeout(pytester: pytest.Pytester, r
     write(pytester.path, "config.yaml", f"""
         defaults: {{retries: 0}}
         services:
-          shop: {{base_url: "http://{SLOW}", timeout: 2}}
+          shop: {{base_url: "http://{resolver.slow}", timeout: 2}}
     """)
     write(pytester.path, "pool/shop/api.yaml", "- {name: orders, path: /orders}\n")
     result = pytester.runpytest("--apimon", "pool", "--apimon-json", "out/r.json")
@@ -146,4 +150,4 @@ def test_issue_example_resolver_slower_than_timeout(pytester: pytest.Pytester, r
     assert not resolver.release.is_set()
     record = json.loads((pytester.path / "out/r.json").read_text(encoding="utf-8"))["results"][0]
     assert (record["category"], record["sub"]) == ("network", "dns")
-    assert record["reason"] == f"DNS lookup for {SLOW} did not answer within 2 s"
+    assert record["reason"] == f"DNS lookup for {resolver.slow} did not answer within 2 s"
