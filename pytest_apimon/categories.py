@@ -16,6 +16,8 @@ class Category(str, Enum):
     AUTH = "auth"
     UNEXPECTED = "unexpected"
     INVALID_DOCUMENT = "invalid_document"
+    # Added last so earlier members keep their positions (the status page's CSS classes are numbered by them).
+    RATE_LIMITED = "rate_limited"  # HTTP 429: the service is answering, but refuses this client for now
 
     def label(self, lang: str = "zh") -> str:
         return _LABELS[self][0 if lang == "zh" else 1]
@@ -25,6 +27,7 @@ _LABELS: dict[Category, tuple[str, str]] = {
     Category.SERVER_ERROR: ("服务器错误", "server error"),
     Category.NOT_FOUND: ("接口不存在", "not found"),
     Category.UNAVAILABLE: ("服务不可用", "unavailable"),
+    Category.RATE_LIMITED: ("被限流", "rate limited"),
     Category.TIMEOUT: ("超时", "timeout"),
     Category.NETWORK: ("网络错误", "network error"),
     Category.AUTH: ("认证失败", "auth failure"),
@@ -39,6 +42,7 @@ ORDER: tuple[Category, ...] = (
     Category.NETWORK,
     Category.TIMEOUT,
     Category.UNAVAILABLE,
+    Category.RATE_LIMITED,
     Category.SERVER_ERROR,
     Category.NOT_FOUND,
     Category.UNEXPECTED,

@@ -6,6 +6,8 @@ import codecs
 import json
 import re
 from dataclasses import dataclass
+from datetime import timezone
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 from . import bodypath
@@ -77,6 +79,8 @@ def _status(ex: Exchange, expect: Expect) -> Outcome | None:
         return _out(Category.NOT_FOUND, "status", text)
     if status == 503:
         return _out(Category.UNAVAILABLE, "status", text)
+    if status == 429:
+        return _out(Category.RATE_LIMITED, "status", text)
     if 500 <= status <= 599:
         return _out(Category.SERVER_ERROR, "status", text)
     return _out(Category.UNEXPECTED, "status", f"HTTP {status}, expected {_describe_allowed(expect.status)}")
@@ -214,6 +218,27 @@ def _size(n: int) -> str:
 
 def _cut(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def retry_after(headers: dict[str, str], now: float) -> float | None:
+    """Seconds to wait from a Retry-After header (RFC 9110 §10.2.3), else None.
+
+    The value is either delay-seconds (a non-negative integer) or an HTTP-date, compared with `now` (epoch seconds);
+    a date in the past means 0. Anything else (a negative or fractional number, garbage) is ignored, as the RFC
+    gives it no meaning: the caller then uses its normal backoff."""
+    value = next((v for k, v in headers.items() if k.lower() == "retry-after"), None)
+    if value is None:
+        return None
+    value = value.strip()
+    if re.fullmatch(r"[0-9]+", value):  # ASCII digits only: str.isdigit() also accepts '²'
+        return float(int(value))
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    if when.tzinfo is None:  # RFC 850 / asctime forms carry no zone: HTTP dates are GMT
+        when = when.replace(tzinfo=timezone.utc)
+    return max(0.0, when.timestamp() - now)
 
 
 _PATTERN = re.compile(r"^([1-5])xx$", re.IGNORECASE)

@@ -19,6 +19,7 @@ from . import alerts, coverage, metrics, statuspage
 from .plugin import apimon_option
 from .report import Extras, compute_stats, render_json, render_markdown, render_terminal
 from .results import InterfaceResult, RunResult
+from .runner import host_of
 from .runstate import ApimonRun
 from .statedir import file_mode
 
@@ -42,6 +43,9 @@ class ResultCollector:
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         data = getattr(report, "apimon", None)
+        if data is not None and data.get("category") == "rate_limited":  # every attempt counts, reruns too
+            host = host_of(data.get("url") or "", data.get("service") or "")
+            self.run.rate_limited[host] = self.run.rate_limited.get(host, 0) + 1
         if data is None or report.outcome == "rerun":
             return
         result = InterfaceResult.from_dict(data)
@@ -53,12 +57,16 @@ class ResultCollector:
             log.warning("%s", self.run.redactor.text(headline))
 
     def run_result(self) -> RunResult:
+        runner = self.run.runner
+        caps = {h: cap for h, (_, cap) in runner.rate_limited_hosts().items()} if runner is not None else {}
         return RunResult(
             started_at=self.run.started_at,
             finished_at=self.finished_at or time.time(),
             env=self.run.config.env,
             results=list(self.run.results.values()),
             proxy=self.run.proxy,
+            rate_limited=dict(self.run.rate_limited),
+            host_caps=caps,
         )
 
     def selection_is_complete(self) -> bool:

@@ -137,6 +137,7 @@ class Defaults:
     retries: int = 3
     retry_delay: float = 1.0  # first backoff; then x backoff_factor: 1 s, 2 s, 4 s
     backoff_factor: float = 2.0
+    max_retry_after: float = 30.0  # longest wait honoured for one Retry-After (429/503…); longer ones are capped
     max_body_bytes: int = 1024 * 1024
     max_redirects: int = 5
     verify_tls: bool = True
@@ -403,6 +404,7 @@ _DEFAULTS: dict[str, Any] = {  # field -> converter; the keys are also the allow
     "retries": c.at_most(100, c.count),
     "retry_delay": c.at_most(3600, c.parse_duration, " seconds"),  # 0 = retry at once
     "backoff_factor": c.at_most(100, c.factor),
+    "max_retry_after": c.at_most(3600, c.parse_duration, " seconds"),
     "max_body_bytes": c.positive(c.parse_size),
     "max_redirects": c.count,
     "verify_tls": c.boolean,

@@ -16,6 +16,7 @@ from typing import Any
 
 from .documents import DocumentFile, is_document, load_document, service_and_module
 from .importers.refs import FragmentIndex
+from .poolfiles import files_under
 
 SKIP_KINDS = ("no_example", "unresolved", "write", "excluded", "unsupported", "document")
 KIND_LABELS = {
@@ -84,9 +85,7 @@ def scan(roots: Iterable[Path], *, rootdir: Path | None = None, environ: Mapping
     out = Scan()
     for root in roots:
         fragments = FragmentIndex(root)
-        candidates = [root] if root.is_file() else sorted(
-            p for p in root.rglob("*") if not any(part.startswith(".") for part in p.relative_to(root).parts)
-        )
+        candidates = [root] if root.is_file() else files_under(root)
         for path in candidates:
             if not path.is_file() or not is_document(path):
                 continue

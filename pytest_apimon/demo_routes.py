@@ -344,6 +344,10 @@ def _maintenance(c: _Call) -> _Reply:
     return _Reply(200, _ok({"windows": [{"start": "2024-06-08T01:00:00+08:00", "hours": 2, "reason": "数据库升级"}]}))
 
 
+def _bulk_export(c: _Call) -> _Reply:  # broken: the export quota is used up, 429 with Retry-After
+    return _Reply(429, {"code": 42901, "msg": "导出过于频繁，请稍后再试"}, headers={"Retry-After": RETRY_AFTER})
+
+
 def _r(method: str, pattern: str, fn: _HandlerFn, auth: tuple[str, ...] | None = None) -> _Route:
     return _Route(method, re.compile(pattern), fn, auth)
 
@@ -389,6 +393,7 @@ ROUTES: dict[str, tuple[_Route, ...]] = {
         _r("GET", r"/notifications", _notifications),
         _r("GET", r"/system/config", _system_config),
         _r("GET", r"/system/maintenance", _maintenance),
+        _r("GET", r"/reports/bulk-export", _bulk_export),
     ),
 }
 

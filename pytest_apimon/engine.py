@@ -18,7 +18,7 @@ import requests
 
 from .auth import LoginFailed, SessionAuth, Token, TokenManager
 from .categories import Category
-from .classify import Outcome, classify
+from .classify import Outcome, classify, retry_after
 from .config import Config
 from .documents import Interface
 from .origins import allowed, basic_credentials, host_port, split_userinfo
@@ -189,6 +189,8 @@ class Engine:
             return result
         if withheld:
             outcome = replace(outcome, reason=f"{outcome.reason} ({withheld})" if outcome.reason else withheld)
+        if ex.status is not None:  # 429, 503 and others may say when to come back (runner.RetryPolicy)
+            result.retry_after = retry_after(ex.response_headers, time.time())
         return self._fail(result, outcome, ex)
 
     def _fill(self, result: InterfaceResult, ex: Exchange, details: bool = True) -> None:

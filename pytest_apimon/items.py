@@ -178,14 +178,18 @@ class InterfaceItem(_ApimonItem):
     def runtest(self) -> None:
         run = _run(self.config)
         attempt = getattr(self, "execution_count", 1)
-        self.result = None  # a rerun reuses the item: never report the previous attempt's result
+        previous, self.result = self.result, None  # a rerun reuses the item: never report the previous result
         # Fetched concurrently ahead of time by the single-process Runner; else (xdist, stopped) check now.
         result = run.runner.result(self.nodeid, attempt) if run.runner is not None else None
         if result is None:
-            if attempt > 1 and run.inprocess:
-                # Not prefetched (an xdist worker handed a crashed worker's item): pytest-rerunfailures was told
-                # not to wait (reruns_delay 0, the Runner waits), so the backoff is waited here.
-                time.sleep(run.retry.backoff(attempt - 1))
+            if attempt > 1 and previous is not None:
+                if run.inprocess:
+                    # Not prefetched (an xdist worker handed a crashed worker's item): pytest-rerunfailures was
+                    # told not to wait (reruns_delay 0, the Runner waits), so the whole wait is waited here.
+                    time.sleep(run.retry.wait_after(previous, attempt - 1))
+                elif previous.retry_after is not None:
+                    # pytest-rerunfailures already slept the normal backoff; wait the rest of what Retry-After asked.
+                    time.sleep(max(0.0, run.retry.wait_after(previous, attempt - 1) - run.retry.backoff(attempt - 1)))
             result = run.engine().check(self.interface)
         result.nodeid = self.nodeid
         result.attempts = attempt

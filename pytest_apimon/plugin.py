@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import signal
 import tempfile
@@ -89,7 +90,9 @@ def _resolve_roots(config: pytest.Config, cfg: Config, paths: list[str]) -> tupl
     roots, whole = [], True
     for raw in paths:
         path = Path(raw)
-        path = (path if path.is_absolute() else Path(config.invocation_params.dir) / path).resolve()
+        # Absolute and normalised, but symlinks kept: pytest collects (and names node ids after) the path as
+        # written, so `pool/shop -> ../shared/shop` must stay `pool/shop` here too (runstate.pool_root_for).
+        path = Path(os.path.abspath(path if path.is_absolute() else Path(config.invocation_params.dir) / path))
         if not path.exists():
             raise pytest.UsageError(f"--apimon: path not found: {raw}")
         root = path
@@ -170,6 +173,10 @@ def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(fixtures, "apimon-fixtures")
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(XdistHooks(run, config), "apimon-xdist")
+    rerunfailures = config.pluginmanager.getplugin("rerunfailures")
+    if rerunfailures is not None and hasattr(rerunfailures, "pytest_runtest_protocol"):
+        config.pluginmanager.register(RerunDriver(run, config, rerunfailures.pytest_runtest_protocol),
+                                      "apimon-reruns")
 
 
 def _refuse_thread_timeout(config: pytest.Config) -> None:
@@ -270,7 +277,66 @@ def _configure_concurrency(config: pytest.Config, run: ApimonRun) -> None:
         retries=d.retries if reruns is None else reruns,
         delay=d.retry_delay if delay is None else delay,
         factor=d.backoff_factor if factor is None else factor,
+        max_wait=d.max_retry_after,
     )
+
+
+class RerunDriver:
+    """Retries of interface items through pytest-rerunfailures, without its `flaky` marker.
+
+    The `flaky` package (a common test dependency) claims the same marker name: with it installed, a
+    `flaky(reruns=…)` marker on our items failed every interface with "_make_test_flaky() got an unexpected
+    keyword argument 'reruns'", and whichever of the two plugins' pytest_runtest_protocol runs first takes every
+    item (pluggy calls plain hookimpls in reverse registration order, and entry points load in no fixed order), so
+    retries could also silently not happen. So for our items only, this tryfirst hook calls rerunfailures' own
+    protocol with our settings put in place of its global options (`--reruns`, `--reruns-delay`,
+    `--reruns-delay-backoff-factor`, `--only-rerun`) for the duration of that one item; rerunfailures reads them
+    only inside its protocol (the count, the delay, the filter in makereport and teardown). Users' own test
+    functions in the pool and their `flaky` markers are left to whichever plugin they use.
+    """
+
+    def __init__(self, run: ApimonRun, config: pytest.Config, protocol: Callable[..., object]) -> None:
+        from .runner import TRANSIENT
+
+        self.protocol = protocol
+        retry = run.retry
+        self.active = retry.retries > 0  # no retries: pytest's own protocol, as for any other item
+        settings: dict[str, object] = {
+            "reruns": retry.retries,
+            # In-process the Runner already waited the backoff before the next attempt.
+            "reruns_delay": 0 if run.inprocess else retry.delay,
+            "reruns_delay_backoff_factor": 1.0 if run.inprocess else retry.factor,
+        }
+        user_filter = any(config.getoption(name, None) or _ini(config, name) for name in ("only_rerun", "rerun_except"))
+        if not user_filter:
+            # Rerun only failures of a transient category (the headline starts "[timeout]" …).
+            settings["only_rerun"] = [r"^InterfaceFailure: \[(" + "|".join(TRANSIENT) + r")\]"]
+        missing = object()
+        self.settings = {k: v for k, v in settings.items() if getattr(config.option, k, missing) is not missing}
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_protocol(self, item: pytest.Item, nextitem: pytest.Item | None) -> object:
+        """rerunfailures' protocol for an interface item (True: done); None for every other item."""
+        from .items import InterfaceItem
+
+        if not self.active or not isinstance(item, InterfaceItem):
+            return None
+        option = item.config.option
+        saved = {name: getattr(option, name) for name in self.settings}
+        for name, value in self.settings.items():
+            setattr(option, name, value)
+        try:
+            return self.protocol(item, nextitem)
+        finally:
+            for name, value in saved.items():
+                setattr(option, name, value)
+
+
+def _ini(config: pytest.Config, name: str) -> object:
+    try:
+        return config.getini(name)
+    except ValueError:  # not registered (an older pytest-rerunfailures)
+        return None
 
 
 class XdistHooks:
@@ -344,19 +410,15 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if run is None:
         return
     from .items import InterfaceItem
-    from .runner import TRANSIENT
 
     if run.shard is not None:
         _keep_shard(config, run, items)
-    # pytest-rerunfailures reruns only failures of a transient category (the headline starts "[timeout]").
-    only_rerun = r"^InterfaceFailure: \[(" + "|".join(TRANSIENT) + r")\]"
     retry = run.retry
-    user_filter = config.getoption("only_rerun", None) or config.getoption("rerun_except", None)
     guard = None
     # Only with the signal method: the thread method would end the whole run with os._exit (see above).
     if config.pluginmanager.hasplugin("timeout") and config.getoption("timeout", None) is None \
             and not config.getini("timeout") and hasattr(signal, "SIGALRM"):
-        guard = 5.0 + (retry.backoff(retry.retries) if retry.retries else 0.0)
+        guard = 5.0 + retry.longest_wait()  # an attempt may first wait out its backoff or Retry-After
     marks: dict[object, pytest.MarkDecorator] = {}  # one Mark per distinct setting, not one per item
     for item in items:
         if not isinstance(item, InterfaceItem):
@@ -364,18 +426,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         reason = run.skips.get(item.interface.key)
         if reason:
             item.add_marker(pytest.mark.skip(reason=reason))  # open circuit (alert policy)
-        if retry.retries > 0 and item.get_closest_marker("flaky") is None:
-            kwargs: dict[str, object] = {
-                "reruns": retry.retries,
-                # In-process the Runner already waited the backoff before the next attempt.
-                "reruns_delay": 0 if run.inprocess else retry.delay,
-                "reruns_delay_backoff_factor": 1.0 if run.inprocess else retry.factor,
-            }
-            if not user_filter:
-                kwargs["only_rerun"] = [only_rerun]
-            if "flaky" not in marks:
-                marks["flaky"] = pytest.mark.flaky(**kwargs)
-            item.add_marker(marks["flaky"])
         if guard is not None and item.get_closest_marker("timeout") is None:
             # Hang guard per attempt (func_only: re-armed for every rerun, see pytest-internals §4).
             seconds = 2 * run.engine().timeout_for(item.interface) + guard

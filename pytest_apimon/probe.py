@@ -24,6 +24,7 @@ from __future__ import annotations
 import heapq
 import http.client
 import http.cookiejar
+import ipaddress
 import itertools
 import os
 import re
@@ -33,6 +34,8 @@ import threading
 import time
 import urllib.request
 from collections.abc import Callable, Mapping
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -43,6 +46,8 @@ from requests.adapters import HTTPAdapter
 from urllib3 import exceptions as u3
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.util.connection import allowed_gai_family
+from urllib3.util.retry import Retry
 
 from .origins import origin_of
 from .redact import is_secret_name
@@ -187,13 +192,19 @@ _watchdog = _Watchdog()
 class _DeadlineGuard:
     """Watchdog for one send(): at the deadline, shut down the connection currently in use."""
 
-    def __init__(self, seconds: float) -> None:
+    def __init__(self, seconds: float, request_timeout: float | None = None, dns_timeout: float | None = None) -> None:
         self.fired = False
         self._done = False
         self._conn: HTTPConnection | None = None
         self._seconds = seconds
+        self.request_timeout = seconds if request_timeout is None else request_timeout
+        # A lookup is part of connecting (as curl's --connect-timeout counts it): the connect timeout, and never
+        # past the request's deadline.
+        self.dns_timeout = self.request_timeout if dns_timeout is None else min(dns_timeout, self.request_timeout)
+        self.ends_at = float("inf")  # monotonic time at which the request's deadline passes
 
     def start(self) -> None:
+        self.ends_at = time.monotonic() + self.request_timeout
         _watchdog.add(self._seconds, self)
 
     def attach(self, conn: HTTPConnection) -> None:
@@ -243,22 +254,150 @@ def _current_guard() -> _DeadlineGuard | None:
     return getattr(_local, "guard", None)
 
 
+# --- name resolution within the deadline -------------------------------------------------------
+#
+# getaddrinfo() has no timeout, and urllib3 calls it before any socket timeout applies: a resolver that takes 8 s
+# to fail held a request with `timeout: 2` for 8 s and was then reported as a total timeout. So each new connection
+# resolves its host in a worker thread and waits at most the connect timeout, never past the request's deadline; the
+# connection then connects to the resolved addresses while keeping the host name for the Host header, TLS SNI and
+# certificate checks.
+
+
+class DNSTimeout(u3.NameResolutionError):
+    """The resolver did not answer in time (seconds: the time it was given, the connect timeout capped by the
+    request's deadline)."""
+
+    def __init__(self, host: str, conn: Any, seconds: float) -> None:
+        self.host = host
+        self.seconds = seconds
+        # EAI_AGAIN is what glibc reports for a resolver that does not answer in time.
+        super().__init__(host, conn, socket.gaierror(socket.EAI_AGAIN, f"no answer within {_fmt_s(seconds)} s"))
+
+
+_dns_lock = threading.Lock()
+_dns_inflight: dict[tuple[str, int, int], Future[list[Any]]] = {}
+
+
+def _lookup(key: tuple[str, int, int], future: Future[list[Any]]) -> None:
+    try:
+        future.set_result(socket.getaddrinfo(key[0], key[1], key[2], socket.SOCK_STREAM))
+    except Exception as exc:  # gaierror, UnicodeError for odd names, ...
+        future.set_exception(exc)
+    finally:
+        with _dns_lock:
+            _dns_inflight.pop(key, None)
+
+
+def resolve(host: str, port: int, timeout: float) -> list[Any]:
+    """getaddrinfo(host, port) waiting at most `timeout` seconds: addrinfo tuples, or socket.gaierror, or
+    FutureTimeout. Lookups of the same name in flight at once share one worker thread (a dead resolver costs one
+    thread per name, not per request); nothing is cached beyond that, the system resolver keeps its own TTLs.
+    Worker threads are daemons: a lookup that never returns cannot hold the process at exit."""
+    key = (host, port, allowed_gai_family())
+    with _dns_lock:
+        future = _dns_inflight.get(key)
+        if future is None:
+            future = Future()
+            _dns_inflight[key] = future
+            threading.Thread(target=_lookup, args=(key, future), name="apimon-dns", daemon=True).start()
+    return future.result(timeout=max(0.0, timeout))
+
+
+def _is_ip_literal(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host.strip("[]").split("%")[0])
+    except ValueError:
+        return False
+    return True
+
+
+# --- connections: deadline guard, resolution, stale keep-alive connections -----------------------
+
+# RFC 9110 §9.2.2: methods whose repetition has the same effect on the server as one request.
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})
+
+
+class _StatusLineMarker(http.client.HTTPResponse):
+    """Notes (thread-locally) that a status line arrived: after that, a broken connection is a real fault."""
+
+    def _read_status(self) -> Any:  # http.client's status-line reader (the same since Python 3.0)
+        status = super()._read_status()  # type: ignore[misc]
+        _local.response_started = True
+        return status
+
+
 class _GuardMixin:
+    response_class: Any = _StatusLineMarker  # http.client.HTTPConnection builds its responses from this
+    _dns_host: str  # urllib3.HTTPConnection: the name it resolves and connects to (host stays for Host/SNI)
+
     def connect(self) -> None:
         guard = _current_guard()
         if guard is not None:
             guard.attach(self)  # type: ignore[arg-type]
+        self._apimon_served = 0  # requests answered on this connection since it was opened
+        _local.reused = False  # whatever fails while connecting failed on a fresh connection
         super().connect()  # type: ignore[misc]
         self._apimon_sock = self.sock  # type: ignore[attr-defined]
         if guard is not None and guard.fired:  # deadline passed while connecting
             _shutdown(self)  # type: ignore[arg-type]
 
-    def request(self, *args: Any, **kwargs: Any) -> None:
+    def _new_conn(self) -> socket.socket:
+        # urllib3's socket factory (HTTPConnection._new_conn, called by connect()): resolve first, within the
+        # deadline, then let urllib3 connect to each resolved address in turn (its own error mapping, socket
+        # options and audit event). `_dns_host` is the name urllib3 resolves; `host` (Host, SNI) is untouched.
+        guard = _current_guard()
+        name = self._dns_host
+        if guard is None or _is_ip_literal(name):
+            return super()._new_conn()  # type: ignore[misc,no-any-return]
+        left = guard.ends_at - time.monotonic()
+        if left <= 0:
+            raise u3.ConnectTimeoutError(self, f"no time left to resolve {name}")
+        try:
+            infos = resolve(name, self.port, min(guard.dns_timeout, left))  # type: ignore[attr-defined]
+        except FutureTimeout:
+            raise DNSTimeout(name, self, guard.dns_timeout) from None
+        except socket.gaierror as exc:
+            raise u3.NameResolutionError(self.host, self, exc) from exc  # type: ignore[attr-defined,arg-type]
+        except (UnicodeError, ValueError):  # a name getaddrinfo cannot encode: urllib3 reports it (no lookup made)
+            return super()._new_conn()  # type: ignore[misc,no-any-return]
+        addresses = list(dict.fromkeys(_literal(info[4]) for info in infos))
+        last: BaseException | None = None
+        try:
+            for address in addresses:
+                self._dns_host = address
+                try:
+                    return super()._new_conn()  # type: ignore[misc,no-any-return]
+                except (u3.NewConnectionError, u3.ConnectTimeoutError) as exc:
+                    last = exc
+        finally:
+            self._dns_host = name
+        assert last is not None  # getaddrinfo never returns an empty list
+        raise last
+
+    def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> None:
         # Called for every request, also on reused keep-alive connections.
         guard = _current_guard()
         if guard is not None:
             guard.attach(self)  # type: ignore[arg-type]
-        super().request(*args, **kwargs)  # type: ignore[misc]
+        reused = self.sock is not None and getattr(self, "_apimon_served", 0) > 0  # type: ignore[attr-defined]
+        if reused and (getattr(_local, "fresh_only", False) or method.upper() not in IDEMPOTENT_METHODS):
+            # A resend after a stale connection goes out on a fresh one; a non-idempotent request never rides on
+            # a reused connection at all, since it could not be resent if the server had dropped it (RFC 9112
+            # §9.3.1). http.client reconnects (through connect() above) when the request is sent.
+            self.close()  # type: ignore[attr-defined]
+            reused = False
+        _local.fresh_only = False
+        _local.reused = reused
+        _local.response_started = False
+        super().request(method, url, *args, **kwargs)  # type: ignore[misc]
+        self._apimon_served = getattr(self, "_apimon_served", 0) + 1
+
+
+def _literal(sockaddr: tuple[Any, ...]) -> str:
+    address = str(sockaddr[0])
+    if len(sockaddr) >= 4 and sockaddr[3]:  # IPv6 scope id (link-local)
+        address = f"{address}%{sockaddr[3]}"
+    return address
 
 
 class _GuardedHTTPConnection(_GuardMixin, HTTPConnection):
@@ -267,6 +406,66 @@ class _GuardedHTTPConnection(_GuardMixin, HTTPConnection):
 
 class _GuardedHTTPSConnection(_GuardMixin, HTTPSConnection):
     pass
+
+
+# Errors that mean "the peer dropped the connection": on a reused connection before the status line, that is a
+# keep-alive connection the server had already given up on (nginx after keepalive_timeout, a load balancer's idle
+# timeout), not an answer. RemoteDisconnected is a ConnectionResetError.
+_DROPPED = (ConnectionResetError, BrokenPipeError, ConnectionAbortedError, ssl.SSLEOFError, ssl.SSLZeroReturnError)
+
+
+def _is_stale(method: str | None, error: BaseException | None) -> bool:
+    if error is None or method is None or method.upper() not in IDEMPOTENT_METHODS:
+        return False
+    if not getattr(_local, "reused", False) or getattr(_local, "response_started", False):
+        return False
+    guard = _current_guard()
+    if guard is not None and guard.fired:  # our own watchdog shut the socket: a timeout, not a stale connection
+        return False
+    chain = _chain(error)
+    if _first(chain, TimeoutError, u3.TimeoutError):
+        return False
+    return _first(chain, *_DROPPED) is not None
+
+
+_NO_RETRY = Retry(0, read=False)  # what requests uses for max_retries=0: every error is raised at once
+
+
+class _StaleConnectionResend(Retry):
+    """urllib3's retry mechanism limited to one case: resend once, on a fresh connection, a request that died on a
+    reused keep-alive connection before any byte of the response arrived, for idempotent methods only. This is what
+    browsers and curl do; it is part of sending the request, not a retry of the check (attempts stay 1).
+
+    The same holds for a 408 Request Timeout on a reused connection: servers send it unsolicited when they close an
+    idle keep-alive connection, so it answers no request of ours (Chromium and Firefox resend it the same way).
+
+    Why a Retry subclass: urllib3's urlopen() already discards the broken connection and re-issues the request
+    through the pool when Retry.increment() returns; plain Retry settings cannot express "only on a reused
+    connection, only before the status line" (read=1 would also resend after a read timeout or on a fresh
+    connection). Everything else is raised at once, exactly as with max_retries=0. Other status-based retries and
+    Retry-After are off here: 429/503 are retried by the runner, where the deadline and the report know of them.
+    """
+
+    def increment(self, method: str | None = None, url: str | None = None, response: Any = None,
+                  error: Exception | None = None, _pool: Any = None, _stacktrace: Any = None) -> Any:
+        resend_408 = error is None and response is not None and getattr(_local, "fresh_only", False)
+        if self.total and (resend_408 or _is_stale(method, error)):
+            _local.fresh_only = True
+            return super().increment(method, url, response, error, _pool, _stacktrace)
+        return _NO_RETRY.increment(method, url, response, error, _pool, _stacktrace)
+
+    def is_retry(self, method: str, status_code: int, has_retry_after: bool = False) -> bool:
+        if (status_code == 408 and self.total and method.upper() in IDEMPOTENT_METHODS
+                and getattr(_local, "reused", False)):
+            _local.fresh_only = True  # read by increment() next, then by the resend's request()
+            return True
+        return False
+
+
+_STALE_RESEND = _StaleConnectionResend(
+    total=1, connect=0, read=1, other=1, status=1, redirect=0, backoff_factor=0,
+    respect_retry_after_header=False, raise_on_status=False, raise_on_redirect=False,
+)
 
 
 class _GuardedHTTPPool(HTTPConnectionPool):
@@ -343,7 +542,7 @@ def new_session(verify_tls: bool = True, pool_size: int = 10, max_redirects: int
     session.max_redirects = max_redirects
     session.cookies.set_policy(http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
     session.auth = _no_auth  # a session-level auth stops requests from reading ~/.netrc on every request
-    adapter = _DeadlineAdapter(pool_connections=pool_size, pool_maxsize=pool_size, max_retries=0)
+    adapter = _DeadlineAdapter(pool_connections=pool_size, pool_maxsize=pool_size, max_retries=_STALE_RESEND)
     session.mount("http://", adapter)
     session.mount("https://", adapter)
     if not verify_tls:
@@ -457,8 +656,9 @@ def send(session: requests.Session, req: Request) -> Exchange:
         session.credential_headers.update(h.lower() for h in req.credential_headers)
         session.credential_params.update(req.credential_params)
 
-    guard = _DeadlineGuard(req.timeout + _GRACE_S)
+    guard = _DeadlineGuard(req.timeout + _GRACE_S, req.timeout, req.connect_timeout)
     _local.guard = guard
+    _local.fresh_only = _local.reused = _local.response_started = False
     resp: requests.Response | None = None
     complete = False
     start = time.perf_counter()
@@ -566,9 +766,13 @@ def _first(chain: list[BaseException], *types: type[BaseException]) -> BaseExcep
 
 
 def _map_error(exc: BaseException, *, fired: bool, req: Request, url: str, max_redirects: int = 0) -> ProbeError:
+    chain = _chain(exc)
+    dns = _first(chain, DNSTimeout)
+    if dns is not None:  # the lookup's own deadline ends just before the watchdog's: name it, not "total"
+        assert isinstance(dns, DNSTimeout)
+        return ProbeError("network", "dns", f"DNS lookup for {dns.host} did not answer within {_fmt_s(dns.seconds)} s")
     if fired:
         return _total_timeout(req)
-    chain = _chain(exc)
     failing = getattr(getattr(exc, "request", None), "url", None) or url  # the hop that failed
     host = _hostport(failing)
 

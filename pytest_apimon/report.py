@@ -56,6 +56,9 @@ _T: dict[str, tuple[str, str]] = {
     "sep": ("：", ": "),
     "flaky": ("重试后通过", "Passed after retry"),
     "more": ("…以及另外 {n} 个，详见完整报告", "…and {n} more in the full report"),
+    "rate_limited": ("监控自身被限流：{host} 返回 429 共 {n} 次", "The monitor itself is being rate-limited: {host} "
+                     "answered 429 {n} time(s)"),
+    "lowered": ("，本次运行对其并发降至 {cap}", "; concurrency to it lowered to {cap} for the rest of the run"),
 }
 
 
@@ -131,6 +134,17 @@ def compute_stats(run: RunResult) -> Stats:
 
 
 # -- shared formatting ---------------------------------------------------------------------------------
+def _rate_limit_lines(run: RunResult, lang: str) -> list[str]:
+    """One line per host that answered the monitor with 429: it is the monitor being throttled, not an outage."""
+    lines = []
+    for host in sorted(run.rate_limited):
+        line = _t("rate_limited", lang, host=host, n=run.rate_limited[host])
+        if host in run.host_caps:
+            line += _t("lowered", lang, cap=run.host_caps[host])
+        lines.append(line)
+    return lines
+
+
 def _sort_key(r: InterfaceResult) -> tuple[str, str, str, str]:
     return (r.service, r.module, r.name, r.nodeid)
 
@@ -232,6 +246,9 @@ def render_terminal(run: RunResult, lang: str = "zh", *, redactor: Redactor | No
     ]
     if extras and extras.lead:
         lines += ["", *extras.lead]
+    throttled = _rate_limit_lines(run, lang)
+    if throttled:
+        lines += ["", *throttled]
     grouped = _collapsed_lines(run, extras, lang)
     if grouped:
         lines += [""] + [f"  {line}" for line in grouped]
@@ -369,6 +386,9 @@ def render_markdown(run: RunResult, lang: str = "zh", title: str | None = None, 
     ]
     if extras and extras.lead:
         lines += [""] + [f"> {line}" for line in extras.lead]
+    throttled = _rate_limit_lines(run, lang)
+    if throttled:
+        lines += [""] + [f"> {_font('warning', line)}" for line in throttled]
     groups = _grouped_failures(run, extras)
     grouped = _collapsed_lines(run, extras, lang)
     notes = extras.notes if extras else {}
@@ -429,6 +449,8 @@ def render_json(run: RunResult, *, redactor: Redactor | None = None) -> str:
         "finished_at_epoch": run.finished_at,
         "duration_s": round(run.duration, 3),
         "stats": asdict(compute_stats(run)),
+        "rate_limited": {red.text(host): {"responses": n, "concurrency": run.host_caps.get(host)}
+                         for host, n in sorted(run.rate_limited.items())},
         "results": [_json_record(r, red) for r in sorted(run.results, key=_sort_key)],
     }
     return json.dumps(doc, ensure_ascii=False, indent=2)

@@ -26,6 +26,7 @@ class InterfaceResult:
     line: int | None = None
     tags: list[str] = field(default_factory=list)
     started_at: float | None = None  # epoch seconds
+    retry_after: float | None = None  # seconds the response's Retry-After asked for (failed checks only)
     # Masked excerpts for the report details (never raw secrets).
     request_headers: dict[str, str] = field(default_factory=dict)
     request_body: str = ""
@@ -69,6 +70,10 @@ class RunResult:
     env: str
     results: list[InterfaceResult] = field(default_factory=list)
     proxy: str | None = None  # the proxy in use (from HTTP_PROXY/HTTPS_PROXY), shown in the report header
+    # The monitor itself rate-limited: host -> 429 answers this run (every attempt counted), and the concurrency
+    # to that host it was lowered to (single-process runs; absent under xdist, one request per worker at a time).
+    rate_limited: dict[str, int] = field(default_factory=dict)
+    host_caps: dict[str, int] = field(default_factory=dict)
 
     @property
     def duration(self) -> float:

@@ -5,6 +5,10 @@ keep their meaning); each item only *waits* for the result this runner already f
 transient failures are scheduled here, in the background, after their backoff, so the retries of
 different interfaces overlap instead of queueing behind each other; the pytest-rerunfailures rerun
 of an item then waits for that attempt instead of sleeping.
+
+Rate limiting: a retry waits what the response's Retry-After asked for (capped by RetryPolicy.max_wait), and a
+429 lowers this run's concurrency to that host (halved per wave of 429s, at least 1) and holds new requests to it
+until its Retry-After has passed, so the monitor stops adding to the rate limiter's count for the rest of the run.
 """
 
 from __future__ import annotations
@@ -22,7 +26,8 @@ from urllib.parse import urlsplit
 from .documents import Interface
 from .results import InterfaceResult
 
-TRANSIENT = ("timeout", "network", "server_error", "unavailable")
+TRANSIENT = ("timeout", "network", "server_error", "unavailable", "rate_limited")
+RATE_LIMITED = "rate_limited"
 
 
 @dataclass
@@ -31,10 +36,22 @@ class RetryPolicy:
     delay: float = 1.0  # before the first retry
     factor: float = 2.0  # then 2 s, 4 s, ...
     on: tuple[str, ...] = TRANSIENT
+    max_wait: float = 30.0  # the longest Retry-After honoured; a longer one is waited only this long
 
     def backoff(self, failed_attempt: int) -> float:
         """Wait after the failed `failed_attempt` (1-based) before the next one."""
         return self.delay * self.factor ** (failed_attempt - 1)
+
+    def wait_after(self, result: InterfaceResult, failed_attempt: int) -> float:
+        """Seconds before the next attempt: the response's Retry-After (RFC 9110 §10.2.3) capped by max_wait,
+        else the normal backoff."""
+        if result.retry_after is not None:
+            return min(max(0.0, result.retry_after), self.max_wait)
+        return self.backoff(failed_attempt)
+
+    def longest_wait(self) -> float:
+        """The longest wait before any retry (for the hang guard)."""
+        return max(self.backoff(self.retries), self.max_wait) if self.retries else 0.0
 
     def wants_retry(self, result: InterfaceResult, attempt: int) -> bool:
         return result.outcome == "failed" and result.category in self.on and attempt <= self.retries
@@ -93,6 +110,11 @@ class Runner:
         self._delayed: list[tuple[float, int, str, int]] = []  # (ready_at, seq, key, attempt): backoff
         self._active = 0
         self._active_per_host: dict[str, int] = {}
+        self._host_cap: dict[str, int] = {}  # per-host caps lowered after 429s, for the rest of the run
+        self._host_hold: dict[str, float] = {}  # host -> clock() before which nothing new is sent (Retry-After)
+        self._rate_limited: dict[str, int] = {}  # host -> 429 answers seen
+        self._sent = 0  # requests dispatched so far (orders requests against the caps' cuts)
+        self._cut_after: dict[str, int] = {}  # host -> self._sent when its cap was last lowered
         self._stopped = False
         self._tie = itertools.count()
         self._pool = ThreadPoolExecutor(self._concurrency, thread_name_prefix="apimon")
@@ -150,6 +172,11 @@ class Runner:
         # A check the hang guard gave up on may never return: do not let it hold the end of the run (the report).
         self._pool.shutdown(wait=not self._hung, cancel_futures=True)
 
+    def rate_limited_hosts(self) -> dict[str, tuple[int, int]]:
+        """host -> (429 answers seen, concurrency to it now) for every host that rate-limited this run."""
+        with self._cond:
+            return {h: (n, self._host_cap.get(h, self._max_per_host)) for h, n in self._rate_limited.items()}
+
     # -- internals (self._cond held) -----------------------------------------------------------
     def _enqueue(self, job: _Job, attempt: int, delay: float = 0.0, urgent: bool = False) -> None:
         job.attempts.setdefault(attempt, _Attempt())
@@ -171,7 +198,9 @@ class Runner:
             return None
         best: tuple[int, str] | None = None
         for host, queue in self._queues.items():
-            if queue and self._active_per_host.get(host, 0) < self._max_per_host:
+            if self._host_hold.get(host, 0.0) > now:
+                continue
+            if queue and self._active_per_host.get(host, 0) < self._host_cap.get(host, self._max_per_host):
                 job, attempt = queue[0]
                 rank = -1 if attempt > 1 else job.seq
                 if best is None or rank < best[0]:
@@ -180,6 +209,17 @@ class Runner:
             return None
         return self._queues[best[1]].popleft()
 
+    def _back_off(self, host: str, hold: float, sent: int) -> None:
+        """A 429 from `host` for the request dispatched `sent`-th: halve the host's concurrency for the rest of the
+        run, once per wave (429s of requests already in flight at the last cut do not cut again, as TCP's
+        congestion control cuts once per window); hold new requests to it for `hold` s."""
+        self._rate_limited[host] = self._rate_limited.get(host, 0) + 1
+        if sent > self._cut_after.get(host, 0):
+            self._host_cap[host] = max(1, self._host_cap.get(host, self._max_per_host) // 2)
+            self._cut_after[host] = self._sent
+        if hold > 0:
+            self._host_hold[host] = max(self._host_hold.get(host, 0.0), self._clock() + hold)
+
     def _dispatch_loop(self) -> None:
         with self._cond:
             while True:
@@ -187,18 +227,23 @@ class Runner:
                     return
                 picked = self._next_ready()
                 if picked is None:
-                    # Woken by every enqueue, completion and stop; otherwise when the next backoff is due.
-                    due = max(0.0, self._delayed[0][0] - self._clock()) if self._delayed else None
-                    self._cond.wait(None if due is None else min(due, 3600.0))  # huge waits overflow the OS timer
+                    # Woken by every enqueue, completion and stop; otherwise when the next backoff or hold ends.
+                    now = self._clock()
+                    due = [t for t in self._host_hold.values() if t > now]
+                    if self._delayed:
+                        due.append(self._delayed[0][0])
+                    # huge waits overflow the OS timer
+                    self._cond.wait(min(max(0.0, min(due) - now), 3600.0) if due else None)
                     continue
                 job, attempt = picked
                 job.attempts[attempt].started = True
                 job.attempts[attempt].started_at = self._clock()
                 self._active += 1
                 self._active_per_host[job.host] = self._active_per_host.get(job.host, 0) + 1
-                self._pool.submit(self._run, job, attempt)
+                self._sent += 1
+                self._pool.submit(self._run, job, attempt, self._sent)
 
-    def _run(self, job: _Job, attempt: int) -> None:
+    def _run(self, job: _Job, attempt: int, sent: int = 0) -> None:
         try:
             result = self._check(job.interface)
         except BaseException as exc:  # a bug must surface on the item, not kill the thread silently
@@ -208,7 +253,7 @@ class Runner:
             self._active -= 1
             self._active_per_host[job.host] -= 1
             if not job.attempts[attempt].done.is_set():  # else the hang guard already answered for it
-                self._finish(job, attempt, result)
+                self._finish(job, attempt, result, sent)
 
     @staticmethod
     def _failure(job: _Job, reason: str, *, category: str, sub: str) -> InterfaceResult:
@@ -219,12 +264,16 @@ class Runner:
             outcome="failed", category=category, sub=sub, reason=reason,
         )
 
-    def _finish(self, job: _Job, attempt: int, result: InterfaceResult) -> None:
-        """Record an attempt's result (self._cond held) and schedule its retry."""
+    def _finish(self, job: _Job, attempt: int, result: InterfaceResult, sent: int = 0) -> None:
+        """Record an attempt's result (self._cond held) and schedule its retry, after its backoff or the
+        response's Retry-After; a 429 also backs the run off its host (`sent`: the request's dispatch number)."""
         result.attempts = attempt
         att = job.attempts[attempt]
         att.result = result
+        wait = self._retry.wait_after(result, attempt)
+        if result.outcome == "failed" and result.category == RATE_LIMITED:
+            self._back_off(job.host, wait if result.retry_after is not None else 0.0, sent)
         if self._retry.wants_retry(result, attempt) and not self._stopped:
-            self._enqueue(job, attempt + 1, delay=self._retry.backoff(attempt))
+            self._enqueue(job, attempt + 1, delay=wait)
         self._cond.notify_all()
         att.done.set()

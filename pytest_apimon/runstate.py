@@ -50,6 +50,7 @@ class ApimonRun:
     warnings: list[str] = field(default_factory=list)  # shown at the end of the terminal summary
     fragments: dict[Path, FragmentIndex] = field(default_factory=dict)  # pool root -> files other files $ref
     proxy: str | None = None  # HTTP(S)_PROXY the services' requests go through (report header); None: direct
+    rate_limited: dict[str, int] = field(default_factory=dict)  # host -> 429 answers to the monitor (controller)
     _engine: Engine | None = None
 
     def engine(self) -> Engine:
@@ -114,7 +115,22 @@ class ApimonRun:
         return path in index
 
     def pool_root_for(self, path: Path) -> Path | None:
+        """The pool root `path` lies under, as the user wrote it (symlinks kept), else None.
+
+        Compared as written first, then with symlinks resolved on both sides, so a document reached through a
+        link (`pool/shop -> ../shared/shop`) belongs to the pool whichever way pytest or the user spelled it."""
         for root in self.roots:
             if path == root or root in path.parents:
+                return root
+        try:
+            real = path.resolve()
+        except (OSError, RuntimeError):  # a broken or looping link
+            return None
+        for root in self.roots:
+            try:
+                real_root = root.resolve()
+            except (OSError, RuntimeError):
+                continue
+            if real == real_root or real_root in real.parents:
                 return root
         return None

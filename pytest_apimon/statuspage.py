@@ -30,7 +30,8 @@ AVAIL_WARN, AVAIL_BAD = 0.99, 0.95
 # Short class names keep 50 000 bar cells small; colours follow the usual traffic-light reading.
 _CELL_CLASS = {c.value: f"c{i}" for i, c in enumerate(Category)}
 _CELL_COLOR = {
-    "server_error": "#cf222e", "not_found": "#8c4b1f", "unavailable": "#a40e26", "timeout": "#e16f24",
+    "server_error": "#cf222e", "not_found": "#8c4b1f", "unavailable": "#a40e26", "rate_limited": "#9a6700",
+    "timeout": "#e16f24",
     "network": "#8250df", "auth": "#bf3989", "unexpected": "#d4a72c", "invalid_document": "#57606a",
 }
 _T = {

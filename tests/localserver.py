@@ -126,6 +126,17 @@ class _Handler(BaseHTTPRequestHandler):
         )
         owner = self.server.owner
         owner._record(req)
+        self._served = getattr(self, "_served", 0) + 1  # one handler instance per connection
+        if owner.reuse_fault in ("close", "reset", "408", "partial") and self._served > 1:
+            # A stale keep-alive connection (nginx after keepalive_timeout): the request is read, never answered.
+            self.close_connection = True
+            if owner.reuse_fault == "reset":  # RST instead of FIN
+                self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            elif owner.reuse_fault == "408":  # Apache/Node style: an unsolicited 408 as the idle connection closes
+                self.wfile.write(b"HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n")
+            elif owner.reuse_fault == "partial":  # a response started, then FIN: not stale, a real fault
+                self.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Length: 50\r\n\r\n{\"n\":")
+            return
         raw = owner._raw.get((req.method, req.path))
         if raw is not None:
             self.close_connection = True
@@ -144,6 +155,8 @@ class _Handler(BaseHTTPRequestHandler):
                 owner.errors.append(exc)
                 resp = Response(500, {}, f"handler error: {exc!r}")
         self._respond(resp)
+        if owner.reuse_fault == "idle":  # closes after answering, without saying so (no Connection: close)
+            self.close_connection = True
 
     def _respond(self, resp: Response) -> None:
         payload, ctype = _encode_body(resp)
@@ -189,6 +202,10 @@ class LocalServer:
         self.errors: list[BaseException] = []
         self._httpd: _Server | None = None
         self._thread: threading.Thread | None = None
+        # "close" | "reset" | "partial": answer only the first request of each keep-alive connection; on the
+        # second one close it (FIN), reset it (RST), answer 408 and close, or send the start of a response and close.
+        # "idle": close every connection right after its first answer, without a Connection: close header.
+        self.reuse_fault: str | None = None
 
     # -- lifecycle
     def start(self) -> LocalServer:

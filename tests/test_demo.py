@@ -207,6 +207,11 @@ def test_unavailable_has_retry_after(server: DemoServer) -> None:
     assert r.status_code == 503 and r.headers["Retry-After"] == demo.RETRY_AFTER
 
 
+def test_rate_limited_has_retry_after(server: DemoServer) -> None:
+    r = get(server, "/admin/reports/bulk-export", login(server, "admin"))
+    assert r.status_code == 429 and r.headers["Retry-After"] == demo.RETRY_AFTER
+
+
 def test_forbidden(server: DemoServer) -> None:
     r = get(server, "/admin/audit/logs", login(server, "admin"))
     assert r.status_code == 403 and r.json()["code"] == 40301

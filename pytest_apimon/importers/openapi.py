@@ -10,6 +10,7 @@ Local `$ref`s are followed with cycle protection; a broken one costs the operati
 from __future__ import annotations
 
 import datetime as _dt
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -95,7 +96,7 @@ class Resolver:
             raise SpecError(ref_at, f"external $ref '{ref}' is not supported here")
         try:
             path = target_path(target, holder.path if holder else self.spec, self.pool_root)
-            if path == self.spec.resolve():
+            if os.path.realpath(path) == os.path.realpath(self.spec):
                 return None
             doc = self._by_path.get(path)
             if doc is None:

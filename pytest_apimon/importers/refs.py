@@ -2,9 +2,12 @@
 
 Vendors split big specs into a root file plus fragments (path items, operations, schemas). The
 fragments are files in the pool, so reading them is safe; what a reference may reach is limited:
-- local files only, relative to the file holding the `$ref` (JSON Reference, RFC 3986 §5.2);
-  `http(s)://` references are not fetched (monitoring must not depend on a third host);
-- never outside the pool root (after symlinks are resolved);
+- local files only, relative to the file holding the `$ref` (JSON Reference, RFC 3986 §5.2: dot segments are
+  removed from the path as the pool shows it, links kept); `http(s)://` references are not fetched (monitoring
+  must not depend on a third host);
+- never outside the pool root, and after symlinks are resolved only inside the pool root's real folder or the real
+  folder of a service linked into the pool (`pool/shop -> ../shared/shop`): a link inside a service that leads
+  elsewhere is not followed;
 - a fragment is read once per spec, however many references point into it.
 
 A fragment is not an interface document: `FragmentIndex` tells the collection which pool files
@@ -94,14 +97,18 @@ def target_path(ref_file: str, holder: Path, pool_root: Path) -> Path:
         relative = unquote(relative)  # a URI-encoded reference (RFC 3986): 'pets_%7BpetId%7D.yaml'
     if os.path.isabs(relative):
         raise RefProblem(f"$ref '{ref_file}' is an absolute path: use a path relative to {holder.name}")
-    try:
-        resolved = (holder.parent / relative).resolve()
-        root = pool_root.resolve()
-    except (OSError, RuntimeError) as exc:  # a symlink loop
-        raise RefProblem(f"$ref '{ref_file}' cannot be resolved: {exc}") from None
-    if resolved != root and root not in resolved.parents:
-        raise RefProblem(f"$ref '{ref_file}' points outside the pool ({pool_root}): only files in the pool are read")
-    return resolved
+    outside = RefProblem(f"$ref '{ref_file}' points outside the pool ({pool_root}): only files in the pool are read")
+    # Resolved against the holder's path as the pool shows it (a service may be a link into the pool), dot segments
+    # removed lexically (RFC 3986 §5.2.4), so `..` never walks out through a link's real parent.
+    path = Path(os.path.normpath(os.path.join(os.path.abspath(holder.parent), relative)))
+    root = Path(os.path.normpath(os.path.abspath(pool_root)))
+    if path == root or root not in path.parents:
+        raise outside
+    real = os.path.realpath(path)
+    allowed = {os.path.realpath(root), os.path.realpath(root / path.relative_to(root).parts[0])}
+    if not any(real.startswith(folder + os.sep) for folder in allowed):
+        raise outside  # a link inside the pool that leads out of it
+    return path
 
 
 def load_fragment(path: Path, name: str) -> Fragment:
@@ -129,7 +136,7 @@ def load_fragment(path: Path, name: str) -> Fragment:
 def fragment_name(path: Path, spec: Path) -> str:
     """How errors call a fragment: its path relative to the spec's folder, with '/'."""
     try:
-        return posixpath.normpath(os.path.relpath(path, spec.resolve().parent).replace(os.sep, "/"))
+        return posixpath.normpath(os.path.relpath(path, os.path.abspath(spec.parent)).replace(os.sep, "/"))
     except ValueError:  # another drive on Windows
         return str(path)
 
@@ -169,24 +176,25 @@ class FragmentIndex:
 
     def _scan(self) -> set[Path]:
         from ..documents import DOCUMENT_SUFFIXES
+        from ..poolfiles import files_under
 
         out: set[Path] = set()
-        # os.walk (no symlinked folders) and one read per file: this runs once per process, and only when some
-        # file in the pool is broken as a whole; a 10 000-file pool costs about 0.3 s on the reference machine.
-        for folder, _dirs, names in os.walk(self.root):
-            for name in names:
-                sidecar = name.endswith((".apimon.yaml", ".apimon.yml"))
-                if not (sidecar or name.lower().endswith(DOCUMENT_SUFFIXES)):
-                    continue
-                holder = Path(folder, name)
+        # One read per file, walked as the collection walks (linked service folders too): this runs once per
+        # process, and only when some file in the pool is broken as a whole; a 10 000-file pool costs about 0.3 s on
+        # the reference machine.
+        for holder in files_under(self.root):
+            name = holder.name
+            sidecar = name.endswith((".apimon.yaml", ".apimon.yml"))
+            if not (sidecar or name.lower().endswith(DOCUMENT_SUFFIXES)):
+                continue
+            try:
+                raw = read_limited(holder, DEFAULT_LIMITS)  # a FIFO named *.yaml must not block the scan
+            except (OSError, ParseError):
+                continue
+            targets = _ENVIRONMENT.findall(raw) if sidecar else external_refs(raw)
+            for target in (t.decode("utf-8", errors="replace") if isinstance(t, bytes) else t for t in targets):
                 try:
-                    raw = read_limited(holder, DEFAULT_LIMITS)  # a FIFO named *.yaml must not block the scan
-                except (OSError, ParseError):
+                    out.add(Path(os.path.realpath(target_path(target, holder, self.root))))
+                except RefProblem:
                     continue
-                targets = _ENVIRONMENT.findall(raw) if sidecar else external_refs(raw)
-                for target in (t.decode("utf-8", errors="replace") if isinstance(t, bytes) else t for t in targets):
-                    try:
-                        out.add(target_path(target, holder, self.root))
-                    except RefProblem:
-                        continue
         return out
