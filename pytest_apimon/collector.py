@@ -16,11 +16,11 @@ from typing import TYPE_CHECKING
 import pytest
 
 from . import alerts, coverage, metrics, statuspage
-from .plugin import apimon_option
 from .report import Extras, compute_stats, render_json, render_markdown, render_terminal
 from .results import InterfaceResult, RunResult
 from .runner import host_of
 from .runstate import ApimonRun
+from .stash import apimon_option
 from .statedir import file_mode
 
 if TYPE_CHECKING:

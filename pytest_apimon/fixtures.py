@@ -16,11 +16,10 @@ import requests
 
 from .engine import service_session
 from .runstate import ApimonRun
+from .stash import RUN_KEY
 
 
 def _run(request: pytest.FixtureRequest) -> ApimonRun:
-    from .plugin import RUN_KEY
-
     run = request.config.stash.get(RUN_KEY, None)
     if run is None:
         raise pytest.UsageError("apimon fixtures need a monitoring run: pytest --apimon PATH")

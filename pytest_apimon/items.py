@@ -17,6 +17,7 @@ from .results import InterfaceResult
 
 if TYPE_CHECKING:
     from .runstate import ApimonRun
+from .stash import RUN_KEY
 
 log = logging.getLogger("pytest_apimon")
 
@@ -41,8 +42,6 @@ class InterfaceFailure(Exception):
 
 
 def _run(config: pytest.Config) -> ApimonRun:
-    from .plugin import RUN_KEY
-
     return config.stash[RUN_KEY]
 
 

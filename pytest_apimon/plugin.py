@@ -18,17 +18,10 @@ if TYPE_CHECKING:  # the core is imported only once --apimon is given: this plug
     from .config import Config
     from .runstate import ApimonRun
 
+from .stash import MEMORY_KEY, RESTORE_LOGGING_KEY, RUN_KEY, TEMP_TOKENS_KEY, apimon_option
+
 log = logging.getLogger("pytest_apimon")
 
-RUN_KEY = pytest.StashKey["ApimonRun"]()
-MEMORY_KEY = pytest.StashKey["Memory"]()
-TEMP_TOKENS_KEY = pytest.StashKey[Path]()
-RESTORE_LOGGING_KEY = pytest.StashKey[Callable[[], None]]()
-
-
-def apimon_option(config: pytest.Config, name: str) -> str | None:
-    """--apimon-NAME, else the apimon_NAME ini key, else None."""
-    return config.getoption(f"apimon_{name}") or config.getini(f"apimon_{name}") or None
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
