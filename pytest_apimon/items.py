@@ -14,10 +14,10 @@ from .categories import Category
 from .documents import DocumentError, DocumentFile, Interface, service_and_module
 from .loader import did_you_mean
 from .results import InterfaceResult
+from .stash import RUN_KEY
 
 if TYPE_CHECKING:
     from .runstate import ApimonRun
-from .stash import RUN_KEY
 
 log = logging.getLogger("pytest_apimon")
 
