@@ -19,39 +19,81 @@ from urllib.parse import quote, quote_plus
 MASK = "******"
 
 # The one list of secret-looking names (headers, query/form/JSON keys, config keys, env var names).
-# A name is secret when one of its words (split at - _ . space and camelCase) is in SECRET_NAME_WORDS,
-# or when it contains one of SECRET_NAME_PARTS anywhere ("x-access-token", "userPassword", "apikey").
-# Words such as "key", "pin", "sign" and "session" only count as whole words, so "keyword", "ping",
-# "design" and "sessions_total" stay visible. "auth" is not one: it names a failure category in reports
-# ({'auth': 2}); a key sent as `X-Auth` is masked by value (redact.looks_like_credential, learnt tokens).
+# A name is split into words (at - _ . space and camelCase, trailing numbers dropped: "X-Hub-Signature-256")
+# and judged by its *head*, the last word: `access_token`, `apiKey`, `x-api-key`, `client_secret`, `password`,
+# `session_id`, `JSESSIONID`, `x-signature`, `ticket` are credentials; `token_type`, `sign_up_date`,
+# `session_count`, `pin_code_length`, `X-Key-Format`, `passwordPolicy`, `tokenizer` are metadata about one.
+# A head in SECRET_NAME_WORDS is a credential unless the word before it makes it an ordinary field
+# (NOT_SECRET_QUALIFIERS: `sort_key`, `primary_key`, `public_key`, `next_page_token`). A one-word name written
+# without separators is a credential when it ends with one of SECRET_NAME_SUFFIXES ("userpassword",
+# "accesstoken"). "auth" is not a word here: it names a failure category in reports ({'auth': 2}); a key sent
+# as `X-Auth` is masked by value (looks_like_credential, learnt tokens).
 SECRET_NAME_WORDS = frozenset((
     "authorization", "cookie", "key", "sig", "hmac", "pin", "passcode", "passphrase", "pwd", "sign",
-    "signature",
-    "session", "sessionid", "sid", "ticket", "credential", "credentials", "otp", "jwt", "secret", "token",
-    "password", "passwd", "pass", "pw", "apikey", "accesskey", "privatekey",
+    "signature", "session", "sessionid", "jsessionid", "phpsessid", "sid", "ticket", "credential", "credentials",
+    "otp", "jwt", "secret", "token", "password", "passwd", "pass", "pw", "apikey", "accesskey", "privatekey",
+    "appkey", "secretkey", "sessionkey", "signkey", "authkey", "masterkey", "clientsecret", "accesstoken",
+    "refreshtoken", "authtoken", "idtoken", "apitoken", "xsrf", "csrf",
 ))
-SECRET_NAME_PARTS = ("password", "passwd", "secret", "token", "apikey", "api_key", "api-key", "accesskey",
-                     "access_key", "access-key", "privatekey", "private_key", "private-key", "credential",
-                     "passphrase", "passcode", "signature", "set-cookie", "authorization", "appkey", "app_key",
-                     "secretkey", "sessionkey")
+SECRET_NAME_SUFFIXES = ("password", "passwd", "secret", "token", "apikey", "accesskey", "privatekey",
+                        "secretkey", "signature", "passphrase", "passcode", "credential", "credentials",
+                        "sessionid", "cookie", "authorization")
+# Plurals that still hold credentials ({"tokens": [...]}, "api_keys").
+_PLURALS = {"tokens": "token", "secrets": "secret", "passwords": "password", "keys": "key", "tickets": "ticket",
+            "signatures": "signature", "cookies": "cookie", "sessions": "session", "pins": "pin"}
+# Heads that name a form of the credential itself ("token_value", "password_plain"): judge the word before.
+_VALUE_TAILS = frozenset(("value", "val", "str", "string", "raw", "b64", "base64", "hex", "plain", "plaintext"))
+# The explicit not-a-secret list: a credential word after one of these names an ordinary field.
+NOT_SECRET_QUALIFIERS: dict[str, frozenset[str]] = {
+    "key": frozenset(("sort", "primary", "foreign", "partition", "public", "idempotency", "cache", "object",
+                      "row", "range", "hash", "unique", "composite", "natural", "surrogate", "lookup", "dedup",
+                      "dedupe", "map", "dict", "group", "shard", "routing", "index", "i18n", "translation",
+                      "message", "locale", "label", "primary", "candidate", "cluster", "order", "s3", "storage")),
+    "token": frozenset(("page", "pagination", "continuation", "cursor", "sync", "next", "prev", "previous",
+                        "resume", "change", "changes")),
+    "session": frozenset(("training", "study", "chat", "music", "game", "practice")),
+}
+# Session ids are credentials; every other `*_id` names a record.
+_SESSION_WORDS = frozenset(("session", "sess"))
 # Values that are never a credential, whatever the field is called ("X-Session-Required: true").
 _NOT_SECRET_VALUES = frozenset(("true", "false", "yes", "no", "on", "off", "null", "none", "nil", "undefined"))
 
-_WORD_SPLIT = re.compile(r"[-_.\s\[\]/:]+|(?<=[a-z0-9])(?=[A-Z])")
+_WORD_SPLIT = re.compile(r"[-_.\s\[\]/:]+|(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
+
+
+def _name_words(name: str) -> list[str]:
+    words = [w.lower() for w in _WORD_SPLIT.split(name) if w]
+    while len(words) > 1 and words[-1].isdigit():  # "X-Hub-Signature-256": the digest, not the head
+        words.pop()
+    return words
 
 
 def is_secret_name(name: Any) -> bool:
     """True for a header, parameter, JSON/form key, config key or environment variable name whose value
-    is a credential: `X-Api-Key`, `client_secret`, `accessToken`, `sign`, `x-signature`, `PIN`, `session`.
+    is a credential: `X-Api-Key`, `client_secret`, `accessToken`, `sign`, `x-signature`, `PIN`, `session_id`.
 
-    The list is the union of the usual credential names (OWASP logging cheat sheet, curl's and requests'
-    auth headers, cloud SDK key names); ordinary words that merely contain one ("keyword") do not count.
+    The head word decides (see SECRET_NAME_WORDS above): `token_type`, `sign_up_date`, `session_count`,
+    `public_key_id`, `X-Pin-Mode` are ordinary fields. The list is the union of the usual credential names
+    (OWASP logging cheat sheet, curl's and requests' auth headers, cloud SDK key names).
     """
-    text = str(name)
-    low = text.lower()
-    if any(part in low for part in SECRET_NAME_PARTS):
-        return True
-    return any(w.lower() in SECRET_NAME_WORDS for w in _WORD_SPLIT.split(text) if w)
+    if not isinstance(name, str):
+        name = str(name)
+    words = _name_words(name)
+    if not words:
+        return False
+    head = words[-1]
+    if head in _VALUE_TAILS and len(words) > 1:
+        words.pop()
+        head = words[-1]
+    head = _PLURALS.get(head, head)
+    prev = words[-2] if len(words) > 1 else ""
+    if head == "id":  # session_id, ASP.NET_SessionId; not user_id, public_key_id, credential_id
+        return prev in _SESSION_WORDS
+    if head == "code":  # pin_code, otp_code, auth_code (OAuth authorization code); not status_code
+        return prev in ("pin", "otp", "auth", "authorization", "verification", "sms", "mfa", "totp")
+    if head in SECRET_NAME_WORDS:
+        return prev not in NOT_SECRET_QUALIFIERS.get(head, ())
+    return len(words) == 1 and head.endswith(SECRET_NAME_SUFFIXES)
 
 
 def is_secret_value(value: Any) -> bool:
@@ -151,15 +193,18 @@ class Redactor:
             out: dict[Any, Any] = {}
             for k, v in data.items():
                 under = secret or self.is_secret_key(k)
-                # None/bools carry no secret and masking them hides useful flags like "remember_password".
-                if under and not isinstance(v, dict | list | tuple) and is_secret_value(v):
-                    out[k] = self._mask_keyed(str(k), v) if isinstance(v, str) else MASK
+                # A credential is a string: None, booleans and numbers under a secret-looking name are flags
+                # and counts ("remember_password": true, "otp": 6) and keep their value and JSON type.
+                if under and isinstance(v, str) and is_secret_value(v):
+                    out[k] = self._mask_keyed(str(k), v)
                 else:
                     out[k] = self.value(v, under)
             return out
         if isinstance(data, (list, tuple)):
+            if _is_secret_pair(data):  # [["password", "…"]]: a name/value pair written as a list
+                return [data[0], MASK]
             return [self.value(v, secret) for v in data]
-        if secret and is_secret_value(data) and not isinstance(data, bool):
+        if secret and isinstance(data, str) and is_secret_value(data):
             return MASK
         if isinstance(data, str):
             return self.text(data)
@@ -208,10 +253,10 @@ class Redactor:
 
     def _sub_quoted(self, m: re.Match[str]) -> str:
         val = m.group("val")
-        if not self.is_secret_key(m.group("key")) or not is_secret_value(val.strip("\"'")):
+        # A number is never a credential by name ("otp_digits": 6); masking it would also change its JSON type.
+        if val[0] not in "\"'" or not self.is_secret_key(m.group("key")) or not is_secret_value(val[1:-1]):
             return m.group(0)
-        q = val[0] if val[0] in "\"'" else '"'  # numbers become a quoted mask so JSON stays valid
-        inner = val[1:-1] if val[0] in "\"'" else val
+        q, inner = val[0], val[1:-1]
         masked = self._mask_keyed(m.group("key"), inner)
         return f"{m.group('q')}{m.group('key')}{m.group('q')}{m.group('sep')}{q}{masked}{q}"
 
@@ -225,6 +270,12 @@ class Redactor:
         if not is_secret_value(m.group("val")) or not self.is_secret_key(m.group("key")):
             return m.group(0)
         return f"{m.group('key')}={MASK}"
+
+
+def _is_secret_pair(data: Any) -> bool:
+    """["password", "…"]: a name/value pair written as a two-item list (form-data arrays, header lists)."""
+    return (isinstance(data, list | tuple) and len(data) == 2 and isinstance(data[0], str)
+            and isinstance(data[1], str) and is_secret_name(data[0]) and is_secret_value(data[1]))
 
 
 _CREDENTIAL_SHAPE = re.compile(r"(?=[^\s]*[A-Za-z])(?=[^\s]*\d)[^\s]{8,}")
@@ -260,9 +311,12 @@ def secret_values(data: Any, secret: bool = False) -> list[str]:
             if isinstance(v, str) and "cookie" in str(k).lower():
                 out += cookie_values(v)
     elif isinstance(data, list | tuple):
-        for v in data:
-            out += secret_values(v, secret)
-    elif secret and isinstance(data, str | int | float) and is_secret_value(data):
+        if _is_secret_pair(data):
+            out += secret_values(data[1], True)
+        else:
+            for v in data:
+                out += secret_values(v, secret)
+    elif secret and isinstance(data, str) and is_secret_value(data):
         out.append(str(data))
         scheme, _, credential = str(data).strip().partition(" ")  # "Bearer abc": abc may show up alone
         if credential and _PLAIN_WORD.fullmatch(scheme):
