@@ -16,6 +16,10 @@ from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import quote, quote_plus
 
+from requests.exceptions import RequestException
+from requests.models import PreparedRequest
+from requests.utils import requote_uri
+
 MASK = "******"
 
 # The one list of secret-looking names (headers, query/form/JSON keys, config keys, env var names).
@@ -137,6 +141,27 @@ _LINE_PAIR = re.compile(r"^(?P<lead>[ \t]*)(?P<key>[A-Za-z0-9_.\-]{1,80})(?P<sep
                         re.MULTILINE)
 
 
+def encoded_variants(value: str) -> set[str]:
+    """The forms a secret takes in what is printed: itself, as requests/urllib3 encode it in a URL path and a
+    query (derived by preparing a URL with requests, not guessed: `requote_uri` keeps `/` and other safe
+    characters, urllib3 upper-cases an existing `%xx`), as `urlencode` writes a parameter or form field, and
+    as a JSON string escapes it once or twice (a server echoing the request JSON inside a JSON string)."""
+    out = {value, quote(value, safe=""), quote_plus(value)}
+    try:
+        out.add(requote_uri(value))
+        for template in ("http://h/{}", "http://h/?q={}"):
+            prepared = PreparedRequest()
+            prepared.prepare_url(template.format(value), None)
+            url = prepared.url or ""
+            out.add(url[len(template.format("")):])
+    except (ValueError, RequestException):  # a value requests refuses in a URL is never sent in one
+        pass
+    for ascii_only in (True, False):
+        once = json.dumps(value, ensure_ascii=ascii_only)[1:-1]
+        out |= {once, json.dumps(once, ensure_ascii=ascii_only)[1:-1]}
+    return {v for v in out if len(v) >= MIN_SECRET_LEN}
+
+
 class Redactor:
     def __init__(self, secrets: tuple[str, ...] | list[str] = ()) -> None:
         self._secrets: set[str] = set()
@@ -154,8 +179,7 @@ class Redactor:
         value = value.strip()
         if len(value) < MIN_SECRET_LEN or value == MASK or not is_secret_value(value):
             return
-        # The same secret as it appears in a query string, a form body or a JSON string.
-        variants = {value, quote(value, safe=""), quote_plus(value), json.dumps(value, ensure_ascii=True)[1:-1]}
+        variants = encoded_variants(value)
         with self._lock:
             for v in variants - self._secrets:
                 self._secrets.add(v)

@@ -339,6 +339,22 @@ def test_f1_property_identifiers_ending_in_a_not_secret_head_are_never_masked(
     assert r.text(f"{name}=visible&{name}: x") == f"{name}=visible&{name}: x"
 
 
+# -- issue 12 red team L5/L6: the encoded forms of a known secret ----------------------------------------
+@pytest.mark.parametrize("secret", ["pw/ab%Øcd78", "abc%defgh56", 'Zq"7\\\\密码-Lx42', "a b+c/d?e=f&g"])
+def test_l5_l6_secret_masked_in_the_forms_requests_and_json_print_it(secret: str) -> None:
+    import requests
+
+    r = Redactor([secret])
+    prepared = requests.Request("GET", f"http://h/p/{secret}/y", params={"q": secret}).prepare()
+    assert secret not in r.text(prepared.url or "") and "/p/" in r.text(prepared.url or "")
+    assert r.text(prepared.url or "").count(MASK) == 2
+    once = json.dumps({"body": secret})
+    twice = json.dumps({"error": once})
+    for text in (once, twice, json.dumps({"error": json.dumps({"b": secret}, ensure_ascii=False)},
+                                         ensure_ascii=False)):
+        assert MASK in r.text(text) and "7" not in r.text(text).replace("******", ""), r.text(text)
+
+
 def test_l7_secret_in_a_name_value_pair_list() -> None:
     from pytest_apimon.redact import secret_values
 
