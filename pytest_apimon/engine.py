@@ -23,7 +23,7 @@ from .config import Config
 from .documents import Interface
 from .origins import allowed, basic_credentials, host_port, split_userinfo
 from .probe import CredentialSession, Exchange, Request, new_session, send
-from .redact import Redactor, is_secret_name, looks_like_credential, secret_values
+from .redact import Redactor, is_credential_header, is_secret_name, looks_like_credential, secret_values
 from .results import InterfaceResult
 from .tokencache import TokenCache
 
@@ -96,9 +96,9 @@ class Engine:
         self.redactor.add_secrets(v for v in itf.headers.values() if looks_like_credential(v))
         self.redactor.add_secrets(secret_values(dict(parse_qsl(urlsplit(url).query, keep_blank_values=True))))
         trusted = allowed(url, svc.origins)
-        headers = {k: v for k, v in svc.headers.items() if trusted or not is_secret_name(k)}
+        headers = {k: v for k, v in svc.headers.items() if trusted or not is_credential_header(k, v)}
         headers.update(itf.headers)
-        credential_headers = [k for k in headers if is_secret_name(k)]
+        credential_headers = [k for k, v in headers.items() if is_credential_header(k, v)]
         if user is not None:
             self.redactor.add_secrets([password or "", basic_credentials(user, password or "")])
             if not any(k.lower() == "authorization" for k in headers):
@@ -129,7 +129,7 @@ class Engine:
         """Why the service's credentials are not sent to req.url, or None when they may be."""
         notes = []
         svc = self.config.service(itf.service)
-        if any(is_secret_name(k) for k in svc.headers) and not allowed(req.url, svc.origins):
+        if any(is_credential_header(k, v) for k, v in svc.headers.items()) and not allowed(req.url, svc.origins):
             notes.append(itf.service)
         auth_svc = self.auth_service(itf)
         if auth_svc and auth_svc not in notes and not allowed(req.url, self.config.service(auth_svc).origins):
@@ -231,7 +231,7 @@ class ServiceSession(CredentialSession):
             url = self.base_url.rstrip("/") + "/" + url.lstrip("/")
         if not allowed(url, self.origins):
             # None in the per-request headers removes a session header for this request only (requests docs).
-            extra = {k: None for k in self.headers if is_secret_name(k)}
+            extra = {k: None for k, v in self.headers.items() if is_credential_header(k, v)}
             kwargs["headers"] = {**extra, **(kwargs.get("headers") or {})}
         return super().request(method, url, *args, **kwargs)
 
@@ -241,7 +241,7 @@ def service_session(engine: Engine, service: str) -> ServiceSession:
     svc = engine.config.service(service)
     sess = ServiceSession(svc.base_url, svc.origins)
     sess.headers.update(svc.headers)
-    sess.credential_headers.update(k.lower() for k in svc.headers if is_secret_name(k))
+    sess.credential_headers.update(k.lower() for k, v in svc.headers.items() if is_credential_header(k, v))
     sess.verify = svc.verify_tls
     if svc.auth is not None:
         sess.auth = SessionAuth(engine.tokens, service)

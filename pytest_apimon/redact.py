@@ -204,7 +204,7 @@ class Redactor:
         out: dict[str, str] = {}
         for name, val in (headers or {}).items():
             sval = "" if val is None else str(val)
-            if self.is_secret_key(name) and is_secret_value(sval):
+            if is_credential_header(name, sval):
                 out[name] = self._mask_keyed(str(name), sval)
             else:
                 out[name] = self.text(sval)
@@ -269,7 +269,7 @@ class Redactor:
 
     def _mask_keyed(self, key: str, val: str) -> str:
         """Mask the value of a secret key/header, keeping an Authorization scheme word visible."""
-        if key.lower() in _SCHEME_HEADERS:
+        if key.lower() in _SCHEME_HEADERS or _AUTH_SCHEME.fullmatch(val.strip()):
             m = _SCHEME_VALUE.match(val)
             if m:
                 return f"{m.group(1)} {MASK}"
@@ -300,6 +300,22 @@ def _is_secret_pair(data: Any) -> bool:
     """["password", "…"]: a name/value pair written as a two-item list (form-data arrays, header lists)."""
     return (isinstance(data, list | tuple) and len(data) == 2 and isinstance(data[0], str)
             and isinstance(data[1], str) and is_secret_name(data[0]) and is_secret_value(data[1]))
+
+
+def is_credential_header(name: Any, value: Any) -> bool:
+    """The one rule for "this header is a credential", used both to mask it in every output and to send it
+    only to its service's origins (engine, ServiceSession, redirects): a secret-looking name
+    (is_secret_name) with a real value, a value shaped like a key (looks_like_credential), or a value
+    carrying an auth scheme and credential (`X-Custom: Bearer …`, `X-Gateway: Basic dXNlcjpw…`)."""
+    if value is None:
+        return False
+    text = value.decode("latin-1") if isinstance(value, bytes) else str(value)
+    if not is_secret_value(text):
+        return False
+    if is_secret_name(name) or looks_like_credential(text):
+        return True
+    m = _AUTH_SCHEME.search(text)
+    return m is not None and _credential_like(m.group(1), m.group(3))
 
 
 _CREDENTIAL_SHAPE = re.compile(r"(?=[^\s]*[A-Za-z])(?=[^\s]*\d)[^\s]{8,}")

@@ -238,3 +238,29 @@ def test_redirect_drops_a_token_echoed_under_a_harmless_name(tmp_path, home, for
     assert home.last("/jump").headers["x-custom"] == STATIC
     assert_nothing_secret(foreign)
     assert foreign.last("/stolen").query == {"page": ["2"]}
+
+
+# -- issue 12 red team: every path of the user fixture's session obeys the origin rule ---------------------
+SHAPED = {"X-Custom": "Bearer Zeolite-9191abc", "X-Gateway": "Basic dXNlcjpaZW9saXRlLTkxOTE="}
+
+
+def test_l3_credential_shaped_header_values_are_origin_bound_like_secret_names(tmp_path, home, foreign) -> None:
+    from pytest_apimon.redact import MASK, Redactor
+
+    eng = engine(tmp_path, f"""
+    services:
+      s:
+        base_url: {home.url}
+        headers: {{X-Custom: "{SHAPED['X-Custom']}", X-Gateway: "{SHAPED['X-Gateway']}", X-Plain: hello}}
+    """)
+    eng.check(Interface(name="f", service="s", module="m", method="GET", url=foreign.url + "/stolen"))
+    service_session(eng, "s").get(foreign.url + "/stolen")
+    eng.check(Interface(name="h", service="s", module="m", method="GET", path="/ok"))
+    assert home.last("/ok").headers["x-custom"] == SHAPED["X-Custom"]
+    for req in foreign.requests:
+        assert "x-custom" not in req.headers and "x-gateway" not in req.headers
+        assert req.headers["x-plain"] == "hello"  # an ordinary header is not a credential
+    assert len(foreign.requests) == 2
+    # The same rule masks them in every output: one predicate, not two.
+    assert Redactor().headers({**SHAPED, "X-Plain": "hello"}) == \
+        {"X-Custom": f"Bearer {MASK}", "X-Gateway": f"Basic {MASK}", "X-Plain": "hello"}
