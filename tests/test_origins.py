@@ -244,6 +244,42 @@ def test_redirect_drops_a_token_echoed_under_a_harmless_name(tmp_path, home, for
 SHAPED = {"X-Custom": "Bearer Zeolite-9191abc", "X-Gateway": "Basic dXNlcjpaZW9saXRlLTkxOTE="}
 
 
+def test_l1_session_send_of_a_prepared_request_keeps_credentials_home(tmp_path, home, foreign) -> None:
+    import requests
+
+    eng = engine(tmp_path, f"""
+    services:
+      s:
+        base_url: {home.url}
+        headers: {{X-Api-Key: {API_KEY}}}
+        auth: {{type: static, token: {STATIC}, header: X-T, scheme: ""}}
+    """)
+    sess = service_session(eng, "s")
+    sess.send(sess.prepare_request(requests.Request("GET", foreign.url + "/stolen")))
+    foreign.route("GET", "/jump", lambda r: {"ok": True})
+    home.route("GET", "/jump", lambda r: Response(302, {"Location": foreign.url + "/stolen"}, b""))
+    sess.send(sess.prepare_request(requests.Request("GET", home.url + "/jump")))  # a redirect hop: send() too
+    sess.send(sess.prepare_request(requests.Request("GET", home.url + "/ok")))
+    assert home.last("/ok").headers["x-api-key"] == API_KEY and home.last("/ok").headers["x-t"] == STATIC
+    assert len(foreign.requests) == 2
+    assert_nothing_secret(foreign)
+
+
+def test_l2_session_cookie_goes_only_to_the_origin_that_set_it(tmp_path, home, foreign) -> None:
+    home.route("GET", "/set", lambda r: Response(200, {"Set-Cookie": "rsid=rtCookie-T6yv3Kp9; Path=/"}, b"{}"))
+    eng = engine(tmp_path, f"""
+    services:
+      s: {{base_url: "{home.url}"}}
+    """)
+    sess = service_session(eng, "s")
+    sess.get("/set")
+    sess.get("/ok")
+    assert "rtCookie-T6yv3Kp9" in home.last("/ok").headers.get("cookie", "")  # the service still gets it back
+    sess.get(foreign.url + "/stolen")  # same host 127.0.0.1, another port: another origin (RFC 6454)
+    assert "cookie" not in foreign.last("/stolen").headers
+    assert_nothing_secret(foreign)
+
+
 def test_l3_credential_shaped_header_values_are_origin_bound_like_secret_names(tmp_path, home, foreign) -> None:
     from pytest_apimon.redact import MASK, Redactor
 
