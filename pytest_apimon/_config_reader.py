@@ -13,8 +13,8 @@ from typing import Any, NoReturn
 from urllib.parse import parse_qsl, urlsplit
 
 from ._document_fields import header_problem, url_problem
-from .loader import MissingVariable, Parsed, Path_, did_you_mean, format_path, substitute_env
-from .redact import cookie_values, is_secret_name, is_secret_value, looks_like_credential, secret_values
+from .loader import MissingVariable, Parsed, Path_, did_you_mean, format_path, substitute_env, substituted_values
+from .redact import MIN_SECRET_LEN, cookie_values, is_secret_name, is_secret_value, looks_like_credential, secret_values
 
 
 class ConfigError(Exception):
@@ -219,15 +219,44 @@ class SectionReader:
                  line_of: Callable[[Path_], int | None] | None = None) -> None:
         self.file, self.environ = file, environ
         self.line_of = line_of or (lambda _path: None)
+        # Substituted text -> the ${VAR} as written: an error message shows what the author wrote, never a
+        # variable's value (`timeout: "${DB_PASSWORD}"` must not print the password), like documents do.
+        self.substituted: dict[str, str] = {}
 
     def fail(self, path: Path_, message: str) -> NoReturn:
-        raise ConfigError(message, file=self.file, line=self.line_of(path), field=format_path(path))
+        raise ConfigError(self.as_written(message), file=self.file, line=self.line_of(path), field=format_path(path))
+
+    def as_written(self, message: str) -> str:
+        """message with every substituted value (also upper/lower-cased, or cut to describe()'s 37 characters)
+        replaced by the ${VAR} it came from."""
+        for value in sorted(self.substituted, key=len, reverse=True):
+            raw = self.substituted[value]
+            for variant in {value, value.upper(), value.lower()}:  # validators may change the case
+                message = message.replace(variant, raw)
+                if len(variant) > 40:
+                    message = message.replace(variant[:37], raw)
+        return message
+
+    def substitute(self, text: str) -> str:
+        """substitute_env(text) that remembers each substituted value for as_written(); MissingVariable."""
+        result = substitute_env(text, self.environ)
+        if result != text:
+            self.remember(text, result)
+        return result
+
+    def remember(self, text: str, result: str) -> None:
+        found = substituted_values(text, self.environ)
+        if result.strip() and len(result) >= MIN_SECRET_LEN:
+            found.setdefault(result, text)
+        for value, raw in found.items():
+            if len(value.strip()) >= MIN_SECRET_LEN:  # "1" or "on" would rewrite every digit of a message
+                self.substituted.setdefault(value, raw)
 
     def sub(self, value: Any, path: Path_) -> Any:
         """Substitute ${VAR} in every string inside value (keys excluded)."""
         if isinstance(value, str):
             try:
-                return substitute_env(value, self.environ)
+                return self.substitute(value)
             except MissingVariable as exc:
                 self.fail(path, str(exc))
         if isinstance(value, Mapping):
