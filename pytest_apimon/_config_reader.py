@@ -14,7 +14,15 @@ from urllib.parse import parse_qsl, urlsplit
 
 from ._document_fields import header_problem, url_problem
 from .loader import MissingVariable, Parsed, Path_, did_you_mean, format_path, substitute_env, substituted_values
-from .redact import MIN_SECRET_LEN, cookie_values, is_secret_name, is_secret_value, looks_like_credential, secret_values
+from .redact import (
+    MIN_SECRET_LEN,
+    cookie_values,
+    is_secret_name,
+    is_secret_value,
+    looks_like_credential,
+    looks_like_key,
+    secret_values,
+)
 
 
 class ConfigError(Exception):
@@ -222,6 +230,7 @@ class SectionReader:
         # Substituted text -> the ${VAR} as written: an error message shows what the author wrote, never a
         # variable's value (`timeout: "${DB_PASSWORD}"` must not print the password), like documents do.
         self.substituted: dict[str, str] = {}
+        self.secrets: list[str] = []  # values to mask wherever they show up (see Reader.collect_secrets)
 
     def fail(self, path: Path_, message: str) -> NoReturn:
         raise ConfigError(self.as_written(message), file=self.file, line=self.line_of(path), field=format_path(path))
@@ -251,6 +260,8 @@ class SectionReader:
         for value, raw in found.items():
             if len(value.strip()) >= MIN_SECRET_LEN:  # "1" or "on" would rewrite every digit of a message
                 self.substituted.setdefault(value, raw)
+            if looks_like_key(value):  # any ${VAR} that reads like a key is masked by value (docs/auth.md)
+                self.secrets.append(value)
 
     def sub(self, value: Any, path: Path_) -> Any:
         """Substitute ${VAR} in every string inside value (keys excluded)."""
@@ -286,7 +297,6 @@ class Reader(SectionReader):
     def __init__(self, parsed: Parsed, file: str | None, environ: Mapping[str, str]) -> None:
         super().__init__(file, environ, parsed.line)
         self.parsed = parsed
-        self.secrets: list[str] = []
 
     def get(self, section: dict[str, Any], path: Path_, key: str, convert: Any, default: Any) -> Any:
         """section[key] substituted and converted, or default when absent; conversion errors name the field."""

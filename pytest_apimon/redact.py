@@ -331,6 +331,30 @@ def looks_like_credential(value: Any) -> bool:
     return bool(_CREDENTIAL_SHAPE.fullmatch(text)) and "://" not in text and not text.startswith("/")
 
 
+_HOST_NAME = re.compile(r"[a-z0-9-]+(?:\.[a-z0-9-]+)+(?::\d+)?")
+_VERSION = re.compile(r"v?\d+(?:\.\d+)+(?:[-+][0-9A-Za-z.-]+)?", re.IGNORECASE)
+_PRODUCT = re.compile(r"[A-Za-z][A-Za-z0-9._-]*/v?\d+(?:\.\d+)*")  # a User-Agent product token: Mozilla/5.0
+_LETTER_DIGIT_CHANGE = re.compile(r"(?<=[A-Za-z])(?=\d)|(?<=\d)(?=[A-Za-z])")
+
+
+def looks_like_key(value: Any) -> bool:
+    """The rule for a `${VAR}` value substituted into a document or config under any name: masked by value
+    when it reads like a key, never when it reads like ordinary text. A key is looks_like_credential (8+
+    characters, no blanks, letters and digits, not a URL or path) and not a host name or version, and it
+    mixes upper and lower case (`Onyx-Seg-4471`), or alternates letters and digits at least three times
+    (`a3f9c2e1`), or is 20+ characters long. `order-2024`, `user_123`, `prod-eu-west-1`, `v1.2.3`,
+    `api.example.com`, `Mozilla/5.0`, `2024-01-01`, `production` stay visible."""
+    if not looks_like_credential(value):
+        return False
+    text = str(value).strip()
+    if _HOST_NAME.fullmatch(text) or _VERSION.fullmatch(text) or _PRODUCT.fullmatch(text):
+        return False
+    letters = [c for c in text if c.isalpha()]
+    mixed_case = any(c.isupper() for c in letters) and any(c.islower() for c in letters)
+    alternations = len(_LETTER_DIGIT_CHANGE.findall(text))
+    return mixed_case or alternations >= 3 or len(text) >= 20
+
+
 def cookie_values(header_value: str) -> list[str]:
     """The values of a Cookie / Set-Cookie header ("sid=abc; theme=dark" -> ["abc", "dark"]) worth masking."""
     out = []

@@ -559,3 +559,13 @@ def test_l4_short_values_are_left_alone(tmp_path: Path) -> None:
         timeout: "${T}"
     """, T="-5")
     assert "-5" in str(exc)
+
+
+def test_l7_key_like_variable_values_in_the_config_are_secrets(tmp_path: Path) -> None:
+    cfg = load(tmp_path, """
+    services:
+      svc:
+        base_url: "http://h/${REGION}/"
+        headers: {X-Tenant: "${TENANT}"}
+    """, REGION="prod-eu-west-1", TENANT="Onyx-Seg-4471")
+    assert "Onyx-Seg-4471" in cfg.secrets and "prod-eu-west-1" not in cfg.secrets
