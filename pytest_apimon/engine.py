@@ -200,7 +200,7 @@ class Engine:
             return
         result.request_headers = r.headers(ex.request_headers)
         result.request_body = r.text(ex.request_body or "")[:REQUEST_EXCERPT]
-        result.response_headers = r.headers(ex.response_headers)
+        result.response_headers = r.headers(ex.response_headers, received=True)
         result.response_body = r.text(ex.text(RESPONSE_EXCERPT)) if ex.status is not None else ""
 
     def _fail(self, result: InterfaceResult, outcome: Outcome, ex: Exchange | None = None) -> InterfaceResult:

@@ -200,11 +200,12 @@ class Redactor:
         return is_secret_name(key)
 
     # -- masking -------------------------------------------------------------------------------------
-    def headers(self, headers: dict[str, str]) -> dict[str, str]:
+    def headers(self, headers: dict[str, str], received: bool = False) -> dict[str, str]:
+        """Headers with every credential masked (is_credential_header); received: a response's headers."""
         out: dict[str, str] = {}
         for name, val in (headers or {}).items():
             sval = "" if val is None else str(val)
-            if is_credential_header(name, sval):
+            if is_credential_header(name, sval, by_shape=not received):
                 out[name] = self._mask_keyed(str(name), sval)
             else:
                 out[name] = self.text(sval)
@@ -302,22 +303,27 @@ def _is_secret_pair(data: Any) -> bool:
             and isinstance(data[1], str) and is_secret_name(data[0]) and is_secret_value(data[1]))
 
 
-def is_credential_header(name: Any, value: Any) -> bool:
+def is_credential_header(name: Any, value: Any, *, by_shape: bool = True) -> bool:
     """The one rule for "this header is a credential", used both to mask it in every output and to send it
     only to its service's origins (engine, ServiceSession, redirects): a secret-looking name
     (is_secret_name) with a real value, a value shaped like a key (looks_like_credential), or a value
-    carrying an auth scheme and credential (`X-Custom: Bearer …`, `X-Gateway: Basic dXNlcjpw…`)."""
+    carrying an auth scheme and credential (`X-Custom: Bearer …`, `X-Gateway: Basic dXNlcjpw…`).
+
+    by_shape=False leaves out the key shape, for headers a server sent us (Redactor.headers(received=True)):
+    a response's `X-Request-Id: req-8f7a9b2c` is no credential of ours, and a secret it echoes is masked by
+    value anyway."""
     if value is None:
         return False
     text = value.decode("latin-1") if isinstance(value, bytes) else str(value)
     if not is_secret_value(text):
         return False
-    if is_secret_name(name) or looks_like_credential(text):
+    if is_secret_name(name) or (by_shape and looks_like_credential(text)):
         return True
     m = _AUTH_SCHEME.search(text)
     return m is not None and _credential_like(m.group(1), m.group(3))
 
 
+_PRODUCT = re.compile(r"[A-Za-z][A-Za-z0-9._-]*/v?\d+(?:\.\d+)*")  # a User-Agent product token: Mozilla/5.0
 _CREDENTIAL_SHAPE = re.compile(r"(?=[^\s]*[A-Za-z])(?=[^\s]*\d)[^\s]{8,}")
 
 
@@ -328,12 +334,12 @@ def looks_like_credential(value: Any) -> bool:
     if not isinstance(value, str) or not is_secret_value(value):
         return False
     text = value.strip()
-    return bool(_CREDENTIAL_SHAPE.fullmatch(text)) and "://" not in text and not text.startswith("/")
+    return (bool(_CREDENTIAL_SHAPE.fullmatch(text)) and "://" not in text and not text.startswith("/")
+            and not _PRODUCT.fullmatch(text))
 
 
 _HOST_NAME = re.compile(r"[a-z0-9-]+(?:\.[a-z0-9-]+)+(?::\d+)?")
 _VERSION = re.compile(r"v?\d+(?:\.\d+)+(?:[-+][0-9A-Za-z.-]+)?", re.IGNORECASE)
-_PRODUCT = re.compile(r"[A-Za-z][A-Za-z0-9._-]*/v?\d+(?:\.\d+)*")  # a User-Agent product token: Mozilla/5.0
 _LETTER_DIGIT_CHANGE = re.compile(r"(?<=[A-Za-z])(?=\d)|(?<=\d)(?=[A-Za-z])")
 
 
@@ -347,7 +353,7 @@ def looks_like_key(value: Any) -> bool:
     if not looks_like_credential(value):
         return False
     text = str(value).strip()
-    if _HOST_NAME.fullmatch(text) or _VERSION.fullmatch(text) or _PRODUCT.fullmatch(text):
+    if _HOST_NAME.fullmatch(text) or _VERSION.fullmatch(text):
         return False
     letters = [c for c in text if c.isalpha()]
     mixed_case = any(c.isupper() for c in letters) and any(c.islower() for c in letters)
@@ -445,10 +451,20 @@ def _credential_like(scheme: str, cred: str) -> bool:
 _NOT_SECRET_ENV = frozenset(("PWD", "OLDPWD", "SSH_AUTH_SOCK", "GPG_AGENT_INFO", "KRB5CCNAME"))
 
 
+# Environment variables are judged more generously than field names (SECRET_KEY_BASE, API_TOKEN_RAW): only a
+# value of 8+ characters that is not a path is masked, so a wrong guess hides one value, not a common word.
+_STRONG_ENV_WORDS = frozenset(("password", "passwd", "secret", "token", "apikey", "credentials", "credential"))
+_ENV_METADATA_HEADS = frozenset(("url", "uri", "file", "path", "dir", "type", "name", "host", "port", "user",
+                                 "username", "id", "ttl", "timeout", "length", "len", "count", "format", "mode"))
+
+
 def _env_name_is_secret(name: str) -> bool:
     if name.upper() in _NOT_SECRET_ENV:
         return False
-    return is_secret_name(name) or "WEBHOOK" in name.upper() or name.upper().endswith(("_PASS", "_PW"))
+    if is_secret_name(name) or "WEBHOOK" in name.upper() or name.upper().endswith(("_PASS", "_PW")):
+        return True
+    words = _name_words(name)
+    return bool(words) and words[-1] not in _ENV_METADATA_HEADS and bool(_STRONG_ENV_WORDS & set(words))
 
 
 def _env_value_may_be_secret(value: str) -> bool:

@@ -262,6 +262,7 @@ def test_l1_session_send_of_a_prepared_request_keeps_credentials_home(tmp_path, 
     sess.send(sess.prepare_request(requests.Request("GET", home.url + "/ok")))
     assert home.last("/ok").headers["x-api-key"] == API_KEY and home.last("/ok").headers["x-t"] == STATIC
     assert len(foreign.requests) == 2
+    assert foreign.requests[0].headers["user-agent"].startswith("python-requests/")  # not a credential
     assert_nothing_secret(foreign)
 
 
@@ -300,3 +301,34 @@ def test_l3_credential_shaped_header_values_are_origin_bound_like_secret_names(t
     # The same rule masks them in every output: one predicate, not two.
     assert Redactor().headers({**SHAPED, "X-Plain": "hello"}) == \
         {"X-Custom": f"Bearer {MASK}", "X-Gateway": f"Basic {MASK}", "X-Plain": "hello"}
+
+
+@pytest.mark.parametrize("secret", ["pw/ab%Øcd78", "abc%defgh56", 'Zq"7\\\\密码-Lx42'])
+def test_l5_l6_secret_in_a_path_and_echoed_json_is_masked_in_the_result(tmp_path, home, secret) -> None:
+    import json as _json
+
+    from pytest_apimon.redact import Redactor
+
+    def echo(r):  # an error body that quotes the request (path and JSON body) inside a JSON string
+        return Response(500, {}, {"error": _json.dumps({"path": r.path, "body": r.text()})})
+
+    eng = engine(tmp_path, f"""
+    services:
+      s: {{base_url: "{home.url}"}}
+    """)
+    eng.redactor = Redactor([secret])
+    path = "/fail/" + secret + "/y"
+    home.route("POST", requests_path(path), echo)
+    res = eng.check(Interface(name="e", service="s", module="m", method="POST", path=path, json={"note": secret}))
+    assert home.requests, "the server was never called"
+    text = _json.dumps(res.to_dict(), ensure_ascii=False) + repr(res.to_dict())
+    for form in (secret, requests_path(path)[len("/fail/"):-len("/y")]):
+        assert form not in text, form
+    assert "******" in text
+
+
+def requests_path(path: str) -> str:
+    """The path as requests sends it (requote_uri, then urllib3's normalisation)."""
+    import requests
+
+    return requests.Request("GET", "http://h" + path).prepare().path_url

@@ -361,3 +361,13 @@ def test_l7_secret_in_a_name_value_pair_list() -> None:
     assert secret_values({"pairs": [["password", "Ochre-Pair-5546"], ["user", "li"]]}) == ["Ochre-Pair-5546"]
     assert Redactor().value({"pairs": [["password", "Ochre-Pair-5546"], ["user", "li"]]}) == \
         {"pairs": [["password", MASK], ["user", "li"]]}
+
+
+def test_f1_user_agents_and_response_request_ids_are_not_credentials() -> None:
+    from pytest_apimon.redact import is_credential_header, looks_like_credential
+
+    assert not looks_like_credential("python-requests/2.34.2") and not looks_like_credential("Mozilla/5.0")
+    assert not is_credential_header("User-Agent", "python-requests/2.34.2")
+    r = Redactor()
+    assert r.headers({"X-Request-Id": "req-8f7a9b2c"}, received=True) == {"X-Request-Id": "req-8f7a9b2c"}
+    assert r.headers({"Set-Cookie": "sid=8f7a9b2c"}, received=True) == {"Set-Cookie": MASK}
