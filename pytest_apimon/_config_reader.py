@@ -240,7 +240,8 @@ class SectionReader:
         replaced by the ${VAR} it came from."""
         for value in sorted(self.substituted, key=len, reverse=True):
             raw = self.substituted[value]
-            for variant in {value, value.upper(), value.lower()}:  # validators may change the case
+            # Validators may change the case or quote the value with repr() ('a\\b' for a\b, escaped non-ASCII).
+            for variant in {value, value.upper(), value.lower(), repr(value)[1:-1], ascii(value)[1:-1]}:
                 message = message.replace(variant, raw)
                 if len(variant) > 40:
                     message = message.replace(variant[:37], raw)

@@ -569,3 +569,15 @@ def test_l7_key_like_variable_values_in_the_config_are_secrets(tmp_path: Path) -
         headers: {X-Tenant: "${TENANT}"}
     """, REGION="prod-eu-west-1", TENANT="Onyx-Seg-4471")
     assert "Onyx-Seg-4471" in cfg.secrets and "prod-eu-west-1" not in cfg.secrets
+
+
+def test_l4_a_value_quoted_with_escapes_is_shown_as_the_variable(tmp_path: Path) -> None:
+    secret = 'Zq"7\\\\密码-Lx42'
+    exc = error(tmp_path, """
+    services:
+      svc:
+        base_url: http://h/
+        timeout: "${INNOCENT}"
+    """, INNOCENT=secret)
+    message = str(exc)
+    assert "Lx42" not in message and "${INNOCENT}" in message, message

@@ -700,3 +700,14 @@ def test_l7_key_like_substituted_values_are_secrets_and_ordinary_ones_are_not(tm
         assert not looks_like_key(ordinary), ordinary
     for key in ("Onyx-Seg-4471", "a3f9c2e1b7", "sk_live_51HxYzAbCdEf", "k-93jd82hd"):
         assert looks_like_key(key), key
+
+
+def test_l4_document_errors_show_the_variable_for_escaped_and_partial_values(tmp_path) -> None:
+    folder = tmp_path / "pool" / "svc"
+    folder.mkdir(parents=True)
+    (folder / "d.yaml").write_text('- {name: a, path: /x, method: "${M}", timeout: "x${T}"}\n', encoding="utf-8")
+    doc = load_document(folder / "d.yaml", tmp_path / "pool",
+                        environ={"M": 'Zq"7\\\\密码-Lx42', "T": "Pumice-Secret-7788"})
+    text = str([e.message for e in doc.errors]).lower()
+    assert doc.errors and "lx42" not in text and "pumice" not in text and "7788" not in text, text
+    assert "${m}" in text and "${t}" in text, text
