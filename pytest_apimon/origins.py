@@ -82,7 +82,9 @@ class OriginCookiePolicy(http.cookiejar.DefaultCookiePolicy):
             return False
         url = request.get_full_url()
         parts = urlsplit(url)
-        cookie.port = http.cookiejar.request_port(request) or "80"
+        # The port as http.cookiejar's request_port() reads it from the Host (its RFC 2965 check compares that).
+        _, colon, port = request.host.partition(":")
+        cookie.port = port if colon and port.isdigit() else "80"
         cookie.port_specified = True
         cookie.domain = (parts.hostname or cookie.domain).lower()
         cookie.domain_specified = cookie.domain_initial_dot = False
