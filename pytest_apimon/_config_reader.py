@@ -17,6 +17,7 @@ from .loader import MissingVariable, Parsed, Path_, did_you_mean, format_path, s
 from .redact import (
     MIN_SECRET_LEN,
     cookie_values,
+    is_credential_header,
     is_secret_name,
     is_secret_value,
     looks_like_credential,
@@ -352,13 +353,13 @@ class Reader(SectionReader):
             problem = header_problem(name, out[name])
             if problem:
                 self.fail(path + (name,), problem)
-            if is_secret_value(out[name]) and is_secret_name(name):
+            # The rule that also binds it to the service's origins (redact.is_credential_header): a secret name,
+            # a key under a harmless name (`X-Partner: k-93jd82hd`), a scheme and credential (`X-Gw: Token …`).
+            if is_credential_header(name, out[name]):
                 # Also the credential alone ("Bearer abc" -> "abc"): it may show up without its scheme.
                 self.secrets += [out[name], *out[name].split(None, 1)[1:]]
                 if "cookie" in name.lower():
                     self.secrets += cookie_values(out[name])
-            elif looks_like_credential(out[name]):
-                self.secrets.append(out[name])  # `X-Partner: k-93jd82hd`: a key under a harmless name
         return out
 
     def collect_secrets(self, value: Any, secret: bool = False) -> None:

@@ -114,6 +114,7 @@ _SHORT_SECRET_LEN = 8
 
 # Headers whose value may start with an auth scheme worth keeping visible ("Bearer ******").
 _SCHEME_HEADERS = ("authorization", "proxy-authorization")
+_SCHEME_WORD = re.compile(r"[A-Z][A-Za-z0-9_-]{1,30}")  # auth schemes are capitalised: Token, ApiKey, SSWS
 _SCHEME_VALUE = re.compile(r"^\s*([A-Za-z][A-Za-z0-9_-]*)\s+\S")
 
 # Bearer/Basic credentials anywhere in text; the token charset excludes '*' so masking is idempotent. Only
@@ -320,7 +321,11 @@ def is_credential_header(name: Any, value: Any, *, by_shape: bool = True) -> boo
     if is_secret_name(name) or (by_shape and looks_like_credential(text)):
         return True
     m = _AUTH_SCHEME.search(text)
-    return m is not None and _credential_like(m.group(1), m.group(3))
+    if m is not None and _credential_like(m.group(1), m.group(3)):
+        return True
+    # Any other scheme word before a key ("Token k-93jd82hd", "ApiKey a1b2c3d4e5", "SSWS 00Qx…").
+    scheme, _, credential = text.strip().partition(" ")
+    return by_shape and bool(_SCHEME_WORD.fullmatch(scheme)) and looks_like_credential(credential.strip())
 
 
 _PRODUCT = re.compile(r"[A-Za-z][A-Za-z0-9._-]*/v?\d+(?:\.\d+)*")  # a User-Agent product token: Mozilla/5.0

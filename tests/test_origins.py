@@ -241,7 +241,8 @@ def test_redirect_drops_a_token_echoed_under_a_harmless_name(tmp_path, home, for
 
 
 # -- issue 12 red team: every path of the user fixture's session obeys the origin rule ---------------------
-SHAPED = {"X-Custom": "Bearer Zeolite-9191abc", "X-Gateway": "Basic dXNlcjpaZW9saXRlLTkxOTE="}
+SHAPED = {"X-Custom": "Bearer Zeolite-9191abc", "X-Gateway": "Basic dXNlcjpaZW9saXRlLTkxOTE=",
+          "X-Partner": "Token Zeolite9191xyz", "X-Plain-Key": "k-93jd82hd"}
 
 
 def test_l1_session_send_of_a_prepared_request_keeps_credentials_home(tmp_path, home, foreign) -> None:
@@ -288,19 +289,24 @@ def test_l3_credential_shaped_header_values_are_origin_bound_like_secret_names(t
     services:
       s:
         base_url: {home.url}
-        headers: {{X-Custom: "{SHAPED['X-Custom']}", X-Gateway: "{SHAPED['X-Gateway']}", X-Plain: hello}}
+        headers: {{X-Custom: "{SHAPED['X-Custom']}", X-Gateway: "{SHAPED['X-Gateway']}", X-Plain: hello,
+                   X-Partner: "{SHAPED['X-Partner']}", X-Partner-Id: "{SHAPED['X-Plain-Key']}"}}
     """)
     eng.check(Interface(name="f", service="s", module="m", method="GET", url=foreign.url + "/stolen"))
     service_session(eng, "s").get(foreign.url + "/stolen")
     eng.check(Interface(name="h", service="s", module="m", method="GET", path="/ok"))
     assert home.last("/ok").headers["x-custom"] == SHAPED["X-Custom"]
     for req in foreign.requests:
-        assert "x-custom" not in req.headers and "x-gateway" not in req.headers
+        for name in ("x-custom", "x-gateway", "x-partner", "x-partner-id"):
+            assert name not in req.headers, name
         assert req.headers["x-plain"] == "hello"  # an ordinary header is not a credential
     assert len(foreign.requests) == 2
     # The same rule masks them in every output: one predicate, not two.
     assert Redactor().headers({**SHAPED, "X-Plain": "hello"}) == \
-        {"X-Custom": f"Bearer {MASK}", "X-Gateway": f"Basic {MASK}", "X-Plain": "hello"}
+        {"X-Custom": f"Bearer {MASK}", "X-Gateway": f"Basic {MASK}", "X-Partner": MASK, "X-Plain-Key": MASK,
+         "X-Plain": "hello"}
+    assert "Zeolite9191xyz" not in eng.redactor.text("echoed Zeolite9191xyz and k-93jd82hd")
+    assert "k-93jd82hd" not in eng.redactor.text("echoed k-93jd82hd")
 
 
 @pytest.mark.parametrize("secret", ["pw/ab%Øcd78", "abc%defgh56", 'Zq"7\\\\密码-Lx42'])
