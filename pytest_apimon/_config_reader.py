@@ -13,8 +13,17 @@ from typing import Any, NoReturn
 from urllib.parse import parse_qsl, urlsplit
 
 from ._document_fields import header_problem, url_problem
-from .loader import MissingVariable, Parsed, Path_, did_you_mean, format_path, substitute_env
-from .redact import cookie_values, is_secret_name, is_secret_value, looks_like_credential, secret_values
+from .loader import MissingVariable, Parsed, Path_, did_you_mean, format_path, substitute_env, substituted_values
+from .redact import (
+    MIN_SECRET_LEN,
+    cookie_values,
+    is_credential_header,
+    is_secret_name,
+    is_secret_value,
+    looks_like_credential,
+    looks_like_key,
+    secret_values,
+)
 
 
 class ConfigError(Exception):
@@ -219,15 +228,48 @@ class SectionReader:
                  line_of: Callable[[Path_], int | None] | None = None) -> None:
         self.file, self.environ = file, environ
         self.line_of = line_of or (lambda _path: None)
+        # Substituted text -> the ${VAR} as written: an error message shows what the author wrote, never a
+        # variable's value (`timeout: "${DB_PASSWORD}"` must not print the password), like documents do.
+        self.substituted: dict[str, str] = {}
+        self.secrets: list[str] = []  # values to mask wherever they show up (see Reader.collect_secrets)
 
     def fail(self, path: Path_, message: str) -> NoReturn:
-        raise ConfigError(message, file=self.file, line=self.line_of(path), field=format_path(path))
+        raise ConfigError(self.as_written(message), file=self.file, line=self.line_of(path), field=format_path(path))
+
+    def as_written(self, message: str) -> str:
+        """message with every substituted value (also upper/lower-cased, or cut to describe()'s 37 characters)
+        replaced by the ${VAR} it came from."""
+        for value in sorted(self.substituted, key=len, reverse=True):
+            raw = self.substituted[value]
+            # Validators may change the case or quote the value with repr() ('a\\b' for a\b, escaped non-ASCII).
+            for variant in {value, value.upper(), value.lower(), repr(value)[1:-1], ascii(value)[1:-1]}:
+                message = message.replace(variant, raw)
+                if len(variant) > 40:
+                    message = message.replace(variant[:37], raw)
+        return message
+
+    def substitute(self, text: str) -> str:
+        """substitute_env(text) that remembers each substituted value for as_written(); MissingVariable."""
+        result = substitute_env(text, self.environ)
+        if result != text:
+            self.remember(text, result)
+        return result
+
+    def remember(self, text: str, result: str) -> None:
+        found = substituted_values(text, self.environ)
+        if result.strip() and len(result) >= MIN_SECRET_LEN:
+            found.setdefault(result, text)
+        for value, raw in found.items():
+            if len(value.strip()) >= MIN_SECRET_LEN:  # "1" or "on" would rewrite every digit of a message
+                self.substituted.setdefault(value, raw)
+            if looks_like_key(value):  # any ${VAR} that reads like a key is masked by value (docs/auth.md)
+                self.secrets.append(value)
 
     def sub(self, value: Any, path: Path_) -> Any:
         """Substitute ${VAR} in every string inside value (keys excluded)."""
         if isinstance(value, str):
             try:
-                return substitute_env(value, self.environ)
+                return self.substitute(value)
             except MissingVariable as exc:
                 self.fail(path, str(exc))
         if isinstance(value, Mapping):
@@ -257,7 +299,6 @@ class Reader(SectionReader):
     def __init__(self, parsed: Parsed, file: str | None, environ: Mapping[str, str]) -> None:
         super().__init__(file, environ, parsed.line)
         self.parsed = parsed
-        self.secrets: list[str] = []
 
     def get(self, section: dict[str, Any], path: Path_, key: str, convert: Any, default: Any) -> Any:
         """section[key] substituted and converted, or default when absent; conversion errors name the field."""
@@ -312,13 +353,13 @@ class Reader(SectionReader):
             problem = header_problem(name, out[name])
             if problem:
                 self.fail(path + (name,), problem)
-            if is_secret_value(out[name]) and is_secret_name(name):
+            # The rule that also binds it to the service's origins (redact.is_credential_header): a secret name,
+            # a key under a harmless name (`X-Partner: k-93jd82hd`), a scheme and credential (`X-Gw: Token …`).
+            if is_credential_header(name, out[name]):
                 # Also the credential alone ("Bearer abc" -> "abc"): it may show up without its scheme.
                 self.secrets += [out[name], *out[name].split(None, 1)[1:]]
                 if "cookie" in name.lower():
                     self.secrets += cookie_values(out[name])
-            elif looks_like_credential(out[name]):
-                self.secrets.append(out[name])  # `X-Partner: k-93jd82hd`: a key under a harmless name
         return out
 
     def collect_secrets(self, value: Any, secret: bool = False) -> None:

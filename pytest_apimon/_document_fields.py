@@ -15,7 +15,7 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 from . import bodypath
-from .loader import MissingVariable, Path_, did_you_mean, substitute_env
+from .loader import MissingVariable, Path_, did_you_mean, substitute_env, substituted_values
 
 HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
 INTERFACE_KEYS = (
@@ -80,8 +80,13 @@ def substitute(value: Any, path: Path_, environ: Mapping[str, str], problems: Pr
         try:
             result = substitute_env(value, environ)
             if result != value and result.strip():
-                for variant in (result, result.upper(), result.lower()):  # validators may change the case
-                    problems.substituted.setdefault(variant, value)
+                # Each variable's own value too (a message may quote part of the text), as validators may
+                # print it: case changed, or quoted with repr() (escaped backslashes, quotes, non-ASCII).
+                found = {result: value, **{v: raw for v, raw in substituted_values(value, environ).items()
+                                           if len(v.strip()) >= 4}}
+                for text, raw in found.items():
+                    for variant in (text, text.upper(), text.lower(), repr(text)[1:-1], ascii(text)[1:-1]):
+                        problems.substituted.setdefault(variant, raw)
             return result
         except MissingVariable as exc:
             problems.add(path, str(exc))

@@ -34,7 +34,7 @@ from .classify import lookup
 from .config import AuthConfig, BasicAuth, Config, LoginAuth, OAuth2Auth, ServiceConfig, StaticAuth
 from .origins import allowed, basic_credentials, split_userinfo
 from .probe import Exchange, Request, send
-from .redact import Redactor, is_secret_name
+from .redact import Redactor, is_credential_header
 from .tokencache import CacheEntry, TokenCache, fingerprint
 
 log = logging.getLogger("pytest_apimon")
@@ -310,7 +310,7 @@ class TokenManager:
         timeout = svc.timeout or d.timeout
         url, user, password = split_userinfo(url)
         if not allowed(url, svc.origins):
-            secret = {k for k in svc.headers if is_secret_name(k)}
+            secret = {k for k, v in svc.headers.items() if is_credential_header(k, v)}
             headers = {k: v for k, v in headers.items() if k not in secret or svc.headers[k] != v}
         if user is not None and not any(k.lower() == "authorization" for k in headers):
             self._redactor.add_secrets([password or "", basic_credentials(user, password or "")])
@@ -318,7 +318,7 @@ class TokenManager:
         return Request(method=method, url=url, headers=headers, timeout=timeout,
                        connect_timeout=min(d.connect_timeout, timeout), verify_tls=svc.verify_tls,
                        max_body_bytes=d.max_body_bytes, follow_redirects=False,
-                       credential_headers=tuple(k for k in headers if is_secret_name(k)), **body)
+                       credential_headers=tuple(k for k, v in headers.items() if is_credential_header(k, v)), **body)
 
     def _exchange(self, service: str, req: Request) -> tuple[Exchange, Any]:
         """Send the login request; a non-2xx answer, a redirect or a network error is the LoginFailed message."""

@@ -26,7 +26,6 @@ from .loader import (
     did_you_mean,
     parse,
     read_limited,
-    substitute_env,
 )
 from .origins import origin_of
 
@@ -251,7 +250,7 @@ class _ConfigReader(c.Reader):
                 continue
             # Other environments are checked for typos, but a ${VAR} only they need must not block this run.
             try:
-                other = substitute_env(value, self.environ) if isinstance(value, str) else value
+                other = self.substitute(value) if isinstance(value, str) else value
             except MissingVariable:
                 continue
             self.url(other, path + (name,), base=True)

@@ -34,7 +34,18 @@ from ._document_fields import (
     substitute,
     unknown_key,
 )
-from .loader import DEFAULT_LIMITS, Limits, Parsed, ParseError, Path_, format_path, parse, read_limited
+from .loader import (
+    DEFAULT_LIMITS,
+    Limits,
+    Parsed,
+    ParseError,
+    Path_,
+    format_path,
+    parse,
+    read_limited,
+    substituted_values,
+)
+from .redact import looks_like_key
 
 __all__ = [  # re-exported: the key sets are the contract the JSON Schema is tested against
     "BODY_CHECK_KEYS", "BODY_CHECK_OPS", "CHECK_TYPES", "DEFAULTS_KEYS", "EXPECT_KEYS", "FILE_KEYS", "HTTP_METHODS",
@@ -277,8 +288,14 @@ def load_document(
         spec = sniff(text, path.suffix, limits)  # OpenAPI / Swagger / Postman by content; None for native ones
     except ParseError as exc:
         return fail(exc.message, exc.line)
+    env = os.environ if environ is None else environ
+    # Any ${VAR} that reads like a key is masked by value wherever it ends up (docs/auth.md).
+    keys = [v for v in substituted_values(text, env) if looks_like_key(v)]
     if spec is not None:
-        return import_document(spec, path, pool_root, display, os.environ if environ is None else environ, limits)
+        imported = import_document(spec, path, pool_root, display, env, limits)
+        imported.secrets += keys
+        return imported
+    result.secrets += keys
     try:
         parsed = parse(text, path.suffix, limits)
     except ParseError as exc:

@@ -21,9 +21,9 @@ from .categories import Category
 from .classify import Outcome, classify, retry_after
 from .config import Config
 from .documents import Interface
-from .origins import allowed, basic_credentials, host_port, split_userinfo
+from .origins import OriginCookiePolicy, allowed, basic_credentials, host_port, split_userinfo
 from .probe import CredentialSession, Exchange, Request, new_session, send
-from .redact import Redactor, is_secret_name, looks_like_credential, secret_values
+from .redact import Redactor, is_credential_header, is_secret_name, looks_like_credential, secret_values
 from .results import InterfaceResult
 from .tokencache import TokenCache
 
@@ -96,9 +96,9 @@ class Engine:
         self.redactor.add_secrets(v for v in itf.headers.values() if looks_like_credential(v))
         self.redactor.add_secrets(secret_values(dict(parse_qsl(urlsplit(url).query, keep_blank_values=True))))
         trusted = allowed(url, svc.origins)
-        headers = {k: v for k, v in svc.headers.items() if trusted or not is_secret_name(k)}
+        headers = {k: v for k, v in svc.headers.items() if trusted or not is_credential_header(k, v)}
         headers.update(itf.headers)
-        credential_headers = [k for k in headers if is_secret_name(k)]
+        credential_headers = [k for k, v in headers.items() if is_credential_header(k, v)]
         if user is not None:
             self.redactor.add_secrets([password or "", basic_credentials(user, password or "")])
             if not any(k.lower() == "authorization" for k in headers):
@@ -129,7 +129,7 @@ class Engine:
         """Why the service's credentials are not sent to req.url, or None when they may be."""
         notes = []
         svc = self.config.service(itf.service)
-        if any(is_secret_name(k) for k in svc.headers) and not allowed(req.url, svc.origins):
+        if any(is_credential_header(k, v) for k, v in svc.headers.items()) and not allowed(req.url, svc.origins):
             notes.append(itf.service)
         auth_svc = self.auth_service(itf)
         if auth_svc and auth_svc not in notes and not allowed(req.url, self.config.service(auth_svc).origins):
@@ -202,7 +202,7 @@ class Engine:
             return
         result.request_headers = r.headers(ex.request_headers)
         result.request_body = r.text(ex.request_body or "")[:REQUEST_EXCERPT]
-        result.response_headers = r.headers(ex.response_headers)
+        result.response_headers = r.headers(ex.response_headers, received=True)
         result.response_body = r.text(ex.text(RESPONSE_EXCERPT)) if ex.status is not None else ""
 
     def _fail(self, result: InterfaceResult, outcome: Outcome, ex: Exchange | None = None) -> InterfaceResult:
@@ -219,23 +219,37 @@ class Engine:
 class ServiceSession(CredentialSession):
     """A requests.Session bound to one service: relative URLs join its base URL (for user-written checks).
 
-    Its secret-looking default headers go only to the service's origins, like the engine's requests.
+    Its credentials go only to the service's origins, like the engine's requests. The decision is taken in
+    send(), the one method every path goes through (request(), prepare_request() + send(), and each hop of
+    a redirect, which requests sends with send()): to another origin a request loses every credential
+    header (redact.is_credential_header, the rule masking uses too), Cookie and Authorization included.
+    Cookies are origin-bound as well (origins.OriginCookiePolicy): one set by 127.0.0.1:A never goes to :B.
     """
 
     def __init__(self, base_url: str | None, origins: tuple[str, ...] = ()) -> None:
         super().__init__()
         self.base_url = base_url
         self.origins = origins
+        self.cookies.set_policy(OriginCookiePolicy())
 
     def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:
         url = url.decode() if isinstance(url, bytes) else url
         if self.base_url and "://" not in url:
             url = self.base_url.rstrip("/") + "/" + url.lstrip("/")
-        if not allowed(url, self.origins):
-            # None in the per-request headers removes a session header for this request only (requests docs).
-            extra = {k: None for k in self.headers if is_secret_name(k)}
-            kwargs["headers"] = {**extra, **(kwargs.get("headers") or {})}
         return super().request(method, url, *args, **kwargs)
+
+    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
+        if not allowed(request.url, self.origins):
+            request = request.copy()  # the caller's PreparedRequest stays as it was built
+            for name, value in list(request.headers.items()):
+                if (name.lower() in self.credential_headers or name.lower() in _ALWAYS_CREDENTIALS
+                        or is_credential_header(name, value) or self._carries_secret(value)):
+                    del request.headers[name]
+        return super().send(request, **kwargs)
+
+
+# Sent by a client only to carry a credential, whatever its value looks like.
+_ALWAYS_CREDENTIALS = frozenset(("authorization", "proxy-authorization", "cookie"))
 
 
 def service_session(engine: Engine, service: str) -> ServiceSession:
@@ -243,7 +257,8 @@ def service_session(engine: Engine, service: str) -> ServiceSession:
     svc = engine.config.service(service)
     sess = ServiceSession(svc.base_url, svc.origins)
     sess.headers.update(svc.headers)
-    sess.credential_headers.update(k.lower() for k in svc.headers if is_secret_name(k))
+    sess.credential_headers.update(k.lower() for k, v in svc.headers.items() if is_credential_header(k, v))
+    sess.is_known_secret = engine.redactor.is_known
     sess.verify = svc.verify_tls
     if svc.auth is not None:
         sess.auth = SessionAuth(engine.tokens, service)

@@ -463,3 +463,13 @@ def substitute_env(text: str, environ: Mapping[str, str]) -> str:
         return value
 
     return _VAR.sub(repl, text)
+
+
+def substituted_values(text: str, environ: Mapping[str, str]) -> dict[str, str]:
+    """{value: "${NAME}"} for every set variable text refers to: what a message must show instead of the value."""
+    out: dict[str, str] = {}
+    for m in _VAR.finditer(text):
+        value = environ.get(m.group(1)) if m.group(1) else None
+        if value:
+            out.setdefault(value, "${" + m.group(1) + "}")
+    return out

@@ -9,7 +9,9 @@ unlike requests' `should_strip_auth`, an http → https upgrade is a different o
 from __future__ import annotations
 
 import base64
+import http.cookiejar
 from collections.abc import Iterable
+from typing import Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -63,3 +65,29 @@ def split_userinfo(url: str) -> tuple[str, str | None, str | None]:
 def basic_credentials(user: str, password: str) -> str:
     """base64("user:password") as in RFC 7617 (UTF-8)."""
     return base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
+
+
+class OriginCookiePolicy(http.cookiejar.DefaultCookiePolicy):
+    """Cookies bound to the origin that set them (scheme, host and port), like every other credential here.
+
+    RFC 6265 cookies ignore the port and, with a Domain attribute, reach sibling hosts: a session cookie set
+    by 127.0.0.1:8001 would go to 127.0.0.1:9000, another service. Each accepted cookie is made host-only
+    and stamped with the port it came from (http.cookiejar's RFC 2965 `port` check then refuses other
+    ports in every jar it is copied into, also requests' per-request jars); one set over https is sent only
+    over https.
+    """
+
+    def set_ok(self, cookie: http.cookiejar.Cookie, request: Any) -> bool:
+        if not super().set_ok(cookie, request):
+            return False
+        url = request.get_full_url()
+        parts = urlsplit(url)
+        # The port as http.cookiejar's request_port() reads it from the Host (its RFC 2965 check compares that).
+        _, colon, port = request.host.partition(":")
+        cookie.port = port if colon and port.isdigit() else "80"
+        cookie.port_specified = True
+        cookie.domain = (parts.hostname or cookie.domain).lower()
+        cookie.domain_specified = cookie.domain_initial_dot = False
+        if parts.scheme.lower() == "https":
+            cookie.secure = True
+        return True

@@ -104,6 +104,8 @@ class ParseCache:
 
 def _holds_credentials(doc: DocumentFile) -> bool:
     """A document with a value under a secret-looking name (a literal X-Api-Key) or URL userinfo."""
+    if doc.secrets:  # an importer's credential values (Postman auth): never written to the cache file
+        return True
     for itf in doc.interfaces:
         body = itf.json if itf.has_json else None
         if secret_values([itf.headers, itf.params, itf.form, body]) or "@" in (itf.url or "") \

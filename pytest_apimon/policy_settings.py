@@ -34,7 +34,7 @@ from typing import Any
 
 from ._config_reader import SectionReader, at_least, boolean, positive_duration
 from .config import parse_duration
-from .loader import MissingVariable, Path_, substitute_env
+from .loader import MissingVariable, Path_
 
 
 @dataclass(frozen=True)
@@ -115,7 +115,7 @@ class _Reader(SectionReader):
             return default
         if isinstance(raw, str):
             try:
-                raw = substitute_env(raw, self.environ)
+                raw = self.substitute(raw)
             except MissingVariable as exc:
                 self.fail(path + (key,), str(exc))
         try:

@@ -50,7 +50,7 @@ from urllib3.util.connection import allowed_gai_family
 from urllib3.util.retry import Retry
 
 from .origins import origin_of
-from .redact import is_secret_name
+from .redact import is_credential_header, is_secret_name
 
 _CHUNK = 64 * 1024
 # The watchdog fires slightly after the socket read timeout (both equal req.timeout), so a server
@@ -497,9 +497,10 @@ class CredentialSession(requests.Session):
     requests' own rebuild_auth strips only `Authorization` (and reads ~/.netrc); here a redirect whose
     target origin differs from the previous hop's loses the Authorization, Proxy-Authorization and Cookie
     headers, every header or query parameter registered in credential_headers / credential_params (a token
-    sent as `X-Auth-Token`, a static `X-Api-Key`), and every header or parameter with a secret-looking name
-    (redact.is_secret_name). requests builds each hop from the previous one, so a credential dropped once
-    stays dropped for the rest of the chain, also when it comes back to the first origin.
+    sent as `X-Auth-Token`, a static `X-Api-Key`), every header that is a credential by name or value
+    (redact.is_credential_header) and every parameter with a secret-looking name. requests builds each hop
+    from the previous one, so a credential dropped once stays dropped for the rest of the chain, also when it
+    comes back to the first origin.
     """
 
     def __init__(self) -> None:
@@ -515,7 +516,7 @@ class CredentialSession(requests.Session):
             return
         headers = {h.lower() for h in self.credential_headers}  # Authorization, Cookie…: is_secret_name
         for name, value in list(prepared_request.headers.items()):
-            if name.lower() in headers or is_secret_name(name) or self._carries_secret(value):
+            if name.lower() in headers or is_credential_header(name, value) or self._carries_secret(value):
                 del prepared_request.headers[name]
         parts = urlsplit(prepared_request.url or "")
         if parts.query:

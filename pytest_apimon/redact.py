@@ -16,42 +16,88 @@ from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import quote, quote_plus
 
+from requests.exceptions import RequestException
+from requests.models import PreparedRequest
+from requests.utils import requote_uri
+
 MASK = "******"
 
 # The one list of secret-looking names (headers, query/form/JSON keys, config keys, env var names).
-# A name is secret when one of its words (split at - _ . space and camelCase) is in SECRET_NAME_WORDS,
-# or when it contains one of SECRET_NAME_PARTS anywhere ("x-access-token", "userPassword", "apikey").
-# Words such as "key", "pin", "sign" and "session" only count as whole words, so "keyword", "ping",
-# "design" and "sessions_total" stay visible. "auth" is not one: it names a failure category in reports
-# ({'auth': 2}); a key sent as `X-Auth` is masked by value (redact.looks_like_credential, learnt tokens).
+# A name is split into words (at - _ . space and camelCase, trailing numbers dropped: "X-Hub-Signature-256")
+# and judged by its *head*, the last word: `access_token`, `apiKey`, `x-api-key`, `client_secret`, `password`,
+# `session_id`, `JSESSIONID`, `x-signature`, `ticket` are credentials; `token_type`, `sign_up_date`,
+# `session_count`, `pin_code_length`, `X-Key-Format`, `passwordPolicy`, `tokenizer` are metadata about one.
+# A head in SECRET_NAME_WORDS is a credential unless the word before it makes it an ordinary field
+# (NOT_SECRET_QUALIFIERS: `sort_key`, `primary_key`, `public_key`, `next_page_token`). A one-word name written
+# without separators is a credential when it ends with one of SECRET_NAME_SUFFIXES ("userpassword",
+# "accesstoken"). "auth" is not a word here: it names a failure category in reports ({'auth': 2}); a key sent
+# as `X-Auth` is masked by value (looks_like_credential, learnt tokens).
 SECRET_NAME_WORDS = frozenset((
     "authorization", "cookie", "key", "sig", "hmac", "pin", "passcode", "passphrase", "pwd", "sign",
-    "signature",
-    "session", "sessionid", "sid", "ticket", "credential", "credentials", "otp", "jwt", "secret", "token",
-    "password", "passwd", "pass", "pw", "apikey", "accesskey", "privatekey",
+    "signature", "session", "sessionid", "jsessionid", "phpsessid", "sid", "ticket", "credential", "credentials",
+    "otp", "jwt", "secret", "token", "password", "passwd", "pass", "pw", "apikey", "accesskey", "privatekey",
+    "appkey", "secretkey", "sessionkey", "signkey", "authkey", "masterkey", "clientsecret", "accesstoken",
+    "refreshtoken", "authtoken", "idtoken", "apitoken", "xsrf", "csrf",
 ))
-SECRET_NAME_PARTS = ("password", "passwd", "secret", "token", "apikey", "api_key", "api-key", "accesskey",
-                     "access_key", "access-key", "privatekey", "private_key", "private-key", "credential",
-                     "passphrase", "passcode", "signature", "set-cookie", "authorization", "appkey", "app_key",
-                     "secretkey", "sessionkey")
+SECRET_NAME_SUFFIXES = ("password", "passwd", "secret", "token", "apikey", "accesskey", "privatekey",
+                        "secretkey", "signature", "passphrase", "passcode", "credential", "credentials",
+                        "sessionid", "cookie", "authorization")
+# Plurals that still hold credentials ({"tokens": [...]}, "api_keys").
+_PLURALS = {"tokens": "token", "secrets": "secret", "passwords": "password", "keys": "key", "tickets": "ticket",
+            "signatures": "signature", "cookies": "cookie", "sessions": "session", "pins": "pin"}
+# Heads that name a form of the credential itself ("token_value", "password_plain"): judge the word before.
+_VALUE_TAILS = frozenset(("value", "val", "str", "string", "raw", "b64", "base64", "hex", "plain", "plaintext"))
+# The explicit not-a-secret list: a credential word after one of these names an ordinary field.
+NOT_SECRET_QUALIFIERS: dict[str, frozenset[str]] = {
+    "key": frozenset(("sort", "primary", "foreign", "partition", "public", "idempotency", "cache", "object",
+                      "row", "range", "hash", "unique", "composite", "natural", "surrogate", "lookup", "dedup",
+                      "dedupe", "map", "dict", "group", "shard", "routing", "index", "i18n", "translation",
+                      "message", "locale", "label", "primary", "candidate", "cluster", "order", "s3", "storage")),
+    "token": frozenset(("page", "pagination", "continuation", "cursor", "sync", "next", "prev", "previous",
+                        "resume", "change", "changes")),
+    "session": frozenset(("training", "study", "chat", "music", "game", "practice")),
+}
+# Session ids are credentials; every other `*_id` names a record.
+_SESSION_WORDS = frozenset(("session", "sess"))
 # Values that are never a credential, whatever the field is called ("X-Session-Required: true").
 _NOT_SECRET_VALUES = frozenset(("true", "false", "yes", "no", "on", "off", "null", "none", "nil", "undefined"))
 
-_WORD_SPLIT = re.compile(r"[-_.\s\[\]/:]+|(?<=[a-z0-9])(?=[A-Z])")
+_WORD_SPLIT = re.compile(r"[-_.\s\[\]/:]+|(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
+
+
+def _name_words(name: str) -> list[str]:
+    words = [w.lower() for w in _WORD_SPLIT.split(name) if w]
+    while len(words) > 1 and words[-1].isdigit():  # "X-Hub-Signature-256": the digest, not the head
+        words.pop()
+    return words
 
 
 def is_secret_name(name: Any) -> bool:
     """True for a header, parameter, JSON/form key, config key or environment variable name whose value
-    is a credential: `X-Api-Key`, `client_secret`, `accessToken`, `sign`, `x-signature`, `PIN`, `session`.
+    is a credential: `X-Api-Key`, `client_secret`, `accessToken`, `sign`, `x-signature`, `PIN`, `session_id`.
 
-    The list is the union of the usual credential names (OWASP logging cheat sheet, curl's and requests'
-    auth headers, cloud SDK key names); ordinary words that merely contain one ("keyword") do not count.
+    The head word decides (see SECRET_NAME_WORDS above): `token_type`, `sign_up_date`, `session_count`,
+    `public_key_id`, `X-Pin-Mode` are ordinary fields. The list is the union of the usual credential names
+    (OWASP logging cheat sheet, curl's and requests' auth headers, cloud SDK key names).
     """
-    text = str(name)
-    low = text.lower()
-    if any(part in low for part in SECRET_NAME_PARTS):
-        return True
-    return any(w.lower() in SECRET_NAME_WORDS for w in _WORD_SPLIT.split(text) if w)
+    if not isinstance(name, str):
+        name = str(name)
+    words = _name_words(name)
+    if not words:
+        return False
+    head = words[-1]
+    if head in _VALUE_TAILS and len(words) > 1:
+        words.pop()
+        head = words[-1]
+    head = _PLURALS.get(head, head)
+    prev = words[-2] if len(words) > 1 else ""
+    if head == "id":  # session_id, ASP.NET_SessionId; not user_id, public_key_id, credential_id
+        return prev in _SESSION_WORDS
+    if head == "code":  # pin_code, otp_code, auth_code (OAuth authorization code); not status_code
+        return prev in ("pin", "otp", "auth", "authorization", "verification", "sms", "mfa", "totp")
+    if head in SECRET_NAME_WORDS:
+        return prev not in NOT_SECRET_QUALIFIERS.get(head, ())
+    return len(words) == 1 and head.endswith(SECRET_NAME_SUFFIXES)
 
 
 def is_secret_value(value: Any) -> bool:
@@ -68,6 +114,7 @@ _SHORT_SECRET_LEN = 8
 
 # Headers whose value may start with an auth scheme worth keeping visible ("Bearer ******").
 _SCHEME_HEADERS = ("authorization", "proxy-authorization")
+_SCHEME_WORD = re.compile(r"[A-Z][A-Za-z0-9_-]{1,30}")  # auth schemes are capitalised: Token, ApiKey, SSWS
 _SCHEME_VALUE = re.compile(r"^\s*([A-Za-z][A-Za-z0-9_-]*)\s+\S")
 
 # Bearer/Basic credentials anywhere in text; the token charset excludes '*' so masking is idempotent. Only
@@ -95,6 +142,27 @@ _LINE_PAIR = re.compile(r"^(?P<lead>[ \t]*)(?P<key>[A-Za-z0-9_.\-]{1,80})(?P<sep
                         re.MULTILINE)
 
 
+def encoded_variants(value: str) -> set[str]:
+    """The forms a secret takes in what is printed: itself, as requests/urllib3 encode it in a URL path and a
+    query (derived by preparing a URL with requests, not guessed: `requote_uri` keeps `/` and other safe
+    characters, urllib3 upper-cases an existing `%xx`), as `urlencode` writes a parameter or form field, and
+    as a JSON string escapes it once or twice (a server echoing the request JSON inside a JSON string)."""
+    out = {value, quote(value, safe=""), quote_plus(value)}
+    try:
+        out.add(requote_uri(value))
+        for template in ("http://h/{}", "http://h/?q={}"):
+            prepared = PreparedRequest()
+            prepared.prepare_url(template.format(value), None)
+            url = prepared.url or ""
+            out.add(url[len(template.format("")):])
+    except (ValueError, RequestException):  # a value requests refuses in a URL is never sent in one
+        pass
+    for ascii_only in (True, False):
+        once = json.dumps(value, ensure_ascii=ascii_only)[1:-1]
+        out |= {once, json.dumps(once, ensure_ascii=ascii_only)[1:-1]}
+    return {v for v in out if len(v) >= MIN_SECRET_LEN}
+
+
 class Redactor:
     def __init__(self, secrets: tuple[str, ...] | list[str] = ()) -> None:
         self._secrets: set[str] = set()
@@ -112,8 +180,7 @@ class Redactor:
         value = value.strip()
         if len(value) < MIN_SECRET_LEN or value == MASK or not is_secret_value(value):
             return
-        # The same secret as it appears in a query string, a form body or a JSON string.
-        variants = {value, quote(value, safe=""), quote_plus(value), json.dumps(value, ensure_ascii=True)[1:-1]}
+        variants = encoded_variants(value)
         with self._lock:
             for v in variants - self._secrets:
                 self._secrets.add(v)
@@ -134,11 +201,12 @@ class Redactor:
         return is_secret_name(key)
 
     # -- masking -------------------------------------------------------------------------------------
-    def headers(self, headers: dict[str, str]) -> dict[str, str]:
+    def headers(self, headers: dict[str, str], received: bool = False) -> dict[str, str]:
+        """Headers with every credential masked (is_credential_header); received: a response's headers."""
         out: dict[str, str] = {}
         for name, val in (headers or {}).items():
             sval = "" if val is None else str(val)
-            if self.is_secret_key(name) and is_secret_value(sval):
+            if is_credential_header(name, sval, by_shape=not received):
                 out[name] = self._mask_keyed(str(name), sval)
             else:
                 out[name] = self.text(sval)
@@ -151,15 +219,18 @@ class Redactor:
             out: dict[Any, Any] = {}
             for k, v in data.items():
                 under = secret or self.is_secret_key(k)
-                # None/bools carry no secret and masking them hides useful flags like "remember_password".
-                if under and not isinstance(v, dict | list | tuple) and is_secret_value(v):
-                    out[k] = self._mask_keyed(str(k), v) if isinstance(v, str) else MASK
+                # A credential is a string: None, booleans and numbers under a secret-looking name are flags
+                # and counts ("remember_password": true, "otp": 6) and keep their value and JSON type.
+                if under and isinstance(v, str) and is_secret_value(v):
+                    out[k] = self._mask_keyed(str(k), v)
                 else:
                     out[k] = self.value(v, under)
             return out
         if isinstance(data, (list, tuple)):
+            if _is_secret_pair(data):  # [["password", "…"]]: a name/value pair written as a list
+                return [data[0], MASK]
             return [self.value(v, secret) for v in data]
-        if secret and is_secret_value(data) and not isinstance(data, bool):
+        if secret and isinstance(data, str) and is_secret_value(data):
             return MASK
         if isinstance(data, str):
             return self.text(data)
@@ -200,7 +271,7 @@ class Redactor:
 
     def _mask_keyed(self, key: str, val: str) -> str:
         """Mask the value of a secret key/header, keeping an Authorization scheme word visible."""
-        if key.lower() in _SCHEME_HEADERS:
+        if key.lower() in _SCHEME_HEADERS or _AUTH_SCHEME.fullmatch(val.strip()):
             m = _SCHEME_VALUE.match(val)
             if m:
                 return f"{m.group(1)} {MASK}"
@@ -208,10 +279,10 @@ class Redactor:
 
     def _sub_quoted(self, m: re.Match[str]) -> str:
         val = m.group("val")
-        if not self.is_secret_key(m.group("key")) or not is_secret_value(val.strip("\"'")):
+        # A number is never a credential by name ("otp_digits": 6); masking it would also change its JSON type.
+        if val[0] not in "\"'" or not self.is_secret_key(m.group("key")) or not is_secret_value(val[1:-1]):
             return m.group(0)
-        q = val[0] if val[0] in "\"'" else '"'  # numbers become a quoted mask so JSON stays valid
-        inner = val[1:-1] if val[0] in "\"'" else val
+        q, inner = val[0], val[1:-1]
         masked = self._mask_keyed(m.group("key"), inner)
         return f"{m.group('q')}{m.group('key')}{m.group('q')}{m.group('sep')}{q}{masked}{q}"
 
@@ -227,6 +298,37 @@ class Redactor:
         return f"{m.group('key')}={MASK}"
 
 
+def _is_secret_pair(data: Any) -> bool:
+    """["password", "…"]: a name/value pair written as a two-item list (form-data arrays, header lists)."""
+    return (isinstance(data, list | tuple) and len(data) == 2 and isinstance(data[0], str)
+            and isinstance(data[1], str) and is_secret_name(data[0]) and is_secret_value(data[1]))
+
+
+def is_credential_header(name: Any, value: Any, *, by_shape: bool = True) -> bool:
+    """The one rule for "this header is a credential", used both to mask it in every output and to send it
+    only to its service's origins (engine, ServiceSession, redirects): a secret-looking name
+    (is_secret_name) with a real value, a value shaped like a key (looks_like_credential), or a value
+    carrying an auth scheme and credential (`X-Custom: Bearer …`, `X-Gateway: Basic dXNlcjpw…`).
+
+    by_shape=False leaves out the key shape, for headers a server sent us (Redactor.headers(received=True)):
+    a response's `X-Request-Id: req-8f7a9b2c` is no credential of ours, and a secret it echoes is masked by
+    value anyway."""
+    if value is None:
+        return False
+    text = value.decode("latin-1") if isinstance(value, bytes) else str(value)
+    if not is_secret_value(text):
+        return False
+    if is_secret_name(name) or (by_shape and looks_like_credential(text)):
+        return True
+    m = _AUTH_SCHEME.search(text)
+    if m is not None and _credential_like(m.group(1), m.group(3)):
+        return True
+    # Any other scheme word before a key ("Token k-93jd82hd", "ApiKey a1b2c3d4e5", "SSWS 00Qx…").
+    scheme, _, credential = text.strip().partition(" ")
+    return by_shape and bool(_SCHEME_WORD.fullmatch(scheme)) and looks_like_credential(credential.strip())
+
+
+_PRODUCT = re.compile(r"[A-Za-z][A-Za-z0-9._-]*/v?\d+(?:\.\d+)*")  # a User-Agent product token: Mozilla/5.0
 _CREDENTIAL_SHAPE = re.compile(r"(?=[^\s]*[A-Za-z])(?=[^\s]*\d)[^\s]{8,}")
 
 
@@ -237,7 +339,31 @@ def looks_like_credential(value: Any) -> bool:
     if not isinstance(value, str) or not is_secret_value(value):
         return False
     text = value.strip()
-    return bool(_CREDENTIAL_SHAPE.fullmatch(text)) and "://" not in text and not text.startswith("/")
+    return (bool(_CREDENTIAL_SHAPE.fullmatch(text)) and "://" not in text and not text.startswith("/")
+            and not _PRODUCT.fullmatch(text))
+
+
+_HOST_NAME = re.compile(r"[a-z0-9-]+(?:\.[a-z0-9-]+)+(?::\d+)?")
+_VERSION = re.compile(r"v?\d+(?:\.\d+)+(?:[-+][0-9A-Za-z.-]+)?", re.IGNORECASE)
+_LETTER_DIGIT_CHANGE = re.compile(r"(?<=[A-Za-z])(?=\d)|(?<=\d)(?=[A-Za-z])")
+
+
+def looks_like_key(value: Any) -> bool:
+    """The rule for a `${VAR}` value substituted into a document or config under any name: masked by value
+    when it reads like a key, never when it reads like ordinary text. A key is looks_like_credential (8+
+    characters, no blanks, letters and digits, not a URL or path) and not a host name or version, and it
+    mixes upper and lower case (`Onyx-Seg-4471`), or alternates letters and digits at least three times
+    (`a3f9c2e1`), or is 20+ characters long. `order-2024`, `user_123`, `prod-eu-west-1`, `v1.2.3`,
+    `api.example.com`, `Mozilla/5.0`, `2024-01-01`, `production` stay visible."""
+    if not looks_like_credential(value):
+        return False
+    text = str(value).strip()
+    if _HOST_NAME.fullmatch(text) or _VERSION.fullmatch(text):
+        return False
+    letters = [c for c in text if c.isalpha()]
+    mixed_case = any(c.isupper() for c in letters) and any(c.islower() for c in letters)
+    alternations = len(_LETTER_DIGIT_CHANGE.findall(text))
+    return mixed_case or alternations >= 3 or len(text) >= 20
 
 
 def cookie_values(header_value: str) -> list[str]:
@@ -260,9 +386,12 @@ def secret_values(data: Any, secret: bool = False) -> list[str]:
             if isinstance(v, str) and "cookie" in str(k).lower():
                 out += cookie_values(v)
     elif isinstance(data, list | tuple):
-        for v in data:
-            out += secret_values(v, secret)
-    elif secret and isinstance(data, str | int | float) and is_secret_value(data):
+        if _is_secret_pair(data):
+            out += secret_values(data[1], True)
+        else:
+            for v in data:
+                out += secret_values(v, secret)
+    elif secret and isinstance(data, str) and is_secret_value(data):
         out.append(str(data))
         scheme, _, credential = str(data).strip().partition(" ")  # "Bearer abc": abc may show up alone
         if credential and _PLAIN_WORD.fullmatch(scheme):
@@ -327,10 +456,20 @@ def _credential_like(scheme: str, cred: str) -> bool:
 _NOT_SECRET_ENV = frozenset(("PWD", "OLDPWD", "SSH_AUTH_SOCK", "GPG_AGENT_INFO", "KRB5CCNAME"))
 
 
+# Environment variables are judged more generously than field names (SECRET_KEY_BASE, API_TOKEN_RAW): only a
+# value of 8+ characters that is not a path is masked, so a wrong guess hides one value, not a common word.
+_STRONG_ENV_WORDS = frozenset(("password", "passwd", "secret", "token", "apikey", "credentials", "credential"))
+_ENV_METADATA_HEADS = frozenset(("url", "uri", "file", "path", "dir", "type", "name", "host", "port", "user",
+                                 "username", "id", "ttl", "timeout", "length", "len", "count", "format", "mode"))
+
+
 def _env_name_is_secret(name: str) -> bool:
     if name.upper() in _NOT_SECRET_ENV:
         return False
-    return is_secret_name(name) or "WEBHOOK" in name.upper() or name.upper().endswith(("_PASS", "_PW"))
+    if is_secret_name(name) or "WEBHOOK" in name.upper() or name.upper().endswith(("_PASS", "_PW")):
+        return True
+    words = _name_words(name)
+    return bool(words) and words[-1] not in _ENV_METADATA_HEADS and bool(_STRONG_ENV_WORDS & set(words))
 
 
 def _env_value_may_be_secret(value: str) -> bool:

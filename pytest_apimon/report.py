@@ -316,8 +316,8 @@ _ROUTINE_HEADERS = frozenset({"user-agent", "accept-encoding", "accept", "connec
                               "server", "content-length", "transfer-encoding"})
 
 
-def _md_headers(headers: dict[str, str], red: Redactor) -> str:
-    shown = {k: v for k, v in red.headers(headers).items() if k.lower() not in _ROUTINE_HEADERS}
+def _md_headers(headers: dict[str, str], red: Redactor, received: bool = False) -> str:
+    shown = {k: v for k, v in red.headers(headers, received).items() if k.lower() not in _ROUTINE_HEADERS}
     return "; ".join(_code(f"{k}: {v}") for k, v in shown.items())
 
 
@@ -343,8 +343,8 @@ def _md_details(index: int, r: InterfaceResult, lang: str, red: Redactor) -> lis
     if r.attempts > 1:
         resp.append(_t("attempts", lang, n=r.attempts))
     out.append(f"- {_t('response', lang)}{sep}" + " · ".join(resp))
-    if r.response_headers and _md_headers(r.response_headers, red):
-        out.append(f"- {_t('resp_headers', lang)}{sep}{_md_headers(r.response_headers, red)}")
+    if r.response_headers and _md_headers(r.response_headers, red, True):
+        out.append(f"- {_t('resp_headers', lang)}{sep}{_md_headers(r.response_headers, red, True)}")
     if r.response_body:
         out.append(f"- {_t('resp_body', lang)}{sep}{_code(excerpt(red.text(r.response_body)))}")
     return out
@@ -433,7 +433,7 @@ def _json_record(r: InterfaceResult, red: Redactor) -> dict[str, Any]:
     data["flaky"] = r.outcome == "passed" and r.attempts > 1
     # Header dicts need header rules (Authorization is not a key word), the rest generic value masking.
     data["request_headers"] = red.headers(r.request_headers)
-    data["response_headers"] = red.headers(r.response_headers)
+    data["response_headers"] = red.headers(r.response_headers, received=True)
     return red.value(data)
 
 

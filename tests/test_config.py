@@ -527,3 +527,57 @@ def test_credential_shaped_header_values_are_secrets_whatever_the_name(tmp_path:
     """)
     assert "ptn-8a7b6c5d" in cfg.secrets and "s1d-998877" in cfg.secrets
     assert "apimon" not in cfg.secrets and "application/json" not in cfg.secrets
+
+
+# ---------------------------------------------------------------- issue 12 red team L4: ${VAR} in messages
+
+L4_SECRET = "Pumice-Secret-7788"
+
+
+@pytest.mark.parametrize("field", [
+    'timeout: "${INNOCENT}"', 'verify_tls: "${INNOCENT}"', 'trusted_origins: ["${INNOCENT}"]',
+    'base_url: "${INNOCENT}"', 'base_url: "http://[${INNOCENT}]/"',
+    'auth: {type: login, method: "${INNOCENT}", path: /l, json: {password: "${INNOCENT}"}}',
+    'auth: {type: "${INNOCENT}"}', 'auth: {type: login, path: /l, token_path: "${INNOCENT}[", json: {a: b}}',
+    'base_url: {dev: "http://ok/", prod: "${INNOCENT}"}',
+    'timeout: "${INNOCENT}${INNOCENT}${INNOCENT}"',
+])
+def test_l4_config_errors_show_the_variable_never_its_value(tmp_path: Path, field: str) -> None:
+    base = "" if "base_url" in field else "    base_url: http://h/\n"
+    text = f"services:\n  svc:\n{base}    {field}\n"
+    exc = error(tmp_path, text, env="dev", INNOCENT=L4_SECRET)
+    message = str(exc)
+    assert L4_SECRET.lower() not in message.lower() and L4_SECRET[:10].lower() not in message.lower(), message
+    assert "${INNOCENT}" in message, message
+
+
+def test_l4_short_values_are_left_alone(tmp_path: Path) -> None:
+    exc = error(tmp_path, """
+    services:
+      svc:
+        base_url: http://h/
+        timeout: "${T}"
+    """, T="-5")
+    assert "-5" in str(exc)
+
+
+def test_l7_key_like_variable_values_in_the_config_are_secrets(tmp_path: Path) -> None:
+    cfg = load(tmp_path, """
+    services:
+      svc:
+        base_url: "http://h/${REGION}/"
+        headers: {X-Tenant: "${TENANT}"}
+    """, REGION="prod-eu-west-1", TENANT="Onyx-Seg-4471")
+    assert "Onyx-Seg-4471" in cfg.secrets and "prod-eu-west-1" not in cfg.secrets
+
+
+def test_l4_a_value_quoted_with_escapes_is_shown_as_the_variable(tmp_path: Path) -> None:
+    secret = 'Zq"7\\\\密码-Lx42'
+    exc = error(tmp_path, """
+    services:
+      svc:
+        base_url: http://h/
+        timeout: "${INNOCENT}"
+    """, INNOCENT=secret)
+    message = str(exc)
+    assert "Lx42" not in message and "${INNOCENT}" in message, message

@@ -683,3 +683,31 @@ def test_error_str() -> None:
     err = DocumentError("f.yaml", 3, "interfaces[0].method", "bad")
     assert str(err) == "f.yaml:3: interfaces[0].method: bad"
     assert str(DocumentError("f.yaml", None, "", "empty")) == "f.yaml: empty"
+
+
+# -- issue 12 red team L7: a ${VAR} that reads like a key is a secret wherever it is substituted -----------
+def test_l7_key_like_substituted_values_are_secrets_and_ordinary_ones_are_not(tmp_path) -> None:
+    from pytest_apimon.redact import looks_like_key
+
+    folder = tmp_path / "pool" / "svc"
+    folder.mkdir(parents=True)
+    (folder / "d.yaml").write_text('- {name: a, path: "/fail/${SEG_VAL}/x/${ORDER}/${REGION}"}\n', encoding="utf-8")
+    doc = load_document(folder / "d.yaml", tmp_path / "pool", environ={
+        "SEG_VAL": "Onyx-Seg-4471", "ORDER": "order-2024", "REGION": "prod-eu-west-1", "UNUSED": "Zz9-unused-1"})
+    assert not doc.errors and doc.secrets == ["Onyx-Seg-4471"]
+    for ordinary in ("order-2024", "user_123", "prod-eu-west-1", "v1.2.3", "api.example.com", "Mozilla/5.0",
+                     "2024-01-01", "production", "127.0.0.1:8080"):
+        assert not looks_like_key(ordinary), ordinary
+    for key in ("Onyx-Seg-4471", "a3f9c2e1b7", "sk_live_51HxYzAbCdEf", "k-93jd82hd"):
+        assert looks_like_key(key), key
+
+
+def test_l4_document_errors_show_the_variable_for_escaped_and_partial_values(tmp_path) -> None:
+    folder = tmp_path / "pool" / "svc"
+    folder.mkdir(parents=True)
+    (folder / "d.yaml").write_text('- {name: a, path: /x, method: "${M}", timeout: "x${T}"}\n', encoding="utf-8")
+    doc = load_document(folder / "d.yaml", tmp_path / "pool",
+                        environ={"M": 'Zq"7\\\\密码-Lx42', "T": "Pumice-Secret-7788"})
+    text = str([e.message for e in doc.errors]).lower()
+    assert doc.errors and "lx42" not in text and "pumice" not in text and "7788" not in text, text
+    assert "${m}" in text and "${t}" in text, text

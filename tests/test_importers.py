@@ -871,3 +871,48 @@ def test_environment_secret_values_are_masked(pytester: pytest.Pytester, local_s
     assert local_server.count("/echo/s3cr3t-env-value") >= 1
     assert "s3cr3t-env-value" not in result.stdout.str()
     assert "s3cr3t-env-value" not in (pytester.path / "out/r.json").read_text("utf-8")
+
+
+# -- issue 12 red team L8: every importer auth path registers the credential values it sends -------------
+def _pm_item(name: str, auth: dict, path: str) -> dict:
+    return {"name": name, "request": {"auth": auth, "method": "GET",
+                                      "url": {"raw": "{{baseUrl}}/" + path, "host": ["{{baseUrl}}"], "path": [path]}}}
+
+
+def test_l8_postman_auth_values_are_secrets_whatever_they_are_sent_as(tmp_path: Path) -> None:
+    def kv(**values: str) -> list[dict]:
+        return [{"key": k, "value": v} for k, v in values.items()]
+
+    items = [
+        _pm_item("apikey q", {"type": "apikey", "apikey": kv(key="q", value="PmApi-Key-7171", **{"in": "query"})}, "q"),
+        _pm_item("apikey h", {"type": "apikey", "apikey": kv(key="X-Gw", value="PmApi-Key-8282")}, "h"),
+        _pm_item("bearer", {"type": "bearer", "bearer": kv(token="PmBearer-3131")}, "b"),
+        _pm_item("basic", {"type": "basic", "basic": kv(username="u", password="PmBasic-4141")}, "s"),
+        _pm_item("oauth2", {"type": "oauth2", "oauth2": kv(accessToken="PmOauth-5151", addTokenTo="queryParams",
+                                                            clientSecret="PmClient-6161")}, "o"),
+        {"name": "var", "request": {"method": "GET", "header": [{"key": "X-Plain", "value": "{{apiKey}}"}],
+                                    "url": {"raw": "{{baseUrl}}/v", "host": ["{{baseUrl}}"], "path": ["v"]}}},
+    ]
+    pm = {"info": {"name": "x", "schema": "https://schema.getpostman.com/json/collection/v2.1.0/collection.json"},
+          "item": items, "variable": [{"key": "baseUrl", "value": "http://example.invalid"},
+                                      {"key": "apiKey", "value": "PmVar-7272"}]}
+    doc = load_text(tmp_path, "x.postman_collection.json", json.dumps(pm))
+    assert not doc.errors
+    for value in ("PmApi-Key-7171", "PmApi-Key-8282", "PmBearer-3131", "PmBasic-4141", "PmOauth-5151",
+                  "PmClient-6161", "PmVar-7272"):
+        assert value in doc.secrets, value
+    from pytest_apimon.redact import MASK, Redactor
+
+    assert Redactor(doc.secrets).text("GET http://h/q?q=PmApi-Key-7171") == f"GET http://h/q?q={MASK}"
+
+
+def test_l8_openapi_api_key_scheme_parameter_example_is_a_secret(tmp_path: Path) -> None:
+    spec = {"openapi": "3.0.3", "info": {"title": "t", "version": "1"}, "servers": [{"url": "http://h"}],
+            "components": {"securitySchemes": {"k": {"type": "apiKey", "name": "q", "in": "query"}}},
+            "paths": {"/x": {"get": {"parameters": [
+                {"name": "q", "in": "query", "required": True, "schema": {"type": "string"},
+                 "example": "OaKey-9393"},
+                {"name": "page", "in": "query", "required": True, "schema": {"type": "string"}, "example": "two"}],
+                "responses": {"200": {"description": "ok"}}}}}}
+    doc = load_text(tmp_path, "api.json", json.dumps(spec))
+    assert not doc.errors and doc.secrets == ["OaKey-9393"]

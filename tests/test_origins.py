@@ -238,3 +238,103 @@ def test_redirect_drops_a_token_echoed_under_a_harmless_name(tmp_path, home, for
     assert home.last("/jump").headers["x-custom"] == STATIC
     assert_nothing_secret(foreign)
     assert foreign.last("/stolen").query == {"page": ["2"]}
+
+
+# -- issue 12 red team: every path of the user fixture's session obeys the origin rule ---------------------
+SHAPED = {"X-Custom": "Bearer Zeolite-9191abc", "X-Gateway": "Basic dXNlcjpaZW9saXRlLTkxOTE=",
+          "X-Partner": "Token Zeolite9191xyz", "X-Plain-Key": "k-93jd82hd"}
+
+
+def test_l1_session_send_of_a_prepared_request_keeps_credentials_home(tmp_path, home, foreign) -> None:
+    import requests
+
+    eng = engine(tmp_path, f"""
+    services:
+      s:
+        base_url: {home.url}
+        headers: {{X-Api-Key: {API_KEY}}}
+        auth: {{type: static, token: {STATIC}, header: X-T, scheme: ""}}
+    """)
+    sess = service_session(eng, "s")
+    sess.send(sess.prepare_request(requests.Request("GET", foreign.url + "/stolen")))
+    foreign.route("GET", "/jump", lambda r: {"ok": True})
+    home.route("GET", "/jump", lambda r: Response(302, {"Location": foreign.url + "/stolen"}, b""))
+    sess.send(sess.prepare_request(requests.Request("GET", home.url + "/jump")))  # a redirect hop: send() too
+    sess.send(sess.prepare_request(requests.Request("GET", home.url + "/ok")))
+    assert home.last("/ok").headers["x-api-key"] == API_KEY and home.last("/ok").headers["x-t"] == STATIC
+    assert len(foreign.requests) == 2
+    assert foreign.requests[0].headers["user-agent"].startswith("python-requests/")  # not a credential
+    assert_nothing_secret(foreign)
+
+
+def test_l2_session_cookie_goes_only_to_the_origin_that_set_it(tmp_path, home, foreign) -> None:
+    home.route("GET", "/set", lambda r: Response(200, {"Set-Cookie": "rsid=rtCookie-T6yv3Kp9; Path=/"}, b"{}"))
+    eng = engine(tmp_path, f"""
+    services:
+      s: {{base_url: "{home.url}"}}
+    """)
+    sess = service_session(eng, "s")
+    sess.get("/set")
+    sess.get("/ok")
+    assert "rtCookie-T6yv3Kp9" in home.last("/ok").headers.get("cookie", "")  # the service still gets it back
+    sess.get(foreign.url + "/stolen")  # same host 127.0.0.1, another port: another origin (RFC 6454)
+    assert "cookie" not in foreign.last("/stolen").headers
+    assert_nothing_secret(foreign)
+
+
+def test_l3_credential_shaped_header_values_are_origin_bound_like_secret_names(tmp_path, home, foreign) -> None:
+    from pytest_apimon.redact import MASK, Redactor
+
+    eng = engine(tmp_path, f"""
+    services:
+      s:
+        base_url: {home.url}
+        headers: {{X-Custom: "{SHAPED['X-Custom']}", X-Gateway: "{SHAPED['X-Gateway']}", X-Plain: hello,
+                   X-Partner: "{SHAPED['X-Partner']}", X-Partner-Id: "{SHAPED['X-Plain-Key']}"}}
+    """)
+    eng.check(Interface(name="f", service="s", module="m", method="GET", url=foreign.url + "/stolen"))
+    service_session(eng, "s").get(foreign.url + "/stolen")
+    eng.check(Interface(name="h", service="s", module="m", method="GET", path="/ok"))
+    assert home.last("/ok").headers["x-custom"] == SHAPED["X-Custom"]
+    for req in foreign.requests:
+        for name in ("x-custom", "x-gateway", "x-partner", "x-partner-id"):
+            assert name not in req.headers, name
+        assert req.headers["x-plain"] == "hello"  # an ordinary header is not a credential
+    assert len(foreign.requests) == 2
+    # The same rule masks them in every output: one predicate, not two.
+    assert Redactor().headers({**SHAPED, "X-Plain": "hello"}) == \
+        {"X-Custom": f"Bearer {MASK}", "X-Gateway": f"Basic {MASK}", "X-Partner": MASK, "X-Plain-Key": MASK,
+         "X-Plain": "hello"}
+    assert "Zeolite9191xyz" not in eng.redactor.text("echoed Zeolite9191xyz and k-93jd82hd")
+    assert "k-93jd82hd" not in eng.redactor.text("echoed k-93jd82hd")
+
+
+@pytest.mark.parametrize("secret", ["pw/ab%Øcd78", "abc%defgh56", 'Zq"7\\\\密码-Lx42'])
+def test_l5_l6_secret_in_a_path_and_echoed_json_is_masked_in_the_result(tmp_path, home, secret) -> None:
+    import json as _json
+
+    from pytest_apimon.redact import Redactor
+
+    def echo(r):  # an error body that quotes the request (path and JSON body) inside a JSON string
+        return Response(500, {}, {"error": _json.dumps({"path": r.path, "body": r.text()})})
+
+    eng = engine(tmp_path, f"""
+    services:
+      s: {{base_url: "{home.url}"}}
+    """)
+    eng.redactor = Redactor([secret])
+    path = "/fail/" + secret + "/y"
+    home.route("POST", requests_path(path), echo)
+    res = eng.check(Interface(name="e", service="s", module="m", method="POST", path=path, json={"note": secret}))
+    assert home.requests, "the server was never called"
+    text = _json.dumps(res.to_dict(), ensure_ascii=False) + repr(res.to_dict())
+    for form in (secret, requests_path(path)[len("/fail/"):-len("/y")]):
+        assert form not in text, form
+    assert "******" in text
+
+
+def requests_path(path: str) -> str:
+    """The path as requests sends it (requote_uri, then urllib3's normalisation)."""
+    import requests
+
+    return requests.Request("GET", "http://h" + path).prepare().path_url

@@ -62,7 +62,8 @@ def test_value_masks_nested_secret_keys_and_keeps_the_rest() -> None:
     }
     out = Redactor().value(data)
     assert out["user"] == {"name": "张三", "age": 30, "Password": MASK, "profile": {"bio": "你好，世界"}}
-    assert out["auth"] == {"access_token": MASK, "refresh_token": MASK, "token_type": MASK, "expires_in": 7200}
+    # F1: token_type is metadata, and a number is never masked by name (it keeps its JSON type).
+    assert out["auth"] == {"access_token": MASK, "refresh_token": 12345, "token_type": "bearer", "expires_in": 7200}
     assert out["items"] == [{"client_secret": MASK}, {"id": 1, "price": 9.5}]
     assert out["remember_password"] is True and out["api_key"] is None
     # deep copy: the input is untouched
@@ -111,9 +112,9 @@ def test_text_json_pairs() -> None:
     body = json.dumps({"code": 0, "msg": "登录成功", "data": {"token": "t-1", "userPwd": "p", "n": 42,
                                                                "secret_no": 987654}}, ensure_ascii=False)
     out = Redactor().text(body)
-    parsed = json.loads(out)  # still valid JSON, numbers under secret keys become a quoted mask
+    parsed = json.loads(out)  # still valid JSON; a number is never masked by name and keeps its type
     assert parsed == {"code": 0, "msg": "登录成功",
-                      "data": {"token": MASK, "userPwd": MASK, "n": 42, "secret_no": MASK}}
+                      "data": {"token": MASK, "userPwd": MASK, "n": 42, "secret_no": 987654}}
 
 
 def test_text_python_repr_pairs_and_escapes() -> None:
@@ -274,4 +275,99 @@ def test_credential_shaped_values_and_cookie_values() -> None:
 def test_value_masks_everything_under_a_secret_key() -> None:
     r = Redactor()
     assert r.value({"tokens": ["t-1", "t-2"], "credentials": {"user": "alice", "x": 5, "ok": True}, "a": "b"}) == \
-        {"tokens": ["******", "******"], "credentials": {"user": "******", "x": "******", "ok": True}, "a": "b"}
+        {"tokens": ["******", "******"], "credentials": {"user": "******", "x": 5, "ok": True}, "a": "b"}
+
+
+# -- issue 12 red team F1: names are judged by their head word; numbers are never masked by name ----------
+F1_ORDINARY = ["sign_up_date", "sign_up", "session_count", "sessionTimeout", "session_id_format", "token_type",
+               "token_expires_in", "tokenizer", "page_token_count", "ticket_count", "X-Ticket-Type",
+               "pin_code_length", "X-Pin-Mode", "otp_length", "jwt_alg", "sort_key", "primary_key",
+               "public_key_id", "X-Key-Format", "passwordPolicy", "next_page_token", "user_id", "status_code"]
+F1_SECRET = ["access_token", "apiKey", "x-api-key", "client_secret", "password", "session_id", "sessionid",
+             "JSESSIONID", "x-signature", "ticket", "X-Hub-Signature-256", "userPassword", "ASP.NET_SessionId",
+             "secretKey", "pin_code", "tokens", "refreshToken", "PHPSESSID", "set-cookie", "Authorization"]
+
+
+@pytest.mark.parametrize("name", F1_ORDINARY)
+def test_f1_ordinary_names_are_not_secret(name: str) -> None:
+    from pytest_apimon.redact import is_secret_name
+
+    assert not is_secret_name(name)
+    r = Redactor()
+    assert r.value({name: "bearer"}) == {name: "bearer"}
+    assert r.text(json.dumps({name: "uuid"})) == json.dumps({name: "uuid"})
+    assert r.text(f"{name}=pem") == f"{name}=pem"
+
+
+@pytest.mark.parametrize("name", F1_SECRET)
+def test_f1_credential_heads_are_secret(name: str) -> None:
+    from pytest_apimon.redact import is_secret_name
+
+    assert is_secret_name(name)
+    assert Redactor().value({name: "x9-secret-value"}) == {name: MASK}
+
+
+def test_f1_numbers_and_booleans_keep_value_and_json_type_under_secret_names() -> None:
+    r = Redactor()
+    data = {"otp": 6, "pin": 1234, "token": True, "password": None, "session": 3.5}
+    assert r.value(data) == data
+    assert json.loads(r.text(json.dumps(data))) == data
+
+
+_NOT_SECRET_HEADS = ["count", "length", "type", "format", "mode", "policy", "alg", "date", "timeout", "in", "url",
+                     "size", "enabled", "required", "name", "path", "total", "id", "at", "limit", "version"]
+_VOCABULARY = ["sign", "up", "session", "token", "ticket", "pin", "code", "otp", "jwt", "key", "password",
+               "secret", "page", "user", "public", "expires", "api", "access", "sort", "primary", "client"]
+
+
+@given(st.lists(st.sampled_from(_VOCABULARY), min_size=0, max_size=3), st.sampled_from(_NOT_SECRET_HEADS),
+       st.sampled_from(["_", "-", ".", "camel"]), st.booleans())
+def test_f1_property_identifiers_ending_in_a_not_secret_head_are_never_masked(
+        words: list[str], head: str, sep: str, upper: bool) -> None:
+    from pytest_apimon.redact import is_secret_name
+
+    parts = [*words, head]
+    if head == "id" and words and words[-1] == "session":
+        return  # session_id is a credential
+    if sep == "camel":
+        name = parts[0] + "".join(p.capitalize() for p in parts[1:])
+    else:
+        name = sep.join(p.upper() if upper else p for p in parts)
+    assert not is_secret_name(name), name
+    r = Redactor()
+    assert r.value({name: "visible-1"}) == {name: "visible-1"}
+    assert r.text(f"{name}=visible&{name}: x") == f"{name}=visible&{name}: x"
+
+
+# -- issue 12 red team L5/L6: the encoded forms of a known secret ----------------------------------------
+@pytest.mark.parametrize("secret", ["pw/ab%Øcd78", "abc%defgh56", 'Zq"7\\\\密码-Lx42', "a b+c/d?e=f&g"])
+def test_l5_l6_secret_masked_in_the_forms_requests_and_json_print_it(secret: str) -> None:
+    import requests
+
+    r = Redactor([secret])
+    prepared = requests.Request("GET", f"http://h/p/{secret}/y", params={"q": secret}).prepare()
+    assert secret not in r.text(prepared.url or "") and "/p/" in r.text(prepared.url or "")
+    assert r.text(prepared.url or "").count(MASK) == 2
+    once = json.dumps({"body": secret})
+    twice = json.dumps({"error": once})
+    for text in (once, twice, json.dumps({"error": json.dumps({"b": secret}, ensure_ascii=False)},
+                                         ensure_ascii=False)):
+        assert MASK in r.text(text) and "7" not in r.text(text).replace("******", ""), r.text(text)
+
+
+def test_l7_secret_in_a_name_value_pair_list() -> None:
+    from pytest_apimon.redact import secret_values
+
+    assert secret_values({"pairs": [["password", "Ochre-Pair-5546"], ["user", "li"]]}) == ["Ochre-Pair-5546"]
+    assert Redactor().value({"pairs": [["password", "Ochre-Pair-5546"], ["user", "li"]]}) == \
+        {"pairs": [["password", MASK], ["user", "li"]]}
+
+
+def test_f1_user_agents_and_response_request_ids_are_not_credentials() -> None:
+    from pytest_apimon.redact import is_credential_header, looks_like_credential
+
+    assert not looks_like_credential("python-requests/2.34.2") and not looks_like_credential("Mozilla/5.0")
+    assert not is_credential_header("User-Agent", "python-requests/2.34.2")
+    r = Redactor()
+    assert r.headers({"X-Request-Id": "req-8f7a9b2c"}, received=True) == {"X-Request-Id": "req-8f7a9b2c"}
+    assert r.headers({"Set-Cookie": "sid=8f7a9b2c"}, received=True) == {"Set-Cookie": MASK}

@@ -215,6 +215,9 @@ class Context:
     errors: list[DocumentError] = field(default_factory=list)
     notes: dict[str, int] = field(default_factory=dict)  # unsupported feature -> how many operations use it
     fragments: dict[str, Fragment] = field(default_factory=dict)  # external $ref files read, by name
+    # Credential values the importer put into a request (Postman auth, an OpenAPI apiKey parameter's example):
+    # masked by value in every output, whatever the header or parameter is called.
+    secrets: list[str] = field(default_factory=list, repr=False)
 
     def note(self, feature: str) -> None:
         """Something the file uses that is not done (listed once per file, with the number of operations)."""
@@ -278,6 +281,7 @@ def import_document(
     result.errors = overrides.errors + overrides.unmatched(drafts) + ctx.errors
     if "{{" in source.text:  # only then are the values used; such files are never put in the parse cache
         result.secrets = list(overrides.secrets)
+    result.secrets += [s for s in ctx.secrets if s]  # a file with any is never put in the parse cache either
     result.notes = [f"{feature} ({n} {'request' if source.kind == 'postman' else 'operation'}{'s' if n > 1 else ''})"
                     for feature, n in ctx.notes.items()]
     return result

@@ -355,6 +355,8 @@ def _parameters(ctx: Context, r: Resolver, draft: Draft, item: dict[str, Any], i
                 draft.body_kind = "form"
             continue
         explode = p.get("collectionFormat") == "multi" if swagger else p.get("explode", True) is not False
+        if (name, loc) in _api_key_parameters(r.root) and isinstance(value, str):
+            ctx.secrets.append(value)  # an apiKey security scheme's example sent as a parameter: masked by value
         draft.params.append(Param(name, loc, required, value, explode))
     if form and not (draft.body_required and draft.body_kind == "form"):
         draft.body_kind, draft.body = "form", form
@@ -442,3 +444,18 @@ def _scan_refs(ctx: Context, r: Resolver, reported: set[str]) -> None:
         ctx.error(exc.at, str(exc))
     if len(errors) > _MAX_REF_ERRORS:
         ctx.error((), f"and {len(errors) - _MAX_REF_ERRORS} more broken $refs")
+
+
+def _api_key_parameters(root: Any) -> set[tuple[str, str]]:
+    """(name, in) of every apiKey security scheme (OpenAPI 3 components.securitySchemes, Swagger 2
+    securityDefinitions): a parameter of that name carries a credential whatever it is called ("q")."""
+    out: set[tuple[str, str]] = set()
+    if not isinstance(root, dict):
+        return out
+    components = root.get("components")
+    for schemes in (components.get("securitySchemes") if isinstance(components, dict) else None,
+                    root.get("securityDefinitions")):
+        for scheme in (schemes or {}).values() if isinstance(schemes, dict) else ():
+            if isinstance(scheme, dict) and scheme.get("type") == "apiKey" and isinstance(scheme.get("name"), str):
+                out.add((scheme["name"], str(scheme.get("in", ""))))
+    return out

@@ -27,6 +27,7 @@ from urllib.parse import parse_qsl
 
 from .._document_fields import describe
 from ..loader import Path_
+from ..redact import is_secret_name
 from . import MISSING, Context, Draft, Param, method_of
 
 _VAR = re.compile(r"\{\{\s*([^{}]+?)\s*\}\}")
@@ -49,8 +50,15 @@ class Vars:
         self.layers, self.environ, self.sidecar = layers, environ, sidecar
         self.environment: Mapping[str, str] = environment or {}
         self.unresolved: list[str] = []
+        self.secrets: list[str] = []  # values of secret-looking variables ({{apiKey}}), wherever they are used
 
     def lookup(self, name: str) -> str | None:
+        value = self._lookup(name)
+        if value and is_secret_name(name):
+            self.secrets.append(value)
+        return value
+
+    def _lookup(self, name: str) -> str | None:
         for layer in (self.sidecar, self.environment, *reversed(self.layers)):
             if name in layer:
                 return layer[name]
@@ -189,6 +197,7 @@ def _request(ctx: Context, item: dict[str, Any], at: Path_, folders: tuple[str, 
     _behave(ctx, behavior, draft)
     own = req.get("auth")
     _auth(ctx, own if isinstance(own, dict) and own.get("type") != "inherit" else auth, v, draft)
+    ctx.secrets += v.secrets
     responses = item.get("response") if isinstance(item.get("response"), list) else []
     top = 300 if draft.follow_redirects else 400  # not following redirects: a saved 3xx is the expected answer
     codes = sorted({r["code"] for r in responses if isinstance(r, dict)
@@ -370,9 +379,12 @@ def _auth(ctx: Context, auth: Any, v: Vars, draft: Draft) -> None:
     elif kind == "bearer":
         token, draft.auth = v.credential(values.get("token", ""))
         if token:
+            ctx.secrets.append(token)
             draft.headers.setdefault("Authorization", f"Bearer {token}")
     elif kind == "oauth2":  # newman sends the saved access token; it never runs the grant itself
         token, draft.auth = v.credential(values.get("accessToken", ""))
+        ctx.secrets += [token or "", *(v.resolve(values.get(k, "")) for k in ("clientSecret", "password",
+                                                                             "refreshToken"))]
         if token and values.get("addTokenTo") == "queryParams":
             draft.params.append(Param("access_token", "query", True, token))
         elif token:
@@ -381,10 +393,12 @@ def _auth(ctx: Context, auth: Any, v: Vars, draft: Draft) -> None:
     elif kind == "basic":
         user, password = v.resolve(values.get("username", "")), v.resolve(values.get("password", ""))
         pair = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
+        ctx.secrets += [password, pair]
         draft.headers.setdefault("Authorization", f"Basic {pair}")
         draft.auth = False
     elif kind == "apikey":
         key, value = v.resolve(values.get("key", "")), v.resolve(values.get("value", ""))
+        ctx.secrets.append(value)  # sent under any name the author chose ("q"): masked by value
         if values.get("in") == "query":
             draft.params.append(Param(key, "query", True, value))
         else:
