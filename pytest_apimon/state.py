@@ -6,6 +6,12 @@ killed with SIGKILL leaves either the whole run or none of it. Readers (a status
 may read concurrently: WAL lets them see the last committed run.
 
 Schema changes are append-only entries in MIGRATIONS; `schema_version` holds the applied version.
+
+History has three tiers (issue 18; docs/state-and-alerts.md): raw per-run results for `raw_hours`
+(default 48 h), hourly rollups for `hourly_days` (90) and daily rollups for `daily_days` (730). A rollup is
+one row per environment and period holding every interface's figures packed (rollup.py). Rollups are
+written in the transaction of the first run after their hour/day ends, computed exactly from the raw
+results; raw results are pruned in bounded batches and never before their day is rolled up.
 """
 
 from __future__ import annotations
@@ -14,17 +20,23 @@ import json
 import math
 import sqlite3
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from . import rollup
 from .policy import InterfaceState, RunMemory, interface_key
 from .results import RunResult
 from .statedir import make_private
 
 DB_FILE = "state.db"
 DAY = 86400.0
+HOUR = 3600.0
+PRUNE_BATCH = 10_000  # raw result rows deleted per run at most: a backlog is worked off over the next runs
+VACUUM_FREE_PAGES = 1024  # give free pages back to the file system once this many (4 MiB) are free ...
+VACUUM_STEP_PAGES = 2048  # ... at most this many per run (incremental_vacuum, after the run's commit)
+SHORT_WINDOW = 7 * DAY  # windows up to this long read hourly rollups, longer ones daily rollups
 
 
 class StateError(Exception):
@@ -59,6 +71,13 @@ MIGRATIONS: list[list[str]] = [
             breaker TEXT NOT NULL, open_since REAL, next_probe_at REAL, updated_at REAL NOT NULL,
             PRIMARY KEY (env, key))""",
         "CREATE TABLE meta (env TEXT NOT NULL, name TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (env, name))",
+    ],
+    [  # v2 (issue 18): rollup tiers; _backfill_rollups then moves the raw history into them
+        "CREATE TABLE rollup_keys (id INTEGER PRIMARY KEY, key TEXT NOT NULL UNIQUE, service TEXT NOT NULL)",
+        """CREATE TABLE rollups (
+            env TEXT NOT NULL, tier TEXT NOT NULL, start REAL NOT NULL,
+            data BLOB NOT NULL, failures TEXT,
+            PRIMARY KEY (env, tier, start))""",
     ],
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -139,21 +158,36 @@ def p95(values: Sequence[float]) -> float | None:
 class StateStore:
     """`StateStore(path)` opens (creating and migrating) the database; use as a context manager."""
 
-    def __init__(self, path: str | Path, *, retention_days: float = 30.0, busy_timeout: float = 10.0) -> None:
+    def __init__(self, path: str | Path, *, retention_days: float | None = None, raw_hours: float = 48.0,
+                 hourly_days: float = 90.0, daily_days: float = 730.0, busy_timeout: float = 10.0,
+                 clock: Callable[[], float] = time.time) -> None:
+        """`retention_days` is the legacy name of the raw window (config `state.retention_days`);
+        `clock` dates the one-off migration of a raw-only database (tests inject it)."""
         self.path = Path(path)
-        self.retention_days = retention_days
+        self.clock = clock
+        self.raw_hours = retention_days * 24 if retention_days is not None else raw_hours
+        self.hourly_days = hourly_days
+        self.daily_days = daily_days
+        self._ids: dict[str, int] = {}
+        self._names: dict[int, tuple[str, str]] = {}
+        self._vacuum_after_migration = False
         self.path.parent.mkdir(parents=True, exist_ok=True)
         # isolation_level=None: transactions are explicit (BEGIN IMMEDIATE … COMMIT), never implicit.
         self.conn = sqlite3.connect(str(self.path), timeout=busy_timeout, isolation_level=None)
         self.conn.row_factory = sqlite3.Row
         try:
             self.conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
+            # Only takes effect on a new, empty file (before WAL writes its header); an older file is
+            # switched over by the one VACUUM after its migration to v2, below.
+            self.conn.execute("PRAGMA auto_vacuum = INCREMENTAL")
             self.conn.execute("PRAGMA journal_mode = WAL")
             # The history holds failure reasons and URLs: private like the state folder (statedir.py).
             make_private(self.path, f"{self.path}-wal", f"{self.path}-shm")
             self.conn.execute("PRAGMA synchronous = NORMAL")  # WAL + NORMAL: consistent after a crash
             self.conn.execute("PRAGMA foreign_keys = ON")
             self._migrate()
+            if self._vacuum_after_migration:
+                self.conn.execute("VACUUM")  # one-off: the raw history moved into rollups; enables auto_vacuum
         except sqlite3.DatabaseError as exc:
             self.conn.close()
             raise StateError(f"cannot use the state database {self.path}: {exc} (move it away to start afresh; "
@@ -196,6 +230,9 @@ class StateStore:
             for version in range(current + 1, SCHEMA_VERSION + 1):
                 for statement in MIGRATIONS[version - 1]:
                     self.conn.execute(statement)
+                after = _AFTER_MIGRATION.get(version)
+                if after is not None and current > 0:  # a fresh file has no history to move
+                    after(self)
                 self.conn.execute("INSERT INTO schema_version VALUES (?, ?)", (version, time.time()))
             self.conn.execute("COMMIT")
         except BaseException:
@@ -215,7 +252,6 @@ class StateStore:
         passed = sum(r.outcome == "passed" for r in executed)
         self.conn.execute("BEGIN IMMEDIATE")
         try:
-            self._prune(now)
             cur = self.conn.execute(
                 "INSERT INTO runs (env, started_at, finished_at, total, passed, failed, skipped, selection_complete)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -237,17 +273,113 @@ class StateStore:
             if memory is not None:
                 self.conn.execute("INSERT OR REPLACE INTO meta VALUES (?, 'run_memory', ?)",
                                   (run.env, json.dumps(vars(memory))))
+            self._roll(run.env, run.started_at, now)
+            self._prune(run.env, now)
             self.conn.execute("COMMIT")
         except BaseException:
             self.conn.execute("ROLLBACK")
             raise
+        self._incremental_vacuum()
         return run_id
 
-    def _prune(self, now: float) -> None:
-        cutoff = now - self.retention_days * DAY
-        self.conn.execute("DELETE FROM results WHERE run_id IN (SELECT id FROM runs WHERE started_at < ?)",
-                          (cutoff,))
-        self.conn.execute("DELETE FROM runs WHERE started_at < ?", (cutoff,))
+    # ------------------------------------------------------------------ tiers: rollups, pruning, vacuum
+
+    def _meta_float(self, env: str, name: str) -> float | None:
+        row = self.conn.execute("SELECT value FROM meta WHERE env = ? AND name = ?", (env, name)).fetchone()
+        return float(row[0]) if row is not None else None
+
+    def _set_meta(self, env: str, name: str, value: float) -> None:
+        self.conn.execute("INSERT OR REPLACE INTO meta VALUES (?, ?, ?)", (env, name, repr(float(value))))
+
+    def _key_id(self, key: str, service: str) -> int:
+        if not self._ids:
+            self._load_keys()
+        got = self._ids.get(key)
+        if got is None:
+            self.conn.execute("INSERT OR IGNORE INTO rollup_keys (key, service) VALUES (?, ?)", (key, service))
+            got = int(self.conn.execute("SELECT id FROM rollup_keys WHERE key = ?", (key,)).fetchone()[0])
+            self._ids[key], self._names[got] = got, (key, service)
+        return got
+
+    def _load_keys(self) -> None:
+        for i, key, service in self.conn.execute("SELECT id, key, service FROM rollup_keys"):
+            self._ids[key], self._names[int(i)] = int(i), (key, service)
+
+    def _name(self, key_id: int) -> tuple[str, str]:
+        if key_id not in self._names:
+            self._load_keys()
+        return self._names.get(key_id, (f"#{key_id}", ""))
+
+    def _roll_period(self, env: str, tier: str, start: float, end: float) -> None:
+        """(Re)compute one hour or day exactly from the raw results of the runs that started in it."""
+        rows = self.conn.execute(
+            "SELECT r.key, r.service, r.outcome, r.category, r.latency_ms, r.attempts FROM results r"
+            " JOIN runs ON runs.id = r.run_id WHERE runs.env = ? AND runs.started_at >= ? AND runs.started_at < ?",
+            (env, start, end)).fetchall()
+        services = {row[0]: row[1] for row in rows}
+        stats = rollup.compute((row[0], row[2], row[3], row[4], row[5]) for row in rows)
+        if not stats:
+            return
+        data, failures = rollup.encode({self._key_id(k, services[k]): s for k, s in stats.items()})
+        self.conn.execute("INSERT OR REPLACE INTO rollups (env, tier, start, data, failures) VALUES (?, ?, ?, ?, ?)",
+                          (env, tier, start, data, failures))
+
+    def _roll(self, env: str, started_at: float, now: float) -> None:
+        """Roll up every hour and day that ended before this run's hour/day and is not rolled up yet.
+
+        Usually one hour (the run that opens a new hour), once a day one day. A run recorded into an hour
+        that is already rolled up (a clock set back) re-rolls that hour and day while their raw results exist.
+        """
+        raw_from = self._meta_float(env, "raw_from")
+        for tier, floor, name in (("hour", rollup.hour_floor, "rolled_hour"), ("day", rollup.day_floor, "rolled_day")):
+            current = floor(started_at)
+            rolled = self._meta_float(env, name)
+            lo = rolled if rolled is not None else float("-inf")
+            starts = {floor(ts) for (ts,) in self.conn.execute(
+                "SELECT started_at FROM runs WHERE env = ? AND started_at >= ? AND started_at < ?",
+                (env, lo, current))}
+            if rolled is not None and current < rolled and (raw_from is None or current >= raw_from):
+                starts.add(current)
+            keep_from = now - (self.hourly_days if tier == "hour" else self.daily_days) * DAY
+            for start in sorted(starts):
+                end = start + HOUR if tier == "hour" else rollup.next_day(start)
+                if end > keep_from:
+                    self._roll_period(env, tier, start, end)
+            if rolled is None or current > rolled:
+                self._set_meta(env, name, current)
+
+    def _prune(self, env: str, now: float) -> None:
+        """Raw results older than `raw_hours` (never of a day not rolled up yet), in one bounded batch;
+        rollups older than their tier's retention."""
+        rolled_day = self._meta_float(env, "rolled_day")
+        cutoff = rollup.hour_floor(now - self.raw_hours * HOUR)
+        cutoff = min(cutoff, rolled_day) if rolled_day is not None else float("-inf")
+        previous = self._meta_float(env, "raw_from")
+        if previous is None or cutoff > previous:
+            self._set_meta(env, "raw_from", cutoff)
+        else:
+            cutoff = previous
+        self.conn.execute(
+            "DELETE FROM results WHERE rowid IN (SELECT r.rowid FROM results r JOIN runs ON runs.id = r.run_id"
+            " WHERE runs.env = ? AND runs.started_at < ? LIMIT ?)", (env, cutoff, PRUNE_BATCH))
+        self.conn.execute(
+            "DELETE FROM runs WHERE env = ? AND started_at < ?"
+            " AND NOT EXISTS (SELECT 1 FROM results WHERE results.run_id = runs.id)", (env, cutoff))
+        for tier, days in (("hour", self.hourly_days), ("day", self.daily_days)):
+            self.conn.execute("DELETE FROM rollups WHERE env = ? AND tier = ? AND start < ?",
+                              (env, tier, now - days * DAY - (DAY if tier == "day" else HOUR)))
+
+    def _incremental_vacuum(self) -> None:
+        """Give free pages back once there are many (SQLite reuses free pages first, so a steady history
+        does not grow the file; this returns what a shrinking one freed). Bounded, outside the run's commit."""
+        try:
+            if self.conn.execute("PRAGMA auto_vacuum").fetchone()[0] != 2:
+                return
+            free = int(self.conn.execute("PRAGMA freelist_count").fetchone()[0])
+            if free >= VACUUM_FREE_PAGES:
+                self.conn.execute(f"PRAGMA incremental_vacuum({min(free, VACUUM_STEP_PAGES)})").fetchall()
+        except sqlite3.OperationalError:  # busy: the next run does it
+            pass
 
     # ------------------------------------------------------------------ alert memory
 
@@ -302,20 +434,38 @@ class StateStore:
 
     def availability(self, env: str, *, since: float, until: float | None = None,
                      keys: Iterable[str] | None = None) -> dict[str, Availability]:
-        where, args = _where(env=env, since=since, until=until, keys=keys, outcomes=("passed", "failed"))
-        counts = "r.key, COUNT(*), SUM(r.outcome = 'passed')"
-        sql = f"SELECT {counts} FROM results r JOIN runs ON runs.id = r.run_id {where} GROUP BY r.key"  # noqa: S608
-        return {key: Availability(int(n), int(ok or 0)) for key, n, ok in self.conn.execute(sql, args)}
+        """Executed/passed checks per interface in [since, until): exact from the raw tier while it holds
+        `since`, else from the rollups (whole hours, or whole days beyond 7 days) plus the raw tail."""
+        keys = list(keys) if keys is not None else None
+        return {k: Availability(c, p) for k, (c, p) in self._counts(env, since, until, keys).items()}
 
     def latency_p95(self, env: str, *, since: float, until: float | None = None,
                     keys: Iterable[str] | None = None) -> dict[str, float | None]:
-        """P95 of the latencies of executed checks (failures with a response included)."""
-        values: dict[str, list[float]] = {}
-        for row in self.results(env, keys=keys, since=since, until=until, outcomes=("passed", "failed")):
-            bucket = values.setdefault(row.key, [])
-            if row.latency_ms is not None:
-                bucket.append(row.latency_ms)
-        return {key: p95(v) for key, v in values.items()}
+        """P95 of the latencies of executed checks (failures with a response included): nearest-rank over
+        the raw results while the raw tier holds `since`; else the highest P95 of the rolled-up periods and
+        the raw tail (an upper bound, see rollup.combine)."""
+        keys = list(keys) if keys is not None else None
+        out: dict[str, float | None] = {}
+        for src, lo, hi in self._segments(env, since, until):
+            if src == "raw":
+                values: dict[str, list[float]] = {}
+                for row in self.results(env, keys=keys, since=lo, until=_finite(hi), outcomes=("passed", "failed")):
+                    bucket = values.setdefault(row.key, [])
+                    if row.latency_ms is not None:
+                        bucket.append(row.latency_ms)
+                part = {key: p95(v) for key, v in values.items()}
+            else:
+                part = {}
+                for _, data, _f in self._rollup_rows(env, src, lo, hi):
+                    cols = rollup.decode_columns(data, ("p95",))
+                    for i, v in zip(cols["id"], cols["p95"], strict=True):
+                        key = self._name(i)[0]
+                        if keys is None or key in keys:
+                            got = None if v == rollup.NO_LATENCY else float(v)
+                            part[key] = _max(part.get(key), got)
+            for key, v in part.items():
+                out[key] = _max(out.get(key), v) if key in out else v
+        return out
 
     def latency_trend(self, env: str, *, now: float, window: float = DAY,
                       keys: Iterable[str] | None = None) -> dict[str, LatencyTrend]:
@@ -337,7 +487,245 @@ class StateStore:
                        open_circuits=sum(s.breaker == "open" for s in states))
 
     def envs(self) -> list[str]:
-        return [r[0] for r in self.conn.execute("SELECT DISTINCT env FROM runs ORDER BY env")]
+        return [r[0] for r in self.conn.execute(
+            "SELECT env FROM runs UNION SELECT env FROM rollups ORDER BY 1")]
+
+    # ------------------------------------------------------------------ tiered reads (issue 18)
+
+    def _segments(self, env: str, since: float, until: float | None) -> list[tuple[str, float, float]]:
+        """Where [since, until) is read from: [(tier 'raw' | 'hour' | 'day', lo, hi)], oldest first.
+
+        Raw results cover everything from `raw_from`; hourly rollups the hours before `rolled_hour`; daily
+        rollups the days before `rolled_day` (raw_from <= rolled_day <= rolled_hour, state._prune keeps it so).
+        """
+        end = math.inf if until is None else until
+        raw_from = self._meta_float(env, "raw_from")
+        rolled_hour = self._meta_float(env, "rolled_hour")
+        rolled_day = self._meta_float(env, "rolled_day")
+        if raw_from is None or rolled_hour is None or since >= raw_from:
+            return [("raw", since, end)]
+        segments: list[tuple[str, float, float]] = []
+        cursor = rollup.hour_floor(since)
+        if rolled_day is not None and min(end, rolled_hour) - since > SHORT_WINDOW:
+            first = rollup.day_floor(since)
+            if first < rolled_day:
+                segments.append(("day", first, min(rolled_day, end)))
+                cursor = max(cursor, rolled_day)
+        if cursor < min(rolled_hour, end):
+            segments.append(("hour", cursor, min(rolled_hour, end)))
+        tail = max(rolled_hour, cursor)
+        if tail < end:
+            segments.append(("raw", tail, end))
+        return segments
+
+    def _rollup_rows(self, env: str, tier: str, lo: float, hi: float) -> list[tuple[float, bytes, str | None]]:
+        return [(float(a), bytes(b), c) for a, b, c in self.conn.execute(
+            "SELECT start, data, failures FROM rollups WHERE env = ? AND tier = ? AND start >= ? AND start < ?"
+            " ORDER BY start", (env, tier, lo, hi))]
+
+    def _counts(self, env: str, since: float, until: float | None, keys: list[str] | None = None,
+                cache: dict[tuple[str, float], dict[str, Any]] | None = None) -> dict[str, tuple[int, int]]:
+        """{key: (executed checks, passed)} over [since, until) from the tiers (see _segments)."""
+        by_id: dict[int, list[int]] = {}
+        out: dict[str, tuple[int, int]] = {}
+        cache = {} if cache is None else cache
+        for src, lo, hi in self._segments(env, since, until):
+            if src == "raw":
+                where, args = _where(env=env, since=lo, until=_finite(hi), keys=keys, outcomes=("passed", "failed"))
+                sql = ("SELECT r.key, COUNT(*), SUM(r.outcome = 'passed') FROM results r"  # noqa: S608
+                       f" JOIN runs ON runs.id = r.run_id {where} GROUP BY r.key")
+                for key, n, ok in self.conn.execute(sql, args):
+                    c, p = out.get(key, (0, 0))
+                    out[key] = (c + int(n), p + int(ok or 0))
+                continue
+            for start, data, _ in self._rollup_rows(env, src, lo, hi):
+                cols = cache.get((src, start))
+                if cols is None:
+                    cols = cache[(src, start)] = rollup.decode_columns(data, ("checks", "passed"))
+                for i, c, p in zip(cols["id"], cols["checks"], cols["passed"], strict=True):
+                    acc = by_id.get(i)
+                    if acc is None:
+                        by_id[i] = [c, p]
+                    else:
+                        acc[0] += c
+                        acc[1] += p
+        wanted = set(keys) if keys is not None else None
+        for i, (c, p) in by_id.items():
+            key = self._name(i)[0]
+            if wanted is None or key in wanted:
+                old = out.get(key, (0, 0))
+                out[key] = (old[0] + c, old[1] + p)
+        return out
+
+    def availability_windows(self, env: str, *, now: float, windows: Mapping[str, float]
+                             ) -> dict[str, dict[str, Availability]]:
+        """{window name: {key: Availability}} for several windows ending at `now` (e.g. 24h, 7d, 30d, 90d, 1y);
+        each rollup is decoded once for all of them."""
+        cache: dict[tuple[str, float], dict[str, Any]] = {}
+        return {name: {k: Availability(c, p) for k, (c, p) in self._counts(env, now - seconds, now + 1,
+                                                                            cache=cache).items()}
+                for name, seconds in windows.items()}
+
+    def daily_history(self, env: str, *, days: int, now: float) -> tuple[list[float], dict[str, list[Availability]]]:
+        """The last `days` local days (oldest first, today last) and per interface one Availability per day
+        (checks 0 where it has none): the status page's daily bar."""
+        starts = [rollup.day_floor(now)]
+        while len(starts) < days:
+            starts.insert(0, rollup.day_floor(starts[0] - HOUR))
+        index = {s: n for n, s in enumerate(starts)}
+        empty = Availability(0, 0)
+        out: dict[str, list[Availability]] = {}
+        rolled_day = self._meta_float(env, "rolled_day")
+        first_open = starts[0] if rolled_day is None else max(rolled_day, starts[0])
+        for start, data, _ in self._rollup_rows(env, "day", starts[0], first_open):
+            cols = rollup.decode_columns(data, ("checks", "passed"))
+            n = index.get(start)
+            if n is None:
+                continue
+            for i, c, p in zip(cols["id"], cols["checks"], cols["passed"], strict=True):
+                out.setdefault(self._name(i)[0], [empty] * days)[n] = Availability(c, p)
+        for start in starts:
+            if start >= first_open:
+                for key, (c, p) in self._counts(env, start, rollup.next_day(start)).items():
+                    out.setdefault(key, [empty] * days)[index[start]] = Availability(c, p)
+        return starts, out
+
+    def p95_buckets(self, env: str, *, since: float, width: float) -> dict[str, dict[int, float]]:
+        """{key: {bucket index: P95 ms}} of executed checks in buckets of `width` seconds from `since`.
+
+        Rolled-up hours contribute their exact hourly P95 and a bucket shows the highest (an upper bound of
+        its P95, rollup.combine); the raw tail not rolled up yet is nearest-rank, computed inside SQLite.
+        """
+        out: dict[str, dict[int, float]] = {}
+
+        def add(key: str, bucket: int, value: float) -> None:
+            row = out.setdefault(key, {})
+            row[bucket] = max(row.get(bucket, value), value)
+
+        for src, lo, hi in self._segments(env, since, None):
+            if src == "raw":
+                # Nearest-rank P95 = the smallest value whose cumulative share reaches 95 %: one window pass.
+                sql = """
+                    SELECT key, b, MIN(v) FROM (
+                        SELECT key, b, v, CUME_DIST() OVER (PARTITION BY key, b ORDER BY v) AS cd
+                        FROM (SELECT r.key AS key, CAST((runs.started_at - ?) / ? AS INTEGER) AS b,
+                                     r.latency_ms AS v
+                              FROM results r JOIN runs ON runs.id = r.run_id
+                              WHERE runs.env = ? AND runs.started_at >= ? AND r.outcome IN ('passed', 'failed')
+                                AND r.latency_ms IS NOT NULL))
+                    WHERE cd >= 0.95 - 1e-12 GROUP BY key, b"""
+                for key, bucket, value in self.conn.execute(sql, (since, width, env, lo)):
+                    add(key, int(bucket), float(value))
+                continue
+            for start, data, _ in self._rollup_rows(env, src, lo, hi):
+                bucket = int((start - since) // width)
+                if bucket < 0:
+                    continue
+                cols = rollup.decode_columns(data, ("p95",))
+                for i, v in zip(cols["id"], cols["p95"], strict=True):
+                    if v != rollup.NO_LATENCY:
+                        add(self._name(i)[0], bucket, float(v))
+        return out
+
+    def window_stats(self, env: str, *, since: float, until: float | None = None) -> dict[str, rollup.Stats]:
+        """Full per-interface figures over [since, until) from the tiers (rollup.combine across periods)."""
+        parts: dict[str, list[rollup.Stats]] = {}
+        for src, lo, hi in self._segments(env, since, until):
+            if src == "raw":
+                where, args = _where(env=env, since=lo, until=_finite(hi))
+                sql = ("SELECT r.key, r.outcome, r.category, r.latency_ms, r.attempts FROM results r"  # noqa: S608
+                       f" JOIN runs ON runs.id = r.run_id {where}")
+                for key, st in rollup.compute(self.conn.execute(sql, args)).items():
+                    parts.setdefault(key, []).append(st)
+                continue
+            for _, data, failures in self._rollup_rows(env, src, lo, hi):
+                for i, st in rollup.decode(data, failures).items():
+                    parts.setdefault(self._name(i)[0], []).append(st)
+        return {key: rollup.combine(p) for key, p in parts.items() if any(x.checks for x in p)}
+
+    def services(self) -> dict[str, str]:
+        """{interface key: service} of every interface with history (raw or rolled up)."""
+        out = {key: service for key, service in self.conn.execute("SELECT key, service FROM rollup_keys")}
+        for key, service in self.conn.execute("SELECT DISTINCT key, service FROM results"):
+            out.setdefault(key, service)
+        return out
+
+    def recent_runs(self, env: str, n: int) -> list[tuple[int, float]]:
+        """The last `n` runs of `env` as (id, started_at), oldest first (the status page's bar columns)."""
+        rows = self.conn.execute("SELECT id, started_at FROM runs WHERE env = ? ORDER BY started_at DESC, id DESC"
+                                 " LIMIT ?", (env, max(0, int(n)))).fetchall()
+        return [(int(rid), float(ts)) for rid, ts in reversed(rows)]
+
+    def bar_results(self, run_ids: Sequence[int]) -> dict[tuple[int, str], tuple[Any, ...]]:
+        """{(run id, key): (outcome, category, sub, status, latency_ms, attempts)} of the given runs."""
+        if not run_ids:
+            return {}
+        marks = ", ".join("?" * len(run_ids))
+        sql = ("SELECT run_id, key, outcome, category, sub, status, latency_ms, attempts FROM results"  # noqa: S608
+               f" WHERE run_id IN ({marks})")
+        return {(row[0], row[1]): tuple(row[2:]) for row in self.conn.execute(sql, list(run_ids))}
+
+    def last_failures(self, env: str, since: float) -> dict[str, tuple[str, float]]:
+        """{key: (category, run start)} of each interface's most recent failure since `since` (raw tier)."""
+        # SQLite returns the bare columns of the row holding MAX(): the category of that very run.
+        rows = self.conn.execute(
+            "SELECT r.key, r.category, MAX(runs.started_at) FROM results r JOIN runs ON runs.id = r.run_id"
+            " WHERE runs.env = ? AND runs.started_at >= ? AND r.outcome = 'failed' GROUP BY r.key", (env, since))
+        return {key: (category or "unexpected", float(ts)) for key, category, ts in rows}
+
+
+def _backfill_rollups(store: StateStore) -> None:
+    """Migration to v2: roll the raw-only history up (every day; the hours of the last `hourly_days`), then
+    drop raw results outside the raw window. One-off and unbounded (it may take seconds on a big file);
+    the VACUUM after it shrinks the file and switches on incremental auto-vacuum."""
+    conn, now = store.conn, store.clock()
+    hour_keep_from = now - store.hourly_days * DAY
+    day_keep_from = now - store.daily_days * DAY
+    for (env,) in conn.execute("SELECT DISTINCT env FROM runs").fetchall():
+        newest = conn.execute("SELECT MAX(started_at) FROM runs WHERE env = ?", (env,)).fetchone()[0]
+        rolled_hour, rolled_day = rollup.hour_floor(newest), rollup.day_floor(newest)
+        days = sorted({rollup.day_floor(ts) for (ts,) in conn.execute(
+            "SELECT started_at FROM runs WHERE env = ? AND started_at < ?", (env, rolled_hour))})
+        for day in days:
+            end = rollup.next_day(day)
+            rows = conn.execute(
+                "SELECT runs.started_at, r.key, r.service, r.outcome, r.category, r.latency_ms, r.attempts"
+                " FROM results r JOIN runs ON runs.id = r.run_id"
+                " WHERE runs.env = ? AND runs.started_at >= ? AND runs.started_at < ?", (env, day, end)).fetchall()
+            services = {row[1]: row[2] for row in rows}
+            periods: list[tuple[str, float, list[Any]]] = []
+            if day < rolled_day and end > day_keep_from:
+                periods.append(("day", day, rows))
+            by_hour: dict[float, list[Any]] = {}
+            for row in rows:
+                by_hour.setdefault(rollup.hour_floor(row[0]), []).append(row)
+            periods += [("hour", h, hr) for h, hr in by_hour.items() if h < rolled_hour and h + HOUR > hour_keep_from]
+            for tier, start, period_rows in periods:
+                stats = rollup.compute((r[1], r[3], r[4], r[5], r[6]) for r in period_rows)
+                if stats:
+                    data, failures = rollup.encode({store._key_id(k, services[k]): v for k, v in stats.items()})
+                    conn.execute("INSERT OR REPLACE INTO rollups (env, tier, start, data, failures)"
+                                 " VALUES (?, ?, ?, ?, ?)", (env, tier, start, data, failures))
+        store._set_meta(env, "rolled_hour", rolled_hour)
+        store._set_meta(env, "rolled_day", rolled_day)
+        cutoff = min(rollup.hour_floor(now - store.raw_hours * HOUR), rolled_day)
+        store._set_meta(env, "raw_from", cutoff)
+        conn.execute("DELETE FROM results WHERE run_id IN (SELECT id FROM runs WHERE env = ? AND started_at < ?)",
+                     (env, cutoff))
+        conn.execute("DELETE FROM runs WHERE env = ? AND started_at < ?", (env, cutoff))
+    store._vacuum_after_migration = True
+
+
+# Python steps run right after the SQL of their version (only when upgrading a file that had data).
+_AFTER_MIGRATION: dict[int, Callable[[StateStore], None]] = {2: _backfill_rollups}
+
+
+def _finite(value: float) -> float | None:
+    return None if math.isinf(value) else value
+
+
+def _max(a: float | None, b: float | None) -> float | None:
+    return b if a is None else a if b is None else max(a, b)
 
 
 def _to_sql(value: Any) -> Any:

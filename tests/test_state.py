@@ -46,11 +46,12 @@ def tables(path: Path) -> set[str]:
 def test_migration_from_empty_db_and_reopen(tmp_path: Path) -> None:
     db = tmp_path / "st" / "state.db"
     with StateStore(db) as store:
-        assert store.version == SCHEMA_VERSION == 1
+        assert store.version == SCHEMA_VERSION == 2
         assert store.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    assert {"schema_version", "runs", "results", "alert_state", "meta"} <= tables(db)
+        assert store.conn.execute("PRAGMA auto_vacuum").fetchone()[0] == 2  # incremental
+    assert {"schema_version", "runs", "results", "alert_state", "meta", "rollups", "rollup_keys"} <= tables(db)
     with StateStore(db) as store:  # no second migration
-        assert store.conn.execute("SELECT COUNT(*) FROM schema_version").fetchone()[0] == 1
+        assert store.conn.execute("SELECT COUNT(*) FROM schema_version").fetchone()[0] == SCHEMA_VERSION
 
 
 def test_future_migration_keeps_data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -58,9 +59,9 @@ def test_future_migration_keeps_data(tmp_path: Path, monkeypatch: pytest.MonkeyP
         record(store, T0, res("a"))
     v2 = [*state_mod.MIGRATIONS, ["ALTER TABLE runs ADD COLUMN note TEXT"]]
     monkeypatch.setattr(state_mod, "MIGRATIONS", v2)
-    monkeypatch.setattr(state_mod, "SCHEMA_VERSION", 2)
+    monkeypatch.setattr(state_mod, "SCHEMA_VERSION", len(v2))
     with StateStore.in_dir(tmp_path) as store:
-        assert store.version == 2 and len(store.runs("prod")) == 1
+        assert store.version == len(v2) and len(store.runs("prod")) == 1
         assert "note" in {r[1] for r in store.conn.execute("PRAGMA table_info(runs)")}
 
 
@@ -107,8 +108,11 @@ def test_retention_prunes_in_the_same_transaction(tmp_path: Path) -> None:
         for day in range(5):
             record(store, T0 + day * DAY, res("a"), res("b"))
         starts = [r.started_at for r in store.runs("prod")]
-        assert starts == [T0 + 4 * DAY, T0 + 3 * DAY]  # the run 2 days and 5 s before the last one is gone
-        assert store.conn.execute("SELECT COUNT(*) FROM results").fetchone()[0] == 4
+        # Raw results are cut at the start of the hour 48 h before the last run: 2 days + 5 s is kept.
+        assert starts == [T0 + 4 * DAY, T0 + 3 * DAY, T0 + 2 * DAY]
+        assert store.conn.execute("SELECT COUNT(*) FROM results").fetchone()[0] == 6
+        # ... and nothing of the availability history is lost: the pruned runs live on in the rollups.
+        assert store.availability("prod", since=T0 - DAY)["user/a"] == state_mod.Availability(5, 5)
         assert set(store.load_states("prod")) == {"user/a", "user/b"}  # alert memory is not history
 
 

@@ -1,0 +1,211 @@
+"""Rollups: per-interface figures of one hour or one day, and how they are packed and combined.
+
+Pure functions, no SQL (state.py stores and reads them). One rollup row holds the figures of EVERY
+interface of an environment for one period, packed column-wise and zlib-compressed: at 1000 interfaces an
+hour costs a few kB instead of 1000 rows, which is what keeps a year of history within the budget of
+docs/benchmarks.md (issue 18).
+
+Per interface and period: executed checks (skips are not checks), passed checks, the sum of attempts, the
+checks that needed more than one attempt (flaky), nearest-rank latency P50/P95 and the maximum in whole
+milliseconds, and failures per category. Hourly and daily figures are computed EXACTLY from the raw
+per-run results of the period when it completes. Figures of a longer span (a week, a quarter) are combined
+from periods: counts add up and the maximum is exact; the P95 of the span is the highest P95 of its
+periods (an upper bound: at most 5 % of each period's checks lie above that period's P95, so at most 5 %
+of the span's do), and its P50 is the check-weighted median of the periods' P50s (an approximation).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+import time
+import zlib
+from array import array
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+HOUR = 3600.0
+NO_LATENCY = 0xFFFFFFFF
+_FORMAT = 1
+# Column order of the packed blob (each an array of uint32, one entry per interface id, ascending ids).
+COLUMNS = ("id_delta", "checks", "passed", "attempts", "retried", "p50", "p95", "max")
+
+
+def hour_floor(ts: float) -> float:
+    """Start of the local hour holding `ts` (local, so half-hour time zones get their own hours)."""
+    lt = time.localtime(ts)
+    return float(math.floor(ts) - lt.tm_min * 60 - lt.tm_sec)
+
+
+def day_floor(ts: float) -> float:
+    """Start of the local calendar day holding `ts` (DST-safe: mktime of local midnight)."""
+    lt = time.localtime(ts)
+    return float(time.mktime((lt.tm_year, lt.tm_mon, lt.tm_mday, 0, 0, 0, 0, 0, -1)))
+
+
+def next_day(day_start: float) -> float:
+    """Start of the following local day (23 or 25 h later across a DST change)."""
+    return day_floor(day_start + 36 * HOUR)
+
+
+def nearest_rank(ordered: Sequence[float], q: float) -> float | None:
+    """Nearest-rank percentile of sorted values (like report.compute_stats and state.p95)."""
+    if not ordered:
+        return None
+    return ordered[max(1, math.ceil(q * len(ordered))) - 1]
+
+
+@dataclass
+class Stats:
+    """One interface over one period (or a combination of periods). Latencies in ms."""
+
+    checks: int = 0
+    passed: int = 0
+    attempts: int = 0
+    retried: int = 0
+    p50: float | None = None
+    p95: float | None = None
+    max: float | None = None
+    failures: dict[str, int] = field(default_factory=dict)  # category -> failed checks
+
+    @property
+    def failed(self) -> int:
+        return self.checks - self.passed
+
+    @property
+    def availability(self) -> float | None:
+        return self.passed / self.checks if self.checks else None
+
+
+def compute(rows: Iterable[tuple[str, str, str | None, float | None, int | None]]) -> dict[str, Stats]:
+    """Exact figures from raw results: rows of (key, outcome, category, latency_ms, attempts).
+
+    Skipped results are ignored; a failure without a category counts as `unexpected`.
+    """
+    out: dict[str, Stats] = {}
+    latencies: dict[str, list[float]] = {}
+    for key, outcome, category, latency, attempts in rows:
+        if outcome not in ("passed", "failed"):
+            continue
+        s = out.get(key)
+        if s is None:
+            s = out[key] = Stats()
+            latencies[key] = []
+        s.checks += 1
+        n = attempts or 1
+        s.attempts += n
+        s.retried += n > 1
+        if outcome == "passed":
+            s.passed += 1
+        else:
+            cat = category or "unexpected"
+            s.failures[cat] = s.failures.get(cat, 0) + 1
+        if latency is not None:
+            latencies[key].append(latency)
+    for key, values in latencies.items():
+        if values:
+            values.sort()
+            s = out[key]
+            s.p50, s.p95, s.max = nearest_rank(values, 0.5), nearest_rank(values, 0.95), values[-1]
+    return out
+
+
+def _ms(value: float | None) -> int:
+    return NO_LATENCY if value is None else max(0, min(round(value), NO_LATENCY - 1))
+
+
+def _native(a: array) -> array:
+    if sys.byteorder == "big":  # stored little-endian
+        a.byteswap()
+    return a
+
+
+def encode(stats: Mapping[int, Stats]) -> tuple[bytes, str | None]:
+    """{interface id: Stats} -> (blob, failures JSON or None). Latencies are rounded to whole ms."""
+    ids = sorted(stats)
+    cols = {name: array("I") for name in COLUMNS}
+    previous = 0
+    for i in ids:
+        s = stats[i]
+        cols["id_delta"].append(i - previous)
+        previous = i
+        cols["checks"].append(s.checks)
+        cols["passed"].append(s.passed)
+        cols["attempts"].append(s.attempts)
+        cols["retried"].append(s.retried)
+        cols["p50"].append(_ms(s.p50))
+        cols["p95"].append(_ms(s.p95))
+        cols["max"].append(_ms(s.max))
+    raw = b"".join(_native(cols[name]).tobytes() for name in COLUMNS)
+    failures = {str(i): stats[i].failures for i in ids if stats[i].failures}
+    return bytes([_FORMAT]) + zlib.compress(raw, 6), (json.dumps(failures, separators=(",", ":")) if failures
+                                                      else None)
+
+
+def decode_columns(blob: bytes, wanted: Sequence[str] = COLUMNS) -> dict[str, array]:
+    """The packed columns (`id` holds absolute ids instead of `id_delta`)."""
+    if not blob or blob[0] != _FORMAT:
+        raise ValueError(f"unknown rollup format {blob[:1]!r}")
+    raw = zlib.decompress(blob[1:])
+    n = len(raw) // (4 * len(COLUMNS))
+    out: dict[str, array] = {}
+    for index, name in enumerate(COLUMNS):
+        if name != "id_delta" and name not in wanted:
+            continue
+        col = array("I")
+        col.frombytes(raw[index * 4 * n:(index + 1) * 4 * n])
+        col = _native(col)
+        if name == "id_delta":
+            total = 0
+            ids = array("I")
+            for delta in col:
+                total += delta
+                ids.append(total)
+            out["id"] = ids
+        else:
+            out[name] = col
+    return out
+
+
+def decode(blob: bytes, failures: str | None) -> dict[int, Stats]:
+    cols = decode_columns(blob)
+    fails = {int(k): v for k, v in json.loads(failures).items()} if failures else {}
+    out: dict[int, Stats] = {}
+    for j, i in enumerate(cols["id"]):
+        out[i] = Stats(cols["checks"][j], cols["passed"][j], cols["attempts"][j], cols["retried"][j],
+                       *(None if cols[c][j] == NO_LATENCY else float(cols[c][j]) for c in ("p50", "p95", "max")),
+                       failures=dict(fails.get(i, {})))
+    return out
+
+
+def combine(parts: Iterable[Stats]) -> Stats:
+    """Figures of a span from its periods: exact counts and max, P95 = highest period P95 (upper bound),
+    P50 = check-weighted median of the period P50s (approximation). One part is returned unchanged."""
+    parts = [p for p in parts if p.checks]
+    if len(parts) == 1:
+        return parts[0]
+    out = Stats()
+    medians: list[tuple[float, int]] = []
+    for p in parts:
+        out.checks += p.checks
+        out.passed += p.passed
+        out.attempts += p.attempts
+        out.retried += p.retried
+        for cat, n in p.failures.items():
+            out.failures[cat] = out.failures.get(cat, 0) + n
+        if p.max is not None:
+            out.max = p.max if out.max is None else max(out.max, p.max)
+        if p.p95 is not None:
+            out.p95 = p.p95 if out.p95 is None else max(out.p95, p.p95)
+        if p.p50 is not None:
+            medians.append((p.p50, p.checks))
+    if medians:
+        medians.sort()
+        half, seen = sum(w for _, w in medians) / 2, 0
+        for value, weight in medians:
+            seen += weight
+            if seen >= half:
+                out.p50 = value
+                break
+    return out
