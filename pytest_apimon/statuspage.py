@@ -1,16 +1,17 @@
 """A static, self-contained HTML status page rendered from the state store after each run.
 
 One file, inline CSS and a few lines of inline JS, no external resource (intranets are often offline),
-so any web server, CI artifact store or object storage can serve it. Sized for 1000 interfaces and 30 days
-of history: the history bar shows the last N runs individually, availability comes from SQL aggregates
-and the latency sparkline from per-bucket P95s computed inside SQLite; older runs are never listed.
-Read-only: it only SELECTs through `store.conn` (WAL readers do not block the writer).
+so any web server, CI artifact store or object storage can serve it. Sized for 1000 interfaces and a year
+of history (issue 18: <= 3 MB): the history bar shows the last N runs of the raw tier individually;
+availability over 24 h / 7 d / 30 d / 90 d / 1 y, the 90-day daily bar and the latency sparkline come from
+the rollups (state.py getters); older runs are never listed. The daily bar travels as one short string per
+interface that the inline script draws. Read-only (WAL readers do not block the writer).
 """
 
 from __future__ import annotations
 
 import html
-import sqlite3
+import json
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -21,9 +22,13 @@ from .metrics import atomic_write_text
 from .policy import DOWN, OPEN, InterfaceState, Verdict, interface_key
 from .redact import Redactor
 from .results import InterfaceResult, RunResult
+from .rollup import HOUR, hour_floor
 from .state import DAY, Availability, StateStore
 
 SPARK_DAYS = 7
+BAR_DAYS = 90
+# The availability columns (issue 18): name -> window in seconds; "1y" is the SLA view.
+WINDOWS = {"a24": DAY, "a7": 7 * DAY, "a30": 30 * DAY, "a90": 90 * DAY, "a1y": 365 * DAY}
 SPARK_BUCKETS = 28  # 6-hour buckets over 7 days
 AVAIL_WARN, AVAIL_BAD = 0.99, 0.95
 
@@ -40,7 +45,9 @@ _T = {
                failed="失败", skipped="跳过", rate="成功率", incidents="进行中的问题", circuits="熔断中的接口",
                none="无", interface="接口", state="状态", since="开始于", runs="连续次数", last="最近失败",
                open_since="熔断开始", next_probe="下次探测", history="最近 {n} 次", avail24="24小时",
-               avail7="7天", p95="P95 延迟（7天）", search="搜索接口…", only="只看异常", nodata="无数据",
+               avail7="7天", avail30="30天", avail90="90天", avail1y="1年",
+               days="最近 {n} 天（每日可用率）", p95="P95 延迟（7天）", search="搜索接口…", only="只看异常",
+               nodata="无数据",
                retried="{n} 次尝试", down="故障", flapping="抖动", recovering="恢复中", pending="待确认",
                generated="生成于", tz="时区", interfaces="{n} 个接口", problems="{n} 个异常", legend="图例",
                env="环境"),
@@ -50,7 +57,9 @@ _T = {
                rate="success", incidents="Ongoing incidents", circuits="Open circuits", none="none",
                interface="Interface", state="State", since="Since", runs="Runs", last="Last failure",
                open_since="Open since", next_probe="Next probe", history="last {n} runs", avail24="24 h",
-               avail7="7 d", p95="P95 latency (7 d)", search="Filter interfaces…", only="Problems only",
+               avail7="7 d", avail30="30 d", avail90="90 d", avail1y="1 y",
+               days="last {n} days (daily availability)", p95="P95 latency (7 d)", search="Filter interfaces…",
+               only="Problems only",
                nodata="no data", retried="{n} attempts", down="down", flapping="flapping",
                recovering="recovering", pending="pending", generated="Generated", tz="time zone",
                interfaces="{n} interfaces", problems="{n} with problems", legend="Legend", env="env"),
@@ -78,15 +87,15 @@ def render_status_page(store: StateStore, env: str, run: RunResult, verdict: Ver
     now = run.finished_at if now is None else now
     red = (redactor or Redactor()).text
     esc = html.escape
-    conn = store.conn
     states = verdict.states if verdict is not None else store.load_states(env)
-    runs = _recent_runs(conn, env, history_runs)
-    bar = _bar_results(conn, [rid for rid, _ in runs])
+    runs = store.recent_runs(env, history_runs)
+    bar = store.bar_results([rid for rid, _ in runs])
     keys = [interface_key(r) for r in run.results]
-    avail24 = store.availability(env, since=now - DAY, until=now + 1)
-    avail7 = store.availability(env, since=now - 7 * DAY, until=now + 1)
-    spark_since = now - SPARK_DAYS * DAY
-    spark = _p95_buckets(conn, env, spark_since, SPARK_DAYS * DAY / SPARK_BUCKETS)
+    avail = store.availability_windows(env, now=now, windows=WINDOWS)
+    day_starts, days = store.daily_history(env, days=BAR_DAYS, now=now)
+    # On an hour boundary, ending with the current hour: hourly rollups fall into whole buckets.
+    spark_since = hour_floor(now) + HOUR - SPARK_DAYS * DAY
+    spark = store.p95_buckets(env, since=spark_since, width=SPARK_DAYS * DAY / SPARK_BUCKETS)
     run_label = {rid: time.strftime("%m-%d %H:%M", time.localtime(ts)) for rid, ts in runs}
 
     def cell(rid: int, key: str) -> str:
@@ -198,24 +207,25 @@ def render_status_page(store: StateStore, env: str, run: RunResult, verdict: Ver
                f'<span><i class=r></i>{t["retried"].format(n="2+")}</span>{legend}'
                f'<span><i class=s></i>{t["skipped"]}</span><span><i></i>{t["nodata"]}</span></div>')
     head = (f'<div class="row hdr"><span class="nm">{t["interface"]}</span><span class="bar-h">'
-            f'{t["history"].format(n=len(runs))}</span><span class="a24">{t["avail24"]}</span>'
-            f'<span class="a7">{t["avail7"]}</span><span class="sp">{t["p95"]}</span></div>')
+            f'{t["history"].format(n=len(runs))}</span>'
+            + "".join(f'<span class="{w}">{t["avail" + w[1:]]}</span>' for w in WINDOWS)
+            + f'<span class="sp">{t["p95"]}</span><span class="days-h">{t["days"].format(n=BAR_DAYS)}</span></div>')
     open_all = len(run.results) <= 300  # a big pool opens only the services with problems
     for service, modules in rows.items():
         items = [i for m in modules.values() for i in m]
         bad = sum(i.problem for i in items)
-        svc_avail = _sum_avail(avail24.get(i.key) for i in items)
+        svc_avail = {w: _sum_avail(avail[w].get(i.key) for i in items) for w in WINDOWS}
         is_open = " open" if open_all or bad else ""
         out.append(f'<details class="svc" id="svc-{esc(service)}"{is_open}><summary><b>{esc(service)}</b> '
                    f'<span class="muted">{t["interfaces"].format(n=len(items))}</span>'
                    + (f' <span class="pill bad">{t["problems"].format(n=bad)}</span>' if bad else "")
-                   + f' <span class="pct {_avail_cls(svc_avail)}">{t["avail24"]} {_pct(svc_avail)}</span>'
-                   f"</summary>{head}")
+                   + "".join(f' <span class="pct {_avail_cls(a)}" title="{_checks(a)}">{t["avail" + w[1:]]} '
+                             f'{_pct(a)}</span>' for w, a in svc_avail.items())
+                   + f"</summary>{head}")
         for module, module_rows in modules.items():
             out.append(f'<h3 class="mod">{esc(module)}</h3>')
             for i in module_rows:
                 r = i.result
-                a24, a7 = avail24.get(i.key), avail7.get(i.key)
                 search = f"{service}/{module}/{r.name}".lower()
                 method = f'<span class="m">{esc(r.method)}</span> ' if r.method else ""
                 status = (f' <span class="pill bad">{_cat_label(r.category or "unexpected", lang)}</span>'
@@ -223,51 +233,17 @@ def render_status_page(store: StateStore, env: str, run: RunResult, verdict: Ver
                 out.append(f'<div class="row{" bad" if i.problem else ""}" data-k="{esc(search)}">'
                            f'<span class="nm">{method}{esc(r.name)}{status}</span>'
                            f'<span class="bar">{"".join(i.cells)}</span>'
-                           f'<span class="a24 pct {_avail_cls(a24)}" title="{_checks(a24)}">{_pct(a24)}</span>'
-                           f'<span class="a7 pct {_avail_cls(a7)}" title="{_checks(a7)}">{_pct(a7)}</span>'
-                           f'<span class="sp">{_sparkline(spark.get(i.key, {}), lang)}</span></div>')
+                           + "".join(_avail_cell(w, avail[w].get(i.key)) for w in WINDOWS)
+                           + f'<span class="sp">{_sparkline(spark.get(i.key, {}), lang)}</span>'
+                           f'<span class="days" data-d="{_day_code(days.get(i.key))}"></span></div>')
         out.append("</details>")
     offset = time.strftime("%z", time.localtime(now))
+    labels = [time.strftime("%Y-%m-%d", time.localtime(d)) for d in day_starts]
     out.append(f'<footer class="muted">{t["generated"]} {_fmt(now)} · {t["tz"]} UTC{offset[:3]}:{offset[3:]} · '
-               f'pytest-apimon</footer></main><div id="tip" hidden></div><script>{_JS}</script></body></html>')
+               f'pytest-apimon</footer></main><div id="tip" hidden></div>'
+               f'<script>var APIMON_DAYS={json.dumps(labels)};{_JS}</script></body></html>')
     # Names, titles and reasons come from documents and servers: one masking pass over the whole page.
     return red("\n".join(out))
-
-
-# -- read-only queries (the store's own API has no "these runs" or "P95 per bucket" query) ---------------
-
-def _recent_runs(conn: sqlite3.Connection, env: str, n: int) -> list[tuple[int, float]]:
-    """The last `n` runs of `env`, oldest first: the bar's columns."""
-    rows = conn.execute("SELECT id, started_at FROM runs WHERE env = ? ORDER BY started_at DESC, id DESC LIMIT ?",
-                        (env, max(0, int(n)))).fetchall()
-    return [(int(rid), float(ts)) for rid, ts in reversed(rows)]
-
-
-def _bar_results(conn: sqlite3.Connection, run_ids: list[int]) -> dict[tuple[int, str], tuple]:
-    if not run_ids:
-        return {}
-    marks = ", ".join("?" * len(run_ids))
-    sql = ("SELECT run_id, key, outcome, category, sub, status, latency_ms, attempts FROM results"  # noqa: S608
-           f" WHERE run_id IN ({marks})")
-    return {(row[0], row[1]): tuple(row[2:]) for row in conn.execute(sql, run_ids)}
-
-
-def _p95_buckets(conn: sqlite3.Connection, env: str, since: float, width: float) -> dict[str, dict[int, float]]:
-    """{key: {bucket: nearest-rank P95 ms}} of executed checks, computed in SQLite (window functions)."""
-    # Nearest-rank P95 = the smallest value whose cumulative share reaches 95 %: one window pass, and only
-    # one row per bucket leaves SQLite (a 7-day scan at a 15-minute cadence is ~670 000 results).
-    sql = """
-        SELECT key, b, MIN(v) FROM (
-            SELECT key, b, v, CUME_DIST() OVER (PARTITION BY key, b ORDER BY v) AS cd
-            FROM (SELECT r.key AS key, CAST((runs.started_at - ?) / ? AS INTEGER) AS b, r.latency_ms AS v
-                  FROM results r JOIN runs ON runs.id = r.run_id
-                  WHERE runs.env = ? AND runs.started_at >= ? AND r.outcome IN ('passed', 'failed')
-                    AND r.latency_ms IS NOT NULL))
-        WHERE cd >= 0.95 - 1e-12 GROUP BY key, b"""
-    out: dict[str, dict[int, float]] = {}
-    for key, bucket, value in conn.execute(sql, (since, width, env, since)):
-        out.setdefault(key, {})[int(bucket)] = float(value)
-    return out
 
 
 # -- small formatting helpers -------------------------------------------------------------------------
@@ -315,6 +291,30 @@ def _sum_avail(items: Iterable[Availability | None]) -> Availability | None:
     return Availability(sum(a.checks for a in got), sum(a.passed for a in got)) if got else None
 
 
+def _avail_cell(window: str, a: Availability | None) -> str:
+    return f'<span class="{window} pct {_avail_cls(a)}" title="{_checks(a)}">{_pct(a)}</span>'
+
+
+# One character per day for the daily bar (drawn by _JS): no data, 100 %, >= 99 %, >= 95 %, below.
+_DAY_LEVELS = ".ABCD"
+
+
+def _day_code(per_day: list[Availability] | None) -> str:
+    """'A…' per day, then for each day below 100 % ';index:passed/checks' so the tooltip can say how much."""
+    if not per_day:
+        return "." * BAR_DAYS
+    code, detail = [], []
+    for n, a in enumerate(per_day):
+        if not a.checks:
+            code.append(".")
+            continue
+        ratio = a.passed / a.checks
+        code.append("A" if ratio == 1 else "B" if ratio >= AVAIL_WARN else "C" if ratio >= AVAIL_BAD else "D")
+        if ratio < 1:
+            detail.append(f"{n}:{a.passed}/{a.checks}")
+    return "".join(code) + "".join(f";{d}" for d in detail)
+
+
 def _pct(a: Availability | None) -> str:
     if a is None or a.ratio is None:
         return "-"
@@ -335,7 +335,7 @@ def _cell_css(t: dict[str, str]) -> str:
     colors = "".join(f".{cls}{{background:{_CELL_COLOR[cat]}!important}}" for cat, cls in _CELL_CLASS.items())
     # On a phone the column header is hidden: each number carries its label instead.
     phone = "".join(f'.row .{cls}::before{{content:"{t[label]} ";color:#656d76;font-weight:400}}'
-                    for cls, label in (("a24", "avail24"), ("a7", "avail7")))
+                    for cls, label in ((w, "avail" + w[1:]) for w in WINDOWS))
     return f"{colors}@media (max-width:640px){{{phone}}}"
 
 
@@ -356,8 +356,11 @@ th,td:nth-child(2){white-space:nowrap}th{font-weight:600}td:first-child{overflow
 summary{cursor:pointer;font-size:15px;padding:2px 0}h3.mod{font-size:13px;color:#57606a;margin:10px 0 2px}
 .pill{display:inline-block;padding:0 6px;border-radius:9px;font-size:12px;background:#eaeef2}
 .pill.bad{background:#ffebe9;color:#cf222e}.m{font:11px monospace;color:#57606a}
-.row{display:grid;grid-template-columns:minmax(150px,1.2fr) minmax(180px,2.4fr) 62px 62px 118px;gap:8px;
+.row{display:grid;grid-template-columns:minmax(150px,1.2fr) minmax(180px,2.4fr) repeat(5,58px) 118px;gap:2px 8px;
 align-items:center;padding:3px 0;border-bottom:1px solid #f3f4f6}.row.hdr{font-size:12px;color:#656d76}
+.days,.days-h{grid-column:2/-1}.days{display:flex;gap:1px;height:8px}
+.days i{flex:1 1 0;min-width:1px;border-radius:1px;background:#e6e9ec}.dA{background:#2da44e}
+.dB{background:#d4a72c}.dC{background:#e16f24}.dD{background:#cf222e}
 .nm{overflow-wrap:anywhere}.bar{display:flex;gap:1px;height:18px}
 .bar i,.legend i{flex:1 1 0;min-width:2px;border-radius:1px;background:#e6e9ec}.bar i:hover{outline:1px solid #1f2328}
 .o{background:#2da44e!important}.r{background:#8fd19e!important}.s{background:#afb8c1!important}
@@ -372,7 +375,7 @@ polyline{fill:none;stroke:#0969da;stroke-width:1.5}
 #tip{position:fixed;left:8px;right:8px;bottom:8px;background:#1f2328;color:#fff;padding:8px 10px;border-radius:6px}
 footer{margin:18px 0;font-size:12px}
 @media (max-width:640px){main{padding:8px}h1{font-size:18px}.banner{font-size:16px}
-.row{grid-template-columns:1fr 1fr 1fr;gap:2px 8px}.row .nm,.row .bar,.row .bar-h{grid-column:1/-1}
+.row{grid-template-columns:1fr 1fr 1fr;gap:2px 8px}.row .nm,.row .bar,.row .bar-h,.row .days{grid-column:1/-1}
 .row .pct{text-align:left}.row.hdr{display:none}th,td{padding:3px 4px}}
 """
 
@@ -388,6 +391,20 @@ function filter(){
       r.hidden=!ok;if(ok)shown++;});
     d.hidden=shown===0;if((text||only)&&shown)d.open=true;});
 }
+function days(d){
+  if(d.getAttribute('data-done'))return;d.setAttribute('data-done','1');
+  var parts=d.getAttribute('data-d').split(';'),code=parts[0],x={},h='',n,kv,t,c;
+  for(n=1;n<parts.length;n++){kv=parts[n].split(':');x[kv[0]]=kv[1];}
+  for(n=0;n<code.length;n++){
+    c=code.charAt(n);t=(window.APIMON_DAYS||[])[n]||'';
+    if(c==='.')t+=' \u00b7 -';
+    else if(x[n]){kv=x[n].split('/');t+=' \u00b7 '+(kv[0]/kv[1]*100).toFixed(2)+'% ('+x[n]+')';}
+    else t+=' \u00b7 100%';
+    h+='<i class="d'+(c==='.'?'N':c)+'" title="'+t+'"></i>';}
+  d.innerHTML=h;}
+document.querySelectorAll('details.svc').forEach(function(s){
+  function draw(){if(s.open)s.querySelectorAll('.days').forEach(days);}
+  s.addEventListener('toggle',draw);draw();});
 q.addEventListener('input',filter);p.addEventListener('change',filter);
 document.addEventListener('click',function(e){
   var c=e.target;if(c.tagName!=='I'||!c.title)return;var r=c.closest('.row');

@@ -168,13 +168,23 @@ def test_page_structure_and_content(week: tuple[StateStore, RunResult, Verdict])
     assert len(rows) == len(POOL)
     for row in rows:
         cells = row.find_all("span", "bar")[0].find_all("i")
-        assert len(cells) == 50 and all(re.match(r"\d\d-\d\d \d\d:\d\d · ", c.attrs["title"]) for c in cells)
+        # Hourly runs, raw tier 48 h: the bar holds the 49 runs still in it (cut at a whole hour).
+        assert len(cells) == 49 and all(re.match(r"\d\d-\d\d \d\d:\d\d · ", c.attrs["title"]) for c in cells)
     row = {r.attrs["data-k"]: r for r in rows}
     # The login outage is 4 of 168 runs ago 3 days: 24 h clean, 7 d 164/168.
     login = row["user/账户/登录"]
     assert login.find_all("span", "a24")[0].text == "100%"
     assert login.find_all("span", "a7")[0].text == f"{164 / 168 * 100:.2f}%"
     assert login.find_all("span", "a7")[0].attrs["title"] == "164/168"
+    # 30 d, 90 d and 1 y read the daily rollups (the week is all there is), and agree with the raw count.
+    for window in ("a30", "a90", "a1y"):
+        assert login.find_all("span", window)[0].attrs["title"] == "164/168"
+    code = login.find_all("span", "days")[0].attrs["data-d"].split(";")
+    assert len(code[0]) == 90 and code[0][:-8] == "." * 82 and "." not in code[0][-7:]
+    lost = [tuple(map(int, d.split(":")[1].split("/"))) for d in code[1:]]
+    assert sum(c - p for p, c in lost) == 4 and sum(c for _, c in lost) <= 48  # the 4 failed hourly checks
+    user = next(s for s in services if s.find_all("b")[0].text == "user")
+    assert "1年 " in user.find_all("summary")[0].all_text()
     order = row["order/下单/创建订单"]
     assert "bad" in order.attrs["class"].split()
     last = [c for c in order.find_all("i") if "跳过" not in c.attrs["title"]][-1]
@@ -223,10 +233,11 @@ def assert_self_contained(root: Node, page: str) -> None:
 
 
 def test_sparkline_buckets_are_nearest_rank_p95(tmp_path: Path) -> None:
+    from pytest_apimon.rollup import hour_floor
     from pytest_apimon.state import p95
-    from pytest_apimon.statuspage import _p95_buckets
 
     rng = random.Random(3)
+    since = hour_floor(NOW) + HOUR - 7 * DAY  # as the page does: hour-aligned, so hourly rollups fit buckets
     with StateStore.in_dir(tmp_path) as store:
         expected: dict[int, list[float]] = {}
         for j in range(120):
@@ -234,9 +245,9 @@ def test_sparkline_buckets_are_nearest_rank_p95(tmp_path: Path) -> None:
             lat = round(rng.uniform(1, 500)) if j % 9 else 77.0  # ties on purpose
             store.record_run(RunResult(started, started + 1, "prod", [
                 InterfaceResult("n::a", "s", "m", "a", status=200, elapsed_ms=lat)]), {}, now=started + 1)
-            if started >= NOW - 7 * DAY:
-                expected.setdefault(int((started - (NOW - 7 * DAY)) // (6 * HOUR)), []).append(lat)
-        got = _p95_buckets(store.conn, "prod", NOW - 7 * DAY, 6 * HOUR)["s/a"]
+            if started >= since:
+                expected.setdefault(int((started - since) // (6 * HOUR)), []).append(lat)
+        got = store.p95_buckets("prod", since=since, width=6 * HOUR)["s/a"]
     assert got == {b: p95(v) for b, v in expected.items()}
 
 
