@@ -100,11 +100,11 @@ def render_status_page(store: StateStore, env: str, run: RunResult, verdict: Ver
 
     def cell(rid: int, key: str) -> str:
         row = bar.get((rid, key))
-        when = run_label[rid]
+        # The run's time is not repeated in 1000 × 50 titles: the inline script prefixes it (APIMON_RUNS).
         if row is None:
-            return f'<i title="{when} · {t["nodata"]}"></i>'
+            return f'<i title="{t["nodata"]}"></i>'
         outcome, category, sub, status, latency, attempts = row
-        parts = [when]
+        parts: list[str] = []
         if outcome == "skipped":
             parts.append(t["skipped"])
             cls = "s"
@@ -241,7 +241,8 @@ def render_status_page(store: StateStore, env: str, run: RunResult, verdict: Ver
     labels = [time.strftime("%Y-%m-%d", time.localtime(d)) for d in day_starts]
     out.append(f'<footer class="muted">{t["generated"]} {_fmt(now)} · {t["tz"]} UTC{offset[:3]}:{offset[3:]} · '
                f'pytest-apimon</footer></main><div id="tip" hidden></div>'
-               f'<script>var APIMON_DAYS={json.dumps(labels)};{_JS}</script></body></html>')
+               f'<script>var APIMON_DAYS={json.dumps(labels)},'
+               f'APIMON_RUNS={json.dumps([run_label[rid] for rid, _ in runs])};{_JS}</script></body></html>')
     # Names, titles and reasons come from documents and servers: one masking pass over the whole page.
     return red("\n".join(out))
 
@@ -403,7 +404,11 @@ function days(d){
     h+='<i class="d'+(c==='.'?'N':c)+'" title="'+t+'"></i>';}
   d.innerHTML=h;}
 document.querySelectorAll('details.svc').forEach(function(s){
-  function draw(){if(s.open)s.querySelectorAll('.days').forEach(days);}
+  function draw(){if(!s.open)return;s.querySelectorAll('.days').forEach(days);
+    s.querySelectorAll('.bar').forEach(function(b){
+      if(b.getAttribute('data-done'))return;b.setAttribute('data-done','1');
+      for(var n=0;n<b.children.length;n++){var c=b.children[n];c.title=(window.APIMON_RUNS||[])[n]+' \u00b7 '+c.title;}
+    });}
   s.addEventListener('toggle',draw);draw();});
 q.addEventListener('input',filter);p.addEventListener('change',filter);
 document.addEventListener('click',function(e){

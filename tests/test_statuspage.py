@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import re
@@ -169,7 +170,10 @@ def test_page_structure_and_content(week: tuple[StateStore, RunResult, Verdict])
     for row in rows:
         cells = row.find_all("span", "bar")[0].find_all("i")
         # Hourly runs, raw tier 48 h: the bar holds the 49 runs still in it (cut at a whole hour).
-        assert len(cells) == 49 and all(re.match(r"\d\d-\d\d \d\d:\d\d · ", c.attrs["title"]) for c in cells)
+        assert len(cells) == 49 and all(c.attrs["title"] for c in cells)
+    # The run times are one list for every bar (the script prefixes them to each cell's title).
+    runs = json.loads(re.search(r"APIMON_RUNS=(\[.*?\]);", page).group(1))
+    assert len(runs) == 49 and all(re.fullmatch(r"\d\d-\d\d \d\d:\d\d", r) for r in runs)
     row = {r.attrs["data-k"]: r for r in rows}
     # The login outage is 4 of 168 runs ago 3 days: 24 h clean, 7 d 164/168.
     login = row["user/账户/登录"]
@@ -293,7 +297,7 @@ def test_thousand_interfaces_thirty_days_within_budget(tmp_path: Path) -> None:
         elapsed = time.perf_counter() - t0
     size = len(page.encode("utf-8"))
     print(f"\n1000 interfaces x 720 runs: {size / 1e6:.2f} MB, rendered in {elapsed:.2f} s")
-    assert size < 4_000_000
+    assert size <= 3_000_000  # issue 18: <= 3 MB uncompressed at 1000 interfaces
     assert elapsed < 20
     root = parse(page)
     assert len([r for r in root.find_all("div", "row") if "data-k" in r.attrs]) == n_itf
