@@ -90,7 +90,7 @@ class Memory:
         """Take the run lock (raises runlock.LockTimeout) and load what earlier runs left."""
         lock = RunLock(config.state_path, timeout=config.state.lock_timeout).acquire()
         try:
-            store = StateStore.in_dir(config.state_path, retention_days=config.state.retention_days)
+            store = StateStore.in_dir(config.state_path, **config.state.store_options())
             states, memory = store.load_states(config.env), store.load_memory(config.env)
         except BaseException:
             lock.release()

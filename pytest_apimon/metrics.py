@@ -20,6 +20,9 @@ from .results import InterfaceResult, RunResult
 from .state import StateStore
 
 FAILURE_LOOKBACK = 7 * 86400.0  # how far back "the last failure" is looked up (bounds the query)
+# apimon_interface_availability_ratio windows (issue 18), read from the rollups.
+AVAILABILITY_WINDOWS = {"24h": 86400.0, "7d": 7 * 86400.0, "30d": 30 * 86400.0, "90d": 90 * 86400.0,
+                        "1y": 365 * 86400.0}
 _OUTCOME_RANK = {"failed": 0, "passed": 1, "skipped": 2}  # the one kept when two results share labels
 
 
@@ -67,7 +70,9 @@ def render_prometheus(run: RunResult, store: StateStore | None = None, verdict: 
         states = store.load_states(run.env)
     env = run.env
     results = _unique(run.results)
-    last_failures = _last_failures(store, env, run.finished_at - FAILURE_LOOKBACK) if store is not None else {}
+    last_failures = store.last_failures(env, run.finished_at - FAILURE_LOOKBACK) if store is not None else {}
+    availability = (store.availability_windows(env, now=run.finished_at, windows=AVAILABILITY_WINDOWS)
+                    if store is not None else {})
 
     fam = {name: _Family(name, text) for name, text in (
         ("apimon_interface_up", "1 if the interface passed its last check, 0 if it failed or its circuit is open."),
@@ -79,6 +84,11 @@ def render_prometheus(run: RunResult, store: StateStore | None = None, verdict: 
         ("apimon_interface_last_failure_info", "The category of the interface's most recent failure (value 1)."),
         ("apimon_interface_last_failure_timestamp_seconds", "Start of the run of the interface's most recent "
                                                             "failure, Unix time."),
+        ("apimon_interface_availability_ratio", "Passed / executed checks of the interface over `window` "
+                                                "(24h, 7d, 30d, 90d, 1y; from the history's rollups)."),
+        ("apimon_interface_checks", "Executed checks of the interface over `window` (the ratio's denominator)."),
+        ("apimon_service_availability_ratio", "Passed / executed checks of the service's interfaces over "
+                                              "`window`."),
         ("apimon_run_interfaces", "Interfaces in the last run by result."),
         ("apimon_run_failures", "Failed interfaces in the last run by category."),
         ("apimon_run_duration_seconds", "Wall-clock duration of the last run."),
@@ -112,6 +122,22 @@ def render_prometheus(run: RunResult, store: StateStore | None = None, verdict: 
         if failure is not None:
             fam["apimon_interface_last_failure_info"].add({**labels, "category": failure[0]}, 1)
             fam["apimon_interface_last_failure_timestamp_seconds"].add(labels, failure[1])
+        for window, per_key in availability.items():
+            a = per_key.get(key)
+            if a is not None and a.checks:
+                fam["apimon_interface_availability_ratio"].add({**labels, "window": window}, a.passed / a.checks)
+                fam["apimon_interface_checks"].add({**labels, "window": window}, a.checks)
+
+    by_service: dict[str, set[str]] = {}
+    for r in results:
+        by_service.setdefault(r.service, set()).add(interface_key(r))
+    for window, per_key in availability.items():
+        for service, keys in sorted(by_service.items()):
+            got = [per_key[k] for k in keys if k in per_key]
+            checks = sum(a.checks for a in got)
+            if checks:
+                fam["apimon_service_availability_ratio"].add({"env": env, "service": service, "window": window},
+                                                             sum(a.passed for a in got) / checks)
 
     counts = {"passed": 0, "failed": 0, "skipped": 0}
     by_category = {c.value: 0 for c in ORDER}
@@ -183,12 +209,3 @@ def _unique(results: Iterable[InterfaceResult]) -> list[InterfaceResult]:
         if old is None or _OUTCOME_RANK.get(r.outcome, 3) < _OUTCOME_RANK.get(old.outcome, 3):
             best[labels] = r
     return sorted(best.values(), key=lambda r: (r.service, r.module, r.name))
-
-
-def _last_failures(store: StateStore, env: str, since: float) -> dict[str, tuple[str, float]]:
-    """{key: (category, run start)} of each interface's most recent failure since `since`."""
-    # SQLite returns the bare columns of the row holding MAX(): the category of that very run.
-    rows = store.conn.execute(
-        "SELECT r.key, r.category, MAX(runs.started_at) FROM results r JOIN runs ON runs.id = r.run_id"
-        " WHERE runs.env = ? AND runs.started_at >= ? AND r.outcome = 'failed' GROUP BY r.key", (env, since))
-    return {key: (category or "unexpected", float(ts)) for key, category, ts in rows}

@@ -2,7 +2,9 @@
 
     state:
       dir: .apimon                # relative to the config file's folder
-      retention_days: 30          # run history kept (older runs pruned when a new run is recorded)
+      raw_hours: 48               # per-run results kept (alert trends, the status page's run bar)
+      hourly_days: 90             # hourly rollups kept (>= 8: the 7-day windows read them)
+      daily_days: 730             # daily rollups kept (30 d / 90 d / 1 y availability, SLA export)
       lock_timeout: 5m            # a second run waits this long for the running one, then exits
     alerts:
       failure_threshold: 1        # consecutive failing runs before an interface counts as down
@@ -63,8 +65,15 @@ class StormSettings:
 @dataclass(frozen=True)
 class StateSettings:
     dir: str = ".apimon"
-    retention_days: float = 30.0
+    retention_days: float | None = None  # legacy name of the raw window, in days (raw_hours wins)
     lock_timeout: float = 300.0  # seconds
+    raw_hours: float = 48.0
+    hourly_days: float = 90.0
+    daily_days: float = 730.0
+
+    def store_options(self) -> dict[str, float]:
+        """Keyword arguments of state.StateStore."""
+        return {"raw_hours": self.raw_hours, "hourly_days": self.hourly_days, "daily_days": self.daily_days}
 
 
 @dataclass(frozen=True)
@@ -82,7 +91,7 @@ _SERVICE_ALERT_KEYS = (*_ALERT_KEYS[:-1], "breaker")
 _FLAPPING_KEYS = ("changes", "window")
 _STORM_KEYS = ("fraction", "min_services", "min_interfaces")
 _BREAKER_KEYS = ("enabled", "failures", "cooldown")
-_STATE_KEYS = ("dir", "retention_days", "lock_timeout")
+_STATE_KEYS = ("dir", "retention_days", "lock_timeout", "raw_hours", "hourly_days", "daily_days")
 
 
 
@@ -207,12 +216,21 @@ def parse_state(raw: Any, *, default_dir: str = ".apimon", file: str | None = No
     reader = _reader(file, environ, line_of)
     path: Path_ = ("state",)
     section = reader.mapping(raw, path, _STATE_KEYS)
-    days = reader.value(section, path, "retention_days", float, 30.0)
-    if days <= 0:
+    days = reader.value(section, path, "retention_days", float, None)
+    if days is not None and days <= 0:
         reader.fail(path + ("retention_days",), f"expected a number of days > 0, got {section['retention_days']!r}")
+    tiers: dict[str, float] = {}
+    for key, default, least in (("raw_hours", days * 24 if days is not None else 48.0, 1.0),
+                                ("hourly_days", 90.0, 8.0), ("daily_days", 730.0, 1.0)):
+        value = reader.value(section, path, key, float, default)
+        if not value >= least:
+            why = " (the 7-day windows read the hourly rollups)" if key == "hourly_days" else ""
+            reader.fail(path + (key,), f"expected a number >= {least:g}{why}, got {section.get(key)!r}")
+        tiers[key] = value
     return StateSettings(
         dir=reader.value(section, path, "dir", _nonempty, default_dir),
         retention_days=days,
         lock_timeout=reader.value(section, path, "lock_timeout", parse_duration, 300.0),
+        **tiers,
     )
 

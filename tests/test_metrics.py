@@ -158,3 +158,24 @@ def test_atomic_write(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         write_prometheus(target, sample_run(T0 + 999))
     assert target.read_text(encoding="utf-8") == before
     assert os.listdir(target.parent) == ["apimon.prom"]
+
+
+def test_availability_windows_from_the_rollups(tmp_path: Path) -> None:
+    """Daily runs over 40 days (raw tier 48 h): 24h/7d/30d/90d/1y ratios count the rolled-up checks."""
+    day = 86400.0
+    with StateStore.in_dir(tmp_path) as store:
+        for i in range(40):  # 登录 fails on every 4th day
+            run = RunResult(T0 + i * day, T0 + i * day + 5, "prod", [
+                itf("登录", "failed" if i % 4 == 0 else "passed", category="server_error"),
+                itf("排班", service="nurse", module="排班")])
+            store.record_run(run, {}, now=run.finished_at)
+        assert store.conn.execute("SELECT COUNT(*) FROM runs").fetchone()[0] <= 3  # the rest is rolled up
+        last = RunResult(T0 + 39 * day, T0 + 39 * day + 5, "prod", run.results)
+        got = families(render_prometheus(last, store=store))
+    ratio = got["apimon_interface_availability_ratio"]
+    checks = got["apimon_interface_checks"]
+    assert value(checks, interface="登录", window="7d") in (7, 8)  # whole hours: 7 days + the run on the edge
+    assert value(checks, interface="登录", window="90d") == 40 == value(checks, interface="登录", window="1y")
+    assert value(ratio, interface="登录", window="1y") == 30 / 40
+    assert value(ratio, interface="排班", window="30d") == 1
+    assert value(got["apimon_service_availability_ratio"], service="user", window="90d") == 30 / 40

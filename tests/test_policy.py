@@ -282,6 +282,13 @@ def test_parse_policy_shape_and_errors() -> None:
 def test_parse_state() -> None:
     s = parse_state({"dir": "var/apimon", "retention_days": 7, "lock_timeout": "2m"})
     assert (s.dir, s.retention_days, s.lock_timeout) == ("var/apimon", 7.0, 120.0)
+    assert s.store_options() == {"raw_hours": 168.0, "hourly_days": 90.0, "daily_days": 730.0}  # legacy name
+    s = parse_state({"raw_hours": 24, "hourly_days": 30, "daily_days": 400})
+    assert s.store_options() == {"raw_hours": 24.0, "hourly_days": 30.0, "daily_days": 400.0}
+    assert parse_state(None).store_options() == {"raw_hours": 48.0, "hourly_days": 90.0, "daily_days": 730.0}
+    with pytest.raises(ConfigError) as exc:
+        parse_state({"hourly_days": 3})
+    assert exc.value.field == "state.hourly_days" and "7-day" in str(exc.value)
     assert parse_state(None, default_dir=".state").dir == ".state"
     with pytest.raises(ConfigError) as exc:
         parse_state({"retention_days": 0})
