@@ -377,7 +377,8 @@ class StateStore:
                 return
             free = int(self.conn.execute("PRAGMA freelist_count").fetchone()[0])
             if free >= VACUUM_FREE_PAGES:
-                self.conn.execute(f"PRAGMA incremental_vacuum({min(free, VACUUM_STEP_PAGES)})").fetchall()
+                # executescript steps the pragma to the end (execute() frees a single page).
+                self.conn.executescript(f"PRAGMA incremental_vacuum({min(free, VACUUM_STEP_PAGES)});")
         except sqlite3.OperationalError:  # busy: the next run does it
             pass
 

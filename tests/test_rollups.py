@@ -1,0 +1,216 @@
+"""History tiers (issue 18): rollups written with the run, exact figures, bounded pruning, vacuum, migration,
+and alert decisions that do not change across a rollup."""
+
+from __future__ import annotations
+
+import random
+import sqlite3
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from pytest_apimon import rollup
+from pytest_apimon import state as state_mod
+from pytest_apimon.policy import Kind, RunMemory, evaluate, skips
+from pytest_apimon.policy_settings import parse_policy
+from pytest_apimon.results import InterfaceResult, RunResult
+from pytest_apimon.state import DAY, HOUR, Availability, StateStore
+
+T0 = rollup.day_floor(1_700_000_000.0) + 22 * HOUR  # 22:00 local: sequences cross an hour and a day boundary
+QUARTER = 900.0
+
+
+def res(name: str, outcome: str = "passed", *, latency: float | None = 100.0, category: str | None = None,
+        attempts: int = 1, service: str = "svc") -> InterfaceResult:
+    if outcome == "failed" and category is None:
+        category = "server_error"
+    return InterfaceResult(nodeid=f"p/{service}/m.yaml::{name}", service=service, module="m", name=name,
+                           outcome=outcome, category=category, status=200 if outcome == "passed" else 500,
+                           elapsed_ms=latency, attempts=attempts)
+
+
+def record(store: StateStore, ts: float, results: list[InterfaceResult], env: str = "prod") -> None:
+    run = RunResult(ts, ts + 5, env, results)
+    verdict = evaluate(store.load_states(env), results, parse_policy(None), ts + 5, store.load_memory(env))
+    store.record_run(run, verdict.states, verdict.memory, removed=verdict.removed, now=ts + 5)
+
+
+def count(store: StateStore, sql: str, *args: object) -> int:
+    return int(store.conn.execute(sql, args).fetchone()[0])
+
+
+def test_hour_and_day_rolled_up_exactly_by_the_run_that_ends_them(tmp_path: Path) -> None:
+    rng = random.Random(5)
+    raw: list[tuple[float, InterfaceResult]] = []
+    with StateStore.in_dir(tmp_path) as store:
+        for i in range(8):  # 22:00 .. 23:45, quarter-hourly
+            ts = T0 + i * QUARTER
+            results = [res("a", "failed" if i in (1, 6) else "passed", latency=rng.uniform(10, 900),
+                           category="timeout" if i == 6 else None, attempts=2 if i == 3 else 1),
+                       res("b", latency=None if i == 2 else 50.0 + i), res("c", "skipped", latency=None)]
+            record(store, ts, results)
+            raw += [(ts, r) for r in results]
+            # Nothing is rolled up before the hour is over; the first run of 23:00 rolls 22:00 up.
+            assert count(store, "SELECT COUNT(*) FROM rollups WHERE tier = 'hour'") == (1 if i >= 4 else 0)
+        assert count(store, "SELECT COUNT(*) FROM rollups WHERE tier = 'day'") == 0
+        record(store, T0 + 2 * HOUR, [res("a"), res("b")])  # 00:00: ends 23:00 and the day
+        assert count(store, "SELECT COUNT(*) FROM rollups WHERE tier = 'hour'") == 2
+        ((data, failures),) = store.conn.execute("SELECT data, failures FROM rollups WHERE tier = 'day'")
+        day = {store._name(i)[0]: s for i, s in rollup.decode(data, failures).items()}
+    a_lat = sorted(r.elapsed_ms for _, r in raw if r.name == "a")
+    expected_a = rollup.Stats(checks=8, passed=6, attempts=9, retried=1, p50=round(rollup.nearest_rank(a_lat, 0.5)),
+                              p95=round(rollup.nearest_rank(a_lat, 0.95)), max=round(a_lat[-1]),
+                              failures={"server_error": 1, "timeout": 1})
+    assert day["svc/a"] == expected_a
+    assert day["svc/b"] == rollup.Stats(8, 8, 8, 0, 54.0, 57.0, 57.0, {})  # the check without latency still counts
+    assert "svc/c" not in day  # skips are not checks
+
+
+def test_windows_agree_with_raw_counts_across_tiers(tmp_path: Path) -> None:
+    """Hourly runs for 20 days with a raw window of 6 h: every window's counts equal the raw truth."""
+    rng = random.Random(11)
+    truth: list[tuple[float, str, bool]] = []
+    with StateStore.in_dir(tmp_path, raw_hours=6) as store:
+        for i in range(20 * 24):
+            ts = T0 + i * HOUR + rng.uniform(0, 600)
+            results = [res(n, "failed" if rng.random() < 0.1 else "passed") for n in ("a", "b")]
+            record(store, ts, results)
+            truth += [(ts, f"svc/{r.name}", r.outcome == "passed") for r in results]
+        now = ts + 5
+        assert count(store, "SELECT COUNT(*) FROM runs") < 8 * 24  # raw pruned to ~6 h (+ today)
+        for window in (3 * HOUR, DAY, 7 * DAY, 15 * DAY, 365 * DAY):
+            got = store.availability("prod", since=now - window, until=now + 1)
+            floor = rollup.hour_floor if window <= 7 * DAY else rollup.day_floor
+            since = now - window if now - window >= store._meta_float("prod", "raw_from") else floor(now - window)
+            for key in ("svc/a", "svc/b"):
+                hits = [ok for ts, k, ok in truth if k == key and ts >= since]
+                assert got[key] == Availability(len(hits), sum(hits)), (window, key)
+
+
+def test_pruning_is_bounded_per_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(state_mod, "PRUNE_BATCH", 25)
+    with StateStore.in_dir(tmp_path, raw_hours=1000) as store:
+        for i in range(20):
+            record(store, T0 + i * 3 * HOUR, [res(f"i{n}") for n in range(10)])  # 200 raw rows over 3 days
+        store.raw_hours = 1  # now most of it is beyond the window
+        before = count(store, "SELECT COUNT(*) FROM results")
+        record(store, T0 + 20 * 3 * HOUR, [res(f"i{n}") for n in range(10)])
+        assert count(store, "SELECT COUNT(*) FROM results") == before + 10 - 25  # one batch, not everything
+        for i in range(21, 34):
+            record(store, T0 + i * 3 * HOUR, [res(f"i{n}") for n in range(10)])
+        # Worked off over the next runs (only the day that just ended is still being pruned), and never the
+        # current day before it is rolled up.
+        today = rollup.day_floor(T0 + 33 * 3 * HOUR)
+        assert count(store, "SELECT MIN(started_at) FROM runs") >= rollup.day_floor(today - HOUR)
+        assert count(store, "SELECT COUNT(*) FROM runs WHERE started_at >= ?", today) == 1
+        assert store.availability("prod", since=T0 - 1)["svc/i0"] == Availability(34, 34)
+
+
+def test_incremental_vacuum_gives_space_back(tmp_path: Path) -> None:
+    db = tmp_path / "state.db"
+    with StateStore(db, raw_hours=1000) as store:
+        for i in range(60):
+            record(store, T0 + i * HOUR, [res(f"interface-{n:04d}" * 4) for n in range(300)])
+        big = db.stat().st_size
+        store.raw_hours = 1
+        for i in range(60, 90):
+            record(store, T0 + i * HOUR, [res("x")])
+        store.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        assert count(store, "PRAGMA freelist_count") < state_mod.VACUUM_FREE_PAGES
+    assert db.stat().st_size < big / 2
+
+
+def legacy_db(path: Path, runs: int, names: list[str], every: float) -> dict[str, Availability]:
+    """A raw-only (schema v1) database as pytest-apimon wrote it before issue 18; returns the raw truth."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL, applied_at REAL)")
+    for statement in state_mod.MIGRATIONS[0]:
+        conn.execute(statement)
+    conn.execute("INSERT INTO schema_version VALUES (1, 0)")
+    rng = random.Random(2)
+    truth: dict[str, list[int]] = {f"svc/{n}": [0, 0] for n in names}
+    conn.execute("BEGIN")
+    for j in range(runs):
+        ts = T0 + j * every
+        run_id = conn.execute("INSERT INTO runs (env, started_at, finished_at, total, passed, failed, skipped,"
+                              " selection_complete) VALUES ('prod', ?, ?, 0, 0, 0, 0, 1)", (ts, ts + 5)).lastrowid
+        for n in names:
+            ok = rng.random() > 0.05
+            truth[f"svc/{n}"][0] += 1
+            truth[f"svc/{n}"][1] += ok
+            conn.execute("INSERT INTO results VALUES (?, ?, 'svc', ?, ?, ?, NULL, ?, ?, 1)",
+                         (run_id, f"svc/{n}", f"p::{n}", "passed" if ok else "failed",
+                          None if ok else "timeout", 200 if ok else None, rng.uniform(5, 500)))
+    conn.execute("COMMIT")
+    conn.close()
+    return {k: Availability(c, p) for k, (c, p) in truth.items()}
+
+
+def test_migration_from_a_raw_only_database_keeps_availability(tmp_path: Path) -> None:
+    db = tmp_path / "state.db"
+    truth = legacy_db(db, runs=30 * 24 * 2, names=[f"i{n}" for n in range(40)], every=HOUR / 2)  # 30 days
+    size_before = db.stat().st_size
+    now = T0 + 30 * DAY
+    with StateStore(db, clock=lambda: now) as store:
+        assert store.version == state_mod.SCHEMA_VERSION
+        assert count(store, "PRAGMA auto_vacuum") == 2  # switched over by the one-off VACUUM
+        assert store.availability("prod", since=T0 - DAY, until=now + 1) == truth
+        assert count(store, "SELECT MIN(started_at) FROM runs") >= now - 49 * HOUR  # raw cut to 48 h
+        assert count(store, "SELECT COUNT(*) FROM rollups WHERE tier = 'day'") in (30, 31)
+        # The next run carries on from the migrated tiers.
+        record(store, now, [res("i0")])
+        assert store.availability("prod", since=T0 - DAY, until=now + 1)["svc/i0"] == replace(
+            truth["svc/i0"], checks=truth["svc/i0"].checks + 1, passed=truth["svc/i0"].passed + 1)
+    assert db.stat().st_size < size_before
+
+
+# -- requirement 2: alert decisions do not depend on the tiers ---------------------------------------------
+
+SEQUENCE = {  # interface -> outcome per run (P passed, F failed); 12 quarter-hourly runs from 22:00
+    "steady": "PPPPPPPPPPPP",
+    "outage": "PPFFFFFFPPPP",  # down across midnight, the circuit opens (failures 3), half-open probe, recovers
+    "flappy": "PFPFPFPFPPPP",
+    "blip": "PPPPPFPPPPPP",
+}
+
+
+def play(store: StateStore | None) -> list[tuple[int, str, str, bool, str]]:
+    """The scripted sequence through the real policy; with a store, memory goes through the database."""
+    settings = parse_policy({"failure_threshold": 2, "remind_every": "30m", "flapping": {"changes": 4,
+                                                                                         "window": 8}},
+                            {"failures": 3, "cooldown": "20m"})
+    states: dict = {}
+    memory = RunMemory()
+    log = []
+    for i in range(12):
+        ts = T0 + 1.5 * HOUR + i * QUARTER  # 23:30 .. 02:15: ends two hours and a day
+        if store is not None:
+            states, memory = store.load_states("prod"), store.load_memory("prod")
+        gated = skips(states, settings, ts)
+        results = [res(n, "skipped" if f"svc/{n}" in gated else ("passed" if seq[i] == "P" else "failed"))
+                   for n, seq in SEQUENCE.items()]
+        verdict = evaluate(states, results, settings, ts + 5, memory)
+        if store is not None:
+            store.record_run(RunResult(ts, ts + 5, "prod", results), verdict.states, verdict.memory,
+                             removed=verdict.removed, now=ts + 5)
+        states, memory = verdict.states, verdict.memory
+        log += [(i, d.key, d.kind.value, d.notify, d.breaker_event) for d in verdict.decisions]
+    return log
+
+
+def test_alert_sequence_is_the_same_before_and_after_rollups(tmp_path: Path) -> None:
+    reference = play(None)  # memory kept in a dict: no database, no rollup, no pruning
+    with StateStore.in_dir(tmp_path, raw_hours=1) as store:
+        got = play(store)
+        assert count(store, "SELECT COUNT(*) FROM rollups WHERE tier = 'hour'") >= 2  # hours were rolled up
+        assert count(store, "SELECT COUNT(*) FROM rollups WHERE tier = 'day'") == 1  # ... and the day
+        assert count(store, "SELECT COUNT(*) FROM runs") < 12  # raw results were pruned meanwhile
+    assert got == reference
+    kinds = {(i, key): (kind, notify, event) for i, key, kind, notify, event in got}
+    assert kinds[(3, "svc/outage")][0] == Kind.NEW.value and kinds[(3, "svc/outage")][1]
+    assert any(event == "opened" for _, key, _, _, event in got if key == "svc/outage")
+    assert any(kind == Kind.RECOVERED.value for _, key, kind, _, _ in got if key == "svc/outage")
+    assert any(kind == Kind.FLAPPING.value for _, key, kind, _, _ in got if key == "svc/flappy")
+    assert not any(notify for _, key, _, notify, _ in got if key in ("svc/steady", "svc/blip"))
