@@ -1,4 +1,5 @@
-"""`python -m pytest_apimon watch|merge …` (console script: `apimon`): the watcher, and merging shard results."""
+"""`python -m pytest_apimon watch|merge|export …` (console script: `apimon`): the watcher, merging shard results,
+and `apimon export --from … --to … --format csv|json` (availability and latency for SLA reports)."""
 
 from __future__ import annotations
 
@@ -6,8 +7,11 @@ import argparse
 import logging
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
-from .config import ConfigError, parse_duration
+from . import export
+from .config import ConfigError, load_config, parse_duration
+from .state import DB_FILE, StateError, StateStore
 from .watch import WatchAlerts, Watcher, find_config, option_value, parse_hhmm, pytest_command
 
 # The watcher's own options come first; everything from the first other token (or after `--`) goes to pytest.
@@ -133,17 +137,70 @@ def merge(argv: Sequence[str]) -> int:
         return 4
 
 
+def export_command(argv: Sequence[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="apimon export",
+        description="Per-interface and per-service availability and latency for a period, from the history "
+                    "(state.db), e.g.: apimon export --from 2026-01-01 --to 2026-03-31 --format csv -o q1.csv")
+    parser.add_argument("--from", dest="start", required=True, metavar="DATE",
+                        help="first day (YYYY-MM-DD, local) or an ISO 8601 date-time")
+    parser.add_argument("--to", dest="end", required=True, metavar="DATE",
+                        help="last day, included (YYYY-MM-DD), or an ISO 8601 date-time, excluded")
+    parser.add_argument("--format", choices=("csv", "json"), default="csv")
+    parser.add_argument("--config", metavar="FILE", help="config.yaml (default: ./config.yaml if present)")
+    parser.add_argument("--env", help="environment (default: env: of the config)")
+    parser.add_argument("--state-dir", metavar="DIR", help="the state folder (default: state.dir of the config)")
+    parser.add_argument("-o", "--output", metavar="FILE", help="write here (CSV with a UTF-8 BOM for Excel) "
+                                                               "instead of standard output")
+    opts = parser.parse_args(list(argv))
+    try:
+        period = export.Period(export.parse_bound(opts.start), export.parse_bound(opts.end, end=True))
+    except ValueError as exc:
+        parser.error(str(exc))
+    if period.end <= period.start:
+        parser.error("--to must be after --from")
+    try:
+        config_path = find_config([], opts.config)
+        config = load_config(config_path, env=opts.env)
+    except ConfigError as exc:
+        print(f"apimon export: invalid config: {exc}", file=sys.stderr)
+        return 4
+    db = Path(opts.state_dir) / DB_FILE if opts.state_dir else config.state_path / DB_FILE
+    if not db.is_file():
+        print(f"apimon export: no history at {db}", file=sys.stderr)
+        return 1
+    try:
+        with StateStore(db, **config.state.store_options()) as store:
+            data = export.rows(store, config.env, period)
+            if not data:
+                print(f"apimon export: no checks of env {config.env!r} in that period (envs in the history: "
+                      f"{', '.join(store.envs()) or 'none'}; choose one with --env)", file=sys.stderr)
+            text = export.render(data, opts.format)
+    except StateError as exc:
+        print(f"apimon export: {exc}", file=sys.stderr)
+        return 1
+    if opts.output:
+        encoding = "utf-8-sig" if opts.format == "csv" else "utf-8"  # Excel reads a BOM-less CSV as ANSI
+        Path(opts.output).write_text(text, encoding=encoding, newline="")
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help"):
         print("usage: apimon watch --every 15m [--heartbeat HH:MM] [--run-now] [pytest args…]\n"
               "       apimon merge [--junitxml PATH] [--report PATH] results-*.json\n"
-              "       apimon watch --help | apimon merge --help")
+              "       apimon export --from DATE --to DATE [--format csv|json] [-o FILE]\n"
+              "       apimon watch --help | apimon merge --help | apimon export --help")
         return 0 if argv else 2
     if argv[0] == "merge":
         return merge(argv[1:])
+    if argv[0] == "export":
+        return export_command(argv[1:])
     if argv[0] != "watch":
-        print(f"apimon: unknown command {argv[0]!r} (commands: watch, merge)", file=sys.stderr)
+        print(f"apimon: unknown command {argv[0]!r} (commands: watch, merge, export)", file=sys.stderr)
         return 2
     return watch(argv[1:])
 

@@ -3,6 +3,7 @@ and alert decisions that do not change across a rollup."""
 
 from __future__ import annotations
 
+import io
 import random
 import sqlite3
 from dataclasses import replace
@@ -214,3 +215,46 @@ def test_alert_sequence_is_the_same_before_and_after_rollups(tmp_path: Path) -> 
     assert any(kind == Kind.RECOVERED.value for _, key, kind, _, _ in got if key == "svc/outage")
     assert any(kind == Kind.FLAPPING.value for _, key, kind, _, _ in got if key == "svc/flappy")
     assert not any(notify for _, key, _, notify, _ in got if key in ("svc/steady", "svc/blip"))
+
+
+# -- requirement 6: the SLA export ------------------------------------------------------------------------
+
+def test_export_csv_and_json_from_the_rollups(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    import csv
+    import json
+    from datetime import datetime
+
+    from pytest_apimon.__main__ import main
+
+    start = datetime(2026, 1, 1).timestamp()  # local midnight
+    with StateStore.in_dir(tmp_path / ".apimon") as store:
+        for i in range(40 * 24):  # hourly for 40 days; "订单" fails every 10th run
+            ts = start + i * HOUR + 60
+            record(store, ts, [res("订单", "failed" if i % 10 == 0 else "passed", latency=100.0 + i % 5,
+                                   category="timeout"),
+                               res("登录", latency=20.0, service="user")])
+        assert count(store, "SELECT COUNT(*) FROM runs") < 24 * 4  # January is in the rollups only
+    monkeypatch.chdir(tmp_path)
+    assert main(["export", "--env", "prod", "--from", "2026-01-01", "--to", "2026-01-31", "--format", "json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    rows = {(r["scope"], r["interface"] or r["service"]): r for r in data}
+    order = rows[("interface", "svc/订单")]
+    assert (order["checks"], order["passed"], order["failures_timeout"]) == (744, 744 - 75, 75)
+    assert order["availability"] == round(669 / 744, 6)
+    assert (order["latency_max_ms"], order["latency_p95_ms"], order["latency_p50_ms"]) == (104, 104, 102)
+    assert rows[("service", "user")]["availability"] == 1 and rows[("service", "svc")]["checks"] == 744
+    assert order["from"].startswith("2026-01-01T00:00:00") and order["to"].startswith("2026-02-01T00:00:00")
+    out = tmp_path / "q1.csv"
+    assert main(["export", "--env", "prod", "--from", "2026-01-01", "--to", "2026-01-31", "-o", str(out)]) == 0
+    raw = out.read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf")  # a BOM: Excel opens the Chinese names correctly
+    table = list(csv.DictReader(io.StringIO(raw.decode("utf-8-sig"))))
+    assert [(r["scope"], r["interface"], r["checks"]) for r in table][:2] == [
+        ("interface", "svc/订单", "744"), ("interface", "user/登录", "744")]
+    # A short period inside the raw tier is exact, too; bad input is a usage error.
+    assert main(["export", "--env", "prod", "--from", "2026-02-09T12:00", "--to", "2026-02-09T14:00", "--format", "json"]) == 0
+    short = {r["interface"]: r for r in json.loads(capsys.readouterr().out) if r["scope"] == "interface"}
+    assert short["svc/订单"]["checks"] == 2
+    with pytest.raises(SystemExit):
+        main(["export", "--env", "prod", "--from", "yesterday", "--to", "2026-01-31"])
