@@ -253,7 +253,8 @@ def test_export_csv_and_json_from_the_rollups(tmp_path: Path, monkeypatch: pytes
     assert [(r["scope"], r["interface"], r["checks"]) for r in table][:2] == [
         ("interface", "svc/订单", "744"), ("interface", "user/登录", "744")]
     # A short period inside the raw tier is exact, too; bad input is a usage error.
-    assert main(["export", "--env", "prod", "--from", "2026-02-09T12:00", "--to", "2026-02-09T14:00", "--format", "json"]) == 0
+    assert main(["export", "--env", "prod", "--from", "2026-02-09T12:00", "--to", "2026-02-09T14:00",
+                 "--format", "json"]) == 0
     short = {r["interface"]: r for r in json.loads(capsys.readouterr().out) if r["scope"] == "interface"}
     assert short["svc/订单"]["checks"] == 2
     with pytest.raises(SystemExit):
