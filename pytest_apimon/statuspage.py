@@ -397,7 +397,7 @@ function days(d){
   var parts=d.getAttribute('data-d').split(';'),code=parts[0],x={},h='',n,kv,t,c;
   for(n=1;n<parts.length;n++){kv=parts[n].split(':');x[kv[0]]=kv[1];}
   for(n=0;n<code.length;n++){
-    c=code.charAt(n);t=(window.APIMON_DAYS||[])[n]||'';
+    c=code.charAt(n);t=APIMON_DAYS[n]||'';
     if(c==='.')t+=' \u00b7 -';
     else if(x[n]){kv=x[n].split('/');t+=' \u00b7 '+(kv[0]/kv[1]*100).toFixed(2)+'% ('+x[n]+')';}
     else t+=' \u00b7 100%';
@@ -407,7 +407,7 @@ document.querySelectorAll('details.svc').forEach(function(s){
   function draw(){if(!s.open)return;s.querySelectorAll('.days').forEach(days);
     s.querySelectorAll('.bar').forEach(function(b){
       if(b.getAttribute('data-done'))return;b.setAttribute('data-done','1');
-      for(var n=0;n<b.children.length;n++){var c=b.children[n];c.title=(window.APIMON_RUNS||[])[n]+' \u00b7 '+c.title;}
+      for(var n=0;n<b.children.length;n++){var c=b.children[n];c.title=(APIMON_RUNS[n]||'')+' \u00b7 '+c.title;}
     });}
   s.addEventListener('toggle',draw);draw();});
 q.addEventListener('input',filter);p.addEventListener('change',filter);

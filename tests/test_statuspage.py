@@ -353,3 +353,45 @@ def test_in_headless_chromium(week: tuple[StateStore, RunResult, Verdict], tmp_p
         assert shot.stat().st_size > 10_000, name  # a real picture, not a blank frame
         errors = [line for line in done.stderr.splitlines() if "CONSOLE" in line or "Uncaught" in line]
         assert not errors, errors
+
+
+NODE_DOM = r"""
+// The smallest DOM the page script needs: one opened service with one run bar and one daily bar.
+const src = require('fs').readFileSync(process.argv[2], 'utf8');
+function el(attrs, children) {
+  return {attrs, children: children || [], title: attrs.title || '', innerHTML: '',
+          getAttribute(k) { return this.attrs[k]; }, setAttribute(k, v) { this.attrs[k] = v; },
+          classList: {contains() { return false; }}, addEventListener() {}, querySelectorAll() { return []; }};
+}
+const cells = JSON.parse(process.argv[3]).map(t => el({title: t}));
+const bar = el({}, cells), days = el({'data-d': process.argv[4]});
+const svc = el({}); svc.open = true;
+svc.querySelectorAll = q => q === '.days' ? [days] : q === '.bar' ? [bar] : [];
+global.document = {getElementById() { return el({}); }, addEventListener() {},
+                   querySelectorAll(q) { return q === 'details.svc' ? [svc] : []; }, body: el({})};
+(0, eval)(src);
+console.log(JSON.stringify({cells: cells.map(c => c.title), days: days.innerHTML}));
+"""
+
+
+def test_page_script_draws_the_bars(week: tuple[StateStore, RunResult, Verdict], tmp_path: Path) -> None:
+    """The inline script (run by node against a minimal DOM): run times prefixed, the 90 daily cells drawn."""
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("node is not installed")
+    store, run, verdict = week
+    page = render_status_page(store, "prod", run, verdict)
+    (tmp_path / "page.js").write_text(re.findall(r"<script>(.*?)</script>", page, re.S)[-1], encoding="utf-8")
+    (tmp_path / "dom.js").write_text(NODE_DOM, encoding="utf-8")
+    login = next(r for r in parse(page).find_all("div", "row") if r.attrs.get("data-k") == "user/账户/登录")
+    titles = [c.attrs["title"] for c in login.find_all("span", "bar")[0].find_all("i")]
+    code = login.find_all("span", "days")[0].attrs["data-d"]
+    done = subprocess.run([node, str(tmp_path / "dom.js"), str(tmp_path / "page.js"), json.dumps(titles), code],
+                          capture_output=True, text=True, timeout=60, check=True)
+    drawn = json.loads(done.stdout)
+    runs = json.loads(re.search(r"APIMON_RUNS=(\[.*?\]);", page).group(1))
+    assert drawn["cells"] == [f"{when} · {title}" for when, title in zip(runs, titles, strict=True)]
+    cells = re.findall(r'<i class="d(\w)" title="([^"]*)"></i>', drawn["days"])
+    assert len(cells) == 90 and cells[-1][1].startswith(time.strftime("%Y-%m-%d", time.localtime(NOW)))
+    bad = [title for cls, title in cells if cls in "BCD"]
+    assert bad and all("%" in t and "/" in t for t in bad) and cells[0] == ("N", cells[0][1])
