@@ -118,6 +118,15 @@ def build(db: Path, n: int, days: int, now: float, seed: int = 1) -> dict:
         conn.execute("COMMIT")
         synth_s = time.perf_counter() - t0
         settings = parse_policy(None)
+        phase_ms: dict[str, list[float]] = {"_roll": [], "_prune": [], "_incremental_vacuum": []}
+        for name, bucket in phase_ms.items():  # time the tier steps inside record_run
+            def timed(*a, _f=getattr(store, name), _b=bucket):  # type: ignore[no-untyped-def]
+                t = time.perf_counter()
+                try:
+                    return _f(*a)
+                finally:
+                    _b.append((time.perf_counter() - t) * 1000)
+            setattr(store, name, timed)
         record_ms: list[float] = []
         rollover_ms: list[float] = []
         ts = raw_start
@@ -142,6 +151,8 @@ def build(db: Path, n: int, days: int, now: float, seed: int = 1) -> dict:
             "record_ms_p50": round(statistics.median(record_ms), 1),
             "record_ms_max": round(max(record_ms), 1),
             "record_ms_day_rollover_max": round(max(rollover_ms), 1) if rollover_ms else None,
+            **{f"{name.strip('_')}_ms_p50": round(statistics.median(v), 1) for name, v in phase_ms.items()},
+            **{f"{name.strip('_')}_ms_max": round(max(v), 1) for name, v in phase_ms.items()},
             "next_ts": ts,
         }
     info["db_mb"] = round(db.stat().st_size / 1e6, 1)

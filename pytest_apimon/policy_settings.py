@@ -32,7 +32,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, TypedDict
 
 from ._config_reader import SectionReader, at_least, boolean, positive_duration
 from .config import parse_duration
@@ -62,6 +62,12 @@ class StormSettings:
     min_interfaces: int = 4  # below this the list is short anyway: no collapse
 
 
+class StoreOptions(TypedDict):
+    raw_hours: float
+    hourly_days: float
+    daily_days: float
+
+
 @dataclass(frozen=True)
 class StateSettings:
     dir: str = ".apimon"
@@ -71,9 +77,9 @@ class StateSettings:
     hourly_days: float = 90.0
     daily_days: float = 730.0
 
-    def store_options(self) -> dict[str, float]:
+    def store_options(self) -> StoreOptions:
         """Keyword arguments of state.StateStore."""
-        return {"raw_hours": self.raw_hours, "hourly_days": self.hourly_days, "daily_days": self.daily_days}
+        return StoreOptions(raw_hours=self.raw_hours, hourly_days=self.hourly_days, daily_days=self.daily_days)
 
 
 @dataclass(frozen=True)

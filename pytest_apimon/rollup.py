@@ -172,10 +172,13 @@ def decode(blob: bytes, failures: str | None) -> dict[int, Stats]:
     cols = decode_columns(blob)
     fails = {int(k): v for k, v in json.loads(failures).items()} if failures else {}
     out: dict[int, Stats] = {}
+    def ms(column: str, j: int) -> float | None:
+        value = cols[column][j]
+        return None if value == NO_LATENCY else float(value)
+
     for j, i in enumerate(cols["id"]):
         out[i] = Stats(cols["checks"][j], cols["passed"][j], cols["attempts"][j], cols["retried"][j],
-                       *(None if cols[c][j] == NO_LATENCY else float(cols[c][j]) for c in ("p50", "p95", "max")),
-                       failures=dict(fails.get(i, {})))
+                       ms("p50", j), ms("p95", j), ms("max", j), dict(fails.get(i, {})))
     return out
 
 

@@ -17,6 +17,7 @@ results; raw results are pruned in bounded batches and never before their day is
 from __future__ import annotations
 
 import json
+import logging
 import math
 import sqlite3
 import time
@@ -29,6 +30,8 @@ from . import rollup
 from .policy import InterfaceState, RunMemory, interface_key
 from .results import RunResult
 from .statedir import make_private
+
+log = logging.getLogger("pytest_apimon")
 
 DB_FILE = "state.db"
 DAY = 86400.0
@@ -187,7 +190,11 @@ class StateStore:
             self.conn.execute("PRAGMA foreign_keys = ON")
             self._migrate()
             if self._vacuum_after_migration:
-                self.conn.execute("VACUUM")  # one-off: the raw history moved into rollups; enables auto_vacuum
+                try:  # one-off: the raw history moved into rollups; this shrinks the file, enables auto_vacuum
+                    self.conn.execute("VACUUM")
+                except sqlite3.OperationalError as exc:  # e.g. no room for the copy VACUUM makes: not fatal
+                    log.warning("VACUUM after the history migration of %s failed (%s); the file keeps its size "
+                                "until a later VACUUM", self.path, exc)
         except sqlite3.DatabaseError as exc:
             self.conn.close()
             raise StateError(f"cannot use the state database {self.path}: {exc} (move it away to start afresh; "
