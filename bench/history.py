@@ -120,13 +120,7 @@ def build(db: Path, n: int, days: int, now: float, seed: int = 1) -> dict:
         settings = parse_policy(None)
         phase_ms: dict[str, list[float]] = {"_roll": [], "_prune": [], "_incremental_vacuum": []}
         for name, bucket in phase_ms.items():  # time the tier steps inside record_run
-            def timed(*a, _f=getattr(store, name), _b=bucket):  # type: ignore[no-untyped-def]
-                t = time.perf_counter()
-                try:
-                    return _f(*a)
-                finally:
-                    _b.append((time.perf_counter() - t) * 1000)
-            setattr(store, name, timed)
+            setattr(store, name, _timed(getattr(store, name), bucket))
         record_ms: list[float] = []
         rollover_ms: list[float] = []
         ts = raw_start
@@ -157,6 +151,16 @@ def build(db: Path, n: int, days: int, now: float, seed: int = 1) -> dict:
         }
     info["db_mb"] = round(db.stat().st_size / 1e6, 1)
     return info
+
+
+def _timed(func, bucket: list[float]):  # type: ignore[no-untyped-def]
+    def timed(*args):  # type: ignore[no-untyped-def]
+        t = time.perf_counter()
+        try:
+            return func(*args)
+        finally:
+            bucket.append((time.perf_counter() - t) * 1000)
+    return timed
 
 
 def churn(db: Path, n: int, start: float, runs: int) -> dict:
