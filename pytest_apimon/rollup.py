@@ -26,8 +26,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 HOUR = 3600.0
-NO_LATENCY = 0xFFFFFFFF
+NO_LATENCY = 0  # latencies are stored as whole ms + 1, so 0 is "none" and max() over a column just works
 _FORMAT = 1
+_IDS: dict[bytes, array] = {}  # decoded id columns by their packed bytes: most rollups share one
 # Column order of the packed blob (each an array of uint32, one entry per interface id, ascending ids).
 COLUMNS = ("id_delta", "checks", "passed", "attempts", "retried", "p50", "p95", "max")
 
@@ -112,7 +113,12 @@ def compute(rows: Iterable[tuple[str, str, str | None, float | None, int | None]
 
 
 def _ms(value: float | None) -> int:
-    return NO_LATENCY if value is None else max(0, min(round(value), NO_LATENCY - 1))
+    return NO_LATENCY if value is None else max(0, min(round(value), 0xFFFFFFFE)) + 1
+
+
+def latency(stored: int) -> float | None:
+    """A stored latency column value as ms (None: no latency)."""
+    return None if stored == NO_LATENCY else float(stored - 1)
 
 
 def _native(a: array) -> array:
@@ -144,27 +150,28 @@ def encode(stats: Mapping[int, Stats]) -> tuple[bytes, str | None]:
 
 
 def decode_columns(blob: bytes, wanted: Sequence[str] = COLUMNS) -> dict[str, array]:
-    """The packed columns (`id` holds absolute ids instead of `id_delta`)."""
+    """The packed columns (`id` holds absolute ids instead of `id_delta`). Equal id columns decode to the
+    SAME array object, so callers can add columns position-wise when their `id` is the same object."""
     if not blob or blob[0] != _FORMAT:
         raise ValueError(f"unknown rollup format {blob[:1]!r}")
     raw = zlib.decompress(blob[1:])
-    n = len(raw) // (4 * len(COLUMNS))
+    size = len(raw) // len(COLUMNS)
     out: dict[str, array] = {}
-    for index, name in enumerate(COLUMNS):
-        if name != "id_delta" and name not in wanted:
-            continue
-        col = array("I")
-        col.frombytes(raw[index * 4 * n:(index + 1) * 4 * n])
-        col = _native(col)
-        if name == "id_delta":
-            total = 0
-            ids = array("I")
-            for delta in col:
-                total += delta
-                ids.append(total)
-            out["id"] = ids
-        else:
-            out[name] = col
+    deltas = raw[:size]
+    ids = _IDS.get(deltas)
+    if ids is None:
+        col = _native(array("I", deltas))
+        ids, total = array("I"), 0
+        for delta in col:
+            total += delta
+            ids.append(total)
+        if len(_IDS) > 64:
+            _IDS.clear()
+        _IDS[deltas] = ids
+    out["id"] = ids
+    for index, name in enumerate(COLUMNS[1:], start=1):
+        if name in wanted:
+            out[name] = _native(array("I", raw[index * size:(index + 1) * size]))
     return out
 
 
@@ -173,8 +180,7 @@ def decode(blob: bytes, failures: str | None) -> dict[int, Stats]:
     fails = {int(k): v for k, v in json.loads(failures).items()} if failures else {}
     out: dict[int, Stats] = {}
     def ms(column: str, j: int) -> float | None:
-        value = cols[column][j]
-        return None if value == NO_LATENCY else float(value)
+        return latency(cols[column][j])
 
     for j, i in enumerate(cols["id"]):
         out[i] = Stats(cols["checks"][j], cols["passed"][j], cols["attempts"][j], cols["retried"][j],

@@ -99,34 +99,27 @@ def render_status_page(store: StateStore, env: str, run: RunResult, verdict: Ver
     run_label = {rid: time.strftime("%m-%d %H:%M", time.localtime(ts)) for rid, ts in runs}
 
     def cell(rid: int, key: str) -> str:
+        """One run of the bar as a short token `class:status:ms:attempts:sub` (empty fields at the end
+        dropped); the inline script draws the cells and their titles (time, status or category, latency,
+        attempts). 50 000 `<i title=…>` elements would make the page several MB and slow to mask."""
         row = bar.get((rid, key))
-        # The run's time is not repeated in 1000 × 50 titles: the inline script prefixes it (APIMON_RUNS).
         if row is None:
-            return f'<i title="{t["nodata"]}"></i>'
+            return "-"
         outcome, category, sub, status, latency, attempts = row
-        parts: list[str] = []
         if outcome == "skipped":
-            parts.append(t["skipped"])
-            cls = "s"
-        elif outcome == "passed":
-            parts.append(str(status) if status is not None else t["passed"])
+            return "s"
+        if outcome == "passed":
             cls = "r" if (attempts or 1) > 1 else "o"
         else:
-            cat = category or "unexpected"
-            parts.append(_cat_label(cat, lang) + (f" {sub}" if sub else ""))
-            if status is not None:
-                parts.append(str(status))
-            cls = _CELL_CLASS.get(cat, _CELL_CLASS["unexpected"])
-        if latency is not None and outcome != "skipped":
-            parts.append(f"{latency:.0f} ms")
-        if attempts and attempts > 1 and outcome != "skipped":
-            parts.append(t["retried"].format(n=attempts))
-        return f'<i class={cls} title="{esc(" · ".join(parts))}"></i>'
+            cls = _CELL_CLASS.get(category or "unexpected", _CELL_CLASS["unexpected"])
+        fields = [cls, "" if status is None else str(status), "" if latency is None else f"{latency:.0f}",
+                  str(attempts) if attempts and attempts > 1 else "", (sub or "").replace(" ", "_").replace(":", "")]
+        return ":".join(fields).rstrip(":")
 
     rows: dict[str, dict[str, list[_Row]]] = {}
     for r, key in sorted(zip(run.results, keys, strict=True),
                          key=lambda p: (p[0].service, p[0].module, p[0].name)):
-        item = _Row(r, key, [cell(rid, key) for rid, _ in runs])
+        item = _Row(r, key, [cell(rid, key) for rid, _ in runs] if runs else [])
         st = states.get(key)
         item.problem = r.outcome == "failed" or (st is not None and (st.status == DOWN or st.breaker == OPEN
                                                                       or st.flapping))
@@ -232,16 +225,18 @@ def render_status_page(store: StateStore, env: str, run: RunResult, verdict: Ver
                           if r.outcome == "failed" else "")
                 out.append(f'<div class="row{" bad" if i.problem else ""}" data-k="{esc(search)}">'
                            f'<span class="nm">{method}{esc(r.name)}{status}</span>'
-                           f'<span class="bar">{"".join(i.cells)}</span>'
+                           f'<span class="bar" data-b="{esc(" ".join(i.cells))}"></span>'
                            + "".join(_avail_cell(w, avail[w].get(i.key)) for w in WINDOWS)
                            + f'<span class="sp">{_sparkline(spark.get(i.key, {}), lang)}</span>'
                            f'<span class="days" data-d="{_day_code(days.get(i.key))}"></span></div>')
         out.append("</details>")
     offset = time.strftime("%z", time.localtime(now))
     labels = [time.strftime("%Y-%m-%d", time.localtime(d)) for d in day_starts]
+    cell_labels = {"nodata": t["nodata"], "skipped": t["skipped"], "passed": t["passed"], "retried": t["retried"],
+                   **{cls: _cat_label(cat, lang) for cat, cls in _CELL_CLASS.items()}}
     out.append(f'<footer class="muted">{t["generated"]} {_fmt(now)} · {t["tz"]} UTC{offset[:3]}:{offset[3:]} · '
                f'pytest-apimon</footer></main><div id="tip" hidden></div>'
-               f'<script>var APIMON_DAYS={json.dumps(labels)},'
+               f'<script>var APIMON_DAYS={json.dumps(labels)},APIMON_LABELS={json.dumps(cell_labels)},'
                f'APIMON_RUNS={json.dumps([run_label[rid] for rid, _ in runs])};{_JS}</script></body></html>')
     # Names, titles and reasons come from documents and servers: one masking pass over the whole page.
     return red("\n".join(out))
@@ -403,12 +398,25 @@ function days(d){
     else t+=' \u00b7 100%';
     h+='<i class="d'+(c==='.'?'N':c)+'" title="'+t+'"></i>';}
   d.innerHTML=h;}
+function esc(t){return t.replace(/&/g,'&amp;').replace(/"/g,'&quot;').replace(/</g,'&lt;');}
+function bar(b){
+  var data=b.getAttribute('data-b');
+  if(!data||b.getAttribute('data-done'))return;b.setAttribute('data-done','1');
+  var L=APIMON_LABELS,toks=data.split(' '),h='',n,f,c,p;
+  for(n=0;n<toks.length;n++){
+    f=toks[n].split(':');c=f[0];p=[APIMON_RUNS[n]||''];
+    if(c==='-'){p.push(L.nodata);c='';}
+    else if(c==='s')p.push(L.skipped);
+    else{
+      if(c==='o'||c==='r')p.push(f[1]||L.passed);
+      else{p.push((L[c]||c)+(f[4]?' '+f[4]:''));if(f[1])p.push(f[1]);}
+      if(f[2])p.push(f[2]+' ms');
+      if(f[3])p.push(L.retried.replace('{n}',f[3]));}
+    h+='<i'+(c?' class='+c:'')+' title="'+esc(p.join(' \u00b7 '))+'"></i>';}
+  b.innerHTML=h;}
 document.querySelectorAll('details.svc').forEach(function(s){
   function draw(){if(!s.open)return;s.querySelectorAll('.days').forEach(days);
-    s.querySelectorAll('.bar').forEach(function(b){
-      if(b.getAttribute('data-done'))return;b.setAttribute('data-done','1');
-      for(var n=0;n<b.children.length;n++){var c=b.children[n];c.title=(APIMON_RUNS[n]||'')+' \u00b7 '+c.title;}
-    });}
+    s.querySelectorAll('.bar').forEach(bar);}
   s.addEventListener('toggle',draw);draw();});
 q.addEventListener('input',filter);p.addEventListener('change',filter);
 document.addEventListener('click',function(e){

@@ -137,6 +137,12 @@ def parse(page: str) -> Node:
     return tree.root
 
 
+def tokens(row: Node) -> list[list[str]]:
+    """The run bar's cells as the page ships them (`class:status:ms:attempts:sub`, drawn by its script)."""
+    data = row.find_all("span", "bar")[0].attrs["data-b"]
+    return [t.split(":") for t in data.split(" ")] if data else []
+
+
 def by_id(root: Node, ident: str) -> Node:
     found = [n for n in root.find_all() if n.attrs.get("id") == ident]
     assert len(found) == 1, ident
@@ -168,9 +174,9 @@ def test_page_structure_and_content(week: tuple[StateStore, RunResult, Verdict])
     rows = [r for r in root.find_all("div", "row") if "data-k" in r.attrs]
     assert len(rows) == len(POOL)
     for row in rows:
-        cells = row.find_all("span", "bar")[0].find_all("i")
+        cells = tokens(row)
         # Hourly runs, raw tier 48 h: the bar holds the 49 runs still in it (cut at a whole hour).
-        assert len(cells) == 49 and all(c.attrs["title"] for c in cells)
+        assert len(cells) == 49 and all(c[0] in ("o", "r", "s", "-") or re.fullmatch(r"c\d", c[0]) for c in cells)
     # The run times are one list for every bar (the script prefixes them to each cell's title).
     runs = json.loads(re.search(r"APIMON_RUNS=(\[.*?\]);", page).group(1))
     assert len(runs) == 49 and all(re.fullmatch(r"\d\d-\d\d \d\d:\d\d", r) for r in runs)
@@ -191,12 +197,10 @@ def test_page_structure_and_content(week: tuple[StateStore, RunResult, Verdict])
     assert "1年 " in user.find_all("summary")[0].all_text()
     order = row["order/下单/创建订单"]
     assert "bad" in order.attrs["class"].split()
-    last = [c for c in order.find_all("i") if "跳过" not in c.attrs["title"]][-1]
-    assert "超时" in last.attrs["title"] and "5000 ms" in last.attrs["title"] and "c3" in last.attrs["class"]
-    skipped = [c for c in order.find_all("span", "bar")[0].find_all("i") if c.attrs.get("class") == "s"]
-    assert skipped, "circuit-open runs show as skipped cells"
-    flaky = [c for c in row["pay/回调/支付回调"].find_all("i") if c.attrs.get("class") == "r"]
-    assert flaky and "2 次尝试" in flaky[0].attrs["title"]
+    last = [c for c in tokens(order) if c[0] != "s"][-1]
+    assert last[:4] == ["c3", "", "5000", "3"]  # timeout (category class c3), no status, 5000 ms, 3 attempts
+    assert ["s"] in tokens(order), "circuit-open runs show as skipped cells"
+    assert ["r", "200", "120", "2"] in tokens(row["pay/回调/支付回调"])  # flaky: passed on the 2nd attempt
     nurse = row["nurse/排班/查询排班"].find_all("svg")[0]
     points = [tuple(map(float, p.split(","))) for p in nurse.find_all("polyline")[0].attrs["points"].split()]
     assert len(points) == 28 and points[0][1] > points[-1][1]  # slower: the line rises (smaller y)
@@ -363,14 +367,13 @@ function el(attrs, children) {
           getAttribute(k) { return this.attrs[k]; }, setAttribute(k, v) { this.attrs[k] = v; },
           classList: {contains() { return false; }}, addEventListener() {}, querySelectorAll() { return []; }};
 }
-const cells = JSON.parse(process.argv[3]).map(t => el({title: t}));
-const bar = el({}, cells), days = el({'data-d': process.argv[4]});
+const bar = el({'data-b': process.argv[3]}), days = el({'data-d': process.argv[4]});
 const svc = el({}); svc.open = true;
 svc.querySelectorAll = q => q === '.days' ? [days] : q === '.bar' ? [bar] : [];
 global.document = {getElementById() { return el({}); }, addEventListener() {},
                    querySelectorAll(q) { return q === 'details.svc' ? [svc] : []; }, body: el({})};
 (0, eval)(src);
-console.log(JSON.stringify({cells: cells.map(c => c.title), days: days.innerHTML}));
+console.log(JSON.stringify({bar: bar.innerHTML, days: days.innerHTML}));
 """
 
 
@@ -383,14 +386,24 @@ def test_page_script_draws_the_bars(week: tuple[StateStore, RunResult, Verdict],
     page = render_status_page(store, "prod", run, verdict)
     (tmp_path / "page.js").write_text(re.findall(r"<script>(.*?)</script>", page, re.S)[-1], encoding="utf-8")
     (tmp_path / "dom.js").write_text(NODE_DOM, encoding="utf-8")
-    login = next(r for r in parse(page).find_all("div", "row") if r.attrs.get("data-k") == "user/账户/登录")
-    titles = [c.attrs["title"] for c in login.find_all("span", "bar")[0].find_all("i")]
-    code = login.find_all("span", "days")[0].attrs["data-d"]
-    done = subprocess.run([node, str(tmp_path / "dom.js"), str(tmp_path / "page.js"), json.dumps(titles), code],
-                          capture_output=True, text=True, timeout=60, check=True)
-    drawn = json.loads(done.stdout)
+    rows = {r.attrs.get("data-k"): r for r in parse(page).find_all("div", "row")}
+
+    def draw(key: str) -> dict[str, str]:
+        row = rows[key]
+        bar, days = row.find_all("span", "bar")[0].attrs["data-b"], row.find_all("span", "days")[0].attrs["data-d"]
+        done = subprocess.run([node, str(tmp_path / "dom.js"), str(tmp_path / "page.js"), bar, days],
+                              capture_output=True, text=True, timeout=60, check=True)
+        return json.loads(done.stdout)
+
     runs = json.loads(re.search(r"APIMON_RUNS=(\[.*?\]);", page).group(1))
-    assert drawn["cells"] == [f"{when} · {title}" for when, title in zip(runs, titles, strict=True)]
+    order = re.findall(r'<i(?: class=(\w+))? title="([^"]*)"></i>', draw("order/下单/创建订单")["bar"])
+    assert [when for when in runs] == [title.split(" · ")[0] for _, title in order]
+    failed = [(cls, title) for cls, title in order if cls == "c3"]
+    assert failed and failed[-1][1].endswith("超时 · 5000 ms · 3 次尝试")
+    assert any(cls == "s" and title.endswith("跳过") for cls, title in order)
+    flaky = re.findall(r'<i class=r title="([^"]*)"></i>', draw("pay/回调/支付回调")["bar"])
+    assert flaky and flaky[0].endswith("200 · 120 ms · 2 次尝试")
+    drawn = draw("user/账户/登录")
     cells = re.findall(r'<i class="d(\w)" title="([^"]*)"></i>', drawn["days"])
     assert len(cells) == 90 and cells[-1][1].startswith(time.strftime("%Y-%m-%d", time.localtime(NOW)))
     bad = [title for cls, title in cells if cls in "BCD"]
