@@ -257,7 +257,7 @@ def pytest_runs(db: Path | None, n: int, repeats: int, work: Path) -> dict:
             m = bench_run.measure(cmd, cwd=work, log=work / "pytest.log", sample_s=0.05, timeout=600)
             if m.rc not in (0, 1):
                 raise SystemExit(f"pytest failed ({m.rc}): {m.stdout[-2000:]}")
-            walls.append(m.wall)
+            walls.append(m.wall_s)
             peaks.append(m.peak_mb)
         return {"wall_s": round(statistics.median(walls), 2), "walls": [round(w, 2) for w in walls],
                 "peak_mb": round(statistics.median(peaks), 1), "page_bytes": (work / "status.html").stat().st_size}
@@ -271,6 +271,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--days", type=int, default=365)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--no-pytest", action="store_true")
+    parser.add_argument("--reuse", action="store_true", help="reuse --workdir's year.db from an earlier build")
     parser.add_argument("--workdir", type=Path)
     parser.add_argument("--json", type=Path, help="write all figures here")
     parser.add_argument("--end-of-run", metavar="DB", help=argparse.SUPPRESS)
@@ -283,11 +284,15 @@ def main(argv: list[str] | None = None) -> int:
     work = args.workdir or Path(tempfile.mkdtemp(prefix="apimon-history-"))
     work.mkdir(parents=True, exist_ok=True)
     db = work / "year.db"
-    db.unlink(missing_ok=True)
-    now = time.time()
+    built = work / "year.json"
     report: dict = {"n": args.n, "days": args.days, "every_s": EVERY}
-    print(f"building {args.days} days x {args.n} interfaces in {db} …", flush=True)
-    report["build"] = build(db, args.n, args.days, now)
+    if args.reuse and db.exists() and built.exists():
+        report["build"] = json.loads(built.read_text(encoding="utf-8"))
+    else:
+        db.unlink(missing_ok=True)
+        print(f"building {args.days} days x {args.n} interfaces in {db} …", flush=True)
+        report["build"] = build(db, args.n, args.days, time.time())
+        built.write_text(json.dumps(report["build"]), encoding="utf-8")
     print(json.dumps(report["build"]), flush=True)
     ts = report["build"]["next_ts"]
     churn_db = work / "churn.db"

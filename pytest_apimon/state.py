@@ -504,17 +504,19 @@ class StateStore:
 
     # ------------------------------------------------------------------ tiered reads (issue 18)
 
-    def _segments(self, env: str, since: float, until: float | None) -> list[tuple[str, float, float]]:
+    def _segments(self, env: str, since: float, until: float | None,
+                  exact: bool = True) -> list[tuple[str, float, float]]:
         """Where [since, until) is read from: [(tier 'raw' | 'hour' | 'day', lo, hi)], oldest first.
 
         Raw results cover everything from `raw_from`; hourly rollups the hours before `rolled_hour`; daily
         rollups the days before `rolled_day` (raw_from <= rolled_day <= rolled_hour, state._prune keeps it so).
+        With exact=False a window the raw tier holds is read from whole hours too (cheaper for every key).
         """
         end = math.inf if until is None else until
         raw_from = self._meta_float(env, "raw_from")
         rolled_hour = self._meta_float(env, "rolled_hour")
         rolled_day = self._meta_float(env, "rolled_day")
-        if raw_from is None or rolled_hour is None or since >= raw_from:
+        if raw_from is None or rolled_hour is None or (exact and since >= raw_from):
             return [("raw", since, end)]
         segments: list[tuple[str, float, float]] = []
         cursor = rollup.hour_floor(since)
@@ -550,12 +552,12 @@ class StateStore:
             out.append((start, cols))
         return out
 
-    def _counts(self, env: str, since: float, until: float | None,
-                keys: list[str] | None = None) -> dict[str, tuple[int, int]]:
+    def _counts(self, env: str, since: float, until: float | None, keys: list[str] | None = None,
+                exact: bool = True) -> dict[str, tuple[int, int]]:
         """{key: (executed checks, passed)} over [since, until) from the tiers (see _segments)."""
         sums = _Columns(operator.add)
         out: dict[str, tuple[int, int]] = {}
-        for src, lo, hi in self._segments(env, since, until):
+        for src, lo, hi in self._segments(env, since, until, exact):
             if src == "raw":
                 where, args = _where(env=env, since=lo, until=_finite(hi), keys=keys, outcomes=("passed", "failed"))
                 sql = ("SELECT r.key, COUNT(*), SUM(r.outcome = 'passed') FROM results r"  # noqa: S608
@@ -576,9 +578,11 @@ class StateStore:
 
     def availability_windows(self, env: str, *, now: float, windows: Mapping[str, float]
                              ) -> dict[str, dict[str, Availability]]:
-        """{window name: {key: Availability}} for several windows ending at `now` (e.g. 24h, 7d, 30d, 90d, 1y);
-        each rollup is decoded once for all of them."""
-        return {name: {k: Availability(c, p) for k, (c, p) in self._counts(env, now - seconds, now + 1).items()}
+        """{window name: {key: Availability}} for several windows ending at `now` (e.g. 24h, 7d, 30d, 90d, 1y)
+        for every interface: whole hours (whole days beyond 7 days) plus the raw tail, even where the raw tier
+        would have the exact window (the status page and metrics need every key; alerts use availability())."""
+        return {name: {k: Availability(c, p) for k, (c, p) in self._counts(env, now - seconds, now + 1,
+                                                                            exact=False).items()}
                 for name, seconds in windows.items()}
 
     def daily_history(self, env: str, *, days: int, now: float) -> tuple[list[float], dict[str, list[Availability]]]:
@@ -593,6 +597,7 @@ class StateStore:
         rolled_day = self._meta_float(env, "rolled_day")
         first_open = starts[0] if rolled_day is None else max(rolled_day, starts[0])
         grid: dict[int, list[Availability]] = {}
+        memo: dict[tuple[int, int], Availability] = {}  # most days of most interfaces look alike
         for start, cols in self._columns(env, "day", starts[0], first_open):
             n = index.get(start)
             if n is None:
@@ -601,7 +606,8 @@ class StateStore:
                 row = grid.get(i)
                 if row is None:
                     row = grid[i] = [empty] * days
-                row[n] = Availability(c, p)
+                got = memo.get((c, p))
+                row[n] = got if got is not None else memo.setdefault((c, p), Availability(c, p))
         out = {self._name(i)[0]: row for i, row in grid.items()}
         for start in starts:
             if start >= first_open:
