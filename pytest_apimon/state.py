@@ -705,24 +705,32 @@ class StateStore:
         if not run_ids:
             return {}
         cases = " ".join("WHEN ? THEN ?" for _ in classes)
-        sql = (
-            "SELECT run_id, key, CASE WHEN outcome = 'skipped' THEN 's' ELSE rtrim("  # noqa: S608
+        token = (
+            "CASE WHEN outcome = 'skipped' THEN 's' ELSE rtrim("
             " (CASE WHEN outcome = 'passed' THEN (CASE WHEN IFNULL(attempts, 1) > 1 THEN 'r' ELSE 'o' END)"
             f"  ELSE (CASE IFNULL(category, 'unexpected') {cases} ELSE ? END) END)"
             " || ':' || IFNULL(status, '') || ':' || IFNULL(printf('%.0f', latency_ms), '') || ':'"
             " || (CASE WHEN IFNULL(attempts, 1) > 1 THEN attempts ELSE '' END) || ':'"
-            " || replace(replace(IFNULL(sub, ''), ' ', '_'), ':', ''), ':') END"
-            f" FROM results WHERE run_id IN ({', '.join('?' * len(run_ids))})")
-        args: list[Any] = [v for pair in classes.items() for v in pair]
+            " || replace(replace(IFNULL(sub, ''), ' ', '_'), ':', ''), ':') END")
+        positions = " ".join("WHEN ? THEN ?" for _ in run_ids)
+        # One row per key: both aggregates walk the same rows in the same order, so the positions say where
+        # each token goes even if SQLite feeds them in another order than asked for.
+        sql = (f"SELECT key, group_concat(pos), group_concat(tok, ' ') FROM (SELECT key,"  # noqa: S608
+               f" CASE run_id {positions} END AS pos, {token} AS tok FROM results"
+               f" WHERE run_id IN ({', '.join('?' * len(run_ids))}) ORDER BY key, pos) GROUP BY key")
+        args: list[Any] = [v for n, rid in enumerate(run_ids) for v in (rid, n)]
+        args += [v for pair in classes.items() for v in pair]
         args += [classes.get("unexpected", "u"), *run_ids]
-        position = {rid: n for n, rid in enumerate(run_ids)}
         width = len(run_ids)
+        in_order = ",".join(str(n) for n in range(width))
         out: dict[str, list[str]] = {}
-        for rid, key, token in self.conn.execute(sql, args):
-            row = out.get(key)
-            if row is None:
-                row = out[key] = ["-"] * width
-            row[position[rid]] = token
+        for key, where, tokens in self.conn.execute(sql, args):
+            if where == in_order:
+                out[key] = tokens.split(" ")
+                continue
+            row = out[key] = ["-"] * width
+            for n, tok in zip(where.split(","), tokens.split(" "), strict=True):
+                row[int(n)] = tok
         return out
 
     def last_failures(self, env: str, since: float) -> dict[str, tuple[str, float]]:

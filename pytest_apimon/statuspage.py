@@ -296,14 +296,13 @@ def _day_code(per_day: list[Availability] | None) -> str:
         return "." * BAR_DAYS
     code, detail = [], []
     for n, a in enumerate(per_day):
-        if not a.checks:
-            code.append(".")
+        if a.passed == a.checks:
+            code.append("A" if a.checks else ".")
             continue
         ratio = a.passed / a.checks
-        code.append("A" if ratio == 1 else "B" if ratio >= AVAIL_WARN else "C" if ratio >= AVAIL_BAD else "D")
-        if ratio < 1:
-            detail.append(f"{n}:{a.passed}/{a.checks}")
-    return "".join(code) + "".join(f";{d}" for d in detail)
+        code.append("B" if ratio >= AVAIL_WARN else "C" if ratio >= AVAIL_BAD else "D")
+        detail.append(f";{n}:{a.passed}/{a.checks}")
+    return "".join(code) + "".join(detail)
 
 
 def _pct(a: Availability | None) -> str:
