@@ -377,6 +377,7 @@ console.log(JSON.stringify({bar: bar.innerHTML, days: days.innerHTML}));
 """
 
 
+@pytest.mark.integration
 def test_page_script_draws_the_bars(week: tuple[StateStore, RunResult, Verdict], tmp_path: Path) -> None:
     """The inline script (run by node against a minimal DOM): run times prefixed, the 90 daily cells drawn."""
     node = shutil.which("node")
