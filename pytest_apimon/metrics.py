@@ -22,7 +22,10 @@ from .state import StateStore
 FAILURE_LOOKBACK = 7 * 86400.0  # how far back "the last failure" is looked up (bounds the query)
 # apimon_interface_availability_ratio windows (issue 18), read from the rollups.
 AVAILABILITY_WINDOWS = {"24h": 86400.0, "7d": 7 * 86400.0, "30d": 30 * 86400.0, "90d": 90 * 86400.0,
-                        "1y": 365 * 86400.0}
+                        "1y": 365 * 86400.0}  # the same windows as statuspage.WINDOWS (state memoizes them)
+# Asked with the status page's window names so one run computes them once (state.availability_windows).
+_NAMES = {"24h": "a24", "7d": "a7", "30d": "a30", "90d": "a90", "1y": "a1y"}
+_STATUS_WINDOWS = {_NAMES[name]: seconds for name, seconds in AVAILABILITY_WINDOWS.items()}
 _OUTCOME_RANK = {"failed": 0, "passed": 1, "skipped": 2}  # the one kept when two results share labels
 
 
@@ -71,8 +74,10 @@ def render_prometheus(run: RunResult, store: StateStore | None = None, verdict: 
     env = run.env
     results = _unique(run.results)
     last_failures = store.last_failures(env, run.finished_at - FAILURE_LOOKBACK) if store is not None else {}
-    availability = (store.availability_windows(env, now=run.finished_at, windows=AVAILABILITY_WINDOWS)
-                    if store is not None else {})
+    availability = {}
+    if store is not None:
+        by_seconds = store.availability_windows(env, now=run.finished_at, windows=_STATUS_WINDOWS)
+        availability = {name: by_seconds[_NAMES[name]] for name in AVAILABILITY_WINDOWS}
 
     fam = {name: _Family(name, text) for name, text in (
         ("apimon_interface_up", "1 if the interface passed its last check, 0 if it failed or its circuit is open."),

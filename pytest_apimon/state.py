@@ -176,6 +176,7 @@ class StateStore:
         self._names: dict[int, tuple[str, str]] = {}
         # Decoded rollup columns by (env, tier, start): the page and the metrics of one run read the same ones.
         self._decoded: dict[tuple[str, str, float], dict[str, Any]] = {}
+        self._windows_memo: tuple[Any, dict[str, dict[str, Availability]]] | None = None
         self._vacuum_after_migration = False
         self.path.parent.mkdir(parents=True, exist_ok=True)
         # isolation_level=None: transactions are explicit (BEGIN IMMEDIATE … COMMIT), never implicit.
@@ -283,6 +284,7 @@ class StateStore:
             if memory is not None:
                 self.conn.execute("INSERT OR REPLACE INTO meta VALUES (?, 'run_memory', ?)",
                                   (run.env, json.dumps(vars(memory))))
+            self._windows_memo = None
             self._roll(run.env, run.started_at, now)
             self._prune(run.env, now)
             self.conn.execute("COMMIT")
@@ -581,9 +583,14 @@ class StateStore:
         """{window name: {key: Availability}} for several windows ending at `now` (e.g. 24h, 7d, 30d, 90d, 1y)
         for every interface: whole hours (whole days beyond 7 days) plus the raw tail, even where the raw tier
         would have the exact window (the status page and metrics need every key; alerts use availability())."""
-        return {name: {k: Availability(c, p) for k, (c, p) in self._counts(env, now - seconds, now + 1,
-                                                                            exact=False).items()}
-                for name, seconds in windows.items()}
+        memo = (env, now, tuple(windows.items()))
+        if self._windows_memo is not None and self._windows_memo[0] == memo:
+            return self._windows_memo[1]  # the status page and the metrics of one run ask the same
+        got = {name: {k: Availability(c, p) for k, (c, p) in self._counts(env, now - seconds, now + 1,
+                                                                           exact=False).items()}
+               for name, seconds in windows.items()}
+        self._windows_memo = (memo, got)
+        return got
 
     def daily_history(self, env: str, *, days: int, now: float) -> tuple[list[float], dict[str, list[Availability]]]:
         """The last `days` local days (oldest first, today last) and per interface one Availability per day

@@ -179,3 +179,10 @@ def test_availability_windows_from_the_rollups(tmp_path: Path) -> None:
     assert value(ratio, interface="登录", window="1y") == 30 / 40
     assert value(ratio, interface="排班", window="30d") == 1
     assert value(got["apimon_service_availability_ratio"], service="user", window="90d") == 30 / 40
+
+
+def test_metrics_and_status_page_ask_the_same_windows() -> None:
+    """So state.availability_windows computes them once per run (the page, then the metrics)."""
+    from pytest_apimon import statuspage
+
+    assert metrics._STATUS_WINDOWS == statuspage.WINDOWS
