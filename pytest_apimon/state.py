@@ -37,7 +37,9 @@ log = logging.getLogger("pytest_apimon")
 DB_FILE = "state.db"
 DAY = 86400.0
 HOUR = 3600.0
-PRUNE_BATCH = 10_000  # raw result rows deleted per run at most: a backlog is worked off over the next runs
+# Raw result rows one run deletes at most: max(PRUNE_BATCH, 2 x its own results). Twice what a run adds, so a
+# backlog (a lowered raw_hours, a migrated file) is worked off over the next runs without one long delete.
+PRUNE_BATCH = 2_000
 VACUUM_FREE_PAGES = 1024  # give free pages back to the file system once this many (4 MiB) are free ...
 VACUUM_STEP_PAGES = 2048  # ... at most this many per run (incremental_vacuum, after the run's commit)
 SHORT_WINDOW = 7 * DAY  # windows up to this long read hourly rollups, longer ones daily rollups
@@ -286,7 +288,7 @@ class StateStore:
                                   (run.env, json.dumps(vars(memory))))
             self._windows_memo = None
             self._roll(run.env, run.started_at, now)
-            self._prune(run.env, now)
+            self._prune(run.env, now, max(PRUNE_BATCH, 2 * len(run.results)))
             self.conn.execute("COMMIT")
         except BaseException:
             self.conn.execute("ROLLBACK")
@@ -379,7 +381,7 @@ class StateStore:
             if rolled is None or current > rolled:
                 self._set_meta(env, name, current)
 
-    def _prune(self, env: str, now: float) -> None:
+    def _prune(self, env: str, now: float, limit: int) -> None:
         """Raw results older than `raw_hours` (never of a day not rolled up yet), in one bounded batch;
         rollups older than their tier's retention."""
         rolled_day = self._meta_float(env, "rolled_day")
@@ -392,7 +394,7 @@ class StateStore:
             cutoff = previous
         self.conn.execute(
             "DELETE FROM results WHERE rowid IN (SELECT r.rowid FROM results r JOIN runs ON runs.id = r.run_id"
-            " WHERE runs.env = ? AND runs.started_at < ? LIMIT ?)", (env, cutoff, PRUNE_BATCH))
+            " WHERE runs.env = ? AND runs.started_at < ? LIMIT ?)", (env, cutoff, limit))
         self.conn.execute(
             "DELETE FROM runs WHERE env = ? AND started_at < ?"
             " AND NOT EXISTS (SELECT 1 FROM results WHERE results.run_id = runs.id)", (env, cutoff))
