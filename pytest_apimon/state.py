@@ -493,12 +493,12 @@ class StateStore:
                 for _, cols in self._columns(env, src, lo, hi):
                     highest.add(cols["id"], cols["p95"])
                 part = {}
-                for i, (v,) in highest.by_id().items():
+                for i, (stored,) in highest.by_id().items():
                     key = self._name(i)[0]
                     if keys is None or key in keys:
-                        part[key] = rollup.latency(v)
-            for key, v in part.items():
-                out[key] = _max(out.get(key), v) if key in out else v
+                        part[key] = rollup.latency(stored)
+            for key, value in part.items():
+                out[key] = _max(out.get(key), value) if key in out else value
         return out
 
     def latency_trend(self, env: str, *, now: float, window: float = DAY,
