@@ -325,34 +325,16 @@ class StateStore:
         return self._names.get(key_id, (f"#{key_id}", ""))
 
     def _roll_period(self, env: str, tier: str, start: float, end: float) -> None:
-        """(Re)compute one hour or day exactly from the raw results of the runs that started in it.
-
-        Aggregated inside SQLite (a day at 1000 interfaces is 96 000 results; only ~1000 rows come out):
-        counts, sums and MAX by GROUP BY; nearest-rank P50/P95 = the smallest latency whose CUME_DIST reaches
-        0.5/0.95 (rollup.nearest_rank computes the same in Python; tests/test_rollups.py compares them)."""
-        scope = ("FROM results r JOIN runs ON runs.id = r.run_id WHERE runs.env = ? AND runs.started_at >= ?"
-                 " AND runs.started_at < ? AND r.outcome IN ('passed', 'failed')")
-        args = (env, start, end)
-        stats: dict[str, rollup.Stats] = {}
-        services: dict[str, str] = {}
-        for key, service, checks, passed, attempts, retried, highest in self.conn.execute(
-                "SELECT r.key, MIN(r.service), COUNT(*), SUM(r.outcome = 'passed'), SUM(IFNULL(r.attempts, 1)),"
-                f" SUM(IFNULL(r.attempts, 1) > 1), MAX(r.latency_ms) {scope} GROUP BY r.key", args):
-            stats[key] = rollup.Stats(int(checks), int(passed), int(attempts), int(retried), max=highest)
-            services[key] = service
+        """(Re)compute one hour or day exactly from the raw results of the runs that started in it."""
+        rows = self.conn.execute(
+            "SELECT r.key, r.service, r.outcome, r.category, r.latency_ms, r.attempts FROM results r"
+            " JOIN runs ON runs.id = r.run_id WHERE runs.env = ? AND runs.started_at >= ? AND runs.started_at < ?",
+            (env, start, end)).fetchall()
+        services = {row[0]: row[1] for row in rows}
+        stats = rollup.compute((row[0], row[2], row[3], row[4], row[5]) for row in rows)
         if not stats:
             return
-        for key, category, n in self.conn.execute(
-                f"SELECT r.key, IFNULL(r.category, 'unexpected'), COUNT(*) {scope} AND r.outcome = 'failed'"
-                " GROUP BY r.key, IFNULL(r.category, 'unexpected')", args):
-            stats[key].failures[category] = int(n)
-        for key, p50, p95 in self.conn.execute(
-                "SELECT key, MIN(CASE WHEN cd >= 0.5 - 1e-12 THEN v END), MIN(CASE WHEN cd >= 0.95 - 1e-12 THEN v END)"  # noqa: S608
-                " FROM (SELECT r.key AS key, r.latency_ms AS v,"
-                f" CUME_DIST() OVER (PARTITION BY r.key ORDER BY r.latency_ms) AS cd {scope}"
-                " AND r.latency_ms IS NOT NULL) GROUP BY key", args):
-            stats[key].p50, stats[key].p95 = p50, p95
-        data, failures = rollup.encode({self._key_id(k, services[k]): st for k, st in stats.items()})
+        data, failures = rollup.encode({self._key_id(k, services[k]): s for k, s in stats.items()})
         self.conn.execute("INSERT OR REPLACE INTO rollups (env, tier, start, data, failures) VALUES (?, ?, ?, ?, ?)",
                           (env, tier, start, data, failures))
         self._decoded.pop((env, tier, start), None)
