@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from . import alerts, coverage, metrics, statuspage
+from .categories import Outcome
 from .report import Extras, compute_stats, render_json, render_markdown, render_terminal
 from .results import InterfaceResult, RunResult
 from .runner import host_of
@@ -50,7 +51,7 @@ class ResultCollector:
             return
         result = InterfaceResult.from_dict(data)
         self.run.results[report.nodeid] = result
-        if result.outcome == "failed":
+        if result.outcome == Outcome.FAILED:
             headline = result.headline(self.run.lang)
             if result.reason and result.reason not in headline:
                 headline += f" | {result.reason}"

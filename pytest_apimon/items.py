@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from .categories import Category
+from .categories import Category, Outcome
 from .documents import DocumentError, DocumentFile, Interface, service_and_module
 from .loader import did_you_mean
 from .results import InterfaceResult
@@ -143,7 +143,7 @@ class _ApimonItem(pytest.Item):
             ("status", "" if result.status is None else str(result.status)),
             ("latency_ms", "" if result.elapsed_ms is None else f"{result.elapsed_ms:.0f}"),
             ("attempts", str(result.attempts)),
-            ("flaky", "true" if result.outcome == "passed" and result.attempts > 1 else "false"),
+            ("flaky", "true" if result.outcome == Outcome.PASSED and result.attempts > 1 else "false"),
         ]
         self.user_properties[:] = props
 
@@ -194,7 +194,7 @@ class InterfaceItem(_ApimonItem):
         result.attempts = attempt
         self.result = result
         self._set_properties(result)
-        if result.outcome == "failed":
+        if result.outcome == Outcome.FAILED:
             raise InterfaceFailure(result, run.details(result))
 
     def reportinfo(self) -> tuple[Path, int | None, str]:
@@ -219,8 +219,8 @@ class InvalidDocumentItem(_ApimonItem):
 
     def runtest(self) -> None:
         result = self.identity()
-        result.outcome = "failed"
-        result.category = Category.INVALID_DOCUMENT.value
+        result.outcome = Outcome.FAILED
+        result.category = Category.INVALID_DOCUMENT
         result.reason = str(self.error)
         self.result = result
         self._set_properties(result)

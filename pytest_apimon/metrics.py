@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .categories import ORDER
+from .categories import ORDER, Outcome
 from .policy import DOWN, OPEN, InterfaceState, Verdict, interface_key
 from .results import InterfaceResult, RunResult
 from .state import StateStore
@@ -94,9 +94,9 @@ def render_prometheus(run: RunResult, store: StateStore | None = None, verdict: 
         key = interface_key(r)
         state = states.get(key)
         circuit_open = state is not None and state.breaker == OPEN
-        if r.outcome != "skipped" or circuit_open:  # a plain skip says nothing about up or down
-            fam["apimon_interface_up"].add(labels, 1 if r.outcome == "passed" else 0)
-        if r.outcome != "skipped":
+        if r.outcome != Outcome.SKIPPED or circuit_open:  # a plain skip says nothing about up or down
+            fam["apimon_interface_up"].add(labels, 1 if r.outcome == Outcome.PASSED else 0)
+        if r.outcome != Outcome.SKIPPED:
             if r.elapsed_ms is not None:
                 fam["apimon_interface_latency_seconds"].add(labels, r.elapsed_ms / 1000)
             if r.status is not None:
@@ -105,7 +105,7 @@ def render_prometheus(run: RunResult, store: StateStore | None = None, verdict: 
         if state is not None:
             fam["apimon_interface_down"].add(labels, 1 if state.status == DOWN else 0)
             fam["apimon_interface_circuit_open"].add(labels, 1 if circuit_open else 0)
-        if r.outcome == "failed":
+        if r.outcome == Outcome.FAILED:
             failure: tuple[str, float] | None = (r.category or "unexpected", r.started_at or run.started_at)
         else:
             failure = last_failures.get(key)
@@ -117,7 +117,7 @@ def render_prometheus(run: RunResult, store: StateStore | None = None, verdict: 
     by_category = {c.value: 0 for c in ORDER}
     for r in run.results:  # totals count every result, like the report, even if labels collided
         counts[r.outcome] = counts.get(r.outcome, 0) + 1
-        if r.outcome == "failed":
+        if r.outcome == Outcome.FAILED:
             cat = r.category or "unexpected"
             by_category[cat] = by_category.get(cat, 0) + 1
     for outcome, n in counts.items():

@@ -495,6 +495,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     report: pytest.TestReport = yield
     if item.config.stash.get(RUN_KEY, None) is None:
         return report
+    from .categories import Category, Outcome
     from .items import _ApimonItem
 
     if isinstance(item, _ApimonItem) and (call.when == "call" or report.outcome != "passed"):
@@ -502,16 +503,16 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         result.nodeid = item.nodeid
         result.attempts = getattr(item, "execution_count", 1)
         if report.skipped:
-            result.outcome = "skipped"
+            result.outcome = Outcome.SKIPPED
             longrepr = report.longrepr
             reason = longrepr[2] if isinstance(longrepr, tuple) else str(longrepr or "")
             result.reason = reason.removeprefix("Skipped: ")
-        elif report.failed and result.outcome != "failed":
+        elif report.failed and result.outcome != Outcome.FAILED:
             # Not raised by the engine: a hang cut by pytest-timeout, or a bug; still one category.
             text = str(call.excinfo.value) if call.excinfo else str(report.longrepr)
-            result.outcome = "failed"
+            result.outcome = Outcome.FAILED
             is_timeout = "Timeout" in text and "pytest-timeout" in text
-            result.category = "timeout" if is_timeout else "unexpected"
+            result.category = Category.TIMEOUT if is_timeout else Category.UNEXPECTED
             result.sub = "hang" if is_timeout else "error"
             result.reason = text.splitlines()[0][:300] if text else "error"
         report.apimon = result.to_dict()  # type: ignore[attr-defined]  # crosses xdist as a plain dict

@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .categories import Category
+from .categories import Category, Outcome
 from .metrics import atomic_write_text
 from .policy import DOWN, OPEN, InterfaceState, Verdict, interface_key
 from .redact import Redactor
@@ -96,10 +96,10 @@ def render_status_page(store: StateStore, env: str, run: RunResult, verdict: Ver
             return f'<i title="{when} · {t["nodata"]}"></i>'
         outcome, category, sub, status, latency, attempts = row
         parts = [when]
-        if outcome == "skipped":
+        if outcome == Outcome.SKIPPED:
             parts.append(t["skipped"])
             cls = "s"
-        elif outcome == "passed":
+        elif outcome == Outcome.PASSED:
             parts.append(str(status) if status is not None else t["passed"])
             cls = "r" if (attempts or 1) > 1 else "o"
         else:
@@ -108,9 +108,9 @@ def render_status_page(store: StateStore, env: str, run: RunResult, verdict: Ver
             if status is not None:
                 parts.append(str(status))
             cls = _CELL_CLASS.get(cat, _CELL_CLASS["unexpected"])
-        if latency is not None and outcome != "skipped":
+        if latency is not None and outcome != Outcome.SKIPPED:
             parts.append(f"{latency:.0f} ms")
-        if attempts and attempts > 1 and outcome != "skipped":
+        if attempts and attempts > 1 and outcome != Outcome.SKIPPED:
             parts.append(t["retried"].format(n=attempts))
         return f'<i class={cls} title="{esc(" · ".join(parts))}"></i>'
 
@@ -119,12 +119,12 @@ def render_status_page(store: StateStore, env: str, run: RunResult, verdict: Ver
                          key=lambda p: (p[0].service, p[0].module, p[0].name)):
         item = _Row(r, key, [cell(rid, key) for rid, _ in runs])
         st = states.get(key)
-        item.problem = r.outcome == "failed" or (st is not None and (st.status == DOWN or st.breaker == OPEN
+        item.problem = r.outcome == Outcome.FAILED or (st is not None and (st.status == DOWN or st.breaker == OPEN
                                                                       or st.flapping))
         rows.setdefault(r.service, {}).setdefault(r.module, []).append(item)
 
     # -- banner, last run, incidents, circuits
-    failed_now = [r for r in run.results if r.outcome == "failed"]
+    failed_now = [r for r in run.results if r.outcome == Outcome.FAILED]
     down = [s for s in states.values() if s.status == DOWN]
     circuits = sorted((s for s in states.values() if s.breaker == OPEN), key=lambda s: s.key)
     if verdict is not None and verdict.storm is not None:
@@ -136,8 +136,8 @@ def render_status_page(store: StateStore, env: str, run: RunResult, verdict: Ver
     else:
         level, headline = "ok", t["ok"]
     page_title = title or f"{t['title']} · {env}"
-    executed = [r for r in run.results if r.outcome != "skipped"]
-    passed = sum(r.outcome == "passed" for r in executed)
+    executed = [r for r in run.results if r.outcome != Outcome.SKIPPED]
+    passed = sum(r.outcome == Outcome.PASSED for r in executed)
     rate = f"{passed / len(executed) * 100:.1f}%" if executed else "-"
     out: list[str] = [
         f'<!DOCTYPE html><html lang="{"zh-CN" if lang == "zh" else "en"}"><head><meta charset="utf-8">',
@@ -162,7 +162,7 @@ def render_status_page(store: StateStore, env: str, run: RunResult, verdict: Ver
         for s in incidents:
             r = by_key.get(s.key)
             last = ""
-            if r is not None and r.outcome == "failed":
+            if r is not None and r.outcome == Outcome.FAILED:
                 last = _cat_label(r.category or "unexpected", lang) + (f" · {r.status}" if r.status else "")
                 last += f" · {red(r.reason)}" if r.reason else ""
             else:  # skipped (open circuit) or passing now: the newest failure shown in its bar
@@ -219,7 +219,7 @@ def render_status_page(store: StateStore, env: str, run: RunResult, verdict: Ver
                 search = f"{service}/{module}/{r.name}".lower()
                 method = f'<span class="m">{esc(r.method)}</span> ' if r.method else ""
                 status = (f' <span class="pill bad">{_cat_label(r.category or "unexpected", lang)}</span>'
-                          if r.outcome == "failed" else "")
+                          if r.outcome == Outcome.FAILED else "")
                 out.append(f'<div class="row{" bad" if i.problem else ""}" data-k="{esc(search)}">'
                            f'<span class="nm">{method}{esc(r.name)}{status}</span>'
                            f'<span class="bar">{"".join(i.cells)}</span>'
