@@ -40,6 +40,17 @@ class InterfaceFailure(Exception):
         self.result = result
         self.details = details
 
+    @staticmethod
+    def of(result: InterfaceResult, details: str) -> InterfaceFailure:
+        """The failure to raise for `result`: a `TransientFailure` when its category is transient."""
+        transient = result.category is not None and Category(result.category).transient
+        return (TransientFailure if transient else InterfaceFailure)(result, details)
+
+
+class TransientFailure(InterfaceFailure):
+    """A failure of a transient category (`Category.transient`): the only kind pytest-rerunfailures reruns,
+    selected by this type (`only_rerun=[TransientFailure]`), not by the text of the headline."""
+
 
 def _run(config: pytest.Config) -> ApimonRun:
     return config.stash[RUN_KEY]
@@ -195,7 +206,7 @@ class InterfaceItem(_ApimonItem):
         self.result = result
         self._set_properties(result)
         if result.outcome == Outcome.FAILED:
-            raise InterfaceFailure(result, run.details(result))
+            raise InterfaceFailure.of(result, run.details(result))
 
     def reportinfo(self) -> tuple[Path, int | None, str]:
         itf = self.interface

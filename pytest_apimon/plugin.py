@@ -266,11 +266,15 @@ def _configure_concurrency(config: pytest.Config, run: ApimonRun) -> None:
     reruns = config.getoption("reruns", None) if config.pluginmanager.hasplugin("rerunfailures") else 0
     delay = config.getoption("reruns_delay", None)
     factor = config.getoption("reruns_delay_backoff_factor", None)
+    user_filter = bool(config.getoption("only_rerun", None) or config.getini("only_rerun")
+                       or config.getoption("rerun_except", None) or config.getini("rerun_except")) \
+        if config.pluginmanager.hasplugin("rerunfailures") else False
     run.retry = RetryPolicy(
         retries=d.retries if reruns is None else reruns,
         delay=d.retry_delay if delay is None else delay,
         factor=d.backoff_factor if factor is None else factor,
         max_wait=d.max_retry_after,
+        ahead=not user_filter,
     )
 
 
@@ -289,7 +293,7 @@ class RerunDriver:
     """
 
     def __init__(self, run: ApimonRun, config: pytest.Config, protocol: Callable[..., object]) -> None:
-        from .runner import TRANSIENT
+        from .items import TransientFailure
 
         self.protocol = protocol
         retry = run.retry
@@ -297,13 +301,13 @@ class RerunDriver:
         settings: dict[str, object] = {
             "reruns": retry.retries,
             # In-process the Runner already waited the backoff before the next attempt.
-            "reruns_delay": 0 if run.inprocess else retry.delay,
-            "reruns_delay_backoff_factor": 1.0 if run.inprocess else retry.factor,
+            "reruns_delay": 0 if run.inprocess and retry.ahead else retry.delay,
+            "reruns_delay_backoff_factor": 1.0 if run.inprocess and retry.ahead else retry.factor,
         }
-        user_filter = any(config.getoption(name, None) or _ini(config, name) for name in ("only_rerun", "rerun_except"))
-        if not user_filter:
-            # Rerun only failures of a transient category (the headline starts "[timeout]" …).
-            settings["only_rerun"] = [r"^InterfaceFailure: \[(" + "|".join(TRANSIENT) + r")\]"]
+        if not (config.getoption("only_rerun", None) or _ini(config, "only_rerun")):
+            # Rerun only failures of a transient category: pytest-rerunfailures (>= 16.2) matches classes with
+            # isinstance. --rerun-except given by the user still applies on top of it.
+            settings["only_rerun"] = [TransientFailure]
         missing = object()
         self.settings = {k: v for k, v in settings.items() if getattr(config.option, k, missing) is not missing}
 

@@ -28,12 +28,16 @@ from .documents import Interface
 from .results import InterfaceResult
 
 
-
 @dataclass
 class RetryPolicy:
     retries: int = 3
     delay: float = 1.0  # before the first retry
     factor: float = 2.0  # then 2 s, 4 s, ...
+    on: frozenset[Category] = TRANSIENT
+    max_wait: float = 30.0  # the longest Retry-After honoured; a longer one is waited only this long
+    # Runner schedules retries ahead of pytest; off when the user's --only-rerun/--rerun-except decides what
+    # pytest-rerunfailures reruns (a regex over the failure text Runner cannot know in advance).
+    ahead: bool = True
 
     def backoff(self, failed_attempt: int) -> float:
         """Wait after the failed `failed_attempt` (1-based) before the next one."""
@@ -51,7 +55,8 @@ class RetryPolicy:
         return max(self.backoff(self.retries), self.max_wait) if self.retries else 0.0
 
     def wants_retry(self, result: InterfaceResult, attempt: int) -> bool:
-        return result.outcome == Outcome.FAILED and result.category in self.on and attempt <= self.retries
+        return self.ahead and result.outcome == Outcome.FAILED and result.category in self.on \
+            and attempt <= self.retries
 
 
 @dataclass
