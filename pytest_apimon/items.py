@@ -12,8 +12,10 @@ import pytest
 
 from .categories import Category, Outcome
 from .documents import DocumentError, DocumentFile, Interface, service_and_module
+from .failures import InterfaceFailure
 from .loader import did_you_mean
 from .results import InterfaceResult
+from .retries import attempt_of
 from .stash import RUN_KEY
 
 if TYPE_CHECKING:
@@ -30,26 +32,6 @@ except ImportError:  # pragma: no cover - private API moved; fall back to plain 
 def _internal(exc: BaseException) -> str:
     text = " ".join(str(exc).split())[:200]
     return f"{type(exc).__name__}: {text} (an internal error of pytest-apimon; the log has the traceback)"
-
-
-class InterfaceFailure(Exception):
-    """Raised by an item whose interface is not healthy; carries the classified result."""
-
-    def __init__(self, result: InterfaceResult, details: str) -> None:
-        super().__init__(result.headline())
-        self.result = result
-        self.details = details
-
-    @staticmethod
-    def of(result: InterfaceResult, details: str) -> InterfaceFailure:
-        """The failure to raise for `result`: a `TransientFailure` when its category is transient."""
-        transient = result.category is not None and Category(result.category).transient
-        return (TransientFailure if transient else InterfaceFailure)(result, details)
-
-
-class TransientFailure(InterfaceFailure):
-    """A failure of a transient category (`Category.transient`): the only kind pytest-rerunfailures reruns,
-    selected by this type (`only_rerun=[TransientFailure]`), not by the text of the headline."""
 
 
 def _run(config: pytest.Config) -> ApimonRun:
@@ -187,7 +169,7 @@ class InterfaceItem(_ApimonItem):
 
     def runtest(self) -> None:
         run = _run(self.config)
-        attempt = getattr(self, "execution_count", 1)
+        attempt = attempt_of(self)
         previous, self.result = self.result, None  # a rerun reuses the item: never report the previous result
         # Fetched concurrently ahead of time by the single-process Runner; else (xdist, stopped) check now.
         result = run.runner.result(self.nodeid, attempt) if run.runner is not None else None

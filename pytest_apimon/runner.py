@@ -23,40 +23,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-from .categories import TRANSIENT, Category, Outcome
+from .categories import Category, Outcome
 from .documents import Interface
 from .results import InterfaceResult
-
-
-@dataclass
-class RetryPolicy:
-    retries: int = 3
-    delay: float = 1.0  # before the first retry
-    factor: float = 2.0  # then 2 s, 4 s, ...
-    on: frozenset[Category] = TRANSIENT
-    max_wait: float = 30.0  # the longest Retry-After honoured; a longer one is waited only this long
-    # Runner schedules retries ahead of pytest; off when the user's --only-rerun/--rerun-except decides what
-    # pytest-rerunfailures reruns (a regex over the failure text Runner cannot know in advance).
-    ahead: bool = True
-
-    def backoff(self, failed_attempt: int) -> float:
-        """Wait after the failed `failed_attempt` (1-based) before the next one."""
-        return self.delay * self.factor ** (failed_attempt - 1)
-
-    def wait_after(self, result: InterfaceResult, failed_attempt: int) -> float:
-        """Seconds before the next attempt: the response's Retry-After (RFC 9110 §10.2.3) capped by max_wait,
-        else the normal backoff."""
-        if result.retry_after is not None:
-            return min(max(0.0, result.retry_after), self.max_wait)
-        return self.backoff(failed_attempt)
-
-    def longest_wait(self) -> float:
-        """The longest wait before any retry (for the hang guard)."""
-        return max(self.backoff(self.retries), self.max_wait) if self.retries else 0.0
-
-    def wants_retry(self, result: InterfaceResult, attempt: int) -> bool:
-        return self.ahead and result.outcome == Outcome.FAILED and result.category in self.on \
-            and attempt <= self.retries
+from .retries import RetryPolicy
 
 
 @dataclass
@@ -93,16 +63,21 @@ class Runner:
         clock: Callable[[], float] = time.monotonic,
         deadline: Callable[[Interface], float] | None = None,
         poll: float = 1.0,
+        wait: Callable[[threading.Condition, float | None], object] | None = None,
     ) -> None:
         """`deadline(interface)`: seconds one attempt may run before its waiter gives up with a `timeout`/`hang`
         result (a check stuck outside the request's own deadline, e.g. in name resolution, must not block the
-        run); None waits without bound. `poll`: seconds between deadline checks while waiting."""
+        run); None waits without bound. `poll`: seconds between deadline checks while waiting.
+        `clock` (seconds, monotonic) dates backoffs and Retry-After holds; `wait(cond, seconds)` is how the
+        dispatcher waits for the next due retry while holding `cond` (default `cond.wait(seconds)`; None: until
+        notified). Tests inject a fake clock and a wait that returns when that clock is advanced."""
         self._check = check
         self._concurrency = max(1, concurrency)
         self._max_per_host = max(1, max_per_host)
         self._retry = retry
         self._host = host
         self._clock = clock
+        self._wait = wait or (lambda cond, seconds: cond.wait(seconds))
         self._deadline = deadline
         self._poll = poll
         self._hung = False
@@ -235,7 +210,7 @@ class Runner:
                     if self._delayed:
                         due.append(self._delayed[0][0])
                     # huge waits overflow the OS timer
-                    self._cond.wait(min(max(0.0, min(due) - now), 3600.0) if due else None)
+                    self._wait(self._cond, min(max(0.0, min(due) - now), 3600.0) if due else None)
                     continue
                 job, attempt = picked
                 job.attempts[attempt].started = True
