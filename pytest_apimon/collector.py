@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from . import alerts, coverage, metrics, statuspage
+from .atomicfile import atomic_write
 from .categories import Outcome
 from .report import Extras, compute_stats, render_json, render_markdown, render_terminal
 from .results import InterfaceResult, RunResult
@@ -139,7 +140,7 @@ class ResultCollector:
                 path = (Path(self.config.invocation_params.dir) if cli else cfg.base_dir) / path
             try:
                 # Atomic: a web server or node_exporter never reads half a file.
-                metrics.atomic_write_text(path, render(), mode=file_mode(cfg.report.publish))
+                atomic_write(path, render(), mode=file_mode(cfg.report.publish))
             except Exception:
                 log.exception("pytest-apimon: writing %s failed", path)
                 continue

@@ -8,16 +8,16 @@ collector reject the whole file, so every label set is written once.
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .atomicfile import atomic_write
 from .categories import ORDER, Outcome
 from .policy import DOWN, OPEN, InterfaceState, Verdict, interface_key
 from .results import InterfaceResult, RunResult
 from .state import StateStore
+from .statedir import SHARED_FILE
 
 FAILURE_LOOKBACK = 7 * 86400.0  # how far back "the last failure" is looked up (bounds the query)
 _OUTCOME_RANK = {"failed": 0, "passed": 1, "skipped": 2}  # the one kept when two results share labels
@@ -143,35 +143,14 @@ def render_prometheus(run: RunResult, store: StateStore | None = None, verdict: 
 
 
 def write_prometheus(path: str | Path, run: RunResult, store: StateStore | None = None,
-                     verdict: Verdict | None = None) -> Path:
-    """Render and atomically replace `path` (node_exporter reads `*.prom` in its textfile directory)."""
-    return atomic_write_text(path, render_prometheus(run, store, verdict))
+                     verdict: Verdict | None = None, *, mode: int = SHARED_FILE) -> Path:
+    """Render and atomically replace `path` (node_exporter reads `*.prom` in its textfile directory, usually
+    as another user: 0644 by default). Raises OSError."""
+    return atomic_write(path, render_prometheus(run, store, verdict), mode=mode)
 
 
-def atomic_write_text(path: str | Path, text: str, mode: int = 0o644) -> Path:
-    """Write to a temporary file in the target's folder, fsync, rename over the target.
-
-    mkstemp creates 0600 files: `mode` makes the result readable by node_exporter / the web server,
-    which usually run as other users. The temporary name starts with '.' and does not end in '.prom',
-    so the textfile collector never reads it.
-    """
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, target)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    return target
+# statuspage.py and older callers import the helper under this name.
+atomic_write_text = atomic_write
 
 
 def _unique(results: Iterable[InterfaceResult]) -> list[InterfaceResult]:

@@ -34,6 +34,7 @@ try:
 except ImportError:  # Windows
     fcntl = None  # type: ignore[assignment]
 
+from .atomicfile import atomic_write
 from .statedir import ensure_state_dir, make_private
 
 log = logging.getLogger("pytest_apimon")
@@ -261,17 +262,4 @@ class TokenCache:
         return True
 
     def _write(self, data: dict[str, Any]) -> None:
-        tmp = self.path.with_name(f".{CACHE_FILE}.{os.getpid()}.tmp")
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)  # 0600 from the first byte
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(data, fh, ensure_ascii=False, indent=1)
-        for attempt in range(5):
-            try:
-                os.replace(tmp, self.path)
-                return
-            except PermissionError:  # Windows: a reader has the file open for a moment
-                if attempt == 4:
-                    raise
-                time.sleep(0.02)
+        atomic_write(self.path, json.dumps(data, ensure_ascii=False, indent=1))  # 0600 from the first byte

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_apimon import metrics
+from pytest_apimon import atomicfile
 from pytest_apimon.metrics import escape_label, render_prometheus, write_prometheus
 from pytest_apimon.policy import evaluate
 from pytest_apimon.policy_settings import parse_policy
@@ -153,7 +153,7 @@ def test_atomic_write(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     def boom(fd: int) -> None:
         raise OSError("disk full")
 
-    monkeypatch.setattr(metrics.os, "fsync", boom)
+    monkeypatch.setattr(atomicfile.os, "fsync", boom)
     with pytest.raises(OSError, match="disk full"):
         write_prometheus(target, sample_run(T0 + 999))
     assert target.read_text(encoding="utf-8") == before
