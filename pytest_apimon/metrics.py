@@ -2,18 +2,22 @@
 
 node_exporter re-reads `*.prom` files on every scrape, so the file is replaced atomically (a temporary
 file in the same folder + os.replace): a scrape never sees half a file. A duplicate series makes the
-collector reject the whole file, so every label set is written once.
+collector reject the whole file, so every label set is written once. The text itself (HELP/TYPE, escaping,
+numbers) is prometheus_client's `generate_latest`, the reference implementation of the format.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
 from .atomicfile import atomic_write
-from .categories import ORDER, Outcome
+from .categories import ORDER, Category, Outcome
 from .policy import DOWN, OPEN, InterfaceState, Verdict, interface_key
 from .results import InterfaceResult, RunResult
 from .state import StateStore
@@ -21,23 +25,6 @@ from .statedir import SHARED_FILE
 
 FAILURE_LOOKBACK = 7 * 86400.0  # how far back "the last failure" is looked up (bounds the query)
 _OUTCOME_RANK = {"failed": 0, "passed": 1, "skipped": 2}  # the one kept when two results share labels
-
-
-def escape_label(value: object) -> str:
-    """Label value escaping of the text format: backslash, double quote and line feed."""
-    return str(value).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-
-
-def _escape_help(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("\n", "\\n")
-
-
-def _number(value: float) -> str:
-    if math.isnan(value):
-        return "NaN"
-    if math.isinf(value):
-        return "+Inf" if value > 0 else "-Inf"
-    return repr(int(value)) if float(value).is_integer() and abs(value) < 1e15 else repr(float(value))
 
 
 @dataclass
@@ -49,17 +36,30 @@ class _Family:
     def add(self, labels: dict[str, str], value: float) -> None:
         self.samples.append((labels, value))
 
-    def render(self) -> list[str]:
-        lines = [f"# HELP {self.name} {_escape_help(self.help)}", f"# TYPE {self.name} gauge"]
+    def metric(self) -> GaugeMetricFamily:
+        """prometheus_client's gauge family; all samples of a family have the same label names."""
+        names = list(self.samples[0][0]) if self.samples else []
+        family = GaugeMetricFamily(self.name, self.help, labels=names)
         for labels, value in self.samples:
-            inner = ",".join(f'{k}="{escape_label(v)}"' for k, v in labels.items())
-            lines.append(f"{self.name}{{{inner}}} {_number(value)}" if inner else f"{self.name} {_number(value)}")
-        return lines
+            family.add_metric([str(labels[n]) for n in names], value)
+        return family
+
+
+class _Snapshot(Collector):
+    """A collector holding one run's families, for prometheus_client's text exposition."""
+
+    def __init__(self, families: list[GaugeMetricFamily]) -> None:
+        self.families = families
+
+    def collect(self) -> Iterable[GaugeMetricFamily]:
+        return iter(self.families)
 
 
 def render_prometheus(run: RunResult, store: StateStore | None = None, verdict: Verdict | None = None) -> str:
-    """The whole file. `verdict` (this run's policy outcome) or else `store` supplies alert state
-    (down, open circuits); `store` also supplies the category of an earlier failure."""
+    """The whole file, in the Prometheus text exposition format 0.0.4 as written by prometheus_client's
+    `generate_latest` (HELP/TYPE lines, label and HELP escaping, number formatting): every family a gauge.
+    `verdict` (this run's policy outcome) or else `store` supplies alert state (down, open circuits);
+    `store` also supplies the category of an earlier failure."""
     states: dict[str, InterfaceState] = {}
     if verdict is not None:
         states = verdict.states
@@ -106,7 +106,7 @@ def render_prometheus(run: RunResult, store: StateStore | None = None, verdict: 
             fam["apimon_interface_down"].add(labels, 1 if state.status == DOWN else 0)
             fam["apimon_interface_circuit_open"].add(labels, 1 if circuit_open else 0)
         if r.outcome == Outcome.FAILED:
-            failure: tuple[str, float] | None = (r.category or "unexpected", r.started_at or run.started_at)
+            failure: tuple[str, float] | None = (r.category or Category.UNEXPECTED, r.started_at or run.started_at)
         else:
             failure = last_failures.get(key)
         if failure is not None:
@@ -118,7 +118,7 @@ def render_prometheus(run: RunResult, store: StateStore | None = None, verdict: 
     for r in run.results:  # totals count every result, like the report, even if labels collided
         counts[r.outcome] = counts.get(r.outcome, 0) + 1
         if r.outcome == Outcome.FAILED:
-            cat = r.category or "unexpected"
+            cat = r.category or Category.UNEXPECTED
             by_category[cat] = by_category.get(cat, 0) + 1
     for outcome, n in counts.items():
         fam["apimon_run_interfaces"].add({"env": env, "result": outcome}, n)
@@ -135,11 +135,10 @@ def render_prometheus(run: RunResult, store: StateStore | None = None, verdict: 
     if verdict is not None:
         fam["apimon_storm"].add({"env": env}, 1 if verdict.storm is not None else 0)
 
-    lines: list[str] = []
-    for family in fam.values():
-        if family.samples:  # a HELP/TYPE without samples is legal but noise
-            lines.extend(family.render())
-    return "\n".join(lines) + "\n"
+    registry = CollectorRegistry(auto_describe=False)
+    # A HELP/TYPE without samples is legal but noise: only families with samples.
+    registry.register(_Snapshot([f.metric() for f in fam.values() if f.samples]))
+    return generate_latest(registry).decode("utf-8")
 
 
 def write_prometheus(path: str | Path, run: RunResult, store: StateStore | None = None,

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from pytest_apimon import atomicfile
-from pytest_apimon.metrics import escape_label, render_prometheus, write_prometheus
+from pytest_apimon.metrics import render_prometheus, write_prometheus
 from pytest_apimon.policy import evaluate
 from pytest_apimon.policy_settings import parse_policy
 from pytest_apimon.results import InterfaceResult, RunResult
@@ -78,7 +78,6 @@ def test_parses_with_prometheus_client() -> None:
 
 
 def test_label_escaping_round_trips() -> None:
-    assert escape_label('a"b\\c\nd') == 'a\\"b\\\\c\\nd'
     text = render_prometheus(sample_run())
     assert 'interface="say \\"hi\\"\\\\ back\\nnext line · 中文"' in text
     assert len(text.splitlines()) == len([line for line in text.splitlines() if line])  # no raw newline leaked
