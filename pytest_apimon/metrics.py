@@ -24,7 +24,7 @@ from .state import StateStore
 from .statedir import SHARED_FILE
 
 FAILURE_LOOKBACK = 7 * 86400.0  # how far back "the last failure" is looked up (bounds the query)
-_OUTCOME_RANK = {"failed": 0, "passed": 1, "skipped": 2}  # the one kept when two results share labels
+_OUTCOME_RANK = {Outcome.FAILED: 0, Outcome.PASSED: 1, Outcome.SKIPPED: 2}  # the one kept when two results share labels
 
 
 @dataclass
@@ -122,8 +122,8 @@ def render_prometheus(run: RunResult, store: StateStore | None = None, verdict: 
             by_category[cat] = by_category.get(cat, 0) + 1
     for outcome, n in counts.items():
         fam["apimon_run_interfaces"].add({"env": env, "result": outcome}, n)
-    for cat, n in by_category.items():
-        fam["apimon_run_failures"].add({"env": env, "category": cat}, n)
+    for name, n in by_category.items():
+        fam["apimon_run_failures"].add({"env": env, "category": name}, n)
     fam["apimon_run_duration_seconds"].add({"env": env}, run.duration)
     fam["apimon_run_last_timestamp_seconds"].add({"env": env}, run.finished_at)
     executed = counts["passed"] + counts["failed"]
