@@ -118,7 +118,13 @@ def string_or_number(value: Any) -> str:
 
 
 def opt(convert: Any) -> Any:
-    return lambda value: None if value is None else convert(value)
+    """`convert`, but null is a value of its own (None: "off", e.g. `logging.file: null`), not "not set"."""
+
+    def convert_or_none(value: Any) -> Any:
+        return None if value is None else convert(value)
+
+    convert_or_none.nullable = True  # type: ignore[attr-defined]  # read by SectionReader.value
+    return convert_or_none
 
 
 def positive(convert: Any) -> Any:
@@ -278,6 +284,20 @@ class SectionReader:
             return [self.sub(v, path + (i,)) for i, v in enumerate(value)]
         return value
 
+    def value(self, section: Mapping[str, Any], path: Path_, key: str, convert: Callable[[Any], Any],
+              default: Any) -> Any:
+        """The one rule for a field, in every section: absent or null (YAML's "not set") gives `default`,
+        unless the converter is `opt(...)`, for which null means None ("off"). Otherwise ${VAR} is
+        substituted at any depth and `convert` applied; its ValueError/TypeError becomes a ConfigError naming
+        the file, line and field path."""
+        if key not in section or (section[key] is None and not getattr(convert, "nullable", False)):
+            return default
+        value = self.sub(section[key], path + (key,))
+        try:
+            return convert(value)
+        except (TypeError, ValueError) as exc:
+            self.fail(path + (key,), str(exc))
+
     def mapping(self, value: Any, path: Path_, allowed: tuple[str, ...] | None = None) -> dict[str, Any]:
         """A section (null = empty) with string keys, rejecting unknown keys with a did-you-mean."""
         if value is None:
@@ -300,15 +320,7 @@ class Reader(SectionReader):
         super().__init__(file, environ, parsed.line)
         self.parsed = parsed
 
-    def get(self, section: dict[str, Any], path: Path_, key: str, convert: Any, default: Any) -> Any:
-        """section[key] substituted and converted, or default when absent; conversion errors name the field."""
-        if key not in section:
-            return default
-        value = self.sub(section[key], path + (key,))
-        try:
-            return convert(value)
-        except ValueError as exc:
-            self.fail(path + (key,), str(exc))
+    get = SectionReader.value  # the name config.py uses
 
     def exclusive(self, section: dict[str, Any], path: Path_, *keys: str) -> None:
         """At most one of keys may be set (null counts as unset)."""

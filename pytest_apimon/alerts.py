@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import ClassVar
 
-from .categories import Category
+from .categories import Category, Outcome
 from .config import Config
 from .notify import DeliveryResult, Notification, build_notifiers
 from .notify.wecom import format_dry_run
@@ -49,7 +49,7 @@ def build_notification(run: RunResult, config: Config, lang: str, redactor: Reda
                        extras: Extras | None = None) -> Notification:
     def make(view: RunResult) -> Notification:
         heading = redactor.text(title(view, lang, config.report.title))  # also heads every continuation part
-        failed = [r for r in view.results if r.outcome == "failed"]
+        failed = [r for r in view.results if r.outcome == Outcome.FAILED]
         return Notification(
             title=heading,
             markdown=render_markdown(view, lang, heading, redactor=redactor, extras=extras),
@@ -64,7 +64,7 @@ def build_notification(run: RunResult, config: Config, lang: str, redactor: Reda
 
     def scope(services: tuple[str, ...]) -> Notification | None:
         view = replace(run, results=[r for r in run.results if r.service in services])
-        if not any(r.outcome == "failed" for r in view.results):
+        if not any(r.outcome == Outcome.FAILED for r in view.results):
             return None
         return make(view)
 
@@ -114,7 +114,7 @@ def build_extras(run: RunResult, verdict: Verdict | None, store: StateStore | No
     # One root cause per failed login (token issue): a lead line, and its interfaces counted, not listed.
     logins: dict[str, str] = {}
     for r in run.results:
-        if r.outcome == "failed" and r.category == Category.AUTH.value and r.sub == "login":
+        if r.outcome == Outcome.FAILED and r.category == Category.AUTH and r.sub == "login":
             logins.setdefault(r.login_service or r.service, r.reason)
             extras.collapsed[r.nodeid] = f"[auth] {r.reason}"
     for service, reason in sorted(logins.items()):
@@ -125,7 +125,7 @@ def build_extras(run: RunResult, verdict: Verdict | None, store: StateStore | No
         extras.lead.insert(0, verdict.storm.describe(lang))
         per = ", ".join(f"{svc} {n}" for svc, n in verdict.storm.by_service.items())
         for r in run.results:
-            if r.outcome == "failed" and r.category in ("network", "timeout"):
+            if r.outcome == Outcome.FAILED and r.category in (Category.NETWORK, Category.TIMEOUT):
                 extras.collapsed[r.nodeid] = (f"[{r.category}] 网络风暴：{per}" if zh
                                               else f"[{r.category}] storm: {per}")
     elif verdict.storm_ended is not None:
@@ -133,7 +133,7 @@ def build_extras(run: RunResult, verdict: Verdict | None, store: StateStore | No
         extras.lead.append(f"网络风暴已结束（自 {since} 起）" if zh else f"The network storm (since {since}) is over")
     by_key = {interface_key(r): r for r in run.results}
     decisions = {d.key: d for d in verdict.decisions}  # one lookup per problem, not a scan
-    keys = [interface_key(r) for r in run.results if r.outcome == "failed"]
+    keys = [interface_key(r) for r in run.results if r.outcome == Outcome.FAILED]
     avail = store.availability(run.env, since=now - DAY, until=now + 1, keys=keys) if store and keys else {}
     trends = store.latency_trend(run.env, now=now + 1, keys=keys) if store and keys else {}
     for key in keys:
@@ -198,7 +198,7 @@ def finish(run: RunResult, config: Config, lang: str, redactor: Redactor, memory
     if verdict is not None:
         mode = message_mode(settings.send_on, verdict)
     else:
-        failed = any(r.outcome == "failed" for r in run.results)
+        failed = any(r.outcome == Outcome.FAILED for r in run.results)
         mode = "full" if settings.send_on == "always" or failed else "none"
     if mode == "none":
         reason = "nothing new since the last report" if verdict is not None else "no failure"

@@ -1,11 +1,31 @@
-"""The failure categories: one stable machine name, zh/en labels, defined once."""
+"""The run's typed vocabulary, defined once: failure categories (stable machine name, zh/en labels, report
+order, the transient set) and the outcome of one interface check."""
 
 from __future__ import annotations
 
 from enum import Enum
 
 
-class Category(str, Enum):
+class _Vocabulary(str, Enum):
+    """A `str` enum (like py311's `enum.StrEnum`, which py310 lacks): members compare equal to their value and
+    print as it, so JSON, JUnit, SQLite and f-strings keep the plain strings ("failed", "timeout")."""
+
+    def __str__(self) -> str:
+        return str(self.value)
+
+    def __format__(self, spec: str) -> str:
+        return format(str(self.value), spec)
+
+
+class Outcome(_Vocabulary):
+    """The final state of one interface check; the values are pytest's report outcomes."""
+
+    PASSED = "passed"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+
+
+class Category(_Vocabulary):
     """Why an interface is not healthy. The value is the stable machine name."""
 
     SERVER_ERROR = "server_error"
@@ -22,6 +42,16 @@ class Category(str, Enum):
     def label(self, lang: str = "zh") -> str:
         return _LABELS[self][0 if lang == "zh" else 1]
 
+    @property
+    def transient(self) -> bool:
+        """Worth retrying: the same request may well succeed a moment later (see `TRANSIENT`)."""
+        return self in TRANSIENT
+
+    @classmethod
+    def coerce(cls, value: str | None) -> Category | None:
+        """`value` as a Category; None stays None. Raises ValueError for an unknown name."""
+        return None if value is None else cls(value)
+
 
 _LABELS: dict[Category, tuple[str, str]] = {
     Category.SERVER_ERROR: ("服务器错误", "server error"),
@@ -34,6 +64,12 @@ _LABELS: dict[Category, tuple[str, str]] = {
     Category.UNEXPECTED: ("响应不符合预期", "unexpected response"),
     Category.INVALID_DOCUMENT: ("接口文档错误", "invalid document"),
 }
+
+# Transient (retryable) categories: a timeout, a network error, 5xx and 503 are often gone a moment later, and
+# so is a 429 (rate_limited, after its Retry-After); an auth failure, a 404 or a wrong body are not.
+# The retry filter (retries.py) and Runner's backoff use this.
+TRANSIENT: frozenset[Category] = frozenset({Category.TIMEOUT, Category.NETWORK, Category.SERVER_ERROR,
+                                            Category.UNAVAILABLE, Category.RATE_LIMITED})
 
 # Report order: the most actionable first.
 ORDER: tuple[Category, ...] = (

@@ -1,4 +1,4 @@
-"""Classification: an Exchange plus the interface's expectations -> one Outcome with one Category."""
+"""Classification: an Exchange plus the interface's expectations -> one Classification with one Category."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ _VALUE_MAX = 60  # one quoted value inside a reason
 
 
 @dataclass(frozen=True)
-class Outcome:
+class Classification:
     category: Category | None  # None = healthy
     sub: str = ""  # sub-reason: connect/read/total, dns/refused/reset/tls, status, body, latency, ...
     reason: str = ""  # one human line, e.g. "HTTP 503", "read timeout after 10 s", "data.id: expected 1, got 2"
@@ -30,10 +30,11 @@ class Outcome:
         return self.category is None
 
 
-HEALTHY = Outcome(None)
+HEALTHY = Classification(None)
+Outcome = Classification  # the former name, for code not yet renamed; `Outcome` is now categories.Outcome
 
 
-def classify(exchange: Exchange, expect: Expect) -> Outcome:
+def classify(exchange: Exchange, expect: Expect) -> Classification:
     """Transport errors first, then status, then body checks, then latency."""
     for step in (_transport, _status, _headers, _body, _latency):
         outcome = step(exchange, expect)
@@ -42,11 +43,11 @@ def classify(exchange: Exchange, expect: Expect) -> Outcome:
     return HEALTHY
 
 
-def _out(category: Category, sub: str, reason: str) -> Outcome:
-    return Outcome(category, sub, _cut(" ".join(reason.split()), _REASON_MAX))
+def _out(category: Category, sub: str, reason: str) -> Classification:
+    return Classification(category, sub, _cut(" ".join(reason.split()), _REASON_MAX))
 
 
-def _transport(ex: Exchange, expect: Expect) -> Outcome | None:
+def _transport(ex: Exchange, expect: Expect) -> Classification | None:
     err = ex.error
     if err is None:
         if ex.status is None:  # cannot happen with probe.send; do not report it as healthy
@@ -67,7 +68,7 @@ def _transport(ex: Exchange, expect: Expect) -> Outcome | None:
     return _out(Category.NETWORK, "other", err.message)
 
 
-def _status(ex: Exchange, expect: Expect) -> Outcome | None:
+def _status(ex: Exchange, expect: Expect) -> Classification | None:
     status = ex.status
     assert status is not None  # _transport handled it
     if status_allowed(status, expect.status):
@@ -105,7 +106,7 @@ def _describe_allowed(allowed: tuple[int | str, ...]) -> str:
     return ", ".join(str(a).lower() for a in allowed) if allowed else "2xx"
 
 
-def _body(ex: Exchange, expect: Expect) -> Outcome | None:
+def _body(ex: Exchange, expect: Expect) -> Classification | None:
     if not expect.body:
         return None
     if ex.truncated:
@@ -203,7 +204,7 @@ def _show(value: Any) -> str:
     return _cut(text, _VALUE_MAX)
 
 
-def _latency(ex: Exchange, expect: Expect) -> Outcome | None:
+def _latency(ex: Exchange, expect: Expect) -> Classification | None:
     if expect.max_ms is None or ex.elapsed_ms <= expect.max_ms:
         return None
     return _out(Category.UNEXPECTED, "latency", f"took {ex.elapsed_ms:.0f} ms, limit {expect.max_ms:g} ms")

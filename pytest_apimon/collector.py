@@ -16,8 +16,11 @@ from typing import TYPE_CHECKING
 import pytest
 
 from . import alerts, coverage, metrics, statuspage
+from .atomicfile import atomic_write
+from .categories import Outcome
 from .report import Extras, compute_stats, render_json, render_markdown, render_terminal
 from .results import InterfaceResult, RunResult
+from .retries import is_rerun_report
 from .runner import host_of
 from .runstate import ApimonRun
 from .stash import apimon_option
@@ -46,11 +49,11 @@ class ResultCollector:
         if data is not None and data.get("category") == "rate_limited":  # every attempt counts, reruns too
             host = host_of(data.get("url") or "", data.get("service") or "")
             self.run.rate_limited[host] = self.run.rate_limited.get(host, 0) + 1
-        if data is None or report.outcome == "rerun":
+        if data is None or is_rerun_report(report):
             return
         result = InterfaceResult.from_dict(data)
         self.run.results[report.nodeid] = result
-        if result.outcome == "failed":
+        if result.outcome == Outcome.FAILED:
             headline = result.headline(self.run.lang)
             if result.reason and result.reason not in headline:
                 headline += f" | {result.reason}"
@@ -137,7 +140,7 @@ class ResultCollector:
                 path = (Path(self.config.invocation_params.dir) if cli else cfg.base_dir) / path
             try:
                 # Atomic: a web server or node_exporter never reads half a file.
-                metrics.atomic_write_text(path, render(), mode=file_mode(cfg.report.publish))
+                atomic_write(path, render(), mode=file_mode(cfg.report.publish))
             except Exception:
                 log.exception("pytest-apimon: writing %s failed", path)
                 continue
@@ -205,32 +208,3 @@ class ResultCollector:
 
 def _scan(found: coverage.Scan) -> tuple[list, dict]:
     return found.files, found.services
-
-
-def dedupe_junit_reruns(config: pytest.Config) -> None:
-    """One <testcase> per interface: drop the entries pytest's junitxml opened for earlier attempts.
-
-    pytest-rerunfailures reports every attempt; junitxml then writes each as its own testcase and the
-    failed attempts look like passes (rerunfailures#170). The last entry per nodeid is the final outcome.
-    Uses junitxml's internals (xml_key, node_reporters_ordered); does nothing if they ever change.
-    """
-    try:
-        from _pytest.junitxml import xml_key
-    except ImportError:  # pragma: no cover
-        return
-    xml = config.stash.get(xml_key, None)
-    ordered = getattr(xml, "node_reporters_ordered", None)
-    if not isinstance(ordered, list):
-        return
-
-    def key(rep: object) -> object:
-        # A finalized reporter keeps only its XML element (its __dict__ is cleared).
-        try:
-            element = rep.to_xml()  # type: ignore[attr-defined]
-            return element.get("classname"), element.get("name")
-        except Exception:  # unknown shape: keep it
-            return id(rep)
-
-    keys = [key(rep) for rep in ordered]
-    last = {k: i for i, k in enumerate(keys)}
-    ordered[:] = [rep for i, rep in enumerate(ordered) if last[keys[i]] == i]

@@ -17,8 +17,8 @@ from urllib.parse import parse_qsl, urlsplit
 import requests
 
 from .auth import LoginFailed, SessionAuth, Token, TokenManager
-from .categories import Category
-from .classify import Outcome, classify, retry_after
+from .categories import Category, Outcome
+from .classify import Classification, classify, retry_after
 from .config import Config
 from .documents import Interface
 from .origins import OriginCookiePolicy, allowed, basic_credentials, host_port, split_userinfo
@@ -157,7 +157,7 @@ class Engine:
             req = self.build_request(itf)
         except ValueError as exc:
             sub = "template" if isinstance(exc, UnfilledTemplate) else "config"
-            return self._fail(result, Outcome(Category.INVALID_DOCUMENT, sub, str(exc)))
+            return self._fail(result, Classification(Category.INVALID_DOCUMENT, sub, str(exc)))
 
         token: Token | None = None
         withheld = self.withheld(itf, req)
@@ -170,7 +170,7 @@ class Engine:
             except LoginFailed as exc:
                 result.url = self.redactor.text(req.url)
                 result.login_service = auth_svc
-                return self._fail(result, Outcome(Category.AUTH, "login", str(exc)))
+                return self._fail(result, Classification(Category.AUTH, "login", str(exc)))
 
         ex = send(self.session(itf.service), req)
         if ex.status == 401 and token is not None and auth_svc and self.tokens.invalidate(auth_svc, token):
@@ -180,7 +180,7 @@ class Engine:
                 token = self.tokens.apply(auth_svc, req)
             except LoginFailed as exc:
                 result.login_service = auth_svc
-                return self._fail(result, Outcome(Category.AUTH, "login", str(exc)), ex)
+                return self._fail(result, Classification(Category.AUTH, "login", str(exc)), ex)
             ex = send(self.session(itf.service), req)
 
         outcome = classify(ex, itf.expect)
@@ -205,12 +205,12 @@ class Engine:
         result.response_headers = r.headers(ex.response_headers, received=True)
         result.response_body = r.text(ex.text(RESPONSE_EXCERPT)) if ex.status is not None else ""
 
-    def _fail(self, result: InterfaceResult, outcome: Outcome, ex: Exchange | None = None) -> InterfaceResult:
+    def _fail(self, result: InterfaceResult, outcome: Classification, ex: Exchange | None = None) -> InterfaceResult:
         if ex is not None:
             self._fill(result, ex)
-        result.outcome = "failed"
+        result.outcome = Outcome.FAILED
         assert outcome.category is not None
-        result.category = outcome.category.value
+        result.category = outcome.category
         result.sub = outcome.sub
         result.reason = self.redactor.text(outcome.reason)
         return result

@@ -10,10 +10,12 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from .categories import Category
+from .categories import Category, Outcome
 from .documents import DocumentError, DocumentFile, Interface, service_and_module
+from .failures import InterfaceFailure
 from .loader import did_you_mean
 from .results import InterfaceResult
+from .retries import attempt_of
 from .stash import RUN_KEY
 
 if TYPE_CHECKING:
@@ -30,15 +32,6 @@ except ImportError:  # pragma: no cover - private API moved; fall back to plain 
 def _internal(exc: BaseException) -> str:
     text = " ".join(str(exc).split())[:200]
     return f"{type(exc).__name__}: {text} (an internal error of pytest-apimon; the log has the traceback)"
-
-
-class InterfaceFailure(Exception):
-    """Raised by an item whose interface is not healthy; carries the classified result."""
-
-    def __init__(self, result: InterfaceResult, details: str) -> None:
-        super().__init__(result.headline())
-        self.result = result
-        self.details = details
 
 
 def _run(config: pytest.Config) -> ApimonRun:
@@ -143,7 +136,7 @@ class _ApimonItem(pytest.Item):
             ("status", "" if result.status is None else str(result.status)),
             ("latency_ms", "" if result.elapsed_ms is None else f"{result.elapsed_ms:.0f}"),
             ("attempts", str(result.attempts)),
-            ("flaky", "true" if result.outcome == "passed" and result.attempts > 1 else "false"),
+            ("flaky", "true" if result.outcome == Outcome.PASSED and result.attempts > 1 else "false"),
         ]
         self.user_properties[:] = props
 
@@ -176,7 +169,7 @@ class InterfaceItem(_ApimonItem):
 
     def runtest(self) -> None:
         run = _run(self.config)
-        attempt = getattr(self, "execution_count", 1)
+        attempt = attempt_of(self)
         previous, self.result = self.result, None  # a rerun reuses the item: never report the previous result
         # Fetched concurrently ahead of time by the single-process Runner; else (xdist, stopped) check now.
         result = run.runner.result(self.nodeid, attempt) if run.runner is not None else None
@@ -194,8 +187,8 @@ class InterfaceItem(_ApimonItem):
         result.attempts = attempt
         self.result = result
         self._set_properties(result)
-        if result.outcome == "failed":
-            raise InterfaceFailure(result, run.details(result))
+        if result.outcome == Outcome.FAILED:
+            raise InterfaceFailure.of(result, run.details(result))
 
     def reportinfo(self) -> tuple[Path, int | None, str]:
         itf = self.interface
@@ -219,8 +212,8 @@ class InvalidDocumentItem(_ApimonItem):
 
     def runtest(self) -> None:
         result = self.identity()
-        result.outcome = "failed"
-        result.category = Category.INVALID_DOCUMENT.value
+        result.outcome = Outcome.FAILED
+        result.category = Category.INVALID_DOCUMENT
         result.reason = str(self.error)
         self.result = result
         self._set_properties(result)

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
+from .categories import Outcome
 from .config import Config
 from .redact import Redactor
 from .report import render_json
@@ -119,7 +120,7 @@ def read_shards(paths: Sequence[Path]) -> Merged:
         for nodeid, service, module, name, index in plan:
             if index in merged.missing and nodeid not in results:
                 merged.run.results.append(InterfaceResult(
-                    nodeid=nodeid, service=service, module=module, name=name, outcome="skipped",
+                    nodeid=nodeid, service=service, module=module, name=name, outcome=Outcome.SKIPPED,
                     reason=f"not checked: shard {index}/{total} reported no results"))
     return merged
 

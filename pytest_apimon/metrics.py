@@ -8,16 +8,16 @@ collector reject the whole file, so every label set is written once.
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .atomicfile import atomic_write
 from .categories import ORDER
 from .policy import DOWN, OPEN, InterfaceState, Verdict, interface_key
 from .results import InterfaceResult, RunResult
 from .state import StateStore
+from .statedir import SHARED_FILE
 
 FAILURE_LOOKBACK = 7 * 86400.0  # how far back "the last failure" is looked up (bounds the query)
 # apimon_interface_availability_ratio windows (issue 18), read from the rollups.
@@ -179,30 +179,10 @@ def write_prometheus(path: str | Path, run: RunResult, store: StateStore | None 
     return atomic_write_text(path, render_prometheus(run, store, verdict))
 
 
-def atomic_write_text(path: str | Path, text: str, mode: int = 0o644) -> Path:
-    """Write to a temporary file in the target's folder, fsync, rename over the target.
-
-    mkstemp creates 0600 files: `mode` makes the result readable by node_exporter / the web server,
-    which usually run as other users. The temporary name starts with '.' and does not end in '.prom',
-    so the textfile collector never reads it.
-    """
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, target)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    return target
+def atomic_write_text(path: str | Path, text: str, mode: int = SHARED_FILE) -> Path:
+    """atomicfile.atomic_write with a readable default mode: node_exporter and web servers usually run as other
+    users. Raises OSError (the target is then unchanged)."""
+    return atomic_write(path, text, mode=mode)
 
 
 def _unique(results: Iterable[InterfaceResult]) -> list[InterfaceResult]:

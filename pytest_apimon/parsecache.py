@@ -8,11 +8,10 @@ Stored as one pickle in the state folder, written atomically; a broken or foreig
 from __future__ import annotations
 
 import hashlib
-import os
 import pickle
-import tempfile
 from pathlib import Path
 
+from .atomicfile import atomic_write
 from .documents import DocumentFile, load_document
 from .importers.overrides import sidecar_for
 from .importers.refs import external_refs
@@ -92,12 +91,8 @@ class ParseCache:
         if self.path is None or not self._misses:
             return
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=".parse-cache.", dir=self.path.parent)
-            with os.fdopen(fd, "wb") as fh:
-                pickle.dump({"format": _FORMAT, "entries": self._used}, fh, protocol=pickle.HIGHEST_PROTOCOL)
-            os.chmod(tmp, 0o600)
-            os.replace(tmp, self.path)
+            data = pickle.dumps({"format": _FORMAT, "entries": self._used}, protocol=pickle.HIGHEST_PROTOCOL)
+            atomic_write(self.path, data)
         except OSError:
             pass  # the cache is an optimisation; never fail a run over it
 

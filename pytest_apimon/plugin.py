@@ -5,10 +5,9 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-import signal
 import tempfile
 import uuid
-from collections.abc import Callable, Generator
+from collections.abc import Generator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -125,9 +124,10 @@ def pytest_configure(config: pytest.Config) -> None:
         return
     from .parsecache import ParseCache
     from .redact import Redactor, env_secrets
+    from .retries import refuse_thread_timeout
     from .runstate import ApimonRun
 
-    _refuse_thread_timeout(config)
+    refuse_thread_timeout(config)
     cfg = _load(config)
     lang = apimon_option(config, "lang") or cfg.report.language
     if lang not in ("zh", "en"):
@@ -166,25 +166,9 @@ def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(fixtures, "apimon-fixtures")
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(XdistHooks(run, config), "apimon-xdist")
-    rerunfailures = config.pluginmanager.getplugin("rerunfailures")
-    if rerunfailures is not None and hasattr(rerunfailures, "pytest_runtest_protocol"):
-        config.pluginmanager.register(RerunDriver(run, config, rerunfailures.pytest_runtest_protocol),
-                                      "apimon-reruns")
+    from .retries import register_rerun_driver
 
-
-def _refuse_thread_timeout(config: pytest.Config) -> None:
-    """pytest-timeout's thread method ends a hang with os._exit: no summary, no report, no WeCom message, and
-    the results already gathered are lost. Refused; every request has its own total deadline anyway."""
-    if not config.pluginmanager.hasplugin("timeout"):
-        return
-    method = config.getoption("timeout_method", None) or config.getini("timeout_method")
-    if str(method).strip() == "thread":
-        raise pytest.UsageError(
-            "pytest-apimon: --timeout-method thread (or timeout_method = thread) kills the whole run when an "
-            "interface hangs (os._exit): no report and no notification would be written. Use the signal method "
-            "(the default on Linux and macOS) or leave --timeout out: every request already has a total deadline "
-            "(defaults.timeout) and pytest-apimon guards every item itself."
-        )
+    register_rerun_driver(config, run)
 
 
 def _configure_controller(config: pytest.Config, run: ApimonRun, whole_pools: bool) -> None:
@@ -241,7 +225,7 @@ def _proxy_in_use(cfg: Config) -> str | None:
 
 
 def _configure_concurrency(config: pytest.Config, run: ApimonRun) -> None:
-    from .runner import RetryPolicy
+    from .retries import policy_from_options
 
     d = run.config.defaults
     raw = apimon_option(config, "concurrency") or d.concurrency
@@ -263,73 +247,7 @@ def _configure_concurrency(config: pytest.Config, run: ApimonRun) -> None:
         run.inprocess = True
     else:
         run.inprocess = not run.is_worker and not getattr(config.option, "numprocesses", None)
-    reruns = config.getoption("reruns", None) if config.pluginmanager.hasplugin("rerunfailures") else 0
-    delay = config.getoption("reruns_delay", None)
-    factor = config.getoption("reruns_delay_backoff_factor", None)
-    run.retry = RetryPolicy(
-        retries=d.retries if reruns is None else reruns,
-        delay=d.retry_delay if delay is None else delay,
-        factor=d.backoff_factor if factor is None else factor,
-        max_wait=d.max_retry_after,
-    )
-
-
-class RerunDriver:
-    """Retries of interface items through pytest-rerunfailures, without its `flaky` marker.
-
-    The `flaky` package (a common test dependency) claims the same marker name: with it installed, a
-    `flaky(reruns=…)` marker on our items failed every interface with "_make_test_flaky() got an unexpected
-    keyword argument 'reruns'", and whichever of the two plugins' pytest_runtest_protocol runs first takes every
-    item (pluggy calls plain hookimpls in reverse registration order, and entry points load in no fixed order), so
-    retries could also silently not happen. So for our items only, this tryfirst hook calls rerunfailures' own
-    protocol with our settings put in place of its global options (`--reruns`, `--reruns-delay`,
-    `--reruns-delay-backoff-factor`, `--only-rerun`) for the duration of that one item; rerunfailures reads them
-    only inside its protocol (the count, the delay, the filter in makereport and teardown). Users' own test
-    functions in the pool and their `flaky` markers are left to whichever plugin they use.
-    """
-
-    def __init__(self, run: ApimonRun, config: pytest.Config, protocol: Callable[..., object]) -> None:
-        from .runner import TRANSIENT
-
-        self.protocol = protocol
-        retry = run.retry
-        self.active = retry.retries > 0  # no retries: pytest's own protocol, as for any other item
-        settings: dict[str, object] = {
-            "reruns": retry.retries,
-            # In-process the Runner already waited the backoff before the next attempt.
-            "reruns_delay": 0 if run.inprocess else retry.delay,
-            "reruns_delay_backoff_factor": 1.0 if run.inprocess else retry.factor,
-        }
-        user_filter = any(config.getoption(name, None) or _ini(config, name) for name in ("only_rerun", "rerun_except"))
-        if not user_filter:
-            # Rerun only failures of a transient category (the headline starts "[timeout]" …).
-            settings["only_rerun"] = [r"^InterfaceFailure: \[(" + "|".join(TRANSIENT) + r")\]"]
-        missing = object()
-        self.settings = {k: v for k, v in settings.items() if getattr(config.option, k, missing) is not missing}
-
-    @pytest.hookimpl(tryfirst=True)
-    def pytest_runtest_protocol(self, item: pytest.Item, nextitem: pytest.Item | None) -> object:
-        """rerunfailures' protocol for an interface item (True: done); None for every other item."""
-        from .items import InterfaceItem
-
-        if not self.active or not isinstance(item, InterfaceItem):
-            return None
-        option = item.config.option
-        saved = {name: getattr(option, name) for name in self.settings}
-        for name, value in self.settings.items():
-            setattr(option, name, value)
-        try:
-            return self.protocol(item, nextitem)
-        finally:
-            for name, value in saved.items():
-                setattr(option, name, value)
-
-
-def _ini(config: pytest.Config, name: str) -> object:
-    try:
-        return config.getini(name)
-    except ValueError:  # not registered (an older pytest-rerunfailures)
-        return None
+    run.retry = policy_from_options(config, d)
 
 
 class XdistHooks:
@@ -403,28 +321,15 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if run is None:
         return
     from .items import InterfaceItem
+    from .retries import add_markers
 
     if run.shard is not None:
         _keep_shard(config, run, items)
-    retry = run.retry
-    guard = None
-    # Only with the signal method: the thread method would end the whole run with os._exit (see above).
-    if config.pluginmanager.hasplugin("timeout") and config.getoption("timeout", None) is None \
-            and not config.getini("timeout") and hasattr(signal, "SIGALRM"):
-        guard = 5.0 + retry.longest_wait()  # an attempt may first wait out its backoff or Retry-After
-    marks: dict[object, pytest.MarkDecorator] = {}  # one Mark per distinct setting, not one per item
     for item in items:
-        if not isinstance(item, InterfaceItem):
-            continue
-        reason = run.skips.get(item.interface.key)
+        reason = run.skips.get(item.interface.key) if isinstance(item, InterfaceItem) else None
         if reason:
             item.add_marker(pytest.mark.skip(reason=reason))  # open circuit (alert policy)
-        if guard is not None and item.get_closest_marker("timeout") is None:
-            # Hang guard per attempt (func_only: re-armed for every rerun, see pytest-internals §4).
-            seconds = 2 * run.engine().timeout_for(item.interface) + guard
-            if seconds not in marks:
-                marks[seconds] = pytest.mark.timeout(seconds, method="signal", func_only=True)
-            item.add_marker(marks[seconds])
+    add_markers(config, run, [item for item in items if isinstance(item, InterfaceItem)])
 
 
 def _keep_shard(config: pytest.Config, run: ApimonRun, items: list[pytest.Item]) -> None:
@@ -495,23 +400,25 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     report: pytest.TestReport = yield
     if item.config.stash.get(RUN_KEY, None) is None:
         return report
+    from .categories import Category, Outcome
     from .items import _ApimonItem
+    from .retries import attempt_of
 
     if isinstance(item, _ApimonItem) and (call.when == "call" or report.outcome != "passed"):
         result = item.result if call.when == "call" and item.result is not None else item.identity()
         result.nodeid = item.nodeid
-        result.attempts = getattr(item, "execution_count", 1)
+        result.attempts = attempt_of(item)
         if report.skipped:
-            result.outcome = "skipped"
+            result.outcome = Outcome.SKIPPED
             longrepr = report.longrepr
             reason = longrepr[2] if isinstance(longrepr, tuple) else str(longrepr or "")
             result.reason = reason.removeprefix("Skipped: ")
-        elif report.failed and result.outcome != "failed":
+        elif report.failed and result.outcome != Outcome.FAILED:
             # Not raised by the engine: a hang cut by pytest-timeout, or a bug; still one category.
             text = str(call.excinfo.value) if call.excinfo else str(report.longrepr)
-            result.outcome = "failed"
+            result.outcome = Outcome.FAILED
             is_timeout = "Timeout" in text and "pytest-timeout" in text
-            result.category = "timeout" if is_timeout else "unexpected"
+            result.category = Category.TIMEOUT if is_timeout else Category.UNEXPECTED
             result.sub = "hang" if is_timeout else "error"
             result.reason = text.splitlines()[0][:300] if text else "error"
         report.apimon = result.to_dict()  # type: ignore[attr-defined]  # crosses xdist as a plain dict
@@ -582,7 +489,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         if run.shard_plan:
             config.workeroutput["apimon_shard_plan"] = [list(row) for row in run.shard_plan]  # type: ignore[attr-defined]
     if not run.is_worker:
-        from .collector import dedupe_junit_reruns
+        from .retries import dedupe_junit_reruns
 
         dedupe_junit_reruns(config)
 

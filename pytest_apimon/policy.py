@@ -17,12 +17,13 @@ from dataclasses import dataclass, field, replace
 from enum import Enum
 from itertools import pairwise
 
+from .categories import Category, Outcome
 from .policy_settings import AlertPolicy, PolicySettings, StormSettings
 from .results import InterfaceResult
 
 UP, DOWN = "up", "down"
 CLOSED, OPEN = "closed", "open"  # half-open is the run that probes an open circuit, not a stored state
-STORM_CATEGORIES = ("network", "timeout")
+STORM_CATEGORIES = frozenset({Category.NETWORK, Category.TIMEOUT})
 
 
 def interface_key(result: InterfaceResult) -> str:
@@ -240,10 +241,10 @@ def step(prev: InterfaceState | None, result: InterfaceResult, policy: AlertPoli
     """One interface, one run. `storm`: this run is a storm (network/timeout failures are not alerted)."""
     key = interface_key(result)
     s = replace(prev) if prev is not None else InterfaceState(key=key, service=result.service)
-    if result.outcome == "skipped":
+    if result.outcome == Outcome.SKIPPED:
         # An open circuit stays listed (with reminders); any other skip leaves the memory alone.
         return s, (_circuit_skip(s, policy, now, result) if s.breaker == OPEN else None)
-    failed = result.outcome == "failed"
+    failed = result.outcome == Outcome.FAILED
     storm_hit = storm and failed and result.category in STORM_CATEGORIES
     s.recent = (s.recent + ("F" if failed else "P"))[-max(policy.flapping_window, 2):]
     changes = _changes(s.recent)
@@ -320,8 +321,8 @@ def _breaker(s: InterfaceState, policy: AlertPolicy, now: float, failed: bool, s
 
 def detect_storm(results: Iterable[InterfaceResult], settings: StormSettings) -> tuple[int, int, dict[str, int]]:
     """(network/timeout failures, executed interfaces, failures per service) if this run is a storm, else zeros."""
-    executed = [r for r in results if r.outcome != "skipped"]
-    hits = [r for r in executed if r.outcome == "failed" and r.category in STORM_CATEGORIES]
+    executed = [r for r in results if r.outcome != Outcome.SKIPPED]
+    hits = [r for r in executed if r.outcome == Outcome.FAILED and r.category in STORM_CATEGORIES]
     by_service: dict[str, int] = {}
     for r in hits:
         by_service[r.service] = by_service.get(r.service, 0) + 1
@@ -349,7 +350,7 @@ def evaluate(previous: Mapping[str, InterfaceState], results: Iterable[Interface
         if notify:
             memory.storm_last_alert_at = now
         storm = Storm(failed, executed, by_service, memory.storm_since, notify)
-    elif memory.storm_since is not None and any(r.outcome != "skipped" for r in results):
+    elif memory.storm_since is not None and any(r.outcome != Outcome.SKIPPED for r in results):
         storm_ended, memory = memory.storm_since, RunMemory()
 
     states: dict[str, InterfaceState] = dict(previous)
@@ -358,7 +359,7 @@ def evaluate(previous: Mapping[str, InterfaceState], results: Iterable[Interface
     for result in results:
         key = interface_key(result)
         seen.add(key)
-        if result.outcome == "skipped" and key not in previous:
+        if result.outcome == Outcome.SKIPPED and key not in previous:
             continue  # nothing to remember about an interface that never ran
         state, decision = step(previous.get(key), result, settings.for_service(result.service), now,
                                storm=storm is not None)

@@ -34,9 +34,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, TypedDict
 
-from ._config_reader import SectionReader, at_least, boolean, positive_duration
+from ._config_reader import SectionReader, at_least, boolean, describe, finite_number, positive_duration
 from .config import parse_duration
-from .loader import MissingVariable, Path_
+from .loader import Path_
 
 
 @dataclass(frozen=True)
@@ -122,22 +122,14 @@ def _nonempty(value: Any) -> str:
     return value.strip()
 
 
-class _Reader(SectionReader):
-    def value(self, section: Mapping[str, Any], path: Path_, key: str, convert: Callable[[Any], Any],
-              default: Any) -> Any:
-        raw = section.get(key)
-        if raw is None:
-            return default
-        if isinstance(raw, str):
-            try:
-                raw = self.substitute(raw)
-            except MissingVariable as exc:
-                self.fail(path + (key,), str(exc))
-        try:
-            return convert(raw)
-        except (TypeError, ValueError) as exc:
-            self.fail(path + (key,), str(exc))
+def _days(value: Any) -> float:
+    number = finite_number(value)  # not `true` (1.0 to float()), not nan/inf
+    if number is None or number <= 0:
+        raise ValueError(f"expected a number of days > 0, got {describe(value)}")
+    return number
 
+
+class _Reader(SectionReader):
     def switchable(self, section: Mapping[str, Any], path: Path_, key: str) -> tuple[bool, dict[str, Any]]:
         """`key: false` disables a feature; `key: {…}` configures it; absent = defaults."""
         raw = section.get(key)
@@ -222,9 +214,7 @@ def parse_state(raw: Any, *, default_dir: str = ".apimon", file: str | None = No
     reader = _reader(file, environ, line_of)
     path: Path_ = ("state",)
     section = reader.mapping(raw, path, _STATE_KEYS)
-    days = reader.value(section, path, "retention_days", float, None)
-    if days is not None and days <= 0:
-        reader.fail(path + ("retention_days",), f"expected a number of days > 0, got {section['retention_days']!r}")
+    days = reader.value(section, path, "retention_days", _days, None)
     tiers: dict[str, float] = {}
     for key, default, least in (("raw_hours", days * 24 if days is not None else 48.0, 1.0),
                                 ("hourly_days", 90.0, 8.0), ("daily_days", 730.0, 1.0)):

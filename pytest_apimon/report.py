@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
-from .categories import ORDER, Category
+from .categories import ORDER, Category, Outcome
 from .redact import Redactor
 from .results import InterfaceResult, RunResult
 
@@ -109,9 +109,9 @@ def _category_order(values: set[str]) -> list[str]:
 
 
 def compute_stats(run: RunResult) -> Stats:
-    passed = sum(1 for r in run.results if r.outcome == "passed")
-    failed_results = [r for r in run.results if r.outcome == "failed"]
-    skipped = sum(1 for r in run.results if r.outcome == "skipped")
+    passed = sum(1 for r in run.results if r.outcome == Outcome.PASSED)
+    failed_results = [r for r in run.results if r.outcome == Outcome.FAILED]
+    skipped = sum(1 for r in run.results if r.outcome == Outcome.SKIPPED)
     counts: dict[str, int] = {}
     for r in failed_results:
         counts[_category_of(r)] = counts.get(_category_of(r), 0) + 1
@@ -153,13 +153,13 @@ def _grouped_failures(run: RunResult, extras: Extras | None = None) -> list[tupl
     groups: dict[str, list[InterfaceResult]] = {}
     collapsed = extras.collapsed if extras else {}
     for r in run.results:
-        if r.outcome == "failed" and r.nodeid not in collapsed:
+        if r.outcome == Outcome.FAILED and r.nodeid not in collapsed:
             groups.setdefault(_category_of(r), []).append(r)
     return [(c, sorted(groups[c], key=_sort_key)) for c in _category_order(set(groups))]
 
 
 def _flaky(run: RunResult) -> list[InterfaceResult]:
-    return sorted((r for r in run.results if r.outcome == "passed" and r.attempts > 1), key=_sort_key)
+    return sorted((r for r in run.results if r.outcome == Outcome.PASSED and r.attempts > 1), key=_sort_key)
 
 
 def _collapsed_lines(run: RunResult, extras: Extras | None, lang: str) -> list[str]:
@@ -169,14 +169,14 @@ def _collapsed_lines(run: RunResult, extras: Extras | None, lang: str) -> list[s
     counts: dict[str, int] = {}
     for r in run.results:
         label = extras.collapsed.get(r.nodeid)
-        if label and r.outcome == "failed":
+        if label and r.outcome == Outcome.FAILED:
             counts[label] = counts.get(label, 0) + 1
     unit = "个接口" if lang == "zh" else "interfaces"
     return [f"{label} ({n} {unit})" for label, n in sorted(counts.items())]
 
 
 def _skipped(run: RunResult) -> list[InterfaceResult]:
-    return sorted((r for r in run.results if r.outcome == "skipped"), key=_sort_key)
+    return sorted((r for r in run.results if r.outcome == Outcome.SKIPPED), key=_sort_key)
 
 
 def _label(category: str, lang: str) -> str:
@@ -430,7 +430,7 @@ def render_markdown(run: RunResult, lang: str = "zh", title: str | None = None, 
 # -- json ----------------------------------------------------------------------------------------------
 def _json_record(r: InterfaceResult, red: Redactor) -> dict[str, Any]:
     data = r.to_dict()
-    data["flaky"] = r.outcome == "passed" and r.attempts > 1
+    data["flaky"] = r.outcome == Outcome.PASSED and r.attempts > 1
     # Header dicts need header rules (Authorization is not a key word), the rest generic value masking.
     data["request_headers"] = red.headers(r.request_headers)
     data["response_headers"] = red.headers(r.response_headers, received=True)

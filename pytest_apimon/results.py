@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from .categories import Category, Outcome
+
 
 @dataclass
 class InterfaceResult:
@@ -14,8 +16,8 @@ class InterfaceResult:
     name: str
     method: str = ""
     url: str = ""
-    outcome: str = "passed"  # passed | failed | skipped
-    category: str | None = None  # Category value when failed
+    outcome: Outcome = Outcome.PASSED
+    category: Category | None = None  # when failed
     sub: str = ""
     reason: str = ""  # one human line; for skipped: the skip reason
     login_service: str = ""  # auth/login failures: the service whose login failed (`auth: admin` → admin)
@@ -33,6 +35,11 @@ class InterfaceResult:
     response_headers: dict[str, str] = field(default_factory=dict)
     response_body: str = ""
 
+    def __post_init__(self) -> None:
+        # Built from plain strings too (xdist's dict, the history): hold the enums. Raises ValueError.
+        self.outcome = Outcome(self.outcome)
+        self.category = Category.coerce(self.category)
+
     def to_dict(self) -> dict[str, Any]:
         # Shallow, with the containers copied: dataclasses.asdict walks every value recursively and was a
         # visible share of the per-item cost on the main thread (docs/benchmarks.md); the fields are flat.
@@ -40,6 +47,9 @@ class InterfaceResult:
         data["tags"] = list(self.tags)
         for key in ("request_headers", "response_headers"):
             data[key] = dict(data[key])
+        # Plain builtins only (xdist's execnet serialises no str subclasses): enums become their values.
+        data["outcome"] = Outcome(self.outcome).value
+        data["category"] = None if self.category is None else Category(self.category).value
         return data
 
     @classmethod
@@ -54,7 +64,7 @@ class InterfaceResult:
         where = f"{self.service}/{self.module} · {self.name}"
         target = f"{self.method} {self.url}".strip()
         # Transport failures may still carry a status (a body cut by the deadline): say why instead.
-        if self.status is not None and self.category not in ("timeout", "network"):
+        if self.status is not None and self.category not in (Category.TIMEOUT, Category.NETWORK):
             result = f"→ {self.status}"
         else:
             result = f"→ {self.reason}" if self.reason else ""

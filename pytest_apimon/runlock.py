@@ -1,13 +1,15 @@
-"""One run at a time per workspace: an flock on `<state dir>/run.lock` (cron overlap, a manual run during cron).
+"""One run at a time per workspace: a `filelock.FileLock` on `<state dir>/run.lock` (cron overlap, a manual
+run during cron).
 
-The kernel drops an flock when its holder exits, however it dies (kill -9 included), so a stale lock
-cannot exist. The holder writes its pid and start time into the file so a waiting run can say who
-holds it; the file's content is informational only, the lock is the flock. POSIX only (fcntl).
+The OS drops the lock (flock on POSIX, LockFileEx on Windows) when its holder exits, however it dies
+(kill -9 included), so a stale lock cannot exist; a lock file left behind holds no lock. The holder
+writes its pid and start time to `run.lock.holder` so a waiting run can say who holds the lock; that
+file is informational only, the lock is the FileLock. The token cache (tokencache.py) locks the same way.
 """
 
 from __future__ import annotations
 
-import fcntl
+import contextlib
 import json
 import os
 import socket
@@ -15,6 +17,11 @@ import sys
 import time
 from pathlib import Path
 from typing import Any
+
+from filelock import FileLock, Timeout
+
+from .atomicfile import atomic_write
+from .statedir import PRIVATE_FILE
 
 LOCK_FILE = "run.lock"
 POLL_SECONDS = 0.1
@@ -37,52 +44,48 @@ class LockTimeout(RuntimeError):
 
 
 class RunLock:
-    """`with RunLock(state_dir, timeout=300): …` — waits up to `timeout` seconds (0: fail at once)."""
+    """`with RunLock(state_dir, timeout=300): …` — waits up to `timeout` seconds (0: fail at once), then
+    raises LockTimeout naming the holder. Re-entrant for the same object; release() twice is harmless."""
 
     def __init__(self, state_dir: str | Path, timeout: float = 300.0, *, name: str = LOCK_FILE) -> None:
         self.path = Path(state_dir) / name
         self.timeout = timeout
-        self._fd: int | None = None
-        self.waited = 0.0  # how long acquire() waited (worth a log line when > 0)
+        self._lock: FileLock | None = None
+        self.waited = 0.0  # how long acquire() waited, in seconds (worth a log line when > 0)
 
     @property
     def held(self) -> bool:
-        return self._fd is not None
+        return self._lock is not None
 
     def acquire(self) -> RunLock:
-        if self._fd is not None:
+        if self._lock is not None:
             return self
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        # O_CLOEXEC: the pytest subprocesses (xdist workers) must not inherit and outlive the lock.
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        # thread_local=False: acquired and released by whichever thread runs the end of the run.
+        lock = FileLock(self.path, mode=PRIVATE_FILE, thread_local=False)
         start = time.monotonic()
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                self.waited = time.monotonic() - start
-                if self.waited >= self.timeout:
-                    holder = read_holder(self.path)
-                    os.close(fd)
-                    raise LockTimeout(self.path, self.waited, holder) from None
-                time.sleep(min(POLL_SECONDS, max(0.0, self.timeout - self.waited)))
-        self._fd = fd
+        try:
+            lock.acquire(timeout=max(0.0, self.timeout), poll_interval=POLL_SECONDS)
+        except Timeout:
+            self.waited = time.monotonic() - start
+            raise LockTimeout(self.path, self.waited, read_holder(self.path)) from None
+        self.waited = time.monotonic() - start
+        self._lock = lock
         info = {"pid": os.getpid(), "started_at": time.time(), "host": socket.gethostname(),
                 "argv": " ".join(sys.argv)[:300]}
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, json.dumps(info).encode(), 0)
+        with contextlib.suppress(OSError):  # informational only: never fail the run over it
+            atomic_write(holder_path(self.path), json.dumps(info))
         return self
 
     def release(self) -> None:
-        if self._fd is None:
+        if self._lock is None:
             return
-        fd, self._fd = self._fd, None
+        lock, self._lock = self._lock, None
         try:
-            os.ftruncate(fd, 0)  # no stale holder info for the next waiter to report
-            fcntl.flock(fd, fcntl.LOCK_UN)
+            with contextlib.suppress(FileNotFoundError):
+                holder_path(self.path).unlink()  # no stale holder info for the next waiter to report
         finally:
-            os.close(fd)
+            lock.release()
 
     def __enter__(self) -> RunLock:
         return self.acquire()
@@ -91,10 +94,16 @@ class RunLock:
         self.release()
 
 
+def holder_path(lock_path: str | Path) -> Path:
+    """Where the holder of the lock at `lock_path` describes itself: `<lock>.holder`."""
+    path = Path(lock_path)
+    return path.with_name(path.name + ".holder")
+
+
 def read_holder(path: str | Path) -> dict[str, Any]:
-    """The holder info written by the lock owner ({} when unknown or being rewritten)."""
+    """The holder info written by the owner of the lock at `path` ({} when unknown)."""
     try:
-        data = json.loads(Path(path).read_text(encoding="utf-8") or "{}")
+        data = json.loads(holder_path(path).read_text(encoding="utf-8") or "{}")
     except (OSError, ValueError):
         return {}
     return data if isinstance(data, dict) else {}

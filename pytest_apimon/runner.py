@@ -23,38 +23,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
+from .categories import Category, Outcome
 from .documents import Interface
 from .results import InterfaceResult
-
-TRANSIENT = ("timeout", "network", "server_error", "unavailable", "rate_limited")
-RATE_LIMITED = "rate_limited"
-
-
-@dataclass
-class RetryPolicy:
-    retries: int = 3
-    delay: float = 1.0  # before the first retry
-    factor: float = 2.0  # then 2 s, 4 s, ...
-    on: tuple[str, ...] = TRANSIENT
-    max_wait: float = 30.0  # the longest Retry-After honoured; a longer one is waited only this long
-
-    def backoff(self, failed_attempt: int) -> float:
-        """Wait after the failed `failed_attempt` (1-based) before the next one."""
-        return self.delay * self.factor ** (failed_attempt - 1)
-
-    def wait_after(self, result: InterfaceResult, failed_attempt: int) -> float:
-        """Seconds before the next attempt: the response's Retry-After (RFC 9110 §10.2.3) capped by max_wait,
-        else the normal backoff."""
-        if result.retry_after is not None:
-            return min(max(0.0, result.retry_after), self.max_wait)
-        return self.backoff(failed_attempt)
-
-    def longest_wait(self) -> float:
-        """The longest wait before any retry (for the hang guard)."""
-        return max(self.backoff(self.retries), self.max_wait) if self.retries else 0.0
-
-    def wants_retry(self, result: InterfaceResult, attempt: int) -> bool:
-        return result.outcome == "failed" and result.category in self.on and attempt <= self.retries
+from .retries import RetryPolicy
 
 
 @dataclass
@@ -91,16 +63,21 @@ class Runner:
         clock: Callable[[], float] = time.monotonic,
         deadline: Callable[[Interface], float] | None = None,
         poll: float = 1.0,
+        wait: Callable[[threading.Condition, float | None], object] | None = None,
     ) -> None:
         """`deadline(interface)`: seconds one attempt may run before its waiter gives up with a `timeout`/`hang`
         result (a check stuck outside the request's own deadline, e.g. in name resolution, must not block the
-        run); None waits without bound. `poll`: seconds between deadline checks while waiting."""
+        run); None waits without bound. `poll`: seconds between deadline checks while waiting.
+        `clock` (seconds, monotonic) dates backoffs and Retry-After holds; `wait(cond, seconds)` is how the
+        dispatcher waits for the next due retry while holding `cond` (default `cond.wait(seconds)`; None: until
+        notified). Tests inject a fake clock and a wait that returns when that clock is advanced."""
         self._check = check
         self._concurrency = max(1, concurrency)
         self._max_per_host = max(1, max_per_host)
         self._retry = retry
         self._host = host
         self._clock = clock
+        self._wait = wait or (lambda cond, seconds: cond.wait(seconds))
         self._deadline = deadline
         self._poll = poll
         self._hung = False
@@ -153,7 +130,7 @@ class Runner:
                 if att.done.is_set() or started_at is None or self._clock() - started_at <= limit:
                     continue
                 hung = self._failure(job, f"no result within {limit:g} s: the check hung (hang guard)",
-                                     category="timeout", sub="hang")
+                                     category=Category.TIMEOUT, sub="hang")
                 self._hung = True
                 self._finish(job, attempt, hung)
         return att.result
@@ -233,7 +210,7 @@ class Runner:
                     if self._delayed:
                         due.append(self._delayed[0][0])
                     # huge waits overflow the OS timer
-                    self._cond.wait(min(max(0.0, min(due) - now), 3600.0) if due else None)
+                    self._wait(self._cond, min(max(0.0, min(due) - now), 3600.0) if due else None)
                     continue
                 job, attempt = picked
                 job.attempts[attempt].started = True
@@ -248,7 +225,7 @@ class Runner:
             result = self._check(job.interface)
         except BaseException as exc:  # a bug must surface on the item, not kill the thread silently
             result = self._failure(job, f"internal error: {type(exc).__name__}: {exc}",
-                                   category="unexpected", sub="error")
+                                   category=Category.UNEXPECTED, sub="error")
         with self._cond:
             self._active -= 1
             self._active_per_host[job.host] -= 1
@@ -256,12 +233,12 @@ class Runner:
                 self._finish(job, attempt, result, sent)
 
     @staticmethod
-    def _failure(job: _Job, reason: str, *, category: str, sub: str) -> InterfaceResult:
+    def _failure(job: _Job, reason: str, *, category: Category, sub: str) -> InterfaceResult:
         itf = job.interface
         return InterfaceResult(
             nodeid=job.key, service=itf.service, module=itf.module, name=itf.name, method=itf.method,
             url=itf.url or itf.path or "", file=itf.file, line=itf.line, tags=list(itf.tags),
-            outcome="failed", category=category, sub=sub, reason=reason,
+            outcome=Outcome.FAILED, category=category, sub=sub, reason=reason,
         )
 
     def _finish(self, job: _Job, attempt: int, result: InterfaceResult, sent: int = 0) -> None:
@@ -271,7 +248,7 @@ class Runner:
         att = job.attempts[attempt]
         att.result = result
         wait = self._retry.wait_after(result, attempt)
-        if result.outcome == "failed" and result.category == RATE_LIMITED:
+        if result.outcome == Outcome.FAILED and result.category == Category.RATE_LIMITED:
             self._back_off(job.host, wait if result.retry_after is not None else 0.0, sent)
         if self._retry.wants_retry(result, attempt) and not self._stopped:
             self._enqueue(job, attempt + 1, delay=wait)

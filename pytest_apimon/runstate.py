@@ -16,7 +16,8 @@ from .importers.refs import FragmentIndex
 from .parsecache import ParseCache
 from .redact import Redactor
 from .results import InterfaceResult
-from .runner import RetryPolicy, Runner, host_of
+from .retries import RetryPolicy
+from .runner import Runner, host_of
 from .sharding import Shard
 from .tokencache import TokenCache
 

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from . import rollup
+from .categories import Outcome
 from .policy import InterfaceState, RunMemory, interface_key
 from .results import RunResult
 from .statedir import make_private
@@ -261,8 +262,8 @@ class StateStore:
         `states`/`memory`/`removed` come from policy.evaluate. Returns the new run id.
         """
         now = time.time() if now is None else now
-        executed = [r for r in run.results if r.outcome != "skipped"]
-        passed = sum(r.outcome == "passed" for r in executed)
+        executed = [r for r in run.results if r.outcome != Outcome.SKIPPED]
+        passed = sum(r.outcome == Outcome.PASSED for r in executed)
         self.conn.execute("BEGIN IMMEDIATE")
         try:
             cur = self.conn.execute(

@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .categories import Category
+from .categories import Category, Outcome
 from .metrics import atomic_write_text
 from .policy import DOWN, OPEN, InterfaceState, Verdict, interface_key
 from .redact import Redactor
@@ -114,12 +114,12 @@ def render_status_page(store: StateStore, env: str, run: RunResult, verdict: Ver
         # and their titles: 50 000 `<i title=…>` elements would make the page several MB and slow to mask.
         item = _Row(r, key, bar_tokens.get(key) or ["-"] * len(runs))
         st = states.get(key)
-        item.problem = r.outcome == "failed" or (st is not None and (st.status == DOWN or st.breaker == OPEN
+        item.problem = r.outcome == Outcome.FAILED or (st is not None and (st.status == DOWN or st.breaker == OPEN
                                                                       or st.flapping))
         rows.setdefault(r.service, {}).setdefault(r.module, []).append(item)
 
     # -- banner, last run, incidents, circuits
-    failed_now = [r for r in run.results if r.outcome == "failed"]
+    failed_now = [r for r in run.results if r.outcome == Outcome.FAILED]
     down = [s for s in states.values() if s.status == DOWN]
     circuits = sorted((s for s in states.values() if s.breaker == OPEN), key=lambda s: s.key)
     if verdict is not None and verdict.storm is not None:
@@ -131,8 +131,8 @@ def render_status_page(store: StateStore, env: str, run: RunResult, verdict: Ver
     else:
         level, headline = "ok", t["ok"]
     page_title = title or f"{t['title']} · {env}"
-    executed = [r for r in run.results if r.outcome != "skipped"]
-    passed = sum(r.outcome == "passed" for r in executed)
+    executed = [r for r in run.results if r.outcome != Outcome.SKIPPED]
+    passed = sum(r.outcome == Outcome.PASSED for r in executed)
     rate = f"{passed / len(executed) * 100:.1f}%" if executed else "-"
     out: list[str] = [
         f'<!DOCTYPE html><html lang="{"zh-CN" if lang == "zh" else "en"}"><head><meta charset="utf-8">',
@@ -158,7 +158,7 @@ def render_status_page(store: StateStore, env: str, run: RunResult, verdict: Ver
         for s in incidents:
             r = by_key.get(s.key)
             last = ""
-            if r is not None and r.outcome == "failed":
+            if r is not None and r.outcome == Outcome.FAILED:
                 last = _cat_label(r.category or "unexpected", lang) + (f" · {r.status}" if r.status else "")
                 last += f" · {red(r.reason)}" if r.reason else ""
             else:  # skipped (open circuit) or passing now: the newest failure shown in its bar
@@ -216,7 +216,7 @@ def render_status_page(store: StateStore, env: str, run: RunResult, verdict: Ver
                 search = f"{service}/{module}/{r.name}".lower()
                 method = f'<span class="m">{esc(r.method)}</span> ' if r.method else ""
                 status = (f' <span class="pill bad">{_cat_label(r.category or "unexpected", lang)}</span>'
-                          if r.outcome == "failed" else "")
+                          if r.outcome == Outcome.FAILED else "")
                 out.append(f'<div class="row{" bad" if i.problem else ""}" data-k="{esc(search)}">'
                            f'<span class="nm">{method}{esc(r.name)}{status}</span>'
                            f'<span class="bar" data-b="{payload(" ".join(i.cells))}"></span>'

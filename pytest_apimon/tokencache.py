@@ -7,9 +7,9 @@ once exactly one logs in and the others read its token. The same file outlives t
 (cron) run reuses a token that is still valid. Writers additionally take a short *data lock* for the
 read-modify-write of the file; readers need none because the file is only ever swapped whole.
 
-Locks are `fcntl.flock` on POSIX (released by the kernel if a process dies). Elsewhere a lock is a
-file created with O_CREAT|O_EXCL, polled, and broken when older than `stale_after`. Every lock wait
-is bounded: on timeout the caller goes on without the cache rather than hanging the run, and any
+Locks are `filelock.FileLock`s, as for the run lock (runlock.py): flock on POSIX and LockFileEx on
+Windows, both released by the OS if a process dies, so a lock file left behind holds no lock. Every lock
+wait is bounded: on timeout the caller goes on without the cache rather than hanging the run, and any
 I/O error disables the cache with one logged warning, because a cache must never fail a run.
 
 The key fingerprints the auth config and base URL (changed credentials or environment: a new
@@ -29,12 +29,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-try:
-    import fcntl
-except ImportError:  # Windows
-    fcntl = None  # type: ignore[assignment]
+from filelock import FileLock, Timeout
 
-from .statedir import ensure_state_dir, make_private
+from .atomicfile import atomic_write
+from .statedir import PRIVATE_FILE, ensure_state_dir, make_private
 
 log = logging.getLogger("pytest_apimon")
 
@@ -83,56 +81,16 @@ class CacheEntry:
         return self.obtained_at < now - _KEEP_UNDATED_S
 
 
-class _Lock:
-    """An exclusive inter-process lock on `path`: flock where available, else an O_EXCL lock file."""
+LOCK_POLL_SECONDS = 0.01  # token locks are held for a login or a file rewrite: short
 
-    def __init__(self, path: Path, timeout: float, stale_after: float) -> None:
-        self.path, self.timeout, self.stale_after = path, timeout, stale_after
-        self._fd: int | None = None
 
-    def acquire(self) -> bool:
-        deadline, pause = time.monotonic() + self.timeout, 0.002
-        while True:
-            if self._try():
-                return True
-            if time.monotonic() >= deadline:
-                return False
-            time.sleep(pause)
-            pause = min(pause * 2, 0.05)
-
-    def _try(self) -> bool:
-        if fcntl is not None:
-            if self._fd is None:
-                self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
-            try:
-                fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                return True
-            except BlockingIOError:
-                return False
-        excl = self.path.with_suffix(".excl")
-        try:
-            os.close(os.open(excl, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
-            return True
-        except FileExistsError:
-            with contextlib.suppress(OSError):  # a holder that died leaves its file behind
-                if time.time() - excl.stat().st_mtime > self.stale_after:
-                    excl.unlink()
-            return False
-
-    def release(self) -> None:
-        if fcntl is not None:
-            if self._fd is not None:
-                fcntl.flock(self._fd, fcntl.LOCK_UN)
-                os.close(self._fd)
-                self._fd = None
-        else:
-            with contextlib.suppress(OSError):
-                self.path.with_suffix(".excl").unlink()
-
-    def close(self) -> None:
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
+def _acquire(lock: FileLock, timeout: float) -> bool:
+    """True once `lock` is held; False after `timeout` seconds. Raises OSError (an unusable folder)."""
+    try:
+        lock.acquire(timeout=timeout, poll_interval=LOCK_POLL_SECONDS)
+    except Timeout:
+        return False
+    return True
 
 
 class TokenCache:
@@ -140,10 +98,10 @@ class TokenCache:
     tokens between the workers of one run without keeping them for the next run."""
 
     def __init__(self, directory: str | os.PathLike[str], *, lock_timeout: float = 60.0,
-                 stale_after: float = 120.0, clock: Any = time.time) -> None:
+                 clock: Any = time.time) -> None:
         self.directory = Path(directory)
         self.path = self.directory / CACHE_FILE
-        self.lock_timeout, self.stale_after, self._clock = lock_timeout, stale_after, clock
+        self.lock_timeout, self._clock = lock_timeout, clock
         self.disabled: str | None = None  # why the cache stopped working, if it did
         self._checked = False
 
@@ -155,12 +113,12 @@ class TokenCache:
         goes on alone: a duplicate login beats a hung run."""
         name = "tokens." + hashlib.sha256(service.encode("utf-8")).hexdigest()[:16] + ".lock"
         lock = self._lock(name)
-        held = lock is not None and self._guard(lock.acquire, False)
+        held = lock is not None and self._guard(lambda: _acquire(lock, self.lock_timeout), False)
         try:
             yield held
         finally:
-            if lock is not None:
-                self._guard(lock.release if held else lock.close, None)
+            if lock is not None and held:
+                self._guard(lock.release, None)
 
     def get(self, key: str) -> CacheEntry | None:
         if self.disabled or self._guard(self._ensure_dir, False) is False:
@@ -225,10 +183,11 @@ class TokenCache:
             make_private(self.path)
             self._checked = True
 
-    def _lock(self, name: str) -> _Lock | None:
+    def _lock(self, name: str) -> FileLock | None:
         if self.disabled or self._guard(self._ensure_dir, False) is False:
             return None
-        return _Lock(self.directory / name, self.lock_timeout, self.stale_after)
+        # thread_local=False: a lock object is used by one call at a time, in whichever thread.
+        return FileLock(self.directory / name, mode=PRIVATE_FILE, thread_local=False)
 
     def _read(self) -> dict[str, Any]:
         try:
@@ -242,9 +201,7 @@ class TokenCache:
 
     def _update(self, change: Any) -> bool:
         lock = self._lock(CACHE_FILE + ".lock")
-        if lock is None or not self._guard(lock.acquire, False):
-            if lock is not None:
-                lock.close()
+        if lock is None or not self._guard(lambda: _acquire(lock, self.lock_timeout), False):
             return False
         try:
             return bool(self._guard(lambda: self._write_changed(change), False))
@@ -261,17 +218,4 @@ class TokenCache:
         return True
 
     def _write(self, data: dict[str, Any]) -> None:
-        tmp = self.path.with_name(f".{CACHE_FILE}.{os.getpid()}.tmp")
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)  # 0600 from the first byte
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(data, fh, ensure_ascii=False, indent=1)
-        for attempt in range(5):
-            try:
-                os.replace(tmp, self.path)
-                return
-            except PermissionError:  # Windows: a reader has the file open for a moment
-                if attempt == 4:
-                    raise
-                time.sleep(0.02)
+        atomic_write(self.path, json.dumps(data, ensure_ascii=False, indent=1))  # 0600 from the first byte

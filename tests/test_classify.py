@@ -10,7 +10,7 @@ import requests
 from localserver import LocalServer, Response, closed_port, drip_body
 
 from pytest_apimon.categories import Category
-from pytest_apimon.classify import Outcome, classify, lookup, status_allowed
+from pytest_apimon.classify import Classification, classify, lookup, status_allowed
 from pytest_apimon.documents import BodyCheck, Expect
 from pytest_apimon.probe import Exchange, ProbeError, Request, send
 
@@ -35,7 +35,7 @@ def checks(*items: tuple[str, str, Any]) -> Expect:
 @pytest.mark.parametrize("sub", ["connect", "read", "total"])
 def test_timeouts(sub: str) -> None:
     out = classify(err("timeout", sub, "no data for 10 s (read timeout)"), Expect())
-    assert out == Outcome(Category.TIMEOUT, sub, "no data for 10 s (read timeout)")
+    assert out == Classification(Category.TIMEOUT, sub, "no data for 10 s (read timeout)")
     assert not out.passed
 
 
@@ -113,7 +113,7 @@ def test_status_allowed() -> None:
 
 def test_healthy() -> None:
     out = classify(ex(200, {"ok": True}, elapsed_ms=12), Expect())
-    assert out.passed and out == Outcome(None)
+    assert out.passed and out == Classification(None)
 
 
 # --- body -----------------------------------------------------------------------------------
@@ -225,7 +225,7 @@ def test_json_with_bom_and_top_level_array() -> None:
 
 def test_latency() -> None:
     out = classify(ex(200, elapsed_ms=812.4), Expect(max_ms=500))
-    assert out == Outcome(Category.UNEXPECTED, "latency", "took 812 ms, limit 500 ms")
+    assert out == Classification(Category.UNEXPECTED, "latency", "took 812 ms, limit 500 ms")
     assert classify(ex(200, elapsed_ms=499), Expect(max_ms=500)).passed
     # status problems come before latency
     assert classify(ex(500, elapsed_ms=900), Expect(max_ms=500)).category is Category.SERVER_ERROR
@@ -264,7 +264,7 @@ def test_end_to_end(srv: LocalServer, session: requests.Session) -> None:
     srv.route("GET", "/down", lambda r: Response(503, {}, "maintenance"))
     srv.raw("GET", "/drip", drip_body(interval=0.05))  # gaps far inside the deadline, even on a busy machine
 
-    def run(path: str, expect: Expect, **kw: Any) -> Outcome:
+    def run(path: str, expect: Expect, **kw: Any) -> Classification:
         return classify(send(session, Request("GET", srv.url + path, **kw)), expect)
 
     assert run("/ok", checks(("data.id", "equals", 7), ("data.id", "type", "integer"))).passed

@@ -581,3 +581,34 @@ def test_l4_a_value_quoted_with_escapes_is_shown_as_the_variable(tmp_path: Path)
     """, INNOCENT=secret)
     message = str(exc)
     assert "Lx42" not in message and "${INNOCENT}" in message, message
+
+
+# ---------------------------------------------------------------- one dialect for every section
+
+
+@pytest.mark.parametrize("field", ["defaults: {retries: null}", "alerts: {failure_threshold: null}",
+                                   "notify: {max_messages: null}", "state: {lock_timeout: null}"])
+def test_null_means_not_set_in_every_section(tmp_path: Path, field: str) -> None:
+    cfg = load(tmp_path, field + "\n")
+    assert (cfg.defaults.retries, cfg.policy.defaults.failure_threshold, cfg.notify.max_messages,
+            cfg.state.lock_timeout) == (3, 1, 4, 300.0)
+
+
+@pytest.mark.parametrize(("text", "field"), [
+    ("defaults: {retries: yes}", "defaults.retries"),
+    ("alerts: {failure_threshold: yes}", "alerts.failure_threshold"),
+    ("notify: {max_messages: yes}", "notify.max_messages"),
+    ("state: {retention_days: true}", "state.retention_days"),  # float(True) was 1 day
+    ("state: {retention_days: .nan}", "state.retention_days"),
+    ("state: {retention_days: [1]}", "state.retention_days"),
+])
+def test_wrong_type_is_an_error_naming_the_field_in_every_section(tmp_path: Path, text: str, field: str) -> None:
+    err = error(tmp_path, text + "\n")
+    assert err.field == field and err.line == 1
+
+
+def test_variables_are_substituted_in_every_section(tmp_path: Path) -> None:
+    cfg = load(tmp_path, "defaults: {retries: '${N}'}\nalerts: {failure_threshold: '${N}'}\n"
+                         "notify: {max_messages: '${N}'}\nstate: {retention_days: '${N}'}\n", N="2")
+    assert (cfg.defaults.retries, cfg.policy.defaults.failure_threshold, cfg.notify.max_messages,
+            cfg.state.retention_days) == (2, 2, 2, 2.0)

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from pytest_apimon import metrics
-from pytest_apimon.metrics import escape_label, render_prometheus, write_prometheus
+from pytest_apimon import atomicfile, metrics
+from pytest_apimon.metrics import render_prometheus, write_prometheus
 from pytest_apimon.policy import evaluate
 from pytest_apimon.policy_settings import parse_policy
 from pytest_apimon.results import InterfaceResult, RunResult
@@ -78,7 +78,6 @@ def test_parses_with_prometheus_client() -> None:
 
 
 def test_label_escaping_round_trips() -> None:
-    assert escape_label('a"b\\c\nd') == 'a\\"b\\\\c\\nd'
     text = render_prometheus(sample_run())
     assert 'interface="say \\"hi\\"\\\\ back\\nnext line · 中文"' in text
     assert len(text.splitlines()) == len([line for line in text.splitlines() if line])  # no raw newline leaked
@@ -153,7 +152,7 @@ def test_atomic_write(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     def boom(fd: int) -> None:
         raise OSError("disk full")
 
-    monkeypatch.setattr(metrics.os, "fsync", boom)
+    monkeypatch.setattr(atomicfile.os, "fsync", boom)
     with pytest.raises(OSError, match="disk full"):
         write_prometheus(target, sample_run(T0 + 999))
     assert target.read_text(encoding="utf-8") == before

@@ -191,3 +191,44 @@ def test_hang_guard_marker_present(pytester, local_server) -> None:
     """)
     result = pytester.runpytest("--apimon", "pool", "-s")
     result.stdout.fnmatch_lines(["TIMEOUT (*,) {'method': 'signal', 'func_only': True}"])
+
+
+def test_reruns_selected_by_exception_type(pytester, local_server) -> None:
+    local_server.route("GET", "/svc/ok", lambda r: {"ok": True})
+    config(pytester, local_server)
+    write(pytester.path, "pool/svc/api.yaml", "- {name: ok, path: /ok}\n")
+    pytester.makeconftest("""
+        def pytest_collection_finish(session):
+            settings = session.config.pluginmanager.get_plugin("apimon-reruns").settings
+            print("RERUN", [c.__name__ for c in settings["only_rerun"]], settings["reruns"])
+    """)
+    result = pytester.runpytest("--apimon", "pool", "-s")
+    result.stdout.fnmatch_lines(["RERUN ['TransientFailure'] 3"])
+
+
+@pytest.mark.parametrize("extra", XDIST)
+def test_user_only_rerun_replaces_the_transient_filter(pytester, local_server, extra) -> None:
+    # --only-rerun from the CLI is the user's choice: a 404 (not transient) is rerun when the user asks for it.
+    local_server.route("GET", "/svc/missing", lambda r: Response(404, {}, "no"))
+    local_server.route("GET", "/svc/busy", lambda r: Response(503, {}, "busy"))
+    config(pytester, local_server)
+    write(pytester.path, "pool/svc/api.json", json.dumps([{"name": "missing", "path": "/missing"},
+                                                         {"name": "busy", "path": "/busy"}]))
+    result = pytester.runpytest("--apimon", "pool", "--only-rerun", r"\[not_found\]", "--reruns-delay", "0", *extra)
+    result.assert_outcomes(failed=2)
+    assert local_server.count("/svc/missing") == 4
+    assert local_server.count("/svc/busy") == 1
+
+
+def test_user_rerun_except_applies_on_top(pytester, local_server) -> None:
+    local_server.route("GET", "/svc/missing", lambda r: Response(404, {}, "no"))
+    local_server.route("GET", "/svc/busy", lambda r: Response(503, {}, "busy"))
+    local_server.route("GET", "/svc/broken", lambda r: Response(500, {}, "oops"))
+    config(pytester, local_server)
+    write(pytester.path, "pool/svc/api.json", json.dumps([{"name": n, "path": f"/{n}"}
+                                                         for n in ("missing", "busy", "broken")]))
+    result = pytester.runpytest("--apimon", "pool", "--rerun-except", r"\[unavailable\]", "--reruns-delay", "0")
+    result.assert_outcomes(failed=3)
+    assert local_server.count("/svc/missing") == 1  # not transient: never rerun
+    assert local_server.count("/svc/busy") == 1  # transient, but excluded by the user
+    assert local_server.count("/svc/broken") == 4

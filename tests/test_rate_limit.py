@@ -24,7 +24,8 @@ from pytest_apimon.documents import Expect, Interface
 from pytest_apimon.probe import Exchange
 from pytest_apimon.report import render_json, render_markdown, render_terminal
 from pytest_apimon.results import InterfaceResult, RunResult
-from pytest_apimon.runner import RetryPolicy, Runner
+from pytest_apimon.retries import RetryPolicy
+from pytest_apimon.runner import Runner
 
 # --- classification and Retry-After ----------------------------------------------------------------------------
 

@@ -22,7 +22,8 @@ from pytest_apimon.documents import BodyCheck, DocumentFile, Expect, Interface, 
 from pytest_apimon.loader import Limits, ParseError, parse
 from pytest_apimon.probe import Exchange
 from pytest_apimon.results import InterfaceResult
-from pytest_apimon.runner import RetryPolicy, Runner
+from pytest_apimon.retries import RetryPolicy
+from pytest_apimon.runner import Runner
 
 PEAK_BYTES = 50 * 1024 * 1024  # the bound for a hostile file
 

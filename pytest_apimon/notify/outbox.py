@@ -11,13 +11,14 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import os
 import re
 import secrets
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+
+from ..atomicfile import atomic_write, is_temporary
 
 log = logging.getLogger("pytest_apimon.notify.outbox")
 
@@ -53,25 +54,8 @@ class OutboxEntry:
 
 
 def atomic_write_json(path: Path, data: Any) -> None:
-    """Write JSON so that readers see the old file or the complete new one, even across a crash."""
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{secrets.token_hex(4)}")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(data, fh, ensure_ascii=False, indent=1)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise
-    with contextlib.suppress(OSError):  # make the rename itself durable; not possible everywhere
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+    """Write JSON so that readers see the old file or the complete new one, even across a crash (0600)."""
+    atomic_write(path, json.dumps(data, ensure_ascii=False, indent=1))
 
 
 class Outbox:
@@ -129,7 +113,7 @@ class Outbox:
         out = []
         for path in self.directory.iterdir():
             name = path.name
-            if name.startswith(".") and ".tmp-" in name:
+            if is_temporary(name):
                 with contextlib.suppress(OSError):
                     if now - path.stat().st_mtime > _STALE_TMP_S:
                         path.unlink()  # left by a crashed writer; its target file was never replaced

@@ -174,13 +174,7 @@ class _Reader(SectionReader):
         return text
 
     def number(self, section: dict[str, Any], path: Path_, key: str, default: Any, convert: Any) -> Any:
-        if section.get(key) is None:
-            return default
-        value = self.sub(section[key], path + (key,))
-        try:
-            return convert(value)
-        except (TypeError, ValueError) as exc:
-            self.fail(path + (key,), str(exc))
+        return self.value(section, path, key, convert, default)
 
     def mention(self, raw: Any, path: Path_, nested: bool) -> tuple[Mention, dict[str, Mention]]:
         section = self.mapping(raw, path, _MENTION_KEYS if nested else _MENTION_KEYS[:2])

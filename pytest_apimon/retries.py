@@ -1,0 +1,245 @@
+"""Retries, in one place: the policy, its merge with pytest-rerunfailures' options, the markers that carry it
+to every item (rerun filter by exception type, per-attempt hang guard), attempt counting and the JUnit
+de-duplication of reruns.
+
+Who does what: in a single process `runner.Runner` fetches every attempt ahead of pytest and waits the
+backoff itself; pytest-rerunfailures then reruns the item, which only picks up that attempt. Under xdist the
+worker's rerunfailures reruns the item and sleeps the backoff (its `reruns_delay_backoff_factor`, since 16.4).
+Either way only a `TransientFailure` (a failure of a `Category.transient` category) is rerun.
+
+The policy half is plain Python; the pytest half imports pytest only inside its functions, so `runner.py`
+(core, no pytest) can import `RetryPolicy` from here.
+"""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from pluggy import HookimplMarker
+
+from .categories import TRANSIENT, Category, Outcome
+from .failures import TransientFailure
+from .results import InterfaceResult
+
+if TYPE_CHECKING:
+    import pytest
+
+    from .config import Defaults
+    from .items import InterfaceItem
+    from .runstate import ApimonRun
+
+_hookimpl = HookimplMarker("pytest")  # = pytest.hookimpl, without importing pytest into the core
+HANG_GUARD_SLACK = 5.0  # seconds on top of twice the request deadline (and the longest backoff)
+
+
+@dataclass
+class RetryPolicy:
+    """`retries` extra attempts after the first, for failures of a category in `on`.
+
+    Waits `delay * factor ** (n - 1)` seconds after failed attempt n (1-based): 1 s, 2 s, 4 s by default;
+    the same rule as pytest-rerunfailures' `--reruns-delay` with `--reruns-delay-backoff-factor`. A response's
+    Retry-After (RFC 9110 §10.2.3) replaces the backoff, capped by `max_wait` seconds."""
+
+    retries: int = 3
+    delay: float = 1.0  # seconds before the first retry
+    factor: float = 2.0  # then 2 s, 4 s, ...
+    on: frozenset[Category] = TRANSIENT
+    max_wait: float = 30.0  # the longest Retry-After honoured; a longer one is waited only this long
+    # Runner schedules retries ahead of pytest; off when the user's --only-rerun/--rerun-except decides what
+    # pytest-rerunfailures reruns (a regex over the failure text Runner cannot know in advance).
+    ahead: bool = True
+
+    def backoff(self, failed_attempt: int) -> float:
+        """Seconds to wait after the failed `failed_attempt` (1-based) before the next one."""
+        return self.delay * self.factor ** (failed_attempt - 1)
+
+    def wait_after(self, result: InterfaceResult, failed_attempt: int) -> float:
+        """Seconds before the next attempt: the response's Retry-After capped by max_wait, else the backoff."""
+        if result.retry_after is not None:
+            return min(max(0.0, result.retry_after), self.max_wait)
+        return self.backoff(failed_attempt)
+
+    def longest_wait(self) -> float:
+        """The longest wait before any retry, in seconds (for the hang guard)."""
+        return max(self.backoff(self.retries), self.max_wait) if self.retries else 0.0
+
+    def wants_retry(self, result: InterfaceResult, attempt: int) -> bool:
+        """Whether failed attempt `attempt` (1-based) of `result` gets another one, scheduled by Runner."""
+        return self.ahead and result.outcome == Outcome.FAILED and result.category in self.on \
+            and attempt <= self.retries
+
+
+# -- pytest shell ------------------------------------------------------------------------------------------
+def policy_from_options(config: pytest.Config, defaults: Defaults) -> RetryPolicy:
+    """The run's policy: `--reruns`, `--reruns-delay`, `--reruns-delay-backoff-factor` (pytest-rerunfailures)
+    when given, else the config's `defaults.retries`, `retry_delay`, `backoff_factor`. No rerunfailures
+    plugin (`-p no:rerunfailures`): no retries. A user's rerun filter turns off retries ahead of pytest."""
+    reruns = config.getoption("reruns", None) if config.pluginmanager.hasplugin("rerunfailures") else 0
+    delay = config.getoption("reruns_delay", None)
+    factor = config.getoption("reruns_delay_backoff_factor", None)
+    return RetryPolicy(
+        retries=defaults.retries if reruns is None else reruns,
+        delay=defaults.retry_delay if delay is None else delay,
+        factor=defaults.backoff_factor if factor is None else factor,
+        max_wait=defaults.max_retry_after,
+        ahead=not (_user_filter(config, "only_rerun") or _user_filter(config, "rerun_except")),
+    )
+
+
+def _user_filter(config: pytest.Config, name: str) -> bool:
+    """The user gave --only-rerun / --rerun-except (`name` with underscores), on the CLI or as an ini key."""
+    if not config.pluginmanager.hasplugin("rerunfailures"):
+        return False
+    return bool(config.getoption(name, None) or _ini(config, name))
+
+
+def _ini(config: pytest.Config, name: str) -> object:
+    try:
+        return config.getini(name)
+    except ValueError:  # not registered (an older pytest-rerunfailures)
+        return None
+
+
+class RerunDriver:
+    """Retries of interface items through pytest-rerunfailures, without its `flaky` marker.
+
+    The `flaky` package (a common test dependency) claims the same marker name: with it installed, a
+    `flaky(reruns=…)` marker on our items failed every interface with "_make_test_flaky() got an unexpected
+    keyword argument 'reruns'", and whichever of the two plugins' pytest_runtest_protocol runs first takes every
+    item (pluggy calls plain hookimpls in reverse registration order, and entry points load in no fixed order), so
+    retries could also silently not happen. So for our items only, this tryfirst hook calls rerunfailures' own
+    protocol with our settings put in place of its global options (`--reruns`, `--reruns-delay`,
+    `--reruns-delay-backoff-factor`, `--only-rerun`) for the duration of that one item; rerunfailures reads them
+    only inside its protocol (the count, the delay, the filter in makereport and teardown). Users' own test
+    functions in the pool and their `flaky` markers are left to whichever plugin they use.
+
+    The filter is `only_rerun=[TransientFailure]`: rerunfailures (>= 16.2) matches exception classes with
+    isinstance, so only failures of a transient category are rerun, whatever the failure text says. A user's
+    `--only-rerun` (CLI or ini) replaces it; a user's `--rerun-except` applies on top of it.
+    """
+
+    def __init__(self, run: ApimonRun, config: pytest.Config, protocol: Callable[..., object]) -> None:
+        self.protocol = protocol
+        retry = run.retry
+        self.active = retry.retries > 0  # no retries: pytest's own protocol, as for any other item
+        settings: dict[str, object] = {
+            "reruns": retry.retries,
+            # In-process the Runner already waited the backoff before the next attempt.
+            "reruns_delay": 0 if run.inprocess and retry.ahead else retry.delay,
+            "reruns_delay_backoff_factor": 1.0 if run.inprocess and retry.ahead else retry.factor,
+        }
+        if not _user_filter(config, "only_rerun"):
+            settings["only_rerun"] = [TransientFailure]
+        missing = object()
+        self.settings = {k: v for k, v in settings.items() if getattr(config.option, k, missing) is not missing}
+
+    @_hookimpl(tryfirst=True)
+    def pytest_runtest_protocol(self, item: pytest.Item, nextitem: pytest.Item | None) -> object:
+        """rerunfailures' protocol for an interface item (True: done); None for every other item."""
+        if not self.active or getattr(item, "interface", None) is None:  # not an InterfaceItem
+            return None
+        option = item.config.option
+        saved = {name: getattr(option, name) for name in self.settings}
+        for name, value in self.settings.items():
+            setattr(option, name, value)
+        try:
+            return self.protocol(item, nextitem)
+        finally:
+            for name, value in saved.items():
+                setattr(option, name, value)
+
+
+def register_rerun_driver(config: pytest.Config, run: ApimonRun) -> None:
+    """Register the RerunDriver when pytest-rerunfailures is installed (else there are no retries)."""
+    rerunfailures = config.pluginmanager.getplugin("rerunfailures")
+    if rerunfailures is not None and hasattr(rerunfailures, "pytest_runtest_protocol"):
+        config.pluginmanager.register(RerunDriver(run, config, rerunfailures.pytest_runtest_protocol),
+                                      "apimon-reruns")
+
+
+def refuse_thread_timeout(config: pytest.Config) -> None:
+    """pytest-timeout's thread method ends a hang with os._exit: no summary, no report, no WeCom message, and
+    the results already gathered are lost. Raises pytest.UsageError; every request has its own total deadline
+    anyway."""
+    import pytest
+
+    if not config.pluginmanager.hasplugin("timeout"):
+        return
+    method = config.getoption("timeout_method", None) or config.getini("timeout_method")
+    if str(method).strip() == "thread":
+        raise pytest.UsageError(
+            "pytest-apimon: --timeout-method thread (or timeout_method = thread) kills the whole run when an "
+            "interface hangs (os._exit): no report and no notification would be written. Use the signal method "
+            "(the default on Linux and macOS) or leave --timeout out: every request already has a total deadline "
+            "(defaults.timeout) and pytest-apimon guards every item itself."
+        )
+
+
+def hang_guard(config: pytest.Config, retry: RetryPolicy) -> float | None:
+    """Extra seconds of the per-attempt pytest-timeout guard, or None when the user set a timeout (CLI or
+    ini), pytest-timeout is absent, or there is no SIGALRM (the thread method would end the whole run with
+    os._exit, see refuse_thread_timeout). The guard of an item is `2 * its request deadline + this`."""
+    if not config.pluginmanager.hasplugin("timeout") or config.getoption("timeout", None) is not None \
+            or config.getini("timeout") or not hasattr(signal, "SIGALRM"):
+        return None
+    return HANG_GUARD_SLACK + retry.longest_wait()  # an attempt may first wait out its backoff or Retry-After
+
+
+def add_markers(config: pytest.Config, run: ApimonRun, items: Sequence[InterfaceItem]) -> None:
+    """Give each interface item a per-attempt pytest-timeout `timeout` marker (unless it has one, or the user
+    set a timeout). One Mark object per distinct setting, not one per item."""
+    import pytest
+
+    guard = hang_guard(config, run.retry)
+    if guard is None:
+        return
+    timeouts: dict[float, pytest.MarkDecorator] = {}
+    for item in items:
+        if item.get_closest_marker("timeout") is None:
+            # func_only: re-armed for every rerun (pytest-timeout otherwise cancels it on the first failure).
+            seconds = 2 * run.engine().timeout_for(item.interface) + guard
+            if seconds not in timeouts:
+                timeouts[seconds] = pytest.mark.timeout(seconds, method="signal", func_only=True)
+            item.add_marker(timeouts[seconds])
+
+
+def attempt_of(item: pytest.Item) -> int:
+    """1 for the first run of `item`, n for its (n-1)th rerun: pytest-rerunfailures' `execution_count`."""
+    return int(getattr(item, "execution_count", 1))
+
+
+def is_rerun_report(report: pytest.TestReport) -> bool:
+    """A report of an attempt that pytest-rerunfailures will repeat (not the item's final outcome)."""
+    return report.outcome == "rerun"
+
+
+def dedupe_junit_reruns(config: pytest.Config) -> None:
+    """One <testcase> per interface: drop the entries pytest's junitxml opened for earlier attempts.
+
+    pytest-rerunfailures reports every attempt; junitxml then writes each as its own testcase and the
+    failed attempts look like passes (rerunfailures#170). The last entry per nodeid is the final outcome.
+    Uses junitxml's internals (xml_key, node_reporters_ordered); does nothing if they ever change.
+    """
+    try:
+        from _pytest.junitxml import xml_key
+    except ImportError:  # pragma: no cover
+        return
+    xml = config.stash.get(xml_key, None)
+    ordered = getattr(xml, "node_reporters_ordered", None)
+    if not isinstance(ordered, list):
+        return
+
+    def key(rep: object) -> object:
+        # A finalized reporter keeps only its XML element (its __dict__ is cleared).
+        try:
+            element = rep.to_xml()  # type: ignore[attr-defined]
+            return element.get("classname"), element.get("name")
+        except Exception:  # unknown shape: keep it
+            return id(rep)
+
+    keys = [key(rep) for rep in ordered]
+    last = {k: i for i, k in enumerate(keys)}
+    ordered[:] = [rep for i, rep in enumerate(ordered) if last[keys[i]] == i]
