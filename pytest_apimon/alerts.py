@@ -15,6 +15,7 @@ from typing import ClassVar
 from .categories import Category
 from .config import Config
 from .notify import DeliveryResult, Notification, build_notifiers
+from .notify.outbox import OutboxEntry
 from .notify.wecom import format_dry_run
 from .policy import InterfaceState, Kind, RunMemory, Verdict, evaluate, fmt_time, interface_key, message_mode, skips
 from .redact import Redactor
@@ -46,7 +47,7 @@ def title(run: RunResult, lang: str, config_title: str | None = None) -> str:
 
 
 def build_notification(run: RunResult, config: Config, lang: str, redactor: Redactor,
-                       extras: Extras | None = None) -> Notification:
+                       extras: Extras | None = None, verdict: Verdict | None = None) -> Notification:
     def make(view: RunResult) -> Notification:
         heading = redactor.text(title(view, lang, config.report.title))  # also heads every continuation part
         failed = [r for r in view.results if r.outcome == "failed"]
@@ -177,6 +178,14 @@ def finish(run: RunResult, config: Config, lang: str, redactor: Redactor, memory
            dry_run: bool = False, selection_complete: bool = True) -> tuple[AlertOutcome, Extras]:
     """End of run on the controller: remember it, decide what is worth saying, say it (or show it).
 
+    Write-ahead delivery (issue 14): the rendered report is stored in the outbox (marked as awaiting this
+    run's record) *before* the run and its alert states are recorded, the record is committed, the entry is
+    confirmed, and only then is anything sent; the outbox entry is removed once WeCom accepted its last
+    message. Killed before the record: the next run discards the entry and announces again from the
+    unchanged states. Killed after it: the next run delivers the entry (the rest of it) first. Either way
+    exactly one announcement reaches the group (save a kill between WeCom's acceptance of one message and
+    the outbox rewrite that follows it, a window of one file write).
+
     Returns the outcome and the report annotations (in the report language `lang`) for the report files.
     """
     settings = config.notify
@@ -186,13 +195,20 @@ def finish(run: RunResult, config: Config, lang: str, redactor: Redactor, memory
         verdict = evaluate(memory.states, run.results, config.policy, run.finished_at, memory.memory,
                            selection_complete=selection_complete)
         memory.verdict = verdict
-        if not dry_run:
-            memory.store.record_run(run, verdict.states, verdict.memory, selection_complete=selection_complete,
-                                    removed=verdict.removed)
     extras = build_extras(run, verdict, store, lang, config.report.status_page_url)
     outcome = AlertOutcome()
     notifiers = build_notifiers(settings, config.state_path / "outbox")
+
+    def record() -> None:
+        if memory is not None and verdict is not None and not dry_run:
+            memory.store.record_run(run, verdict.states, verdict.memory, selection_complete=selection_complete,
+                                    removed=verdict.removed)
+
+    def committed(entry: OutboxEntry) -> bool:
+        return store is None or store.has_run(entry.awaiting_run, entry.run_started_at)
+
     if not notifiers and not dry_run:
+        record()
         outcome.reason = "no notifier configured"
         return outcome, extras
     if verdict is not None:
@@ -201,18 +217,19 @@ def finish(run: RunResult, config: Config, lang: str, redactor: Redactor, memory
         failed = any(r.outcome == "failed" for r in run.results)
         mode = "full" if settings.send_on == "always" or failed else "none"
     if mode == "none":
+        record()
         reason = "nothing new since the last report" if verdict is not None else "no failure"
         verb = "nothing would be sent" if dry_run else "not sent"
         outcome.reason = f"{verb} (send_on: {settings.send_on}; {reason})"
         if not dry_run:
-            outcome.results = [notifier.flush() for notifier in notifiers]  # earlier runs' undelivered reports
+            outcome.results = [notifier.flush(committed=committed) for notifier in notifiers]  # earlier backlog
             _log_errors(outcome, redactor)
         return outcome, extras
     # Only now is a message worth rendering; the robots may speak another language than the report.
     notify_lang = settings.language or lang
     notify_extras = extras if notify_lang == lang else build_extras(
         run, verdict, store, notify_lang, config.report.status_page_url)
-    notification = build_notification(run, config, notify_lang, redactor, notify_extras)
+    notification = build_notification(run, config, notify_lang, redactor, notify_extras, verdict=verdict)
     if mode == "digest" and verdict is not None:
         digest = render_digest(run, verdict, notify_lang, notification.title, redactor)
         notification = replace(notification, markdown=digest, summary=digest, scope=None)
@@ -222,7 +239,13 @@ def finish(run: RunResult, config: Config, lang: str, redactor: Redactor, memory
         else:
             outcome.reason = "\n\n".join(format_dry_run(n.dry_run(notification)) for n in notifiers)
         return outcome, extras
-    outcome.results = [notifier.send(notification) for notifier in notifiers]
+    awaiting = run.env if memory is not None else ""
+    staged = [notifier.stage(notification, awaiting_run=awaiting) for notifier in notifiers]
+    record()
+    for notifier, entries in zip(notifiers, staged, strict=True):
+        notifier.confirm(entries)
+    outcome.results = [notifier.flush(staged=entries, committed=committed)
+                       for notifier, entries in zip(notifiers, staged, strict=True)]
     outcome.sent = True
     _log_errors(outcome, redactor)
     return outcome, extras

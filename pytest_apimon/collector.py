@@ -194,9 +194,7 @@ class ResultCollector:
             write(red.text(alert.reason))
             return
         for res in alert.results:
-            state = "delivered" if res.delivered else "NOT delivered (kept in the outbox)"
-            extra = f", {res.redelivered} from earlier runs" if res.redelivered else ""
-            write(f"{res.notifier}: {state}, {res.messages_sent} message(s){extra}")
+            write(res.describe(), red=bool(res.pending or res.rejected or not res.delivered))
             for error in res.errors:
                 write(f"  {red.text(error)}")
         if alert.reason and self.run.config.notify.wecom:

@@ -243,6 +243,12 @@ class StateStore:
             raise
         return run_id
 
+    def has_run(self, env: str, started_at: float) -> bool:
+        """Whether the run of `env` that started at `started_at` was recorded (write-ahead outbox check)."""
+        row = self.conn.execute("SELECT 1 FROM runs WHERE env = ? AND started_at = ? LIMIT 1",
+                                (env, started_at)).fetchone()
+        return row is not None
+
     def _prune(self, now: float) -> None:
         cutoff = now - self.retention_days * DAY
         self.conn.execute("DELETE FROM results WHERE run_id IN (SELECT id FROM runs WHERE started_at < ?)",

@@ -75,7 +75,7 @@ def build_steps(robot: WeComRobot, n: Notification, max_messages: int) -> list[d
         file_step = {"kind": "file", "filename": filename, "content": data.decode("utf-8").ljust(6)}
     if inline:
         parts[0] += "\n" + inline_line
-    steps = [_message(msgtype, p) for p in parts]
+    steps = [s for p in parts for s in fit(_message(msgtype, p))]
     if file_step:
         steps.append(file_step)
     if listed or mention.mobiles:  # markdown ignores mention lists; only a text message carries them
@@ -107,3 +107,50 @@ def with_note(steps: list[dict[str, Any]], note: str, msgtype: str) -> tuple[lis
                 return out, 0
             break
     return [_message(msgtype, note)] + out, 1
+
+
+def fit(step: dict[str, Any], limit: int | None = None) -> list[dict[str, Any]]:
+    """The step as messages within the byte limit of its type (itself when it fits): the last guarantee that
+    nothing over the limit is ever posted, whatever built it (reports, digests, notes, outbox backlogs)."""
+    payload = step.get("payload") or {}
+    kind = payload.get("msgtype")
+    if step.get("kind") != "message" or kind not in LIMITS:
+        return [step]
+    content = payload[kind].get("content", "")
+    cap = LIMITS[kind] if limit is None else min(limit, LIMITS[kind])
+    if utf8_len(content) <= cap and content.strip():
+        return [step]
+    extra = {k: v for k, v in payload[kind].items() if k != "content"}
+    pieces = split_markdown(content, cap) if content.strip() else []
+    if not pieces:
+        return []
+    # Mention lists stay on the last piece only: one notification per person.
+    return [_message(kind, p, **(extra if i == len(pieces) - 1 else {})) for i, p in enumerate(pieces)]
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
+
+
+def repair_step(step: dict[str, Any], errcode: int | None) -> list[dict[str, Any]] | None:
+    """Replacement messages for one WeCom refused, or None when it cannot be repaired.
+
+    40058 (content too long for the server, e.g. a server counting differently than its documented limit):
+    re-split at half the limit. 44004 (empty content / JSON it could not parse): control characters and lone
+    surrogates removed; a message with nothing left is dropped (an empty message carries no information).
+    """
+    payload = step.get("payload") or {}
+    kind = payload.get("msgtype")
+    if step.get("kind") != "message" or kind not in LIMITS:
+        return None
+    content = payload[kind].get("content", "")
+    if errcode == 40058:
+        pieces = fit(step, LIMITS[kind] // 2)
+        return pieces if len(pieces) > 1 or pieces != [step] else None
+    if errcode == 44004:
+        clean = _CONTROL.sub("", content)
+        if not clean.strip():
+            return []
+        if clean == content:
+            return None
+        return fit({"kind": "message", "payload": {**payload, kind: {**payload[kind], "content": clean}}})
+    return None
