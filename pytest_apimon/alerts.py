@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field, replace
 from typing import ClassVar
 
@@ -175,7 +175,8 @@ def render_digest(run: RunResult, verdict: Verdict, lang: str, heading: str, red
 
 
 def finish(run: RunResult, config: Config, lang: str, redactor: Redactor, memory: Memory | None, *,
-           dry_run: bool = False, selection_complete: bool = True) -> tuple[AlertOutcome, Extras]:
+           dry_run: bool = False, selection_complete: bool = True,
+           pools: Collection[str] | None = None) -> tuple[AlertOutcome, Extras]:
     """End of run on the controller: remember it, decide what is worth saying, say it (or show it).
 
     Write-ahead delivery (issue 14): the rendered report is stored in the outbox (marked as awaiting this
@@ -193,7 +194,7 @@ def finish(run: RunResult, config: Config, lang: str, redactor: Redactor, memory
     store = memory.store if memory is not None else None
     if memory is not None:
         verdict = evaluate(memory.states, run.results, config.policy, run.finished_at, memory.memory,
-                           selection_complete=selection_complete)
+                           selection_complete=selection_complete, pools=pools)
         memory.verdict = verdict
     extras = build_extras(run, verdict, store, lang, config.report.status_page_url)
     outcome = AlertOutcome()
@@ -202,7 +203,7 @@ def finish(run: RunResult, config: Config, lang: str, redactor: Redactor, memory
     def record() -> None:
         if memory is not None and verdict is not None and not dry_run:
             memory.store.record_run(run, verdict.states, verdict.memory, selection_complete=selection_complete,
-                                    removed=verdict.removed)
+                                    removed=verdict.removed, pools=pools or ())
 
     def committed(entry: OutboxEntry) -> bool:
         return store is None or store.has_run(entry.awaiting_run, entry.run_started_at)

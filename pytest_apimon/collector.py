@@ -40,8 +40,14 @@ class ResultCollector:
         self.alert: AlertOutcome | None = None
         self.extras: Extras | None = None
         self.coverage: dict | None = None
+        self.reported: set[str] = set()  # node ids with any report (apimon or a user's own test)
+
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        """Single process: what the run set out to check (xdist: plugin.XdistHooks fills run.collected)."""
+        self.run.collected.update(item.nodeid for item in session.items)
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        self.reported.add(report.nodeid)
         data = getattr(report, "apimon", None)
         if data is not None and data.get("category") == "rate_limited":  # every attempt counts, reruns too
             host = host_of(data.get("url") or "", data.get("service") or "")
@@ -69,13 +75,19 @@ class ResultCollector:
             host_caps=caps,
         )
 
-    def selection_is_complete(self) -> bool:
+    def selection_is_complete(self, session: pytest.Session | None = None, exitstatus: int = 0) -> bool:
+        """The whole pools were collected and every collected item reported: only then may the run forget
+        remembered interfaces it did not see (removed from the pool). A -k/-m/--lf/--deselect subset, a run
+        stopped by -x/--maxfail or interrupted, or items that never reported make it partial."""
         opt = self.config.option
         subset = opt.keyword or opt.markexpr or self.config.getoption("lf", False) or opt.deselect
-        return self.selection_complete and not subset
+        stopped = session is not None and bool(session.shouldstop or session.shouldfail)
+        interrupted = exitstatus == pytest.ExitCode.INTERRUPTED
+        unreported = bool(self.run.collected - self.reported)
+        return self.selection_complete and not (subset or stopped or interrupted or unreported)
 
     @pytest.hookimpl(trylast=True)
-    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         if self.finished_at is not None or self.config.option.collectonly:
             return
         self.finished_at = time.time()
@@ -90,7 +102,8 @@ class ResultCollector:
             self.alert, self.extras = alerts.finish(
                 run_result, cfg, self.run.lang, self.run.redactor, self.memory,
                 dry_run=bool(self.config.getoption("apimon_dry_run")),
-                selection_complete=self.selection_is_complete(),
+                selection_complete=self.selection_is_complete(session, exitstatus),
+                pools=[self.run.pool_name(root) for root in self.run.roots],
             )
         except Exception:  # the report files below must still be written
             log.exception("pytest-apimon: remembering or notifying the run failed")
@@ -194,6 +207,8 @@ class ResultCollector:
             write(red.text(alert.reason))
             return
         for res in alert.results:
+            if not (res.own or res.messages_sent or res.pending or res.rejected or res.errors):
+                continue  # a flush with nothing in the outbox: nothing to say
             write(res.describe(), red=bool(res.pending or res.rejected or not res.delivered))
             for error in res.errors:
                 write(f"  {red.text(error)}")

@@ -357,6 +357,9 @@ class XdistHooks:
         workerinput["apimon_token_dir"] = str(self.run.token_dir)
         workerinput["apimon_skips"] = dict(self.run.skips)
 
+    def pytest_xdist_node_collection_finished(self, node: object, ids: list[str]) -> None:
+        self.run.collected.update(ids)  # what the run set out to check (a partial run forgets nothing)
+
     def pytest_testnodedown(self, node: object, error: object) -> None:
         stats = getattr(node, "workeroutput", {}).get("apimon_token_stats")
         if stats:
@@ -416,7 +419,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if not isinstance(item, InterfaceItem):
             continue
-        reason = run.skips.get(item.interface.key)
+        reason = run.skips.get(item.key or item.interface.key)
         if reason:
             item.add_marker(pytest.mark.skip(reason=reason))  # open circuit (alert policy)
         if guard is not None and item.get_closest_marker("timeout") is None:
@@ -493,7 +496,8 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> pytest.TestReport:
     report: pytest.TestReport = yield
-    if item.config.stash.get(RUN_KEY, None) is None:
+    run = item.config.stash.get(RUN_KEY, None)
+    if run is None:
         return report
     from .items import _ApimonItem
 
@@ -506,6 +510,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
             longrepr = report.longrepr
             reason = longrepr[2] if isinstance(longrepr, tuple) else str(longrepr or "")
             result.reason = reason.removeprefix("Skipped: ")
+            # Behind an open circuit: not checked, but known down (counts as down everywhere, issue 14).
+            result.circuit_open = bool(result.key) and result.key in run.skips
+            item._set_properties(result)  # JUnit: a skipped interface still carries its properties
         elif report.failed and result.outcome != "failed":
             # Not raised by the engine: a hang cut by pytest-timeout, or a bug; still one category.
             text = str(call.excinfo.value) if call.excinfo else str(report.longrepr)

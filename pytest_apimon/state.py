@@ -19,7 +19,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from .policy import InterfaceState, RunMemory, interface_key
+from .policy import InterfaceState, RunMemory, unique_keys
 from .results import RunResult
 from .statedir import make_private
 
@@ -59,6 +59,14 @@ MIGRATIONS: list[list[str]] = [
             breaker TEXT NOT NULL, open_since REAL, next_probe_at REAL, updated_at REAL NOT NULL,
             PRIMARY KEY (env, key))""",
         "CREATE TABLE meta (env TEXT NOT NULL, name TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (env, name))",
+    ],
+    [  # v2 (issue 14): the pool an interface belongs to (a run forgets only its own pools' interfaces), the
+        # category of its last failure (shown while its circuit is open), and which pools a run checked.
+        "ALTER TABLE alert_state ADD COLUMN pool TEXT NOT NULL DEFAULT ''",
+        "ALTER TABLE alert_state ADD COLUMN last_category TEXT",
+        "ALTER TABLE runs ADD COLUMN pools TEXT NOT NULL DEFAULT ''",
+        "ALTER TABLE runs ADD COLUMN checked INTEGER",
+        "ALTER TABLE results ADD COLUMN circuit_open INTEGER NOT NULL DEFAULT 0",
     ],
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -205,10 +213,13 @@ class StateStore:
     # ------------------------------------------------------------------ writing
 
     def record_run(self, run: RunResult, states: Mapping[str, InterfaceState], memory: RunMemory | None = None, *,
-                   selection_complete: bool = True, removed: Iterable[str] = (), now: float | None = None) -> int:
+                   selection_complete: bool = True, removed: Iterable[str] = (), now: float | None = None,
+                   pools: Iterable[str] = ()) -> int:
         """Write one run in one transaction: prune, insert run + results, upsert states, drop removed ones.
 
-        `states`/`memory`/`removed` come from policy.evaluate. Returns the new run id.
+        `states`/`memory`/`removed` come from policy.evaluate. Every result is a row (one per interface key;
+        keys are unique per run, see items.py). `runs.checked` counts the interfaces actually checked
+        (passed or failed), `runs.pools` lists the pools the run covered. Returns the new run id.
         """
         now = time.time() if now is None else now
         executed = [r for r in run.results if r.outcome != "skipped"]
@@ -217,16 +228,17 @@ class StateStore:
         try:
             self._prune(now)
             cur = self.conn.execute(
-                "INSERT INTO runs (env, started_at, finished_at, total, passed, failed, skipped, selection_complete)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO runs (env, started_at, finished_at, total, passed, failed, skipped, selection_complete,"
+                " pools, checked) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (run.env, run.started_at, run.finished_at, len(run.results), passed, len(executed) - passed,
-                 len(run.results) - len(executed), int(selection_complete)))
+                 len(run.results) - len(executed), int(selection_complete), json.dumps(sorted(set(pools))),
+                 len(executed)))
             run_id = int(cur.lastrowid or 0)
             self.conn.executemany(
                 "INSERT OR REPLACE INTO results (run_id, key, service, nodeid, outcome, category, sub, status,"
-                " latency_ms, attempts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [(run_id, interface_key(r), r.service, r.nodeid, r.outcome, r.category, r.sub or None, r.status,
-                  r.elapsed_ms, r.attempts) for r in run.results])
+                " latency_ms, attempts, circuit_open) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [(run_id, key, r.service, r.nodeid, r.outcome, r.category, r.sub or None, r.status,
+                  r.elapsed_ms, r.attempts, int(r.circuit_open)) for key, r in unique_keys(run.results)])
             placeholders = ", ".join("?" * (len(_STATE_COLUMNS) + 2))
             self.conn.executemany(
                 f"INSERT OR REPLACE INTO alert_state (env, {', '.join(_STATE_COLUMNS)}, updated_at)"  # noqa: S608

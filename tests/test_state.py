@@ -46,22 +46,37 @@ def tables(path: Path) -> set[str]:
 def test_migration_from_empty_db_and_reopen(tmp_path: Path) -> None:
     db = tmp_path / "st" / "state.db"
     with StateStore(db) as store:
-        assert store.version == SCHEMA_VERSION == 1
+        assert store.version == SCHEMA_VERSION == 2
         assert store.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert {"schema_version", "runs", "results", "alert_state", "meta"} <= tables(db)
     with StateStore(db) as store:  # no second migration
-        assert store.conn.execute("SELECT COUNT(*) FROM schema_version").fetchone()[0] == 1
+        assert store.conn.execute("SELECT COUNT(*) FROM schema_version").fetchone()[0] == SCHEMA_VERSION
 
 
 def test_future_migration_keeps_data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     with StateStore.in_dir(tmp_path) as store:
         record(store, T0, res("a"))
-    v2 = [*state_mod.MIGRATIONS, ["ALTER TABLE runs ADD COLUMN note TEXT"]]
-    monkeypatch.setattr(state_mod, "MIGRATIONS", v2)
-    monkeypatch.setattr(state_mod, "SCHEMA_VERSION", 2)
+    v_next = [*state_mod.MIGRATIONS, ["ALTER TABLE runs ADD COLUMN note TEXT"]]
+    monkeypatch.setattr(state_mod, "MIGRATIONS", v_next)
+    monkeypatch.setattr(state_mod, "SCHEMA_VERSION", len(v_next))
     with StateStore.in_dir(tmp_path) as store:
-        assert store.version == 2 and len(store.runs("prod")) == 1
+        assert store.version == len(v_next) and len(store.runs("prod")) == 1
         assert "note" in {r[1] for r in store.conn.execute("PRAGMA table_info(runs)")}
+
+
+def test_v1_database_is_migrated_with_its_alert_memory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(state_mod, "MIGRATIONS", state_mod.MIGRATIONS[:1])
+    monkeypatch.setattr(state_mod, "SCHEMA_VERSION", 1)
+    monkeypatch.setattr(state_mod, "_STATE_COLUMNS", [c for c in state_mod._STATE_COLUMNS
+                                                      if c not in ("pool", "last_category")])
+    with StateStore.in_dir(tmp_path) as store:
+        store.conn.execute("INSERT INTO alert_state (env, key, service, status, consecutive_failures,"
+                           " consecutive_successes, alerted, flapping, recent, breaker, updated_at)"
+                           " VALUES ('prod', 's/a', 's', 'down', 3, 0, 1, 0, 'FFF', 'closed', 0)")
+    monkeypatch.undo()
+    with StateStore.in_dir(tmp_path) as store:
+        state = store.load_states("prod")["s/a"]
+        assert store.version == SCHEMA_VERSION and state.status == "down" and state.alerted and state.pool == ""
 
 
 def test_newer_schema_and_garbage_are_clear_errors(tmp_path: Path) -> None:
