@@ -19,7 +19,7 @@ from .notify.outbox import OutboxEntry
 from .notify.wecom import format_dry_run
 from .policy import InterfaceState, Kind, RunMemory, Verdict, evaluate, fmt_time, interface_key, message_mode, skips
 from .redact import Redactor
-from .report import Extras, compute_stats, render_markdown
+from .report import Extras, compute_stats, is_down, render_markdown
 from .results import RunResult
 from .runlock import RunLock
 from .state import DAY, StateStore
@@ -50,7 +50,7 @@ def build_notification(run: RunResult, config: Config, lang: str, redactor: Reda
                        extras: Extras | None = None, verdict: Verdict | None = None) -> Notification:
     def make(view: RunResult) -> Notification:
         heading = redactor.text(title(view, lang, config.report.title))  # also heads every continuation part
-        failed = [r for r in view.results if r.outcome == "failed"]
+        failed = [r for r in view.results if is_down(r)]
         return Notification(
             title=heading,
             markdown=render_markdown(view, lang, heading, redactor=redactor, extras=extras),
@@ -65,7 +65,7 @@ def build_notification(run: RunResult, config: Config, lang: str, redactor: Reda
 
     def scope(services: tuple[str, ...]) -> Notification | None:
         view = replace(run, results=[r for r in run.results if r.service in services])
-        if not any(r.outcome == "failed" for r in view.results):
+        if not any(is_down(r) for r in view.results):
             return None
         return make(view)
 
@@ -134,7 +134,7 @@ def build_extras(run: RunResult, verdict: Verdict | None, store: StateStore | No
         extras.lead.append(f"网络风暴已结束（自 {since} 起）" if zh else f"The network storm (since {since}) is over")
     by_key = {interface_key(r): r for r in run.results}
     decisions = {d.key: d for d in verdict.decisions}  # one lookup per problem, not a scan
-    keys = [interface_key(r) for r in run.results if r.outcome == "failed"]
+    keys = [interface_key(r) for r in run.results if is_down(r)]
     avail = store.availability(run.env, since=now - DAY, until=now + 1, keys=keys) if store and keys else {}
     trends = store.latency_trend(run.env, now=now + 1, keys=keys) if store and keys else {}
     for key in keys:
@@ -215,7 +215,7 @@ def finish(run: RunResult, config: Config, lang: str, redactor: Redactor, memory
     if verdict is not None:
         mode = message_mode(settings.send_on, verdict)
     else:
-        failed = any(r.outcome == "failed" for r in run.results)
+        failed = any(is_down(r) for r in run.results)
         mode = "full" if settings.send_on == "always" or failed else "none"
     if mode == "none":
         record()

@@ -55,6 +55,9 @@ class ResultCollector:
         if data is None or report.outcome == "rerun":
             return
         result = InterfaceResult.from_dict(data)
+        if result.circuit_open and self.memory is not None:
+            state = self.memory.states.get(result.key)
+            result.category = state.last_category if state is not None else None
         self.run.results[report.nodeid] = result
         if result.outcome == "failed":
             headline = result.headline(self.run.lang)
@@ -156,10 +159,15 @@ class ResultCollector:
                 continue
             log.info("wrote %s", path)
         stats = compute_stats(run_result)
+        if stats.circuit_open and session.exitstatus == pytest.ExitCode.OK:
+            # Known down behind an open circuit: the run is not green (issue 14: the breaker saves requests,
+            # not the truth).
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
         log.info(
-            "run finished: total=%d passed=%d failed=%d skipped=%d flaky=%d by_category=%s p95_ms=%s duration=%.1fs"
-            " | %s",
-            stats.total, stats.passed, stats.failed, stats.skipped, stats.flaky, stats.by_category, stats.p95_ms,
+            "run finished: total=%d passed=%d failed=%d (circuit open %d) skipped=%d flaky=%d by_category=%s"
+            " p95_ms=%s duration=%.1fs | %s",
+            stats.total, stats.passed, stats.failed, stats.circuit_open, stats.skipped, stats.flaky,
+            stats.by_category, stats.p95_ms,
             run_result.duration, self.run.token_summary("en") or "no logins needed",
         )
 

@@ -59,6 +59,11 @@ _T: dict[str, tuple[str, str]] = {
     "rate_limited": ("监控自身被限流：{host} 返回 429 共 {n} 次", "The monitor itself is being rate-limited: {host} "
                      "answered 429 {n} time(s)"),
     "lowered": ("，本次运行对其并发降至 {cap}", "; concurrency to it lowered to {cap} for the rest of the run"),
+    "more_short": ("…以及另外 {n} 个", "…and {n} more"),
+    "circuit_open": ("其中 {n} 个熔断中（未检查，仍按故障计）", "{n} of them behind an open circuit (not checked, "
+                                                          "still counted as down)"),
+    "circuit_note": ("熔断中，未检查", "circuit open, not checked"),
+    "by_service": ("按服务", "By service"),
 }
 
 
@@ -81,14 +86,20 @@ def _t(key: str, lang: str, **kw: Any) -> str:
 class Stats:
     total: int
     passed: int
-    failed: int
-    skipped: int
+    failed: int  # down: failed checks plus interfaces known down behind an open circuit (`circuit_open`)
+    skipped: int  # skipped for any other reason (not counted either way)
     by_category: dict[str, int]
-    success_rate: float | None  # passed / (passed + failed); None when nothing ran
+    success_rate: float | None  # passed / (passed + failed); None when nothing ran and nothing is known down
     p50_ms: float | None
     p95_ms: float | None
     max_ms: float | None
     flaky: int = 0  # passed, but only after one or more retries
+    circuit_open: int = 0  # of `failed`: not checked this run, known down (the breaker saves requests, not truth)
+
+
+def is_down(r: InterfaceResult) -> bool:
+    """Failed now, or skipped behind an open circuit (its last checks failed): down in every count (issue 14)."""
+    return r.outcome == "failed" or (r.outcome == "skipped" and r.circuit_open)
 
 
 
@@ -110,8 +121,8 @@ def _category_order(values: set[str]) -> list[str]:
 
 def compute_stats(run: RunResult) -> Stats:
     passed = sum(1 for r in run.results if r.outcome == "passed")
-    failed_results = [r for r in run.results if r.outcome == "failed"]
-    skipped = sum(1 for r in run.results if r.outcome == "skipped")
+    failed_results = [r for r in run.results if is_down(r)]
+    skipped = sum(1 for r in run.results if r.outcome == "skipped" and not r.circuit_open)
     counts: dict[str, int] = {}
     for r in failed_results:
         counts[_category_of(r)] = counts.get(_category_of(r), 0) + 1
@@ -130,6 +141,7 @@ def compute_stats(run: RunResult) -> Stats:
         p95_ms=_percentile(latencies, 95) if latencies else None,
         max_ms=latencies[-1] if latencies else None,
         flaky=len(_flaky(run)),
+        circuit_open=sum(1 for r in failed_results if r.outcome == "skipped"),
     )
 
 
@@ -153,7 +165,7 @@ def _grouped_failures(run: RunResult, extras: Extras | None = None) -> list[tupl
     groups: dict[str, list[InterfaceResult]] = {}
     collapsed = extras.collapsed if extras else {}
     for r in run.results:
-        if r.outcome == "failed" and r.nodeid not in collapsed:
+        if is_down(r) and r.nodeid not in collapsed:
             groups.setdefault(_category_of(r), []).append(r)
     return [(c, sorted(groups[c], key=_sort_key)) for c in _category_order(set(groups))]
 
@@ -169,14 +181,14 @@ def _collapsed_lines(run: RunResult, extras: Extras | None, lang: str) -> list[s
     counts: dict[str, int] = {}
     for r in run.results:
         label = extras.collapsed.get(r.nodeid)
-        if label and r.outcome == "failed":
+        if label and is_down(r):
             counts[label] = counts.get(label, 0) + 1
     unit = "个接口" if lang == "zh" else "interfaces"
     return [f"{label} ({n} {unit})" for label, n in sorted(counts.items())]
 
 
 def _skipped(run: RunResult) -> list[InterfaceResult]:
-    return sorted((r for r in run.results if r.outcome == "skipped"), key=_sort_key)
+    return sorted((r for r in run.results if r.outcome == "skipped" and not r.circuit_open), key=_sort_key)
 
 
 def _label(category: str, lang: str) -> str:
@@ -236,6 +248,8 @@ def render_terminal(run: RunResult, lang: str = "zh", *, redactor: Redactor | No
     failed = f"{_t('failed', lang)} {stats.failed}"
     if stats.by_category:
         failed += f" ({_breakdown(stats)})"
+    if stats.circuit_open:
+        failed += f" [{_t('circuit_open', lang, n=stats.circuit_open)}]"
     lines = [
         _window(run, lang),
         f"{_t('env', lang)} {run.env}" + (f" · {_t('proxy', lang)} {red.text(run.proxy)}" if run.proxy else ""),
@@ -299,7 +313,10 @@ def _md_problem(r: InterfaceResult, lang: str, red: Redactor, note: str = "") ->
     target = f"{r.method} {red.text(r.url)}".strip()
     if target:
         parts.append(_code(target))
-    status = f"{_t('status', lang)} {r.status}" if r.status is not None else _t("no_response", lang)
+    if r.circuit_open:
+        status = _t("circuit_note", lang)
+    else:
+        status = f"{_t('status', lang)} {r.status}" if r.status is not None else _t("no_response", lang)
     parts.append(_font("warning", status))
     if r.elapsed_ms is not None:
         parts.append(_ms(r.elapsed_ms, lang))
@@ -367,6 +384,8 @@ def render_markdown(run: RunResult, lang: str = "zh", title: str | None = None, 
     failed = f"- {_t('failed', lang)} {_font('warning' if stats.failed else 'comment', str(stats.failed))}"
     if stats.by_category:
         failed += f" ({_breakdown(stats)})"
+    if stats.circuit_open:
+        failed += f" · {_t('circuit_open', lang, n=stats.circuit_open)}"
     lines = [
         f"# {title or _t('title', lang) + ' · ' + run.env}",
         f"**{_t('result', lang)}**{sep}{overall}",
@@ -394,8 +413,16 @@ def render_markdown(run: RunResult, lang: str = "zh", title: str | None = None, 
     notes = extras.notes if extras else {}
     if groups or grouped:
         lines += ["", f"## {_t('problems', lang)}"]
-        lines += [f"- {line}" for line in grouped]
         total = sum(len(results) for _, results in groups)
+        if max_problems is not None and total > max_problems:
+            # A summary that lists only the first N: the shape of the whole first (issue 14).
+            per: dict[str, int] = {}
+            for r in run.results:
+                if is_down(r):
+                    per[r.service] = per.get(r.service, 0) + 1
+            lines.append(f"**{_t('by_service', lang)}**{sep}" + "; ".join(
+                f"{svc} {n}" for svc, n in sorted(per.items(), key=lambda p: (-p[1], p[0]))))
+        lines += [f"- {line}" for line in grouped]
         budget = total if max_problems is None else max_problems
         for category, results in groups:
             if budget <= 0:
@@ -431,6 +458,7 @@ def render_markdown(run: RunResult, lang: str = "zh", title: str | None = None, 
 def _json_record(r: InterfaceResult, red: Redactor) -> dict[str, Any]:
     data = r.to_dict()
     data["flaky"] = r.outcome == "passed" and r.attempts > 1
+    data["down"] = is_down(r)  # failed now, or known down behind an open circuit
     # Header dicts need header rules (Authorization is not a key word), the rest generic value masking.
     data["request_headers"] = red.headers(r.request_headers)
     data["response_headers"] = red.headers(r.response_headers)
@@ -451,6 +479,8 @@ def render_json(run: RunResult, *, redactor: Redactor | None = None) -> str:
         "stats": asdict(compute_stats(run)),
         "rate_limited": {red.text(host): {"responses": n, "concurrency": run.host_caps.get(host)}
                          for host, n in sorted(run.rate_limited.items())},
+        # What is down now, the circuit-open ones included (issue 14): keys as in the state database.
+        "down_now": sorted({r.key or f"{r.service}/{r.name}" for r in run.results if is_down(r)}),
         "results": [_json_record(r, red) for r in sorted(run.results, key=_sort_key)],
     }
     return json.dumps(doc, ensure_ascii=False, indent=2)

@@ -318,6 +318,24 @@ class StateStore:
                 bucket.append(row)
         return out
 
+    def last_failures(self, env: str, keys: Iterable[str]) -> dict[str, ResultRow]:
+        """The newest failed result per key, however old (within retention): the status page's "last failure"
+        column for incidents longer than its history bar or behind an open circuit. One indexed query per
+        chunk of keys (results_key index), fine for thousands of interfaces."""
+        keys = list(keys)
+        out: dict[str, ResultRow] = {}
+        columns = ("r.run_id, runs.started_at, r.key, r.service, r.nodeid, r.outcome, r.category, r.sub, r.status,"
+                   " r.latency_ms, r.attempts")
+        for i in range(0, len(keys), 500):
+            chunk = keys[i:i + 500]
+            marks = ", ".join("?" * len(chunk))
+            sql = (f"SELECT {columns} FROM results r JOIN runs ON runs.id = r.run_id"  # noqa: S608
+                   f" WHERE runs.env = ? AND r.outcome = 'failed' AND r.run_id = (SELECT MAX(r2.run_id) FROM results"
+                   f" r2 WHERE r2.key = r.key AND r2.outcome = 'failed') AND r.key IN ({marks})")
+            for row in self.conn.execute(sql, [env, *chunk]):
+                out[row["key"]] = ResultRow(**dict(row))
+        return out
+
     def availability(self, env: str, *, since: float, until: float | None = None,
                      keys: Iterable[str] | None = None) -> dict[str, Availability]:
         where, args = _where(env=env, since=since, until=until, keys=keys, outcomes=("passed", "failed"))

@@ -102,3 +102,43 @@ def test_whole_file_errors_are_keyed_per_file_and_every_item_is_stored(pytester,
         with StateStore.in_dir(pytester.path / ".apimon") as store:
             rows = store.conn.execute("SELECT COUNT(*) FROM results GROUP BY run_id ORDER BY run_id").fetchall()
         assert [r[0] for r in rows] == [62, 63]  # every item of every run
+
+
+@pytest.mark.parametrize("extra", XDIST)
+def test_down_behind_an_open_circuit_is_never_green(pytester, local_server, extra) -> None:
+    import xml.etree.ElementTree as ET
+
+    with FakeWeCom() as fake:
+        config(pytester, local_server, fake.base_url, extra="breaker: {failures: 2, cooldown: 1h}")
+        write(pytester.path, "pool/svc/api.yaml", """
+            - {name: ok, path: /ok}
+            - {name: 坏了, path: /boom}
+        """)
+        for _ in range(2):
+            pytester.runpytest("--apimon", "pool", *extra).assert_outcomes(passed=1, failed=1)
+        result = pytester.runpytest("--apimon", "pool", *extra, "--junitxml=j.xml", "--apimon-json=r.json",
+                                    "--apimon-html=s.html")
+        result.assert_outcomes(passed=1, skipped=1)
+        assert result.ret == 1  # known down: not a green run
+        out = result.stdout.str()
+        assert "全部通过" not in out and "成功率 50.0%" in out and "其中 1 个熔断中" in out
+        doc = json.loads((pytester.path / "r.json").read_text(encoding="utf-8"))
+        assert doc["down_now"] == ["svc/坏了"] and doc["stats"]["success_rate"] == 0.5
+        skipped = next(r for r in doc["results"] if r["name"] == "坏了")
+        assert skipped["url"] == f"{local_server.url}/svc/boom" and skipped["down"] is True
+        case = next(c for c in ET.parse(pytester.path / "j.xml").iter("testcase") if "坏了" in c.get("name"))
+        props = {p.get("name"): p.get("value") for p in case.iter("property")}
+        assert props["state"] == "down" and props["url"] == f"{local_server.url}/svc/boom"
+        page = (pytester.path / "s.html").read_text(encoding="utf-8")
+        assert "50.0%" in page and "服务器错误" in page.split('id="incidents"')[1].split("</section>")[0]
+
+
+def test_config_errors_never_open_a_circuit(pytester, local_server) -> None:
+    config(pytester, local_server, extra="breaker: {failures: 2, cooldown: 1h}")
+    write(pytester.path, "pool/nobase/api.yaml", "- {name: x, path: /ok}")  # service without a base_url
+    write(pytester.path, "pool/svc/bad.yaml", "- [broken")
+    for _ in range(4):
+        result = pytester.runpytest("--apimon", "pool")
+        result.assert_outcomes(failed=2)
+        assert "熔断" not in result.stdout.str()
+    assert all(s.breaker == "closed" for s in states(pytester).values())
