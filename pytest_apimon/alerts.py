@@ -17,7 +17,19 @@ from .config import Config
 from .notify import DeliveryResult, Notification, build_notifiers
 from .notify.outbox import OutboxEntry
 from .notify.wecom import format_dry_run
-from .policy import InterfaceState, Kind, RunMemory, Verdict, evaluate, fmt_time, interface_key, message_mode, skips
+from .policy import (
+    InterfaceState,
+    Kind,
+    RunMemory,
+    Trigger,
+    Verdict,
+    evaluate,
+    fmt_time,
+    interface_key,
+    message_mode,
+    skips,
+    triggers,
+)
 from .redact import Redactor
 from .report import Extras, compute_stats, is_down, render_markdown
 from .results import RunResult
@@ -36,26 +48,76 @@ class AlertOutcome:
     results: list[DeliveryResult] = field(default_factory=list)
 
 
-def title(run: RunResult, lang: str, config_title: str | None = None) -> str:
+TRIGGER_WORDS = {
+    "new": ("新问题", "new problem"),
+    "flapping": ("开始抖动", "started flapping"),
+    "reminder": ("提醒：仍未恢复", "reminder: still down"),
+    "reminder_circuit": ("提醒：熔断中，仍按故障计", "reminder: down behind an open circuit"),
+    "recovered": ("已恢复", "recovered"),
+    "removed": ("已从接口池移除", "removed from the pool"),
+    "storm": ("网络风暴", "network storm"),
+    "storm_reminder": ("网络风暴仍在持续（提醒）", "network storm still going on (reminder)"),
+    "storm_ended": ("网络风暴已结束", "network storm over"),
+    "digest": ("仍未恢复的问题摘要", "digest of problems still open"),
+    "always": ("例行报告（send_on: always）", "routine report (send_on: always)"),
+}
+TRIGGER_KEYS_SHOWN = 5  # interfaces named per trigger; the rest are counted
+
+
+def trigger_line(found: list[Trigger], lang: str, services: tuple[str, ...] | None = None) -> str:
+    """'**触发原因**：新问题 svc/a、svc/b；开始抖动 svc/c' — why this message was sent, naming every interface
+    (up to TRIGGER_KEYS_SHOWN per kind) with its label. `services`: restrict the names to a routed view."""
+    zh = lang == "zh"
+    parts = []
+    for t in found:
+        keys = [k for k in t.keys if services is None or k.split("/", 1)[0] in services]
+        if t.keys and not keys:
+            continue
+        label = TRIGGER_WORDS[t.what][0 if zh else 1]
+        if keys:
+            shown = ("、" if zh else ", ").join(keys[:TRIGGER_KEYS_SHOWN])
+            more = len(keys) - TRIGGER_KEYS_SHOWN
+            if more > 0:
+                shown += f" 等 {len(keys)} 个" if zh else f" and {more} more"
+            label += f" {shown}" if zh else f": {shown}"
+        parts.append(label)
+    if not parts:
+        return ""
+    return ("**触发原因**：" if zh else "**Why this message**: ") + ("；" if zh else "; ").join(parts)
+
+
+def title(run: RunResult, lang: str, config_title: str | None = None, found: list[Trigger] | None = None) -> str:
+    """'【prod】接口巡检：3 个失败'. Never "all passed" while something is down (circuit-open ones count), and
+    a run with nothing down says what made it worth a message (flapping, recovery) instead."""
     stats = compute_stats(run)
     name = config_title or ("接口巡检" if lang == "zh" else "API monitor")
-    if lang == "zh":
-        verdict = f"{stats.failed} 个失败" if stats.failed else "全部通过"
+    zh = lang == "zh"
+    news = {t.what: len(t.keys) for t in found or []}
+    if stats.failed:
+        verdict = f"{stats.failed} 个失败" if zh else f"{stats.failed} failed"
+    elif news.get("flapping"):
+        verdict = f"{news['flapping']} 个接口抖动" if zh else f"{news['flapping']} flapping"
+    elif "storm" in news or "storm_reminder" in news:
+        verdict = "网络风暴" if zh else "network storm"
+    elif news.get("recovered"):
+        verdict = f"{news['recovered']} 个已恢复" if zh else f"{news['recovered']} recovered"
     else:
-        verdict = f"{stats.failed} failed" if stats.failed else "all passed"
-    return f"【{run.env}】{name}：{verdict}" if lang == "zh" else f"[{run.env}] {name}: {verdict}"
+        verdict = "全部通过" if zh else "all passed"
+    return f"【{run.env}】{name}：{verdict}" if zh else f"[{run.env}] {name}: {verdict}"
 
 
 def build_notification(run: RunResult, config: Config, lang: str, redactor: Redactor,
-                       extras: Extras | None = None, verdict: Verdict | None = None) -> Notification:
-    def make(view: RunResult) -> Notification:
-        heading = redactor.text(title(view, lang, config.report.title))  # also heads every continuation part
+                       extras: Extras | None = None, verdict: Verdict | None = None,
+                       found: list[Trigger] | None = None) -> Notification:
+    def make(view: RunResult, services: tuple[str, ...] | None = None) -> Notification:
+        heading = redactor.text(title(view, lang, config.report.title, found))  # heads every continuation part
         failed = [r for r in view.results if is_down(r)]
+        mine = replace(extras or Extras(), trigger=trigger_line(found or [], lang, services))
         return Notification(
             title=heading,
-            markdown=render_markdown(view, lang, heading, redactor=redactor, extras=extras),
+            markdown=render_markdown(view, lang, heading, redactor=redactor, extras=mine),
             # Sent with the full report as a file when the report would take too many messages.
-            summary=render_markdown(view, lang, heading, redactor=redactor, extras=extras,
+            summary=render_markdown(view, lang, heading, redactor=redactor, extras=mine,
                                     max_problems=SUMMARY_PROBLEMS),
             run_started_at=view.started_at,
             lang=lang,
@@ -67,7 +129,7 @@ def build_notification(run: RunResult, config: Config, lang: str, redactor: Reda
         view = replace(run, results=[r for r in run.results if r.service in services])
         if not any(is_down(r) for r in view.results):
             return None
-        return make(view)
+        return make(view, services)
 
     return replace(make(run), scope=scope)
 
@@ -165,13 +227,58 @@ def build_extras(run: RunResult, verdict: Verdict | None, store: StateStore | No
     return extras
 
 
-def render_digest(run: RunResult, verdict: Verdict, lang: str, heading: str, redactor: Redactor) -> str:
-    """Only ongoing problems inside their reminder window: the overview and one line each, not a full alert."""
+DIGEST_BYTES = 3800  # one WeCom message (4096) with room for a mention line and notes
+
+
+def render_digest(run: RunResult, verdict: Verdict, lang: str, heading: str, redactor: Redactor,
+                  trigger: str = "", budget: int = DIGEST_BYTES) -> str:
+    """Only ongoing problems inside their reminder window: the overview and one line each, not a full alert.
+
+    Always one message (at most `budget` UTF-8 bytes): a storm's interfaces are one line per service (the
+    storm collapse), flapping interfaces one line each after the others, then as many single lines as fit,
+    and the rest counted per service. It promises no full report: none is sent with it.
+    """
     zh = lang == "zh"
-    lines = [render_markdown(run, lang, heading, redactor=redactor, max_problems=0).rstrip("\n"), ""]
-    lines.append("**仍未恢复（已通知过）**" if zh else "**Still failing (already announced)**")
-    lines += [f"- {d.key} — {d.describe(lang, run.finished_at)}" for d in sorted(verdict.ongoing, key=lambda d: d.key)]
-    return redactor.text("\n".join(lines))
+    stats = compute_stats(run)
+    now = run.finished_at
+    sep = "：" if zh else ": "
+    overview = (f"总数 {stats.total} · 通过 {stats.passed} · 失败 {stats.failed} · 跳过 {stats.skipped}" if zh else
+                f"total {stats.total} · passed {stats.passed} · failed {stats.failed} · skipped {stats.skipped}")
+    if stats.circuit_open:
+        overview += f"（其中熔断中 {stats.circuit_open}）" if zh else f" ({stats.circuit_open} behind open circuits)"
+    head = [f"# {heading}", *([trigger] if trigger else []), "", f"> {overview}", ""]
+    head.append("**仍未恢复（已通知过）**" if zh else "**Still failing (already announced)**")
+    ongoing = sorted(verdict.ongoing, key=lambda d: (d.kind is Kind.FLAPPING, d.service, d.key))
+    storm = [d for d in ongoing if d.kind is Kind.STORM]
+    rest = [d for d in ongoing if d.kind is not Kind.STORM]
+    lines: list[str] = []
+    if storm:
+        per: dict[str, int] = {}
+        for d in storm:
+            per[d.service] = per.get(d.service, 0) + 1
+        counts = ", ".join(f"{svc} {n}" for svc, n in sorted(per.items()))
+        lines.append(f"- {'网络风暴' if zh else 'network storm'}{sep}{len(storm)} "
+                     f"{'个接口' if zh else 'interfaces'} ({counts})")
+    left: dict[str, int] = {}
+    text = "\n".join(head + lines)
+    for n, d in enumerate(rest):
+        line = f"- {d.key} — {d.describe(lang, now)}"
+        remaining = len(rest) - n - 1
+        tail_room = 200 if remaining else 0  # keep room for the "and N more" line
+        if not left and len((text + "\n" + line).encode("utf-8")) + tail_room <= budget:
+            lines.append(line)
+            text += "\n" + line
+            continue
+        left[d.service] = left.get(d.service, 0) + 1
+    if left:
+        total = sum(left.values())
+        per_service = ", ".join(f"{svc} {k}" for svc, k in sorted(left.items(), key=lambda p: (-p[1], p[0])))
+        lines.append(f"- …以及另外 {total} 个（{per_service}）" if zh else f"- …and {total} more ({per_service})")
+    out = redactor.text("\n".join(head + lines))
+    if len(out.encode("utf-8")) > budget:  # masking can lengthen a line; never exceed one message
+        from .notify.split import truncate_bytes
+        out = truncate_bytes(out, budget)
+    return out
 
 
 def finish(run: RunResult, config: Config, lang: str, redactor: Redactor, memory: Memory | None, *,
@@ -230,9 +337,12 @@ def finish(run: RunResult, config: Config, lang: str, redactor: Redactor, memory
     notify_lang = settings.language or lang
     notify_extras = extras if notify_lang == lang else build_extras(
         run, verdict, store, notify_lang, config.report.status_page_url)
-    notification = build_notification(run, config, notify_lang, redactor, notify_extras, verdict=verdict)
+    found = triggers(verdict, mode, settings.send_on)
+    notification = build_notification(run, config, notify_lang, redactor, notify_extras, verdict=verdict,
+                                      found=found)
     if mode == "digest" and verdict is not None:
-        digest = render_digest(run, verdict, notify_lang, notification.title, redactor)
+        digest = render_digest(run, verdict, notify_lang, notification.title, redactor,
+                               trigger=trigger_line(found, notify_lang))
         notification = replace(notification, markdown=digest, summary=digest, scope=None)
     if dry_run:
         if not notifiers:

@@ -188,14 +188,56 @@ class Verdict:
 
 
 def message_mode(send_on: str, verdict: Verdict) -> str:
-    """'full' report, short 'digest' (only ongoing problems inside their reminder window) or 'none'."""
+    """'full' report, short 'digest' (only ongoing problems inside their reminder window) or 'none'.
+
+    A flapping interface is announced once (FLAPPING) and then stays quiet until it settles (NEW when it
+    settles down, RECOVERED when it settles up) or its reminder is due: its failures alone never make a digest,
+    whatever send_on says (issue 14).
+    """
     if verdict.worth_message:
         return "full"
     if send_on == "change":
         return "none"
-    if verdict.ongoing:
+    if any(d.kind is not Kind.FLAPPING for d in verdict.ongoing):
         return "digest"
     return "full" if send_on == "always" else "none"
+
+
+@dataclass(frozen=True)
+class Trigger:
+    """Why a message is sent: one kind of news and the interfaces (keys) it concerns."""
+
+    what: str  # new | flapping | reminder | reminder_circuit | recovered | removed | storm | storm_reminder
+    #            | storm_ended | digest | always
+    keys: tuple[str, ...] = ()
+
+
+def triggers(verdict: Verdict | None, mode: str, send_on: str) -> list[Trigger]:
+    """Every reason this run's message is sent, most urgent first (shown at its top, issue 14)."""
+    if verdict is None:
+        return [Trigger("always" if send_on == "always" else "digest")]
+    out: list[Trigger] = []
+    if verdict.storm is not None and verdict.storm.notify:
+        out.append(Trigger("storm" if verdict.storm.since == verdict.memory.storm_last_alert_at
+                           else "storm_reminder"))
+    buckets: dict[str, list[str]] = {}
+    for d in verdict.decisions:
+        if not d.notify:
+            continue
+        if d.kind is Kind.FLAPPING:
+            what = "reminder" if d.remind else "flapping"
+        elif d.remind:
+            what = "reminder_circuit" if d.circuit_skipped else "reminder"
+        else:
+            what = d.kind.value
+        buckets.setdefault(what, []).append(d.key)
+    order = ("new", "flapping", "reminder", "reminder_circuit", "recovered", "removed")
+    out += [Trigger(w, tuple(sorted(buckets[w]))) for w in order if w in buckets]
+    if verdict.storm_ended is not None:
+        out.append(Trigger("storm_ended"))
+    if not out:
+        out.append(Trigger("digest" if mode == "digest" else "always"))
+    return out
 
 
 @dataclass(frozen=True)

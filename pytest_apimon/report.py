@@ -75,6 +75,7 @@ class Extras:
     notes: dict[str, str] = field(default_factory=dict)  # nodeid -> note on its problem line (NEW, ONGOING …)
     collapsed: dict[str, str] = field(default_factory=dict)  # nodeid -> group line: counted, not listed
     sections: list[tuple[str, list[str]]] = field(default_factory=list)  # (heading, lines) at the end
+    trigger: str = ""  # why a message is sent (alerts.trigger_line), right under the result line
 
 
 def _t(key: str, lang: str, **kw: Any) -> str:
@@ -389,6 +390,7 @@ def render_markdown(run: RunResult, lang: str = "zh", title: str | None = None, 
     lines = [
         f"# {title or _t('title', lang) + ' · ' + run.env}",
         f"**{_t('result', lang)}**{sep}{overall}",
+        *([extras.trigger] if extras and extras.trigger else []),
         "",
         f"> {_window(run, lang)}",
         f"> {_t('env', lang)} {_code(run.env)}"
@@ -434,18 +436,25 @@ def render_markdown(run: RunResult, lang: str = "zh", title: str | None = None, 
             lines += ["", _t("more", lang, n=total - max_problems)]
     if max_problems is not None:
         details = False
+    def capped(items: list[str]) -> list[str]:
+        # The short summary stays short: every list is cut to max_problems lines and the rest counted.
+        if max_problems is None or len(items) <= max(max_problems, 1):
+            return items
+        keep = max(max_problems, 1)
+        return [*items[:keep], _t("more_short", lang, n=len(items) - keep)]
+
     flaky = _flaky(run)
     if flaky:
         lines += ["", f"## {_t('flaky', lang)} `flaky` ({len(flaky)})"]
-        lines += [f"- {r.service}/{r.module} · {r.name} · {_t('attempts', lang, n=r.attempts)}" for r in flaky]
+        lines += capped([f"- {r.service}/{r.module} · {r.name} · {_t('attempts', lang, n=r.attempts)}"
+                         for r in flaky])
     skipped = _skipped(run)
     if skipped:
         lines += ["", f"## {_t('skipped', lang)} ({len(skipped)})"]
-        for r in skipped:
-            reason = f" — {_one_line(red.text(r.reason))}" if r.reason else ""
-            lines.append(f"- {r.service}/{r.module} · {r.name}{reason}")
+        lines += capped([f"- {r.service}/{r.module} · {r.name}"
+                         + (f" — {_one_line(red.text(r.reason))}" if r.reason else "") for r in skipped])
     for heading, body in extras.sections if extras else []:
-        lines += ["", f"## {heading}"] + [f"- {line}" for line in body]
+        lines += ["", f"## {heading}"] + capped([f"- {line}" for line in body])
     if details and groups:
         lines += ["", f"## {_t('details', lang)}"]
         ordered = [r for _, results in groups for r in results]

@@ -21,12 +21,14 @@ FILE_MAX = 20 * 1024 * 1024
 WORDS = {
     "zh": {"delayed": "（补发：原始运行时间 {t}）", "dropped": "（注意：发件箱已满，丢弃了 {n} 份更早的未送达报告）",
            "file": "完整报告较长（约 {n} 条消息），已作为文件 `{f}` 发送，见下一条消息。",
+           "cut": "（摘要过长已截断，完整内容见文件 `{f}`）",
            "mention": "{title}\n请查看上方的接口监控报告。",
            "test": "pytest-apimon 测试消息：机器人「{name}」配置正确，接口监控报告将发送到本群。"},
     "en": {"delayed": "(delayed: originally from {t})",
            "dropped": "(note: the outbox was full; {n} older undelivered report(s) were dropped)",
            "file": "The full report is long (about {n} messages); it is attached as the file `{f}` "
                    "in the next message.",
+           "cut": "(summary cut short; everything is in the file `{f}`)",
            "mention": "{title}\nPlease see the monitoring report above.",
            "test": "pytest-apimon test message: robot '{name}' is configured correctly; reports will be posted here."},
 }
@@ -69,6 +71,11 @@ def build_steps(robot: WeComRobot, n: Notification, max_messages: int) -> list[d
         summary = (_for_type(n.summary, msgtype).rstrip() or title) + "\n\n" + words["file"].format(
             n=len(parts), f=filename)
         parts = split_markdown(summary, LIMITS[msgtype], title=title, reserve_first=reserve)
+        room = max(max_messages, 1)
+        while len(parts) > room:  # the summary itself must respect max_messages: cut it, the file has it all
+            lines = summary.split("\n")
+            summary = "\n".join(lines[: max(1, int(len(lines) * 0.8))]) + "\n\n" + words["cut"].format(f=filename)
+            parts = split_markdown(summary, LIMITS[msgtype], title=title, reserve_first=reserve)
         data = n.markdown.encode("utf-8")
         if len(data) > FILE_MAX:
             data = truncate_bytes(n.markdown, FILE_MAX - 100, "\n…(truncated)").encode("utf-8")
