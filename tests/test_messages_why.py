@@ -63,7 +63,8 @@ def test_storm_digest_is_collapsed_and_one_message() -> None:
     v = sim.run(*failures)
     assert message_mode("failure", v) == "digest"
     run = run_of(*failures)
-    text = render_digest(run, v, "zh", "【prod】接口巡检：300 个失败", Redactor(), trigger="**触发原因**：仍未恢复的问题摘要")
+    text = render_digest(run, v, "zh", "【prod】接口巡检：300 个失败", Redactor(),
+                         trigger="**触发原因**：仍未恢复的问题摘要")
     assert "网络风暴：300 个接口 (s0 100, s1 100, s2 100)" in text
     assert len(text.encode("utf-8")) <= 3800 and "完整报告" not in text
     settings = parse_notify({"max_messages": 3, "wecom": [{"webhook": KEY}]})
