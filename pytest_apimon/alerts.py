@@ -33,10 +33,11 @@ from .policy import (
 from .redact import Redactor
 from .report import Extras, compute_stats, is_down, render_markdown
 from .results import RunResult
-from .runlock import RunLock
+from .runlock import LockTimeout, RunLock
 from .state import DAY, StateStore
 
 log = logging.getLogger("pytest_apimon")
+wait_log = logging.getLogger("pytest_apimon.wait")  # what a run waits on; plugin.py echoes it for the watcher
 
 SUMMARY_PROBLEMS = 15  # problems listed by name in the short summary of a big report
 
@@ -150,8 +151,18 @@ class Memory:
 
     @classmethod
     def open(cls, config: Config, *, breaker: bool = True, now: float | None = None) -> Memory:
-        """Take the run lock (raises runlock.LockTimeout) and load what earlier runs left."""
-        lock = RunLock(config.state_path, timeout=config.state.lock_timeout).acquire()
+        """Take the run lock (raises runlock.LockTimeout) and load what earlier runs left.
+
+        Waiting for another run's lock is logged on `pytest_apimon.wait` (the watcher shows it)."""
+        try:
+            lock = RunLock(config.state_path, timeout=0).acquire()
+        except LockTimeout as busy:
+            pid, started = busy.holder.get("pid", "?"), busy.holder.get("started_at")
+            since = fmt_time(started, time.time(), seconds=True) if isinstance(started, int | float) else "?"
+            wait_log.warning("waiting up to %gs (state.lock_timeout) for another run's lock (pid %s, started %s)",
+                             config.state.lock_timeout, pid, since)
+            lock = RunLock(config.state_path, timeout=config.state.lock_timeout).acquire()
+            wait_log.warning("got the run lock after %.1fs", lock.waited)
         try:
             store = StateStore.in_dir(config.state_path, retention_days=config.state.retention_days)
             states, memory = store.load_states(config.env), store.load_memory(config.env)

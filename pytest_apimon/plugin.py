@@ -6,6 +6,7 @@ import logging
 import os
 import shutil
 import signal
+import sys
 import tempfile
 import uuid
 from collections.abc import Callable, Generator
@@ -215,6 +216,7 @@ def _configure_controller(config: pytest.Config, run: ApimonRun, whole_pools: bo
     log.info("run started: env=%s config=%s pools=%s", cfg.env, cfg.path or "(built-in defaults)",
              ", ".join(str(r) for r in run.roots))
     memory = None
+    _echo_waits(config)
     if not config.option.collectonly and run.shard is None:  # a shard leaves the state to `apimon merge`
         try:
             memory = Memory.open(cfg, breaker=not config.getoption("apimon_no_breaker"))
@@ -238,6 +240,34 @@ def _proxy_in_use(cfg: Config) -> str | None:
     urls = [svc.base_url for svc in cfg.services.values() if svc.base_url] or ["http://example.invalid/"]
     found = sorted({p for url in urls if (p := proxy_in_use(url))})
     return ", ".join(found) or None
+
+
+WAIT_ECHO_KEY = pytest.StashKey[logging.Handler]()
+
+
+def _echo_waits(config: pytest.Config) -> None:
+    """Lines on `pytest_apimon.wait` (another run's lock, WeCom rate limits) go to the real stderr with the tag
+    watch.WAIT_TAG, past pytest's capture, so a person and `apimon watch` see what the run waits on."""
+    from .watch import WAIT_TAG
+
+    capman = config.pluginmanager.getplugin("capturemanager")
+
+    class Echo(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            try:
+                line = WAIT_TAG + self.format(record) + "\n"
+                if capman is not None:
+                    with capman.global_and_fixture_disabled():
+                        sys.stderr.write(line)
+                        sys.stderr.flush()
+                else:
+                    sys.stderr.write(line)
+            except Exception:  # logging must never break the run
+                self.handleError(record)
+
+    handler = Echo(logging.INFO)
+    logging.getLogger("pytest_apimon.wait").addHandler(handler)
+    config.stash[WAIT_ECHO_KEY] = handler
 
 
 def _configure_concurrency(config: pytest.Config, run: ApimonRun) -> None:
@@ -618,6 +648,9 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     restore = config.stash.get(RESTORE_LOGGING_KEY, None)
     if restore is not None:
         restore()
+    echo = config.stash.get(WAIT_ECHO_KEY, None)
+    if echo is not None:
+        logging.getLogger("pytest_apimon.wait").removeHandler(echo)
     if not run.is_worker:
         from . import logs
 

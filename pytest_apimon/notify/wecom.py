@@ -29,6 +29,7 @@ __all__ = ["LIMITS", "WORDS", "DeliveryError", "WeComNotifier", "build_steps", "
            "test_webhook", "with_note"]
 
 log = logging.getLogger("pytest_apimon.notify.wecom")
+wait_log = logging.getLogger("pytest_apimon.wait")  # rate-limit waits; plugin.py echoes them for the watcher
 
 RATE_PER_MINUTE, RATE_WINDOW_S = 20, 60.0  # per robot key
 RETRIES = 3  # for -1 and network errors, as the error-code docs advise
@@ -394,8 +395,8 @@ class WeComNotifier:
                 if budget.spent + wait > budget.limit + 1e-9:
                     raise DeliveryError(f"pacing to {RATE_PER_MINUTE} messages a minute would exceed the "
                                         f"{self.settings.max_wait:g}s wait bound (notify.max_wait)", kind="rate")
-                log.info("WeCom robot '%s': waiting %.0fs to stay within %d messages a minute", robot.name, wait,
-                         RATE_PER_MINUTE)
+                wait_log.warning("WeCom robot '%s': waiting %.0fs to stay within %d messages a minute",
+                                 robot.name, wait, RATE_PER_MINUTE)
                 budget.take(wait)
             code: int | None = None
             try:
@@ -412,8 +413,8 @@ class WeComNotifier:
                 if code == 45009:
                     pacer.sent.extend([self.clock()] * RATE_PER_MINUTE)  # server says the window is full
                     if budget.spent + self.rate_limit_wait <= budget.limit + 1e-9:
-                        log.warning("WeCom robot '%s': rate limit (45009 api freq out of limit): waiting %.0fs, "
-                                    "then resending", robot.name, self.rate_limit_wait)
+                        wait_log.warning("WeCom robot '%s': rate limit (45009 api freq out of limit): waiting "
+                                         "%.0fs, then resending", robot.name, self.rate_limit_wait)
                         budget.take(self.rate_limit_wait)
                         continue
                     raise DeliveryError(f"WeCom rate limit (45009 api freq out of limit) persisted past the "
