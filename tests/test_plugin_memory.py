@@ -142,3 +142,14 @@ def test_config_errors_never_open_a_circuit(pytester, local_server) -> None:
         result.assert_outcomes(failed=2)
         assert "熔断" not in result.stdout.str()
     assert all(s.breaker == "closed" for s in states(pytester).values())
+
+
+def test_waiting_for_another_runs_lock_is_said(pytester, local_server) -> None:
+    from pytest_apimon.runlock import RunLock
+
+    config(pytester, local_server, extra="state: {lock_timeout: 0.2s}")
+    write(pytester.path, "pool/svc/api.yaml", "- {name: a, path: /ok}")
+    with RunLock(pytester.path / ".apimon", timeout=1).acquire():
+        result = pytester.runpytest("--apimon", "pool")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["[[]apimon-wait[]] waiting up to 0.2s*another run's lock (pid *"])
