@@ -23,7 +23,7 @@ from . import DeliveryResult, Notification
 from .outbox import Outbox, OutboxEntry
 from .settings import NotifySettings, WeComRobot, mask_key
 from .split import utf8_len
-from .wecom_messages import LIMITS, WORDS, build_steps, fmt_time, repair_step, with_note, words_for
+from .wecom_messages import LIMITS, WORDS, build_steps, fit, fmt_time, repair_step, with_note, words_for
 
 __all__ = ["LIMITS", "WORDS", "DeliveryError", "WeComNotifier", "build_steps", "check_webhooks", "format_dry_run",
            "test_webhook", "with_note"]
@@ -272,7 +272,9 @@ class WeComNotifier:
                        mine: bool) -> str:
         """One report: 'sent', 'pending' (kept for the next run) or 'rejected' (kept in rejected/)."""
         if not entry.noted and not mine:  # once, persisted: a resumed delivery is not marked twice
-            entry.steps = with_note(entry.steps, self._delayed_note(entry), robot.message_type)[0]
+            # A stored entry (perhaps written by an older version) is re-fitted to the limits before resending.
+            steps = [piece for step in entry.steps for piece in fit(step)]
+            entry.steps = with_note(steps, self._delayed_note(entry), robot.message_type)[0]
             entry.noted = True
             self._save(entry)
         error = self._run(robot, entry, budget, result, self._dropped_note(robot, entry.lang))
