@@ -16,6 +16,7 @@ from .categories import Category
 from .config import Config
 from .notify import DeliveryResult, Notification, build_notifiers
 from .notify.outbox import OutboxEntry
+from .notify.split import truncate_bytes
 from .notify.wecom import format_dry_run
 from .policy import (
     InterfaceState,
@@ -108,8 +109,7 @@ def title(run: RunResult, lang: str, config_title: str | None = None, found: lis
 
 
 def build_notification(run: RunResult, config: Config, lang: str, redactor: Redactor,
-                       extras: Extras | None = None, verdict: Verdict | None = None,
-                       found: list[Trigger] | None = None) -> Notification:
+                       extras: Extras | None = None, found: list[Trigger] | None = None) -> Notification:
     def make(view: RunResult, services: tuple[str, ...] | None = None) -> Notification:
         heading = redactor.text(title(view, lang, config.report.title, found))  # heads every continuation part
         failed = [r for r in view.results if is_down(r)]
@@ -287,7 +287,6 @@ def render_digest(run: RunResult, verdict: Verdict, lang: str, heading: str, red
         lines.append(f"- …以及另外 {total} 个（{per_service}）" if zh else f"- …and {total} more ({per_service})")
     out = redactor.text("\n".join(head + lines))
     if len(out.encode("utf-8")) > budget:  # masking can lengthen a line; never exceed one message
-        from .notify.split import truncate_bytes
         out = truncate_bytes(out, budget)
     return out
 
@@ -349,8 +348,7 @@ def finish(run: RunResult, config: Config, lang: str, redactor: Redactor, memory
     notify_extras = extras if notify_lang == lang else build_extras(
         run, verdict, store, notify_lang, config.report.status_page_url)
     found = triggers(verdict, mode, settings.send_on)
-    notification = build_notification(run, config, notify_lang, redactor, notify_extras, verdict=verdict,
-                                      found=found)
+    notification = build_notification(run, config, notify_lang, redactor, notify_extras, found=found)
     if mode == "digest" and verdict is not None:
         digest = render_digest(run, verdict, notify_lang, notification.title, redactor,
                                trigger=trigger_line(found, notify_lang))

@@ -162,7 +162,8 @@ class _ApimonItem(pytest.Item):
             reprcrash=ReprFileLocation(str(path), (line or 0) + 1, headline),
         )
 
-    def _set_properties(self, result: InterfaceResult) -> None:
+    def set_properties(self, result: InterfaceResult) -> None:
+        """JUnit properties of this item from its result (also for a skipped interface)."""
         # JUnit takes the teardown report's properties, copied from item.user_properties; reset
         # per attempt since reruns reuse the item object.
         props = [
@@ -216,7 +217,7 @@ class InterfaceItem(_ApimonItem):
             return itf.url
         try:
             return _run(self.config).engine().build_request(itf).url
-        except Exception:  # no base_url, or anything else a check would report itself
+        except (ValueError, KeyError, TypeError):  # no base_url: the check reports it as a config problem
             return itf.path or ""
 
     def runtest(self) -> None:
@@ -239,7 +240,7 @@ class InterfaceItem(_ApimonItem):
         result.key, result.pool = self.key or result.key, self.pool
         result.attempts = attempt
         self.result = result
-        self._set_properties(result)
+        self.set_properties(result)
         if result.outcome == "failed":
             raise InterfaceFailure(result, run.details(result))
 
@@ -269,7 +270,7 @@ class InvalidDocumentItem(_ApimonItem):
         result.category = Category.INVALID_DOCUMENT.value
         result.reason = str(self.error)
         self.result = result
-        self._set_properties(result)
+        self.set_properties(result)
         raise InterfaceFailure(result, "")
 
     def reportinfo(self) -> tuple[Path, int | None, str]:

@@ -253,6 +253,8 @@ def _echo_waits(config: pytest.Config) -> None:
     capman = config.pluginmanager.getplugin("capturemanager")
 
     class Echo(logging.Handler):
+        """Writes each record past pytest's capture (see _echo_waits)."""
+
         def emit(self, record: logging.LogRecord) -> None:
             try:
                 line = WAIT_TAG + self.format(record) + "\n"
@@ -387,7 +389,7 @@ class XdistHooks:
         workerinput["apimon_token_dir"] = str(self.run.token_dir)
         workerinput["apimon_skips"] = dict(self.run.skips)
 
-    def pytest_xdist_node_collection_finished(self, node: object, ids: list[str]) -> None:
+    def pytest_xdist_node_collection_finished(self, ids: list[str]) -> None:
         self.run.collected.update(ids)  # what the run set out to check (a partial run forgets nothing)
 
     def pytest_testnodedown(self, node: object, error: object) -> None:
@@ -542,7 +544,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
             result.reason = reason.removeprefix("Skipped: ")
             # Behind an open circuit: not checked, but known down (counts as down everywhere, issue 14).
             result.circuit_open = bool(result.key) and result.key in run.skips
-            item._set_properties(result)  # JUnit: a skipped interface still carries its properties
+            item.set_properties(result)  # JUnit: a skipped interface still carries its properties
         elif report.failed and result.outcome != "failed":
             # Not raised by the engine: a hang cut by pytest-timeout, or a bug; still one category.
             text = str(call.excinfo.value) if call.excinfo else str(report.longrepr)

@@ -106,8 +106,8 @@ def _grid(t: float, every: float, tz: tzinfo | None, after: bool) -> float:
         steps = math.floor((t - midnight) / every)
         if not after:
             return midnight + steps * every
-        candidate = midnight + (steps + 1) * every
-        return min(candidate, _at(day + timedelta(days=1), tz))
+        following: float = midnight + (steps + 1) * every
+        return min(following, _at(day + timedelta(days=1), tz))
     # Longer than a day but not whole days: a plain grid since the epoch.
     return (math.floor(t / every) + 1) * every if after else math.floor(t / every) * every
 
