@@ -31,6 +31,7 @@ def workspace(pytester: pytest.Pytester, srv: LocalServer, fake: FakeWeCom, fail
         notify:
           send_on: change
           max_messages: {max_messages}
+          max_wait: 1s
           wecom: [{{name: ops, webhook: {KEY}, base_url: "{fake.base_url}"}}]
     """)
     docs = ["- {name: 正常, path: /ok}"] + [f"- {{name: 坏了{i}, path: /boom}}" for i in range(failing)]
@@ -85,6 +86,19 @@ def test_killed_in_the_middle_of_a_long_report_resumes_after_the_last_accepted_p
         assert len(parts) == total, [p[:40] for p in parts]  # every part exactly once
         for i, part in enumerate(parts[1:], 2):
             assert f"({i}/{total})" in part
+
+
+def test_killed_while_resending_the_backlog_resends_it_once(pytester, local_server) -> None:
+    with FakeWeCom() as fake:
+        workspace(pytester, local_server, fake)
+        fake.go_down("refuse")
+        pytester.runpytest_subprocess("--apimon", "pool")  # the report stays in the outbox
+        fake.come_back()
+        run_killed(pytester, fake, signal.SIGKILL)  # killed while WeCom holds the resend
+        assert markdown(fake) == []
+        pytester.runpytest_subprocess("--apimon", "pool")
+        sent = markdown(fake)
+        assert len(sent) == 1 and sent[0].count("补发") == 1 and "坏了0" in sent[0]
 
 
 def _memory(config):
