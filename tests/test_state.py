@@ -193,3 +193,22 @@ def test_sigkill_mid_transaction_leaves_a_consistent_db(tmp_path: Path) -> None:
         assert set(store.load_states("prod")) == {"user/a", "user/b"}
         record(store, T0 + 60, res("a", "failed"), res("b"))  # and the next run works
         assert len(store.runs()) == 2 and store.load_states("prod")["user/a"].status == "down"
+
+
+def test_last_failures_reach_past_any_history_window(tmp_path: Path) -> None:
+    with StateStore.in_dir(tmp_path) as store:
+        record(store, T0, res("a", "failed"), res("b"))
+        for i in range(1, 80):  # longer than the status page's 50-run bar
+            record(store, T0 + 60 * i, res("a", "skipped"), res("b"))
+        got = store.last_failures("prod", ["user/a", "user/b"])
+        assert set(got) == {"user/a"} and got["user/a"].started_at == T0 and got["user/a"].category == "timeout"
+        assert store.last_failures("other", ["user/a"]) == {}
+
+
+def test_duplicate_keys_in_one_run_are_all_stored(tmp_path: Path) -> None:
+    with StateStore.in_dir(tmp_path) as store:
+        one, two = res("a"), res("a", "failed")
+        two.nodeid = "p/user/y.yaml::a"
+        record(store, T0, one, two)
+        rows = store.results("prod")
+        assert len(rows) == 2 and {r.key for r in rows} == {"user/a", "user/a [p/user/y.yaml::a]"}
