@@ -103,6 +103,8 @@ def title(run: RunResult, lang: str, config_title: str | None = None, found: lis
         verdict = "网络风暴" if zh else "network storm"
     elif news.get("recovered"):
         verdict = f"{news['recovered']} 个已恢复" if zh else f"{news['recovered']} recovered"
+    elif news.get("digest"):  # e.g. RECOVERING: passing now, not yet back up after success_threshold
+        verdict = f"{news['digest']} 个未恢复" if zh else f"{news['digest']} not yet recovered"
     else:
         verdict = "全部通过" if zh else "all passed"
     return f"【{run.env}】{name}：{verdict}" if zh else f"[{run.env}] {name}: {verdict}"

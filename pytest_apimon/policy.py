@@ -235,8 +235,10 @@ def triggers(verdict: Verdict | None, mode: str, send_on: str) -> list[Trigger]:
     out += [Trigger(w, tuple(sorted(buckets[w]))) for w in order if w in buckets]
     if verdict.storm_ended is not None:
         out.append(Trigger("storm_ended"))
-    if not out:
-        out.append(Trigger("digest" if mode == "digest" else "always"))
+    if not out and mode == "digest":
+        out.append(Trigger("digest", tuple(sorted(d.key for d in verdict.ongoing if d.kind is not Kind.FLAPPING))))
+    elif not out:
+        out.append(Trigger("always"))
     return out
 
 

@@ -86,3 +86,15 @@ def test_summary_gives_per_service_counts_before_the_first_problems() -> None:
     text = render_markdown(run_of(*failures), "zh", "t", max_problems=15)
     assert text.index("**按服务**：big 40; small 5") < text.index("big/m · i0**")
     assert "…以及另外 30 个，详见完整报告" in text  # a summary is only ever sent with the full report as a file
+
+
+def test_a_digest_of_a_recovering_interface_is_not_titled_all_passed() -> None:
+    sim = Sim({"success_threshold": 3})
+    sim.run(result("a", "failed"))
+    sim.run(result("a", "failed"))
+    v = sim.run(result("a", "passed"))  # passing, but not yet up again: RECOVERING
+    mode = message_mode("failure", v)
+    found = triggers(v, mode, "failure")
+    assert mode == "digest"
+    assert title(run_of(result("a", "passed")), "zh", None, found) == "【prod】接口巡检：1 个未恢复"
+    assert trigger_line(found, "zh") == "**触发原因**：仍未恢复的问题摘要 user/a"
