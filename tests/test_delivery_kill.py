@@ -42,10 +42,10 @@ def markdown(fake: FakeWeCom) -> list[str]:
     return [m.content for m in fake.messages if m.msgtype == "markdown"]
 
 
-def run_killed(pytester: pytest.Pytester, fake: FakeWeCom, sig: int, skip: int = 0) -> None:
+def run_killed(pytester: pytest.Pytester, fake: FakeWeCom, sig: int, skip: int = 0, extra: tuple = ()) -> None:
     """One run in a subprocess, killed with `sig` while WeCom holds its (skip+1)-th send unanswered."""
     fake.hold_next(skip=skip)
-    proc = pytester.popen([sys.executable, "-m", "pytest", "--apimon", "pool", "-p", "no:cacheprovider"],
+    proc = pytester.popen([sys.executable, "-m", "pytest", "--apimon", "pool", "-p", "no:cacheprovider", *extra],
                           stdout=sys.stdout, stderr=sys.stderr)
     try:
         assert fake.held.wait(120), "the run never reached WeCom"
@@ -58,11 +58,12 @@ def run_killed(pytester: pytest.Pytester, fake: FakeWeCom, sig: int, skip: int =
         fake.release(accept=False)  # the held request never reached WeCom's handler
 
 
-@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM, signal.SIGINT])
-def test_killed_during_the_send_next_run_delivers_exactly_once(pytester, local_server, sig) -> None:
+@pytest.mark.parametrize(("sig", "extra"), [(signal.SIGKILL, ()), (signal.SIGTERM, ()), (signal.SIGINT, ()),
+                                             (signal.SIGKILL, ("-n", "2"))])
+def test_killed_during_the_send_next_run_delivers_exactly_once(pytester, local_server, sig, extra) -> None:
     with FakeWeCom() as fake:
         workspace(pytester, local_server, fake)
-        run_killed(pytester, fake, sig)
+        run_killed(pytester, fake, sig, extra=extra)
         assert markdown(fake) == []
         assert len(Outbox(pytester.path / ".apimon" / "outbox")) == 1  # written before the first attempt
         pytester.runpytest_subprocess("--apimon", "pool")  # same failure: nothing new of its own
