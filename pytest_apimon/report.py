@@ -355,7 +355,10 @@ def _md_details(index: int, r: InterfaceResult, lang: str, red: Redactor) -> lis
     if r.request_body:
         # Mask before cutting: a cut literal secret would no longer match and its prefix would leak.
         out.append(f"- {_t('req_body', lang)}{sep}{_code(excerpt(red.text(r.request_body)))}")
-    resp = [f"{_t('status', lang)} {r.status}" if r.status is not None else _t("no_response", lang)]
+    if r.circuit_open:
+        resp = [_t("circuit_note", lang)]
+    else:
+        resp = [f"{_t('status', lang)} {r.status}" if r.status is not None else _t("no_response", lang)]
     if r.elapsed_ms is not None:
         resp.append(_ms(r.elapsed_ms, lang))
     if r.attempts > 1:
