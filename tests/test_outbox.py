@@ -197,3 +197,24 @@ def test_build_notifiers_wires_the_outbox(tmp_path: Path) -> None:
     assert notifier.outbox is not None and notifier.outbox.max_entries == 7
     assert notifier.outbox.directory == tmp_path / ".apimon" / "outbox"
     assert build_notifiers(NotifySettings(), tmp_path) == []
+
+
+@pytest.mark.parametrize("code", [-1, 93000, 40008, 44004, 40058, 45009, 40007, 40035, 45033])
+def test_no_errcode_ever_loses_a_report(code: int, fake: FakeWeCom, clock: FakeClock, tmp_path: Path) -> None:
+    if code == 45009:
+        fake.rate_limit_next(1000)
+    else:
+        fake.fail_next(code, 1000)
+    result = run(fake, clock, tmp_path, report("# 订单服务失败"))
+    box = Outbox(tmp_path)
+    assert not result.delivered and len(box) + box.rejected() == 1  # kept somewhere, never dropped
+    assert result.errors and str(code) in result.errors[-1]
+    said = result.describe()
+    assert ("kept in the outbox for the next run" in said) if len(box) else ("rejected/" in said)
+    fake._forced.clear()
+    fake._rate_burst = 0
+    again = run(fake, clock, tmp_path, None)
+    if len(box) == 0 and box.rejected() == 1:
+        assert again.messages_sent == 0  # refused for its content: kept for a person, not resent
+    else:
+        assert again.redelivered == 1 and len(fake.messages) == 1

@@ -33,6 +33,7 @@ wait_log = logging.getLogger("pytest_apimon.wait")  # rate-limit waits; plugin.p
 
 RATE_PER_MINUTE, RATE_WINDOW_S = 20, 60.0  # per robot key
 RETRIES = 3  # for -1 and network errors, as the error-code docs advise
+BUSY = (-1, 45033)  # system busy; too many concurrent calls (the global error-code page): retried, then kept
 
 # errcode -> (kind, what to do). kind "key": fix the key and the outbox delivers later; "content": resending
 # the same message can never work: 40058/44004 are repaired once (wecom_messages.repair_step), and what still
@@ -421,9 +422,9 @@ class WeComNotifier:
                         continue
                     raise DeliveryError(f"WeCom rate limit (45009 api freq out of limit) persisted past the "
                                         f"{self.settings.max_wait:g}s wait bound (notify.max_wait)", "rate", code)
-                if code != -1:
+                if code not in BUSY:
                     raise _permanent(code, errmsg)
-                problem = f"WeCom is busy (errcode -1: {errmsg})"
+                problem = f"WeCom is busy (errcode {code}: {errmsg})"
             if attempt >= RETRIES:
                 raise DeliveryError(f"{problem}; gave up after {RETRIES} retries", "transient", code)
             if not budget.take(self.backoff * 2**attempt):
