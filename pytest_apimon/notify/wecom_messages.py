@@ -72,10 +72,13 @@ def build_steps(robot: WeComRobot, n: Notification, max_messages: int) -> list[d
             n=len(parts), f=filename)
         parts = split_markdown(summary, LIMITS[msgtype], title=title, reserve_first=reserve)
         room = max(max_messages, 1)
-        while len(parts) > room:  # the summary itself must respect max_messages: cut it, the file has it all
-            lines = summary.split("\n")
-            summary = "\n".join(lines[: max(1, int(len(lines) * 0.8))]) + "\n\n" + words["cut"].format(f=filename)
-            parts = split_markdown(summary, LIMITS[msgtype], title=title, reserve_first=reserve)
+        if len(parts) > room:  # the summary itself must respect max_messages: cut it, the file has it all
+            whole, note = summary, "\n\n" + words["cut"].format(f=filename)
+            budget = room * (LIMITS[msgtype] - 400)  # headers and markers of each part
+            while len(parts) > room:  # terminates: the budget shrinks geometrically
+                summary = _cut(whole, max(budget, 200)) + note
+                parts = split_markdown(summary, LIMITS[msgtype], title=title, reserve_first=reserve)
+                budget = int(budget * 0.8)
         data = n.markdown.encode("utf-8")
         if len(data) > FILE_MAX:
             data = truncate_bytes(n.markdown, FILE_MAX - 100, "\n…(truncated)").encode("utf-8")
@@ -94,6 +97,15 @@ def build_steps(robot: WeComRobot, n: Notification, max_messages: int) -> list[d
         content = truncate_bytes(words["mention"].format(title=title), LIMITS["text"])
         steps.append(_message("text", content, **extra))
     return steps
+
+
+def _cut(text: str, budget: int) -> str:
+    """text cut to at most `budget` UTF-8 bytes, at a line boundary when one is late enough."""
+    if utf8_len(text) <= budget:
+        return text
+    head = truncate_bytes(text, budget, "…")
+    line_end = head.rfind("\n")
+    return head[:line_end] if line_end >= len(head) // 2 else head
 
 
 def with_note(steps: list[dict[str, Any]], note: str, msgtype: str) -> tuple[list[dict[str, Any]], int]:
