@@ -45,8 +45,11 @@ def markdown(fake: FakeWeCom) -> list[str]:
 def run_killed(pytester: pytest.Pytester, fake: FakeWeCom, sig: int, skip: int = 0, extra: tuple = ()) -> None:
     """One run in a subprocess, killed with `sig` while WeCom holds its (skip+1)-th send unanswered."""
     fake.hold_next(skip=skip)
+    # An xdist worker (execnet) ignores SIGINT and a child would inherit that: give it the default, as a
+    # terminal's Ctrl-C would find it.
     proc = pytester.popen([sys.executable, "-m", "pytest", "--apimon", "pool", "-p", "no:cacheprovider", *extra],
-                          stdout=sys.stdout, stderr=sys.stderr)
+                          stdout=sys.stdout, stderr=sys.stderr,
+                          preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         assert fake.held.wait(120), "the run never reached WeCom"
         proc.send_signal(sig)
