@@ -12,10 +12,18 @@ from pathlib import Path
 from . import export
 from .config import ConfigError, load_config, parse_duration
 from .state import DB_FILE, StateError, StateStore
-from .watch import WatchAlerts, Watcher, find_config, option_value, parse_hhmm, pytest_command
+from .watch import (
+    WatchAlerts,
+    Watcher,
+    find_config,
+    option_value,
+    parse_hhmm,
+    pytest_command,
+    resolve_timezone,
+)
 
 # The watcher's own options come first; everything from the first other token (or after `--`) goes to pytest.
-_VALUE_OPTIONS = ("--every", "--heartbeat", "--config", "--cycles", "--broken-remind")
+_VALUE_OPTIONS = ("--every", "--heartbeat", "--config", "--cycles", "--broken-remind", "--timezone")
 _FLAG_OPTIONS = ("--run-now", "--quiet", "-h", "--help")
 
 
@@ -53,7 +61,18 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--broken-remind", type=_duration, default=3600.0, metavar="DURATION",
                         help="repeat the 'monitor broken' message at most this often (default 1h)")
     parser.add_argument("--quiet", action="store_true", help="do not echo the pytest output")
+    parser.add_argument("--timezone", metavar="ZONE", type=_zone,
+                        help="IANA time zone of the schedule and heartbeat, e.g. Asia/Shanghai (default: the "
+                             "machine's); --every 24h runs at 00:00 there, --every 1h on the hour")
     return parser
+
+
+def _zone(text: str) -> str:
+    try:
+        resolve_timezone(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
 
 
 def _duration(text: str) -> float:
@@ -90,7 +109,7 @@ def watch(argv: Sequence[str]) -> int:
         return 4
     watcher = Watcher(opts.every, command, run_now=opts.run_now, heartbeat=opts.heartbeat, cycles=opts.cycles,
                       broken_remind=opts.broken_remind, on_broken=alerts.broken, on_repaired=alerts.repaired,
-                      on_heartbeat=alerts.heartbeat, echo=not opts.quiet)
+                      on_heartbeat=alerts.heartbeat, echo=not opts.quiet, tz=resolve_timezone(opts.timezone))
     watcher.install_signal_handlers()
     return watcher.run()
 

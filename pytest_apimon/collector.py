@@ -43,8 +43,14 @@ class ResultCollector:
         self.alert: AlertOutcome | None = None
         self.extras: Extras | None = None
         self.coverage: dict | None = None
+        self.reported: set[str] = set()  # node ids with any report (apimon or a user's own test)
+
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        """Single process: what the run set out to check (xdist: plugin.XdistHooks fills run.collected)."""
+        self.run.collected.update(item.nodeid for item in session.items)
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        self.reported.add(report.nodeid)
         data = getattr(report, "apimon", None)
         if data is not None and data.get("category") == "rate_limited":  # every attempt counts, reruns too
             host = host_of(data.get("url") or "", data.get("service") or "")
@@ -52,6 +58,9 @@ class ResultCollector:
         if data is None or is_rerun_report(report):
             return
         result = InterfaceResult.from_dict(data)
+        if result.circuit_open and self.memory is not None:
+            state = self.memory.states.get(result.key)
+            result.category = state.last_category if state is not None else None
         self.run.results[report.nodeid] = result
         if result.outcome == Outcome.FAILED:
             headline = result.headline(self.run.lang)
@@ -72,13 +81,19 @@ class ResultCollector:
             host_caps=caps,
         )
 
-    def selection_is_complete(self) -> bool:
+    def selection_is_complete(self, session: pytest.Session | None = None, exitstatus: int = 0) -> bool:
+        """The whole pools were collected and every collected item reported: only then may the run forget
+        remembered interfaces it did not see (removed from the pool). A -k/-m/--lf/--deselect subset, a run
+        stopped by -x/--maxfail or interrupted, or items that never reported make it partial."""
         opt = self.config.option
         subset = opt.keyword or opt.markexpr or self.config.getoption("lf", False) or opt.deselect
-        return self.selection_complete and not subset
+        stopped = session is not None and bool(session.shouldstop or session.shouldfail)
+        interrupted = exitstatus == pytest.ExitCode.INTERRUPTED
+        unreported = bool(self.run.collected - self.reported)
+        return self.selection_complete and not (subset or stopped or interrupted or unreported)
 
     @pytest.hookimpl(trylast=True)
-    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         if self.finished_at is not None or self.config.option.collectonly:
             return
         self.finished_at = time.time()
@@ -93,7 +108,8 @@ class ResultCollector:
             self.alert, self.extras = alerts.finish(
                 run_result, cfg, self.run.lang, self.run.redactor, self.memory,
                 dry_run=bool(self.config.getoption("apimon_dry_run")),
-                selection_complete=self.selection_is_complete(),
+                selection_complete=self.selection_is_complete(session, exitstatus),
+                pools=[self.run.pool_name(root) for root in self.run.roots],
             )
         except Exception:  # the report files below must still be written
             log.exception("pytest-apimon: remembering or notifying the run failed")
@@ -146,10 +162,15 @@ class ResultCollector:
                 continue
             log.info("wrote %s", path)
         stats = compute_stats(run_result)
+        if stats.circuit_open and session.exitstatus == pytest.ExitCode.OK:
+            # Known down behind an open circuit: the run is not green (issue 14: the breaker saves requests,
+            # not the truth).
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
         log.info(
-            "run finished: total=%d passed=%d failed=%d skipped=%d flaky=%d by_category=%s p95_ms=%s duration=%.1fs"
-            " | %s",
-            stats.total, stats.passed, stats.failed, stats.skipped, stats.flaky, stats.by_category, stats.p95_ms,
+            "run finished: total=%d passed=%d failed=%d (circuit open %d) skipped=%d flaky=%d by_category=%s"
+            " p95_ms=%s duration=%.1fs | %s",
+            stats.total, stats.passed, stats.failed, stats.circuit_open, stats.skipped, stats.flaky,
+            stats.by_category, stats.p95_ms,
             run_result.duration, self.run.token_summary("en") or "no logins needed",
         )
 
@@ -197,9 +218,9 @@ class ResultCollector:
             write(red.text(alert.reason))
             return
         for res in alert.results:
-            state = "delivered" if res.delivered else "NOT delivered (kept in the outbox)"
-            extra = f", {res.redelivered} from earlier runs" if res.redelivered else ""
-            write(f"{res.notifier}: {state}, {res.messages_sent} message(s){extra}")
+            if not (res.own or res.messages_sent or res.pending or res.rejected or res.errors):
+                continue  # a flush with nothing in the outbox: nothing to say
+            write(res.describe(), red=bool(res.pending or res.rejected or not res.delivered))
             for error in res.errors:
                 write(f"  {red.text(error)}")
         if alert.reason and self.run.config.notify.wecom:

@@ -54,7 +54,10 @@ class InterfaceFile(pytest.File):
         except Exception as exc:  # a bug or an unforeseen input costs this file, not the run
             log.exception("could not read %s", display)
             error = DocumentError(display, None, "", f"could not be read: {_internal(exc)}")
-            yield InvalidDocumentItem.from_parent(self, name="<invalid document>", error=error)
+            service, _ = _service_module(self.path, self.pool_root)
+            yield InvalidDocumentItem.from_parent(  # keyed per file, like every whole-file error
+                self, name="<invalid document>", error=error, pool=_run(self.config).pool_name(self.pool_root),
+                key=f"{service}/<invalid document> [{_rel(self.path, self.pool_root)}]")
             return
         yield from self._items(doc, display)
 
@@ -68,9 +71,24 @@ class InterfaceFile(pytest.File):
         entries: list[tuple[int, Interface | DocumentError]] = [(i.index, i) for i in doc.interfaces]
         file_errors = [e for e in doc.errors if e.index is None]
         entries += [(e.index, e) for e in doc.errors if e.index is not None]
+        pool = run.pool_name(self.pool_root)
+        service, _ = _service_module(self.path, self.pool_root)
+        where = _rel(self.path, self.pool_root)
+
+        def claim(base: str) -> str:
+            """One identity per item: base, or (taken by another file's item) base qualified by this file."""
+            key = base if base not in run.keys else f"{base} [{where}]"
+            n = 2
+            while key in run.keys:
+                key, n = f"{base} [{where} #{n}]", n + 1
+            run.keys.add(key)
+            return key
+
         for n, err in enumerate(file_errors):
             name = "<invalid document>" + (f"#{n + 1}" if n else "")
-            yield InvalidDocumentItem.from_parent(self, name=name, error=err)
+            # Whole-file errors are keyed per file: a newly broken file is NEW, not another file's ONGOING.
+            yield InvalidDocumentItem.from_parent(self, name=name, error=err, pool=pool,
+                                                  key=claim(f"{service}/{name} [{where}]"))
         used: set[str] = set()
 
         def unique(name: str, index: int | None) -> str:
@@ -83,31 +101,41 @@ class InterfaceFile(pytest.File):
         for _, entry in sorted(entries, key=lambda pair: pair[0]):
             if isinstance(entry, DocumentError):
                 name = unique(entry.name or f"#{(entry.index or 0) + 1}", entry.index)
-                yield InvalidDocumentItem.from_parent(self, name=name, error=entry)
+                base = f"{service}/{entry.name}" if entry.name else f"{service}/{name} [{where}]"
+                yield InvalidDocumentItem.from_parent(self, name=name, error=entry, pool=pool, key=claim(base))
                 continue
             bad_auth = _auth_problem(entry, run)
             if bad_auth is not None:
-                yield InvalidDocumentItem.from_parent(self, name=unique(entry.name, entry.index), error=bad_auth)
+                yield InvalidDocumentItem.from_parent(self, name=unique(entry.name, entry.index), error=bad_auth,
+                                                      pool=pool, key=claim(entry.key))
                 continue
             dup = run.names.claim(entry)
             if dup is not None:
+                # Never the original's identity: its results and alerts stay its own.
                 name = unique(f"{entry.name} (duplicate)", entry.index)
-                yield InvalidDocumentItem.from_parent(self, name=name, error=dup)
+                yield InvalidDocumentItem.from_parent(self, name=name, error=dup, pool=pool,
+                                                      key=claim(f"{entry.service}/{entry.name} (duplicate)"))
                 continue
             name = unique(entry.name, entry.index)
             item: pytest.Item
             try:
-                item = InterfaceItem.from_parent(self, name=name, interface=entry)
+                item = InterfaceItem.from_parent(self, name=name, interface=entry, pool=pool,
+                                                key=claim(entry.key))
             except Exception as exc:  # see collect()
                 log.exception("could not make an item of %s", name)
                 error = DocumentError(display, entry.line, "", f"could not be collected: {_internal(exc)}",
                                       entry.name, entry.index)
-                item = InvalidDocumentItem.from_parent(self, name=unique(f"{name} (error)", entry.index), error=error)
+                item = InvalidDocumentItem.from_parent(self, name=unique(f"{name} (error)", entry.index), error=error,
+                                                       pool=pool, key=claim(f"{entry.key} (error)"))
             yield item
 
 
 class _ApimonItem(pytest.Item):
     result: InterfaceResult | None = None
+
+    def __init__(self, *, key: str = "", pool: str = "", **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.key, self.pool = key, pool  # identity in the run's memory, and the pool it belongs to
 
     def identity(self) -> InterfaceResult:
         raise NotImplementedError
@@ -127,7 +155,8 @@ class _ApimonItem(pytest.Item):
             reprcrash=ReprFileLocation(str(path), (line or 0) + 1, headline),
         )
 
-    def _set_properties(self, result: InterfaceResult) -> None:
+    def set_properties(self, result: InterfaceResult) -> None:
+        """JUnit properties of this item from its result (also for a skipped interface)."""
         # JUnit takes the teardown report's properties, copied from item.user_properties; reset
         # per attempt since reruns reuse the item object.
         props = [
@@ -137,7 +166,12 @@ class _ApimonItem(pytest.Item):
             ("latency_ms", "" if result.elapsed_ms is None else f"{result.elapsed_ms:.0f}"),
             ("attempts", str(result.attempts)),
             ("flaky", "true" if result.outcome == Outcome.PASSED and result.attempts > 1 else "false"),
+            ("key", result.key),
         ]
+        if result.outcome == Outcome.SKIPPED:
+            props.append(("skip_reason", result.reason))
+            # What is down now: an open circuit means the last checks failed (the breaker saves requests).
+            props.append(("state", "down" if result.circuit_open else "unknown"))
         self.user_properties[:] = props
 
 
@@ -164,8 +198,20 @@ class InterfaceItem(_ApimonItem):
         itf = self.interface
         return InterfaceResult(
             nodeid=self.nodeid, service=itf.service, module=itf.module, name=itf.name, method=itf.method,
-            url=itf.url or itf.path or "", file=itf.file, line=itf.line, tags=list(itf.tags),
+            url=self.full_url(), file=itf.file, line=itf.line, tags=list(itf.tags), key=self.key or itf.key,
+            pool=self.pool,
         )
+
+    def full_url(self) -> str:
+        """The URL the check requests (base_url + path), also for a skipped interface; the path alone when
+        the service has no base URL (that is reported as a config problem when it runs)."""
+        itf = self.interface
+        if itf.url:
+            return itf.url
+        try:
+            return _run(self.config).engine().build_request(itf).url
+        except (ValueError, KeyError, TypeError):  # no base_url: the check reports it as a config problem
+            return itf.path or ""
 
     def runtest(self) -> None:
         run = _run(self.config)
@@ -184,9 +230,10 @@ class InterfaceItem(_ApimonItem):
                     time.sleep(max(0.0, run.retry.wait_after(previous, attempt - 1) - run.retry.backoff(attempt - 1)))
             result = run.engine().check(self.interface)
         result.nodeid = self.nodeid
+        result.key, result.pool = self.key or result.key, self.pool
         result.attempts = attempt
         self.result = result
-        self._set_properties(result)
+        self.set_properties(result)
         if result.outcome == Outcome.FAILED:
             raise InterfaceFailure.of(result, run.details(result))
 
@@ -207,7 +254,7 @@ class InvalidDocumentItem(_ApimonItem):
         service, module = _service_module(self.path, pool_root)
         return InterfaceResult(
             nodeid=self.nodeid, service=service, module=module, name=self.error.name or self.name,
-            file=self.error.file, line=self.error.line,
+            file=self.error.file, line=self.error.line, key=self.key, pool=self.pool,
         )
 
     def runtest(self) -> None:
@@ -216,7 +263,7 @@ class InvalidDocumentItem(_ApimonItem):
         result.category = Category.INVALID_DOCUMENT
         result.reason = str(self.error)
         self.result = result
-        self._set_properties(result)
+        self.set_properties(result)
         raise InterfaceFailure(result, "")
 
     def reportinfo(self) -> tuple[Path, int | None, str]:
@@ -240,6 +287,13 @@ def _auth_problem(itf: Interface, run: ApimonRun) -> DocumentError | None:
         return None
     return DocumentError(file=itf.file, line=itf.line, field="auth", message=message, name=itf.name,
                          index=itf.index)
+
+
+def _rel(path: Path, pool_root: Path) -> str:
+    try:
+        return path.relative_to(pool_root).as_posix()
+    except ValueError:
+        return path.as_posix()
 
 
 def _service_module(path: Path, pool_root: Path | None) -> tuple[str, str]:

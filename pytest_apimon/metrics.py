@@ -73,7 +73,7 @@ def render_prometheus(run: RunResult, store: StateStore | None = None, verdict: 
         states = store.load_states(run.env)
     env = run.env
     results = _unique(run.results)
-    last_failures = store.last_failures(env, run.finished_at - FAILURE_LOOKBACK) if store is not None else {}
+    last_failures = store.last_failure_since(env, run.finished_at - FAILURE_LOOKBACK) if store is not None else {}
     availability = {}
     if store is not None:
         by_seconds = store.availability_windows(env, now=run.finished_at, windows=_STATUS_WINDOWS)

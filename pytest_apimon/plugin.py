@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import sys
 import tempfile
 import uuid
 from collections.abc import Generator
@@ -199,6 +200,7 @@ def _configure_controller(config: pytest.Config, run: ApimonRun, whole_pools: bo
     log.info("run started: env=%s config=%s pools=%s", cfg.env, cfg.path or "(built-in defaults)",
              ", ".join(str(r) for r in run.roots))
     memory = None
+    _echo_waits(config)
     if not config.option.collectonly and run.shard is None:  # a shard leaves the state to `apimon merge`
         try:
             memory = Memory.open(cfg, breaker=not config.getoption("apimon_no_breaker"))
@@ -222,6 +224,36 @@ def _proxy_in_use(cfg: Config) -> str | None:
     urls = [svc.base_url for svc in cfg.services.values() if svc.base_url] or ["http://example.invalid/"]
     found = sorted({p for url in urls if (p := proxy_in_use(url))})
     return ", ".join(found) or None
+
+
+WAIT_ECHO_KEY = pytest.StashKey[logging.Handler]()
+
+
+def _echo_waits(config: pytest.Config) -> None:
+    """Lines on `pytest_apimon.wait` (another run's lock, WeCom rate limits) go to the real stderr with the tag
+    watch.WAIT_TAG, past pytest's capture, so a person and `apimon watch` see what the run waits on."""
+    from .watch import WAIT_TAG
+
+    capman = config.pluginmanager.getplugin("capturemanager")
+
+    class Echo(logging.Handler):
+        """Writes each record past pytest's capture (see _echo_waits)."""
+
+        def emit(self, record: logging.LogRecord) -> None:
+            try:
+                line = WAIT_TAG + self.format(record) + "\n"
+                if capman is not None:
+                    with capman.global_and_fixture_disabled():
+                        sys.stderr.write(line)
+                        sys.stderr.flush()
+                else:
+                    sys.stderr.write(line)
+            except Exception:  # logging must never break the run
+                self.handleError(record)
+
+    handler = Echo(logging.INFO)
+    logging.getLogger("pytest_apimon.wait").addHandler(handler)
+    config.stash[WAIT_ECHO_KEY] = handler
 
 
 def _configure_concurrency(config: pytest.Config, run: ApimonRun) -> None:
@@ -275,6 +307,9 @@ class XdistHooks:
         workerinput["apimon_token_dir"] = str(self.run.token_dir)
         workerinput["apimon_skips"] = dict(self.run.skips)
 
+    def pytest_xdist_node_collection_finished(self, ids: list[str]) -> None:
+        self.run.collected.update(ids)  # what the run set out to check (a partial run forgets nothing)
+
     def pytest_testnodedown(self, node: object, error: object) -> None:
         stats = getattr(node, "workeroutput", {}).get("apimon_token_stats")
         if stats:
@@ -326,7 +361,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if run.shard is not None:
         _keep_shard(config, run, items)
     for item in items:
-        reason = run.skips.get(item.interface.key) if isinstance(item, InterfaceItem) else None
+        if not isinstance(item, InterfaceItem):
+            continue
+        reason = run.skips.get(item.key or item.interface.key)
         if reason:
             item.add_marker(pytest.mark.skip(reason=reason))  # open circuit (alert policy)
     add_markers(config, run, [item for item in items if isinstance(item, InterfaceItem)])
@@ -398,7 +435,8 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> pytest.TestReport:
     report: pytest.TestReport = yield
-    if item.config.stash.get(RUN_KEY, None) is None:
+    run = item.config.stash.get(RUN_KEY, None)
+    if run is None:
         return report
     from .categories import Category, Outcome
     from .items import _ApimonItem
@@ -413,6 +451,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
             longrepr = report.longrepr
             reason = longrepr[2] if isinstance(longrepr, tuple) else str(longrepr or "")
             result.reason = reason.removeprefix("Skipped: ")
+            # Behind an open circuit: not checked, but known down (counts as down everywhere, issue 14).
+            result.circuit_open = bool(result.key) and result.key in run.skips
+            item.set_properties(result)  # JUnit: a skipped interface still carries its properties
         elif report.failed and result.outcome != Outcome.FAILED:
             # Not raised by the engine: a hang cut by pytest-timeout, or a bug; still one category.
             text = str(call.excinfo.value) if call.excinfo else str(report.longrepr)
@@ -518,6 +559,9 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     restore = config.stash.get(RESTORE_LOGGING_KEY, None)
     if restore is not None:
         restore()
+    echo = config.stash.get(WAIT_ECHO_KEY, None)
+    if echo is not None:
+        logging.getLogger("pytest_apimon.wait").removeHandler(echo)
     if not run.is_worker:
         from . import logs
 

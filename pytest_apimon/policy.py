@@ -12,7 +12,7 @@ announced down is resolved even if it recovered between runs), the last outcomes
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from enum import Enum
 from itertools import pairwise
@@ -24,11 +24,29 @@ from .results import InterfaceResult
 UP, DOWN = "up", "down"
 CLOSED, OPEN = "closed", "open"  # half-open is the run that probes an open circuit, not a stored state
 STORM_CATEGORIES = frozenset({Category.NETWORK, Category.TIMEOUT})
+# Document and config errors (engine.py files config under invalid_document) never open a circuit.
+NO_BREAKER_CATEGORIES = frozenset({Category.INVALID_DOCUMENT})
 
 
 def interface_key(result: InterfaceResult) -> str:
-    """Stable across file moves and node-id changes: names are unique within a service."""
-    return f"{result.service}/{result.name}"
+    """One identity per interface, stable across file moves and node-id changes: "service/name" (names are
+    unique within a service); items.py gives duplicates and whole-file errors a file-qualified `key`."""
+    return result.key or f"{result.service}/{result.name}"
+
+
+def unique_keys(results: Iterable[InterfaceResult]) -> list[tuple[str, InterfaceResult]]:
+    """(key, result) with every key unique: a key seen again (it should not happen, items.py qualifies
+    duplicates) is qualified by the node id rather than overwriting the first result's memory or history."""
+    seen: set[str] = set()
+    out = []
+    for r in results:
+        key = interface_key(r)
+        if key in seen:
+            key = f"{key} [{r.nodeid}]"
+            r.key = key
+        seen.add(key)
+        out.append((key, r))
+    return out
 
 
 @dataclass
@@ -48,6 +66,8 @@ class InterfaceState:
     breaker: str = CLOSED
     open_since: float | None = None
     next_probe_at: float | None = None
+    pool: str = ""  # the Interface-pool it belongs to ("" = unknown, before schema v2)
+    last_category: str | None = None  # category of its last failed check (shown while its circuit is open)
 
 
 @dataclass
@@ -170,14 +190,58 @@ class Verdict:
 
 
 def message_mode(send_on: str, verdict: Verdict) -> str:
-    """'full' report, short 'digest' (only ongoing problems inside their reminder window) or 'none'."""
+    """'full' report, short 'digest' (only ongoing problems inside their reminder window) or 'none'.
+
+    A flapping interface is announced once (FLAPPING) and then stays quiet until it settles (NEW when it
+    settles down, RECOVERED when it settles up) or its reminder is due: its failures alone never make a digest,
+    whatever send_on says (issue 14).
+    """
     if verdict.worth_message:
         return "full"
     if send_on == "change":
         return "none"
-    if verdict.ongoing:
+    if any(d.kind is not Kind.FLAPPING for d in verdict.ongoing):
         return "digest"
     return "full" if send_on == "always" else "none"
+
+
+@dataclass(frozen=True)
+class Trigger:
+    """Why a message is sent: one kind of news and the interfaces (keys) it concerns."""
+
+    what: str  # new | flapping | reminder | reminder_circuit | recovered | removed | storm | storm_reminder
+    #            | storm_ended | digest | always
+    keys: tuple[str, ...] = ()
+
+
+def triggers(verdict: Verdict | None, mode: str, send_on: str) -> list[Trigger]:
+    """Every reason this run's message is sent, most urgent first (shown at its top, issue 14)."""
+    if verdict is None:
+        return [Trigger("always" if send_on == "always" else "digest")]
+    out: list[Trigger] = []
+    if verdict.storm is not None and verdict.storm.notify:
+        out.append(Trigger("storm" if verdict.storm.since == verdict.memory.storm_last_alert_at
+                           else "storm_reminder"))
+    buckets: dict[str, list[str]] = {}
+    for d in verdict.decisions:
+        if not d.notify:
+            continue
+        if d.kind is Kind.FLAPPING:
+            what = "reminder" if d.remind else "flapping"
+        elif d.remind:
+            what = "reminder_circuit" if d.circuit_skipped else "reminder"
+        else:
+            what = d.kind.value
+        buckets.setdefault(what, []).append(d.key)
+    order = ("new", "flapping", "reminder", "reminder_circuit", "recovered", "removed")
+    out += [Trigger(w, tuple(sorted(buckets[w]))) for w in order if w in buckets]
+    if verdict.storm_ended is not None:
+        out.append(Trigger("storm_ended"))
+    if not out and mode == "digest":
+        out.append(Trigger("digest", tuple(sorted(d.key for d in verdict.ongoing if d.kind is not Kind.FLAPPING))))
+    elif not out:
+        out.append(Trigger("always"))
+    return out
 
 
 @dataclass(frozen=True)
@@ -241,10 +305,13 @@ def step(prev: InterfaceState | None, result: InterfaceResult, policy: AlertPoli
     """One interface, one run. `storm`: this run is a storm (network/timeout failures are not alerted)."""
     key = interface_key(result)
     s = replace(prev) if prev is not None else InterfaceState(key=key, service=result.service)
+    s.pool = result.pool or s.pool
     if result.outcome == Outcome.SKIPPED:
         # An open circuit stays listed (with reminders); any other skip leaves the memory alone.
         return s, (_circuit_skip(s, policy, now, result) if s.breaker == OPEN else None)
     failed = result.outcome == Outcome.FAILED
+    if failed:
+        s.last_category = result.category
     storm_hit = storm and failed and result.category in STORM_CATEGORIES
     s.recent = (s.recent + ("F" if failed else "P"))[-max(policy.flapping_window, 2):]
     changes = _changes(s.recent)
@@ -262,7 +329,7 @@ def step(prev: InterfaceState | None, result: InterfaceResult, policy: AlertPoli
         if s.status == DOWN and s.consecutive_successes >= policy.success_threshold:
             s.status, s.down_since, s.last_change_at = UP, None, now
 
-    event = _breaker(s, policy, now, failed, storm_hit)
+    event = _breaker(s, policy, now, failed, storm_hit, result.category)
     was_flapping = s.flapping
     s.flapping = policy.flapping_changes > 0 and changes >= policy.flapping_changes
 
@@ -300,12 +367,20 @@ def step(prev: InterfaceState | None, result: InterfaceResult, policy: AlertPoli
     return s, None
 
 
-def _breaker(s: InterfaceState, policy: AlertPolicy, now: float, failed: bool, storm_hit: bool) -> str:
+def _breaker(s: InterfaceState, policy: AlertPolicy, now: float, failed: bool, storm_hit: bool,
+             category: str | None = None) -> str:
     """Advance the circuit breaker; returns the event. A storm failure says nothing about the interface."""
     if not policy.breaker_enabled:
         s.breaker, s.open_since, s.next_probe_at = CLOSED, None, None
         return ""
     if storm_hit:
+        return ""
+    if failed and category in NO_BREAKER_CATEGORIES:
+        # A broken document or config is not an unhealthy service: checking it costs nothing and skipping
+        # it would hide the error (and then report it green). Such a failure never opens a circuit.
+        if s.breaker == OPEN:
+            s.breaker, s.open_since, s.next_probe_at = CLOSED, None, None
+            return "closed"
         return ""
     if failed and s.breaker == OPEN:  # the half-open probe failed: a new cooldown, same open_since
         s.next_probe_at = now + policy.breaker_cooldown
@@ -332,11 +407,16 @@ def detect_storm(results: Iterable[InterfaceResult], settings: StormSettings) ->
 
 
 def evaluate(previous: Mapping[str, InterfaceState], results: Iterable[InterfaceResult], settings: PolicySettings,
-             now: float, memory: RunMemory | None = None, *, selection_complete: bool = True) -> Verdict:
+             now: float, memory: RunMemory | None = None, *, selection_complete: bool = True,
+             pools: Collection[str] | None = None) -> Verdict:
     """This run's results against the remembered states. `now`: the run's end (epoch seconds).
 
-    selection_complete: the whole pool ran (no -k/-m subset), so interfaces absent from the run were
-    removed from the pool: their state is dropped (REMOVED when they were announced down).
+    Only interfaces with a result are stepped: an interface the run did not check (a -k/-m subset, a run
+    stopped by -x/--maxfail or Ctrl-C, another pool sharing the state folder) keeps its state untouched.
+    selection_complete: every interface of the run's pools was collected and reported (no subset, not
+    stopped early), so remembered interfaces of those `pools` (None: any pool) absent from the run were removed
+    from the pool: their state is dropped (REMOVED when they were announced down). States remembered before
+    pools were recorded (pool "") count as belonging to every pool.
     An ongoing storm is re-announced every global remind_every.
     """
     results = list(results)
@@ -356,8 +436,7 @@ def evaluate(previous: Mapping[str, InterfaceState], results: Iterable[Interface
     states: dict[str, InterfaceState] = dict(previous)
     decisions: list[Decision] = []
     seen: set[str] = set()
-    for result in results:
-        key = interface_key(result)
+    for key, result in unique_keys(results):
         seen.add(key)
         if result.outcome == Outcome.SKIPPED and key not in previous:
             continue  # nothing to remember about an interface that never ran
@@ -369,6 +448,8 @@ def evaluate(previous: Mapping[str, InterfaceState], results: Iterable[Interface
     removed: list[str] = []
     if selection_complete and results:  # an empty run (broken collection) must not forget everything
         for key in sorted(set(previous) - seen):
+            if pools is not None and previous[key].pool and previous[key].pool not in pools:
+                continue  # another pool's interface, sharing this state folder
             old = states.pop(key)
             removed.append(key)
             if old.alerted:

@@ -59,6 +59,11 @@ _T: dict[str, tuple[str, str]] = {
     "rate_limited": ("监控自身被限流：{host} 返回 429 共 {n} 次", "The monitor itself is being rate-limited: {host} "
                      "answered 429 {n} time(s)"),
     "lowered": ("，本次运行对其并发降至 {cap}", "; concurrency to it lowered to {cap} for the rest of the run"),
+    "more_short": ("…以及另外 {n} 个", "…and {n} more"),
+    "circuit_open": ("其中 {n} 个熔断中（未检查，仍按故障计）", "{n} of them behind an open circuit (not checked, "
+                                                          "still counted as down)"),
+    "circuit_note": ("熔断中，未检查", "circuit open, not checked"),
+    "by_service": ("按服务", "By service"),
 }
 
 
@@ -70,6 +75,7 @@ class Extras:
     notes: dict[str, str] = field(default_factory=dict)  # nodeid -> note on its problem line (NEW, ONGOING …)
     collapsed: dict[str, str] = field(default_factory=dict)  # nodeid -> group line: counted, not listed
     sections: list[tuple[str, list[str]]] = field(default_factory=list)  # (heading, lines) at the end
+    trigger: str = ""  # why a message is sent (alerts.trigger_line), right under the result line
 
 
 def _t(key: str, lang: str, **kw: Any) -> str:
@@ -81,14 +87,20 @@ def _t(key: str, lang: str, **kw: Any) -> str:
 class Stats:
     total: int
     passed: int
-    failed: int
-    skipped: int
+    failed: int  # down: failed checks plus interfaces known down behind an open circuit (`circuit_open`)
+    skipped: int  # skipped for any other reason (not counted either way)
     by_category: dict[str, int]
-    success_rate: float | None  # passed / (passed + failed); None when nothing ran
+    success_rate: float | None  # passed / (passed + failed); None when nothing ran and nothing is known down
     p50_ms: float | None
     p95_ms: float | None
     max_ms: float | None
     flaky: int = 0  # passed, but only after one or more retries
+    circuit_open: int = 0  # of `failed`: not checked this run, known down (the breaker saves requests, not truth)
+
+
+def is_down(r: InterfaceResult) -> bool:
+    """Failed now, or skipped behind an open circuit (its last checks failed): down in every count (issue 14)."""
+    return r.outcome == Outcome.FAILED or (r.outcome == Outcome.SKIPPED and r.circuit_open)
 
 
 
@@ -110,8 +122,8 @@ def _category_order(values: set[str]) -> list[str]:
 
 def compute_stats(run: RunResult) -> Stats:
     passed = sum(1 for r in run.results if r.outcome == Outcome.PASSED)
-    failed_results = [r for r in run.results if r.outcome == Outcome.FAILED]
-    skipped = sum(1 for r in run.results if r.outcome == Outcome.SKIPPED)
+    failed_results = [r for r in run.results if is_down(r)]
+    skipped = sum(1 for r in run.results if r.outcome == Outcome.SKIPPED and not r.circuit_open)
     counts: dict[str, int] = {}
     for r in failed_results:
         counts[_category_of(r)] = counts.get(_category_of(r), 0) + 1
@@ -130,6 +142,7 @@ def compute_stats(run: RunResult) -> Stats:
         p95_ms=_percentile(latencies, 95) if latencies else None,
         max_ms=latencies[-1] if latencies else None,
         flaky=len(_flaky(run)),
+        circuit_open=sum(1 for r in failed_results if r.outcome == Outcome.SKIPPED),
     )
 
 
@@ -153,7 +166,7 @@ def _grouped_failures(run: RunResult, extras: Extras | None = None) -> list[tupl
     groups: dict[str, list[InterfaceResult]] = {}
     collapsed = extras.collapsed if extras else {}
     for r in run.results:
-        if r.outcome == Outcome.FAILED and r.nodeid not in collapsed:
+        if is_down(r) and r.nodeid not in collapsed:
             groups.setdefault(_category_of(r), []).append(r)
     return [(c, sorted(groups[c], key=_sort_key)) for c in _category_order(set(groups))]
 
@@ -169,14 +182,14 @@ def _collapsed_lines(run: RunResult, extras: Extras | None, lang: str) -> list[s
     counts: dict[str, int] = {}
     for r in run.results:
         label = extras.collapsed.get(r.nodeid)
-        if label and r.outcome == Outcome.FAILED:
+        if label and is_down(r):
             counts[label] = counts.get(label, 0) + 1
     unit = "个接口" if lang == "zh" else "interfaces"
     return [f"{label} ({n} {unit})" for label, n in sorted(counts.items())]
 
 
 def _skipped(run: RunResult) -> list[InterfaceResult]:
-    return sorted((r for r in run.results if r.outcome == Outcome.SKIPPED), key=_sort_key)
+    return sorted((r for r in run.results if r.outcome == Outcome.SKIPPED and not r.circuit_open), key=_sort_key)
 
 
 def _label(category: str, lang: str) -> str:
@@ -236,6 +249,8 @@ def render_terminal(run: RunResult, lang: str = "zh", *, redactor: Redactor | No
     failed = f"{_t('failed', lang)} {stats.failed}"
     if stats.by_category:
         failed += f" ({_breakdown(stats)})"
+    if stats.circuit_open:
+        failed += f" [{_t('circuit_open', lang, n=stats.circuit_open)}]"
     lines = [
         _window(run, lang),
         f"{_t('env', lang)} {run.env}" + (f" · {_t('proxy', lang)} {red.text(run.proxy)}" if run.proxy else ""),
@@ -299,7 +314,10 @@ def _md_problem(r: InterfaceResult, lang: str, red: Redactor, note: str = "") ->
     target = f"{r.method} {red.text(r.url)}".strip()
     if target:
         parts.append(_code(target))
-    status = f"{_t('status', lang)} {r.status}" if r.status is not None else _t("no_response", lang)
+    if r.circuit_open:
+        status = _t("circuit_note", lang)
+    else:
+        status = f"{_t('status', lang)} {r.status}" if r.status is not None else _t("no_response", lang)
     parts.append(_font("warning", status))
     if r.elapsed_ms is not None:
         parts.append(_ms(r.elapsed_ms, lang))
@@ -337,7 +355,10 @@ def _md_details(index: int, r: InterfaceResult, lang: str, red: Redactor) -> lis
     if r.request_body:
         # Mask before cutting: a cut literal secret would no longer match and its prefix would leak.
         out.append(f"- {_t('req_body', lang)}{sep}{_code(excerpt(red.text(r.request_body)))}")
-    resp = [f"{_t('status', lang)} {r.status}" if r.status is not None else _t("no_response", lang)]
+    if r.circuit_open:
+        resp = [_t("circuit_note", lang)]
+    else:
+        resp = [f"{_t('status', lang)} {r.status}" if r.status is not None else _t("no_response", lang)]
     if r.elapsed_ms is not None:
         resp.append(_ms(r.elapsed_ms, lang))
     if r.attempts > 1:
@@ -367,9 +388,12 @@ def render_markdown(run: RunResult, lang: str = "zh", title: str | None = None, 
     failed = f"- {_t('failed', lang)} {_font('warning' if stats.failed else 'comment', str(stats.failed))}"
     if stats.by_category:
         failed += f" ({_breakdown(stats)})"
+    if stats.circuit_open:
+        failed += f" · {_t('circuit_open', lang, n=stats.circuit_open)}"
     lines = [
         f"# {title or _t('title', lang) + ' · ' + run.env}",
         f"**{_t('result', lang)}**{sep}{overall}",
+        *([extras.trigger] if extras and extras.trigger else []),
         "",
         f"> {_window(run, lang)}",
         f"> {_t('env', lang)} {_code(run.env)}"
@@ -394,8 +418,16 @@ def render_markdown(run: RunResult, lang: str = "zh", title: str | None = None, 
     notes = extras.notes if extras else {}
     if groups or grouped:
         lines += ["", f"## {_t('problems', lang)}"]
-        lines += [f"- {line}" for line in grouped]
         total = sum(len(results) for _, results in groups)
+        if max_problems is not None and total > max_problems:
+            # A summary that lists only the first N: the shape of the whole first (issue 14).
+            per: dict[str, int] = {}
+            for r in run.results:
+                if is_down(r):
+                    per[r.service] = per.get(r.service, 0) + 1
+            lines.append(f"**{_t('by_service', lang)}**{sep}" + "; ".join(
+                f"{svc} {n}" for svc, n in sorted(per.items(), key=lambda p: (-p[1], p[0]))))
+        lines += [f"- {line}" for line in grouped]
         budget = total if max_problems is None else max_problems
         for category, results in groups:
             if budget <= 0:
@@ -407,18 +439,25 @@ def render_markdown(run: RunResult, lang: str = "zh", title: str | None = None, 
             lines += ["", _t("more", lang, n=total - max_problems)]
     if max_problems is not None:
         details = False
+    def capped(items: list[str]) -> list[str]:
+        # The short summary stays short: every list is cut to max_problems lines and the rest counted.
+        if max_problems is None or len(items) <= max(max_problems, 1):
+            return items
+        keep = max(max_problems, 1)
+        return [*items[:keep], _t("more_short", lang, n=len(items) - keep)]
+
     flaky = _flaky(run)
     if flaky:
         lines += ["", f"## {_t('flaky', lang)} `flaky` ({len(flaky)})"]
-        lines += [f"- {r.service}/{r.module} · {r.name} · {_t('attempts', lang, n=r.attempts)}" for r in flaky]
+        lines += capped([f"- {r.service}/{r.module} · {r.name} · {_t('attempts', lang, n=r.attempts)}"
+                         for r in flaky])
     skipped = _skipped(run)
     if skipped:
         lines += ["", f"## {_t('skipped', lang)} ({len(skipped)})"]
-        for r in skipped:
-            reason = f" — {_one_line(red.text(r.reason))}" if r.reason else ""
-            lines.append(f"- {r.service}/{r.module} · {r.name}{reason}")
+        lines += capped([f"- {r.service}/{r.module} · {r.name}"
+                         + (f" — {_one_line(red.text(r.reason))}" if r.reason else "") for r in skipped])
     for heading, body in extras.sections if extras else []:
-        lines += ["", f"## {heading}"] + [f"- {line}" for line in body]
+        lines += ["", f"## {heading}"] + capped([f"- {line}" for line in body])
     if details and groups:
         lines += ["", f"## {_t('details', lang)}"]
         ordered = [r for _, results in groups for r in results]
@@ -431,6 +470,7 @@ def render_markdown(run: RunResult, lang: str = "zh", title: str | None = None, 
 def _json_record(r: InterfaceResult, red: Redactor) -> dict[str, Any]:
     data = r.to_dict()
     data["flaky"] = r.outcome == Outcome.PASSED and r.attempts > 1
+    data["down"] = is_down(r)  # failed now, or known down behind an open circuit
     # Header dicts need header rules (Authorization is not a key word), the rest generic value masking.
     data["request_headers"] = red.headers(r.request_headers)
     data["response_headers"] = red.headers(r.response_headers, received=True)
@@ -451,6 +491,8 @@ def render_json(run: RunResult, *, redactor: Redactor | None = None) -> str:
         "stats": asdict(compute_stats(run)),
         "rate_limited": {red.text(host): {"responses": n, "concurrency": run.host_caps.get(host)}
                          for host, n in sorted(run.rate_limited.items())},
+        # What is down now, the circuit-open ones included (issue 14): keys as in the state database.
+        "down_now": sorted({r.key or f"{r.service}/{r.name}" for r in run.results if is_down(r)}),
         "results": [_json_record(r, red) for r in sorted(run.results, key=_sort_key)],
     }
     return json.dumps(doc, ensure_ascii=False, indent=2)

@@ -29,6 +29,11 @@ class InterfaceResult:
     tags: list[str] = field(default_factory=list)
     started_at: float | None = None  # epoch seconds
     retry_after: float | None = None  # seconds the response's Retry-After asked for (failed checks only)
+    # Identity in the run's memory (policy.interface_key): "service/name" for an interface whose name is unique
+    # in its service; a duplicate or a whole-file document error gets a file-qualified key (items.py).
+    key: str = ""
+    pool: str = ""  # the Interface-pool it came from (a run only forgets interfaces of the pools it covered)
+    circuit_open: bool = False  # skipped because its circuit is open: last known down (counts as down)
     # Masked excerpts for the report details (never raw secrets).
     request_headers: dict[str, str] = field(default_factory=dict)
     request_body: str = ""

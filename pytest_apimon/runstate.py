@@ -34,6 +34,8 @@ class ApimonRun:
     run_id: str = ""  # the same in every xdist worker of one run (failed logins are shared per run)
     token_dir: Path | None = None  # shared token cache folder (state folder, or a per-run temp folder)
     names: NameRegistry = field(default_factory=NameRegistry)
+    keys: set[str] = field(default_factory=set)  # interface keys claimed during collection (items.py)
+    collected: set[str] = field(default_factory=set)  # node ids the run set out to check (controller)
     started_at: float = field(default_factory=time.time)
     results: dict[str, InterfaceResult] = field(default_factory=dict)
     inprocess: bool = True  # no xdist: this process prefetches concurrently with a Runner
@@ -114,6 +116,13 @@ class ApimonRun:
         if index is None:
             index = self.fragments[pool_root] = FragmentIndex(pool_root)
         return path in index
+
+    def pool_name(self, root: Path) -> str:
+        """How the run's memory names a pool: relative to the config's folder when inside it."""
+        try:
+            return root.resolve().relative_to(self.config.base_dir.resolve()).as_posix() or "."
+        except ValueError:
+            return root.resolve().as_posix()
 
     def pool_root_for(self, path: Path) -> Path | None:
         """The pool root `path` lies under, as the user wrote it (symlinks kept), else None.

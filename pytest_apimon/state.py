@@ -29,7 +29,7 @@ from typing import Any
 
 from . import rollup
 from .categories import Outcome
-from .policy import InterfaceState, RunMemory, interface_key
+from .policy import InterfaceState, RunMemory, unique_keys
 from .results import RunResult
 from .statedir import make_private
 
@@ -85,6 +85,14 @@ MIGRATIONS: list[list[str]] = [
             env TEXT NOT NULL, tier TEXT NOT NULL, start REAL NOT NULL,
             data BLOB NOT NULL, failures TEXT,
             PRIMARY KEY (env, tier, start))""",
+    ],
+    [  # v3 (issue 14): the pool an interface belongs to (a run forgets only its own pools' interfaces), the
+        # category of its last failure (shown while its circuit is open), and which pools a run checked.
+        "ALTER TABLE alert_state ADD COLUMN pool TEXT NOT NULL DEFAULT ''",
+        "ALTER TABLE alert_state ADD COLUMN last_category TEXT",
+        "ALTER TABLE runs ADD COLUMN pools TEXT NOT NULL DEFAULT ''",
+        "ALTER TABLE runs ADD COLUMN checked INTEGER",
+        "ALTER TABLE results ADD COLUMN circuit_open INTEGER NOT NULL DEFAULT 0",
     ],
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -256,10 +264,13 @@ class StateStore:
     # ------------------------------------------------------------------ writing
 
     def record_run(self, run: RunResult, states: Mapping[str, InterfaceState], memory: RunMemory | None = None, *,
-                   selection_complete: bool = True, removed: Iterable[str] = (), now: float | None = None) -> int:
+                   selection_complete: bool = True, removed: Iterable[str] = (), now: float | None = None,
+                   pools: Iterable[str] = ()) -> int:
         """Write one run in one transaction: prune, insert run + results, upsert states, drop removed ones.
 
-        `states`/`memory`/`removed` come from policy.evaluate. Returns the new run id.
+        `states`/`memory`/`removed` come from policy.evaluate. Every result is a row (one per interface key;
+        keys are unique per run, see items.py). `runs.checked` counts the interfaces actually checked
+        (passed or failed), `runs.pools` lists the pools the run covered. Returns the new run id.
         """
         now = time.time() if now is None else now
         executed = [r for r in run.results if r.outcome != Outcome.SKIPPED]
@@ -267,16 +278,17 @@ class StateStore:
         self.conn.execute("BEGIN IMMEDIATE")
         try:
             cur = self.conn.execute(
-                "INSERT INTO runs (env, started_at, finished_at, total, passed, failed, skipped, selection_complete)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO runs (env, started_at, finished_at, total, passed, failed, skipped, selection_complete,"
+                " pools, checked) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (run.env, run.started_at, run.finished_at, len(run.results), passed, len(executed) - passed,
-                 len(run.results) - len(executed), int(selection_complete)))
+                 len(run.results) - len(executed), int(selection_complete), json.dumps(sorted(set(pools))),
+                 len(executed)))
             run_id = int(cur.lastrowid or 0)
             self.conn.executemany(
                 "INSERT OR REPLACE INTO results (run_id, key, service, nodeid, outcome, category, sub, status,"
-                " latency_ms, attempts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [(run_id, interface_key(r), r.service, r.nodeid, r.outcome, r.category, r.sub or None, r.status,
-                  r.elapsed_ms, r.attempts) for r in run.results])
+                " latency_ms, attempts, circuit_open) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [(run_id, key, r.service, r.nodeid, r.outcome, r.category, r.sub or None, r.status,
+                  r.elapsed_ms, r.attempts, int(r.circuit_open)) for key, r in unique_keys(run.results)])
             placeholders = ", ".join("?" * (len(_STATE_COLUMNS) + 2))
             self.conn.executemany(
                 f"INSERT OR REPLACE INTO alert_state (env, {', '.join(_STATE_COLUMNS)}, updated_at)"  # noqa: S608
@@ -296,6 +308,12 @@ class StateStore:
             raise
         self._incremental_vacuum()
         return run_id
+
+    def has_run(self, env: str, started_at: float) -> bool:
+        """Whether the run of `env` that started at `started_at` was recorded (write-ahead outbox check)."""
+        row = self.conn.execute("SELECT 1 FROM runs WHERE env = ? AND started_at = ? LIMIT 1",
+                                (env, started_at)).fetchone()
+        return row is not None
 
     # ------------------------------------------------------------------ tiers: rollups, pruning, vacuum
 
@@ -447,6 +465,27 @@ class StateStore:
             bucket = out.setdefault(row.key, [])
             if len(bucket) < limit:
                 bucket.append(row)
+        return out
+
+    def last_failures(self, env: str, keys: Iterable[str]) -> dict[str, ResultRow]:
+        """The newest failed result per key, however old (within retention): the status page's "last failure"
+        column for incidents longer than its history bar or behind an open circuit. One indexed query per
+        chunk of keys (results_key index), fine for thousands of interfaces."""
+        keys = list(keys)
+        out: dict[str, ResultRow] = {}
+        columns = ("r.run_id, runs.started_at, r.key, r.service, r.nodeid, r.outcome, r.category, r.sub, r.status,"
+                   " r.latency_ms, r.attempts")
+        for i in range(0, len(keys), 500):
+            chunk = keys[i:i + 500]
+            marks = ", ".join("?" * len(chunk))
+            # Newest failing run per key first (results_key index), then those rows by primary key: linear in
+            # the rows of the keys asked for, not quadratic like a correlated MAX per row.
+            newest = (f"SELECT r.key AS k, MAX(r.run_id) AS rid FROM results r WHERE r.outcome = 'failed'"  # noqa: S608
+                      f" AND r.key IN ({marks}) GROUP BY r.key")
+            sql = (f"SELECT {columns} FROM ({newest}) AS n JOIN results r ON r.run_id = n.rid AND r.key = n.k"  # noqa: S608
+                   f" JOIN runs ON runs.id = r.run_id WHERE runs.env = ?")
+            for row in self.conn.execute(sql, [*chunk, env]):
+                out[row["key"]] = ResultRow(**dict(row))
         return out
 
     def availability(self, env: str, *, since: float, until: float | None = None,
@@ -743,7 +782,7 @@ class StateStore:
                 row[int(n)] = tok
         return out
 
-    def last_failures(self, env: str, since: float) -> dict[str, tuple[str, float]]:
+    def last_failure_since(self, env: str, since: float) -> dict[str, tuple[str, float]]:
         """{key: (category, run start)} of each interface's most recent failure since `since` (raw tier)."""
         # SQLite returns the bare columns of the row holding MAX(): the category of that very run.
         rows = self.conn.execute(

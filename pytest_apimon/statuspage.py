@@ -23,6 +23,7 @@ from .categories import Category, Outcome
 from .metrics import atomic_write_text
 from .policy import DOWN, OPEN, InterfaceState, Verdict, interface_key
 from .redact import Redactor
+from .report import compute_stats, is_down
 from .results import InterfaceResult, RunResult
 from .rollup import HOUR, hour_floor
 from .state import DAY, Availability, StateStore
@@ -114,12 +115,12 @@ def render_status_page(store: StateStore, env: str, run: RunResult, verdict: Ver
         # and their titles: 50 000 `<i title=…>` elements would make the page several MB and slow to mask.
         item = _Row(r, key, bar_tokens.get(key) or ["-"] * len(runs))
         st = states.get(key)
-        item.problem = r.outcome == Outcome.FAILED or (st is not None and (st.status == DOWN or st.breaker == OPEN
+        item.problem = is_down(r) or (st is not None and (st.status == DOWN or st.breaker == OPEN
                                                                       or st.flapping))
         rows.setdefault(r.service, {}).setdefault(r.module, []).append(item)
 
     # -- banner, last run, incidents, circuits
-    failed_now = [r for r in run.results if r.outcome == Outcome.FAILED]
+    failed_now = [r for r in run.results if is_down(r)]  # circuit-open ones are down too (issue 14)
     down = [s for s in states.values() if s.status == DOWN]
     circuits = sorted((s for s in states.values() if s.breaker == OPEN), key=lambda s: s.key)
     if verdict is not None and verdict.storm is not None:
@@ -131,9 +132,9 @@ def render_status_page(store: StateStore, env: str, run: RunResult, verdict: Ver
     else:
         level, headline = "ok", t["ok"]
     page_title = title or f"{t['title']} · {env}"
-    executed = [r for r in run.results if r.outcome != Outcome.SKIPPED]
-    passed = sum(r.outcome == Outcome.PASSED for r in executed)
-    rate = f"{passed / len(executed) * 100:.1f}%" if executed else "-"
+    stats = compute_stats(run)
+    passed = stats.passed
+    rate = f"{stats.success_rate * 100:.1f}%" if stats.success_rate is not None else "-"
     out: list[str] = [
         f'<!DOCTYPE html><html lang="{"zh-CN" if lang == "zh" else "en"}"><head><meta charset="utf-8">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
@@ -145,12 +146,14 @@ def render_status_page(store: StateStore, env: str, run: RunResult, verdict: Ver
         f'<p class="totals"><span>{t["total"]} <b>{len(run.results)}</b></span>'
         f'<span class="t-ok">{t["passed"]} <b>{passed}</b></span>'
         f'<span class="t-bad">{t["failed"]} <b>{len(failed_now)}</b></span>'
-        f'<span>{t["skipped"]} <b>{len(run.results) - len(executed)}</b></span>'
+        f'<span>{t["skipped"]} <b>{stats.skipped}</b></span>'
         f'<span>{t["rate"]} <b>{rate}</b></span></p></section>',
     ]
     by_key = dict(zip(keys, run.results, strict=True))
     incidents = sorted((s for s in states.values() if _incident(s)), key=lambda s: (_incident_rank(s), s.key))
-    bar = store.bar_results([rid for rid, _ in runs], keys=[s.key for s in incidents]) if incidents else {}
+    # The newest failure of every incident not failing in this run, however long ago (not only in the bar).
+    older = store.last_failures(env, [s.key for s in incidents
+                                      if by_key.get(s.key) is None or by_key[s.key].outcome != Outcome.FAILED])
     out.append(f'<section class="card" id="incidents"><h2>{t["incidents"]} ({len(incidents)})</h2>')
     if incidents:
         out.append(f'<div class="scroll"><table><tr><th>{t["interface"]}</th><th>{t["state"]}</th>'
@@ -161,13 +164,11 @@ def render_status_page(store: StateStore, env: str, run: RunResult, verdict: Ver
             if r is not None and r.outcome == Outcome.FAILED:
                 last = _cat_label(r.category or "unexpected", lang) + (f" · {r.status}" if r.status else "")
                 last += f" · {red(r.reason)}" if r.reason else ""
-            else:  # skipped (open circuit) or passing now: the newest failure shown in its bar
-                hit = next((rid for rid, _ in reversed(runs) if (bar.get((rid, s.key)) or ("",))[0] == "failed"),
-                           None)
-                if hit is not None:
-                    _, category, _, status, _, _ = bar[(hit, s.key)]
-                    last = f"{run_label[hit]} · {_cat_label(category or 'unexpected', lang)}"
-                    last += f" · {status}" if status else ""
+            elif s.key in older:  # skipped (open circuit) or passing now: its newest recorded failure
+                row = older[s.key]
+                when = time.strftime("%m-%d %H:%M", time.localtime(row.started_at))
+                last = f"{when} · {_cat_label(row.category or 'unexpected', lang)}"
+                last += f" · {row.status}" if row.status else ""
             kind = _incident(s)
             out.append(f'<tr class="inc-{kind}"><td>{esc(s.key)}</td><td>{t[kind]}</td>'
                        f'<td>{_fmt(s.down_since or s.failing_since)}</td><td>{s.consecutive_failures or "-"}</td>'

@@ -1,8 +1,11 @@
 """The scheduler: `python -m pytest_apimon watch --every 15m [pytest args…]`.
 
 One fresh `python -m pytest --apimon …` process per cycle, so a leak, a hung thread or a changed
-config never carries over. Start times sit on a fixed grid (multiples of the interval since the epoch),
-computed from the grid rather than from the previous start, so nothing drifts. A cycle never overlaps
+config never carries over. Start times sit on a fixed grid in the team's time zone (`--timezone`, default
+the machine's): an interval that divides a day counts from each local midnight (so `--every 1h` lands on
+the hour in a half-hour zone like Asia/Kolkata, and `--every 24h` at 00:00 local time, across DST changes);
+whole days count local calendar days. Slots are computed from the grid rather than from the previous start,
+so nothing drifts. A cycle never overlaps
 the previous one: a run longer than the interval delays the next start (warning), and slots missed
 entirely are skipped. SIGTERM/SIGINT let the running cycle finish (it sends its own report), then exit;
 a second signal stops the cycle too. The child runs in its own session so a terminal's Ctrl-C reaches
@@ -26,7 +29,9 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, tzinfo
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .config import Config, ConfigError, load_config
 from .notify import Notification, build_notifiers
@@ -36,7 +41,10 @@ from .state import DB_FILE, StateStore
 log = logging.getLogger("pytest_apimon.watch")
 
 HEALTHY_EXIT = (0, 1)  # all passed / some interfaces failed: the monitor itself worked
+WAIT_TAG = "[apimon-wait] "  # a cycle's line saying what it waits on (plugin.py echoes them to stderr)
 EXIT_MEANING = {
+    0: "healthy: every interface passed",
+    1: "healthy: the monitor worked; some interfaces failed or are down",
     2: "interrupted, or errors during collection",
     3: "pytest internal error",
     4: "usage error: bad config or command line",
@@ -46,17 +54,80 @@ TAIL_LINES = 30
 SLEEP_CHUNK = 0.2  # signal handlers only set a flag: the sleeping loop notices within this
 
 
-def next_slot(now: float, every: float) -> float:
-    """The first grid point strictly after `now` (grid: multiples of `every` since the epoch)."""
-    return (math.floor(now / every) + 1) * every
+DAY_S = 86400.0
 
 
-def next_daily(now: float, hhmm: str) -> float:
-    """The next local wall-clock HH:MM after now (DST-safe through mktime)."""
+def resolve_timezone(name: str | None) -> tzinfo | None:
+    """ZoneInfo(name) (IANA name, e.g. Asia/Shanghai); None keeps the machine's own zone (the time module's
+    local time, DST rules included). Raises ValueError for an unknown name."""
+    if not name:
+        return None
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {name!r} (expected an IANA name like Asia/Shanghai)") from None
+
+
+def _local_date(ts: float, tz: tzinfo | None) -> date:
+    if tz is None:
+        lt = time.localtime(ts)
+        return date(lt.tm_year, lt.tm_mon, lt.tm_mday)
+    return datetime.fromtimestamp(ts, tz).date()
+
+
+def _at(day: date, tz: tzinfo | None, hour: int = 0, minute: int = 0) -> float:
+    """Epoch seconds of a local wall-clock time (the earlier one when repeated, shifted when skipped by DST)."""
+    if tz is None:
+        return time.mktime((day.year, day.month, day.day, hour, minute, 0, 0, 0, -1))
+    return datetime(day.year, day.month, day.day, hour, minute, tzinfo=tz).timestamp()
+
+
+def _grid(t: float, every: float, tz: tzinfo | None, after: bool) -> float:
+    """The first grid point strictly after t (after=True), or the last one at or before t."""
+    day = _local_date(t, tz)
+    if every >= DAY_S and every % DAY_S == 0:  # whole days: local midnights, every n-th calendar day
+        n = int(every // DAY_S)
+        k = (day.toordinal() - date(1970, 1, 1).toordinal()) % n
+        first = day - timedelta(days=k)  # the grid day at or before `day`
+        if after:
+            candidate = first
+            while _at(candidate, tz) <= t:
+                candidate += timedelta(days=n)
+            return _at(candidate, tz)
+        candidate = first
+        while _at(candidate, tz) > t:
+            candidate -= timedelta(days=n)
+        return _at(candidate, tz)
+    if every < DAY_S:  # within the local day, counted from its midnight (a DST day has 23 or 25 hours)
+        midnight = _at(day, tz)
+        if midnight > t:  # a day starting after a DST gap at midnight
+            day -= timedelta(days=1)
+            midnight = _at(day, tz)
+        steps = math.floor((t - midnight) / every)
+        if not after:
+            return midnight + steps * every
+        following: float = midnight + (steps + 1) * every
+        return min(following, _at(day + timedelta(days=1), tz))
+    # Longer than a day but not whole days: a plain grid since the epoch.
+    return (math.floor(t / every) + 1) * every if after else math.floor(t / every) * every
+
+
+def next_slot(now: float, every: float, tz: tzinfo | None = None) -> float:
+    """The first grid point strictly after `now` (see the module docstring for the grid)."""
+    return _grid(now, every, tz, after=True)
+
+
+def last_slot(now: float, every: float, tz: tzinfo | None = None) -> float:
+    """The last grid point at or before `now`."""
+    return _grid(now, every, tz, after=False)
+
+
+def next_daily(now: float, hhmm: str, tz: tzinfo | None = None) -> float:
+    """The next local wall-clock HH:MM after now, in `tz` (None: the machine's zone); DST-safe."""
     hour, minute = parse_hhmm(hhmm)
-    lt = time.localtime(now)
-    for day in range(3):
-        ts = time.mktime((lt.tm_year, lt.tm_mon, lt.tm_mday + day, hour, minute, 0, 0, 0, -1))
+    day = _local_date(now, tz)
+    for offset in range(3):
+        ts = _at(day + timedelta(days=offset), tz, hour, minute)
         if ts > now:
             return ts
     raise AssertionError("unreachable")
@@ -113,8 +184,10 @@ class Watcher:
                  heartbeat: str | None = None, cycles: int | None = None, broken_remind: float = 3600.0,
                  on_broken: BrokenHook | None = None, on_repaired: RepairedHook | None = None,
                  on_heartbeat: HeartbeatHook | None = None, echo: bool = True, cwd: str | None = None,
-                 clock: Callable[[], float] = time.time, sleep: Callable[[float], None] = time.sleep) -> None:
-        """`clock` (epoch seconds) and `sleep` (seconds) are injectable so tests run the grid on a fake clock."""
+                 clock: Callable[[], float] = time.time, sleep: Callable[[float], None] = time.sleep,
+                 tz: tzinfo | None = None) -> None:
+        """`clock` (epoch seconds) and `sleep` (seconds) are injectable so tests run the grid on a fake clock;
+        `tz` is the schedule's time zone (None: the machine's)."""
         if every <= 0:
             raise ValueError("the interval must be > 0")
         self.every, self.command = every, list(command)
@@ -125,6 +198,7 @@ class Watcher:
         self.on_broken, self.on_repaired, self.on_heartbeat = on_broken, on_repaired, on_heartbeat
         self.echo, self.cwd = echo, cwd
         self._clock, self._sleep = clock, sleep
+        self.tz = tz  # the schedule's time zone (None: the machine's)
         self.cycles: list[Cycle] = []
         self.stopping = False
         self._signals = 0
@@ -153,8 +227,8 @@ class Watcher:
 
     def run(self) -> int:
         now = self._clock()
-        slot = now if self.run_now else next_slot(now, self.every)
-        next_beat = next_daily(now, self.heartbeat) if self.heartbeat else math.inf
+        slot = now if self.run_now else next_slot(now, self.every, self.tz)
+        next_beat = next_daily(now, self.heartbeat, self.tz) if self.heartbeat else math.inf
         log.info("watching every %gs: %s; first run at %s", self.every, " ".join(self.command), _clock(slot))
         while not self.stopping:
             next_beat = self._sleep_until(slot, next_beat)
@@ -166,9 +240,11 @@ class Watcher:
                 break
             # Back on the grid; an overrun starts the next one at once (late), slots missed entirely are skipped.
             end = cycle.finished_at
-            due = max(slot + self.every, math.floor(end / self.every) * self.every)
+            due = max(next_slot(slot, self.every, self.tz), last_slot(end, self.every, self.tz))
             if due < end:
-                skipped = int((due - slot) / self.every) - 1
+                skipped, probe = 0, next_slot(slot, self.every, self.tz)
+                while probe < due and skipped < 10_000:
+                    skipped, probe = skipped + 1, next_slot(probe, self.every, self.tz)
                 log.warning("the run took %.1fs, longer than the %gs interval: next run starts now, %.1fs late%s",
                             end - cycle.started_at, self.every, end - due,
                             f" ({skipped} slot(s) skipped)" if skipped > 0 else "")
@@ -182,7 +258,7 @@ class Watcher:
             now = self._clock()
             if now >= next_beat:
                 self._heartbeat(now, slot)
-                next_beat = next_daily(now, self.heartbeat or "00:00")
+                next_beat = next_daily(now, self.heartbeat or "00:00", self.tz)
                 continue
             remaining = min(slot, next_beat) - now
             if remaining <= 0:
@@ -206,6 +282,8 @@ class Watcher:
             for raw in child.stdout:
                 line = raw.decode("utf-8", "replace")
                 tail.append(line.rstrip("\n"))
+                if line.startswith(WAIT_TAG):  # what the cycle waits on: another run's lock, WeCom's rate limit
+                    log.warning("cycle waiting: %s", line[len(WAIT_TAG):].rstrip())
                 if self.echo:
                     sys.stdout.write(line)
                     sys.stdout.flush()
@@ -214,7 +292,7 @@ class Watcher:
             self._child = None
         cycle.finished_at, cycle.tail = self._clock(), list(tail)
         log.info("cycle finished: %s in %.1fs", describe_exit(cycle.returncode, cycle.error),
-                 cycle.finished_at - cycle.started_at)
+                 cycle.finished_at - cycle.started_at)  # 0 and 1 read "healthy: …" (EXIT_MEANING)
         return cycle
 
     def _after(self, cycle: Cycle) -> None:

@@ -6,6 +6,8 @@
         fake.fail_next(-1, 3)               # the next 3 sends answer errcode -1 (0 = pass one through)
         fake.go_down("refuse")              # refuse | reset | http500 | busy; fake.come_back()
         fake.messages                        # every accepted message (Accepted records)
+        fake.hold_next(skip=1)              # the 2nd send from now blocks before it is handled …
+        fake.held.wait(30)                  # … (set once it arrived) until fake.release(accept=False)
 
 Like the real server: HTTP 200 with an errcode for every business error; checks in the order
 key -> rate -> content type / JSON -> msgtype (exact, lowercase) -> required fields -> UTF-8 byte limits;
@@ -100,6 +102,10 @@ class FakeWeCom:
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
         self.port = 0
+        self.held = threading.Event()  # a held send has arrived and waits for release()
+        self._hold_skip: int | None = None  # sends to let through before holding one (None: no hold)
+        self._release = threading.Event()
+        self._accept_held = True
 
     # ---- lifecycle and switches
 
@@ -144,6 +150,33 @@ class FakeWeCom:
     def fail_next(self, errcode: int, count: int = 1) -> None:
         """The next `count` sends answer errcode; 0 lets one send through normally (to fail mid-report)."""
         self._forced.extend([errcode] * count)
+
+    def hold_next(self, skip: int = 0) -> None:
+        """Let `skip` sends through, then block the next one before handling it, so a test can kill the client
+        at that exact point of its delivery (deterministically, no sleeps)."""
+        self.held.clear()
+        self._release.clear()
+        self._hold_skip = skip
+
+    def release(self, accept: bool = True) -> None:
+        """Let the held send go on (accept=True) or drop its connection unanswered, as if it never arrived."""
+        self._accept_held = accept
+        self._release.set()
+
+    def _hold(self, path: str) -> bool:
+        """Called per request; False when the held request must be dropped."""
+        if self._hold_skip is None or not path.endswith("/send"):
+            return True
+        with self._lock:
+            if self._hold_skip is None:
+                return True
+            if self._hold_skip > 0:
+                self._hold_skip -= 1
+                return True
+            self._hold_skip = None
+        self.held.set()
+        self._release.wait()
+        return self._accept_held
 
     def fill_window(self, key: str = KEY, count: int = 20) -> None:
         """Pretend another sender already used the robot's quota for this minute."""
@@ -290,6 +323,9 @@ def _handler(fake: FakeWeCom) -> type[BaseHTTPRequestHandler]:
                 return self._reply(502, b"<html>502 Bad Gateway</html>", "text/html")
             if parts.path not in ("/cgi-bin/webhook/send", "/cgi-bin/webhook/upload_media"):
                 return self._reply(404, b"not found", "text/plain")
+            if not fake._hold(parts.path):
+                self.close_connection = True
+                return
             if fake.down == "busy":
                 answer = {"errcode": -1, "errmsg": "system busy"}
                 fake.attempts.append(Attempt(parts.path, "", -1, "system busy", fake.clock()))

@@ -108,15 +108,38 @@ def test_outbox_is_bounded_and_the_next_report_says_so(fake: FakeWeCom, clock: F
     assert Outbox(tmp_path).dropped("wecom", "default") == 0
 
 
-def test_stored_report_rejected_as_invalid_is_dropped_not_blocking(fake: FakeWeCom, clock: FakeClock,
-                                                                   tmp_path: Path) -> None:
+def test_stored_report_too_long_is_re_split_and_delivered(fake: FakeWeCom, clock: FakeClock,
+                                                          tmp_path: Path) -> None:
     box = Outbox(tmp_path)
     box.put(OutboxEntry("wecom", "default", RUN1, "t", "zh", [{"kind": "message", "payload": {
         "msgtype": "markdown", "markdown": {"content": "x" * 5000}}}]))
     result = run(fake, clock, tmp_path, report("# 新报告"))
-    assert result.delivered and "dropped the stored report" in result.errors[0] and "40058" in result.errors[0]
+    assert result.delivered and result.redelivered == 1 and result.errors == []
     assert fake.messages[-1].content == "# 新报告" and len(box) == 0
-    assert all("x" * 100 not in m.content for m in fake.messages)
+    assert sum(m.content.count("x") for m in fake.messages[:-1]) >= 5000  # nothing of it lost
+    assert all(len(m.content.encode()) <= 4096 for m in fake.messages)
+
+
+@pytest.mark.parametrize("code", [40058, 44004])
+def test_refused_even_after_repair_is_kept_said_and_not_blocking(code: int, fake: FakeWeCom, clock: FakeClock,
+                                                                  tmp_path: Path) -> None:
+    box = Outbox(tmp_path)
+    box.put(OutboxEntry("wecom", "default", RUN1, "t", "zh", [{"kind": "message", "payload": {
+        "msgtype": "markdown", "markdown": {"content": "旧报告\x01" + "x" * 3000}}}]))
+    fake.fail_next(code, 2)  # the original and its repaired form are both refused
+    result = run(fake, clock, tmp_path, report("# 新报告"))
+    assert result.rejected == 1 and result.delivered  # this run's own report still goes out
+    assert str(code) in result.errors[0] and "rejected" in result.errors[0] and "not resent" in result.errors[0]
+    assert "refused by WeCom" in result.describe()
+    assert fake.messages[-1].content == "# 新报告" and len(box) == 0 and box.rejected() == 1
+
+
+def test_backlog_only_run_that_fails_says_so(fake: FakeWeCom, clock: FakeClock, tmp_path: Path) -> None:
+    fake.go_down("busy")
+    run(fake, clock, tmp_path, report("# 运行 1"))
+    flushed = run(fake, clock, tmp_path, None)
+    assert flushed.pending == 1 and flushed.messages_sent == 0
+    assert "backlog NOT delivered" in flushed.describe() and "kept in the outbox" in flushed.describe()
 
 
 def test_reports_for_removed_robots_are_kept_and_mentioned(fake: FakeWeCom, clock: FakeClock, tmp_path: Path) -> None:
@@ -174,3 +197,24 @@ def test_build_notifiers_wires_the_outbox(tmp_path: Path) -> None:
     assert notifier.outbox is not None and notifier.outbox.max_entries == 7
     assert notifier.outbox.directory == tmp_path / ".apimon" / "outbox"
     assert build_notifiers(NotifySettings(), tmp_path) == []
+
+
+@pytest.mark.parametrize("code", [-1, 93000, 40008, 44004, 40058, 45009, 40007, 40035, 45033])
+def test_no_errcode_ever_loses_a_report(code: int, fake: FakeWeCom, clock: FakeClock, tmp_path: Path) -> None:
+    if code == 45009:
+        fake.rate_limit_next(1000)
+    else:
+        fake.fail_next(code, 1000)
+    result = run(fake, clock, tmp_path, report("# 订单服务失败"))
+    box = Outbox(tmp_path)
+    assert not result.delivered and len(box) + box.rejected() == 1  # kept somewhere, never dropped
+    assert result.errors and str(code) in result.errors[-1]
+    said = result.describe()
+    assert ("kept in the outbox for the next run" in said) if len(box) else ("rejected/" in said)
+    fake._forced.clear()
+    fake._rate_burst = 0
+    again = run(fake, clock, tmp_path, None)
+    if len(box) == 0 and box.rejected() == 1:
+        assert again.messages_sent == 0  # refused for its content: kept for a person, not resent
+    else:
+        assert again.redelivered == 1 and len(fake.messages) == 1

@@ -227,7 +227,7 @@ def test_json_parses_one_record_per_interface(run: RunResult) -> None:
     assert len(doc["results"]) == 7
     assert {rec["nodeid"] for rec in doc["results"]} == {r.nodeid for r in run.results}
     login = next(rec for rec in doc["results"] if rec["name"] == "login")
-    assert set(login) == set(run.results[0].to_dict()) | {"flaky"} and login["flaky"] is False
+    assert set(login) == set(run.results[0].to_dict()) | {"flaky", "down"} and login["flaky"] is False
     assert login["request_headers"]["Authorization"] == f"Bearer {MASK}"
     assert json.loads(login["request_body"])["password"] == MASK
     assert InterfaceResult.from_dict(login).status == 401

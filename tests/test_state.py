@@ -46,7 +46,7 @@ def tables(path: Path) -> set[str]:
 def test_migration_from_empty_db_and_reopen(tmp_path: Path) -> None:
     db = tmp_path / "st" / "state.db"
     with StateStore(db) as store:
-        assert store.version == SCHEMA_VERSION == 2
+        assert store.version == SCHEMA_VERSION == 3
         assert store.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         assert store.conn.execute("PRAGMA auto_vacuum").fetchone()[0] == 2  # incremental
     assert {"schema_version", "runs", "results", "alert_state", "meta", "rollups", "rollup_keys"} <= tables(db)
@@ -57,12 +57,27 @@ def test_migration_from_empty_db_and_reopen(tmp_path: Path) -> None:
 def test_future_migration_keeps_data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     with StateStore.in_dir(tmp_path) as store:
         record(store, T0, res("a"))
-    v2 = [*state_mod.MIGRATIONS, ["ALTER TABLE runs ADD COLUMN note TEXT"]]
-    monkeypatch.setattr(state_mod, "MIGRATIONS", v2)
-    monkeypatch.setattr(state_mod, "SCHEMA_VERSION", len(v2))
+    v_next = [*state_mod.MIGRATIONS, ["ALTER TABLE runs ADD COLUMN note TEXT"]]
+    monkeypatch.setattr(state_mod, "MIGRATIONS", v_next)
+    monkeypatch.setattr(state_mod, "SCHEMA_VERSION", len(v_next))
     with StateStore.in_dir(tmp_path) as store:
-        assert store.version == len(v2) and len(store.runs("prod")) == 1
+        assert store.version == len(v_next) and len(store.runs("prod")) == 1
         assert "note" in {r[1] for r in store.conn.execute("PRAGMA table_info(runs)")}
+
+
+def test_v1_database_is_migrated_with_its_alert_memory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(state_mod, "MIGRATIONS", state_mod.MIGRATIONS[:1])
+    monkeypatch.setattr(state_mod, "SCHEMA_VERSION", 1)
+    monkeypatch.setattr(state_mod, "_STATE_COLUMNS", [c for c in state_mod._STATE_COLUMNS
+                                                      if c not in ("pool", "last_category")])
+    with StateStore.in_dir(tmp_path) as store:
+        store.conn.execute("INSERT INTO alert_state (env, key, service, status, consecutive_failures,"
+                           " consecutive_successes, alerted, flapping, recent, breaker, updated_at)"
+                           " VALUES ('prod', 's/a', 's', 'down', 3, 0, 1, 0, 'FFF', 'closed', 0)")
+    monkeypatch.undo()
+    with StateStore.in_dir(tmp_path) as store:
+        state = store.load_states("prod")["s/a"]
+        assert store.version == SCHEMA_VERSION and state.status == "down" and state.alerted and state.pool == ""
 
 
 def test_newer_schema_and_garbage_are_clear_errors(tmp_path: Path) -> None:
@@ -182,3 +197,22 @@ def test_sigkill_mid_transaction_leaves_a_consistent_db(tmp_path: Path) -> None:
         assert set(store.load_states("prod")) == {"user/a", "user/b"}
         record(store, T0 + 60, res("a", "failed"), res("b"))  # and the next run works
         assert len(store.runs()) == 2 and store.load_states("prod")["user/a"].status == "down"
+
+
+def test_last_failures_reach_past_any_history_window(tmp_path: Path) -> None:
+    with StateStore.in_dir(tmp_path) as store:
+        record(store, T0, res("a", "failed"), res("b"))
+        for i in range(1, 80):  # longer than the status page's 50-run bar
+            record(store, T0 + 60 * i, res("a", "skipped"), res("b"))
+        got = store.last_failures("prod", ["user/a", "user/b"])
+        assert set(got) == {"user/a"} and got["user/a"].started_at == T0 and got["user/a"].category == "timeout"
+        assert store.last_failures("other", ["user/a"]) == {}
+
+
+def test_duplicate_keys_in_one_run_are_all_stored(tmp_path: Path) -> None:
+    with StateStore.in_dir(tmp_path) as store:
+        one, two = res("a"), res("a", "failed")
+        two.nodeid = "p/user/y.yaml::a"
+        record(store, T0, one, two)
+        rows = store.results("prod")
+        assert len(rows) == 2 and {r.key for r in rows} == {"user/a", "user/a [p/user/y.yaml::a]"}

@@ -3,6 +3,7 @@ monitor-broken / repaired alerts, heartbeats, SIGTERM letting the running cycle 
 
 from __future__ import annotations
 
+import itertools
 import logging
 import signal
 import subprocess
@@ -136,7 +137,7 @@ def test_command_that_cannot_start_is_broken() -> None:
 
 
 def test_heartbeat_fires_while_waiting(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(watch, "next_daily", lambda now, hhmm: now + 0.25)
+    monkeypatch.setattr(watch, "next_daily", lambda now, hhmm, tz=None: now + 0.25)
     beats: list[tuple[float, float]] = []
     clock = FakeClock(start=1000.0)
     w = Watcher(1.0, py("pass"), heartbeat="09:00", cycles=1, echo=False,
@@ -246,3 +247,77 @@ def test_cli_usage(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     (tmp_path / "bad.yaml").write_text("bogus_key: 1\n")
     assert main(["watch", "--every", "1m", "--config", str(tmp_path / "bad.yaml"), "pool"]) == 4
     assert "invalid config" in capsys.readouterr().err
+
+
+# ---- the schedule in the team's time zone (issue 14, requirement 7)
+
+def _local(ts: float, zone: str):
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    return datetime.fromtimestamp(ts, ZoneInfo(zone))
+
+
+def _slots(start: float, every: float, zone: str, n: int) -> list[float]:
+    tz = watch.resolve_timezone(zone)
+    out, t = [], start
+    for _ in range(n):
+        t = watch.next_slot(t, every, tz)
+        out.append(t)
+    return out
+
+
+@pytest.mark.parametrize("zone", ["Asia/Shanghai", "America/New_York", "Europe/London", "Australia/Adelaide"])
+def test_daily_run_lands_at_local_midnight_across_dst(zone: str) -> None:
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    start = datetime(2026, 3, 5, 12, 0, tzinfo=ZoneInfo(zone)).timestamp()  # spans the March DST changes
+    slots = _slots(start, 86400, zone, 40)
+    assert all((_local(s, zone).hour, _local(s, zone).minute) == (0, 0) for s in slots)
+    days = [_local(s, zone).date() for s in slots]
+    assert len(set(days)) == 40 and days == sorted(days)
+
+
+@pytest.mark.parametrize("zone", ["Asia/Kolkata", "Australia/Adelaide", "America/St_Johns", "America/New_York"])
+def test_hourly_run_lands_on_the_local_hour_in_half_hour_zones(zone: str) -> None:
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    start = datetime(2026, 3, 7, 12, 10, tzinfo=ZoneInfo(zone)).timestamp()
+    slots = _slots(start, 3600, zone, 24 * 40)  # past the DST change of every zone with one
+    assert all(_local(s, zone).minute == 0 for s in slots)
+    assert all(b > a for a, b in itertools.pairwise(slots))
+
+
+def test_default_zone_is_the_machines_and_last_slot_is_the_grid(monkeypatch: pytest.MonkeyPatch) -> None:
+    import time as time_mod
+
+    monkeypatch.setenv("TZ", "Asia/Kolkata")
+    time_mod.tzset()
+    try:
+        now = 1_790_000_000.0
+        slot = watch.next_slot(now, 3600)
+        assert time_mod.localtime(slot).tm_min == 0 and 0 < slot - now <= 3600
+        assert watch.last_slot(slot, 3600) == slot and watch.last_slot(slot - 1, 3600) == slot - 3600
+        day = watch.next_slot(now, 86400)
+        assert time_mod.localtime(day)[3:5] == (0, 0)
+    finally:
+        monkeypatch.delenv("TZ")
+        time_mod.tzset()
+
+
+def test_unknown_time_zone_is_a_clear_error() -> None:
+    with pytest.raises(ValueError, match="Asia/Shanghai"):
+        watch.resolve_timezone("Mars/Olympus")
+
+
+def test_healthy_cycles_read_healthy_and_waits_are_logged(caplog: pytest.LogCaptureFixture) -> None:
+    assert watch.describe_exit(0).startswith("exit code 0 (healthy")
+    assert "healthy" in watch.describe_exit(1) and "unexpected" not in watch.describe_exit(0)
+    caplog.set_level("INFO", logger="pytest_apimon.watch")
+    Watcher(1.0, py("print('[apimon-wait] waiting up to 300s for the run lock held by pid 42')"), run_now=True,
+            cycles=1, echo=False).run()
+    assert any("cycle waiting: waiting up to 300s for the run lock held by pid 42" in r.getMessage()
+               for r in caplog.records)
+    assert any("cycle finished: exit code 0 (healthy" in r.getMessage() for r in caplog.records)

@@ -43,11 +43,33 @@ class Notification:
 @dataclass
 class DeliveryResult:
     notifier: str
-    delivered: bool = True  # every message of this run's report reached every target
+    delivered: bool = True  # every message of this run's own report reached every target
     messages_sent: int = 0  # accepted messages, outbox re-deliveries included
     redelivered: int = 0  # outbox entries from earlier runs delivered now
-    stored_in_outbox: bool = False  # something was parked for the next run
+    stored_in_outbox: bool = False  # something is still in the outbox for the next run
     errors: list[str] = field(default_factory=list)  # actionable, secret-free lines for the log/terminal
+    own: int = 0  # reports (one per target) this run had to deliver itself (0: a backlog-only flush)
+    pending: int = 0  # reports left in the outbox for the next run (this run's and older ones)
+    rejected: int = 0  # reports refused for their content even after repair, kept in the outbox's rejected/
+    discarded: int = 0  # outbox reports of runs interrupted before they were recorded (announced again instead)
+
+    def describe(self) -> str:
+        """One truthful terminal line, e.g. 'wecom: NOT delivered: 1 report(s) kept in the outbox …'."""
+        parts = []
+        if self.own:
+            parts.append("delivered" if self.delivered else "NOT delivered")
+        elif self.pending or self.rejected:
+            parts.append("backlog NOT delivered")
+        else:
+            parts.append("backlog delivered" if self.redelivered else "nothing to deliver")
+        parts.append(f"{self.messages_sent} message(s) accepted")
+        if self.redelivered:
+            parts.append(f"{self.redelivered} report(s) from earlier runs delivered")
+        if self.pending:
+            parts.append(f"{self.pending} report(s) kept in the outbox for the next run")
+        if self.rejected:
+            parts.append(f"{self.rejected} report(s) refused by WeCom, kept in the outbox's rejected/ folder")
+        return f"{self.notifier}: " + ", ".join(parts)
 
 
 @runtime_checkable
@@ -58,8 +80,16 @@ class Notifier(Protocol):
         """Deliver the outbox backlog, then this notification. Never raises for delivery problems."""
         ...
 
-    def flush(self) -> DeliveryResult:
-        """Deliver only the outbox backlog (a run that does not send its own report)."""
+    def stage(self, notification: Notification, *, awaiting_run: str = "") -> list:
+        """Write-ahead: store the rendered messages in the outbox before any send attempt (see outbox.py)."""
+        ...
+
+    def confirm(self, entries: list) -> None:
+        """The run that staged `entries` is recorded: they may be delivered."""
+        ...
+
+    def flush(self, *, staged: list | None = None, committed: Callable | None = None) -> DeliveryResult:
+        """Deliver the outbox backlog, oldest first (this run's staged report included). Never raises."""
         ...
 
     def dry_run(self, notification: Notification) -> list[dict]:

@@ -1,9 +1,18 @@
-"""Outbox: reports that could not be delivered, kept on disk until the next run delivers them first.
+"""Outbox: the write-ahead log of reports to deliver, kept on disk until the provider accepts them.
 
-One JSON file per undelivered report and target. Files are written atomically (temp file, fsync,
-os.replace) with mode 0600, so a crash leaves either the old state or the new one, never half a
-report. The folder is bounded: beyond max_entries the oldest reports are dropped and a per-target
-counter remembers how many, so the next report delivered to that target can say so.
+Every rendered report is stored here *before* its first send attempt and removed only after the provider
+accepted its last message (notify/wecom.py); after each accepted message the entry is rewritten with only
+what is left, so a run killed at any point of delivery (Ctrl-C, SIGTERM, SIGKILL) leaves the rest for the
+next run, which delivers it first. An entry written before its run was recorded in the state database
+carries `awaiting_run`: the next run sends it only if that run was recorded (alerts.py decides), since an
+unrecorded run's alerts are announced again by the next evaluation.
+
+One JSON file per report and target. Files are written atomically (temp file, fsync, os.replace) with
+mode 0600, so a crash leaves either the old state or the new one, never half a report. The folder is
+bounded: beyond max_entries the oldest reports are dropped and a per-target counter remembers how many, so
+the next report delivered to that target can say so. A report the provider refuses for its content even
+after repair is moved to `rejected/` (kept for a human, never resent automatically, never blocking newer
+reports).
 """
 
 from __future__ import annotations
@@ -24,6 +33,7 @@ log = logging.getLogger("pytest_apimon.notify.outbox")
 
 FORMAT = "apimon-outbox/1"
 _DROPPED = "_dropped.json"
+REJECTED_DIR = "rejected"
 _STALE_TMP_S = 3600.0  # a temp file this old belongs to a crashed writer, not a concurrent one
 
 
@@ -38,6 +48,8 @@ class OutboxEntry:
     reason: str = ""  # why it was not delivered (secret-free)
     stored_at: float = 0.0
     attempts: int = 0  # deliveries tried after it was stored
+    awaiting_run: str = ""  # env of the run whose record this entry waits for ("" = deliverable)
+    noted: bool = False  # the delayed/dropped notes are already part of steps
     path: Path | None = field(default=None, compare=False, repr=False)
 
     def to_json(self) -> dict[str, Any]:
@@ -66,8 +78,10 @@ class Outbox:
 
     # ---- storing
 
-    def put(self, entry: OutboxEntry) -> Path:
-        """Store entry as the newest report; drops the oldest beyond max_entries. Raises OSError."""
+    def put(self, entry: OutboxEntry, *, bounded: bool = True) -> Path:
+        """Store entry as the newest report; drops the oldest beyond max_entries (unless `bounded` is False:
+        a run's own write-ahead entry must not push out a backlog it is about to deliver; `enforce_bound`
+        runs after the delivery). Raises OSError."""
         self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         self._seq += 1
         entry.stored_at = entry.stored_at or time.time()
@@ -76,7 +90,8 @@ class Outbox:
         path = self.directory / name
         atomic_write_json(path, entry.to_json())
         entry.path = path
-        self._enforce_bound()
+        if bounded:
+            self.enforce_bound()
         return path
 
     def update(self, entry: OutboxEntry) -> None:
@@ -84,12 +99,32 @@ class Outbox:
         assert entry.path is not None
         atomic_write_json(entry.path, entry.to_json())
 
+    def quarantine(self, entry: OutboxEntry) -> Path | None:
+        """Move an entry the provider refused for its content to rejected/ (kept, never resent); its new path."""
+        if entry.path is None:
+            return None
+        folder = self.directory / REJECTED_DIR
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        target = folder / entry.path.name
+        try:
+            atomic_write_json(target, entry.to_json())
+        except OSError:
+            return entry.path  # could not move it: it stays where it is
+        self.remove(entry)
+        entry.path = target
+        return target
+
+    def rejected(self) -> int:
+        """How many refused reports are kept in rejected/ for a human."""
+        folder = self.directory / REJECTED_DIR
+        return len(list(folder.glob("*.json"))) if folder.is_dir() else 0
+
     def remove(self, entry: OutboxEntry) -> None:
         if entry.path is not None:
             with contextlib.suppress(FileNotFoundError):
                 entry.path.unlink()
 
-    def _enforce_bound(self) -> None:
+    def enforce_bound(self) -> None:
         files = self._files()
         for path in files[: max(0, len(files) - self.max_entries)]:
             try:

@@ -23,27 +23,31 @@ from . import DeliveryResult, Notification
 from .outbox import Outbox, OutboxEntry
 from .settings import NotifySettings, WeComRobot, mask_key
 from .split import utf8_len
-from .wecom_messages import LIMITS, WORDS, build_steps, fmt_time, with_note, words_for
+from .wecom_messages import LIMITS, WORDS, build_steps, fit, fmt_time, repair_step, with_note, words_for
 
 __all__ = ["LIMITS", "WORDS", "DeliveryError", "WeComNotifier", "build_steps", "check_webhooks", "format_dry_run",
            "test_webhook", "with_note"]
 
 log = logging.getLogger("pytest_apimon.notify.wecom")
+wait_log = logging.getLogger("pytest_apimon.wait")  # rate-limit waits; plugin.py echoes them for the watcher
 
 RATE_PER_MINUTE, RATE_WINDOW_S = 20, 60.0  # per robot key
 RETRIES = 3  # for -1 and network errors, as the error-code docs advise
+BUSY = (-1, 45033)  # system busy; too many concurrent calls (the global error-code page): retried, then kept
 
 # errcode -> (kind, what to do). kind "key": fix the key and the outbox delivers later; "content": resending
-# the same message can never work, so it is neither retried nor stored.
+# the same message can never work: 40058/44004 are repaired once (wecom_messages.repair_step), and what still
+# fails is kept in the outbox's rejected/ folder for a human, never resent automatically.
 PERMANENT = {
     93000: ("key", "the webhook key is invalid or the robot was removed from the group; copy the key again from "
                    "the group's robot settings (the part after 'key=' in …/cgi-bin/webhook/send?key=…) into "
                    "notify.wecom[].webhook"),
     40008: ("content", "WeCom does not accept this message type (msgtype must be lowercase: markdown, markdown_v2, "
                        "text, file); check notify.wecom[].message_type"),
-    40058: ("content", "a message is longer than WeCom accepts; this is a pytest-apimon splitting bug, please "
-                       "report it with the --apimon-dry-run output"),
-    44004: ("content", "WeCom received empty content or JSON it could not parse"),
+    40058: ("content", "a message is longer than WeCom accepts (it was re-split smaller once already); please "
+                       "report this with the --apimon-dry-run output"),
+    44004: ("content", "WeCom received empty content or JSON it could not parse (it was cleaned and resent once "
+                       "already)"),
     40007: ("content", "WeCom refused the uploaded file's media_id (it expires after 3 days and works only for the "
                        "robot that uploaded it)"),
     40004: ("content", "WeCom refused the upload's media type"),
@@ -114,14 +118,65 @@ class WeComNotifier:
         self.clock, self.sleep = clock, sleep
         self.rate_limit_wait, self.backoff = rate_limit_wait, backoff
         self._pacers: dict[str, Pacer] = {}
+        self._fresh: list[OutboxEntry] = []  # staged by this process (this run's own reports)
+        self._stage_errors: list[str] = []
 
     # ---- public
 
     def send(self, notification: Notification) -> DeliveryResult:
-        return self._deliver(notification)
+        """Stage (write-ahead) the notification, then deliver the whole backlog, this report last."""
+        staged = self.stage(notification)
+        return self.flush(staged=staged)
 
-    def flush(self) -> DeliveryResult:
-        return self._deliver(None)
+    def stage(self, notification: Notification, *, awaiting_run: str = "") -> list[OutboxEntry]:
+        """Write-ahead: store this notification's messages for every routed robot before any send attempt.
+
+        `awaiting_run`: the env of a run that is recorded in the state database only after this call; the
+        entries are sent only once `confirm` ran, or when a later flush's `committed` says the run was recorded.
+        Without an outbox (or when it cannot be written) the entries are kept in memory for this process only.
+        """
+        entries = []
+        for robot in self.settings.wecom:
+            view = notification.for_services(robot.services)
+            if view is None:
+                continue
+            entry = OutboxEntry(notifier=self.name, target=robot.name, run_started_at=view.run_started_at,
+                                title=view.title, lang=view.lang,
+                                steps=build_steps(robot, view, self.settings.max_messages),
+                                awaiting_run=awaiting_run if self.outbox is not None else "")
+            if not entry.steps:
+                continue
+            if self.outbox is not None:
+                try:
+                    self.outbox.put(entry, bounded=False)
+                except OSError as exc:
+                    entry.awaiting_run, entry.path = "", None
+                    self._stage_errors.append(f"WeCom robot '{robot.name}': could not write the report to the "
+                                              f"outbox before sending ({exc}); if this run is interrupted it is lost")
+            self._fresh.append(entry)
+            entries.append(entry)
+        return entries
+
+    def confirm(self, entries: list[OutboxEntry]) -> None:
+        """The run the staged entries waited for is recorded: they are deliverable by any later run too."""
+        for entry in entries:
+            if entry.awaiting_run:
+                entry.awaiting_run = ""
+                if self.outbox is not None and entry.path is not None:
+                    try:
+                        self.outbox.update(entry)
+                    except OSError as exc:
+                        log.error("could not mark the outbox entry %s deliverable: %s", entry.path, exc)
+
+    def flush(self, *, staged: list[OutboxEntry] | None = None,
+              committed: Callable[[OutboxEntry], bool] | None = None) -> DeliveryResult:
+        """Deliver the backlog, oldest first per robot; `staged`: this run's own entries (from `stage`).
+
+        `committed(entry)`: whether the run an `awaiting_run` entry waited for was recorded; such an entry of
+        an unrecorded run is discarded (its alerts were not remembered, so they are announced again). Without
+        `committed` those entries are delivered (never lose a report). Never raises for delivery problems.
+        """
+        return self._deliver(staged or [], committed)
 
     def dry_run(self, notification: Notification) -> list[dict[str, Any]]:
         """Everything send() would post, in order, without network access (outbox backlog first)."""
@@ -129,7 +184,8 @@ class WeComNotifier:
         for robot in self.settings.wecom:
             backlog = self.outbox.pending(self.name, robot.name) if self.outbox else []
             for entry in backlog:
-                steps, _ = with_note(entry.steps, self._delayed_note(entry), robot.message_type)
+                steps = entry.steps if entry.noted else with_note(entry.steps, self._delayed_note(entry),
+                                                                  robot.message_type)[0]
                 items += self._describe(robot, steps, from_outbox=True)
             view = notification.for_services(robot.services)
             if view is not None:
@@ -152,79 +208,103 @@ class WeComNotifier:
 
     # ---- delivery
 
-    def _deliver(self, n: Notification | None) -> DeliveryResult:
-        result = DeliveryResult(self.name)
+    def _deliver(self, staged: list[OutboxEntry], committed: Callable[[OutboxEntry], bool] | None,
+                 ) -> DeliveryResult:
+        result = DeliveryResult(self.name, own=len(staged))
+        result.errors += self._stage_errors
+        self._stage_errors = []
         budget = _Budget(self.settings.max_wait, self.sleep)
         names = {r.name for r in self.settings.wecom}
-        orphans = [e for e in (self.outbox.pending(self.name) if self.outbox else []) if e.target not in names]
+        stored = self.outbox.pending(self.name) if self.outbox else []
+        orphans = [e for e in stored if e.target not in names]
         if orphans:
             result.errors.append(f"the outbox holds {len(orphans)} report(s) for WeCom robots that are no longer "
                                  f"configured ({', '.join(sorted({e.target for e in orphans}))}); they stay in "
                                  f"{self.outbox.directory if self.outbox else ''}")
+        own = {id(e) for e in staged}
+        fresh_paths = {e.path for e in self._fresh if e.path is not None}
         for robot in self.settings.wecom:
-            blocked = self._flush_robot(robot, budget, result)
-            view = n.for_services(robot.services) if n is not None else None
-            if view is None:
-                continue
-            steps = build_steps(robot, view, self.settings.max_messages)
-            if blocked:  # keep the order: this report waits behind the older ones
-                result.delivered = False
-                self._store(robot, view, steps, "older reports for this robot are still undelivered", result)
-                continue
-            noted, inserted = with_note(steps, self._dropped_note(robot, view.lang), robot.message_type)
-            done, error = self._run(robot, noted, budget, result)
-            if error is None:
-                self._clear_dropped(robot)
-                continue
-            result.delivered = False
-            result.errors.append(f"WeCom robot '{robot.name}': {error}")  # the caller logs result.errors
-            if error.storable:
-                self._store(robot, view, steps[max(done - inserted, 0):], str(error), result)
+            queue = [e for e in stored if e.target == robot.name]
+            # This process's entries come back from disk as new objects: use the staged ones (same path).
+            queue = [next((f for f in self._fresh if f.path == e.path), e) if e.path in fresh_paths else e
+                     for e in queue]
+            queue += [e for e in staged if e.target == robot.name and e.path is None]  # no outbox: memory only
+            blocked = False
+            for entry in queue:
+                mine = id(entry) in own
+                if entry.awaiting_run:
+                    if not mine and committed is not None and not committed(entry):
+                        # Its run was never recorded (killed before that): the next evaluation announces again.
+                        log.warning("discarding the outbox report from %s: its run was interrupted before it was "
+                                    "recorded, so its alerts are evaluated again", fmt_time(entry.run_started_at))
+                        if self.outbox is not None:
+                            self.outbox.remove(entry)
+                        result.discarded += 1
+                        continue
+                    if mine:  # never send before its run is recorded (alerts.finish confirms first)
+                        result.pending += 1
+                        continue
+                if blocked:  # keep the order: newer reports wait behind the older ones
+                    result.pending += 1
+                    if mine:
+                        result.delivered = False
+                    continue
+                outcome = self._deliver_entry(robot, entry, budget, result, mine)
+                if outcome == "sent":
+                    if not mine:
+                        result.redelivered += 1
+                    continue
+                if mine:
+                    result.delivered = False
+                if outcome == "rejected":
+                    result.rejected += 1
+                    continue
+                result.pending += 1
+                blocked = True
+        result.stored_in_outbox = result.pending > 0
+        if self.outbox is not None and result.pending:
+            try:
+                self.outbox.enforce_bound()
+            except OSError as exc:
+                log.error("could not trim the outbox: %s", exc)
         return result
 
-    def _flush_robot(self, robot: WeComRobot, budget: _Budget, result: DeliveryResult) -> bool:
-        """Deliver this robot's backlog, oldest first. True if some of it is still pending (robot blocked)."""
-        for entry in self.outbox.pending(self.name, robot.name) if self.outbox else []:
-            note = self._delayed_note(entry)
-            dropped = self._dropped_note(robot, entry.lang)
-            steps, inserted = with_note(entry.steps, note + ("\n" + dropped if dropped else ""), robot.message_type)
-            done, error = self._run(robot, steps, budget, result)
-            assert self.outbox is not None
-            if error is None:
+    def _deliver_entry(self, robot: WeComRobot, entry: OutboxEntry, budget: _Budget, result: DeliveryResult,
+                       mine: bool) -> str:
+        """One report: 'sent', 'pending' (kept for the next run) or 'rejected' (kept in rejected/)."""
+        if not entry.noted and not mine:  # once, persisted: a resumed delivery is not marked twice
+            # A stored entry (perhaps written by an older version) is re-fitted to the limits before resending.
+            steps = [piece for step in entry.steps for piece in fit(step)]
+            entry.steps = with_note(steps, self._delayed_note(entry), robot.message_type)[0]
+            entry.noted = True
+            self._save(entry)
+        error = self._run(robot, entry, budget, result, self._dropped_note(robot, entry.lang))
+        when = fmt_time(entry.run_started_at)
+        which = "this run's report" if mine else f"the stored report from {when}"
+        if error is None:
+            if self.outbox is not None:
                 self.outbox.remove(entry)
-                self._clear_dropped(robot)
-                result.redelivered += 1
-                continue
-            when = fmt_time(entry.run_started_at)
-            if error.kind in ("content", "unknown"):  # can never succeed: drop it rather than block newer reports
-                self.outbox.remove(entry)
-                result.errors.append(f"WeCom robot '{robot.name}': dropped the stored report from {when}: {error}")
-                continue
-            entry.steps = entry.steps[max(done - inserted, 0):]
-            entry.attempts += 1
-            entry.reason = str(error)
-            self.outbox.update(entry)
-            result.errors.append(f"WeCom robot '{robot.name}': the stored report from {when} is still undelivered: "
-                                 f"{error}")
-            return True
-        return False
+            return "sent"
+        if error.kind in ("content", "unknown"):
+            # Re-splitting did not help: it can never succeed as it is. Keep it for a human; do not block.
+            where = self.outbox.quarantine(entry) if self.outbox is not None else None
+            kept = f"kept in {where}, not resent automatically" if where else "it could not be kept (no outbox)"
+            result.errors.append(f"WeCom robot '{robot.name}': WeCom refused {which}: {error}; {kept}")
+            return "rejected"
+        entry.attempts += 1
+        entry.reason = str(error)
+        self._save(entry)
+        kept = "kept in the outbox for the next run" if entry.path is not None else \
+            "NOT kept (no outbox): it is lost"
+        result.errors.append(f"WeCom robot '{robot.name}': {which} is undelivered ({kept}): {error}")
+        return "pending"
 
-    def _store(self, robot: WeComRobot, n: Notification, steps: list[dict[str, Any]], reason: str,
-               result: DeliveryResult) -> None:
-        if not steps:
-            return
-        if self.outbox is None:
-            result.errors.append(f"WeCom robot '{robot.name}': no outbox configured, the report is lost")
-            return
-        entry = OutboxEntry(notifier=self.name, target=robot.name, run_started_at=n.run_started_at,
-                            title=n.title, lang=n.lang, steps=steps, reason=reason)
-        try:
-            path = self.outbox.put(entry)
-        except OSError as exc:
-            result.errors.append(f"WeCom robot '{robot.name}': could not store the report in the outbox: {exc}")
-            return
-        result.stored_in_outbox = True
-        log.warning("WeCom robot '%s': report stored in %s for the next run", robot.name, path)
+    def _save(self, entry: OutboxEntry) -> None:
+        if self.outbox is not None and entry.path is not None:
+            try:
+                self.outbox.update(entry)
+            except OSError as exc:
+                log.error("could not update the outbox entry %s: %s", entry.path, exc)
 
     def _delayed_note(self, entry: OutboxEntry) -> str:
         return words_for(entry.lang)["delayed"].format(t=fmt_time(entry.run_started_at))
@@ -237,22 +317,64 @@ class WeComNotifier:
         if self.outbox is not None:
             self.outbox.clear_dropped(self.name, robot.name)
 
-    def _run(self, robot: WeComRobot, steps: list[dict[str, Any]], budget: _Budget,
-             result: DeliveryResult) -> tuple[int, DeliveryError | None]:
-        """Deliver steps in order; (steps completed, the error that stopped it or None)."""
-        for done, step in enumerate(steps):
+    def _run(self, robot: WeComRobot, entry: OutboxEntry, budget: _Budget, result: DeliveryResult,
+             dropped: str = "") -> DeliveryError | None:
+        """Deliver entry.steps in order, rewriting the entry after every accepted message (so an interrupted
+        delivery resumes after the last accepted one); the error that stopped it, or None.
+
+        A message WeCom refuses as too long (40058) or empty/unparsable (44004) is repaired once (re-split
+        smaller, or cleaned) and the repaired messages are sent instead. `dropped`: the outbox-full note, put on
+        top of the first message sent (not stored; the counter is cleared once a message carried it).
+        """
+        repaired: set[int] = set()
+        while entry.steps:
+            step = entry.steps[0]
             try:
-                if step["kind"] == "file":
-                    media_id = self._upload(robot, step["filename"], step["content"].encode("utf-8"), budget)
-                    payload = {"msgtype": "file", "file": {"media_id": media_id}}
-                else:
-                    payload = step["payload"]
-                self._call(robot, robot.send_url, json.dumps(payload, ensure_ascii=False).encode("utf-8"),
-                           {"Content-Type": "application/json; charset=utf-8"}, budget, paced=True)
+                to_send = step
+                if dropped:
+                    merged, inserted = with_note([step], dropped, robot.message_type)
+                    if inserted:  # the note is its own message
+                        self._send_step(robot, merged[0], budget)
+                        result.messages_sent += 1
+                        self._clear_dropped(robot)
+                        dropped = ""
+                    else:
+                        to_send = merged[0]
+                self._send_step(robot, to_send, budget)
+                if dropped:
+                    self._clear_dropped(robot)
+                    dropped = ""
             except DeliveryError as exc:
-                return done, exc
+                fixed = None if id(step) in repaired else repair_step(step, exc.errcode)
+                if fixed is None:
+                    return exc
+                log.warning("WeCom robot '%s': %s; resending it as %d smaller/cleaned message(s)",
+                            robot.name, exc, len(fixed))
+                repaired.update(id(f) for f in fixed)
+                entry.steps = fixed + entry.steps[1:]
+                self._save(entry)
+                continue
             result.messages_sent += 1
-        return len(steps), None
+            entry.steps = entry.steps[1:]
+            if entry.steps:
+                self._save(entry)
+        return None
+
+    def _send_step(self, robot: WeComRobot, step: dict[str, Any], budget: _Budget) -> None:
+        if step["kind"] == "file":
+            for attempt in range(2):  # a media_id refused (40007) is uploaded once more
+                media_id = self._upload(robot, step["filename"], step["content"].encode("utf-8"), budget)
+                try:
+                    self._post(robot, {"msgtype": "file", "file": {"media_id": media_id}}, budget)
+                    return
+                except DeliveryError as exc:
+                    if exc.errcode != 40007 or attempt:
+                        raise
+        self._post(robot, step["payload"], budget)
+
+    def _post(self, robot: WeComRobot, payload: dict[str, Any], budget: _Budget) -> None:
+        self._call(robot, robot.send_url, json.dumps(payload, ensure_ascii=False).encode("utf-8"),
+                   {"Content-Type": "application/json; charset=utf-8"}, budget, paced=True)
 
     def _upload(self, robot: WeComRobot, filename: str, data: bytes, budget: _Budget) -> str:
         boundary = "apimon" + secrets.token_hex(12)
@@ -272,9 +394,13 @@ class WeComNotifier:
         attempt = 0
         while True:
             wait = pacer.wait() if paced else 0.0
-            if wait > 0 and not budget.take(wait):
-                raise DeliveryError(f"pacing to {RATE_PER_MINUTE} messages a minute would exceed the "
-                                    f"{self.settings.max_wait:g}s wait bound (notify.max_wait)", kind="rate")
+            if wait > 0:
+                if budget.spent + wait > budget.limit + 1e-9:
+                    raise DeliveryError(f"pacing to {RATE_PER_MINUTE} messages a minute would exceed the "
+                                        f"{self.settings.max_wait:g}s wait bound (notify.max_wait)", kind="rate")
+                wait_log.warning("WeCom robot '%s': waiting %.0fs to stay within %d messages a minute",
+                                 robot.name, wait, RATE_PER_MINUTE)
+                budget.take(wait)
             code: int | None = None
             try:
                 response = self.session.post(url, data=body, headers=headers, timeout=self.settings.timeout)
@@ -289,13 +415,16 @@ class WeComNotifier:
                     return answer
                 if code == 45009:
                     pacer.sent.extend([self.clock()] * RATE_PER_MINUTE)  # server says the window is full
-                    if budget.take(self.rate_limit_wait):
+                    if budget.spent + self.rate_limit_wait <= budget.limit + 1e-9:
+                        wait_log.warning("WeCom robot '%s': rate limit (45009 api freq out of limit): waiting "
+                                         "%.0fs, then resending", robot.name, self.rate_limit_wait)
+                        budget.take(self.rate_limit_wait)
                         continue
                     raise DeliveryError(f"WeCom rate limit (45009 api freq out of limit) persisted past the "
                                         f"{self.settings.max_wait:g}s wait bound (notify.max_wait)", "rate", code)
-                if code != -1:
+                if code not in BUSY:
                     raise _permanent(code, errmsg)
-                problem = f"WeCom is busy (errcode -1: {errmsg})"
+                problem = f"WeCom is busy (errcode {code}: {errmsg})"
             if attempt >= RETRIES:
                 raise DeliveryError(f"{problem}; gave up after {RETRIES} retries", "transient", code)
             if not budget.take(self.backoff * 2**attempt):
@@ -340,9 +469,11 @@ def check_webhooks(settings: NotifySettings, *, session: requests.Session | None
     checks = []
     for robot in settings.wecom:
         payload = {"msgtype": "text", "text": {"content": words_for(lang)["test"].format(name=robot.name)}}
-        result = DeliveryResult(notifier.name)
-        _, error = notifier._run(robot, [{"kind": "message", "payload": payload}],
-                                 _Budget(min(settings.max_wait, 10.0), notifier.sleep), result)
+        try:
+            notifier._post(robot, payload, _Budget(min(settings.max_wait, 10.0), notifier.sleep))
+            error = None
+        except DeliveryError as exc:
+            error = exc
         answer = "OK: the test message was accepted (errcode 0, ok)" if error is None else str(error)
         checks.append(WebhookCheck(robot.name, error is None, answer))
     return checks

@@ -21,12 +21,14 @@ FILE_MAX = 20 * 1024 * 1024
 WORDS = {
     "zh": {"delayed": "（补发：原始运行时间 {t}）", "dropped": "（注意：发件箱已满，丢弃了 {n} 份更早的未送达报告）",
            "file": "完整报告较长（约 {n} 条消息），已作为文件 `{f}` 发送，见下一条消息。",
+           "cut": "（摘要过长已截断，完整内容见文件 `{f}`）",
            "mention": "{title}\n请查看上方的接口监控报告。",
            "test": "pytest-apimon 测试消息：机器人「{name}」配置正确，接口监控报告将发送到本群。"},
     "en": {"delayed": "(delayed: originally from {t})",
            "dropped": "(note: the outbox was full; {n} older undelivered report(s) were dropped)",
            "file": "The full report is long (about {n} messages); it is attached as the file `{f}` "
                    "in the next message.",
+           "cut": "(summary cut short; everything is in the file `{f}`)",
            "mention": "{title}\nPlease see the monitoring report above.",
            "test": "pytest-apimon test message: robot '{name}' is configured correctly; reports will be posted here."},
 }
@@ -69,13 +71,21 @@ def build_steps(robot: WeComRobot, n: Notification, max_messages: int) -> list[d
         summary = (_for_type(n.summary, msgtype).rstrip() or title) + "\n\n" + words["file"].format(
             n=len(parts), f=filename)
         parts = split_markdown(summary, LIMITS[msgtype], title=title, reserve_first=reserve)
+        room = max(max_messages, 1)
+        if len(parts) > room:  # the summary itself must respect max_messages: cut it, the file has it all
+            whole, note = summary, "\n\n" + words["cut"].format(f=filename)
+            budget = room * (LIMITS[msgtype] - 400)  # headers and markers of each part
+            while len(parts) > room:  # terminates: the budget shrinks geometrically
+                summary = _cut(whole, max(budget, 200)) + note
+                parts = split_markdown(summary, LIMITS[msgtype], title=title, reserve_first=reserve)
+                budget = int(budget * 0.8)
         data = n.markdown.encode("utf-8")
         if len(data) > FILE_MAX:
             data = truncate_bytes(n.markdown, FILE_MAX - 100, "\n…(truncated)").encode("utf-8")
         file_step = {"kind": "file", "filename": filename, "content": data.decode("utf-8").ljust(6)}
     if inline:
         parts[0] += "\n" + inline_line
-    steps = [_message(msgtype, p) for p in parts]
+    steps = [s for p in parts for s in fit(_message(msgtype, p))]
     if file_step:
         steps.append(file_step)
     if listed or mention.mobiles:  # markdown ignores mention lists; only a text message carries them
@@ -87,6 +97,15 @@ def build_steps(robot: WeComRobot, n: Notification, max_messages: int) -> list[d
         content = truncate_bytes(words["mention"].format(title=title), LIMITS["text"])
         steps.append(_message("text", content, **extra))
     return steps
+
+
+def _cut(text: str, budget: int) -> str:
+    """text cut to at most `budget` UTF-8 bytes, at a line boundary when one is late enough."""
+    if utf8_len(text) <= budget:
+        return text
+    head = truncate_bytes(text, budget, "…")
+    line_end = head.rfind("\n")
+    return head[:line_end] if line_end >= len(head) // 2 else head
 
 
 def with_note(steps: list[dict[str, Any]], note: str, msgtype: str) -> tuple[list[dict[str, Any]], int]:
@@ -107,3 +126,50 @@ def with_note(steps: list[dict[str, Any]], note: str, msgtype: str) -> tuple[lis
                 return out, 0
             break
     return [_message(msgtype, note)] + out, 1
+
+
+def fit(step: dict[str, Any], limit: int | None = None) -> list[dict[str, Any]]:
+    """The step as messages within the byte limit of its type (itself when it fits): the last guarantee that
+    nothing over the limit is ever posted, whatever built it (reports, digests, notes, outbox backlogs)."""
+    payload = step.get("payload") or {}
+    kind = payload.get("msgtype")
+    if step.get("kind") != "message" or kind not in LIMITS:
+        return [step]
+    content = payload[kind].get("content", "")
+    cap = LIMITS[kind] if limit is None else min(limit, LIMITS[kind])
+    if utf8_len(content) <= cap and content.strip():
+        return [step]
+    extra = {k: v for k, v in payload[kind].items() if k != "content"}
+    pieces = split_markdown(content, cap) if content.strip() else []
+    if not pieces:
+        return []
+    # Mention lists stay on the last piece only: one notification per person.
+    return [_message(kind, p, **(extra if i == len(pieces) - 1 else {})) for i, p in enumerate(pieces)]
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
+
+
+def repair_step(step: dict[str, Any], errcode: int | None) -> list[dict[str, Any]] | None:
+    """Replacement messages for one WeCom refused, or None when it cannot be repaired.
+
+    40058 (content too long for the server, e.g. a server counting differently than its documented limit):
+    re-split at half the limit. 44004 (empty content / JSON it could not parse): control characters and lone
+    surrogates removed; a message with nothing left is dropped (an empty message carries no information).
+    """
+    payload = step.get("payload") or {}
+    kind = payload.get("msgtype")
+    if step.get("kind") != "message" or kind not in LIMITS:
+        return None
+    content = payload[kind].get("content", "")
+    if errcode == 40058:
+        pieces = fit(step, LIMITS[kind] // 2)
+        return pieces if len(pieces) > 1 or pieces != [step] else None
+    if errcode == 44004:
+        clean = _CONTROL.sub("", content)
+        if not clean.strip():
+            return []
+        if clean == content:
+            return None
+        return fit({"kind": "message", "payload": {**payload, kind: {**payload[kind], "content": clean}}})
+    return None
