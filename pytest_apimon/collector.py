@@ -17,7 +17,7 @@ import pytest
 
 from . import alerts, coverage, metrics, statuspage
 from .atomicfile import atomic_write
-from .categories import Outcome
+from .categories import Category, Outcome
 from .report import Extras, compute_stats, render_json, render_markdown, render_terminal
 from .results import InterfaceResult, RunResult
 from .retries import is_rerun_report
@@ -60,7 +60,8 @@ class ResultCollector:
         result = InterfaceResult.from_dict(data)
         if result.circuit_open and self.memory is not None:
             state = self.memory.states.get(result.key)
-            result.category = state.last_category if state is not None else None
+            last = state.last_category if state is not None else None
+            result.category = Category(last) if last else None
         self.run.results[report.nodeid] = result
         if result.outcome == Outcome.FAILED:
             headline = result.headline(self.run.lang)

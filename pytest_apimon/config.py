@@ -480,7 +480,8 @@ def load_config(path: Path | None, env: str | None = None, environ: Mapping[str,
     notify = parse_notify(top.get("notify"), file=file, environ=reader.environ, line_of=parsed.line)
     from .policy_settings import parse_policy, parse_state
 
-    raw_services = top.get("services") if isinstance(top.get("services"), Mapping) else {}
+    services_raw = top.get("services")
+    raw_services: Mapping[str, Any] = services_raw if isinstance(services_raw, Mapping) else {}
     policy = parse_policy(
         top.get("alerts"), top.get("breaker"),
         {name: svc.get("alerts") for name, svc in raw_services.items() if isinstance(svc, Mapping)},

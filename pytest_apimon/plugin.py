@@ -61,13 +61,14 @@ def _load(config: pytest.Config) -> Config:
     from .config import ConfigError, load_config
 
     cfg_path = apimon_option(config, "config")
+    path: Path | None
     if cfg_path:
-        path: Path | None = Path(cfg_path)
+        path = Path(cfg_path)
         if not path.is_absolute():
             path = Path(config.invocation_params.dir) / path
     else:
-        path = config.rootpath / "config.yaml"
-        path = path if path.is_file() else None
+        default = config.rootpath / "config.yaml"
+        path = default if default.is_file() else None
     try:
         return load_config(path, env=apimon_option(config, "env"))
     except ConfigError as exc:
@@ -424,7 +425,7 @@ def pytest_runtestloop(session: pytest.Session) -> None:
 
 
 @pytest.hookimpl(wrapper=True)
-def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> object:
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Generator[None, object, object]:
     result = yield
     run = item.config.stash.get(RUN_KEY, None)
     if run is not None and run.runner is not None and (item.session.shouldfail or item.session.shouldstop):
@@ -433,7 +434,8 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
 
 
 @pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> pytest.TestReport:
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]
+                              ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report: pytest.TestReport = yield
     run = item.config.stash.get(RUN_KEY, None)
     if run is None:

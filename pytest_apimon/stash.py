@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING
 import pytest
 
 if TYPE_CHECKING:  # the core is imported only once --apimon is given: this module loads in every pytest run
-    pass
+    from .alerts import Memory  # noqa: F401  (named in a StashKey subscript below)
+    from .runstate import ApimonRun  # noqa: F401
 
 __all__ = ["MEMORY_KEY", "RESTORE_LOGGING_KEY", "RUN_KEY", "TEMP_TOKENS_KEY", "apimon_option"]
 

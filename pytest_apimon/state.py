@@ -445,8 +445,12 @@ class StateStore:
         if limit is not None:
             sql += f" LIMIT {int(limit)}"
         known = {f.name for f in fields(RunRow)}  # columns added by later schema versions are ignored
-        return [RunRow(**{k: (bool(v) if k == "selection_complete" else v) for k, v in dict(r).items() if k in known})
-                for r in self.conn.execute(sql, args)]
+        rows = []
+        for r in self.conn.execute(sql, args):
+            values: dict[str, Any] = {k: v for k, v in dict(r).items() if k in known}
+            values["selection_complete"] = bool(values["selection_complete"])
+            rows.append(RunRow(**values))
+        return rows
 
     def results(self, env: str | None = None, *, keys: Iterable[str] | None = None, since: float | None = None,
                 until: float | None = None, outcomes: Iterable[str] | None = None) -> list[ResultRow]:

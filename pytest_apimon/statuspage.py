@@ -159,9 +159,10 @@ def render_status_page(store: StateStore, env: str, run: RunResult, verdict: Ver
         out.append(f'<div class="scroll"><table><tr><th>{t["interface"]}</th><th>{t["state"]}</th>'
                    f'<th>{t["since"]}</th><th>{t["runs"]}</th><th>{t["last"]}</th></tr>')
         for s in incidents:
-            r = by_key.get(s.key)
+            now_r = by_key.get(s.key)
             last = ""
-            if r is not None and r.outcome == Outcome.FAILED:
+            if now_r is not None and now_r.outcome == Outcome.FAILED:
+                r = now_r
                 last = _cat_label(r.category or "unexpected", lang) + (f" · {r.status}" if r.status else "")
                 last += f" · {red(r.reason)}" if r.reason else ""
             elif s.key in older:  # skipped (open circuit) or passing now: its newest recorded failure

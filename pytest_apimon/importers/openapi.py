@@ -107,7 +107,8 @@ class Resolver:
             raise SpecError(ref_at, str(exc)) from None
 
     def _lookup(self, root: Any, parts: Path_, ref: str, ref_at: Path_) -> Any:
-        node, done = root, ()
+        node: Any = root
+        done: tuple[str, ...] = ()
         for part in parts:
             key = str(part)
             if isinstance(node, dict) and (key in node or (key.isdigit() and int(key) in node)):
@@ -161,7 +162,8 @@ class Resolver:
                 merged.update(value)
             return merged or MISSING
         if isinstance(schema.get("properties"), dict):
-            required = schema.get("required") if isinstance(schema.get("required"), list) else []
+            listed = schema.get("required")
+            required = listed if isinstance(listed, list) else []
             out: dict[str, Any] = {}
             for name, sub in schema["properties"].items():
                 value = self.example(sub, at + ("properties", str(name)), depth=depth + 1, seen=seen)
@@ -302,7 +304,8 @@ def _server(ctx: Context, item: dict[str, Any], op: dict[str, Any]) -> str | Non
     for servers in (op.get("servers"), item.get("servers"), data.get("servers")):
         if isinstance(servers, list) and servers and isinstance(servers[0], dict):
             url = str(servers[0].get("url") or "")
-            variables = servers[0].get("variables") if isinstance(servers[0].get("variables"), dict) else {}
+            declared = servers[0].get("variables")
+            variables = declared if isinstance(declared, dict) else {}
             for name, var in variables.items():
                 if isinstance(var, dict) and "default" in var:
                     url = url.replace("{" + str(name) + "}", str(var["default"]))
@@ -440,8 +443,8 @@ def _scan_refs(ctx: Context, r: Resolver, reported: set[str]) -> None:
         elif isinstance(node, list):
             stack.extend((at + (i,), v) for i, v in enumerate(node) if isinstance(v, (dict, list)))
     errors.sort(key=lambda e: ctx.source.line(e.at) or 0)
-    for exc in errors[:_MAX_REF_ERRORS]:
-        ctx.error(exc.at, str(exc))
+    for err in errors[:_MAX_REF_ERRORS]:
+        ctx.error(err.at, str(err))
     if len(errors) > _MAX_REF_ERRORS:
         ctx.error((), f"and {len(errors) - _MAX_REF_ERRORS} more broken $refs")
 

@@ -198,7 +198,8 @@ def _request(ctx: Context, item: dict[str, Any], at: Path_, folders: tuple[str, 
     own = req.get("auth")
     _auth(ctx, own if isinstance(own, dict) and own.get("type") != "inherit" else auth, v, draft)
     ctx.secrets += v.secrets
-    responses = item.get("response") if isinstance(item.get("response"), list) else []
+    saved = item.get("response")
+    responses = saved if isinstance(saved, list) else []
     top = 300 if draft.follow_redirects else 400  # not following redirects: a saved 3xx is the expected answer
     codes = sorted({r["code"] for r in responses if isinstance(r, dict)
                     and isinstance(r.get("code"), int) and 200 <= r["code"] < top})
@@ -334,7 +335,8 @@ def _body(ctx: Context, raw: Any, v: Vars, draft: Draft) -> None:
     mode = raw.get("mode")
     if mode == "raw" and isinstance(raw.get("raw"), str) and raw["raw"].strip():
         text = v.resolve(raw["raw"])
-        options = raw.get("options") if isinstance(raw.get("options"), dict) else {}
+        given = raw.get("options")
+        options = given if isinstance(given, dict) else {}
         language = (options.get("raw") or {}).get("language") if isinstance(options.get("raw"), dict) else None
         ctype = next((val for k, val in draft.headers.items() if k.lower() == "content-type"), "")
         if language == "json" or "json" in ctype.lower() or text.lstrip()[:1] in ("{", "["):
