@@ -199,7 +199,7 @@ class ResultCollector:
             write(f"{res.notifier}: {state}, {res.messages_sent} message(s){extra}")
             for error in res.errors:
                 write(f"  {red.text(error)}")
-        if alert.reason and self.run.config.notify.wecom:
+        if alert.reason and self.run.config.notify.enabled:
             write(f"WeCom: {alert.reason}")
 
 

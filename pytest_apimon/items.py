@@ -172,6 +172,7 @@ class InterfaceItem(_ApimonItem):
         return InterfaceResult(
             nodeid=self.nodeid, service=itf.service, module=itf.module, name=itf.name, method=itf.method,
             url=itf.url or itf.path or "", file=itf.file, line=itf.line, tags=list(itf.tags),
+            owners=list(itf.owner), severity=itf.severity or "",
         )
 
     def runtest(self) -> None:
@@ -192,6 +193,7 @@ class InterfaceItem(_ApimonItem):
             result = run.engine().check(self.interface)
         result.nodeid = self.nodeid
         result.attempts = attempt
+        result.owners, result.severity = list(self.interface.owner), self.interface.severity or ""
         self.result = result
         self._set_properties(result)
         if result.outcome == "failed":

@@ -103,7 +103,15 @@ class _Budget:
 
 
 class WeComNotifier:
+    """WeCom group robots. DingTalk and Feishu (notify/dingtalk.py, notify/feishu.py) subclass it and override
+    the platform hooks (`_robots`, `_steps`, `_noted`, `_post_step`, `_answer`, the rate and error tables), so
+    the outbox, pacing, retries and the wait budget are one implementation for every platform."""
+
     name = "wecom"
+    label = "WeCom"  # the platform's name in log lines
+    rate_windows: tuple[tuple[int, float], ...] = ((RATE_PER_MINUTE, RATE_WINDOW_S),)  # (sends, seconds) per robot
+    rate_codes: frozenset[int] = frozenset({45009})  # "too many messages": wait for the window, then resend
+    busy_codes: frozenset[int] = frozenset({-1})  # transient: retried with backoff
 
     def __init__(self, settings: NotifySettings, outbox: Outbox | None = None, *,
                  session: requests.Session | None = None, clock: Callable[[], float] = time.monotonic,
@@ -113,7 +121,27 @@ class WeComNotifier:
         self.session = session or requests.Session()
         self.clock, self.sleep = clock, sleep
         self.rate_limit_wait, self.backoff = rate_limit_wait, backoff
-        self._pacers: dict[str, Pacer] = {}
+        self._pacers: dict[str, list[Pacer]] = {}
+
+    # ---- platform hooks
+
+    def _robots(self) -> tuple[Any, ...]:
+        return self.settings.wecom
+
+    def targets(self) -> list[tuple[str, tuple[str, ...]]]:
+        """("<notifier>/<robot>", routed services) of every robot: the identities incidents.py remembers."""
+        return [(f"{self.name}/{r.name}", tuple(r.services)) for r in self._robots()]
+
+    def _steps(self, robot: Any, view: Notification) -> list[dict[str, Any]]:
+        return build_steps(robot, view, self.settings.max_messages)
+
+    def _noted(self, steps: list[dict[str, Any]], note: str, robot: Any) -> tuple[list[dict[str, Any]], int]:
+        return with_note(steps, note, robot.message_type)
+
+    def test_step(self, robot: Any, lang: str) -> dict[str, Any]:
+        """The one short message --apimon-test-webhook sends."""
+        return {"kind": "message", "payload": {"msgtype": "text", "text": {
+            "content": words_for(lang)["test"].format(name=robot.name)}}}
 
     # ---- public
 
@@ -126,19 +154,20 @@ class WeComNotifier:
     def dry_run(self, notification: Notification) -> list[dict[str, Any]]:
         """Everything send() would post, in order, without network access (outbox backlog first)."""
         items: list[dict[str, Any]] = []
-        for robot in self.settings.wecom:
+        for robot in self._robots():
             backlog = self.outbox.pending(self.name, robot.name) if self.outbox else []
             for entry in backlog:
-                steps, _ = with_note(entry.steps, self._delayed_note(entry), robot.message_type)
+                steps, _ = self._noted(entry.steps, self._delayed_note(entry), robot)
                 items += self._describe(robot, steps, from_outbox=True)
-            view = notification.for_services(robot.services)
+            view = notification.for_robot(f"{self.name}/{robot.name}", robot.services)
             if view is not None:
-                items += self._describe(robot, build_steps(robot, view, self.settings.max_messages))
+                items += self._describe(robot, self._steps(robot, view))
         return items
 
-    def _describe(self, robot: WeComRobot, steps: list[dict[str, Any]], from_outbox: bool = False,
+    def _describe(self, robot: Any, steps: list[dict[str, Any]], from_outbox: bool = False,
                   ) -> list[dict[str, Any]]:
-        base: dict[str, Any] = {"robot": robot.name, **({"from_outbox": True} if from_outbox else {})}
+        base: dict[str, Any] = {"robot": robot.name, "notifier": self.name,
+                                **({"from_outbox": True} if from_outbox else {})}
         out: list[dict[str, Any]] = []
         for step in steps:
             if step["kind"] == "file":
@@ -155,39 +184,39 @@ class WeComNotifier:
     def _deliver(self, n: Notification | None) -> DeliveryResult:
         result = DeliveryResult(self.name)
         budget = _Budget(self.settings.max_wait, self.sleep)
-        names = {r.name for r in self.settings.wecom}
+        names = {r.name for r in self._robots()}
         orphans = [e for e in (self.outbox.pending(self.name) if self.outbox else []) if e.target not in names]
         if orphans:
-            result.errors.append(f"the outbox holds {len(orphans)} report(s) for WeCom robots that are no longer "
-                                 f"configured ({', '.join(sorted({e.target for e in orphans}))}); they stay in "
-                                 f"{self.outbox.directory if self.outbox else ''}")
-        for robot in self.settings.wecom:
+            result.errors.append(f"the outbox holds {len(orphans)} report(s) for {self.label} robots that are "
+                                 f"no longer configured ({', '.join(sorted({e.target for e in orphans}))}); they "
+                                 f"stay in {self.outbox.directory if self.outbox else ''}")
+        for robot in self._robots():
             blocked = self._flush_robot(robot, budget, result)
-            view = n.for_services(robot.services) if n is not None else None
+            view = n.for_robot(f"{self.name}/{robot.name}", robot.services) if n is not None else None
             if view is None:
                 continue
-            steps = build_steps(robot, view, self.settings.max_messages)
+            steps = self._steps(robot, view)
             if blocked:  # keep the order: this report waits behind the older ones
                 result.delivered = False
                 self._store(robot, view, steps, "older reports for this robot are still undelivered", result)
                 continue
-            noted, inserted = with_note(steps, self._dropped_note(robot, view.lang), robot.message_type)
+            noted, inserted = self._noted(steps, self._dropped_note(robot, view.lang), robot)
             done, error = self._run(robot, noted, budget, result)
             if error is None:
                 self._clear_dropped(robot)
                 continue
             result.delivered = False
-            result.errors.append(f"WeCom robot '{robot.name}': {error}")  # the caller logs result.errors
+            result.errors.append(f"{self.label} robot '{robot.name}': {error}")  # the caller logs result.errors
             if error.storable:
                 self._store(robot, view, steps[max(done - inserted, 0):], str(error), result)
         return result
 
-    def _flush_robot(self, robot: WeComRobot, budget: _Budget, result: DeliveryResult) -> bool:
+    def _flush_robot(self, robot: Any, budget: _Budget, result: DeliveryResult) -> bool:
         """Deliver this robot's backlog, oldest first. True if some of it is still pending (robot blocked)."""
         for entry in self.outbox.pending(self.name, robot.name) if self.outbox else []:
             note = self._delayed_note(entry)
             dropped = self._dropped_note(robot, entry.lang)
-            steps, inserted = with_note(entry.steps, note + ("\n" + dropped if dropped else ""), robot.message_type)
+            steps, inserted = self._noted(entry.steps, note + ("\n" + dropped if dropped else ""), robot)
             done, error = self._run(robot, steps, budget, result)
             assert self.outbox is not None
             if error is None:
@@ -198,61 +227,65 @@ class WeComNotifier:
             when = fmt_time(entry.run_started_at)
             if error.kind in ("content", "unknown"):  # can never succeed: drop it rather than block newer reports
                 self.outbox.remove(entry)
-                result.errors.append(f"WeCom robot '{robot.name}': dropped the stored report from {when}: {error}")
+                result.errors.append(f"{self.label} robot '{robot.name}': dropped the stored report from {when}: "
+                                     f"{error}")
                 continue
             entry.steps = entry.steps[max(done - inserted, 0):]
             entry.attempts += 1
             entry.reason = str(error)
             self.outbox.update(entry)
-            result.errors.append(f"WeCom robot '{robot.name}': the stored report from {when} is still undelivered: "
-                                 f"{error}")
+            result.errors.append(f"{self.label} robot '{robot.name}': the stored report from {when} is still "
+                                 f"undelivered: {error}")
             return True
         return False
 
-    def _store(self, robot: WeComRobot, n: Notification, steps: list[dict[str, Any]], reason: str,
+    def _store(self, robot: Any, n: Notification, steps: list[dict[str, Any]], reason: str,
                result: DeliveryResult) -> None:
         if not steps:
             return
         if self.outbox is None:
-            result.errors.append(f"WeCom robot '{robot.name}': no outbox configured, the report is lost")
+            result.errors.append(f"{self.label} robot '{robot.name}': no outbox configured, the report is lost")
             return
         entry = OutboxEntry(notifier=self.name, target=robot.name, run_started_at=n.run_started_at,
                             title=n.title, lang=n.lang, steps=steps, reason=reason)
         try:
             path = self.outbox.put(entry)
         except OSError as exc:
-            result.errors.append(f"WeCom robot '{robot.name}': could not store the report in the outbox: {exc}")
+            result.errors.append(f"{self.label} robot '{robot.name}': could not store the report in the outbox: {exc}")
             return
         result.stored_in_outbox = True
-        log.warning("WeCom robot '%s': report stored in %s for the next run", robot.name, path)
+        log.warning("%s robot '%s': report stored in %s for the next run", self.label, robot.name, path)
 
     def _delayed_note(self, entry: OutboxEntry) -> str:
         return words_for(entry.lang)["delayed"].format(t=fmt_time(entry.run_started_at))
 
-    def _dropped_note(self, robot: WeComRobot, lang: str) -> str:
+    def _dropped_note(self, robot: Any, lang: str) -> str:
         count = self.outbox.dropped(self.name, robot.name) if self.outbox else 0
         return words_for(lang)["dropped"].format(n=count) if count else ""
 
-    def _clear_dropped(self, robot: WeComRobot) -> None:
+    def _clear_dropped(self, robot: Any) -> None:
         if self.outbox is not None:
             self.outbox.clear_dropped(self.name, robot.name)
 
-    def _run(self, robot: WeComRobot, steps: list[dict[str, Any]], budget: _Budget,
+    def _run(self, robot: Any, steps: list[dict[str, Any]], budget: _Budget,
              result: DeliveryResult) -> tuple[int, DeliveryError | None]:
         """Deliver steps in order; (steps completed, the error that stopped it or None)."""
         for done, step in enumerate(steps):
             try:
-                if step["kind"] == "file":
-                    media_id = self._upload(robot, step["filename"], step["content"].encode("utf-8"), budget)
-                    payload = {"msgtype": "file", "file": {"media_id": media_id}}
-                else:
-                    payload = step["payload"]
-                self._call(robot, robot.send_url, json.dumps(payload, ensure_ascii=False).encode("utf-8"),
-                           {"Content-Type": "application/json; charset=utf-8"}, budget, paced=True)
+                self._post_step(robot, step, budget)
             except DeliveryError as exc:
                 return done, exc
             result.messages_sent += 1
         return len(steps), None
+
+    def _post_step(self, robot: Any, step: dict[str, Any], budget: _Budget) -> None:
+        if step["kind"] == "file":
+            media_id = self._upload(robot, step["filename"], step["content"].encode("utf-8"), budget)
+            payload = {"msgtype": "file", "file": {"media_id": media_id}}
+        else:
+            payload = step["payload"]
+        self._call(robot, robot.send_url, json.dumps(payload, ensure_ascii=False).encode("utf-8"),
+                   {"Content-Type": "application/json; charset=utf-8"}, budget, paced=True)
 
     def _upload(self, robot: WeComRobot, filename: str, data: bytes, budget: _Budget) -> str:
         boundary = "apimon" + secrets.token_hex(12)
@@ -266,36 +299,48 @@ class WeComNotifier:
             raise DeliveryError("upload_media answered without a media_id", kind="transient")
         return media_id
 
-    def _call(self, robot: WeComRobot, url: str, body: bytes, headers: dict[str, str], budget: _Budget,
+    def _answer(self, response: requests.Response) -> tuple[int, str, dict[str, Any]]:
+        """(error code, message, the whole answer) of an HTTP answer; raises _BadAnswer when it is none."""
+        answer = _parse(response)
+        return answer["errcode"], str(answer.get("errmsg", "")), answer
+
+    def _permanent(self, code: int, errmsg: str) -> DeliveryError:
+        return _permanent(code, errmsg)
+
+    def _call(self, robot: Any, url: str, body: bytes, headers: dict[str, str], budget: _Budget,
               paced: bool) -> dict[str, Any]:
-        pacer = self._pacers.setdefault(robot.key, Pacer(self.clock))
+        pacers = self._pacers.setdefault(robot.key, [Pacer(self.clock, n, w) for n, w in self.rate_windows])
         attempt = 0
         while True:
-            wait = pacer.wait() if paced else 0.0
+            wait = max(p.wait() for p in pacers) if paced else 0.0
             if wait > 0 and not budget.take(wait):
-                raise DeliveryError(f"pacing to {RATE_PER_MINUTE} messages a minute would exceed the "
+                limits = " and ".join(f"{n} messages per {w:g}s" for n, w in self.rate_windows)
+                raise DeliveryError(f"pacing to {limits} would exceed the "
                                     f"{self.settings.max_wait:g}s wait bound (notify.max_wait)", kind="rate")
             code: int | None = None
             try:
                 response = self.session.post(url, data=body, headers=headers, timeout=self.settings.timeout)
                 if paced:
-                    pacer.record()  # failed sends are said to count toward the limit too
-                answer = _parse(response)
+                    for p in pacers:
+                        p.record()  # failed sends are said to count toward the limit too
+                code, raw_msg, answer = self._answer(response)
             except (requests.RequestException, _BadAnswer) as exc:
-                problem = f"cannot reach WeCom ({_scrub(exc, robot)})"
+                problem = f"cannot reach {self.label} ({_scrub(exc, robot)})"
             else:
-                code, errmsg = answer["errcode"], _scrub(answer.get("errmsg", ""), robot)
+                errmsg = _scrub(raw_msg, robot)
                 if code == 0:
                     return answer
-                if code == 45009:
-                    pacer.sent.extend([self.clock()] * RATE_PER_MINUTE)  # server says the window is full
+                if code in self.rate_codes:
+                    for p in pacers:  # the server says the window is full
+                        p.sent.extend([self.clock()] * p.limit)
                     if budget.take(self.rate_limit_wait):
                         continue
-                    raise DeliveryError(f"WeCom rate limit (45009 api freq out of limit) persisted past the "
-                                        f"{self.settings.max_wait:g}s wait bound (notify.max_wait)", "rate", code)
-                if code != -1:
-                    raise _permanent(code, errmsg)
-                problem = f"WeCom is busy (errcode -1: {errmsg})"
+                    raise DeliveryError(f"{self.label} rate limit ({code} {errmsg.split(', hint:')[0]}) persisted "
+                                        f"past the {self.settings.max_wait:g}s wait bound (notify.max_wait)",
+                                        "rate", code)
+                if code not in self.busy_codes:
+                    raise self._permanent(code, errmsg)
+                problem = f"{self.label} is busy (errcode {code}: {errmsg})"
             if attempt >= RETRIES:
                 raise DeliveryError(f"{problem}; gave up after {RETRIES} retries", "transient", code)
             if not budget.take(self.backoff * 2**attempt):
@@ -315,8 +360,10 @@ def _parse(response: requests.Response) -> dict[str, Any]:
     return answer
 
 
-def _scrub(text: Any, robot: WeComRobot) -> str:
-    return str(text).replace(robot.key, mask_key(robot.key))
+def _scrub(text: Any, robot: Any) -> str:
+    out = str(text).replace(robot.key, mask_key(robot.key))
+    secret = getattr(robot, "secret", None)
+    return out.replace(secret, mask_key(secret)) if secret else out
 
 
 def _permanent(code: int, errmsg: str) -> DeliveryError:
@@ -331,28 +378,32 @@ class WebhookCheck:
     robot: str
     ok: bool
     answer: str = field(default="")
+    platform: str = "WeCom"
 
 
 def check_webhooks(settings: NotifySettings, *, session: requests.Session | None = None,
                    lang: str = "zh", **notifier_kwargs: Any) -> list[WebhookCheck]:
-    """Send one short text message to every robot; what WeCom answered, in words."""
-    notifier = WeComNotifier(settings, None, session=session, **notifier_kwargs)
+    """Send one short text message to every robot of every platform; what each answered, in words."""
+    from .dingtalk import DingTalkNotifier
+    from .feishu import FeishuNotifier
+
     checks = []
-    for robot in settings.wecom:
-        payload = {"msgtype": "text", "text": {"content": words_for(lang)["test"].format(name=robot.name)}}
-        result = DeliveryResult(notifier.name)
-        _, error = notifier._run(robot, [{"kind": "message", "payload": payload}],
-                                 _Budget(min(settings.max_wait, 10.0), notifier.sleep), result)
-        answer = "OK: the test message was accepted (errcode 0, ok)" if error is None else str(error)
-        checks.append(WebhookCheck(robot.name, error is None, answer))
+    for cls in (WeComNotifier, DingTalkNotifier, FeishuNotifier):
+        notifier = cls(settings, None, session=session, **notifier_kwargs)
+        for robot in notifier._robots():
+            result = DeliveryResult(notifier.name)
+            _, error = notifier._run(robot, [notifier.test_step(robot, lang)],
+                                     _Budget(min(settings.max_wait, 10.0), notifier.sleep), result)
+            answer = "OK: the test message was accepted (errcode 0, ok)" if error is None else str(error)
+            checks.append(WebhookCheck(robot.name, error is None, answer, notifier.label))
     return checks
 
 
 def test_webhook(settings: NotifySettings, **kwargs: Any) -> str:
     """For --apimon-test-webhook: one line per robot, e.g. "WeCom robot 'default': OK: …"."""
-    if not settings.wecom:
-        return "no WeCom robot configured (notify.wecom is empty)"
-    return "\n".join(f"WeCom robot '{c.robot}': {c.answer}" for c in check_webhooks(settings, **kwargs))
+    if not settings.enabled:
+        return "no robot configured (notify.wecom, notify.dingtalk and notify.feishu are empty)"
+    return "\n".join(f"{c.platform} robot '{c.robot}': {c.answer}" for c in check_webhooks(settings, **kwargs))
 
 
 test_webhook.__test__ = False  # type: ignore[attr-defined]  # not a pytest test despite the name
@@ -368,13 +419,18 @@ def format_dry_run(items: list[dict[str, Any]]) -> str:
                          f"{item['filename']} ({item['bytes']} bytes)")
             continue
         payload = item["payload"]
-        msgtype = payload["msgtype"]
-        body = payload[msgtype]
-        size = f", {utf8_len(body['content'])} bytes" if "content" in body else ""
-        lines.append(f"--- {i}. robot '{item['robot']}'{origin}: {msgtype}{size}")
-        if body.get("content"):
-            lines.append(body["content"])
-        extras = {k: v for k, v in body.items() if k != "content"}
+        platform = "" if item.get("notifier", "wecom") == "wecom" else f"{item['notifier']} "
+        msgtype = payload.get("msgtype") or payload.get("msg_type", "?")
+        body = payload.get(msgtype) or {}
+        if msgtype == "interactive":  # Feishu card: its one markdown element
+            body = {"content": payload["card"]["elements"][0]["content"]}
+        text = body.get("content", body.get("text"))
+        size = f", {utf8_len(text)} bytes" if isinstance(text, str) else ""
+        lines.append(f"--- {i}. {platform}robot '{item['robot']}'{origin}: {msgtype}{size}")
+        if isinstance(text, str) and text:
+            lines.append(text)
+        extras = {k: v for k, v in body.items() if k not in ("content", "text")}
+        extras.update({k: v for k, v in payload.items() if k == "at"})
         if extras:
             lines.append(json.dumps(extras, ensure_ascii=False))
     return "\n".join(lines)
