@@ -537,4 +537,5 @@ def test_login_failure_names_the_service_whose_login_failed(server: LoginServer)
     from pytest_apimon.results import RunResult
 
     extras = build_extras(RunResult(0.0, 1.0, "default", [res]), None, None, "en")
-    assert any(line.startswith("Login failed (admin):") for line in extras.lead)
+    # one root-cause line per service whose login failed (report lead, first screen's counted group)
+    assert extras.service_lead["admin"].startswith("Login failed (admin):")
