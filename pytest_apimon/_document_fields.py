@@ -20,7 +20,7 @@ from .loader import MissingVariable, Path_, did_you_mean, substitute_env, substi
 HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
 INTERFACE_KEYS = (
     "name", "method", "path", "url", "params", "headers", "json", "form", "body",
-    "auth", "expect", "timeout", "tags", "skip", "description",
+    "auth", "expect", "timeout", "tags", "skip", "description", "owner", "severity",
 )  # fmt: skip
 EXPECT_KEYS = ("status", "body", "max_ms", "headers")
 BODY_CHECK_OPS = ("equals", "exists", "type")
@@ -509,6 +509,26 @@ def _skip(value: Any, path: Path_, p: Problems) -> Any:
     return INVALID
 
 
+def _owner(value: Any, path: Path_, p: Problems) -> Any:
+    from .ownership import parse_owners
+
+    try:
+        return parse_owners(value)
+    except ValueError as exc:
+        p.add(path, str(exc))
+        return INVALID
+
+
+def _severity(value: Any, path: Path_, p: Problems) -> Any:
+    from .ownership import parse_severity
+
+    try:
+        return parse_severity(value).value
+    except ValueError as exc:
+        p.add(path, str(exc))
+        return INVALID
+
+
 _PARSERS: dict[str, Callable[[Any, Path_, Problems], Any]] = {
     "name": _name,
     "method": _method,
@@ -525,6 +545,8 @@ _PARSERS: dict[str, Callable[[Any, Path_, Problems], Any]] = {
     "tags": _tags,
     "skip": _skip,
     "description": _string,
+    "owner": _owner,
+    "severity": _severity,
 }
 
 

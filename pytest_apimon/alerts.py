@@ -14,8 +14,11 @@ from typing import ClassVar
 
 from .categories import Category, Outcome
 from .config import Config
+from .incidents import Ledger
+from .messages import localize
 from .notify import DeliveryResult, Notification, build_notifiers
 from .notify.outbox import OutboxEntry
+from .notify.settings import NotifySettings
 from .notify.split import truncate_bytes
 from .notify.wecom import format_dry_run
 from .policy import (
@@ -32,8 +35,8 @@ from .policy import (
     triggers,
 )
 from .redact import Redactor
-from .report import Extras, compute_stats, is_down, render_markdown
-from .results import RunResult
+from .report import Extras, compute_stats, is_down, render_details, render_first_screen, render_markdown
+from .results import InterfaceResult, RunResult
 from .runlock import LockTimeout, RunLock
 from .state import DAY, StateStore
 
@@ -110,31 +113,156 @@ def title(run: RunResult, lang: str, config_title: str | None = None, found: lis
     return f"【{run.env}】{name}：{verdict}" if zh else f"[{run.env}] {name}: {verdict}"
 
 
+def apply_ownership(run: RunResult, config: Config) -> None:
+    """Fill each result's owners and severity from its service (config.yaml) and the default, where the
+    document did not set them (ownership.py: the most specific level wins)."""
+    default = config.notify.default_severity
+    for r in run.results:
+        svc = config.service(r.service)
+        if not r.owners:
+            r.owners = list(svc.owner)
+        if not r.severity:
+            r.severity = svc.severity or default
+
+
+def owners_to_mention(results: list[InterfaceResult], extras: Extras | None, settings: NotifySettings,
+                      ) -> tuple[tuple[str, ...], bool]:
+    """(owners to @-mention, whether the robots' own mention lists apply) for the problems of one message.
+
+    Per severity (notify.severity.<P>.mention): 'always' = on NEW and on every reminder, 'new' = on NEW only,
+    'never'. A problem that is neither new nor due a reminder mentions nobody, so an ongoing or flapping
+    failure never pings people on every run. Without alert memory every problem counts as new.
+    """
+    owners: list[str] = []
+    alerting = False
+    memory = extras is not None and bool(extras.state)
+    for r in results:
+        if not is_down(r):
+            continue
+        new = not memory or (extras is not None and r.nodeid in extras.announced)
+        remind = extras is not None and r.nodeid in extras.reminded
+        rule = settings.mention_on.get(r.severity or settings.default_severity, "new")
+        if rule == "never" or not (new or (remind and rule == "always")):
+            continue
+        alerting = True
+        owners += r.owners
+    return tuple(dict.fromkeys(owners)), alerting
+
+
+_ANNOUNCED_KINDS = (Kind.NEW, Kind.FLAPPING, Kind.ONGOING, Kind.RECOVERING)  # an open incident
+
+
 def build_notification(run: RunResult, config: Config, lang: str, redactor: Redactor,
-                       extras: Extras | None = None, found: list[Trigger] | None = None) -> Notification:
-    def make(view: RunResult, services: tuple[str, ...] | None = None) -> Notification:
+                       extras: Extras | None = None, found: list[Trigger] | None = None, *,
+                       verdict: Verdict | None = None, ledger: Ledger | None = None,
+                       mode: str = "full") -> Notification:
+    """The run's report as a Notification, with a `route` that gives each robot its own view.
+
+    A robot's view holds only its services (all for a catch-all robot). It is sent when it has news for that
+    robot: a decision worth a message (NEW, a reminder due, a flapping start, a storm) for one of its services,
+    a RECOVERED of an incident the robot was told about, or an open incident it was never told about (then
+    presented to it as NEW). mode: 'full' | 'digest' (only ongoing problems: first screen only) | 'none'.
+    The first message of every view is its first screen (report.render_first_screen); `markdown` (the
+    attachment / legacy layout) is the full report with the trigger line, or the digest.
+    """
+    settings = config.notify
+
+    def make(view: RunResult, ex: Extras | None = extras, services: tuple[str, ...] | None = None,
+             ) -> Notification:
         heading = redactor.text(title(view, lang, config.report.title, found))  # heads every continuation part
         failed = [r for r in view.results if is_down(r)]
-        mine = replace(extras or Extras(), trigger=trigger_line(found or [], lang, services))
+        owners, alerting = owners_to_mention(failed, ex, config.notify)
+        mine = replace(ex or Extras(), trigger=trigger_line(found or [], lang, services))
+        if mode == "digest" and verdict is not None:
+            full = render_digest(view, verdict, lang, heading, redactor, trigger=mine.trigger)
+            summary = full
+        else:
+            full = render_markdown(view, lang, heading, redactor=redactor, extras=mine)
+            # Sent with the full report as a file when the report would take too many messages.
+            summary = render_markdown(view, lang, heading, redactor=redactor, extras=mine,
+                                      max_problems=SUMMARY_PROBLEMS)
         return Notification(
             title=heading,
-            markdown=render_markdown(view, lang, heading, redactor=redactor, extras=mine),
-            # Sent with the full report as a file when the report would take too many messages.
-            summary=render_markdown(view, lang, heading, redactor=redactor, extras=mine,
-                                    max_problems=SUMMARY_PROBLEMS),
+            markdown=full,
+            summary=summary,
             run_started_at=view.started_at,
             lang=lang,
             services=tuple(sorted({r.service for r in failed})),
             failed=len(failed),
+            first_screen=render_first_screen(view, lang, heading, redactor=redactor, extras=_scoped(ex, view)),
+            details=("" if mode == "digest" else
+                     render_details(_announced(view, ex), lang, heading, redactor=redactor, extras=ex)),
+            owners=owners,
+            mention=alerting,
+            incident_keys=tuple(interface_key(r) for r in failed),
         )
 
     def scope(services: tuple[str, ...]) -> Notification | None:
         view = replace(run, results=[r for r in run.results if r.service in services])
-        if not any(is_down(r) for r in view.results):
-            return None
-        return make(view, services)
+        recovered = extras is not None and any(svc in services for svc, *_ in extras.recovered)
+        if not any(is_down(r) for r in view.results) and not recovered:
+            return None  # nothing about these services: this robot hears nothing
+        return make(view, services=services)
 
-    return replace(make(run), scope=scope)
+    def route(target: str, services: tuple[str, ...]) -> Notification | None:
+        mine = (lambda svc: svc in services) if services else (lambda svc: True)
+        view = replace(run, results=[r for r in run.results if mine(r.service)]) if services else run
+        failed = [r for r in view.results if is_down(r)]
+        scoped = services or None
+        if verdict is None or extras is None:  # no memory: every robot with problems (or send_on: always)
+            if failed or (mode == "full" and settings.send_on == "always" and not services):
+                return make(view, services=scoped)
+            return None
+        keys = {r.nodeid: interface_key(r) for r in failed}
+        untold = {n for n, k in keys.items() if n in extras.incident and ledger is not None
+                  and not ledger.told(k, target)}
+        told_recovered = [x for x in extras.recovered if mine(x[0]) and (
+            ledger is None or not x[3] or x[3] in told_ids.get(target, set()))]
+        storm = verdict.storm is not None and verdict.storm.notify and (
+            not services or any(mine(s) for s in verdict.storm.by_service))
+        storm = storm or (verdict.storm_ended is not None and not services)
+        news = storm or bool(told_recovered) or any(
+            d.notify and d.kind not in (Kind.RECOVERED, Kind.REMOVED) and mine(d.service) for d in verdict.decisions)
+        if mode == "none":
+            worth = bool(untold)
+        elif mode == "digest":
+            worth = bool(untold) or bool(failed)
+        else:
+            worth = news or bool(untold) or (settings.send_on == "always" and not services) or (
+                settings.send_on == "failure" and bool(failed))
+        if not worth:
+            return None
+        ex = replace(extras, recovered=told_recovered, state=dict(extras.state), announced=set(extras.announced))
+        for nodeid in untold:  # this robot never heard of it: it starts with a NEW
+            ex.state[nodeid] = "new"
+            ex.announced.add(nodeid)
+            ex.reminded.discard(nodeid)
+        return make(view, ex, scoped)
+
+    # Incidents that were closed this run, and the robots told about them (for RECOVERED routing).
+    told_ids: dict[str, set[str]] = {}
+    if ledger is not None:
+        for inc in ledger.closing:
+            for target in inc.told:
+                told_ids.setdefault(target, set()).add(inc.id)
+    return replace(make(run), scope=scope, route=route)
+
+
+def _announced(view: RunResult, extras: Extras | None) -> RunResult:
+    """The problems whose details are worth sending: those announced for the first time in this run (a
+    reminder or a recovery repeats nothing). Without alert memory every problem is new."""
+    if extras is None or not extras.state:
+        return view
+    return replace(view, results=[r for r in view.results if r.nodeid in extras.announced])
+
+
+def _scoped(extras: Extras | None, view: RunResult) -> Extras | None:
+    """extras restricted to the services of view (a routed robot hears only about its own services)."""
+    if extras is None:
+        return None
+    services = {r.service for r in view.results}
+    return replace(extras, recovered=[x for x in extras.recovered if x[0] in services],
+                   service_lead={s: line for s, line in extras.service_lead.items() if s in services})
 
 
 @dataclass
@@ -180,30 +308,37 @@ class Memory:
 
 
 def build_extras(run: RunResult, verdict: Verdict | None, store: StateStore | None, lang: str,
-                 status_page_url: str | None = None) -> Extras:
+                 status_page_url: str | None = None, ledger: Ledger | None = None) -> Extras:
     """Report annotations: NEW/ONGOING/RECOVERED per problem, storm diagnosis, login root causes, circuits."""
     zh = lang == "zh"
     extras = Extras()
-    if status_page_url:
-        extras.lead.append(f"[{'状态页' if zh else 'Status page'}]({status_page_url})")
+    extras.link = status_page_url
     now = run.finished_at
     # One root cause per failed login (token issue): a lead line, and its interfaces counted, not listed.
-    logins: dict[str, str] = {}
+    # A login that could not reach the service is reported as the service being down (network/timeout),
+    # not as an auth problem: the reason itself says "service unreachable: …" (auth.LoginFailed).
+    logins: dict[str, tuple[str, str]] = {}
     for r in run.results:
-        if r.outcome == Outcome.FAILED and r.category == Category.AUTH and r.sub == "login":
-            logins.setdefault(r.login_service or r.service, r.reason)
-            extras.collapsed[r.nodeid] = f"[auth] {r.reason}"
-    for service, reason in sorted(logins.items()):
-        extras.lead.append(f"登录失败（{service}）：{reason}" if zh else f"Login failed ({service}): {reason}")
+        if r.outcome == Outcome.FAILED and r.sub == "login":
+            svc = r.login_service or r.service  # an interface may borrow another service's login
+            logins.setdefault(svc, (r.category or Category.AUTH.value, r.reason))
+            said = localize(r.reason, lang)
+            extras.collapsed[r.nodeid] = f"{svc}：{said}" if zh else f"{svc}: {said}"
+    for service, (category, reason) in sorted(logins.items()):
+        said = localize(reason, lang)
+        if category == Category.AUTH.value:
+            extras.service_lead[service] = (f"登录失败（{service}）：{said}" if zh
+                                            else f"Login failed ({service}): {said}")
+        else:
+            extras.service_lead[service] = f"{service}：{said}" if zh else f"{service}: {said}"
     if verdict is None:
         return extras
     if verdict.storm is not None:
         extras.lead.insert(0, verdict.storm.describe(lang))
-        per = ", ".join(f"{svc} {n}" for svc, n in verdict.storm.by_service.items())
+        per = ("，" if zh else ", ").join(f"{svc} {n}" for svc, n in verdict.storm.by_service.items())
         for r in run.results:
-            if r.outcome == Outcome.FAILED and r.category in (Category.NETWORK, Category.TIMEOUT):
-                extras.collapsed[r.nodeid] = (f"[{r.category}] 网络风暴：{per}" if zh
-                                              else f"[{r.category}] storm: {per}")
+            if r.outcome == Outcome.FAILED and r.category in ("network", "timeout"):
+                extras.collapsed[r.nodeid] = (f"网络风暴：{per}" if zh else f"[{r.category}] storm: {per}")
     elif verdict.storm_ended is not None:
         since = fmt_time(verdict.storm_ended, now)
         extras.lead.append(f"网络风暴已结束（自 {since} 起）" if zh else f"The network storm (since {since}) is over")
@@ -216,6 +351,16 @@ def build_extras(run: RunResult, verdict: Verdict | None, store: StateStore | No
         r = by_key[key]
         decision = decisions.get(key)
         note = decision.describe(lang, now) if decision else ""
+        if decision is not None:
+            extras.state[r.nodeid] = "circuit" if decision.breaker == "open" else decision.kind.value
+            if decision.since is not None:
+                extras.since[r.nodeid] = decision.since
+            if decision.remind:
+                extras.reminded.add(r.nodeid)
+            elif decision.notify:  # NEW, or flapping announced for the first time
+                extras.announced.add(r.nodeid)
+            if ledger is not None and decision.kind in _ANNOUNCED_KINDS:
+                extras.incident[r.nodeid] = ledger.opened(key, now).id
         a = avail.get(key)
         if a is not None and a.ratio is not None and a.checks >= 2:  # one run says nothing about a trend
             note += ("；" if zh else "; ") + (f"24h 可用率 {a.ratio * 100:.1f}%" if zh else f"24h availability "
@@ -226,6 +371,11 @@ def build_extras(run: RunResult, verdict: Verdict | None, store: StateStore | No
         if note:
             extras.notes[r.nodeid] = f"[{note}]"
     recovered = verdict.of_kind(Kind.RECOVERED)
+    for d in sorted(recovered, key=lambda d: d.key):
+        service, _, name = d.key.partition("/")
+        closing = ledger.closing_of(d.key) if ledger is not None else None
+        extras.recovered.append((service, name, now - d.since if d.since is not None else None,
+                                 closing.id if closing is not None else ""))
     if recovered:
         extras.sections.append(("已恢复" if zh else "Recovered", [
             f"{d.key} — {d.describe(lang, now)}" for d in sorted(recovered, key=lambda d: d.key)]))
@@ -310,12 +460,19 @@ def finish(run: RunResult, config: Config, lang: str, redactor: Redactor, memory
     """
     settings = config.notify
     verdict = None
+    ledger: Ledger | None = None
     store = memory.store if memory is not None else None
+    apply_ownership(run, config)
     if memory is not None:
-        verdict = evaluate(memory.states, run.results, config.policy, run.finished_at, memory.memory,
+        policy = replace(config.policy, remind_by_severity=settings.remind_every)
+        verdict = evaluate(memory.states, run.results, policy, run.finished_at, memory.memory,
                            selection_complete=selection_complete, pools=pools)
         memory.verdict = verdict
-    extras = build_extras(run, verdict, store, lang, config.report.status_page_url)
+        ledger = Ledger.in_dir(config.state_path, config.env)
+        # An incident ends when its interface is no longer announced down (recovered, removed, or resolved
+        # without a message); its robots are remembered for this run's RECOVERED.
+        ledger.close_all(k for k in list(ledger.open) if not (k in verdict.states and verdict.states[k].alerted))
+    extras = build_extras(run, verdict, store, lang, config.report.status_page_url, ledger)
     outcome = AlertOutcome()
     notifiers = build_notifiers(settings, config.state_path / "outbox")
 
@@ -329,6 +486,8 @@ def finish(run: RunResult, config: Config, lang: str, redactor: Redactor, memory
 
     if not notifiers and not dry_run:
         record()
+        if ledger is not None:
+            ledger.save()
         outcome.reason = "no notifier configured"
         return outcome, extras
     if verdict is not None:
@@ -336,8 +495,13 @@ def finish(run: RunResult, config: Config, lang: str, redactor: Redactor, memory
     else:
         failed = any(is_down(r) for r in run.results)
         mode = "full" if settings.send_on == "always" or failed else "none"
+    targets = [t for notifier in notifiers for t in notifier.targets()]  # type: ignore[attr-defined]
+    if mode == "none" and ledger is not None and _untold(run, extras, ledger, targets):
+        mode = "new-robot"  # nothing new overall, but a robot has an open incident it was never told about
     if mode == "none":
         record()
+        if ledger is not None and not dry_run:
+            ledger.save()
         reason = "nothing new since the last report" if verdict is not None else "no failure"
         verb = "nothing would be sent" if dry_run else "not sent"
         outcome.reason = f"{verb} (send_on: {settings.send_on}; {reason})"
@@ -348,13 +512,10 @@ def finish(run: RunResult, config: Config, lang: str, redactor: Redactor, memory
     # Only now is a message worth rendering; the robots may speak another language than the report.
     notify_lang = settings.language or lang
     notify_extras = extras if notify_lang == lang else build_extras(
-        run, verdict, store, notify_lang, config.report.status_page_url)
-    found = triggers(verdict, mode, settings.send_on)
-    notification = build_notification(run, config, notify_lang, redactor, notify_extras, found=found)
-    if mode == "digest" and verdict is not None:
-        digest = render_digest(run, verdict, notify_lang, notification.title, redactor,
-                               trigger=trigger_line(found, notify_lang))
-        notification = replace(notification, markdown=digest, summary=digest, scope=None)
+        run, verdict, store, notify_lang, config.report.status_page_url, ledger)
+    found = triggers(verdict, "digest" if mode == "new-robot" else mode, settings.send_on)
+    notification = build_notification(run, config, notify_lang, redactor, notify_extras, found, verdict=verdict,
+                                      ledger=ledger, mode="none" if mode == "new-robot" else mode)
     if dry_run:
         if not notifiers:
             outcome.reason = "(no WeCom robot configured: nothing would be sent)\n\n" + notification.markdown
@@ -363,6 +524,14 @@ def finish(run: RunResult, config: Config, lang: str, redactor: Redactor, memory
         return outcome, extras
     awaiting = run.env if memory is not None else ""
     staged = [notifier.stage(notification, awaiting_run=awaiting) for notifier in notifiers]
+    if ledger is not None:
+        # Staged in the outbox = told (write-ahead: it is delivered, now or by the next run). Saved before the
+        # run is recorded so a kill after the record cannot make a robot look "never told" and get a 2nd NEW.
+        for target, services in targets:
+            view = notification.for_robot(target, services)
+            for key in view.incident_keys if view is not None else ():
+                ledger.tell(key, target)
+        ledger.save()
     record()
     for notifier, entries in zip(notifiers, staged, strict=True):
         notifier.confirm(entries)
@@ -371,6 +540,17 @@ def finish(run: RunResult, config: Config, lang: str, redactor: Redactor, memory
     outcome.sent = True
     _log_errors(outcome, redactor)
     return outcome, extras
+
+
+def _untold(run: RunResult, extras: Extras, ledger: Ledger, targets: list[tuple[str, tuple[str, ...]]]) -> bool:
+    """Some robot has an open incident of one of its services that it was never told about."""
+    for r in run.results:
+        if not is_down(r) or r.nodeid not in extras.incident:
+            continue
+        for target, services in targets:
+            if (not services or r.service in services) and not ledger.told(interface_key(r), target):
+                return True
+    return False
 
 
 def _log_errors(outcome: AlertOutcome, redactor: Redactor) -> None:

@@ -30,6 +30,7 @@ import requests
 import requests.auth
 
 from ._config_reader import finite_number
+from .categories import Category
 from .classify import lookup
 from .config import AuthConfig, BasicAuth, Config, LoginAuth, OAuth2Auth, ServiceConfig, StaticAuth
 from .origins import allowed, basic_credentials, split_userinfo
@@ -48,7 +49,42 @@ _SEND_SLACK_S = 1.0  # a token this close to expiry may die in transit: do not s
 
 
 class LoginFailed(Exception):
-    """The token for a service could not be obtained; str() is the one-line root cause."""
+    """The token for a service could not be obtained; str() is the one-line root cause.
+
+    `category` says what the root cause is, derived from the message so that a failure shared through the
+    token cache (a plain string) keeps it: a login endpoint that cannot be reached is the service being down
+    (network / timeout, counted by the storm guard), a 5xx is a server error, and only the rest (401, 403, other
+    4xx, no token in a 2xx answer, no base_url) is `auth`.
+    """
+
+    @property
+    def category(self) -> Category:
+        return login_category(str(self))
+
+
+# The stable English openings of a login failure that is not a credential problem (the zh catalogue in
+# messages.py translates them): "service unreachable: the login endpoint refused the connection (…)".
+UNREACHABLE = "service unreachable: the login endpoint"
+LOGIN_SERVER_ERROR = "service error: the login endpoint answered"
+_UNREACHABLE_PHRASES = {
+    ("network", "refused"): "refused the connection",
+    ("network", "dns"): "has no DNS record",
+    ("network", "tls"): "failed the TLS handshake",
+    ("network", "reset"): "dropped the connection",
+    ("network", "other"): "could not be reached",
+    ("timeout", "connect"): "did not accept a connection in time",
+    ("timeout", "read"): "did not answer in time",
+    ("timeout", "total"): "did not answer in time",
+}
+
+
+def login_category(message: str) -> Category:
+    """The Category of a login failure message (see LoginFailed)."""
+    if message.startswith(UNREACHABLE):
+        return Category.TIMEOUT if " in time" in message.split("(", 1)[0] else Category.NETWORK
+    if message.startswith(LOGIN_SERVER_ERROR):
+        return Category.UNAVAILABLE if " 503" in message.split("(", 1)[0] else Category.SERVER_ERROR
+    return Category.AUTH
 
 
 @dataclass
@@ -325,6 +361,9 @@ class TokenManager:
         ex = send(self._session_for(service), req)
         prefix = f"login to {service} failed: {req.method} {ex.url}"
         if ex.error:
+            phrase = _UNREACHABLE_PHRASES.get((ex.error.kind, ex.error.sub))
+            if phrase is not None:  # the service is down, not the credentials wrong: say so first
+                raise LoginFailed(f"{UNREACHABLE} {phrase} ({req.method} {ex.url} → {ex.error.message})")
             raise LoginFailed(f"{prefix} → {ex.error.message}")
         if ex.status is not None and 300 <= ex.status < 400:
             target = next((v for k, v in ex.response_headers.items() if k.lower() == "location"), "")
@@ -335,6 +374,8 @@ class TokenManager:
             data = json.loads(ex.body.decode("utf-8", "replace")) if ex.body else None
         except ValueError:
             data = None
+        if ex.status is not None and 500 <= ex.status <= 599:
+            raise LoginFailed(f"{LOGIN_SERVER_ERROR} HTTP {ex.status} ({req.method} {ex.url}{_server_says(data)})")
         if ex.status is None or not 200 <= ex.status < 300:
             raise LoginFailed(f"{prefix} → {ex.status}{_server_says(data)}")
         return ex, data

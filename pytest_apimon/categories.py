@@ -33,7 +33,8 @@ class Category(_Vocabulary):
     UNAVAILABLE = "unavailable"
     TIMEOUT = "timeout"
     NETWORK = "network"
-    AUTH = "auth"
+    AUTH = "auth"  # 401, a login that was refused, a token missing from a 2xx login answer
+    FORBIDDEN = "forbidden"  # 403: authenticated, but not allowed
     UNEXPECTED = "unexpected"
     INVALID_DOCUMENT = "invalid_document"
     # Added last so earlier members keep their positions (the status page's CSS classes are numbered by them).
@@ -60,7 +61,8 @@ _LABELS: dict[Category, tuple[str, str]] = {
     Category.RATE_LIMITED: ("被限流", "rate limited"),
     Category.TIMEOUT: ("超时", "timeout"),
     Category.NETWORK: ("网络错误", "network error"),
-    Category.AUTH: ("认证失败", "auth failure"),
+    Category.AUTH: ("认证失败", "authentication failed"),
+    Category.FORBIDDEN: ("无权限", "forbidden"),
     Category.UNEXPECTED: ("响应不符合预期", "unexpected response"),
     Category.INVALID_DOCUMENT: ("接口文档错误", "invalid document"),
 }
@@ -75,6 +77,7 @@ TRANSIENT: frozenset[Category] = frozenset({Category.TIMEOUT, Category.NETWORK, 
 ORDER: tuple[Category, ...] = (
     Category.INVALID_DOCUMENT,
     Category.AUTH,
+    Category.FORBIDDEN,
     Category.NETWORK,
     Category.TIMEOUT,
     Category.UNAVAILABLE,

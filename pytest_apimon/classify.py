@@ -74,8 +74,10 @@ def _status(ex: Exchange, expect: Expect) -> Classification | None:
     if status_allowed(status, expect.status):
         return None
     text = f"HTTP {status}" + (f" {ex.reason}" if ex.reason else "")
-    if status in (401, 403):
+    if status == 401:
         return _out(Category.AUTH, "status", text)
+    if status == 403:  # RFC 9110 §15.5.4: the credentials were understood and are not enough
+        return _out(Category.FORBIDDEN, "status", text)
     if status == 404:
         return _out(Category.NOT_FOUND, "status", text)
     if status == 503:

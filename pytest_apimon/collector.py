@@ -224,7 +224,7 @@ class ResultCollector:
             write(res.describe(), red=bool(res.pending or res.rejected or not res.delivered))
             for error in res.errors:
                 write(f"  {red.text(error)}")
-        if alert.reason and self.run.config.notify.wecom:
+        if alert.reason and self.run.config.notify.enabled:
             write(f"WeCom: {alert.reason}")
 
 

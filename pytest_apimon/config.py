@@ -126,6 +126,8 @@ class ServiceConfig:
         """Every origin the service's credentials may be sent to: base_url's, then trusted_origins."""
         own = origin_of(self.base_url)
         return (own, *self.trusted_origins) if own else self.trusted_origins
+    owner: tuple[str, ...] = ()  # userids / mobiles of the people who answer for this service
+    severity: str | None = None  # P0 | P1 | P2 for its interfaces (documents may override)
 
 
 @dataclass(frozen=True)
@@ -162,6 +164,7 @@ class ReportConfig:
     prometheus: str | None = None  # node_exporter textfile-collector file
     status_page_url: str | None = None  # where the page is served; linked from the WeCom report
     publish: bool = False  # reports and the log readable by others (0644) instead of private (0600)
+    timezone: str | None = None  # IANA name or +08:00 for times in messages; None: the machine's zone
 
 
 @dataclass(frozen=True)
@@ -198,7 +201,8 @@ LANGUAGES = ("zh", "en")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 _TOP_KEYS = ("env", "defaults", "services", "logging", "report", "notify", "alerts", "breaker", "state", "limits")
-_SERVICE_KEYS = ("base_url", "headers", "verify_tls", "timeout", "auth", "alerts", "trusted_origins")
+_SERVICE_KEYS = ("base_url", "headers", "verify_tls", "timeout", "auth", "alerts", "trusted_origins", "owner",
+                 "severity")
 
 
 def _policy_settings() -> tuple[type[PolicySettings], type[StateSettings]]:
@@ -371,6 +375,8 @@ class _ConfigReader(c.Reader):
                 timeout=self.get(sec, path, "timeout", c.opt(_TIMEOUT), None),
                 auth=self.auth(sec.get("auth"), path + ("auth",), base_url),
                 trusted_origins=self.trusted_origins(sec.get("trusted_origins"), path + ("trusted_origins",)),
+                owner=self.get(sec, path, "owner", _owners, ()),
+                severity=self.get(sec, path, "severity", c.opt(_severity), None),
             )
         return out
 
@@ -416,6 +422,26 @@ _LOGGING: dict[str, Any] = {
     "backups": c.count,
     "level": c.choice(LOG_LEVELS, str.upper, "a logging level"),
 }
+def _owners(value: Any) -> tuple[str, ...]:
+    from .ownership import parse_owners
+
+    return parse_owners(value)
+
+
+def _severity(value: Any) -> str:
+    from .ownership import parse_severity
+
+    return parse_severity(value).value
+
+
+def _zone_name(value: Any) -> str:
+    from .times import parse_zone
+
+    text = c.nonempty(value)
+    parse_zone(text)  # ValueError names the accepted forms
+    return text
+
+
 _REPORT: dict[str, Any] = {
     "language": c.choice(LANGUAGES, str.lower, "a report language"),
     "title": c.opt(c.string),
@@ -425,6 +451,7 @@ _REPORT: dict[str, Any] = {
     "prometheus": c.opt(c.nonempty),
     "status_page_url": c.opt(c.nonempty),
     "publish": c.boolean,
+    "timezone": c.opt(_zone_name),
 }
 
 

@@ -142,6 +142,8 @@ class Interface:
     tags: tuple[str, ...] = ()
     skip: str | None = None  # reason
     description: str | None = None
+    owner: tuple[str, ...] = ()  # userids / mobiles; empty: the service's owners (config.yaml)
+    severity: str | None = None  # P0 | P1 | P2; None: the service's, else notify.severity.default
     file: str = ""  # path as given to the loader (relative to rootdir when possible)
     line: int | None = None  # 1-based line where this interface starts
     index: int = 0  # position in the file

@@ -170,7 +170,7 @@ class Engine:
             except LoginFailed as exc:
                 result.url = self.redactor.text(req.url)
                 result.login_service = auth_svc
-                return self._fail(result, Classification(Category.AUTH, "login", str(exc)))
+                return self._fail(result, Classification(Category(exc.category), "login", str(exc)))
 
         ex = send(self.session(itf.service), req)
         if ex.status == 401 and token is not None and auth_svc and self.tokens.invalidate(auth_svc, token):
@@ -180,7 +180,7 @@ class Engine:
                 token = self.tokens.apply(auth_svc, req)
             except LoginFailed as exc:
                 result.login_service = auth_svc
-                return self._fail(result, Classification(Category.AUTH, "login", str(exc)), ex)
+                return self._fail(result, Classification(Category(exc.category), "login", str(exc)), ex)
             ex = send(self.session(itf.service), req)
 
         outcome = classify(ex, itf.expect)

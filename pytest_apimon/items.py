@@ -199,7 +199,7 @@ class InterfaceItem(_ApimonItem):
         return InterfaceResult(
             nodeid=self.nodeid, service=itf.service, module=itf.module, name=itf.name, method=itf.method,
             url=self.full_url(), file=itf.file, line=itf.line, tags=list(itf.tags), key=self.key or itf.key,
-            pool=self.pool,
+            pool=self.pool, owners=list(itf.owner), severity=itf.severity or "",
         )
 
     def full_url(self) -> str:
@@ -232,6 +232,7 @@ class InterfaceItem(_ApimonItem):
         result.nodeid = self.nodeid
         result.key, result.pool = self.key or result.key, self.pool
         result.attempts = attempt
+        result.owners, result.severity = list(self.interface.owner), self.interface.severity or ""
         self.result = result
         self.set_properties(result)
         if result.outcome == Outcome.FAILED:

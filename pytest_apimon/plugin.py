@@ -110,12 +110,12 @@ def pytest_cmdline_main(config: pytest.Config) -> int | None:
     from .notify.wecom import check_webhooks
 
     cfg = _load(config)
-    if not cfg.notify.wecom:
-        print("pytest-apimon: no WeCom robot configured (notify.wecom in the config)")
+    if not cfg.notify.enabled:
+        print("pytest-apimon: no robot configured (notify.wecom, notify.dingtalk or notify.feishu in the config)")
         return pytest.ExitCode.USAGE_ERROR
     checks = check_webhooks(cfg.notify, lang=cfg.notify.language or cfg.report.language)
     for check in checks:
-        print(f"WeCom robot '{check.robot}': {check.answer}")
+        print(f"{check.platform} robot '{check.robot}': {check.answer}")
     return 0 if all(c.ok for c in checks) else 1
 
 
@@ -131,6 +131,9 @@ def pytest_configure(config: pytest.Config) -> None:
 
     refuse_thread_timeout(config)
     cfg = _load(config)
+    from . import times
+
+    times.use_zone(cfg.report.timezone)
     lang = apimon_option(config, "lang") or cfg.report.language
     if lang not in ("zh", "en"):
         raise pytest.UsageError(f"pytest-apimon: apimon_lang must be zh or en, got {lang!r}")

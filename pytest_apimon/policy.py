@@ -11,12 +11,12 @@ announced down is resolved even if it recovered between runs), the last outcomes
 
 from __future__ import annotations
 
-import time
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from enum import Enum
 from itertools import pairwise
 
+from . import times
 from .categories import Category, Outcome
 from .policy_settings import AlertPolicy, PolicySettings, StormSettings
 from .results import InterfaceResult
@@ -93,7 +93,7 @@ class Kind(str, Enum):
 
 
 _LABELS = {
-    Kind.NEW: ("新问题", "NEW"), Kind.FLAPPING: ("抖动", "FLAPPING"), Kind.ONGOING: ("持续", "ONGOING"),
+    Kind.NEW: ("新告警", "NEW"), Kind.FLAPPING: ("抖动", "FLAPPING"), Kind.ONGOING: ("持续", "ONGOING"),
     Kind.RECOVERING: ("恢复中", "RECOVERING"), Kind.PENDING: ("待确认", "PENDING"),
     Kind.STORM: ("网络风暴", "STORM"), Kind.RECOVERED: ("已恢复", "RECOVERED"),
     Kind.REMOVED: ("已移除", "REMOVED"),
@@ -273,12 +273,10 @@ def skips(states: Mapping[str, InterfaceState], settings: PolicySettings, now: f
 
 
 def fmt_time(ts: float | None, now: float | None = None, *, seconds: bool = False) -> str:
-    """Local time; the date is added when it is not today."""
+    """Time in the configured zone with its offset ('11:35 +08:00'); the date is added when it is not today."""
     if ts is None:
         return "?"
-    clock = "%H:%M:%S" if seconds else "%H:%M"
-    same_day = now is not None and time.localtime(ts)[:3] == time.localtime(now)[:3]
-    return time.strftime(clock if same_day else f"%Y-%m-%d {clock}", time.localtime(ts))
+    return times.short(ts, now, seconds=seconds)
 
 
 def _due(last: float | None, every: float, now: float) -> bool:
@@ -440,8 +438,8 @@ def evaluate(previous: Mapping[str, InterfaceState], results: Iterable[Interface
         seen.add(key)
         if result.outcome == Outcome.SKIPPED and key not in previous:
             continue  # nothing to remember about an interface that never ran
-        state, decision = step(previous.get(key), result, settings.for_service(result.service), now,
-                               storm=storm is not None)
+        state, decision = step(previous.get(key), result, settings.for_interface(result.service, result.severity),
+                               now, storm=storm is not None)
         states[key] = state
         if decision is not None:
             decisions.append(decision)

@@ -87,9 +87,17 @@ class PolicySettings:
     defaults: AlertPolicy = field(default_factory=AlertPolicy)
     storm: StormSettings = field(default_factory=StormSettings)
     services: Mapping[str, AlertPolicy] = field(default_factory=dict)  # fully merged per-service policies
+    # notify.severity.<P>.remind_every: a severity's own reminder interval (P0 and P1 may differ)
+    remind_by_severity: Mapping[str, float] = field(default_factory=dict)
 
     def for_service(self, service: str) -> AlertPolicy:
         return self.services.get(service, self.defaults)
+
+    def for_interface(self, service: str, severity: str = "") -> AlertPolicy:
+        """The service's policy, with the reminder interval of the interface's severity when one is set."""
+        policy = self.for_service(service)
+        every = self.remind_by_severity.get(severity)
+        return policy if every is None else replace(policy, remind_every=every)
 
 
 _ALERT_KEYS = ("failure_threshold", "success_threshold", "send_on_resolved", "remind_every", "flapping", "storm")

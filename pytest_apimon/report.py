@@ -9,10 +9,11 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
 from typing import Any
 
+from . import times
 from .categories import ORDER, Category, Outcome
+from .messages import localize, zh_document
 from .redact import Redactor
 from .results import InterfaceResult, RunResult
 
@@ -76,6 +77,16 @@ class Extras:
     collapsed: dict[str, str] = field(default_factory=dict)  # nodeid -> group line: counted, not listed
     sections: list[tuple[str, list[str]]] = field(default_factory=list)  # (heading, lines) at the end
     trigger: str = ""  # why a message is sent (alerts.trigger_line), right under the result line
+    # For the first screen: per problem (nodeid) its alert state (policy.Kind value) and since when.
+    state: dict[str, str] = field(default_factory=dict)
+    since: dict[str, float] = field(default_factory=dict)
+    # Recoveries of this run: (service, interface name, outage duration in seconds or None, incident id).
+    recovered: list[tuple[str, str, float | None, str]] = field(default_factory=list)
+    incident: dict[str, str] = field(default_factory=dict)  # nodeid -> incident id of its problem
+    link: str | None = None  # the status page (one link on the first screen)
+    service_lead: dict[str, str] = field(default_factory=dict)  # service -> its root-cause line (unreachable …)
+    reminded: set[str] = field(default_factory=set)  # nodeids whose reminder is due this run
+    announced: set[str] = field(default_factory=set)  # nodeids announced for the first time (NEW, FLAPPING)
 
 
 def _t(key: str, lang: str, **kw: Any) -> str:
@@ -200,11 +211,11 @@ def _label(category: str, lang: str) -> str:
 
 
 def _local(ts: float) -> str:
-    return datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S")
+    return times.stamp(ts)
 
 
 def _iso(ts: float) -> str:
-    return datetime.fromtimestamp(ts).astimezone().isoformat(timespec="seconds")
+    return times.iso(ts)
 
 
 def _ms(v: float | None, lang: str) -> str:
@@ -219,7 +230,10 @@ def _one_line(s: str) -> str:
     return " ".join(s.split())
 
 
-def _breakdown(stats: Stats) -> str:
+def _breakdown(stats: Stats, lang: str = "en") -> str:
+    """'auth 1, timeout 2' (en: the machine names people grep for) or '认证失败 1，超时 2' (zh)."""
+    if lang == "zh":
+        return "，".join(f"{_label(c, lang)} {n}" for c, n in stats.by_category.items())
     return ", ".join(f"{c} {n}" for c, n in stats.by_category.items())
 
 
@@ -231,6 +245,21 @@ def _window(run: RunResult, lang: str) -> str:
 def _latency(stats: Stats, lang: str) -> str:
     return (f"{_t('latency', lang)} P50 {_ms(stats.p50_ms, lang)} · P95 {_ms(stats.p95_ms, lang)}"
             f" · {_t('max', lang)} {_ms(stats.max_ms, lang)}")
+
+
+def _headline(r: InterfaceResult, lang: str) -> str:
+    """InterfaceResult.headline in the reader's language (reason localized, 'in' -> '耗时')."""
+    if lang != "zh":
+        return r.headline(lang)
+    tag = f"[{_label(_category_of(r), lang)}] " if r.category else ""
+    target = f"{r.method} {r.url}".strip()
+    if r.status is not None and r.category not in ("timeout", "network"):
+        result = f"→ {r.status}"
+    else:
+        result = f"→ {_reason(r, lang)}" if r.reason else ""
+    timing = f" 耗时 {r.elapsed_ms:.0f} ms" if r.elapsed_ms is not None else ""
+    where = " · ".join(p for p in (f"{r.service}/{r.module} · {r.name}", target) if p)
+    return f"{tag}{where} {result}{timing}".rstrip()
 
 
 def excerpt(text: str, limit: int = BODY_EXCERPT_BYTES) -> str:
@@ -248,7 +277,7 @@ def render_terminal(run: RunResult, lang: str = "zh", *, redactor: Redactor | No
     stats = compute_stats(run)
     failed = f"{_t('failed', lang)} {stats.failed}"
     if stats.by_category:
-        failed += f" ({_breakdown(stats)})"
+        failed += f" ({_breakdown(stats, lang)})"
     if stats.circuit_open:
         failed += f" [{_t('circuit_open', lang, n=stats.circuit_open)}]"
     lines = [
@@ -259,8 +288,9 @@ def render_terminal(run: RunResult, lang: str = "zh", *, redactor: Redactor | No
                     f"{_t('rate', lang)} {_rate(stats.success_rate, lang)}"]),
         _latency(stats, lang),
     ]
-    if extras and extras.lead:
-        lines += ["", *extras.lead]
+    lead = [*extras.lead, *(line for _, line in sorted(extras.service_lead.items()))] if extras else []
+    if lead:
+        lines += ["", *lead]
     throttled = _rate_limit_lines(run, lang)
     if throttled:
         lines += ["", *throttled]
@@ -268,29 +298,30 @@ def render_terminal(run: RunResult, lang: str = "zh", *, redactor: Redactor | No
     if grouped:
         lines += [""] + [f"  {line}" for line in grouped]
     for category, results in _grouped_failures(run, extras):
-        lines += ["", f"[{category}] {_label(category, lang)} ({len(results)})"]
+        tag = "" if lang == "zh" else f"[{category}] "
+        lines += ["", f"{tag}{_label(category, lang)} ({len(results)})"]
         for r in results:
-            line = _one_line(r.headline(lang))
+            line = _one_line(_headline(r, lang))
             if extras and r.nodeid in extras.notes:
                 line = f"{extras.notes[r.nodeid]} {line}"
             # headline() only shows the reason when there is no status; the reason is what tells a 200
             # "unexpected" apart, so append it.
-            if r.status is not None and r.reason and _one_line(r.reason) not in line:
-                line += f" — {_one_line(r.reason)}"
+            if r.status is not None and r.reason and _reason(r, lang, red) not in line:
+                line += f" — {_reason(r, lang, red)}"
             if r.attempts > 1:
                 line += f" · {_t('attempts', lang, n=r.attempts)}"
             lines.append(f"  {line}")
     flaky = _flaky(run)
     if flaky:
-        lines += ["", f"[flaky] {_t('flaky', lang)} ({len(flaky)})"]
-        lines += [f"  {_one_line(r.headline(lang))} · {_t('attempts', lang, n=r.attempts)}" for r in flaky]
+        lines += ["", ("" if lang == "zh" else "[flaky] ") + f"{_t('flaky', lang)} ({len(flaky)})"]
+        lines += [f"  {_one_line(_headline(r, lang))} · {_t('attempts', lang, n=r.attempts)}" for r in flaky]
     skipped = _skipped(run)
     if skipped:
         lines += ["", f"{_t('skipped', lang)} ({len(skipped)})"]
         for r in skipped:
             line = f"{r.service}/{r.module} · {r.name}"
             if r.reason:
-                line += f" — {_one_line(r.reason)}"
+                line += f" — {_reason(r, lang, red)}"
             lines.append(f"  {line}")
     for heading, body in extras.sections if extras else []:
         lines += ["", heading] + [f"  {line}" for line in body]
@@ -307,6 +338,156 @@ def _font(color: str, s: str) -> str:
     return f'<font color="{color}">{s}</font>'
 
 
+FIRST_SCREEN_LINES = 8  # a phone screen: the verdict and the top problems, before any detail
+
+# How the alert states read on the first screen (the glossary's words: docs/zh/glossary.md).
+_STATE_WORDS = {
+    "new": ("新告警", "new"), "ongoing": ("持续", "ongoing"), "flapping": ("抖动", "flapping"),
+    "recovering": ("恢复中", "recovering"), "pending": ("待确认", "pending"), "storm": ("网络风暴", "storm"),
+    "circuit": ("熔断", "circuit open"),
+}
+_SEVERITY_ORDER = {"P0": 0, "P1": 1, "P2": 2}
+_STATE_ORDER = {"new": 0, "flapping": 1, "circuit": 2, "ongoing": 3, "recovering": 4, "pending": 5, "storm": 6}
+
+
+def duration_text(seconds: float, lang: str) -> str:
+    """'42 分钟' / '1 小时 5 分钟' / '42 min' / '1 h 5 min' (at least one minute)."""
+    minutes = max(1, round(seconds / 60))
+    hours, minutes = divmod(minutes, 60)
+    days, hours = divmod(hours, 24)
+    zh = lang == "zh"
+    units = (("天", "d"), ("小时", "h"), ("分钟", "min"))
+    parts = [f"{n} {u[0] if zh else u[1]}" for n, u in zip((days, hours, minutes), units, strict=True) if n]
+    return " ".join(parts)
+
+
+def _reason(r: InterfaceResult, lang: str, red: Redactor | None = None) -> str:
+    """The result's reason for a reader of lang (masked when a redactor is given)."""
+    if not r.reason:
+        return ""
+    text = red.text(r.reason) if red is not None else r.reason
+    if lang == "zh" and r.category == Category.INVALID_DOCUMENT.value:
+        return _one_line(zh_document(text))
+    return _one_line(localize(text, lang))
+
+
+def _problem_line(r: InterfaceResult, lang: str, extras: Extras) -> str:
+    zh = lang == "zh"
+    sep = "：" if zh else ": "
+    state = extras.state.get(r.nodeid, "")
+    bits = [_label(_category_of(r), lang)]
+    since = extras.since.get(r.nodeid)
+    if since is not None:
+        bits.append(f"自 {times.short(since, r.started_at or since)} 起" if zh
+                    else f"since {times.short(since, r.started_at or since)}")
+    if state in _STATE_WORDS:
+        bits.append(_STATE_WORDS[state][0 if zh else 1])
+    incident = extras.incident.get(r.nodeid)
+    if incident:
+        bits.append(f"#{incident}")
+    if r.owners:  # a mobile number is shown masked: the group sees who, the mention does the paging
+        shown = [f"{o[:3]}****{o[-4:]}" if o.isdigit() and len(o) >= 8 else o for o in r.owners]
+        bits.append(f"负责人 {'、'.join(shown)}" if zh else f"owner {', '.join(shown)}")
+    if r.severity == "P0":  # the default levels are noise on every line; P0 is what makes people move
+        bits.append("P0")
+    return f"- **{r.service}** · {r.name}{sep}" + ("，" if zh else ", ").join(bits)
+
+
+def render_first_screen(run: RunResult, lang: str, heading: str, *, redactor: Redactor | None = None,
+                        extras: Extras | None = None, max_lines: int = FIRST_SCREEN_LINES,
+                        pointer: str = "") -> str:
+    """The first message: at most max_lines lines, no blank line, before any detail.
+
+    Line 1 the verdict (heading), line 2 the failures per service and the run's size and time, then root-cause
+    lines (storm, unreachable services), the top problems (service, interface, category, since when, state,
+    owner), recoveries with their duration, '…and N more', and last one link (status page) or `pointer`
+    (where the details are: next message / attached file). Problems are ranked by severity, then new before
+    ongoing, then category order.
+    """
+    red = redactor or Redactor()
+    ex = extras or Extras()
+    zh = lang == "zh"
+    stats = compute_stats(run)
+    failed = [r for r in run.results if r.outcome == "failed"]
+    per_service: dict[str, int] = {}
+    for r in failed:
+        per_service[r.service] = per_service.get(r.service, 0) + 1
+    counts = ("，" if zh else ", ").join(f"{svc} {n}" for svc, n in sorted(per_service.items(), key=lambda x: -x[1]))
+    when = times.short(run.started_at, run.started_at)
+    if zh:
+        second = (f"失败：{counts}；" if counts else "") + f"共 {stats.total} 个接口 · {when}"
+    else:
+        second = (f"Failed: {counts}; " if counts else "") + f"{stats.total} interfaces · {when}"
+    head = [f"**{_one_line(heading)}**", second]
+    tail = [f"[{'状态页' if zh else 'Status page'}]({ex.link})"] if ex.link else ([pointer] if pointer else [])
+    room = max(1, max_lines - len(head) - 1)  # the last line: the link, or the notifier's pointer to the details
+    body: list[str] = [f"> {_one_line(localize(line, lang))}" for line in ex.lead]
+    body += [f"- {line}" for line in _collapsed_lines(run, ex, lang)]  # storm / unreachable service, counted
+    body += [f"> {line}" for line in _rate_limit_lines(run, lang)]  # the monitor throttled (429), not an outage
+    order = {c: i for i, c in enumerate(_category_order({_category_of(r) for r in failed}))}
+    ranked = sorted((r for r in failed if r.nodeid not in ex.collapsed),
+                    key=lambda r: (_SEVERITY_ORDER.get(r.severity, 1), _STATE_ORDER.get(ex.state.get(r.nodeid, ""), 3),
+                                   order[_category_of(r)], r.service, r.name))
+    problems = [_problem_line(r, lang, ex) for r in ranked]
+    for service, name, seconds, incident in ex.recovered:
+        lasted = (f"，故障持续 {duration_text(seconds, lang)}" if zh else f", the outage lasted "
+                  f"{duration_text(seconds, lang)}") if seconds is not None else ""
+        tag = f" #{incident}" if incident else ""
+        problems.append(f"- **{service}** · {name}{'：已恢复' if zh else ': recovered'}{lasted}{tag}")
+    lines = body + problems
+    if len(lines) > room:
+        shown = lines[: room - 1]
+        more = len(lines) - len(shown)
+        lines = shown + [f"…另有 {more} 项，见详情" if zh else f"…and {more} more in the details"]
+    return red.text("\n".join(head + lines + tail) + "\n")
+
+
+def _curl(r: InterfaceResult, red: Redactor) -> str:
+    """A reproduce line: the masked request as curl (secrets stay masked; the reader fills them in)."""
+    quote = lambda v: "'" + v.replace("'", "'\\''") + "'"  # noqa: E731
+    parts = ["curl -sS", f"-X {r.method}" if r.method and r.method != "GET" else "", quote(red.text(r.url))]
+    for k, v in red.headers(r.request_headers).items():
+        if k.lower() not in _ROUTINE_HEADERS:
+            parts.append(f"-H {quote(f'{k}: {v}')}")
+    if r.request_body:
+        parts.append(f"-d {quote(excerpt(red.text(r.request_body)))}")
+    return " ".join(p for p in parts if p)
+
+
+def render_details(run: RunResult, lang: str, heading: str, *, redactor: Redactor | None = None,
+                   extras: Extras | None = None) -> str:
+    """The second message (or the attachment): per problem its reason, request, response excerpt and a
+    reproduce line. The first screen's list is not repeated; request headers and file lines are left out
+    (they do not help on call) except the location of a document error, which is what needs fixing."""
+    red = redactor or Redactor()
+    zh = lang == "zh"
+    sep = _t("sep", lang)
+    failed = [r for _, results in _grouped_failures(run, extras) for r in results]
+    if not failed:
+        return ""
+    lines = [f"**{_one_line(heading)} · {'详情' if zh else 'details'}**"]
+    for i, r in enumerate(failed, 1):
+        lines += ["", f"**{i}. {r.service} · {r.name}** · {_label(_category_of(r), lang)}"]
+        if r.reason:
+            lines.append(f"> {_t('reason', lang)}{sep}{_reason(r, lang, red)}")
+        if r.category == Category.INVALID_DOCUMENT.value and r.file:
+            lines.append(f"- {_t('location', lang)}{sep}{_code(f'{r.file}:{r.line}' if r.line else r.file)}")
+            continue
+        target = f"{r.method} {red.text(r.url)}".strip()
+        if target:
+            lines.append(f"- {_t('request', lang)}{sep}{_code(target)}")
+        if r.status is not None:
+            resp = [f"{_t('status', lang)} {r.status}"]
+            if r.elapsed_ms is not None:
+                resp.append(_ms(r.elapsed_ms, lang))
+            if r.response_body:
+                resp.append(_code(excerpt(red.text(r.response_body), 200)))
+            lines.append(f"- {_t('response', lang)}{sep}" + " · ".join(resp))
+        if r.url:
+            lines.append(f"- {'复现' if zh else 'Reproduce'}{sep}{_code(_curl(r, red))}")
+    return red.text("\n".join(lines) + "\n")
+
+
 def _md_problem(r: InterfaceResult, lang: str, red: Redactor, note: str = "") -> str:
     parts = [f"**{r.service}/{r.module} · {r.name}**"]
     if note:
@@ -314,19 +495,27 @@ def _md_problem(r: InterfaceResult, lang: str, red: Redactor, note: str = "") ->
     target = f"{r.method} {red.text(r.url)}".strip()
     if target:
         parts.append(_code(target))
-    if r.circuit_open:
-        status = _t("circuit_note", lang)
-    else:
-        status = f"{_t('status', lang)} {r.status}" if r.status is not None else _t("no_response", lang)
-    parts.append(_font("warning", status))
+    status = _t("circuit_note", lang) if r.circuit_open else _status_word(r, lang)
+    if status:
+        parts.append(_font("warning", status))
     if r.elapsed_ms is not None:
         parts.append(_ms(r.elapsed_ms, lang))
     if r.attempts > 1:
         parts.append(_t("attempts", lang, n=r.attempts))
     line = "- " + " · ".join(parts)
     if r.reason:
-        line += f" — {_one_line(red.text(r.reason))}"
+        line += f" — {_reason(r, lang, red)}"
     return line
+
+
+def _status_word(r: InterfaceResult, lang: str) -> str:
+    """'状态 503', or '无响应' only when the request went out and nothing came back (never for a document
+    error or a login that failed before the request)."""
+    if r.status is not None:
+        return f"{_t('status', lang)} {r.status}"
+    if r.category in (Category.NETWORK.value, Category.TIMEOUT.value) and r.sub != "login":
+        return _t("no_response", lang)
+    return ""
 
 
 # Headers every exchange has; listing them in a chat message only hides the ones that matter.
@@ -343,8 +532,9 @@ def _md_details(index: int, r: InterfaceResult, lang: str, red: Redactor) -> lis
     sep = _t("sep", lang)
     out = ["", f"### {index}. [{_category_of(r)}] {r.service}/{r.module} · {r.name}"]
     if r.reason:
-        out.append(f"> **{_t('reason', lang)}**{sep}{_one_line(red.text(r.reason))}")
-    out.append(f"- {_t('category', lang)}{sep}{_label(_category_of(r), lang)} {_code(_category_of(r))}")
+        out.append(f"> **{_t('reason', lang)}**{sep}{_reason(r, lang, red)}")
+    code = "" if lang == "zh" else f" {_code(_category_of(r))}"
+    out.append(f"- {_t('category', lang)}{sep}{_label(_category_of(r), lang)}{code}")
     if r.file:
         out.append(f"- {_t('location', lang)}{sep}{_code(f'{r.file}:{r.line}' if r.line else r.file)}")
     target = f"{r.method} {red.text(r.url)}".strip()
@@ -355,15 +545,13 @@ def _md_details(index: int, r: InterfaceResult, lang: str, red: Redactor) -> lis
     if r.request_body:
         # Mask before cutting: a cut literal secret would no longer match and its prefix would leak.
         out.append(f"- {_t('req_body', lang)}{sep}{_code(excerpt(red.text(r.request_body)))}")
-    if r.circuit_open:
-        resp = [_t("circuit_note", lang)]
-    else:
-        resp = [f"{_t('status', lang)} {r.status}" if r.status is not None else _t("no_response", lang)]
+    resp = [_t("circuit_note", lang)] if r.circuit_open else [w for w in (_status_word(r, lang),) if w]
     if r.elapsed_ms is not None:
         resp.append(_ms(r.elapsed_ms, lang))
     if r.attempts > 1:
         resp.append(_t("attempts", lang, n=r.attempts))
-    out.append(f"- {_t('response', lang)}{sep}" + " · ".join(resp))
+    if resp:
+        out.append(f"- {_t('response', lang)}{sep}" + " · ".join(resp))
     if r.response_headers and _md_headers(r.response_headers, red, True):
         out.append(f"- {_t('resp_headers', lang)}{sep}{_md_headers(r.response_headers, red, True)}")
     if r.response_body:
@@ -387,7 +575,7 @@ def render_markdown(run: RunResult, lang: str = "zh", title: str | None = None, 
         overall = _font("comment", _t("nothing_ran", lang))
     failed = f"- {_t('failed', lang)} {_font('warning' if stats.failed else 'comment', str(stats.failed))}"
     if stats.by_category:
-        failed += f" ({_breakdown(stats)})"
+        failed += f" ({_breakdown(stats, lang)})"
     if stats.circuit_open:
         failed += f" · {_t('circuit_open', lang, n=stats.circuit_open)}"
     lines = [
@@ -408,8 +596,12 @@ def render_markdown(run: RunResult, lang: str = "zh", title: str | None = None, 
         f"- {_t('rate', lang)} **{_rate(stats.success_rate, lang)}**",
         f"- {_latency(stats, lang)}",
     ]
-    if extras and extras.lead:
-        lines += [""] + [f"> {line}" for line in extras.lead]
+    lead = [*extras.lead, *(line for svc, line in sorted(extras.service_lead.items())
+                            if any(r.service == svc for r in run.results))] if extras else []
+    if extras and extras.link:
+        lead.insert(0, f"[{'状态页' if lang == 'zh' else 'Status page'}]({extras.link})")
+    if lead:
+        lines += [""] + [f"> {line}" for line in lead]
     throttled = _rate_limit_lines(run, lang)
     if throttled:
         lines += [""] + [f"> {_font('warning', line)}" for line in throttled]
@@ -432,7 +624,8 @@ def render_markdown(run: RunResult, lang: str = "zh", title: str | None = None, 
         for category, results in groups:
             if budget <= 0:
                 break
-            lines += ["", f"### {_label(category, lang)} {_code(category)} ({len(results)})"]
+            code = "" if lang == "zh" else f" {_code(category)}"
+            lines += ["", f"### {_label(category, lang)}{code} ({len(results)})"]
             lines += [_md_problem(r, lang, red, notes.get(r.nodeid, "")) for r in results[:budget]]
             budget -= len(results)
         if max_problems is not None and total > max_problems:
@@ -448,14 +641,14 @@ def render_markdown(run: RunResult, lang: str = "zh", title: str | None = None, 
 
     flaky = _flaky(run)
     if flaky:
-        lines += ["", f"## {_t('flaky', lang)} `flaky` ({len(flaky)})"]
+        lines += ["", f"## {_t('flaky', lang)} ({len(flaky)})"]
         lines += capped([f"- {r.service}/{r.module} · {r.name} · {_t('attempts', lang, n=r.attempts)}"
                          for r in flaky])
     skipped = _skipped(run)
     if skipped:
         lines += ["", f"## {_t('skipped', lang)} ({len(skipped)})"]
         lines += capped([f"- {r.service}/{r.module} · {r.name}"
-                         + (f" — {_one_line(red.text(r.reason))}" if r.reason else "") for r in skipped])
+                         + (f" — {_reason(r, lang, red)}" if r.reason else "") for r in skipped])
     for heading, body in extras.sections if extras else []:
         lines += ["", f"## {heading}"] + capped([f"- {line}" for line in body])
     if details and groups:

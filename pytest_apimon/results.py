@@ -27,6 +27,8 @@ class InterfaceResult:
     file: str = ""
     line: int | None = None
     tags: list[str] = field(default_factory=list)
+    owners: list[str] = field(default_factory=list)  # from the document; the service's are added on the controller
+    severity: str = ""  # P0 | P1 | P2 from the document; "" = the service's / the default
     started_at: float | None = None  # epoch seconds
     retry_after: float | None = None  # seconds the response's Retry-After asked for (failed checks only)
     # Identity in the run's memory (policy.interface_key): "service/name" for an interface whose name is unique

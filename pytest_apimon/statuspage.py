@@ -19,6 +19,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import times
 from .categories import Category, Outcome
 from .metrics import atomic_write_text
 from .policy import DOWN, OPEN, InterfaceState, Verdict, interface_key
@@ -40,12 +41,13 @@ _CELL_CLASS = {c.value: f"c{i}" for i, c in enumerate(Category)}
 _CELL_COLOR = {
     "server_error": "#cf222e", "not_found": "#8c4b1f", "unavailable": "#a40e26", "rate_limited": "#9a6700",
     "timeout": "#e16f24",
-    "network": "#8250df", "auth": "#bf3989", "unexpected": "#d4a72c", "invalid_document": "#57606a",
+    "network": "#8250df", "auth": "#bf3989", "forbidden": "#bf3989", "unexpected": "#d4a72c",
+    "invalid_document": "#57606a",
 }
 _T = {
     "zh": dict(title="接口状态", ok="全部正常", warn="部分接口异常", bad="{n} 个接口故障", storm="网络风暴",
                last_run="最近一次巡检", window="时间窗口", duration="耗时", total="总数", passed="通过",
-               failed="失败", skipped="跳过", rate="成功率", incidents="进行中的问题", circuits="熔断中的接口",
+               failed="失败", skipped="跳过", rate="成功率", incidents="持续中的告警", circuits="熔断中的接口",
                none="无", interface="接口", state="状态", since="开始于", runs="连续次数", last="最近失败",
                open_since="熔断开始", next_probe="下次探测", history="最近 {n} 次", avail24="24小时",
                avail7="7天", avail30="30天", avail90="90天", avail1y="1年",
@@ -276,7 +278,7 @@ def _cat_label(category: str, lang: str) -> str:
 
 
 def _fmt(ts: float | None) -> str:
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts)) if ts is not None else "-"
+    return times.stamp(ts) if ts is not None else "-"
 
 
 def _sum_avail(items: Iterable[Availability | None]) -> Availability | None:

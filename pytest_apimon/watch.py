@@ -33,6 +33,7 @@ from datetime import date, datetime, timedelta, tzinfo
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from . import times
 from .config import Config, ConfigError, load_config
 from .notify import Notification, build_notifiers
 from .redact import Redactor
@@ -153,6 +154,23 @@ def describe_exit(code: int | None, error: str = "") -> str:
             name = f"signal {-code}"
         return f"killed by {name}"
     return f"exit code {code} ({EXIT_MEANING.get(code, 'unexpected')})"
+
+
+_EXIT_MEANING_ZH = {
+    2: "被中断，或收集接口时出错",
+    3: "pytest 内部错误",
+    4: "用法错误：配置或命令行有误",
+    5: "没有收集到任何接口：什么都没有被监控",
+}
+
+
+def _exit_zh(code: int | None, english: str) -> str:
+    """describe_exit in Chinese (the watcher's messages follow report.language)."""
+    if code is None:
+        return "无法启动：" + english.removeprefix("could not start: ")
+    if code < 0:
+        return "被信号终止（" + english.removeprefix("killed by ") + "）"
+    return f"退出码 {code}（{_EXIT_MEANING_ZH.get(code, '意外的退出码')}）"
 
 
 @dataclass
@@ -328,7 +346,7 @@ def _call(hook: Callable[..., None] | None, *args: object) -> None:
 
 
 def _clock(ts: float) -> str:
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts))
+    return times.stamp(ts)
 
 
 def pytest_command(args: Sequence[str], python: str = sys.executable) -> list[str]:
@@ -369,6 +387,7 @@ class WatchAlerts:
     def __init__(self, config_path: Path | None, env: str | None = None) -> None:
         self.config_path, self.env = config_path, env
         self.config = load_config(config_path, env=env)  # raises ConfigError: refuse to start on a bad config
+        times.use_zone(self.config.report.timezone)
 
     def _current(self) -> Config:
         try:
@@ -405,6 +424,8 @@ class WatchAlerts:
     def broken(self, cycle: Cycle, since: float) -> None:
         zh = self.lang == "zh"
         what = describe_exit(cycle.returncode, cycle.error)
+        if zh:
+            what = _exit_zh(cycle.returncode, what)
         lines = [f"> 监控本身出错：{what}，本轮接口没有被检查。" if zh
                  else f"> The monitor itself failed: {what}; no interface was checked this cycle.",
                  f"> {'故障开始' if zh else 'Broken since'}: {_clock(since)}", ""]
@@ -420,21 +441,41 @@ class WatchAlerts:
         self._send(self._title("监控已恢复", "monitor repaired"), [text], cycle.started_at, failed=0)
 
     def heartbeat(self, now: float, next_run: float) -> None:
+        """The daily 'alive' message. Its title says what is true *now*: how many interfaces are down or
+        behind an open circuit (naming a few), or that there is no run yet; never 'all is well' while
+        something is down."""
         config = self._current()
         zh = self.lang == "zh"
         db = config.state_path / DB_FILE
         if not db.is_file():
             body = ["> 尚无运行记录。" if zh else "> No run recorded yet."]
+            title = self._title("监控已启动，尚无运行记录", "monitor started, no run recorded yet")
         else:
             with StateStore(db) as store:
                 f = store.figures(config.env, since=now - 86400, until=now + 1)
+                states = store.load_states(config.env)
             avail = "-" if f.availability is None else f"{f.availability * 100:.2f}%"
+            down = sorted(s.key for s in states.values() if s.status == "down" and s.breaker != "open")
+            circuits = sorted(s.key for s in states.values() if s.breaker == "open")
             if zh:
                 body = [f"> 过去 24 小时：运行 {f.runs} 次 · 检查 {f.checks} 次 · 失败 {f.failed_checks} 次 · "
                         f"可用率 {avail}",
-                        f"> 当前故障 {f.down_now} 个 · 熔断中 {f.open_circuits} 个"]
+                        f"> 当前故障 {len(down)} 个 · 熔断中 {len(circuits)} 个"]
             else:
                 body = [f"> Last 24 h: {f.runs} runs · {f.checks} checks · {f.failed_checks} failed · "
-                        f"availability {avail}", f"> Down now: {f.down_now} · open circuits: {f.open_circuits}"]
+                        f"availability {avail}", f"> Down now: {len(down)} · open circuits: {len(circuits)}"]
+            named = [*down, *circuits]
+            if named:
+                shown = "、".join(named[:5]) if zh else ", ".join(named[:5])
+                more = (f" 等 {len(named)} 个" if zh else f" and {len(named) - 5} more") if len(named) > 5 else ""
+                body.append(f"> {'故障接口' if zh else 'Affected'}: {shown}{more}")
+            if down or circuits:
+                zh_t = f"{len(down)} 个接口故障" + (f"，{len(circuits)} 个熔断中" if circuits else "") if down \
+                    else f"{len(circuits)} 个接口熔断中"
+                en_t = ", ".join(x for x in (f"{len(down)} interface(s) down" if down else "",
+                                             f"{len(circuits)} behind an open circuit" if circuits else "") if x)
+                title = self._title(f"监控运行中，{zh_t}", f"monitor running, {en_t}")
+            else:
+                title = self._title("监控运行中，全部接口正常", "monitor running, all interfaces up")
         body.append(f"> {'下次运行' if zh else 'Next run'}: {_clock(next_run)}")
-        self._send(self._title("监控运行正常", "monitor alive"), body, now, failed=0)
+        self._send(title, body, now, failed=0)

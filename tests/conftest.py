@@ -15,7 +15,10 @@ from localserver import LocalServer
 # cheap in every pytest run), so without these imports the core and PyYAML would be imported inside the first
 # inner run, dropped, and imported again in the next one, which PyYAML's C extension does not survive.
 import pytest_apimon.collector
-import pytest_apimon.fixtures  # noqa: F401
+import pytest_apimon.fixtures
+import pytest_apimon.notify.dingtalk  # build_notifiers imports the platforms lazily
+import pytest_apimon.notify.feishu
+import pytest_apimon.ownership  # noqa: F401
 from pytest_apimon.probe import new_session
 
 # Hypothesis' per-example deadline (200 ms) and its too_slow health check are wall-clock assertions: on a busy

@@ -368,3 +368,22 @@ def cjk_lines(nbytes: int, line_chars: int = 30) -> str:
     text = text + "\n" + tail if tail else text
     assert len(text.encode("utf-8")) == nbytes, (len(text.encode("utf-8")), nbytes)
     return text
+
+
+def reports(fake: FakeWeCom, key: str | None = None) -> list[str]:
+    """One text per report a group received: its first screen joined with the details messages (and the
+    continuation parts) that follow it (report.render_first_screen, notify/layout.py)."""
+    import re
+
+    out: list[str] = []
+    for m in fake.messages if key is None else fake.for_key(key):
+        if m.msgtype != "markdown":
+            continue
+        first = m.content.split("\n", 1)[0]
+        follows = "· 详情" in first or "· details" in first or re.match(r"\(\d+/\d+\)$", first) or re.search(
+            r"\(\d+/\d+\)\*\*$", first)
+        if out and follows:
+            out[-1] += "\n" + m.content
+        else:
+            out.append(m.content)
+    return out

@@ -18,7 +18,8 @@ from typing import Any
 import pytest
 from localserver import LocalServer, Req, Response, closed_port
 
-from pytest_apimon.auth import MAX_RELOGINS_PER_RUN, LoginFailed, TokenManager, jwt_expiry
+from pytest_apimon.auth import MAX_RELOGINS_PER_RUN, LoginFailed, TokenManager, jwt_expiry, login_category
+from pytest_apimon.categories import Category
 from pytest_apimon.config import (
     AuthConfig,
     BasicAuth,
@@ -289,11 +290,38 @@ def test_bad_credentials_fail_once(server: LoginServer) -> None:
 def test_login_endpoint_down(server: LoginServer) -> None:
     port = closed_port()
     tm = manager(config(f"http://127.0.0.1:{port}"))
-    with pytest.raises(LoginFailed, match=rf"^login to nurse failed: POST http://127.0.0.1:{port}/login → "):
+    # Root cause first (issue 20): the service is down, not the credentials wrong.
+    with pytest.raises(LoginFailed, match=rf"^service unreachable: the login endpoint refused the connection "
+                                          rf"\(POST http://127.0.0.1:{port}/login → ") as err:
         tm.token("nurse")
-    with pytest.raises(LoginFailed):
+    assert err.value.category is Category.NETWORK
+    with pytest.raises(LoginFailed) as again:
         tm.token("nurse")
+    assert again.value.category is Category.NETWORK  # the remembered failure keeps its root cause
     assert tm.stats()["logins"] == 1
+
+
+@pytest.mark.parametrize("message, category", [
+    ("service unreachable: the login endpoint refused the connection (POST http://a/login → x)", "network"),
+    ("service unreachable: the login endpoint has no DNS record (POST http://a/login → x)", "network"),
+    ("service unreachable: the login endpoint failed the TLS handshake (POST http://a/login → x)", "network"),
+    ("service unreachable: the login endpoint did not answer in time (POST http://a/login → x)", "timeout"),
+    ("service unreachable: the login endpoint did not accept a connection in time (POST …)", "timeout"),
+    ("service error: the login endpoint answered HTTP 503 (POST http://a/login)", "unavailable"),
+    ("service error: the login endpoint answered HTTP 500 (POST http://a/login (in time))", "server_error"),
+    ("login to nurse failed: POST http://a/login → 401 (bad password)", "auth"),
+    ("login to nurse failed: POST http://a/login → 403", "auth"),
+    ("login to nurse failed: POST http://a/login → 200, but no token at 'data.token' in the response", "auth"),
+])
+def test_login_category(message: str, category: str) -> None:
+    assert login_category(message).value == category
+
+
+def test_login_5xx_is_a_server_error_not_auth(server: LoginServer) -> None:
+    server.srv.route("POST", "/login", lambda req: (503, {}, b"busy"))
+    with pytest.raises(LoginFailed) as err:
+        manager(config(server.srv.url)).token("nurse")
+    assert err.value.category is Category.UNAVAILABLE and "HTTP 503" in str(err.value)
 
 
 def test_token_missing_at_path(server: LoginServer) -> None:
@@ -509,4 +537,5 @@ def test_login_failure_names_the_service_whose_login_failed(server: LoginServer)
     from pytest_apimon.results import RunResult
 
     extras = build_extras(RunResult(0.0, 1.0, "default", [res]), None, None, "en")
-    assert any(line.startswith("Login failed (admin):") for line in extras.lead)
+    # one root-cause line per service whose login failed (report lead, first screen's counted group)
+    assert extras.service_lead["admin"].startswith("Login failed (admin):")

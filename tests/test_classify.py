@@ -74,7 +74,7 @@ def test_long_reasons_are_cut() -> None:
     ("status", "category", "reason"),
     [
         (401, Category.AUTH, "HTTP 401"),
-        (403, Category.AUTH, "HTTP 403"),
+        (403, Category.FORBIDDEN, "HTTP 403"),
         (404, Category.NOT_FOUND, "HTTP 404"),
         (503, Category.UNAVAILABLE, "HTTP 503"),
         (500, Category.SERVER_ERROR, "HTTP 500"),

@@ -8,7 +8,7 @@ import signal
 import sys
 
 import pytest
-from fake_wecom import KEY, FakeWeCom
+from fake_wecom import KEY, FakeWeCom, reports
 from localserver import LocalServer, Response
 from test_plugin import write
 
@@ -39,6 +39,10 @@ def workspace(pytester: pytest.Pytester, srv: LocalServer, fake: FakeWeCom, fail
 
 
 def markdown(fake: FakeWeCom) -> list[str]:
+    return reports(fake)  # one text per report: its first screen and details
+
+
+def raw(fake: FakeWeCom) -> list[str]:
     return [m.content for m in fake.messages if m.msgtype == "markdown"]
 
 
@@ -81,14 +85,15 @@ def test_killed_in_the_middle_of_a_long_report_resumes_after_the_last_accepted_p
                                                                                    local_server) -> None:
     with FakeWeCom() as fake:
         workspace(pytester, local_server, fake, failing=30)
-        run_killed(pytester, fake, signal.SIGKILL, skip=1)  # part 1 accepted, part 2 held
-        first = markdown(fake)
-        assert len(first) == 1 and "(1/" in first[0]
+        run_killed(pytester, fake, signal.SIGKILL, skip=1)  # the first screen accepted, the details' part 1 held
+        first = raw(fake)
+        assert len(first) == 1 and "详情见下一条消息" in first[0]
         pytester.runpytest_subprocess("--apimon", "pool")
-        parts = markdown(fake)
-        total = int(first[0].split("(1/")[1].split(")")[0])
-        assert len(parts) == total, [p[:40] for p in parts]  # every part exactly once
-        for i, part in enumerate(parts[1:], 2):
+        parts = raw(fake)
+        assert "(1/" in parts[1]
+        total = int(parts[1].split("(1/")[1].split(")")[0])
+        assert len(parts) == 1 + total, [p[:40] for p in parts]  # the first screen and every part exactly once
+        for i, part in enumerate(parts[2:], 2):
             assert f"({i}/{total})" in part
 
 
@@ -135,5 +140,6 @@ def test_killed_before_the_run_was_recorded_announces_once(tmp_path, monkeypatch
         assert len(Outbox(config.state_path / "outbox")) == 1 and fake.messages == []
         one_run(2000.0)  # the stale entry is discarded; the still-new problem is announced by this run
         one_run(3000.0)
-        assert len(fake.messages) == 1 and "新问题" in fake.messages[0].content
-        assert "补发" not in fake.messages[0].content
+        sent = markdown(fake)
+        assert len(sent) == 1 and "新告警" in sent[0]
+        assert "补发" not in sent[0]

@@ -6,7 +6,7 @@ import json
 import xml.etree.ElementTree as ET
 
 import pytest
-from fake_wecom import KEY, FakeWeCom
+from fake_wecom import KEY, FakeWeCom, reports
 from localserver import LocalServer, Response
 from test_plugin import XDIST, write
 
@@ -60,8 +60,8 @@ def test_three_shards_then_one_merge(pytester, local_server, monkeypatch, extra)
         code = main(["merge", "--junitxml", "merged.xml", "--report", "merged.md", "--json", "merged.json",
                      *(f"results-{k}.json" for k in (1, 2, 3))])
         assert code == 1  # one interface failed
-        markdown = [m for m in fake.messages if m.msgtype == "markdown"]
-        assert len(markdown) == 1 and "beta-0" in markdown[0].content
+        sent = reports(fake)  # one report: its first screen and its details
+        assert len(sent) == 1 and "beta-0" in sent[0]
         assert (pytester.path / ".apimon" / DB_FILE).exists()
         cases = list(ET.parse(pytester.path / "merged.xml").getroot().iter("testcase"))
         assert len(cases) == 12

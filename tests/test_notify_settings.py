@@ -63,7 +63,7 @@ def test_full_example() -> None:
 
 def test_defaults_and_disabled() -> None:
     s = parse_notify(None)
-    assert s == NotifySettings() and not s.enabled and s.send_on == "failure" and s.max_wait == 90.0
+    assert s == NotifySettings() and not s.enabled and s.send_on == "change" and s.max_wait == 90.0
     single = parse_notify({"wecom": {"webhook": KEY}})  # one robot without the list
     assert single.enabled and single.wecom[0].name == "default" and single.wecom[0].message_type == "markdown"
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from fake_wecom import KEY, FakeClock, FakeWeCom, robot_config
 
+from pytest_apimon import times
 from pytest_apimon.notify import Notification, build_notifiers, default_outbox_dir
 from pytest_apimon.notify.outbox import Outbox, OutboxEntry
 from pytest_apimon.notify.settings import NotifySettings, parse_notify
@@ -16,6 +17,7 @@ from pytest_apimon.notify.wecom import WeComNotifier
 
 RUN1 = time.mktime((2026, 11, 28, 4, 0, 0, 0, 0, -1))
 RUN2 = RUN1 + 900
+OFF = times.offset(RUN1)  # times in messages carry the zone's offset (report.timezone; here the machine's)
 
 
 
@@ -46,7 +48,7 @@ def test_down_for_a_run_then_delivered_first_with_original_time(fake: FakeWeCom,
     second = run(fake, clock, box, report("# 第二次运行：全部恢复", started=RUN2))
     assert second.delivered and second.redelivered == 1 and second.messages_sent == 2
     old, new = fake.messages
-    assert old.content == "（补发：原始运行时间 2026-11-28 04:00:00）\n# 第一次运行：订单服务失败"
+    assert old.content == f"（补发：原始运行时间 2026-11-28 04:00:00 {OFF}）\n# 第一次运行：订单服务失败"
     assert new.content == "# 第二次运行：全部恢复"
     assert list(box.glob("*.json")) == []
 
@@ -57,7 +59,7 @@ def test_english_marker_and_flush_without_own_report(fake: FakeWeCom, clock: Fak
     fake.come_back()
     flushed = run(fake, clock, tmp_path, None)
     assert flushed.redelivered == 1
-    assert fake.messages[0].content.startswith("(delayed: originally from 2026-11-28 04:00:00)\n# Run 1")
+    assert fake.messages[0].content.startswith(f"(delayed: originally from 2026-11-28 04:00:00 {OFF})\n# Run 1")
 
 
 def test_partial_delivery_keeps_only_the_rest(fake: FakeWeCom, clock: FakeClock, tmp_path: Path) -> None:
@@ -71,7 +73,8 @@ def test_partial_delivery_keeps_only_the_rest(fake: FakeWeCom, clock: FakeClock,
     assert len(entry.steps) == total - 1
     again = run(fake, clock, tmp_path, None)
     assert again.redelivered == 1 and len(fake.messages) == total
-    assert fake.messages[1].content.startswith("（补发：原始运行时间 2026-11-28 04:00:00）\n**【prod】接口监控 (2/")
+    note = f"（补发：原始运行时间 2026-11-28 04:00:00 {OFF}）"
+    assert fake.messages[1].content.startswith(note + "\n**【prod】接口监控 (2/")
 
 
 def test_wrong_key_stored_and_delivered_once_fixed(fake: FakeWeCom, clock: FakeClock, tmp_path: Path) -> None:

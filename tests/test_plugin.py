@@ -98,7 +98,7 @@ EXPECTED = {
     "busy": ("failed", "unavailable"),
     "missing": ("failed", "not_found"),
     "wrong body": ("failed", "unexpected"),
-    "forbidden": ("failed", "auth"),
+    "forbidden": ("failed", "forbidden"),  # 403 is 无权限, not 认证失败
     "slow": ("failed", "timeout"),
     "refused": ("failed", "network"),
     "skipped one": ("skipped", None),

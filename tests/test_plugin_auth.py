@@ -8,7 +8,7 @@ import threading
 
 import pytest
 from fake_wecom import KEY, FakeWeCom
-from localserver import LocalServer, Response
+from localserver import LocalServer, Response, closed_port
 from test_plugin import XDIST, write
 
 SECRET_PASSWORD = "pw-Zq81-unique"
@@ -124,11 +124,33 @@ def test_failed_login_reported_once_at_the_top(pytester, local_server, extra) ->
     workspace(pytester, local_server)
     result = pytester.runpytest("--apimon", "pool", "--apimon-report", "r.md", *extra)
     result.assert_outcomes(failed=12)
-    result.stdout.fnmatch_lines(["*登录失败（svc）：login to svc failed: POST http://127.0.0.1:*/svc/login → 401*"])
+    result.stdout.fnmatch_lines(["*登录失败（svc）：登录 svc 失败：POST http://127.0.0.1:*/svc/login → HTTP 401 未认证*"
+                                 ])
     assert server.n == 0
     assert local_server.count("/svc/login") == 1  # no login storm, not even across workers
     md = (pytester.path / "r.md").read_text(encoding="utf-8")
-    assert "(12 个接口)" in md and md.count("login to svc failed") <= 3
+    assert "(12 个接口)" in md and md.count("登录 svc 失败") <= 3
+
+
+@pytest.mark.parametrize("extra", XDIST)
+def test_unreachable_login_is_the_service_down_not_auth(pytester, local_server, extra) -> None:
+    """Root cause first: a service whose process is down fails its login with connection refused."""
+    dead = closed_port()
+    write(pytester.path, "config.yaml", f"""
+        defaults: {{retries: 0}}
+        services:
+          svc:
+            base_url: http://127.0.0.1:{dead}/svc
+            auth: {{type: login, path: /login, json: {{username: u, password: p}}, token_path: token}}
+    """)
+    write(pytester.path, "pool/svc/api.json", json.dumps([{"name": f"data{i}", "path": f"/data{i}"}
+                                                          for i in range(3)]))
+    result = pytester.runpytest("--apimon", "pool", "--apimon-json", "r.json", *extra)
+    result.assert_outcomes(failed=3)
+    result.stdout.fnmatch_lines(["*svc：服务不可达：登录接口连接被拒绝（POST http://127.0.0.1:*/svc/login → *"])
+    assert "认证失败" not in result.stdout.str()
+    data = json.loads((pytester.path / "r.json").read_text(encoding="utf-8"))
+    assert {r["category"] for r in data["results"]} == {"network"}
 
 
 def test_user_checks_use_the_fixtures(pytester, local_server) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from fake_wecom import KEY, FakeWeCom
+from fake_wecom import KEY, FakeWeCom, reports
 from localserver import LocalServer, Response
 from test_plugin import XDIST, write
 
@@ -34,7 +34,7 @@ def states(pytester: pytest.Pytester) -> dict:
 
 
 def markdown(fake: FakeWeCom) -> list[str]:
-    return [m.content for m in fake.messages if m.msgtype == "markdown"]
+    return reports(fake)  # one text per report: its first screen and details
 
 
 @pytest.mark.parametrize("partial", [["-x"], ["--maxfail=1"], ["-k", "a1"]])
@@ -98,7 +98,7 @@ def test_whole_file_errors_are_keyed_per_file_and_every_item_is_stored(pytester,
         write(pytester.path, "pool/svc/broken2.yaml", "- [not: a mapping")
         pytester.runpytest("--apimon", "pool").assert_outcomes(passed=60, failed=3)
         last = markdown(fake)[-1]
-        assert "[新问题]</font> · **svc/broken2 · <invalid document>**" in last
+        assert "broken2.yaml" in last and "接口文档错误" in last and "新告警" in last
         with StateStore.in_dir(pytester.path / ".apimon") as store:
             rows = store.conn.execute("SELECT COUNT(*) FROM results GROUP BY run_id ORDER BY run_id").fetchall()
         assert [r[0] for r in rows] == [62, 63]  # every item of every run

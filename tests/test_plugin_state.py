@@ -42,7 +42,16 @@ def workspace(pytester, srv: LocalServer, wecom_url: str, extra: str = "") -> No
 
 
 def messages(fake: FakeWeCom) -> list[str]:
-    return [m.content for m in fake.messages if m.msgtype == "markdown"]
+    """One text per report: its first screen joined with the details messages that follow it."""
+    out: list[str] = []
+    for m in fake.messages:
+        if m.msgtype != "markdown":
+            continue
+        if out and m.content.split("\n", 1)[0].endswith("· 详情**"):
+            out[-1] += "\n" + m.content
+        else:
+            out.append(m.content)
+    return out
 
 
 def test_new_ongoing_recovered(pytester, local_server) -> None:
@@ -54,12 +63,13 @@ def test_new_ongoing_recovered(pytester, local_server) -> None:
         assert messages(fake) == []  # all healthy, nothing changed
         orders.up = False
         pytester.runpytest("--apimon", "pool").assert_outcomes(passed=1, failed=1)
-        assert len(messages(fake)) == 1 and "新问题" in messages(fake)[0] and "订单查询" in messages(fake)[0]
+        assert len(messages(fake)) == 1 and "新告警" in messages(fake)[0] and "订单查询" in messages(fake)[0]
         pytester.runpytest("--apimon", "pool").assert_outcomes(passed=1, failed=1)
         assert len(messages(fake)) == 1  # ongoing, inside its reminder window: no second alert
         orders.up = True
         pytester.runpytest("--apimon", "pool").assert_outcomes(passed=2)
-        assert len(messages(fake)) == 2 and "已恢复" in messages(fake)[1] and "svc/订单查询" in messages(fake)[1]
+        recovered = messages(fake)[1]
+        assert len(messages(fake)) == 2 and "svc** · 订单查询：已恢复，故障持续 " in recovered
 
 
 def test_circuit_breaker_open_probe_close(pytester, local_server, monkeypatch) -> None:

@@ -39,9 +39,11 @@ def test_report_posted_once_per_run(pytester, local_server, monkeypatch, extra) 
         result = pytester.runpytest("--apimon", "pool", *extra)
         result.assert_outcomes(passed=1, failed=1)
         markdown = [m for m in fake.messages if m.msgtype == "markdown"]
-        assert len(markdown) == 1, [m.msgtype for m in fake.messages]
-        content = markdown[0].content
-        assert "坏了" in content and "server_error" in content and "<@zhangsan>" in content
+        assert len(markdown) == 2, [m.msgtype for m in fake.messages]  # the first screen, then the details
+        first, details = markdown[0].content, markdown[1].content
+        assert "坏了" in first and "服务器错误" in first and "<@zhangsan>" in first
+        assert len(first.splitlines()) <= 8 and "详情见下一条消息" in first
+        assert "复现" in details and "curl" in details and "<@" not in details
         assert KEY not in result.stdout.str()
         result.stdout.fnmatch_lines(["*wecom: delivered*"])
 
@@ -66,8 +68,10 @@ def test_undelivered_report_kept_and_sent_next_run(pytester, local_server, monke
         fake.come_back()
         pytester.runpytest("--apimon", "pool")
         contents = [m.content for m in fake.messages if m.msgtype == "markdown"]
-        assert len(contents) == 2
-        assert "补发" in contents[0]  # the stored report goes first, marked with its original time
+        # the stored NEW (first screen + details), then this run's reminder-free ONGOING: its first screen only
+        assert len(contents) == 3
+        # the stored report goes first, marked with its original time
+        assert "补发" in contents[0] and len(contents[0].splitlines()) <= 8
         assert not list((pytester.path / ".apimon" / "outbox").glob("*.json"))
 
 
@@ -77,7 +81,8 @@ def test_send_on_change(pytester, local_server, monkeypatch) -> None:
         workspace(pytester, local_server, fake.base_url, send_on="change")
         pytester.runpytest("--apimon", "pool")
         pytester.runpytest("--apimon", "pool")  # same failure again: no new message
-        assert len([m for m in fake.messages if m.msgtype == "markdown"]) == 1
+        first_screens = [m for m in fake.messages if m.msgtype == "markdown" and "详情见下一条消息" in m.content]
+        assert len(first_screens) == 1
 
 
 def test_test_webhook_option(pytester, local_server, monkeypatch) -> None:

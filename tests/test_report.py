@@ -87,7 +87,8 @@ def test_stats_failure_without_category_counts_as_unexpected() -> None:
 
 # -- terminal ------------------------------------------------------------------------------------------
 def _local(ts: float) -> str:
-    return datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S")
+    return datetime.fromtimestamp(ts).astimezone().strftime("%Y-%m-%d %H:%M:%S %z")[:-2] + ":" + \
+        datetime.fromtimestamp(ts).astimezone().strftime("%z")[-2:]
 
 
 def test_terminal_zh(run: RunResult) -> None:
@@ -95,16 +96,17 @@ def test_terminal_zh(run: RunResult) -> None:
     lines = out.splitlines()
     assert lines[0] == f"开始 {_local(START)} · 结束 {_local(FINISH)} · 耗时 12.3 s"
     assert lines[1] == "环境 prod"
-    assert lines[2] == "总数 7 · 通过 2 · 失败 4 (auth 1, timeout 2, server_error 1) · 跳过 1 · 成功率 33.3%"
+    assert lines[2] == "总数 7 · 通过 2 · 失败 4 (认证失败 1，超时 2，服务器错误 1) · 跳过 1 · 成功率 33.3%"
     assert lines[3] == "延迟 P50 40 ms · P95 5001 ms · 最大 5001 ms"
-    heads = [ln for ln in lines if ln.startswith("[")]
-    assert heads == ["[auth] 认证失败 (1)", "[timeout] 超时 (2)", "[server_error] 服务器错误 (1)"]
+    assert not [ln for ln in lines if ln.startswith("[")]  # zh: no machine-name tags
+    assert [ln for ln in lines if ln in ("认证失败 (1)", "超时 (2)", "服务器错误 (1)")] == [
+        "认证失败 (1)", "超时 (2)", "服务器错误 (1)"]
     # within a category: sorted by service/module/name; attempts only when > 1
-    timeout_block = lines[lines.index("[timeout] 超时 (2)") + 1: lines.index("[timeout] 超时 (2)") + 3]
+    timeout_block = lines[lines.index("超时 (2)") + 1: lines.index("超时 (2)") + 3]
     assert "a-slow" in timeout_block[0] and "尝试" not in timeout_block[0]
     assert "z-slow" in timeout_block[1] and timeout_block[1].endswith("· 尝试 3 次")
-    assert any("boom" in ln and "→ 500" in ln and "HTTP 500 Internal Server Error" in ln for ln in lines)
-    assert lines[-2:] == ["跳过 (1)", "  user/账户 · export — tag excluded: slow"]
+    assert any("boom" in ln and "→ 500" in ln and "HTTP 500 服务器内部错误" in ln for ln in lines)
+    assert lines[-2:] == ["跳过 (1)", "  user/账户 · export — 标签被排除：slow"]
     assert "\x1b[" not in out
 
 
@@ -131,8 +133,8 @@ def test_markdown_zh_sections_and_grouping(run: RunResult) -> None:
     assert f"> 开始 {_local(START)} · 结束 {_local(FINISH)} · 耗时 12.3 s" in lines
     for section in ("## 概览", "## 问题列表", "## 跳过 (1)", "## 详情"):
         assert section in lines
-    groups = [ln for ln in lines if ln.startswith("### ") and "`" in ln and not ln[4].isdigit()]
-    assert groups == ["### 认证失败 `auth` (1)", "### 超时 `timeout` (2)", "### 服务器错误 `server_error` (1)"]
+    groups = [ln for ln in lines if ln.startswith("### ") and not ln[4].isdigit()]
+    assert groups == ["### 认证失败 (1)", "### 超时 (2)", "### 服务器错误 (1)"]  # zh: no machine names
     assert "- 成功率 **33.3%**" in lines
     login = next(ln for ln in lines if ln.startswith("- **user/账户 · login**"))
     assert "`POST https://api.example.com/login?access_token=******`" in login and "状态 401" in login
@@ -251,3 +253,20 @@ def test_markdown_summary_caps_the_problem_list() -> None:
     assert "…以及另外 25 个，详见完整报告" in summary and "## 详情" not in summary
     full = render_markdown(_run(results), "en", "t")
     assert "bad039" in full and "more in the full report" not in full
+
+
+def test_times_carry_the_configured_zone() -> None:
+    from pytest_apimon import times
+
+    try:
+        times.use_zone("Asia/Shanghai")
+        assert times.stamp(START) == "2024-05-01 10:00:00 +08:00"
+        assert times.short(START, START) == "10:00 +08:00"
+        times.use_zone("+05:30")
+        assert times.stamp(START, seconds=False) == "2024-05-01 07:30 +05:30"
+        times.use_zone("UTC")
+        assert times.short(START, START + 86400) == "2024-05-01 02:00 +00:00"
+    finally:
+        times.use_zone(None)
+    with pytest.raises(ValueError, match="Asia/Shanghai"):
+        times.parse_zone("Beijing")

@@ -218,11 +218,31 @@ def test_watch_alerts_through_the_notifier(tmp_path: Path) -> None:
         alerts.repaired(cycle, cycle.started_at)
         texts = [m.content for m in fake.messages]
         assert len(texts) == 4
-        assert "监控故障" in texts[0] and "exit code 4" in texts[0] and "unknown key" in texts[0]
+        assert "监控故障" in texts[0] and "退出码 4（用法错误" in texts[0] and "unknown key" in texts[0]
         assert "<@zhangsan>" in texts[0] and "<@zhangsan>" not in texts[1]
         assert "尚无运行记录" in texts[1]
-        assert "运行 1 次" in texts[2] and "可用率 100.00%" in texts[2]
+        assert "运行 1 次" in texts[2] and "可用率 100.00%" in texts[2] and "全部接口正常" in texts[2]
         assert "监控已恢复" in texts[3]
+        assert not any("监控运行正常" in t for t in texts)
+
+
+def test_heartbeat_says_what_is_down(tmp_path: Path) -> None:
+    from pytest_apimon.policy import DOWN, OPEN, InterfaceState, RunMemory
+
+    with FakeWeCom() as fake:
+        alerts = WatchAlerts(workspace(tmp_path, fake.base_url))
+        with StateStore.in_dir(tmp_path / ".apimon") as store:
+            now = time.time()
+            states = {"order/下单": InterfaceState("order/下单", "order", status=DOWN, alerted=True),
+                      "order/支付": InterfaceState("order/支付", "order", status=DOWN, breaker=OPEN),
+                      "member/登录": InterfaceState("member/登录", "member")}
+            store.record_run(RunResult(now - 60, now - 50, "prod", [
+                InterfaceResult(nodeid="n", service="order", module="m", name="下单", outcome="failed")]),
+                states, RunMemory())
+        alerts.heartbeat(time.time(), time.time() + 900)
+        (text,) = [m.content for m in fake.messages]
+        assert "监控运行中，1 个接口故障，1 个熔断中" in text and "监控运行正常" not in text
+        assert "order/下单" in text and "order/支付" in text and "member/登录" not in text
 
 
 @pytest.mark.integration

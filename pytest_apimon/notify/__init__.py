@@ -1,6 +1,6 @@
 """Provider-neutral notifier interface: the run logic builds one Notification, each notifier delivers it.
 
-A provider (WeCom today; DingTalk, Feishu, email later) implements `Notifier`: it turns the
+A provider (WeCom, DingTalk, Feishu) implements `Notifier`: it turns the
 Notification into its own messages, delivers them with its own limits and error rules, and parks
 what it could not deliver in the shared Outbox so the next run sends it first.
 """
@@ -27,9 +27,27 @@ class Notification:
     lang: str = "zh"  # zh | en: language of the notifier's own words (page notes, delayed marker)
     services: tuple[str, ...] = ()  # services that have problems in this run (routing, per-service mentions)
     failed: int = 0  # number of problems; mentions are only sent when > 0
+    # The phone-sized first message (report.render_first_screen) and the details that follow it (second
+    # message(s), or the attached full report when they would take more than max_messages); "" = send
+    # `markdown` as before (watcher messages, old outbox entries).
+    first_screen: str = ""
+    details: str = ""
+    owners: tuple[str, ...] = ()  # owners to @-mention (userids / mobiles / open_ids), already filtered by severity
+    mention: bool | None = None  # the robots' own mention lists apply; None: whenever failed > 0
+    incident_keys: tuple[str, ...] = ()  # interface keys (service/name) of the problems shown: the robot is told
     # Routing: services -> the report restricted to those services' problems (None: none of them failed).
     # Without it, a routed robot gets the full report when one of its services has problems.
     scope: Callable[[tuple[str, ...]], Notification | None] | None = field(default=None, compare=False, repr=False)
+    # Per robot ("wecom/ops", its services) -> what that robot should get (None: nothing). Knows which robots
+    # were told about which incident (incidents.py); takes precedence over `scope`.
+    route: Callable[[str, tuple[str, ...]], Notification | None] | None = field(default=None, compare=False,
+                                                                                 repr=False)
+
+    def for_robot(self, target: str, services: Sequence[str]) -> Notification | None:
+        """The view the robot `target` ("<notifier>/<robot name>"), routed to `services`, should get."""
+        if self.route is not None:
+            return self.route(target, tuple(services))
+        return self.for_services(services)
 
     def for_services(self, services: Sequence[str]) -> Notification | None:
         """The view a robot routed to `services` should get (empty = everything)."""
@@ -113,9 +131,18 @@ def default_outbox_dir(config_dir: Path) -> Path:
 
 
 def build_notifiers(settings: NotifySettings, outbox_dir: Path | None) -> list[Notifier]:
-    """One notifier per configured provider (only WeCom exists); [] when notifications are off."""
+    """One notifier per configured platform (WeCom, DingTalk, Feishu); [] when notifications are off.
+
+    All share one Outbox (entries are keyed by notifier name and robot name)."""
+    from .dingtalk import DingTalkNotifier
+    from .feishu import FeishuNotifier
     from .outbox import Outbox
     from .wecom import WeComNotifier
 
     outbox = Outbox(outbox_dir, max_entries=settings.outbox_max) if outbox_dir is not None else None
-    return [WeComNotifier(settings, outbox=outbox)] if settings.wecom else []
+    out: list[Notifier] = []
+    for cls, robots in ((WeComNotifier, settings.wecom), (DingTalkNotifier, settings.dingtalk),
+                        (FeishuNotifier, settings.feishu)):
+        if robots:
+            out.append(cls(settings, outbox=outbox))
+    return out

@@ -1,7 +1,12 @@
 """The `notify:` section of config.yaml: parsed into frozen dataclasses, every problem a ConfigError.
 
     notify:
-      send_on: failure            # failure | always | change
+      send_on: change             # change (default: NEW, reminders, RECOVERED) | failure | always
+      severity:                   # owners (owner: in documents / services) are @-mentioned by severity
+        default: P1               # for interfaces and services that set none
+        P0: {mention: always, remind_every: 30m}   # always: NEW and every reminder
+        P1: {mention: new}        # new: NEW only (default)
+        P2: {mention: never, remind_every: 4h}     # never @-mentioned
       language: zh                # optional override of report.language
       outbox_max: 50              # undelivered reports kept (oldest dropped with a note)
       max_messages: 4             # more parts than this -> summary message + the report as a file
@@ -15,6 +20,14 @@
                     services: {nurse: {userids: [lisi]}}}   # per-service: only when that service has problems
           message_type: markdown  # markdown | markdown_v2
           base_url: https://qyapi.weixin.qq.com   # for testing / proxies only
+      dingtalk:                   # 钉钉 custom group robots (same routing and mentions; mobiles or userids)
+        - name: ops
+          webhook: ${DINGTALK_WEBHOOK}   # https://oapi.dingtalk.com/robot/send?access_token=… or the token
+          secret: ${DINGTALK_SECRET}     # optional: the SEC… signing secret (加签)
+      feishu:                     # 飞书 custom group robots (mentions: open_id / user_id, or "@all")
+        - name: ops
+          webhook: ${FEISHU_WEBHOOK}     # https://open.feishu.cn/open-apis/bot/v2/hook/… or the token
+          secret: ${FEISHU_SECRET}       # optional: the signing secret (签名校验)
 """
 
 from __future__ import annotations
@@ -31,14 +44,26 @@ from ..config import parse_duration
 from ..loader import Path_, did_you_mean
 
 SEND_ON = ("failure", "always", "change")
+SEVERITIES = ("P0", "P1", "P2")
+MENTION_RULES = ("always", "new", "never")
+DEFAULT_MENTION_ON = {"P0": "always", "P1": "new", "P2": "never"}
 LANGUAGES = ("zh", "en")
 MESSAGE_TYPES = ("markdown", "markdown_v2")
 DEFAULT_BASE_URL = "https://qyapi.weixin.qq.com"
 SEND_PATH = "/cgi-bin/webhook/send"
 UPLOAD_PATH = "/cgi-bin/webhook/upload_media"
+DINGTALK_BASE_URL = "https://oapi.dingtalk.com"
+DINGTALK_SEND_PATH = "/robot/send"
+FEISHU_BASE_URL = "https://open.feishu.cn"
+FEISHU_HOOK_PATH = "/open-apis/bot/v2/hook/"
+_CHAT_TOKEN = re.compile(r"[0-9A-Za-z_-]{16,128}")
 
-_NOTIFY_KEYS = ("send_on", "language", "outbox_max", "max_messages", "max_wait", "timeout", "wecom")
+_NOTIFY_KEYS = ("send_on", "language", "outbox_max", "max_messages", "max_wait", "timeout", "wecom", "dingtalk",
+                "feishu", "severity")
+_SEVERITY_KEYS = ("default", *SEVERITIES)
+_LEVEL_KEYS = ("mention", "remind_every")
 _ROBOT_KEYS = ("name", "webhook", "services", "mention", "message_type", "base_url")
+_CHAT_ROBOT_KEYS = ("name", "webhook", "secret", "services", "mention", "base_url")
 _MENTION_KEYS = ("userids", "mobiles", "services")
 # Real keys are UUIDs; letters beyond hex are tolerated (docs show redacted keys like '7xxx').
 _KEY = re.compile(r"[0-9A-Za-z]{8}-[0-9A-Za-z]{4}-[0-9A-Za-z]{4}-[0-9A-Za-z]{4}-[0-9A-Za-z]{12}")
@@ -63,6 +88,17 @@ class Mention:
     def merged(self, other: Mention) -> Mention:
         return Mention(tuple(dict.fromkeys(self.userids + other.userids)),
                        tuple(dict.fromkeys(self.mobiles + other.mobiles)))
+
+
+def mention_for(robot: WeComRobot, n: Any) -> Mention:
+    """Who one robot's message @-mentions: the robot's own lists (and per-service lists) when the message
+    alerts (`n.mention`; legacy: it has problems), plus the owners the alert logic chose by severity."""
+    from ..ownership import is_mobile
+
+    apply = n.mention if n.mention is not None else n.failed != 0
+    base = robot.mentions_for(n.services) if apply else Mention()
+    owners = Mention(tuple(o for o in n.owners if not is_mobile(o)), tuple(o for o in n.owners if is_mobile(o)))
+    return base.merged(owners)
 
 
 @dataclass(frozen=True)
@@ -92,23 +128,55 @@ class WeComRobot:
 
 
 @dataclass(frozen=True)
+class DingTalkRobot(WeComRobot):
+    """A DingTalk (钉钉) custom group robot; key is its access_token, secret the optional SEC… signing secret."""
+
+    secret: str | None = field(default=None, repr=False)
+    base_url: str = DINGTALK_BASE_URL
+
+    @property
+    def send_url(self) -> str:
+        return f"{self.base_url}{DINGTALK_SEND_PATH}?access_token={self.key}"
+
+
+@dataclass(frozen=True)
+class FeishuRobot(WeComRobot):
+    """A Feishu (飞书) custom group robot; key is the hook token, secret the optional signing secret."""
+
+    secret: str | None = field(default=None, repr=False)
+    base_url: str = FEISHU_BASE_URL
+
+    @property
+    def send_url(self) -> str:
+        return f"{self.base_url}{FEISHU_HOOK_PATH}{self.key}"
+
+
+@dataclass(frozen=True)
 class NotifySettings:
-    send_on: str = "failure"
+    send_on: str = "change"
     language: str | None = None  # None: use report.language
     outbox_max: int = 50
     max_messages: int = 4
     max_wait: float = 90.0
     timeout: float = 10.0
     wecom: tuple[WeComRobot, ...] = ()
+    # Owners and severity (ownership.py): the severity of interfaces that set none, and per severity when
+    # owners are @-mentioned (always: NEW and reminders; new: NEW only; never) and how often reminders repeat.
+    default_severity: str = "P1"
+    mention_on: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_MENTION_ON))
+    remind_every: Mapping[str, float] = field(default_factory=dict)  # severity -> seconds (else alerts.remind_every)
+    dingtalk: tuple[DingTalkRobot, ...] = ()
+    feishu: tuple[FeishuRobot, ...] = ()
 
     @property
     def enabled(self) -> bool:
-        return bool(self.wecom)
+        return bool(self.wecom or self.dingtalk or self.feishu)
 
     @property
     def secrets(self) -> tuple[str, ...]:
         """Values to mask in every output (add them to Config.secrets)."""
-        return tuple(r.key for r in self.wecom)
+        chat: list[DingTalkRobot | FeishuRobot] = [*self.dingtalk, *self.feishu]
+        return tuple([r.key for r in self.wecom] + [r.key for r in chat] + [r.secret for r in chat if r.secret])
 
 
 def parse_webhook(value: str) -> tuple[str, str | None]:
@@ -122,7 +190,9 @@ def parse_webhook(value: str) -> tuple[str, str | None]:
         host = (parts.hostname or "").lower()
         for word, product in _OTHER_ROBOTS.items():
             if word in host:
-                raise ValueError(f"this is a {product} webhook ({host}), not a WeCom (企业微信) group robot; "
+                section = {"dingtalk": "notify.dingtalk", "feishu": "notify.feishu", "larksuite": "notify.feishu"}
+                where = f" (put it under {section[word]})" if word in section else ""
+                raise ValueError(f"this is a {product} webhook ({host}), not a WeCom (企业微信) group robot{where}; "
                                  "copy the URL from the WeCom group's robot settings (…/cgi-bin/webhook/send?key=…)")
         keys = parse_qs(parts.query).get("key", [])
         if not keys or not keys[0].strip():
@@ -232,9 +302,91 @@ class _Reader(SectionReader):
             message_type=self.choice(section, path, "message_type", MESSAGE_TYPES, "markdown"),
         )
 
+    def chat_robot(self, raw: Any, path: Path_, index: int, platform: str) -> WeComRobot:
+        """A DingTalk or Feishu robot: webhook URL or bare token, optional signing secret."""
+        section = self.mapping(raw, path, _CHAT_ROBOT_KEYS)
+        name = str(self.sub(section.get("name") or ("default" if index == 0 else f"robot{index + 1}"),
+                            path + ("name",))).strip()
+        if "webhook" not in section:
+            self.fail(path, f"missing 'webhook': the robot's webhook URL or token (e.g. webhook: "
+                            f"${{{platform.upper()}_WEBHOOK}})")
+        webhook = self.sub(section["webhook"], path + ("webhook",))
+        if not isinstance(webhook, str):
+            self.fail(path + ("webhook",), "expected the robot's webhook URL or token as a string")
+        try:
+            token, url_base = parse_chat_webhook(webhook, platform)
+        except ValueError as exc:
+            self.fail(path + ("webhook",), f"robot '{name}': {exc}")
+        secret = section.get("secret")
+        if secret is not None:
+            secret = self.sub(secret, path + ("secret",))
+            if not isinstance(secret, str) or not secret.strip():
+                self.fail(path + ("secret",), "expected the signing secret as a non-empty string (or leave it out "
+                                              "when the robot does not use signing)")
+            secret = secret.strip()
+        cls = DingTalkRobot if platform == "dingtalk" else FeishuRobot
+        base = url_base or (DINGTALK_BASE_URL if platform == "dingtalk" else FEISHU_BASE_URL)
+        if section.get("base_url") is not None:
+            base = str(self.sub(section["base_url"], path + ("base_url",))).strip().rstrip("/")
+            parts = urlsplit(base)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                self.fail(path + ("base_url",), f"expected an http(s) URL, got {base!r}")
+        mention, per_service = self.mention(section.get("mention"), path + ("mention",), nested=True)
+        return cls(name=name, key=token, base_url=base, secret=secret,
+                   services=tuple(dict.fromkeys(self.string_list(section.get("services"), path + ("services",)))),
+                   mention=mention, service_mentions=per_service)
+
+    def robots(self, section: Mapping[str, Any], path: Path_, platform: str) -> tuple[Any, ...]:
+        raw = section.get(platform)
+        if isinstance(raw, Mapping):
+            raw = [raw]  # a single robot may be written without the list
+        if raw is not None and not isinstance(raw, list):
+            self.fail(path + (platform,), "expected a list of robots (each with name and webhook)")
+        if platform == "wecom":
+            robots = tuple(self.robot(r, path + (platform, i), i) for i, r in enumerate(raw or []))
+        else:
+            robots = tuple(self.chat_robot(r, path + (platform, i), i, platform) for i, r in enumerate(raw or []))
+        seen: set[str] = set()
+        for i, robot in enumerate(robots):
+            if robot.name in seen:
+                self.fail(path + (platform, i, "name"), f"duplicate robot name '{robot.name}': names must be "
+                                                        "unique (they key the outbox and the logs)")
+            seen.add(robot.name)
+        return robots
 
 
-
+def parse_chat_webhook(value: str, platform: str) -> tuple[str, str | None]:
+    """(token, base_url from a pasted URL or None) for a DingTalk or Feishu robot. Raises ValueError."""
+    text = value.strip().strip("'\"").strip()
+    product = "DingTalk (钉钉)" if platform == "dingtalk" else "Feishu (飞书)"
+    example = ("https://oapi.dingtalk.com/robot/send?access_token=…" if platform == "dingtalk"
+               else "https://open.feishu.cn/open-apis/bot/v2/hook/…")
+    if not text:
+        raise ValueError(f"the webhook is empty: set it to the {product} robot's webhook URL ({example}) or token")
+    base: str | None = None
+    if "://" in text or "/" in text:
+        parts = urlsplit(text if "://" in text else "https://" + text)
+        host = (parts.hostname or "").lower()
+        if "qyapi.weixin" in host:
+            raise ValueError(f"this is a WeCom (企业微信) webhook ({host}); put it under notify.wecom")
+        if platform == "dingtalk":
+            tokens = parse_qs(parts.query).get("access_token", [])
+            if not parts.path.rstrip("/").endswith(DINGTALK_SEND_PATH) or not tokens:
+                raise ValueError(f"expected a {product} robot URL like {example}, got "
+                                 f"{parts.scheme}://{host}{parts.path}")
+            text = tokens[0].strip()
+            base = f"{parts.scheme}://{parts.netloc}{parts.path.rstrip('/')[: -len(DINGTALK_SEND_PATH)]}"
+        else:
+            head, sep, token = parts.path.partition(FEISHU_HOOK_PATH)
+            if not sep or not token.strip("/"):
+                raise ValueError(f"expected a {product} robot URL like {example}, got "
+                                 f"{parts.scheme}://{host}{parts.path}")
+            text = token.strip("/")
+            base = f"{parts.scheme}://{parts.netloc}{head}"
+    if not _CHAT_TOKEN.fullmatch(text):
+        raise ValueError(f"the webhook token {mask_key(text)} does not look like a {product} robot token; check "
+                         "for a truncated copy or stray characters")
+    return text, base
 
 
 def parse_notify(raw: Any, *, file: str | None = None, environ: Mapping[str, str] | None = None,
@@ -246,24 +398,30 @@ def parse_notify(raw: Any, *, file: str | None = None, environ: Mapping[str, str
     reader = _Reader(file, os.environ if environ is None else environ, line_of or (lambda _p: None))
     path: Path_ = ("notify",)
     section = reader.mapping(raw, path, _NOTIFY_KEYS)
-    robots_raw = section.get("wecom")
-    if isinstance(robots_raw, Mapping):
-        robots_raw = [robots_raw]  # a single robot may be written without the list
-    if robots_raw is not None and not isinstance(robots_raw, list):
-        reader.fail(path + ("wecom",), "expected a list of robots (each with name and webhook)")
-    robots = tuple(reader.robot(r, path + ("wecom", i), i) for i, r in enumerate(robots_raw or []))
-    seen: set[str] = set()
-    for i, robot in enumerate(robots):
-        if robot.name in seen:
-            reader.fail(path + ("wecom", i, "name"), f"duplicate robot name '{robot.name}': names must be unique "
-                                                     "(they key the outbox and the logs)")
-        seen.add(robot.name)
+    robots = reader.robots(section, path, "wecom")
+    sev = reader.mapping(section.get("severity"), path + ("severity",), _SEVERITY_KEYS)
+    mention_on, remind = dict(DEFAULT_MENTION_ON), {}
+    for level in SEVERITIES:
+        lpath = path + ("severity", level)
+        lsec = reader.mapping(sev.get(level), lpath, _LEVEL_KEYS)
+        mention_on[level] = reader.choice(lsec, lpath, "mention", MENTION_RULES, mention_on[level])
+        if lsec.get("remind_every") is not None:
+            remind[level] = reader.number(lsec, lpath, "remind_every", 3600.0, parse_duration)
+    default_severity = str(reader.sub(sev.get("default") or "P1", path + ("severity", "default"))).strip().upper()
+    if default_severity not in SEVERITIES:
+        reader.fail(path + ("severity", "default"),
+                    f"expected one of {', '.join(SEVERITIES)}, got {default_severity!r}")
     return NotifySettings(
-        send_on=reader.choice(section, path, "send_on", SEND_ON, "failure"),
+        default_severity=default_severity,
+        mention_on=mention_on,
+        remind_every=remind,
+        send_on=reader.choice(section, path, "send_on", SEND_ON, "change"),
         language=reader.choice(section, path, "language", LANGUAGES, None),
         outbox_max=reader.number(section, path, "outbox_max", 50, at_least(1)),
         max_messages=reader.number(section, path, "max_messages", 4, at_least(1)),
         max_wait=reader.number(section, path, "max_wait", 90.0, parse_duration),
         timeout=reader.number(section, path, "timeout", 10.0, positive_duration),
         wecom=robots,
+        dingtalk=reader.robots(section, path, "dingtalk"),
+        feishu=reader.robots(section, path, "feishu"),
     )

@@ -18,6 +18,15 @@ _CONSTRUCT = re.compile(
 _FONT = re.compile(r"(<font\b[^>]*>)(.*)(</font>)", re.S)
 
 
+def prepend_note(note: str, content: str, newline: str = "\n") -> str:
+    """note on top of content; on the same line when content opens with a bold heading (a first screen),
+    so a delayed or dropped-report note does not push the first screen past its line budget."""
+    first = content.split("\n", 1)[0]
+    if "\n" not in note and first.startswith("**") and not re.search(r"\(\d+/\d+\)\*\*$", first):
+        return f"{note} {content}"
+    return note + newline + content
+
+
 def utf8_len(text: str) -> int:
     return len(text.encode("utf-8"))
 

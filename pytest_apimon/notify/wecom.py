@@ -107,7 +107,16 @@ class _Budget:
 
 
 class WeComNotifier:
+    """WeCom group robots. DingTalk and Feishu (notify/dingtalk.py, notify/feishu.py) subclass it and override
+    the platform hooks (`_robots`, `_steps`, `_noted`, `_fit`, `_repair`, `_send_step`, `_answer`, the rate and
+    error tables), so the write-ahead outbox, pacing, retries and the wait budget are one implementation for
+    every platform."""
+
     name = "wecom"
+    label = "WeCom"  # the platform's name in log lines
+    rate_windows: tuple[tuple[int, float], ...] = ((RATE_PER_MINUTE, RATE_WINDOW_S),)  # (sends, seconds) per robot
+    rate_codes: frozenset[int] = frozenset({45009})  # "too many messages": wait for the window, then resend
+    busy_codes: frozenset[int] = frozenset(BUSY)  # transient: retried with backoff
 
     def __init__(self, settings: NotifySettings, outbox: Outbox | None = None, *,
                  session: requests.Session | None = None, clock: Callable[[], float] = time.monotonic,
@@ -117,9 +126,37 @@ class WeComNotifier:
         self.session = session or requests.Session()
         self.clock, self.sleep = clock, sleep
         self.rate_limit_wait, self.backoff = rate_limit_wait, backoff
-        self._pacers: dict[str, Pacer] = {}
+        self._pacers: dict[str, list[Pacer]] = {}
         self._fresh: list[OutboxEntry] = []  # staged by this process (this run's own reports)
         self._stage_errors: list[str] = []
+
+    # ---- platform hooks
+
+    def _robots(self) -> tuple[Any, ...]:
+        return self.settings.wecom
+
+    def targets(self) -> list[tuple[str, tuple[str, ...]]]:
+        """("<notifier>/<robot>", routed services) of every robot: the identities incidents.py remembers."""
+        return [(f"{self.name}/{r.name}", tuple(r.services)) for r in self._robots()]
+
+    def _steps(self, robot: Any, view: Notification) -> list[dict[str, Any]]:
+        return build_steps(robot, view, self.settings.max_messages)
+
+    def _noted(self, steps: list[dict[str, Any]], note: str, robot: Any) -> tuple[list[dict[str, Any]], int]:
+        return with_note(steps, note, robot.message_type)
+
+    def test_step(self, robot: Any, lang: str) -> dict[str, Any]:
+        """The one short message --apimon-test-webhook sends."""
+        return {"kind": "message", "payload": {"msgtype": "text", "text": {
+            "content": words_for(lang)["test"].format(name=robot.name)}}}
+
+    def _fit(self, step: dict[str, Any]) -> list[dict[str, Any]]:
+        """A stored step re-fitted to the platform's limits before a resend (WeCom: wecom_messages.fit)."""
+        return fit(step)
+
+    def _repair(self, step: dict[str, Any], errcode: int | None) -> list[dict[str, Any]] | None:
+        """The step re-split/cleaned after the platform refused it as too long or empty, or None."""
+        return repair_step(step, errcode)
 
     # ---- public
 
@@ -136,13 +173,12 @@ class WeComNotifier:
         Without an outbox (or when it cannot be written) the entries are kept in memory for this process only.
         """
         entries = []
-        for robot in self.settings.wecom:
-            view = notification.for_services(robot.services)
+        for robot in self._robots():
+            view = notification.for_robot(f"{self.name}/{robot.name}", robot.services)
             if view is None:
                 continue
             entry = OutboxEntry(notifier=self.name, target=robot.name, run_started_at=view.run_started_at,
-                                title=view.title, lang=view.lang,
-                                steps=build_steps(robot, view, self.settings.max_messages),
+                                title=view.title, lang=view.lang, steps=self._steps(robot, view),
                                 awaiting_run=awaiting_run if self.outbox is not None else "")
             if not entry.steps:
                 continue
@@ -151,7 +187,7 @@ class WeComNotifier:
                     self.outbox.put(entry, bounded=False)
                 except OSError as exc:
                     entry.awaiting_run, entry.path = "", None
-                    self._stage_errors.append(f"WeCom robot '{robot.name}': could not write the report to the "
+                    self._stage_errors.append(f"{self.label} robot '{robot.name}': could not write the report to the "
                                               f"outbox before sending ({exc}); if this run is interrupted it is lost")
             self._fresh.append(entry)
             entries.append(entry)
@@ -181,20 +217,21 @@ class WeComNotifier:
     def dry_run(self, notification: Notification) -> list[dict[str, Any]]:
         """Everything send() would post, in order, without network access (outbox backlog first)."""
         items: list[dict[str, Any]] = []
-        for robot in self.settings.wecom:
+        for robot in self._robots():
             backlog = self.outbox.pending(self.name, robot.name) if self.outbox else []
             for entry in backlog:
-                steps = entry.steps if entry.noted else with_note(entry.steps, self._delayed_note(entry),
-                                                                  robot.message_type)[0]
+                steps = entry.steps if entry.noted else self._noted(entry.steps, self._delayed_note(entry),
+                                                                    robot)[0]
                 items += self._describe(robot, steps, from_outbox=True)
-            view = notification.for_services(robot.services)
+            view = notification.for_robot(f"{self.name}/{robot.name}", robot.services)
             if view is not None:
-                items += self._describe(robot, build_steps(robot, view, self.settings.max_messages))
+                items += self._describe(robot, self._steps(robot, view))
         return items
 
-    def _describe(self, robot: WeComRobot, steps: list[dict[str, Any]], from_outbox: bool = False,
+    def _describe(self, robot: Any, steps: list[dict[str, Any]], from_outbox: bool = False,
                   ) -> list[dict[str, Any]]:
-        base: dict[str, Any] = {"robot": robot.name, **({"from_outbox": True} if from_outbox else {})}
+        base: dict[str, Any] = {"robot": robot.name, "notifier": self.name,
+                                **({"from_outbox": True} if from_outbox else {})}
         out: list[dict[str, Any]] = []
         for step in steps:
             if step["kind"] == "file":
@@ -214,16 +251,16 @@ class WeComNotifier:
         result.errors += self._stage_errors
         self._stage_errors = []
         budget = _Budget(self.settings.max_wait, self.sleep)
-        names = {r.name for r in self.settings.wecom}
+        names = {r.name for r in self._robots()}
         stored = self.outbox.pending(self.name) if self.outbox else []
         orphans = [e for e in stored if e.target not in names]
         if orphans:
-            result.errors.append(f"the outbox holds {len(orphans)} report(s) for WeCom robots that are no longer "
-                                 f"configured ({', '.join(sorted({e.target for e in orphans}))}); they stay in "
-                                 f"{self.outbox.directory if self.outbox else ''}")
+            result.errors.append(f"the outbox holds {len(orphans)} report(s) for {self.label} robots that are "
+                                 f"no longer configured ({', '.join(sorted({e.target for e in orphans}))}); they "
+                                 f"stay in {self.outbox.directory if self.outbox else ''}")
         own = {id(e) for e in staged}
         fresh_paths = {e.path for e in self._fresh if e.path is not None}
-        for robot in self.settings.wecom:
+        for robot in self._robots():
             queue = [e for e in stored if e.target == robot.name]
             # This process's entries come back from disk as new objects: use the staged ones (same path).
             queue = [next((f for f in self._fresh if f.path == e.path), e) if e.path in fresh_paths else e
@@ -269,13 +306,13 @@ class WeComNotifier:
                 log.error("could not trim the outbox: %s", exc)
         return result
 
-    def _deliver_entry(self, robot: WeComRobot, entry: OutboxEntry, budget: _Budget, result: DeliveryResult,
+    def _deliver_entry(self, robot: Any, entry: OutboxEntry, budget: _Budget, result: DeliveryResult,
                        mine: bool) -> str:
         """One report: 'sent', 'pending' (kept for the next run) or 'rejected' (kept in rejected/)."""
         if not entry.noted and not mine:  # once, persisted: a resumed delivery is not marked twice
             # A stored entry (perhaps written by an older version) is re-fitted to the limits before resending.
-            steps = [piece for step in entry.steps for piece in fit(step)]
-            entry.steps = with_note(steps, self._delayed_note(entry), robot.message_type)[0]
+            steps = [piece for step in entry.steps for piece in self._fit(step)]
+            entry.steps = self._noted(steps, self._delayed_note(entry), robot)[0]
             entry.noted = True
             self._save(entry)
         error = self._run(robot, entry, budget, result, self._dropped_note(robot, entry.lang))
@@ -289,14 +326,15 @@ class WeComNotifier:
             # Re-splitting did not help: it can never succeed as it is. Keep it for a human; do not block.
             where = self.outbox.quarantine(entry) if self.outbox is not None else None
             kept = f"kept in {where}, not resent automatically" if where else "it could not be kept (no outbox)"
-            result.errors.append(f"WeCom robot '{robot.name}': WeCom refused {which}: {error}; {kept}")
+            result.errors.append(f"{self.label} robot '{robot.name}': {self.label} refused {which}: {error}; "
+                                 f"{kept}")
             return "rejected"
         entry.attempts += 1
         entry.reason = str(error)
         self._save(entry)
         kept = "kept in the outbox for the next run" if entry.path is not None else \
             "NOT kept (no outbox): it is lost"
-        result.errors.append(f"WeCom robot '{robot.name}': {which} is undelivered ({kept}): {error}")
+        result.errors.append(f"{self.label} robot '{robot.name}': {which} is undelivered ({kept}): {error}")
         return "pending"
 
     def _save(self, entry: OutboxEntry) -> None:
@@ -309,15 +347,15 @@ class WeComNotifier:
     def _delayed_note(self, entry: OutboxEntry) -> str:
         return words_for(entry.lang)["delayed"].format(t=fmt_time(entry.run_started_at))
 
-    def _dropped_note(self, robot: WeComRobot, lang: str) -> str:
+    def _dropped_note(self, robot: Any, lang: str) -> str:
         count = self.outbox.dropped(self.name, robot.name) if self.outbox else 0
         return words_for(lang)["dropped"].format(n=count) if count else ""
 
-    def _clear_dropped(self, robot: WeComRobot) -> None:
+    def _clear_dropped(self, robot: Any) -> None:
         if self.outbox is not None:
             self.outbox.clear_dropped(self.name, robot.name)
 
-    def _run(self, robot: WeComRobot, entry: OutboxEntry, budget: _Budget, result: DeliveryResult,
+    def _run(self, robot: Any, entry: OutboxEntry, budget: _Budget, result: DeliveryResult,
              dropped: str = "") -> DeliveryError | None:
         """Deliver entry.steps in order, rewriting the entry after every accepted message (so an interrupted
         delivery resumes after the last accepted one); the error that stopped it, or None.
@@ -332,7 +370,7 @@ class WeComNotifier:
             try:
                 to_send = step
                 if dropped:
-                    merged, inserted = with_note([step], dropped, robot.message_type)
+                    merged, inserted = self._noted([step], dropped, robot)
                     if inserted:  # the note is its own message
                         self._send_step(robot, merged[0], budget)
                         result.messages_sent += 1
@@ -360,7 +398,7 @@ class WeComNotifier:
                 self._save(entry)
         return None
 
-    def _send_step(self, robot: WeComRobot, step: dict[str, Any], budget: _Budget) -> None:
+    def _send_step(self, robot: Any, step: dict[str, Any], budget: _Budget) -> None:
         if step["kind"] == "file":
             for attempt in range(2):  # a media_id refused (40007) is uploaded once more
                 media_id = self._upload(robot, step["filename"], step["content"].encode("utf-8"), budget)
@@ -388,43 +426,56 @@ class WeComNotifier:
             raise DeliveryError("upload_media answered without a media_id", kind="transient")
         return media_id
 
-    def _call(self, robot: WeComRobot, url: str, body: bytes, headers: dict[str, str], budget: _Budget,
+    def _answer(self, response: requests.Response) -> tuple[int, str, dict[str, Any]]:
+        """(error code, message, the whole answer) of an HTTP answer; raises _BadAnswer when it is none."""
+        answer = _parse(response)
+        return answer["errcode"], str(answer.get("errmsg", "")), answer
+
+    def _permanent(self, code: int, errmsg: str) -> DeliveryError:
+        return _permanent(code, errmsg)
+
+    def _call(self, robot: Any, url: str, body: bytes, headers: dict[str, str], budget: _Budget,
               paced: bool) -> dict[str, Any]:
-        pacer = self._pacers.setdefault(robot.key, Pacer(self.clock))
+        pacers = self._pacers.setdefault(robot.key, [Pacer(self.clock, n, w) for n, w in self.rate_windows])
         attempt = 0
         while True:
-            wait = pacer.wait() if paced else 0.0
+            wait = max(p.wait() for p in pacers) if paced else 0.0
             if wait > 0:
                 if budget.spent + wait > budget.limit + 1e-9:
-                    raise DeliveryError(f"pacing to {RATE_PER_MINUTE} messages a minute would exceed the "
+                    limits = " and ".join(f"{n} messages per {w:g}s" for n, w in self.rate_windows)
+                    raise DeliveryError(f"pacing to {limits} would exceed the "
                                         f"{self.settings.max_wait:g}s wait bound (notify.max_wait)", kind="rate")
-                wait_log.warning("WeCom robot '%s': waiting %.0fs to stay within %d messages a minute",
-                                 robot.name, wait, RATE_PER_MINUTE)
+                wait_log.warning("%s robot '%s': waiting %.0fs to stay within the platform's rate limit",
+                                 self.label, robot.name, wait)
                 budget.take(wait)
             code: int | None = None
             try:
                 response = self.session.post(url, data=body, headers=headers, timeout=self.settings.timeout)
                 if paced:
-                    pacer.record()  # failed sends are said to count toward the limit too
-                answer = _parse(response)
+                    for p in pacers:
+                        p.record()  # failed sends are said to count toward the limit too
+                code, raw_msg, answer = self._answer(response)
             except (requests.RequestException, _BadAnswer) as exc:
-                problem = f"cannot reach WeCom ({_scrub(exc, robot)})"
+                problem = f"cannot reach {self.label} ({_scrub(exc, robot)})"
             else:
-                code, errmsg = answer["errcode"], _scrub(answer.get("errmsg", ""), robot)
+                errmsg = _scrub(raw_msg, robot)
                 if code == 0:
                     return answer
-                if code == 45009:
-                    pacer.sent.extend([self.clock()] * RATE_PER_MINUTE)  # server says the window is full
+                if code in self.rate_codes:
+                    for p in pacers:  # the server says the window is full
+                        p.sent.extend([self.clock()] * p.limit)
                     if budget.spent + self.rate_limit_wait <= budget.limit + 1e-9:
-                        wait_log.warning("WeCom robot '%s': rate limit (45009 api freq out of limit): waiting "
-                                         "%.0fs, then resending", robot.name, self.rate_limit_wait)
+                        wait_log.warning("%s robot '%s': rate limit (%s %s): waiting %.0fs, then resending",
+                                         self.label, robot.name, code, errmsg.split(", hint:")[0],
+                                         self.rate_limit_wait)
                         budget.take(self.rate_limit_wait)
                         continue
-                    raise DeliveryError(f"WeCom rate limit (45009 api freq out of limit) persisted past the "
-                                        f"{self.settings.max_wait:g}s wait bound (notify.max_wait)", "rate", code)
-                if code not in BUSY:
-                    raise _permanent(code, errmsg)
-                problem = f"WeCom is busy (errcode {code}: {errmsg})"
+                    raise DeliveryError(f"{self.label} rate limit ({code} {errmsg.split(', hint:')[0]}) persisted "
+                                        f"past the {self.settings.max_wait:g}s wait bound (notify.max_wait)",
+                                        "rate", code)
+                if code not in self.busy_codes:
+                    raise self._permanent(code, errmsg)
+                problem = f"{self.label} is busy (errcode {code}: {errmsg})"
             if attempt >= RETRIES:
                 raise DeliveryError(f"{problem}; gave up after {RETRIES} retries", "transient", code)
             if not budget.take(self.backoff * 2**attempt):
@@ -444,8 +495,10 @@ def _parse(response: requests.Response) -> dict[str, Any]:
     return answer
 
 
-def _scrub(text: Any, robot: WeComRobot) -> str:
-    return str(text).replace(robot.key, mask_key(robot.key))
+def _scrub(text: Any, robot: Any) -> str:
+    out = str(text).replace(robot.key, mask_key(robot.key))
+    secret = getattr(robot, "secret", None)
+    return out.replace(secret, mask_key(secret)) if secret else out
 
 
 def _permanent(code: int, errmsg: str) -> DeliveryError:
@@ -460,30 +513,35 @@ class WebhookCheck:
     robot: str
     ok: bool
     answer: str = field(default="")
+    platform: str = "WeCom"
 
 
 def check_webhooks(settings: NotifySettings, *, session: requests.Session | None = None,
                    lang: str = "zh", **notifier_kwargs: Any) -> list[WebhookCheck]:
-    """Send one short text message to every robot; what WeCom answered, in words."""
-    notifier = WeComNotifier(settings, None, session=session, **notifier_kwargs)
+    """Send one short text message to every robot of every platform; what each answered, in words."""
+    from .dingtalk import DingTalkNotifier
+    from .feishu import FeishuNotifier
+
     checks = []
-    for robot in settings.wecom:
-        payload = {"msgtype": "text", "text": {"content": words_for(lang)["test"].format(name=robot.name)}}
-        try:
-            notifier._post(robot, payload, _Budget(min(settings.max_wait, 10.0), notifier.sleep))
-            error = None
-        except DeliveryError as exc:
-            error = exc
-        answer = "OK: the test message was accepted (errcode 0, ok)" if error is None else str(error)
-        checks.append(WebhookCheck(robot.name, error is None, answer))
+    for cls in (WeComNotifier, DingTalkNotifier, FeishuNotifier):
+        notifier = cls(settings, None, session=session, **notifier_kwargs)
+        for robot in notifier._robots():
+            try:
+                notifier._send_step(robot, notifier.test_step(robot, lang),
+                                    _Budget(min(settings.max_wait, 10.0), notifier.sleep))
+                error = None
+            except DeliveryError as exc:
+                error = exc
+            answer = "OK: the test message was accepted (errcode 0, ok)" if error is None else str(error)
+            checks.append(WebhookCheck(robot.name, error is None, answer, notifier.label))
     return checks
 
 
 def test_webhook(settings: NotifySettings, **kwargs: Any) -> str:
     """For --apimon-test-webhook: one line per robot, e.g. "WeCom robot 'default': OK: …"."""
-    if not settings.wecom:
-        return "no WeCom robot configured (notify.wecom is empty)"
-    return "\n".join(f"WeCom robot '{c.robot}': {c.answer}" for c in check_webhooks(settings, **kwargs))
+    if not settings.enabled:
+        return "no robot configured (notify.wecom, notify.dingtalk and notify.feishu are empty)"
+    return "\n".join(f"{c.platform} robot '{c.robot}': {c.answer}" for c in check_webhooks(settings, **kwargs))
 
 
 test_webhook.__test__ = False  # type: ignore[attr-defined]  # not a pytest test despite the name
@@ -499,13 +557,18 @@ def format_dry_run(items: list[dict[str, Any]]) -> str:
                          f"{item['filename']} ({item['bytes']} bytes)")
             continue
         payload = item["payload"]
-        msgtype = payload["msgtype"]
-        body = payload[msgtype]
-        size = f", {utf8_len(body['content'])} bytes" if "content" in body else ""
-        lines.append(f"--- {i}. robot '{item['robot']}'{origin}: {msgtype}{size}")
-        if body.get("content"):
-            lines.append(body["content"])
-        extras = {k: v for k, v in body.items() if k != "content"}
+        platform = "" if item.get("notifier", "wecom") == "wecom" else f"{item['notifier']} "
+        msgtype = payload.get("msgtype") or payload.get("msg_type", "?")
+        body = payload.get(msgtype) or {}
+        if msgtype == "interactive":  # Feishu card: its one markdown element
+            body = {"content": payload["card"]["elements"][0]["content"]}
+        text = body.get("content", body.get("text"))
+        size = f", {utf8_len(text)} bytes" if isinstance(text, str) else ""
+        lines.append(f"--- {i}. {platform}robot '{item['robot']}'{origin}: {msgtype}{size}")
+        if isinstance(text, str) and text:
+            lines.append(text)
+        extras = {k: v for k, v in body.items() if k not in ("content", "text")}
+        extras.update({k: v for k, v in payload.items() if k == "at"})
         if extras:
             lines.append(json.dumps(extras, ensure_ascii=False))
     return "\n".join(lines)

@@ -8,12 +8,13 @@ Steps are plain JSON-able dicts so the outbox can store exactly what is still to
 from __future__ import annotations
 
 import re
-import time
 from typing import Any
 
+from .. import times
 from . import Notification
-from .settings import Mention, WeComRobot
-from .split import split_markdown, truncate_bytes, utf8_len
+from .layout import plan
+from .settings import WeComRobot, mention_for
+from .split import prepend_note, split_markdown, truncate_bytes, utf8_len
 
 LIMITS = {"markdown": 4096, "markdown_v2": 4096, "text": 2048}  # bytes of content, UTF-8
 FILE_MAX = 20 * 1024 * 1024
@@ -23,6 +24,7 @@ WORDS = {
            "file": "完整报告较长（约 {n} 条消息），已作为文件 `{f}` 发送，见下一条消息。",
            "cut": "（摘要过长已截断，完整内容见文件 `{f}`）",
            "mention": "{title}\n请查看上方的接口监控报告。",
+           "no_file": "完整报告较长（约 {n} 条消息），这里只发摘要；完整报告见状态页或本次运行的报告文件。",
            "test": "pytest-apimon 测试消息：机器人「{name}」配置正确，接口监控报告将发送到本群。"},
     "en": {"delayed": "(delayed: originally from {t})",
            "dropped": "(note: the outbox was full; {n} older undelivered report(s) were dropped)",
@@ -30,12 +32,14 @@ WORDS = {
                    "in the next message.",
            "cut": "(summary cut short; everything is in the file `{f}`)",
            "mention": "{title}\nPlease see the monitoring report above.",
+           "no_file": "The full report is long (about {n} messages); this is its summary. The full report is on the "
+                      "status page and in this run's report files.",
            "test": "pytest-apimon test message: robot '{name}' is configured correctly; reports will be posted here."},
 }
 
 
 def fmt_time(epoch: float) -> str:
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(epoch))
+    return times.stamp(epoch)
 
 
 def words_for(lang: str) -> dict[str, str]:
@@ -56,35 +60,37 @@ def _message(msgtype: str, content: str, **extra: Any) -> dict[str, Any]:
 def build_steps(robot: WeComRobot, n: Notification, max_messages: int) -> list[dict[str, Any]]:
     """The JSON-able steps delivering n to robot: messages (payloads) and at most one file upload."""
     words, msgtype = words_for(n.lang), robot.message_type
-    mention = robot.mentions_for(n.services) if n.failed != 0 else Mention()
+    mention = mention_for(robot, n)
     inline = [u for u in mention.userids if u != "@all"] if msgtype == "markdown" else []
     listed = [u for u in mention.userids if u not in inline]  # @all and (for v2) every userid
     inline_line = " ".join(f"<@{u}>" for u in inline)
-    reserve = utf8_len("\n" + inline_line) if inline else 0
+    reserve = utf8_len(" " + inline_line) if inline else 0
     title = n.title.strip() or "pytest-apimon"
-    parts = split_markdown(_for_type(n.markdown, msgtype) or title, LIMITS[msgtype], title=title,
-                           reserve_first=reserve)
+    filename = f"apimon-report-{times.compact(n.run_started_at)}.md"
     file_step = None
-    if len(parts) > max_messages:  # summary + the whole report as a file instead of flooding the group
-        stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(n.run_started_at))
-        filename = f"apimon-report-{stamp}.md"
-        summary = (_for_type(n.summary, msgtype).rstrip() or title) + "\n\n" + words["file"].format(
-            n=len(parts), f=filename)
-        parts = split_markdown(summary, LIMITS[msgtype], title=title, reserve_first=reserve)
-        room = max(max_messages, 1)
-        if len(parts) > room:  # the summary itself must respect max_messages: cut it, the file has it all
-            whole, note = summary, "\n\n" + words["cut"].format(f=filename)
-            budget = room * (LIMITS[msgtype] - 400)  # headers and markers of each part
-            while len(parts) > room:  # terminates: the budget shrinks geometrically
-                summary = _cut(whole, max(budget, 200)) + note
-                parts = split_markdown(summary, LIMITS[msgtype], title=title, reserve_first=reserve)
-                budget = int(budget * 0.8)
-        data = n.markdown.encode("utf-8")
-        if len(data) > FILE_MAX:
-            data = truncate_bytes(n.markdown, FILE_MAX - 100, "\n…(truncated)").encode("utf-8")
-        file_step = {"kind": "file", "filename": filename, "content": data.decode("utf-8").ljust(6)}
+    if n.first_screen:
+        layout = plan(n, LIMITS[msgtype], max_messages, can_attach=True, filename=filename, reserve_first=reserve)
+        parts = [_for_type(p, msgtype) for p in [layout.first, *layout.details]]
+        if layout.attach:
+            file_step = _file_step(filename, n.markdown)
+    else:
+        parts = split_markdown(_for_type(n.markdown, msgtype) or title, LIMITS[msgtype], title=title,
+                               reserve_first=reserve)
+        if len(parts) > max_messages:  # summary + the whole report as a file instead of flooding the group
+            summary = (_for_type(n.summary, msgtype).rstrip() or title) + "\n\n" + words["file"].format(
+                n=len(parts), f=filename)
+            parts = split_markdown(summary, LIMITS[msgtype], title=title, reserve_first=reserve)
+            room = max(max_messages, 1)
+            if len(parts) > room:  # the summary itself must respect max_messages: cut it, the file has it all
+                whole, note = summary, "\n\n" + words["cut"].format(f=filename)
+                budget = room * (LIMITS[msgtype] - 400)  # headers and markers of each part
+                while len(parts) > room:  # terminates: the budget shrinks geometrically
+                    summary = _cut(whole, max(budget, 200)) + note
+                    parts = split_markdown(summary, LIMITS[msgtype], title=title, reserve_first=reserve)
+                    budget = int(budget * 0.8)
+            file_step = _file_step(filename, n.markdown)
     if inline:
-        parts[0] += "\n" + inline_line
+        parts[0] += " " + inline_line  # on the last line: the first screen stays within its line budget
     steps = [s for p in parts for s in fit(_message(msgtype, p))]
     if file_step:
         steps.append(file_step)
@@ -108,6 +114,13 @@ def _cut(text: str, budget: int) -> str:
     return head[:line_end] if line_end >= len(head) // 2 else head
 
 
+def _file_step(filename: str, markdown: str) -> dict[str, Any]:
+    data = markdown.encode("utf-8")
+    if len(data) > FILE_MAX:
+        data = truncate_bytes(markdown, FILE_MAX - 100, "\n…(truncated)").encode("utf-8")
+    return {"kind": "file", "filename": filename, "content": data.decode("utf-8").ljust(6)}
+
+
 def with_note(steps: list[dict[str, Any]], note: str, msgtype: str) -> tuple[list[dict[str, Any]], int]:
     """steps with note on top of the first message (or as its own message if it would not fit).
 
@@ -120,7 +133,7 @@ def with_note(steps: list[dict[str, Any]], note: str, msgtype: str) -> tuple[lis
         payload = step.get("payload", {})
         kind = payload.get("msgtype")
         if step["kind"] == "message" and kind in LIMITS:
-            content = note + "\n" + payload[kind]["content"]
+            content = prepend_note(note, payload[kind]["content"])
             if utf8_len(content) <= LIMITS[kind]:
                 out[i] = {"kind": "message", "payload": {**payload, kind: {**payload[kind], "content": content}}}
                 return out, 0
