@@ -22,11 +22,14 @@ from ._document_fields import (
     BODY_CHECK_OPS,
     BODY_KEYS,
     CHECK_TYPES,
+    COMPARISON_OPS,
     EXPECT_KEYS,
+    HEADER_CHECK_OPS,
     HTTP_METHODS,
     INTERFACE_KEYS,
     RESERVED_TAGS,
     TAG_PATTERN,
+    TEXT_CHECK_OPS,
     Problems,
     as_written,
     describe,
@@ -48,9 +51,10 @@ from .loader import (
 from .redact import looks_like_key
 
 __all__ = [  # re-exported: the key sets are the contract the JSON Schema is tested against
-    "BODY_CHECK_KEYS", "BODY_CHECK_OPS", "CHECK_TYPES", "DEFAULTS_KEYS", "EXPECT_KEYS", "FILE_KEYS", "HTTP_METHODS",
-    "INTERFACE_KEYS", "RESERVED_TAGS", "SINGLE_FILE_KEYS", "TAG_PATTERN", "BodyCheck", "DocumentError", "DocumentFile",
-    "Expect", "Interface", "NameRegistry", "is_document", "load_document", "schema_path", "service_and_module",
+    "BODY_CHECK_KEYS", "BODY_CHECK_OPS", "CHECK_TYPES", "COMPARISON_OPS", "DEFAULTS_KEYS", "EXPECT_KEYS", "FILE_KEYS",
+    "HEADER_CHECK_OPS", "HTTP_METHODS", "INTERFACE_KEYS", "RESERVED_TAGS", "SINGLE_FILE_KEYS", "TAG_PATTERN",
+    "TEXT_CHECK_OPS", "BodyCheck", "DocumentError", "DocumentFile", "Expect", "HeaderCheck", "Interface",
+    "NameRegistry", "is_document", "load_document", "schema_path", "service_and_module",
 ]  # fmt: skip
 
 DOCUMENT_SUFFIXES = (".yaml", ".yml", ".json")
@@ -91,16 +95,27 @@ def schema_path() -> Path:
 
 @dataclass(frozen=True)
 class BodyCheck:
-    """One check on the JSON response body.
+    """One check on the response body (docs/document-format.md, "Body checks").
 
-    `path` is a simple path such as ``data.items[0].id`` ("" or "$" = the whole body).
-    `op` is "equals" | "exists" | "type"; `value` is the expected value, the bool for
-    exists, or the JSON type name (string, number, integer, boolean, array, object, null).
+    `path` is a body path such as ``data.items[0].id`` ("" or "$" = the whole JSON body), or None for
+    `contains`/`regex` on the raw response text (any Content-Type). `op` is one of BODY_CHECK_OPS; `value`:
+    equals/not_equals/contains: a JSON value; exists: bool; type: a JSON type name; in: a tuple of JSON values;
+    regex: a Python `re` pattern (re.search); gt/ge/lt/le: a number; length: (comparison, count), e.g. ("ge", 1).
     """
 
-    path: str
+    path: str | None
     op: str
     value: Any
+
+
+@dataclass(frozen=True)
+class HeaderCheck:
+    """One response-header check. `name` is matched case-insensitively (RFC 9110 §5.1). `op` is one of
+    HEADER_CHECK_OPS: exists (value: bool), equals / contains (value: str), regex (value: a `re` pattern)."""
+
+    name: str
+    op: str
+    value: str | bool
 
 
 @dataclass(frozen=True)
@@ -109,8 +124,18 @@ class Expect:
     status: tuple[int | str, ...] = ()
     body: tuple[BodyCheck, ...] = ()
     max_ms: float | None = None
-    # Response headers: (name, exact value) or (name, True/False for present/absent); names case-insensitive.
-    headers: tuple[tuple[str, str | bool], ...] = ()
+    # Response header checks; names case-insensitive.
+    headers: tuple[HeaderCheck, ...] = ()
+
+    def __post_init__(self) -> None:
+        # The earlier shape (name, exact value or True/False) is still accepted: callers and tests build it.
+        if any(not isinstance(h, HeaderCheck) for h in self.headers):
+            fixed = tuple(
+                h if isinstance(h, HeaderCheck)
+                else HeaderCheck(h[0], "exists", h[1]) if isinstance(h[1], bool) else HeaderCheck(h[0], "equals", h[1])
+                for h in self.headers
+            )  # fmt: skip
+            object.__setattr__(self, "headers", fixed)
 
     @property
     def follow_redirects(self) -> bool:
@@ -450,7 +475,7 @@ def _interface(
     if "body" in expect:
         expect["body"] = tuple(BodyCheck(*check) for check in expect["body"])
     if "headers" in expect:
-        expect["headers"] = tuple(expect["headers"].items())
+        expect["headers"] = tuple(HeaderCheck(name, op, want) for name, (op, want) in expect["headers"].items())
     merged.setdefault("method", "GET")
     return Interface(
         service=ctx.service,

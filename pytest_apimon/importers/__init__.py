@@ -23,7 +23,7 @@ from urllib.parse import quote
 import yaml
 
 from .._document_fields import HTTP_METHODS, header_problem
-from ..documents import DocumentError, DocumentFile, Expect, Interface, service_and_module
+from ..documents import DocumentError, DocumentFile, Expect, HeaderCheck, Interface, service_and_module
 from ..loader import (
     DEFAULT_LIMITS,
     Limits,
@@ -397,7 +397,7 @@ def finalize(ctx: Context, d: Draft) -> Interface:
         auth=op.get("auth", ov.auth if ov.auth is not None else d.auth),
         expect=Expect(
             status=expect.get("status", d.status), body=expect.get("body", ()), max_ms=expect.get("max_ms"),
-            headers=tuple(expect.get("headers", {}).items()),
+            headers=tuple(HeaderCheck(n, op_, want) for n, (op_, want) in expect.get("headers", {}).items()),
         ),
         timeout=op.get("timeout", ov.timeout),
         tags=tuple(dict.fromkeys(ov.tags + op.get("tags", ()))),
