@@ -506,7 +506,7 @@ def _check(value: Any, path: Path_, p: Problems) -> Any:
     check_path: Any = None  # None: the raw response text (contains / regex only)
     if "path" in value:
         check_path = _body_path(value["path"], path + ("path",), p)
-    elif not (len(ops) == 1 and ops[0] in TEXT_CHECK_OPS):
+    elif not ops or (len(ops) == 1 and ops[0] not in TEXT_CHECK_OPS):  # two checks: that error comes first
         p.add(path + ("path",), "missing required field 'path' (use '' for the whole body; only contains and "
                                 "regex may leave it out to check the raw text)")  # fmt: skip
     op_value: Any = INVALID

@@ -1,0 +1,273 @@
+"""Header and body checks (issue 16, requirements 1 and 2): loading, the JSON Schema in step, classification
+against real responses (HTML, XML, text, JSON) from a local server, and properties of the check parser."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from jsonschema import Draft7Validator
+from localserver import LocalServer, Response
+
+from pytest_apimon.categories import Category
+from pytest_apimon.classify import MESSAGES, classify
+from pytest_apimon.documents import BodyCheck, Expect, HeaderCheck, load_document, schema_path
+from pytest_apimon.probe import Request, send
+
+FUZZ = settings(max_examples=int(os.environ.get("APIMON_FUZZ_EXAMPLES", "150")), deadline=None,
+                suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+
+@pytest.fixture(scope="module")
+def validator() -> Draft7Validator:
+    return Draft7Validator(json.loads(schema_path().read_text(encoding="utf-8")))
+
+
+def load(tmp_path: Path, text: str) -> Any:
+    path = tmp_path / "svc" / "doc.yaml"
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return load_document(path, tmp_path, environ={})
+
+
+def one(tmp_path: Path, expect: str) -> Any:
+    result = load(tmp_path, f"name: n\npath: /a\nexpect:\n{expect}")
+    assert result.errors == []
+    return result.interfaces[0].expect
+
+
+# --- loading ------------------------------------------------------------------------------------------------
+
+
+def test_header_check_forms_load(tmp_path: Path) -> None:
+    expect = one(tmp_path, "  headers:\n    Location: /login\n    X-Gone: false\n    X-Count: 3\n"
+                           "    Content-Type: {contains: json}\n    cache-control: {regex: 'max-age=\\d+'}\n"
+                           "    ETag: {exists: true}\n    Server: {equals: nginx}\n")
+    assert expect.headers == (
+        HeaderCheck("Location", "equals", "/login"), HeaderCheck("X-Gone", "exists", False),
+        HeaderCheck("X-Count", "equals", "3"), HeaderCheck("Content-Type", "contains", "json"),
+        HeaderCheck("cache-control", "regex", r"max-age=\d+"), HeaderCheck("ETag", "exists", True),
+        HeaderCheck("Server", "equals", "nginx"),
+    )
+
+
+def test_body_check_forms_load(tmp_path: Path) -> None:
+    expect = one(tmp_path, "  body:\n"
+                           "    - {contains: 登录}\n"
+                           "    - {regex: '<title>.*</title>'}\n"
+                           "    - {path: data.total, gt: 0}\n"
+                           "    - {path: data.total, le: 1000.5}\n"
+                           "    - {path: data.items, length: 3}\n"
+                           "    - {path: data.items, length: {ge: 1}}\n"
+                           "    - {path: data.state, in: [ok, degraded]}\n"
+                           "    - {path: code, not_equals: 500}\n"
+                           "    - {path: data.tags, contains: x}\n")
+    assert expect.body == (
+        BodyCheck(None, "contains", "登录"), BodyCheck(None, "regex", "<title>.*</title>"),
+        BodyCheck("data.total", "gt", 0), BodyCheck("data.total", "le", 1000.5),
+        BodyCheck("data.items", "length", ("equals", 3)), BodyCheck("data.items", "length", ("ge", 1)),
+        BodyCheck("data.state", "in", ("ok", "degraded")), BodyCheck("code", "not_equals", 500),
+        BodyCheck("data.tags", "contains", "x"),
+    )
+
+
+BAD = [
+    # (expect YAML, field path, message part)
+    ("headers: {X: {contains: a, regex: b}}", "headers.X.regex", "exactly one check per header"),
+    ("headers: {X: {}}", "headers.X", "missing check: expected exactly one of exists, equals, contains, regex"),
+    ("headers: {X: {matches: a}}", "headers.X.matches", "unknown key 'matches'"),
+    ("headers: {X: {regex: '(unclosed'}}", "headers.X.regex", "invalid regular expression '(unclosed'"),
+    ("headers: {X: {exists: 'yes'}}", "headers.X.exists", "expected true or false"),
+    ("headers: {X: {equals: [a]}}", "headers.X.equals", "expected a string"),
+    ("headers: {X: [a]}", "headers.X", "expected the exact header value"),
+    ("body: [{path: a, gt: '5'}]", "body[0].gt", "expected a number, got string '5'"),
+    ("body: [{path: a, le: true}]", "body[0].le", "expected a number, got boolean true"),
+    ("body: [{path: a, length: -1}]", "body[0].length", "expected a length (an integer >= 0)"),
+    ("body: [{path: a, length: {ge: 1, lt: 3}}]", "body[0].length.lt", "expected exactly one comparison"),
+    ("body: [{path: a, length: {between: 1}}]", "body[0].length.between", "unknown key 'between'"),
+    ("body: [{path: a, in: []}]", "body[0].in", "expected a non-empty list"),
+    ("body: [{path: a, in: ok}]", "body[0].in", "expected a non-empty list"),
+    ("body: [{regex: '[a-'}]", "body[0].regex", "invalid regular expression"),
+    ("body: [{contains: 1}]", "body[0].contains", "expected text to find in the raw body"),
+    ("body: [{gt: 1}]", "body[0].path", "missing required field 'path'"),
+    ("body: [{path: a, gt: 1, lt: 3}]", "body[0].lt", "exactly one check per mapping"),
+    ("body: [{contains: a, regex: b}]", "body[0].regex", "exactly one check per mapping"),
+]
+
+
+@pytest.mark.parametrize(("expect", "field", "message"), BAD, ids=[b[1] + ":" + b[2][:20] for b in BAD])
+def test_bad_checks_are_document_errors(tmp_path: Path, validator: Draft7Validator,
+                                        expect: str, field: str, message: str) -> None:
+    text = f"name: n\npath: /a\nexpect: {{{expect}}}\n"
+    result = load(tmp_path, text)
+    assert result.interfaces == []
+    (err,) = result.errors
+    assert err.field == f"expect.{field}" and message in err.message, err
+    if "regular expression" not in message:  # a JSON Schema cannot compile a Python regex
+        assert not validator.is_valid(yaml.safe_load(text)), "the schema accepts what the loader rejects"
+
+
+# --- the JSON Schema agrees with the loader -----------------------------------------------------------------
+
+_values = st.one_of(
+    st.none(), st.booleans(), st.integers(-3, 3), st.sampled_from([1.5, "a", "x.y", "", "5", "^ok$"]),
+    st.lists(st.sampled_from([1, "a", None]), max_size=2),
+    st.dictionaries(st.sampled_from(["ge", "lt", "equals", "x"]), st.integers(-1, 3), max_size=2),
+)
+_check_keys = st.sampled_from(["path", "equals", "not_equals", "exists", "type", "in", "contains", "regex",
+                               "gt", "ge", "lt", "le", "length", "pathh"])
+
+
+@FUZZ
+@given(check=st.dictionaries(_check_keys, _values, max_size=3))
+def test_schema_and_loader_agree_on_body_checks(tmp_path: Path, validator: Draft7Validator,
+                                                check: dict[str, Any]) -> None:
+    if "path" in check and not isinstance(check["path"], str):
+        check["path"] = "a"  # body-path syntax has its own property tests
+    doc = {"name": "n", "path": "/a", "expect": {"body": [check]}}
+    result = load(tmp_path, json.dumps(doc))
+    assert (result.errors == []) == validator.is_valid(doc), (check, result.errors)
+
+
+@FUZZ
+@given(check=st.one_of(_values, st.dictionaries(st.sampled_from(["exists", "equals", "contains", "regex", "has"]),
+                                                 _values, max_size=2)))
+def test_schema_and_loader_agree_on_header_checks(tmp_path: Path, validator: Draft7Validator, check: Any) -> None:
+    doc = {"name": "n", "path": "/a", "expect": {"headers": {"X-A": check}}}
+    result = load(tmp_path, json.dumps(doc))
+    assert (result.errors == []) == validator.is_valid(doc), (check, result.errors)
+
+
+# --- classification against real responses -----------------------------------------------------------------
+
+HTML = "<!doctype html><html><head><title>登录 - 运营后台</title></head><body><form id=login></form></body></html>"
+XML = '<?xml version="1.0"?><health><status>UP</status><db>UP</db></health>'
+
+
+@pytest.fixture
+def pages(srv: LocalServer) -> LocalServer:
+    srv.route("GET", "/login", lambda r: Response(200, {"Content-Type": "text/html; charset=utf-8",
+                                                        "Cache-Control": "private, max-age=60"}, HTML))
+    srv.route("GET", "/health.xml", lambda r: Response(200, {"Content-Type": "application/xml"}, XML))
+    srv.route("GET", "/gbk", lambda r: Response(200, {"Content-Type": "text/plain; charset=gbk"},
+                                                "状态正常".encode("gbk")))
+    srv.route("GET", "/api", lambda r: {"code": 0, "data": {"total": 12, "items": [1, 2, 3], "state": "ok",
+                                                             "name": "心内科", "tags": ["a", "b"], "empty": {}}})
+    return srv
+
+
+def run(srv: LocalServer, session: requests.Session, path: str, expect: Expect) -> Any:
+    return classify(send(session, Request("GET", srv.url + path)), expect)
+
+
+def body(*checks: tuple[str | None, str, Any]) -> Expect:
+    return Expect(body=tuple(BodyCheck(*c) for c in checks))
+
+
+def test_text_checks_work_on_html_xml_and_charsets(pages: LocalServer, session: requests.Session) -> None:
+    assert run(pages, session, "/login", body((None, "contains", "运营后台"),
+                                              (None, "regex", r"<form id=login>"))).passed
+    assert run(pages, session, "/health.xml", body((None, "regex", r"<status>UP</status>"))).passed
+    assert run(pages, session, "/gbk", body((None, "contains", "正常"))).passed
+    out = run(pages, session, "/health.xml", body((None, "contains", "<status>DOWN")))
+    assert (out.category, out.sub, out.reason) == (Category.UNEXPECTED, "body",
+                                                   'body: expected to contain "<status>DOWN"')
+    out = run(pages, session, "/login", body((None, "regex", r"^<html")))  # re.search, no MULTILINE: anchored
+    assert out.reason == "body: expected to match /^<html/"
+
+
+def test_a_json_check_on_html_still_says_not_json(pages: LocalServer, session: requests.Session) -> None:
+    out = run(pages, session, "/login", body((None, "contains", "登录"), ("code", "equals", 0)))
+    assert out.sub == "body" and out.reason.startswith("response is not JSON (Content-Type text/html")
+
+
+def test_header_checks_on_a_real_response(pages: LocalServer, session: requests.Session) -> None:
+    ok = Expect(headers=(HeaderCheck("content-type", "contains", "text/html"),
+                         HeaderCheck("CACHE-CONTROL", "regex", r"max-age=\d+"),
+                         HeaderCheck("X-Powered-By", "exists", False), HeaderCheck("Content-Type", "exists", True)))
+    assert run(pages, session, "/login", ok).passed
+    cases = [
+        (HeaderCheck("Content-Type", "contains", "json"),
+         'header Content-Type: expected to contain "json", got "text/html; charset=utf-8"'),
+        (HeaderCheck("Cache-Control", "regex", r"no-store"),
+         'header Cache-Control: expected to match /no-store/, got "private, max-age=60"'),
+        (HeaderCheck("ETag", "contains", "x"), 'header ETag: expected to contain "x", missing'),
+        (HeaderCheck("ETag", "regex", "."), "header ETag: expected to match /./, missing"),
+        (HeaderCheck("ETag", "exists", True), "header ETag: missing"),
+        (HeaderCheck("Cache-Control", "equals", "private"),
+         'header Cache-Control: expected "private", got "private, max-age=60"'),
+    ]
+    for check, reason in cases:
+        out = run(pages, session, "/login", Expect(headers=(check,)))
+        assert (out.category, out.sub, out.reason) == (Category.UNEXPECTED, "header", reason)
+
+
+COMPARISONS = [
+    # (check, passes, reason when it fails)
+    (("data.total", "gt", 11), True, ""),
+    (("data.total", "gt", 12), False, "data.total: expected > 12, got 12"),
+    (("data.total", "ge", 12), True, ""),
+    (("data.total", "lt", 12.0), False, "data.total: expected < 12.0, got 12"),
+    (("data.total", "le", 12), True, ""),
+    (("data.name", "gt", 1), False, 'data.name: expected a number, got string "心内科"'),
+    (("data.items", "length", ("equals", 3)), True, ""),
+    (("data.items", "length", ("gt", 3)), False, "data.items: expected length > 3, got length 3"),
+    (("data.name", "length", ("equals", 3)), True, ""),  # characters, not bytes
+    (("data.empty", "length", ("ge", 1)), False, "data.empty: expected length >= 1, got length 0"),
+    (("data.total", "length", ("ge", 1)), False,
+     "data.total: expected an array, string or object to measure, got number 12"),
+    (("data.state", "in", ("ok", "degraded")), True, ""),
+    (("data.state", "in", ("degraded", "down")), False, 'data.state: expected one of ["degraded", "down"], got "ok"'),
+    (("code", "in", (0.0, 200)), True, ""),  # JSON equality: 0 == 0.0
+    (("code", "not_equals", 500), True, ""),
+    (("code", "not_equals", 0), False, "code: expected anything but 0"),
+    (("data.missing", "not_equals", 0), False, "data.missing: missing"),
+    (("data.tags", "contains", "b"), True, ""),
+    (("data.tags", "contains", "c"), False, 'data.tags: expected to contain "c", got ["a", "b"]'),
+    (("data.name", "contains", "内"), True, ""),
+    (("data.name", "regex", "^心.科$"), True, ""),
+    (("data.total", "regex", "1"), False, "data.total: expected a string, got number 12"),
+]
+
+
+@pytest.mark.parametrize(("check", "passes", "reason"), COMPARISONS, ids=[f"{c[0][1]}-{i}"
+                                                                           for i, c in enumerate(COMPARISONS)])
+def test_value_checks(pages: LocalServer, session: requests.Session,
+                      check: tuple[str, str, Any], passes: bool, reason: str) -> None:
+    out = run(pages, session, "/api", body(check))
+    assert out.passed is passes
+    if not passes:
+        assert (out.category, out.sub, out.reason) == (Category.UNEXPECTED, "body", reason)
+
+
+def test_comparisons_on_numbers_never_crash() -> None:
+    from pytest_apimon.probe import Exchange
+
+    @FUZZ
+    @given(value=st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), st.text(max_size=5),
+                           st.lists(st.integers(), max_size=3), st.dictionaries(st.text(max_size=2), st.integers(),
+                                                                                max_size=2)),
+           op=st.sampled_from(["gt", "ge", "lt", "le", "length", "in", "contains", "regex", "not_equals"]))
+    def check(value: Any, op: str) -> None:
+        want: Any = {"length": ("ge", 1), "in": (1, "a"), "contains": "a", "regex": "a"}.get(op, 1)
+        try:
+            raw = json.dumps({"v": value}).encode()
+        except ValueError:
+            return
+        ex = Exchange("GET", "http://127.0.0.1/", {}, None, status=200, body=raw)
+        out = classify(ex, Expect(body=(BodyCheck("v", op, want),)))
+        assert out.passed or (out.category is Category.UNEXPECTED and out.sub == "body" and out.reason)
+
+    check()
+
+
+def test_reason_templates_live_in_one_catalogue() -> None:
+    """New reason strings are in classify.MESSAGES so a translation can replace them in one place."""
+    assert all(isinstance(v, str) and "{" in v for v in MESSAGES.values())
