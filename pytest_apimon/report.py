@@ -53,6 +53,7 @@ _T: dict[str, tuple[str, str]] = {
     "response": ("响应", "Response"),
     "resp_headers": ("响应头", "Response headers"),
     "resp_body": ("响应体", "Response body"),
+    "reproduce": ("复现命令", "Reproduce with"),
     "sep": ("：", ": "),
     "flaky": ("重试后通过", "Passed after retry"),
     "more": ("…以及另外 {n} 个，详见完整报告", "…and {n} more in the full report"),
@@ -368,7 +369,15 @@ def _md_details(index: int, r: InterfaceResult, lang: str, red: Redactor) -> lis
         out.append(f"- {_t('resp_headers', lang)}{sep}{_md_headers(r.response_headers, red, True)}")
     if r.response_body:
         out.append(f"- {_t('resp_body', lang)}{sep}{_code(excerpt(red.text(r.response_body)))}")
+    if r.reproduce:
+        # A cut command would run a different request: a long one is left to the JSON report and the terminal.
+        line = red.text(r.reproduce)
+        if len(line) <= _REPRODUCE_MAX:
+            out.append(f"- {_t('reproduce', lang)}{sep}{_code(line)}")
     return out
+
+
+_REPRODUCE_MAX = 1000  # characters of a curl line shown in Markdown (WeCom messages are at most 4096 bytes)
 
 
 def render_markdown(run: RunResult, lang: str = "zh", title: str | None = None, *,

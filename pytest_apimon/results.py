@@ -39,6 +39,7 @@ class InterfaceResult:
     request_body: str = ""
     response_headers: dict[str, str] = field(default_factory=dict)
     response_body: str = ""
+    reproduce: str = ""  # failures: one masked `curl` line that repeats the request (reproduce.py)
 
     def __post_init__(self) -> None:
         # Built from plain strings too (xdist's dict, the history): hold the enums. Raises ValueError.
