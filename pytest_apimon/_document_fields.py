@@ -22,7 +22,7 @@ INTERFACE_KEYS = (
     "name", "method", "path", "url", "params", "headers", "json", "form", "body",
     "auth", "expect", "timeout", "tags", "skip", "description",
 )  # fmt: skip
-EXPECT_KEYS = ("status", "body", "max_ms", "headers")
+EXPECT_KEYS = ("status", "body", "max_ms", "headers", "warn_ms")
 BODY_CHECK_OPS = (
     "equals", "not_equals", "exists", "type", "in", "contains", "regex", "gt", "ge", "lt", "le", "length",
 )  # fmt: skip
@@ -584,14 +584,20 @@ _EXPECT_PARSERS: dict[str, Callable[[Any, Path_, Problems], Any]] = {
     "body": _checks,
     "max_ms": _positive("milliseconds", 86_400_000),
     "headers": _expect_headers,
+    "warn_ms": _positive("milliseconds", 86_400_000),
 }
 
 
 def _expect(value: Any, path: Path_, p: Problems) -> Any:
     """Only the keys given: defaults merge per key, so absence must stay visible."""
-    if (mapping := _mapping(value, path, p, "a mapping with status, body, headers and/or max_ms")) is None:
+    if (mapping := _mapping(value, path, p, "a mapping with status, body, headers, max_ms and/or warn_ms")) is None:
         return INVALID
-    return parse_fields(mapping, path, p, EXPECT_KEYS, parsers=_EXPECT_PARSERS)
+    out = parse_fields(mapping, path, p, EXPECT_KEYS, parsers=_EXPECT_PARSERS)
+    if "warn_ms" in out and "max_ms" in out and out["warn_ms"] >= out["max_ms"]:
+        p.add(path + ("warn_ms",), f"warn_ms ({out['warn_ms']:g}) must be less than max_ms ({out['max_ms']:g}): "
+                                   "slower than warn_ms but within max_ms is 'slow', beyond max_ms is a failure")
+        out.pop("warn_ms")
+    return out
 
 
 def _tags(value: Any, path: Path_, p: Problems) -> Any:

@@ -40,7 +40,7 @@ def classify(exchange: Exchange, expect: Expect) -> Classification:
         outcome = step(exchange, expect)
         if outcome is not None:
             return outcome
-    return HEALTHY
+    return _slow(exchange, expect) or HEALTHY
 
 
 def _out(category: Category, sub: str, reason: str) -> Classification:
@@ -110,6 +110,7 @@ MESSAGES: dict[str, str] = {
     "compare": "{label}: expected {op} {want}, got {got}",
     "no_length": "{label}: expected an array, string or object to measure, got {got}",
     "length": "{label}: expected length {op} {want}, got length {got}",
+    "slow": "slow: took {got} ms, warn_ms {want} ms",
 }
 _SYMBOL = {"gt": ">", "ge": ">=", "lt": "<", "le": "<=", "equals": "==", "not_equals": "!="}
 _COMPARE = {
@@ -324,6 +325,13 @@ def _latency(ex: Exchange, expect: Expect) -> Classification | None:
     if expect.max_ms is None or ex.elapsed_ms <= expect.max_ms:
         return None
     return _out(Category.UNEXPECTED, "latency", f"took {ex.elapsed_ms:.0f} ms, limit {expect.max_ms:g} ms")
+
+
+def _slow(ex: Exchange, expect: Expect) -> Outcome | None:
+    """Degraded (Checkly's term): a healthy answer slower than warn_ms. It passes; sub "slow" flags it."""
+    if expect.warn_ms is None or ex.elapsed_ms <= expect.warn_ms:
+        return None
+    return Outcome(None, "slow", _say("slow", got=f"{ex.elapsed_ms:.0f}", want=f"{expect.warn_ms:g}"))
 
 
 def _size(n: int) -> str:

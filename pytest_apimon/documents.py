@@ -126,6 +126,8 @@ class Expect:
     max_ms: float | None = None
     # Response header checks; names case-insensitive.
     headers: tuple[HeaderCheck, ...] = ()
+    # Degraded threshold (ms): slower than this but within max_ms passes with the `slow` flag.
+    warn_ms: float | None = None
 
     def __post_init__(self) -> None:
         # The earlier shape (name, exact value or True/False) is still accepted: callers and tests build it.

@@ -186,6 +186,7 @@ class Engine:
 
         outcome = classify(ex, itf.expect)
         if outcome.passed:
+            result.slow, result.warn_ms = outcome.sub == "slow", itf.expect.warn_ms
             self._fill(result, ex, details=False)  # excerpts only matter for problems: saves CPU and memory
             return result
         if withheld:

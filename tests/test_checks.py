@@ -271,3 +271,60 @@ def test_comparisons_on_numbers_never_crash() -> None:
 def test_reason_templates_live_in_one_catalogue() -> None:
     """New reason strings are in classify.MESSAGES so a translation can replace them in one place."""
     assert all(isinstance(v, str) and "{" in v for v in MESSAGES.values())
+
+
+# --- degraded: expect.warn_ms (requirement 5) ---------------------------------------------------------------
+
+
+def test_warn_ms_marks_a_healthy_answer_slow_without_failing() -> None:
+    from pytest_apimon.probe import Exchange
+
+    def took(ms: float) -> Exchange:  # the elapsed time is data here: no clock involved
+        return Exchange("GET", "http://127.0.0.1/", {}, None, status=200, body=b"{}", elapsed_ms=ms)
+
+    expect = Expect(max_ms=1000, warn_ms=300)
+    assert classify(took(300), expect).sub == ""  # at the threshold: not slow
+    out = classify(took(301), expect)
+    assert out.passed and (out.sub, out.reason) == ("slow", "slow: took 301 ms, warn_ms 300 ms")
+    out = classify(took(1001), expect)
+    assert not out.passed and out.sub == "latency"  # beyond max_ms it is a failure, not a warning
+    assert classify(took(5000), Expect(warn_ms=300)).passed  # warn_ms alone never fails
+    slow_but_wrong = classify(took(900), Expect(warn_ms=300, status=(201,)))
+    assert (slow_but_wrong.category, slow_but_wrong.sub) == (Category.UNEXPECTED, "status")
+
+
+def test_warn_ms_must_be_below_max_ms(tmp_path: Path, validator: Draft7Validator) -> None:
+    result = load(tmp_path, "name: n\npath: /a\nexpect: {max_ms: 500, warn_ms: 500}\n")
+    (err,) = result.errors
+    assert err.field == "expect.warn_ms" and "warn_ms (500) must be less than max_ms (500)" in err.message
+    assert one(tmp_path, "  warn_ms: 200\n  max_ms: 800\n").warn_ms == 200
+    assert validator.is_valid({"name": "n", "path": "/a", "expect": {"warn_ms": 200}})
+    assert not validator.is_valid({"name": "n", "path": "/a", "expect": {"warn_ms": 0}})
+
+
+def test_slow_shows_in_terminal_markdown_json_and_status_page(pytester: pytest.Pytester) -> None:
+    from test_plugin import write
+
+    with LocalServer() as srv:
+        srv.route("GET", "/svc/a", lambda r: {"ok": True})
+        write(pytester.path, "config.yaml", f"""
+            defaults: {{retries: 0}}
+            services:
+              svc: {{base_url: {srv.url}/svc}}
+            report: {{markdown: out/report.md, json: out/report.json, html: out/status.html}}
+            state: {{dir: out/state}}
+        """)
+        # Any real answer takes longer than a microsecond: slow by construction, not by timing.
+        write(pytester.path, "pool/svc/a.yaml", "- {name: 慢接口, path: /a, expect: {warn_ms: 0.001}}\n"
+                                               "- {name: 快接口, path: /a}\n")
+        result = pytester.runpytest("--apimon", "pool", "--apimon-lang", "zh")
+    result.assert_outcomes(passed=2)
+    stdout = result.stdout.str()
+    assert "[slow] 响应慢 (1)" in stdout and "svc/a · 慢接口 ·" in stdout and "快接口 ·" not in stdout
+    markdown = (pytester.path / "out" / "report.md").read_text("utf-8")
+    assert "## 响应慢 `slow` (1)" in markdown and "超过 warn_ms 0.001 ms" in markdown
+    records = json.loads((pytester.path / "out" / "report.json").read_text("utf-8"))["results"]
+    assert sorted((r["name"], r["outcome"], r["slow"]) for r in records) == [("快接口", "passed", False),
+                                                                             ("慢接口", "passed", True)]
+    page = (pytester.path / "out" / "status.html").read_text("utf-8")
+    assert page.count('class="pill slow"') == 1

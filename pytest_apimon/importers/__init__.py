@@ -398,6 +398,7 @@ def finalize(ctx: Context, d: Draft) -> Interface:
         expect=Expect(
             status=expect.get("status", d.status), body=expect.get("body", ()), max_ms=expect.get("max_ms"),
             headers=tuple(HeaderCheck(n, op_, want) for n, (op_, want) in expect.get("headers", {}).items()),
+            warn_ms=expect.get("warn_ms"),
         ),
         timeout=op.get("timeout", ov.timeout),
         tags=tuple(dict.fromkeys(ov.tags + op.get("tags", ()))),
