@@ -22,7 +22,7 @@ INTERFACE_KEYS = (
     "name", "method", "path", "url", "params", "headers", "json", "form", "body",
     "auth", "expect", "timeout", "tags", "skip", "description",
 )  # fmt: skip
-EXPECT_KEYS = ("status", "body", "max_ms", "headers", "warn_ms")
+EXPECT_KEYS = ("status", "body", "max_ms", "headers", "warn_ms", "schema")
 BODY_CHECK_OPS = (
     "equals", "not_equals", "exists", "type", "in", "contains", "regex", "gt", "ge", "lt", "le", "length",
 )  # fmt: skip
@@ -566,6 +566,27 @@ def _header_check(item: Any, path: Path_, p: Problems) -> Any:
     return (op, want) if len(p) == before else INVALID
 
 
+def _response_schema(value: Any, path: Path_, p: Problems) -> Any:
+    """An inline JSON Schema (mapping), a schema file relative to the document, or false (no schema check, e.g.
+    to opt out of an imported OpenAPI response schema) -> (schema or False, jsonschema validator or None)."""
+    from . import response_schema
+
+    if value is False:
+        return (False, None)
+    try:
+        if isinstance(value, dict):
+            return (value, response_schema.make_validator(value))
+        if isinstance(value, str) and value.strip():
+            schema = response_schema.load_schema(value.strip(), response_schema.document_dir.get())
+            return (schema, response_schema.make_validator(schema))
+    except response_schema.SchemaProblem as exc:
+        p.add(path, str(exc))
+        return INVALID
+    p.add(path, f"expected a JSON Schema (a mapping), the path of a schema file relative to this document, or "
+                f"false; got {describe(value)}")  # fmt: skip
+    return INVALID
+
+
 def _expect_headers(value: Any, path: Path_, p: Problems) -> Any:
     """name -> (op, value); see _header_check. E.g. Location after a 302, Content-Type contains json."""
     if (mapping := _mapping(value, path, p, "a mapping of response header names to checks")) is None:
@@ -585,12 +606,14 @@ _EXPECT_PARSERS: dict[str, Callable[[Any, Path_, Problems], Any]] = {
     "max_ms": _positive("milliseconds", 86_400_000),
     "headers": _expect_headers,
     "warn_ms": _positive("milliseconds", 86_400_000),
+    "schema": _response_schema,
 }
 
 
 def _expect(value: Any, path: Path_, p: Problems) -> Any:
     """Only the keys given: defaults merge per key, so absence must stay visible."""
-    if (mapping := _mapping(value, path, p, "a mapping with status, body, headers, max_ms and/or warn_ms")) is None:
+    what = "a mapping with status, body, headers and/or max_ms (also warn_ms, schema)"
+    if (mapping := _mapping(value, path, p, what)) is None:
         return INVALID
     out = parse_fields(mapping, path, p, EXPECT_KEYS, parsers=_EXPECT_PARSERS)
     if "warn_ms" in out and "max_ms" in out and out["warn_ms"] >= out["max_ms"]:

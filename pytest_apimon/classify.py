@@ -10,7 +10,7 @@ from datetime import timezone
 from email.utils import parsedate_to_datetime
 from typing import Any
 
-from . import bodypath
+from . import bodypath, response_schema
 from .categories import Category
 from .documents import BodyCheck, Expect
 from .probe import Exchange
@@ -36,7 +36,7 @@ Outcome = Classification  # the former name, for code not yet renamed; `Outcome`
 
 def classify(exchange: Exchange, expect: Expect) -> Classification:
     """Transport errors first, then status, then body checks, then latency."""
-    for step in (_transport, _status, _headers, _body, _latency):
+    for step in (_transport, _status, _headers, _body, _schema, _latency):
         outcome = step(exchange, expect)
         if outcome is not None:
             return outcome
@@ -111,6 +111,7 @@ MESSAGES: dict[str, str] = {
     "no_length": "{label}: expected an array, string or object to measure, got {got}",
     "length": "{label}: expected length {op} {want}, got length {got}",
     "slow": "slow: took {got} ms, warn_ms {want} ms",
+    "schema": "schema: {violations}{more}",
 }
 _SYMBOL = {"gt": ">", "ge": ">=", "lt": "<", "le": "<=", "equals": "==", "not_equals": "!="}
 _COMPARE = {
@@ -187,6 +188,29 @@ def _body(ex: Exchange, expect: Expect) -> Classification | None:
         return None
     reason = problems[0] + (f" (+{len(problems) - 1} more)" if len(problems) > 1 else "")
     return _out(Category.UNEXPECTED, "body", reason)
+
+
+def _schema(ex: Exchange, expect: Expect) -> Outcome | None:
+    """expect.schema: the JSON body against a JSON Schema (response_schema.py); the first violations by path."""
+    if expect.schema_validator is None:
+        return None
+    if ex.truncated:
+        reason = f"body truncated at {_size(len(ex.body))}; the schema needs all of it"
+        return _out(Category.UNEXPECTED, "schema", reason)
+    try:
+        data = json.loads(_body_text(ex))
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        excerpt = ex.text(40).strip() if ex.body else ""
+        return _out(Category.UNEXPECTED, "schema", f"response is not JSON: {excerpt!r}" if excerpt else
+                    "response is not JSON (empty body)")
+    try:
+        shown, total = response_schema.violations(expect.schema_validator, data)
+    except Exception as exc:  # a schema the library cannot apply (e.g. an unresolvable $ref): the document's fault
+        return _out(Category.INVALID_DOCUMENT, "schema", f"schema cannot be applied: {type(exc).__name__}: {exc}")
+    if not shown:
+        return None
+    more = f" (+{total - len(shown)}{'+' if total >= 50 else ''} more)" if total > len(shown) else ""
+    return _out(Category.UNEXPECTED, "schema", _say("schema", violations="; ".join(shown), more=more))
 
 
 def _text_check(text: str, check: BodyCheck) -> str | None:

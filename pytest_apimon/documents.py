@@ -128,6 +128,9 @@ class Expect:
     headers: tuple[HeaderCheck, ...] = ()
     # Degraded threshold (ms): slower than this but within max_ms passes with the `slow` flag.
     warn_ms: float | None = None
+    # JSON Schema the JSON body must conform to (a mapping), False to switch an imported one off, None: none.
+    schema: Any = field(default=None, repr=False, compare=False)
+    schema_validator: Any = field(default=None, repr=False, compare=False)  # jsonschema validator for `schema`
 
     def __post_init__(self) -> None:
         # The earlier shape (name, exact value or True/False) is still accepted: callers and tests build it.
@@ -332,6 +335,22 @@ def load_document(
         return fail(EMPTY_MESSAGE)
 
     service, module = service_and_module(path, pool_root)
+    # expect.schema files are relative to this document (response_schema.document_dir).
+    from .response_schema import document_dir
+
+    dir_token = document_dir.set(path.parent)
+    try:
+        return _load_native(display, data, parsed, result, environ, service, module, limits)
+    finally:
+        document_dir.reset(dir_token)
+
+
+def _load_native(display: str, data: Any, parsed: Parsed, result: DocumentFile,
+                 environ: Mapping[str, str] | None, service: str, module: str, limits: Limits) -> DocumentFile:
+    def fail(message: str, line: int | None = None, field_: str = "") -> DocumentFile:
+        result.errors.append(DocumentError(display, line, field_, message))
+        return result
+
     ctx = _Context(display, parsed, os.environ if environ is None else environ, service, module)
     items: list[tuple[Path_, Any]]
     extra_keys: tuple[str, ...] = ()
@@ -478,6 +497,8 @@ def _interface(
         expect["body"] = tuple(BodyCheck(*check) for check in expect["body"])
     if "headers" in expect:
         expect["headers"] = tuple(HeaderCheck(name, op, want) for name, (op, want) in expect["headers"].items())
+    if "schema" in expect:
+        expect["schema"], expect["schema_validator"] = expect["schema"]
     merged.setdefault("method", "GET")
     return Interface(
         service=ctx.service,

@@ -328,3 +328,63 @@ def test_slow_shows_in_terminal_markdown_json_and_status_page(pytester: pytest.P
                                                                              ("慢接口", "passed", True)]
     page = (pytester.path / "out" / "status.html").read_text("utf-8")
     assert page.count('class="pill slow"') == 1
+
+
+# --- expect.schema (requirement 3) --------------------------------------------------------------------------
+
+USER_SCHEMA = {"type": "object", "required": ["code", "data"], "properties": {
+    "code": {"const": 0},
+    "data": {"type": "object", "required": ["id", "name"], "properties": {
+        "id": {"type": "integer"}, "name": {"type": "string"},
+        "roles": {"type": "array", "items": {"enum": ["admin", "nurse"]}}}}}}
+
+
+def test_schema_inline_and_from_a_file_relative_to_the_document(tmp_path: Path) -> None:
+    (tmp_path / "svc" / "schemas").mkdir(parents=True)
+    (tmp_path / "svc" / "schemas" / "user.schema.json").write_text(json.dumps(USER_SCHEMA), "utf-8")
+    (tmp_path / "svc" / "schemas" / "user.yaml").write_text(yaml.safe_dump(USER_SCHEMA), "utf-8")
+    result = load(tmp_path, "- {name: a, path: /a, expect: {schema: schemas/user.schema.json}}\n"
+                            "- {name: b, path: /a, expect: {schema: schemas/user.yaml}}\n"
+                            f"- {{name: c, path: /a, expect: {{schema: {json.dumps(USER_SCHEMA)}}}}}\n"
+                            "- {name: d, path: /a, expect: {schema: false}}\n")
+    assert result.errors == []
+    a, b, c, d = (i.expect for i in result.interfaces)
+    assert a.schema == b.schema == c.schema == USER_SCHEMA
+    assert a.schema_validator is not None and d.schema is False and d.schema_validator is None
+
+
+@pytest.mark.parametrize(("value", "message"), [
+    ("missing.schema.json", "cannot read schema file"),
+    ("{type: objekt}", "not a valid JSON Schema at type"),
+    ("true", "expected a JSON Schema (a mapping), the path of a schema file"),
+    ("''", "expected a JSON Schema"),
+])
+def test_a_bad_schema_is_a_document_error(tmp_path: Path, value: str, message: str) -> None:
+    result = load(tmp_path, f"name: n\npath: /a\nexpect: {{schema: {value}}}\n")
+    (err,) = result.errors
+    assert err.field == "expect.schema" and message in err.message, err
+
+
+def test_schema_violations_name_their_json_paths(srv: LocalServer, session: requests.Session, tmp_path: Path) -> None:
+    srv.route("GET", "/good", lambda r: {"code": 0, "data": {"id": 7, "name": "张三", "roles": ["nurse"]}})
+    srv.route("GET", "/bad", lambda r: {"code": 1, "data": {"id": "7", "roles": ["admin", "root", "x", "y"]}})
+    srv.route("GET", "/html", lambda r: Response(200, {"Content-Type": "text/html"}, "<html>维护中</html>"))
+    expect = one(tmp_path, f"  schema: {json.dumps(USER_SCHEMA)}\n")
+    assert run(srv, session, "/good", expect).passed
+    out = run(srv, session, "/bad", expect)
+    assert (out.category, out.sub) == (Category.UNEXPECTED, "schema")
+    assert out.reason == ("schema: $.code: 0 was expected; $.data: 'name' is a required property; "
+                          "$.data.id: '7' is not of type 'integer' (+3 more)")
+    out = run(srv, session, "/html", expect)
+    assert (out.sub, out.reason) == ("schema", "response is not JSON: '<html>维护中</html>'")
+
+
+def test_schema_dialect_comes_from_its_dollar_schema(tmp_path: Path) -> None:
+    from pytest_apimon.probe import Exchange
+
+    draft4 = {"$schema": "http://json-schema.org/draft-04/schema#", "type": "object",
+              "properties": {"n": {"type": "number", "minimum": 0, "exclusiveMinimum": True}}}
+    expect = one(tmp_path, f"  schema: {json.dumps(draft4)}\n")
+    ex = Exchange("GET", "http://127.0.0.1/", {}, None, status=200, body=b'{"n": 0}')
+    out = classify(ex, expect)
+    assert out.sub == "schema" and "$.n: 0 is less than or equal to the minimum of 0" in out.reason
