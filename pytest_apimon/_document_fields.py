@@ -568,7 +568,8 @@ def _header_check(item: Any, path: Path_, p: Problems) -> Any:
 
 def _response_schema(value: Any, path: Path_, p: Problems) -> Any:
     """An inline JSON Schema (mapping), a schema file relative to the document, or false (no schema check, e.g.
-    to opt out of an imported OpenAPI response schema) -> (schema or False, jsonschema validator or None)."""
+    to opt out of an imported OpenAPI response schema) -> (schema or False, jsonschema validator or None); the
+    validator only proves the schema valid here (validators do not pickle: Expect keeps the schema)."""
     from . import response_schema
 
     if value is False:

@@ -192,7 +192,7 @@ def _body(ex: Exchange, expect: Expect) -> Classification | None:
 
 def _schema(ex: Exchange, expect: Expect) -> Outcome | None:
     """expect.schema: the JSON body against a JSON Schema (response_schema.py); the first violations by path."""
-    if expect.schema_validator is None:
+    if not isinstance(expect.schema, dict):  # None: no schema; False: switched off
         return None
     if ex.truncated:
         reason = f"body truncated at {_size(len(ex.body))}; the schema needs all of it"
@@ -204,7 +204,7 @@ def _schema(ex: Exchange, expect: Expect) -> Outcome | None:
         return _out(Category.UNEXPECTED, "schema", f"response is not JSON: {excerpt!r}" if excerpt else
                     "response is not JSON (empty body)")
     try:
-        shown, total = response_schema.violations(expect.schema_validator, data)
+        shown, total = response_schema.violations(response_schema.validator(expect.schema), data)
     except Exception as exc:  # a schema the library cannot apply (e.g. an unresolvable $ref): the document's fault
         return _out(Category.INVALID_DOCUMENT, "schema", f"schema cannot be applied: {type(exc).__name__}: {exc}")
     if not shown:

@@ -7,6 +7,7 @@ Draft 2020-12. Formats are not asserted (jsonschema's default), so `format: emai
 from __future__ import annotations
 
 import itertools
+import threading
 from collections.abc import Mapping
 from contextvars import ContextVar
 from pathlib import Path
@@ -15,7 +16,7 @@ from typing import Any
 from jsonschema import exceptions as js_exceptions
 from jsonschema import validators
 
-__all__ = ["SHOWN", "SchemaProblem", "document_dir", "load_schema", "make_validator", "violations"]
+__all__ = ["SHOWN", "SchemaProblem", "document_dir", "load_schema", "make_validator", "validator", "violations"]
 
 SHOWN = 3  # violations named in the reason; the rest are counted
 _SCAN = 50  # violations collected at most (a 10 000-item array of wrong items costs no more than this)
@@ -39,6 +40,25 @@ def make_validator(schema: Mapping[str, Any] | bool) -> Any:
         where = "/".join(str(p) for p in exc.absolute_path) or "(top level)"
         raise SchemaProblem(f"not a valid JSON Schema at {where}: {_cut(exc.message)}") from None
     return cls(schema)
+
+
+_validators: dict[int, tuple[Any, Any]] = {}  # id(schema) -> (schema, validator); holding it keeps the id unique
+_lock = threading.Lock()
+
+
+def validator(schema: Any) -> Any:
+    """The validator of a schema that passed make_validator at load time, built once per schema object.
+
+    Documents are cached pickled between runs (parsecache.py) and jsonschema validators do not pickle, so
+    Expect holds the schema and the validator lives here."""
+    with _lock:
+        hit = _validators.get(id(schema))
+        if hit is not None and hit[0] is schema:
+            return hit[1]
+    built = make_validator(schema)
+    with _lock:
+        _validators[id(schema)] = (schema, built)
+    return built
 
 
 def load_schema(ref: str, base: Path | None) -> Any:

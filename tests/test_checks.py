@@ -350,7 +350,7 @@ def test_schema_inline_and_from_a_file_relative_to_the_document(tmp_path: Path) 
     assert result.errors == []
     a, b, c, d = (i.expect for i in result.interfaces)
     assert a.schema == b.schema == c.schema == USER_SCHEMA
-    assert a.schema_validator is not None and d.schema is False and d.schema_validator is None
+    assert d.schema is False
 
 
 @pytest.mark.parametrize(("value", "message"), [
@@ -388,3 +388,72 @@ def test_schema_dialect_comes_from_its_dollar_schema(tmp_path: Path) -> None:
     ex = Exchange("GET", "http://127.0.0.1/", {}, None, status=200, body=b'{"n": 0}')
     out = classify(ex, expect)
     assert out.sub == "schema" and "$.n: 0 is less than or equal to the minimum of 0" in out.reason
+
+
+# --- imported OpenAPI / Swagger: the operation's response schema by default ---------------------------------
+
+SPEC = {
+    "openapi": "3.0.3", "info": {"title": "t", "version": "1"},
+    "paths": {
+        "/pets/{id}": {"get": {"operationId": "getPet", "parameters": [
+            {"name": "id", "in": "path", "required": True, "schema": {"type": "integer", "example": 1}}],
+            "responses": {"200": {"description": "ok", "content": {"application/json": {
+                "schema": {"$ref": "#/components/schemas/Pet"}}}}}}},
+        "/ping": {"get": {"operationId": "ping", "responses": {
+            "200": {"description": "ok", "content": {"application/json": {"schema": {"type": "object"}}}},
+            "204": {"description": "no body"}}}},
+        "/feed": {"get": {"operationId": "feed", "responses": {"200": {"description": "ok", "content": {
+            "application/json": {"schema": {"type": "object"}}, "application/xml": {"schema": {"type": "object"}}}}}}},
+        "/tree": {"get": {"operationId": "tree", "responses": {"200": {"description": "ok", "content": {
+            "application/json": {"schema": {"$ref": "#/components/schemas/Node"}}}}}}},
+    },
+    "components": {"schemas": {
+        "Pet": {"type": "object", "required": ["id", "name"], "properties": {
+            "id": {"type": "integer", "minimum": 1, "exclusiveMinimum": False},
+            "name": {"type": "string"}, "tag": {"type": "string", "nullable": True},
+            "example": {"type": "string"}}, "example": {"id": "not even valid"}},
+        "Node": {"type": "object", "properties": {
+            "value": {"type": "integer"},
+            "children": {"type": "array", "items": {"$ref": "#/components/schemas/Node"}}}},
+    }},
+}
+
+
+def _import(tmp_path: Path, sidecar: str | None = None) -> dict[str, Any]:
+    path = tmp_path / "svc" / "pets.json"
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(json.dumps(SPEC), "utf-8")
+    if sidecar is not None:
+        (tmp_path / "svc" / "pets.apimon.yaml").write_text(sidecar, "utf-8")
+    result = load_document(path, tmp_path, environ={})
+    assert result.errors == []
+    return {i.name: i for i in result.interfaces}
+
+
+def _answer(body: Any) -> Any:
+    from pytest_apimon.probe import Exchange
+
+    return Exchange("GET", "http://127.0.0.1/", {}, None, status=200, body=json.dumps(body).encode())
+
+
+def test_openapi_operations_validate_against_their_response_schema(tmp_path: Path) -> None:
+    itf = _import(tmp_path)
+    pet = itf["getPet"].expect
+    assert classify(_answer({"id": 1, "name": "旺财", "tag": None}), pet).passed  # nullable: null is allowed
+    assert classify(_answer({"id": 2, "name": "x", "example": "a property named example is kept"}), pet).passed
+    out = classify(_answer({"id": 0, "tag": 3}), pet)
+    assert (out.category, out.sub) == (Category.UNEXPECTED, "schema")
+    assert out.reason.startswith("schema: $: 'name' is a required property; $.id: 0 is less than the minimum of 1")
+    assert classify(_answer({"value": 1, "children": [{"value": 2, "children": [{"value": 3}]}]}),
+                    itf["tree"].expect).passed
+    assert not classify(_answer({"value": "1"}), itf["tree"].expect).passed
+    # Conservative: a 2xx without a body (204) or a non-JSON media type means no default schema.
+    assert itf["ping"].expect.schema is None and itf["feed"].expect.schema is None
+
+
+def test_response_schema_opt_out_per_operation_and_per_file(tmp_path: Path) -> None:
+    itf = _import(tmp_path, "operations:\n  getPet:\n    expect: {schema: false}\n")
+    assert itf["getPet"].expect.schema is False and isinstance(itf["tree"].expect.schema, dict)
+    assert classify(_answer({"nothing": "like a pet"}), itf["getPet"].expect).passed
+    itf = _import(tmp_path, "response_schema: false\n")
+    assert itf["getPet"].expect.schema is None and itf["tree"].expect.schema is None
