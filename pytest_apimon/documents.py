@@ -322,7 +322,13 @@ def load_document(
     # Any ${VAR} that reads like a key is masked by value wherever it ends up (docs/auth.md).
     keys = [v for v in substituted_values(text, env) if looks_like_key(v)]
     if spec is not None:
-        imported = import_document(spec, path, pool_root, display, env, limits)
+        from .response_schema import document_dir
+
+        token = document_dir.set(path.parent)  # a sidecar's expect.schema file is relative to the spec's folder
+        try:
+            imported = import_document(spec, path, pool_root, display, env, limits)
+        finally:
+            document_dir.reset(token)
         imported.secrets += keys
         return imported
     result.secrets += keys

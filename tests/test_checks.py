@@ -457,3 +457,10 @@ def test_response_schema_opt_out_per_operation_and_per_file(tmp_path: Path) -> N
     assert classify(_answer({"nothing": "like a pet"}), itf["getPet"].expect).passed
     itf = _import(tmp_path, "response_schema: false\n")
     assert itf["getPet"].expect.schema is None and itf["tree"].expect.schema is None
+
+
+def test_a_sidecar_schema_file_is_relative_to_the_spec(tmp_path: Path) -> None:
+    (tmp_path / "svc" / "schemas").mkdir(parents=True)
+    (tmp_path / "svc" / "schemas" / "pet.schema.json").write_text('{"type": "object", "required": ["owner"]}')
+    itf = _import(tmp_path, "operations:\n  getPet:\n    expect: {schema: schemas/pet.schema.json}\n")
+    assert itf["getPet"].expect.schema == {"type": "object", "required": ["owner"]}
