@@ -355,7 +355,7 @@ def _slow(ex: Exchange, expect: Expect) -> Outcome | None:
     """Degraded (Checkly's term): a healthy answer slower than warn_ms. It passes; sub "slow" flags it."""
     if expect.warn_ms is None or ex.elapsed_ms <= expect.warn_ms:
         return None
-    return Outcome(None, "slow", _say("slow", got=f"{ex.elapsed_ms:.0f}", want=f"{expect.warn_ms:g}"))
+    return Classification(None, "slow", _say("slow", got=f"{ex.elapsed_ms:.0f}", want=f"{expect.warn_ms:g}"))
 
 
 def _size(n: int) -> str:

@@ -193,7 +193,7 @@ def _collapsed_lines(run: RunResult, extras: Extras | None, lang: str) -> list[s
 
 
 def _slow(run: RunResult) -> list[InterfaceResult]:
-    return sorted((r for r in run.results if r.outcome == "passed" and r.slow), key=_sort_key)
+    return sorted((r for r in run.results if r.outcome == Outcome.PASSED and r.slow), key=_sort_key)
 
 
 def _slow_line(r: InterfaceResult, lang: str) -> str:
