@@ -22,8 +22,15 @@ INTERFACE_KEYS = (
     "name", "method", "path", "url", "params", "headers", "json", "form", "body",
     "auth", "expect", "timeout", "tags", "skip", "description", "owner", "severity",
 )  # fmt: skip
-EXPECT_KEYS = ("status", "body", "max_ms", "headers")
-BODY_CHECK_OPS = ("equals", "exists", "type")
+EXPECT_KEYS = ("status", "body", "max_ms", "headers", "warn_ms", "schema")
+BODY_CHECK_OPS = (
+    "equals", "not_equals", "exists", "type", "in", "contains", "regex", "gt", "ge", "lt", "le", "length",
+)  # fmt: skip
+# Checks on the raw response text when a check has no `path`: they work on HTML, XML and plain text too.
+TEXT_CHECK_OPS = ("contains", "regex")
+COMPARISON_OPS = ("gt", "ge", "lt", "le")
+LENGTH_OPS = ("equals", "not_equals") + COMPARISON_OPS
+HEADER_CHECK_OPS = ("exists", "equals", "contains", "regex")
 BODY_CHECK_KEYS = ("path",) + BODY_CHECK_OPS
 BODY_KEYS = ("json", "form", "body")
 CHECK_TYPES = ("string", "number", "integer", "boolean", "array", "object", "null")
@@ -408,64 +415,189 @@ def _body_path(value: Any, path: Path_, p: Problems) -> Any:
     return text
 
 
+_OPS_TEXT = ", ".join(BODY_CHECK_OPS)
+
+
+def _number(value: Any, path: Path_, p: Problems, what: str = "a number") -> Any:
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+        return value
+    p.add(path, f"expected {what}, got {describe(value)}")
+    return INVALID
+
+
+def _regex(value: Any, path: Path_, p: Problems) -> Any:
+    """A Python `re` pattern (re.search: it may match anywhere); compiled now so a typo is a document error."""
+    if _string(value, path, p) is INVALID:
+        return INVALID
+    try:
+        re.compile(value)
+    except (re.error, RecursionError, OverflowError) as exc:
+        p.add(path, f"invalid regular expression {value!r}: {exc}")
+        return INVALID
+    return value
+
+
+def _length(value: Any, path: Path_, p: Problems) -> Any:
+    """`length: 3` or `length: {ge: 1}` -> (comparison, count)."""
+    def count(item: Any, where: Path_) -> Any:
+        if isinstance(item, int) and not isinstance(item, bool) and item >= 0:
+            return item
+        p.add(where, f"expected a length (an integer >= 0), got {describe(item)}")
+        return INVALID
+
+    if isinstance(value, dict):
+        ops = [k for k in value if k in LENGTH_OPS]
+        for key in value:
+            if key not in LENGTH_OPS:
+                p.add(path + (str(key),), unknown_key(key, LENGTH_OPS))
+        if len(ops) != 1 or len(value) != 1:
+            if not ops:
+                p.add(path, f"expected exactly one of {', '.join(LENGTH_OPS)}")
+            elif len(ops) > 1:
+                p.add(path + (ops[1],), f"expected exactly one comparison, got '{ops[0]}' and '{ops[1]}'")
+            return INVALID
+        n = count(value[ops[0]], path + (ops[0],))
+        return INVALID if n is INVALID else (ops[0], n)
+    n = count(value, path)
+    return INVALID if n is INVALID else ("equals", n)
+
+
+def _op_value(op: str, value: Any, path: Path_, p: Problems) -> Any:
+    if op in ("equals", "not_equals"):
+        return _json_value(value, path, p)
+    if op == "exists":
+        if not isinstance(value, bool):
+            p.add(path, f"expected true or false, got {describe(value)}")
+            return INVALID
+        return value
+    if op == "type":
+        # Unquoted `type: null` in YAML is None: it can only mean the null type.
+        name = "null" if value is None else value
+        if name not in CHECK_TYPES:
+            hint = did_you_mean(name, CHECK_TYPES) if isinstance(name, str) else ""
+            p.add(path, f"unknown type {describe(name)}{hint}; expected one of {', '.join(CHECK_TYPES)}")
+            return INVALID
+        return name
+    if op == "in":
+        if not isinstance(value, list) or not value:
+            p.add(path, f"expected a non-empty list of allowed values, got {describe(value)}")
+            return INVALID
+        items = _json_value(value, path, p)
+        return INVALID if items is INVALID else tuple(items)
+    if op == "contains":
+        return _json_value(value, path, p)
+    if op == "regex":
+        return _regex(value, path, p)
+    if op in COMPARISON_OPS:
+        return _number(value, path, p)
+    return _length(value, path, p)
+
+
 def _check(value: Any, path: Path_, p: Problems) -> Any:
     if not isinstance(value, dict):
-        p.add(path, f"expected a body check (a mapping with 'path' and one of equals, exists, type), got "
+        p.add(path, f"expected a body check (a mapping with 'path' and one of {_OPS_TEXT}), got "
                     f"{describe(value)}")  # fmt: skip
         return INVALID
     before = len(p)
     for key in value:
         if key not in BODY_CHECK_KEYS:
             p.add(path + (str(key),), unknown_key(key, BODY_CHECK_KEYS))
-    if "path" not in value:
-        p.add(path + ("path",), "missing required field 'path' (use '' for the whole body)")
-    check_path = _body_path(value["path"], path + ("path",), p) if "path" in value else INVALID
     ops = [k for k in BODY_CHECK_OPS if k in value]
+    check_path: Any = None  # None: the raw response text (contains / regex only)
+    if "path" in value:
+        check_path = _body_path(value["path"], path + ("path",), p)
+    elif not ops or (len(ops) == 1 and ops[0] not in TEXT_CHECK_OPS):  # two checks: that error comes first
+        p.add(path + ("path",), "missing required field 'path' (use '' for the whole body; only contains and "
+                                "regex may leave it out to check the raw text)")  # fmt: skip
     op_value: Any = INVALID
     if not ops:
-        p.add(path, "missing check: expected exactly one of 'equals', 'exists', 'type'")
+        p.add(path, f"missing check: expected exactly one of {_OPS_TEXT}")
     elif len(ops) > 1:
-        p.add(path + (ops[1],), f"expected exactly one of 'equals', 'exists', 'type', got '{ops[0]}' and '{ops[1]}'")
-    elif ops[0] == "equals":
-        op_value = _json_value(value["equals"], path + ("equals",), p)
-    elif ops[0] == "exists":
-        op_value = value["exists"]
-        if not isinstance(op_value, bool):
-            p.add(path + ("exists",), f"expected true or false, got {describe(op_value)}")
+        p.add(path + (ops[1],), f"expected exactly one check per mapping, got '{ops[0]}' and '{ops[1]}' "
+                                "(write two checks)")  # fmt: skip
     else:
-        # Unquoted `type: null` in YAML is None: it can only mean the null type.
-        op_value = "null" if value["type"] is None else value["type"]
-        if op_value not in CHECK_TYPES:
-            hint = did_you_mean(op_value, CHECK_TYPES) if isinstance(op_value, str) else ""
-            p.add(
-                path + ("type",), f"unknown type {describe(op_value)}{hint}; expected one of {', '.join(CHECK_TYPES)}"
-            )
+        op_value = _op_value(ops[0], value[ops[0]], path + (ops[0],), p)
+        if ops[0] in TEXT_CHECK_OPS and check_path is None and not isinstance(op_value, str):
+            p.add(path + (ops[0],), f"expected text to find in the raw body, got {describe(op_value)}")
     return (check_path, ops[0], op_value) if len(p) == before else INVALID
 
 
 def _checks(value: Any, path: Path_, p: Problems) -> Any:
     if not isinstance(value, list):
-        p.add(path, f"expected a list of body checks (each with 'path' and one of equals, exists, type), got "
+        p.add(path, f"expected a list of body checks (each with 'path' and one of {_OPS_TEXT}), got "
                     f"{describe(value)}")  # fmt: skip
         return INVALID
     checks = [_check(item, path + (i,), p) for i, item in enumerate(value)]
     return INVALID if any(c is INVALID for c in checks) else tuple(checks)
 
 
-def _expect_headers(value: Any, path: Path_, p: Problems) -> Any:
-    """name -> exact value (string or number), or true/false for present/absent (e.g. Location after a 302)."""
-    if (mapping := _mapping(value, path, p, "a mapping of response header names to values or true/false")) is None:
+def _header_check(item: Any, path: Path_, p: Problems) -> Any:
+    """One header's check -> (op, value): a string or number is `equals`, true/false is `exists`, or a mapping
+    with exactly one of exists, equals, contains, regex."""
+    if isinstance(item, bool):
+        return ("exists", item)
+    if isinstance(item, (int, float, str)):
+        return ("equals", str(wire_text(item)))
+    if not isinstance(item, dict):
+        p.add(path, f"expected the exact header value, true/false for present/absent, or a mapping with one of "
+                    f"{', '.join(HEADER_CHECK_OPS)}; got {describe(item)}")  # fmt: skip
         return INVALID
     before = len(p)
-    out: dict[str, str | bool] = {}
+    for key in item:
+        if key not in HEADER_CHECK_OPS:
+            p.add(path + (str(key),), unknown_key(key, HEADER_CHECK_OPS))
+    ops = [k for k in HEADER_CHECK_OPS if k in item]
+    if not ops:
+        p.add(path, f"missing check: expected exactly one of {', '.join(HEADER_CHECK_OPS)}")
+        return INVALID
+    if len(ops) > 1:
+        p.add(path + (ops[1],), f"expected exactly one check per header, got '{ops[0]}' and '{ops[1]}'")
+        return INVALID
+    op, want = ops[0], item[ops[0]]
+    if op == "exists":
+        if not isinstance(want, bool):
+            p.add(path + (op,), f"expected true or false, got {describe(want)}")
+    elif op == "regex":
+        want = _regex(want, path + (op,), p)
+    elif isinstance(want, (int, float, str)) and not isinstance(want, bool):
+        want = str(wire_text(want))
+    else:
+        p.add(path + (op,), f"expected a string, got {describe(want)}")
+    return (op, want) if len(p) == before else INVALID
+
+
+def _response_schema(value: Any, path: Path_, p: Problems) -> Any:
+    """An inline JSON Schema (mapping), a schema file relative to the document, or false (no schema check, e.g.
+    to opt out of an imported OpenAPI response schema) -> (schema or False, jsonschema validator or None); the
+    validator only proves the schema valid here (validators do not pickle: Expect keeps the schema)."""
+    from . import response_schema
+
+    if value is False:
+        return (False, None)
+    try:
+        if isinstance(value, dict):
+            return (value, response_schema.make_validator(value))
+        if isinstance(value, str) and value.strip():
+            schema = response_schema.load_schema(value.strip(), response_schema.document_dir.get())
+            return (schema, response_schema.make_validator(schema))
+    except response_schema.SchemaProblem as exc:
+        p.add(path, str(exc))
+        return INVALID
+    p.add(path, f"expected a JSON Schema (a mapping), the path of a schema file relative to this document, or "
+                f"false; got {describe(value)}")  # fmt: skip
+    return INVALID
+
+
+def _expect_headers(value: Any, path: Path_, p: Problems) -> Any:
+    """name -> (op, value); see _header_check. E.g. Location after a 302, Content-Type contains json."""
+    if (mapping := _mapping(value, path, p, "a mapping of response header names to checks")) is None:
+        return INVALID
+    before = len(p)
+    out: dict[str, tuple[str, Any]] = {}
     for key, item in mapping.items():
-        if isinstance(item, bool):
-            out[key] = item
-        elif isinstance(item, (int, float, str)):
-            out[key] = str(wire_text(item))
-        else:
-            p.add(path + (key,), f"expected the exact header value, or true/false for present/absent, "
-                                 f"got {describe(item)}")  # fmt: skip
+        check = _header_check(item, path + (key,), p)
+        if check is not INVALID:
+            out[key] = check
     return out if len(p) == before else INVALID
 
 
@@ -474,14 +606,22 @@ _EXPECT_PARSERS: dict[str, Callable[[Any, Path_, Problems], Any]] = {
     "body": _checks,
     "max_ms": _positive("milliseconds", 86_400_000),
     "headers": _expect_headers,
+    "warn_ms": _positive("milliseconds", 86_400_000),
+    "schema": _response_schema,
 }
 
 
 def _expect(value: Any, path: Path_, p: Problems) -> Any:
     """Only the keys given: defaults merge per key, so absence must stay visible."""
-    if (mapping := _mapping(value, path, p, "a mapping with status, body, headers and/or max_ms")) is None:
+    what = "a mapping with status, body, headers and/or max_ms (also warn_ms, schema)"
+    if (mapping := _mapping(value, path, p, what)) is None:
         return INVALID
-    return parse_fields(mapping, path, p, EXPECT_KEYS, parsers=_EXPECT_PARSERS)
+    out = parse_fields(mapping, path, p, EXPECT_KEYS, parsers=_EXPECT_PARSERS)
+    if "warn_ms" in out and "max_ms" in out and out["warn_ms"] >= out["max_ms"]:
+        p.add(path + ("warn_ms",), f"warn_ms ({out['warn_ms']:g}) must be less than max_ms ({out['max_ms']:g}): "
+                                   "slower than warn_ms but within max_ms is 'slow', beyond max_ms is a failure")
+        out.pop("warn_ms")
+    return out
 
 
 def _tags(value: Any, path: Path_, p: Problems) -> Any:

@@ -10,7 +10,7 @@ from datetime import timezone
 from email.utils import parsedate_to_datetime
 from typing import Any
 
-from . import bodypath
+from . import bodypath, response_schema
 from .categories import Category
 from .documents import BodyCheck, Expect
 from .probe import Exchange
@@ -36,11 +36,11 @@ Outcome = Classification  # the former name, for code not yet renamed; `Outcome`
 
 def classify(exchange: Exchange, expect: Expect) -> Classification:
     """Transport errors first, then status, then body checks, then latency."""
-    for step in (_transport, _status, _headers, _body, _latency):
+    for step in (_transport, _status, _headers, _body, _schema, _latency):
         outcome = step(exchange, expect)
         if outcome is not None:
             return outcome
-    return HEALTHY
+    return _slow(exchange, expect) or HEALTHY
 
 
 def _out(category: Category, sub: str, reason: str) -> Classification:
@@ -89,19 +89,74 @@ def _status(ex: Exchange, expect: Expect) -> Classification | None:
     return _out(Category.UNEXPECTED, "status", f"HTTP {status}, expected {_describe_allowed(expect.status)}")
 
 
+# Reason templates of the header and body checks, in one place so a message catalogue can translate them.
+# Placeholders: {label} the body path or header name, {want}/{got} JSON-rendered values.
+MESSAGES: dict[str, str] = {
+    "header_missing": "header {label}: missing",
+    "header_absent": "header {label}: expected absent, got {got}",
+    "header_equals": "header {label}: expected {want}, {got}",
+    "header_contains": "header {label}: expected to contain {want}, {got}",
+    "header_regex": "header {label}: expected to match /{want}/, {got}",
+    "missing": "{label}: missing{hint}",
+    "absent": "{label}: expected absent, got {got}",
+    "equals": "{label}: expected {want}, got {got}",
+    "not_equals": "{label}: expected anything but {want}",
+    "type": "{label}: expected type {want}, got {got}",
+    "in": "{label}: expected one of {want}, got {got}",
+    "contains": "{label}: expected to contain {want}, got {got}",
+    "regex": "{label}: expected to match /{want}/, got {got}",
+    "text_contains": "body: expected to contain {want}",
+    "text_regex": "body: expected to match /{want}/",
+    "not_text": "{label}: expected a string, got {got}",
+    "not_number": "{label}: expected a number, got {got}",
+    "compare": "{label}: expected {op} {want}, got {got}",
+    "no_length": "{label}: expected an array, string or object to measure, got {got}",
+    "length": "{label}: expected length {op} {want}, got length {got}",
+    "slow": "slow: took {got} ms, warn_ms {want} ms",
+    "schema": "schema: {violations}{more}",
+}
+_SYMBOL = {"gt": ">", "ge": ">=", "lt": "<", "le": "<=", "equals": "==", "not_equals": "!="}
+_COMPARE = {
+    "gt": lambda a, b: a > b, "ge": lambda a, b: a >= b, "lt": lambda a, b: a < b, "le": lambda a, b: a <= b,
+    "equals": lambda a, b: a == b, "not_equals": lambda a, b: a != b,
+}  # fmt: skip
+
+
+def _say(key: str, **values: Any) -> str:
+    return MESSAGES[key].format(**values)
+
+
 def _headers(ex: Exchange, expect: Expect) -> Outcome | None:
-    """expect.headers: exact value or presence, names case-insensitive (RFC 9110 §5.1)."""
+    """expect.headers: exists, equals, contains or regex (re.search) per header; names case-insensitive
+    (RFC 9110 §5.1). Several fields of one name arrive joined by ", " (requests/urllib3), as RFC 9110 §5.3 allows."""
     got = {k.lower(): v for k, v in ex.response_headers.items()}
-    for name, want in expect.headers:
+    for check in expect.headers:
+        name, op, want = check.name, check.op, check.value
         value = got.get(name.lower())
-        if want is True and value is None:
-            return _out(Category.UNEXPECTED, "header", f"header {name}: missing")
-        if want is False and value is not None:
-            return _out(Category.UNEXPECTED, "header", f"header {name}: expected absent, got {_show(value)}")
-        if isinstance(want, str) and value != want:
-            shown = "missing" if value is None else f"got {_show(value)}"
-            return _out(Category.UNEXPECTED, "header", f"header {name}: expected {_show(want)}, {shown}")
+        shown = "missing" if value is None else f"got {_show(value)}"
+        problem: str | None = None
+        if op == "exists":
+            if want is True and value is None:
+                problem = _say("header_missing", label=name)
+            elif want is False and value is not None:
+                problem = _say("header_absent", label=name, got=_show(value))
+        elif op == "equals" and value != want:
+            problem = _say("header_equals", label=name, want=_show(want), got=shown)
+        elif op == "contains" and (value is None or str(want) not in value):
+            problem = _say("header_contains", label=name, want=_show(want), got=shown)
+        elif op == "regex" and (value is None or _search(str(want), value) is None):
+            problem = _say("header_regex", label=name, want=_cut(str(want), _VALUE_MAX), got=shown)
+        if problem:
+            return _out(Category.UNEXPECTED, "header", problem)
     return None
+
+
+def _search(pattern: str, text: str) -> re.Match[str] | None:
+    """re.search; patterns are validated when documents load (re caches the compiled pattern)."""
+    try:
+        return re.search(pattern, text)
+    except re.error:  # safety net: a pattern that slipped past validation never matches
+        return None
 
 
 def _describe_allowed(allowed: tuple[int | str, ...]) -> str:
@@ -114,18 +169,60 @@ def _body(ex: Exchange, expect: Expect) -> Classification | None:
     if ex.truncated:
         return _out(Category.UNEXPECTED, "body", f"body truncated at {_size(len(ex.body))}; checks need all of it")
     try:
-        data = json.loads(_body_text(ex))
-    except (UnicodeDecodeError, ValueError, RecursionError):
-        ctype = next((v for k, v in ex.response_headers.items() if k.lower() == "content-type"), "")
-        detail = f" (Content-Type {ctype})" if ctype else ""
-        excerpt = ex.text(40).strip() if ex.body else ""
-        shown = f": {excerpt!r}" if excerpt else " (empty body)"
-        return _out(Category.UNEXPECTED, "body", f"response is not JSON{detail}{shown}")
-    problems = [p for p in (_check(data, c) for c in expect.body) if p]
+        text = _body_text(ex)
+    except (UnicodeDecodeError, ValueError):
+        text = None
+    data: Any = None
+    if any(c.path is not None for c in expect.body):  # only raw-text checks: the body need not be JSON
+        try:
+            if text is None:
+                raise ValueError("undecodable")
+            data = json.loads(text)
+        except (ValueError, RecursionError):
+            ctype = next((v for k, v in ex.response_headers.items() if k.lower() == "content-type"), "")
+            detail = f" (Content-Type {ctype})" if ctype else ""
+            excerpt = ex.text(40).strip() if ex.body else ""
+            shown = f": {excerpt!r}" if excerpt else " (empty body)"
+            return _out(Category.UNEXPECTED, "body", f"response is not JSON{detail}{shown}")
+    raw = text if text is not None else ex.text()
+    problems = [p for p in (_text_check(raw, c) if c.path is None else _check(data, c) for c in expect.body) if p]
     if not problems:
         return None
     reason = problems[0] + (f" (+{len(problems) - 1} more)" if len(problems) > 1 else "")
     return _out(Category.UNEXPECTED, "body", reason)
+
+
+def _schema(ex: Exchange, expect: Expect) -> Outcome | None:
+    """expect.schema: the JSON body against a JSON Schema (response_schema.py); the first violations by path."""
+    if not isinstance(expect.schema, dict):  # None: no schema; False: switched off
+        return None
+    if ex.truncated:
+        reason = f"body truncated at {_size(len(ex.body))}; the schema needs all of it"
+        return _out(Category.UNEXPECTED, "schema", reason)
+    try:
+        data = json.loads(_body_text(ex))
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        excerpt = ex.text(40).strip() if ex.body else ""
+        return _out(Category.UNEXPECTED, "schema", f"response is not JSON: {excerpt!r}" if excerpt else
+                    "response is not JSON (empty body)")
+    try:
+        shown, total = response_schema.violations(response_schema.validator(expect.schema), data)
+    except Exception as exc:  # a schema the library cannot apply (e.g. an unresolvable $ref): the document's fault
+        return _out(Category.INVALID_DOCUMENT, "schema", f"schema cannot be applied: {type(exc).__name__}: {exc}")
+    if not shown:
+        return None
+    more = f" (+{total - len(shown)}{'+' if total >= 50 else ''} more)" if total > len(shown) else ""
+    return _out(Category.UNEXPECTED, "schema", _say("schema", violations="; ".join(shown), more=more))
+
+
+def _text_check(text: str, check: BodyCheck) -> str | None:
+    """contains / regex on the raw response text (HTML, XML, plain text, or JSON as sent)."""
+    want = str(check.value)
+    if check.op == "contains":
+        return None if want in text else _say("text_contains", want=_show(want))
+    if check.op == "regex":
+        return None if _search(want, text) is not None else _say("text_regex", want=_cut(want, _VALUE_MAX))
+    return f"body: unknown check {check.op!r}"  # documents validate ops; safety net
 
 
 def _body_text(ex: Exchange) -> str:
@@ -142,25 +239,69 @@ def _body_text(ex: Exchange) -> str:
 
 def _check(data: Any, check: BodyCheck) -> str | None:
     """None if the check passes, else one reason line."""
-    label = check.path or "$"
-    found, value = lookup(data, check.path)
-    if check.op == "exists":
-        if bool(check.value) == found:
+    path = check.path or ""
+    label = path or "$"
+    found, value = lookup(data, path)
+    op, want = check.op, check.value
+    if op == "exists":
+        if bool(want) == found:
             return None
         if found:
-            return f"{label}: expected absent, got {_show(value)}"
-        return f"{label}: missing{bodypath.hint(data, check.path)}"
+            return _say("absent", label=label, got=_show(value))
+        return _say("missing", label=label, hint=bodypath.hint(data, path))
     if not found:
-        return f"{label}: missing{bodypath.hint(data, check.path)}"
-    if check.op == "equals":
-        if _json_equal(value, check.value):
+        return _say("missing", label=label, hint=bodypath.hint(data, path))
+    if op == "equals":
+        return None if _json_equal(value, want) else _say("equals", label=label, want=_show(want), got=_show(value))
+    if op == "not_equals":
+        return None if not _json_equal(value, want) else _say("not_equals", label=label, want=_show(want))
+    if op == "type":
+        return None if _is_type(value, str(want)) else _say("type", label=label, want=want, got=_type_name(value))
+    if op == "in":
+        if any(_json_equal(value, item) for item in want):
             return None
-        return f"{label}: expected {_show(check.value)}, got {_show(value)}"
-    if check.op == "type":
-        if _is_type(value, str(check.value)):
+        return _say("in", label=label, want=_show(list(want)), got=_show(value))
+    if op in ("contains", "regex"):
+        return _value_text_check(label, value, op, want)
+    if op in _COMPARE:
+        if not _is_number(value):
+            return _say("not_number", label=label, got=_describe(value))
+        if _COMPARE[op](value, want):
             return None
-        return f"{label}: expected type {check.value}, got {_type_name(value)}"
-    return f"{label}: unknown check {check.op!r}"  # documents validate ops; safety net
+        return _say("compare", label=label, op=_SYMBOL[op], want=_show(want), got=_show(value))
+    if op == "length":
+        if not isinstance(value, str | list | tuple | dict):
+            return _say("no_length", label=label, got=_describe(value))
+        cmp, count = want
+        if _COMPARE[cmp](len(value), count):
+            return None
+        return _say("length", label=label, op=_SYMBOL[cmp], want=count, got=len(value))
+    return f"{label}: unknown check {op!r}"  # documents validate ops; safety net
+
+
+def _value_text_check(label: str, value: Any, op: str, want: Any) -> str | None:
+    """contains on a string (substring) or an array (an element equal to it); regex on a string."""
+    if op == "contains" and isinstance(value, list | tuple):
+        if any(_json_equal(item, want) for item in value):
+            return None
+        return _say("contains", label=label, want=_show(want), got=_show(value))
+    if not isinstance(value, str):
+        return _say("not_text", label=label, got=_describe(value))
+    if op == "contains":
+        if isinstance(want, str) and want in value:
+            return None
+        return _say("contains", label=label, want=_show(want), got=_show(value))
+    if _search(str(want), value) is not None:
+        return None
+    return _say("regex", label=label, want=_cut(str(want), _VALUE_MAX), got=_show(value))
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _describe(value: Any) -> str:
+    return f"{_type_name(value)} {_show(value)}"
 
 
 def _json_equal(a: Any, b: Any) -> bool:
@@ -210,6 +351,13 @@ def _latency(ex: Exchange, expect: Expect) -> Classification | None:
     if expect.max_ms is None or ex.elapsed_ms <= expect.max_ms:
         return None
     return _out(Category.UNEXPECTED, "latency", f"took {ex.elapsed_ms:.0f} ms, limit {expect.max_ms:g} ms")
+
+
+def _slow(ex: Exchange, expect: Expect) -> Outcome | None:
+    """Degraded (Checkly's term): a healthy answer slower than warn_ms. It passes; sub "slow" flags it."""
+    if expect.warn_ms is None or ex.elapsed_ms <= expect.warn_ms:
+        return None
+    return Classification(None, "slow", _say("slow", got=f"{ex.elapsed_ms:.0f}", want=f"{expect.warn_ms:g}"))
 
 
 def _size(n: int) -> str:

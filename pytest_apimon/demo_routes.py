@@ -348,6 +348,30 @@ def _bulk_export(c: _Call) -> _Reply:  # broken: the export quota is used up, 42
     return _Reply(429, {"code": 42901, "msg": "导出过于频繁，请稍后再试"}, headers={"Retry-After": RETRY_AFTER})
 
 
+# ---- pages and headers for the sample checks (Interface-pool/admin/checks.yaml)
+
+_LOGIN_PAGE = """<!doctype html>
+<html lang="zh-CN"><head><meta charset="utf-8"><title>管理后台登录</title></head>
+<body><form id="login" method="post" action="/admin/auth/login">
+<input name="username"><input name="password" type="password"><button>登录</button></form></body></html>
+"""
+_HEALTH_XML = ('<?xml version="1.0" encoding="UTF-8"?>\n'
+               "<health><status>UP</status><db>UP</db><cache>UP</cache></health>\n")
+
+
+def _login_page(c: _Call) -> _Reply:
+    return _Reply(200, _LOGIN_PAGE, {"Cache-Control": "no-store"}, "text/html; charset=utf-8")
+
+
+def _health_xml(c: _Call) -> _Reply:
+    return _Reply(200, _HEALTH_XML, {}, "application/xml; charset=utf-8")
+
+
+def _version(c: _Call) -> _Reply:
+    data = {"version": "2.3.1", "build": 1287, "env": "demo", "modules": ["user", "nurse", "admin"]}
+    return _Reply(200, _ok(data), {"Cache-Control": "public, max-age=60", "X-Request-Id": "req-5f2c9a"})
+
+
 def _r(method: str, pattern: str, fn: _HandlerFn, auth: tuple[str, ...] | None = None) -> _Route:
     return _Route(method, re.compile(pattern), fn, auth)
 
@@ -394,6 +418,9 @@ ROUTES: dict[str, tuple[_Route, ...]] = {
         _r("GET", r"/system/config", _system_config),
         _r("GET", r"/system/maintenance", _maintenance),
         _r("GET", r"/reports/bulk-export", _bulk_export),
+        _r("GET", r"/login", _login_page, ()),
+        _r("GET", r"/health\.xml", _health_xml, ()),
+        _r("GET", r"/version", _version, ()),
     ),
 }
 

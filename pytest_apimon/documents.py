@@ -22,11 +22,14 @@ from ._document_fields import (
     BODY_CHECK_OPS,
     BODY_KEYS,
     CHECK_TYPES,
+    COMPARISON_OPS,
     EXPECT_KEYS,
+    HEADER_CHECK_OPS,
     HTTP_METHODS,
     INTERFACE_KEYS,
     RESERVED_TAGS,
     TAG_PATTERN,
+    TEXT_CHECK_OPS,
     Problems,
     as_written,
     describe,
@@ -48,9 +51,10 @@ from .loader import (
 from .redact import looks_like_key
 
 __all__ = [  # re-exported: the key sets are the contract the JSON Schema is tested against
-    "BODY_CHECK_KEYS", "BODY_CHECK_OPS", "CHECK_TYPES", "DEFAULTS_KEYS", "EXPECT_KEYS", "FILE_KEYS", "HTTP_METHODS",
-    "INTERFACE_KEYS", "RESERVED_TAGS", "SINGLE_FILE_KEYS", "TAG_PATTERN", "BodyCheck", "DocumentError", "DocumentFile",
-    "Expect", "Interface", "NameRegistry", "is_document", "load_document", "schema_path", "service_and_module",
+    "BODY_CHECK_KEYS", "BODY_CHECK_OPS", "CHECK_TYPES", "COMPARISON_OPS", "DEFAULTS_KEYS", "EXPECT_KEYS", "FILE_KEYS",
+    "HEADER_CHECK_OPS", "HTTP_METHODS", "INTERFACE_KEYS", "RESERVED_TAGS", "SINGLE_FILE_KEYS", "TAG_PATTERN",
+    "TEXT_CHECK_OPS", "BodyCheck", "DocumentError", "DocumentFile", "Expect", "HeaderCheck", "Interface",
+    "NameRegistry", "is_document", "load_document", "schema_path", "service_and_module",
 ]  # fmt: skip
 
 DOCUMENT_SUFFIXES = (".yaml", ".yml", ".json")
@@ -91,16 +95,27 @@ def schema_path() -> Path:
 
 @dataclass(frozen=True)
 class BodyCheck:
-    """One check on the JSON response body.
+    """One check on the response body (docs/document-format.md, "Body checks").
 
-    `path` is a simple path such as ``data.items[0].id`` ("" or "$" = the whole body).
-    `op` is "equals" | "exists" | "type"; `value` is the expected value, the bool for
-    exists, or the JSON type name (string, number, integer, boolean, array, object, null).
+    `path` is a body path such as ``data.items[0].id`` ("" or "$" = the whole JSON body), or None for
+    `contains`/`regex` on the raw response text (any Content-Type). `op` is one of BODY_CHECK_OPS; `value`:
+    equals/not_equals/contains: a JSON value; exists: bool; type: a JSON type name; in: a tuple of JSON values;
+    regex: a Python `re` pattern (re.search); gt/ge/lt/le: a number; length: (comparison, count), e.g. ("ge", 1).
     """
 
-    path: str
+    path: str | None
     op: str
     value: Any
+
+
+@dataclass(frozen=True)
+class HeaderCheck:
+    """One response-header check. `name` is matched case-insensitively (RFC 9110 §5.1). `op` is one of
+    HEADER_CHECK_OPS: exists (value: bool), equals / contains (value: str), regex (value: a `re` pattern)."""
+
+    name: str
+    op: str
+    value: str | bool
 
 
 @dataclass(frozen=True)
@@ -109,8 +124,23 @@ class Expect:
     status: tuple[int | str, ...] = ()
     body: tuple[BodyCheck, ...] = ()
     max_ms: float | None = None
-    # Response headers: (name, exact value) or (name, True/False for present/absent); names case-insensitive.
-    headers: tuple[tuple[str, str | bool], ...] = ()
+    # Response header checks; names case-insensitive.
+    headers: tuple[HeaderCheck, ...] = ()
+    # Degraded threshold (ms): slower than this but within max_ms passes with the `slow` flag.
+    warn_ms: float | None = None
+    # JSON Schema the JSON body must conform to (a mapping), False to switch an imported one off, None: none.
+    # Checked when documents load; its validator is built once per run (response_schema.validator).
+    schema: Any = field(default=None, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # The earlier shape (name, exact value or True/False) is still accepted: callers and tests build it.
+        if any(not isinstance(h, HeaderCheck) for h in self.headers):
+            fixed = tuple(
+                h if isinstance(h, HeaderCheck)
+                else HeaderCheck(h[0], "exists", h[1]) if isinstance(h[1], bool) else HeaderCheck(h[0], "equals", h[1])
+                for h in self.headers
+            )  # fmt: skip
+            object.__setattr__(self, "headers", fixed)
 
     @property
     def follow_redirects(self) -> bool:
@@ -294,7 +324,13 @@ def load_document(
     # Any ${VAR} that reads like a key is masked by value wherever it ends up (docs/auth.md).
     keys = [v for v in substituted_values(text, env) if looks_like_key(v)]
     if spec is not None:
-        imported = import_document(spec, path, pool_root, display, env, limits)
+        from .response_schema import document_dir
+
+        token = document_dir.set(path.parent)  # a sidecar's expect.schema file is relative to the spec's folder
+        try:
+            imported = import_document(spec, path, pool_root, display, env, limits)
+        finally:
+            document_dir.reset(token)
         imported.secrets += keys
         return imported
     result.secrets += keys
@@ -307,6 +343,22 @@ def load_document(
         return fail(EMPTY_MESSAGE)
 
     service, module = service_and_module(path, pool_root)
+    # expect.schema files are relative to this document (response_schema.document_dir).
+    from .response_schema import document_dir
+
+    dir_token = document_dir.set(path.parent)
+    try:
+        return _load_native(display, data, parsed, result, environ, service, module, limits)
+    finally:
+        document_dir.reset(dir_token)
+
+
+def _load_native(display: str, data: Any, parsed: Parsed, result: DocumentFile,
+                 environ: Mapping[str, str] | None, service: str, module: str, limits: Limits) -> DocumentFile:
+    def fail(message: str, line: int | None = None, field_: str = "") -> DocumentFile:
+        result.errors.append(DocumentError(display, line, field_, message))
+        return result
+
     ctx = _Context(display, parsed, os.environ if environ is None else environ, service, module)
     items: list[tuple[Path_, Any]]
     extra_keys: tuple[str, ...] = ()
@@ -452,7 +504,9 @@ def _interface(
     if "body" in expect:
         expect["body"] = tuple(BodyCheck(*check) for check in expect["body"])
     if "headers" in expect:
-        expect["headers"] = tuple(expect["headers"].items())
+        expect["headers"] = tuple(HeaderCheck(name, op, want) for name, (op, want) in expect["headers"].items())
+    if "schema" in expect:
+        expect["schema"] = expect["schema"][0]
     merged.setdefault("method", "GET")
     return Interface(
         service=ctx.service,

@@ -24,6 +24,7 @@ from .documents import Interface
 from .origins import OriginCookiePolicy, allowed, basic_credentials, host_port, split_userinfo
 from .probe import CredentialSession, Exchange, Request, new_session, send
 from .redact import Redactor, is_credential_header, is_secret_name, looks_like_credential, secret_values
+from .reproduce import curl_command
 from .results import InterfaceResult
 from .tokencache import TokenCache
 
@@ -180,20 +181,21 @@ class Engine:
                 token = self.tokens.apply(auth_svc, req)
             except LoginFailed as exc:
                 result.login_service = auth_svc
-                return self._fail(result, Classification(Category(exc.category), "login", str(exc)), ex)
+                return self._fail(result, Classification(Category(exc.category), "login", str(exc)), ex, req)
             ex = send(self.session(itf.service), req)
 
         outcome = classify(ex, itf.expect)
         if outcome.passed:
+            result.slow, result.warn_ms = outcome.sub == "slow", itf.expect.warn_ms
             self._fill(result, ex, details=False)  # excerpts only matter for problems: saves CPU and memory
             return result
         if withheld:
             outcome = replace(outcome, reason=f"{outcome.reason} ({withheld})" if outcome.reason else withheld)
         if ex.status is not None:  # 429, 503 and others may say when to come back (runner.RetryPolicy)
             result.retry_after = retry_after(ex.response_headers, time.time())
-        return self._fail(result, outcome, ex)
+        return self._fail(result, outcome, ex, req)
 
-    def _fill(self, result: InterfaceResult, ex: Exchange, details: bool = True) -> None:
+    def _fill(self, result: InterfaceResult, ex: Exchange, details: bool = True, req: Request | None = None) -> None:
         r = self.redactor
         result.url = r.text(ex.url)
         result.status = ex.status
@@ -204,10 +206,16 @@ class Engine:
         result.request_body = r.text(ex.request_body or "")[:REQUEST_EXCERPT]
         result.response_headers = r.headers(ex.response_headers, received=True)
         result.response_body = r.text(ex.text(RESPONSE_EXCERPT)) if ex.status is not None else ""
+        result.reproduce = curl_command(
+            ex.method, ex.url, ex.request_headers, ex.request_body, redactor=r,
+            timeout_s=req.timeout if req else None, verify_tls=req.verify_tls if req else True,
+            follow_redirects=req.follow_redirects if req else True,
+        )
 
-    def _fail(self, result: InterfaceResult, outcome: Classification, ex: Exchange | None = None) -> InterfaceResult:
+    def _fail(self, result: InterfaceResult, outcome: Classification, ex: Exchange | None = None,
+              req: Request | None = None) -> InterfaceResult:
         if ex is not None:
-            self._fill(result, ex)
+            self._fill(result, ex, req=req)
         result.outcome = Outcome.FAILED
         assert outcome.category is not None
         result.category = outcome.category

@@ -54,8 +54,11 @@ _T: dict[str, tuple[str, str]] = {
     "response": ("响应", "Response"),
     "resp_headers": ("响应头", "Response headers"),
     "resp_body": ("响应体", "Response body"),
+    "reproduce": ("复现命令", "Reproduce with"),
     "sep": ("：", ": "),
     "flaky": ("重试后通过", "Passed after retry"),
+    "slow": ("响应慢", "Slow"),
+    "slow_line": ("{ms} ms，超过 warn_ms {warn} ms", "{ms} ms, over warn_ms {warn} ms"),
     "more": ("…以及另外 {n} 个，详见完整报告", "…and {n} more in the full report"),
     "rate_limited": ("监控自身被限流：{host} 返回 429 共 {n} 次", "The monitor itself is being rate-limited: {host} "
                      "answered 429 {n} time(s)"),
@@ -107,12 +110,12 @@ class Stats:
     max_ms: float | None
     flaky: int = 0  # passed, but only after one or more retries
     circuit_open: int = 0  # of `failed`: not checked this run, known down (the breaker saves requests, not truth)
+    slow: int = 0  # passed, but slower than expect.warn_ms (degraded)
 
 
 def is_down(r: InterfaceResult) -> bool:
     """Failed now, or skipped behind an open circuit (its last checks failed): down in every count (issue 14)."""
     return r.outcome == Outcome.FAILED or (r.outcome == Outcome.SKIPPED and r.circuit_open)
-
 
 
 def _percentile(sorted_values: list[float], p: float) -> float:
@@ -154,6 +157,7 @@ def compute_stats(run: RunResult) -> Stats:
         max_ms=latencies[-1] if latencies else None,
         flaky=len(_flaky(run)),
         circuit_open=sum(1 for r in failed_results if r.outcome == Outcome.SKIPPED),
+        slow=len(_slow(run)),
     )
 
 
@@ -197,6 +201,17 @@ def _collapsed_lines(run: RunResult, extras: Extras | None, lang: str) -> list[s
             counts[label] = counts.get(label, 0) + 1
     unit = "个接口" if lang == "zh" else "interfaces"
     return [f"{label} ({n} {unit})" for label, n in sorted(counts.items())]
+
+
+def _slow(run: RunResult) -> list[InterfaceResult]:
+    return sorted((r for r in run.results if r.outcome == Outcome.PASSED and r.slow), key=_sort_key)
+
+
+def _slow_line(r: InterfaceResult, lang: str) -> str:
+    where = f"{r.service}/{r.module} · {r.name}"
+    if r.elapsed_ms is None or r.warn_ms is None:
+        return where
+    return f"{where} · {_t('slow_line', lang, ms=f'{r.elapsed_ms:.0f}', warn=f'{r.warn_ms:g}')}"
 
 
 def _skipped(run: RunResult) -> list[InterfaceResult]:
@@ -315,6 +330,10 @@ def render_terminal(run: RunResult, lang: str = "zh", *, redactor: Redactor | No
     if flaky:
         lines += ["", ("" if lang == "zh" else "[flaky] ") + f"{_t('flaky', lang)} ({len(flaky)})"]
         lines += [f"  {_one_line(_headline(r, lang))} · {_t('attempts', lang, n=r.attempts)}" for r in flaky]
+    slow = _slow(run)
+    if slow:
+        lines += ["", ("" if lang == "zh" else "[slow] ") + f"{_t('slow', lang)} ({len(slow)})"]
+        lines += [f"  {_slow_line(r, lang)}" for r in slow]
     skipped = _skipped(run)
     if skipped:
         lines += ["", f"{_t('skipped', lang)} ({len(skipped)})"]
@@ -556,7 +575,15 @@ def _md_details(index: int, r: InterfaceResult, lang: str, red: Redactor) -> lis
         out.append(f"- {_t('resp_headers', lang)}{sep}{_md_headers(r.response_headers, red, True)}")
     if r.response_body:
         out.append(f"- {_t('resp_body', lang)}{sep}{_code(excerpt(red.text(r.response_body)))}")
+    if r.reproduce:
+        # A cut command would run a different request: a long one is left to the JSON report and the terminal.
+        line = red.text(r.reproduce)
+        if len(line) <= _REPRODUCE_MAX:
+            out.append(f"- {_t('reproduce', lang)}{sep}{_code(line)}")
     return out
+
+
+_REPRODUCE_MAX = 1000  # characters of a curl line shown in Markdown (WeCom messages are at most 4096 bytes)
 
 
 def render_markdown(run: RunResult, lang: str = "zh", title: str | None = None, *,
@@ -592,7 +619,8 @@ def render_markdown(run: RunResult, lang: str = "zh", title: str | None = None, 
         f"- {_t('passed', lang)} {_font('info', str(stats.passed))}",
         failed,
         f"- {_t('skipped', lang)} {_font('comment', str(stats.skipped))}"
-        + (f" · {_t('flaky', lang)} {stats.flaky}" if stats.flaky else ""),
+        + (f" · {_t('flaky', lang)} {stats.flaky}" if stats.flaky else "")
+        + (f" · {_t('slow', lang)} {stats.slow}" if stats.slow else ""),
         f"- {_t('rate', lang)} **{_rate(stats.success_rate, lang)}**",
         f"- {_latency(stats, lang)}",
     ]
@@ -644,6 +672,10 @@ def render_markdown(run: RunResult, lang: str = "zh", title: str | None = None, 
         lines += ["", f"## {_t('flaky', lang)} ({len(flaky)})"]
         lines += capped([f"- {r.service}/{r.module} · {r.name} · {_t('attempts', lang, n=r.attempts)}"
                          for r in flaky])
+    slow = _slow(run)
+    if slow:
+        lines += ["", f"## {_t('slow', lang)} `slow` ({len(slow)})"]
+        lines += [f"- {_slow_line(r, lang)}" for r in slow]
     skipped = _skipped(run)
     if skipped:
         lines += ["", f"## {_t('skipped', lang)} ({len(skipped)})"]

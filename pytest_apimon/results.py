@@ -41,6 +41,10 @@ class InterfaceResult:
     request_body: str = ""
     response_headers: dict[str, str] = field(default_factory=dict)
     response_body: str = ""
+    reproduce: str = ""
+    # Passed but slower than expect.warn_ms (degraded); `reason` stays empty for passed results.
+    slow: bool = False
+    warn_ms: float | None = None  # failures: one masked `curl` line that repeats the request (reproduce.py)
 
     def __post_init__(self) -> None:
         # Built from plain strings too (xdist's dict, the history): hold the enums. Raises ValueError.

@@ -103,6 +103,8 @@ class ApimonRun:
             lines.append(f"response: {result.status} in {result.elapsed_ms or 0:.0f} ms")
             if result.response_body:
                 lines.append(f"  body: {result.response_body[:500]}")
+        if result.reproduce:
+            lines.append(f"reproduce with: {result.reproduce}")
         return self.redactor.text("\n".join(lines))
 
     def warn(self, text: str) -> None:

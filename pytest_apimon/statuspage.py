@@ -69,6 +69,9 @@ _T = {
                recovering="recovering", pending="pending", generated="Generated", tz="time zone",
                interfaces="{n} interfaces", problems="{n} with problems", legend="Legend", env="env"),
 }
+# Degraded (expect.warn_ms): passed but slow in the latest run.
+_T["zh"].update(slow="响应慢", slow_title="{ms} ms，超过 warn_ms {warn} ms")
+_T["en"].update(slow="slow", slow_title="{ms} ms, over warn_ms {warn} ms")
 
 
 @dataclass
@@ -221,6 +224,9 @@ def render_status_page(store: StateStore, env: str, run: RunResult, verdict: Ver
                 method = f'<span class="m">{esc(r.method)}</span> ' if r.method else ""
                 status = (f' <span class="pill bad">{_cat_label(r.category or "unexpected", lang)}</span>'
                           if r.outcome == Outcome.FAILED else "")
+                if r.outcome == Outcome.PASSED and r.slow:
+                    tip = t["slow_title"].format(ms=f"{r.elapsed_ms or 0:.0f}", warn=f"{r.warn_ms or 0:g}")
+                    status += f' <span class="pill slow" title="{esc(tip)}">{t["slow"]}</span>'
                 out.append(f'<div class="row{" bad" if i.problem else ""}" data-k="{esc(search)}">'
                            f'<span class="nm">{method}{esc(r.name)}{status}</span>'
                            f'<span class="bar" data-b="{payload(" ".join(i.cells))}"></span>'
@@ -349,6 +355,7 @@ th,td:nth-child(2){white-space:nowrap}th{font-weight:600}td:first-child{overflow
 .inc-down td:nth-child(2){color:#cf222e;font-weight:600}.inc-flapping td:nth-child(2){color:#9a6700}
 summary{cursor:pointer;font-size:15px;padding:2px 0}h3.mod{font-size:13px;color:#57606a;margin:10px 0 2px}
 .pill{display:inline-block;padding:0 6px;border-radius:9px;font-size:12px;background:#eaeef2}
+.pill.slow{background:#fff8c5;color:#9a6700}
 .pill.bad{background:#ffebe9;color:#cf222e}.m{font:11px monospace;color:#57606a}
 .row{display:grid;grid-template-columns:minmax(150px,1.2fr) minmax(180px,2.4fr) repeat(5,58px) 118px;gap:2px 8px;
 align-items:center;padding:3px 0;border-bottom:1px solid #f3f4f6}.row.hdr{font-size:12px;color:#656d76}

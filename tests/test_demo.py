@@ -361,7 +361,7 @@ def test_cli_prints_url_and_stops_on_ctrl_c() -> None:
 def _sample_interfaces() -> list[tuple[Path, dict[str, object]]]:
     out = []
     for path in sorted(POOL.rglob("*")):
-        if path.suffix not in (".yaml", ".yml", ".json"):
+        if path.suffix not in (".yaml", ".yml", ".json") or path.name.endswith(".schema.json"):
             continue
         text = path.read_text(encoding="utf-8")
         data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
@@ -401,3 +401,14 @@ def test_sample_paths_exist_on_demo(server: DemoServer) -> None:
         if method not in {"GET", "POST", "PUT", "PATCH", "DELETE"}:
             continue  # admin/broken.yaml: invalid on purpose
         assert any(r.method == method and r.pattern.fullmatch(rest) for r in routes), f"{path}: {method} {rest}"
+
+
+def test_sample_checks_pass_against_the_demo(pytester: pytest.Pytester, server: DemoServer) -> None:
+    """Interface-pool/admin/checks.yaml (every kind of check once, issue 16) passes against the demo services."""
+    (pytester.path / "config.yaml").write_text(f"services:\n  admin: {{base_url: {server.url}/admin}}\n", "utf-8")
+    pool = pytester.path / "pool" / "admin"
+    pool.mkdir(parents=True)
+    text = (POOL / "admin" / "checks.yaml").read_text("utf-8").replace("../../pytest_apimon", "../../../pytest_apimon")
+    (pool / "checks.yaml").write_text(text, "utf-8")
+    result = pytester.runpytest("--apimon", "pool")
+    result.assert_outcomes(passed=3)

@@ -564,7 +564,7 @@ def test_status_string_forms_are_normalised(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("check", "field", "message"),
     [
-        ("{path: data.id}", "body[0]", "missing check: expected exactly one of 'equals', 'exists', 'type'"),
+        ("{path: data.id}", "body[0]", "missing check: expected exactly one of equals, not_equals, exists"),
         ("{path: a, equals: 1, exists: true}", "body[0].exists", "got 'equals' and 'exists'"),
         ("{path: a, type: str}", "body[0].type", "unknown type string 'str' (did you mean 'string'?)"),
         ("{path: a, exists: 'yes'}", "body[0].exists", "expected true or false, got string 'yes'"),

@@ -343,12 +343,15 @@ def serve_shop(srv: LocalServer) -> None:
 
     def products(req):
         ok = req.query.get("category") == ["books"] and req.headers.get("x-tenant") == "acme"
-        return [{"id": 42, "name": "三体"}] if ok else Response(400, {}, {"query": req.query})
+        # Bodies conform to the spec's response schemas: imported operations are validated against them (issue 16).
+        price = {"amount": 23.5, "currency": "CNY"}
+        return [{"id": 42, "name": "三体", "price": price}] if ok else Response(400, {}, {"query": req.query})
 
     srv.route("POST", "/api/login", login)
     srv.route("GET", "/api/health", lambda r: {"status": "UP"})
     srv.route("GET", "/api/products", authed(products))
-    srv.route("GET", "/api/products/42", authed(lambda r: {"id": 42, "name": "三体"}))
+    srv.route("GET", "/api/products/42", authed(lambda r: {"id": 42, "name": "三体",
+                                                            "price": {"amount": 23.5, "currency": "CNY"}}))
     srv.route("GET", "/api/orders/1001", authed(lambda r: {"data": {"id": 1001}}))
     srv.route("GET", "/api/orders/1001/items/7", authed(lambda r: {"id": 7}))
     srv.route("GET", "/api/users/me", authed(lambda r: {"nickname": "小明"}))
@@ -604,8 +607,8 @@ def test_external_ref_problems_name_the_fragment(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("extra", XDIST)
 def test_end_to_end_split_spec(pytester: pytest.Pytester, local_server: LocalServer, extra) -> None:
-    local_server.route("GET", "/v1/accounts", lambda r: [{"id": "acc_1001"}])
-    local_server.route("GET", "/v1/accounts/acc_1001", lambda r: {"id": "acc_1001"})
+    local_server.route("GET", "/v1/accounts", lambda r: [{"id": "acc_1001", "name": "监控账户"}])
+    local_server.route("GET", "/v1/accounts/acc_1001", lambda r: {"id": "acc_1001", "name": "监控账户"})
     local_server.route("GET", "/v1/accounts/acc_1001/invoices/inv_7", lambda r: {"total": {"amount": 1}})
     local_server.route("GET", "/v1/ping", lambda r: Response(204, {}, b""))
     vendor_pool(pytester.path)
@@ -792,7 +795,7 @@ def test_property_filled_paths_hold_no_template(tmp_path: Path, names: list[str]
 
 
 def test_external_refs_with_a_single_file_as_the_pool(pytester: pytest.Pytester, local_server: LocalServer) -> None:
-    local_server.route("GET", "/v1/accounts/acc_1001", lambda r: {"id": "acc_1001"})
+    local_server.route("GET", "/v1/accounts/acc_1001", lambda r: {"id": "acc_1001", "name": "监控账户"})
     vendor_pool(pytester.path)
     config_for(pytester.path, "billing", f"{local_server.url}/v1")
     result = pytester.runpytest("--apimon", "pool/billing/billing-openapi.yaml", "-k", "getAccount")

@@ -18,7 +18,7 @@ from localserver import LocalServer
 from pytest_apimon import bodypath
 from pytest_apimon.classify import classify
 from pytest_apimon.config import ConfigError, load_config
-from pytest_apimon.documents import BodyCheck, DocumentFile, Expect, Interface, load_document
+from pytest_apimon.documents import BodyCheck, DocumentFile, Expect, HeaderCheck, Interface, load_document
 from pytest_apimon.loader import Limits, ParseError, parse
 from pytest_apimon.probe import Exchange
 from pytest_apimon.results import InterfaceResult
@@ -491,7 +491,7 @@ def test_sidecar_values_as_written_and_expect_headers(tmp_path: Path) -> None:
     result = load_document(path, tmp_path, environ={})
     (itf,) = result.interfaces
     assert (itf.path, itf.params) == ("/a/0755", {"v": "1.10"})
-    assert itf.expect.headers == (("Location", "/x"),) and not itf.expect.follow_redirects
+    assert itf.expect.headers == (HeaderCheck("Location", "equals", "/x"),) and not itf.expect.follow_redirects
 
 
 def test_config_headers_that_cannot_be_sent(tmp_path: Path) -> None:

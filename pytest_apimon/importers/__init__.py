@@ -23,7 +23,7 @@ from urllib.parse import quote
 import yaml
 
 from .._document_fields import HTTP_METHODS, header_problem
-from ..documents import DocumentError, DocumentFile, Expect, Interface, service_and_module
+from ..documents import DocumentError, DocumentFile, Expect, HeaderCheck, Interface, service_and_module
 from ..loader import (
     DEFAULT_LIMITS,
     Limits,
@@ -34,6 +34,7 @@ from ..loader import (
     load_json,
     load_yaml,
 )
+from ..response_schema import SchemaProblem, make_validator
 from .overrides import Overrides, load_overrides
 from .refs import EXT, Fragment, is_ext
 
@@ -191,6 +192,8 @@ class Draft:
     status: tuple[int | str, ...] = ()
     auth: bool | str | None = None
     fallback_base_url: str | None = None
+    # The JSON Schema of the operation's 2xx JSON responses (OpenAPI/Swagger), refs inlined; None: none declared.
+    response_schema: Any = None
     description: str | None = None
     skip: str | None = None  # decided by the importer (unresolved variable, unsupported method...)
     skip_kind: str | None = None
@@ -386,6 +389,13 @@ def finalize(ctx: Context, d: Draft) -> Interface:
     elif body is not MISSING and body_kind in ("form", "body"):
         extra["body"] = body if isinstance(body, str) else json.dumps(body, ensure_ascii=False)
     description = op.get("description", d.description)
+    schema = expect["schema"][0] if "schema" in expect else None  # the sidecar's expect.schema (or false) wins
+    if "schema" not in expect and ov.response_schema and d.response_schema is not None:
+        try:
+            make_validator(d.response_schema)
+            schema = d.response_schema
+        except SchemaProblem:  # a spec schema the library rejects: no check rather than a false alert
+            schema = None
     return Interface(
         name=d.name,
         service=ctx.service,
@@ -397,7 +407,8 @@ def finalize(ctx: Context, d: Draft) -> Interface:
         auth=op.get("auth", ov.auth if ov.auth is not None else d.auth),
         expect=Expect(
             status=expect.get("status", d.status), body=expect.get("body", ()), max_ms=expect.get("max_ms"),
-            headers=tuple(expect.get("headers", {}).items()),
+            headers=tuple(HeaderCheck(n, op_, want) for n, (op_, want) in expect.get("headers", {}).items()),
+            warn_ms=expect.get("warn_ms"), schema=schema,
         ),
         timeout=op.get("timeout", ov.timeout),
         tags=tuple(dict.fromkeys(ov.tags + op.get("tags", ()))),

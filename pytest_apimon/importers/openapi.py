@@ -260,6 +260,7 @@ def _operation(ctx: Context, r: Resolver, raw_path: str, item: dict[str, Any], i
     if op.get("deprecated") is True:
         notes.append("deprecated")
     draft.status = _statuses(op.get("responses"))
+    draft.response_schema = _response_schema(ctx, r, op, at)
     draft.auth = False if op.get("security") == [] else None  # explicitly public: send no token
     draft.fallback_base_url = _server(ctx, item, op)
     if not isinstance(raw_op, dict):
@@ -276,6 +277,94 @@ def _operation(ctx: Context, r: Resolver, raw_path: str, item: dict[str, Any], i
             reported.update(exc.chain)
     draft.description = " — ".join(notes) or None
     return draft
+
+
+_JSON_MEDIA = re.compile(r"^application/(?:[\w.+-]*\+)?json\s*(?:;.*)?$", re.IGNORECASE)
+_DRAFT4 = "http://json-schema.org/draft-04/schema#"  # OpenAPI 3.0 and Swagger 2.0 schemas are draft 4 based
+_DRAFT2020 = "https://json-schema.org/draft/2020-12/schema"  # OpenAPI 3.1
+_MAX_SCHEMA_NODES = 20_000
+# Annotations that are not JSON Schema validation keywords in the spec's dialect (examples may even be invalid).
+_DROP = frozenset(("example", "examples", "xml", "discriminator", "externalDocs", "nullable", "x-nullable"))
+
+
+def _response_schema(ctx: Context, r: Resolver, op: dict[str, Any], at: Path_) -> Any:
+    """The JSON Schema every declared 2xx JSON response conforms to, $refs inlined, or None.
+
+    Conservative, so a healthy service never fails it: None when a 2xx response declares no schema, a
+    non-JSON media type, or a $ref that cannot be resolved. Several 2xx schemas combine as anyOf. OpenAPI 3.0's
+    `nullable: true` (Swagger's `x-nullable`) becomes "or null"; a recursive schema accepts anything where it
+    recurses. The dialect is draft 4 for Swagger 2.0 / OpenAPI 3.0 and 2020-12 for OpenAPI 3.1.
+    """
+    responses = op.get("responses")
+    if not isinstance(responses, dict):
+        return None
+    swagger = ctx.source.kind == "swagger"
+    found: list[Any] = []
+    try:
+        for key, raw in responses.items():
+            code = str(key).strip().upper()
+            if not (re.fullmatch(r"2\d\d", code) or code == "2XX"):
+                continue
+            resp, resp_at = r.deref(raw, at + ("responses", key))
+            if not isinstance(resp, dict):
+                return None
+            if swagger:
+                if "schema" not in resp:
+                    return None
+                node, node_at = resp["schema"], resp_at + ("schema",)
+            else:
+                content = resp.get("content")
+                if not isinstance(content, dict) or not content or not all(
+                        _JSON_MEDIA.match(str(m)) for m in content):
+                    return None
+                media = [m for m in content.values() if isinstance(m, dict) and "schema" in m]
+                if len(media) != len(content):
+                    return None
+                node, node_at = media[0]["schema"], resp_at + ("content", next(iter(content)), "schema")
+            budget = [_MAX_SCHEMA_NODES]
+            found.append(_inline(r, node, node_at, (), budget))
+    except (SpecError, _TooBig, RecursionError):
+        return None
+    if not found:
+        return None
+    version = str(ctx.source.data.get("openapi", "")) if isinstance(ctx.source.data, dict) else ""
+    unique = [s for i, s in enumerate(found) if s not in found[:i]]
+    schema: dict[str, Any] = dict(unique[0]) if len(unique) == 1 and isinstance(unique[0], dict) else {
+        "anyOf": unique}
+    schema["$schema"] = _DRAFT2020 if version.startswith("3.1") else _DRAFT4
+    return schema
+
+
+class _TooBig(Exception):
+    """A response schema too large to inline (_MAX_SCHEMA_NODES): no default schema check."""
+
+
+def _inline(r: Resolver, node: Any, at: Path_, seen: tuple[str, ...], budget: list[int]) -> Any:
+    budget[0] -= 1
+    if budget[0] < 0:
+        raise _TooBig
+    if isinstance(node, dict) and "$ref" in node:
+        target, target_at = r.deref(node, at)
+        key = pointer(target_at)
+        if key in seen:
+            return {}  # recursion: accept anything below this point rather than loop
+        return _inline(r, target, target_at, seen + (key,), budget)
+    if isinstance(node, list):
+        return [_inline(r, item, at + (i,), seen, budget) for i, item in enumerate(node)]
+    if not isinstance(node, dict):
+        return node
+    out: dict[str, Any] = {}
+    for key, value in node.items():
+        if key in _DROP or (isinstance(key, str) and key.startswith("x-")):
+            continue
+        if key in ("properties", "patternProperties", "definitions", "$defs") and isinstance(value, dict):
+            # property *names* are data, not keywords: never drop "example" or "x-id" properties
+            out[key] = {k: _inline(r, v, at + (key, k), seen, budget) for k, v in value.items()}
+        else:
+            out[key] = _inline(r, value, at + (key,), seen, budget)
+    if node.get("nullable") is True or node.get("x-nullable") is True:
+        return {"anyOf": [out, {"type": "null"}]}
+    return out
 
 
 def _statuses(responses: Any) -> tuple[int | str, ...]:

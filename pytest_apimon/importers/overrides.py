@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 SIDECAR_SUFFIXES = (".apimon.yaml", ".apimon.yml")
 FILE_KEYS = (
     "allow_write", "include", "exclude", "tags", "headers", "params", "auth", "timeout", "base_path",
-    "variables", "environment", "naming", "operations",
+    "variables", "environment", "naming", "operations", "response_schema",
 )  # fmt: skip
 OPERATION_KEYS = (
     "params", "headers", "json", "form", "body", "expect", "skip", "auth", "tags", "timeout", "allow_write",
@@ -78,6 +78,7 @@ class Overrides:
     environment: dict[str, str] = field(default_factory=dict)  # a Postman environment file's enabled values
     secrets: list[str] = field(default_factory=list, repr=False)  # its values of type "secret"
     naming: str = "operation_id"
+    response_schema: bool = True  # false: imported operations get no expect.schema from the spec's responses
     operations: dict[str, dict[str, Any]] = field(default_factory=dict)  # operation_key -> fields
     errors: list[DocumentError] = field(default_factory=list)
     parsed: Parsed | None = None
@@ -182,7 +183,7 @@ def _file_level(ov: Overrides, data: dict[Any, Any], environ: Mapping[str, str],
         value = as_written({key: substitute(value, at, environ, problems)}, (), ov.parsed.source if ov.parsed
                            else {})[key]
         before = len(problems)
-        if key == "allow_write":
+        if key in ("allow_write", "response_schema"):
             parsed = _bool(value, at, problems)
         elif key in ("include", "exclude"):
             parsed = _names(value, at, problems)

@@ -1,0 +1,97 @@
+""""Reproduce with": one shell line of `curl` that repeats a failed request by hand (as Schemathesis prints).
+
+Secrets never appear in clear. A credential header whose value (or, for `Authorization: Bearer x`, whose
+credential) equals an environment variable is written as a reference to it (`"$API_TOKEN"`), so the line
+works as-is where that variable is set; any other secret (a token fetched at login, a cookie) is masked with
+redact.MASK and has to be filled in. The URL and body go through the run's Redactor like every other output.
+Quoting is POSIX shell (shlex.quote), so the line is pasted into bash/zsh, not cmd.exe.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+from collections.abc import Mapping
+
+from .redact import MASK, Redactor, is_secret_name
+
+__all__ = ["curl_command"]
+
+# Headers curl computes itself (sending a stale Content-Length or Host would break the request), and the ones
+# it sends anyway: leaving them out keeps the line short.
+_SKIP_HEADERS = frozenset({"content-length", "host", "connection", "accept-encoding", "transfer-encoding"})
+_SCHEME = re.compile(r"^(?P<scheme>[A-Za-z][A-Za-z0-9_-]*[ \t]+)(?P<cred>\S+)$")
+_SHELL_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# Never referenced even when the value matches: they describe the shell, not a credential.
+_NOT_REFERENCED = frozenset(("PWD", "OLDPWD", "HOME", "PATH", "SHELL", "USER", "LOGNAME", "TERM", "LANG"))
+
+
+def curl_command(
+    method: str,
+    url: str,
+    headers: Mapping[str, str],
+    body: str | None,
+    *,
+    redactor: Redactor,
+    environ: Mapping[str, str] | None = None,
+    timeout_s: float | None = None,
+    verify_tls: bool = True,
+    follow_redirects: bool = True,
+) -> str:
+    """One line: `curl -sS -i [-X M] [-L] [-k] [--max-time N] -H 'Name: value'… [--data-raw '…'] 'URL'`.
+
+    `headers` and `body` are what was sent (probe.Exchange.request_headers / request_body, unmasked);
+    a body the probe cut (its excerpt ends with "…") is marked with a shell comment, since it cannot be
+    repeated exactly. `environ` (default os.environ) is only read to name the variable holding a secret.
+    """
+    env = _reverse_env(os.environ if environ is None else environ)
+    verb = method.upper()
+    parts = ["curl", "-sS", "-i"]
+    if verb == "HEAD":
+        parts.append("--head")  # `-X HEAD` makes curl wait for a body that never comes
+    elif verb != "GET" or body:
+        parts += ["-X", verb]
+    if follow_redirects:
+        parts.append("-L")
+    if not verify_tls:
+        parts.append("-k")
+    if timeout_s:
+        parts += ["--max-time", f"{timeout_s:g}"]
+    for name, value in headers.items():
+        if str(name).lower() in _SKIP_HEADERS:
+            continue
+        parts += ["-H", _header(str(name), "" if value is None else str(value), redactor, env)]
+    cut = False
+    if body:
+        cut = body.endswith("…")
+        parts += ["--data-raw", shlex.quote(redactor.text(body))]
+    parts.append(shlex.quote(redactor.text(url)))
+    line = " ".join(parts)
+    return line + ("  # request body cut in this report" if cut else "")
+
+
+def _header(name: str, value: str, redactor: Redactor, env: Mapping[str, str]) -> str:
+    masked = redactor.headers({name: value})[name]
+    # A value held by a secret-looking variable (API_TOKEN) is a secret under any header name.
+    secret = masked != value or is_secret_name(name) or redactor.is_known(value) or is_secret_name(env.get(value, ""))
+    if not secret:
+        return shlex.quote(f"{name}: {value}")
+    if value in env:
+        return shlex.quote(f"{name}: ") + f'"${env[value]}"'
+    m = _SCHEME.match(value)
+    if m and m.group("cred") in env:
+        return shlex.quote(f"{name}: {m.group('scheme')}") + f'"${env[m.group("cred")]}"'
+    if masked == value:  # a secret name whose value the redactor let through (e.g. a flag): mask anyway
+        masked = MASK
+    return shlex.quote(f"{name}: {masked}")
+
+
+def _reverse_env(environ: Mapping[str, str]) -> dict[str, str]:
+    """value -> the variable holding it; secret-looking names win, then the alphabetically first."""
+    out: dict[str, str] = {}
+    for name in sorted(environ, key=lambda n: (not is_secret_name(n), n)):
+        value = environ[name]
+        if len(value) >= 4 and _SHELL_NAME.match(name) and name.upper() not in _NOT_REFERENCED:
+            out.setdefault(value, name)
+    return out
