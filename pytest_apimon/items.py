@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -36,6 +37,32 @@ def _internal(exc: BaseException) -> str:
 
 def _run(config: pytest.Config) -> ApimonRun:
     return config.stash[RUN_KEY]
+
+
+class PoolDir(pytest.Dir):
+    """A folder of a pool: pytest's directory collector, plus the document-named entries it skips.
+
+    pytest's Dir.collect only hands regular files and folders on (and drops ELOOP entries), so a broken
+    symlink, a symlink loop or a FIFO named `x.yaml` would vanish and the run say "all passed". Each one
+    becomes an InterfaceFile here, whose load fails as one invalid_document item naming the file and why.
+    """
+
+    def collect(self) -> Iterator[pytest.Item | pytest.Collector]:
+        from .documents import is_document
+        from .poolfiles import is_regular_or_dir
+
+        yield from super().collect()
+        try:
+            with os.scandir(self.path) as entries:
+                odd = sorted(e.path for e in entries if not is_regular_or_dir(e) and is_document(Path(e.path)))
+        except OSError:
+            return
+        run = _run(self.config)
+        for raw in odd:
+            path = Path(raw)
+            root = run.pool_root_for(path) or run.pool_root_for(self.path)
+            if root is not None:
+                yield InterfaceFile.from_parent(self, path=path, pool_root=root)
 
 
 class InterfaceFile(pytest.File):
