@@ -138,3 +138,42 @@ def test_unsendable_header_at_send_is_not_network(srv: LocalServer, session: req
     outcome = classify(ex, Expect())
     assert outcome.category is Category.UNEXPECTED
     assert srv.count("/h") == 0
+
+
+@pytest.mark.parametrize("location", ["http://[::1/x", "http://127.0.0.1:99999/x", "http://:80/x", "file:///etc/hosts",
+                                      "ftp://127.0.0.1/x", "http://a..b\u0000/x"],
+                         ids=["bad-ipv6", "bad-port", "no-host", "file", "ftp", "nul-host"])
+def test_redirect_to_malformed_location_is_unexpected_not_network(srv: LocalServer, session: requests.Session,
+                                                                  location: str) -> None:
+    """A reply arrived and is unusable: unexpected/redirect with the Location, 1 request, never retried."""
+    srv.route("GET", "/moved", lambda r: Response(301, {"Location": location}, b""))
+    ex = get(session, srv.url + "/moved")
+    assert ex.error is not None and (ex.error.kind, ex.error.sub) == ("response", "redirect"), ex.error
+    assert "malformed Location" in ex.error.message and srv.count("/moved") == 1
+    outcome = classify(ex, Expect())
+    assert outcome.category is Category.UNEXPECTED and outcome.sub == "redirect"
+    assert outcome.category.value not in TRANSIENT
+
+
+def test_redirect_checks_leave_good_and_refused_hops_alone(srv: LocalServer, session: requests.Session) -> None:
+    srv.route("GET", "/ok", lambda r: {"ok": True})
+    srv.route("GET", "/rel", lambda r: Response(302, {"Location": "/ok?a=b c"}, b""))
+    srv.route("GET", "/abs", lambda r: Response(302, {"Location": f"//127.0.0.1:{srv.port}/ok"}, b""))
+    for path in ("/rel", "/abs"):
+        ex = get(session, srv.url + path)
+        assert ex.error is None and ex.status == 200, (path, ex.error)
+    srv.route("GET", "/away", lambda r: Response(302, {"Location": f"http://127.0.0.1:{closed_port()}/x"}, b""))
+    ex = get(session, srv.url + "/away")
+    assert ex.error is not None and (ex.error.kind, ex.error.sub) == ("network", "refused"), ex.error
+
+
+def test_non_transport_exception_is_never_network() -> None:
+    """The generic `network` branch takes only transport faults (OSError and urllib3/http.client errors)."""
+    from pytest_apimon.probe import _map_error
+
+    req = Request("GET", "http://127.0.0.1:1/x")
+    for exc in (ValueError("Invalid IPv6 URL"), UnicodeError("label too long"), KeyError("x")):
+        err = _map_error(exc, fired=False, req=req, url=req.url)
+        assert (err.kind, err.sub) == ("response", "unusable") and type(exc).__name__ in err.message
+    err = _map_error(OSError("weird"), fired=False, req=req, url=req.url)
+    assert (err.kind, err.sub) == ("network", "other")
