@@ -12,7 +12,8 @@ import json
 import os
 import re
 import stat
-from collections.abc import Mapping
+import sys
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -66,13 +67,15 @@ class Limits:
 
     Applied to documents, imported specs, sidecars and config.yaml (config: built-in values).
     `max_file_bytes`: bytes on disk; `max_depth`: nesting of mappings/lists; `max_alias_nodes`:
-    nodes that YAML aliases add when expanded (the "billion laughs" bound); `max_interfaces`: per file.
+    nodes that YAML aliases add when expanded (the "billion laughs" bound); `max_interfaces`: per file;
+    `max_keys`: keys in one mapping (200 000 headers in a 2.6 MB file took minutes and 440 MB to send).
     """
 
     max_file_bytes: int = 10 * 1024 * 1024
     max_depth: int = 100
     max_alias_nodes: int = 100_000
     max_interfaces: int = 5_000
+    max_keys: int = 10_000
 
 
 DEFAULT_LIMITS = Limits()
@@ -183,14 +186,18 @@ class DuplicateKey(Exception):
 _NUMBER_TAGS = ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float")
 
 
-def _lines(node: yaml.Node, path: Path_, out: dict[Path_, int], source: dict[Path_, str], max_depth: int) -> None:
+def _lines(node: yaml.Node, path: Path_, out: dict[Path_, int], source: dict[Path_, str], max_depth: int,
+           max_keys: int = DEFAULT_LIMITS.max_keys) -> None:
     """Line of every field; the source text of every plain number (for values that are sent as written).
 
     Also the depth check for trees without aliases (measure() does it for graphs with shared nodes)."""
     if len(path) >= max_depth:
         raise ParseError(_too_deep(max_depth), node.start_mark.line + 1)
+    key_line = out.get(path)  # the line of this value's key, set by the caller
     out[path] = node.start_mark.line + 1
     if isinstance(node, yaml.MappingNode):
+        if len(node.value) > max_keys:  # before walking (and constructing) them all; check_keys says it again
+            raise ParseError(_too_many_keys(path, len(node.value), max_keys), key_line or node.start_mark.line + 1)
         seen: dict[str, int] = {}
         for key_node, value_node in node.value:
             key = key_node.value if isinstance(key_node, yaml.ScalarNode) else str(key_node.value)
@@ -198,11 +205,11 @@ def _lines(node: yaml.Node, path: Path_, out: dict[Path_, int], source: dict[Pat
                 raise DuplicateKey(key, key_node.start_mark.line + 1, seen[key])
             seen[key] = key_node.start_mark.line + 1
             out[path + (key,)] = key_node.start_mark.line + 1
-            _lines(value_node, path + (key,), out, source, max_depth)
+            _lines(value_node, path + (key,), out, source, max_depth, max_keys)
             out[path + (key,)] = key_node.start_mark.line + 1
     elif isinstance(node, yaml.SequenceNode):
         for i, item in enumerate(node.value):
-            _lines(item, path + (i,), out, source, max_depth)
+            _lines(item, path + (i,), out, source, max_depth, max_keys)
     elif node.tag in _NUMBER_TAGS and isinstance(node.value, str):
         source[path] = node.value
 
@@ -260,6 +267,30 @@ def measure(root: yaml.Node, limits: Limits) -> None:
         )
 
 
+def _too_many_keys(path: Path_, count: int, max_keys: int) -> str:
+    where = format_path(path) if path else "the top level"
+    return (f"{where}: {count} keys in one mapping, over the limit of {max_keys} "
+            "(limits.max_keys_per_mapping in config.yaml)")
+
+
+def check_keys(data: Any, limits: Limits, line: Callable[[Path_], int | None] = lambda _: None) -> None:
+    """Raise ParseError (with the field path and its line) at the first mapping with more than
+    `limits.max_keys` keys. Iterative, each container visited once (aliases share containers)."""
+    seen: set[int] = set()
+    stack: list[tuple[Any, Path_]] = [(data, ())]
+    while stack:
+        value, path = stack.pop()
+        if not isinstance(value, (dict, list)) or id(value) in seen:
+            continue
+        seen.add(id(value))
+        if isinstance(value, dict):
+            if len(value) > limits.max_keys:
+                raise ParseError(_too_many_keys(path, len(value), limits.max_keys), line(path))
+            stack.extend((v, path + (k,)) for k, v in value.items())
+        else:
+            stack.extend((v, path + (i,)) for i, v in enumerate(value))
+
+
 def _compose(text: str) -> tuple[yaml.Node | None, Any]:
     loader = _FastLoader(text)
     try:
@@ -268,12 +299,13 @@ def _compose(text: str) -> tuple[yaml.Node | None, Any]:
         loader.dispose()
 
 
-def _line_map_of(node: yaml.Node | None, max_depth: int) -> tuple[dict[Path_, int], dict[Path_, str]]:
+def _line_map_of(node: yaml.Node | None, max_depth: int,
+                 max_keys: int = DEFAULT_LIMITS.max_keys) -> tuple[dict[Path_, int], dict[Path_, str]]:
     out: dict[Path_, int] = {}
     source: dict[Path_, str] = {}
     if node is not None:
         try:
-            _lines(node, (), out, source, max_depth)
+            _lines(node, (), out, source, max_depth, max_keys)
         except DuplicateKey as exc:
             raise ParseError(str(exc), exc.line) from None
     return out, source
@@ -284,7 +316,8 @@ def _line_map(text: str, limits: Limits) -> tuple[dict[Path_, int], dict[Path_, 
         node, _ = _compose(text)
         if node is not None and "&" in text:
             measure(node, limits)
-        return _line_map_of(node, limits.max_depth)
+        # No key limit here: parse() checks the JSON data against it with these lines (a line for the message).
+        return _line_map_of(node, limits.max_depth, sys.maxsize)
     except (yaml.YAMLError, ParseError, RecursionError):
         return {}, {}
 
@@ -346,11 +379,14 @@ def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON (JSON has no NaN or Infinity)")
 
 
-def load_json(text: str, limits: Limits = DEFAULT_LIMITS) -> Any:
+def load_json(text: str, limits: Limits = DEFAULT_LIMITS, *, check: bool = True) -> Any:
     """json.loads within the limits; NaN/Infinity rejected (RFC 8259 has neither). Raises ParseError."""
     _json_depth_check(text, limits)
     try:
-        return json.loads(fix_surrogate_escapes(text, for_yaml=False), parse_constant=_no_constant)
+        data = json.loads(fix_surrogate_escapes(text, for_yaml=False), parse_constant=_no_constant)
+        if check:
+            check_keys(data, limits)
+        return data
     except json.JSONDecodeError as exc:
         raise ParseError(f"invalid JSON: {exc.msg} (column {exc.colno})", exc.lineno) from None
     except ValueError as exc:  # from _no_constant
@@ -374,8 +410,9 @@ def parse(text: str, suffix: str, limits: Limits = DEFAULT_LIMITS) -> Parsed:
     if len(text) > limits.max_file_bytes:
         check_size(len(text.encode("utf-8", errors="replace")), limits)
     if suffix.lower() == ".json":
-        data = load_json(text, limits)
+        data = load_json(text, limits, check=False)
         lines, source = _line_map(fix_surrogate_escapes(text, for_yaml=True), limits)
+        check_keys(data, limits, Parsed(None, lines).line)
         return Parsed(data, lines, source)
     return _parse_yaml(text, limits)
 
@@ -390,8 +427,9 @@ def _parse_yaml(text: str, limits: Limits, *, lines: bool = True) -> Parsed:
             return Parsed(None)
         if "&" in text or not lines:  # anchors: shared nodes (aliases) possible; the line walk checks the rest
             measure(node, limits)
-        line_map, source = _line_map_of(node, limits.max_depth) if lines else ({}, {})
+        line_map, source = _line_map_of(node, limits.max_depth, limits.max_keys) if lines else ({}, {})
         data = loader.construct_document(node)
+        check_keys(data, limits, Parsed(None, line_map).line)
     except RecursionError:
         raise ParseError(_too_deep(limits.max_depth)) from None
     except (yaml.YAMLError, ValueError) as exc:

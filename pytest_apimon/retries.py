@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 from pluggy import HookimplMarker
 
 from .categories import TRANSIENT, Category, Outcome
-from .failures import TransientFailure
+from .failures import HANG_SUB, TransientFailure
 from .results import InterfaceResult
 
 if TYPE_CHECKING:
@@ -69,7 +69,7 @@ class RetryPolicy:
     def wants_retry(self, result: InterfaceResult, attempt: int) -> bool:
         """Whether failed attempt `attempt` (1-based) of `result` gets another one, scheduled by Runner."""
         return self.ahead and result.outcome == Outcome.FAILED and result.category in self.on \
-            and attempt <= self.retries
+            and result.sub != HANG_SUB and attempt <= self.retries
 
 
 # -- pytest shell ------------------------------------------------------------------------------------------

@@ -25,6 +25,7 @@ from urllib.parse import urlsplit
 
 from .categories import Category, Outcome
 from .documents import Interface
+from .failures import HANG_SUB
 from .results import InterfaceResult
 from .retries import RetryPolicy
 
@@ -130,7 +131,7 @@ class Runner:
                 if att.done.is_set() or started_at is None or self._clock() - started_at <= limit:
                     continue
                 hung = self._failure(job, f"no result within {limit:g} s: the check hung (hang guard)",
-                                     category=Category.TIMEOUT, sub="hang")
+                                     category=Category.TIMEOUT, sub=HANG_SUB)
                 self._hung = True
                 self._finish(job, attempt, hung)
         return att.result
