@@ -206,6 +206,7 @@ class InterfaceItem(_ApimonItem):
     def __init__(self, *, interface: Interface, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.interface = interface
+        self.retry_after_waited = 0.0  # seconds this item waited on Retry-After before its reruns (xdist)
         self.extra_keyword_matches.update({interface.service, interface.module})
         if interface.tags:
             registered = _run(self.config).markers
@@ -248,13 +249,16 @@ class InterfaceItem(_ApimonItem):
         result = run.runner.result(self.nodeid, attempt) if run.runner is not None else None
         if result is None:
             if attempt > 1 and previous is not None:
+                wait = run.retry.wait_after(previous, attempt - 1, self.retry_after_waited)
+                if previous.retry_after is not None:
+                    self.retry_after_waited += wait  # the interface's Retry-After budget (RetryPolicy.max_wait)
                 if run.inprocess:
                     # Not prefetched (an xdist worker handed a crashed worker's item): pytest-rerunfailures was
                     # told not to wait (reruns_delay 0, the Runner waits), so the whole wait is waited here.
-                    time.sleep(run.retry.wait_after(previous, attempt - 1))
+                    time.sleep(wait)
                 elif previous.retry_after is not None:
                     # pytest-rerunfailures already slept the normal backoff; wait the rest of what Retry-After asked.
-                    time.sleep(max(0.0, run.retry.wait_after(previous, attempt - 1) - run.retry.backoff(attempt - 1)))
+                    time.sleep(max(0.0, wait - run.retry.backoff(attempt - 1)))
             result = run.engine().check(self.interface)
         result.nodeid = self.nodeid
         result.key, result.pool = self.key or result.key, self.pool
