@@ -684,8 +684,11 @@ def send(session: requests.Session, req: Request) -> Exchange:
         ex.error = _map_error(exc, fired=guard.fired, req=req, url=ex.url, max_redirects=session.max_redirects)
         proxy = proxy_in_use(ex.url, settings.get("proxies") or {})
         if proxy and not guard.fired and _first(_chain(exc), requests.exceptions.ProxyError, u3.ProxyError):
-            # The proxy refused or failed, not the target: say which proxy (credentials left out).
-            ex.error = ProbeError("network", "proxy", _short(f"proxy {proxy} failed: {ex.error.message}"))
+            # The proxy refused or failed, not the target: say which proxy (credentials left out), and name it,
+            # not the target, as the one refusing or resetting.
+            via = _map_error(exc, fired=False, req=req, url=ex.url, max_redirects=session.max_redirects,
+                             peer=_hostport(proxy))
+            ex.error = ProbeError("network", "proxy", _short(f"proxy {proxy} failed: {via.message}"))
     finally:
         ex.elapsed_ms = (time.perf_counter() - start) * 1000
         guard.finish()
@@ -801,7 +804,10 @@ def _first(chain: list[BaseException], *types: type[BaseException]) -> BaseExcep
     return next((e for e in chain if isinstance(e, types)), None)
 
 
-def _map_error(exc: BaseException, *, fired: bool, req: Request, url: str, max_redirects: int = 0) -> ProbeError:
+def _map_error(exc: BaseException, *, fired: bool, req: Request, url: str, max_redirects: int = 0,
+               peer: str | None = None) -> ProbeError:
+    """The ProbeError for a failed send. `peer`: host:port named as the other end (a proxy) instead of the
+    URL's host."""
     chain = _chain(exc)
     dns = _first(chain, DNSTimeout)
     if dns is not None:  # the lookup's own deadline ends just before the watchdog's: name it, not "total"
@@ -810,7 +816,7 @@ def _map_error(exc: BaseException, *, fired: bool, req: Request, url: str, max_r
     if fired:
         return _total_timeout(req)
     failing = getattr(getattr(exc, "request", None), "url", None) or url  # the hop that failed
-    host = _hostport(failing)
+    host = peer or _hostport(failing)
 
     bad_redirect = _first(chain, MalformedRedirect)
     if bad_redirect is not None:  # the reply arrived and is unusable: a retry gets the same one

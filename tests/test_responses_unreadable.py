@@ -94,17 +94,22 @@ def test_deep_json_body_is_not_json_not_a_crash() -> None:
     assert outcome.category is Category.UNEXPECTED and "not JSON" in outcome.reason
 
 
+@pytest.mark.parametrize("local_target", [False, True], ids=["named-target", "local-target"])
 def test_refusing_proxy_is_network_proxy_naming_it(srv: LocalServer, session: requests.Session,
-                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+                                                   monkeypatch: pytest.MonkeyPatch, local_target: bool) -> None:
     port = closed_port()
     monkeypatch.setenv("HTTP_PROXY", f"http://user:pw@127.0.0.1:{port}")
     monkeypatch.delenv("NO_PROXY", raising=False)
     monkeypatch.delenv("no_proxy", raising=False)
-    url = "http://monitored.example.test/x"  # never resolved: the proxy is asked, and refuses
+    # never resolved or reached: the proxy is asked, and refuses
+    url = srv.url + "/x" if local_target else "http://monitored.example.test/x"
     assert proxy_in_use(url) == f"http://127.0.0.1:{port}"
     ex = get(session, url)
     assert ex.error is not None and (ex.error.kind, ex.error.sub) == ("network", "proxy")
     assert f"proxy http://127.0.0.1:{port} failed" in ex.error.message
+    # the proxy is the one refusing, not the target
+    assert ex.error.message.endswith(f"connection refused by 127.0.0.1:{port}"), ex.error.message
+    assert "monitored.example.test" not in ex.error.message and f":{srv.port}" not in ex.error.message
     assert "pw" not in ex.error.message
     assert classify(ex, Expect()).sub == "proxy"
 
