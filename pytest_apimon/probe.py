@@ -886,7 +886,8 @@ def _unreadable(chain: list[BaseException], host: str) -> ProbeError | None:
         return ProbeError("response", "headers", _short(f"response from {host} has invalid headers: {invalid}"))
     line = _first(chain, http.client.LineTooLong)
     if line is not None:
-        return ProbeError("response", "headers", _short(f"response from {host} has an oversized {line}"))
+        # http.client's text: "got more than 65536 bytes when reading header line"
+        return ProbeError("response", "headers", _short(f"oversized response from {host}: {line}"))
     bad_status = next((e for e in chain if isinstance(e, http.client.BadStatusLine)
                        and not isinstance(e, http.client.RemoteDisconnected)), None)
     if bad_status is not None:
