@@ -135,9 +135,21 @@ _CoreResolver.add_implicit_resolver(
 _CoreResolver.add_implicit_resolver("tag:yaml.org,2002:merge", re.compile(r"^(?:<<)$"), ["<"])
 
 
+# Python refuses int() of more than 4300 digits (sys.get_int_max_str_digits, CVE-2020-10735); its message advises
+# changing an interpreter setting. Say what the user can do instead.
+_MAX_INT_DIGITS = 4000
+
+
+def _too_long_int(digits: int) -> str:
+    return (f"a number of {digits} digits is too long to read (at most {_MAX_INT_DIGITS}); "
+            "quote it to send it as text")
+
+
 class _CoreConstructor(yaml.constructor.SafeConstructor):
     def construct_core_int(self, node: yaml.ScalarNode) -> int:
         text = str(self.construct_scalar(node))
+        if len(text) > _MAX_INT_DIGITS:
+            raise yaml.constructor.ConstructorError(None, None, _too_long_int(len(text)), node.start_mark)
         if text.startswith(("0o", "0x")):
             return int(text[2:], 8 if text[1] == "o" else 16)
         return int(text, 10)  # 0755 is 755 in YAML 1.2 (not octal)
@@ -379,16 +391,30 @@ def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON (JSON has no NaN or Infinity)")
 
 
+class _LongInt(ValueError):
+    pass
+
+
+def _json_int(text: str) -> int:
+    if len(text) > _MAX_INT_DIGITS:
+        raise _LongInt(_too_long_int(len(text)))
+    return int(text)
+
+
 def load_json(text: str, limits: Limits = DEFAULT_LIMITS, *, check: bool = True) -> Any:
     """json.loads within the limits; NaN/Infinity rejected (RFC 8259 has neither). Raises ParseError."""
     _json_depth_check(text, limits)
     try:
-        data = json.loads(fix_surrogate_escapes(text, for_yaml=False), parse_constant=_no_constant)
+        data = json.loads(fix_surrogate_escapes(text, for_yaml=False), parse_constant=_no_constant,
+                          parse_int=_json_int)
         if check:
             check_keys(data, limits)
         return data
     except json.JSONDecodeError as exc:
         raise ParseError(f"invalid JSON: {exc.msg} (column {exc.colno})", exc.lineno) from None
+    except _LongInt as exc:
+        m = re.search(r"(?<![\w.\"])-?[0-9]{" + str(_MAX_INT_DIGITS + 1) + ",}", text)
+        raise ParseError(str(exc), text.count("\n", 0, m.start()) + 1 if m else None) from None
     except ValueError as exc:  # from _no_constant
         m = re.search(r"(?<![\w\"])-?(?:NaN|Infinity)\b", text)  # best effort: the first such token
         raise ParseError(f"invalid JSON: {exc}", text.count("\n", 0, m.start()) + 1 if m else None) from None
@@ -410,7 +436,14 @@ def parse(text: str, suffix: str, limits: Limits = DEFAULT_LIMITS) -> Parsed:
     if len(text) > limits.max_file_bytes:
         check_size(len(text.encode("utf-8", errors="replace")), limits)
     if suffix.lower() == ".json":
-        data = load_json(text, limits, check=False)
+        try:
+            data = load_json(text, limits, check=False)
+        except ParseError as exc:
+            if exc.message.startswith("a number of "):  # _too_long_int: name the field too
+                lines, _ = _line_map(fix_surrogate_escapes(text, for_yaml=True), limits)
+                if field_at := _field_at(lines, exc.line):
+                    raise ParseError(f"{field_at}: {exc.message}", exc.line) from None
+            raise
         lines, source = _line_map(fix_surrogate_escapes(text, for_yaml=True), limits)
         check_keys(data, limits, Parsed(None, lines).line)
         return Parsed(data, lines, source)
@@ -444,7 +477,9 @@ def _parse_yaml(text: str, limits: Limits, *, lines: bool = True) -> Parsed:
         # The pure-Python scanner is quadratic on deeply nested flow collections: only small, flat files.
         slow_ok = len(text) <= _SLOW_MAX and text.count("[") + text.count("{") <= 2 * limits.max_depth
         if isinstance(exc, yaml.constructor.ConstructorError) or _FastLoader is _Loader or not slow_ok:
-            raise ParseError(*_yaml_error(exc)) from None
+            message, line = _yaml_error(exc)
+            field_at = _field_at(line_map if lines else {}, line)
+            raise ParseError(f"{field_at}: {message}" if field_at else message, line) from None
         # libyaml's wording is terser; re-parse the broken file with the pure-Python parser for the message.
         try:
             slow = _Loader(text)
@@ -461,6 +496,22 @@ def _parse_yaml(text: str, limits: Limits, *, lines: bool = True) -> Parsed:
 
 
 _SLOW_MAX = 256 * 1024  # the pure-Python parser only re-reads small broken files, for its better message
+
+
+def _field_at(line_map: Mapping[Path_, int], line: int | None) -> str:
+    """The deepest field path starting on `line` ("" if none): where a constructor error (a bad value) is."""
+    paths = [p for p, n in line_map.items() if n == line and p]
+    if not paths or line is None:
+        return ""
+    depth = max(len(p) for p in paths)
+    deepest = [p for p in paths if len(p) == depth]
+    common = deepest[0]
+    for p in deepest[1:]:  # several on one line ({a: 1, b: 2}): their common parent, never a wrong sibling
+        n = 0
+        while n < min(len(common), len(p)) and common[n] == p[n]:
+            n += 1
+        common = common[:n]
+    return format_path(common)
 
 
 def _yaml_error(exc: yaml.YAMLError) -> tuple[str, int | None]:

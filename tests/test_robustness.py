@@ -614,3 +614,18 @@ def test_hang_guard_failure_is_not_retried() -> None:
     timeout = InterfaceResult(nodeid="", service="s", module="m", name="t", outcome="failed", category="timeout",
                               sub="read")
     assert policy.wants_retry(timeout, 1)  # an ordinary timeout still is
+
+
+@pytest.mark.parametrize(("rel", "text", "field", "line"), [
+    ("svc/a.yaml", "name: a\npath: /a\njson:\n  a: " + "9" * 5000 + "\n", "json.a", 4),
+    ("svc/a.json", '{"name": "a", "path": "/a",\n"json": {"a": ' + "9" * 5000 + "}}", "json.a", 2),
+    ("svc/b.yaml", "name: a\npath: /a\njson: {x: [1, " + "9" * 5000 + "]}\n", "json.x", 3),
+])
+def test_overlong_integer_names_field_line_and_the_fix(tmp_path: Path, rel: str, text: str, field: str,
+                                                       line: int) -> None:
+    """Python's int() digit limit used to surface as its own advice (sys.set_int_max_str_digits), without a line."""
+    result = load(tmp_path, rel, text)
+    assert result.interfaces == [] and len(result.errors) == 1
+    err = result.errors[0]
+    assert err.line == line and f"{field}: " in err.message and "quote it" in err.message
+    assert "set_int_max_str_digits" not in err.message
