@@ -472,7 +472,7 @@ def _parse_yaml(text: str, limits: Limits, *, lines: bool = True) -> Parsed:
             mark = getattr(exc, "problem_mark", None)
             raise ParseError(
                 _too_deep(limits.max_depth),
-                mark.line + 1 if mark else None,
+                _depth_line(text, limits.max_depth) or (mark.line + 1 if mark else None),
             ) from None
         # The pure-Python scanner is quadratic on deeply nested flow collections: only small, flat files.
         slow_ok = len(text) <= _SLOW_MAX and text.count("[") + text.count("{") <= 2 * limits.max_depth
@@ -493,6 +493,27 @@ def _parse_yaml(text: str, limits: Limits, *, lines: bool = True) -> Parsed:
             pass
         raise ParseError(*_yaml_error(exc)) from None
     return Parsed(data, line_map, source)
+
+
+def _depth_line(text: str, max_depth: int) -> int | None:
+    """The line where nesting first goes past `max_depth`, from the parser's event stream (which reaches it before
+    libyaml's own 1000-level cap stops the parse, whose mark is where *that* cap was hit)."""
+    parser = _FastLoader(text)
+    depth = 0
+    try:
+        while parser.check_event():
+            event = parser.get_event()
+            if isinstance(event, yaml.CollectionStartEvent):
+                depth += 1
+                if depth > max_depth:
+                    return int(event.start_mark.line) + 1
+            elif isinstance(event, yaml.CollectionEndEvent):
+                depth -= 1
+    except yaml.YAMLError:
+        return None
+    finally:
+        parser.dispose()
+    return None
 
 
 _SLOW_MAX = 256 * 1024  # the pure-Python parser only re-reads small broken files, for its better message

@@ -629,3 +629,13 @@ def test_overlong_integer_names_field_line_and_the_fix(tmp_path: Path, rel: str,
     err = result.errors[0]
     assert err.line == line and f"{field}: " in err.message and "quote it" in err.message
     assert "set_int_max_str_digits" not in err.message
+
+
+@pytest.mark.parametrize("text", [
+    "".join("  " * i + "a:\n" for i in range(3000)) + "  " * 3000 + "b: 1\n",
+    "".join("  " * i + "-\n" for i in range(3000)),
+], ids=["block-mapping", "block-sequence"])
+def test_deep_block_nesting_is_reported_where_it_passes_the_limit(tmp_path: Path, text: str) -> None:
+    """Past libyaml's own cap (1000 levels) the error was reported at line 1000, not where max_depth was passed."""
+    err = load(tmp_path, "svc/deep.yaml", text).errors[0]
+    assert "max_depth" in err.message and err.line == 101
