@@ -7,6 +7,7 @@ import json
 import re
 from dataclasses import dataclass
 from datetime import timezone
+from decimal import Decimal
 from email.utils import parsedate_to_datetime
 from typing import Any
 
@@ -163,6 +164,12 @@ def _describe_allowed(allowed: tuple[int | str, ...]) -> str:
     return ", ".join(str(a).lower() for a in allowed) if allowed else "2xx"
 
 
+def _json_int(text: str) -> int | Decimal:
+    """An integer of a JSON response. Python refuses int() of more than 4300 digits (CVE-2020-10735's limit),
+    which made valid JSON read as "not JSON"; such a number is kept exactly as a Decimal."""
+    return int(text) if len(text) <= 4000 else Decimal(text)
+
+
 def _body(ex: Exchange, expect: Expect) -> Classification | None:
     if not expect.body:
         return None
@@ -177,7 +184,7 @@ def _body(ex: Exchange, expect: Expect) -> Classification | None:
         try:
             if text is None:
                 raise ValueError("undecodable")
-            data = json.loads(text)
+            data = json.loads(text, parse_int=_json_int)
         except (ValueError, RecursionError):
             ctype = next((v for k, v in ex.response_headers.items() if k.lower() == "content-type"), "")
             detail = f" (Content-Type {ctype})" if ctype else ""
@@ -322,7 +329,7 @@ def _type_name(value: Any) -> str:
         return "null"
     if isinstance(value, bool):
         return "boolean"
-    if isinstance(value, int | float):
+    if isinstance(value, int | float | Decimal):
         return "number"
     if isinstance(value, str):
         return "string"

@@ -460,6 +460,7 @@ _LIMITS: dict[str, tuple[str, Any]] = {  # config key -> (Limits field, converte
     "max_depth": ("max_depth", c.at_least(2)),
     "max_alias_nodes": ("max_alias_nodes", c.count),
     "max_interfaces_per_file": ("max_interfaces", c.at_least(1)),
+    "max_keys_per_mapping": ("max_keys", c.at_least(1)),
 }
 
 

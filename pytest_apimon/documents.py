@@ -48,6 +48,7 @@ from .loader import (
     read_limited,
     substituted_values,
 )
+from .poolfiles import unreadable_reason
 from .redact import looks_like_key
 
 __all__ = [  # re-exported: the key sets are the contract the JSON Schema is tested against
@@ -299,7 +300,7 @@ def load_document(
     try:
         raw = read_limited(path, limits)  # a huge file, a pipe or a device is never read in full
     except OSError as exc:
-        return fail(f"cannot read file: {exc.strerror or exc}")
+        return fail(unreadable_reason(path, exc))
     except ParseError as exc:
         return fail(exc.message)
     try:

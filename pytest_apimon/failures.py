@@ -21,8 +21,18 @@ class InterfaceFailure(Exception):
     @staticmethod
     def of(result: InterfaceResult, details: str) -> InterfaceFailure:
         """The failure to raise for `result`: a `TransientFailure` when its category is transient."""
-        transient = result.category is not None and Category(result.category).transient
-        return (TransientFailure if transient else InterfaceFailure)(result, details)
+        return (TransientFailure if is_transient(result) else InterfaceFailure)(result, details)
+
+
+# The hang guard fired (runner.Runner): the check's own work outlasted every deadline it has. Not a slow network
+# a retry may outlive, and each retry would cost the whole budget again: never transient, whatever its category.
+HANG_SUB = "hang"
+
+
+def is_transient(result: InterfaceResult) -> bool:
+    """Whether a failed `result` is worth retrying: a transient category (`Category.transient`), except a
+    hang-guard failure (HANG_SUB)."""
+    return result.category is not None and Category(result.category).transient and result.sub != HANG_SUB
 
 
 class TransientFailure(InterfaceFailure):

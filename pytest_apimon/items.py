@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -36,6 +37,34 @@ def _internal(exc: BaseException) -> str:
 
 def _run(config: pytest.Config) -> ApimonRun:
     return config.stash[RUN_KEY]
+
+
+# pytest.Dir is @final for type checkers only; subclassing it keeps pytest's own folder collection (ignore rules,
+# conftest.py, norecursedirs) and adds what it skips. pytest_collect_directory is the public hook returning it.
+class PoolDir(pytest.Dir):  # type: ignore[misc]
+    """A folder of a pool: pytest's directory collector, plus the document-named entries it skips.
+
+    pytest's Dir.collect only hands regular files and folders on (and drops ELOOP entries), so a broken
+    symlink, a symlink loop or a FIFO named `x.yaml` would vanish and the run say "all passed". Each one
+    becomes an InterfaceFile here, whose load fails as one invalid_document item naming the file and why.
+    """
+
+    def collect(self) -> Iterator[pytest.Item | pytest.Collector]:
+        from .documents import is_document
+        from .poolfiles import is_regular_or_dir
+
+        yield from super().collect()
+        try:
+            with os.scandir(self.path) as entries:
+                odd = sorted(e.path for e in entries if not is_regular_or_dir(e) and is_document(Path(e.path)))
+        except OSError:
+            return
+        run = _run(self.config)
+        for raw in odd:
+            path = Path(raw)
+            root = run.pool_root_for(path) or run.pool_root_for(self.path)
+            if root is not None:
+                yield InterfaceFile.from_parent(self, path=path, pool_root=root)
 
 
 class InterfaceFile(pytest.File):
@@ -179,6 +208,7 @@ class InterfaceItem(_ApimonItem):
     def __init__(self, *, interface: Interface, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.interface = interface
+        self.retry_after_waited = 0.0  # seconds this item waited on Retry-After before its reruns (xdist)
         self.extra_keyword_matches.update({interface.service, interface.module})
         if interface.tags:
             registered = _run(self.config).markers
@@ -221,13 +251,16 @@ class InterfaceItem(_ApimonItem):
         result = run.runner.result(self.nodeid, attempt) if run.runner is not None else None
         if result is None:
             if attempt > 1 and previous is not None:
+                wait = run.retry.wait_after(previous, attempt - 1, self.retry_after_waited)
+                if previous.retry_after is not None:
+                    self.retry_after_waited += wait  # the interface's Retry-After budget (RetryPolicy.max_wait)
                 if run.inprocess:
                     # Not prefetched (an xdist worker handed a crashed worker's item): pytest-rerunfailures was
                     # told not to wait (reruns_delay 0, the Runner waits), so the whole wait is waited here.
-                    time.sleep(run.retry.wait_after(previous, attempt - 1))
+                    time.sleep(wait)
                 elif previous.retry_after is not None:
                     # pytest-rerunfailures already slept the normal backoff; wait the rest of what Retry-After asked.
-                    time.sleep(max(0.0, run.retry.wait_after(previous, attempt - 1) - run.retry.backoff(attempt - 1)))
+                    time.sleep(max(0.0, wait - run.retry.backoff(attempt - 1)))
             result = run.engine().check(self.interface)
         result.nodeid = self.nodeid
         result.key, result.pool = self.key or result.key, self.pool

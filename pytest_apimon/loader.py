@@ -12,7 +12,8 @@ import json
 import os
 import re
 import stat
-from collections.abc import Mapping
+import sys
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -66,13 +67,15 @@ class Limits:
 
     Applied to documents, imported specs, sidecars and config.yaml (config: built-in values).
     `max_file_bytes`: bytes on disk; `max_depth`: nesting of mappings/lists; `max_alias_nodes`:
-    nodes that YAML aliases add when expanded (the "billion laughs" bound); `max_interfaces`: per file.
+    nodes that YAML aliases add when expanded (the "billion laughs" bound); `max_interfaces`: per file;
+    `max_keys`: keys in one mapping (200 000 headers in a 2.6 MB file took minutes and 440 MB to send).
     """
 
     max_file_bytes: int = 10 * 1024 * 1024
     max_depth: int = 100
     max_alias_nodes: int = 100_000
     max_interfaces: int = 5_000
+    max_keys: int = 10_000
 
 
 DEFAULT_LIMITS = Limits()
@@ -132,9 +135,21 @@ _CoreResolver.add_implicit_resolver(
 _CoreResolver.add_implicit_resolver("tag:yaml.org,2002:merge", re.compile(r"^(?:<<)$"), ["<"])
 
 
+# Python refuses int() of more than 4300 digits (sys.get_int_max_str_digits, CVE-2020-10735); its message advises
+# changing an interpreter setting. Say what the user can do instead.
+_MAX_INT_DIGITS = 4000
+
+
+def _too_long_int(digits: int) -> str:
+    return (f"a number of {digits} digits is too long to read (at most {_MAX_INT_DIGITS}); "
+            "quote it to send it as text")
+
+
 class _CoreConstructor(yaml.constructor.SafeConstructor):
     def construct_core_int(self, node: yaml.ScalarNode) -> int:
         text = str(self.construct_scalar(node))
+        if len(text) > _MAX_INT_DIGITS:
+            raise yaml.constructor.ConstructorError(None, None, _too_long_int(len(text)), node.start_mark)
         if text.startswith(("0o", "0x")):
             return int(text[2:], 8 if text[1] == "o" else 16)
         return int(text, 10)  # 0755 is 755 in YAML 1.2 (not octal)
@@ -183,14 +198,18 @@ class DuplicateKey(Exception):
 _NUMBER_TAGS = ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float")
 
 
-def _lines(node: yaml.Node, path: Path_, out: dict[Path_, int], source: dict[Path_, str], max_depth: int) -> None:
+def _lines(node: yaml.Node, path: Path_, out: dict[Path_, int], source: dict[Path_, str], max_depth: int,
+           max_keys: int = DEFAULT_LIMITS.max_keys) -> None:
     """Line of every field; the source text of every plain number (for values that are sent as written).
 
     Also the depth check for trees without aliases (measure() does it for graphs with shared nodes)."""
     if len(path) >= max_depth:
         raise ParseError(_too_deep(max_depth), node.start_mark.line + 1)
+    key_line = out.get(path)  # the line of this value's key, set by the caller
     out[path] = node.start_mark.line + 1
     if isinstance(node, yaml.MappingNode):
+        if len(node.value) > max_keys:  # before walking (and constructing) them all; check_keys says it again
+            raise ParseError(_too_many_keys(path, len(node.value), max_keys), key_line or node.start_mark.line + 1)
         seen: dict[str, int] = {}
         for key_node, value_node in node.value:
             key = key_node.value if isinstance(key_node, yaml.ScalarNode) else str(key_node.value)
@@ -198,11 +217,11 @@ def _lines(node: yaml.Node, path: Path_, out: dict[Path_, int], source: dict[Pat
                 raise DuplicateKey(key, key_node.start_mark.line + 1, seen[key])
             seen[key] = key_node.start_mark.line + 1
             out[path + (key,)] = key_node.start_mark.line + 1
-            _lines(value_node, path + (key,), out, source, max_depth)
+            _lines(value_node, path + (key,), out, source, max_depth, max_keys)
             out[path + (key,)] = key_node.start_mark.line + 1
     elif isinstance(node, yaml.SequenceNode):
         for i, item in enumerate(node.value):
-            _lines(item, path + (i,), out, source, max_depth)
+            _lines(item, path + (i,), out, source, max_depth, max_keys)
     elif node.tag in _NUMBER_TAGS and isinstance(node.value, str):
         source[path] = node.value
 
@@ -260,6 +279,30 @@ def measure(root: yaml.Node, limits: Limits) -> None:
         )
 
 
+def _too_many_keys(path: Path_, count: int, max_keys: int) -> str:
+    where = format_path(path) if path else "the top level"
+    return (f"{where}: {count} keys in one mapping, over the limit of {max_keys} "
+            "(limits.max_keys_per_mapping in config.yaml)")
+
+
+def check_keys(data: Any, limits: Limits, line: Callable[[Path_], int | None] = lambda _: None) -> None:
+    """Raise ParseError (with the field path and its line) at the first mapping with more than
+    `limits.max_keys` keys. Iterative, each container visited once (aliases share containers)."""
+    seen: set[int] = set()
+    stack: list[tuple[Any, Path_]] = [(data, ())]
+    while stack:
+        value, path = stack.pop()
+        if not isinstance(value, (dict, list)) or id(value) in seen:
+            continue
+        seen.add(id(value))
+        if isinstance(value, dict):
+            if len(value) > limits.max_keys:
+                raise ParseError(_too_many_keys(path, len(value), limits.max_keys), line(path))
+            stack.extend((v, path + (k,)) for k, v in value.items())
+        else:
+            stack.extend((v, path + (i,)) for i, v in enumerate(value))
+
+
 def _compose(text: str) -> tuple[yaml.Node | None, Any]:
     loader = _FastLoader(text)
     try:
@@ -268,12 +311,13 @@ def _compose(text: str) -> tuple[yaml.Node | None, Any]:
         loader.dispose()
 
 
-def _line_map_of(node: yaml.Node | None, max_depth: int) -> tuple[dict[Path_, int], dict[Path_, str]]:
+def _line_map_of(node: yaml.Node | None, max_depth: int,
+                 max_keys: int = DEFAULT_LIMITS.max_keys) -> tuple[dict[Path_, int], dict[Path_, str]]:
     out: dict[Path_, int] = {}
     source: dict[Path_, str] = {}
     if node is not None:
         try:
-            _lines(node, (), out, source, max_depth)
+            _lines(node, (), out, source, max_depth, max_keys)
         except DuplicateKey as exc:
             raise ParseError(str(exc), exc.line) from None
     return out, source
@@ -284,7 +328,8 @@ def _line_map(text: str, limits: Limits) -> tuple[dict[Path_, int], dict[Path_, 
         node, _ = _compose(text)
         if node is not None and "&" in text:
             measure(node, limits)
-        return _line_map_of(node, limits.max_depth)
+        # No key limit here: parse() checks the JSON data against it with these lines (a line for the message).
+        return _line_map_of(node, limits.max_depth, sys.maxsize)
     except (yaml.YAMLError, ParseError, RecursionError):
         return {}, {}
 
@@ -346,13 +391,30 @@ def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON (JSON has no NaN or Infinity)")
 
 
-def load_json(text: str, limits: Limits = DEFAULT_LIMITS) -> Any:
+class _LongInt(ValueError):
+    pass
+
+
+def _json_int(text: str) -> int:
+    if len(text) > _MAX_INT_DIGITS:
+        raise _LongInt(_too_long_int(len(text)))
+    return int(text)
+
+
+def load_json(text: str, limits: Limits = DEFAULT_LIMITS, *, check: bool = True) -> Any:
     """json.loads within the limits; NaN/Infinity rejected (RFC 8259 has neither). Raises ParseError."""
     _json_depth_check(text, limits)
     try:
-        return json.loads(fix_surrogate_escapes(text, for_yaml=False), parse_constant=_no_constant)
+        data = json.loads(fix_surrogate_escapes(text, for_yaml=False), parse_constant=_no_constant,
+                          parse_int=_json_int)
+        if check:
+            check_keys(data, limits)
+        return data
     except json.JSONDecodeError as exc:
         raise ParseError(f"invalid JSON: {exc.msg} (column {exc.colno})", exc.lineno) from None
+    except _LongInt as exc:
+        m = re.search(r"(?<![\w.\"])-?[0-9]{" + str(_MAX_INT_DIGITS + 1) + ",}", text)
+        raise ParseError(str(exc), text.count("\n", 0, m.start()) + 1 if m else None) from None
     except ValueError as exc:  # from _no_constant
         m = re.search(r"(?<![\w\"])-?(?:NaN|Infinity)\b", text)  # best effort: the first such token
         raise ParseError(f"invalid JSON: {exc}", text.count("\n", 0, m.start()) + 1 if m else None) from None
@@ -374,8 +436,16 @@ def parse(text: str, suffix: str, limits: Limits = DEFAULT_LIMITS) -> Parsed:
     if len(text) > limits.max_file_bytes:
         check_size(len(text.encode("utf-8", errors="replace")), limits)
     if suffix.lower() == ".json":
-        data = load_json(text, limits)
+        try:
+            data = load_json(text, limits, check=False)
+        except ParseError as exc:
+            if exc.message.startswith("a number of "):  # _too_long_int: name the field too
+                lines, _ = _line_map(fix_surrogate_escapes(text, for_yaml=True), limits)
+                if field_at := _field_at(lines, exc.line):
+                    raise ParseError(f"{field_at}: {exc.message}", exc.line) from None
+            raise
         lines, source = _line_map(fix_surrogate_escapes(text, for_yaml=True), limits)
+        check_keys(data, limits, Parsed(None, lines).line)
         return Parsed(data, lines, source)
     return _parse_yaml(text, limits)
 
@@ -390,8 +460,9 @@ def _parse_yaml(text: str, limits: Limits, *, lines: bool = True) -> Parsed:
             return Parsed(None)
         if "&" in text or not lines:  # anchors: shared nodes (aliases) possible; the line walk checks the rest
             measure(node, limits)
-        line_map, source = _line_map_of(node, limits.max_depth) if lines else ({}, {})
+        line_map, source = _line_map_of(node, limits.max_depth, limits.max_keys) if lines else ({}, {})
         data = loader.construct_document(node)
+        check_keys(data, limits, Parsed(None, line_map).line)
     except RecursionError:
         raise ParseError(_too_deep(limits.max_depth)) from None
     except (yaml.YAMLError, ValueError) as exc:
@@ -401,12 +472,14 @@ def _parse_yaml(text: str, limits: Limits, *, lines: bool = True) -> Parsed:
             mark = getattr(exc, "problem_mark", None)
             raise ParseError(
                 _too_deep(limits.max_depth),
-                mark.line + 1 if mark else None,
+                _depth_line(text, limits.max_depth) or (mark.line + 1 if mark else None),
             ) from None
         # The pure-Python scanner is quadratic on deeply nested flow collections: only small, flat files.
         slow_ok = len(text) <= _SLOW_MAX and text.count("[") + text.count("{") <= 2 * limits.max_depth
         if isinstance(exc, yaml.constructor.ConstructorError) or _FastLoader is _Loader or not slow_ok:
-            raise ParseError(*_yaml_error(exc)) from None
+            message, line = _yaml_error(exc)
+            field_at = _field_at(line_map if lines else {}, line)
+            raise ParseError(f"{field_at}: {message}" if field_at else message, line) from None
         # libyaml's wording is terser; re-parse the broken file with the pure-Python parser for the message.
         try:
             slow = _Loader(text)
@@ -422,7 +495,44 @@ def _parse_yaml(text: str, limits: Limits, *, lines: bool = True) -> Parsed:
     return Parsed(data, line_map, source)
 
 
+def _depth_line(text: str, max_depth: int) -> int | None:
+    """The line where nesting first goes past `max_depth`, from the parser's event stream (which reaches it before
+    libyaml's own 1000-level cap stops the parse, whose mark is where *that* cap was hit)."""
+    parser = _FastLoader(text)
+    depth = 0
+    try:
+        while parser.check_event():
+            event = parser.get_event()
+            if isinstance(event, yaml.CollectionStartEvent):
+                depth += 1
+                if depth > max_depth:
+                    return int(event.start_mark.line) + 1 if event.start_mark is not None else None
+            elif isinstance(event, yaml.CollectionEndEvent):
+                depth -= 1
+    except yaml.YAMLError:
+        return None
+    finally:
+        parser.dispose()
+    return None
+
+
 _SLOW_MAX = 256 * 1024  # the pure-Python parser only re-reads small broken files, for its better message
+
+
+def _field_at(line_map: Mapping[Path_, int], line: int | None) -> str:
+    """The deepest field path starting on `line` ("" if none): where a constructor error (a bad value) is."""
+    paths = [p for p, n in line_map.items() if n == line and p]
+    if not paths or line is None:
+        return ""
+    depth = max(len(p) for p in paths)
+    deepest = [p for p in paths if len(p) == depth]
+    common = deepest[0]
+    for p in deepest[1:]:  # several on one line ({a: 1, b: 2}): their common parent, never a wrong sibling
+        n = 0
+        while n < min(len(common), len(p)) and common[n] == p[n]:
+            n += 1
+        common = common[:n]
+    return format_path(common)
 
 
 def _yaml_error(exc: yaml.YAMLError) -> tuple[str, int | None]:

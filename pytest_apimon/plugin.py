@@ -340,6 +340,16 @@ def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool 
     return None
 
 
+def pytest_collect_directory(path: Path, parent: pytest.Collector) -> pytest.Collector | None:
+    """Folders of a pool are collected by items.PoolDir, which keeps unreadable document-named entries."""
+    run = parent.config.stash.get(RUN_KEY, None)
+    if run is None or run.pool_root_for(path) is None or (path / "__init__.py").is_file():
+        return None
+    from .items import PoolDir
+
+    return PoolDir.from_parent(parent, path=path)
+
+
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
     run = parent.config.stash.get(RUN_KEY, None)
     if run is None:

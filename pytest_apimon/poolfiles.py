@@ -8,6 +8,7 @@ Paths keep the spelling under `root` (the links, not their targets), like the co
 
 from __future__ import annotations
 
+import errno
 import os
 from pathlib import Path
 
@@ -34,3 +35,36 @@ def files_under(root: Path) -> list[Path]:
         dirnames[:] = keep
         found += [here / name for name in filenames if not name.startswith(".")]
     return sorted(found)
+
+
+def is_regular_or_dir(entry: os.DirEntry[str]) -> bool:
+    """Whether a directory entry is a regular file or a folder (after following links).
+
+    False for a broken symlink, a symlink loop (ELOOP), a FIFO, a socket or a device: pytest's own directory
+    collector (_pytest.main.Dir) silently skips those, so a document named like one would vanish from the run.
+    """
+    try:
+        return entry.is_file() or entry.is_dir()
+    except OSError:  # ELOOP and other errors following the link
+        return False
+
+
+def unreadable_reason(path: Path, exc: OSError | None = None) -> str:
+    """Why `path` cannot be read as a document, in the user's terms: a broken symlink (naming its target),
+    a symlink loop, or the OS error `exc`."""
+    if path.is_symlink():
+        try:
+            target = os.readlink(path)
+        except OSError:
+            target = "?"
+        try:
+            path.resolve(strict=True)
+        except RuntimeError:  # Python 3.11 signals a loop this way
+            return f"symlink loop ({path.name} -> {target})"
+        except OSError as err:
+            if err.errno == errno.ELOOP:
+                return f"symlink loop ({path.name} -> {target})"
+            return f"broken symlink to {target} ({err.strerror or err})"
+    if exc is not None:
+        return f"cannot read file: {exc.strerror or exc}"
+    return "cannot read file"

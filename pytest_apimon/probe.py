@@ -38,11 +38,12 @@ from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
 import requests
 import urllib3
 from requests.adapters import HTTPAdapter
+from requests.utils import requote_uri
 from urllib3 import exceptions as u3
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
@@ -657,6 +658,8 @@ def send(session: requests.Session, req: Request) -> Exchange:
         session.credential_headers.update(h.lower() for h in req.credential_headers)
         session.credential_params.update(req.credential_params)
 
+    if req.follow_redirects:  # copied to every hop by requests' resolve_redirects (PreparedRequest.copy)
+        prepared.register_hook("response", _redirect_checker(session))
     guard = _DeadlineGuard(req.timeout + _GRACE_S, req.timeout, req.connect_timeout)
     _local.guard = guard
     _local.fresh_only = _local.reused = _local.response_started = False
@@ -681,8 +684,11 @@ def send(session: requests.Session, req: Request) -> Exchange:
         ex.error = _map_error(exc, fired=guard.fired, req=req, url=ex.url, max_redirects=session.max_redirects)
         proxy = proxy_in_use(ex.url, settings.get("proxies") or {})
         if proxy and not guard.fired and _first(_chain(exc), requests.exceptions.ProxyError, u3.ProxyError):
-            # The proxy refused or failed, not the target: say which proxy (credentials left out).
-            ex.error = ProbeError("network", "proxy", _short(f"proxy {proxy} failed: {ex.error.message}"))
+            # The proxy refused or failed, not the target: say which proxy (credentials left out), and name it,
+            # not the target, as the one refusing or resetting.
+            via = _map_error(exc, fired=False, req=req, url=ex.url, max_redirects=session.max_redirects,
+                             peer=_hostport(proxy))
+            ex.error = ProbeError("network", "proxy", _short(f"proxy {proxy} failed: {via.message}"))
     finally:
         ex.elapsed_ms = (time.perf_counter() - start) * 1000
         guard.finish()
@@ -695,6 +701,38 @@ def send(session: requests.Session, req: Request) -> Exchange:
         # EOF-delimited bodies end "normally" when the socket is shut down.
         ex.error = _total_timeout(req)
     return ex
+
+
+class MalformedRedirect(Exception):
+    """A redirect arrived whose Location cannot be followed (malformed URL, unsupported scheme)."""
+
+    def __init__(self, host: str, location: str, problem: BaseException) -> None:
+        text = " ".join(str(problem).split()) or type(problem).__name__
+        super().__init__(f"redirect from {host} to a malformed Location {location!r}: {text}")
+
+
+def _redirect_checker(session: requests.Session) -> Any:
+    """A response hook: before requests follows a redirect (Session.resolve_redirects), build the next URL the
+    way it will, so a malformed Location raises MalformedRedirect here instead of a bare ValueError/InvalidURL
+    there, which would read as a transport fault and be retried although the reply arrived."""
+
+    def check(resp: requests.Response, *args: Any, **kwargs: Any) -> requests.Response:
+        if not resp.is_redirect:
+            return resp
+        location = session.get_redirect_target(resp) or ""
+        try:
+            url = location
+            if url.startswith("//"):  # scheme-relative, as in resolve_redirects
+                url = f"{urlsplit(resp.url).scheme}:{url}"
+            parsed = urlsplit(url)
+            url = requote_uri(url) if parsed.netloc else urljoin(resp.url, requote_uri(url))
+            requests.PreparedRequest().prepare_url(url, None)
+            session.get_adapter(url)  # InvalidSchema for e.g. file: or ftp:
+        except Exception as exc:
+            raise MalformedRedirect(_hostport(resp.url), location, exc) from exc
+        return resp
+
+    return check
 
 
 def _read_body(resp: requests.Response, cap: int, ex: Exchange) -> bool:
@@ -766,7 +804,10 @@ def _first(chain: list[BaseException], *types: type[BaseException]) -> BaseExcep
     return next((e for e in chain if isinstance(e, types)), None)
 
 
-def _map_error(exc: BaseException, *, fired: bool, req: Request, url: str, max_redirects: int = 0) -> ProbeError:
+def _map_error(exc: BaseException, *, fired: bool, req: Request, url: str, max_redirects: int = 0,
+               peer: str | None = None) -> ProbeError:
+    """The ProbeError for a failed send. `peer`: host:port named as the other end (a proxy) instead of the
+    URL's host."""
     chain = _chain(exc)
     dns = _first(chain, DNSTimeout)
     if dns is not None:  # the lookup's own deadline ends just before the watchdog's: name it, not "total"
@@ -775,8 +816,11 @@ def _map_error(exc: BaseException, *, fired: bool, req: Request, url: str, max_r
     if fired:
         return _total_timeout(req)
     failing = getattr(getattr(exc, "request", None), "url", None) or url  # the hop that failed
-    host = _hostport(failing)
+    host = peer or _hostport(failing)
 
+    bad_redirect = _first(chain, MalformedRedirect)
+    if bad_redirect is not None:  # the reply arrived and is unusable: a retry gets the same one
+        return ProbeError("response", "redirect", _short(str(bad_redirect)))
     if _first(chain, requests.TooManyRedirects):
         return ProbeError("redirects", "too_many", f"more than {max_redirects} redirects")
     bad_url = _first(
@@ -817,6 +861,12 @@ def _map_error(exc: BaseException, *, fired: bool, req: Request, url: str, max_r
     unsendable = _first(chain, UnicodeEncodeError)
     if unsendable is not None:  # e.g. a non-Latin-1 header value: our request, not the network, is at fault
         return ProbeError("other", "request", _short(f"request cannot be sent as written: {unsendable}"))
+    if _first(chain, OSError, u3.HTTPError, http.client.HTTPException) is None:
+        # Not a transport fault (requests' own errors are OSErrors): a bare ValueError, UnicodeError... raised
+        # while requests processed what arrived. Retrying gets the same reply, so it is never `network`.
+        where = "the response from" if getattr(_local, "response_started", False) else "the request to"
+        return ProbeError("response", "unusable", _short(f"{where} {host} cannot be processed: "
+                                                         f"{type(exc).__name__}: {exc}"))
     return ProbeError("network", "other", _short(f"{type(exc).__name__}: {exc}"))
 
 
@@ -836,7 +886,8 @@ def _unreadable(chain: list[BaseException], host: str) -> ProbeError | None:
         return ProbeError("response", "headers", _short(f"response from {host} has invalid headers: {invalid}"))
     line = _first(chain, http.client.LineTooLong)
     if line is not None:
-        return ProbeError("response", "headers", _short(f"response from {host} has an oversized {line}"))
+        # http.client's text: "got more than 65536 bytes when reading header line"
+        return ProbeError("response", "headers", _short(f"oversized response from {host}: {line}"))
     bad_status = next((e for e in chain if isinstance(e, http.client.BadStatusLine)
                        and not isinstance(e, http.client.RemoteDisconnected)), None)
     if bad_status is not None:

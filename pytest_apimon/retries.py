@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 from pluggy import HookimplMarker
 
 from .categories import TRANSIENT, Category, Outcome
-from .failures import TransientFailure
+from .failures import HANG_SUB, TransientFailure
 from .results import InterfaceResult
 
 if TYPE_CHECKING:
@@ -41,13 +41,17 @@ class RetryPolicy:
 
     Waits `delay * factor ** (n - 1)` seconds after failed attempt n (1-based): 1 s, 2 s, 4 s by default;
     the same rule as pytest-rerunfailures' `--reruns-delay` with `--reruns-delay-backoff-factor`. A response's
-    Retry-After (RFC 9110 §10.2.3) replaces the backoff, capped by `max_wait` seconds."""
+    Retry-After (RFC 9110 §10.2.3) replaces the backoff, all of one interface's such waits capped together by
+    `max_wait` seconds (see wait_after)."""
 
     retries: int = 3
     delay: float = 1.0  # seconds before the first retry
     factor: float = 2.0  # then 2 s, 4 s, ...
     on: frozenset[Category] = TRANSIENT
-    max_wait: float = 30.0  # the longest Retry-After honoured; a longer one is waited only this long
+    # The run's deadline for Retry-After: all of one interface's Retry-After waits together stay within this
+    # (a longer one is cut to it), so a server answering `Retry-After: 99999999` costs one bounded wait, not one
+    # per retry. Once it is spent a retry still waits at least the normal backoff (Retry-After permitting).
+    max_wait: float = 30.0
     # Runner schedules retries ahead of pytest; off when the user's --only-rerun/--rerun-except decides what
     # pytest-rerunfailures reruns (a regex over the failure text Runner cannot know in advance).
     ahead: bool = True
@@ -56,11 +60,15 @@ class RetryPolicy:
         """Seconds to wait after the failed `failed_attempt` (1-based) before the next one."""
         return self.delay * self.factor ** (failed_attempt - 1)
 
-    def wait_after(self, result: InterfaceResult, failed_attempt: int) -> float:
-        """Seconds before the next attempt: the response's Retry-After capped by max_wait, else the backoff."""
+    def wait_after(self, result: InterfaceResult, failed_attempt: int, waited: float = 0.0) -> float:
+        """Seconds before the next attempt: the response's Retry-After (RFC 9110 §10.2.3; delay-seconds and an
+        HTTP date alike, classify.retry_after) within what is left of max_wait after `waited` (seconds this
+        interface already waited on Retry-After), but at least the normal backoff; else the normal backoff."""
+        backoff = self.backoff(failed_attempt)
         if result.retry_after is not None:
-            return min(max(0.0, result.retry_after), self.max_wait)
-        return self.backoff(failed_attempt)
+            left = max(0.0, self.max_wait - waited)
+            return min(max(0.0, result.retry_after), max(left, min(backoff, self.max_wait)))
+        return backoff
 
     def longest_wait(self) -> float:
         """The longest wait before any retry, in seconds (for the hang guard)."""
@@ -69,7 +77,7 @@ class RetryPolicy:
     def wants_retry(self, result: InterfaceResult, attempt: int) -> bool:
         """Whether failed attempt `attempt` (1-based) of `result` gets another one, scheduled by Runner."""
         return self.ahead and result.outcome == Outcome.FAILED and result.category in self.on \
-            and attempt <= self.retries
+            and result.sub != HANG_SUB and attempt <= self.retries
 
 
 # -- pytest shell ------------------------------------------------------------------------------------------

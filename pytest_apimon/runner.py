@@ -6,7 +6,8 @@ transient failures are scheduled here, in the background, after their backoff, s
 different interfaces overlap instead of queueing behind each other; the pytest-rerunfailures rerun
 of an item then waits for that attempt instead of sleeping.
 
-Rate limiting: a retry waits what the response's Retry-After asked for (capped by RetryPolicy.max_wait), and a
+Rate limiting: a retry waits what the response's Retry-After asked for (all of one interface's such waits capped
+together by RetryPolicy.max_wait), and a
 429 lowers this run's concurrency to that host (halved per wave of 429s, at least 1) and holds new requests to it
 until its Retry-After has passed, so the monitor stops adding to the rate limiter's count for the rest of the run.
 """
@@ -25,6 +26,7 @@ from urllib.parse import urlsplit
 
 from .categories import Category, Outcome
 from .documents import Interface
+from .failures import HANG_SUB
 from .results import InterfaceResult
 from .retries import RetryPolicy
 
@@ -44,6 +46,7 @@ class _Job:
     interface: Interface
     host: str
     attempts: dict[int, _Attempt] = field(default_factory=dict)
+    waited: float = 0.0  # seconds waited on Retry-After before its retries (RetryPolicy.wait_after)
 
 
 def host_of(url_or_path: str, fallback: str) -> str:
@@ -130,7 +133,7 @@ class Runner:
                 if att.done.is_set() or started_at is None or self._clock() - started_at <= limit:
                     continue
                 hung = self._failure(job, f"no result within {limit:g} s: the check hung (hang guard)",
-                                     category=Category.TIMEOUT, sub="hang")
+                                     category=Category.TIMEOUT, sub=HANG_SUB)
                 self._hung = True
                 self._finish(job, attempt, hung)
         return att.result
@@ -247,10 +250,12 @@ class Runner:
         result.attempts = attempt
         att = job.attempts[attempt]
         att.result = result
-        wait = self._retry.wait_after(result, attempt)
+        wait = self._retry.wait_after(result, attempt, job.waited)
         if result.outcome == Outcome.FAILED and result.category == Category.RATE_LIMITED:
             self._back_off(job.host, wait if result.retry_after is not None else 0.0, sent)
         if self._retry.wants_retry(result, attempt) and not self._stopped:
+            if result.retry_after is not None:
+                job.waited += wait
             self._enqueue(job, attempt + 1, delay=wait)
         self._cond.notify_all()
         att.done.set()

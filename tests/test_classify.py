@@ -284,3 +284,12 @@ def test_end_to_end(srv: LocalServer, session: requests.Session) -> None:
         "refused",
         f"connection refused by 127.0.0.1:{port}",
     )
+
+
+def test_valid_json_with_a_huge_integer_is_json() -> None:
+    """100 000 digits exceed Python's int() limit (4300): it is still valid JSON, checked, not "not JSON"."""
+    big = "9" * 100_000
+    e = ex(200, ('{"code": 0, "n": ' + big + "}").encode())
+    assert classify(e, checks(("code", "equals", 0), ("n", "exists", True), ("n", "type", "number"))).passed
+    out = classify(e, checks(("n", "type", "string")))
+    assert "not JSON" not in out.reason and out.sub == "body"

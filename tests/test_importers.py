@@ -919,3 +919,27 @@ def test_l8_openapi_api_key_scheme_parameter_example_is_a_secret(tmp_path: Path)
                 "responses": {"200": {"description": "ok"}}}}}}
     doc = load_text(tmp_path, "api.json", json.dumps(spec))
     assert not doc.errors and doc.secrets == ["OaKey-9393"]
+
+
+def test_postman_malformed_or_non_urls_are_errors_not_rebased(tmp_path: Path) -> None:
+    """A malformed raw URL was rebased onto the configured base_url and sent; a string request that is no URL
+    went to the base URL's root. Both are invalid_document with their JSON pointer; real URLs still load."""
+    items = [
+        {"name": "bad-ipv6", "request": {"url": {"raw": "http://[::1/x"}, "method": "GET"}},
+        {"name": "bad-port", "request": {"url": "http://api.example.com:99999/x", "method": "GET"}},
+        {"name": "plain-word", "request": "not-a-dict"},
+        {"name": "string-url", "request": "https://api.example.com/ping"},
+        {"name": "docker-host", "request": "backend:8080/health"},
+        {"name": "var-host", "request": {"url": "{{host}}/x", "method": "GET"}},
+    ]
+    text = json.dumps({"info": {"name": "p", "schema": "https://schema.getpostman.com/json/collection/v2.1.0/"
+                                                        "collection.json"}, "item": items, "variable": [
+        {"key": "host", "value": "backend"}]})
+    doc = load_text(tmp_path, "c.postman_collection.json", text)
+    errors = {e.name: e for e in doc.errors}
+    assert set(errors) == {"bad-ipv6", "bad-port", "plain-word"}, doc.errors
+    assert "Invalid IPv6 URL" in errors["bad-ipv6"].message and "#/item/0/request/url" in errors["bad-ipv6"].field
+    assert "port" in errors["bad-port"].message
+    assert "'not-a-dict' is not a URL" in errors["plain-word"].message
+    assert errors["plain-word"].field.endswith("#/item/2/request")
+    assert set(by_name(doc)) == {"string-url", "docker-host", "var-host"}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -107,3 +108,27 @@ def test_split_spec_in_a_linked_service(pytester: pytest.Pytester, local_server:
     got = sorted((r["name"], r["category"]) for r in records(pytester).values())
     assert ("getAccount", "not_found") in got and ("listAccounts", "not_found") in got
     assert [name for name, category in got if category == "invalid_document"] == ["GET /exports", "GET /usage"]
+
+
+@pytest.mark.parametrize("extra", [[], ["-n", "2"]], ids=["serial", "xdist"])
+def test_unreadable_document_entries_are_invalid_documents_not_hidden(pytester: pytest.Pytester,
+                                                                      local_server: LocalServer,
+                                                                      extra: list[str]) -> None:
+    """A broken symlink, a symlink loop and a FIFO named like documents each fail as invalid_document naming
+    why (pytest's own directory walk skips them, which left the run "all passed")."""
+    shared_layout(pytester, local_server)
+    user = pytester.path / "pool/user"
+    (user / "gone.yaml").symlink_to("/nonexistent-apimon-target")
+    (user / "loop.yml").symlink_to("loop.yml")
+    os.mkfifo(user / "pipe.json")
+    (user / "notes.txt").symlink_to("/nonexistent-apimon-target")  # not document-named: still ignored
+    result = pytester.runpytest("--apimon", "pool", "--apimon-json", "out/r.json", *extra)
+    result.assert_outcomes(passed=3, failed=3)
+    data = json.loads((pytester.path / "out/r.json").read_text(encoding="utf-8"))["results"]
+    reasons = {r["nodeid"].split("::")[0]: r for r in data if r["outcome"] != "passed"}
+    assert set(reasons) == {"pool/user/gone.yaml", "pool/user/loop.yml", "pool/user/pipe.json"}
+    assert all(r["category"] == "invalid_document" for r in reasons.values())
+    text = result.stdout.str()
+    assert "broken symlink to /nonexistent-apimon-target" in text
+    assert "symlink loop" in text
+    assert "not a regular file" in text

@@ -260,3 +260,40 @@ def test_429_with_retry_after_is_retried_and_reported(pytester: pytest.Pytester,
     result.stdout.fnmatch_lines([f"The monitor itself is being rate-limited: {host} answered 429 3 time(s)*"])
     doc = json.loads((pytester.path / "out/r.json").read_text("utf-8"))
     assert doc["rate_limited"][host]["responses"] == 3
+
+
+@pytest.mark.timeout(60)  # a hang guard only: a longer wait than allowed never lets the next attempt start
+@pytest.mark.parametrize("header", ["99999999999999999999999", "Fri, 01 Jan 2100 00:00:00 GMT", "3600"])
+def test_long_retry_after_both_forms_share_one_capped_budget(header: str) -> None:
+    """Seconds and HTTP-date forms alike: one interface's Retry-After waits together stay within max_wait (the
+    run's deadline for them); once spent, each retry still waits the normal backoff. Before, a bad header cost
+    max_wait per retry (3 × 30 s for one interface on a 3 s timeout)."""
+    after = retry_after({"Retry-After": header}, NOW)
+    assert after is not None and after >= 3600
+    clock = Clock()
+    script = Script(clock, {"a": [("rate_limited", after)]})
+    runner = runner_for(script, clock, per_host=1, retries=3)
+    runner.start([("a", itf("a"))])
+    try:
+        # the waits: 30 s (the whole budget), then the normal backoff 2 s, 4 s (were 30 s each)
+        for attempt, wait in ((1, 30.0), (2, 2.0), (3, 4.0)):
+            assert runner.result("a", attempt).category == "rate_limited"
+            advance(runner, clock, wait)
+        assert runner.result("a", 4).attempts == 4
+    finally:
+        runner.close()
+    assert [t for _, t in script.starts] == [0.0, 30.0, 32.0, 36.0]
+    policy = RetryPolicy(retries=3, delay=1, factor=2, max_wait=30)
+    result = InterfaceResult("n", "s", "m", "x", outcome="failed", category="rate_limited", retry_after=after)
+    assert [policy.wait_after(result, 1, 0.0), policy.wait_after(result, 2, 30.0),
+            policy.wait_after(result, 3, 32.0)] == [30.0, 2.0, 4.0]
+
+
+def test_short_retry_after_is_honoured_each_time_within_the_budget() -> None:
+    policy = RetryPolicy(retries=3, delay=1, factor=2, max_wait=30)
+    result = InterfaceResult("n", "s", "m", "x", outcome="failed", category="rate_limited", retry_after=20.0)
+    assert policy.wait_after(result, 1, 0.0) == 20.0
+    assert policy.wait_after(result, 2, 20.0) == 10.0  # what is left of the 30 s budget
+    assert policy.wait_after(result, 3, 30.0) == 4.0  # budget spent: the normal backoff
+    result.retry_after = 0.5
+    assert policy.wait_after(result, 3, 30.0) == 0.5  # the server asked for less

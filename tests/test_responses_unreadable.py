@@ -42,7 +42,7 @@ def raw_response(head: bytes, body: bytes = b"") -> bytes:
         ),
         pytest.param(
             b"HTTP/1.1 200 OK\r\nX-Big: " + b"y" * 70000 + b"\r\nContent-Length: 2\r\n\r\n{}",
-            "headers", "oversized", id="oversized-header-line",
+            "headers", "oversized response from 127.0.0.1:", id="oversized-header-line",
         ),
         pytest.param(
             head_bytes(200, {"Transfer-Encoding": "chunked", "Connection": "close"}) + b"zz-not-hex\r\nabc\r\n",
@@ -94,17 +94,22 @@ def test_deep_json_body_is_not_json_not_a_crash() -> None:
     assert outcome.category is Category.UNEXPECTED and "not JSON" in outcome.reason
 
 
+@pytest.mark.parametrize("local_target", [False, True], ids=["named-target", "local-target"])
 def test_refusing_proxy_is_network_proxy_naming_it(srv: LocalServer, session: requests.Session,
-                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+                                                   monkeypatch: pytest.MonkeyPatch, local_target: bool) -> None:
     port = closed_port()
     monkeypatch.setenv("HTTP_PROXY", f"http://user:pw@127.0.0.1:{port}")
     monkeypatch.delenv("NO_PROXY", raising=False)
     monkeypatch.delenv("no_proxy", raising=False)
-    url = "http://monitored.example.test/x"  # never resolved: the proxy is asked, and refuses
+    # never resolved or reached: the proxy is asked, and refuses
+    url = srv.url + "/x" if local_target else "http://monitored.example.test/x"
     assert proxy_in_use(url) == f"http://127.0.0.1:{port}"
     ex = get(session, url)
     assert ex.error is not None and (ex.error.kind, ex.error.sub) == ("network", "proxy")
     assert f"proxy http://127.0.0.1:{port} failed" in ex.error.message
+    # the proxy is the one refusing, not the target
+    assert ex.error.message.endswith(f"connection refused by 127.0.0.1:{port}"), ex.error.message
+    assert "monitored.example.test" not in ex.error.message and f":{srv.port}" not in ex.error.message
     assert "pw" not in ex.error.message
     assert classify(ex, Expect()).sub == "proxy"
 
@@ -138,3 +143,42 @@ def test_unsendable_header_at_send_is_not_network(srv: LocalServer, session: req
     outcome = classify(ex, Expect())
     assert outcome.category is Category.UNEXPECTED
     assert srv.count("/h") == 0
+
+
+@pytest.mark.parametrize("location", ["http://[::1/x", "http://127.0.0.1:99999/x", "http://:80/x", "file:///etc/hosts",
+                                      "ftp://127.0.0.1/x", "http://a..b\u0000/x"],
+                         ids=["bad-ipv6", "bad-port", "no-host", "file", "ftp", "nul-host"])
+def test_redirect_to_malformed_location_is_unexpected_not_network(srv: LocalServer, session: requests.Session,
+                                                                  location: str) -> None:
+    """A reply arrived and is unusable: unexpected/redirect with the Location, 1 request, never retried."""
+    srv.route("GET", "/moved", lambda r: Response(301, {"Location": location}, b""))
+    ex = get(session, srv.url + "/moved")
+    assert ex.error is not None and (ex.error.kind, ex.error.sub) == ("response", "redirect"), ex.error
+    assert "malformed Location" in ex.error.message and srv.count("/moved") == 1
+    outcome = classify(ex, Expect())
+    assert outcome.category is Category.UNEXPECTED and outcome.sub == "redirect"
+    assert outcome.category.value not in TRANSIENT
+
+
+def test_redirect_checks_leave_good_and_refused_hops_alone(srv: LocalServer, session: requests.Session) -> None:
+    srv.route("GET", "/ok", lambda r: {"ok": True})
+    srv.route("GET", "/rel", lambda r: Response(302, {"Location": "/ok?a=b c"}, b""))
+    srv.route("GET", "/abs", lambda r: Response(302, {"Location": f"//127.0.0.1:{srv.port}/ok"}, b""))
+    for path in ("/rel", "/abs"):
+        ex = get(session, srv.url + path)
+        assert ex.error is None and ex.status == 200, (path, ex.error)
+    srv.route("GET", "/away", lambda r: Response(302, {"Location": f"http://127.0.0.1:{closed_port()}/x"}, b""))
+    ex = get(session, srv.url + "/away")
+    assert ex.error is not None and (ex.error.kind, ex.error.sub) == ("network", "refused"), ex.error
+
+
+def test_non_transport_exception_is_never_network() -> None:
+    """The generic `network` branch takes only transport faults (OSError and urllib3/http.client errors)."""
+    from pytest_apimon.probe import _map_error
+
+    req = Request("GET", "http://127.0.0.1:1/x")
+    for exc in (ValueError("Invalid IPv6 URL"), UnicodeError("label too long"), KeyError("x")):
+        err = _map_error(exc, fired=False, req=req, url=req.url)
+        assert (err.kind, err.sub) == ("response", "unusable") and type(exc).__name__ in err.message
+    err = _map_error(OSError("weird"), fired=False, req=req, url=req.url)
+    assert (err.kind, err.sub) == ("network", "other")

@@ -109,6 +109,32 @@ def test_interfaces_per_file_limit(tmp_path: Path) -> None:
     assert len(load(tmp_path, "svc/many.yaml", text, Limits(max_interfaces=3)).interfaces) == 3
 
 
+@pytest.mark.parametrize("rel", ["svc/k.yaml", "svc/k.json", "svc/k-alias.yaml"])
+def test_keys_per_mapping_limit_names_field_and_line(tmp_path: Path, rel: str) -> None:
+    """200 000 headers in a 2.6 MB file (under every other limit) made the check hang and be retried: now one
+    invalid_document at load time naming the field, its line and the limit."""
+    keys = {f"X-{n}": "v" for n in range(6)}
+    if rel.endswith(".json"):
+        text = '{"name": "a", "path": "/a",\n"headers": ' + json.dumps(keys) + "}"
+    elif "alias" in rel:
+        text = "name: a\npath: /a\nparams: &p " + json.dumps(keys) + "\nheaders: *p\n"
+    else:
+        text = "name: a\npath: /a\nheaders:\n" + "".join(f"  {k}: v\n" for k in keys)
+    result = load(tmp_path, rel, text, Limits(max_keys=5))
+    assert result.interfaces == [] and len(result.errors) == 1
+    err = result.errors[0]
+    assert "6 keys in one mapping, over the limit of 5" in err.message
+    assert "limits.max_keys_per_mapping" in err.message and err.line in (2, 3)
+    assert len(load(tmp_path, rel, text, Limits(max_keys=6)).interfaces) == 1
+
+
+def test_many_headers_cost_one_error_in_bounded_memory(tmp_path: Path) -> None:
+    text = "name: a\npath: /a\nheaders:\n" + "".join(f"  X-{n}: v\n" for n in range(50_000))
+    result, used = peak(lambda: load(tmp_path, "svc/many.yaml", text))
+    assert "50000 keys in one mapping" in result.errors[0].message and result.errors[0].line == 3
+    assert used < PEAK_BYTES
+
+
 def test_limits_apply_to_imported_specs_and_sidecars(tmp_path: Path) -> None:
     spec = write(tmp_path, "svc/spec.yaml", "openapi: 3.0.0\ninfo: {title: t, version: '1'}\n" + alias_bomb()
                  .replace("name: bomb\npath: /x\n", "paths: {}\n"))
@@ -138,8 +164,9 @@ def test_limits_are_configurable(tmp_path: Path) -> None:
           max_depth: 40
           max_alias_nodes: 10
           max_interfaces_per_file: 100
+          max_keys_per_mapping: 50
     """)
-    assert load_config(path, environ={}).limits == Limits(2 * 1024 * 1024, 40, 10, 100)
+    assert load_config(path, environ={}).limits == Limits(2 * 1024 * 1024, 40, 10, 100, 50)
     write(tmp_path, "config.yaml", "limits: {max_deep: 3}\n")
     with pytest.raises(ConfigError, match=r"limits\.max_deep.*did you mean 'max_depth'"):
         load_config(path, environ={})
@@ -552,3 +579,63 @@ def test_referenced_fragment_is_read_within_the_limits(tmp_path: Path) -> None:
     result, used = peak(lambda: load_document(path, tmp_path, environ={}))
     assert any("max_alias_nodes" in e.message for e in result.errors), result.errors
     assert used < PEAK_BYTES
+
+
+def test_hang_guard_failure_is_not_retried() -> None:
+    """The hang guard fired: local work outlasted every deadline; a retry costs the budget again and fixes nothing."""
+    release = threading.Event()
+    now = [0.0]
+    calls: list[str] = []
+
+    def check(itf: Interface) -> InterfaceResult:
+        calls.append(itf.name)
+        release.wait(30)
+        return InterfaceResult(nodeid="", service=itf.service, module=itf.module, name=itf.name)
+
+    def clock() -> float:
+        now[0] += 1.0
+        return now[0]
+
+    policy = RetryPolicy(retries=3, delay=0.0)
+    itf = Interface(name="hangs", service="s", module="m", method="GET", path="/hangs")
+    runner = Runner(check, concurrency=2, max_per_host=2, retry=policy, host=lambda i: "h",
+                    clock=clock, deadline=lambda itf: 5.0, poll=0.01)
+    runner.start([("hangs", itf)])
+    try:
+        hung = runner.result("hangs")
+        assert hung is not None and hung.sub == "hang" and not policy.wants_retry(hung, 1)
+        # pytest-rerunfailures reruns only a TransientFailure (retries.RerunDriver): the item must not raise one
+        from pytest_apimon.failures import InterfaceFailure, TransientFailure
+        assert not isinstance(InterfaceFailure.of(hung, ""), TransientFailure)
+    finally:
+        release.set()
+        runner.close()
+    assert calls == ["hangs"]
+    timeout = InterfaceResult(nodeid="", service="s", module="m", name="t", outcome="failed", category="timeout",
+                              sub="read")
+    assert policy.wants_retry(timeout, 1)  # an ordinary timeout still is
+
+
+@pytest.mark.parametrize(("rel", "text", "field", "line"), [
+    ("svc/a.yaml", "name: a\npath: /a\njson:\n  a: " + "9" * 5000 + "\n", "json.a", 4),
+    ("svc/a.json", '{"name": "a", "path": "/a",\n"json": {"a": ' + "9" * 5000 + "}}", "json.a", 2),
+    ("svc/b.yaml", "name: a\npath: /a\njson: {x: [1, " + "9" * 5000 + "]}\n", "json.x", 3),
+])
+def test_overlong_integer_names_field_line_and_the_fix(tmp_path: Path, rel: str, text: str, field: str,
+                                                       line: int) -> None:
+    """Python's int() digit limit used to surface as its own advice (sys.set_int_max_str_digits), without a line."""
+    result = load(tmp_path, rel, text)
+    assert result.interfaces == [] and len(result.errors) == 1
+    err = result.errors[0]
+    assert err.line == line and f"{field}: " in err.message and "quote it" in err.message
+    assert "set_int_max_str_digits" not in err.message
+
+
+@pytest.mark.parametrize("text", [
+    "".join("  " * i + "a:\n" for i in range(3000)) + "  " * 3000 + "b: 1\n",
+    "".join("  " * i + "-\n" for i in range(3000)),
+], ids=["block-mapping", "block-sequence"])
+def test_deep_block_nesting_is_reported_where_it_passes_the_limit(tmp_path: Path, text: str) -> None:
+    """Past libyaml's own cap (1000 levels) the error was reported at line 1000, not where max_depth was passed."""
+    err = load(tmp_path, "svc/deep.yaml", text).errors[0]
+    assert "max_depth" in err.message and err.line == 101

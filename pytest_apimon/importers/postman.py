@@ -25,7 +25,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import parse_qsl
 
-from .._document_fields import describe
+from .._document_fields import describe, url_problem
 from ..loader import Path_
 from ..redact import is_secret_name
 from . import MISSING, Context, Draft, Param, method_of
@@ -188,6 +188,8 @@ def _request(ctx: Context, item: dict[str, Any], at: Path_, folders: tuple[str, 
     v = Vars(layers, ctx.environ, ctx.overrides.variables, ctx.overrides.environment)
     notes = [_description(req.get("description"))] if req.get("description") else []
     draft.fallback_base_url, draft.path, query = _url(req.get("url"), v, draft)
+    if draft.error is not None and isinstance(item["request"], str):  # the URL is the request itself
+        draft.error = (req_at, draft.error[1])
     draft.name = name or f"{method} {draft.path}"
     draft.keys = (name, f"{method} {draft.path}") if name else (f"{method} {draft.path}",)
     draft.params += [Param(k, "query", True, MISSING if _placeholder(val) else val) for k, val in query.items()]
@@ -251,6 +253,12 @@ def _description(raw: Any) -> str:
     return " ".join(str(text).split())[:300]
 
 
+def _plausible_host(hostport: str) -> bool:
+    """A host name with a dot or a port, localhost, or an IP address."""
+    host = hostport.rpartition("@")[2]
+    return "." in host or ":" in host or host.lower() == "localhost" or host.startswith("[")
+
+
 def _has_url(raw: Any) -> bool:
     if isinstance(raw, dict):
         return any(raw.get(k) for k in ("raw", "host", "path"))
@@ -291,10 +299,19 @@ def _url(raw: Any, v: Vars, draft: Draft) -> tuple[str | None, str, dict[str, An
         base, rest = (split.group(1), split.group(2)) if split else (None, resolved)
     if base is not None:
         base = base.rstrip("/")
-        if "://" not in base:
+        schemeless = "://" not in base
+        if schemeless:
             base = "http://" + base
         if "{{" in base or not re.match(r"^https?://[^/\s{}]+", base):
             base = None  # unresolved host: only a configured base_url can say where to send it
+        elif (problem := url_problem(base)) is not None:
+            # A malformed host (http://[::1/x) must not be replaced by the configured base_url and sent anyway.
+            draft.error = (draft.at + ("url",), f"malformed URL {text!r}: {problem}")
+        elif schemeless and not lead and "{{" not in text and not rest.strip("/") \
+                and not _plausible_host(base[len("http://"):]):
+            # Postman reads `not-a-url` as a host; only a configured base_url would then be asked for GET /.
+            draft.error = (draft.at + ("url",), f"{text!r} is not a URL: expected e.g. "
+                                                "'https://api.example.com/path' or '{{baseUrl}}/path'")
     rest = v.resolve(rest)
     path, _, qs = rest.partition("?")
     path = "/" + path.lstrip("/")
