@@ -13,6 +13,7 @@ from typing import Any, NoReturn
 from urllib.parse import parse_qsl, urlsplit
 
 from ._document_fields import header_problem, url_problem
+from .errors import ApimonError
 from .loader import MissingVariable, Parsed, Path_, did_you_mean, format_path, substitute_env, substituted_values
 from .redact import (
     MIN_SECRET_LEN,
@@ -26,7 +27,7 @@ from .redact import (
 )
 
 
-class ConfigError(Exception):
+class ConfigError(ApimonError):
     """A bad config: message names the file, line when known, the field path and what was expected."""
 
     def __init__(self, message: str, *, file: str | None = None, line: int | None = None, field: str = "") -> None:

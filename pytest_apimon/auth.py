@@ -33,6 +33,7 @@ from ._config_reader import finite_number
 from .categories import Category
 from .classify import lookup
 from .config import AuthConfig, BasicAuth, Config, LoginAuth, OAuth2Auth, ServiceConfig, StaticAuth
+from .errors import ApimonError
 from .origins import allowed, basic_credentials, split_userinfo
 from .probe import Exchange, Request, send
 from .redact import Redactor, is_credential_header
@@ -48,7 +49,7 @@ MIN_TOKEN_REUSE_S = 10.0
 _SEND_SLACK_S = 1.0  # a token this close to expiry may die in transit: do not send it
 
 
-class LoginFailed(Exception):
+class LoginFailed(ApimonError):
     """The token for a service could not be obtained; str() is the one-line root cause.
 
     `category` says what the root cause is, derived from the message so that a failure shared through the

@@ -20,10 +20,12 @@ import functools
 from dataclasses import dataclass
 from typing import Any
 
+from .errors import ApimonError
+
 __all__ = ["BodyPathError", "Segment", "hint", "lookup", "parse", "render", "suggest"]
 
 
-class BodyPathError(ValueError):
+class BodyPathError(ApimonError, ValueError):
     """A malformed path; the message says where and what was expected."""
 
 

@@ -14,8 +14,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .documents import DocumentFile, is_document, load_document, service_and_module
+from .documents import DocumentFile, is_document, service_and_module
 from .importers.refs import FragmentIndex
+from .load import load_document
 from .poolfiles import files_under
 
 SKIP_KINDS = ("no_example", "unresolved", "write", "excluded", "unsupported", "document")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import copy
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -55,7 +55,7 @@ __all__ = [  # re-exported: the key sets are the contract the JSON Schema is tes
     "BODY_CHECK_KEYS", "BODY_CHECK_OPS", "CHECK_TYPES", "COMPARISON_OPS", "DEFAULTS_KEYS", "EXPECT_KEYS", "FILE_KEYS",
     "HEADER_CHECK_OPS", "HTTP_METHODS", "INTERFACE_KEYS", "RESERVED_TAGS", "SINGLE_FILE_KEYS", "TAG_PATTERN",
     "TEXT_CHECK_OPS", "BodyCheck", "DocumentError", "DocumentFile", "Expect", "HeaderCheck", "Interface",
-    "NameRegistry", "is_document", "load_document", "schema_path", "service_and_module",
+    "NameRegistry", "SpecImporter", "is_document", "load_native_or_spec", "schema_path", "service_and_module",
 ]  # fmt: skip
 
 DOCUMENT_SUFFIXES = (".yaml", ".yml", ".json")
@@ -277,18 +277,26 @@ class _Context:
         )
 
 
-def load_document(
+# (text, path, pool_root, display, environ, limits) -> the imported spec's DocumentFile, or None for a native
+# document; raises loader.ParseError when a limit is hit. load.py passes the importers' one: this module holds
+# the models they build on, so it must not import them (no cycle).
+SpecImporter = Callable[[str, Path, Path, str, Mapping[str, str], Limits], "DocumentFile | None"]
+
+
+def load_native_or_spec(
     path: Path,
     pool_root: Path,
     display: str | None = None,
     *,
     environ: Mapping[str, str] | None = None,
     limits: Limits = DEFAULT_LIMITS,
+    spec_importer: SpecImporter | None = None,
 ) -> DocumentFile:
-    """Parse and validate one document file. Never raises for bad content.
+    """Parse and validate one document file (use load.load_document). Never raises for bad content.
 
     `environ` feeds ``${VAR}`` substitution (default: os.environ); `limits` bounds size, nesting,
-    YAML alias expansion and interfaces per file (loader.Limits).
+    YAML alias expansion and interfaces per file (loader.Limits); `spec_importer` recognises and converts
+    OpenAPI / Swagger / Postman files (None: native documents only).
     """
     display = str(path) if display is None else display
     result = DocumentFile(display)
@@ -315,25 +323,22 @@ def load_document(
     text = text.removeprefix("\ufeff")  # a BOM is common from Windows editors and harmless
     if not text.strip():
         return fail(EMPTY_MESSAGE)
-    from .importers import import_document, sniff  # deferred: importers build on this module's models
-
-    try:
-        spec = sniff(text, path.suffix, limits)  # OpenAPI / Swagger / Postman by content; None for native ones
-    except ParseError as exc:
-        return fail(exc.message, exc.line)
     env = os.environ if environ is None else environ
     # Any ${VAR} that reads like a key is masked by value wherever it ends up (docs/auth.md).
     keys = [v for v in substituted_values(text, env) if looks_like_key(v)]
-    if spec is not None:
+    if spec_importer is not None:
         from .response_schema import document_dir
 
         token = document_dir.set(path.parent)  # a sidecar's expect.schema file is relative to the spec's folder
         try:
-            imported = import_document(spec, path, pool_root, display, env, limits)
+            imported = spec_importer(text, path, pool_root, display, env, limits)
+        except ParseError as exc:
+            return fail(exc.message, exc.line)
         finally:
             document_dir.reset(token)
-        imported.secrets += keys
-        return imported
+        if imported is not None:
+            imported.secrets += keys
+            return imported
     result.secrets += keys
     try:
         parsed = parse(text, path.suffix, limits)

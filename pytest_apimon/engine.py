@@ -21,6 +21,7 @@ from .categories import Category, Outcome
 from .classify import Classification, classify, retry_after
 from .config import Config
 from .documents import Interface
+from .errors import ApimonError
 from .origins import OriginCookiePolicy, allowed, basic_credentials, host_port, split_userinfo
 from .probe import CredentialSession, Exchange, Request, new_session, send
 from .redact import Redactor, is_credential_header, is_secret_name, looks_like_credential, secret_values
@@ -35,7 +36,7 @@ REQUEST_EXCERPT = 2048
 RESPONSE_EXCERPT = 2048
 
 
-class UnfilledTemplate(ValueError):
+class UnfilledTemplate(ApimonError, ValueError):
     """The URL still holds a `{…}` template variable (see Engine.build_request)."""
 
 

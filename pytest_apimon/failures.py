@@ -7,10 +7,11 @@ pytest-rerunfailures selects what to rerun by these types (retries.py passes `Tr
 from __future__ import annotations
 
 from .categories import Category
+from .errors import ApimonError
 from .results import InterfaceResult
 
 
-class InterfaceFailure(Exception):
+class InterfaceFailure(ApimonError):
     """Raised by an item whose interface is not healthy; carries the classified result."""
 
     def __init__(self, result: InterfaceResult, details: str) -> None:

@@ -20,10 +20,12 @@ from typing import Any
 
 import yaml
 
+from .errors import ApimonError
+
 Path_ = tuple[str | int, ...]
 
 
-class ParseError(Exception):
+class ParseError(ApimonError):
     def __init__(self, message: str, line: int | None = None) -> None:
         super().__init__(message)
         self.message, self.line = message, line

@@ -25,13 +25,14 @@ from pathlib import Path
 
 from .categories import Outcome
 from .config import Config
+from .errors import ApimonError
 from .redact import Redactor
 from .report import render_json
 from .results import InterfaceResult, RunResult
 from .sharding import Shard, parse_shard
 
 
-class MergeError(Exception):
+class MergeError(ApimonError):
     """A shard file the merge cannot use (unreadable, not a shard file, from another run layout)."""
 
 

@@ -12,9 +12,10 @@ import pickle
 from pathlib import Path
 
 from .atomicfile import atomic_write
-from .documents import DocumentFile, load_document
+from .documents import DocumentFile
 from .importers.overrides import sidecar_for
 from .importers.refs import external_refs
+from .load import load_document
 from .loader import DEFAULT_LIMITS, Limits, ParseError, read_limited
 from .redact import secret_values
 

@@ -107,7 +107,7 @@ def _resolve_roots(config: pytest.Config, cfg: Config, paths: list[str]) -> tupl
 def pytest_cmdline_main(config: pytest.Config) -> int | None:
     if not config.getoption("apimon_test_webhook"):
         return None
-    from .notify.wecom import check_webhooks
+    from .notify import check_webhooks
 
     cfg = _load(config)
     if not cfg.notify.enabled:

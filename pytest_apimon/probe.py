@@ -50,6 +50,7 @@ from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.util.connection import allowed_gai_family
 from urllib3.util.retry import Retry
 
+from .errors import ApimonError
 from .origins import origin_of
 from .redact import is_credential_header, is_secret_name
 
@@ -703,7 +704,7 @@ def send(session: requests.Session, req: Request) -> Exchange:
     return ex
 
 
-class MalformedRedirect(Exception):
+class MalformedRedirect(ApimonError):
     """A redirect arrived whose Location cannot be followed (malformed URL, unsupported scheme)."""
 
     def __init__(self, host: str, location: str, problem: BaseException) -> None:

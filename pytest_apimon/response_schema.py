@@ -16,6 +16,8 @@ from typing import Any
 from jsonschema import exceptions as js_exceptions
 from jsonschema import validators
 
+from .errors import ApimonError
+
 __all__ = ["SHOWN", "SchemaProblem", "document_dir", "load_schema", "make_validator", "validator", "violations"]
 
 SHOWN = 3  # violations named in the reason; the rest are counted
@@ -23,11 +25,11 @@ _SCAN = 50  # violations collected at most (a 10 000-item array of wrong items c
 _MESSAGE_MAX = 80
 
 # The folder of the document being loaded: `expect.schema: schemas/user.schema.json` is relative to it.
-# Set by documents.load_document; a ContextVar so threads loading documents in parallel do not mix.
+# Set by documents.load_native_or_spec; a ContextVar so threads loading documents in parallel do not mix.
 document_dir: ContextVar[Path | None] = ContextVar("apimon_document_dir", default=None)
 
 
-class SchemaProblem(ValueError):
+class SchemaProblem(ApimonError, ValueError):
     """The schema itself is unusable (unreadable file, not JSON/YAML, not a valid JSON Schema)."""
 
 

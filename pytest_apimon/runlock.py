@@ -21,13 +21,14 @@ from typing import Any
 from filelock import FileLock, Timeout
 
 from .atomicfile import atomic_write
+from .errors import ApimonError
 from .statedir import PRIVATE_FILE
 
 LOCK_FILE = "run.lock"
 POLL_SECONDS = 0.1
 
 
-class LockTimeout(RuntimeError):
+class LockTimeout(ApimonError, RuntimeError):
     """Another run held the lock for longer than the wait allowed."""
 
     def __init__(self, path: Path, waited: float, holder: dict[str, Any]) -> None:

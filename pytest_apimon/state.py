@@ -29,6 +29,7 @@ from typing import Any
 
 from . import rollup
 from .categories import Outcome
+from .errors import ApimonError
 from .policy import InterfaceState, RunMemory, unique_keys
 from .results import RunResult
 from .statedir import make_private
@@ -46,7 +47,7 @@ VACUUM_STEP_PAGES = 2048  # ... at most this many per run (incremental_vacuum, a
 SHORT_WINDOW = 7 * DAY  # windows up to this long read hourly rollups, longer ones daily rollups
 
 
-class StateError(Exception):
+class StateError(ApimonError):
     """The state database cannot be used (newer schema, not a database, locked too long)."""
 
 

@@ -18,7 +18,8 @@ from localserver import LocalServer, Response
 
 from pytest_apimon.categories import Category
 from pytest_apimon.classify import MESSAGES, classify
-from pytest_apimon.documents import BodyCheck, Expect, HeaderCheck, load_document, schema_path
+from pytest_apimon.documents import BodyCheck, Expect, HeaderCheck, schema_path
+from pytest_apimon.load import load_document
 from pytest_apimon.probe import Request, send
 
 FUZZ = settings(max_examples=int(os.environ.get("APIMON_FUZZ_EXAMPLES", "150")), deadline=None,

@@ -13,9 +13,10 @@ from localserver import LocalServer, Response
 from test_plugin import XDIST, write
 
 from pytest_apimon.config import load_config
-from pytest_apimon.documents import DocumentFile, Interface, is_document, load_document
+from pytest_apimon.documents import DocumentFile, Interface, is_document
 from pytest_apimon.engine import Engine
 from pytest_apimon.importers import detect, pointer, sniff
+from pytest_apimon.load import load_document
 
 SPECS = Path(__file__).parent / "specs"
 WRITE_REASON = "data-changing operation ({}) not monitored; enable with overrides `allow_write: true`"

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from pytest_apimon.documents import BodyCheck, DocumentFile, Interface, load_document
+from pytest_apimon.documents import BodyCheck, DocumentFile, Interface
 from pytest_apimon.importers.overrides import operation_key, sidecar_for
+from pytest_apimon.load import load_document
 
 SPECS = Path(__file__).parent / "specs"
 

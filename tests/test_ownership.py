@@ -9,7 +9,7 @@ import pytest
 
 from pytest_apimon import alerts
 from pytest_apimon.config import ConfigError, load_config
-from pytest_apimon.documents import load_document
+from pytest_apimon.load import load_document
 from pytest_apimon.ownership import Severity, parse_owners, parse_severity
 from pytest_apimon.results import InterfaceResult, RunResult
 

@@ -18,7 +18,8 @@ from localserver import LocalServer
 from pytest_apimon import bodypath
 from pytest_apimon.classify import classify
 from pytest_apimon.config import ConfigError, load_config
-from pytest_apimon.documents import BodyCheck, DocumentFile, Expect, HeaderCheck, Interface, load_document
+from pytest_apimon.documents import BodyCheck, DocumentFile, Expect, HeaderCheck, Interface
+from pytest_apimon.load import load_document
 from pytest_apimon.loader import Limits, ParseError, parse
 from pytest_apimon.probe import Exchange
 from pytest_apimon.results import InterfaceResult

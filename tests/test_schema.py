@@ -13,7 +13,8 @@ import yaml
 from jsonschema import Draft7Validator
 
 from pytest_apimon import documents
-from pytest_apimon.documents import load_document, schema_path
+from pytest_apimon.documents import schema_path
+from pytest_apimon.load import load_document
 
 
 def _load_sibling(name: str) -> Any:

@@ -6,10 +6,10 @@ import re
 import pytest
 from fake_wecom import KEY, FakeClock, FakeWeCom, cjk_lines, robot_config
 
-from pytest_apimon.notify import Notification
+from pytest_apimon.notify import Notification, test_webhook
 from pytest_apimon.notify.settings import NotifySettings, parse_notify
 from pytest_apimon.notify.split import split_markdown, utf8_len, wrap_line
-from pytest_apimon.notify.wecom import WeComNotifier, format_dry_run, test_webhook
+from pytest_apimon.notify.wecom import WeComNotifier, format_dry_run
 
 MARKER = re.compile(r"\((\d+)/(\d+)\)")
 

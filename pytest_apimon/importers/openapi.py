@@ -16,8 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from .._document_fields import describe
+from ..errors import ApimonError
 from ..loader import Path_, did_you_mean
-from . import MISSING, Context, Draft, Param, method_of, pointer
+from .model import MISSING, Context, Draft, Param, method_of, pointer
 from .refs import EXT, REMOTE, Fragment, RefProblem, ext, fragment_name, is_ext, load_fragment, split_ref, target_path
 
 OPERATION_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
@@ -26,7 +27,7 @@ _MAX_DEPTH = 12
 _MAX_REF_ERRORS = 20
 
 
-class SpecError(Exception):
+class SpecError(ApimonError):
     """A problem at a place in the spec (the pointer goes into DocumentError.field)."""
 
     def __init__(self, at: Path_, message: str, chain: tuple[str, ...] = ()) -> None:

@@ -30,7 +30,7 @@ from ..loader import (
 )
 
 if TYPE_CHECKING:
-    from . import Draft
+    from .model import Draft
 
 SIDECAR_SUFFIXES = (".apimon.yaml", ".apimon.yml")
 FILE_KEYS = (

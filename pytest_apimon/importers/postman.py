@@ -28,7 +28,7 @@ from urllib.parse import parse_qsl
 from .._document_fields import describe, url_problem
 from ..loader import Path_
 from ..redact import is_secret_name
-from . import MISSING, Context, Draft, Param, method_of
+from .model import MISSING, Context, Draft, Param, method_of
 
 _VAR = re.compile(r"\{\{\s*([^{}]+?)\s*\}\}")
 _DYNAMIC: dict[str, Callable[[], str]] = {  # Postman built-ins that need no JavaScript

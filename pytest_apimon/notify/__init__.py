@@ -1,144 +1,34 @@
-"""Provider-neutral notifier interface: the run logic builds one Notification, each notifier delivers it.
+"""Notifications: the run logic builds one Notification (notify/base.py), each platform's notifier delivers it.
 
-A provider (WeCom, DingTalk, Feishu) implements `Notifier`: it turns the
-Notification into its own messages, delivers them with its own limits and error rules, and parks
-what it could not deliver in the shared Outbox so the next run sends it first.
+A provider (WeCom, DingTalk, Feishu) implements `Notifier`: it turns the Notification into its own messages,
+delivers them with its own limits and error rules, and parks what it could not deliver in the shared Outbox so
+the next run sends it first. This package module only builds the notifiers; the platforms import the model from
+notify/base.py, never from here (no import cycle).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import Any
 
-if TYPE_CHECKING:
-    from .settings import NotifySettings
+import requests
 
-SEND_ON_CHOICES = ("failure", "always", "change")
+from .base import SEND_ON_CHOICES, DeliveryResult, Notification, Notifier, default_outbox_dir, should_send
+from .dingtalk import DingTalkNotifier
+from .feishu import FeishuNotifier
+from .outbox import Outbox
+from .settings import NotifySettings
+from .wecom import DeliveryError, WeComNotifier, _Budget
 
-
-@dataclass(frozen=True)
-class Notification:
-    title: str  # one line, e.g. "【prod】接口监控：3 个失败"
-    markdown: str  # the full report
-    summary: str  # a short report (totals + top problems); sent instead of the full report when it is too long
-    run_started_at: float  # epoch seconds; shown when the report is delivered late from the outbox
-    lang: str = "zh"  # zh | en: language of the notifier's own words (page notes, delayed marker)
-    services: tuple[str, ...] = ()  # services that have problems in this run (routing, per-service mentions)
-    failed: int = 0  # number of problems; mentions are only sent when > 0
-    # The phone-sized first message (report.render_first_screen) and the details that follow it (second
-    # message(s), or the attached full report when they would take more than max_messages); "" = send
-    # `markdown` as before (watcher messages, old outbox entries).
-    first_screen: str = ""
-    details: str = ""
-    owners: tuple[str, ...] = ()  # owners to @-mention (userids / mobiles / open_ids), already filtered by severity
-    mention: bool | None = None  # the robots' own mention lists apply; None: whenever failed > 0
-    incident_keys: tuple[str, ...] = ()  # interface keys (service/name) of the problems shown: the robot is told
-    # Routing: services -> the report restricted to those services' problems (None: none of them failed).
-    # Without it, a routed robot gets the full report when one of its services has problems.
-    scope: Callable[[tuple[str, ...]], Notification | None] | None = field(default=None, compare=False, repr=False)
-    # Per robot ("wecom/ops", its services) -> what that robot should get (None: nothing). Knows which robots
-    # were told about which incident (incidents.py); takes precedence over `scope`.
-    route: Callable[[str, tuple[str, ...]], Notification | None] | None = field(default=None, compare=False,
-                                                                                 repr=False)
-
-    def for_robot(self, target: str, services: Sequence[str]) -> Notification | None:
-        """The view the robot `target` ("<notifier>/<robot name>"), routed to `services`, should get."""
-        if self.route is not None:
-            return self.route(target, tuple(services))
-        return self.for_services(services)
-
-    def for_services(self, services: Sequence[str]) -> Notification | None:
-        """The view a robot routed to `services` should get (empty = everything)."""
-        if not services:
-            return self
-        if self.scope is not None:
-            return self.scope(tuple(services))
-        return self if set(services) & set(self.services) else None
-
-
-@dataclass
-class DeliveryResult:
-    notifier: str
-    delivered: bool = True  # every message of this run's own report reached every target
-    messages_sent: int = 0  # accepted messages, outbox re-deliveries included
-    redelivered: int = 0  # outbox entries from earlier runs delivered now
-    stored_in_outbox: bool = False  # something is still in the outbox for the next run
-    errors: list[str] = field(default_factory=list)  # actionable, secret-free lines for the log/terminal
-    own: int = 0  # reports (one per target) this run had to deliver itself (0: a backlog-only flush)
-    pending: int = 0  # reports left in the outbox for the next run (this run's and older ones)
-    rejected: int = 0  # reports refused for their content even after repair, kept in the outbox's rejected/
-    discarded: int = 0  # outbox reports of runs interrupted before they were recorded (announced again instead)
-
-    def describe(self) -> str:
-        """One truthful terminal line, e.g. 'wecom: NOT delivered: 1 report(s) kept in the outbox …'."""
-        parts = []
-        if self.own:
-            parts.append("delivered" if self.delivered else "NOT delivered")
-        elif self.pending or self.rejected:
-            parts.append("backlog NOT delivered")
-        else:
-            parts.append("backlog delivered" if self.redelivered else "nothing to deliver")
-        parts.append(f"{self.messages_sent} message(s) accepted")
-        if self.redelivered:
-            parts.append(f"{self.redelivered} report(s) from earlier runs delivered")
-        if self.pending:
-            parts.append(f"{self.pending} report(s) kept in the outbox for the next run")
-        if self.rejected:
-            parts.append(f"{self.rejected} report(s) refused by WeCom, kept in the outbox's rejected/ folder")
-        return f"{self.notifier}: " + ", ".join(parts)
-
-
-@runtime_checkable
-class Notifier(Protocol):
-    name: str
-
-    def send(self, notification: Notification) -> DeliveryResult:
-        """Deliver the outbox backlog, then this notification. Never raises for delivery problems."""
-        ...
-
-    def stage(self, notification: Notification, *, awaiting_run: str = "") -> list:
-        """Write-ahead: store the rendered messages in the outbox before any send attempt (see outbox.py)."""
-        ...
-
-    def confirm(self, entries: list) -> None:
-        """The run that staged `entries` is recorded: they may be delivered."""
-        ...
-
-    def flush(self, *, staged: list | None = None, committed: Callable | None = None) -> DeliveryResult:
-        """Deliver the outbox backlog, oldest first (this run's staged report included). Never raises."""
-        ...
-
-    def dry_run(self, notification: Notification) -> list[dict]:
-        """What send() would post, without any network access."""
-        ...
-
-
-def should_send(send_on: str, failed_count: int, changed: bool) -> bool:
-    """Requirement 3: failure -> only runs with problems; always -> every run; change -> outcome changed."""
-    if send_on == "always":
-        return True
-    if send_on == "change":
-        return changed
-    if send_on == "failure":
-        return failed_count > 0
-    raise ValueError(f"send_on must be one of {', '.join(SEND_ON_CHOICES)}, got {send_on!r}")
-
-
-def default_outbox_dir(config_dir: Path) -> Path:
-    return Path(config_dir) / ".apimon" / "outbox"
+__all__ = ["SEND_ON_CHOICES", "DeliveryResult", "Notification", "Notifier", "WebhookCheck", "build_notifiers",
+           "check_webhooks", "default_outbox_dir", "should_send", "test_webhook"]
 
 
 def build_notifiers(settings: NotifySettings, outbox_dir: Path | None) -> list[Notifier]:
     """One notifier per configured platform (WeCom, DingTalk, Feishu); [] when notifications are off.
 
     All share one Outbox (entries are keyed by notifier name and robot name)."""
-    from .dingtalk import DingTalkNotifier
-    from .feishu import FeishuNotifier
-    from .outbox import Outbox
-    from .wecom import WeComNotifier
-
     outbox = Outbox(outbox_dir, max_entries=settings.outbox_max) if outbox_dir is not None else None
     out: list[Notifier] = []
     for cls, robots in ((WeComNotifier, settings.wecom), (DingTalkNotifier, settings.dingtalk),
@@ -146,3 +36,39 @@ def build_notifiers(settings: NotifySettings, outbox_dir: Path | None) -> list[N
         if robots:
             out.append(cls(settings, outbox=outbox))
     return out
+
+
+@dataclass
+class WebhookCheck:
+    robot: str
+    ok: bool
+    answer: str = field(default="")
+    platform: str = "WeCom"
+
+
+def check_webhooks(settings: NotifySettings, *, session: requests.Session | None = None,
+                   lang: str = "zh", **notifier_kwargs: Any) -> list[WebhookCheck]:
+    """Send one short text message to every robot of every platform; what each answered, in words."""
+    checks = []
+    for cls in (WeComNotifier, DingTalkNotifier, FeishuNotifier):
+        notifier = cls(settings, None, session=session, **notifier_kwargs)
+        for robot in notifier._robots():
+            try:
+                notifier._send_step(robot, notifier.test_step(robot, lang),
+                                    _Budget(min(settings.max_wait, 10.0), notifier.sleep))
+                error = None
+            except DeliveryError as exc:
+                error = exc
+            answer = "OK: the test message was accepted (errcode 0, ok)" if error is None else str(error)
+            checks.append(WebhookCheck(robot.name, error is None, answer, notifier.label))
+    return checks
+
+
+def test_webhook(settings: NotifySettings, **kwargs: Any) -> str:
+    """For --apimon-test-webhook: one line per robot, e.g. "WeCom robot 'default': OK: …"."""
+    if not settings.enabled:
+        return "no robot configured (notify.wecom, notify.dingtalk and notify.feishu are empty)"
+    return "\n".join(f"{c.platform} robot '{c.robot}': {c.answer}" for c in check_webhooks(settings, **kwargs))
+
+
+test_webhook.__test__ = False  # type: ignore[attr-defined]  # not a pytest test despite the name

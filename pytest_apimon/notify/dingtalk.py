@@ -26,7 +26,7 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote_plus
 
-from . import Notification
+from .base import Notification
 from .layout import plan
 from .settings import DingTalkRobot, mention_for
 from .split import prepend_note, split_markdown, utf8_len

@@ -27,7 +27,7 @@ from typing import Any
 
 import requests
 
-from . import Notification
+from .base import Notification
 from .layout import plan
 from .settings import FeishuRobot, mention_for
 from .split import prepend_note, split_markdown, utf8_len

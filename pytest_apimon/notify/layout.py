@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from . import Notification
+from .base import Notification
 from .split import split_markdown
 
 POINTERS = {

@@ -14,19 +14,19 @@ import secrets
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import requests
 
-from . import DeliveryResult, Notification
+from ..errors import ApimonError
+from .base import DeliveryResult, Notification
 from .outbox import Outbox, OutboxEntry
 from .settings import NotifySettings, WeComRobot, mask_key
 from .split import utf8_len
 from .wecom_messages import LIMITS, WORDS, build_steps, fit, fmt_time, repair_step, with_note, words_for
 
-__all__ = ["LIMITS", "WORDS", "DeliveryError", "WeComNotifier", "build_steps", "check_webhooks", "format_dry_run",
-           "test_webhook", "with_note"]
+__all__ = ["LIMITS", "WORDS", "DeliveryError", "WeComNotifier", "build_steps", "format_dry_run", "with_note"]
 
 log = logging.getLogger("pytest_apimon.notify.wecom")
 wait_log = logging.getLogger("pytest_apimon.wait")  # rate-limit waits; plugin.py echoes them for the watcher
@@ -57,7 +57,7 @@ PERMANENT = {
 }
 
 
-class DeliveryError(Exception):
+class DeliveryError(ApimonError):
     def __init__(self, message: str, kind: str, errcode: int | None = None) -> None:
         super().__init__(message)
         self.kind, self.errcode = kind, errcode  # kind: transient | rate | key | content | unknown
@@ -506,45 +506,6 @@ def _permanent(code: int, errmsg: str) -> DeliveryError:
     kind, advice = PERMANENT.get(code, ("unknown", "not retried; see https://open.work.weixin.qq.com/devtool/query"
                                                    f"?e={code}"))
     return DeliveryError(f"WeCom answered errcode {code} ({short}): {advice}", kind, code)
-
-
-@dataclass
-class WebhookCheck:
-    robot: str
-    ok: bool
-    answer: str = field(default="")
-    platform: str = "WeCom"
-
-
-def check_webhooks(settings: NotifySettings, *, session: requests.Session | None = None,
-                   lang: str = "zh", **notifier_kwargs: Any) -> list[WebhookCheck]:
-    """Send one short text message to every robot of every platform; what each answered, in words."""
-    from .dingtalk import DingTalkNotifier
-    from .feishu import FeishuNotifier
-
-    checks = []
-    for cls in (WeComNotifier, DingTalkNotifier, FeishuNotifier):
-        notifier = cls(settings, None, session=session, **notifier_kwargs)
-        for robot in notifier._robots():
-            try:
-                notifier._send_step(robot, notifier.test_step(robot, lang),
-                                    _Budget(min(settings.max_wait, 10.0), notifier.sleep))
-                error = None
-            except DeliveryError as exc:
-                error = exc
-            answer = "OK: the test message was accepted (errcode 0, ok)" if error is None else str(error)
-            checks.append(WebhookCheck(robot.name, error is None, answer, notifier.label))
-    return checks
-
-
-def test_webhook(settings: NotifySettings, **kwargs: Any) -> str:
-    """For --apimon-test-webhook: one line per robot, e.g. "WeCom robot 'default': OK: …"."""
-    if not settings.enabled:
-        return "no robot configured (notify.wecom, notify.dingtalk and notify.feishu are empty)"
-    return "\n".join(f"{c.platform} robot '{c.robot}': {c.answer}" for c in check_webhooks(settings, **kwargs))
-
-
-test_webhook.__test__ = False  # type: ignore[attr-defined]  # not a pytest test despite the name
 
 
 def format_dry_run(items: list[dict[str, Any]]) -> str:

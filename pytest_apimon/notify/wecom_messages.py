@@ -11,7 +11,7 @@ import re
 from typing import Any
 
 from .. import times
-from . import Notification
+from .base import Notification
 from .layout import plan
 from .settings import WeComRobot, mention_for
 from .split import prepend_note, split_markdown, truncate_bytes, utf8_len
