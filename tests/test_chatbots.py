@@ -7,12 +7,12 @@ from fake_chatbots import DINGTALK_TOKEN, FEISHU_TOKEN, SECRET, FakeDingTalk, Fa
 from fake_wecom import FakeClock, cjk_lines
 
 from pytest_apimon.config import ConfigError
-from pytest_apimon.notify import Notification, build_notifiers
+from pytest_apimon.notify import Notification, build_notifiers, test_webhook
 from pytest_apimon.notify.dingtalk import DingTalkNotifier
 from pytest_apimon.notify.feishu import FeishuNotifier
 from pytest_apimon.notify.outbox import Outbox
 from pytest_apimon.notify.settings import parse_notify
-from pytest_apimon.notify.wecom import format_dry_run, test_webhook
+from pytest_apimon.notify.wecom import format_dry_run
 
 
 @pytest.fixture

@@ -16,10 +16,10 @@ from pytest_apimon.documents import (
     Interface,
     NameRegistry,
     is_document,
-    load_document,
     schema_path,
     service_and_module,
 )
+from pytest_apimon.load import load_document
 
 # Valid documents, shared with test_schema.py: name -> (file name, text). Each YAML has a JSON twin.
 SINGLE_YAML = """\

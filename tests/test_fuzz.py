@@ -33,8 +33,8 @@ from pytest_apimon.documents import (
     BodyCheck,
     DocumentFile,
     Expect,
-    load_document,
 )
+from pytest_apimon.load import load_document
 from pytest_apimon.loader import Limits
 from pytest_apimon.probe import Exchange, ProbeError
 
