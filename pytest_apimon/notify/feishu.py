@@ -31,7 +31,7 @@ from .base import Notification
 from .layout import plan
 from .settings import FeishuRobot, mention_for
 from .split import prepend_note, split_markdown, utf8_len
-from .wecom import DeliveryError, WeComNotifier, _BadAnswer, _Budget
+from .wecom import DeliveryError, WeComNotifier, _BadAnswer, _Budget, json_answer
 from .wecom_messages import words_for
 
 BODY_LIMIT = 20 * 1024  # bytes of the whole request body
@@ -163,14 +163,7 @@ class FeishuNotifier(WeComNotifier):
     def _answer(self, response: requests.Response) -> tuple[int, str, dict[str, Any]]:
         if response.status_code == 429:  # the open platform's generic limiter answers 429
             return 99991400, "request trigger frequency limit", {}
-        if response.status_code != 200:
-            raise _BadAnswer(f"HTTP {response.status_code}")
-        try:
-            answer = response.json()
-        except ValueError:
-            raise _BadAnswer("the answer is not JSON") from None
-        if not isinstance(answer, dict):
-            raise _BadAnswer("the answer is not a JSON object")
+        answer = json_answer(response)
         code = answer.get("code", answer.get("StatusCode"))
         if not isinstance(code, int):
             raise _BadAnswer("the answer has no code")

@@ -483,14 +483,23 @@ class WeComNotifier:
             attempt += 1
 
 
-def _parse(response: requests.Response) -> dict[str, Any]:
+def json_answer(response: requests.Response) -> dict[str, Any]:
+    """The JSON object a robot API answered with HTTP 200 (WeCom, DingTalk, Feishu all answer errors inside
+    it); raises _BadAnswer for another status, a body that is not JSON, or JSON that is not an object."""
     if response.status_code != 200:
         raise _BadAnswer(f"HTTP {response.status_code}")
     try:
         answer = response.json()
     except ValueError:
         raise _BadAnswer("the answer is not JSON") from None
-    if not isinstance(answer, dict) or not isinstance(answer.get("errcode"), int):
+    if not isinstance(answer, dict):
+        raise _BadAnswer("the answer is not a JSON object")
+    return answer
+
+
+def _parse(response: requests.Response) -> dict[str, Any]:
+    answer = json_answer(response)
+    if not isinstance(answer.get("errcode"), int):
         raise _BadAnswer("the answer has no errcode")
     return answer
 
