@@ -29,14 +29,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote_plus, urlsplit
 
-from fake_wecom import Accepted
+from fake_wecom import Accepted, LoopbackServer
 
 DINGTALK_TOKEN = "b7d3c0e8f1a24a6c9e5d2b4f8a1c3e5d7f9b2d4c6e8a0b1c3d5e7f9a1b3c5d7e"
 FEISHU_TOKEN = "2f1c9a4e-5b7d-4c3a-8e6f-0a9b8c7d6e5f"
 SECRET = "SECa1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f"
 
 
-class _FakeRobotServer:
+class _FakeRobotServer(LoopbackServer):
     per_window: tuple[tuple[int, float], ...] = ()
 
     def __init__(self, tokens: Mapping[str, str | None], *, clock: Callable[[], float] = time.monotonic,
@@ -52,28 +52,8 @@ class _FakeRobotServer:
         self._server: ThreadingHTTPServer | None = None
         self.port = 0
 
-    def start(self) -> _FakeRobotServer:
-        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), _handler(self))
-        self._server.daemon_threads = True
-        self.port = self._server.server_address[1]
-        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    def __enter__(self) -> Any:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+    def handler(self) -> type[BaseHTTPRequestHandler]:
+        return _handler(self)
 
     def fail_next(self, code: int, count: int = 1) -> None:
         self._forced.extend([code] * count)

@@ -87,7 +87,41 @@ class Upload:
     filelength: str | None  # the Content-Disposition parameter the docs show
 
 
-class FakeWeCom:
+class LoopbackServer:
+    """A fake robot API on 127.0.0.1 (a free port unless `port` is set), served in a daemon thread; a subclass
+    gives its request handler. Used as a context manager: started on enter, stopped on exit."""
+
+    port: int = 0
+    _server: ThreadingHTTPServer | None = None
+
+    def handler(self) -> type[BaseHTTPRequestHandler]:
+        raise NotImplementedError
+
+    def start(self) -> Any:
+        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), self.handler())
+        self._server.daemon_threads = True
+        self.port = self._server.server_address[1]
+        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def __enter__(self) -> Any:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+class FakeWeCom(LoopbackServer):
     def __init__(self, keys: Iterable[str] = (KEY,), *, clock: Callable[[], float] = time.monotonic,
                  per_minute: int = 20, window: float = 60.0, text_limit: int = 2048) -> None:
         self.keys = set(keys)
@@ -109,28 +143,8 @@ class FakeWeCom:
 
     # ---- lifecycle and switches
 
-    def start(self) -> FakeWeCom:
-        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), _handler(self))
-        self._server.daemon_threads = True
-        self.port = self._server.server_address[1]
-        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    def __enter__(self) -> FakeWeCom:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+    def handler(self) -> type[BaseHTTPRequestHandler]:
+        return _handler(self)
 
     def go_down(self, mode: str = "refuse") -> None:
         """refuse: nothing listens; reset: connections dropped; http500: 502 pages; busy: errcode -1."""
