@@ -4,20 +4,29 @@ One file, inline CSS and a few lines of inline JS, no external resource (intrane
 so any web server, CI artifact store or object storage can serve it. Sized for 1000 interfaces and a year
 of history (issue 18: <= 3 MB): the history bar shows the last N runs of the raw tier individually;
 availability over 24 h / 7 d / 30 d / 90 d / 1 y, the 90-day daily bar and the latency sparkline come from
-the rollups (state.py getters); older runs are never listed. The daily bar travels as one short string per
-interface that the inline script draws. Read-only (WAL readers do not block the writer).
+the rollups (state.py getters); older runs are never listed. Read-only (WAL readers do not block the writer).
+
+The markup, CSS and JS are package resources under `templates/` (status.html.j2, status.css, status.js),
+laid out by Jinja2 with autoescape; this module only prepares a view model (`_page_view`) of plain values.
+Escaping and masking happen in one place, the Jinja environment (`_environment`): autoescape for HTML text
+and attributes, `tojson` for the JSON in the <script> (it escapes <, >, & and '), `css_string` for the
+labels in the <style>, and a finalize hook that passes every plain `str` it prints through the run's
+Redactor. The daily bar is drawn server-side as inline SVG (readable without JavaScript); the run bar travels
+as one short token string per interface that the inline script draws (50 000 cells would not fit the budget).
 """
 
 from __future__ import annotations
 
-import html
-import json
-import re
-import secrets
+import functools
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
+from typing import Any
+
+import jinja2
+from markupsafe import Markup
 
 from . import times
 from .categories import Category, Outcome
@@ -27,7 +36,7 @@ from .redact import Redactor
 from .report import compute_stats, is_down
 from .results import InterfaceResult, RunResult
 from .rollup import HOUR, hour_floor
-from .state import DAY, Availability, StateStore
+from .state import DAY, Availability, ResultRow, StateStore
 
 SPARK_DAYS = 7
 BAR_DAYS = 90
@@ -74,184 +83,285 @@ _T["zh"].update(slow="响应慢", slow_title="{ms} ms，超过 warn_ms {warn} ms
 _T["en"].update(slow="slow", slow_title="{ms} ms, over warn_ms {warn} ms")
 
 
+
+# -- the view model: plain values the template lays out ------------------------------------------------
+
+class Own(str):
+    """Text this module made itself from its own tokens (run-bar classes, numbers, probe sub-reasons): escaped
+    like any text but not passed through the Redactor (nothing in it comes from a document or a server)."""
+
+    __slots__ = ()
+
+
+@dataclass(frozen=True)
+class AvailCell:
+    """One availability figure: `window` a WINDOWS name, `css` good/warn/bad/na, `checks` 'passed/checks'
+    ('' without data), `pct` like '99.50%' or '-', `label` the window's caption."""
+    window: str
+    label: str
+    css: str
+    checks: str
+    pct: str
+
+
+@dataclass(frozen=True)
+class Spark:
+    """The P95 sparkline: SVG polyline `points`, its hover text, the last bucket's value in ms."""
+    points: str
+    hint: str
+    last: str
+
+
+@dataclass(frozen=True)
+class DayBar:
+    """The daily bar of BAR_DAYS days: `paths` (css class, SVG path data) one per level present, one horizontal
+    segment per run of days at that level (x = day index, oldest first); `code` the per-day string the script
+    turns into hover cells (_day_code); `summary` days per level ('100% ×80 · <95% ×2 · no data ×8'), the bar's
+    hover text without JavaScript."""
+    code: Own
+    summary: str
+    paths: list[tuple[str, Own]]
+
+
+@dataclass(frozen=True)
+class RowView:
+    """One interface row. `failed`: category label when it failed in this run; `slow`: hover text of the
+    slow pill ('' when not slow); `run_bar`: its run-bar tokens (state.bar_tokens), space separated."""
+    search: str
+    method: str
+    name: str
+    problem: bool
+    failed: str
+    slow: str
+    run_bar: Own
+    avail: list[AvailCell]
+    spark: Spark | None
+    days: DayBar
+
+
 @dataclass
-class _Row:
-    result: InterfaceResult
+class ServiceView:
+    """A service: its modules (sorted) with their rows, its problem count and summed availability."""
+    name: str
+    modules: list[tuple[str, list[RowView]]] = field(default_factory=list)
+    count: int = 0
+    bad: int = 0
+    open: bool = False
+    avail: list[AvailCell] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class IncidentView:
+    """One ongoing incident: `since` and `last` as display text, `runs` consecutive failures or '-'."""
     key: str
-    cells: list[str] = field(default_factory=list)
-    problem: bool = False
+    kind: str  # down / flapping / recovering / pending (_incident)
+    since: str
+    runs: int | str
+    last: str
 
 
 def write_status_page(path: str | Path, page: str) -> Path:
-    """Atomic replace: a web server never serves half a page."""
+    """Atomic replace (atomicfile.atomic_write, mode statedir.SHARED_FILE): a web server never serves half a
+    page. Returns `path` as a Path; raises OSError (the old page is then unchanged)."""
     return atomic_write_text(path, page)
 
 
 def render_status_page(store: StateStore, env: str, run: RunResult, verdict: Verdict | None, *, lang: str = "zh",
                        title: str | None = None, history_runs: int = 50, now: float | None = None,
                        redactor: Redactor | None = None) -> str:
-    """The page for `env` after `run` (already recorded in `store`). Interfaces are those of `run`."""
+    """The whole page (an HTML document as one str) for `env` after `run`, which is already recorded in `store`.
+
+    Lists the interfaces of `run`. `verdict` (this run's policy outcome) supplies alert and breaker state, else
+    `store.load_states`. `lang` 'zh' (default) or anything else for English; `history_runs` how many recent runs
+    the run bar shows; `now` (Unix seconds, default `run.finished_at`) ends the availability windows and the
+    daily bar; `redactor` masks every document/server text on the page (a default Redactor masks the usual
+    secret shapes). Reads only; raises sqlite3.Error when the store cannot be read and jinja2.TemplateError
+    if the packaged template is broken.
+    """
+    page = _page_view(store, env, run, verdict, lang=lang, title=title, history_runs=history_runs,
+                      now=run.finished_at if now is None else now)
+    # Memoized for this render: labels, classes and figures repeat thousands of times.
+    mask = functools.lru_cache(maxsize=4096)((redactor or Redactor()).text)
+    return _environment().get_template("status.html.j2").render(page, mask=mask)
+
+
+@dataclass(frozen=True)
+class _Source:
+    """What every part of the view model reads: the store, the run and its policy states, the clock, the labels."""
+    store: StateStore
+    env: str
+    run: RunResult
+    states: Mapping[str, InterfaceState]
+    now: float
+    t: Mapping[str, str]
+    lang: str
+
+
+def _page_view(store: StateStore, env: str, run: RunResult, verdict: Verdict | None, *, lang: str,
+               title: str | None, history_runs: int, now: float) -> dict[str, Any]:
+    """Everything the template prints, read from `store` once."""
     t = _T["zh" if lang == "zh" else "en"]
-    now = run.finished_at if now is None else now
-    red = (redactor or Redactor()).text
-    esc = html.escape
     states = verdict.states if verdict is not None else store.load_states(env)
     runs = store.recent_runs(env, history_runs)
-    bar_tokens = store.bar_tokens([rid for rid, _ in runs], _CELL_CLASS)
-    keys = [interface_key(r) for r in run.results]
-    avail = store.availability_windows(env, now=now, windows=WINDOWS)
-    day_starts, days = store.daily_history(env, days=BAR_DAYS, now=now)
-    # On an hour boundary, ending with the current hour: hourly rollups fall into whole buckets.
-    spark_since = hour_floor(now) + HOUR - SPARK_DAYS * DAY
-    spark = store.p95_buckets(env, since=spark_since, width=SPARK_DAYS * DAY / SPARK_BUCKETS)
-    run_label = {rid: time.strftime("%m-%d %H:%M", time.localtime(ts)) for rid, ts in runs}
-
-    payloads: list[str] = []
-    nonce = secrets.token_hex(4)  # placeholders no document text can contain by chance
-
-    def payload(text: str) -> str:
-        payloads.append(esc(text))
-        return f"\x00{nonce}{len(payloads) - 1}\x00"
-
-    rows: dict[str, dict[str, list[_Row]]] = {}
-    for r, key in sorted(zip(run.results, keys, strict=True),
-                         key=lambda p: (p[0].service, p[0].module, p[0].name)):
-        # One token per run (state.bar_tokens: `class:status:ms:attempts:sub`); the page script draws the cells
-        # and their titles: 50 000 `<i title=…>` elements would make the page several MB and slow to mask.
-        item = _Row(r, key, bar_tokens.get(key) or ["-"] * len(runs))
-        st = states.get(key)
-        item.problem = is_down(r) or (st is not None and (st.status == DOWN or st.breaker == OPEN
-                                                                      or st.flapping))
-        rows.setdefault(r.service, {}).setdefault(r.module, []).append(item)
-
-    # -- banner, last run, incidents, circuits
-    failed_now = [r for r in run.results if is_down(r)]  # circuit-open ones are down too (issue 14)
-    down = [s for s in states.values() if s.status == DOWN]
-    circuits = sorted((s for s in states.values() if s.breaker == OPEN), key=lambda s: s.key)
-    if verdict is not None and verdict.storm is not None:
-        level, headline = "bad", f"{t['storm']}{'：' if lang == 'zh' else ': '}{verdict.storm.describe(lang)}"
-    elif down:
-        level, headline = "bad", t["bad"].format(n=len(down))
-    elif failed_now or circuits:
-        level, headline = "warn", t["warn"]
-    else:
-        level, headline = "ok", t["ok"]
-    page_title = title or f"{t['title']} · {env}"
     stats = compute_stats(run)
-    passed = stats.passed
-    rate = f"{stats.success_rate * 100:.1f}%" if stats.success_rate is not None else "-"
-    out: list[str] = [
-        f'<!DOCTYPE html><html lang="{"zh-CN" if lang == "zh" else "en"}"><head><meta charset="utf-8">',
-        '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        f"<title>{esc(page_title)}</title><style>{_CSS}{_cell_css(t)}</style></head><body><main>",
-        f"<h1>{esc(page_title)}</h1>",
-        f'<div class="banner b-{level}" id="banner">{esc(headline)}</div>',
-        f'<section class="card" id="last-run"><h2>{t["last_run"]}</h2><p>{t["env"]} <b>{esc(env)}</b> · '
-        f'{t["window"]} {_fmt(run.started_at)} – {_fmt(run.finished_at)} ({t["duration"]} {run.duration:.1f} s)</p>'
-        f'<p class="totals"><span>{t["total"]} <b>{len(run.results)}</b></span>'
-        f'<span class="t-ok">{t["passed"]} <b>{passed}</b></span>'
-        f'<span class="t-bad">{t["failed"]} <b>{len(failed_now)}</b></span>'
-        f'<span>{t["skipped"]} <b>{stats.skipped}</b></span>'
-        f'<span>{t["rate"]} <b>{rate}</b></span></p></section>',
-    ]
-    by_key = dict(zip(keys, run.results, strict=True))
+    failed_now = sum(is_down(r) for r in run.results)  # circuit-open ones are down too (issue 14)
+    page_title = title or f"{t['title']} · {env}"
+    offset = time.strftime("%z", time.localtime(now))
+    day_starts, days = store.daily_history(env, days=BAR_DAYS, now=now)
+    return {
+        "t": t, "html_lang": "zh-CN" if lang == "zh" else "en", "title": page_title, "env": env,
+        "cell_colors": [(cls, _CELL_COLOR[cat]) for cat, cls in _CELL_CLASS.items()],
+        "windows": [(w, t["avail" + w[1:]]) for w in WINDOWS],
+        "banner": _banner(run, states, verdict, t, lang),
+        "last_run": {"started": _fmt(run.started_at), "finished": _fmt(run.finished_at),
+                     "duration": f"{run.duration:.1f}", "total": len(run.results), "passed": stats.passed,
+                     "failed": failed_now, "skipped": stats.skipped,
+                     "rate": f"{stats.success_rate * 100:.1f}%" if stats.success_rate is not None else "-"},
+        "incidents": _incidents(store, env, run, states, lang),
+        "circuits": [{"key": s.key, "open_since": _fmt(s.open_since), "next_probe": _fmt(s.next_probe_at)}
+                     for s in sorted((s for s in states.values() if s.breaker == OPEN), key=lambda s: s.key)],
+        "legend": [("o", t["passed"]), ("r", t["retried"].format(n="2+")),
+                   *((cls, _cat_label(cat, lang)) for cat, cls in _CELL_CLASS.items()),
+                   ("s", t["skipped"]), ("", t["nodata"])],
+        "history_runs": len(runs), "bar_days": BAR_DAYS,
+        "services": _services(_Source(store, env, run, states, now, t, lang), runs, days),
+        "footer": {"generated": _fmt(now), "tz": f"UTC{offset[:3]}:{offset[3:]}"},
+        "script": {
+            "days": [time.strftime("%Y-%m-%d", time.localtime(d)) for d in day_starts],
+            "labels": {"nodata": t["nodata"], "skipped": t["skipped"], "passed": t["passed"],
+                       "retried": t["retried"], **{cls: _cat_label(cat, lang) for cat, cls in _CELL_CLASS.items()}},
+            "runs": [time.strftime("%m-%d %H:%M", time.localtime(ts)) for _, ts in runs]},
+        "css": _resource("status.css"), "js": _resource("status.js"),
+    }
+
+
+def _banner(run: RunResult, states: Mapping[str, InterfaceState], verdict: Verdict | None, t: Mapping[str, str],
+            lang: str) -> dict[str, str]:
+    """{'level': ok/warn/bad, 'headline': text}: red when something is down or a storm, amber on a failure or an
+    open circuit in this run."""
+    down = sum(s.status == DOWN for s in states.values())
+    if verdict is not None and verdict.storm is not None:
+        return {"level": "bad", "headline": f"{t['storm']}{'：' if lang == 'zh' else ': '}"
+                                            f"{verdict.storm.describe(lang)}"}
+    if down:
+        return {"level": "bad", "headline": t["bad"].format(n=down)}
+    if any(is_down(r) for r in run.results) or any(s.breaker == OPEN for s in states.values()):
+        return {"level": "warn", "headline": t["warn"]}
+    return {"level": "ok", "headline": t["ok"]}
+
+
+def _incidents(store: StateStore, env: str, run: RunResult, states: Mapping[str, InterfaceState],
+               lang: str) -> list[IncidentView]:
+    """Ongoing incidents, worst kind first, each with its last failure: this run's, else the newest recorded
+    one however long ago (not only within the bar)."""
+    by_key = {interface_key(r): r for r in run.results}
     incidents = sorted((s for s in states.values() if _incident(s)), key=lambda s: (_incident_rank(s), s.key))
-    # The newest failure of every incident not failing in this run, however long ago (not only in the bar).
     older = store.last_failures(env, [s.key for s in incidents
                                       if by_key.get(s.key) is None or by_key[s.key].outcome != Outcome.FAILED])
-    out.append(f'<section class="card" id="incidents"><h2>{t["incidents"]} ({len(incidents)})</h2>')
-    if incidents:
-        out.append(f'<div class="scroll"><table><tr><th>{t["interface"]}</th><th>{t["state"]}</th>'
-                   f'<th>{t["since"]}</th><th>{t["runs"]}</th><th>{t["last"]}</th></tr>')
-        for s in incidents:
-            now_r = by_key.get(s.key)
-            last = ""
-            if now_r is not None and now_r.outcome == Outcome.FAILED:
-                r = now_r
-                last = _cat_label(r.category or "unexpected", lang) + (f" · {r.status}" if r.status else "")
-                last += f" · {red(r.reason)}" if r.reason else ""
-            elif s.key in older:  # skipped (open circuit) or passing now: its newest recorded failure
-                row = older[s.key]
-                when = time.strftime("%m-%d %H:%M", time.localtime(row.started_at))
-                last = f"{when} · {_cat_label(row.category or 'unexpected', lang)}"
-                last += f" · {row.status}" if row.status else ""
-            kind = _incident(s)
-            out.append(f'<tr class="inc-{kind}"><td>{esc(s.key)}</td><td>{t[kind]}</td>'
-                       f'<td>{_fmt(s.down_since or s.failing_since)}</td><td>{s.consecutive_failures or "-"}</td>'
-                       f'<td>{esc(last)}</td></tr>')
-        out.append("</table></div>")
-    else:
-        out.append(f'<p class="muted">{t["none"]}</p>')
-    out.append(f'</section><section class="card" id="circuits"><h2>{t["circuits"]} ({len(circuits)})</h2>')
-    if circuits:
-        out.append(f'<div class="scroll"><table><tr><th>{t["interface"]}</th><th>{t["open_since"]}</th>'
-                   f'<th>{t["next_probe"]}</th></tr>')
-        out.extend(f"<tr><td>{esc(s.key)}</td><td>{_fmt(s.open_since)}</td><td>{_fmt(s.next_probe_at)}</td></tr>"
-                   for s in circuits)
-        out.append("</table></div>")
-    else:
-        out.append(f'<p class="muted">{t["none"]}</p>')
-    out.append("</section>")
+    return [IncidentView(s.key, _incident(s), _fmt(s.down_since or s.failing_since), s.consecutive_failures or "-",
+                         _last_failure(by_key.get(s.key), older.get(s.key), lang))
+            for s in incidents]
 
-    # -- services and modules
-    legend = "".join(f'<span><i class={cls}></i>{_cat_label(cat, lang)}</span>' for cat, cls in _CELL_CLASS.items())
-    out.append(f'<div class="tools"><input id="q" type="search" placeholder="{t["search"]}" aria-label="search">'
-               f'<label><input id="p" type="checkbox"> {t["only"]}</label></div>'
-               f'<div class="legend" aria-label="{t["legend"]}"><span><i class=o></i>{t["passed"]}</span>'
-               f'<span><i class=r></i>{t["retried"].format(n="2+")}</span>{legend}'
-               f'<span><i class=s></i>{t["skipped"]}</span><span><i></i>{t["nodata"]}</span></div>')
-    head = (f'<div class="row hdr"><span class="nm">{t["interface"]}</span><span class="bar-h">'
-            f'{t["history"].format(n=len(runs))}</span>'
-            + "".join(f'<span class="{w}">{t["avail" + w[1:]]}</span>' for w in WINDOWS)
-            + f'<span class="sp">{t["p95"]}</span><span class="days-h">{t["days"].format(n=BAR_DAYS)}</span></div>')
-    open_all = len(run.results) <= 300  # a big pool opens only the services with problems
-    for service, modules in rows.items():
-        items = [i for m in modules.values() for i in m]
-        bad = sum(i.problem for i in items)
-        svc_avail = {w: _sum_avail(avail[w].get(i.key) for i in items) for w in WINDOWS}
-        is_open = " open" if open_all or bad else ""
-        out.append(f'<details class="svc" id="svc-{esc(service)}"{is_open}><summary><b>{esc(service)}</b> '
-                   f'<span class="muted">{t["interfaces"].format(n=len(items))}</span>'
-                   + (f' <span class="pill bad">{t["problems"].format(n=bad)}</span>' if bad else "")
-                   + "".join(f' <span class="pct {_avail_cls(a)}" title="{_checks(a)}">{t["avail" + w[1:]]} '
-                             f'{_pct(a)}</span>' for w, a in svc_avail.items())
-                   + f"</summary>{head}")
-        for module, module_rows in modules.items():
-            out.append(f'<h3 class="mod">{esc(module)}</h3>')
-            for i in module_rows:
-                r = i.result
-                search = f"{service}/{module}/{r.name}".lower()
-                method = f'<span class="m">{esc(r.method)}</span> ' if r.method else ""
-                status = (f' <span class="pill bad">{_cat_label(r.category or "unexpected", lang)}</span>'
-                          if r.outcome == Outcome.FAILED else "")
-                if r.outcome == Outcome.PASSED and r.slow:
-                    tip = t["slow_title"].format(ms=f"{r.elapsed_ms or 0:.0f}", warn=f"{r.warn_ms or 0:g}")
-                    status += f' <span class="pill slow" title="{esc(tip)}">{t["slow"]}</span>'
-                out.append(f'<div class="row{" bad" if i.problem else ""}" data-k="{esc(search)}">'
-                           f'<span class="nm">{method}{esc(r.name)}{status}</span>'
-                           f'<span class="bar" data-b="{payload(" ".join(i.cells))}"></span>'
-                           + "".join(_avail_cell(w, avail[w].get(i.key)) for w in WINDOWS)
-                           + f'<span class="sp">{_sparkline(spark.get(i.key, {}), lang)}</span>'
-                           f'<span class="days" data-d="{payload(_day_code(days.get(i.key)))}"></span></div>')
-        out.append("</details>")
-    offset = time.strftime("%z", time.localtime(now))
-    labels = [time.strftime("%Y-%m-%d", time.localtime(d)) for d in day_starts]
-    cell_labels = {"nodata": t["nodata"], "skipped": t["skipped"], "passed": t["passed"], "retried": t["retried"],
-                   **{cls: _cat_label(cat, lang) for cat, cls in _CELL_CLASS.items()}}
-    out.append(f'<footer class="muted">{t["generated"]} {_fmt(now)} · {t["tz"]} UTC{offset[:3]}:{offset[3:]} · '
-               f'pytest-apimon</footer></main><div id="tip" hidden></div>'
-               f'<script>var APIMON_DAYS={json.dumps(labels)},APIMON_LABELS={json.dumps(cell_labels)},'
-               f'APIMON_RUNS={json.dumps([run_label[rid] for rid, _ in runs])};{_JS}</script></body></html>')
-    # Names, titles and reasons come from documents and servers: one masking pass over the whole page. The bar
-    # payloads are our own tokens (classes, numbers, probe sub-reasons): put back after it, unmasked and unscanned.
-    return re.sub(f"\x00{nonce}(\\d+)\x00", lambda m: payloads[int(m.group(1))], red("\n".join(out)))
+
+def _last_failure(now_r: InterfaceResult | None, row: ResultRow | None, lang: str) -> str:
+    """'category · status · reason' of a failure in this run, else 'MM-DD HH:MM · category · status' of the
+    newest recorded one, else ''."""
+    if now_r is not None and now_r.outcome == Outcome.FAILED:
+        return " · ".join(str(p) for p in (_cat_label(now_r.category or "unexpected", lang), now_r.status,
+                                            now_r.reason) if p)
+    if row is not None:  # skipped (open circuit) or passing now
+        when = time.strftime("%m-%d %H:%M", time.localtime(row.started_at))
+        return " · ".join(str(p) for p in (when, _cat_label(row.category or "unexpected", lang), row.status) if p)
+    return ""
+
+
+def _services(src: _Source, runs: list[tuple[int, float]], days: Mapping[str, list[Availability]]
+              ) -> list[ServiceView]:
+    """Services, then modules, then interfaces, sorted by name; a big pool opens only services with problems."""
+    store, now, t, lang = src.store, src.now, src.t, src.lang
+    bar_tokens = store.bar_tokens([rid for rid, _ in runs], _CELL_CLASS)
+    avail = store.availability_windows(src.env, now=now, windows=WINDOWS)
+    # On an hour boundary, ending with the current hour: hourly rollups fall into whole buckets.
+    spark = store.p95_buckets(src.env, since=hour_floor(now) + HOUR - SPARK_DAYS * DAY,
+                              width=SPARK_DAYS * DAY / SPARK_BUCKETS)
+    services: dict[str, ServiceView] = {}
+    keys: dict[str, list[str]] = {}
+    modules: dict[tuple[str, str], list[RowView]] = {}
+    for r in sorted(src.run.results, key=lambda r: (r.service, r.module, r.name)):
+        key = interface_key(r)
+        st = src.states.get(key)
+        problem = is_down(r) or (st is not None and (st.status == DOWN or st.breaker == OPEN or st.flapping))
+        svc = services.setdefault(r.service, ServiceView(r.service))
+        if (r.service, r.module) not in modules:
+            svc.modules.append((r.module, modules.setdefault((r.service, r.module), [])))
+        modules[r.service, r.module].append(_row(
+            r, problem, Own(" ".join(bar_tokens.get(key) or ["-"] * len(runs))),
+            [_avail_cell(w, t, avail[w].get(key)) for w in WINDOWS], spark.get(key), days.get(key), t, lang))
+        keys.setdefault(r.service, []).append(key)
+        svc.count += 1
+        svc.bad += problem
+    open_all = len(src.run.results) <= 300
+    for name, svc in services.items():
+        svc.open = open_all or svc.bad > 0
+        svc.avail = [_avail_cell(w, t, _sum_avail(avail[w].get(k) for k in keys[name])) for w in WINDOWS]
+    return list(services.values())
+
+
+def _row(r: InterfaceResult, problem: bool, run_bar: Own, avail: list[AvailCell],
+         spark: dict[int, float] | None, per_day: list[Availability] | None, t: Mapping[str, str],
+         lang: str) -> RowView:
+    slow = ""
+    if r.outcome == Outcome.PASSED and r.slow:
+        slow = t["slow_title"].format(ms=f"{r.elapsed_ms or 0:.0f}", warn=f"{r.warn_ms or 0:g}")
+    return RowView(
+        search=f"{r.service}/{r.module}/{r.name}".lower(), method=r.method or "", name=r.name, problem=problem,
+        failed=_cat_label(r.category or "unexpected", lang) if r.outcome == Outcome.FAILED else "", slow=slow,
+        run_bar=run_bar, avail=avail, spark=_sparkline(spark or {}, lang), days=_day_bar(per_day, lang))
+
+
+# -- the one place of escaping and masking ----------------------------------------------------------------
+
+@functools.lru_cache(maxsize=1)
+def _environment() -> jinja2.Environment:
+    """Autoescaping Jinja2 environment over the package's templates/ (importlib.resources via PackageLoader);
+    StrictUndefined: a name the view model lacks is an error, never an empty string."""
+    env = jinja2.Environment(loader=jinja2.PackageLoader("pytest_apimon", "templates"), autoescape=True,
+                             undefined=jinja2.StrictUndefined, finalize=_finalize, trim_blocks=True,
+                             lstrip_blocks=True, keep_trailing_newline=False)
+    env.filters["css_string"] = _css_string
+    return env
+
+
+@jinja2.pass_context
+def _finalize(context: jinja2.runtime.Context, value: Any) -> Any:
+    """Every `{{ }}` passes here before autoescape: plain text (names, titles, reasons from documents and
+    servers) is masked with the render's Redactor; Markup (the packaged CSS/JS, tojson) and Own text are not."""
+    if isinstance(value, str) and not isinstance(value, (Markup, Own)):
+        mask: Callable[[str], str] = context["mask"]
+        return mask(value)
+    return "" if value is None else value
+
+
+def _css_string(value: str) -> Markup:
+    """A CSS string literal (CSS Syntax 3, 4.3.5): quote, backslash, newline and '<' as hex escapes, so the
+    text can neither end the string nor the <style> element."""
+    out = "".join(f"\\{ord(c):x} " if c in '"\\\n\r<>&' else c for c in str(value))
+    return Markup(f'"{out}"')  # noqa: S704 - escaped just above for its CSS context
+
+
+@functools.cache
+def _resource(name: str) -> Markup:
+    """A packaged CSS/JS file (ours, trusted), inserted as is."""
+    text = resources.files(__package__).joinpath("templates", name).read_text(encoding="utf-8")
+    return Markup(text)  # noqa: S704 - a file of this package, not input
 
 
 # -- small formatting helpers -------------------------------------------------------------------------
 
-def _sparkline(buckets: dict[int, float], lang: str) -> str:
+def _sparkline(buckets: Mapping[int, float], lang: str) -> Spark | None:
+    """Polyline points in an 84 x 20 box (higher P95 = smaller y), or None without data."""
     if not buckets:
-        return '<span class="muted">-</span>'
+        return None
     w, h = 84, 20
     top = max(buckets.values()) or 1.0
     step = w / max(1, SPARK_BUCKETS - 1)
@@ -260,8 +370,7 @@ def _sparkline(buckets: dict[int, float], lang: str) -> str:
     last = buckets[max(buckets)]
     hint = (f"P95 最高 {top:.0f} ms，最近 {last:.0f} ms" if lang == "zh"
             else f"P95 max {top:.0f} ms, last {last:.0f} ms")
-    return (f'<svg viewBox="0 0 {w} {h}" width="{w}" height="{h}" role="img"><title>{hint}</title>'
-            f'<polyline points="{points}"/></svg><small>{last:.0f}</small>')
+    return Spark(points, hint, f"{last:.0f}")
 
 
 def _incident(s: InterfaceState) -> str:
@@ -292,12 +401,14 @@ def _sum_avail(items: Iterable[Availability | None]) -> Availability | None:
     return Availability(sum(a.checks for a in got), sum(a.passed for a in got)) if got else None
 
 
-def _avail_cell(window: str, a: Availability | None) -> str:
-    return f'<span class="{window} pct {_avail_cls(a)}" title="{_checks(a)}">{_pct(a)}</span>'
+def _avail_cell(window: str, t: Mapping[str, str], a: Availability | None) -> AvailCell:
+    return AvailCell(window, t["avail" + window[1:]], _avail_cls(a), _checks(a), _pct(a))
 
 
-# One character per day for the daily bar (drawn by _JS): no data, 100 %, >= 99 %, >= 95 %, below.
+# One character per day: no data, 100 %, >= 99 %, >= 95 %, below (CSS classes dN, dA … dD).
 _DAY_LEVELS = ".ABCD"
+_DAY_SUMMARY = {"zh": {"A": "100%", "B": "≥99%", "C": "≥95%", "D": "<95%", ".": "无数据"},
+                "en": {"A": "100%", "B": "≥99%", "C": "≥95%", "D": "<95%", ".": "no data"}}
 
 
 def _day_code(per_day: list[Availability] | None) -> str:
@@ -315,6 +426,28 @@ def _day_code(per_day: list[Availability] | None) -> str:
     return "".join(code) + "".join(detail)
 
 
+def _day_bar(per_day: list[Availability] | None, lang: str) -> DayBar:
+    """The daily bar drawn server-side: per level one SVG path of `M{first day} .5h{days}` segments (a stroke 1
+    high in a `BAR_DAYS x 1` viewBox; the CSS dash pattern separates the days). ~6 bytes per run of equal days
+    keeps 1000 interfaces x 90 days within the page budget, where one element per day would not."""
+    code = _day_code(per_day)
+    levels = code.split(";", 1)[0]
+    segments: dict[str, list[str]] = {}
+    counts: dict[str, int] = {}
+    start = 0
+    for n in range(1, len(levels) + 1):
+        if n == len(levels) or levels[n] != levels[start]:
+            level = levels[start]
+            segments.setdefault(level, []).append(f"M{start} .5h{n - start}")
+            counts[level] = counts.get(level, 0) + n - start
+            start = n
+    names = _DAY_SUMMARY["zh" if lang == "zh" else "en"]
+    summary = " · ".join(f"{names[level]} ×{counts[level]}" for level in "ABCD." if level in counts)
+    return DayBar(Own(code), summary,
+                  [(f"d{'N' if level == '.' else level}", Own("".join(segments[level])))
+                   for level in "ABCD." if level in segments])
+
+
 def _pct(a: Availability | None) -> str:
     if a is None or a.ratio is None:
         return "-"
@@ -329,105 +462,3 @@ def _avail_cls(a: Availability | None) -> str:
 
 def _checks(a: Availability | None) -> str:
     return f"{a.passed}/{a.checks}" if a is not None else ""
-
-
-def _cell_css(t: dict[str, str]) -> str:
-    colors = "".join(f".{cls}{{background:{_CELL_COLOR[cat]}!important}}" for cat, cls in _CELL_CLASS.items())
-    # On a phone the column header is hidden: each number carries its label instead.
-    phone = "".join(f'.row .{cls}::before{{content:"{t[label]} ";color:#656d76;font-weight:400}}'
-                    for cls, label in ((w, "avail" + w[1:]) for w in WINDOWS))
-    return f"{colors}@media (max-width:640px){{{phone}}}"
-
-
-_CSS = """
-*{box-sizing:border-box}[hidden]{display:none!important}
-body{margin:0;background:#f6f8fa;color:#1f2328;font:14px/1.45 -apple-system,BlinkMacSystemFont,"Segoe UI",
-"PingFang SC","Hiragino Sans GB","Microsoft YaHei","Noto Sans CJK SC","Source Han Sans SC","WenQuanYi Micro Hei",
-Roboto,"Helvetica Neue",Arial,sans-serif}
-main{max-width:1180px;margin:0 auto;padding:12px}h1{font-size:22px;margin:4px 0 10px}h2{font-size:16px;margin:0 0 6px}
-.banner{padding:14px 18px;border-radius:8px;color:#fff;font-size:18px;font-weight:600}
-.b-ok{background:#1a7f37}.b-warn{background:#9a6700}.b-bad{background:#cf222e}
-.card,details.svc{background:#fff;border:1px solid #d0d7de;border-radius:8px;margin:12px 0;padding:10px 14px}
-.card p{margin:4px 0}.totals span{margin-right:14px;white-space:nowrap}.t-ok b{color:#1a7f37}.t-bad b{color:#cf222e}
-.muted{color:#656d76}.scroll{overflow-x:auto}table{border-collapse:collapse;width:100%}
-th,td{padding:4px 8px;text-align:left;border-bottom:1px solid #eaeef2;vertical-align:top}
-th,td:nth-child(2){white-space:nowrap}th{font-weight:600}td:first-child{overflow-wrap:anywhere}
-.inc-down td:nth-child(2){color:#cf222e;font-weight:600}.inc-flapping td:nth-child(2){color:#9a6700}
-summary{cursor:pointer;font-size:15px;padding:2px 0}h3.mod{font-size:13px;color:#57606a;margin:10px 0 2px}
-.pill{display:inline-block;padding:0 6px;border-radius:9px;font-size:12px;background:#eaeef2}
-.pill.slow{background:#fff8c5;color:#9a6700}
-.pill.bad{background:#ffebe9;color:#cf222e}.m{font:11px monospace;color:#57606a}
-.row{display:grid;grid-template-columns:minmax(150px,1.2fr) minmax(180px,2.4fr) repeat(5,58px) 118px;gap:2px 8px;
-align-items:center;padding:3px 0;border-bottom:1px solid #f3f4f6}.row.hdr{font-size:12px;color:#656d76}
-.days,.days-h{grid-column:2/-1}.days{display:flex;gap:1px;height:8px}
-.days i{flex:1 1 0;min-width:1px;border-radius:1px;background:#e6e9ec}.dA{background:#2da44e}
-.dB{background:#d4a72c}.dC{background:#e16f24}.dD{background:#cf222e}
-.nm{overflow-wrap:anywhere}.bar{display:flex;gap:1px;height:18px}
-.bar i,.legend i{flex:1 1 0;min-width:2px;border-radius:1px;background:#e6e9ec}.bar i:hover{outline:1px solid #1f2328}
-.o{background:#2da44e!important}.r{background:#8fd19e!important}.s{background:#afb8c1!important}
-.pct{text-align:right;font-variant-numeric:tabular-nums}.good{color:#1a7f37}.warn{color:#9a6700}
-.bad.pct{color:#cf222e;font-weight:600}.na{color:#8c959f}
-.sp{display:flex;align-items:center;gap:4px}.sp svg{flex:none}.sp small{color:#656d76}
-polyline{fill:none;stroke:#0969da;stroke-width:1.5}
-.tools{display:flex;gap:12px;align-items:center;margin:14px 0 6px;flex-wrap:wrap}
-#q{flex:1 1 220px;padding:6px 8px;border:1px solid #d0d7de;border-radius:6px;font:inherit}
-.legend{display:flex;flex-wrap:wrap;gap:4px 12px;font-size:12px;color:#57606a}
-.legend span{display:flex;align-items:center;gap:4px}.legend i{display:inline-block;width:10px;height:12px;flex:none}
-#tip{position:fixed;left:8px;right:8px;bottom:8px;background:#1f2328;color:#fff;padding:8px 10px;border-radius:6px}
-footer{margin:18px 0;font-size:12px}
-@media (max-width:640px){main{padding:8px}h1{font-size:18px}.banner{font-size:16px}
-.row{grid-template-columns:1fr 1fr 1fr;gap:2px 8px}.row .nm,.row .bar,.row .bar-h,.row .days{grid-column:1/-1}
-.row .pct{text-align:left}.row.hdr{display:none}th,td{padding:3px 4px}}
-"""
-
-_JS = """
-(function(){
-var q=document.getElementById('q'),p=document.getElementById('p'),tip=document.getElementById('tip');
-function filter(){
-  var text=q.value.trim().toLowerCase(),only=p.checked;
-  document.querySelectorAll('details.svc').forEach(function(d){
-    var shown=0;
-    d.querySelectorAll('.row[data-k]').forEach(function(r){
-      var ok=(!text||r.getAttribute('data-k').indexOf(text)>=0)&&(!only||r.classList.contains('bad'));
-      r.hidden=!ok;if(ok)shown++;});
-    d.hidden=shown===0;if((text||only)&&shown)d.open=true;});
-}
-function days(d){
-  if(d.getAttribute('data-done'))return;d.setAttribute('data-done','1');
-  var parts=d.getAttribute('data-d').split(';'),code=parts[0],x={},h='',n,kv,t,c;
-  for(n=1;n<parts.length;n++){kv=parts[n].split(':');x[kv[0]]=kv[1];}
-  for(n=0;n<code.length;n++){
-    c=code.charAt(n);t=APIMON_DAYS[n]||'';
-    if(c==='.')t+=' \u00b7 -';
-    else if(x[n]){kv=x[n].split('/');t+=' \u00b7 '+(kv[0]/kv[1]*100).toFixed(2)+'% ('+x[n]+')';}
-    else t+=' \u00b7 100%';
-    h+='<i class="d'+(c==='.'?'N':c)+'" title="'+t+'"></i>';}
-  d.innerHTML=h;}
-function esc(t){return t.replace(/&/g,'&amp;').replace(/"/g,'&quot;').replace(/</g,'&lt;');}
-function bar(b){
-  var data=b.getAttribute('data-b');
-  if(!data||b.getAttribute('data-done'))return;b.setAttribute('data-done','1');
-  var L=APIMON_LABELS,toks=data.split(' '),h='',n,f,c,p;
-  for(n=0;n<toks.length;n++){
-    f=toks[n].split(':');c=f[0];p=[APIMON_RUNS[n]||''];
-    if(c==='-'){p.push(L.nodata);c='';}
-    else if(c==='s')p.push(L.skipped);
-    else{
-      if(c==='o'||c==='r')p.push(f[1]||L.passed);
-      else{p.push((L[c]||c)+(f[4]?' '+f[4]:''));if(f[1])p.push(f[1]);}
-      if(f[2])p.push(f[2]+' ms');
-      if(f[3])p.push(L.retried.replace('{n}',f[3]));}
-    h+='<i'+(c?' class='+c:'')+' title="'+esc(p.join(' \u00b7 '))+'"></i>';}
-  b.innerHTML=h;}
-document.querySelectorAll('details.svc').forEach(function(s){
-  function draw(){if(!s.open)return;s.querySelectorAll('.days').forEach(days);
-    s.querySelectorAll('.bar').forEach(bar);}
-  s.addEventListener('toggle',draw);draw();});
-q.addEventListener('input',filter);p.addEventListener('change',filter);
-document.addEventListener('click',function(e){
-  var c=e.target;if(c.tagName!=='I'||!c.title)return;var r=c.closest('.row');
-  tip.textContent=(r?r.querySelector('.nm').textContent+' \\u00b7 ':'')+c.title;tip.hidden=false;});
-tip.addEventListener('click',function(){tip.hidden=true;});
-document.body.setAttribute('data-ready','1');
-})();
-"""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 import os
 import random
@@ -19,7 +20,7 @@ import pytest
 from pytest_apimon.policy import Verdict, evaluate, skips
 from pytest_apimon.policy_settings import parse_policy
 from pytest_apimon.results import InterfaceResult, RunResult
-from pytest_apimon.state import DAY, StateStore
+from pytest_apimon.state import DAY, Availability, StateStore
 from pytest_apimon.statuspage import render_status_page, write_status_page
 
 HOUR = 3600.0
@@ -213,7 +214,7 @@ def test_page_structure_and_content(week: tuple[StateStore, RunResult, Verdict])
     last_run = by_id(root, "last-run").all_text()
     assert "总数 9" in last_run and "失败 1" in last_run and "跳过" in last_run
     # Escaping: the hostile name is text, never markup.
-    assert EVIL in page.replace("&lt;", "<").replace("&gt;", ">").replace("&quot;", '"').replace("&amp;", "&")
+    assert EVIL in html.unescape(page)
     assert "<script>alert" not in page and len(root.find_all("script")) == 1
     assert any(EVIL in r.all_text() for r in rows)
     assert_self_contained(root, page)
@@ -409,3 +410,112 @@ def test_page_script_draws_the_bars(week: tuple[StateStore, RunResult, Verdict],
     assert len(cells) == 90 and cells[-1][1].startswith(time.strftime("%Y-%m-%d", time.localtime(NOW)))
     bad = [title for cls, title in cells if cls in "BCD"]
     assert bad and all("%" in t and "/" in t for t in bad) and cells[0] == ("N", cells[0][1])
+
+
+# -- escaping and masking in one place; the daily bar without JavaScript -------------------------------------
+
+HOSTILE = [
+    "</script><script>alert(1)</script>",
+    "\"'><img src=x onerror=alert(2)>",
+    "{{ 7*7 }}{% raw %}${x}",
+    "服务·中文「引号」",
+    "a</style><style>body{display:none}",
+]
+
+
+def test_hostile_names_stay_text(tmp_path: Path) -> None:
+    """Every document/server text (service, module, name, method, env, title, reason) lands as text: the page
+    has its one script, no attribute or element is added, template syntax in a name is not evaluated."""
+    with StateStore.in_dir(tmp_path) as store:
+        results = [InterfaceResult(f"n::{i}", service, HOSTILE[(i + 1) % 5], HOSTILE[(i + 2) % 5],
+                                   method=HOSTILE[(i + 3) % 5], outcome="failed", category="server_error",
+                                   status=500, reason=HOSTILE[(i + 4) % 5], elapsed_ms=5.0, started_at=NOW - 5)
+                   for i, service in enumerate(HOSTILE)]
+        run = RunResult(NOW - 5, NOW, HOSTILE[0], results)
+        settings = parse_policy({"failure_threshold": 1}, {})
+        verdict = evaluate({}, results, settings, NOW, store.load_memory(HOSTILE[0]))
+        store.record_run(run, verdict.states, verdict.memory, now=NOW)
+        page = render_status_page(store, HOSTILE[0], run, verdict, title=HOSTILE[1])
+    root = parse(page)  # also: every element closes where it should
+    scripts = root.find_all("script")
+    assert len(scripts) == 1 and scripts[0].text.startswith("var APIMON_DAYS=")
+    assert len(root.find_all("style")) == 1 and len(root.find_all("img")) == 0
+    assert not [n for n in root.find_all() if any(a.startswith("on") for a in n.attrs)]
+    assert "49" not in root.find_all("title")[0].text
+    text = html.unescape(page)
+    for hostile in HOSTILE:
+        assert hostile in text
+    rows = [r for r in root.find_all("div", "row") if "data-k" in r.attrs]
+    names = [r.find_all("span", "nm")[0] for r in rows]
+    assert sorted(nm.text.strip() for nm in names) == sorted(HOSTILE)
+    assert sorted(nm.find_all("span", "m")[0].text for nm in names) == sorted(HOSTILE)
+    assert [s.find_all("b")[0].text for s in root.find_all("details", "svc")] == sorted(HOSTILE)
+    assert root.find_all("title")[0].text == HOSTILE[1] and root.find_all("h1")[0].text == HOSTILE[1]
+    assert {tr.find_all("td")[4].text.split(" · ")[-1] for tr in by_id(root, "incidents").find_all("tr")[1:]} \
+        == set(HOSTILE)
+
+
+def test_script_json_and_css_strings_cannot_break_out() -> None:
+    """The environment's tojson (JSON in <script>) and css_string (labels in <style>) escape what ends them."""
+    from pytest_apimon.statuspage import _environment
+
+    env = _environment()
+    for value in HOSTILE:
+        out = env.from_string("<script>var x={{ v|tojson }};</script><style>a::before{content:{{ v|css_string }}}"
+                              "</style>").render(v=value, mask=str)
+        script = out[len("<script>var x="):out.index(";</script>")]
+        assert "<" not in script and ">" not in script and "&" not in script and "'" not in script
+        assert json.loads(script) == value
+        style = out[out.index("<style>") + 7:-len("</style>")]
+        assert "<" not in style and '"' not in style[len('a::before{content:"'):-2]
+
+
+def test_secrets_in_names_are_masked_once_everywhere(tmp_path: Path) -> None:
+    from pytest_apimon.redact import Redactor
+
+    secret = "s3cr3t-T0ken-abcdef"
+    with StateStore.in_dir(tmp_path) as store:
+        run = RunResult(NOW - 5, NOW, "prod", [InterfaceResult(
+            "n::a", "svc", "mod", f"login?token={secret}", outcome="failed", category="auth", status=401,
+            reason=f"Authorization: Bearer {secret}", started_at=NOW - 5)])
+        verdict = evaluate({}, run.results, parse_policy({"failure_threshold": 1}, {}), NOW, store.load_memory("prod"))
+        store.record_run(run, verdict.states, verdict.memory, now=NOW)
+        page = render_status_page(store, "prod", run, verdict, redactor=Redactor([secret]))
+    assert secret not in page and secret.lower() not in page
+    assert "login?token=******" in html.unescape(page)
+
+
+def expand_days(row: Node) -> list[str]:
+    """The daily bar as drawn server-side: one level class per day, from the SVG paths' `M{x} .5h{n}` segments."""
+    svg = row.find_all("span", "days")[0].find_all("svg")[0]
+    days: dict[int, str] = {}
+    for path in svg.find_all("path"):
+        for x, n in re.findall(r"M(\d+) \.5h(\d+)", path.attrs["d"]):
+            for day in range(int(x), int(x) + int(n)):
+                assert day not in days, f"day {day} drawn twice"
+                days[day] = path.attrs["class"]
+    assert sorted(days) == list(range(len(days)))
+    return [days[d] for d in range(len(days))]
+
+
+def test_daily_bar_is_drawn_without_javascript(week: tuple[StateStore, RunResult, Verdict]) -> None:
+    """Issue 18: the 90 days are markup (inline SVG), no script needed; the same levels the script enhances."""
+    store, run, verdict = week
+    page = render_status_page(store, "prod", run, verdict)
+    root = parse(page)
+    _, per_key = store.daily_history("prod", days=90, now=NOW)
+    rows = {r.attrs["data-k"]: r for r in root.find_all("div", "row") if "data-k" in r.attrs}
+    for r in run.results:
+        row = rows[f"{r.service}/{r.module}/{r.name}".lower()]
+        drawn = expand_days(row)
+        assert len(drawn) == 90
+        expected = []
+        for a in per_key.get(f"{r.service}/{r.name}", [Availability(0, 0)] * 90):
+            ratio = a.passed / a.checks if a.checks else None
+            expected.append("dN" if ratio is None else "dA" if ratio == 1 else "dB" if ratio >= 0.99
+                            else "dC" if ratio >= 0.95 else "dD")
+        assert drawn == expected, r.name
+        summary = row.find_all("span", "days")[0].find_all("title")[0].text  # the days per level, as hover text
+        assert sum(int(n) for n in re.findall(r"×(\d+)", summary)) == 90
+    login = expand_days(rows["user/账户/登录"])
+    assert login[:82] == ["dN"] * 82 and "dN" not in login[-7:] and set(login[-7:]) - {"dA"}
