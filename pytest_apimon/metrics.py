@@ -1,16 +1,21 @@
 """Prometheus text exposition for node_exporter's textfile collector, written after each run.
 
-node_exporter re-reads `*.prom` files on every scrape, so the file is replaced atomically (a temporary
-file in the same folder + os.replace): a scrape never sees half a file. A duplicate series makes the
-collector reject the whole file, so every label set is written once.
+node_exporter re-reads `*.prom` files on every scrape, so the file is replaced atomically
+(atomicfile.atomic_write: a temporary file in the same folder, fsync, os.replace): a scrape never sees half a
+file. A duplicate series makes the collector reject the whole file, so every label set is written once.
+The text itself (HELP/TYPE lines, label and HELP escaping, number formatting) is prometheus_client's
+`generate_latest`, the reference implementation of the text format 0.0.4.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
 
 from .atomicfile import atomic_write
 from .categories import ORDER
@@ -29,23 +34,6 @@ _STATUS_WINDOWS = {_NAMES[name]: seconds for name, seconds in AVAILABILITY_WINDO
 _OUTCOME_RANK = {"failed": 0, "passed": 1, "skipped": 2}  # the one kept when two results share labels
 
 
-def escape_label(value: object) -> str:
-    """Label value escaping of the text format: backslash, double quote and line feed."""
-    return str(value).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-
-
-def _escape_help(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("\n", "\\n")
-
-
-def _number(value: float) -> str:
-    if math.isnan(value):
-        return "NaN"
-    if math.isinf(value):
-        return "+Inf" if value > 0 else "-Inf"
-    return repr(int(value)) if float(value).is_integer() and abs(value) < 1e15 else repr(float(value))
-
-
 @dataclass
 class _Family:
     name: str
@@ -53,19 +41,39 @@ class _Family:
     samples: list[tuple[dict[str, str], float]] = field(default_factory=list)
 
     def add(self, labels: dict[str, str], value: float) -> None:
+        """One sample; the caller keeps label sets unique (node_exporter rejects a file with a duplicate)."""
         self.samples.append((labels, value))
 
-    def render(self) -> list[str]:
-        lines = [f"# HELP {self.name} {_escape_help(self.help)}", f"# TYPE {self.name} gauge"]
+    def metric(self) -> GaugeMetricFamily:
+        """prometheus_client's gauge family; every sample of a family has the same label names."""
+        names = list(self.samples[0][0]) if self.samples else []
+        family = GaugeMetricFamily(self.name, self.help, labels=names)
         for labels, value in self.samples:
-            inner = ",".join(f'{k}="{escape_label(v)}"' for k, v in labels.items())
-            lines.append(f"{self.name}{{{inner}}} {_number(value)}" if inner else f"{self.name} {_number(value)}")
-        return lines
+            family.add_metric([str(labels[n]) for n in names], value)
+        return family
+
+
+class _Snapshot(Collector):
+    """A collector holding one run's families, registered on a private registry for generate_latest (the
+    global REGISTRY would add the process's own metrics and keep ours between runs)."""
+
+    def __init__(self, families: list[GaugeMetricFamily]) -> None:
+        self.families = families
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        return iter(self.families)
 
 
 def render_prometheus(run: RunResult, store: StateStore | None = None, verdict: Verdict | None = None) -> str:
-    """The whole file. `verdict` (this run's policy outcome) or else `store` supplies alert state
-    (down, open circuits); `store` also supplies the category of an earlier failure."""
+    """The whole textfile as one str: text format 0.0.4 written by prometheus_client's `generate_latest`
+    (HELP and `TYPE gauge` per family, families without samples left out, labels sorted and escaped, values as
+    Go floats, '\n' line ends). One series per label set (a failure wins over a pass over a skip, `_unique`).
+    Units: latencies and durations in seconds, timestamps in Unix seconds, ratios 0..1.
+
+    `verdict` (this run's policy outcome) or else `store` supplies alert state (down, open circuits);
+    `store` also supplies the category of an earlier failure (within FAILURE_LOOKBACK) and the availability
+    windows (AVAILABILITY_WINDOWS, from the rollups). Without either, only the run's own families are written.
+    Raises sqlite3.Error when `store` cannot be read."""
     states: dict[str, InterfaceState] = {}
     if verdict is not None:
         states = verdict.states
@@ -166,16 +174,18 @@ def render_prometheus(run: RunResult, store: StateStore | None = None, verdict: 
     if verdict is not None:
         fam["apimon_storm"].add({"env": env}, 1 if verdict.storm is not None else 0)
 
-    lines: list[str] = []
-    for family in fam.values():
-        if family.samples:  # a HELP/TYPE without samples is legal but noise
-            lines.extend(family.render())
-    return "\n".join(lines) + "\n"
+    registry = CollectorRegistry(auto_describe=False)
+    # A HELP/TYPE without samples is legal but noise: only families with samples.
+    registry.register(_Snapshot([f.metric() for f in fam.values() if f.samples]))
+    return generate_latest(registry).decode("utf-8")
 
 
 def write_prometheus(path: str | Path, run: RunResult, store: StateStore | None = None,
                      verdict: Verdict | None = None) -> Path:
-    """Render and atomically replace `path` (node_exporter reads `*.prom` in its textfile directory)."""
+    """Render (render_prometheus) and atomically replace `path` with mode statedir.SHARED_FILE (node_exporter
+    reads `*.prom` in its textfile directory and never sees half a file). Returns `path` as a Path. Raises
+    OSError when the file cannot be written (the old file is then unchanged) and sqlite3.Error as
+    render_prometheus."""
     return atomic_write_text(path, render_prometheus(run, store, verdict))
 
 

@@ -185,3 +185,29 @@ def test_metrics_and_status_page_ask_the_same_windows() -> None:
     from pytest_apimon import statuspage
 
     assert metrics._STATUS_WINDOWS == statuspage.WINDOWS
+
+
+def test_every_series_once_and_values_round_trip_for_any_names() -> None:
+    """prometheus_client writes, its parser reads back: any label text, one series per label set, exact values
+    (fractional Unix timestamps, sub-millisecond latencies)."""
+    hypothesis = pytest.importorskip("hypothesis")
+    st = hypothesis.strategies
+    text_st = st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=12)
+
+    @hypothesis.settings(max_examples=60, deadline=None)
+    @hypothesis.given(names=st.lists(st.tuples(text_st, text_st, text_st), min_size=1, max_size=6),
+                      ts=st.floats(min_value=0, max_value=4e9), ms=st.floats(min_value=0, max_value=1e6))
+    def check(names: list[tuple[str, str, str]], ts: float, ms: float) -> None:
+        run = RunResult(ts, ts + 1, "prod", [itf(n, "failed" if i % 2 else "passed", service=s, module=m,
+                                                 category="timeout", elapsed=ms) for i, (s, m, n) in enumerate(names)])
+        got = list(parser.text_string_to_metric_families(render_prometheus(run)))
+        for family in got:
+            keys = [tuple(sorted(s.labels.items())) for s in family.samples]
+            assert len(keys) == len(set(keys)), family.name
+        by_name = {f.name: f.samples for f in got}
+        assert {(s.labels["service"], s.labels["module"], s.labels["interface"])
+                for s in by_name["apimon_interface_up"]} == set(names)
+        assert {s.value for s in by_name["apimon_interface_latency_seconds"]} == {ms / 1000}
+        assert by_name["apimon_run_last_timestamp_seconds"][0].value == ts + 1
+
+    check()
