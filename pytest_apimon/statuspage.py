@@ -17,6 +17,7 @@ as one short token string per interface that the inline script draws (50 000 cel
 
 from __future__ import annotations
 
+import contextvars
 import functools
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -181,8 +182,11 @@ def render_status_page(store: StateStore, env: str, run: RunResult, verdict: Ver
     page = _page_view(store, env, run, verdict, lang=lang, title=title, history_runs=history_runs,
                       now=run.finished_at if now is None else now)
     # Memoized for this render: labels, classes and figures repeat thousands of times.
-    mask = functools.lru_cache(maxsize=4096)((redactor or Redactor()).text)
-    return _environment().get_template("status.html.j2").render(page, mask=mask)
+    token = _MASK.set(functools.lru_cache(maxsize=4096)((redactor or Redactor()).text))
+    try:
+        return _environment().get_template("status.html.j2").render(page)
+    finally:
+        _MASK.reset(token)
 
 
 @dataclass(frozen=True)
@@ -332,13 +336,16 @@ def _environment() -> jinja2.Environment:
     return env
 
 
-@jinja2.pass_context
-def _finalize(context: jinja2.runtime.Context, value: Any) -> Any:
+# The masking of the render in progress (a context variable: renders in other threads keep their own).
+_MASK: contextvars.ContextVar[Callable[[str], str]] = contextvars.ContextVar("apimon_status_page_mask")
+
+
+def _finalize(value: Any) -> Any:
     """Every `{{ }}` passes here before autoescape: plain text (names, titles, reasons from documents and
-    servers) is masked with the render's Redactor; Markup (the packaged CSS/JS, tojson) and Own text are not."""
+    servers) is masked with the render's Redactor; Markup (the packaged CSS/JS, tojson) and Own text are not.
+    Outside render_status_page (no mask set) it raises LookupError rather than print unmasked text."""
     if isinstance(value, str) and not isinstance(value, (Markup, Own)):
-        mask: Callable[[str], str] = context["mask"]
-        return mask(value)
+        return _MASK.get()(value)
     return "" if value is None else value
 
 

@@ -457,12 +457,16 @@ def test_hostile_names_stay_text(tmp_path: Path) -> None:
 
 def test_script_json_and_css_strings_cannot_break_out() -> None:
     """The environment's tojson (JSON in <script>) and css_string (labels in <style>) escape what ends them."""
-    from pytest_apimon.statuspage import _environment
+    from pytest_apimon.statuspage import _MASK, _environment
 
     env = _environment()
-    for value in HOSTILE:
-        out = env.from_string("<script>var x={{ v|tojson }};</script><style>a::before{content:{{ v|css_string }}}"
-                              "</style>").render(v=value, mask=str)
+    token = _MASK.set(str)
+    try:
+        pages = [env.from_string("<script>var x={{ v|tojson }};</script><style>a::before{content:{{ v|css_string }}}"
+                                 "</style>").render(v=value) for value in HOSTILE]
+    finally:
+        _MASK.reset(token)
+    for value, out in zip(HOSTILE, pages, strict=True):
         script = out[len("<script>var x="):out.index(";</script>")]
         assert "<" not in script and ">" not in script and "&" not in script and "'" not in script
         assert json.loads(script) == value
