@@ -400,6 +400,8 @@ def render_digest(run: RunResult, verdict: Verdict, lang: str, heading: str, red
     Always one message (at most `budget` UTF-8 bytes): a storm's interfaces are one line per service (the
     storm collapse), flapping interfaces one line each after the others, then as many single lines as fit,
     and the rest counted per service. It promises no full report: none is sent with it.
+    Returns Markdown text ('\n' lines) masked with `redactor`, cut to `budget` bytes after masking
+    (truncate_bytes). No I/O; raises no error of its own.
     """
     zh = lang == "zh"
     stats = compute_stats(run)

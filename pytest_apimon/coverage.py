@@ -147,7 +147,10 @@ def _entry(s: Skipped) -> str:
 
 
 def render_coverage(report: Mapping[str, ServiceCoverage], lang: str = "zh", *, markdown: bool = False) -> str:
-    """The coverage section: plain text for the terminal, or Markdown for the report file."""
+    """The coverage section: plain text for the terminal, or Markdown for the report file (a table, then one
+    `###` part per service). `report`: {service: ServiceCoverage}, in the order to print. Returns '\n' lines
+    ending in '\n' (without services: the title and 'none', no final '\n'); at most MAX_LISTED entries per
+    kind, the rest counted. No I/O; raises no error of its own."""
     t, labels = _TEXT.get(lang, _TEXT["zh"]), KIND_LABELS.get(lang, KIND_LABELS["zh"])
     lines: list[str] = [f"## {t['title']}", ""] if markdown else [t["title"]]
     if not report:

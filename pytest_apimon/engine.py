@@ -150,6 +150,25 @@ class Engine:
         return itf.service if self.config.service(itf.service).auth is not None else None
 
     def check(self, itf: Interface) -> InterfaceResult:
+        """One check of `itf` (one attempt; retries belong to runner.Runner and retries.py).
+
+        Builds the request from the document and config, attaches its auth service's token only when the URL is
+        one of that service's origins (origins.allowed), sends it under the probe's timeouts and total deadline
+        (probe.send), and classifies the exchange against `itf.expect` (classify.classify). A 401 answered to a
+        cached token invalidates it and resends once with a fresh token.
+
+        Returns a new InterfaceResult with `nodeid` empty (the caller sets it) and `attempts` 1:
+        - passed: outcome PASSED, `status`, `elapsed_ms` (milliseconds of the whole exchange, redirects
+          included, rounded to 0.1), `url` masked, `slow`/`warn_ms` when slower than expect.warn_ms;
+        - failed: outcome FAILED with exactly one `category`, its `sub` reason and a masked one-line `reason`;
+          with a response also masked request/response excerpts, a masked `curl` line (`reproduce`) and
+          `retry_after` (seconds, from a Retry-After header). A template or config error is INVALID_DOCUMENT
+          (sub 'template' / 'config', nothing sent); a failed login is the login's category with sub 'login'.
+        `started_at` is Unix seconds (time.time()) when the check began.
+
+        Network, TLS, timeout, DNS and HTTP problems never raise: they become categories. Only a programming
+        error propagates (the plugin then reports the item as an `unexpected` failure).
+        """
         started = time.time()
         result = InterfaceResult(
             nodeid="", service=itf.service, module=itf.module, name=itf.name, method=itf.method,

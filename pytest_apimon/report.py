@@ -135,6 +135,15 @@ def _category_order(values: set[str]) -> list[str]:
 
 
 def compute_stats(run: RunResult) -> Stats:
+    """The run's totals, as every output (terminal, WeCom, JSON, status page) counts them.
+
+    `total` = all results; `passed`; `failed` = down (is_down: failed now, or skipped behind an open circuit,
+    also counted in `circuit_open`); `skipped` = other skips; so total = passed + failed + skipped.
+    `by_category`: {category value: down count}, in categories.ORDER, unknown values sorted after; a failure
+    without a category counts as 'unexpected'. `success_rate`: passed / (passed + failed) as a ratio 0..1,
+    None when that is 0. `p50_ms`, `p95_ms` (nearest rank), `max_ms`: milliseconds over every result with a
+    latency (skips have none), None without any. `flaky`: passed after a retry; `slow`: passed but over
+    expect.warn_ms. An empty run gives zeros and Nones. Pure; raises nothing."""
     passed = sum(1 for r in run.results if r.outcome == Outcome.PASSED)
     failed_results = [r for r in run.results if is_down(r)]
     skipped = sum(1 for r in run.results if r.outcome == Outcome.SKIPPED and not r.circuit_open)
@@ -288,6 +297,11 @@ def excerpt(text: str, limit: int = BODY_EXCERPT_BYTES) -> str:
 # -- terminal ------------------------------------------------------------------------------------------
 def render_terminal(run: RunResult, lang: str = "zh", *, redactor: Redactor | None = None,
                     extras: Extras | None = None) -> str:
+    """The terminal summary as one str of '\n'-separated lines ending in '\n': the run's window, env, totals
+    (compute_stats) and latency (P50/P95/max in ms), `extras`' lead lines and sections, rate-limited hosts,
+    then failures per category, flaky, slow and skipped interfaces. `lang` 'zh' or 'en'. The whole text is
+    masked with `redactor` (default: a Redactor with no known secrets, masking the usual secret shapes).
+    No I/O; raises no error of its own."""
     red = redactor or Redactor()
     stats = compute_stats(run)
     failed = f"{_t('failed', lang)} {stats.failed}"
@@ -415,7 +429,8 @@ def _problem_line(r: InterfaceResult, lang: str, extras: Extras) -> str:
 def render_first_screen(run: RunResult, lang: str, heading: str, *, redactor: Redactor | None = None,
                         extras: Extras | None = None, max_lines: int = FIRST_SCREEN_LINES,
                         pointer: str = "") -> str:
-    """The first message: at most max_lines lines, no blank line, before any detail.
+    """The first message: one str of at most `max_lines` '\n'-separated lines ending in '\n', no blank line,
+    before any detail; masked with `redactor` as a whole. No I/O; raises no error of its own.
 
     Line 1 the verdict (heading), line 2 the failures per service and the run's size and time, then root-cause
     lines (storm, unreachable services), the top problems (service, interface, category, since when, state,
@@ -477,7 +492,9 @@ def render_details(run: RunResult, lang: str, heading: str, *, redactor: Redacto
                    extras: Extras | None = None) -> str:
     """The second message (or the attachment): per problem its reason, request, response excerpt and a
     reproduce line. The first screen's list is not repeated; request headers and file lines are left out
-    (they do not help on call) except the location of a document error, which is what needs fixing."""
+    (they do not help on call) except the location of a document error, which is what needs fixing.
+    Returns Markdown ('\n' lines, ending in '\n'), masked with `redactor` as a whole; no size limit here
+    (notify/ splits or attaches). No I/O; raises no error of its own."""
     red = redactor or Redactor()
     zh = lang == "zh"
     sep = _t("sep", lang)
@@ -590,7 +607,10 @@ def render_markdown(run: RunResult, lang: str = "zh", title: str | None = None, 
                     redactor: Redactor | None = None, details: bool = True, extras: Extras | None = None,
                     max_problems: int | None = None) -> str:
     """Markdown limited to what WeCom renders. `details=False` drops the per-problem section (message size);
-    `max_problems` makes the short summary sent beside a long report: that many problem lines, no details."""
+    `max_problems` makes the short summary sent beside a long report: that many problem lines, no details.
+    Returns one str of '\n' lines ending in '\n', masked with `redactor` as a whole (default: a Redactor with no
+    known secrets). Latencies in ms, times in the configured time zone (times.py). No I/O; raises no error of
+    its own."""
     red = redactor or Redactor()
     stats = compute_stats(run)
     sep = _t("sep", lang)
@@ -703,7 +723,13 @@ def _json_record(r: InterfaceResult, red: Redactor) -> dict[str, Any]:
 
 
 def render_json(run: RunResult, *, redactor: Redactor | None = None) -> str:
-    """Records hold the InterfaceResult fields (plus `flaky`), so InterfaceResult.from_dict reads them back."""
+    """The run as a JSON document (str, UTF-8 text, indented 2): {"env", "proxy" (or null), "started_at" /
+    "finished_at" (ISO 8601 with UTC offset, seconds), "started_at_epoch" / "finished_at_epoch" (Unix seconds),
+    "duration_s" (seconds, 3 decimals), "stats" (compute_stats' fields), "rate_limited" ({host: {"responses",
+    "concurrency"}}), "down_now" (sorted interface keys, circuit-open ones included), "results" (one record per
+    result, sorted by service, module, name, nodeid)}. Records hold the InterfaceResult fields (plus `flaky`),
+    so InterfaceResult.from_dict reads them back. Every text is masked with `redactor`. No I/O; raises no error
+    of its own."""
     red = redactor or Redactor()
     doc = {
         "env": red.text(run.env),

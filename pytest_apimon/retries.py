@@ -228,7 +228,8 @@ def dedupe_junit_reruns(config: pytest.Config) -> None:
     """One <testcase> per interface: drop the entries pytest's junitxml opened for earlier attempts.
 
     pytest-rerunfailures reports every attempt; junitxml then writes each as its own testcase and the
-    failed attempts look like passes (rerunfailures#170). The last entry per nodeid is the final outcome.
+    failed attempts look like passes (a known pytest-rerunfailures behaviour with junitxml). The last entry per
+    nodeid is the final outcome.
     Uses junitxml's internals (xml_key, node_reporters_ordered); does nothing if they ever change.
     """
     try:

@@ -55,6 +55,21 @@ def host_of(url_or_path: str, fallback: str) -> str:
 
 
 class Runner:
+    """Runs `check` for a run's interfaces ahead of pytest's item loop, with bounded concurrency, and hands each
+    item its result.
+
+    Threads: one dispatcher thread (`apimon-dispatch`, daemon) picks the next ready attempt in job order and
+    submits it to a ThreadPoolExecutor of `concurrency` worker threads (`apimon_N`); pytest's thread only waits
+    in result(). All shared state is guarded by one Condition. At most `max_per_host` attempts to one host run
+    at once (lowered for the rest of the run after 429 answers). A transient failure (a category in
+    `retry.on`) is retried in the background after `retry.wait_after` seconds (backoff `delay * factor ** (n -
+    1)` or the response's Retry-After), up to `retry.retries` extra attempts, so pytest-rerunfailures' rerun
+    finds it ready. Times: seconds throughout, measured on `clock` (monotonic by default).
+
+    Lifecycle: start(jobs) once, result(key, attempt) per item and attempt (any thread), stop() on -x/--maxfail,
+    close() at the end (always; it does not wait for a check the hang guard gave up on).
+    """
+
     def __init__(
         self,
         check: Callable[[Interface], InterfaceResult],
@@ -68,7 +83,12 @@ class Runner:
         poll: float = 1.0,
         wait: Callable[[threading.Condition, float | None], object] | None = None,
     ) -> None:
-        """`deadline(interface)`: seconds one attempt may run before its waiter gives up with a `timeout`/`hang`
+        """`check(interface)`: one attempt (engine.Engine.check), called on a worker thread; an exception it
+        raises becomes an `unexpected`/`error` result for that attempt, never a dead thread. `concurrency`:
+        worker threads (at least 1); `max_per_host`: attempts in flight to one host (at least 1); `retry`: which
+        categories are retried, how often and after how many seconds (retries.RetryPolicy); `host(interface)`:
+        the key of the per-host cap (host_of: the URL's netloc, lower case).
+        `deadline(interface)`: seconds one attempt may run before its waiter gives up with a `timeout`/`hang`
         result (a check stuck outside the request's own deadline, e.g. in name resolution, must not block the
         run); None waits without bound. `poll`: seconds between deadline checks while waiting.
         `clock` (seconds, monotonic) dates backoffs and Retry-After holds; `wait(cond, seconds)` is how the
@@ -102,6 +122,8 @@ class Runner:
 
     # -- public API -------------------------------------------------------------------------------
     def start(self, jobs: list[tuple[str, Interface]]) -> None:
+        """Queue attempt 1 of every (key, interface) in `jobs`, in that order (keys unique: the item's nodeid),
+        and start the dispatcher thread. Call once; a second call raises RuntimeError (threads start once)."""
         with self._cond:
             for seq, (key, itf) in enumerate(jobs):
                 job = _Job(key, seq, itf, self._host(itf))
@@ -110,9 +132,13 @@ class Runner:
         self._dispatcher.start()
 
     def result(self, key: str, attempt: int = 1) -> InterfaceResult | None:
-        """Wait for attempt `attempt` of `key`; schedules it now if nothing scheduled it.
+        """Wait for attempt `attempt` (1-based) of `key`; schedules it now, ahead of the queue, if nothing
+        scheduled it (e.g. --reruns for a non-transient failure). Blocks the calling thread; with a `deadline`
+        it gives up after that many seconds of the attempt running and returns a `timeout` result with sub
+        'hang' (the hang guard).
 
-        None: `key` is not prefetched here (the caller checks it itself), or the run was stopped."""
+        Returns the attempt's InterfaceResult, or None: `key` is not prefetched here (the caller checks it
+        itself), or the run was stopped before the attempt started. Raises nothing."""
         with self._cond:
             job = self._jobs.get(key)
             if job is None:
@@ -148,6 +174,8 @@ class Runner:
             self._cond.notify_all()
 
     def close(self) -> None:
+        """stop(), then shut the worker pool down: waits for running checks unless the hang guard gave up on one
+        (such a check may never return and must not hold back the report). Idempotent."""
         self.stop()
         # A check the hang guard gave up on may never return: do not let it hold the end of the run (the report).
         self._pool.shutdown(wait=not self._hung, cancel_futures=True)

@@ -172,7 +172,14 @@ def p95(values: Sequence[float]) -> float | None:
 
 
 class StateStore:
-    """`StateStore(path)` opens (creating and migrating) the database; use as a context manager."""
+    """`StateStore(path)` opens (creating and migrating) the database; use as a context manager.
+
+    Conventions of every getter below: times are Unix seconds (float, `time.time()`, UTC-based; "local days"
+    follow the process's time zone, rollup.day_floor); latencies are milliseconds; an interface is named by
+    its key (policy.interface_key, "service/name"); an unknown env or an empty history gives an empty result
+    (empty dict or list, zero counts), never an error. Getters only read (WAL: they never block the writer
+    nor wait for it) and raise sqlite3.Error when the database cannot be read (e.g. a disk error);
+    the constructor raises StateError for a file that is not a usable state database."""
 
     def __init__(self, path: str | Path, *, retention_days: float | None = None, raw_hours: float = 48.0,
                  hourly_days: float = 90.0, daily_days: float = 730.0, busy_timeout: float = 10.0,
@@ -218,6 +225,7 @@ class StateStore:
 
     @classmethod
     def in_dir(cls, state_dir: str | Path, **kwargs: Any) -> StateStore:
+        """The store at `state_dir`/DB_FILE (the folder is created); `kwargs` as the constructor's."""
         return cls(Path(state_dir) / DB_FILE, **kwargs)
 
     def close(self) -> None:
@@ -233,6 +241,7 @@ class StateStore:
 
     @property
     def version(self) -> int:
+        """The schema version of the file (0 before any migration)."""
         row = self.conn.execute(
             "SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'").fetchone()
         if row is None:
@@ -311,7 +320,8 @@ class StateStore:
         return run_id
 
     def has_run(self, env: str, started_at: float) -> bool:
-        """Whether the run of `env` that started at `started_at` was recorded (write-ahead outbox check)."""
+        """Whether the run of `env` that started at `started_at` (Unix seconds, exact) was recorded and is still
+        in the raw tier (write-ahead outbox check)."""
         row = self.conn.execute("SELECT 1 FROM runs WHERE env = ? AND started_at = ? LIMIT 1",
                                 (env, started_at)).fetchone()
         return row is not None
@@ -420,6 +430,8 @@ class StateStore:
     # ------------------------------------------------------------------ alert memory
 
     def load_states(self, env: str) -> dict[str, InterfaceState]:
+        """{key: InterfaceState} of every interface the alert policy remembers for `env` (no order; empty when
+        none). Times in them (down_since, failing_since, open_since, next_probe_at, …) are Unix seconds."""
         rows = self.conn.execute(
             f"SELECT {', '.join(_STATE_COLUMNS)} FROM alert_state WHERE env = ?", (env,))  # noqa: S608
         out = {}
@@ -430,6 +442,8 @@ class StateStore:
         return out
 
     def load_memory(self, env: str) -> RunMemory:
+        """The policy's run-level memory of `env` (storm state, …); a fresh RunMemory() when none is stored.
+        Fields written by a newer version are ignored."""
         row = self.conn.execute("SELECT value FROM meta WHERE env = ? AND name = 'run_memory'", (env,)).fetchone()
         if row is None:
             return RunMemory()
@@ -440,7 +454,8 @@ class StateStore:
 
     def runs(self, env: str | None = None, *, since: float | None = None, until: float | None = None,
              limit: int | None = None) -> list[RunRow]:
-        """Newest first."""
+        """RunRow per recorded run (raw tier) of `env` (all envs when None) with `since` <= started_at < `until`,
+        newest first (ties by id), at most `limit`; started_at/finished_at in Unix seconds."""
         where, args = _where(env=env, since=since, until=until)
         sql = f"SELECT * FROM runs {where} ORDER BY started_at DESC, id DESC"  # noqa: S608
         if limit is not None:
@@ -455,7 +470,10 @@ class StateStore:
 
     def results(self, env: str | None = None, *, keys: Iterable[str] | None = None, since: float | None = None,
                 until: float | None = None, outcomes: Iterable[str] | None = None) -> list[ResultRow]:
-        """Per-interface results, newest run first. The general query the others are built on."""
+        """ResultRow per interface and run (raw tier only) of `env` (all when None), optionally only `keys` and
+        `outcomes` ('passed' / 'failed' / 'skipped'), for runs with `since` <= started_at < `until`; newest run
+        first, then by key. `started_at` is the run's start (Unix seconds), `latency_ms` milliseconds. The
+        general query the others are built on."""
         where, args = _where(env=env, since=since, until=until, keys=keys, outcomes=outcomes)
         columns = ("r.run_id, runs.started_at, r.key, r.service, r.nodeid, r.outcome, r.category, r.sub, r.status,"
                    " r.latency_ms, r.attempts")
@@ -464,7 +482,8 @@ class StateStore:
         return [ResultRow(**dict(row)) for row in self.conn.execute(sql, args)]
 
     def last_results(self, env: str, keys: Iterable[str] | None = None, limit: int = 10) -> dict[str, list[ResultRow]]:
-        """The last `limit` results per interface, newest first."""
+        """{key: [ResultRow, …]}: the last `limit` results per interface (of `keys`, or all) in the raw tier,
+        newest first; an interface without results is absent."""
         out: dict[str, list[ResultRow]] = {}
         for row in self.results(env, keys=keys):
             bucket = out.setdefault(row.key, [])
@@ -475,7 +494,8 @@ class StateStore:
     def last_failures(self, env: str, keys: Iterable[str]) -> dict[str, ResultRow]:
         """The newest failed result per key, however old (within retention): the status page's "last failure"
         column for incidents longer than its history bar or behind an open circuit. One indexed query per
-        chunk of keys (results_key index), fine for thousands of interfaces."""
+        chunk of keys (results_key index), fine for thousands of interfaces. {key: ResultRow}; a key that never
+        failed (or whose failures were pruned) is absent."""
         keys = list(keys)
         out: dict[str, ResultRow] = {}
         columns = ("r.run_id, runs.started_at, r.key, r.service, r.nodeid, r.outcome, r.category, r.sub, r.status,"
@@ -496,7 +516,9 @@ class StateStore:
     def availability(self, env: str, *, since: float, until: float | None = None,
                      keys: Iterable[str] | None = None) -> dict[str, Availability]:
         """Executed/passed checks per interface in [since, until): exact from the raw tier while it holds
-        `since`, else from the rollups (whole hours, or whole days beyond 7 days) plus the raw tail."""
+        `since`, else from the rollups (whole hours, or whole days beyond 7 days) plus the raw tail.
+        {key: Availability(checks, passed)}: executed checks only (skips never count); `until` None = now and
+        later; an interface without checks in the window is absent."""
         keys = list(keys) if keys is not None else None
         return {k: Availability(c, p) for k, (c, p) in self._counts(env, since, until, keys).items()}
 
@@ -504,7 +526,8 @@ class StateStore:
                     keys: Iterable[str] | None = None) -> dict[str, float | None]:
         """P95 of the latencies of executed checks (failures with a response included): nearest-rank over
         the raw results while the raw tier holds `since`; else the highest P95 of the rolled-up periods and
-        the raw tail (an upper bound, see rollup.combine)."""
+        the raw tail (an upper bound, see rollup.combine). {key: milliseconds, or None when its checks in the
+        window had no latency}; an interface without checks is absent."""
         keys = list(keys) if keys is not None else None
         out: dict[str, float | None] = {}
         for src, lo, hi in self._segments(env, since, until):
@@ -530,13 +553,17 @@ class StateStore:
 
     def latency_trend(self, env: str, *, now: float, window: float = DAY,
                       keys: Iterable[str] | None = None) -> dict[str, LatencyTrend]:
-        """P95 over the last `window` against the `window` before it (default: last 24 h vs the day before)."""
+        """P95 over the last `window` seconds before `now` against the `window` before it (default: last 24 h
+        vs the day before). {key: LatencyTrend(current_p95, previous_p95)} in ms, sorted by key, for every key
+        with checks in either window (None on the side without)."""
         keys = list(keys) if keys is not None else None
         current = self.latency_p95(env, since=now - window, until=now, keys=keys)
         previous = self.latency_p95(env, since=now - 2 * window, until=now - window, keys=keys)
         return {k: LatencyTrend(current.get(k), previous.get(k)) for k in sorted(set(current) | set(previous))}
 
     def figures(self, env: str, *, since: float, until: float | None = None) -> Figures:
+        """The period's Figures for the daily heartbeat: recorded runs and executed/failed checks in [since,
+        until), availability as a ratio 0..1 (None without checks), and what is down / open now."""
         runs = self.runs(env, since=since, until=until)
         avail = self.availability(env, since=since, until=until)
         checks = sum(a.checks for a in avail.values())
@@ -548,6 +575,7 @@ class StateStore:
                        open_circuits=sum(s.breaker == "open" for s in states))
 
     def envs(self) -> list[str]:
+        """Every env with raw runs or rollups, sorted; empty for a new database."""
         return [r[0] for r in self.conn.execute(
             "SELECT env FROM runs UNION SELECT env FROM rollups ORDER BY 1")]
 
@@ -629,7 +657,9 @@ class StateStore:
                              ) -> dict[str, dict[str, Availability]]:
         """{window name: {key: Availability}} for several windows ending at `now` (e.g. 24h, 7d, 30d, 90d, 1y)
         for every interface: whole hours (whole days beyond 7 days) plus the raw tail, even where the raw tier
-        would have the exact window (the status page and metrics need every key; alerts use availability())."""
+        would have the exact window (the status page and metrics need every key; alerts use availability()).
+        `windows`: {name: length in seconds}. An interface without checks in a window is absent from it. The
+        last answer is memoized (same env, now and windows), so callers must not mutate it."""
         memo = (env, now, tuple(windows.items()))
         if self._windows_memo is not None and self._windows_memo[0] == memo:
             return self._windows_memo[1]  # the status page and the metrics of one run ask the same
@@ -641,7 +671,9 @@ class StateStore:
 
     def daily_history(self, env: str, *, days: int, now: float) -> tuple[list[float], dict[str, list[Availability]]]:
         """The last `days` local days (oldest first, today last) and per interface one Availability per day
-        (checks 0 where it has none): the status page's daily bar."""
+        (checks 0 where it has none): the status page's daily bar. Returns (day starts in Unix seconds, `days`
+        of them; {key: list of `days` Availability in the same order}); an interface without any check in those
+        days is absent."""
         starts = [rollup.day_floor(now)]
         while len(starts) < days:
             starts.insert(0, rollup.day_floor(starts[0] - HOUR))
@@ -674,6 +706,8 @@ class StateStore:
 
         Rolled-up hours contribute their exact hourly P95 and a bucket shows the highest (an upper bound of
         its P95, rollup.combine); the raw tail not rolled up yet is nearest-rank, computed inside SQLite.
+        Bucket b covers [since + b*width, since + (b+1)*width); buckets without a latency are absent, and so is
+        an interface without any.
         """
         out: dict[str, dict[int, float]] = {}
 
@@ -708,7 +742,9 @@ class StateStore:
         return out
 
     def window_stats(self, env: str, *, since: float, until: float | None = None) -> dict[str, rollup.Stats]:
-        """Full per-interface figures over [since, until) from the tiers (rollup.combine across periods)."""
+        """Full per-interface figures over [since, until) from the tiers (rollup.combine across periods):
+        {key: rollup.Stats} (checks, passed, attempts, retried, P50/P95/max in ms, failures per category), only
+        interfaces with at least one executed check."""
         parts: dict[str, list[rollup.Stats]] = {}
         for src, lo, hi in self._segments(env, since, until):
             if src == "raw":
@@ -731,14 +767,16 @@ class StateStore:
         return out
 
     def recent_runs(self, env: str, n: int) -> list[tuple[int, float]]:
-        """The last `n` runs of `env` as (id, started_at), oldest first (the status page's bar columns)."""
+        """The last `n` runs of `env` as (id, started_at in Unix seconds), oldest first (the status page's bar
+        columns); fewer when fewer are recorded, empty for n <= 0."""
         rows = self.conn.execute("SELECT id, started_at FROM runs WHERE env = ? ORDER BY started_at DESC, id DESC"
                                  " LIMIT ?", (env, max(0, int(n)))).fetchall()
         return [(int(rid), float(ts)) for rid, ts in reversed(rows)]
 
     def bar_results(self, run_ids: Sequence[int], keys: Iterable[str] | None = None
                     ) -> dict[tuple[int, str], tuple[Any, ...]]:
-        """{(run id, key): (outcome, category, sub, status, latency_ms, attempts)} of the given runs."""
+        """{(run id, key): (outcome, category, sub, status, latency_ms, attempts)} of the given runs (optionally
+        only `keys`); latency in ms; a key absent from a run has no entry; empty for no run ids."""
         if not run_ids:
             return {}
         marks = ", ".join("?" * len(run_ids))
@@ -755,7 +793,8 @@ class StateStore:
         """{key: one token per run of `run_ids` (in that order)}: `-` not in that run, `s` skipped, else
         `class:status:ms:attempts:sub` with empty trailing fields dropped; class `o` passed, `r` passed after
         a retry, else `classes[category]` (`classes['unexpected']` for an unknown one). Built inside SQLite:
-        the status page's run bar is 50 000 of them at 1000 interfaces."""
+        the status page's run bar is 50 000 of them at 1000 interfaces. `ms` is whole milliseconds; a key in
+        none of the runs is absent; empty for no run ids."""
         if not run_ids:
             return {}
         cases = " ".join("WHEN ? THEN ?" for _ in classes)
@@ -788,7 +827,8 @@ class StateStore:
         return out
 
     def last_failure_since(self, env: str, since: float) -> dict[str, tuple[str, float]]:
-        """{key: (category, run start)} of each interface's most recent failure since `since` (raw tier)."""
+        """{key: (category, run start in Unix seconds)} of each interface's most recent failure since `since`
+        (raw tier only); a failure without a category reads 'unexpected'; keys without one are absent."""
         # SQLite returns the bare columns of the row holding MAX(): the category of that very run.
         rows = self.conn.execute(
             "SELECT r.key, r.category, MAX(runs.started_at) FROM results r JOIN runs ON runs.id = r.run_id"

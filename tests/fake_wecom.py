@@ -1,4 +1,5 @@
-"""A strict local fake of the WeCom group-robot webhook API (per shared/notes/wecom-api.md), on 127.0.0.1.
+"""A strict local fake of the WeCom group-robot webhook API on 127.0.0.1 (the rules of WeCom's group-robot API
+documentation, as docs/wecom.md and notify/wecom.py state them).
 
     with FakeWeCom(keys=[KEY], clock=clock.now) as fake:
         base_url = fake.base_url            # notify.wecom[].base_url

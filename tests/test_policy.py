@@ -109,7 +109,8 @@ def test_per_service_override() -> None:
 
 
 def test_recovery_between_runs_resolves_after_restart() -> None:
-    """Gatus #1111: the announced problem is resolved even though the process restarted in between."""
+    """The announced problem is resolved even though the process restarted in between (a failure Gatus had:
+    its alert state lived only in memory)."""
     sim = Sim()
     sim.run(result("a", "failed"))
     states = sim.states  # what the store would hand the next process

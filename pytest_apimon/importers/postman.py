@@ -7,7 +7,7 @@ holding an unknown variable is skipped with its name, never sent half-filled. A 
 `{{baseUrl}}` (or the scheme and host of a literal URL) becomes the fallback base URL, so a
 configured service base_url replaces it. Requests inherit `auth` and `protocolProfileBehavior`
 from their folders and the collection; GET/HEAD (and COPY, PURGE, UNLOCK) bodies are pruned
-unless `disableBodyPruning` is true (postman-runtime's docs/protocol-profile-behavior.md).
+unless `disableBodyPruning` is true (postman-runtime's documented protocolProfileBehavior).
 What is not done (scripts are JavaScript; unmapped auth types; file uploads) is noted once per
 file in `DocumentFile.notes`, not on every request.
 """

@@ -1,6 +1,7 @@
 """WeCom (企业微信) group robot: report -> messages within the API's limits -> delivery that loses nothing.
 
-Rules from the API notes (shared/notes/wecom-api.md): errors come back as HTTP 200 with errcode != 0;
+Rules from WeCom's group-robot API documentation (summarised in docs/wecom.md): errors come back as HTTP 200
+with errcode != 0;
 markdown content <= 4096 UTF-8 bytes, text <= 2048; 20 messages a minute per robot (45009 beyond);
 `<@userid>` works inline in markdown (not markdown_v2), mobiles and @all only via a `text` message's
 mention lists; files go through upload_media (multipart part 'media') and then a `file` message.
