@@ -30,6 +30,7 @@ from .loader import (
 from .origins import origin_of
 
 if TYPE_CHECKING:
+    from .maintenance import MaintenanceSettings
     from .notify.settings import NotifySettings
     from .policy_settings import PolicySettings, StateSettings
 
@@ -182,6 +183,8 @@ class Config:
     policy: PolicySettings = field(default_factory=lambda: _policy_settings()[0]())
     state: StateSettings = field(default_factory=lambda: _policy_settings()[1]())
     limits: Limits = DEFAULT_LIMITS  # parse limits for documents, specs and sidecars (`limits:`)
+    # Maintenance windows (`maintenance:` and services.<name>.maintenance): alerts held, checks still run.
+    maintenance: MaintenanceSettings = field(default_factory=lambda: _maintenance_settings()())
 
     @property
     def base_dir(self) -> Path:
@@ -200,9 +203,10 @@ DEFAULT_ENV = "default"
 LANGUAGES = ("zh", "en")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
-_TOP_KEYS = ("env", "defaults", "services", "logging", "report", "notify", "alerts", "breaker", "state", "limits")
+_TOP_KEYS = ("env", "defaults", "services", "logging", "report", "notify", "alerts", "breaker", "state", "limits",
+             "maintenance")
 _SERVICE_KEYS = ("base_url", "headers", "verify_tls", "timeout", "auth", "alerts", "trusted_origins", "owner",
-                 "severity")
+                 "severity", "maintenance")
 
 
 def _policy_settings() -> tuple[type[PolicySettings], type[StateSettings]]:
@@ -213,6 +217,12 @@ _AUTH_KEYS = {kind: ("type", *(f.name for f in fields(cls))) for kind, cls in AU
 _HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
 _EXPIRY = ("jwt",)
 _CLIENT_AUTH = ("body", "basic")
+
+
+def _maintenance_settings() -> type[MaintenanceSettings]:
+    from .maintenance import MaintenanceSettings  # imports ConfigError from _config_reader
+
+    return MaintenanceSettings
 
 
 def _notify_settings() -> type[NotifySettings]:
@@ -516,17 +526,26 @@ def load_config(path: Path | None, env: str | None = None, environ: Mapping[str,
         file=file, environ=reader.environ, line_of=parsed.line,
     )
     state = parse_state(top.get("state"), file=file, environ=reader.environ, line_of=parsed.line)
+    report = reader.section(top.get("report"), "report", _REPORT, ReportConfig)
+    from .maintenance import parse_maintenance
+
+    maintenance = parse_maintenance(
+        top.get("maintenance"),
+        {name: svc.get("maintenance") for name, svc in raw_services.items() if isinstance(svc, Mapping)},
+        default_zone=report.timezone, file=file, environ=reader.environ, line_of=parsed.line,
+    )
     return Config(
         path=file,
         env=selected,
         defaults=defaults,
         services=services,
         logging=reader.section(top.get("logging"), "logging", _LOGGING, LoggingConfig),
-        report=reader.section(top.get("report"), "report", _REPORT, ReportConfig),
+        report=report,
         secrets=c.dedupe([*reader.secrets, *notify.secrets]),
         notify=notify,
         state_dir=state.dir,
         policy=policy,
         state=state,
         limits=_limits(reader, top.get("limits")),
+        maintenance=maintenance,
     )
