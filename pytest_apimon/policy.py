@@ -7,6 +7,15 @@ an open circuit runs (half-open probe) or is skipped. The store persists what `e
 Per interface the memory is: up/down after thresholds, the consecutive counters, whether a problem was
 announced (`alerted`: RECOVERED is only sent for something that was announced, and an interface that was
 announced down is resolved even if it recovered between runs), the last outcomes (flapping) and the breaker.
+Beside the up/down machine, a second, smaller one for slowness (expect.warn_ms): SLOW after `slow_threshold`
+consecutive slow passes, SLOW_CLEARED after `normal_threshold` normal ones; never a failure, never down.
+
+Maintenance (maintenance.py says which services are in a window; `evaluate` gets it as `maintenance`): the
+interface is checked and its counters advance, but nothing is announced (no NEW, reminder, FLAPPING, RECOVERED,
+SLOW), its flapping history and the circuit breaker ignore the run (a circuit is never opened by a failure in
+maintenance; an open one still closes on a pass). The first run after the window decides from the state: still
+down and never announced -> NEW; announced before and passing now -> RECOVERED; down during the window only ->
+nothing (it was never announced).
 """
 
 from __future__ import annotations
@@ -68,6 +77,10 @@ class InterfaceState:
     next_probe_at: float | None = None
     pool: str = ""  # the Interface-pool it belongs to ("" = unknown, before schema v2)
     last_category: str | None = None  # category of its last failed check (shown while its circuit is open)
+    slow_runs: int = 0  # consecutive passing runs slower than expect.warn_ms
+    normal_runs: int = 0  # consecutive passing runs within warn_ms
+    slow_alerted: bool = False  # SLOW was announced and not yet cleared
+    slow_since: float | None = None  # first run of the current slow streak
 
 
 @dataclass
@@ -87,6 +100,9 @@ class Kind(str, Enum):
     STORM = "storm"  # network/timeout failure during a storm: counted, not alerted
     RECOVERED = "recovered"
     REMOVED = "removed"  # announced down, then its document disappeared
+    MAINTENANCE = "maintenance"  # failing (or holding news) inside a maintenance window: checked, not alerted
+    SLOW = "slow"  # slow_threshold consecutive slow passes: announced once (Verdict.slow)
+    SLOW_CLEARED = "slow_cleared"  # normal_threshold normal passes after SLOW (Verdict.slow)
 
     def label(self, lang: str = "zh") -> str:
         return _LABELS[self][0 if lang == "zh" else 1]
@@ -96,7 +112,8 @@ _LABELS = {
     Kind.NEW: ("新告警", "NEW"), Kind.FLAPPING: ("抖动", "FLAPPING"), Kind.ONGOING: ("持续", "ONGOING"),
     Kind.RECOVERING: ("恢复中", "RECOVERING"), Kind.PENDING: ("待确认", "PENDING"),
     Kind.STORM: ("网络风暴", "STORM"), Kind.RECOVERED: ("已恢复", "RECOVERED"),
-    Kind.REMOVED: ("已移除", "REMOVED"),
+    Kind.REMOVED: ("已移除", "REMOVED"), Kind.MAINTENANCE: ("维护中", "MAINTENANCE"),
+    Kind.SLOW: ("响应慢", "SLOW"), Kind.SLOW_CLEARED: ("响应恢复正常", "SLOW CLEARED"),
 }
 _ORDER = list(Kind)
 
@@ -131,6 +148,16 @@ class Decision:
             text += f"（最近状态变化 {self.changes} 次）" if zh else f" ({self.changes} changes recently)"
         elif self.kind is Kind.RECOVERED and self.since is not None:
             text += f"，故障自 {since} 起" if zh else f", was down since {since}"
+        elif self.kind is Kind.MAINTENANCE:
+            text += "，不告警" if zh else ", not alerted"
+            if self.since is not None:
+                text += f"，失败自 {since} 起（连续 {self.runs} 次）" if zh else \
+                    f", failing since {since} ({self.runs} runs)"
+        elif self.kind is Kind.SLOW and self.since is not None:
+            text += f"，自 {since} 起连续 {self.runs} 次超过 warn_ms" if zh else \
+                f": over warn_ms {self.runs} runs in a row since {since}"
+        elif self.kind is Kind.SLOW_CLEARED and self.since is not None:
+            text += f"（慢自 {since} 起）" if zh else f" (slow since {since})"
         if self.remind:
             text += "（提醒）" if zh else " (reminder)"
         if self.breaker == OPEN and self.next_probe_at is not None:
@@ -167,12 +194,14 @@ class Verdict:
     storm: Storm | None = None
     storm_ended: float | None = None  # the previous run was a storm (its start), this one is not
     removed: list[str] = field(default_factory=list)  # keys whose state was dropped
+    slow: list[Decision] = field(default_factory=list)  # SLOW / SLOW_CLEARED (an interface may also have a decision)
+    maintenance: dict[str, str] = field(default_factory=dict)  # service -> its active window (label)
 
     @property
     def worth_message(self) -> bool:
-        """New problems, recoveries, reminders due, a storm (start/reminder/end)."""
+        """New problems, recoveries, reminders due, a storm (start/reminder/end), SLOW or its clearing."""
         storm = self.storm is not None and self.storm.notify
-        return storm or self.storm_ended is not None or any(d.notify for d in self.decisions)
+        return storm or self.storm_ended is not None or any(d.notify for d in (*self.decisions, *self.slow))
 
     @property
     def ongoing(self) -> list[Decision]:
@@ -209,8 +238,8 @@ def message_mode(send_on: str, verdict: Verdict) -> str:
 class Trigger:
     """Why a message is sent: one kind of news and the interfaces (keys) it concerns."""
 
-    what: str  # new | flapping | reminder | reminder_circuit | recovered | removed | storm | storm_reminder
-    #            | storm_ended | digest | always
+    what: str  # new | flapping | reminder | reminder_circuit | recovered | removed | slow | slow_cleared | storm
+    #            | storm_reminder | storm_ended | digest | always
     keys: tuple[str, ...] = ()
 
 
@@ -223,7 +252,7 @@ def triggers(verdict: Verdict | None, mode: str, send_on: str) -> list[Trigger]:
         out.append(Trigger("storm" if verdict.storm.since == verdict.memory.storm_last_alert_at
                            else "storm_reminder"))
     buckets: dict[str, list[str]] = {}
-    for d in verdict.decisions:
+    for d in (*verdict.decisions, *verdict.slow):
         if not d.notify:
             continue
         if d.kind is Kind.FLAPPING:
@@ -233,7 +262,7 @@ def triggers(verdict: Verdict | None, mode: str, send_on: str) -> list[Trigger]:
         else:
             what = d.kind.value
         buckets.setdefault(what, []).append(d.key)
-    order = ("new", "flapping", "reminder", "reminder_circuit", "recovered", "removed")
+    order = ("new", "flapping", "reminder", "reminder_circuit", "recovered", "removed", "slow", "slow_cleared")
     out += [Trigger(w, tuple(sorted(buckets[w]))) for w in order if w in buckets]
     if verdict.storm_ended is not None:
         out.append(Trigger("storm_ended"))
@@ -288,8 +317,9 @@ def _changes(recent: str) -> int:
     return sum(1 for a, b in pairwise(recent) if a != b)
 
 
-def _circuit_skip(s: InterfaceState, policy: AlertPolicy, now: float, result: InterfaceResult) -> Decision:
-    remind = s.alerted and _due(s.last_alert_at, policy.remind_every, now)
+def _circuit_skip(s: InterfaceState, policy: AlertPolicy, now: float, result: InterfaceResult,
+                  maintenance: bool = False) -> Decision:
+    remind = s.alerted and not maintenance and _due(s.last_alert_at, policy.remind_every, now)
     if remind:
         s.last_alert_at = now
     kind = Kind.ONGOING if s.status == DOWN else Kind.PENDING
@@ -299,19 +329,21 @@ def _circuit_skip(s: InterfaceState, policy: AlertPolicy, now: float, result: In
 
 
 def step(prev: InterfaceState | None, result: InterfaceResult, policy: AlertPolicy, now: float,
-         storm: bool = False) -> tuple[InterfaceState, Decision | None]:
-    """One interface, one run. `storm`: this run is a storm (network/timeout failures are not alerted)."""
+         storm: bool = False, maintenance: bool = False) -> tuple[InterfaceState, Decision | None]:
+    """One interface, one run. `storm`: this run is a storm (network/timeout failures are not alerted).
+    `maintenance`: its service is in a maintenance window (checked and counted, never announced)."""
     key = interface_key(result)
     s = replace(prev) if prev is not None else InterfaceState(key=key, service=result.service)
     s.pool = result.pool or s.pool
     if result.outcome == Outcome.SKIPPED:
         # An open circuit stays listed (with reminders); any other skip leaves the memory alone.
-        return s, (_circuit_skip(s, policy, now, result) if s.breaker == OPEN else None)
+        return s, (_circuit_skip(s, policy, now, result, maintenance) if s.breaker == OPEN else None)
     failed = result.outcome == Outcome.FAILED
     if failed:
         s.last_category = result.category
     storm_hit = storm and failed and result.category in STORM_CATEGORIES
-    s.recent = (s.recent + ("F" if failed else "P"))[-max(policy.flapping_window, 2):]
+    if not maintenance:  # planned restarts are not flapping: the window's outcomes stay out of the history
+        s.recent = (s.recent + ("F" if failed else "P"))[-max(policy.flapping_window, 2):]
     changes = _changes(s.recent)
     was_down_since = s.down_since
     if failed:
@@ -327,9 +359,10 @@ def step(prev: InterfaceState | None, result: InterfaceResult, policy: AlertPoli
         if s.status == DOWN and s.consecutive_successes >= policy.success_threshold:
             s.status, s.down_since, s.last_change_at = UP, None, now
 
-    event = _breaker(s, policy, now, failed, storm_hit, result.category)
+    event = _breaker(s, policy, now, failed, storm_hit, result.category, maintenance)
     was_flapping = s.flapping
-    s.flapping = policy.flapping_changes > 0 and changes >= policy.flapping_changes
+    if not maintenance:
+        s.flapping = policy.flapping_changes > 0 and changes >= policy.flapping_changes
 
     def decide(kind: Kind, notify: bool = False, remind: bool = False, since: float | None = None,
                runs: int = 0) -> tuple[InterfaceState, Decision]:
@@ -337,6 +370,12 @@ def step(prev: InterfaceState | None, result: InterfaceResult, policy: AlertPoli
                            changes=changes, breaker=s.breaker, breaker_event=event, open_since=s.open_since,
                            next_probe_at=s.next_probe_at, result=result)
 
+    if maintenance:
+        # Nothing is announced and `alerted` is left as it was: the first run after the window tells the news.
+        if failed or s.alerted:
+            return decide(Kind.MAINTENANCE, since=s.down_since or s.failing_since,
+                          runs=s.consecutive_failures)
+        return s, None
     if storm_hit:
         return decide(Kind.STORM, since=s.down_since or s.failing_since, runs=s.consecutive_failures)
     if s.flapping:
@@ -346,6 +385,10 @@ def step(prev: InterfaceState | None, result: InterfaceResult, policy: AlertPoli
         return decide(Kind.FLAPPING, notify=not was_flapping or remind, remind=remind,
                       since=s.down_since or s.failing_since)
     if s.status == DOWN:
+        if not s.alerted and not failed:
+            # Down but never announced (it went down during a storm or a maintenance window) and passing now:
+            # there is nothing to announce and no one to tell it recovered.
+            return s, None
         if not s.alerted or was_flapping:  # first announcement, or flapping settled into "down"
             s.alerted, s.last_alert_at = True, now
             return decide(Kind.NEW, notify=True, since=s.down_since, runs=s.consecutive_failures)
@@ -365,9 +408,49 @@ def step(prev: InterfaceState | None, result: InterfaceResult, policy: AlertPoli
     return s, None
 
 
+def slow_step(s: InterfaceState, result: InterfaceResult, policy: AlertPolicy, now: float,
+              maintenance: bool = False) -> Decision | None:
+    """The slowness machine (issue 16), beside the up/down one: `s` is updated in place.
+
+    Only passing checks count (a failure is the up/down machine's business and leaves these counters alone):
+    SLOW once after policy.slow_threshold consecutive slow passes (result.slow: over expect.warn_ms), then
+    quiet (no reminders); SLOW_CLEARED after policy.normal_threshold consecutive normal passes, sent when
+    send_on_resolved. Inside a maintenance window the counters advance and nothing is announced.
+    slow_threshold 0 turns the alert off (a pending SLOW is then forgotten without a message).
+    """
+    if result.outcome != Outcome.PASSED:
+        return None
+    if policy.slow_threshold <= 0:
+        s.slow_runs = s.normal_runs = 0
+        s.slow_alerted, s.slow_since = False, None
+        return None
+    key = interface_key(result)
+    if result.slow:
+        s.slow_runs += 1
+        s.normal_runs = 0
+        if s.slow_runs == 1 and not s.slow_alerted:
+            s.slow_since = now
+        if not s.slow_alerted and not maintenance and s.slow_runs >= policy.slow_threshold:
+            s.slow_alerted = True
+            return Decision(key, s.service, Kind.SLOW, notify=True, since=s.slow_since, runs=s.slow_runs,
+                            result=result)
+        return None
+    s.normal_runs += 1
+    s.slow_runs = 0
+    if not s.slow_alerted:
+        s.slow_since = None
+        return None
+    if maintenance or s.normal_runs < policy.normal_threshold:
+        return None
+    since, s.slow_alerted, s.slow_since = s.slow_since, False, None
+    return Decision(key, s.service, Kind.SLOW_CLEARED, notify=policy.send_on_resolved, since=since,
+                    runs=s.normal_runs, result=result)
+
+
 def _breaker(s: InterfaceState, policy: AlertPolicy, now: float, failed: bool, storm_hit: bool,
-             category: str | None = None) -> str:
-    """Advance the circuit breaker; returns the event. A storm failure says nothing about the interface."""
+             category: str | None = None, maintenance: bool = False) -> str:
+    """Advance the circuit breaker; returns the event. A storm failure says nothing about the interface, and
+    a failure inside a maintenance window never opens a circuit (the window's end is when we want to know)."""
     if not policy.breaker_enabled:
         s.breaker, s.open_since, s.next_probe_at = CLOSED, None, None
         return ""
@@ -383,7 +466,7 @@ def _breaker(s: InterfaceState, policy: AlertPolicy, now: float, failed: bool, s
     if failed and s.breaker == OPEN:  # the half-open probe failed: a new cooldown, same open_since
         s.next_probe_at = now + policy.breaker_cooldown
         return "reopened"
-    if failed and s.consecutive_failures >= policy.breaker_failures:
+    if failed and s.consecutive_failures >= policy.breaker_failures and not maintenance:
         s.breaker, s.open_since, s.next_probe_at = OPEN, now, now + policy.breaker_cooldown
         return "opened"
     if not failed and s.breaker == OPEN:
@@ -406,7 +489,7 @@ def detect_storm(results: Iterable[InterfaceResult], settings: StormSettings) ->
 
 def evaluate(previous: Mapping[str, InterfaceState], results: Iterable[InterfaceResult], settings: PolicySettings,
              now: float, memory: RunMemory | None = None, *, selection_complete: bool = True,
-             pools: Collection[str] | None = None) -> Verdict:
+             pools: Collection[str] | None = None, maintenance: Mapping[str, str] | None = None) -> Verdict:
     """This run's results against the remembered states. `now`: the run's end (epoch seconds).
 
     Only interfaces with a result are stepped: an interface the run did not check (a -k/-m subset, a run
@@ -416,10 +499,14 @@ def evaluate(previous: Mapping[str, InterfaceState], results: Iterable[Interface
     from the pool: their state is dropped (REMOVED when they were announced down). States remembered before
     pools were recorded (pool "") count as belonging to every pool.
     An ongoing storm is re-announced every global remind_every.
+    maintenance: {service: its active window's label} (maintenance.in_maintenance) for the services whose
+    alerts are held this run; their failures do not count toward a storm either.
     """
+    maintenance = dict(maintenance or {})
     results = list(results)
     memory = replace(memory) if memory is not None else RunMemory()
-    failed, executed, by_service = detect_storm(results, settings.storm)
+    failed, executed, by_service = detect_storm([r for r in results if r.service not in maintenance],
+                                                settings.storm)
     storm: Storm | None = None
     storm_ended: float | None = None
     if failed:
@@ -433,16 +520,21 @@ def evaluate(previous: Mapping[str, InterfaceState], results: Iterable[Interface
 
     states: dict[str, InterfaceState] = dict(previous)
     decisions: list[Decision] = []
+    slow: list[Decision] = []
     seen: set[str] = set()
     for key, result in unique_keys(results):
         seen.add(key)
         if result.outcome == Outcome.SKIPPED and key not in previous:
             continue  # nothing to remember about an interface that never ran
-        state, decision = step(previous.get(key), result, settings.for_interface(result.service, result.severity),
-                               now, storm=storm is not None)
+        policy = settings.for_interface(result.service, result.severity)
+        held = result.service in maintenance
+        state, decision = step(previous.get(key), result, policy, now, storm=storm is not None, maintenance=held)
+        slowness = slow_step(state, result, policy, now, maintenance=held)
         states[key] = state
         if decision is not None:
             decisions.append(decision)
+        if slowness is not None:
+            slow.append(slowness)
     removed: list[str] = []
     if selection_complete and results:  # an empty run (broken collection) must not forget everything
         for key in sorted(set(previous) - seen):
@@ -453,4 +545,5 @@ def evaluate(previous: Mapping[str, InterfaceState], results: Iterable[Interface
             if old.alerted:
                 decisions.append(Decision(key, old.service, Kind.REMOVED, since=old.down_since))
     decisions.sort(key=lambda d: (_ORDER.index(d.kind), d.service, d.key))
-    return Verdict(states, decisions, memory, storm, storm_ended, removed)
+    slow.sort(key=lambda d: (_ORDER.index(d.kind), d.service, d.key))
+    return Verdict(states, decisions, memory, storm, storm_ended, removed, slow, maintenance)

@@ -13,6 +13,8 @@
       remind_every: 1h            # re-alert an interface that stays down; 0 = never
       flapping: {changes: 4, window: 10}   # >= 4 outcome changes in the last 10 runs; false disables
       storm: {fraction: 0.5, min_services: 2, min_interfaces: 4}     # false disables
+      slow_threshold: 3           # consecutive slow passes (over expect.warn_ms) before SLOW; 0 = no SLOW alerts
+      normal_threshold: 3         # consecutive normal passes that clear a SLOW
     breaker:
       enabled: true
       failures: 5                 # consecutive failing runs that open the circuit
@@ -52,6 +54,8 @@ class AlertPolicy:
     breaker_enabled: bool = True
     breaker_failures: int = 5
     breaker_cooldown: float = 300.0
+    slow_threshold: int = 3  # consecutive slow passes before SLOW (0 = off)
+    normal_threshold: int = 3  # consecutive normal passes that clear SLOW
 
 
 @dataclass(frozen=True)
@@ -100,7 +104,8 @@ class PolicySettings:
         return policy if every is None else replace(policy, remind_every=every)
 
 
-_ALERT_KEYS = ("failure_threshold", "success_threshold", "send_on_resolved", "remind_every", "flapping", "storm")
+_ALERT_KEYS = ("failure_threshold", "success_threshold", "send_on_resolved", "remind_every", "slow_threshold",
+               "normal_threshold", "flapping", "storm")
 _SERVICE_ALERT_KEYS = (*_ALERT_KEYS[:-1], "breaker")
 _FLAPPING_KEYS = ("changes", "window")
 _STORM_KEYS = ("fraction", "min_services", "min_interfaces")
@@ -150,7 +155,8 @@ class _Reader(SectionReader):
         section = self.mapping(raw, path, allowed)
         out: dict[str, Any] = {}
         for key, convert in (("failure_threshold", at_least(1)), ("success_threshold", at_least(1)),
-                             ("send_on_resolved", boolean), ("remind_every", parse_duration)):
+                             ("send_on_resolved", boolean), ("remind_every", parse_duration),
+                             ("slow_threshold", at_least(0)), ("normal_threshold", at_least(1))):
             if section.get(key) is not None:
                 out[key] = self.value(section, path, key, convert, None)
         if "flapping" in section:

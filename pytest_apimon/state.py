@@ -95,6 +95,12 @@ MIGRATIONS: list[list[str]] = [
         "ALTER TABLE runs ADD COLUMN checked INTEGER",
         "ALTER TABLE results ADD COLUMN circuit_open INTEGER NOT NULL DEFAULT 0",
     ],
+    [  # v4 (issue 16): the slowness machine beside up/down (policy.slow_step)
+        "ALTER TABLE alert_state ADD COLUMN slow_runs INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE alert_state ADD COLUMN normal_runs INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE alert_state ADD COLUMN slow_alerted INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE alert_state ADD COLUMN slow_since REAL",
+    ],
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 _STATE_COLUMNS = [f.name for f in fields(InterfaceState)]
@@ -438,6 +444,7 @@ class StateStore:
         for row in rows:
             data = dict(row)
             data["alerted"], data["flapping"] = bool(data["alerted"]), bool(data["flapping"])
+            data["slow_alerted"] = bool(data["slow_alerted"])
             out[data["key"]] = InterfaceState(**data)
         return out
 
