@@ -15,6 +15,7 @@ from typing import ClassVar
 from .categories import Category, Outcome
 from .config import Config
 from .incidents import Ledger
+from .maintenance import in_maintenance
 from .messages import localize
 from .notify import DeliveryResult, Notification, build_notifiers
 from .notify.outbox import OutboxEntry
@@ -63,6 +64,8 @@ TRIGGER_WORDS = {
     "storm": ("网络风暴", "network storm"),
     "storm_reminder": ("网络风暴仍在持续（提醒）", "network storm still going on (reminder)"),
     "storm_ended": ("网络风暴已结束", "network storm over"),
+    "slow": ("响应慢", "slow responses"),
+    "slow_cleared": ("响应恢复正常", "response times back to normal"),
     "digest": ("仍未恢复的问题摘要", "digest of problems still open"),
     "always": ("例行报告（send_on: always）", "routine report (send_on: always)"),
 }
@@ -106,6 +109,11 @@ def title(run: RunResult, lang: str, config_title: str | None = None, found: lis
         verdict = "网络风暴" if zh else "network storm"
     elif news.get("recovered"):
         verdict = f"{news['recovered']} 个已恢复" if zh else f"{news['recovered']} recovered"
+    elif news.get("slow"):  # passing, but slower than warn_ms for slow_threshold runs: not a failure
+        verdict = f"{news['slow']} 个接口响应慢" if zh else f"{news['slow']} slow"
+    elif news.get("slow_cleared"):
+        verdict = f"{news['slow_cleared']} 个接口响应恢复正常" if zh else \
+            f"{news['slow_cleared']} back to normal speed"
     elif news.get("digest"):  # e.g. RECOVERING: passing now, not yet back up after success_threshold
         verdict = f"{news['digest']} 个未恢复" if zh else f"{news['digest']} not yet recovered"
     else:
@@ -125,6 +133,22 @@ def apply_ownership(run: RunResult, config: Config) -> None:
             r.severity = svc.severity or default
 
 
+def apply_maintenance(run: RunResult, config: Config, memory: Memory | None, lang: str) -> dict[str, str]:
+    """Mark each result whose service is inside a maintenance window during the run (its start or end, on the
+    memory's clock when there is one) with the window's label; returns {service: label} for policy.evaluate."""
+    if not config.maintenance:
+        return {}
+    if memory is not None and memory.opened_at is not None:
+        start, end = memory.opened_at, Memory.clock()
+    else:
+        start, end = run.started_at, run.finished_at
+    found = in_maintenance(config.maintenance, [r.service for r in run.results], start, end)
+    labels = {svc: window.label(lang) for svc, window in found.items()}
+    for r in run.results:
+        r.maintenance = labels.get(r.service, "")
+    return labels
+
+
 def owners_to_mention(results: list[InterfaceResult], extras: Extras | None, settings: NotifySettings,
                       ) -> tuple[tuple[str, ...], bool]:
     """(owners to @-mention, whether the robots' own mention lists apply) for the problems of one message.
@@ -137,7 +161,7 @@ def owners_to_mention(results: list[InterfaceResult], extras: Extras | None, set
     alerting = False
     memory = extras is not None and bool(extras.state)
     for r in results:
-        if not is_down(r):
+        if not is_down(r) or r.maintenance:  # a maintenance window holds every alert, mentions included
             continue
         new = not memory or (extras is not None and r.nodeid in extras.announced)
         remind = extras is not None and r.nodeid in extras.reminded
@@ -200,14 +224,15 @@ def build_notification(run: RunResult, config: Config, lang: str, redactor: Reda
     def scope(services: tuple[str, ...]) -> Notification | None:
         view = replace(run, results=[r for r in run.results if r.service in services])
         recovered = extras is not None and any(svc in services for svc, *_ in extras.recovered)
-        if not any(is_down(r) for r in view.results) and not recovered:
+        slow = verdict is not None and any(d.notify and d.service in services for d in verdict.slow)
+        if not any(is_down(r) and not r.maintenance for r in view.results) and not recovered and not slow:
             return None  # nothing about these services: this robot hears nothing
         return make(view, services=services)
 
     def route(target: str, services: tuple[str, ...]) -> Notification | None:
         mine = (lambda svc: svc in services) if services else (lambda svc: True)
         view = replace(run, results=[r for r in run.results if mine(r.service)]) if services else run
-        failed = [r for r in view.results if is_down(r)]
+        failed = [r for r in view.results if is_down(r) and not r.maintenance]  # maintenance: held
         scoped = services or None
         if verdict is None or extras is None:  # no memory: every robot with problems (or send_on: always)
             if failed or (mode == "full" and settings.send_on == "always" and not services):
@@ -222,7 +247,8 @@ def build_notification(run: RunResult, config: Config, lang: str, redactor: Reda
             not services or any(mine(s) for s in verdict.storm.by_service))
         storm = storm or (verdict.storm_ended is not None and not services)
         news = storm or bool(told_recovered) or any(
-            d.notify and d.kind not in (Kind.RECOVERED, Kind.REMOVED) and mine(d.service) for d in verdict.decisions)
+            d.notify and d.kind not in (Kind.RECOVERED, Kind.REMOVED) and mine(d.service)
+            for d in (*verdict.decisions, *verdict.slow))
         if mode == "none":
             worth = bool(untold)
         elif mode == "digest":
@@ -275,8 +301,9 @@ class Memory:
     memory: RunMemory
     skips: dict[str, str]  # interface key (service/name) -> skip reason (open circuit)
     verdict: Verdict | None = None
-    # The clock (epoch seconds) the circuit breaker's cooldown is judged by when `open` gets no `now`;
-    # tests replace it to step past a cooldown without sleeping through it.
+    opened_at: float | None = None  # the run's start on `clock` (maintenance windows are judged by it)
+    # The clock (epoch seconds) the circuit breaker's cooldown and maintenance windows are judged by when `open`
+    # gets no `now`; tests replace it to step past a cooldown or a window without sleeping through it.
     clock: ClassVar[Callable[[], float]] = time.time
 
     @classmethod
@@ -299,8 +326,9 @@ class Memory:
         except BaseException:
             lock.release()
             raise
-        gates = skips(states, config.policy, cls.clock() if now is None else now) if breaker else {}
-        return cls(store, lock, states, memory, gates)
+        at = cls.clock() if now is None else now
+        gates = skips(states, config.policy, at) if breaker else {}
+        return cls(store, lock, states, memory, gates, opened_at=at)
 
     def close(self) -> None:
         self.store.close()
@@ -376,6 +404,13 @@ def build_extras(run: RunResult, verdict: Verdict | None, store: StateStore | No
         closing = ledger.closing_of(d.key) if ledger is not None else None
         extras.recovered.append((service, name, now - d.since if d.since is not None else None,
                                  closing.id if closing is not None else ""))
+    for d in verdict.slow:
+        line = f"{d.key} — {d.describe(lang, now)}"
+        got = d.result
+        if d.kind is Kind.SLOW and got is not None and got.elapsed_ms is not None and got.warn_ms is not None:
+            line += (f"（本次 {got.elapsed_ms:.0f} ms，warn_ms {got.warn_ms:g} ms）" if zh
+                     else f" (this run {got.elapsed_ms:.0f} ms, warn_ms {got.warn_ms:g} ms)")
+        extras.service_notes.append((d.service, line))
     if recovered:
         extras.sections.append(("已恢复" if zh else "Recovered", [
             f"{d.key} — {d.describe(lang, now)}" for d in sorted(recovered, key=lambda d: d.key)]))
@@ -465,10 +500,11 @@ def finish(run: RunResult, config: Config, lang: str, redactor: Redactor, memory
     ledger: Ledger | None = None
     store = memory.store if memory is not None else None
     apply_ownership(run, config)
+    held = apply_maintenance(run, config, memory, lang)
     if memory is not None:
         policy = replace(config.policy, remind_by_severity=settings.remind_every)
         verdict = evaluate(memory.states, run.results, policy, run.finished_at, memory.memory,
-                           selection_complete=selection_complete, pools=pools)
+                           selection_complete=selection_complete, pools=pools, maintenance=held)
         memory.verdict = verdict
         ledger = Ledger.in_dir(config.state_path, config.env)
         # An incident ends when its interface is no longer announced down (recovered, removed, or resolved
@@ -495,7 +531,7 @@ def finish(run: RunResult, config: Config, lang: str, redactor: Redactor, memory
     if verdict is not None:
         mode = message_mode(settings.send_on, verdict)
     else:
-        failed = any(is_down(r) for r in run.results)
+        failed = any(is_down(r) and not r.maintenance for r in run.results)
         mode = "full" if settings.send_on == "always" or failed else "none"
     targets = [t for notifier in notifiers for t in notifier.targets()]  # type: ignore[attr-defined]
     if mode == "none" and ledger is not None and _untold(run, extras, ledger, targets):

@@ -68,6 +68,10 @@ _T: dict[str, tuple[str, str]] = {
                                                           "still counted as down)"),
     "circuit_note": ("熔断中，未检查", "circuit open, not checked"),
     "by_service": ("按服务", "By service"),
+    "maintenance": ("维护中", "maintenance"),
+    "maintenance_count": ("其中 {n} 个维护中（不告警）", "{n} of them in maintenance (not alerted)"),
+    "maintenance_line": ("维护中：{service}（{window}）— 照常检查和记录，不告警", "Maintenance: {service} ({window}) — "
+                         "checked and recorded, alerts held"),
 }
 
 
@@ -90,6 +94,8 @@ class Extras:
     service_lead: dict[str, str] = field(default_factory=dict)  # service -> its root-cause line (unreachable …)
     reminded: set[str] = field(default_factory=set)  # nodeids whose reminder is due this run
     announced: set[str] = field(default_factory=set)  # nodeids announced for the first time (NEW, FLAPPING)
+    # (service, line) shown with the lead lines and kept to the service's robots: maintenance, SLOW alerts.
+    service_notes: list[tuple[str, str]] = field(default_factory=list)
 
 
 def _t(key: str, lang: str, **kw: Any) -> str:
@@ -111,6 +117,23 @@ class Stats:
     flaky: int = 0  # passed, but only after one or more retries
     circuit_open: int = 0  # of `failed`: not checked this run, known down (the breaker saves requests, not truth)
     slow: int = 0  # passed, but slower than expect.warn_ms (degraded)
+    maintenance: int = 0  # of `failed`: its service is in a maintenance window (not alerted)
+
+
+def maintenance_lines(run: RunResult, lang: str) -> list[tuple[str, str]]:
+    """(service, 'Maintenance: svc (window) — …') for every service of the run inside a maintenance window."""
+    seen: dict[str, str] = {}
+    for r in run.results:
+        if r.maintenance:
+            seen.setdefault(r.service, r.maintenance)
+    return [(svc, _t("maintenance_line", lang, service=svc, window=window)) for svc, window in sorted(seen.items())]
+
+
+def _service_notes(run: RunResult, extras: Extras | None, lang: str) -> list[str]:
+    """Maintenance lines of the run's services, then the memory's per-service notes (SLOW …) for them."""
+    services = {r.service for r in run.results}
+    lines = [line for _, line in maintenance_lines(run, lang)]
+    return lines + [line for svc, line in (extras.service_notes if extras else []) if svc in services]
 
 
 def is_down(r: InterfaceResult) -> bool:
@@ -167,6 +190,7 @@ def compute_stats(run: RunResult) -> Stats:
         flaky=len(_flaky(run)),
         circuit_open=sum(1 for r in failed_results if r.outcome == Outcome.SKIPPED),
         slow=len(_slow(run)),
+        maintenance=sum(1 for r in run.results if r.maintenance and is_down(r)),
     )
 
 
@@ -309,6 +333,8 @@ def render_terminal(run: RunResult, lang: str = "zh", *, redactor: Redactor | No
         failed += f" ({_breakdown(stats, lang)})"
     if stats.circuit_open:
         failed += f" [{_t('circuit_open', lang, n=stats.circuit_open)}]"
+    if stats.maintenance:
+        failed += f" [{_t('maintenance_count', lang, n=stats.maintenance)}]"
     lines = [
         _window(run, lang),
         f"{_t('env', lang)} {run.env}" + (f" · {_t('proxy', lang)} {red.text(run.proxy)}" if run.proxy else ""),
@@ -318,6 +344,7 @@ def render_terminal(run: RunResult, lang: str = "zh", *, redactor: Redactor | No
         _latency(stats, lang),
     ]
     lead = [*extras.lead, *(line for _, line in sorted(extras.service_lead.items()))] if extras else []
+    lead += _service_notes(run, extras, lang)
     if lead:
         lines += ["", *lead]
     throttled = _rate_limit_lines(run, lang)
@@ -377,10 +404,11 @@ FIRST_SCREEN_LINES = 8  # a phone screen: the verdict and the top problems, befo
 _STATE_WORDS = {
     "new": ("新告警", "new"), "ongoing": ("持续", "ongoing"), "flapping": ("抖动", "flapping"),
     "recovering": ("恢复中", "recovering"), "pending": ("待确认", "pending"), "storm": ("网络风暴", "storm"),
-    "circuit": ("熔断", "circuit open"),
+    "circuit": ("熔断", "circuit open"), "maintenance": ("维护中", "maintenance"),
 }
 _SEVERITY_ORDER = {"P0": 0, "P1": 1, "P2": 2}
-_STATE_ORDER = {"new": 0, "flapping": 1, "circuit": 2, "ongoing": 3, "recovering": 4, "pending": 5, "storm": 6}
+_STATE_ORDER = {"new": 0, "flapping": 1, "circuit": 2, "ongoing": 3, "recovering": 4, "pending": 5, "storm": 6,
+                "maintenance": 7}
 
 
 def duration_text(seconds: float, lang: str) -> str:
@@ -456,6 +484,7 @@ def render_first_screen(run: RunResult, lang: str, heading: str, *, redactor: Re
     tail = [f"[{'状态页' if zh else 'Status page'}]({ex.link})"] if ex.link else ([pointer] if pointer else [])
     room = max(1, max_lines - len(head) - 1)  # the last line: the link, or the notifier's pointer to the details
     body: list[str] = [f"> {_one_line(localize(line, lang))}" for line in ex.lead]
+    body += [f"> {_one_line(line)}" for line in _service_notes(run, ex, lang)]  # maintenance, SLOW
     body += [f"- {line}" for line in _collapsed_lines(run, ex, lang)]  # storm / unreachable service, counted
     body += [f"> {line}" for line in _rate_limit_lines(run, lang)]  # the monitor throttled (429), not an outage
     order = {c: i for i, c in enumerate(_category_order({_category_of(r) for r in failed}))}
@@ -625,6 +654,8 @@ def render_markdown(run: RunResult, lang: str = "zh", title: str | None = None, 
         failed += f" ({_breakdown(stats, lang)})"
     if stats.circuit_open:
         failed += f" · {_t('circuit_open', lang, n=stats.circuit_open)}"
+    if stats.maintenance:
+        failed += f" · {_t('maintenance_count', lang, n=stats.maintenance)}"
     lines = [
         f"# {title or _t('title', lang) + ' · ' + run.env}",
         f"**{_t('result', lang)}**{sep}{overall}",
@@ -646,6 +677,7 @@ def render_markdown(run: RunResult, lang: str = "zh", title: str | None = None, 
     ]
     lead = [*extras.lead, *(line for svc, line in sorted(extras.service_lead.items())
                             if any(r.service == svc for r in run.results))] if extras else []
+    lead += _service_notes(run, extras, lang)
     if extras and extras.link:
         lead.insert(0, f"[{'状态页' if lang == 'zh' else 'Status page'}]({extras.link})")
     if lead:
@@ -744,6 +776,9 @@ def render_json(run: RunResult, *, redactor: Redactor | None = None) -> str:
                          for host, n in sorted(run.rate_limited.items())},
         # What is down now, the circuit-open ones included (issue 14): keys as in the state database.
         "down_now": sorted({r.key or f"{r.service}/{r.name}" for r in run.results if is_down(r)}),
+        # Services inside a maintenance window this run -> the window (their failures were not alerted).
+        "maintenance": {red.text(svc): red.text(r.maintenance) for svc, r in
+                        sorted({r.service: r for r in run.results if r.maintenance}.items())},
         "results": [_json_record(r, red) for r in sorted(run.results, key=_sort_key)],
     }
     return json.dumps(doc, ensure_ascii=False, indent=2)

@@ -45,6 +45,9 @@ class InterfaceResult:
     # Passed but slower than expect.warn_ms (degraded); `reason` stays empty for passed results.
     slow: bool = False
     warn_ms: float | None = None  # failures: one masked `curl` line that repeats the request (reproduce.py)
+    # The maintenance window its service was in during this run (maintenance.py; set on the controller):
+    # checked and recorded, not alerted. "" = none.
+    maintenance: str = ""
 
     def __post_init__(self) -> None:
         # Built from plain strings too (xdist's dict, the history): hold the enums. Raises ValueError.
