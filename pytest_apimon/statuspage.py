@@ -34,7 +34,7 @@ from .categories import Category, Outcome
 from .metrics import atomic_write_text
 from .policy import DOWN, OPEN, InterfaceState, Verdict, interface_key
 from .redact import Redactor
-from .report import compute_stats, is_down
+from .report import compute_stats, is_down, maintenance_lines
 from .results import InterfaceResult, RunResult
 from .rollup import HOUR, hour_floor
 from .state import DAY, Availability, ResultRow, StateStore
@@ -82,6 +82,9 @@ _T = {
 # Degraded (expect.warn_ms): passed but slow in the latest run.
 _T["zh"].update(slow="响应慢", slow_title="{ms} ms，超过 warn_ms {warn} ms")
 _T["en"].update(slow="slow", slow_title="{ms} ms, over warn_ms {warn} ms")
+# Maintenance windows (maintenance.py): checked and recorded, alerts held.
+_T["zh"].update(maintenance="维护中")
+_T["en"].update(maintenance="maintenance")
 
 
 
@@ -127,13 +130,15 @@ class DayBar:
 @dataclass(frozen=True)
 class RowView:
     """One interface row. `failed`: category label when it failed in this run; `slow`: hover text of the
-    slow pill ('' when not slow); `run_bar`: its run-bar tokens (state.bar_tokens), space separated."""
+    slow pill ('' when not slow); `maintenance`: the window it failed in (its pill's hover text, '' when none);
+    `run_bar`: its run-bar tokens (state.bar_tokens), space separated."""
     search: str
     method: str
     name: str
     problem: bool
     failed: str
     slow: str
+    maintenance: str
     run_bar: Own
     avail: list[AvailCell]
     spark: Spark | None
@@ -149,6 +154,7 @@ class ServiceView:
     bad: int = 0
     open: bool = False
     avail: list[AvailCell] = field(default_factory=list)
+    maintenance: str = ""  # the maintenance window it was in during the run ('' = none)
 
 
 @dataclass(frozen=True)
@@ -217,6 +223,7 @@ def _page_view(store: StateStore, env: str, run: RunResult, verdict: Verdict | N
         "cell_colors": [(cls, _CELL_COLOR[cat]) for cat, cls in _CELL_CLASS.items()],
         "windows": [(w, t["avail" + w[1:]]) for w in WINDOWS],
         "banner": _banner(run, states, verdict, t, lang),
+        "maintenance": maintenance_lines(run, lang),  # (service, line) per service inside a window
         "last_run": {"started": _fmt(run.started_at), "finished": _fmt(run.finished_at),
                      "duration": f"{run.duration:.1f}", "total": len(run.results), "passed": stats.passed,
                      "failed": failed_now, "skipped": stats.skipped,
@@ -304,6 +311,7 @@ def _services(src: _Source, runs: list[tuple[int, float]], days: Mapping[str, li
         keys.setdefault(r.service, []).append(key)
         svc.count += 1
         svc.bad += problem
+        svc.maintenance = svc.maintenance or r.maintenance
     open_all = len(src.run.results) <= 300
     for name, svc in services.items():
         svc.open = open_all or svc.bad > 0
@@ -320,6 +328,7 @@ def _row(r: InterfaceResult, problem: bool, run_bar: Own, avail: list[AvailCell]
     return RowView(
         search=f"{r.service}/{r.module}/{r.name}".lower(), method=r.method or "", name=r.name, problem=problem,
         failed=_cat_label(r.category or "unexpected", lang) if r.outcome == Outcome.FAILED else "", slow=slow,
+        maintenance=r.maintenance if r.outcome == Outcome.FAILED else "",
         run_bar=run_bar, avail=avail, spark=_sparkline(spark or {}, lang), days=_day_bar(per_day, lang))
 
 
