@@ -134,14 +134,15 @@ def apply_ownership(run: RunResult, config: Config) -> None:
 
 
 def apply_maintenance(run: RunResult, config: Config, memory: Memory | None, lang: str) -> dict[str, str]:
-    """Mark each result whose service is inside a maintenance window during the run (its start or end, on the
-    memory's clock when there is one) with the window's label; returns {service: label} for policy.evaluate."""
+    """Mark each result whose service is inside a maintenance window during the run (at its start or its end)
+    with the window's label; returns {service: label} for policy.evaluate.
+
+    The run's times are read on the memory's clock (Memory.clock, the wall clock unless a test moved it), so a
+    test steps past a window as it steps past a breaker cooldown; `apimon merge` judges the shards' own times."""
     if not config.maintenance:
         return {}
-    if memory is not None and memory.opened_at is not None:
-        start, end = memory.opened_at, Memory.clock()
-    else:
-        start, end = run.started_at, run.finished_at
+    skew = Memory.clock() - time.time() if memory is not None else 0.0
+    start, end = run.started_at + skew, run.finished_at + skew
     found = in_maintenance(config.maintenance, [r.service for r in run.results], start, end)
     labels = {svc: window.label(lang) for svc, window in found.items()}
     for r in run.results:
@@ -301,7 +302,6 @@ class Memory:
     memory: RunMemory
     skips: dict[str, str]  # interface key (service/name) -> skip reason (open circuit)
     verdict: Verdict | None = None
-    opened_at: float | None = None  # the run's start on `clock` (maintenance windows are judged by it)
     # The clock (epoch seconds) the circuit breaker's cooldown and maintenance windows are judged by when `open`
     # gets no `now`; tests replace it to step past a cooldown or a window without sleeping through it.
     clock: ClassVar[Callable[[], float]] = time.time
@@ -326,9 +326,8 @@ class Memory:
         except BaseException:
             lock.release()
             raise
-        at = cls.clock() if now is None else now
-        gates = skips(states, config.policy, at) if breaker else {}
-        return cls(store, lock, states, memory, gates, opened_at=at)
+        gates = skips(states, config.policy, cls.clock() if now is None else now) if breaker else {}
+        return cls(store, lock, states, memory, gates)
 
     def close(self) -> None:
         self.store.close()
@@ -541,6 +540,8 @@ def finish(run: RunResult, config: Config, lang: str, redactor: Redactor, memory
         if ledger is not None and not dry_run:
             ledger.save()
         reason = "nothing new since the last report" if verdict is not None else "no failure"
+        if held:
+            reason += f"; in maintenance, alerts held: {', '.join(sorted(held))}"
         verb = "nothing would be sent" if dry_run else "not sent"
         outcome.reason = f"{verb} (send_on: {settings.send_on}; {reason})"
         if not dry_run:
