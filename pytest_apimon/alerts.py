@@ -540,8 +540,7 @@ def finish(run: RunResult, config: Config, lang: str, redactor: Redactor, memory
         if ledger is not None and not dry_run:
             ledger.save()
         reason = "nothing new since the last report" if verdict is not None else "no failure"
-        if held:
-            reason += f"; in maintenance, alerts held: {', '.join(sorted(held))}"
+        reason += f"; in maintenance, alerts held: {', '.join(sorted(held))}" if held else ""
         verb = "nothing would be sent" if dry_run else "not sent"
         outcome.reason = f"{verb} (send_on: {settings.send_on}; {reason})"
         if not dry_run:

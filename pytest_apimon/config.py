@@ -168,6 +168,12 @@ class ReportConfig:
     timezone: str | None = None  # IANA name or +08:00 for times in messages; None: the machine's zone
 
 
+def _no_maintenance() -> MaintenanceSettings:
+    from .maintenance import MaintenanceSettings  # imports ConfigError from _config_reader
+
+    return MaintenanceSettings()
+
+
 @dataclass(frozen=True)
 class Config:
     path: str | None  # the file it came from (None: built-in defaults)
@@ -184,7 +190,7 @@ class Config:
     state: StateSettings = field(default_factory=lambda: _policy_settings()[1]())
     limits: Limits = DEFAULT_LIMITS  # parse limits for documents, specs and sidecars (`limits:`)
     # Maintenance windows (`maintenance:` and services.<name>.maintenance): alerts held, checks still run.
-    maintenance: MaintenanceSettings = field(default_factory=lambda: _maintenance_settings()())
+    maintenance: MaintenanceSettings = field(default_factory=_no_maintenance)
 
     @property
     def base_dir(self) -> Path:
@@ -217,12 +223,6 @@ _AUTH_KEYS = {kind: ("type", *(f.name for f in fields(cls))) for kind, cls in AU
 _HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
 _EXPIRY = ("jwt",)
 _CLIENT_AUTH = ("body", "basic")
-
-
-def _maintenance_settings() -> type[MaintenanceSettings]:
-    from .maintenance import MaintenanceSettings  # imports ConfigError from _config_reader
-
-    return MaintenanceSettings
 
 
 def _notify_settings() -> type[NotifySettings]:

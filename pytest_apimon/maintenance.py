@@ -73,6 +73,7 @@ class Window:
 
     @property
     def weekly(self) -> bool:
+        """Recurring every week (`days` given), else one-off."""
         return self.start_at is None
 
     def active(self, at: float) -> bool:
@@ -100,6 +101,7 @@ class MaintenanceSettings:
     services: Mapping[str, tuple[Window, ...]] = field(default_factory=dict)
 
     def windows(self, service: str) -> tuple[Window, ...]:
+        """The global windows, then the service's own."""
         return self.global_ + tuple(self.services.get(service, ()))
 
     def __bool__(self) -> bool:
@@ -234,6 +236,7 @@ def _weekday(text: str) -> int:
 
 class _Reader(SectionReader):
     def window(self, raw: Any, path: Path_, default_zone: str | None, service: str) -> Window:
+        """One window mapping at `path`; ConfigError for anything wrong in it."""
         section = self.mapping(raw, path, _WINDOW_KEYS)
         zone_name = self.value(section, path, "timezone", _zone_name, None) or default_zone
         zone = times.parse_zone(zone_name) if zone_name else None
@@ -277,6 +280,7 @@ class _Reader(SectionReader):
                       service=service, text=f"{section['start']}{until}")
 
     def windows(self, raw: Any, path: Path_, default_zone: str | None, service: str = "") -> tuple[Window, ...]:
+        """A list of windows (or one mapping) at `path`; null is none."""
         if raw is None:
             return ()
         if isinstance(raw, Mapping):  # one window written without the list

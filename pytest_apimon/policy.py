@@ -342,27 +342,15 @@ def step(prev: InterfaceState | None, result: InterfaceResult, policy: AlertPoli
     if failed:
         s.last_category = result.category
     storm_hit = storm and failed and result.category in STORM_CATEGORIES
-    if not maintenance:  # planned restarts are not flapping: the window's outcomes stay out of the history
-        s.recent = (s.recent + ("F" if failed else "P"))[-max(policy.flapping_window, 2):]
+    # Planned restarts are not flapping: a maintenance window's outcomes stay out of the history.
+    s.recent = s.recent if maintenance else (s.recent + ("F" if failed else "P"))[-max(policy.flapping_window, 2):]
     changes = _changes(s.recent)
     was_down_since = s.down_since
-    if failed:
-        s.consecutive_failures += 1
-        s.consecutive_successes = 0
-        if s.consecutive_failures == 1:
-            s.failing_since = now
-        if s.status == UP and s.consecutive_failures >= policy.failure_threshold:
-            s.status, s.down_since, s.last_change_at = DOWN, s.failing_since, now
-    else:
-        s.consecutive_successes += 1
-        s.consecutive_failures, s.failing_since = 0, None
-        if s.status == DOWN and s.consecutive_successes >= policy.success_threshold:
-            s.status, s.down_since, s.last_change_at = UP, None, now
+    _count(s, failed, policy, now)
 
     event = _breaker(s, policy, now, failed, storm_hit, result.category, maintenance)
     was_flapping = s.flapping
-    if not maintenance:
-        s.flapping = policy.flapping_changes > 0 and changes >= policy.flapping_changes
+    s.flapping = s.flapping if maintenance else policy.flapping_changes > 0 and changes >= policy.flapping_changes
 
     def decide(kind: Kind, notify: bool = False, remind: bool = False, since: float | None = None,
                runs: int = 0) -> tuple[InterfaceState, Decision]:
@@ -372,10 +360,8 @@ def step(prev: InterfaceState | None, result: InterfaceResult, policy: AlertPoli
 
     if maintenance:
         # Nothing is announced and `alerted` is left as it was: the first run after the window tells the news.
-        if failed or s.alerted:
-            return decide(Kind.MAINTENANCE, since=s.down_since or s.failing_since,
-                          runs=s.consecutive_failures)
-        return s, None
+        return decide(Kind.MAINTENANCE, since=s.down_since or s.failing_since, runs=s.consecutive_failures) \
+            if failed or s.alerted else (s, None)
     if storm_hit:
         return decide(Kind.STORM, since=s.down_since or s.failing_since, runs=s.consecutive_failures)
     if s.flapping:
@@ -384,11 +370,9 @@ def step(prev: InterfaceState | None, result: InterfaceResult, policy: AlertPoli
             s.alerted, s.last_alert_at = True, now
         return decide(Kind.FLAPPING, notify=not was_flapping or remind, remind=remind,
                       since=s.down_since or s.failing_since)
-    if s.status == DOWN:
-        if not s.alerted and not failed:
-            # Down but never announced (it went down during a storm or a maintenance window) and passing now:
-            # there is nothing to announce and no one to tell it recovered.
-            return s, None
+    # Down but never announced (it went down during a storm or a maintenance window) and passing now: there is
+    # nothing to announce and no one to tell it recovered, so it falls through to "nothing".
+    if s.status == DOWN and (s.alerted or failed):
         if not s.alerted or was_flapping:  # first announcement, or flapping settled into "down"
             s.alerted, s.last_alert_at = True, now
             return decide(Kind.NEW, notify=True, since=s.down_since, runs=s.consecutive_failures)
@@ -406,6 +390,22 @@ def step(prev: InterfaceState | None, result: InterfaceResult, policy: AlertPoli
     if failed:
         return decide(Kind.PENDING, since=s.failing_since, runs=s.consecutive_failures)
     return s, None
+
+
+def _count(s: InterfaceState, failed: bool, policy: AlertPolicy, now: float) -> None:
+    """Advance the consecutive counters and up/down after failure_threshold / success_threshold."""
+    if failed:
+        s.consecutive_failures += 1
+        s.consecutive_successes = 0
+        if s.consecutive_failures == 1:
+            s.failing_since = now
+        if s.status == UP and s.consecutive_failures >= policy.failure_threshold:
+            s.status, s.down_since, s.last_change_at = DOWN, s.failing_since, now
+    else:
+        s.consecutive_successes += 1
+        s.consecutive_failures, s.failing_since = 0, None
+        if s.status == DOWN and s.consecutive_successes >= policy.success_threshold:
+            s.status, s.down_since, s.last_change_at = UP, None, now
 
 
 def slow_step(s: InterfaceState, result: InterfaceResult, policy: AlertPolicy, now: float,

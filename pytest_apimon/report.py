@@ -333,8 +333,7 @@ def render_terminal(run: RunResult, lang: str = "zh", *, redactor: Redactor | No
         failed += f" ({_breakdown(stats, lang)})"
     if stats.circuit_open:
         failed += f" [{_t('circuit_open', lang, n=stats.circuit_open)}]"
-    if stats.maintenance:
-        failed += f" [{_t('maintenance_count', lang, n=stats.maintenance)}]"
+    failed += f" [{_t('maintenance_count', lang, n=stats.maintenance)}]" if stats.maintenance else ""
     lines = [
         _window(run, lang),
         f"{_t('env', lang)} {run.env}" + (f" · {_t('proxy', lang)} {red.text(run.proxy)}" if run.proxy else ""),
