@@ -9,7 +9,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from . import export
+from . import export, times
 from .config import ConfigError, load_config, parse_duration
 from .state import DB_FILE, StateError, StateStore
 from .watch import (
@@ -20,6 +20,7 @@ from .watch import (
     parse_hhmm,
     pytest_command,
     resolve_timezone,
+    schedule_zone,
 )
 
 # The watcher's own options come first; everything from the first other token (or after `--`) goes to pytest.
@@ -62,8 +63,9 @@ def _parser() -> argparse.ArgumentParser:
                         help="repeat the 'monitor broken' message at most this often (default 1h)")
     parser.add_argument("--quiet", action="store_true", help="do not echo the pytest output")
     parser.add_argument("--timezone", metavar="ZONE", type=_zone,
-                        help="IANA time zone of the schedule and heartbeat, e.g. Asia/Shanghai (default: the "
-                             "machine's); --every 24h runs at 00:00 there, --every 1h on the hour")
+                        help="time zone of the schedule and heartbeat: an IANA name such as Asia/Shanghai or an "
+                             "offset such as +08:00 (default: report.timezone of the config, else the machine's); "
+                             "--every 24h runs at 00:00 there, --every 1h on the hour")
     return parser
 
 
@@ -107,9 +109,11 @@ def watch(argv: Sequence[str]) -> int:
     except ConfigError as exc:
         print(f"apimon watch: invalid config: {exc}", file=sys.stderr)
         return 4
+    zone = schedule_zone(opts.timezone, alerts.config)
+    times.use_zone(zone)  # the watcher's message times follow the schedule's zone
     watcher = Watcher(opts.every, command, run_now=opts.run_now, heartbeat=opts.heartbeat, cycles=opts.cycles,
                       broken_remind=opts.broken_remind, on_broken=alerts.broken, on_repaired=alerts.repaired,
-                      on_heartbeat=alerts.heartbeat, echo=not opts.quiet, tz=resolve_timezone(opts.timezone))
+                      on_heartbeat=alerts.heartbeat, echo=not opts.quiet, tz=resolve_timezone(zone))
     watcher.install_signal_handlers()
     return watcher.run()
 

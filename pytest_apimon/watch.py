@@ -31,7 +31,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, tzinfo
 from pathlib import Path
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from . import times
 from .config import Config, ConfigError, load_config
@@ -59,14 +58,18 @@ DAY_S = 86400.0
 
 
 def resolve_timezone(name: str | None) -> tzinfo | None:
-    """ZoneInfo(name) (IANA name, e.g. Asia/Shanghai); None keeps the machine's own zone (the time module's
-    local time, DST rules included). Raises ValueError for an unknown name."""
+    """The schedule's zone: an IANA name (Asia/Shanghai) or a fixed offset (+08:00), as `report.timezone`
+    accepts (times.parse_zone); None keeps the machine's own zone (the time module's local time, DST rules
+    included). Raises ValueError for an unknown name."""
     if not name:
         return None
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(f"unknown time zone {name!r} (expected an IANA name like Asia/Shanghai)") from None
+    return times.parse_zone(name)
+
+
+def schedule_zone(option: str | None, config: Config) -> str | None:
+    """`apimon watch --timezone`, else the config's `report.timezone`, else None (the machine's zone): the
+    schedule, the heartbeat and the times in the watcher's messages use one zone."""
+    return option or config.report.timezone or None
 
 
 def _local_date(ts: float, tz: tzinfo | None) -> date:

@@ -341,3 +341,57 @@ def test_healthy_cycles_read_healthy_and_waits_are_logged(caplog: pytest.LogCapt
     assert any("cycle waiting: waiting up to 300s for the run lock held by pid 42" in r.getMessage()
                for r in caplog.records)
     assert any("cycle finished: exit code 0 (healthy" in r.getMessage() for r in caplog.records)
+
+
+# ---- `apimon watch --timezone` defaults to the config's report.timezone (issue 20, C)
+
+class _Recorder:
+    """Stands in for Watcher in `apimon watch`: records the schedule's zone, runs nothing."""
+
+    seen: list[Any] = []
+
+    def __init__(self, *_args: Any, tz: Any = None, **_kwargs: Any) -> None:
+        _Recorder.seen.append(tz)
+
+    def install_signal_handlers(self) -> None:
+        pass
+
+    def run(self) -> int:
+        return 0
+
+
+@pytest.mark.parametrize("config_zone, option, expected_offset", [
+    ("+08:00", None, 8 * 3600),             # the config's zone when --timezone is not given
+    ("Asia/Shanghai", None, 8 * 3600),
+    ("Asia/Shanghai", "+05:30", 5.5 * 3600),  # --timezone wins
+    (None, "Asia/Kolkata", 5.5 * 3600),
+])
+def test_watch_schedule_zone_defaults_to_report_timezone(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, config_zone: str | None, option: str | None,
+        expected_offset: float) -> None:
+    import pytest_apimon.__main__ as cli
+    from pytest_apimon import times
+
+    config = tmp_path / "config.yaml"
+    config.write_text(f"report:\n  timezone: '{config_zone}'\n" if config_zone else "report: {}\n")
+    monkeypatch.setattr(cli, "Watcher", _Recorder)
+    monkeypatch.setattr(times, "_zone", None)
+    _Recorder.seen.clear()
+    args = ["watch", "--every", "1h", "--config", str(config), *(["--timezone", option] if option else []), "pool"]
+    assert main(args) == 0
+    (tz,) = _Recorder.seen
+    from datetime import datetime
+    assert datetime(2026, 6, 1, tzinfo=tz).utcoffset().total_seconds() == expected_offset
+    # the times in the watcher's messages use the same zone as its schedule
+    assert times.offset(1_790_000_000.0) == ("+08:00" if expected_offset == 8 * 3600 else "+05:30")
+
+
+def test_watch_without_any_zone_keeps_the_machines(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import pytest_apimon.__main__ as cli
+
+    config = tmp_path / "config.yaml"
+    config.write_text("report: {}\n")
+    monkeypatch.setattr(cli, "Watcher", _Recorder)
+    _Recorder.seen.clear()
+    assert main(["watch", "--every", "1h", "--config", str(config), "pool"]) == 0
+    assert _Recorder.seen == [None]
