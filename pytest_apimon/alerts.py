@@ -470,7 +470,7 @@ def finish(run: RunResult, config: Config, lang: str, redactor: Redactor, memory
         verdict = evaluate(memory.states, run.results, policy, run.finished_at, memory.memory,
                            selection_complete=selection_complete, pools=pools)
         memory.verdict = verdict
-        ledger = Ledger.in_dir(config.state_path, config.env)
+        ledger = Ledger(config.env, memory.store.load_incidents(config.env))
         # An incident ends when its interface is no longer announced down (recovered, removed, or resolved
         # without a message); its robots are remembered for this run's RECOVERED.
         ledger.close_all(k for k in list(ledger.open) if not (k in verdict.states and verdict.states[k].alerted))
@@ -483,13 +483,16 @@ def finish(run: RunResult, config: Config, lang: str, redactor: Redactor, memory
             memory.store.record_run(run, verdict.states, verdict.memory, selection_complete=selection_complete,
                                     removed=verdict.removed, pools=pools or ())
 
+    def save_ledger() -> None:
+        if ledger is not None and store is not None:
+            store.save_incidents(config.env, ledger.open.values())
+
     def committed(entry: OutboxEntry) -> bool:
         return store is None or store.has_run(entry.awaiting_run, entry.run_started_at)
 
     if not notifiers and not dry_run:
         record()
-        if ledger is not None:
-            ledger.save()
+        save_ledger()
         outcome.reason = "no notifier configured"
         return outcome, extras
     if verdict is not None:
@@ -502,8 +505,8 @@ def finish(run: RunResult, config: Config, lang: str, redactor: Redactor, memory
         mode = "new-robot"  # nothing new overall, but a robot has an open incident it was never told about
     if mode == "none":
         record()
-        if ledger is not None and not dry_run:
-            ledger.save()
+        if not dry_run:
+            save_ledger()
         reason = "nothing new since the last report" if verdict is not None else "no failure"
         verb = "nothing would be sent" if dry_run else "not sent"
         outcome.reason = f"{verb} (send_on: {settings.send_on}; {reason})"
@@ -533,7 +536,7 @@ def finish(run: RunResult, config: Config, lang: str, redactor: Redactor, memory
             view = notification.for_robot(target, services)
             for key in view.incident_keys if view is not None else ():
                 ledger.tell(key, target)
-        ledger.save()
+        save_ledger()
     record()
     for notifier, entries in zip(notifiers, staged, strict=True):
         notifier.confirm(entries)

@@ -11,7 +11,7 @@ import sys
 import textwrap
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 from fake_wecom import KEY, FakeClock, FakeWeCom
@@ -348,7 +348,7 @@ def test_healthy_cycles_read_healthy_and_waits_are_logged(caplog: pytest.LogCapt
 class _Recorder:
     """Stands in for Watcher in `apimon watch`: records the schedule's zone, runs nothing."""
 
-    seen: list[Any] = []
+    seen: ClassVar[list[Any]] = []
 
     def __init__(self, *_args: Any, tz: Any = None, **_kwargs: Any) -> None:
         _Recorder.seen.append(tz)
