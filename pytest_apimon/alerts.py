@@ -15,7 +15,7 @@ from typing import ClassVar
 from .categories import Category, Outcome
 from .config import Config
 from .incidents import Ledger
-from .messages import localize
+from .messages import localize, say
 from .notify import DeliveryResult, Notification, build_notifiers
 from .notify.outbox import OutboxEntry
 from .notify.settings import NotifySettings
@@ -493,7 +493,7 @@ def finish(run: RunResult, config: Config, lang: str, redactor: Redactor, memory
     if not notifiers and not dry_run:
         record()
         save_ledger()
-        outcome.reason = "no notifier configured"
+        outcome.reason = say("reason.no_notifier", lang)
         return outcome, extras
     if verdict is not None:
         mode = message_mode(settings.send_on, verdict)
@@ -507,9 +507,8 @@ def finish(run: RunResult, config: Config, lang: str, redactor: Redactor, memory
         record()
         if not dry_run:
             save_ledger()
-        reason = "nothing new since the last report" if verdict is not None else "no failure"
-        verb = "nothing would be sent" if dry_run else "not sent"
-        outcome.reason = f"{verb} (send_on: {settings.send_on}; {reason})"
+        why = say("reason.nothing_new" if verdict is not None else "reason.no_failure", lang)
+        outcome.reason = say("reason.none_dry" if dry_run else "reason.none", lang, send_on=settings.send_on, why=why)
         if not dry_run:
             outcome.results = [notifier.flush(committed=committed) for notifier in notifiers]  # earlier backlog
             _log_errors(outcome, redactor)
@@ -523,9 +522,9 @@ def finish(run: RunResult, config: Config, lang: str, redactor: Redactor, memory
                                       ledger=ledger, mode="none" if mode == "new-robot" else mode)
     if dry_run:
         if not notifiers:
-            outcome.reason = "(no WeCom robot configured: nothing would be sent)\n\n" + notification.markdown
+            outcome.reason = say("reason.no_robot_dry", lang) + "\n\n" + notification.markdown
         else:
-            outcome.reason = "\n\n".join(format_dry_run(n.dry_run(notification)) for n in notifiers)
+            outcome.reason = "\n\n".join(format_dry_run(n.dry_run(notification), lang) for n in notifiers)
         return outcome, extras
     awaiting = run.env if memory is not None else ""
     staged = [notifier.stage(notification, awaiting_run=awaiting) for notifier in notifiers]

@@ -172,8 +172,13 @@ class _ApimonItem(pytest.Item):
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
         if not isinstance(excinfo.value, InterfaceFailure):
             return super().repr_failure(excinfo)
+        from .report import headline as localized_headline
+
         failure = excinfo.value
-        headline = failure.result.headline()
+        # What pytest shows (FAILURES, the short summary, JUnit's message) is in the run's language; the
+        # exception's own text (str(failure), what --only-rerun / --rerun-except match) stays the English
+        # canonical line with the machine category: `[timeout] …`.
+        headline = localized_headline(failure.result, _run(self.config).lang)
         text = headline + ("\n" + failure.details if failure.details else "")
         if ReprExceptionInfo is None:
             return text
@@ -301,7 +306,12 @@ class InvalidDocumentItem(_ApimonItem):
         raise InterfaceFailure(result, "")
 
     def reportinfo(self) -> tuple[Path, int | None, str]:
-        return self.path, (self.error.line - 1) if self.error.line else 0, str(self.error)
+        text = str(self.error)
+        if _run(self.config).lang == "zh":
+            from .messages import zh_document
+
+            text = zh_document(text)
+        return self.path, (self.error.line - 1) if self.error.line else 0, text
 
 
 def _auth_problem(itf: Interface, run: ApimonRun) -> DocumentError | None:

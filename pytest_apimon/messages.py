@@ -200,16 +200,19 @@ def zh_document(text: str) -> str:
             if hit is not None:
                 message = template(hit) if callable(template) else hit.expand(template)
                 break
+        else:  # not a document rule: maybe a core line (a schema that cannot be applied, an internal error)
+            message = zh(message)
         parts.append(field + message)
     return f"{m.group('where')}：" + "；".join(parts)
 
 
 def zh(text: str) -> str:
     """The Chinese form of one catalogue line (unchanged when no rule knows it)."""
-    for pattern, template in _RULES:
-        m = pattern.fullmatch(text)
-        if m is not None:
-            return template(m) if callable(template) else m.expand(template)
+    for rules in (_FIRST, _RULES):
+        for pattern, template in rules:
+            m = pattern.fullmatch(text)
+            if m is not None:
+                return template(m) if callable(template) else m.expand(template)
     return text
 
 
@@ -221,3 +224,230 @@ def localize(text: str, lang: str) -> str:
 def term(key: str, lang: str) -> str:
     """A glossary word: term('ongoing', 'zh') == '持续'."""
     return GLOSSARY[key][0 if lang == "zh" else 1]
+
+
+# ======================================================================================================
+# Issue 20 (s20): phrases of the pytest shell, the delivery lines and the command-line tools, in both
+# languages. `say(key, lang, **values)` formats one; values (paths, names, numbers) are inserted as given.
+# ======================================================================================================
+PHRASES: dict[str, tuple[str, str]] = {
+    # failure text below the headline (items.py, runstate.details)
+    "fail.reason": ("原因：{text}", "reason: {text}"),
+    "fail.request": ("请求：{method} {url}", "request: {method} {url}"),
+    "fail.request_body": ("  请求体：{text}", "  body: {text}"),
+    "fail.response": ("响应：{status}，耗时 {ms} ms", "response: {status} in {ms} ms"),
+    "fail.response_body": ("  响应体：{text}", "  body: {text}"),
+    "fail.reproduce": ("复现命令：{text}", "reproduce with: {text}"),
+    "fail.internal": ("{error}（pytest-apimon 内部错误，日志中有调用栈）",
+                      "{error} (an internal error of pytest-apimon; the log has the traceback)"),
+    # terminal summary (collector.py)
+    "term.warning": ("警告：{text}", "WARNING: {text}"),
+    "term.dry_run": ("pytest-apimon：通知预览（试运行，未发送）", "pytest-apimon: notification (dry run)"),
+    "term.coverage": ("pytest-apimon：监控覆盖", "pytest-apimon: coverage"),
+    "term.notify_reason": ("通知：{text}", "WeCom: {text}"),
+    # delivery outcome (notify/base.py DeliveryResult.describe)
+    "deliver.delivered": ("已送达", "delivered"),
+    "deliver.not_delivered": ("未送达", "NOT delivered"),
+    "deliver.backlog_not": ("积压消息未送达", "backlog NOT delivered"),
+    "deliver.backlog": ("积压消息已送达", "backlog delivered"),
+    "deliver.nothing": ("没有需要送达的消息", "nothing to deliver"),
+    "deliver.accepted": ("已接受 {n} 条消息", "{n} message(s) accepted"),
+    "deliver.redelivered": ("补发了之前运行的 {n} 份报告", "{n} report(s) from earlier runs delivered"),
+    "deliver.pending": ("{n} 份报告留在发件箱，下次运行补发", "{n} report(s) kept in the outbox for the next run"),
+    "deliver.rejected": ("{n} 份报告被机器人拒收，保存在发件箱的 rejected/ 目录",
+                         "{n} report(s) refused by WeCom, kept in the outbox's rejected/ folder"),
+    # why nothing was sent (alerts.finish)
+    "reason.no_notifier": ("没有配置机器人", "no notifier configured"),
+    "reason.none_dry": ("试运行：不会发送任何消息（send_on: {send_on}；{why}）",
+                        "nothing would be sent (send_on: {send_on}; {why})"),
+    "reason.none": ("未发送（send_on: {send_on}；{why}）", "not sent (send_on: {send_on}; {why})"),
+    "reason.nothing_new": ("与上次报告相比没有变化", "nothing new since the last report"),
+    "reason.no_failure": ("没有失败", "no failure"),
+    "reason.no_robot_dry": ("（没有配置机器人：不会发送任何消息）", "(no WeCom robot configured: nothing would be sent)"),
+    # dry-run listing (notify/wecom.py format_dry_run)
+    "dry.upload": ("--- {i}. {platform}机器人「{robot}」{origin}：上传文件 {filename}（{size} 字节）",
+                   "--- {i}. {platform}robot '{robot}'{origin}: upload_media type=file {filename} ({size} bytes)"),
+    "dry.message": ("--- {i}. {platform}机器人「{robot}」{origin}：{kind}{size}",
+                    "--- {i}. {platform}robot '{robot}'{origin}: {kind}{size}"),
+    "dry.size": ("，{n} 字节", ", {n} bytes"),
+    "dry.from_outbox": ("（来自发件箱）", " (from outbox)"),
+    "dry.mentions": ("提醒：{names}", "mentions: {names}"),
+    # --apimon-test-webhook (plugin.py, notify.check_webhooks)
+    "hook.line": ("{platform}机器人「{robot}」：{answer}", "{platform} robot '{robot}': {answer}"),
+    "hook.ok": ("正常：测试消息已被接受（errcode 0）", "OK: the test message was accepted (errcode 0, ok)"),
+    "hook.none": ("pytest-apimon：没有配置机器人（配置中的 notify.wecom、notify.dingtalk 或 notify.feishu）",
+                  "pytest-apimon: no robot configured (notify.wecom, notify.dingtalk or notify.feishu in the config)"),
+    # usage errors (plugin.py)
+    "usage.config": ("pytest-apimon：配置错误：{text}", "pytest-apimon: invalid config: {text}"),
+    "usage.config_unreadable": ("pytest-apimon：配置错误：{path}：无法读取（{error}）",
+                                "pytest-apimon: invalid config: {path}: cannot be read ({error})"),
+    "usage.path": ("--apimon：路径不存在：{path}", "--apimon: path not found: {path}"),
+    # command-line tools (__main__.py)
+    "cli.invalid_config": ("apimon {cmd}：配置错误：{text}", "apimon {cmd}: invalid config: {text}"),
+    "cli.error": ("apimon {cmd}：{text}", "apimon {cmd}: {text}"),
+    "cli.no_history": ("apimon export：{path} 没有历史记录", "apimon export: no history at {path}"),
+    "cli.no_checks": ("apimon export：该时间段内没有环境「{env}」的检查记录（历史中的环境：{envs}；用 --env 选择）",
+                      "apimon export: no checks of env '{env}' in that period (envs in the history: {envs}; "
+                      "choose one with --env)"),
+    "cli.none": ("无", "none"),
+}
+
+PLATFORMS = {"WeCom": "企业微信", "DingTalk": "钉钉", "Feishu": "飞书"}
+MSGTYPES = {"markdown": "Markdown 消息", "text": "文本消息", "file": "文件消息", "interactive": "卡片消息",
+            "post": "富文本消息", "actionCard": "卡片消息"}
+
+
+def say(key: str, lang: str, **values: object) -> str:
+    """One phrase of PHRASES in lang (zh, else English) with its values filled in."""
+    return PHRASES[key][0 if lang == "zh" else 1].format(**values)
+
+
+def platform(name: str, lang: str) -> str:
+    """A robot platform's name for a reader: 'WeCom' -> '企业微信' in zh."""
+    return PLATFORMS.get(name, name) if lang == "zh" else name
+
+
+def localize_problem(text: str, lang: str) -> str:
+    """A 'file:line: field: message; …' problem line (DocumentError, ConfigError) for a reader of lang."""
+    return zh_document(text) if lang == "zh" and text else text
+
+
+# ---- issue 20 (s20): the rest of the core's lines (classify.py, probe.py, response_schema.py, items.py,
+# policy.py). Tried before _RULES: they are more specific than its generic "x: expected …, got …" forms.
+_FIRST: list[Rule] = []
+
+
+def _first(pattern: str, template: str | Callable[[re.Match[str]], str]) -> None:
+    _FIRST.append((re.compile(pattern, re.S), template))
+
+
+def _got(text: str | None) -> str:
+    """'missing' / 'got X' (the header checks' second half) in Chinese."""
+    if not text or text == "missing":
+        return "缺失"
+    return "实际为 " + text.removeprefix("got ")
+
+
+# OpenSSL's reasons (ssl.SSLError, as probe._tls_text shortens them) as an engineer reads them.
+TLS_REASONS = {
+    "wrong version number": "协议版本不符（对端可能不是 HTTPS）",
+    "certificate has expired": "证书已过期",
+    "self-signed certificate": "自签名证书",
+    "self signed certificate": "自签名证书",
+    "self-signed certificate in certificate chain": "证书链中有自签名证书",
+    "self signed certificate in certificate chain": "证书链中有自签名证书",
+    "unable to get local issuer certificate": "找不到签发该证书的受信任机构",
+    "certificate is not yet valid": "证书尚未生效",
+    "tlsv1 alert protocol version": "对端不支持该 TLS 版本",
+    "sslv3 alert handshake failure": "握手失败",
+    "tlsv1 alert internal error": "对端内部错误",
+    "unexpected eof while reading": "读取时连接意外结束",
+    "EOF occurred in violation of protocol": "连接意外结束（违反协议）",
+    "record layer failure": "记录层错误",
+    "tlsv1 unrecognized name": "对端不认识该主机名（SNI）",
+    "unsupported protocol": "不支持的协议版本",
+}
+
+
+def _tls(text: str) -> str:
+    m = re.fullmatch(r"certificate verify failed: (.*)", text)
+    if m:
+        return "证书校验失败：" + _tls(m.group(1))
+    m = re.fullmatch(r"Hostname mismatch, certificate is not valid for '(.*)'\.?", text)
+    if m:
+        return f"主机名不匹配，证书对「{m.group(1)}」无效"
+    # An OpenSSL reason this table does not know is quoted as OpenSSL wrote it.
+    return TLS_REASONS.get(text, TLS_REASONS.get(text.lower(), f"「{text}」"))
+
+
+# jsonschema's messages (response_schema.violations: "$.data.id: 'x' is not of type 'integer'")
+_SCHEMA_RULES: list[Rule] = []
+
+
+def _schema_rule(pattern: str, template: str | Callable[[re.Match[str]], str]) -> None:
+    _SCHEMA_RULES.append((re.compile(pattern, re.S), template))
+
+
+def _type_name(text: str) -> str:
+    return ", ".join(_JSON_TYPES.get(t.strip(" '"), t.strip()) for t in text.split(","))
+
+
+_schema_rule(r"(.*) is not of type (.*)", lambda m: f"{m.group(1)} 的类型不是 {_type_name(m.group(2))}")
+_schema_rule(r"'(.*)' is a required property", r"缺少必需属性 '\1'")
+_schema_rule(r"(.*) is not one of (.*)", r"\1 不在允许的取值 \2 中")
+_schema_rule(r"(.*) is not valid under any of the given schemas", r"\1 不符合任何一个给定的 schema")
+_schema_rule(r"(.*) is too long", r"\1 过长")
+_schema_rule(r"(.*) is too short", r"\1 过短")
+_schema_rule(r"(.*) should be non-empty", r"\1 不应为空")
+_schema_rule(r"(.*) is less than the minimum of (.*)", r"\1 小于最小值 \2")
+_schema_rule(r"(.*) is greater than the maximum of (.*)", r"\1 大于最大值 \2")
+_schema_rule(r"(.*) is less than or equal to the minimum of (.*)", r"\1 不大于下限 \2")
+_schema_rule(r"(.*) is greater than or equal to the maximum of (.*)", r"\1 不小于上限 \2")
+_schema_rule(r"(.*) does not match (.*)", r"\1 不匹配 \2")
+_schema_rule(r"(.*) was expected", r"应为 \1")
+_schema_rule(r"Additional properties are not allowed \((.*) (?:was|were) unexpected\)", r"不允许额外的属性（\1）")
+_schema_rule(r"(.*) is not a (.*)", r"\1 不是合法的 \2")
+
+
+def _schema_violation(text: str) -> str:
+    m = re.fullmatch(r"(\$\S*): (.*)", text, re.S)
+    where, message = (m.group(1) + "：", m.group(2)) if m else ("", text)
+    for pattern, template in _SCHEMA_RULES:
+        hit = pattern.fullmatch(message)
+        if hit is not None:
+            return where + (template(hit) if callable(template) else hit.expand(template))
+    return where + message
+
+
+_first(r"(.*) \(\+(\d+\+?) more\)", lambda m: f"{zh(m.group(1))}（另有 {m.group(2)} 项不符）")
+# ---- classification (classify.MESSAGES and the body/schema lines)
+_first(r"header (\S+): missing", r"响应头 \1：缺失")
+_first(r"header (\S+): expected absent, got (.*)", r"响应头 \1：应不存在，实际为 \2")
+_first(r"header (\S+): expected to contain (.*), (missing|got .*)",
+       lambda m: f"响应头 {m.group(1)}：应包含 {m.group(2)}，{_got(m.group(3))}")
+_first(r"header (\S+): expected to match /(.*)/, (missing|got .*)",
+       lambda m: f"响应头 {m.group(1)}：应匹配 /{m.group(2)}/，{_got(m.group(3))}")
+_first(r"header (\S+): expected (.*), (missing|got .*)",
+       lambda m: f"响应头 {m.group(1)}：期望 {m.group(2)}，{_got(m.group(3))}")
+_first(r"(\S+): missing \(a key contains dots: write (.*)\)", r"\1：缺失（键名中含有点号：请写成 \2）")
+_first(r"(\S+): expected anything but (.*)", r"\1：不应为 \2")
+_first(r"(\S+): expected one of (.*), got (.*)", r"\1：期望为 \2 之一，实际为 \3")
+_first(r"(\S+): expected to contain (.*), got (.*)", r"\1：应包含 \2，实际为 \3")
+_first(r"(\S+): expected to match /(.*)/, got (.*)", r"\1：应匹配 /\2/，实际为 \3")
+_first(r"(\S+): expected a string, got (.*)", r"\1：期望字符串，实际为 \2")
+_first(r"(\S+): expected a number, got (.*)", r"\1：期望数字，实际为 \2")
+_first(r"(\S+): expected (>=|<=|>|<|==|!=) (.*), got (.*)", r"\1：期望 \2 \3，实际为 \4")
+_first(r"(\S+): expected an array, string or object to measure, got (.*)",
+       r"\1：期望可计算长度的数组、字符串或对象，实际为 \2")
+_first(r"(\S+): expected length (\S+) (.*), got length (.*)", r"\1：期望长度 \2 \3，实际长度为 \4")
+_first(r"body: expected to contain (.*)", r"响应体：应包含 \1")
+_first(r"body: expected to match /(.*)/", r"响应体：应匹配 /\1/")
+_first(r"body: unknown check (.*)", r"响应体：未知的检查 \1")
+_first(r"slow: took (\S+) ms, warn_ms (\S+) ms", r"响应慢：耗时 \1 ms，超过 warn_ms \2 ms")
+_first(r"schema: (.*)", lambda m: "不符合 schema：" + "；".join(_schema_violation(v) for v in m.group(1).split("; ")))
+_first(r"body truncated at (.*); the schema needs all of it", r"响应体在 \1 处被截断；schema 校验需要完整的响应体")
+_first(r"schema cannot be applied: (.*)", r"schema 无法应用：\1")
+# ---- transport (probe.py)
+_first(r"TLS error: (.*)", lambda m: "TLS 错误：" + _tls(m.group(1)))
+_first(r"DNS lookup for (\S+) did not answer within (\S+) s", r"\2 秒内没有完成 \1 的域名解析")
+_first(r"broken chunked encoding from (\S+): (.*)", r"\1 的分块传输编码损坏：\2")
+_first(r"malformed HTTP status line from (\S+): (.*)", r"\1 返回的 HTTP 状态行格式错误：\2")
+_first(r"oversized response from (\S+): got more than (\d+) bytes when reading (?:a )?header line",
+       r"\1 的响应过大：读取响应头的一行时超过 \2 字节")
+_first(r"oversized response from (\S+): (.*)", r"\1 的响应过大：\2")
+_first(r"proxy (\S+) failed: (.*)", lambda m: f"代理 {m.group(1)} 出错：{zh(m.group(2))}")
+_first(r"request cannot be sent as written: (.*)", r"请求无法按原样发送：\1")
+_first(r"response body cannot be decoded: (.*)", r"响应体无法解码：\1")
+_first(r"response from (\S+) cannot be read: (.*)", r"无法读取 \1 的响应：\2")
+_first(r"response from (\S+) has invalid headers: (.*)", r"\1 的响应头无效：\2")
+_first(r"the response from (\S+) cannot be processed: (.*)", r"无法处理 \1 的响应：\2")
+_first(r"the request to (\S+) cannot be processed: (.*)", r"无法处理发往 \1 的请求：\2")
+# ---- pytest shell (items.py, plugin.py)
+_first(r"(.*) \(an internal error of pytest-apimon; the log has the traceback\)",
+       r"\1（pytest-apimon 内部错误，日志中有调用栈）")
+_first(r"could not be read: (.*)", lambda m: "无法读取：" + zh(m.group(1)))
+_first(r"could not be collected: (.*)", lambda m: "无法收集：" + zh(m.group(1)))
+_doc(r"'(.*)' is not a service in the config(?: \(did you mean '(.*)'\?\))? \(services with auth: (.*)\)",
+     lambda m: f"'{m.group(1)}' 不是配置中的服务" + (f"（是否应为 '{m.group(2)}'？）" if m.group(2) else "")
+               + f"（有认证的服务：{'无' if m.group(3) == 'none' else m.group(3)}）")
+_doc(r"service '(.*)' has no auth configured \((.*) in the config\)", r"服务 '\1' 没有配置认证（配置中的 \2）")

@@ -271,8 +271,9 @@ def _latency(stats: Stats, lang: str) -> str:
             f" · {_t('max', lang)} {_ms(stats.max_ms, lang)}")
 
 
-def _headline(r: InterfaceResult, lang: str) -> str:
-    """InterfaceResult.headline in the reader's language (reason localized, 'in' -> '耗时')."""
+def headline(r: InterfaceResult, lang: str) -> str:
+    """InterfaceResult.headline in the reader's language (category label, reason localized, 'in' -> '耗时');
+    the English one (lang en) keeps the machine category in brackets."""
     if lang != "zh":
         return r.headline(lang)
     tag = f"[{_label(_category_of(r), lang)}] " if r.category else ""
@@ -330,7 +331,7 @@ def render_terminal(run: RunResult, lang: str = "zh", *, redactor: Redactor | No
         tag = "" if lang == "zh" else f"[{category}] "
         lines += ["", f"{tag}{_label(category, lang)} ({len(results)})"]
         for r in results:
-            line = _one_line(_headline(r, lang))
+            line = _one_line(headline(r, lang))
             if extras and r.nodeid in extras.notes:
                 line = f"{extras.notes[r.nodeid]} {line}"
             # headline() only shows the reason when there is no status; the reason is what tells a 200
@@ -343,7 +344,7 @@ def render_terminal(run: RunResult, lang: str = "zh", *, redactor: Redactor | No
     flaky = _flaky(run)
     if flaky:
         lines += ["", ("" if lang == "zh" else "[flaky] ") + f"{_t('flaky', lang)} ({len(flaky)})"]
-        lines += [f"  {_one_line(_headline(r, lang))} · {_t('attempts', lang, n=r.attempts)}" for r in flaky]
+        lines += [f"  {_one_line(headline(r, lang))} · {_t('attempts', lang, n=r.attempts)}" for r in flaky]
     slow = _slow(run)
     if slow:
         lines += ["", ("" if lang == "zh" else "[slow] ") + f"{_t('slow', lang)} ({len(slow)})"]
@@ -392,6 +393,11 @@ def duration_text(seconds: float, lang: str) -> str:
     units = (("天", "d"), ("小时", "h"), ("分钟", "min"))
     parts = [f"{n} {u[0] if zh else u[1]}" for n, u in zip((days, hours, minutes), units, strict=True) if n]
     return " ".join(parts)
+
+
+def reason_text(r: InterfaceResult, lang: str) -> str:
+    """The result's reason, on one line, for a reader of lang (the catalogue's Chinese in zh)."""
+    return _reason(r, lang)
 
 
 def _reason(r: InterfaceResult, lang: str, red: Redactor | None = None) -> str:
