@@ -15,7 +15,7 @@ from typing import ClassVar
 from .categories import Category, Outcome
 from .config import Config
 from .incidents import Ledger
-from .messages import localize, say
+from .messages import display_name, localize, say
 from .notify import DeliveryResult, Notification, build_notifiers
 from .notify.outbox import OutboxEntry
 from .notify.settings import NotifySettings
@@ -384,7 +384,7 @@ def build_extras(run: RunResult, verdict: Verdict | None, store: StateStore | No
         lines = []
         for s in circuits:
             since, nxt = fmt_time(s.open_since, now, seconds=True), fmt_time(s.next_probe_at, now, seconds=True)
-            lines.append(f"{s.key} — 熔断自 {since} 起，下次探测 {nxt}" if zh
+            lines.append(f"{display_name(s.key, lang)} — 熔断自 {since} 起，下次探测 {nxt}" if zh
                          else f"{s.key} — circuit open since {since}, next probe at {nxt}")
         extras.sections.append(("熔断中的接口" if zh else "Open circuits", lines))
     return extras

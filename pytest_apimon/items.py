@@ -291,8 +291,12 @@ class InvalidDocumentItem(_ApimonItem):
         parent = self.parent
         pool_root = getattr(parent, "pool_root", None)
         service, module = _service_module(self.path, pool_root)
+        from .messages import display_name
+
+        # The name is shown (in the run's language); the node id and the key stay the item's identity.
         return InterfaceResult(
-            nodeid=self.nodeid, service=service, module=module, name=self.error.name or self.name,
+            nodeid=self.nodeid, service=service, module=module,
+            name=self.error.name or display_name(self.name, _run(self.config).lang),
             file=self.error.file, line=self.error.line, key=self.key, pool=self.pool,
         )
 

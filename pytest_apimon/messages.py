@@ -187,7 +187,8 @@ def zh_document(text: str) -> str:
         return text
     raw: list[str] = []
     for piece in m.group("rest").split("; "):  # "…; expected one of …" continues the previous problem
-        if raw and (piece.startswith(("expected one of", "put fields", "use ")) or not _FIELD.fullmatch(piece)):
+        if raw and (piece.startswith(("expected one of", "put fields", "use ", "allowed: "))
+                    or not _FIELD.fullmatch(piece)):
             raw[-1] += "; " + piece
         else:
             raw.append(piece)
@@ -263,7 +264,8 @@ PHRASES: dict[str, tuple[str, str]] = {
     "reason.none": ("未发送（send_on: {send_on}；{why}）", "not sent (send_on: {send_on}; {why})"),
     "reason.nothing_new": ("与上次报告相比没有变化", "nothing new since the last report"),
     "reason.no_failure": ("没有失败", "no failure"),
-    "reason.no_robot_dry": ("（没有配置机器人：不会发送任何消息）", "(no WeCom robot configured: nothing would be sent)"),
+    "reason.no_robot_dry": ("（没有配置机器人：不会发送任何消息）",
+                            "(no WeCom robot configured: nothing would be sent)"),
     # dry-run listing (notify/wecom.py format_dry_run)
     "dry.upload": ("--- {i}. {platform}机器人「{robot}」{origin}：上传文件 {filename}（{size} 字节）",
                    "--- {i}. {platform}robot '{robot}'{origin}: upload_media type=file {filename} ({size} bytes)"),
@@ -290,7 +292,39 @@ PHRASES: dict[str, tuple[str, str]] = {
                       "apimon export: no checks of env '{env}' in that period (envs in the history: {envs}; "
                       "choose one with --env)"),
     "cli.none": ("无", "none"),
+    # apimon merge (merge.py)
+    "merge.state_unusable": ("状态目录 {path} 不可用（{error}）：没有历史和告警策略",
+                             "state folder {path} unusable ({error}): no history or alert policy"),
+    "merge.finish_failed": ("错误：记录或通知本次运行失败：{error}",
+                            "ERROR: remembering or notifying the run failed: {error}"),
+    "merge.wrote": ("已写入 {path}", "wrote {path}"),
+    # apimon watch: the watcher's own log lines on stderr (watch.py)
+    "watch.signal": ("收到 {signal}：等待当前一轮结束后退出",
+                     "received {signal}: letting the current cycle finish, then exiting"),
+    "watch.signal2": ("再次收到信号：停止当前一轮（pid {pid}）",
+                      "second signal: stopping the current cycle (pid {pid})"),
+    "watch.start": ("每 {every} 秒运行一次：{command}；首次运行于 {first}",
+                    "watching every {every}s: {command}; first run at {first}"),
+    "watch.overrun": ("本轮运行用了 {took} 秒，超过 {every} 秒的间隔：下一轮立即开始，晚了 {late} 秒{skipped}",
+                      "the run took {took}s, longer than the {every}s interval: next run starts now, "
+                      "{late}s late{skipped}"),
+    "watch.skipped": ("（跳过 {n} 个时间点）", " ({n} slot(s) skipped)"),
+    "watch.stopped": ("监控调度已停止", "watcher stopped"),
+    "watch.waiting": ("本轮在等待：{text}", "cycle waiting: {text}"),
+    "watch.finished": ("本轮结束：{what}，用时 {took} 秒", "cycle finished: {what} in {took}s"),
+    "watch.repaired": ("监控已恢复运行（故障自 {since} 起）", "the monitor works again (broken since {since})"),
+    "watch.broken": ("监控本身出错：{what}", "monitor broken: {what}"),
+    "watch.hook_failed": ("发送监控自身的消息失败", "sending the watcher's message failed"),
+    "watch.old_config": ("配置无法加载（{error}）：本条消息使用上一次可用的配置",
+                         "config does not load ({error}): using the last good one for this message"),
+    "watch.no_notifier": ("没有配置机器人：{title}", "no notifier configured: {title}"),
+    "watch.exit_healthy0": ("正常：全部接口通过", "healthy: every interface passed"),
+    "watch.exit_healthy1": ("正常：监控本身工作正常，有接口失败或故障",
+                            "healthy: the monitor worked; some interfaces failed or are down"),
 }
+
+# The level names of log lines a person reads on the terminal (apimon watch), by language.
+LEVELS = {"DEBUG": "调试", "INFO": "信息", "WARNING": "警告", "ERROR": "错误", "CRITICAL": "严重"}
 
 PLATFORMS = {"WeCom": "企业微信", "DingTalk": "钉钉", "Feishu": "飞书"}
 MSGTYPES = {"markdown": "Markdown 消息", "text": "文本消息", "file": "文件消息", "interactive": "卡片消息",
@@ -451,3 +485,165 @@ _doc(r"'(.*)' is not a service in the config(?: \(did you mean '(.*)'\?\))? \(se
      lambda m: f"'{m.group(1)}' 不是配置中的服务" + (f"（是否应为 '{m.group(2)}'？）" if m.group(2) else "")
                + f"（有认证的服务：{'无' if m.group(3) == 'none' else m.group(3)}）")
 _doc(r"service '(.*)' has no auth configured \((.*) in the config\)", r"服务 '\1' 没有配置认证（配置中的 \2）")
+
+
+# ---- issue 20 (s20): parser messages of PyYAML and json inside "invalid YAML: …" / "invalid JSON: …"
+_YAML_PROBLEMS: list[tuple[str, str]] = [
+    (r"expected (.*), but (?:got|found) (.*)", r"应为 \1，实际遇到 \2"),
+    (r"mapping values are not allowed here", "此处不允许出现冒号映射（值中的冒号后有空格时请加引号）"),
+    (r"found character (.*) that cannot start any token", r"遇到不能开始任何记号的字符 \1"),
+    (r"could not find expected (.*)", r"找不到应有的 \1"),
+    (r"found undefined alias (.*)", r"使用了未定义的别名 \1"),
+    (r"found unexpected end of stream", "文件意外结束"),
+    (r"found unknown escape character (.*)", r"未知的转义字符 \1"),
+    (r"found a tab character (?:that violates indentation|where an indentation space is expected)",
+     "缩进中出现了制表符（请用空格缩进）"),
+    (r"found duplicate anchor (.*); first occurrence", r"锚点 \1 重复"),
+    (r"found unhashable key", "键不能是列表或映射"),
+    (r"while parsing a flow sequence", "解析 [...] 列表时"),
+    (r"while parsing a flow mapping", "解析 {...} 映射时"),
+    (r"while parsing a block mapping", "解析映射时"),
+    (r"while parsing a block collection", "解析列表时"),
+    (r"while parsing a (?:block|flow) node", "解析节点时"),
+    (r"while scanning a simple key", "扫描键名时"),
+    (r"while scanning a (?:quoted|plain|block) scalar", "扫描字符串时"),
+    (r"while scanning an? (?:alias|anchor)", "扫描锚点或别名时"),
+    (r"while constructing a mapping", "构造映射时"),
+]
+_JSON_PROBLEMS: list[tuple[str, str]] = [
+    (r"Expecting value", "此处应为一个值"),
+    (r"Expecting (.*) delimiter", r"此处应为分隔符 \1"),
+    (r"Expecting property name enclosed in double quotes", "此处应为双引号括起的属性名"),
+    (r"Extra data", "多余的数据"),
+    (r"Unterminated string starting at", "字符串没有结束"),
+    (r"Invalid control character at", "非法的控制字符"),
+    (r"Invalid \\\\escape", "非法的转义"),
+]
+
+
+def _parser_problem(text: str, table: list[tuple[str, str]]) -> str:
+    for pattern, template in table:
+        m = re.fullmatch(pattern, text, re.S)
+        if m is not None:
+            return m.expand(template).replace("' or '", "' 或 '")
+    return f"「{text}」"  # a parser message this table does not know: quoted as the parser wrote it
+
+
+def _yaml_problem(m: re.Match[str]) -> str:
+    text = _parser_problem(m.group(1), _YAML_PROBLEMS)
+    if m.group(2):
+        text += f"（{_parser_problem(m.group(2), _YAML_PROBLEMS)}）"
+    if m.group(3):
+        text += f"；在 {{...}} 或 [...] 中，含有 [ ] {{ }} 或逗号的值要加引号，例如 {m.group(3)}"
+    return "YAML 格式错误：" + text
+
+
+_DOC_RULES[0:0] = [
+    (re.compile(r"invalid YAML: (.*?)(?: \((while .*)\))?(?:; inside \{\.\.\.\} or \[\.\.\.\] quote values that "
+                r"contain \[ \] \{ \} or commas, e\.g\. (.*))?", re.S), _yaml_problem),
+    (re.compile(r"invalid JSON: (.*?)(?: \(column (\d+)\))?", re.S),
+     lambda m: "JSON 格式错误：" + _parser_problem(m.group(1), _JSON_PROBLEMS)
+               + (f"（第 {m.group(2)} 列）" if m.group(2) else "")),
+    (re.compile(r"missing check: expected exactly one of (.*)", re.S), r"缺少检查：必须且只能有以下之一：\1"),
+    (re.compile(r"unknown key '(.*?)'( \(did you mean '.*'\?\))?; allowed: (.*)", re.S),
+     lambda m: f"未知的键 '{m.group(1)}'{_hint(m.group(2))}；可用的有：{m.group(3)}"),
+]
+
+
+# The placeholders items.py puts in item names and keys (keys and node ids keep them: they are identities).
+_PLACEHOLDERS = (("<invalid document>", "<文档错误>"), (" (duplicate)", "（重复）"), (" (error)", "（出错）"))
+
+
+def display_name(text: str, lang: str) -> str:
+    """An item name or interface key as a reader of lang sees it: '<invalid document>' -> '<文档错误>' in zh."""
+    if lang != "zh":
+        return text
+    for english, chinese in _PLACEHOLDERS:
+        text = text.replace(english, chinese)
+    return text
+
+
+# ---- issue 20 (s20): `apimon merge` (merge.MergeError) and operating-system errors inside messages
+_OS_ERRORS = {"No such file or directory": "文件或目录不存在", "Permission denied": "没有权限",
+              "Is a directory": "是一个目录", "Not a directory": "不是目录", "File exists": "文件已存在",
+              "No space left on device": "磁盘空间不足", "Read-only file system": "文件系统只读"}
+
+
+def _os_error(text: str) -> str:
+    """'[Errno 2] No such file or directory: 'x'' -> '文件或目录不存在：'x''; other texts through zh()."""
+    m = re.fullmatch(r"\[Errno \d+\] ([^:]+)(?:: (.*))?", text, re.S)
+    if m and m.group(1) in _OS_ERRORS:
+        return _OS_ERRORS[m.group(1)] + (f"：{m.group(2)}" if m.group(2) else "")
+    m = re.fullmatch(r"Expecting .*|Extra data.*|Unterminated string.*", text)
+    if m:
+        return "JSON 格式错误：" + _parser_problem(re.sub(r": line \d+ column \d+ \(char \d+\)$", "", text),
+                                                  _JSON_PROBLEMS)
+    return zh(text)
+
+
+_first(r"no shard results files given", "没有给出分片结果文件")
+_first(r"(.*): cannot read shard results: (.*)", lambda m: f"{m.group(1)}：无法读取分片结果：{_os_error(m.group(2))}")
+_first(r"(.*): not a shard results file \(expected the JSON a run with --apimon-shard K/N writes, with the fields "
+       r"'shard' and 'results'\)",
+       r"\1：不是分片结果文件（应为 --apimon-shard K/N 的运行写出的 JSON，含 'shard' 和 'results' 字段）")
+_first(r"(.*): field 'shard': (.*)", lambda m: f"{m.group(1)}：字段 'shard'：{zh(m.group(2))}")
+_first(r"(.*): results\[(\d+)\]: expected an object with 'nodeid'", r"\1：results[\2]：应为含 'nodeid' 的对象")
+_first(r"shard files disagree on N: (.*) \(all must come from one K/N split\)",
+       r"分片文件的 N 不一致：\1（必须来自同一次 K/N 拆分）")
+_first(r"shard files come from different environments: (.*)", r"分片文件来自不同的环境：\1")
+_first(r"shard (\S+) given twice \((.*)\): its later file wins", r"分片 \1 给出了两次（\2）：以后一个文件为准")
+
+
+# ---- issue 20 (s20): terminal warnings (plugin.py, auth.py, importers) and what a run waits on
+def _platform_zh(name: str) -> str:
+    return PLATFORMS.get(name, name)
+
+
+_NOTES = {
+    "Postman scripts (tests, pre-request) are JavaScript and are not run; the status is checked":
+        "Postman 脚本（tests、pre-request）是 JavaScript，不会运行；只检查状态码",
+    "Postman form-data file uploads are not sent": "Postman form-data 中的文件上传不会发送",
+    "Postman form-data bodies are sent URL-encoded, not as multipart/form-data":
+        "Postman form-data 请求体按 URL 编码发送，而不是 multipart/form-data",
+    "Postman binary file bodies are not sent": "Postman 二进制文件请求体不会发送",
+}
+
+
+def _note(m: re.Match[str]) -> str:
+    feature = m.group(2)
+    text = _NOTES.get(feature)
+    if text is None:
+        hit = re.fullmatch(r"Postman protocolProfileBehavior '(.*)' is not supported", feature)
+        text = f"不支持 Postman protocolProfileBehavior '{hit.group(1)}'" if hit else None
+    if text is None:
+        hit = re.fullmatch(r"Postman auth type '(.*)' is not mapped: configure the service's auth in config\.yaml",
+                           feature)
+        text = f"Postman 认证类型 '{hit.group(1)}' 无法对应：请在 config.yaml 中配置该服务的 auth" if hit else feature
+    unit = "个请求" if m.group(4).startswith("request") else "个操作"
+    return f"{m.group(1)}：{text}（{m.group(3)} {unit}）"
+
+
+_first(r"(.+?): (.+) \((\d+) (requests?|operations?)\)", _note)
+_first(r"state folder (.*) unusable \((.*)\)(: no history or alert policy)?",
+       lambda m: f"状态目录 {m.group(1)} 不可用（{_os_error(m.group(2))}）"
+                 + ("：没有历史和告警策略" if m.group(3) else ""))
+_first(r"log file (.*) unusable \((.*)\): logging to the terminal only",
+       lambda m: f"日志文件 {m.group(1)} 不可用（{_os_error(m.group(2))}）：日志只输出到终端")
+_first(r"service '(.*)': the login returned a token that lives (\S+) s, not more than refresh_before \((\S+) s\); "
+       r"it is reused for (\S+) s instead of logging in for every request \(check the server's expires_in or set ttl\)",
+       r"服务 '\1'：登录返回的令牌有效期只有 \2 秒，不超过 refresh_before（\3 秒）；该令牌将复用 \4 秒，"
+       r"而不是每个请求都重新登录（请检查服务端的 expires_in，或设置 ttl）")
+_first(r"waiting up to (\S+)s \(state\.lock_timeout\) for another run's lock \(pid (\S+), started (.*)\)",
+       r"另一次运行正持有运行锁（pid \2，开始于 \3），最多等待 \1 秒（state.lock_timeout）")
+_first(r"got the run lock after (\S+)s", r"等待 \1 秒后获得了运行锁")
+_first(r"(\S+) robot '(.*)': waiting (\S+)s to stay within the platform's rate limit",
+       lambda m: f"{_platform_zh(m.group(1))}机器人「{m.group(2)}」：等待 {m.group(3)} 秒，以免超过平台的频率限制")
+_first(r"(\S+) robot '(.*)': rate limit \((.*)\): waiting (\S+)s, then resending",
+       lambda m: f"{_platform_zh(m.group(1))}机器人「{m.group(2)}」：触发频率限制（{m.group(3)}），"
+                 f"等待 {m.group(4)} 秒后重发")
+_first(r"another pytest-apimon run \(pid (\S+)(?: on (\S+))?, started (.*?)\) holds the state lock (.*); waited (\S+)s "
+       r"\(state\.lock_timeout\)\. This run stops without checking or sending anything; if runs overlap regularly, "
+       r"lengthen the schedule interval or shorten the run",
+       lambda m: f"另一次 pytest-apimon 运行（pid {m.group(1)}" + (f"，主机 {m.group(2)}" if m.group(2) else "")
+                 + f"，开始于 {m.group(3)}）持有状态锁 {m.group(4)}；已等待 {m.group(5)} 秒（state.lock_timeout）。"
+                   "本次运行不检查也不发送任何消息；如果经常重叠，请加长调度间隔或缩短运行时间")

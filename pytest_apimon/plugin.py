@@ -217,7 +217,9 @@ def _configure_controller(config: pytest.Config, run: ApimonRun, whole_pools: bo
         try:
             memory = Memory.open(cfg, breaker=not config.getoption("apimon_no_breaker"))
         except LockTimeout as exc:  # another run is busy with this workspace: never double-send
-            raise pytest.UsageError(f"pytest-apimon: {exc}") from None
+            from .messages import localize
+
+            raise pytest.UsageError(f"pytest-apimon: {localize(str(exc), run.lang)}") from None
         except (StateError, OSError) as exc:
             # Still check every interface and report; only the memory (history, alert policy) is lost.
             log.error("state folder %s unusable, running without history and alert policy: %s",
@@ -244,16 +246,19 @@ WAIT_ECHO_KEY = pytest.StashKey[logging.Handler]()
 def _echo_waits(config: pytest.Config) -> None:
     """Lines on `pytest_apimon.wait` (another run's lock, WeCom rate limits) go to the real stderr with the tag
     watch.WAIT_TAG, past pytest's capture, so a person and `apimon watch` see what the run waits on."""
+    from .messages import localize
     from .watch import WAIT_TAG
 
     capman = config.pluginmanager.getplugin("capturemanager")
+    run = config.stash.get(RUN_KEY, None)
+    lang = run.lang if run is not None else "en"
 
     class Echo(logging.Handler):
         """Writes each record past pytest's capture (see _echo_waits)."""
 
         def emit(self, record: logging.LogRecord) -> None:
             try:
-                line = WAIT_TAG + self.format(record) + "\n"
+                line = WAIT_TAG + localize(self.format(record), lang) + "\n"
                 if capman is not None:
                     with capman.global_and_fixture_disabled():
                         sys.stderr.write(line)

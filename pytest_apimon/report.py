@@ -572,7 +572,8 @@ def _md_headers(headers: dict[str, str], red: Redactor, received: bool = False) 
 
 def _md_details(index: int, r: InterfaceResult, lang: str, red: Redactor) -> list[str]:
     sep = _t("sep", lang)
-    out = ["", f"### {index}. [{_category_of(r)}] {r.service}/{r.module} · {r.name}"]
+    tag = _label(_category_of(r), lang) if lang == "zh" else _category_of(r)
+    out = ["", f"### {index}. [{tag}] {r.service}/{r.module} · {r.name}"]
     if r.reason:
         out.append(f"> **{_t('reason', lang)}**{sep}{_reason(r, lang, red)}")
     code = "" if lang == "zh" else f" {_code(_category_of(r))}"

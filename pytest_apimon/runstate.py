@@ -12,8 +12,8 @@ from pathlib import Path
 from .config import Config
 from .documents import Interface, NameRegistry
 from .engine import Engine
-from .messages import say
 from .importers.refs import FragmentIndex
+from .messages import say
 from .parsecache import ParseCache
 from .redact import Redactor
 from .report import reason_text

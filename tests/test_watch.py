@@ -254,8 +254,9 @@ def test_cli_end_to_end_broken_cycle(tmp_path: Path) -> None:
              "no-such-pool/", "-p", "no:cacheprovider", "--apimon-config", str(cfg)],
             cwd=tmp_path, capture_output=True, text=True, timeout=30)
         assert proc.returncode == 0, proc.stderr
-        assert "monitor broken: exit code 4" in proc.stderr
-        assert len(fake.messages) == 1 and "path not found" in fake.messages[0].content
+        # report.language zh (the default): the watcher's own stderr lines are Chinese too (issue 20)
+        assert "监控本身出错：退出码 4" in proc.stderr and "错误" in proc.stderr
+        assert len(fake.messages) == 1 and "路径不存在" in fake.messages[0].content
 
 
 def test_cli_usage(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
