@@ -647,3 +647,103 @@ _first(r"another pytest-apimon run \(pid (\S+)(?: on (\S+))?, started (.*?)\) ho
        lambda m: f"另一次 pytest-apimon 运行（pid {m.group(1)}" + (f"，主机 {m.group(2)}" if m.group(2) else "")
                  + f"，开始于 {m.group(3)}）持有状态锁 {m.group(4)}；已等待 {m.group(5)} 秒（state.lock_timeout）。"
                    "本次运行不检查也不发送任何消息；如果经常重叠，请加长调度间隔或缩短运行时间")
+
+
+# ---- issue 20 (s20): delivery problems (notify/wecom.py, dingtalk.py, feishu.py): DeliveryError texts and the
+# lines DeliveryResult.errors holds. The platform's own errmsg is quoted as it answered.
+ADVICE = {
+    "the webhook key is invalid or the robot was removed from the group; copy the key again from the group's robot "
+    "settings (the part after 'key=' in …/cgi-bin/webhook/send?key=…) into notify.wecom[].webhook":
+        "webhook key 无效，或机器人已被移出群：请从群机器人设置中重新复制 key"
+        "（…/cgi-bin/webhook/send?key=… 中 key= 之后的部分）"
+        "填入 notify.wecom[].webhook",
+    "WeCom does not accept this message type (msgtype must be lowercase: markdown, markdown_v2, text, file); check "
+    "notify.wecom[].message_type": "企业微信不接受该消息类型（msgtype 须为小写：markdown、markdown_v2、text、file）；"
+                                   "请检查 notify.wecom[].message_type",
+    "a message is longer than WeCom accepts (it was re-split smaller once already); please report this with the "
+    "--apimon-dry-run output": "消息超过企业微信的长度上限（已经重新拆分过一次）；"
+                               "请附上 --apimon-dry-run 的输出报告此问题",
+    "WeCom received empty content or JSON it could not parse (it was cleaned and resent once already)":
+        "企业微信收到的内容为空或 JSON 无法解析（已经清理后重发过一次）",
+    "WeCom refused the uploaded file's media_id (it expires after 3 days and works only for the robot that uploaded "
+    "it)": "企业微信拒绝了上传文件的 media_id（3 天后过期，且只对上传它的机器人有效）",
+    "WeCom refused the upload's media type": "企业微信拒绝了上传文件的媒体类型",
+    "WeCom refused the upload type (must be file or voice)": "企业微信拒绝了上传类型（必须是 file 或 voice）",
+    "the access_token is invalid or the robot was removed; copy the webhook URL again from the group's robot settings "
+    "into notify.dingtalk[].webhook": "access_token 无效或机器人已被删除：请从群机器人设置中重新复制 webhook 地址"
+                                     "填入 notify.dingtalk[].webhook",
+    "the robot's security settings refused the message (signature mismatch: check notify.dingtalk[].secret and the "
+    "machine's clock; or a required keyword is missing; or this machine's IP is not in the robot's allow-list)":
+        "机器人的安全设置拒绝了消息（签名不符：请检查 notify.dingtalk[].secret 和本机时钟；或缺少自定义关键词；"
+        "或本机 IP 不在机器人的白名单中）",
+    "a message is longer than DingTalk accepts; this is a pytest-apimon splitting bug, please report it with the "
+    "--apimon-dry-run output": "消息超过钉钉的长度上限；这是 pytest-apimon 拆分消息的缺陷，"
+                               "请附上 --apimon-dry-run 的输出报告",
+    "DingTalk says a required parameter is missing or invalid": "钉钉提示缺少必需参数或参数无效",
+    "DingTalk refused the request's content type": "钉钉拒绝了请求的内容类型",
+    "the hook token is invalid or the bot was removed; copy the webhook URL again from the group's bot settings into "
+    "notify.feishu[].webhook": "hook token 无效或机器人已被删除：请从群机器人设置中重新复制 webhook 地址"
+                               "填入 notify.feishu[].webhook",
+    "signature check failed: check notify.feishu[].secret and the machine's clock (the timestamp must be within an "
+    "hour)": "签名校验失败：请检查 notify.feishu[].secret 和本机时钟（时间戳须在一小时之内）",
+    "this machine's IP is not in the bot's allow-list": "本机 IP 不在机器人的白名单中",
+    "the bot's keyword setting refused the message: add the keyword to the report title (report.title) or remove the "
+    "keyword check": "机器人的关键词设置拒绝了消息：请把关键词加入报告标题（report.title），或取消关键词校验",
+    "Feishu refused the request as malformed or too large (20 KB body limit); this is a pytest-apimon bug, please "
+    "report it with the --apimon-dry-run output":
+        "飞书认为请求格式错误或过大（请求体上限 20 KB）；这是 pytest-apimon 的缺陷，请附上 --apimon-dry-run 的输出报告",
+    "not retried; see DingTalk's custom-robot error codes": "不重试；请查阅钉钉自定义机器人的错误码说明",
+    "not retried; see Feishu's custom-bot error codes": "不重试；请查阅飞书自定义机器人的错误码说明",
+}
+
+
+def _advice(text: str) -> str:
+    found = ADVICE.get(text)
+    if found is not None:
+        return found
+    m = re.fullmatch(r"not retried; see (https?://\S+)(.*)", text, re.S)
+    return f"不重试；请查阅 {m.group(1)}" if m else zh(text)
+
+
+_first(r"(WeCom|DingTalk|Feishu) answered (?:errcode|code) (-?\d+) \((.*)\): (.*)",
+       lambda m: f"{_platform_zh(m.group(1))}返回错误码 {m.group(2)}（「{m.group(3)}」）：{_advice(m.group(4))}")
+_first(r"(WeCom|DingTalk|Feishu) robot '(.*?)': (WeCom|DingTalk|Feishu) refused (this run's report|the stored report "
+       r"from .*?): (.*); (kept in (.*), not resent automatically|it could not be kept \(no outbox\))",
+       lambda m: f"{_platform_zh(m.group(1))}机器人「{m.group(2)}」：{_platform_zh(m.group(3))}拒收了"
+                 f"{_which(m.group(4))}：{zh(m.group(5))}；"
+                 + (f"已保存在 {m.group(7)}，不会自动重发" if m.group(7) else "无法保存（没有发件箱）"))
+_first(r"(WeCom|DingTalk|Feishu) robot '(.*?)': (this run's report|the stored report from .*?) is undelivered "
+       r"\((kept in the outbox for the next run|NOT kept \(no outbox\): it is lost)\): (.*)",
+       lambda m: f"{_platform_zh(m.group(1))}机器人「{m.group(2)}」：{_which(m.group(3))}未送达（"
+                 + ("已留在发件箱，下次运行补发" if m.group(4).startswith("kept") else "没有发件箱，已丢失")
+                 + f"）：{zh(m.group(5))}")
+_first(r"(WeCom|DingTalk|Feishu) robot '(.*?)': could not write the report to the outbox before sending \((.*)\); "
+       r"if this run is interrupted it is lost",
+       lambda m: f"{_platform_zh(m.group(1))}机器人「{m.group(2)}」：发送前无法把报告写入发件箱"
+                 f"（{_os_error(m.group(3))}）；如果本次运行被中断，这份报告会丢失")
+_first(r"the outbox holds (\d+) report\(s\) for (WeCom|DingTalk|Feishu) robots that are no longer configured \((.*)\); "
+       r"they stay in (.*)",
+       lambda m: f"发件箱中有 {m.group(1)} 份报告属于已不再配置的{_platform_zh(m.group(2))}机器人（{m.group(3)}）；"
+                 f"它们留在 {m.group(4)}")
+_first(r"(.*); gave up after (\d+) retries", lambda m: f"{zh(m.group(1))}；重试 {m.group(2)} 次后放弃")
+_first(r"(.*); no time left to retry within notify\.max_wait",
+       lambda m: f"{zh(m.group(1))}；notify.max_wait 之内没有时间再重试")
+_first(r"cannot reach (WeCom|DingTalk|Feishu) \((.*)\)",
+       lambda m: f"无法连接{_platform_zh(m.group(1))}（「{m.group(2)}」）")
+_first(r"(WeCom|DingTalk|Feishu) is busy \(errcode (-?\d+): (.*)\)",
+       lambda m: f"{_platform_zh(m.group(1))}繁忙（错误码 {m.group(2)}：「{m.group(3)}」）")
+_first(r"(WeCom|DingTalk|Feishu) rate limit \((.*)\) persisted past the (\S+)s wait bound \(notify\.max_wait\)",
+       lambda m: f"{_platform_zh(m.group(1))}的频率限制（「{m.group(2)}」）持续超过了 {m.group(3)} 秒的等待上限"
+                 "（notify.max_wait）")
+_first(r"pacing to (.*) would exceed the (\S+)s wait bound \(notify\.max_wait\)",
+       lambda m: "按 " + m.group(1).replace(" messages per ", " 条/").replace("s and ", " 秒、").removesuffix("s")
+                 + f" 秒的速率发送会超过 {m.group(2)} 秒的等待上限（notify.max_wait）")
+_first(r"upload_media answered without a media_id", "上传文件的应答中没有 media_id")
+_first(r"a message is (\d+) bytes, over Feishu's 20 KB limit; this is a pytest-apimon (.*)",
+       r"一条消息有 \1 字节，超过了飞书 20 KB 的上限；这是 pytest-apimon 的缺陷，请附上 --apimon-dry-run 的输出报告")
+
+
+def _which(text: str) -> str:
+    if text == "this run's report":
+        return "本次运行的报告"
+    return "之前保存的报告（" + text.removeprefix("the stored report from ") + "）"

@@ -267,6 +267,8 @@ def test_cli_usage(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
         main(["watch", "--every", "1m", "-n", "4"])
     (tmp_path / "bad.yaml").write_text("bogus_key: 1\n")
     assert main(["watch", "--every", "1m", "--config", str(tmp_path / "bad.yaml"), "pool"]) == 4
+    assert "配置错误" in capsys.readouterr().err  # the config cannot say its language: zh, the default
+    assert main(["watch", "--every", "1m", "--config", str(tmp_path / "bad.yaml"), "pool", "--apimon-lang", "en"]) == 4
     assert "invalid config" in capsys.readouterr().err
 
 
