@@ -481,10 +481,11 @@ _first(r"(.*) \(an internal error of pytest-apimon; the log has the traceback\)"
        r"\1（pytest-apimon 内部错误，日志中有调用栈）")
 _first(r"could not be read: (.*)", lambda m: "无法读取：" + zh(m.group(1)))
 _first(r"could not be collected: (.*)", lambda m: "无法收集：" + zh(m.group(1)))
-_doc(r"'(.*)' is not a service in the config(?: \(did you mean '(.*)'\?\))? \(services with auth: (.*)\)",
+_doc(r"(?:auth: )?'(.*)' is not a service in the config(?: \(did you mean '(.*)'\?\))? \(services with auth: (.*)\)",
      lambda m: f"'{m.group(1)}' 不是配置中的服务" + (f"（是否应为 '{m.group(2)}'？）" if m.group(2) else "")
                + f"（有认证的服务：{'无' if m.group(3) == 'none' else m.group(3)}）")
-_doc(r"service '(.*)' has no auth configured \((.*) in the config\)", r"服务 '\1' 没有配置认证（配置中的 \2）")
+_doc(r"(?:auth: )?service '(.*)' has no auth configured \((.*) in the config\)",
+     r"服务 '\1' 没有配置认证（配置中的 \2）")
 
 
 # ---- issue 20 (s20): parser messages of PyYAML and json inside "invalid YAML: …" / "invalid JSON: …"
@@ -747,3 +748,16 @@ def _which(text: str) -> str:
     if text == "this run's report":
         return "本次运行的报告"
     return "之前保存的报告（" + text.removeprefix("the stored report from ") + "）"
+
+
+# ---- issue 20 (s20): request building (engine.py)
+_first(r"URL still holds the template variable (\S+): it is never sent; give it a value "
+       r"\(apimon overrides `params` for an imported spec\)",
+       r"URL 中仍有模板变量 \1：不会发送；请给它一个值（导入的规范在 apimon overrides 的 `params` 中设置）")
+_first(r"interface uses path '(.*)' but service '(.*)' has no base_url for environment '(.*)' in (.*)",
+       r"接口使用路径 '\1'，但服务 '\2' 在环境 '\3' 下没有 base_url（\4）")
+_first(r"(.+?) \((credentials withheld: .*)\)", lambda m: f"{zh(m.group(1))}（{zh(m.group(2))}）")
+_first(r"credentials withheld: host (\S+) is not an origin of service (.*) "
+       r"\(add it to services\.(\S+)\.trusted_origins if it should get them\)",
+       lambda m: f"未发送凭据：主机 {m.group(1)} 不是服务 {m.group(2).replace(' or ', ' 或 ')} 的源"
+                 f"（如果它应该得到凭据，请把它加入 services.{m.group(3)}.trusted_origins）")

@@ -406,7 +406,8 @@ def _reason(r: InterfaceResult, lang: str, red: Redactor | None = None) -> str:
         return ""
     text = red.text(r.reason) if red is not None else r.reason
     if lang == "zh" and r.category == Category.INVALID_DOCUMENT.value:
-        return _one_line(zh_document(text))
+        whole = localize(text, lang)  # a core line (an unfilled template), else a "file:line: field: …" problem
+        return _one_line(whole if whole != text else zh_document(text))
     return _one_line(localize(text, lang))
 
 
