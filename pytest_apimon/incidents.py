@@ -17,8 +17,12 @@ controller that holds the run lock, so there is one writer at a time. This modul
 from __future__ import annotations
 
 import hashlib
+import json
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+
+log = logging.getLogger("pytest_apimon.incidents")
 
 LEGACY_FILE = "incidents.json"  # the ledger before schema v4; state.py imports it once
 
@@ -74,3 +78,20 @@ class Ledger:
 
     def closing_of(self, key: str) -> Incident | None:
         return next((i for i in self.closing if i.key == key), None)
+
+
+def read_legacy(text: str) -> list[tuple[str, Incident]]:
+    """(environment, incident) pairs of an `incidents.json` ledger of before schema v4:
+    {env: {key: {"id": str, "opened_at": epoch seconds, "told": [robot, …]}}}. Raises ValueError when the text
+    is not JSON; a malformed entry is skipped with a warning (it costs at most one repeated NEW)."""
+    data = json.loads(text)
+    found = []
+    for env, entries in (data.items() if isinstance(data, dict) else ()):
+        for key, raw in (entries.items() if isinstance(entries, dict) else ()):
+            try:
+                told = raw.get("told", [])
+                found.append((str(env), Incident(str(raw["id"]), str(key), float(raw["opened_at"]),
+                                                 [str(t) for t in told] if isinstance(told, list) else [])))
+            except (AttributeError, KeyError, TypeError, ValueError):
+                log.warning("skipped a malformed entry %r of the incident ledger", key)
+    return found

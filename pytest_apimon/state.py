@@ -30,7 +30,7 @@ from typing import Any
 from . import rollup
 from .categories import Outcome
 from .errors import ApimonError
-from .incidents import LEGACY_FILE, Incident
+from .incidents import LEGACY_FILE, Incident, read_legacy
 from .policy import InterfaceState, RunMemory, unique_keys
 from .results import RunResult
 from .statedir import make_private
@@ -97,10 +97,8 @@ MIGRATIONS: list[list[str]] = [
         "ALTER TABLE results ADD COLUMN circuit_open INTEGER NOT NULL DEFAULT 0",
     ],
     [  # v4 (issue 20): the incident ledger (incidents.py), before in incidents.json; _import_incidents moves it
-        """CREATE TABLE incidents (
-            env TEXT NOT NULL, key TEXT NOT NULL, id TEXT NOT NULL, opened_at REAL NOT NULL,
-            told TEXT NOT NULL,
-            PRIMARY KEY (env, key))""",
+        """CREATE TABLE incidents (env TEXT NOT NULL, key TEXT NOT NULL, id TEXT NOT NULL, opened_at REAL NOT NULL,
+            told TEXT NOT NULL, PRIMARY KEY (env, key))""",
     ],
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -204,7 +202,7 @@ class StateStore:
         self._decoded: dict[tuple[str, str, float], dict[str, Any]] = {}
         self._windows_memo: tuple[Any, dict[str, dict[str, Availability]]] | None = None
         self._vacuum_after_migration = False
-        self._adopted: list[Path] = []  # files of earlier versions imported by the migration (renamed after it)
+        self.adopted: list[Path] = []  # files of earlier versions imported by the migration (renamed after it)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         # isolation_level=None: transactions are explicit (BEGIN IMMEDIATE … COMMIT), never implicit.
         self.conn = sqlite3.connect(str(self.path), timeout=busy_timeout, isolation_level=None)
@@ -273,15 +271,14 @@ class StateStore:
                 after = _AFTER_MIGRATION.get(version)
                 if after is not None and current > 0:  # a fresh file has no history to move
                     after(self)
-                adopt = _ADOPT_FILES.get(version)  # a file of an earlier version may sit next to a new database too
-                if adopt is not None:
-                    adopt(self)
+                if version in _ADOPT_FILES:  # a file of an earlier version may sit next to a new database too
+                    _ADOPT_FILES[version](self)
                 self.conn.execute("INSERT INTO schema_version VALUES (?, ?)", (version, time.time()))
             self.conn.execute("COMMIT")
         except BaseException:
             self.conn.execute("ROLLBACK")
             raise
-        for path in self._adopted:  # imported and committed: renamed so it is never read again
+        for path in self.adopted:  # imported and committed: renamed so it is never read again
             try:
                 path.rename(path.with_name(path.name + ".imported"))
             except OSError as exc:  # the schema version already keeps it from being imported twice
@@ -337,9 +334,9 @@ class StateStore:
 
     def load_incidents(self, env: str) -> list[Incident]:
         """The open incidents of `env` (incidents.Ledger), oldest first."""
-        rows = self.conn.execute("SELECT key, id, opened_at, told FROM incidents WHERE env = ? ORDER BY opened_at,"
-                                 " key", (env,)).fetchall()
-        return [Incident(row["id"], row["key"], float(row["opened_at"]), _told(row["told"])) for row in rows]
+        rows = self.conn.execute("SELECT key, id, opened_at, told FROM incidents WHERE env = ? ORDER BY opened_at, key",
+                                 (env,))
+        return [Incident(r["id"], r["key"], float(r["opened_at"]), list(map(str, json.loads(r["told"])))) for r in rows]
 
     def save_incidents(self, env: str, incidents: Iterable[Incident]) -> None:
         """Replace the open incidents of `env` with `incidents`, in one transaction."""
@@ -917,38 +914,21 @@ def _backfill_rollups(store: StateStore) -> None:
 _AFTER_MIGRATION: dict[int, Callable[[StateStore], None]] = {2: _backfill_rollups}
 
 
-def _told(text: str) -> list[str]:
-    try:
-        data = json.loads(text)
-    except ValueError:
-        return []
-    return [str(t) for t in data] if isinstance(data, list) else []
-
-
 def _import_incidents(store: StateStore) -> None:
-    """Migration to v4: the open incidents of `incidents.json` (the ledger before v4, next to the database:
-    {env: {key: {id, opened_at, told}}}) become rows; the file is renamed `incidents.json.imported` after the
-    commit. An unreadable file or entry is skipped with a warning: it costs at most one repeated NEW."""
+    """Migration to v4: the open incidents of `incidents.json` next to the database (incidents.read_legacy)
+    become rows; the file is renamed `incidents.json.imported` after the commit. An unreadable file is skipped
+    with a warning: it costs at most one repeated NEW."""
     path = store.path.parent / LEGACY_FILE
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        found = read_legacy(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         return
     except (OSError, ValueError) as exc:
         log.warning("the incident ledger %s is unreadable (%s); not imported", path, exc)
         return
-    rows = []
-    for env, entries in (data.items() if isinstance(data, dict) else ()):
-        for key, raw in (entries.items() if isinstance(entries, dict) else ()):
-            try:
-                told = raw.get("told", [])
-                rows.append((str(env), str(key), str(raw["id"]), float(raw["opened_at"]),
-                             json.dumps([str(t) for t in told] if isinstance(told, list) else [])))
-            except (AttributeError, KeyError, TypeError, ValueError):
-                log.warning("skipped a malformed entry %r of %s", key, path)
     store.conn.executemany("INSERT OR REPLACE INTO incidents (env, key, id, opened_at, told) VALUES (?, ?, ?, ?, ?)",
-                           rows)
-    store._adopted.append(path)
+                           [(env, i.key, i.id, i.opened_at, json.dumps(i.told)) for env, i in found])
+    store.adopted.append(path)
 
 
 # Steps that adopt the state files an earlier version kept outside the database (run for new databases too).
