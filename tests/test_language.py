@@ -217,7 +217,7 @@ def config_text(srv: LocalServer, fake: FakeWeCom, lang: str, closed: int) -> st
           markdown: out/report.md
           html: out/status.html
         alerts:
-          storm: {{fraction: 0.3, min_services: 2, min_interfaces: 3}}
+          storm: {{fraction: 0.15, min_services: 2, min_interfaces: 3}}
         breaker: {{failures: 2, cooldown: 1h}}
         services:
           商城:
