@@ -9,8 +9,9 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from . import export
+from . import export, times
 from .config import ConfigError, load_config, parse_duration
+from .messages import LEVELS, localize, localize_problem, say
 from .state import DB_FILE, StateError, StateStore
 from .watch import (
     WatchAlerts,
@@ -20,6 +21,7 @@ from .watch import (
     parse_hhmm,
     pytest_command,
     resolve_timezone,
+    schedule_zone,
 )
 
 # The watcher's own options come first; everything from the first other token (or after `--`) goes to pytest.
@@ -62,8 +64,9 @@ def _parser() -> argparse.ArgumentParser:
                         help="repeat the 'monitor broken' message at most this often (default 1h)")
     parser.add_argument("--quiet", action="store_true", help="do not echo the pytest output")
     parser.add_argument("--timezone", metavar="ZONE", type=_zone,
-                        help="IANA time zone of the schedule and heartbeat, e.g. Asia/Shanghai (default: the "
-                             "machine's); --every 24h runs at 00:00 there, --every 1h on the hour")
+                        help="time zone of the schedule and heartbeat: an IANA name such as Asia/Shanghai or an "
+                             "offset such as +08:00 (default: report.timezone of the config, else the machine's); "
+                             "--every 24h runs at 00:00 there, --every 1h on the hour")
     return parser
 
 
@@ -101,17 +104,43 @@ def watch(argv: Sequence[str]) -> int:
         command = pytest_command(pytest_args)
     except ValueError as exc:
         parser.error(str(exc))
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         alerts = WatchAlerts(find_config(pytest_args, opts.config), env=option_value(pytest_args, "--apimon-env"))
     except ConfigError as exc:
-        print(f"apimon watch: invalid config: {exc}", file=sys.stderr)
+        lang = option_value(pytest_args, "--apimon-lang") or "zh"
+        print(say("cli.invalid_config", lang, cmd="watch", text=localize_problem(str(exc), lang)), file=sys.stderr)
         return 4
+    _log_to_stderr(alerts.lang)
+    zone = schedule_zone(opts.timezone, alerts.config)
+    times.use_zone(zone)  # the watcher's message times follow the schedule's zone
     watcher = Watcher(opts.every, command, run_now=opts.run_now, heartbeat=opts.heartbeat, cycles=opts.cycles,
                       broken_remind=opts.broken_remind, on_broken=alerts.broken, on_repaired=alerts.repaired,
-                      on_heartbeat=alerts.heartbeat, echo=not opts.quiet, tz=resolve_timezone(opts.timezone))
+                      on_heartbeat=alerts.heartbeat, echo=not opts.quiet, tz=resolve_timezone(zone), lang=alerts.lang)
     watcher.install_signal_handlers()
     return watcher.run()
+
+
+class _Formatter(logging.Formatter):
+    """The watcher's stderr lines with their level in the reader's language (messages.LEVELS)."""
+
+    def __init__(self, lang: str) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(message)s" if lang == "zh"
+                         else "%(asctime)s %(levelname)s %(name)s: %(message)s")
+        self.lang = lang
+
+    def format(self, record: logging.LogRecord) -> str:
+        if self.lang == "zh":
+            record = logging.makeLogRecord({**record.__dict__, "levelname": LEVELS.get(record.levelname,
+                                                                                       record.levelname)})
+        return super().format(record)
+
+
+def _log_to_stderr(lang: str) -> None:
+    handler = logging.StreamHandler()
+    handler.setFormatter(_Formatter(lang))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
 
 
 def merge(argv: Sequence[str]) -> int:
@@ -144,15 +173,17 @@ def merge(argv: Sequence[str]) -> int:
     try:
         config = load_config(config_path, env=opts.env)
     except ConfigError as exc:
-        print(f"apimon merge: invalid config: {exc}", file=sys.stderr)
+        lang = opts.lang or "zh"
+        print(say("cli.invalid_config", lang, cmd="merge", text=localize_problem(str(exc), lang)), file=sys.stderr)
         return 4
+    lang = opts.lang or config.report.language
     outputs = Outputs(report=opts.report, json=opts.json, html=opts.html, prometheus=opts.prometheus,
                       junitxml=opts.junitxml)
     try:
         return finish(opts.files, config, lang=opts.lang, outputs=outputs, dry_run=opts.dry_run,
                       breaker=not opts.no_breaker)
     except (MergeError, LockTimeout) as exc:
-        print(f"apimon merge: {exc}", file=sys.stderr)
+        print(say("cli.error", lang, cmd="merge", text=localize(str(exc), lang)), file=sys.stderr)
         return 4
 
 
@@ -182,21 +213,22 @@ def export_command(argv: Sequence[str]) -> int:
         config_path = find_config([], opts.config)
         config = load_config(config_path, env=opts.env)
     except ConfigError as exc:
-        print(f"apimon export: invalid config: {exc}", file=sys.stderr)
+        print(say("cli.invalid_config", "zh", cmd="export", text=localize_problem(str(exc), "zh")), file=sys.stderr)
         return 4
+    lang = config.report.language
     db = Path(opts.state_dir) / DB_FILE if opts.state_dir else config.state_path / DB_FILE
     if not db.is_file():
-        print(f"apimon export: no history at {db}", file=sys.stderr)
+        print(say("cli.no_history", lang, path=db), file=sys.stderr)
         return 1
     try:
         with StateStore(db, **config.state.store_options()) as store:
             data = export.rows(store, config.env, period)
             if not data:
-                print(f"apimon export: no checks of env {config.env!r} in that period (envs in the history: "
-                      f"{', '.join(store.envs()) or 'none'}; choose one with --env)", file=sys.stderr)
+                print(say("cli.no_checks", lang, env=config.env, envs=", ".join(store.envs()) or say("cli.none", lang)),
+                      file=sys.stderr)
             text = export.render(data, opts.format)
     except StateError as exc:
-        print(f"apimon export: {exc}", file=sys.stderr)
+        print(say("cli.error", lang, cmd="export", text=localize(str(exc), lang)), file=sys.stderr)
         return 1
     if opts.output:
         encoding = "utf-8-sig" if opts.format == "csv" else "utf-8"  # Excel reads a BOM-less CSV as ANSI

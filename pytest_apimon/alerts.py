@@ -16,7 +16,7 @@ from .categories import Category, Outcome
 from .config import Config
 from .incidents import Ledger
 from .maintenance import in_maintenance
-from .messages import localize
+from .messages import display_name, localize, say
 from .notify import DeliveryResult, Notification, build_notifiers
 from .notify.outbox import OutboxEntry
 from .notify.settings import NotifySettings
@@ -418,7 +418,7 @@ def build_extras(run: RunResult, verdict: Verdict | None, store: StateStore | No
         lines = []
         for s in circuits:
             since, nxt = fmt_time(s.open_since, now, seconds=True), fmt_time(s.next_probe_at, now, seconds=True)
-            lines.append(f"{s.key} — 熔断自 {since} 起，下次探测 {nxt}" if zh
+            lines.append(f"{display_name(s.key, lang)} — 熔断自 {since} 起，下次探测 {nxt}" if zh
                          else f"{s.key} — circuit open since {since}, next probe at {nxt}")
         extras.sections.append(("熔断中的接口" if zh else "Open circuits", lines))
     return extras
@@ -505,7 +505,7 @@ def finish(run: RunResult, config: Config, lang: str, redactor: Redactor, memory
         verdict = evaluate(memory.states, run.results, policy, run.finished_at, memory.memory,
                            selection_complete=selection_complete, pools=pools, maintenance=held)
         memory.verdict = verdict
-        ledger = Ledger.in_dir(config.state_path, config.env)
+        ledger = Ledger(config.env, memory.store.load_incidents(config.env))
         # An incident ends when its interface is no longer announced down (recovered, removed, or resolved
         # without a message); its robots are remembered for this run's RECOVERED.
         ledger.close_all(k for k in list(ledger.open) if not (k in verdict.states and verdict.states[k].alerted))
@@ -518,14 +518,17 @@ def finish(run: RunResult, config: Config, lang: str, redactor: Redactor, memory
             memory.store.record_run(run, verdict.states, verdict.memory, selection_complete=selection_complete,
                                     removed=verdict.removed, pools=pools or ())
 
+    def save_ledger() -> None:
+        if ledger is not None and store is not None:
+            store.save_incidents(config.env, ledger.open.values())
+
     def committed(entry: OutboxEntry) -> bool:
         return store is None or store.has_run(entry.awaiting_run, entry.run_started_at)
 
     if not notifiers and not dry_run:
         record()
-        if ledger is not None:
-            ledger.save()
-        outcome.reason = "no notifier configured"
+        save_ledger()
+        outcome.reason = say("reason.no_notifier", lang)
         return outcome, extras
     if verdict is not None:
         mode = message_mode(settings.send_on, verdict)
@@ -537,12 +540,12 @@ def finish(run: RunResult, config: Config, lang: str, redactor: Redactor, memory
         mode = "new-robot"  # nothing new overall, but a robot has an open incident it was never told about
     if mode == "none":
         record()
-        if ledger is not None and not dry_run:
-            ledger.save()
-        reason = "nothing new since the last report" if verdict is not None else "no failure"
-        reason += f"; in maintenance, alerts held: {', '.join(sorted(held))}" if held else ""
-        verb = "nothing would be sent" if dry_run else "not sent"
-        outcome.reason = f"{verb} (send_on: {settings.send_on}; {reason})"
+        if not dry_run:
+            save_ledger()
+        why = say("reason.nothing_new" if verdict is not None else "reason.no_failure", lang)
+        if held:
+            why += say("reason.maintenance_held", lang, services=", ".join(sorted(held)))
+        outcome.reason = say("reason.none_dry" if dry_run else "reason.none", lang, send_on=settings.send_on, why=why)
         if not dry_run:
             outcome.results = [notifier.flush(committed=committed) for notifier in notifiers]  # earlier backlog
             _log_errors(outcome, redactor)
@@ -556,9 +559,9 @@ def finish(run: RunResult, config: Config, lang: str, redactor: Redactor, memory
                                       ledger=ledger, mode="none" if mode == "new-robot" else mode)
     if dry_run:
         if not notifiers:
-            outcome.reason = "(no WeCom robot configured: nothing would be sent)\n\n" + notification.markdown
+            outcome.reason = say("reason.no_robot_dry", lang) + "\n\n" + notification.markdown
         else:
-            outcome.reason = "\n\n".join(format_dry_run(n.dry_run(notification)) for n in notifiers)
+            outcome.reason = "\n\n".join(format_dry_run(n.dry_run(notification), lang) for n in notifiers)
         return outcome, extras
     awaiting = run.env if memory is not None else ""
     staged = [notifier.stage(notification, awaiting_run=awaiting) for notifier in notifiers]
@@ -569,7 +572,7 @@ def finish(run: RunResult, config: Config, lang: str, redactor: Redactor, memory
             view = notification.for_robot(target, services)
             for key in view.incident_keys if view is not None else ():
                 ledger.tell(key, target)
-        ledger.save()
+        save_ledger()
     record()
     for notifier, entries in zip(notifiers, staged, strict=True):
         notifier.confirm(entries)

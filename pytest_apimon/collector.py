@@ -18,6 +18,7 @@ import pytest
 from . import alerts, coverage, metrics, statuspage
 from .atomicfile import atomic_write
 from .categories import Category, Outcome
+from .messages import localize, say
 from .report import Extras, compute_stats, render_json, render_markdown, render_terminal
 from .results import InterfaceResult, RunResult
 from .retries import is_rerun_report
@@ -206,26 +207,27 @@ class ResultCollector:
         tokens = self.run.token_summary(self.run.lang)
         if tokens:
             write(tokens)
+        lang = self.run.lang
         for warning in self.run.warnings:
-            write(f"WARNING: {warning}", yellow=True)
+            write(say("term.warning", lang, text=localize(warning, lang)), yellow=True)
         if self.coverage is not None:
-            terminalreporter.section("pytest-apimon: coverage")
-            write(coverage.render_coverage(self.coverage, self.run.lang).rstrip("\n"))
+            terminalreporter.section(say("term.coverage", lang))
+            write(coverage.render_coverage(self.coverage, lang).rstrip("\n"))
         alert = self.alert
         if alert is None:
             return
         if self.config.getoption("apimon_dry_run"):
-            terminalreporter.section("pytest-apimon: notification (dry run)")
+            terminalreporter.section(say("term.dry_run", lang))
             write(red.text(alert.reason))
             return
         for res in alert.results:
             if not (res.own or res.messages_sent or res.pending or res.rejected or res.errors):
                 continue  # a flush with nothing in the outbox: nothing to say
-            write(res.describe(), red=bool(res.pending or res.rejected or not res.delivered))
+            write(res.describe(lang), red=bool(res.pending or res.rejected or not res.delivered))
             for error in res.errors:
-                write(f"  {red.text(error)}")
+                write(f"  {localize(red.text(error), lang)}")
         if alert.reason and self.run.config.notify.enabled:
-            write(f"WeCom: {alert.reason}")
+            write(say("term.notify_reason", lang, text=alert.reason))
 
 
 def _scan(found: coverage.Scan) -> tuple[list, dict]:

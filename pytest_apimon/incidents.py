@@ -8,8 +8,10 @@ short id (`#a3f9c2`) that its reminders and its RECOVERED carry too. The ledger 
   never hears that it ended;
 - a robot added while an incident is open, or routed to a service later, gets a NEW for it first.
 
-The ledger is `incidents.json` in the state folder, one object per environment, written atomically (temp file,
-fsync, rename: notify/outbox.py) by the controller that holds the run lock, so there is one writer at a time.
+The ledger lives in the state database (`state.py`, table `incidents`, schema v5): `StateStore.load_incidents`
+gives the open incidents of one environment, `StateStore.save_incidents` replaces them, both written by the
+controller that holds the run lock, so there is one writer at a time. This module holds only the logic; an
+`incidents.json` ledger of an earlier version is imported once by the v5 migration.
 """
 
 from __future__ import annotations
@@ -19,14 +21,10 @@ import json
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
-
-from .notify.outbox import atomic_write_json
 
 log = logging.getLogger("pytest_apimon.incidents")
 
-FILE = "incidents.json"
+LEGACY_FILE = "incidents.json"  # the ledger before schema v5; state.py imports it once
 
 
 def incident_id(env: str, key: str, opened_at: float) -> str:
@@ -43,49 +41,14 @@ class Incident:
 
 
 class Ledger:
-    """The open incidents of one environment. Not thread-safe: the run lock makes the controller the writer."""
+    """The open incidents of one environment. Not thread-safe: the run lock makes the controller the writer.
 
-    def __init__(self, path: Path | None, env: str) -> None:
-        self.path, self.env = path, env
-        self.open: dict[str, Incident] = {}  # interface key -> its open incident
+    `Ledger(env, incidents)` starts from the incidents a store loaded; `open` is what to save back."""
+
+    def __init__(self, env: str, incidents: Iterable[Incident] = ()) -> None:
+        self.env = env
+        self.open: dict[str, Incident] = {i.key: i for i in incidents}  # interface key -> its open incident
         self.closing: list[Incident] = []  # closed in this run (their RECOVERED goes to the robots told)
-        self._others: dict[str, Any] = {}  # the other environments' entries, written back unchanged
-        if path is not None:
-            self._load()
-
-    @classmethod
-    def in_dir(cls, directory: Path, env: str) -> Ledger:
-        return cls(Path(directory) / FILE, env)
-
-    def _load(self) -> None:
-        assert self.path is not None
-        try:
-            data = json.loads(self.path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            return
-        except (OSError, ValueError) as exc:  # a broken ledger costs at most one repeated NEW, never the run
-            log.warning("incident ledger %s is unreadable (%s); starting a new one", self.path, exc)
-            return
-        if not isinstance(data, dict):
-            return
-        self._others = {k: v for k, v in data.items() if k != self.env}
-        for key, raw in (data.get(self.env) or {}).items():
-            try:
-                self.open[key] = Incident(str(raw["id"]), key, float(raw["opened_at"]),
-                                          [str(t) for t in raw.get("told", [])])
-            except (KeyError, TypeError, ValueError):
-                continue
-
-    def save(self) -> None:
-        if self.path is None:
-            return
-        data = {**self._others, self.env: {k: {"id": i.id, "opened_at": i.opened_at, "told": i.told}
-                                           for k, i in sorted(self.open.items())}}
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            atomic_write_json(self.path, data)
-        except OSError as exc:
-            log.warning("could not write the incident ledger %s: %s", self.path, exc)
 
     def opened(self, key: str, now: float) -> Incident:
         """The open incident of key, opened now if there is none."""
@@ -115,3 +78,20 @@ class Ledger:
 
     def closing_of(self, key: str) -> Incident | None:
         return next((i for i in self.closing if i.key == key), None)
+
+
+def read_legacy(text: str) -> list[tuple[str, Incident]]:
+    """(environment, incident) pairs of an `incidents.json` ledger of before schema v5:
+    {env: {key: {"id": str, "opened_at": epoch seconds, "told": [robot, …]}}}. Raises ValueError when the text
+    is not JSON; a malformed entry is skipped with a warning (it costs at most one repeated NEW)."""
+    data = json.loads(text)
+    found = []
+    for env, entries in (data.items() if isinstance(data, dict) else ()):
+        for key, raw in (entries.items() if isinstance(entries, dict) else ()):
+            try:
+                told = raw.get("told", [])
+                found.append((str(env), Incident(str(raw["id"]), str(key), float(raw["opened_at"]),
+                                                 [str(t) for t in told] if isinstance(told, list) else [])))
+            except (AttributeError, KeyError, TypeError, ValueError):
+                log.warning("skipped a malformed entry %r of the incident ledger", key)
+    return found

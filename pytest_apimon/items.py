@@ -172,8 +172,13 @@ class _ApimonItem(pytest.Item):
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
         if not isinstance(excinfo.value, InterfaceFailure):
             return super().repr_failure(excinfo)
+        from .report import headline as localized_headline
+
         failure = excinfo.value
-        headline = failure.result.headline()
+        # What pytest shows (FAILURES, the short summary, JUnit's message) is in the run's language; the
+        # exception's own text (str(failure), what --only-rerun / --rerun-except match) stays the English
+        # canonical line with the machine category: `[timeout] …`.
+        headline = localized_headline(failure.result, _run(self.config).lang)
         text = headline + ("\n" + failure.details if failure.details else "")
         if ReprExceptionInfo is None:
             return text
@@ -286,8 +291,12 @@ class InvalidDocumentItem(_ApimonItem):
         parent = self.parent
         pool_root = getattr(parent, "pool_root", None)
         service, module = _service_module(self.path, pool_root)
+        from .messages import display_name
+
+        # The name is shown (in the run's language); the node id and the key stay the item's identity.
         return InterfaceResult(
-            nodeid=self.nodeid, service=service, module=module, name=self.error.name or self.name,
+            nodeid=self.nodeid, service=service, module=module,
+            name=self.error.name or display_name(self.name, _run(self.config).lang),
             file=self.error.file, line=self.error.line, key=self.key, pool=self.pool,
         )
 
@@ -301,7 +310,12 @@ class InvalidDocumentItem(_ApimonItem):
         raise InterfaceFailure(result, "")
 
     def reportinfo(self) -> tuple[Path, int | None, str]:
-        return self.path, (self.error.line - 1) if self.error.line else 0, str(self.error)
+        text = str(self.error)
+        if _run(self.config).lang == "zh":
+            from .messages import zh_document
+
+            text = zh_document(text)
+        return self.path, (self.error.line - 1) if self.error.line else 0, text
 
 
 def _auth_problem(itf: Interface, run: ApimonRun) -> DocumentError | None:

@@ -26,8 +26,9 @@ from pathlib import Path
 from .categories import Outcome
 from .config import Config
 from .errors import ApimonError
+from .messages import localize, say
 from .redact import Redactor
-from .report import render_json
+from .report import headline, reason_text, render_json
 from .results import InterfaceResult, RunResult
 from .sharding import Shard, parse_shard
 
@@ -135,7 +136,7 @@ def _junit_names(nodeid: str) -> tuple[str, str]:
     return ".".join(names[:-1]), names[-1]
 
 
-def render_junit(run: RunResult, redactor: Redactor, suite: str = "pytest") -> str:
+def render_junit(run: RunResult, redactor: Redactor, suite: str = "pytest", *, lang: str = "en") -> str:
     """One JUnit XML file (the shape pytest's junitxml writes, one <testcase> per interface, the same
     properties as items.InterfaceItem puts on item.user_properties), as one str with an XML declaration.
     Times in seconds; failure messages and reasons masked with `redactor`. No I/O; raises no error of its
@@ -162,10 +163,11 @@ def render_junit(run: RunResult, redactor: Redactor, suite: str = "pytest") -> s
         ):
             ET.SubElement(props, "property", name=key, value=redactor.text(value))
         if r.outcome == "failed":
-            failure = ET.SubElement(case, "failure", message=redactor.text(r.headline()))
-            failure.text = redactor.text(r.reason)
+            # The human text in the report language (as pytest's own JUnit file); properties stay machine values.
+            failure = ET.SubElement(case, "failure", message=redactor.text(headline(r, lang)))
+            failure.text = redactor.text(reason_text(r, lang))
         elif r.outcome == "skipped":
-            ET.SubElement(case, "skipped", type="pytest.skip", message=redactor.text(r.reason))
+            ET.SubElement(case, "skipped", type="pytest.skip", message=redactor.text(localize(r.reason, lang)))
     return ET.tostring(root, encoding="unicode", xml_declaration=True)
 
 
@@ -210,7 +212,7 @@ def finish(paths: Sequence[Path], config: Config, *, lang: str | None = None, ou
     try:
         memory = alerts.Memory.open(config, breaker=breaker)
     except (StateError, OSError) as exc:
-        echo(f"WARNING: state folder {config.state_path} unusable ({exc}): no history or alert policy")
+        echo(say("term.warning", lang, text=say("merge.state_unusable", lang, path=config.state_path, error=exc)))
     try:
         outcome: alerts.AlertOutcome | None = None
         extras = None
@@ -218,12 +220,12 @@ def finish(paths: Sequence[Path], config: Config, *, lang: str | None = None, ou
             outcome, extras = alerts.finish(run, config, lang, red, memory, dry_run=dry_run,
                                             selection_complete=merged.selection_complete)
         except Exception as exc:  # the report files below must still be written (as collector.py does)
-            echo(f"ERROR: remembering or notifying the run failed: {red.text(f'{type(exc).__name__}: {exc}')}")
+            echo(say("merge.finish_failed", lang, error=red.text(f"{type(exc).__name__}: {exc}")))
         files: list[tuple[str | None, str | None, Callable[[], str]]] = [
             (outputs.report, config.report.markdown,
              lambda: render_markdown(run, lang, config.report.title, redactor=red, extras=extras)),
             (outputs.json, config.report.json, lambda: render_json(run, redactor=red)),
-            (outputs.junitxml, None, lambda: render_junit(run, red)),
+            (outputs.junitxml, None, lambda: render_junit(run, red, lang=lang)),
         ]
         if memory is not None:
             store, verdict = memory.store, memory.verdict
@@ -241,21 +243,20 @@ def finish(paths: Sequence[Path], config: Config, *, lang: str | None = None, ou
             if not path.is_absolute():
                 path = (cwd if cli else config.base_dir) / path
             metrics.atomic_write_text(path, render(), mode=file_mode(config.report.publish))
-            echo(f"wrote {path}")
+            echo(say("merge.wrote", lang, path=path))
     finally:
         if memory is not None:
             memory.close()
     echo(render_terminal(run, lang, redactor=red, extras=extras).rstrip("\n"))
     for problem in merged.problems:
-        echo(f"WARNING: {problem}")
+        echo(say("term.warning", lang, text=localize(problem, lang)))
     if outcome is None:
         return max(exit_code(merged), 1)
     if dry_run:
         echo(red.text(outcome.reason))
     else:
         for res in outcome.results:
-            state = "delivered" if res.delivered else "NOT delivered (kept in the outbox)"
-            echo(f"{res.notifier}: {state}, {res.messages_sent} message(s)")
+            echo(res.describe(lang))
             for error in res.errors:
-                echo(f"  {red.text(error)}")
+                echo(f"  {localize(red.text(error), lang)}")
     return exit_code(merged)

@@ -187,7 +187,8 @@ def zh_document(text: str) -> str:
         return text
     raw: list[str] = []
     for piece in m.group("rest").split("; "):  # "…; expected one of …" continues the previous problem
-        if raw and (piece.startswith(("expected one of", "put fields", "use ")) or not _FIELD.fullmatch(piece)):
+        if raw and (piece.startswith(("expected one of", "put fields", "use ", "allowed: "))
+                    or not _FIELD.fullmatch(piece)):
             raw[-1] += "; " + piece
         else:
             raw.append(piece)
@@ -200,16 +201,19 @@ def zh_document(text: str) -> str:
             if hit is not None:
                 message = template(hit) if callable(template) else hit.expand(template)
                 break
+        else:  # not a document rule: maybe a core line (a schema that cannot be applied, an internal error)
+            message = zh(message)
         parts.append(field + message)
     return f"{m.group('where')}：" + "；".join(parts)
 
 
 def zh(text: str) -> str:
     """The Chinese form of one catalogue line (unchanged when no rule knows it)."""
-    for pattern, template in _RULES:
-        m = pattern.fullmatch(text)
-        if m is not None:
-            return template(m) if callable(template) else m.expand(template)
+    for rules in (_FIRST, _RULES):
+        for pattern, template in rules:
+            m = pattern.fullmatch(text)
+            if m is not None:
+                return template(m) if callable(template) else m.expand(template)
     return text
 
 
@@ -221,3 +225,540 @@ def localize(text: str, lang: str) -> str:
 def term(key: str, lang: str) -> str:
     """A glossary word: term('ongoing', 'zh') == '持续'."""
     return GLOSSARY[key][0 if lang == "zh" else 1]
+
+
+# ======================================================================================================
+# Issue 20 (s20): phrases of the pytest shell, the delivery lines and the command-line tools, in both
+# languages. `say(key, lang, **values)` formats one; values (paths, names, numbers) are inserted as given.
+# ======================================================================================================
+PHRASES: dict[str, tuple[str, str]] = {
+    # failure text below the headline (items.py, runstate.details)
+    "fail.reason": ("原因：{text}", "reason: {text}"),
+    "fail.request": ("请求：{method} {url}", "request: {method} {url}"),
+    "fail.request_body": ("  请求体：{text}", "  body: {text}"),
+    "fail.response": ("响应：{status}，耗时 {ms} ms", "response: {status} in {ms} ms"),
+    "fail.response_body": ("  响应体：{text}", "  body: {text}"),
+    "fail.reproduce": ("复现命令：{text}", "reproduce with: {text}"),
+    "fail.internal": ("{error}（pytest-apimon 内部错误，日志中有调用栈）",
+                      "{error} (an internal error of pytest-apimon; the log has the traceback)"),
+    # terminal summary (collector.py)
+    "term.warning": ("警告：{text}", "WARNING: {text}"),
+    "term.dry_run": ("pytest-apimon：通知预览（试运行，未发送）", "pytest-apimon: notification (dry run)"),
+    "term.coverage": ("pytest-apimon：监控覆盖", "pytest-apimon: coverage"),
+    "term.notify_reason": ("通知：{text}", "WeCom: {text}"),
+    # delivery outcome (notify/base.py DeliveryResult.describe)
+    "deliver.delivered": ("已送达", "delivered"),
+    "deliver.not_delivered": ("未送达", "NOT delivered"),
+    "deliver.backlog_not": ("积压消息未送达", "backlog NOT delivered"),
+    "deliver.backlog": ("积压消息已送达", "backlog delivered"),
+    "deliver.nothing": ("没有需要送达的消息", "nothing to deliver"),
+    "deliver.accepted": ("已接受 {n} 条消息", "{n} message(s) accepted"),
+    "deliver.redelivered": ("补发了之前运行的 {n} 份报告", "{n} report(s) from earlier runs delivered"),
+    "deliver.pending": ("{n} 份报告留在发件箱，下次运行补发", "{n} report(s) kept in the outbox for the next run"),
+    "deliver.rejected": ("{n} 份报告被机器人拒收，保存在发件箱的 rejected/ 目录",
+                         "{n} report(s) refused by WeCom, kept in the outbox's rejected/ folder"),
+    # why nothing was sent (alerts.finish)
+    "reason.no_notifier": ("没有配置机器人", "no notifier configured"),
+    "reason.none_dry": ("试运行：不会发送任何消息（send_on: {send_on}；{why}）",
+                        "nothing would be sent (send_on: {send_on}; {why})"),
+    "reason.none": ("未发送（send_on: {send_on}；{why}）", "not sent (send_on: {send_on}; {why})"),
+    "reason.nothing_new": ("与上次报告相比没有变化", "nothing new since the last report"),
+    "reason.no_failure": ("没有失败", "no failure"),
+    "reason.maintenance_held": ("；维护中，告警暂停：{services}", "; in maintenance, alerts held: {services}"),
+    "reason.no_robot_dry": ("（没有配置机器人：不会发送任何消息）",
+                            "(no WeCom robot configured: nothing would be sent)"),
+    # dry-run listing (notify/wecom.py format_dry_run)
+    "dry.upload": ("--- {i}. {platform}机器人「{robot}」{origin}：上传文件 {filename}（{size} 字节）",
+                   "--- {i}. {platform}robot '{robot}'{origin}: upload_media type=file {filename} ({size} bytes)"),
+    "dry.message": ("--- {i}. {platform}机器人「{robot}」{origin}：{kind}{size}",
+                    "--- {i}. {platform}robot '{robot}'{origin}: {kind}{size}"),
+    "dry.size": ("，{n} 字节", ", {n} bytes"),
+    "dry.from_outbox": ("（来自发件箱）", " (from outbox)"),
+    "dry.mentions": ("提醒：{names}", "mentions: {names}"),
+    # --apimon-test-webhook (plugin.py, notify.check_webhooks)
+    "hook.line": ("{platform}机器人「{robot}」：{answer}", "{platform} robot '{robot}': {answer}"),
+    "hook.ok": ("正常：测试消息已被接受（errcode 0）", "OK: the test message was accepted (errcode 0, ok)"),
+    "hook.none": ("pytest-apimon：没有配置机器人（配置中的 notify.wecom、notify.dingtalk 或 notify.feishu）",
+                  "pytest-apimon: no robot configured (notify.wecom, notify.dingtalk or notify.feishu in the config)"),
+    # usage errors (plugin.py)
+    "usage.config": ("pytest-apimon：配置错误：{text}", "pytest-apimon: invalid config: {text}"),
+    "usage.config_unreadable": ("pytest-apimon：配置错误：{path}：无法读取（{error}）",
+                                "pytest-apimon: invalid config: {path}: cannot be read ({error})"),
+    "usage.path": ("--apimon：路径不存在：{path}", "--apimon: path not found: {path}"),
+    # command-line tools (__main__.py)
+    "cli.invalid_config": ("apimon {cmd}：配置错误：{text}", "apimon {cmd}: invalid config: {text}"),
+    "cli.error": ("apimon {cmd}：{text}", "apimon {cmd}: {text}"),
+    "cli.no_history": ("apimon export：{path} 没有历史记录", "apimon export: no history at {path}"),
+    "cli.no_checks": ("apimon export：该时间段内没有环境「{env}」的检查记录（历史中的环境：{envs}；用 --env 选择）",
+                      "apimon export: no checks of env '{env}' in that period (envs in the history: {envs}; "
+                      "choose one with --env)"),
+    "cli.none": ("无", "none"),
+    # apimon merge (merge.py)
+    "merge.state_unusable": ("状态目录 {path} 不可用（{error}）：没有历史和告警策略",
+                             "state folder {path} unusable ({error}): no history or alert policy"),
+    "merge.finish_failed": ("错误：记录或通知本次运行失败：{error}",
+                            "ERROR: remembering or notifying the run failed: {error}"),
+    "merge.wrote": ("已写入 {path}", "wrote {path}"),
+    # apimon watch: the watcher's own log lines on stderr (watch.py)
+    "watch.signal": ("收到 {signal}：等待当前一轮结束后退出",
+                     "received {signal}: letting the current cycle finish, then exiting"),
+    "watch.signal2": ("再次收到信号：停止当前一轮（pid {pid}）",
+                      "second signal: stopping the current cycle (pid {pid})"),
+    "watch.start": ("每 {every} 秒运行一次：{command}；首次运行于 {first}",
+                    "watching every {every}s: {command}; first run at {first}"),
+    "watch.overrun": ("本轮运行用了 {took} 秒，超过 {every} 秒的间隔：下一轮立即开始，晚了 {late} 秒{skipped}",
+                      "the run took {took}s, longer than the {every}s interval: next run starts now, "
+                      "{late}s late{skipped}"),
+    "watch.skipped": ("（跳过 {n} 个时间点）", " ({n} slot(s) skipped)"),
+    "watch.stopped": ("监控调度已停止", "watcher stopped"),
+    "watch.waiting": ("本轮在等待：{text}", "cycle waiting: {text}"),
+    "watch.finished": ("本轮结束：{what}，用时 {took} 秒", "cycle finished: {what} in {took}s"),
+    "watch.repaired": ("监控已恢复运行（故障自 {since} 起）", "the monitor works again (broken since {since})"),
+    "watch.broken": ("监控本身出错：{what}", "monitor broken: {what}"),
+    "watch.hook_failed": ("发送监控自身的消息失败", "sending the watcher's message failed"),
+    "watch.old_config": ("配置无法加载（{error}）：本条消息使用上一次可用的配置",
+                         "config does not load ({error}): using the last good one for this message"),
+    "watch.no_notifier": ("没有配置机器人：{title}", "no notifier configured: {title}"),
+    "watch.exit_healthy0": ("正常：全部接口通过", "healthy: every interface passed"),
+    "watch.exit_healthy1": ("正常：监控本身工作正常，有接口失败或故障",
+                            "healthy: the monitor worked; some interfaces failed or are down"),
+}
+
+# The level names of log lines a person reads on the terminal (apimon watch), by language.
+LEVELS = {"DEBUG": "调试", "INFO": "信息", "WARNING": "警告", "ERROR": "错误", "CRITICAL": "严重"}
+
+PLATFORMS = {"WeCom": "企业微信", "DingTalk": "钉钉", "Feishu": "飞书"}
+MSGTYPES = {"markdown": "Markdown 消息", "text": "文本消息", "file": "文件消息", "interactive": "卡片消息",
+            "post": "富文本消息", "actionCard": "卡片消息"}
+
+
+def say(key: str, lang: str, **values: object) -> str:
+    """One phrase of PHRASES in lang (zh, else English) with its values filled in."""
+    return PHRASES[key][0 if lang == "zh" else 1].format(**values)
+
+
+def platform(name: str, lang: str) -> str:
+    """A robot platform's name for a reader: 'WeCom' -> '企业微信' in zh."""
+    return PLATFORMS.get(name, name) if lang == "zh" else name
+
+
+def localize_problem(text: str, lang: str) -> str:
+    """A 'file:line: field: message; …' problem line (DocumentError, ConfigError) for a reader of lang."""
+    return zh_document(text) if lang == "zh" and text else text
+
+
+# ---- issue 20 (s20): the rest of the core's lines (classify.py, probe.py, response_schema.py, items.py,
+# policy.py). Tried before _RULES: they are more specific than its generic "x: expected …, got …" forms.
+_FIRST: list[Rule] = []
+
+
+def _first(pattern: str, template: str | Callable[[re.Match[str]], str]) -> None:
+    _FIRST.append((re.compile(pattern, re.S), template))
+
+
+def _got(text: str | None) -> str:
+    """'missing' / 'got X' (the header checks' second half) in Chinese."""
+    if not text or text == "missing":
+        return "缺失"
+    return "实际为 " + text.removeprefix("got ")
+
+
+# OpenSSL's reasons (ssl.SSLError, as probe._tls_text shortens them) as an engineer reads them.
+TLS_REASONS = {
+    "wrong version number": "协议版本不符（对端可能不是 HTTPS）",
+    "certificate has expired": "证书已过期",
+    "self-signed certificate": "自签名证书",
+    "self signed certificate": "自签名证书",
+    "self-signed certificate in certificate chain": "证书链中有自签名证书",
+    "self signed certificate in certificate chain": "证书链中有自签名证书",
+    "unable to get local issuer certificate": "找不到签发该证书的受信任机构",
+    "certificate is not yet valid": "证书尚未生效",
+    "tlsv1 alert protocol version": "对端不支持该 TLS 版本",
+    "sslv3 alert handshake failure": "握手失败",
+    "tlsv1 alert internal error": "对端内部错误",
+    "unexpected eof while reading": "读取时连接意外结束",
+    "EOF occurred in violation of protocol": "连接意外结束（违反协议）",
+    "record layer failure": "记录层错误",
+    "tlsv1 unrecognized name": "对端不认识该主机名（SNI）",
+    "unsupported protocol": "不支持的协议版本",
+}
+
+
+def _tls(text: str) -> str:
+    m = re.fullmatch(r"certificate verify failed: (.*)", text)
+    if m:
+        return "证书校验失败：" + _tls(m.group(1))
+    m = re.fullmatch(r"Hostname mismatch, certificate is not valid for '(.*)'\.?", text)
+    if m:
+        return f"主机名不匹配，证书对「{m.group(1)}」无效"
+    # An OpenSSL reason this table does not know is quoted as OpenSSL wrote it.
+    return TLS_REASONS.get(text, TLS_REASONS.get(text.lower(), f"「{text}」"))
+
+
+# jsonschema's messages (response_schema.violations: "$.data.id: 'x' is not of type 'integer'")
+_SCHEMA_RULES: list[Rule] = []
+
+
+def _schema_rule(pattern: str, template: str | Callable[[re.Match[str]], str]) -> None:
+    _SCHEMA_RULES.append((re.compile(pattern, re.S), template))
+
+
+def _type_name(text: str) -> str:
+    return ", ".join(_JSON_TYPES.get(t.strip(" '"), t.strip()) for t in text.split(","))
+
+
+_schema_rule(r"(.*) is not of type (.*)", lambda m: f"{m.group(1)} 的类型不是 {_type_name(m.group(2))}")
+_schema_rule(r"'(.*)' is a required property", r"缺少必需属性 '\1'")
+_schema_rule(r"(.*) is not one of (.*)", r"\1 不在允许的取值 \2 中")
+_schema_rule(r"(.*) is not valid under any of the given schemas", r"\1 不符合任何一个给定的 schema")
+_schema_rule(r"(.*) is too long", r"\1 过长")
+_schema_rule(r"(.*) is too short", r"\1 过短")
+_schema_rule(r"(.*) should be non-empty", r"\1 不应为空")
+_schema_rule(r"(.*) is less than the minimum of (.*)", r"\1 小于最小值 \2")
+_schema_rule(r"(.*) is greater than the maximum of (.*)", r"\1 大于最大值 \2")
+_schema_rule(r"(.*) is less than or equal to the minimum of (.*)", r"\1 不大于下限 \2")
+_schema_rule(r"(.*) is greater than or equal to the maximum of (.*)", r"\1 不小于上限 \2")
+_schema_rule(r"(.*) does not match (.*)", r"\1 不匹配 \2")
+_schema_rule(r"(.*) was expected", r"应为 \1")
+_schema_rule(r"Additional properties are not allowed \((.*) (?:was|were) unexpected\)", r"不允许额外的属性（\1）")
+_schema_rule(r"(.*) is not a (.*)", r"\1 不是合法的 \2")
+
+
+def _schema_violation(text: str) -> str:
+    m = re.fullmatch(r"(\$\S*): (.*)", text, re.S)
+    where, message = (m.group(1) + "：", m.group(2)) if m else ("", text)
+    for pattern, template in _SCHEMA_RULES:
+        hit = pattern.fullmatch(message)
+        if hit is not None:
+            return where + (template(hit) if callable(template) else hit.expand(template))
+    return where + message
+
+
+_first(r"(.*) \(\+(\d+\+?) more\)", lambda m: f"{zh(m.group(1))}（另有 {m.group(2)} 项不符）")
+# ---- classification (classify.MESSAGES and the body/schema lines)
+_first(r"header (\S+): missing", r"响应头 \1：缺失")
+_first(r"header (\S+): expected absent, got (.*)", r"响应头 \1：应不存在，实际为 \2")
+_first(r"header (\S+): expected to contain (.*), (missing|got .*)",
+       lambda m: f"响应头 {m.group(1)}：应包含 {m.group(2)}，{_got(m.group(3))}")
+_first(r"header (\S+): expected to match /(.*)/, (missing|got .*)",
+       lambda m: f"响应头 {m.group(1)}：应匹配 /{m.group(2)}/，{_got(m.group(3))}")
+_first(r"header (\S+): expected (.*), (missing|got .*)",
+       lambda m: f"响应头 {m.group(1)}：期望 {m.group(2)}，{_got(m.group(3))}")
+_first(r"(\S+): missing \(a key contains dots: write (.*)\)", r"\1：缺失（键名中含有点号：请写成 \2）")
+_first(r"(\S+): expected anything but (.*)", r"\1：不应为 \2")
+_first(r"(\S+): expected one of (.*), got (.*)", r"\1：期望为 \2 之一，实际为 \3")
+_first(r"(\S+): expected to contain (.*), got (.*)", r"\1：应包含 \2，实际为 \3")
+_first(r"(\S+): expected to match /(.*)/, got (.*)", r"\1：应匹配 /\2/，实际为 \3")
+_first(r"(\S+): expected a string, got (.*)", r"\1：期望字符串，实际为 \2")
+_first(r"(\S+): expected a number, got (.*)", r"\1：期望数字，实际为 \2")
+_first(r"(\S+): expected (>=|<=|>|<|==|!=) (.*), got (.*)", r"\1：期望 \2 \3，实际为 \4")
+_first(r"(\S+): expected an array, string or object to measure, got (.*)",
+       r"\1：期望可计算长度的数组、字符串或对象，实际为 \2")
+_first(r"(\S+): expected length (\S+) (.*), got length (.*)", r"\1：期望长度 \2 \3，实际长度为 \4")
+_first(r"body: expected to contain (.*)", r"响应体：应包含 \1")
+_first(r"body: expected to match /(.*)/", r"响应体：应匹配 /\1/")
+_first(r"body: unknown check (.*)", r"响应体：未知的检查 \1")
+_first(r"slow: took (\S+) ms, warn_ms (\S+) ms", r"响应慢：耗时 \1 ms，超过 warn_ms \2 ms")
+_first(r"schema: (.*)", lambda m: "不符合 schema：" + "；".join(_schema_violation(v) for v in m.group(1).split("; ")))
+_first(r"body truncated at (.*); the schema needs all of it", r"响应体在 \1 处被截断；schema 校验需要完整的响应体")
+_first(r"schema cannot be applied: (.*)", r"schema 无法应用：\1")
+# ---- transport (probe.py)
+_first(r"TLS error: (.*)", lambda m: "TLS 错误：" + _tls(m.group(1)))
+_first(r"DNS lookup for (\S+) did not answer within (\S+) s", r"\2 秒内没有完成 \1 的域名解析")
+_first(r"broken chunked encoding from (\S+): (.*)", r"\1 的分块传输编码损坏：\2")
+_first(r"malformed HTTP status line from (\S+): (.*)", r"\1 返回的 HTTP 状态行格式错误：\2")
+_first(r"oversized response from (\S+): got more than (\d+) bytes when reading (?:a )?header line",
+       r"\1 的响应过大：读取响应头的一行时超过 \2 字节")
+_first(r"oversized response from (\S+): (.*)", r"\1 的响应过大：\2")
+_first(r"proxy (\S+) failed: (.*)", lambda m: f"代理 {m.group(1)} 出错：{zh(m.group(2))}")
+_first(r"request cannot be sent as written: (.*)", r"请求无法按原样发送：\1")
+_first(r"response body cannot be decoded: (.*)", r"响应体无法解码：\1")
+_first(r"response from (\S+) cannot be read: (.*)", r"无法读取 \1 的响应：\2")
+_first(r"response from (\S+) has invalid headers: (.*)", r"\1 的响应头无效：\2")
+_first(r"the response from (\S+) cannot be processed: (.*)", r"无法处理 \1 的响应：\2")
+_first(r"the request to (\S+) cannot be processed: (.*)", r"无法处理发往 \1 的请求：\2")
+# ---- pytest shell (items.py, plugin.py)
+_first(r"(.*) \(an internal error of pytest-apimon; the log has the traceback\)",
+       r"\1（pytest-apimon 内部错误，日志中有调用栈）")
+_first(r"could not be read: (.*)", lambda m: "无法读取：" + zh(m.group(1)))
+_first(r"could not be collected: (.*)", lambda m: "无法收集：" + zh(m.group(1)))
+_doc(r"(?:auth: )?'(.*)' is not a service in the config(?: \(did you mean '(.*)'\?\))? \(services with auth: (.*)\)",
+     lambda m: f"'{m.group(1)}' 不是配置中的服务" + (f"（是否应为 '{m.group(2)}'？）" if m.group(2) else "")
+               + f"（有认证的服务：{'无' if m.group(3) == 'none' else m.group(3)}）")
+_doc(r"(?:auth: )?service '(.*)' has no auth configured \((.*) in the config\)",
+     r"服务 '\1' 没有配置认证（配置中的 \2）")
+
+
+# ---- issue 20 (s20): parser messages of PyYAML and json inside "invalid YAML: …" / "invalid JSON: …"
+_YAML_PROBLEMS: list[tuple[str, str]] = [
+    (r"expected (.*), but (?:got|found) (.*)", r"应为 \1，实际遇到 \2"),
+    (r"mapping values are not allowed here", "此处不允许出现冒号映射（值中的冒号后有空格时请加引号）"),
+    (r"found character (.*) that cannot start any token", r"遇到不能开始任何记号的字符 \1"),
+    (r"could not find expected (.*)", r"找不到应有的 \1"),
+    (r"found undefined alias (.*)", r"使用了未定义的别名 \1"),
+    (r"found unexpected end of stream", "文件意外结束"),
+    (r"found unknown escape character (.*)", r"未知的转义字符 \1"),
+    (r"found a tab character (?:that violates indentation|where an indentation space is expected)",
+     "缩进中出现了制表符（请用空格缩进）"),
+    (r"found duplicate anchor (.*); first occurrence", r"锚点 \1 重复"),
+    (r"found unhashable key", "键不能是列表或映射"),
+    (r"while parsing a flow sequence", "解析 [...] 列表时"),
+    (r"while parsing a flow mapping", "解析 {...} 映射时"),
+    (r"while parsing a block mapping", "解析映射时"),
+    (r"while parsing a block collection", "解析列表时"),
+    (r"while parsing a (?:block|flow) node", "解析节点时"),
+    (r"while scanning a simple key", "扫描键名时"),
+    (r"while scanning a (?:quoted|plain|block) scalar", "扫描字符串时"),
+    (r"while scanning an? (?:alias|anchor)", "扫描锚点或别名时"),
+    (r"while constructing a mapping", "构造映射时"),
+]
+_JSON_PROBLEMS: list[tuple[str, str]] = [
+    (r"Expecting value", "此处应为一个值"),
+    (r"Expecting (.*) delimiter", r"此处应为分隔符 \1"),
+    (r"Expecting property name enclosed in double quotes", "此处应为双引号括起的属性名"),
+    (r"Extra data", "多余的数据"),
+    (r"Unterminated string starting at", "字符串没有结束"),
+    (r"Invalid control character at", "非法的控制字符"),
+    (r"Invalid \\\\escape", "非法的转义"),
+]
+
+
+def _parser_problem(text: str, table: list[tuple[str, str]]) -> str:
+    for pattern, template in table:
+        m = re.fullmatch(pattern, text, re.S)
+        if m is not None:
+            return m.expand(template).replace("' or '", "' 或 '")
+    return f"「{text}」"  # a parser message this table does not know: quoted as the parser wrote it
+
+
+def _yaml_problem(m: re.Match[str]) -> str:
+    text = _parser_problem(m.group(1), _YAML_PROBLEMS)
+    if m.group(2):
+        text += f"（{_parser_problem(m.group(2), _YAML_PROBLEMS)}）"
+    if m.group(3):
+        text += f"；在 {{...}} 或 [...] 中，含有 [ ] {{ }} 或逗号的值要加引号，例如 {m.group(3)}"
+    return "YAML 格式错误：" + text
+
+
+_DOC_RULES[0:0] = [
+    (re.compile(r"invalid YAML: (.*?)(?: \((while .*)\))?(?:; inside \{\.\.\.\} or \[\.\.\.\] quote values that "
+                r"contain \[ \] \{ \} or commas, e\.g\. (.*))?", re.S), _yaml_problem),
+    (re.compile(r"invalid JSON: (.*?)(?: \(column (\d+)\))?", re.S),
+     lambda m: "JSON 格式错误：" + _parser_problem(m.group(1), _JSON_PROBLEMS)
+               + (f"（第 {m.group(2)} 列）" if m.group(2) else "")),
+    (re.compile(r"missing check: expected exactly one of (.*)", re.S), r"缺少检查：必须且只能有以下之一：\1"),
+    (re.compile(r"unknown key '(.*?)'( \(did you mean '.*'\?\))?; allowed: (.*)", re.S),
+     lambda m: f"未知的键 '{m.group(1)}'{_hint(m.group(2))}；可用的有：{m.group(3)}"),
+]
+
+
+# The placeholders items.py puts in item names and keys (keys and node ids keep them: they are identities).
+_PLACEHOLDERS = (("<invalid document>", "<文档错误>"), (" (duplicate)", "（重复）"), (" (error)", "（出错）"))
+
+
+def display_name(text: str, lang: str) -> str:
+    """An item name or interface key as a reader of lang sees it: '<invalid document>' -> '<文档错误>' in zh."""
+    if lang != "zh":
+        return text
+    for english, chinese in _PLACEHOLDERS:
+        text = text.replace(english, chinese)
+    return text
+
+
+# ---- issue 20 (s20): `apimon merge` (merge.MergeError) and operating-system errors inside messages
+_OS_ERRORS = {"No such file or directory": "文件或目录不存在", "Permission denied": "没有权限",
+              "Is a directory": "是一个目录", "Not a directory": "不是目录", "File exists": "文件已存在",
+              "No space left on device": "磁盘空间不足", "Read-only file system": "文件系统只读"}
+
+
+def _os_error(text: str) -> str:
+    """'[Errno 2] No such file or directory: 'x'' -> '文件或目录不存在：'x''; other texts through zh()."""
+    m = re.fullmatch(r"\[Errno \d+\] ([^:]+)(?:: (.*))?", text, re.S)
+    if m and m.group(1) in _OS_ERRORS:
+        return _OS_ERRORS[m.group(1)] + (f"：{m.group(2)}" if m.group(2) else "")
+    m = re.fullmatch(r"Expecting .*|Extra data.*|Unterminated string.*", text)
+    if m:
+        return "JSON 格式错误：" + _parser_problem(re.sub(r": line \d+ column \d+ \(char \d+\)$", "", text),
+                                                  _JSON_PROBLEMS)
+    return zh(text)
+
+
+_first(r"no shard results files given", "没有给出分片结果文件")
+_first(r"(.*): cannot read shard results: (.*)", lambda m: f"{m.group(1)}：无法读取分片结果：{_os_error(m.group(2))}")
+_first(r"(.*): not a shard results file \(expected the JSON a run with --apimon-shard K/N writes, with the fields "
+       r"'shard' and 'results'\)",
+       r"\1：不是分片结果文件（应为 --apimon-shard K/N 的运行写出的 JSON，含 'shard' 和 'results' 字段）")
+_first(r"(.*): field 'shard': (.*)", lambda m: f"{m.group(1)}：字段 'shard'：{zh(m.group(2))}")
+_first(r"(.*): results\[(\d+)\]: expected an object with 'nodeid'", r"\1：results[\2]：应为含 'nodeid' 的对象")
+_first(r"shard files disagree on N: (.*) \(all must come from one K/N split\)",
+       r"分片文件的 N 不一致：\1（必须来自同一次 K/N 拆分）")
+_first(r"shard files come from different environments: (.*)", r"分片文件来自不同的环境：\1")
+_first(r"shard (\S+) given twice \((.*)\): its later file wins", r"分片 \1 给出了两次（\2）：以后一个文件为准")
+
+
+# ---- issue 20 (s20): terminal warnings (plugin.py, auth.py, importers) and what a run waits on
+def _platform_zh(name: str) -> str:
+    return PLATFORMS.get(name, name)
+
+
+_NOTES = {
+    "Postman scripts (tests, pre-request) are JavaScript and are not run; the status is checked":
+        "Postman 脚本（tests、pre-request）是 JavaScript，不会运行；只检查状态码",
+    "Postman form-data file uploads are not sent": "Postman form-data 中的文件上传不会发送",
+    "Postman form-data bodies are sent URL-encoded, not as multipart/form-data":
+        "Postman form-data 请求体按 URL 编码发送，而不是 multipart/form-data",
+    "Postman binary file bodies are not sent": "Postman 二进制文件请求体不会发送",
+}
+
+
+def _note(m: re.Match[str]) -> str:
+    feature = m.group(2)
+    text = _NOTES.get(feature)
+    if text is None:
+        hit = re.fullmatch(r"Postman protocolProfileBehavior '(.*)' is not supported", feature)
+        text = f"不支持 Postman protocolProfileBehavior '{hit.group(1)}'" if hit else None
+    if text is None:
+        hit = re.fullmatch(r"Postman auth type '(.*)' is not mapped: configure the service's auth in config\.yaml",
+                           feature)
+        text = f"Postman 认证类型 '{hit.group(1)}' 无法对应：请在 config.yaml 中配置该服务的 auth" if hit else feature
+    unit = "个请求" if m.group(4).startswith("request") else "个操作"
+    return f"{m.group(1)}：{text}（{m.group(3)} {unit}）"
+
+
+_first(r"(.+?): (.+) \((\d+) (requests?|operations?)\)", _note)
+_first(r"state folder (.*) unusable \((.*)\)(: no history or alert policy)?",
+       lambda m: f"状态目录 {m.group(1)} 不可用（{_os_error(m.group(2))}）"
+                 + ("：没有历史和告警策略" if m.group(3) else ""))
+_first(r"log file (.*) unusable \((.*)\): logging to the terminal only",
+       lambda m: f"日志文件 {m.group(1)} 不可用（{_os_error(m.group(2))}）：日志只输出到终端")
+_first(r"service '(.*)': the login returned a token that lives (\S+) s, not more than refresh_before \((\S+) s\); "
+       r"it is reused for (\S+) s instead of logging in for every request \(check the server's expires_in or set ttl\)",
+       r"服务 '\1'：登录返回的令牌有效期只有 \2 秒，不超过 refresh_before（\3 秒）；该令牌将复用 \4 秒，"
+       r"而不是每个请求都重新登录（请检查服务端的 expires_in，或设置 ttl）")
+_first(r"waiting up to (\S+)s \(state\.lock_timeout\) for another run's lock \(pid (\S+), started (.*)\)",
+       r"另一次运行正持有运行锁（pid \2，开始于 \3），最多等待 \1 秒（state.lock_timeout）")
+_first(r"got the run lock after (\S+)s", r"等待 \1 秒后获得了运行锁")
+_first(r"(\S+) robot '(.*)': waiting (\S+)s to stay within the platform's rate limit",
+       lambda m: f"{_platform_zh(m.group(1))}机器人「{m.group(2)}」：等待 {m.group(3)} 秒，以免超过平台的频率限制")
+_first(r"(\S+) robot '(.*)': rate limit \((.*)\): waiting (\S+)s, then resending",
+       lambda m: f"{_platform_zh(m.group(1))}机器人「{m.group(2)}」：触发频率限制（{m.group(3)}），"
+                 f"等待 {m.group(4)} 秒后重发")
+_first(r"another pytest-apimon run \(pid (\S+)(?: on (\S+))?, started (.*?)\) holds the state lock (.*); waited (\S+)s "
+       r"\(state\.lock_timeout\)\. This run stops without checking or sending anything; if runs overlap regularly, "
+       r"lengthen the schedule interval or shorten the run",
+       lambda m: f"另一次 pytest-apimon 运行（pid {m.group(1)}" + (f"，主机 {m.group(2)}" if m.group(2) else "")
+                 + f"，开始于 {m.group(3)}）持有状态锁 {m.group(4)}；已等待 {m.group(5)} 秒（state.lock_timeout）。"
+                   "本次运行不检查也不发送任何消息；如果经常重叠，请加长调度间隔或缩短运行时间")
+
+
+# ---- issue 20 (s20): delivery problems (notify/wecom.py, dingtalk.py, feishu.py): DeliveryError texts and the
+# lines DeliveryResult.errors holds. The platform's own errmsg is quoted as it answered.
+ADVICE = {
+    "the webhook key is invalid or the robot was removed from the group; copy the key again from the group's robot "
+    "settings (the part after 'key=' in …/cgi-bin/webhook/send?key=…) into notify.wecom[].webhook":
+        "webhook key 无效，或机器人已被移出群：请从群机器人设置中重新复制 key"
+        "（…/cgi-bin/webhook/send?key=… 中 key= 之后的部分）"
+        "填入 notify.wecom[].webhook",
+    "WeCom does not accept this message type (msgtype must be lowercase: markdown, markdown_v2, text, file); check "
+    "notify.wecom[].message_type": "企业微信不接受该消息类型（msgtype 须为小写：markdown、markdown_v2、text、file）；"
+                                   "请检查 notify.wecom[].message_type",
+    "a message is longer than WeCom accepts (it was re-split smaller once already); please report this with the "
+    "--apimon-dry-run output": "消息超过企业微信的长度上限（已经重新拆分过一次）；"
+                               "请附上 --apimon-dry-run 的输出报告此问题",
+    "WeCom received empty content or JSON it could not parse (it was cleaned and resent once already)":
+        "企业微信收到的内容为空或 JSON 无法解析（已经清理后重发过一次）",
+    "WeCom refused the uploaded file's media_id (it expires after 3 days and works only for the robot that uploaded "
+    "it)": "企业微信拒绝了上传文件的 media_id（3 天后过期，且只对上传它的机器人有效）",
+    "WeCom refused the upload's media type": "企业微信拒绝了上传文件的媒体类型",
+    "WeCom refused the upload type (must be file or voice)": "企业微信拒绝了上传类型（必须是 file 或 voice）",
+    "the access_token is invalid or the robot was removed; copy the webhook URL again from the group's robot settings "
+    "into notify.dingtalk[].webhook": "access_token 无效或机器人已被删除：请从群机器人设置中重新复制 webhook 地址"
+                                     "填入 notify.dingtalk[].webhook",
+    "the robot's security settings refused the message (signature mismatch: check notify.dingtalk[].secret and the "
+    "machine's clock; or a required keyword is missing; or this machine's IP is not in the robot's allow-list)":
+        "机器人的安全设置拒绝了消息（签名不符：请检查 notify.dingtalk[].secret 和本机时钟；或缺少自定义关键词；"
+        "或本机 IP 不在机器人的白名单中）",
+    "a message is longer than DingTalk accepts; this is a pytest-apimon splitting bug, please report it with the "
+    "--apimon-dry-run output": "消息超过钉钉的长度上限；这是 pytest-apimon 拆分消息的缺陷，"
+                               "请附上 --apimon-dry-run 的输出报告",
+    "DingTalk says a required parameter is missing or invalid": "钉钉提示缺少必需参数或参数无效",
+    "DingTalk refused the request's content type": "钉钉拒绝了请求的内容类型",
+    "the hook token is invalid or the bot was removed; copy the webhook URL again from the group's bot settings into "
+    "notify.feishu[].webhook": "hook token 无效或机器人已被删除：请从群机器人设置中重新复制 webhook 地址"
+                               "填入 notify.feishu[].webhook",
+    "signature check failed: check notify.feishu[].secret and the machine's clock (the timestamp must be within an "
+    "hour)": "签名校验失败：请检查 notify.feishu[].secret 和本机时钟（时间戳须在一小时之内）",
+    "this machine's IP is not in the bot's allow-list": "本机 IP 不在机器人的白名单中",
+    "the bot's keyword setting refused the message: add the keyword to the report title (report.title) or remove the "
+    "keyword check": "机器人的关键词设置拒绝了消息：请把关键词加入报告标题（report.title），或取消关键词校验",
+    "Feishu refused the request as malformed or too large (20 KB body limit); this is a pytest-apimon bug, please "
+    "report it with the --apimon-dry-run output":
+        "飞书认为请求格式错误或过大（请求体上限 20 KB）；这是 pytest-apimon 的缺陷，请附上 --apimon-dry-run 的输出报告",
+    "not retried; see DingTalk's custom-robot error codes": "不重试；请查阅钉钉自定义机器人的错误码说明",
+    "not retried; see Feishu's custom-bot error codes": "不重试；请查阅飞书自定义机器人的错误码说明",
+}
+
+
+def _advice(text: str) -> str:
+    found = ADVICE.get(text)
+    if found is not None:
+        return found
+    m = re.fullmatch(r"not retried; see (https?://\S+)(.*)", text, re.S)
+    return f"不重试；请查阅 {m.group(1)}" if m else zh(text)
+
+
+_first(r"(WeCom|DingTalk|Feishu) answered (?:errcode|code) (-?\d+) \((.*)\): (.*)",
+       lambda m: f"{_platform_zh(m.group(1))}返回错误码 {m.group(2)}（「{m.group(3)}」）：{_advice(m.group(4))}")
+_first(r"(WeCom|DingTalk|Feishu) robot '(.*?)': (WeCom|DingTalk|Feishu) refused (this run's report|the stored report "
+       r"from .*?): (.*); (kept in (.*), not resent automatically|it could not be kept \(no outbox\))",
+       lambda m: f"{_platform_zh(m.group(1))}机器人「{m.group(2)}」：{_platform_zh(m.group(3))}拒收了"
+                 f"{_which(m.group(4))}：{zh(m.group(5))}；"
+                 + (f"已保存在 {m.group(7)}，不会自动重发" if m.group(7) else "无法保存（没有发件箱）"))
+_first(r"(WeCom|DingTalk|Feishu) robot '(.*?)': (this run's report|the stored report from .*?) is undelivered "
+       r"\((kept in the outbox for the next run|NOT kept \(no outbox\): it is lost)\): (.*)",
+       lambda m: f"{_platform_zh(m.group(1))}机器人「{m.group(2)}」：{_which(m.group(3))}未送达（"
+                 + ("已留在发件箱，下次运行补发" if m.group(4).startswith("kept") else "没有发件箱，已丢失")
+                 + f"）：{zh(m.group(5))}")
+_first(r"(WeCom|DingTalk|Feishu) robot '(.*?)': could not write the report to the outbox before sending \((.*)\); "
+       r"if this run is interrupted it is lost",
+       lambda m: f"{_platform_zh(m.group(1))}机器人「{m.group(2)}」：发送前无法把报告写入发件箱"
+                 f"（{_os_error(m.group(3))}）；如果本次运行被中断，这份报告会丢失")
+_first(r"the outbox holds (\d+) report\(s\) for (WeCom|DingTalk|Feishu) robots that are no longer configured \((.*)\); "
+       r"they stay in (.*)",
+       lambda m: f"发件箱中有 {m.group(1)} 份报告属于已不再配置的{_platform_zh(m.group(2))}机器人（{m.group(3)}）；"
+                 f"它们留在 {m.group(4)}")
+_first(r"(.*); gave up after (\d+) retries", lambda m: f"{zh(m.group(1))}；重试 {m.group(2)} 次后放弃")
+_first(r"(.*); no time left to retry within notify\.max_wait",
+       lambda m: f"{zh(m.group(1))}；notify.max_wait 之内没有时间再重试")
+_first(r"cannot reach (WeCom|DingTalk|Feishu) \((.*)\)",
+       lambda m: f"无法连接{_platform_zh(m.group(1))}（「{m.group(2)}」）")
+_first(r"(WeCom|DingTalk|Feishu) is busy \(errcode (-?\d+): (.*)\)",
+       lambda m: f"{_platform_zh(m.group(1))}繁忙（错误码 {m.group(2)}：「{m.group(3)}」）")
+_first(r"(WeCom|DingTalk|Feishu) rate limit \((.*)\) persisted past the (\S+)s wait bound \(notify\.max_wait\)",
+       lambda m: f"{_platform_zh(m.group(1))}的频率限制（「{m.group(2)}」）持续超过了 {m.group(3)} 秒的等待上限"
+                 "（notify.max_wait）")
+_first(r"pacing to (.*) would exceed the (\S+)s wait bound \(notify\.max_wait\)",
+       lambda m: "按 " + m.group(1).replace(" messages per ", " 条/").replace("s and ", " 秒、").removesuffix("s")
+                 + f" 秒的速率发送会超过 {m.group(2)} 秒的等待上限（notify.max_wait）")
+_first(r"upload_media answered without a media_id", "上传文件的应答中没有 media_id")
+_first(r"a message is (\d+) bytes, over Feishu's 20 KB limit; this is a pytest-apimon (.*)",
+       r"一条消息有 \1 字节，超过了飞书 20 KB 的上限；这是 pytest-apimon 的缺陷，请附上 --apimon-dry-run 的输出报告")
+
+
+def _which(text: str) -> str:
+    if text == "this run's report":
+        return "本次运行的报告"
+    return "之前保存的报告（" + text.removeprefix("the stored report from ") + "）"
+
+
+# ---- issue 20 (s20): request building (engine.py)
+_first(r"URL still holds the template variable (\S+): it is never sent; give it a value "
+       r"\(apimon overrides `params` for an imported spec\)",
+       r"URL 中仍有模板变量 \1：不会发送；请给它一个值（导入的规范在 apimon overrides 的 `params` 中设置）")
+_first(r"interface uses path '(.*)' but service '(.*)' has no base_url for environment '(.*)' in (.*)",
+       r"接口使用路径 '\1'，但服务 '\2' 在环境 '\3' 下没有 base_url（\4）")
+_first(r"(.+?) \((credentials withheld: .*)\)", lambda m: f"{zh(m.group(1))}（{zh(m.group(2))}）")
+_first(r"credentials withheld: host (\S+) is not an origin of service (.*) "
+       r"\(add it to services\.(\S+)\.trusted_origins if it should get them\)",
+       lambda m: f"未发送凭据：主机 {m.group(1)} 不是服务 {m.group(2).replace(' or ', ' 或 ')} 的源"
+                 f"（如果它应该得到凭据，请把它加入 services.{m.group(3)}.trusted_origins）")

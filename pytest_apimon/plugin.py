@@ -69,14 +69,18 @@ def _load(config: pytest.Config) -> Config:
     else:
         default = config.rootpath / "config.yaml"
         path = default if default.is_file() else None
+    from .messages import localize_problem, say
+
+    # The config names the report language; when it cannot be read, the option's (or the default, zh).
+    lang = apimon_option(config, "lang") or "zh"
     try:
         return load_config(path, env=apimon_option(config, "env"))
     except ConfigError as exc:
-        raise pytest.UsageError(f"pytest-apimon: invalid config: {exc}") from None
+        raise pytest.UsageError(say("usage.config", lang, text=localize_problem(str(exc), lang))) from None
     except Exception as exc:  # an input nobody foresaw: still a usage error naming the file, never INTERNALERROR
         log.exception("reading the config %s failed", path)
-        raise pytest.UsageError(f"pytest-apimon: invalid config: {path}: cannot be read "
-                                f"({type(exc).__name__}: {exc})") from None
+        raise pytest.UsageError(say("usage.config_unreadable", lang, path=path,
+                                    error=f"{type(exc).__name__}: {exc}")) from None
 
 
 def _resolve_roots(config: pytest.Config, cfg: Config, paths: list[str]) -> tuple[list[Path], bool]:
@@ -88,7 +92,9 @@ def _resolve_roots(config: pytest.Config, cfg: Config, paths: list[str]) -> tupl
         # written, so `pool/shop -> ../shared/shop` must stay `pool/shop` here too (runstate.pool_root_for).
         path = Path(os.path.abspath(path if path.is_absolute() else Path(config.invocation_params.dir) / path))
         if not path.exists():
-            raise pytest.UsageError(f"--apimon: path not found: {raw}")
+            from .messages import say
+
+            raise pytest.UsageError(say("usage.path", apimon_option(config, "lang") or cfg.report.language, path=raw))
         root = path
         # A path inside a pool (a service folder or one document) keeps the pool as the root,
         # so the service is still the first folder under the pool.
@@ -107,15 +113,17 @@ def _resolve_roots(config: pytest.Config, cfg: Config, paths: list[str]) -> tupl
 def pytest_cmdline_main(config: pytest.Config) -> int | None:
     if not config.getoption("apimon_test_webhook"):
         return None
-    from .notify import check_webhooks
+    from .messages import say
+    from .notify import check_webhooks, webhook_line
 
     cfg = _load(config)
+    lang = apimon_option(config, "lang") or cfg.report.language
     if not cfg.notify.enabled:
-        print("pytest-apimon: no robot configured (notify.wecom, notify.dingtalk or notify.feishu in the config)")
+        print(say("hook.none", lang))
         return pytest.ExitCode.USAGE_ERROR
     checks = check_webhooks(cfg.notify, lang=cfg.notify.language or cfg.report.language)
     for check in checks:
-        print(f"{check.platform} robot '{check.robot}': {check.answer}")
+        print(webhook_line(check, lang))
     return 0 if all(c.ok for c in checks) else 1
 
 
@@ -209,7 +217,9 @@ def _configure_controller(config: pytest.Config, run: ApimonRun, whole_pools: bo
         try:
             memory = Memory.open(cfg, breaker=not config.getoption("apimon_no_breaker"))
         except LockTimeout as exc:  # another run is busy with this workspace: never double-send
-            raise pytest.UsageError(f"pytest-apimon: {exc}") from None
+            from .messages import localize
+
+            raise pytest.UsageError(f"pytest-apimon: {localize(str(exc), run.lang)}") from None
         except (StateError, OSError) as exc:
             # Still check every interface and report; only the memory (history, alert policy) is lost.
             log.error("state folder %s unusable, running without history and alert policy: %s",
@@ -236,16 +246,19 @@ WAIT_ECHO_KEY = pytest.StashKey[logging.Handler]()
 def _echo_waits(config: pytest.Config) -> None:
     """Lines on `pytest_apimon.wait` (another run's lock, WeCom rate limits) go to the real stderr with the tag
     watch.WAIT_TAG, past pytest's capture, so a person and `apimon watch` see what the run waits on."""
+    from .messages import localize
     from .watch import WAIT_TAG
 
     capman = config.pluginmanager.getplugin("capturemanager")
+    run = config.stash.get(RUN_KEY, None)
+    lang = run.lang if run is not None else "en"
 
     class Echo(logging.Handler):
         """Writes each record past pytest's capture (see _echo_waits)."""
 
         def emit(self, record: logging.LogRecord) -> None:
             try:
-                line = WAIT_TAG + self.format(record) + "\n"
+                line = WAIT_TAG + localize(self.format(record), lang) + "\n"
                 if capman is not None:
                     with capman.global_and_fixture_disabled():
                         sys.stderr.write(line)
@@ -465,7 +478,12 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]
             result.outcome = Outcome.SKIPPED
             longrepr = report.longrepr
             reason = longrepr[2] if isinstance(longrepr, tuple) else str(longrepr or "")
-            result.reason = reason.removeprefix("Skipped: ")
+            result.reason = reason.removeprefix("Skipped: ")  # the canonical line (JSON, history)
+            if isinstance(longrepr, tuple) and run.lang == "zh":
+                from .messages import localize
+
+                # What pytest shows (-rs, JUnit's <skipped message>) in the reader's language.
+                report.longrepr = (longrepr[0], longrepr[1], "Skipped: " + localize(result.reason, run.lang))
             # Behind an open circuit: not checked, but known down (counts as down everywhere, issue 14).
             result.circuit_open = bool(result.key) and result.key in run.skips
             item.set_properties(result)  # JUnit: a skipped interface still carries its properties

@@ -295,8 +295,9 @@ def _latency(stats: Stats, lang: str) -> str:
             f" · {_t('max', lang)} {_ms(stats.max_ms, lang)}")
 
 
-def _headline(r: InterfaceResult, lang: str) -> str:
-    """InterfaceResult.headline in the reader's language (reason localized, 'in' -> '耗时')."""
+def headline(r: InterfaceResult, lang: str) -> str:
+    """InterfaceResult.headline in the reader's language (category label, reason localized, 'in' -> '耗时');
+    the English one (lang en) keeps the machine category in brackets."""
     if lang != "zh":
         return r.headline(lang)
     tag = f"[{_label(_category_of(r), lang)}] " if r.category else ""
@@ -356,7 +357,7 @@ def render_terminal(run: RunResult, lang: str = "zh", *, redactor: Redactor | No
         tag = "" if lang == "zh" else f"[{category}] "
         lines += ["", f"{tag}{_label(category, lang)} ({len(results)})"]
         for r in results:
-            line = _one_line(_headline(r, lang))
+            line = _one_line(headline(r, lang))
             if extras and r.nodeid in extras.notes:
                 line = f"{extras.notes[r.nodeid]} {line}"
             # headline() only shows the reason when there is no status; the reason is what tells a 200
@@ -369,7 +370,7 @@ def render_terminal(run: RunResult, lang: str = "zh", *, redactor: Redactor | No
     flaky = _flaky(run)
     if flaky:
         lines += ["", ("" if lang == "zh" else "[flaky] ") + f"{_t('flaky', lang)} ({len(flaky)})"]
-        lines += [f"  {_one_line(_headline(r, lang))} · {_t('attempts', lang, n=r.attempts)}" for r in flaky]
+        lines += [f"  {_one_line(headline(r, lang))} · {_t('attempts', lang, n=r.attempts)}" for r in flaky]
     slow = _slow(run)
     if slow:
         lines += ["", ("" if lang == "zh" else "[slow] ") + f"{_t('slow', lang)} ({len(slow)})"]
@@ -421,13 +422,19 @@ def duration_text(seconds: float, lang: str) -> str:
     return " ".join(parts)
 
 
+def reason_text(r: InterfaceResult, lang: str) -> str:
+    """The result's reason, on one line, for a reader of lang (the catalogue's Chinese in zh)."""
+    return _reason(r, lang)
+
+
 def _reason(r: InterfaceResult, lang: str, red: Redactor | None = None) -> str:
     """The result's reason for a reader of lang (masked when a redactor is given)."""
     if not r.reason:
         return ""
     text = red.text(r.reason) if red is not None else r.reason
     if lang == "zh" and r.category == Category.INVALID_DOCUMENT.value:
-        return _one_line(zh_document(text))
+        whole = localize(text, lang)  # a core line (an unfilled template), else a "file:line: field: …" problem
+        return _one_line(whole if whole != text else zh_document(text))
     return _one_line(localize(text, lang))
 
 
@@ -594,7 +601,8 @@ def _md_headers(headers: dict[str, str], red: Redactor, received: bool = False) 
 
 def _md_details(index: int, r: InterfaceResult, lang: str, red: Redactor) -> list[str]:
     sep = _t("sep", lang)
-    out = ["", f"### {index}. [{_category_of(r)}] {r.service}/{r.module} · {r.name}"]
+    tag = _label(_category_of(r), lang) if lang == "zh" else _category_of(r)
+    out = ["", f"### {index}. [{tag}] {r.service}/{r.module} · {r.name}"]
     if r.reason:
         out.append(f"> **{_t('reason', lang)}**{sep}{_reason(r, lang, red)}")
     code = "" if lang == "zh" else f" {_code(_category_of(r))}"

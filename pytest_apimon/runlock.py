@@ -20,6 +20,7 @@ from typing import Any
 
 from filelock import FileLock, Timeout
 
+from . import times
 from .atomicfile import atomic_write
 from .errors import ApimonError
 from .statedir import PRIVATE_FILE
@@ -35,7 +36,7 @@ class LockTimeout(ApimonError, RuntimeError):
         self.path, self.waited, self.holder = path, waited, holder
         pid = holder.get("pid", "?")
         started = holder.get("started_at")
-        when = time.strftime("%H:%M:%S", time.localtime(started)) if isinstance(started, int | float) else "?"
+        when = times.short(started, time.time(), seconds=True) if isinstance(started, int | float) else "?"
         host = holder.get("host")
         where = f" on {host}" if host and host != socket.gethostname() else ""
         super().__init__(

@@ -13,8 +13,10 @@ from .config import Config
 from .documents import Interface, NameRegistry
 from .engine import Engine
 from .importers.refs import FragmentIndex
+from .messages import say
 from .parsecache import ParseCache
 from .redact import Redactor
+from .report import reason_text
 from .results import InterfaceResult
 from .retries import RetryPolicy
 from .runner import Runner, host_of
@@ -92,19 +94,21 @@ class ApimonRun:
         return host_of(base, itf.service) if base else itf.service
 
     def details(self, result: InterfaceResult) -> str:
-        """Failure text below the headline: reason, then the masked request and response."""
-        lines = [f"reason: {result.reason}"] if result.reason else []
+        """Failure text below the headline, in the run's language: reason, then the masked request and
+        response (header lines and bodies are the exchange's own text)."""
+        lang = self.lang
+        lines = [say("fail.reason", lang, text=reason_text(result, lang))] if result.reason else []
         if result.method:
-            lines.append(f"request: {result.method} {result.url}")
+            lines.append(say("fail.request", lang, method=result.method, url=result.url))
             lines += [f"  {k}: {v}" for k, v in result.request_headers.items()]
             if result.request_body:
-                lines.append(f"  body: {result.request_body[:500]}")
+                lines.append(say("fail.request_body", lang, text=result.request_body[:500]))
         if result.status is not None:
-            lines.append(f"response: {result.status} in {result.elapsed_ms or 0:.0f} ms")
+            lines.append(say("fail.response", lang, status=result.status, ms=f"{result.elapsed_ms or 0:.0f}"))
             if result.response_body:
-                lines.append(f"  body: {result.response_body[:500]}")
+                lines.append(say("fail.response_body", lang, text=result.response_body[:500]))
         if result.reproduce:
-            lines.append(f"reproduce with: {result.reproduce}")
+            lines.append(say("fail.reproduce", lang, text=result.reproduce))
         return self.redactor.text("\n".join(lines))
 
     def warn(self, text: str) -> None:

@@ -30,6 +30,7 @@ from typing import Any
 from . import rollup
 from .categories import Outcome
 from .errors import ApimonError
+from .incidents import LEGACY_FILE, Incident, read_legacy
 from .policy import InterfaceState, RunMemory, unique_keys
 from .results import RunResult
 from .statedir import make_private
@@ -100,6 +101,10 @@ MIGRATIONS: list[list[str]] = [
         "ALTER TABLE alert_state ADD COLUMN normal_runs INTEGER NOT NULL DEFAULT 0",
         "ALTER TABLE alert_state ADD COLUMN slow_alerted INTEGER NOT NULL DEFAULT 0",
         "ALTER TABLE alert_state ADD COLUMN slow_since REAL",
+    ],
+    [  # v5 (issue 20): the incident ledger (incidents.py), before in incidents.json; _import_incidents moves it
+        """CREATE TABLE incidents (env TEXT NOT NULL, key TEXT NOT NULL, id TEXT NOT NULL, opened_at REAL NOT NULL,
+            told TEXT NOT NULL, PRIMARY KEY (env, key))""",
     ],
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -203,6 +208,7 @@ class StateStore:
         self._decoded: dict[tuple[str, str, float], dict[str, Any]] = {}
         self._windows_memo: tuple[Any, dict[str, dict[str, Availability]]] | None = None
         self._vacuum_after_migration = False
+        self.adopted: list[Path] = []  # files of earlier versions imported by the migration (renamed after it)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         # isolation_level=None: transactions are explicit (BEGIN IMMEDIATE … COMMIT), never implicit.
         self.conn = sqlite3.connect(str(self.path), timeout=busy_timeout, isolation_level=None)
@@ -271,11 +277,18 @@ class StateStore:
                 after = _AFTER_MIGRATION.get(version)
                 if after is not None and current > 0:  # a fresh file has no history to move
                     after(self)
+                if version in _ADOPT_FILES:  # a file of an earlier version may sit next to a new database too
+                    _ADOPT_FILES[version](self)
                 self.conn.execute("INSERT INTO schema_version VALUES (?, ?)", (version, time.time()))
             self.conn.execute("COMMIT")
         except BaseException:
             self.conn.execute("ROLLBACK")
             raise
+        for path in self.adopted:  # imported and committed: renamed so it is never read again
+            try:
+                path.rename(path.with_name(path.name + ".imported"))
+            except OSError as exc:  # the schema version already keeps it from being imported twice
+                log.warning("imported %s into %s but could not rename it: %s", path, self.path.name, exc)
 
     # ------------------------------------------------------------------ writing
 
@@ -324,6 +337,25 @@ class StateStore:
             raise
         self._incremental_vacuum()
         return run_id
+
+    def load_incidents(self, env: str) -> list[Incident]:
+        """The open incidents of `env` (incidents.Ledger), oldest first."""
+        rows = self.conn.execute("SELECT key, id, opened_at, told FROM incidents WHERE env = ? ORDER BY opened_at, key",
+                                 (env,))
+        return [Incident(r["id"], r["key"], float(r["opened_at"]), list(map(str, json.loads(r["told"])))) for r in rows]
+
+    def save_incidents(self, env: str, incidents: Iterable[Incident]) -> None:
+        """Replace the open incidents of `env` with `incidents`, in one transaction."""
+        rows = [(env, i.key, i.id, i.opened_at, json.dumps(list(i.told))) for i in incidents]
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            self.conn.execute("DELETE FROM incidents WHERE env = ?", (env,))
+            self.conn.executemany("INSERT OR REPLACE INTO incidents (env, key, id, opened_at, told)"
+                                  " VALUES (?, ?, ?, ?, ?)", rows)
+            self.conn.execute("COMMIT")
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
 
     def has_run(self, env: str, started_at: float) -> bool:
         """Whether the run of `env` that started at `started_at` (Unix seconds, exact) was recorded and is still
@@ -887,6 +919,27 @@ def _backfill_rollups(store: StateStore) -> None:
 
 # Python steps run right after the SQL of their version (only when upgrading a file that had data).
 _AFTER_MIGRATION: dict[int, Callable[[StateStore], None]] = {2: _backfill_rollups}
+
+
+def _import_incidents(store: StateStore) -> None:
+    """Migration to v5: the open incidents of `incidents.json` next to the database (incidents.read_legacy)
+    become rows; the file is renamed `incidents.json.imported` after the commit. An unreadable file is skipped
+    with a warning: it costs at most one repeated NEW."""
+    path = store.path.parent / LEGACY_FILE
+    try:
+        found = read_legacy(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return
+    except (OSError, ValueError) as exc:
+        log.warning("the incident ledger %s is unreadable (%s); not imported", path, exc)
+        return
+    store.conn.executemany("INSERT OR REPLACE INTO incidents (env, key, id, opened_at, told) VALUES (?, ?, ?, ?, ?)",
+                           [(env, i.key, i.id, i.opened_at, json.dumps(i.told)) for env, i in found])
+    store.adopted.append(path)
+
+
+# Steps that adopt the state files an earlier version kept outside the database (run for new databases too).
+_ADOPT_FILES: dict[int, Callable[[StateStore], None]] = {5: _import_incidents}
 
 
 class _Columns:

@@ -31,10 +31,11 @@ from markupsafe import Markup
 
 from . import times
 from .categories import Category, Outcome
+from .messages import display_name
 from .metrics import atomic_write_text
 from .policy import DOWN, OPEN, InterfaceState, Verdict, interface_key
 from .redact import Redactor
-from .report import compute_stats, is_down, maintenance_lines
+from .report import compute_stats, is_down, maintenance_lines, reason_text
 from .results import InterfaceResult, RunResult
 from .rollup import HOUR, hour_floor
 from .state import DAY, Availability, ResultRow, StateStore
@@ -216,7 +217,6 @@ def _page_view(store: StateStore, env: str, run: RunResult, verdict: Verdict | N
     stats = compute_stats(run)
     failed_now = sum(is_down(r) for r in run.results)  # circuit-open ones are down too (issue 14)
     page_title = title or f"{t['title']} · {env}"
-    offset = time.strftime("%z", time.localtime(now))
     day_starts, days = store.daily_history(env, days=BAR_DAYS, now=now)
     return {
         "t": t, "html_lang": "zh-CN" if lang == "zh" else "en", "title": page_title, "env": env,
@@ -229,19 +229,20 @@ def _page_view(store: StateStore, env: str, run: RunResult, verdict: Verdict | N
                      "failed": failed_now, "skipped": stats.skipped,
                      "rate": f"{stats.success_rate * 100:.1f}%" if stats.success_rate is not None else "-"},
         "incidents": _incidents(store, env, run, states, lang),
-        "circuits": [{"key": s.key, "open_since": _fmt(s.open_since), "next_probe": _fmt(s.next_probe_at)}
+        "circuits": [{"key": display_name(s.key, lang), "open_since": _fmt(s.open_since),
+                      "next_probe": _fmt(s.next_probe_at)}
                      for s in sorted((s for s in states.values() if s.breaker == OPEN), key=lambda s: s.key)],
         "legend": [("o", t["passed"]), ("r", t["retried"].format(n="2+")),
                    *((cls, _cat_label(cat, lang)) for cat, cls in _CELL_CLASS.items()),
                    ("s", t["skipped"]), ("", t["nodata"])],
         "history_runs": len(runs), "bar_days": BAR_DAYS,
         "services": _services(_Source(store, env, run, states, now, t, lang), runs, days),
-        "footer": {"generated": _fmt(now), "tz": f"UTC{offset[:3]}:{offset[3:]}"},
+        "footer": {"generated": _fmt(now), "tz": f"UTC{times.offset(now)}"},  # report.timezone (times.py)
         "script": {
             "days": [time.strftime("%Y-%m-%d", time.localtime(d)) for d in day_starts],
             "labels": {"nodata": t["nodata"], "skipped": t["skipped"], "passed": t["passed"],
                        "retried": t["retried"], **{cls: _cat_label(cat, lang) for cat, cls in _CELL_CLASS.items()}},
-            "runs": [time.strftime("%m-%d %H:%M", time.localtime(ts)) for _, ts in runs]},
+            "runs": [times.local(ts).strftime("%m-%d %H:%M") for _, ts in runs]},
         "css": _resource("status.css"), "js": _resource("status.js"),
     }
 
@@ -269,8 +270,8 @@ def _incidents(store: StateStore, env: str, run: RunResult, states: Mapping[str,
     incidents = sorted((s for s in states.values() if _incident(s)), key=lambda s: (_incident_rank(s), s.key))
     older = store.last_failures(env, [s.key for s in incidents
                                       if by_key.get(s.key) is None or by_key[s.key].outcome != Outcome.FAILED])
-    return [IncidentView(s.key, _incident(s), _fmt(s.down_since or s.failing_since), s.consecutive_failures or "-",
-                         _last_failure(by_key.get(s.key), older.get(s.key), lang))
+    return [IncidentView(display_name(s.key, lang), _incident(s), _fmt(s.down_since or s.failing_since),
+                         s.consecutive_failures or "-", _last_failure(by_key.get(s.key), older.get(s.key), lang))
             for s in incidents]
 
 
@@ -279,9 +280,9 @@ def _last_failure(now_r: InterfaceResult | None, row: ResultRow | None, lang: st
     newest recorded one, else ''."""
     if now_r is not None and now_r.outcome == Outcome.FAILED:
         return " · ".join(str(p) for p in (_cat_label(now_r.category or "unexpected", lang), now_r.status,
-                                            now_r.reason) if p)
+                                            reason_text(now_r, lang)) if p)  # the reason in the page's language
     if row is not None:  # skipped (open circuit) or passing now
-        when = time.strftime("%m-%d %H:%M", time.localtime(row.started_at))
+        when = times.local(row.started_at).strftime("%m-%d %H:%M")
         return " · ".join(str(p) for p in (when, _cat_label(row.category or "unexpected", lang), row.status) if p)
     return ""
 

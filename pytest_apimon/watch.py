@@ -31,10 +31,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, tzinfo
 from pathlib import Path
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from . import times
 from .config import Config, ConfigError, load_config
+from .messages import display_name, localize, localize_problem, say
 from .notify import Notification, build_notifiers
 from .redact import Redactor
 from .state import DB_FILE, StateStore
@@ -59,14 +59,18 @@ DAY_S = 86400.0
 
 
 def resolve_timezone(name: str | None) -> tzinfo | None:
-    """ZoneInfo(name) (IANA name, e.g. Asia/Shanghai); None keeps the machine's own zone (the time module's
-    local time, DST rules included). Raises ValueError for an unknown name."""
+    """The schedule's zone: an IANA name (Asia/Shanghai) or a fixed offset (+08:00), as `report.timezone`
+    accepts (times.parse_zone); None keeps the machine's own zone (the time module's local time, DST rules
+    included). Raises ValueError for an unknown name."""
     if not name:
         return None
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(f"unknown time zone {name!r} (expected an IANA name like Asia/Shanghai)") from None
+    return times.parse_zone(name)
+
+
+def schedule_zone(option: str | None, config: Config) -> str | None:
+    """`apimon watch --timezone`, else the config's `report.timezone`, else None (the machine's zone): the
+    schedule, the heartbeat and the times in the watcher's messages use one zone."""
+    return option or config.report.timezone or None
 
 
 def _local_date(ts: float, tz: tzinfo | None) -> date:
@@ -144,7 +148,10 @@ def parse_hhmm(text: str) -> tuple[int, int]:
     return hour, minute
 
 
-def describe_exit(code: int | None, error: str = "") -> str:
+def describe_exit(code: int | None, error: str = "", lang: str = "en") -> str:
+    """What a cycle's exit means, for the log and the 'monitor broken' message (in lang: zh or en)."""
+    if lang == "zh":
+        return _exit_zh(code, describe_exit(code, error))
     if code is None:
         return f"could not start: {error}"
     if code < 0:
@@ -170,7 +177,9 @@ def _exit_zh(code: int | None, english: str) -> str:
         return "无法启动：" + english.removeprefix("could not start: ")
     if code < 0:
         return "被信号终止（" + english.removeprefix("killed by ") + "）"
-    return f"退出码 {code}（{_EXIT_MEANING_ZH.get(code, '意外的退出码')}）"
+    meaning = _EXIT_MEANING_ZH.get(code) or (say(f"watch.exit_healthy{code}", "zh") if code in HEALTHY_EXIT
+                                             else "意外的退出码")
+    return f"退出码 {code}（{meaning}）"
 
 
 @dataclass
@@ -203,9 +212,9 @@ class Watcher:
                  on_broken: BrokenHook | None = None, on_repaired: RepairedHook | None = None,
                  on_heartbeat: HeartbeatHook | None = None, echo: bool = True, cwd: str | None = None,
                  clock: Callable[[], float] = time.time, sleep: Callable[[float], None] = time.sleep,
-                 tz: tzinfo | None = None) -> None:
+                 tz: tzinfo | None = None, lang: str = "en") -> None:
         """`clock` (epoch seconds) and `sleep` (seconds) are injectable so tests run the grid on a fake clock;
-        `tz` is the schedule's time zone (None: the machine's)."""
+        `tz` is the schedule's time zone (None: the machine's); `lang` the language of its log lines (zh, en)."""
         if every <= 0:
             raise ValueError("the interval must be > 0")
         self.every, self.command = every, list(command)
@@ -217,6 +226,7 @@ class Watcher:
         self.echo, self.cwd = echo, cwd
         self._clock, self._sleep = clock, sleep
         self.tz = tz  # the schedule's time zone (None: the machine's)
+        self.lang = lang
         self.cycles: list[Cycle] = []
         self.stopping = False
         self._signals = 0
@@ -235,10 +245,9 @@ class Watcher:
         self.stopping = True
         child = self._child
         if self._signals == 1:
-            log.warning("received %s: letting the current cycle finish, then exiting",
-                        signal.Signals(signum).name)
+            log.warning("%s", say("watch.signal", self.lang, signal=signal.Signals(signum).name))
         elif child is not None and child.poll() is None:
-            log.warning("second signal: stopping the current cycle (pid %d)", child.pid)
+            log.warning("%s", say("watch.signal2", self.lang, pid=child.pid))
             child.terminate()
 
     # ------------------------------------------------------------------ the loop
@@ -247,7 +256,8 @@ class Watcher:
         now = self._clock()
         slot = now if self.run_now else next_slot(now, self.every, self.tz)
         next_beat = next_daily(now, self.heartbeat, self.tz) if self.heartbeat else math.inf
-        log.info("watching every %gs: %s; first run at %s", self.every, " ".join(self.command), _clock(slot))
+        log.info("%s", say("watch.start", self.lang, every=f"{self.every:g}", command=" ".join(self.command),
+                           first=_clock(slot)))
         while not self.stopping:
             next_beat = self._sleep_until(slot, next_beat)
             if self.stopping:
@@ -263,11 +273,11 @@ class Watcher:
                 skipped, probe = 0, next_slot(slot, self.every, self.tz)
                 while probe < due and skipped < 10_000:
                     skipped, probe = skipped + 1, next_slot(probe, self.every, self.tz)
-                log.warning("the run took %.1fs, longer than the %gs interval: next run starts now, %.1fs late%s",
-                            end - cycle.started_at, self.every, end - due,
-                            f" ({skipped} slot(s) skipped)" if skipped > 0 else "")
+                log.warning("%s", say("watch.overrun", self.lang, took=f"{end - cycle.started_at:.1f}",
+                                      every=f"{self.every:g}", late=f"{end - due:.1f}",
+                                      skipped=say("watch.skipped", self.lang, n=skipped) if skipped > 0 else ""))
             slot = due
-        log.info("watcher stopped")
+        log.info("%s", say("watch.stopped", self.lang))
         return 0
 
     def _sleep_until(self, slot: float, next_beat: float) -> float:
@@ -301,7 +311,7 @@ class Watcher:
                 line = raw.decode("utf-8", "replace")
                 tail.append(line.rstrip("\n"))
                 if line.startswith(WAIT_TAG):  # what the cycle waits on: another run's lock, WeCom's rate limit
-                    log.warning("cycle waiting: %s", line[len(WAIT_TAG):].rstrip())
+                    log.warning("%s", say("watch.waiting", self.lang, text=line[len(WAIT_TAG):].rstrip()))
                 if self.echo:
                     sys.stdout.write(line)
                     sys.stdout.flush()
@@ -309,40 +319,40 @@ class Watcher:
         finally:
             self._child = None
         cycle.finished_at, cycle.tail = self._clock(), list(tail)
-        log.info("cycle finished: %s in %.1fs", describe_exit(cycle.returncode, cycle.error),
-                 cycle.finished_at - cycle.started_at)  # 0 and 1 read "healthy: …" (EXIT_MEANING)
+        log.info("%s", say("watch.finished", self.lang, what=describe_exit(cycle.returncode, cycle.error, self.lang),
+                           took=f"{cycle.finished_at - cycle.started_at:.1f}"))  # 0 and 1 read "healthy: …"
         return cycle
 
     def _after(self, cycle: Cycle) -> None:
         if cycle.healthy:
             if self._broken_since is not None:
                 since, self._broken_since, self._broken_alerted_at = self._broken_since, None, None
-                log.info("the monitor works again (broken since %s)", _clock(since))
-                _call(self.on_repaired, cycle, since)
+                log.info("%s", say("watch.repaired", self.lang, since=_clock(since)))
+                _call(self.lang, self.on_repaired, cycle, since)
             return
         if self.stopping and self._signals > 1:
             return  # we stopped it ourselves
-        log.error("monitor broken: %s", describe_exit(cycle.returncode, cycle.error))
+        log.error("%s", say("watch.broken", self.lang, what=describe_exit(cycle.returncode, cycle.error, self.lang)))
         now = cycle.finished_at
         if self._broken_since is None:
             self._broken_since = cycle.started_at
         last = self._broken_alerted_at
         if last is None or now - last >= self.broken_remind:
             self._broken_alerted_at = now
-            _call(self.on_broken, cycle, self._broken_since)
+            _call(self.lang, self.on_broken, cycle, self._broken_since)
 
     def _heartbeat(self, now: float, next_run: float) -> None:
-        _call(self.on_heartbeat, now, next_run)
+        _call(self.lang, self.on_heartbeat, now, next_run)
 
 
-def _call(hook: Callable[..., None] | None, *args: object) -> None:
+def _call(lang: str, hook: Callable[..., None] | None, *args: object) -> None:
     """A failing alert hook must never stop the watcher."""
     if hook is None:
         return
     try:
         hook(*args)
     except Exception:
-        log.exception("sending the watcher's message failed")
+        log.exception("%s", say("watch.hook_failed", lang))
 
 
 def _clock(ts: float) -> str:
@@ -393,7 +403,7 @@ class WatchAlerts:
         try:
             self.config = load_config(self.config_path, env=self.env)
         except ConfigError as exc:
-            log.warning("config does not load (%s): using the last good one for this message", exc)
+            log.warning("%s", say("watch.old_config", self.lang, error=localize_problem(str(exc), self.lang)))
         return self.config
 
     @property
@@ -415,20 +425,18 @@ class WatchAlerts:
     def deliver(self, notification: Notification) -> None:
         notifiers = build_notifiers(self.config.notify, self.config.state_path / "outbox")
         if not notifiers:
-            log.warning("no notifier configured: %s", notification.title)
+            log.warning("%s", say("watch.no_notifier", self.lang, title=notification.title))
         for notifier in notifiers:
             result = notifier.send(notification)
             for error in result.errors:
-                log.error("%s: %s", notifier.name, error)
+                log.error("%s: %s", notifier.name, localize(error, self.lang))
 
     def broken(self, cycle: Cycle, since: float) -> None:
         zh = self.lang == "zh"
-        what = describe_exit(cycle.returncode, cycle.error)
-        if zh:
-            what = _exit_zh(cycle.returncode, what)
+        what = describe_exit(cycle.returncode, cycle.error, self.lang)
         lines = [f"> 监控本身出错：{what}，本轮接口没有被检查。" if zh
                  else f"> The monitor itself failed: {what}; no interface was checked this cycle.",
-                 f"> {'故障开始' if zh else 'Broken since'}: {_clock(since)}", ""]
+                 f"> 故障开始：{_clock(since)}" if zh else f"> Broken since: {_clock(since)}", ""]
         tail = [line for line in cycle.tail if line.strip()][-12:]
         if tail:
             lines += ["`" + line[:200].replace("`", "'") + "`" for line in tail]
@@ -464,11 +472,11 @@ class WatchAlerts:
             else:
                 body = [f"> Last 24 h: {f.runs} runs · {f.checks} checks · {f.failed_checks} failed · "
                         f"availability {avail}", f"> Down now: {len(down)} · open circuits: {len(circuits)}"]
-            named = [*down, *circuits]
+            named = [display_name(k, self.lang) for k in (*down, *circuits)]
             if named:
                 shown = "、".join(named[:5]) if zh else ", ".join(named[:5])
                 more = (f" 等 {len(named)} 个" if zh else f" and {len(named) - 5} more") if len(named) > 5 else ""
-                body.append(f"> {'故障接口' if zh else 'Affected'}: {shown}{more}")
+                body.append(f"> 故障接口：{shown}{more}" if zh else f"> Affected: {shown}{more}")
             if down or circuits:
                 zh_t = f"{len(down)} 个接口故障" + (f"，{len(circuits)} 个熔断中" if circuits else "") if down \
                     else f"{len(circuits)} 个接口熔断中"
@@ -477,5 +485,5 @@ class WatchAlerts:
                 title = self._title(f"监控运行中，{zh_t}", f"monitor running, {en_t}")
             else:
                 title = self._title("监控运行中，全部接口正常", "monitor running, all interfaces up")
-        body.append(f"> {'下次运行' if zh else 'Next run'}: {_clock(next_run)}")
+        body.append(f"> 下次运行：{_clock(next_run)}" if zh else f"> Next run: {_clock(next_run)}")
         self._send(title, body, now, failed=0)

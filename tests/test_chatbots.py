@@ -204,9 +204,12 @@ def test_test_webhook_covers_every_platform(clock: FakeClock) -> None:
             FakeFeishu({FEISHU_TOKEN: SECRET}, clock=clock.now) as fei:
         s = parse_notify({"dingtalk": [{"webhook": DINGTALK_TOKEN, "secret": SECRET, "base_url": ding.base_url}],
                           "feishu": [{"webhook": FEISHU_TOKEN, "secret": "bad", "base_url": fei.base_url}]})
-        answer = test_webhook(s, clock=clock.now, sleep=clock.sleep)
+        answer = test_webhook(s, clock=clock.now, sleep=clock.sleep, lang="en")
         assert "DingTalk robot 'default': OK" in answer
         assert "Feishu robot 'default': Feishu answered code 19021" in answer
+        zh = test_webhook(s, clock=clock.now, sleep=clock.sleep)  # zh, the default: the same answers in Chinese
+        assert "钉钉机器人「default」：正常" in zh and "飞书机器人「default」：飞书返回错误码 19021" in zh
+        assert "签名校验失败" in zh
 
 
 def test_first_screen_and_owner_mentions_on_dingtalk_and_feishu(clock: FakeClock) -> None:

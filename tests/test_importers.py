@@ -387,7 +387,7 @@ def test_end_to_end_openapi_with_overrides(pytester: pytest.Pytester, local_serv
     # requests run concurrently: pick the PATCH (allowed by the sidecar), not whichever came last
     put = [r for r in local_server.requests if r.method == "PATCH" and r.path == "/api/users/me"]
     assert [r.json() for r in put] == [{"nickname": "小明"}]
-    result.stdout.fnmatch_lines(["*data-changing operation (POST) not monitored*"])
+    result.stdout.fnmatch_lines(["*数据变更接口（POST）不监控*"])  # the skip reason, in the report language
 
 
 def test_end_to_end_servers_without_base_url(pytester: pytest.Pytester, local_server: LocalServer) -> None:
@@ -540,7 +540,7 @@ def test_end_to_end_bin_spec_sends_filled_paths_only(pytester: pytest.Pytester, 
     config_for(pytester.path, "bin", local_server.url)
     result = pytester.runpytest("--apimon", "pool", "-rs", *extra)
     result.assert_outcomes(passed=7, skipped=1)
-    result.stdout.fnmatch_lines(["*path parameter codes has no example — set it in apimon overrides*"])
+    result.stdout.fnmatch_lines(["*path 参数 codes 没有示例值，请在 apimon overrides 中设置*"])
     no_template_sent(local_server)
     assert local_server.last("/anything/foo").query == {}
 
@@ -723,8 +723,8 @@ def test_end_to_end_newman_like_collection(pytester: pytest.Pytester, local_serv
     assert "x-api-key" not in local_server.last("/status").headers
     assert local_server.count("/legacy") == 2 and local_server.count("/new") == 1  # only one follows
     no_template_sent(local_server)
-    warnings = [line for line in result.outlines if line.startswith("WARNING: pool/nm/")]
-    assert len(warnings) == 5 and "(10 requests)" in warnings[0]  # once per file, not once per request
+    warnings = [line for line in result.outlines if line.startswith("警告：pool/nm/")]
+    assert len(warnings) == 5 and "（10 个请求）" in warnings[0]  # once per file, not once per request
 
 
 def test_end_to_end_strict_ssl(pytester: pytest.Pytester, tmp_path_factory: pytest.TempPathFactory) -> None:
@@ -758,7 +758,7 @@ def test_native_document_with_a_template_fails_without_sending(pytester: pytest.
     write(pytester.path, "pool/u/users.yaml", "name: user\npath: /users/{id}\n")
     result = pytester.runpytest("--apimon", "pool")
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(["*invalid_document*template variable {id}*"])
+    result.stdout.fnmatch_lines(["*接口文档错误*模板变量 {id}*"])
     assert local_server.requests == []
 
 

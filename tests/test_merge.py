@@ -98,6 +98,8 @@ def test_merge_rejects_files_that_are_not_shard_results(tmp_path, capsys) -> Non
     bad.write_text(json.dumps({"results": []}), encoding="utf-8")
     assert main(["merge", "--config", str(tmp_path / "none.yaml"), str(bad)]) == 4
     assert main(["merge", str(bad)]) == 4
+    assert "不是分片结果文件" in capsys.readouterr().err  # report.language zh, the default
+    assert main(["merge", "--lang", "en", str(bad)]) == 4
     assert "not a shard results file" in capsys.readouterr().err
 
 

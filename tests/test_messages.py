@@ -71,3 +71,96 @@ def test_glossary_has_one_word_per_state() -> None:
 
 def test_unknown_lines_pass_through() -> None:
     assert zh("something new") == "something new"
+
+
+# ---- issue 20 (s20): the rest of the core's lines, and the phrase table
+MORE_CASES = [
+    ("TLS error: wrong version number", "TLS 错误：协议版本不符（对端可能不是 HTTPS）"),
+    ("TLS error: certificate verify failed: certificate has expired", "TLS 错误：证书校验失败：证书已过期"),
+    ("TLS error: some new openssl reason", "TLS 错误：「some new openssl reason」"),
+    ("header Content-Type: expected to contain \"json\", got \"text/html\"",
+     "响应头 Content-Type：应包含 \"json\"，实际为 \"text/html\""),
+    ("header X-Trace: missing", "响应头 X-Trace：缺失"),
+    ("data.state: expected one of [\"ok\", \"up\"], got \"down\" (+1 more)",
+     "data.state：期望为 [\"ok\", \"up\"] 之一，实际为 \"down\"（另有 1 项不符）"),
+    ("data.total: expected >= 1, got 0", "data.total：期望 >= 1，实际为 0"),
+    ("data.items: expected length <= 50, got length 73", "data.items：期望长度 <= 50，实际长度为 73"),
+    ("data[\"a.b\"]: missing (a key contains dots: write data[\"a.b\"])", None),
+    ("slow: took 900 ms, warn_ms 500 ms", "响应慢：耗时 900 ms，超过 warn_ms 500 ms"),
+    ("schema: $.data.id: 'x' is not of type 'integer'; $: 'code' is a required property (+3 more)",
+     "不符合 schema：$.data.id：'x' 的类型不是 整数；$：缺少必需属性 'code'（另有 3 项不符）"),
+    ("DNS lookup for order.local did not answer within 5 s", "5 秒内没有完成 order.local 的域名解析"),
+    ("proxy http://p:3128 failed: connection refused by p:3128", "代理 http://p:3128 出错：连接被拒绝：p:3128"),
+    ("HTTP 404 Not Found (credentials withheld: host evil.example:443 is not an origin of service shop (add it "
+     "to services.shop.trusted_origins if it should get them))",
+     "HTTP 404 未找到（未发送凭据：主机 evil.example:443 不是服务 shop 的源（如果它应该得到凭据，请把它加入 "
+     "services.shop.trusted_origins））"),
+    ("URL still holds the template variable {id}: it is never sent; give it a value (apimon overrides `params` for "
+     "an imported spec)",
+     "URL 中仍有模板变量 {id}：不会发送；请给它一个值（导入的规范在 apimon overrides 的 `params` 中设置）"),
+    ("waiting up to 300s (state.lock_timeout) for another run's lock (pid 42, started 11:35:00 +08:00)",
+     "另一次运行正持有运行锁（pid 42，开始于 11:35:00 +08:00），最多等待 300 秒（state.lock_timeout）"),
+    ("WeCom robot 'ops': waiting 3s to stay within the platform's rate limit",
+     "企业微信机器人「ops」：等待 3 秒，以免超过平台的频率限制"),
+    ("Feishu answered code 19021 (sign match fail): signature check failed: check notify.feishu[].secret and the "
+     "machine's clock (the timestamp must be within an hour)",
+     "飞书返回错误码 19021（「sign match fail」）：签名校验失败：请检查 notify.feishu[].secret 和本机时钟"
+     "（时间戳须在一小时之内）"),
+    ("WeCom robot 'ops': this run's report is undelivered (kept in the outbox for the next run): cannot reach "
+     "WeCom (connection refused); gave up after 3 retries",
+     "企业微信机器人「ops」：本次运行的报告未送达（已留在发件箱，下次运行补发）："
+     "无法连接企业微信（「connection refused」）；重试 3 次后放弃"),
+    ("x.json: cannot read shard results: [Errno 2] No such file or directory: 'x.json'",
+     "x.json：无法读取分片结果：文件或目录不存在：'x.json'"),
+    ("pool/nm/c.json: Postman binary file bodies are not sent (2 requests)",
+     "pool/nm/c.json：Postman 二进制文件请求体不会发送（2 个请求）"),
+]
+
+
+@pytest.mark.parametrize("english, chinese", MORE_CASES)
+def test_more_catalogue_lines(english: str, chinese: str | None) -> None:
+    got = zh(english)
+    if chinese is not None:
+        assert got == chinese
+    text = re.sub(r"https?://[^\s）]+|[\w/.-]+:\d+|[\w/-]+\.[\w.\[\]-]+|「[^」]*」|'[^']*'|\"[^\"]*\"|`[^`]*`|"
+                  r"\{\w+\}|\$[\w.\[\]]*|\w+_\w+|\d+", "", got)
+    words = set(re.findall(r"[A-Za-z]{2,}", text)) - {"HTTP", "TLS", "DNS", "JSON", "URL", "ms", "pid", "Content",
+                                                      "Type", "Trace", "errcode", "Postman", "schema", "data",
+                                                      "apimon", "overrides", "pytest", "shop", "ops", "state",
+                                                      "HTTPS"}
+    assert not words, (words, got)
+
+
+@pytest.mark.parametrize("text, chinese", [
+    ("p/a.yaml:2: invalid YAML: expected ',' or ']', but got '<stream end>' (while parsing a flow sequence)",
+     "p/a.yaml:2：YAML 格式错误：应为 ',' 或 ']'，实际遇到 '<stream end>'（解析 [...] 列表时）"),
+    ("p/a.json:3: invalid JSON: Expecting ',' delimiter (column 5)",
+     "p/a.json:3：JSON 格式错误：此处应为分隔符 ','（第 5 列）"),
+    ("config.yaml:2: services.x.tiemout: unknown key 'tiemout' (did you mean 'timeout'?); allowed: base_url, timeout",
+     "config.yaml:2：services.x.tiemout：未知的键 'tiemout'（是否应为 'timeout'？）；可用的有：base_url, timeout"),
+    ("p/a.yaml:1: auth: auth: 'adminn' is not a service in the config (did you mean 'admin'?) (services with auth: "
+     "admin)", "p/a.yaml:1：auth：'adminn' 不是配置中的服务（是否应为 'admin'？）（有认证的服务：admin）"),
+])
+def test_more_document_problems(text: str, chinese: str) -> None:
+    assert zh_document(text) == chinese
+
+
+def test_every_phrase_has_both_languages_with_the_same_values() -> None:
+    from string import Formatter
+
+    from pytest_apimon.messages import PHRASES, say
+
+    for key, (chinese, english) in PHRASES.items():
+        fields = {f for _, f, _, _ in Formatter().parse(english) if f}
+        assert fields == {f for _, f, _, _ in Formatter().parse(chinese) if f}, key
+        assert not re.search(r"[\u4e00-\u9fff]", english), key
+        values = {f: f"<{f}>" for f in fields}
+        assert say(key, "zh", **values) != say(key, "en", **values) or not re.search(r"[A-Za-z]{3}", english), key
+
+
+def test_display_names_keep_identities() -> None:
+    from pytest_apimon.messages import display_name
+
+    assert display_name("admin/<invalid document> [admin/x.yaml]", "zh") == "admin/<文档错误> [admin/x.yaml]"
+    assert display_name("a/b (duplicate)", "zh") == "a/b（重复）"
+    assert display_name("admin/<invalid document>", "en") == "admin/<invalid document>"

@@ -127,7 +127,9 @@ def test_full_run_classifies_every_interface(pytester: pytest.Pytester, local_se
     md = (pytester.path / "out/r.md").read_text(encoding="utf-8")
     assert "busy" in md and "pw-secret-1" not in md and "tok-123" not in md
     result.stdout.fnmatch_lines(["*pytest-apimon*"])
-    result.stdout.fnmatch_lines(["*[[]unavailable[]] user/broken · busy · GET http://127.0.0.1:*/user/busy → 503 in *"])
+    # pytest's failure text in the report language (zh by default); the exception text stays `[unavailable] …`
+    result.stdout.fnmatch_lines(
+        ["*[[]服务不可用[]] user/broken · busy · GET http://127.0.0.1:*/user/busy → 503 耗时 *"])
     # JUnit: properties per interface and the classified first line as the failure message
     root = ET.parse(pytester.path / "out/junit.xml").getroot()
     cases = {c.get("name"): c for c in root.iter("testcase")}
@@ -137,7 +139,8 @@ def test_full_run_classifies_every_interface(pytester: pytest.Pytester, local_se
     assert props["service"] == "user" and props["category"] == "unavailable" and props["status"] == "503"
     assert props["method"] == "GET" and props["url"].endswith("/user/busy") and props["attempts"] == "1"
     message = busy.find("failure").get("message")
-    assert message.startswith("[unavailable] user/broken · busy · GET ") and "\n" not in message
+    # the human message in the report language (zh by default); the category property stays the machine name
+    assert message.startswith("[服务不可用] user/broken · busy · GET ") and "\n" not in message
     log_text = (pytester.path / "logs/apimon.log").read_text(encoding="utf-8")
     assert "run finished" in log_text and "pw-secret-1" not in log_text
 

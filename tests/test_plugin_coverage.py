@@ -23,6 +23,6 @@ def test_coverage_lists_blind_spots(pytester, local_server: LocalServer, extra) 
     """)
     write(pytester.path, "pool/svc/bad.yaml", "- {name: x, pth: /x}\n")
     result = pytester.runpytest("--apimon", "pool", "--apimon-coverage", "--apimon-json", "r.json", *extra)
-    result.stdout.fnmatch_lines(["*pytest-apimon: coverage*", "svc: *3*", "*还没上线*"])
+    result.stdout.fnmatch_lines(["*pytest-apimon：监控覆盖*", "svc: *3*", "*还没上线*"])
     cov = json.loads((pytester.path / "r.json").read_text("utf-8"))["coverage"]["svc"]
     assert cov["documented"] == 3 and cov["monitored"] == 1 and cov["invalid"] == 1

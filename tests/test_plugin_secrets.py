@@ -164,7 +164,7 @@ def test_planted_secrets_never_reach_any_output(pytester, monkeypatch, extra) ->
     assert outcomes.get("failed", 0) >= 6 and outcomes.get("passed", 0) >= 5, outcomes
     stdout = result.stdout.str()
     assert "Show basic information" in stdout  # ordinary text is not masked
-    assert "credentials withheld" in stdout
+    assert "未发送凭据" in stdout  # "credentials withheld", in zh (the default)
     assert "Timeout" in stdout  # the --timeout fired on the hanging request / login
     assert fake.messages, "the report reached the WeCom fake"
     assert foreign.requests, "the foreign host was called"
@@ -214,6 +214,6 @@ def test_auth_naming_an_unknown_or_authless_service_is_an_invalid_document(pytes
     result = pytester.runpytest("--apimon", "pool", "-q")
     result.assert_outcomes(failed=2)
     out = result.stdout.str()
-    assert "[invalid_document]" in out
-    assert "api.yaml:1: auth: auth: 'adminn' is not a service in the config (did you mean 'admin'?)" in out
-    assert "api.yaml:4: auth: auth: service 'plain' has no auth configured" in out
+    assert "[接口文档错误]" in out
+    assert "api.yaml:1：auth：'adminn' 不是配置中的服务（是否应为 'admin'？）（有认证的服务：admin）" in out
+    assert "api.yaml:4：auth：服务 'plain' 没有配置认证（配置中的 services.plain.auth）" in out

@@ -84,7 +84,7 @@ def test_circuit_breaker_open_probe_close(pytester, local_server, monkeypatch) -
         hits = local_server.count("/svc/orders")
         result = pytester.runpytest("--apimon", "pool", "-rs")
         result.assert_outcomes(passed=1, skipped=1)
-        result.stdout.fnmatch_lines(["*circuit open since*next probe at*"])
+        result.stdout.fnmatch_lines(["*熔断中（自 * 起），下次探测 *"])  # pytest's skip reason, in zh
         assert local_server.count("/svc/orders") == hits  # not hammered while open
         result.stdout.fnmatch_lines(["熔断中的接口", "  svc/订单查询 — 熔断自 * 起，下次探测 *"])  # never forgotten
         pytester.runpytest("--apimon", "pool", "--apimon-no-breaker").assert_outcomes(passed=1, failed=1)
@@ -120,7 +120,7 @@ def test_second_run_waits_for_the_lock_then_exits(pytester, local_server) -> Non
         with RunLock(pytester.path / ".apimon", timeout=1).acquire():
             result = pytester.runpytest("--apimon", "pool")
         assert result.ret == pytest.ExitCode.USAGE_ERROR
-        result.stderr.fnmatch_lines(["*another pytest-apimon run*"])
+        result.stderr.fnmatch_lines(["*另一次 pytest-apimon 运行（pid *）持有状态锁*"])
         pytester.runpytest("--apimon", "pool").assert_outcomes(passed=2)  # lock released: runs normally
 
 
@@ -132,4 +132,4 @@ def test_unusable_state_folder_still_checks_everything(pytester, local_server) -
         (pytester.path / ".apimon").write_text("a file where the state folder should be", encoding="utf-8")
         result = pytester.runpytest("--apimon", "pool")
     result.assert_outcomes(passed=2)
-    result.stdout.fnmatch_lines(["*WARNING: state folder*unusable*"])
+    result.stdout.fnmatch_lines(["*警告：状态目录*不可用*"])

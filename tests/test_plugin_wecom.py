@@ -45,7 +45,7 @@ def test_report_posted_once_per_run(pytester, local_server, monkeypatch, extra) 
         assert len(first.splitlines()) <= 8 and "详情见下一条消息" in first
         assert "复现" in details and "curl" in details and "<@" not in details
         assert KEY not in result.stdout.str()
-        result.stdout.fnmatch_lines(["*wecom: delivered*"])
+        result.stdout.fnmatch_lines(["*企业微信：已送达*"])
 
 
 def test_dry_run_prints_and_sends_nothing(pytester, local_server, monkeypatch) -> None:
@@ -54,7 +54,9 @@ def test_dry_run_prints_and_sends_nothing(pytester, local_server, monkeypatch) -
         workspace(pytester, local_server, fake.base_url)
         result = pytester.runpytest("--apimon", "pool", "--apimon-dry-run")
         assert fake.messages == []
-        result.stdout.fnmatch_lines(["*notification (dry run)*", "*robot 'ops'*markdown*bytes*"])
+        result.stdout.fnmatch_lines(["*通知预览（试运行，未发送）*", "*机器人「ops」：Markdown 消息，* 字节*"])
+        english = pytester.runpytest("--apimon", "pool", "--apimon-dry-run", "--apimon-lang", "en")
+        english.stdout.fnmatch_lines(["*notification (dry run)*", "*robot 'ops'*markdown*bytes*"])
 
 
 def test_undelivered_report_kept_and_sent_next_run(pytester, local_server, monkeypatch) -> None:
@@ -63,7 +65,7 @@ def test_undelivered_report_kept_and_sent_next_run(pytester, local_server, monke
         workspace(pytester, local_server, fake.base_url, send_on="always")
         fake.go_down("refuse")
         result = pytester.runpytest("--apimon", "pool")
-        result.stdout.fnmatch_lines(["*NOT delivered*"])
+        result.stdout.fnmatch_lines(["*企业微信：未送达*"])
         assert list((pytester.path / ".apimon" / "outbox").glob("*.json"))
         fake.come_back()
         pytester.runpytest("--apimon", "pool")
@@ -91,7 +93,7 @@ def test_test_webhook_option(pytester, local_server, monkeypatch) -> None:
         workspace(pytester, local_server, fake.base_url)
         result = pytester.runpytest("--apimon-test-webhook")
         assert result.ret == 0
-        result.stdout.fnmatch_lines(["*WeCom robot 'ops': OK*"])
+        result.stdout.fnmatch_lines(["*企业微信机器人「ops」：正常*"])
         assert len(fake.messages) == 1
 
 

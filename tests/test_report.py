@@ -138,7 +138,7 @@ def test_markdown_zh_sections_and_grouping(run: RunResult) -> None:
     assert "- 成功率 **33.3%**" in lines
     login = next(ln for ln in lines if ln.startswith("- **user/账户 · login**"))
     assert "`POST https://api.example.com/login?access_token=******`" in login and "状态 401" in login
-    assert "### 4. [server_error] user/账户 · boom" in lines  # details follow the problem-list order
+    assert "### 4. [服务器错误] user/账户 · boom" in lines  # details follow the problem-list order
 
 
 def test_markdown_en_and_custom_title(run: RunResult) -> None:

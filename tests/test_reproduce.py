@@ -100,7 +100,7 @@ def test_reproduce_in_every_output_and_it_repeats_the_request(pytester, monkeypa
         (record,) = [r for r in records if r["outcome"] == "failed"]
         line = record["reproduce"]
         assert line.startswith("curl ") and "$APIMON_T16_TOKEN" in line
-        assert "reproduce with: curl " in stdout and line in stdout
+        assert "复现命令：curl " in stdout and line in stdout  # pytest's failure text, in zh (the default)
         assert "复现命令" in markdown and line.replace("`", "'") in markdown
         for text in (stdout, markdown, json.dumps(records, ensure_ascii=False)):
             for secret in (SECRET_ENV, SECRET_LITERAL, SECRET_LOGIN, SECRET_PASSWORD):

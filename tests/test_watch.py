@@ -11,7 +11,7 @@ import sys
 import textwrap
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 from fake_wecom import KEY, FakeClock, FakeWeCom
@@ -254,8 +254,9 @@ def test_cli_end_to_end_broken_cycle(tmp_path: Path) -> None:
              "no-such-pool/", "-p", "no:cacheprovider", "--apimon-config", str(cfg)],
             cwd=tmp_path, capture_output=True, text=True, timeout=30)
         assert proc.returncode == 0, proc.stderr
-        assert "monitor broken: exit code 4" in proc.stderr
-        assert len(fake.messages) == 1 and "path not found" in fake.messages[0].content
+        # report.language zh (the default): the watcher's own stderr lines are Chinese too (issue 20)
+        assert "监控本身出错：退出码 4" in proc.stderr and "错误" in proc.stderr
+        assert len(fake.messages) == 1 and "路径不存在" in fake.messages[0].content
 
 
 def test_cli_usage(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
@@ -266,6 +267,8 @@ def test_cli_usage(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
         main(["watch", "--every", "1m", "-n", "4"])
     (tmp_path / "bad.yaml").write_text("bogus_key: 1\n")
     assert main(["watch", "--every", "1m", "--config", str(tmp_path / "bad.yaml"), "pool"]) == 4
+    assert "配置错误" in capsys.readouterr().err  # the config cannot say its language: zh, the default
+    assert main(["watch", "--every", "1m", "--config", str(tmp_path / "bad.yaml"), "pool", "--apimon-lang", "en"]) == 4
     assert "invalid config" in capsys.readouterr().err
 
 
@@ -341,3 +344,57 @@ def test_healthy_cycles_read_healthy_and_waits_are_logged(caplog: pytest.LogCapt
     assert any("cycle waiting: waiting up to 300s for the run lock held by pid 42" in r.getMessage()
                for r in caplog.records)
     assert any("cycle finished: exit code 0 (healthy" in r.getMessage() for r in caplog.records)
+
+
+# ---- `apimon watch --timezone` defaults to the config's report.timezone (issue 20, C)
+
+class _Recorder:
+    """Stands in for Watcher in `apimon watch`: records the schedule's zone, runs nothing."""
+
+    seen: ClassVar[list[Any]] = []
+
+    def __init__(self, *_args: Any, tz: Any = None, **_kwargs: Any) -> None:
+        _Recorder.seen.append(tz)
+
+    def install_signal_handlers(self) -> None:
+        pass
+
+    def run(self) -> int:
+        return 0
+
+
+@pytest.mark.parametrize("config_zone, option, expected_offset", [
+    ("+08:00", None, 8 * 3600),             # the config's zone when --timezone is not given
+    ("Asia/Shanghai", None, 8 * 3600),
+    ("Asia/Shanghai", "+05:30", 5.5 * 3600),  # --timezone wins
+    (None, "Asia/Kolkata", 5.5 * 3600),
+])
+def test_watch_schedule_zone_defaults_to_report_timezone(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, config_zone: str | None, option: str | None,
+        expected_offset: float) -> None:
+    import pytest_apimon.__main__ as cli
+    from pytest_apimon import times
+
+    config = tmp_path / "config.yaml"
+    config.write_text(f"report:\n  timezone: '{config_zone}'\n" if config_zone else "report: {}\n")
+    monkeypatch.setattr(cli, "Watcher", _Recorder)
+    monkeypatch.setattr(times, "_zone", None)
+    _Recorder.seen.clear()
+    args = ["watch", "--every", "1h", "--config", str(config), *(["--timezone", option] if option else []), "pool"]
+    assert main(args) == 0
+    (tz,) = _Recorder.seen
+    from datetime import datetime
+    assert datetime(2026, 6, 1, tzinfo=tz).utcoffset().total_seconds() == expected_offset
+    # the times in the watcher's messages use the same zone as its schedule
+    assert times.offset(1_790_000_000.0) == ("+08:00" if expected_offset == 8 * 3600 else "+05:30")
+
+
+def test_watch_without_any_zone_keeps_the_machines(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import pytest_apimon.__main__ as cli
+
+    config = tmp_path / "config.yaml"
+    config.write_text("report: {}\n")
+    monkeypatch.setattr(cli, "Watcher", _Recorder)
+    _Recorder.seen.clear()
+    assert main(["watch", "--every", "1h", "--config", str(config), "pool"]) == 0
+    assert _Recorder.seen == [None]

@@ -275,9 +275,14 @@ def test_dry_run_shows_the_file_upload(fake: FakeWeCom, clock: FakeClock) -> Non
 
 def test_test_webhook(fake: FakeWeCom, clock: FakeClock) -> None:
     s = settings(fake)
-    assert test_webhook(s, clock=clock.now, sleep=clock.sleep) == (
+    assert test_webhook(s, clock=clock.now, sleep=clock.sleep, lang="en") == (
         "WeCom robot 'default': OK: the test message was accepted (errcode 0, ok)")
-    assert "测试消息" in fake.messages[0].content
+    assert "测试消息" not in fake.messages[0].content  # the test message speaks the language asked for
+    assert test_webhook(s, clock=clock.now, sleep=clock.sleep) == (
+        "企业微信机器人「default」：正常：测试消息已被接受（errcode 0）")
+    assert "测试消息" in fake.messages[1].content
     fake.keys = set()
-    answer = test_webhook(s, clock=clock.now, sleep=clock.sleep)
+    answer = test_webhook(s, clock=clock.now, sleep=clock.sleep, lang="en")
     assert "93000" in answer and "invalid webhook url" in answer and KEY not in answer
+    answer = test_webhook(s, clock=clock.now, sleep=clock.sleep)
+    assert "企业微信返回错误码 93000" in answer and "webhook key 无效" in answer and KEY not in answer

@@ -14,6 +14,7 @@ from typing import Any
 
 import requests
 
+from ..messages import localize, platform, say
 from .base import SEND_ON_CHOICES, DeliveryResult, Notification, Notifier, default_outbox_dir, should_send
 from .dingtalk import DingTalkNotifier
 from .feishu import FeishuNotifier
@@ -22,7 +23,7 @@ from .settings import NotifySettings
 from .wecom import DeliveryError, WeComNotifier, _Budget
 
 __all__ = ["SEND_ON_CHOICES", "DeliveryResult", "Notification", "Notifier", "WebhookCheck", "build_notifiers",
-           "check_webhooks", "default_outbox_dir", "should_send", "test_webhook"]
+           "check_webhooks", "default_outbox_dir", "should_send", "test_webhook", "webhook_line"]
 
 
 def build_notifiers(settings: NotifySettings, outbox_dir: Path | None) -> list[Notifier]:
@@ -59,16 +60,22 @@ def check_webhooks(settings: NotifySettings, *, session: requests.Session | None
                 error = None
             except DeliveryError as exc:
                 error = exc
-            answer = "OK: the test message was accepted (errcode 0, ok)" if error is None else str(error)
+            answer = say("hook.ok", lang) if error is None else localize(str(error), lang)
             checks.append(WebhookCheck(robot.name, error is None, answer, notifier.label))
     return checks
 
 
 def test_webhook(settings: NotifySettings, **kwargs: Any) -> str:
     """For --apimon-test-webhook: one line per robot, e.g. "WeCom robot 'default': OK: …"."""
+    lang = kwargs.get("lang", "zh")
     if not settings.enabled:
-        return "no robot configured (notify.wecom, notify.dingtalk and notify.feishu are empty)"
-    return "\n".join(f"{c.platform} robot '{c.robot}': {c.answer}" for c in check_webhooks(settings, **kwargs))
+        return say("hook.none", lang)
+    return "\n".join(webhook_line(c, lang) for c in check_webhooks(settings, **kwargs))
+
+
+def webhook_line(check: WebhookCheck, lang: str) -> str:
+    """'WeCom robot 'ops': OK: …' / '企业微信机器人「ops」：正常：…'."""
+    return say("hook.line", lang, platform=platform(check.platform, lang), robot=check.robot, answer=check.answer)
 
 
 test_webhook.__test__ = False  # type: ignore[attr-defined]  # not a pytest test despite the name

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
+from ..messages import say
+
 if TYPE_CHECKING:
     pass
 
@@ -71,23 +73,29 @@ class DeliveryResult:
     rejected: int = 0  # reports refused for their content even after repair, kept in the outbox's rejected/
     discarded: int = 0  # outbox reports of runs interrupted before they were recorded (announced again instead)
 
-    def describe(self) -> str:
-        """One truthful terminal line, e.g. 'wecom: NOT delivered: 1 report(s) kept in the outbox …'."""
+    def describe(self, lang: str = "en") -> str:
+        """One truthful terminal line in lang, e.g. 'wecom: NOT delivered: 1 report(s) kept in the outbox …'
+        ('wecom：未送达，…' in zh)."""
         parts = []
         if self.own:
-            parts.append("delivered" if self.delivered else "NOT delivered")
+            parts.append(say("deliver.delivered" if self.delivered else "deliver.not_delivered", lang))
         elif self.pending or self.rejected:
-            parts.append("backlog NOT delivered")
+            parts.append(say("deliver.backlog_not", lang))
         else:
-            parts.append("backlog delivered" if self.redelivered else "nothing to deliver")
-        parts.append(f"{self.messages_sent} message(s) accepted")
+            parts.append(say("deliver.backlog" if self.redelivered else "deliver.nothing", lang))
+        parts.append(say("deliver.accepted", lang, n=self.messages_sent))
         if self.redelivered:
-            parts.append(f"{self.redelivered} report(s) from earlier runs delivered")
+            parts.append(say("deliver.redelivered", lang, n=self.redelivered))
         if self.pending:
-            parts.append(f"{self.pending} report(s) kept in the outbox for the next run")
+            parts.append(say("deliver.pending", lang, n=self.pending))
         if self.rejected:
-            parts.append(f"{self.rejected} report(s) refused by WeCom, kept in the outbox's rejected/ folder")
+            parts.append(say("deliver.rejected", lang, n=self.rejected))
+        if lang == "zh":
+            return f"{_NOTIFIER_ZH.get(self.notifier, self.notifier)}：" + "，".join(parts)
         return f"{self.notifier}: " + ", ".join(parts)
+
+
+_NOTIFIER_ZH = {"wecom": "企业微信", "dingtalk": "钉钉", "feishu": "飞书"}
 
 
 @runtime_checkable

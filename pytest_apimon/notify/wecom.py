@@ -21,6 +21,7 @@ from typing import Any
 import requests
 
 from ..errors import ApimonError
+from ..messages import MSGTYPES, say
 from .base import DeliveryResult, Notification
 from .outbox import Outbox, OutboxEntry
 from .settings import NotifySettings, WeComRobot, mask_key
@@ -518,28 +519,50 @@ def _permanent(code: int, errmsg: str) -> DeliveryError:
     return DeliveryError(f"WeCom answered errcode {code} ({short}): {advice}", kind, code)
 
 
-def format_dry_run(items: list[dict[str, Any]]) -> str:
-    """The dry-run list as a person would read it on a terminal."""
+def _mentioned(extras: dict[str, Any]) -> list[str]:
+    """Who a message @-mentions, from its WeCom (mentioned_list, mentioned_mobile_list) or DingTalk (at) fields."""
+    names: list[str] = []
+    for key in ("mentioned_list", "mentioned_mobile_list"):
+        names += [str(n) for n in extras.get(key) or []]
+    at = extras.get("at") or {}
+    if isinstance(at, dict):
+        names += [str(n) for key in ("atUserIds", "atMobiles") for n in at.get(key) or []]
+        if at.get("isAtAll"):
+            names.append("所有人")
+    return [n.replace("@all", "所有人") for n in names]
+
+
+def format_dry_run(items: list[dict[str, Any]], lang: str = "en") -> str:
+    """The dry-run list as a person would read it on a terminal (in lang: zh or en)."""
     lines = []
     for i, item in enumerate(items, 1):
-        origin = " (from outbox)" if item.get("from_outbox") else ""
+        origin = say("dry.from_outbox", lang) if item.get("from_outbox") else ""
+        notifier = item.get("notifier", "wecom")
+        shown = "" if notifier == "wecom" else f"{notifier} "
+        if lang == "zh":
+            shown = {"wecom": "", "dingtalk": "钉钉", "feishu": "飞书"}.get(notifier, shown)
         if item["endpoint"] == "upload_media":
-            lines.append(f"--- {i}. robot '{item['robot']}'{origin}: upload_media type=file "
-                         f"{item['filename']} ({item['bytes']} bytes)")
+            lines.append(say("dry.upload", lang, i=i, platform=shown, robot=item["robot"], origin=origin,
+                             filename=item["filename"], size=item["bytes"]))
             continue
         payload = item["payload"]
-        platform = "" if item.get("notifier", "wecom") == "wecom" else f"{item['notifier']} "
         msgtype = payload.get("msgtype") or payload.get("msg_type", "?")
         body = payload.get(msgtype) or {}
         if msgtype == "interactive":  # Feishu card: its one markdown element
             body = {"content": payload["card"]["elements"][0]["content"]}
         text = body.get("content", body.get("text"))
-        size = f", {utf8_len(text)} bytes" if isinstance(text, str) else ""
-        lines.append(f"--- {i}. {platform}robot '{item['robot']}'{origin}: {msgtype}{size}")
+        size = say("dry.size", lang, n=utf8_len(text)) if isinstance(text, str) else ""
+        kind = MSGTYPES.get(msgtype, msgtype) if lang == "zh" else msgtype
+        lines.append(say("dry.message", lang, i=i, platform=shown, robot=item["robot"], origin=origin, kind=kind,
+                         size=size))
         if isinstance(text, str) and text:
             lines.append(text)
         extras = {k: v for k, v in body.items() if k not in ("content", "text")}
         extras.update({k: v for k, v in payload.items() if k == "at"})
-        if extras:
+        if extras and lang == "zh":
+            names = _mentioned(extras)
+            if names:
+                lines.append(say("dry.mentions", lang, names="、".join(names)))
+        elif extras:
             lines.append(json.dumps(extras, ensure_ascii=False))
     return "\n".join(lines)
