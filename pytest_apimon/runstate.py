@@ -55,6 +55,7 @@ class ApimonRun:
     proxy: str | None = None  # HTTP(S)_PROXY the services' requests go through (report header); None: direct
     rate_limited: dict[str, int] = field(default_factory=dict)  # host -> 429 answers to the monitor (controller)
     _engine: Engine | None = None
+    _pool_names: dict[Path, str] = field(default_factory=dict)  # pool_name per root (asked once per file)
 
     def engine(self) -> Engine:
         if self._engine is None:
@@ -121,10 +122,14 @@ class ApimonRun:
 
     def pool_name(self, root: Path) -> str:
         """How the run's memory names a pool: relative to the config's folder when inside it."""
-        try:
-            return root.resolve().relative_to(self.config.base_dir.resolve()).as_posix() or "."
-        except ValueError:
-            return root.resolve().as_posix()
+        name = self._pool_names.get(root)
+        if name is None:  # two realpath() walks per call: once per root, not once per document
+            try:
+                name = root.resolve().relative_to(self.config.base_dir.resolve()).as_posix() or "."
+            except ValueError:
+                name = root.resolve().as_posix()
+            self._pool_names[root] = name
+        return name
 
     def pool_root_for(self, path: Path) -> Path | None:
         """The pool root `path` lies under, as the user wrote it (symlinks kept), else None.
