@@ -5,6 +5,7 @@ Plain Python (no pytest import); plugin.py keeps one ApimonRun in config.stash.
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -136,8 +137,10 @@ class ApimonRun:
 
         Compared as written first, then with symlinks resolved on both sides, so a document reached through a
         link (`pool/shop -> ../shared/shop`) belongs to the pool whichever way pytest or the user spelled it."""
-        for root in self.roots:
-            if path == root or root in path.parents:
+        text = str(path)
+        for root in self.roots:  # as strings: `root in path.parents` builds every parent, per document
+            prefix = str(root)
+            if text == prefix or text.startswith(prefix.rstrip(os.sep) + os.sep):
                 return root
         try:
             real = path.resolve()
