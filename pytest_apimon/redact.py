@@ -182,6 +182,7 @@ class Redactor:
         # text -> masked text, valid for the secrets of _literal_re: replaced (never cleared in place) when a
         # secret is learnt, so a thread still masking with the old set cannot store into the new memo.
         self._memo: dict[str, str] = {}
+        self._state: tuple[re.Pattern[str] | None, dict[str, str]] = (None, self._memo)  # read as one
         self._dirty = False
         self._lock = threading.Lock()  # tokens are learnt by request threads while others render
         for s in secrets:
@@ -288,14 +289,17 @@ class Redactor:
     # -- internals -----------------------------------------------------------------------------------
     def _literals(self) -> tuple[re.Pattern[str] | None, dict[str, str]]:
         """The pattern of the known secrets and the memo of texts masked with exactly these secrets."""
+        if not self._dirty:  # the common case, without the lock: the pair is one attribute, read at once
+            return self._state
         with self._lock:
             if self._dirty:
                 # Longest first so a secret containing another one is masked whole.
                 ordered = sorted(self._secrets, key=len, reverse=True)
                 self._literal_re = re.compile("|".join(_literal(s) for s in ordered)) if ordered else None
                 self._memo = {}
+                self._state = (self._literal_re, self._memo)
                 self._dirty = False
-            return self._literal_re, self._memo
+            return self._state
 
     def _mask_keyed(self, key: str, val: str) -> str:
         """Mask the value of a secret key/header, keeping an Authorization scheme word visible."""
@@ -444,6 +448,8 @@ def mask_in_place(obj: Any, mask: Callable[[str], str], _depth: int = 0) -> Any:
         return obj
     if isinstance(obj, tuple):
         items = [mask_in_place(v, mask, _depth + 1) for v in obj]
+        if all(new is old for new, old in zip(items, obj, strict=True)):
+            return obj  # nothing masked (JUnit properties of a passed check): no new tuple
         return type(obj)(*items) if hasattr(obj, "_fields") else tuple(items)
     if isinstance(obj, dict):
         for k, v in list(obj.items()):
