@@ -179,8 +179,8 @@ class Redactor:
     def __init__(self, secrets: tuple[str, ...] | list[str] = ()) -> None:
         self._secrets: set[str] = set()
         self._literal_re: re.Pattern[str] | None = None
-        # text -> masked text, valid for the secrets of _literal_re: replaced (never cleared in place) when a
-        # secret is learnt, so a thread still masking with the old set cannot store into the new memo.
+        # text -> masked text, valid for the secrets of _literal_re: a new dict when a secret is learnt, so a
+        # thread still masking with the old set cannot store into the new memo (emptied in place only when full).
         self._memo: dict[str, str] = {}
         self._state: tuple[re.Pattern[str] | None, dict[str, str]] = (None, self._memo)  # read as one
         self._dirty = False
