@@ -224,8 +224,8 @@ class InterfaceItem(_ApimonItem):
                     # Document tags become markers; registering them keeps --strict-markers happy.
                     self.config.addinivalue_line("markers", f"{tag}: tag from interface documents")
                     registered.add(tag)
-                self.add_marker(tag)
-        self.add_marker("apimon")
+                self.add_marker(_mark(tag))
+        self.add_marker(_mark("apimon"))
         if interface.skip:
             self.add_marker(pytest.mark.skip(reason=interface.skip))
 
@@ -316,6 +316,18 @@ class InvalidDocumentItem(_ApimonItem):
 
             text = zh_document(text)
         return self.path, (self.error.line - 1) if self.error.line else 0, text
+
+
+_MARKS: dict[str, pytest.MarkDecorator] = {}
+
+
+def _mark(name: str) -> pytest.MarkDecorator:
+    """`pytest.mark.<name>`, built once per name: the same few tags go on every item, and each getattr on
+    pytest.mark looks the name up among the ini markers again. Names are registered before (see above)."""
+    mark = _MARKS.get(name)
+    if mark is None:
+        mark = _MARKS[name] = getattr(pytest.mark, name)
+    return mark
 
 
 def _auth_problem(itf: Interface, run: ApimonRun) -> DocumentError | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import shutil
@@ -111,6 +112,10 @@ def _resolve_roots(config: pytest.Config, cfg: Config, paths: list[str]) -> tupl
 
 
 def pytest_cmdline_main(config: pytest.Config) -> int | None:
+    if config.getoption("apimon"):
+        frozen: list[bool] = []
+        config.stash[GC_FREEZE_KEY] = frozen
+        config.add_cleanup(lambda: _unfreeze(frozen))  # see pytest_collection
     if not config.getoption("apimon_test_webhook"):
         return None
     from .messages import say
@@ -376,6 +381,37 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Col
     if root is None:
         return None
     return InterfaceFile.from_parent(parent, path=file_path, pool_root=root)
+
+
+GC_FREEZE_KEY = pytest.StashKey[list[bool]]()  # [True] once pytest_collection froze the collected objects
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_collection(session: pytest.Session) -> Generator[None, object, object]:
+    """Collection builds one long-lived object graph (nodes, markers, parsed documents) that the cyclic garbage
+    collector would otherwise walk again and again: during collection as it grows, and in every full collection
+    after it (pytest runs two at exit). It is built with the collector paused and then moved to the permanent
+    generation (`gc.freeze`, Python docs: "gc — Garbage Collector interface"); `_unfreeze` undoes that at the
+    very end of the session. Reference counting still frees every object as before."""
+    frozen = session.config.stash.get(GC_FREEZE_KEY, None)
+    if session.config.stash.get(RUN_KEY, None) is None or frozen is None or gc.get_freeze_count():
+        return (yield)  # not ours to do, or somebody else froze objects (an embedding process): leave it
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return (yield)
+    finally:
+        if enabled:
+            gc.enable()
+        gc.freeze()
+        frozen.append(True)
+
+
+def _unfreeze(frozen: list[bool]) -> None:
+    """Registered first (pytest_cmdline_main), so it runs after pytest's own closing garbage collections."""
+    if frozen:
+        gc.unfreeze()
+        frozen.clear()
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

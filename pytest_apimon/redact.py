@@ -13,6 +13,7 @@ import os
 import re
 import threading
 from collections.abc import Callable, Iterable
+from functools import lru_cache
 from typing import Any
 from urllib.parse import quote, quote_plus
 
@@ -80,8 +81,13 @@ def is_secret_name(name: Any) -> bool:
     `public_key_id`, `X-Pin-Mode` are ordinary fields. The list is the union of the usual credential names
     (OWASP logging cheat sheet, curl's and requests' auth headers, cloud SDK key names).
     """
-    if not isinstance(name, str):
-        name = str(name)
+    return _is_secret_name(name if isinstance(name, str) else str(name))
+
+
+# A pure function of the name, asked for the same few dozen keys (result fields, headers) of every interface:
+# masking one report per item called it ~40 times per interface (docs/benchmarks.md, issue #15).
+@lru_cache(maxsize=4096)
+def _is_secret_name(name: str) -> bool:
     words = _name_words(name)
     if not words:
         return False
@@ -163,10 +169,20 @@ def encoded_variants(value: str) -> set[str]:
     return {v for v in out if len(v) >= MIN_SECRET_LEN}
 
 
+# Redactor.text remembers what it returned for strings up to this long, at most this many of them: one run masks
+# the same service names, URLs and node ids again and again (every report, twice, and the JSON file).
+_MEMO_TEXT_MAX = 2048
+_MEMO_ENTRIES = 16384
+
+
 class Redactor:
     def __init__(self, secrets: tuple[str, ...] | list[str] = ()) -> None:
         self._secrets: set[str] = set()
         self._literal_re: re.Pattern[str] | None = None
+        # text -> masked text, valid for the secrets of _literal_re: a new dict when a secret is learnt, so a
+        # thread still masking with the old set cannot store into the new memo (emptied in place only when full).
+        self._memo: dict[str, str] = {}
+        self._state: tuple[re.Pattern[str] | None, dict[str, str]] = (None, self._memo)  # read as one
         self._dirty = False
         self._lock = threading.Lock()  # tokens are learnt by request threads while others render
         for s in secrets:
@@ -244,6 +260,18 @@ class Redactor:
             return text
         if not isinstance(text, str):
             text = str(text)
+        literal, memo = self._literals()
+        known = memo.get(text)
+        if known is not None:
+            return known
+        masked = self._mask_text(text, literal)
+        if len(text) <= _MEMO_TEXT_MAX:
+            if len(memo) >= _MEMO_ENTRIES:
+                memo.clear()
+            memo[text] = masked
+        return masked
+
+    def _mask_text(self, text: str, literal: re.Pattern[str] | None) -> str:
         # Structural rules first (they mask whole values); literals last catch whatever is left.
         text = _JWT.sub(MASK, text)
         text = _AUTH_SCHEME.sub(_sub_scheme, text)
@@ -254,20 +282,24 @@ class Redactor:
             text = _LINE_PAIR.sub(self._sub_line, text)
         if "=" in text:
             text = _FORM_PAIR.sub(self._sub_form, text)
-        literal = self._literals()
         if literal is not None:
             text = literal.sub(MASK, text)
         return text
 
     # -- internals -----------------------------------------------------------------------------------
-    def _literals(self) -> re.Pattern[str] | None:
+    def _literals(self) -> tuple[re.Pattern[str] | None, dict[str, str]]:
+        """The pattern of the known secrets and the memo of texts masked with exactly these secrets."""
+        if not self._dirty:  # the common case, without the lock: the pair is one attribute, read at once
+            return self._state
         with self._lock:
             if self._dirty:
                 # Longest first so a secret containing another one is masked whole.
                 ordered = sorted(self._secrets, key=len, reverse=True)
                 self._literal_re = re.compile("|".join(_literal(s) for s in ordered)) if ordered else None
+                self._memo = {}
+                self._state = (self._literal_re, self._memo)
                 self._dirty = False
-            return self._literal_re
+            return self._state
 
     def _mask_keyed(self, key: str, val: str) -> str:
         """Mask the value of a secret key/header, keeping an Authorization scheme word visible."""
@@ -416,6 +448,8 @@ def mask_in_place(obj: Any, mask: Callable[[str], str], _depth: int = 0) -> Any:
         return obj
     if isinstance(obj, tuple):
         items = [mask_in_place(v, mask, _depth + 1) for v in obj]
+        if all(new is old for new, old in zip(items, obj, strict=True)):
+            return obj  # nothing masked (JUnit properties of a passed check): no new tuple
         return type(obj)(*items) if hasattr(obj, "_fields") else tuple(items)
     if isinstance(obj, dict):
         for k, v in list(obj.items()):

@@ -13,9 +13,6 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
-from jsonschema import exceptions as js_exceptions
-from jsonschema import validators
-
 from .errors import ApimonError
 
 __all__ = ["SHOWN", "SchemaProblem", "document_dir", "load_schema", "make_validator", "validator", "violations"]
@@ -35,6 +32,11 @@ class SchemaProblem(ApimonError, ValueError):
 
 def make_validator(schema: Mapping[str, Any] | bool) -> Any:
     """A jsonschema validator for `schema`. Raises SchemaProblem when the schema is not valid for its dialect."""
+    # Imported on first use: most pools have no `expect.schema`, and jsonschema (with referencing and rpds) is
+    # the largest import of a run's start-up (docs/benchmarks.md, issue #15).
+    from jsonschema import exceptions as js_exceptions
+    from jsonschema import validators
+
     cls = validators.validator_for(schema, default=validators.Draft202012Validator)
     try:
         cls.check_schema(schema)  # type: ignore[arg-type]  # the stubs say dict; a boolean schema is valid too

@@ -5,6 +5,7 @@ Plain Python (no pytest import); plugin.py keeps one ApimonRun in config.stash.
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -57,6 +58,7 @@ class ApimonRun:
     proxy: str | None = None  # HTTP(S)_PROXY the services' requests go through (report header); None: direct
     rate_limited: dict[str, int] = field(default_factory=dict)  # host -> 429 answers to the monitor (controller)
     _engine: Engine | None = None
+    _pool_names: dict[Path, str] = field(default_factory=dict)  # pool_name per root (asked once per file)
 
     def engine(self) -> Engine:
         if self._engine is None:
@@ -125,18 +127,24 @@ class ApimonRun:
 
     def pool_name(self, root: Path) -> str:
         """How the run's memory names a pool: relative to the config's folder when inside it."""
-        try:
-            return root.resolve().relative_to(self.config.base_dir.resolve()).as_posix() or "."
-        except ValueError:
-            return root.resolve().as_posix()
+        name = self._pool_names.get(root)
+        if name is None:  # two realpath() walks per call: once per root, not once per document
+            try:
+                name = root.resolve().relative_to(self.config.base_dir.resolve()).as_posix() or "."
+            except ValueError:
+                name = root.resolve().as_posix()
+            self._pool_names[root] = name
+        return name
 
     def pool_root_for(self, path: Path) -> Path | None:
         """The pool root `path` lies under, as the user wrote it (symlinks kept), else None.
 
         Compared as written first, then with symlinks resolved on both sides, so a document reached through a
         link (`pool/shop -> ../shared/shop`) belongs to the pool whichever way pytest or the user spelled it."""
-        for root in self.roots:
-            if path == root or root in path.parents:
+        text = str(path)
+        for root in self.roots:  # as strings: `root in path.parents` builds every parent, per document
+            prefix = str(root)
+            if text == prefix or text.startswith(prefix.rstrip(os.sep) + os.sep):
                 return root
         try:
             real = path.resolve()

@@ -153,6 +153,30 @@ def test_inert_without_apimon(pytester: pytest.Pytester, local_server: LocalServ
     assert "pytest-apimon" not in result.stdout.str()
 
 
+def test_collection_leaves_the_garbage_collector_as_it_found_it(pytester: pytest.Pytester,
+                                                                 local_server: LocalServer) -> None:
+    """plugin.pytest_collection pauses the collector and freezes what collection built; after the run (also an
+    inline one, as here) nothing stays frozen and the collector runs again."""
+    import gc
+
+    serve_shop(local_server)
+    make_workspace(pytester, local_server)
+    seen: list[tuple[int, bool]] = []
+
+    class Probe:
+        def pytest_collection_finish(self) -> None:
+            seen.append((gc.get_freeze_count(), gc.isenabled()))
+
+        def pytest_runtest_logstart(self) -> None:
+            seen.append((gc.get_freeze_count(), gc.isenabled()))
+
+    result = pytester.runpytest("--apimon", "pool", "-k", "health", plugins=[Probe()])
+    result.assert_outcomes(passed=1, deselected=result.parseoutcomes()["deselected"])
+    assert seen[0] == (0, False)  # collection is built with the collector paused...
+    assert seen[-1][0] > 0 and seen[-1][1]  # ...then frozen, with the collector back on for the run
+    assert gc.get_freeze_count() == 0 and gc.isenabled()
+
+
 def test_only_pool_is_collected(pytester: pytest.Pytester, local_server: LocalServer) -> None:
     serve_shop(local_server)
     make_workspace(pytester, local_server)
