@@ -26,6 +26,7 @@ import http.client
 import http.cookiejar
 import ipaddress
 import itertools
+import logging
 import os
 import re
 import socket
@@ -38,7 +39,7 @@ from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, unquote, urlencode, urljoin, urlsplit, urlunsplit
 
 import requests
 import urllib3
@@ -50,10 +51,12 @@ from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.util.connection import allowed_gai_family
 from urllib3.util.retry import Retry
 
+from . import certs
 from .errors import ApimonError
-from .origins import origin_of
+from .origins import basic_credentials, origin_of
 from .redact import is_credential_header, is_secret_name
 
+log = logging.getLogger("pytest_apimon")
 _CHUNK = 64 * 1024
 # The watchdog fires slightly after the socket read timeout (both equal req.timeout), so a server
 # that stays silent is reported as a read timeout and one that trickles bytes as a total timeout.
@@ -87,6 +90,7 @@ class Request:
     timeout: float = 10.0  # total deadline, seconds
     connect_timeout: float = 5.0
     verify_tls: bool = True
+    ca_bundle: str | None = None  # CA certificates (PEM file or folder) to verify with instead of the system's
     max_body_bytes: int = 1024 * 1024
     # False: a 3xx is the answer (Postman's followRedirects: false, or a 3xx listed in expect.status)
     follow_redirects: bool = True
@@ -107,6 +111,8 @@ class Exchange:
     truncated: bool = False
     elapsed_ms: float = 0.0
     error: ProbeError | None = None
+    # HTTPS origin of each hop -> its certificate's notAfter (epoch seconds), from the connection used (certs.py).
+    certificates: dict[str, float] = field(default_factory=dict)
 
     def charset(self) -> str | None:
         """The charset named in Content-Type, if any (RFC 9110 §8.3.2)."""
@@ -340,6 +346,8 @@ class _GuardMixin:
         _local.reused = False  # whatever fails while connecting failed on a fresh connection
         super().connect()  # type: ignore[misc]
         self._apimon_sock = self.sock  # type: ignore[attr-defined]
+        if isinstance(self, HTTPSConnection):
+            self._apimon_not_after = _peer_not_after(self.sock)
         if guard is not None and guard.fired:  # deadline passed while connecting
             _shutdown(self)  # type: ignore[arg-type]
 
@@ -393,6 +401,81 @@ class _GuardMixin:
         _local.response_started = False
         super().request(method, url, *args, **kwargs)  # type: ignore[misc]
         self._apimon_served = getattr(self, "_apimon_served", 0) + 1
+
+
+# --- certificates -------------------------------------------------------------------------------
+#
+# Why the connection's own certificate: it is the one the request was actually served with (the same proxy,
+# SNI, CA bundle and verify setting), it costs no extra handshake, and its DER form is available with
+# verification off too (`getpeercert(binary_form=True)`; the decoded form is empty then). It is read once per
+# connection, in connect(), because http.client may hand the socket over to a response and forget it; a
+# response hook then files it under the hop's origin (`HTTPResponse.connection`, urllib3's public property).
+
+
+def _peer_not_after(sock: Any) -> float | None:
+    """notAfter (epoch seconds) of the peer certificate of a TLS socket (ssl.SSLSocket or urllib3's
+    SSLTransport), None when there is none or it cannot be read: inspecting a certificate never fails a request."""
+    try:
+        der = sock.getpeercert(binary_form=True)
+        return certs.not_after(der) if der else None
+    except Exception as exc:
+        log.warning("cannot read the TLS certificate of %s: %s", getattr(sock, "server_hostname", "?"), exc)
+        return None
+
+
+def _cert_recorder(ex: Exchange) -> Any:
+    """A response hook (run for every hop): the serving connection's certificate, filed under the hop's origin."""
+
+    def record(resp: requests.Response, *args: Any, **kwargs: Any) -> requests.Response:
+        try:
+            when = getattr(getattr(resp.raw, "connection", None), "_apimon_not_after", None)
+            origin = origin_of(resp.url)
+            if when is not None and origin is not None and origin.startswith("https://"):
+                ex.certificates[origin] = when
+        except Exception as exc:  # never let an inspection hide the answer
+            log.warning("cannot record the TLS certificate for %s: %s", resp.url, exc)
+        return resp
+
+    return record
+
+
+def expired_not_after(url: str, proxy: str | None, timeout: float) -> float | None:
+    """notAfter of the certificate `url`'s server presents, read with verification off: the only way to learn
+    it after a verified handshake refused the certificate as expired. One TLS handshake, no request sent; direct
+    or through an http:// proxy (CONNECT, stdlib http.client); None on any failure or for an https:// proxy."""
+    try:
+        parts = urlsplit(url)
+        host, port = parts.hostname or "", parts.port or 443
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        if proxy:
+            proxy_parts = urlsplit(proxy if "://" in proxy else "http://" + proxy)
+            if proxy_parts.scheme != "http":
+                return None
+            headers = {}
+            if proxy_parts.username:
+                headers["Proxy-Authorization"] = "Basic " + basic_credentials(
+                    unquote(proxy_parts.username), unquote(proxy_parts.password or ""))
+            conn = http.client.HTTPSConnection(proxy_parts.hostname or "", proxy_parts.port or 80,
+                                               timeout=timeout, context=context)
+            conn.set_tunnel(host, port, headers=headers)
+            try:
+                conn.connect()
+                return _peer_not_after(conn.sock)
+            finally:
+                conn.close()
+        infos = resolve(host, port, timeout)
+        with socket.create_connection(infos[0][4][:2], timeout=timeout) as raw, \
+                context.wrap_socket(raw, server_hostname=host) as tls:
+            return _peer_not_after(tls)
+    except Exception:
+        return None
+
+
+def _expired(exc: BaseException) -> bool:
+    """A verified handshake refused the certificate because it has expired (OpenSSL X509_V_ERR_CERT_HAS_EXPIRED)."""
+    return any(isinstance(e, ssl.SSLCertVerificationError) and e.verify_code == 10 for e in _chain(exc))
 
 
 def _literal(sockaddr: tuple[Any, ...]) -> str:
@@ -589,13 +672,14 @@ class Environment:
                 continue
         return cls({}, None)
 
-    def settings(self, url: str, verify: bool) -> dict[str, Any]:
-        """`Session.send` keyword arguments, as `merge_environment_settings(url, {}, True, verify, None)`."""
+    def settings(self, url: str, verify: bool, ca_bundle: str | None = None) -> dict[str, Any]:
+        """`Session.send` keyword arguments, as `merge_environment_settings(url, {}, True, verify, None)`; a
+        service's own `ca_bundle` comes before REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE."""
         proxies = {k: v for k, v in self.proxies.items() if k != "no"}
         if proxies and self._bypass(url):
             proxies = {}
-        return {"proxies": proxies, "stream": True, "verify": self.ca_bundle if verify and self.ca_bundle else verify,
-                "cert": None}
+        bundle = ca_bundle or self.ca_bundle
+        return {"proxies": proxies, "stream": True, "verify": (bundle or True) if verify else False, "cert": None}
 
     def _bypass(self, url: str) -> bool:
         # requests.utils.should_bypass_proxies without its os.environ reads and writes (it sets no_proxy in
@@ -652,14 +736,16 @@ def send(session: requests.Session, req: Request) -> Exchange:
         env = Environment.read()
         if isinstance(session, CredentialSession):
             session.environment = env  # two threads may both read it first: the same values, no harm
-    settings = env.settings(prepared.url or req.url, req.verify_tls)
+    settings = env.settings(prepared.url or req.url, req.verify_tls, req.ca_bundle)
     if not req.verify_tls:
         _quiet_insecure()  # a per-request opt-out (an imported collection's strictSSL: false) is just as explicit
     if isinstance(session, CredentialSession):
         session.credential_headers.update(h.lower() for h in req.credential_headers)
         session.credential_params.update(req.credential_params)
 
-    if req.follow_redirects:  # copied to every hop by requests' resolve_redirects (PreparedRequest.copy)
+    # Hooks are copied to every hop by requests' resolve_redirects (PreparedRequest.copy).
+    prepared.register_hook("response", _cert_recorder(ex))
+    if req.follow_redirects:
         prepared.register_hook("response", _redirect_checker(session))
     guard = _DeadlineGuard(req.timeout + _GRACE_S, req.timeout, req.connect_timeout)
     _local.guard = guard
@@ -690,6 +776,8 @@ def send(session: requests.Session, req: Request) -> Exchange:
             via = _map_error(exc, fired=False, req=req, url=ex.url, max_redirects=session.max_redirects,
                              peer=_hostport(proxy))
             ex.error = ProbeError("network", "proxy", _short(f"proxy {proxy} failed: {via.message}"))
+        elif ex.error.sub == "tls" and not guard.fired and _expired(exc):
+            _explain_expired(ex, req, settings, guard)
     finally:
         ex.elapsed_ms = (time.perf_counter() - start) * 1000
         guard.finish()
@@ -702,6 +790,23 @@ def send(session: requests.Session, req: Request) -> Exchange:
         # EOF-delimited bodies end "normally" when the socket is shut down.
         ex.error = _total_timeout(req)
     return ex
+
+
+def _explain_expired(ex: Exchange, req: Request, settings: dict[str, Any], guard: _DeadlineGuard) -> None:
+    """An expired certificate stays a TLS failure (network/tls, as any refused handshake); its message gains
+    the notAfter, read by one more handshake within what is left of the request's deadline."""
+    left = min(guard.ends_at - time.monotonic(), req.connect_timeout)
+    failing = urlsplit(ex.url)
+    origin = origin_of(ex.url)
+    if left <= 0 or failing.scheme != "https" or origin is None:
+        return
+    proxies = settings.get("proxies") or {}
+    proxy = requests.utils.select_proxy(ex.url, proxies) if proxies else None
+    when = expired_not_after(ex.url, proxy, left)
+    if when is None:
+        return
+    ex.certificates[origin] = when
+    ex.error = ProbeError("network", "tls", _short(f"TLS error: {certs.describe(origin, when, time.time())}"))
 
 
 class MalformedRedirect(ApimonError):

@@ -394,3 +394,29 @@ def make_self_signed_cert(directory: Path) -> tuple[str, str] | None:
     except (OSError, subprocess.SubprocessError):
         return None
     return str(cert), str(key)
+
+
+@dataclass
+class IssuedCert:
+    """A leaf certificate for 127.0.0.1 / localhost signed by a throw-away CA (trustme)."""
+
+    tls: tuple[str, str]  # (certfile, keyfile) for LocalServer(tls=...)
+    ca_file: str  # the CA's certificate (PEM): a ca_bundle that trusts the leaf
+    not_after: float  # epoch seconds, whole seconds (X.509 times have no fractions)
+
+
+def issue_cert(directory: Path, not_after: float, name: str = "leaf") -> IssuedCert:
+    """A certificate whose notAfter is `not_after` (epoch seconds; in the past for an expired one)."""
+    import datetime as dt
+
+    import trustme
+
+    ca = trustme.CA()
+    after = dt.datetime.fromtimestamp(int(not_after), tz=dt.timezone.utc)
+    before = min(after, dt.datetime.now(dt.timezone.utc)) - dt.timedelta(days=30)
+    leaf = ca.issue_cert("127.0.0.1", "localhost", not_before=before, not_after=after)
+    cert, key, ca_file = directory / f"{name}.pem", directory / f"{name}.key", directory / f"{name}-ca.pem"
+    leaf.cert_chain_pems[0].write_to_path(str(cert))
+    leaf.private_key_pem.write_to_path(str(key))
+    ca.cert_pem.write_to_path(str(ca_file))
+    return IssuedCert((str(cert), str(key)), str(ca_file), float(int(not_after)))

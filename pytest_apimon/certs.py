@@ -1,0 +1,128 @@
+"""TLS certificate expiry: the notAfter of each HTTPS origin's certificate, days left, and the thresholds.
+
+probe.py reads the certificate of the connection each request actually used (the DER form, which the
+`ssl` module returns also with verification off) and keeps its notAfter per origin in the Exchange; the
+engine fails an interface whose origin's certificate has fewer than `expect.cert_days` (else the service's or
+the global `cert_fail_days`) days left; at the end of the run `summarize` gives one `CertStatus` per origin for
+the report, the warning (fewer than `cert_warn_days` days left, at most once a day per origin in WeCom,
+state.py remembers when), the status page and the Prometheus gauge.
+
+Parsing uses the `cryptography` library (RFC 5280 §4.1.2.5 validity; its `not_valid_after_utc`): the
+standard library decodes a peer certificate only after verifying it (`getpeercert()` is empty otherwise).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+DAY = 86400.0
+DEFAULT_WARN_DAYS = 14.0
+DEFAULT_FAIL_DAYS = 3.0
+
+# Reason templates (messages.py translates them; keep the two in step).
+MESSAGES = {
+    "expires": "certificate of {origin} expires in {left} (notAfter {not_after})",
+    "expired": "certificate of {origin} expired {ago} ago (notAfter {not_after})",
+}
+
+
+def not_after(der: bytes) -> float:
+    """The certificate's notAfter as epoch seconds (UTC). Raises ValueError for bytes that are no X.509
+    certificate in DER."""
+    from cryptography import x509  # imported on first use: only HTTPS runs need it
+
+    try:
+        cert = x509.load_der_x509_certificate(der)
+    except Exception as exc:  # cryptography raises ValueError, but a malformed date can raise others
+        raise ValueError(f"unreadable certificate: {exc}") from None
+    return cert.not_valid_after_utc.timestamp()
+
+
+def days_left(when: float, now: float) -> float:
+    """Days (fractional, negative once expired) from `now` to `when`, both epoch seconds."""
+    return (when - now) / DAY
+
+
+def fmt_not_after(when: float) -> str:
+    """'2026-12-01 12:00 UTC': certificates state their validity in UTC (RFC 5280 §4.1.2.5)."""
+    return datetime.fromtimestamp(when, tz=timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _span(days: float) -> str:
+    """Whole days, rounded down (never more time than there is), or hours under one day."""
+    days = abs(days)
+    if days >= 1:
+        n = math.floor(days)
+        return f"{n} day" if n == 1 else f"{n} days"
+    hours = math.floor(days * 24)
+    return f"{hours} hour" if hours == 1 else f"{hours} hours"
+
+
+def describe(origin: str, when: float, now: float) -> str:
+    """'certificate of https://a:443 expires in 2 days (notAfter 2026-12-01 12:00 UTC)', or '… expired 3 days
+    ago (…)'."""
+    left = days_left(when, now)
+    if left < 0:
+        return MESSAGES["expired"].format(origin=origin, ago=_span(left), not_after=fmt_not_after(when))
+    return MESSAGES["expires"].format(origin=origin, left=_span(left), not_after=fmt_not_after(when))
+
+
+def failing(certificates: Mapping[str, float], fail_days: float, now: float) -> tuple[str, float] | None:
+    """The (origin, notAfter) with the fewest days left when that is fewer than `fail_days`, else None."""
+    if not certificates:
+        return None
+    origin, when = min(certificates.items(), key=lambda item: item[1])
+    return (origin, when) if days_left(when, now) < fail_days else None
+
+
+@dataclass
+class CertStatus:
+    """One HTTPS origin's certificate as seen in a run."""
+
+    origin: str  # 'https://api.example.com:443' (origins.origin_of)
+    not_after: float  # epoch seconds
+    days_left: float
+    warn_days: float  # the largest cert_warn_days among the services that use it
+    fail_days: float  # the largest cert_fail_days among them (an interface's expect.cert_days may differ)
+    services: list[str] = field(default_factory=list)
+
+    @property
+    def level(self) -> str:
+        """'failing' (fewer than fail_days left), 'warning' (fewer than warn_days), or 'ok'."""
+        if self.days_left < self.fail_days:
+            return "failing"
+        return "warning" if self.days_left < self.warn_days else "ok"
+
+    def describe(self, now: float) -> str:
+        return describe(self.origin, self.not_after, now)
+
+    def to_dict(self) -> dict[str, object]:
+        return {"origin": self.origin, "not_after": fmt_not_after(self.not_after),
+                "not_after_ts": self.not_after, "days_left": round(self.days_left, 2), "level": self.level,
+                "warn_days": self.warn_days, "fail_days": self.fail_days, "services": list(self.services)}
+
+
+def summarize(readings: Iterable[tuple[str, Mapping[str, float]]], thresholds: Mapping[str, tuple[float, float]],
+              now: float) -> list[CertStatus]:
+    """One CertStatus per origin, sorted by notAfter (soonest first).
+
+    readings: (service, {origin: notAfter}) per checked interface; thresholds: service -> (warn_days, fail_days).
+    Connections of one run may see two certificates of one origin (a renewal mid-run, several servers behind
+    one name): the sooner notAfter is kept, so a stale server is not hidden by a renewed one."""
+    seen: dict[str, CertStatus] = {}
+    for service, certificates in readings:
+        warn, fail = thresholds.get(service, (DEFAULT_WARN_DAYS, DEFAULT_FAIL_DAYS))
+        for origin, when in certificates.items():
+            status = seen.get(origin)
+            if status is None:
+                seen[origin] = CertStatus(origin, when, days_left(when, now), warn, fail, [service])
+                continue
+            if when < status.not_after:
+                status.not_after, status.days_left = when, days_left(when, now)
+            status.warn_days, status.fail_days = max(status.warn_days, warn), max(status.fail_days, fail)
+            if service not in status.services:
+                status.services.append(service)
+    return sorted(seen.values(), key=lambda s: (s.not_after, s.origin))
