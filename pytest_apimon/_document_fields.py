@@ -22,7 +22,7 @@ INTERFACE_KEYS = (
     "name", "method", "path", "url", "params", "headers", "json", "form", "body",
     "auth", "expect", "timeout", "tags", "skip", "description", "owner", "severity",
 )  # fmt: skip
-EXPECT_KEYS = ("status", "body", "max_ms", "headers", "warn_ms", "schema")
+EXPECT_KEYS = ("status", "body", "max_ms", "headers", "warn_ms", "schema", "cert_days")
 BODY_CHECK_OPS = (
     "equals", "not_equals", "exists", "type", "in", "contains", "regex", "gt", "ge", "lt", "le", "length",
 )  # fmt: skip
@@ -178,6 +178,14 @@ def _positive(unit: str, limit: float) -> Callable[[Any, Path_, Problems], Any]:
         return INVALID
 
     return check
+
+
+def _days(value: Any, path: Path_, p: Problems) -> Any:
+    """A number of days in [0, 36500] (expect.cert_days: 0 fails only an expired certificate)."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value <= 36500:
+        return float(value)
+    p.add(path, f"expected a number of days from 0 to 36500, got {describe(value)}")
+    return INVALID
 
 
 def _mapping(value: Any, path: Path_, p: Problems, what: str) -> dict[str, Any] | None:
@@ -608,12 +616,13 @@ _EXPECT_PARSERS: dict[str, Callable[[Any, Path_, Problems], Any]] = {
     "headers": _expect_headers,
     "warn_ms": _positive("milliseconds", 86_400_000),
     "schema": _response_schema,
+    "cert_days": _days,
 }
 
 
 def _expect(value: Any, path: Path_, p: Problems) -> Any:
     """Only the keys given: defaults merge per key, so absence must stay visible."""
-    what = "a mapping with status, body, headers and/or max_ms (also warn_ms, schema)"
+    what = "a mapping with status, body, headers and/or max_ms (also warn_ms, schema, cert_days)"
     if (mapping := _mapping(value, path, p, what)) is None:
         return INVALID
     out = parse_fields(mapping, path, p, EXPECT_KEYS, parsers=_EXPECT_PARSERS)

@@ -354,7 +354,7 @@ class TokenManager:
             headers = {**headers, "Authorization": "Basic " + basic_credentials(user, password or "")}
         return Request(method=method, url=url, headers=headers, timeout=timeout,
                        connect_timeout=min(d.connect_timeout, timeout), verify_tls=svc.verify_tls,
-                       max_body_bytes=d.max_body_bytes, follow_redirects=False,
+                       ca_bundle=svc.ca_bundle, max_body_bytes=d.max_body_bytes, follow_redirects=False,
                        credential_headers=tuple(k for k, v in headers.items() if is_credential_header(k, v)), **body)
 
     def _exchange(self, service: str, req: Request) -> tuple[Exchange, Any]:

@@ -129,6 +129,11 @@ class ServiceConfig:
         return (own, *self.trusted_origins) if own else self.trusted_origins
     owner: tuple[str, ...] = ()  # userids / mobiles of the people who answer for this service
     severity: str | None = None  # P0 | P1 | P2 for its interfaces (documents may override)
+    # TLS: CA certificates to verify its origins with (absolute path, from a path relative to the config file);
+    # certificate expiry thresholds in days (certs.py): fewer left than warn is a warning, than fail a failure.
+    ca_bundle: str | None = None
+    cert_warn_days: float = 14.0
+    cert_fail_days: float = 3.0
 
 
 @dataclass(frozen=True)
@@ -145,6 +150,8 @@ class Defaults:
     verify_tls: bool = True
     concurrency: int = 32  # requests in flight at once (single-process runs); see bench/ and README
     max_per_host: int = 32  # cap per host, so one slow service cannot take every slot
+    cert_warn_days: float = 14.0  # certificate expiry warning below this many days left (certs.py)
+    cert_fail_days: float = 3.0  # and failure below this many (an interface's expect.cert_days overrides)
 
 
 @dataclass(frozen=True)
@@ -200,6 +207,13 @@ class Config:
     def state_path(self) -> Path:
         return self.base_dir / self.state_dir
 
+    def cert_days(self, service: str) -> tuple[float, float]:
+        """(cert_warn_days, cert_fail_days) of a service: its own, else the global ones (`defaults:`)."""
+        svc = self.services.get(service)
+        if svc is None:
+            return self.defaults.cert_warn_days, self.defaults.cert_fail_days
+        return svc.cert_warn_days, svc.cert_fail_days
+
     def service(self, name: str) -> ServiceConfig:
         """The service's config, or an empty one (no base URL) when it is not configured."""
         return self.services.get(name) or ServiceConfig(name=name, base_url=None)
@@ -212,7 +226,7 @@ LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 _TOP_KEYS = ("env", "defaults", "services", "logging", "report", "notify", "alerts", "breaker", "state", "limits",
              "maintenance")
 _SERVICE_KEYS = ("base_url", "headers", "verify_tls", "timeout", "auth", "alerts", "trusted_origins", "owner",
-                 "severity", "maintenance")
+                 "severity", "maintenance", "ca_bundle", "cert_warn_days", "cert_fail_days")
 
 
 def _policy_settings() -> tuple[type[PolicySettings], type[StateSettings]]:
@@ -387,7 +401,29 @@ class _ConfigReader(c.Reader):
                 trusted_origins=self.trusted_origins(sec.get("trusted_origins"), path + ("trusted_origins",)),
                 owner=self.get(sec, path, "owner", _owners, ()),
                 severity=self.get(sec, path, "severity", c.opt(_severity), None),
+                ca_bundle=self.ca_bundle(sec, path),
+                **self.cert_days(sec, path, defaults.cert_warn_days, defaults.cert_fail_days),
             )
+        return out
+
+    def ca_bundle(self, sec: dict[str, Any], path: Path_) -> str | None:
+        """A PEM file (or an OpenSSL hashed folder) of CA certificates, relative to the config file's folder."""
+        raw = self.get(sec, path, "ca_bundle", c.opt(c.nonempty), None)
+        if raw is None:
+            return None
+        base = Path(self.file).parent if self.file else Path.cwd()
+        bundle = (base / Path(raw).expanduser()).absolute()
+        if not bundle.exists():
+            self.fail(path + ("ca_bundle",), f"CA bundle not found: {bundle} (a path relative to the config "
+                                             "file's folder, to a PEM file of CA certificates)")
+        return str(bundle)
+
+    def cert_days(self, sec: dict[str, Any], path: Path_, warn: float, fail: float) -> dict[str, float]:
+        out = {"cert_warn_days": self.get(sec, path, "cert_warn_days", CERT_DAYS, warn),
+               "cert_fail_days": self.get(sec, path, "cert_fail_days", CERT_DAYS, fail)}
+        if out["cert_fail_days"] > out["cert_warn_days"]:
+            self.fail(path + ("cert_fail_days",), f"cert_fail_days ({out['cert_fail_days']:g}) must not be more "
+                                                  f"than cert_warn_days ({out['cert_warn_days']:g})")
         return out
 
     def trusted_origins(self, raw: Any, path: Path_) -> tuple[str, ...]:
@@ -410,6 +446,14 @@ class _ConfigReader(c.Reader):
         return tuple(dict.fromkeys(out))
 
 
+def _days(value: Any) -> float:
+    number = c.finite_number(value)
+    if number is None or number < 0:
+        raise ValueError(f"expected a number of days >= 0, got {c.describe(value)}")
+    return number
+
+
+CERT_DAYS = c.at_most(36500, _days, " days")
 _DAY = 86400.0
 _TIMEOUT = c.at_most(_DAY, c.positive(c.parse_duration), " seconds (one day)")
 _DEFAULTS: dict[str, Any] = {  # field -> converter; the keys are also the allowed keys
@@ -425,6 +469,8 @@ _DEFAULTS: dict[str, Any] = {  # field -> converter; the keys are also the allow
     "verify_tls": c.boolean,
     "concurrency": c.positive(c.count),
     "max_per_host": c.positive(c.count),
+    "cert_warn_days": CERT_DAYS,
+    "cert_fail_days": CERT_DAYS,
 }
 _LOGGING: dict[str, Any] = {
     "file": c.opt(c.nonempty),  # null disables the file
@@ -512,6 +558,8 @@ def load_config(path: Path | None, env: str | None = None, environ: Mapping[str,
     file_env = reader.get(top, (), "env", c.opt(c.nonempty), None)
     selected = env or file_env or DEFAULT_ENV
     defaults = reader.section(top.get("defaults"), "defaults", _DEFAULTS, Defaults)
+    if defaults.cert_fail_days > defaults.cert_warn_days:
+        reader.cert_days(top.get("defaults") or {}, ("defaults",), defaults.cert_warn_days, defaults.cert_fail_days)
     services = reader.services(top.get("services"), selected, defaults)
     from .notify.settings import parse_notify
 

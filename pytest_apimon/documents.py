@@ -129,6 +129,9 @@ class Expect:
     headers: tuple[HeaderCheck, ...] = ()
     # Degraded threshold (ms): slower than this but within max_ms passes with the `slow` flag.
     warn_ms: float | None = None
+    # TLS certificate expiry (days): fewer days left than this fails the interface (certs.py); None: the
+    # service's (else the global) cert_fail_days.
+    cert_days: float | None = None
     # JSON Schema the JSON body must conform to (a mapping), False to switch an imported one off, None: none.
     # Checked when documents load; its validator is built once per run (response_schema.validator).
     schema: Any = field(default=None, repr=False, compare=False)

@@ -10,12 +10,14 @@ from __future__ import annotations
 import re
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import requests
 
+from . import certs
 from .auth import LoginFailed, SessionAuth, Token, TokenManager
 from .categories import Category, Outcome
 from .classify import Classification, classify, retry_after
@@ -48,6 +50,7 @@ class Engine:
         self.redactor = redactor or Redactor(config.secrets)
         self._sessions: dict[str, requests.Session] = {}
         self._lock = threading.Lock()
+        self.clock: Callable[[], float] = time.time  # "now" for certificate expiry; tests inject one
         # token_cache: shared with the other workers (and later runs); run_id: the same in every worker.
         self.tokens = TokenManager(config, self.session, self.redactor, cache=token_cache, run_id=run_id)
 
@@ -120,6 +123,7 @@ class Engine:
             timeout=timeout,
             connect_timeout=min(d.connect_timeout, timeout),
             verify_tls=svc.verify_tls if itf.verify_tls is None else itf.verify_tls,
+            ca_bundle=svc.ca_bundle,
             max_body_bytes=d.max_body_bytes,
             # Postman's followRedirects: false, or a 3xx in expect.status: the redirect itself is the answer.
             follow_redirects=itf.follow_redirects and itf.expect.follow_redirects,
@@ -204,7 +208,10 @@ class Engine:
                 return self._fail(result, Classification(Category(exc.category), "login", str(exc)), ex, req)
             ex = send(self.session(itf.service), req)
 
+        result.certificates = dict(ex.certificates)
         outcome = classify(ex, itf.expect)
+        if outcome.passed:
+            outcome = self._certificate(itf, ex) or outcome
         if outcome.passed:
             result.slow, result.warn_ms = outcome.sub == "slow", itf.expect.warn_ms
             self._fill(result, ex, details=False)  # excerpts only matter for problems: saves CPU and memory
@@ -214,6 +221,18 @@ class Engine:
         if ex.status is not None:  # 429, 503 and others may say when to come back (runner.RetryPolicy)
             result.retry_after = retry_after(ex.response_headers, time.time())
         return self._fail(result, outcome, ex, req)
+
+    def _certificate(self, itf: Interface, ex: Exchange) -> Classification | None:
+        """`unexpected`/`cert` when a certificate of the answer's origins has fewer days left than
+        expect.cert_days, else the service's (else the global) cert_fail_days (certs.py). Judged after the
+        answer's own checks: a wrong answer is the more urgent news."""
+        days = itf.expect.cert_days
+        if days is None:
+            days = self.config.cert_days(itf.service)[1]
+        found = certs.failing(ex.certificates, days, self.clock())
+        if found is None:
+            return None
+        return Classification(Category.UNEXPECTED, "cert", certs.describe(*found, self.clock()))
 
     def _fill(self, result: InterfaceResult, ex: Exchange, details: bool = True, req: Request | None = None) -> None:
         r = self.redactor
@@ -287,7 +306,7 @@ def service_session(engine: Engine, service: str) -> ServiceSession:
     sess.headers.update(svc.headers)
     sess.credential_headers.update(k.lower() for k, v in svc.headers.items() if is_credential_header(k, v))
     sess.is_known_secret = engine.redactor.is_known
-    sess.verify = svc.verify_tls
+    sess.verify = (svc.ca_bundle or True) if svc.verify_tls else False
     if svc.auth is not None:
         sess.auth = SessionAuth(engine.tokens, service)
     return sess

@@ -48,6 +48,8 @@ class InterfaceResult:
     # The maintenance window its service was in during this run (maintenance.py; set on the controller):
     # checked and recorded, not alerted. "" = none.
     maintenance: str = ""
+    # HTTPS origin -> its certificate's notAfter (epoch seconds) as this check saw it (certs.py); every outcome.
+    certificates: dict[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         # Built from plain strings too (xdist's dict, the history): hold the enums. Raises ValueError.
@@ -59,6 +61,7 @@ class InterfaceResult:
         # visible share of the per-item cost on the main thread (docs/benchmarks.md); the fields are flat.
         data = dict(self.__dict__)
         data["tags"] = list(self.tags)
+        data["certificates"] = dict(self.certificates)
         for key in ("request_headers", "response_headers"):
             data[key] = dict(data[key])
         # Plain builtins only (xdist's execnet serialises no str subclasses): enums become their values.

@@ -11,6 +11,11 @@ import pytest
 from localserver import IssuedCert, LocalServer, Response, issue_cert
 
 from pytest_apimon import certs
+from pytest_apimon.categories import Category, Outcome
+from pytest_apimon.config import ConfigError, load_config
+from pytest_apimon.documents import Expect, Interface
+from pytest_apimon.engine import Engine
+from pytest_apimon.results import InterfaceResult
 from pytest_apimon.origins import origin_of
 from pytest_apimon.probe import Request, new_session, send
 
@@ -135,3 +140,95 @@ def test_summarize_levels_and_shared_origins() -> None:
 def test_garbage_is_not_a_certificate() -> None:
     with pytest.raises(ValueError, match="unreadable certificate"):
         certs.not_after(b"\x30\x03\x02\x01\x00")
+
+
+# --- config and engine -------------------------------------------------------------------------------
+
+
+def _config(tmp_path: Path, url: str, bundle: str, extra: str = "", defaults: str = "") -> Path:
+    (tmp_path / "certs").mkdir(exist_ok=True)
+    (tmp_path / "certs" / "ca.pem").write_bytes(Path(bundle).read_bytes())
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(f"{defaults}services:\n  shop:\n    base_url: {url}\n    ca_bundle: certs/ca.pem\n{extra}",
+                   encoding="utf-8")
+    return cfg
+
+
+def _itf(**expect: object) -> Interface:
+    return Interface(name="ok", service="shop", module="m", method="GET", path="/ok", expect=Expect(**expect))
+
+
+def test_engine_warn_window_passes_and_records(tmp_path: Path, five: LocalServer, in_5_days: IssuedCert) -> None:
+    engine = Engine(load_config(_config(tmp_path, five.url, in_5_days.ca_file)))
+    engine.clock = lambda: NOW
+    result = engine.check(_itf())
+    assert result.outcome == Outcome.PASSED, result.reason
+    assert result.certificates == {origin_of(five.url): in_5_days.not_after}
+    assert InterfaceResult.from_dict(result.to_dict()).certificates == result.certificates  # crosses xdist
+
+
+def test_engine_fails_below_cert_fail_days(tmp_path: Path, five: LocalServer, in_5_days: IssuedCert) -> None:
+    engine = Engine(load_config(_config(tmp_path, five.url, in_5_days.ca_file)))
+    engine.clock = lambda: in_5_days.not_after - 2.5 * DAY  # three days later: 2.5 days left, default fail 3
+    result = engine.check(_itf())
+    assert (result.outcome, result.category, result.sub) == (Outcome.FAILED, Category.UNEXPECTED, "cert")
+    assert result.reason == (f"certificate of {origin_of(five.url)} expires in 2 days "
+                             f"(notAfter {certs.fmt_not_after(in_5_days.not_after)})")
+    assert result.certificates  # kept on failures too
+
+
+def test_expect_cert_days_and_service_threshold(tmp_path: Path, five: LocalServer, in_5_days: IssuedCert) -> None:
+    engine = Engine(load_config(_config(tmp_path, five.url, in_5_days.ca_file, "    cert_fail_days: 1\n")))
+    engine.clock = lambda: NOW
+    assert engine.check(_itf()).outcome == Outcome.PASSED
+    failed = engine.check(_itf(cert_days=7))
+    assert (failed.category, failed.sub) == (Category.UNEXPECTED, "cert") and "expires in 5 days" in failed.reason
+    engine.clock = lambda: in_5_days.not_after - 0.5 * DAY
+    assert engine.check(_itf()).sub == "cert"  # service's cert_fail_days: 1
+    assert engine.check(_itf(cert_days=0)).outcome == Outcome.PASSED
+
+
+def test_global_thresholds(tmp_path: Path, five: LocalServer, in_5_days: IssuedCert) -> None:
+    cfg = load_config(_config(tmp_path, five.url, in_5_days.ca_file,
+                              defaults="defaults:\n  cert_warn_days: 30\n  cert_fail_days: 10\n"))
+    assert cfg.cert_days("shop") == (30, 10) and cfg.cert_days("unknown") == (30, 10)
+    engine = Engine(cfg)
+    engine.clock = lambda: NOW
+    assert engine.check(_itf()).sub == "cert"
+
+
+def test_a_wrong_answer_is_reported_before_the_certificate(tmp_path: Path, five: LocalServer,
+                                                           in_5_days: IssuedCert) -> None:
+    engine = Engine(load_config(_config(tmp_path, five.url, in_5_days.ca_file)))
+    engine.clock = lambda: in_5_days.not_after - DAY
+    assert engine.check(_itf(status=(201,))).sub == "status"
+
+
+def test_engine_expired_is_network_tls_with_not_after(tmp_path: Path, old: LocalServer, expired: IssuedCert) -> None:
+    engine = Engine(load_config(_config(tmp_path, old.url, expired.ca_file)))
+    result = engine.check(_itf())
+    assert (result.category, result.sub) == (Category.NETWORK, "tls")
+    assert "expired" in result.reason and certs.fmt_not_after(expired.not_after) in result.reason
+
+
+def test_ca_bundle_missing_names_file_and_field(tmp_path: Path) -> None:
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text("services:\n  shop:\n    base_url: https://x\n    ca_bundle: nope/ca.pem\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as info:
+        load_config(cfg)
+    err = info.value
+    assert err.field == "services.shop.ca_bundle" and err.line == 4 and str(tmp_path / "nope" / "ca.pem") in str(err)
+
+
+@pytest.mark.parametrize(("text", "field"), [
+    ("defaults:\n  cert_warn_days: 2\n", "defaults.cert_fail_days"),
+    ("services:\n  s:\n    cert_fail_days: 20\n", "services.s.cert_fail_days"),
+    ("services:\n  s:\n    cert_warn_days: -1\n", "services.s.cert_warn_days"),
+    ("defaults:\n  cert_fail_days: soon\n", "defaults.cert_fail_days"),
+])
+def test_bad_thresholds(tmp_path: Path, text: str, field: str) -> None:
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError) as info:
+        load_config(cfg)
+    assert info.value.field == field

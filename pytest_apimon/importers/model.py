@@ -323,7 +323,7 @@ def finalize(ctx: Context, d: Draft) -> Interface:
         expect=Expect(
             status=expect.get("status", d.status), body=expect.get("body", ()), max_ms=expect.get("max_ms"),
             headers=tuple(HeaderCheck(n, op_, want) for n, (op_, want) in expect.get("headers", {}).items()),
-            warn_ms=expect.get("warn_ms"), schema=schema,
+            warn_ms=expect.get("warn_ms"), schema=schema, cert_days=expect.get("cert_days"),
         ),
         timeout=op.get("timeout", ov.timeout),
         tags=tuple(dict.fromkeys(ov.tags + op.get("tags", ()))),
