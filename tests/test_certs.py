@@ -15,9 +15,9 @@ from pytest_apimon.categories import Category, Outcome
 from pytest_apimon.config import ConfigError, load_config
 from pytest_apimon.documents import Expect, Interface
 from pytest_apimon.engine import Engine
-from pytest_apimon.results import InterfaceResult
 from pytest_apimon.origins import origin_of
 from pytest_apimon.probe import Request, new_session, send
+from pytest_apimon.results import InterfaceResult
 
 pytestmark = pytest.mark.integration
 
