@@ -379,7 +379,7 @@ def make_self_signed_cert(directory: Path) -> tuple[str, str] | None:
         "rsa:2048",
         "-nodes",
         "-days",
-        "1",
+        "365",  # a year: one that expires within cert_fail_days (3) would fail every check (unexpected/cert)
         "-keyout",
         str(key),
         "-out",
