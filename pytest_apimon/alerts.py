@@ -12,7 +12,9 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass, field, replace
 from typing import ClassVar
 
+from . import certs
 from .categories import Category, Outcome
+from .certs import CertStatus
 from .config import Config
 from .incidents import Ledger
 from .maintenance import in_maintenance
@@ -68,6 +70,7 @@ TRIGGER_WORDS = {
     "slow_cleared": ("响应恢复正常", "response times back to normal"),
     "digest": ("仍未恢复的问题摘要", "digest of problems still open"),
     "always": ("例行报告（send_on: always）", "routine report (send_on: always)"),
+    "cert": ("证书即将过期", "certificate expiring soon"),
 }
 TRIGGER_KEYS_SHOWN = 5  # interfaces named per trigger; the rest are counted
 
@@ -116,6 +119,8 @@ def title(run: RunResult, lang: str, config_title: str | None = None, found: lis
             f"{news['slow_cleared']} back to normal speed"
     elif news.get("digest"):  # e.g. RECOVERING: passing now, not yet back up after success_threshold
         verdict = f"{news['digest']} 个未恢复" if zh else f"{news['digest']} not yet recovered"
+    elif "cert" in news:  # a warning, not a failure: every check passed
+        verdict = "全部通过，证书即将过期" if zh else "all passed, a certificate expires soon"
     else:
         verdict = "全部通过" if zh else "all passed"
     return f"【{run.env}】{name}：{verdict}" if zh else f"[{run.env}] {name}: {verdict}"
@@ -180,13 +185,14 @@ _ANNOUNCED_KINDS = (Kind.NEW, Kind.FLAPPING, Kind.ONGOING, Kind.RECOVERING)  # a
 def build_notification(run: RunResult, config: Config, lang: str, redactor: Redactor,
                        extras: Extras | None = None, found: list[Trigger] | None = None, *,
                        verdict: Verdict | None = None, ledger: Ledger | None = None,
-                       mode: str = "full") -> Notification:
+                       mode: str = "full", cert_due: Collection[CertStatus] = ()) -> Notification:
     """The run's report as a Notification, with a `route` that gives each robot its own view.
 
     A robot's view holds only its services (all for a catch-all robot). It is sent when it has news for that
     robot: a decision worth a message (NEW, a reminder due, a flapping start, a storm) for one of its services,
     a RECOVERED of an incident the robot was told about, or an open incident it was never told about (then
-    presented to it as NEW). mode: 'full' | 'digest' (only ongoing problems: first screen only) | 'none'.
+    presented to it as NEW), or a certificate warning due for one of its services (`cert_due`, certs.due).
+    mode: 'full' | 'digest' (only ongoing problems: first screen only) | 'none'.
     The first message of every view is its first screen (report.render_first_screen); `markdown` (the
     attachment / legacy layout) is the full report with the trigger line, or the digest.
     """
@@ -200,6 +206,10 @@ def build_notification(run: RunResult, config: Config, lang: str, redactor: Reda
         mine = replace(ex or Extras(), trigger=trigger_line(found or [], lang, services))
         if mode == "digest" and verdict is not None:
             full = render_digest(view, verdict, lang, heading, redactor, trigger=mine.trigger)
+            expiring = [c.describe(view.finished_at) for c in (ex.cert_warnings if ex else [])
+                        if {r.service for r in view.results} & set(c.services)]
+            if expiring:  # a due warning is never dropped for being in a digest
+                full += "\n" + redactor.text("\n".join(f"- {localize(line, lang)}" for line in expiring))
             summary = full
         else:
             full = render_markdown(view, lang, heading, redactor=redactor, extras=mine)
@@ -222,11 +232,15 @@ def build_notification(run: RunResult, config: Config, lang: str, redactor: Reda
             incident_keys=tuple(interface_key(r) for r in failed),
         )
 
+    def certs_for(mine: Callable[[str], bool]) -> bool:
+        return any(mine(svc) for c in cert_due for svc in c.services)
+
     def scope(services: tuple[str, ...]) -> Notification | None:
         view = replace(run, results=[r for r in run.results if r.service in services])
         recovered = extras is not None and any(svc in services for svc, *_ in extras.recovered)
         slow = verdict is not None and any(d.notify and d.service in services for d in verdict.slow)
-        if not any(is_down(r) and not r.maintenance for r in view.results) and not recovered and not slow:
+        if (not any(is_down(r) and not r.maintenance for r in view.results) and not recovered and not slow
+                and not certs_for(services.__contains__)):
             return None  # nothing about these services: this robot hears nothing
         return make(view, services=services)
 
@@ -236,7 +250,7 @@ def build_notification(run: RunResult, config: Config, lang: str, redactor: Reda
         failed = [r for r in view.results if is_down(r) and not r.maintenance]  # maintenance: held
         scoped = services or None
         if verdict is None or extras is None:  # no memory: every robot with problems (or send_on: always)
-            if failed or (mode == "full" and settings.send_on == "always" and not services):
+            if failed or certs_for(mine) or (mode == "full" and settings.send_on == "always" and not services):
                 return make(view, services=scoped)
             return None
         keys = {r.nodeid: interface_key(r) for r in failed}
@@ -247,7 +261,7 @@ def build_notification(run: RunResult, config: Config, lang: str, redactor: Reda
         storm = verdict.storm is not None and verdict.storm.notify and (
             not services or any(mine(s) for s in verdict.storm.by_service))
         storm = storm or (verdict.storm_ended is not None and not services)
-        news = storm or bool(told_recovered) or any(
+        news = storm or bool(told_recovered) or certs_for(mine) or any(
             d.notify and d.kind not in (Kind.RECOVERED, Kind.REMOVED) and mine(d.service)
             for d in (*verdict.decisions, *verdict.slow))
         if mode == "none":
@@ -510,6 +524,7 @@ def finish(run: RunResult, config: Config, lang: str, redactor: Redactor, memory
         # without a message); its robots are remembered for this run's RECOVERED.
         ledger.close_all(k for k in list(ledger.open) if not (k in verdict.states and verdict.states[k].alerted))
     extras = build_extras(run, verdict, store, lang, config.report.status_page_url, ledger)
+    cert_due = _certificates(run, config, extras, store, dry_run=dry_run)
     outcome = AlertOutcome()
     notifiers = build_notifiers(settings, config.state_path / "outbox")
 
@@ -538,6 +553,8 @@ def finish(run: RunResult, config: Config, lang: str, redactor: Redactor, memory
     targets = [t for notifier in notifiers for t in notifier.targets()]  # type: ignore[attr-defined]
     if mode == "none" and ledger is not None and _untold(run, extras, ledger, targets):
         mode = "new-robot"  # nothing new overall, but a robot has an open incident it was never told about
+    if mode == "none" and cert_due:
+        mode = "full"  # only a certificate warning is due: the run's report with it
     if mode == "none":
         record()
         if not dry_run:
@@ -554,9 +571,16 @@ def finish(run: RunResult, config: Config, lang: str, redactor: Redactor, memory
     notify_lang = settings.language or lang
     notify_extras = extras if notify_lang == lang else build_extras(
         run, verdict, store, notify_lang, config.report.status_page_url, ledger)
+    # A robot hears of a certificate at most once a day (certs.due); the report files list every warning.
+    notify_extras = replace(notify_extras, certificates=extras.certificates, cert_warnings=cert_due)
     found = triggers(verdict, "digest" if mode == "new-robot" else mode, settings.send_on)
+    if cert_due:
+        if [t.what for t in found] == ["always"] and settings.send_on != "always":
+            found = []  # not a routine report: the certificate is the news
+        found.append(Trigger("cert"))
     notification = build_notification(run, config, notify_lang, redactor, notify_extras, found, verdict=verdict,
-                                      ledger=ledger, mode="none" if mode == "new-robot" else mode)
+                                      ledger=ledger, mode="none" if mode == "new-robot" else mode,
+                                      cert_due=cert_due)
     if dry_run:
         if not notifiers:
             outcome.reason = say("reason.no_robot_dry", lang) + "\n\n" + notification.markdown
@@ -576,11 +600,45 @@ def finish(run: RunResult, config: Config, lang: str, redactor: Redactor, memory
     record()
     for notifier, entries in zip(notifiers, staged, strict=True):
         notifier.confirm(entries)
+    if cert_due and store is not None:
+        try:
+            store.mark_certificates_warned(run.env, [c.origin for c in cert_due], run.finished_at)
+        except Exception:  # the warning repeats next run at worst
+            log.exception("pytest-apimon: remembering the certificate warnings failed")
     outcome.results = [notifier.flush(staged=entries, committed=committed)
                        for notifier, entries in zip(notifiers, staged, strict=True)]
     outcome.sent = True
     _log_errors(outcome, redactor)
     return outcome, extras
+
+
+def certificate_statuses(run: RunResult, config: Config) -> list[CertStatus]:
+    """Every HTTPS origin the run reached, with its certificate's days left and thresholds (certs.py)."""
+    readings = [(r.service, r.certificates) for r in run.results if r.certificates]
+    thresholds = {svc: config.cert_days(svc) for svc, _ in readings}
+    return certs.summarize(readings, thresholds, run.finished_at)
+
+
+def _certificates(run: RunResult, config: Config, extras: Extras, store: StateStore | None, *,
+                  dry_run: bool) -> list[CertStatus]:
+    """Fill the report's certificates and warnings, store what was seen, and return the warnings a robot is
+    due (at most once a day per origin; without a state store, every run's). Never raises: a state problem
+    costs at most a repeated warning."""
+    statuses = certificate_statuses(run, config)
+    extras.certificates = statuses
+    extras.cert_warnings = [c for c in statuses if c.days_left < c.warn_days]
+    if store is None:
+        return list(extras.cert_warnings)
+    try:
+        known = {row.origin: (row.not_after, row.warned_at) for row in store.certificates(run.env)}
+        due = certs.due(extras.cert_warnings, known, run.finished_at)
+        if not dry_run:
+            store.record_certificates(run.env, [(c.origin, c.services, c.not_after) for c in statuses],
+                                      run.finished_at)
+    except Exception:
+        log.exception("pytest-apimon: reading or storing the certificates failed")
+        return list(extras.cert_warnings)
+    return due
 
 
 def _untold(run: RunResult, extras: Extras, ledger: Ledger, targets: list[tuple[str, tuple[str, ...]]]) -> bool:

@@ -126,3 +126,18 @@ def summarize(readings: Iterable[tuple[str, Mapping[str, float]]], thresholds: M
             if service not in status.services:
                 status.services.append(service)
     return sorted(seen.values(), key=lambda s: (s.not_after, s.origin))
+
+
+def due(warnings: Iterable[CertStatus], known: Mapping[str, tuple[float, float | None]], now: float,
+        every: float = DAY) -> list[CertStatus]:
+    """The warnings to send now: at most one per origin per `every` seconds (a rolling day, not a calendar
+    day, so a warning first seen at 23:50 is not repeated ten minutes later).
+
+    known: origin -> (notAfter, warned_at) as stored (state.py); a different notAfter (a renewed certificate
+    that again expires soon) counts as never warned about."""
+    out = []
+    for status in warnings:
+        stored_not_after, warned_at = known.get(status.origin, (None, None))
+        if warned_at is None or stored_not_after != status.not_after or now - warned_at >= every:
+            out.append(status)
+    return out

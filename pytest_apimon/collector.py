@@ -129,7 +129,7 @@ class ResultCollector:
             return text + coverage_md
 
         def as_json() -> str:
-            text = render_json(run_result, redactor=red)
+            text = render_json(run_result, redactor=red, extras=self.extras)
             if coverage_json is None:
                 return text
             doc = json.loads(text)

@@ -93,7 +93,13 @@ _rule(r"connection refused by (.*)", r"连接被拒绝：\1")
 _rule(r"no connection to (.*) within (\S+) s", r"\2 秒内无法连接 \1")
 _rule(r"no data from (.*) for (\S+) s \(read timeout\)", r"\1 在 \2 秒内没有返回数据（读取超时）")
 _rule(r"no complete response within (\S+) s \(total deadline\)", r"\1 秒内没有完整响应（总超时）")
-_rule(r"TLS error: (.*)", r"TLS 错误：\1")
+_rule(r"TLS error: (.*)", lambda m: f"TLS 错误：{zh(m.group(1))}")
+# ---- certificate expiry (certs.py)
+_SPAN = {"day": "天", "days": "天", "hour": "小时", "hours": "小时"}
+_rule(r"certificate of (\S+) expires in (\d+) (days?|hours?) \(notAfter (.*)\)",
+      lambda m: f"{m.group(1)} 的证书将在 {m.group(2)} {_SPAN[m.group(3)]}后过期（有效期至 {m.group(4)}）")
+_rule(r"certificate of (\S+) expired (\d+) (days?|hours?) ago \(notAfter (.*)\)",
+      lambda m: f"{m.group(1)} 的证书已过期 {m.group(2)} {_SPAN[m.group(3)]}（有效期至 {m.group(4)}）")
 _rule(r"connection reset by (.*)", r"连接被重置：\1")
 _rule(r"(.*) closed the connection without a response", r"\1 未响应就关闭了连接")
 _rule(r"(.*) closed the connection mid-response", r"\1 在响应中途关闭了连接")

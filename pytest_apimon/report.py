@@ -13,6 +13,7 @@ from typing import Any
 
 from . import times
 from .categories import ORDER, Category, Outcome
+from .certs import CertStatus
 from .messages import localize, zh_document
 from .redact import Redactor
 from .results import InterfaceResult, RunResult
@@ -72,6 +73,7 @@ _T: dict[str, tuple[str, str]] = {
     "maintenance_count": ("其中 {n} 个维护中（不告警）", "{n} of them in maintenance (not alerted)"),
     "maintenance_line": ("维护中：{service}（{window}）— 照常检查和记录，不告警", "Maintenance: {service} ({window}) — "
                          "checked and recorded, alerts held"),
+    "cert": ("证书即将过期", "Certificates expiring soon"),
 }
 
 
@@ -96,6 +98,10 @@ class Extras:
     announced: set[str] = field(default_factory=set)  # nodeids announced for the first time (NEW, FLAPPING)
     # (service, line) shown with the lead lines and kept to the service's robots: maintenance, SLOW alerts.
     service_notes: list[tuple[str, str]] = field(default_factory=list)
+    # TLS certificates (certs.CertStatus): every HTTPS origin of the run, and those to warn about (fewer than
+    # cert_warn_days left; in a robot message only those not warned about within the last day).
+    certificates: list[CertStatus] = field(default_factory=list)
+    cert_warnings: list[CertStatus] = field(default_factory=list)
 
 
 def _t(key: str, lang: str, **kw: Any) -> str:
@@ -134,6 +140,15 @@ def _service_notes(run: RunResult, extras: Extras | None, lang: str) -> list[str
     services = {r.service for r in run.results}
     lines = [line for _, line in maintenance_lines(run, lang)]
     return lines + [line for svc, line in (extras.service_notes if extras else []) if svc in services]
+
+
+def _cert_lines(run: RunResult, extras: Extras | None, lang: str) -> list[str]:
+    """One line per certificate warning of the view's services (a routed robot hears only about its own)."""
+    if extras is None or not extras.cert_warnings:
+        return []
+    services = {r.service for r in run.results}
+    return [localize(c.describe(run.finished_at), lang) for c in extras.cert_warnings
+            if not services or services.intersection(c.services)]
 
 
 def is_down(r: InterfaceResult) -> bool:
@@ -375,6 +390,10 @@ def render_terminal(run: RunResult, lang: str = "zh", *, redactor: Redactor | No
     if slow:
         lines += ["", ("" if lang == "zh" else "[slow] ") + f"{_t('slow', lang)} ({len(slow)})"]
         lines += [f"  {_slow_line(r, lang)}" for r in slow]
+    expiring = _cert_lines(run, extras, lang)
+    if expiring:
+        lines += ["", ("" if lang == "zh" else "[cert] ") + f"{_t('cert', lang)} ({len(expiring)})"]
+        lines += [f"  {line}" for line in expiring]
     skipped = _skipped(run)
     if skipped:
         lines += ["", f"{_t('skipped', lang)} ({len(skipped)})"]
@@ -493,6 +512,7 @@ def render_first_screen(run: RunResult, lang: str, heading: str, *, redactor: Re
     body += [f"> {_one_line(line)}" for line in _service_notes(run, ex, lang)]  # maintenance, SLOW
     body += [f"- {line}" for line in _collapsed_lines(run, ex, lang)]  # storm / unreachable service, counted
     body += [f"> {line}" for line in _rate_limit_lines(run, lang)]  # the monitor throttled (429), not an outage
+    body += [f"> {_one_line(line)}" for line in _cert_lines(run, ex, lang)]  # a warning, not a failure
     order = {c: i for i, c in enumerate(_category_order({_category_of(r) for r in failed}))}
     ranked = sorted((r for r in failed if r.nodeid not in ex.collapsed),
                     key=lambda r: (_SEVERITY_ORDER.get(r.severity, 1), _STATE_ORDER.get(ex.state.get(r.nodeid, ""), 3),
@@ -735,6 +755,10 @@ def render_markdown(run: RunResult, lang: str = "zh", title: str | None = None, 
     if slow:
         lines += ["", f"## {_t('slow', lang)} `slow` ({len(slow)})"]
         lines += [f"- {_slow_line(r, lang)}" for r in slow]
+    expiring = _cert_lines(run, extras, lang)
+    if expiring:
+        lines += ["", f"## {_t('cert', lang)} `cert` ({len(expiring)})"]
+        lines += capped([f"- {_font('warning', line)}" for line in expiring])
     skipped = _skipped(run)
     if skipped:
         lines += ["", f"## {_t('skipped', lang)} ({len(skipped)})"]
@@ -761,14 +785,15 @@ def _json_record(r: InterfaceResult, red: Redactor) -> dict[str, Any]:
     return red.value(data)
 
 
-def render_json(run: RunResult, *, redactor: Redactor | None = None) -> str:
+def render_json(run: RunResult, *, redactor: Redactor | None = None, extras: Extras | None = None) -> str:
     """The run as a JSON document (str, UTF-8 text, indented 2): {"env", "proxy" (or null), "started_at" /
     "finished_at" (ISO 8601 with UTC offset, seconds), "started_at_epoch" / "finished_at_epoch" (Unix seconds),
     "duration_s" (seconds, 3 decimals), "stats" (compute_stats' fields), "rate_limited" ({host: {"responses",
     "concurrency"}}), "down_now" (sorted interface keys, circuit-open ones included), "results" (one record per
-    result, sorted by service, module, name, nodeid)}. Records hold the InterfaceResult fields (plus `flaky`),
-    so InterfaceResult.from_dict reads them back. Every text is masked with `redactor`. No I/O; raises no error
-    of its own."""
+    result, sorted by service, module, name, nodeid)}, and with `extras` "certificates" (one entry per HTTPS
+    origin: certs.CertStatus.to_dict, `level` ok / warning / failing, plus `message`). Records hold the
+    InterfaceResult fields (plus `flaky`), so InterfaceResult.from_dict reads them back. Every text is masked
+    with `redactor`. No I/O; raises no error of its own."""
     red = redactor or Redactor()
     doc = {
         "env": red.text(run.env),
@@ -788,5 +813,8 @@ def render_json(run: RunResult, *, redactor: Redactor | None = None) -> str:
                         sorted({r.service: r for r in run.results if r.maintenance}.items())},
         "results": [_json_record(r, red) for r in sorted(run.results, key=_sort_key)],
     }
+    if extras is not None:
+        doc["certificates"] = [red.value({**c.to_dict(), "message": c.describe(run.finished_at)})
+                               for c in extras.certificates]
     return json.dumps(doc, ensure_ascii=False, indent=2)
 

@@ -106,6 +106,10 @@ MIGRATIONS: list[list[str]] = [
         """CREATE TABLE incidents (env TEXT NOT NULL, key TEXT NOT NULL, id TEXT NOT NULL, opened_at REAL NOT NULL,
             told TEXT NOT NULL, PRIMARY KEY (env, key))""",
     ],
+    [  # v6 (issue 16): each HTTPS origin's certificate (notAfter) and when its expiry warning was last sent
+        """CREATE TABLE certificates (env TEXT NOT NULL, origin TEXT NOT NULL, services TEXT NOT NULL, not_after REAL
+            NOT NULL, checked_at REAL NOT NULL, warned_at REAL, PRIMARY KEY (env, origin))""",
+    ],
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 _STATE_COLUMNS = [f.name for f in fields(InterfaceState)]
@@ -865,6 +869,42 @@ class StateStore:
                 row[int(n)] = tok
         return out
 
+    # ------------------------------------------------------------------ certificates (certs.py)
+
+    def record_certificates(self, env: str, seen: Iterable[tuple[str, Sequence[str], float]], now: float, *,
+                            forget_after: float = 30 * DAY) -> None:
+        """Store this run's certificates: (origin, services, notAfter) each; the warning time of an origin is
+        kept while its notAfter stays the same (a renewed certificate starts afresh). Origins no run has seen
+        for `forget_after` seconds are dropped (a service moved away or left the pool)."""
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            for origin, services, not_after in seen:
+                self.conn.execute(
+                    "INSERT INTO certificates (env, origin, services, not_after, checked_at, warned_at)"
+                    " VALUES (?, ?, ?, ?, ?, NULL) ON CONFLICT (env, origin) DO UPDATE SET"
+                    " services = excluded.services, checked_at = excluded.checked_at,"
+                    " warned_at = CASE WHEN certificates.not_after = excluded.not_after"
+                    " THEN certificates.warned_at END, not_after = excluded.not_after",
+                    (env, origin, json.dumps(sorted(services)), not_after, now))
+            self.conn.execute("DELETE FROM certificates WHERE env = ? AND checked_at < ?", (env, now - forget_after))
+            self.conn.execute("COMMIT")
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+
+    def mark_certificates_warned(self, env: str, origins: Iterable[str], now: float) -> None:
+        """Remember that the expiry warning of these origins was sent (staged for delivery) at `now`."""
+        self.conn.executemany("UPDATE certificates SET warned_at = ? WHERE env = ? AND origin = ?",
+                              [(now, env, origin) for origin in origins])
+
+    def certificates(self, env: str, *, since: float | None = None) -> list[CertificateRow]:
+        """Known certificates of `env` (checked at or after `since` if given), soonest notAfter first."""
+        rows = self.conn.execute(
+            "SELECT origin, services, not_after, checked_at, warned_at FROM certificates"
+            " WHERE env = ? AND checked_at >= ? ORDER BY not_after, origin",
+            (env, 0.0 if since is None else since))
+        return [_certificate_row(row) for row in rows]
+
     def last_failure_since(self, env: str, since: float) -> dict[str, tuple[str, float]]:
         """{key: (category, run start in Unix seconds)} of each interface's most recent failure since `since`
         (raw tier only); a failure without a category reads 'unexpected'; keys without one are absent."""
@@ -873,6 +913,23 @@ class StateStore:
             "SELECT r.key, r.category, MAX(runs.started_at) FROM results r JOIN runs ON runs.id = r.run_id"
             " WHERE runs.env = ? AND runs.started_at >= ? AND r.outcome = 'failed' GROUP BY r.key", (env, since))
         return {key: (category or "unexpected", float(ts)) for key, category, ts in rows}
+
+
+@dataclass(frozen=True)
+class CertificateRow:
+    """An HTTPS origin's certificate as last seen (certificates table)."""
+
+    origin: str
+    services: tuple[str, ...]
+    not_after: float  # epoch seconds
+    checked_at: float  # the last run that saw it (its finish time)
+    warned_at: float | None  # when its expiry warning was last sent; None: never
+
+
+def _certificate_row(row: Sequence[Any]) -> CertificateRow:
+    origin, services, not_after, checked_at, warned_at = row
+    return CertificateRow(origin, tuple(json.loads(services)), float(not_after), float(checked_at),
+                          None if warned_at is None else float(warned_at))
 
 
 def _backfill_rollups(store: StateStore) -> None:

@@ -232,3 +232,130 @@ def test_bad_thresholds(tmp_path: Path, text: str, field: str) -> None:
     with pytest.raises(ConfigError) as info:
         load_config(cfg)
     assert info.value.field == field
+
+
+# --- warnings: report, WeCom at most once a day per origin, state -----------------------------------------
+
+import textwrap  # noqa: E402
+
+from fake_wecom import KEY, FakeWeCom  # noqa: E402
+
+from pytest_apimon import alerts  # noqa: E402
+from pytest_apimon.redact import Redactor  # noqa: E402
+from pytest_apimon.report import render_json, render_markdown, render_terminal  # noqa: E402
+from pytest_apimon.results import RunResult  # noqa: E402
+from pytest_apimon.state import StateStore  # noqa: E402
+
+KEY2 = "11111111-2222-3333-4444-555555555555"
+T0 = 1_790_000_000.0
+SHOP, PAY = "https://shop.example.com:443", "https://pay.example.com:443"
+
+
+def _alert_config(tmp_path: Path, fake: FakeWeCom) -> Path:
+    path = tmp_path / "config.yaml"
+    path.write_text(textwrap.dedent(f"""
+        env: prod
+        services:
+          shop: {{cert_warn_days: 14}}
+          pay: {{cert_warn_days: 30, cert_fail_days: 1}}
+        notify:
+          wecom:
+            - {{name: all, webhook: {KEY}, base_url: "{fake.base_url}"}}
+            - {{name: pay-group, webhook: {KEY2}, base_url: "{fake.base_url}", services: [pay]}}
+    """), encoding="utf-8")
+    return path
+
+
+def _run(t: float, shop_days: float, pay_days: float) -> RunResult:
+    results = [
+        InterfaceResult(nodeid=f"pool/{svc}/a.yaml::home", service=svc, module="a", name="home", method="GET",
+                        url=f"{origin}/", status=200, elapsed_ms=5.0, started_at=t,
+                        certificates={origin: t + 5 + days * DAY})
+        for svc, origin, days in (("shop", SHOP, shop_days), ("pay", PAY, pay_days))]
+    return RunResult(t, t + 5, "prod", results)
+
+
+def _finish(cfg_path: Path, run: RunResult) -> alerts.AlertOutcome:
+    cfg = load_config(cfg_path)
+    memory = alerts.Memory.open(cfg, now=run.started_at)
+    try:
+        outcome, extras = alerts.finish(run, cfg, "zh", Redactor(), memory)
+    finally:
+        memory.close()
+    outcome.extras = extras  # type: ignore[attr-defined]
+    return outcome
+
+
+def test_warning_reaches_wecom_at_most_once_a_day_per_origin(tmp_path: Path) -> None:
+    with FakeWeCom(keys=[KEY, KEY2]) as fake:
+        cfg = _alert_config(tmp_path, fake)
+        first = _finish(cfg, _run(T0, 5, 100))  # shop: 5 days left < 14; pay: 100 > 30
+        assert first.sent
+        texts = [m.content for m in fake.for_key(KEY)]
+        assert any("证书即将过期" in t and SHOP in t and "5 天后过期" in t for t in texts), texts
+        assert fake.for_key(KEY2) == []  # the pay group hears nothing about shop
+        assert "全部通过" in texts[0]  # a warning is not a failure
+        # Every hour for the rest of the day: the report lists it, WeCom does not repeat it.
+        for i in range(1, 24):
+            later = _finish(cfg, _run(T0 + i * 3600, 5 - i / 24, 100))
+            assert not later.sent
+            assert [c.origin for c in later.extras.cert_warnings] == [SHOP]  # type: ignore[attr-defined]
+        assert len(fake.for_key(KEY)) == len(texts)
+        # A day after the first warning: once more.
+        again = _finish(cfg, _run(T0 + DAY, 4, 100))
+        assert again.sent and any("4 天后过期" in m.content for m in fake.for_key(KEY)[len(texts):])
+
+
+def test_each_origin_and_group_has_its_own_day(tmp_path: Path) -> None:
+    with FakeWeCom(keys=[KEY, KEY2]) as fake:
+        cfg = _alert_config(tmp_path, fake)
+        _finish(cfg, _run(T0, 5, 100))
+        before = len(fake.for_key(KEY))
+        # Six hours later pay's certificate falls under its own cert_warn_days (30): only pay is new news.
+        assert _finish(cfg, _run(T0 + 6 * 3600, 4.75, 29)).sent
+        pay = [m.content for m in fake.for_key(KEY2)]
+        assert pay and any(PAY in t for t in pay) and not any(SHOP in t for t in pay)
+        latest = "".join(m.content for m in fake.for_key(KEY)[before:])
+        assert PAY in latest and SHOP not in latest  # shop was told six hours ago
+
+
+def test_renewed_certificate_starts_afresh(tmp_path: Path) -> None:
+    with FakeWeCom(keys=[KEY, KEY2]) as fake:
+        cfg = _alert_config(tmp_path, fake)
+        assert _finish(cfg, _run(T0, 5, 100)).sent
+        # Renewed to another short-lived certificate an hour later: a different notAfter is new news.
+        assert _finish(cfg, _run(T0 + 3600, 10, 100)).sent
+        assert not _finish(cfg, _run(T0 + 7200, 10 - 1 / 24, 100)).sent
+
+
+def test_certificates_are_stored_for_the_page_and_metrics(tmp_path: Path) -> None:
+    with FakeWeCom(keys=[KEY, KEY2]) as fake:
+        cfg = _alert_config(tmp_path, fake)
+        _finish(cfg, _run(T0, 5, 100))
+        with StateStore.in_dir(tmp_path / ".apimon") as store:
+            rows = store.certificates("prod")
+        assert [(r.origin, r.services) for r in rows] == [(SHOP, ("shop",)), (PAY, ("pay",))]
+        assert rows[0].not_after == T0 + 5 + 5 * DAY and rows[0].warned_at == T0 + 5 and rows[1].warned_at is None
+
+
+def test_report_and_json_show_the_warning_and_every_origin(tmp_path: Path) -> None:
+    with FakeWeCom(keys=[KEY, KEY2]) as fake:
+        cfg = _alert_config(tmp_path, fake)
+        run = _run(T0, 5, 100)
+        extras = _finish(cfg, run).extras  # type: ignore[attr-defined]
+    md = render_markdown(run, "zh", extras=extras)
+    assert "## 证书即将过期 `cert` (1)" in md and f"{SHOP} 的证书将在 5 天后过期" in md
+    en = render_terminal(run, "en", extras=extras)
+    assert "[cert] Certificates expiring soon (1)" in en and f"certificate of {SHOP} expires in 5 days" in en
+    doc = __import__("json").loads(render_json(run, extras=extras))
+    by_origin = {c["origin"]: c for c in doc["certificates"]}
+    assert by_origin[SHOP]["level"] == "warning" and by_origin[SHOP]["days_left"] == 5.0
+    assert by_origin[PAY]["level"] == "ok" and by_origin[PAY]["not_after_ts"] == T0 + 5 + 100 * DAY
+    assert doc["stats"]["failed"] == 0
+
+
+def test_no_state_store_warns_every_run(tmp_path: Path) -> None:
+    cfg = load_config(_alert_config(tmp_path, FakeWeCom()))
+    run = _run(T0, 5, 100)
+    _, extras = alerts.finish(run, cfg, "zh", Redactor(), None, dry_run=True)
+    assert [c.origin for c in extras.cert_warnings] == [SHOP]
