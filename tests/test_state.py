@@ -50,7 +50,7 @@ def test_migration_from_empty_db_and_reopen(tmp_path: Path) -> None:
         assert store.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         assert store.conn.execute("PRAGMA auto_vacuum").fetchone()[0] == 2  # incremental
     assert {"schema_version", "runs", "results", "alert_state", "meta", "rollups", "rollup_keys",
-            "incidents"} <= tables(db)
+            "incidents", "certificates"} <= tables(db)
     with StateStore(db) as store:  # no second migration
         assert store.conn.execute("SELECT COUNT(*) FROM schema_version").fetchone()[0] == SCHEMA_VERSION
 
