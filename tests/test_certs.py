@@ -359,3 +359,33 @@ def test_no_state_store_warns_every_run(tmp_path: Path) -> None:
     run = _run(T0, 5, 100)
     _, extras = alerts.finish(run, cfg, "zh", Redactor(), None, dry_run=True)
     assert [c.origin for c in extras.cert_warnings] == [SHOP]
+
+
+# --- a whole run (pytester), single process and two workers ---------------------------------------------
+
+
+@pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["single", "xdist"])
+def test_run_against_an_origin_expiring_in_5_days_passes_with_a_warning(
+        pytester: pytest.Pytester, five: LocalServer, in_5_days: IssuedCert, workers: list[str]) -> None:
+    import json
+
+    (pytester.path / "tls").mkdir()
+    (pytester.path / "tls" / "ca.pem").write_bytes(Path(in_5_days.ca_file).read_bytes())
+    (pytester.path / "config.yaml").write_text(
+        f"services:\n  shop:\n    base_url: {five.url}\n    ca_bundle: tls/ca.pem\n", encoding="utf-8")
+    pool = pytester.path / "pool" / "shop"
+    pool.mkdir(parents=True)
+    (pool / "api.yaml").write_text("".join(f"- name: ok{i}\n  path: /ok\n" for i in range(4)), encoding="utf-8")
+    result = pytester.runpytest("--apimon", "pool", "--apimon-json", "out/r.json", "--apimon-report", "out/r.md",
+                                *workers)
+    result.assert_outcomes(passed=4)
+    origin = origin_of(five.url)
+    out = result.stdout.str()
+    assert "证书即将过期 (1)" in out and f"{origin} 的证书将在 5 天后过期" in out
+    doc = json.loads((pytester.path / "out" / "r.json").read_text("utf-8"))
+    assert doc["stats"]["failed"] == 0
+    [cert] = doc["certificates"]
+    assert (cert["origin"], cert["level"], cert["not_after_ts"]) == (origin, "warning", in_5_days.not_after)
+    assert 5 <= cert["days_left"] < 5.1 and "expires in 5 days" in cert["message"]
+    assert all(r["certificates"] == {origin: in_5_days.not_after} for r in doc["results"])
+    assert "## 证书即将过期 `cert` (1)" in (pytester.path / "out" / "r.md").read_text("utf-8")
