@@ -13,7 +13,6 @@ standard library decodes a peer certificate only after verifying it (`getpeercer
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -52,12 +51,13 @@ def fmt_not_after(when: float) -> str:
 
 
 def _span(days: float) -> str:
-    """Whole days, rounded down (never more time than there is), or hours under one day."""
-    days = abs(days)
-    if days >= 1:
-        n = math.floor(days)
+    """Whole days, or hours under one day: rounded to the hour, then down to whole days (4 days 23 h 59 min is
+    '5 days' as a person counts it the moment a 5-day certificate is checked; 2 days 14 h is '2 days', never
+    more time than there is)."""
+    if round(abs(days) * 24) >= 24:
+        n = round(abs(days) * 24) // 24
         return f"{n} day" if n == 1 else f"{n} days"
-    hours = math.floor(days * 24)
+    hours = round(abs(days) * 1440) // 60  # the same rule one unit down: to the minute, then down to hours
     return f"{hours} hour" if hours == 1 else f"{hours} hours"
 
 

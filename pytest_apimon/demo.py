@@ -5,16 +5,25 @@ that every failure category of a monitoring run can be seen: 500, 503, 404, 403,
 endpoint, a dripping body (only a total deadline can cut it), a 200 whose body is a business
 error, and a slow-ish 200 for latency checks.
 
-    python -m pytest_apimon.demo [--port 8765]
+The same services are also served over HTTPS on a second port with a self-signed certificate that expires
+in DEMO_CERT_DAYS days (made at start, kept in memory only): the sample `portal` service shows the
+certificate expiry warning (issue 16).
+
+    python -m pytest_apimon.demo [--port 8765] [--tls-port 8766]
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
+import ipaddress
 import json
+import os
 import secrets
 import socket
+import ssl
 import sys
+import tempfile
 import threading
 import time
 from collections import Counter
@@ -26,6 +35,8 @@ from urllib.parse import parse_qs, urlsplit
 from .demo_routes import (  # re-exported: demo.CREDENTIALS etc. are part of the demo API
     CREDENTIALS,
     DEFAULT_CLI_PORT,
+    DEFAULT_CLI_TLS_PORT,
+    DEMO_CERT_DAYS,
     DRIP_BYTES,
     HOST,
     RETRY_AFTER,
@@ -156,12 +167,75 @@ class _HTTPServer(ThreadingHTTPServer):
             super().handle_error(request, client_address)
 
 
+class _HTTPSServer(_HTTPServer):
+    """The same services over TLS. The handshake runs in the connection's own thread (not in the accept loop),
+    so one client that never completes it cannot block the others."""
+
+    def __init__(self, address: tuple[str, int], demo: DemoServer, context: ssl.SSLContext) -> None:
+        self.context = context
+        super().__init__(address, demo)
+
+    def get_request(self) -> tuple[Any, Any]:
+        sock, addr = super().get_request()
+        return self.context.wrap_socket(sock, server_side=True, do_handshake_on_connect=False), addr
+
+    def finish_request(self, request: Any, client_address: Any) -> None:
+        request.settimeout(_Handler.timeout)
+        try:
+            request.do_handshake()
+        except (OSError, ValueError):
+            return  # a client that gave up or speaks no TLS (ssl.SSLError is an OSError)
+        super().finish_request(request, client_address)
+
+
+def short_lived_certificate(days: float = DEMO_CERT_DAYS, now: float | None = None) -> tuple[bytes, bytes]:
+    """(certificate PEM, private key PEM) of a self-signed certificate for 127.0.0.1 and localhost whose notAfter
+    is `days` from `now` (epoch seconds, default the current time). Made with `cryptography`; never written to
+    the repository."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    start = dt.datetime.fromtimestamp(time.time() if now is None else now, tz=dt.timezone.utc)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "pytest-apimon demo")])
+    cert = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(start - dt.timedelta(days=1)).not_valid_after(start + dt.timedelta(days=days))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(HOST)),
+                                                    x509.DNSName("localhost")]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption())
+    return cert.public_bytes(serialization.Encoding.PEM), key_pem
+
+
+def _server_context(cert_pem: bytes, key_pem: bytes) -> ssl.SSLContext:
+    # load_cert_chain reads files only: a private folder that is removed right after loading.
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    with tempfile.TemporaryDirectory(prefix="apimon-demo-") as folder:
+        cert_file, key_file = os.path.join(folder, "cert.pem"), os.path.join(folder, "key.pem")
+        for path, data in ((cert_file, cert_pem), (key_file, key_pem)):
+            with open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as fh:
+                fh.write(data)
+        context.load_cert_chain(cert_file, key_file)
+    return context
+
+
 class DemoServer:
     """The demo services on 127.0.0.1. Use as a context manager or start()/stop()."""
 
-    def __init__(self, port: int = 0) -> None:
+    def __init__(self, port: int = 0, tls_port: int | None = 0) -> None:
         self._requested_port = port
+        self._requested_tls_port = tls_port  # None: no HTTPS listener
         self._httpd: _HTTPServer | None = None
+        self._httpsd: _HTTPSServer | None = None
+        self.tls_port: int = 0
+        self.cert_pem: bytes = b""  # the HTTPS listener's certificate (a ca_bundle that trusts it)
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
         self._lock = threading.Lock()
@@ -184,6 +258,11 @@ class DemoServer:
         return f"{HOST}:{self.port}"
 
     @property
+    def tls_url(self) -> str:
+        """The HTTPS listener (same services; its certificate expires in DEMO_CERT_DAYS days)."""
+        return f"https://{HOST}:{self.tls_port}"
+
+    @property
     def running(self) -> bool:
         return self._httpd is not None
 
@@ -197,6 +276,17 @@ class DemoServer:
             target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, name="apimon-demo", daemon=True
         )
         self._thread.start()
+        if self._requested_tls_port is not None:
+            try:
+                self.cert_pem, key_pem = short_lived_certificate()
+                self._httpsd = _HTTPSServer((HOST, self._requested_tls_port), self,
+                                            _server_context(self.cert_pem, key_pem))
+            except BaseException:
+                self.stop()
+                raise
+            self.tls_port = self._httpsd.server_address[1]
+            threading.Thread(target=self._httpsd.serve_forever, kwargs={"poll_interval": 0.05},
+                             name="apimon-demo-tls", daemon=True).start()
         return self
 
     def stop(self, timeout: float = 2.0) -> None:
@@ -207,6 +297,10 @@ class DemoServer:
         self._stop.set()
         httpd.shutdown()
         httpd.server_close()
+        httpsd, self._httpsd = self._httpsd, None
+        if httpsd is not None:
+            httpsd.shutdown()
+            httpsd.server_close()
         with self._lock:
             conns = list(self._conns.items())
         for sock, _ in conns:
@@ -280,9 +374,9 @@ class DemoServer:
             self._conns.pop(sock, None)
 
 
-def start(port: int = 0) -> DemoServer:
+def start(port: int = 0, tls_port: int | None = 0) -> DemoServer:
     """Start the demo services in background threads; returns the running server."""
-    return DemoServer(port).start()
+    return DemoServer(port, tls_port).start()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -290,15 +384,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--port", type=int, default=DEFAULT_CLI_PORT, help=f"port (default {DEFAULT_CLI_PORT}; 0 = any free port)"
     )
+    parser.add_argument(
+        "--tls-port", type=int, default=DEFAULT_CLI_TLS_PORT,
+        help=f"HTTPS port, certificate expiring in {DEMO_CERT_DAYS:g} days (default {DEFAULT_CLI_TLS_PORT}; 0 = any)"
+    )
     args = parser.parse_args(argv)
     try:
-        server = start(args.port)
+        server = start(args.port, args.tls_port)
     except OSError as exc:
-        print(f"cannot listen on {HOST}:{args.port}: {exc}  (try --port 0)", file=sys.stderr)
+        print(f"cannot listen on {HOST}:{args.port} / {args.tls_port}: {exc}  (try --port 0 --tls-port 0)",
+              file=sys.stderr)
         return 2
     try:  # from here on Ctrl-C must stop the server, even while the banner is still being printed
         print(f"pytest-apimon demo services at {server.url}  ({', '.join('/' + s for s in SERVICES)})", flush=True)
-        print(f"  export APIMON_DEMO_URL={server.url} APIMON_DEMO_HOSTPORT={server.hostport}", flush=True)
+        print(f"  export APIMON_DEMO_URL={server.url} APIMON_DEMO_HOSTPORT={server.hostport} "
+              f"APIMON_DEMO_TLS_URL={server.tls_url}", flush=True)
+        print(f"  HTTPS {server.tls_url}: certificate expires in {DEMO_CERT_DAYS:g} days / "
+              f"证书 {DEMO_CERT_DAYS:g} 天后过期", flush=True)
         print("Ctrl-C to stop / 按 Ctrl-C 停止", flush=True)
         while True:  # short naps: a SIGINT taken by another thread is only acted on when this thread wakes
             time.sleep(1)

@@ -15,6 +15,9 @@ if TYPE_CHECKING:
 
 HOST = "127.0.0.1"
 DEFAULT_CLI_PORT = 8765  # matches the ${APIMON_DEMO_URL:-http://127.0.0.1:8765} default in config.yaml
+DEFAULT_CLI_TLS_PORT = 8766  # and ${APIMON_DEMO_TLS_URL:-https://127.0.0.1:8766} (the portal service)
+# The HTTPS listener's certificate: under cert_warn_days (14), over cert_fail_days (3): a warning, not a failure.
+DEMO_CERT_DAYS = 5.0
 SERVICES = ("user", "nurse", "admin")
 CREDENTIALS: dict[str, tuple[str, str]] = {
     "user": ("demo", "demo-pass"),
@@ -421,6 +424,10 @@ ROUTES: dict[str, tuple[_Route, ...]] = {
         _r("GET", r"/login", _login_page, ()),
         _r("GET", r"/health\.xml", _health_xml, ()),
         _r("GET", r"/version", _version, ()),
+    ),
+    # Public, no login; the sample reaches it over HTTPS (demo.py: a certificate that expires soon).
+    "portal": (
+        _r("GET", r"/health", _health, ()),
     ),
 }
 

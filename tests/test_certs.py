@@ -115,6 +115,8 @@ def test_messages_and_days() -> None:
         "certificate of https://a:443 expires in 1 day (notAfter 2027-01-15 08:00 UTC)")
     assert "expires in 5 hours" in certs.describe("https://a:443", when, when - 5.5 * 3600)
     assert "expired 3 days ago" in certs.describe("https://a:443", when, when + 3.2 * DAY)
+    assert "expires in 5 days" in certs.describe("https://a:443", when, when - 5 * DAY + 1)  # checked a second later
+    assert "expires in 4 days" in certs.describe("https://a:443", when, when - 4.9 * DAY)
 
 
 def test_failing_picks_the_soonest_origin_below_the_threshold() -> None:

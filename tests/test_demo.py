@@ -373,7 +373,7 @@ def _sample_interfaces() -> list[tuple[Path, dict[str, object]]]:
 def test_sample_workspace_shape() -> None:
     interfaces = _sample_interfaces()
     assert len(interfaces) >= 24
-    assert {p.relative_to(POOL).parts[0] for p, _ in interfaces} == {"user", "nurse", "admin"}
+    assert {p.relative_to(POOL).parts[0] for p, _ in interfaces} == {"user", "nurse", "admin", "portal"}
     assert sum(1 for _, i in interfaces if "skip" in i) == 1
     schema = (POOL.parent / "pytest_apimon" / "schema" / "interface-document.schema.json").resolve()
     for path in {p for p, _ in interfaces}:
@@ -412,3 +412,48 @@ def test_sample_checks_pass_against_the_demo(pytester: pytest.Pytester, server: 
     (pool / "checks.yaml").write_text(text, "utf-8")
     result = pytester.runpytest("--apimon", "pool")
     result.assert_outcomes(passed=3)
+
+
+# ---- HTTPS with a certificate that expires soon (issue 16)
+
+
+def test_https_listener_serves_a_certificate_expiring_in_demo_cert_days(server: DemoServer) -> None:
+    from cryptography import x509
+
+    from pytest_apimon import certs
+    from pytest_apimon.probe import Request, new_session, send
+
+    assert server.tls_url.startswith("https://127.0.0.1:") and server.tls_port != server.port
+    ex = send(new_session(verify_tls=False), Request("GET", server.tls_url + "/portal/health", verify_tls=False))
+    assert ex.error is None and ex.text() == '{"status": "UP"}'
+    [not_after] = ex.certificates.values()
+    pem = x509.load_pem_x509_certificate(server.cert_pem)
+    assert not_after == pem.not_valid_after_utc.timestamp()
+    made = pem.not_valid_before_utc.timestamp() + 86400  # issued "now", valid from a day before
+    assert certs.days_left(not_after, made) == demo_routes.DEMO_CERT_DAYS
+
+
+def test_short_lived_certificate_is_self_signed_for_localhost() -> None:
+    from cryptography import x509
+
+    cert_pem, key_pem = demo.short_lived_certificate(days=2, now=1_800_000_000)
+    cert = x509.load_pem_x509_certificate(cert_pem)
+    assert cert.not_valid_after_utc.timestamp() == 1_800_000_000 + 2 * 86400
+    assert cert.issuer == cert.subject and b"PRIVATE KEY" in key_pem
+    names = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert "localhost" in names.get_values_for_type(x509.DNSName)
+
+
+def test_sample_portal_passes_with_a_certificate_warning(pytester: pytest.Pytester, server: DemoServer) -> None:
+    """Interface-pool/portal (HTTPS, certificate expiring in 5 days) passes; the report warns."""
+    (pytester.path / "config.yaml").write_text(
+        f"services:\n  portal: {{base_url: {server.tls_url}/portal, verify_tls: false}}\n", "utf-8")
+    pool = pytester.path / "pool" / "portal"
+    pool.mkdir(parents=True)
+    text = (POOL / "portal" / "health.yaml").read_text("utf-8")
+    (pool / "health.yaml").write_text(text.replace("../../pytest_apimon", "../../../pytest_apimon"), "utf-8")
+    result = pytester.runpytest("--apimon", "pool", "--apimon-json", "r.json")
+    result.assert_outcomes(passed=1)
+    [cert] = json.loads((pytester.path / "r.json").read_text("utf-8"))["certificates"]
+    assert cert["level"] == "warning" and cert["origin"] == f"https://127.0.0.1:{server.tls_port}"
+    assert "证书即将过期 (1)" in result.stdout.str()
