@@ -1,6 +1,6 @@
 """Sample-workspace wiring: start the bundled demo services for `pytest --apimon Interface-pool/`.
 
-config.yaml points the sample services at ${APIMON_DEMO_URL}. When you monitor your own services,
+config.yaml points the sample services at ${APIMON_DEMO_URL} (and the HTTPS `portal` at ${APIMON_DEMO_TLS_URL}). When you monitor your own services,
 delete this file (or keep it for your own fixtures) and set real base URLs in config.yaml.
 """
 
@@ -22,10 +22,11 @@ def pytest_configure(config: pytest.Config) -> None:
     server = demo.start()
     os.environ["APIMON_DEMO_URL"] = server.url
     os.environ["APIMON_DEMO_HOSTPORT"] = f"127.0.0.1:{server.port}"
+    os.environ["APIMON_DEMO_TLS_URL"] = server.tls_url
 
     def stop() -> None:
         server.stop()
-        os.environ.pop("APIMON_DEMO_URL", None)
-        os.environ.pop("APIMON_DEMO_HOSTPORT", None)
+        for name in ("APIMON_DEMO_URL", "APIMON_DEMO_HOSTPORT", "APIMON_DEMO_TLS_URL"):
+            os.environ.pop(name, None)
 
     config.add_cleanup(stop)
