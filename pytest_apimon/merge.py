@@ -224,7 +224,7 @@ def finish(paths: Sequence[Path], config: Config, *, lang: str | None = None, ou
         files: list[tuple[str | None, str | None, Callable[[], str]]] = [
             (outputs.report, config.report.markdown,
              lambda: render_markdown(run, lang, config.report.title, redactor=red, extras=extras)),
-            (outputs.json, config.report.json, lambda: render_json(run, redactor=red)),
+            (outputs.json, config.report.json, lambda: render_json(run, redactor=red, extras=extras)),
             (outputs.junitxml, None, lambda: render_junit(run, red, lang=lang)),
         ]
         if memory is not None:

@@ -391,3 +391,26 @@ def test_run_against_an_origin_expiring_in_5_days_passes_with_a_warning(
     assert 5 <= cert["days_left"] < 5.1 and "expires in 5 days" in cert["message"]
     assert all(r["certificates"] == {origin: in_5_days.not_after} for r in doc["results"])
     assert "## 证书即将过期 `cert` (1)" in (pytester.path / "out" / "r.md").read_text("utf-8")
+
+
+# --- property: whatever a server presents, reading it raises ValueError at most ------------------------
+
+from hypothesis import given  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@given(st.binary(max_size=300))
+def test_any_bytes_read_as_a_certificate_or_value_error(der: bytes) -> None:
+    try:
+        when = certs.not_after(der)
+    except ValueError:
+        return
+    assert isinstance(when, float)
+
+
+@given(st.floats(min_value=-3650, max_value=3650, allow_nan=False), st.floats(min_value=0, max_value=4e9))
+def test_describe_never_claims_more_time_than_an_hour_of_rounding(days: float, now: float) -> None:
+    text = certs.describe("https://a:443", now + days * DAY, now)
+    number = int(text.split(" expired " if " expired " in text else " in ", 1)[1].split()[0])
+    unit = DAY if " day" in text else 3600.0
+    assert number * unit <= abs(days) * DAY + 1800 + 1e-6 * max(1.0, abs(days) * DAY)
