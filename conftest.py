@@ -1,7 +1,8 @@
 """Sample-workspace wiring: start the bundled demo services for `pytest --apimon Interface-pool/`.
 
-config.yaml points the sample services at ${APIMON_DEMO_URL} (and the HTTPS `portal` at ${APIMON_DEMO_TLS_URL}). When you monitor your own services,
-delete this file (or keep it for your own fixtures) and set real base URLs in config.yaml.
+config.yaml points the sample services at ${APIMON_DEMO_URL} (and the HTTPS `portal` at ${APIMON_DEMO_TLS_URL}).
+When you monitor your own services, delete this file (or keep it for your own fixtures) and set real base URLs in
+config.yaml.
 """
 
 from __future__ import annotations

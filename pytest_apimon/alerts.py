@@ -553,8 +553,7 @@ def finish(run: RunResult, config: Config, lang: str, redactor: Redactor, memory
     targets = [t for notifier in notifiers for t in notifier.targets()]  # type: ignore[attr-defined]
     if mode == "none" and ledger is not None and _untold(run, extras, ledger, targets):
         mode = "new-robot"  # nothing new overall, but a robot has an open incident it was never told about
-    if mode == "none" and cert_due:
-        mode = "full"  # only a certificate warning is due: the run's report with it
+    mode = "full" if mode == "none" and cert_due else mode  # only a certificate warning is due: the report with it
     if mode == "none":
         record()
         if not dry_run:
@@ -573,11 +572,8 @@ def finish(run: RunResult, config: Config, lang: str, redactor: Redactor, memory
         run, verdict, store, notify_lang, config.report.status_page_url, ledger)
     # A robot hears of a certificate at most once a day (certs.due); the report files list every warning.
     notify_extras = replace(notify_extras, certificates=extras.certificates, cert_warnings=cert_due)
-    found = triggers(verdict, "digest" if mode == "new-robot" else mode, settings.send_on)
-    if cert_due:
-        if [t.what for t in found] == ["always"] and settings.send_on != "always":
-            found = []  # not a routine report: the certificate is the news
-        found.append(Trigger("cert"))
+    found = _with_certificates(triggers(verdict, "digest" if mode == "new-robot" else mode, settings.send_on),
+                               cert_due, settings.send_on)
     notification = build_notification(run, config, notify_lang, redactor, notify_extras, found, verdict=verdict,
                                       ledger=ledger, mode="none" if mode == "new-robot" else mode,
                                       cert_due=cert_due)
@@ -600,11 +596,7 @@ def finish(run: RunResult, config: Config, lang: str, redactor: Redactor, memory
     record()
     for notifier, entries in zip(notifiers, staged, strict=True):
         notifier.confirm(entries)
-    if cert_due and store is not None:
-        try:
-            store.mark_certificates_warned(run.env, [c.origin for c in cert_due], run.finished_at)
-        except Exception:  # the warning repeats next run at worst
-            log.exception("pytest-apimon: remembering the certificate warnings failed")
+    _warned(store, run, cert_due)
     outcome.results = [notifier.flush(staged=entries, committed=committed)
                        for notifier, entries in zip(notifiers, staged, strict=True)]
     outcome.sent = True
@@ -639,6 +631,24 @@ def _certificates(run: RunResult, config: Config, extras: Extras, store: StateSt
         log.exception("pytest-apimon: reading or storing the certificates failed")
         return list(extras.cert_warnings)
     return due
+
+
+def _with_certificates(found: list[Trigger], cert_due: Collection[CertStatus], send_on: str) -> list[Trigger]:
+    """The triggers plus "cert" when a certificate warning is due (then not called a routine report)."""
+    if not cert_due:
+        return found
+    routine = [t.what for t in found] == ["always"] and send_on != "always"
+    return [*([] if routine else found), Trigger("cert")]
+
+
+def _warned(store: StateStore | None, run: RunResult, cert_due: Collection[CertStatus]) -> None:
+    """Remember that the due certificate warnings were staged for delivery (the next is due a day later)."""
+    if not cert_due or store is None:
+        return
+    try:
+        store.mark_certificates_warned(run.env, [c.origin for c in cert_due], run.finished_at)
+    except Exception:  # the warning repeats next run at worst
+        log.exception("pytest-apimon: remembering the certificate warnings failed")
 
 
 def _untold(run: RunResult, extras: Extras, ledger: Ledger, targets: list[tuple[str, tuple[str, ...]]]) -> bool:

@@ -13,9 +13,19 @@ standard library decodes a peer certificate only after verifying it (`getpeercer
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import http.client
+import logging
+import socket
+import ssl
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from .origins import basic_credentials
+
+log = logging.getLogger("pytest_apimon")
 
 DAY = 86400.0
 DEFAULT_WARN_DAYS = 14.0
@@ -38,6 +48,55 @@ def not_after(der: bytes) -> float:
     except Exception as exc:  # cryptography raises ValueError, but a malformed date can raise others
         raise ValueError(f"unreadable certificate: {exc}") from None
     return cert.not_valid_after_utc.timestamp()
+
+
+def peer_not_after(sock: Any) -> float | None:
+    """notAfter (epoch seconds) of the peer certificate of a TLS socket (ssl.SSLSocket or urllib3's
+    SSLTransport), None when there is none or it cannot be read: inspecting a certificate never fails a request.
+
+    The DER form (`getpeercert(binary_form=True)`) is returned with verification off too; the decoded form is
+    empty then, hence the parsing here."""
+    try:
+        der = sock.getpeercert(binary_form=True)
+        return not_after(der) if der else None
+    except Exception as exc:
+        log.warning("cannot read the TLS certificate of %s: %s", getattr(sock, "server_hostname", "?"), exc)
+        return None
+
+
+def expired_not_after(url: str, proxy: str | None, timeout: float, *,
+                      resolve: Callable[[str, int, float], list[Any]]) -> float | None:
+    """notAfter of the certificate `url`'s server presents, read with verification off: the only way to learn
+    it after a verified handshake refused the certificate as expired. One TLS handshake, no request sent; direct
+    (`resolve(host, port, timeout)`: getaddrinfo within the deadline, probe.resolve) or through an http:// proxy
+    (CONNECT, stdlib http.client); None on any failure or for an https:// proxy."""
+    try:
+        parts = urlsplit(url)
+        host, port = parts.hostname or "", parts.port or 443
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        if not proxy:
+            infos = resolve(host, port, timeout)
+            with socket.create_connection(infos[0][4][:2], timeout=timeout) as raw, \
+                    context.wrap_socket(raw, server_hostname=host) as tls:
+                return peer_not_after(tls)
+        via = urlsplit(proxy if "://" in proxy else "http://" + proxy)
+        if via.scheme != "http":
+            return None
+        headers = {}
+        if via.username:
+            credentials = basic_credentials(unquote(via.username), unquote(via.password or ""))
+            headers["Proxy-Authorization"] = "Basic " + credentials
+        conn = http.client.HTTPSConnection(via.hostname or "", via.port or 80, timeout=timeout, context=context)
+        conn.set_tunnel(host, port, headers=headers)
+        try:
+            conn.connect()
+            return peer_not_after(conn.sock)
+        finally:
+            conn.close()
+    except Exception:
+        return None
 
 
 def days_left(when: float, now: float) -> float:
@@ -97,9 +156,11 @@ class CertStatus:
         return "warning" if self.days_left < self.warn_days else "ok"
 
     def describe(self, now: float) -> str:
+        """The catalogue line (see `describe`) for this origin at `now`."""
         return describe(self.origin, self.not_after, now)
 
     def to_dict(self) -> dict[str, object]:
+        """The JSON report's entry: notAfter as text and epoch seconds, days left (2 decimals), level."""
         return {"origin": self.origin, "not_after": fmt_not_after(self.not_after),
                 "not_after_ts": self.not_after, "days_left": round(self.days_left, 2), "level": self.level,
                 "warn_days": self.warn_days, "fail_days": self.fail_days, "services": list(self.services)}

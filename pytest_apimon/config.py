@@ -419,8 +419,9 @@ class _ConfigReader(c.Reader):
         return str(bundle)
 
     def cert_days(self, sec: dict[str, Any], path: Path_, warn: float, fail: float) -> dict[str, float]:
-        out = {"cert_warn_days": self.get(sec, path, "cert_warn_days", CERT_DAYS, warn),
-               "cert_fail_days": self.get(sec, path, "cert_fail_days", CERT_DAYS, fail)}
+        """cert_warn_days and cert_fail_days of a section (the given ones when absent); fail must not exceed warn."""
+        out = {"cert_warn_days": self.get(sec, path, "cert_warn_days", _days, warn),
+               "cert_fail_days": self.get(sec, path, "cert_fail_days", _days, fail)}
         if out["cert_fail_days"] > out["cert_warn_days"]:
             self.fail(path + ("cert_fail_days",), f"cert_fail_days ({out['cert_fail_days']:g}) must not be more "
                                                   f"than cert_warn_days ({out['cert_warn_days']:g})")
@@ -447,13 +448,13 @@ class _ConfigReader(c.Reader):
 
 
 def _days(value: Any) -> float:
+    """A number of days from 0 to 36500 (certificate expiry thresholds)."""
     number = c.finite_number(value)
-    if number is None or number < 0:
-        raise ValueError(f"expected a number of days >= 0, got {c.describe(value)}")
+    if number is None or not 0 <= number <= 36500:
+        raise ValueError(f"expected a number of days from 0 to 36500, got {c.describe(value)}")
     return number
 
 
-CERT_DAYS = c.at_most(36500, _days, " days")
 _DAY = 86400.0
 _TIMEOUT = c.at_most(_DAY, c.positive(c.parse_duration), " seconds (one day)")
 _DEFAULTS: dict[str, Any] = {  # field -> converter; the keys are also the allowed keys
@@ -469,8 +470,8 @@ _DEFAULTS: dict[str, Any] = {  # field -> converter; the keys are also the allow
     "verify_tls": c.boolean,
     "concurrency": c.positive(c.count),
     "max_per_host": c.positive(c.count),
-    "cert_warn_days": CERT_DAYS,
-    "cert_fail_days": CERT_DAYS,
+    "cert_warn_days": _days,
+    "cert_fail_days": _days,
 }
 _LOGGING: dict[str, Any] = {
     "file": c.opt(c.nonempty),  # null disables the file

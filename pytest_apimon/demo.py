@@ -198,12 +198,12 @@ def short_lived_certificate(days: float = DEMO_CERT_DAYS, now: float | None = No
     from cryptography.x509.oid import NameOID
 
     key = ec.generate_private_key(ec.SECP256R1())
-    start = dt.datetime.fromtimestamp(time.time() if now is None else now, tz=dt.timezone.utc)
+    issued = dt.datetime.fromtimestamp(time.time() if now is None else now, tz=dt.timezone.utc)
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "pytest-apimon demo")])
     cert = (
         x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(start - dt.timedelta(days=1)).not_valid_after(start + dt.timedelta(days=days))
+        .not_valid_before(issued - dt.timedelta(days=1)).not_valid_after(issued + dt.timedelta(days=days))
         .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(HOST)),
                                                     x509.DNSName("localhost")]), critical=False)
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)

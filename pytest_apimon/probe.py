@@ -39,7 +39,7 @@ from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qsl, unquote, urlencode, urljoin, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
 import requests
 import urllib3
@@ -53,7 +53,7 @@ from urllib3.util.retry import Retry
 
 from . import certs
 from .errors import ApimonError
-from .origins import basic_credentials, origin_of
+from .origins import origin_of
 from .redact import is_credential_header, is_secret_name
 
 log = logging.getLogger("pytest_apimon")
@@ -347,7 +347,7 @@ class _GuardMixin:
         super().connect()  # type: ignore[misc]
         self._apimon_sock = self.sock  # type: ignore[attr-defined]
         if isinstance(self, HTTPSConnection):
-            self._apimon_not_after = _peer_not_after(self.sock)
+            self._apimon_not_after = certs.peer_not_after(self.sock)
         if guard is not None and guard.fired:  # deadline passed while connecting
             _shutdown(self)  # type: ignore[arg-type]
 
@@ -412,21 +412,10 @@ class _GuardMixin:
 # response hook then files it under the hop's origin (`HTTPResponse.connection`, urllib3's public property).
 
 
-def _peer_not_after(sock: Any) -> float | None:
-    """notAfter (epoch seconds) of the peer certificate of a TLS socket (ssl.SSLSocket or urllib3's
-    SSLTransport), None when there is none or it cannot be read: inspecting a certificate never fails a request."""
-    try:
-        der = sock.getpeercert(binary_form=True)
-        return certs.not_after(der) if der else None
-    except Exception as exc:
-        log.warning("cannot read the TLS certificate of %s: %s", getattr(sock, "server_hostname", "?"), exc)
-        return None
-
-
 def _cert_recorder(ex: Exchange) -> Any:
     """A response hook (run for every hop): the serving connection's certificate, filed under the hop's origin."""
 
-    def record(resp: requests.Response, *args: Any, **kwargs: Any) -> requests.Response:
+    def record(resp: requests.Response, *_args: Any, **_kwargs: Any) -> requests.Response:
         try:
             when = getattr(getattr(resp.raw, "connection", None), "_apimon_not_after", None)
             origin = origin_of(resp.url)
@@ -437,40 +426,6 @@ def _cert_recorder(ex: Exchange) -> Any:
         return resp
 
     return record
-
-
-def expired_not_after(url: str, proxy: str | None, timeout: float) -> float | None:
-    """notAfter of the certificate `url`'s server presents, read with verification off: the only way to learn
-    it after a verified handshake refused the certificate as expired. One TLS handshake, no request sent; direct
-    or through an http:// proxy (CONNECT, stdlib http.client); None on any failure or for an https:// proxy."""
-    try:
-        parts = urlsplit(url)
-        host, port = parts.hostname or "", parts.port or 443
-        context = ssl.create_default_context()
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-        if proxy:
-            proxy_parts = urlsplit(proxy if "://" in proxy else "http://" + proxy)
-            if proxy_parts.scheme != "http":
-                return None
-            headers = {}
-            if proxy_parts.username:
-                headers["Proxy-Authorization"] = "Basic " + basic_credentials(
-                    unquote(proxy_parts.username), unquote(proxy_parts.password or ""))
-            conn = http.client.HTTPSConnection(proxy_parts.hostname or "", proxy_parts.port or 80,
-                                               timeout=timeout, context=context)
-            conn.set_tunnel(host, port, headers=headers)
-            try:
-                conn.connect()
-                return _peer_not_after(conn.sock)
-            finally:
-                conn.close()
-        infos = resolve(host, port, timeout)
-        with socket.create_connection(infos[0][4][:2], timeout=timeout) as raw, \
-                context.wrap_socket(raw, server_hostname=host) as tls:
-            return _peer_not_after(tls)
-    except Exception:
-        return None
 
 
 def _expired(exc: BaseException) -> bool:
@@ -744,9 +699,8 @@ def send(session: requests.Session, req: Request) -> Exchange:
         session.credential_params.update(req.credential_params)
 
     # Hooks are copied to every hop by requests' resolve_redirects (PreparedRequest.copy).
-    prepared.register_hook("response", _cert_recorder(ex))
-    if req.follow_redirects:
-        prepared.register_hook("response", _redirect_checker(session))
+    prepared.register_hook("response", [_cert_recorder(ex),
+                                        *([_redirect_checker(session)] if req.follow_redirects else [])])
     guard = _DeadlineGuard(req.timeout + _GRACE_S, req.timeout, req.connect_timeout)
     _local.guard = guard
     _local.fresh_only = _local.reused = _local.response_started = False
@@ -776,8 +730,7 @@ def send(session: requests.Session, req: Request) -> Exchange:
             via = _map_error(exc, fired=False, req=req, url=ex.url, max_redirects=session.max_redirects,
                              peer=_hostport(proxy))
             ex.error = ProbeError("network", "proxy", _short(f"proxy {proxy} failed: {via.message}"))
-        elif ex.error.sub == "tls" and not guard.fired and _expired(exc):
-            _explain_expired(ex, req, settings, guard)
+        _explain_expired(ex, exc, req, settings, guard)
     finally:
         ex.elapsed_ms = (time.perf_counter() - start) * 1000
         guard.finish()
@@ -792,17 +745,19 @@ def send(session: requests.Session, req: Request) -> Exchange:
     return ex
 
 
-def _explain_expired(ex: Exchange, req: Request, settings: dict[str, Any], guard: _DeadlineGuard) -> None:
+def _explain_expired(ex: Exchange, exc: BaseException, req: Request, settings: dict[str, Any],
+                     guard: _DeadlineGuard) -> None:
     """An expired certificate stays a TLS failure (network/tls, as any refused handshake); its message gains
     the notAfter, read by one more handshake within what is left of the request's deadline."""
+    if ex.error is None or ex.error.sub != "tls" or guard.fired or not _expired(exc):
+        return
     left = min(guard.ends_at - time.monotonic(), req.connect_timeout)
-    failing = urlsplit(ex.url)
     origin = origin_of(ex.url)
-    if left <= 0 or failing.scheme != "https" or origin is None:
+    if left <= 0 or origin is None or not origin.startswith("https://"):
         return
     proxies = settings.get("proxies") or {}
     proxy = requests.utils.select_proxy(ex.url, proxies) if proxies else None
-    when = expired_not_after(ex.url, proxy, left)
+    when = certs.expired_not_after(ex.url, proxy, left, resolve=resolve)
     if when is None:
         return
     ex.certificates[origin] = when

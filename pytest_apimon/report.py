@@ -151,6 +151,17 @@ def _cert_lines(run: RunResult, extras: Extras | None, lang: str) -> list[str]:
             if not services or services.intersection(c.services)]
 
 
+def _sections(run: RunResult, extras: Extras | None, lang: str, *, markdown: bool) -> list[tuple[str, list[str]]]:
+    """The closing sections: certificates expiring soon (a warning, not a failure), then the extras' own."""
+    expiring = _cert_lines(run, extras, lang)
+    out: list[tuple[str, list[str]]] = []
+    if expiring and markdown:
+        out.append((f"{_t('cert', lang)} `cert` ({len(expiring)})", [_font("warning", line) for line in expiring]))
+    elif expiring:
+        out.append((("" if lang == "zh" else "[cert] ") + f"{_t('cert', lang)} ({len(expiring)})", expiring))
+    return out + (extras.sections if extras else [])
+
+
 def is_down(r: InterfaceResult) -> bool:
     """Failed now, or skipped behind an open circuit (its last checks failed): down in every count (issue 14)."""
     return r.outcome == Outcome.FAILED or (r.outcome == Outcome.SKIPPED and r.circuit_open)
@@ -390,10 +401,6 @@ def render_terminal(run: RunResult, lang: str = "zh", *, redactor: Redactor | No
     if slow:
         lines += ["", ("" if lang == "zh" else "[slow] ") + f"{_t('slow', lang)} ({len(slow)})"]
         lines += [f"  {_slow_line(r, lang)}" for r in slow]
-    expiring = _cert_lines(run, extras, lang)
-    if expiring:
-        lines += ["", ("" if lang == "zh" else "[cert] ") + f"{_t('cert', lang)} ({len(expiring)})"]
-        lines += [f"  {line}" for line in expiring]
     skipped = _skipped(run)
     if skipped:
         lines += ["", f"{_t('skipped', lang)} ({len(skipped)})"]
@@ -402,7 +409,7 @@ def render_terminal(run: RunResult, lang: str = "zh", *, redactor: Redactor | No
             if r.reason:
                 line += f" — {_reason(r, lang, red)}"
             lines.append(f"  {line}")
-    for heading, body in extras.sections if extras else []:
+    for heading, body in _sections(run, extras, lang, markdown=False):
         lines += ["", heading] + [f"  {line}" for line in body]
     return red.text("\n".join(lines) + "\n")
 
@@ -755,16 +762,12 @@ def render_markdown(run: RunResult, lang: str = "zh", title: str | None = None, 
     if slow:
         lines += ["", f"## {_t('slow', lang)} `slow` ({len(slow)})"]
         lines += [f"- {_slow_line(r, lang)}" for r in slow]
-    expiring = _cert_lines(run, extras, lang)
-    if expiring:
-        lines += ["", f"## {_t('cert', lang)} `cert` ({len(expiring)})"]
-        lines += capped([f"- {_font('warning', line)}" for line in expiring])
     skipped = _skipped(run)
     if skipped:
         lines += ["", f"## {_t('skipped', lang)} ({len(skipped)})"]
         lines += capped([f"- {r.service}/{r.module} · {r.name}"
                          + (f" — {_reason(r, lang, red)}" if r.reason else "") for r in skipped])
-    for heading, body in extras.sections if extras else []:
+    for heading, body in _sections(run, extras, lang, markdown=True):
         lines += ["", f"## {heading}"] + capped([f"- {line}" for line in body])
     if details and groups:
         lines += ["", f"## {_t('details', lang)}"]
