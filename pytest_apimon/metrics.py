@@ -110,6 +110,8 @@ def render_prometheus(run: RunResult, store: StateStore | None = None, verdict: 
         ("apimon_open_circuits", "Interfaces whose circuit breaker is open."),
         ("apimon_interfaces_down", "Interfaces the alert policy considers down."),
         ("apimon_storm", "1 when the last run was a network storm (most checks failed with network/timeout)."),
+        ("apimon_cert_expiry_timestamp_seconds", "notAfter of the TLS certificate the HTTPS origin presented in the "
+                                                 "last run, Unix time (the soonest if it presented several)."),
     )}
 
     for r in results:
@@ -173,6 +175,8 @@ def render_prometheus(run: RunResult, store: StateStore | None = None, verdict: 
         fam["apimon_interfaces_down"].add({"env": env}, sum(s.status == DOWN for s in states.values()))
     if verdict is not None:
         fam["apimon_storm"].add({"env": env}, 1 if verdict.storm is not None else 0)
+    for (origin, service), when in sorted(_certificates(run.results).items()):
+        fam["apimon_cert_expiry_timestamp_seconds"].add({"env": env, "origin": origin, "service": service}, when)
 
     registry = CollectorRegistry(auto_describe=False)
     # A HELP/TYPE without samples is legal but noise: only families with samples.
@@ -193,6 +197,16 @@ def atomic_write_text(path: str | Path, text: str, mode: int = SHARED_FILE) -> P
     """atomicfile.atomic_write with a readable default mode: node_exporter and web servers usually run as other
     users. Raises OSError (the target is then unchanged)."""
     return atomic_write(path, text, mode=mode)
+
+
+def _certificates(results: Iterable[InterfaceResult]) -> dict[tuple[str, str], float]:
+    """(origin, service) -> the soonest notAfter the run saw (certs.py): one series per label set."""
+    out: dict[tuple[str, str], float] = {}
+    for r in results:
+        for origin, when in r.certificates.items():
+            key = (origin, r.service)
+            out[key] = min(when, out.get(key, when))
+    return out
 
 
 def _unique(results: Iterable[InterfaceResult]) -> list[InterfaceResult]:

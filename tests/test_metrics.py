@@ -211,3 +211,17 @@ def test_every_series_once_and_values_round_trip_for_any_names() -> None:
         assert by_name["apimon_run_last_timestamp_seconds"][0].value == ts + 1
 
     check()
+
+
+def test_cert_expiry_gauge_per_origin_and_service() -> None:
+    shop, pay = "https://shop.example.com:443", "https://pay.example.com:443"
+    results = [itf("a"), itf("b"), itf("c", service="pay"), itf("plain")]
+    results[0].certificates = {shop: T0 + 5 * 86400}
+    results[1].certificates = {shop: T0 + 4 * 86400, pay: T0 + 90 * 86400}  # the sooner of two wins
+    results[2].certificates = {pay: T0 + 90 * 86400}
+    text = render_prometheus(RunResult(T0, T0 + 1, "prod", results))
+    got = {(s.labels["origin"], s.labels["service"]): s.value
+           for family in parser.text_string_to_metric_families(text)
+           if family.name == "apimon_cert_expiry_timestamp_seconds" for s in family.samples}
+    assert got == {(shop, "user"): T0 + 4 * 86400, (pay, "user"): T0 + 90 * 86400, (pay, "pay"): T0 + 90 * 86400}
+    assert "apimon_cert_expiry_timestamp_seconds" not in render_prometheus(sample_run())  # no HTTPS, no family
