@@ -144,7 +144,8 @@ class ResultCollector:
             lang, title = self.run.lang, cfg.report.title
             outputs += (
                 ("html", cfg.report.html, lambda: statuspage.render_status_page(
-                    store, cfg.env, run_result, verdict, lang=lang, title=title, redactor=red)),
+                    store, cfg.env, run_result, verdict, lang=lang, title=title, redactor=red,
+                    certificates=self.extras.certificates if self.extras else None)),
                 ("prometheus", cfg.report.prometheus, lambda: metrics.render_prometheus(run_result, store, verdict)),
             )
         for name, from_config, render in outputs:

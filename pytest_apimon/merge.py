@@ -231,7 +231,8 @@ def finish(paths: Sequence[Path], config: Config, *, lang: str | None = None, ou
             store, verdict = memory.store, memory.verdict
             files += [
                 (outputs.html, config.report.html, lambda: statuspage.render_status_page(
-                    store, config.env, run, verdict, lang=lang, title=config.report.title, redactor=red)),
+                    store, config.env, run, verdict, lang=lang, title=config.report.title, redactor=red,
+                    certificates=extras.certificates if extras else None)),
                 (outputs.prometheus, config.report.prometheus,
                  lambda: metrics.render_prometheus(run, store, verdict)),
             ]

@@ -20,8 +20,8 @@ from __future__ import annotations
 import contextvars
 import functools
 import time
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -29,8 +29,9 @@ from typing import Any
 import jinja2
 from markupsafe import Markup
 
-from . import times
+from . import certs, times
 from .categories import Category, Outcome
+from .certs import CertStatus
 from .messages import display_name
 from .metrics import atomic_write_text
 from .policy import DOWN, OPEN, InterfaceState, Verdict, interface_key
@@ -86,6 +87,12 @@ _T["en"].update(slow="slow", slow_title="{ms} ms, over warn_ms {warn} ms")
 # Maintenance windows (maintenance.py): checked and recorded, alerts held.
 _T["zh"].update(maintenance="维护中")
 _T["en"].update(maintenance="maintenance")
+# TLS certificates (certs.py): one table row per HTTPS origin, a pill on the interfaces of an expiring one.
+_T["zh"].update(certs="TLS 证书", origin="源站", days_left="剩余天数", level="状态", not_after="到期时间",
+                services="服务", ok_cert="正常", warning="即将过期", failing="低于失败阈值", cert_pill="证书 {days} 天")
+_T["en"].update(certs="TLS certificates", origin="Origin", days_left="Days left", level="State",
+                not_after="Expires (notAfter)", services="Services", ok_cert="ok", warning="expiring soon",
+                failing="below the failure threshold", cert_pill="cert {days} d")
 
 
 
@@ -144,6 +151,8 @@ class RowView:
     avail: list[AvailCell]
     spark: Spark | None
     days: DayBar
+    cert: str = ""  # the certificate pill ('证书 5 天') when one of its origins' certificates expires soon
+    cert_title: str = ""  # its hover text: the catalogue line with the notAfter
 
 
 @dataclass
@@ -156,6 +165,18 @@ class ServiceView:
     open: bool = False
     avail: list[AvailCell] = field(default_factory=list)
     maintenance: str = ""  # the maintenance window it was in during the run ('' = none)
+
+
+@dataclass(frozen=True)
+class CertView:
+    """One HTTPS origin's certificate: `days` left with one decimal, `level` ok / warning / failing (its css
+    class and label), `not_after` as 'YYYY-MM-DD HH:MM UTC', `services` comma separated."""
+    origin: str
+    days: str
+    level: str
+    label: str
+    not_after: str
+    services: str
 
 
 @dataclass(frozen=True)
@@ -176,18 +197,20 @@ def write_status_page(path: str | Path, page: str) -> Path:
 
 def render_status_page(store: StateStore, env: str, run: RunResult, verdict: Verdict | None, *, lang: str = "zh",
                        title: str | None = None, history_runs: int = 50, now: float | None = None,
-                       redactor: Redactor | None = None) -> str:
+                       redactor: Redactor | None = None, certificates: Sequence[CertStatus] | None = None) -> str:
     """The whole page (an HTML document as one str) for `env` after `run`, which is already recorded in `store`.
 
     Lists the interfaces of `run`. `verdict` (this run's policy outcome) supplies alert and breaker state, else
     `store.load_states`. `lang` 'zh' (default) or anything else for English; `history_runs` how many recent runs
     the run bar shows; `now` (Unix seconds, default `run.finished_at`) ends the availability windows and the
     daily bar; `redactor` masks every document/server text on the page (a default Redactor masks the usual
-    secret shapes). Reads only; raises sqlite3.Error when the store cannot be read and jinja2.TemplateError
-    if the packaged template is broken.
+    secret shapes); `certificates` the run's HTTPS origins with their thresholds (alerts.certificate_statuses),
+    else those the store recorded for this run, judged by the default thresholds (14 / 3 days). Reads only;
+    raises sqlite3.Error when the store cannot be read and jinja2.TemplateError if the packaged template is broken.
     """
     page = _page_view(store, env, run, verdict, lang=lang, title=title, history_runs=history_runs,
                       now=run.finished_at if now is None else now)
+    page["certs"], page["services"] = _certificates(store, env, run, certificates, page["t"], page["services"])
     # Memoized for this render: labels, classes and figures repeat thousands of times.
     token = _MASK.set(functools.lru_cache(maxsize=4096)((redactor or Redactor()).text))
     try:
@@ -245,6 +268,37 @@ def _page_view(store: StateStore, env: str, run: RunResult, verdict: Verdict | N
             "runs": [times.local(ts).strftime("%m-%d %H:%M") for _, ts in runs]},
         "css": _resource("status.css"), "js": _resource("status.js"),
     }
+
+
+def _certificates(store: StateStore, env: str, run: RunResult, given: Sequence[CertStatus] | None,
+                  t: Mapping[str, str], services: list[ServiceView]) -> tuple[list[CertView], list[ServiceView]]:
+    """The certificates table, and the services with a pill on each interface that reached an origin whose
+    certificate is below its warning threshold."""
+    if given is None:
+        given = [CertStatus(row.origin, row.not_after, certs.days_left(row.not_after, run.finished_at),
+                            certs.DEFAULT_WARN_DAYS, certs.DEFAULT_FAIL_DAYS, list(row.services))
+                 for row in store.certificates(env, since=run.started_at)]
+    table = [CertView(c.origin, f"{c.days_left:.1f}", c.level, t["ok_cert" if c.level == "ok" else c.level],
+                      certs.fmt_not_after(c.not_after), ", ".join(c.services)) for c in given]
+    expiring = {c.origin: c for c in given if c.level != "ok"}
+    if not expiring:
+        return table, services
+    by_name = {(r.service, r.module, r.name): r for r in run.results}
+    for svc in services:
+        for i, (module, rows) in enumerate(svc.modules):
+            svc.modules[i] = (module, [_with_cert(row, by_name.get((svc.name, module, row.name)), expiring, t,
+                                                  run.finished_at) for row in rows])
+    return table, services
+
+
+def _with_cert(row: RowView, r: InterfaceResult | None, expiring: Mapping[str, CertStatus], t: Mapping[str, str],
+               now: float) -> RowView:
+    soonest = min((expiring[o] for o in (r.certificates if r else {}) if o in expiring),
+                  key=lambda c: c.not_after, default=None)
+    if soonest is None:
+        return row
+    return replace(row, cert=t["cert_pill"].format(days=f"{max(soonest.days_left, 0):.0f}"),
+                   cert_title=soonest.describe(now))
 
 
 def _banner(run: RunResult, states: Mapping[str, InterfaceState], verdict: Verdict | None, t: Mapping[str, str],

@@ -414,3 +414,46 @@ def test_describe_never_claims_more_time_than_an_hour_of_rounding(days: float, n
     number = int(text.split(" expired " if " expired " in text else " in ", 1)[1].split()[0])
     unit = DAY if " day" in text else 3600.0
     assert number * unit <= abs(days) * DAY + 1800 + 1e-6 * max(1.0, abs(days) * DAY)
+
+
+# --- status page: a certificates table and a pill on the interfaces of an expiring origin ---------------
+
+from test_statuspage import by_id, parse  # noqa: E402
+
+from pytest_apimon.statuspage import render_status_page  # noqa: E402
+
+
+def _page_run(t: float) -> RunResult:
+    run = _run(t, 5, 100)
+    run.results.append(InterfaceResult(nodeid="pool/shop/a.yaml::plain", service="shop", module="a", name="plain",
+                                       method="GET", url="http://shop.example.com/", status=200, elapsed_ms=3.0))
+    return run
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_status_page_lists_certificates_and_flags_interfaces(tmp_path: Path, lang: str) -> None:
+    with FakeWeCom(keys=[KEY, KEY2]) as fake:
+        cfg_path = _alert_config(tmp_path, fake)
+        run = _page_run(T0)
+        extras = _finish(cfg_path, run).extras  # type: ignore[attr-defined]
+    with StateStore.in_dir(tmp_path / ".apimon") as store:
+        given = parse(render_status_page(store, "prod", run, None, lang=lang, certificates=extras.certificates))
+        stored = parse(render_status_page(store, "prod", run, None, lang=lang))  # from the store, default 14 / 3
+    for root in (given, stored):
+        table = by_id(root, "certificates")
+        rows = [[td.all_text() for td in tr.find_all("td")] for tr in table.find_all("tr")[1:]]
+        assert [r[0] for r in rows] == [SHOP, PAY]
+        assert rows[0][1] == "5.0" and rows[0][3] == certs.fmt_not_after(T0 + 5 + 5 * DAY) and rows[0][4] == "shop"
+        assert rows[0][2] == ("即将过期" if lang == "zh" else "expiring soon")
+        assert table.find_all("tr")[1].attrs["class"] == "cert-warning"
+        pills = root.find_all("span", "cert")
+        assert len(pills) == 1  # shop's https interface, not its plain-http one, nor pay's healthy certificate
+        assert pills[0].text == ("证书 5 天" if lang == "zh" else "cert 5 d")
+        assert SHOP in pills[0].attrs["title"]
+
+
+def test_status_page_without_https_has_no_certificates_card(tmp_path: Path) -> None:
+    run = RunResult(T0, T0 + 1, "prod", [InterfaceResult("n::a", "svc", "mod", "a", status=200, elapsed_ms=1.0)])
+    with StateStore.in_dir(tmp_path) as store:
+        page = render_status_page(store, "prod", run, None, certificates=[])
+    assert 'id="certificates"' not in page and "pill cert" not in page
