@@ -3,26 +3,36 @@ thresholds, messages. Real HTTPS servers on 127.0.0.1 with trustme certificates;
 
 from __future__ import annotations
 
+import socket
+import textwrap
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from fake_wecom import KEY, FakeWeCom
+from hypothesis import given
+from hypothesis import strategies as st
 from localserver import IssuedCert, LocalServer, Response, issue_cert
+from test_statuspage import by_id, parse
 
-from pytest_apimon import certs
+from pytest_apimon import alerts, certs
 from pytest_apimon.categories import Category, Outcome
 from pytest_apimon.config import ConfigError, load_config
 from pytest_apimon.documents import Expect, Interface
 from pytest_apimon.engine import Engine
 from pytest_apimon.origins import origin_of
-from pytest_apimon.probe import Request, new_session, send
-from pytest_apimon.results import InterfaceResult
+from pytest_apimon.probe import Environment, Request, new_session, send
+from pytest_apimon.redact import Redactor
+from pytest_apimon.report import render_json, render_markdown, render_terminal
+from pytest_apimon.results import InterfaceResult, RunResult
+from pytest_apimon.state import StateStore
+from pytest_apimon.statuspage import render_status_page
 
 pytestmark = pytest.mark.integration
 
 DAY = 86400.0
-NOW = time.time()  # the certificates' reference; assertions use this injected "now", never the wall clock
 
 
 @pytest.fixture(scope="module")
@@ -38,12 +48,12 @@ def _server(cert: IssuedCert) -> Iterator[LocalServer]:
 
 @pytest.fixture(scope="module")
 def in_5_days(tls_dir: Path) -> IssuedCert:
-    return issue_cert(tls_dir, NOW + 5 * DAY + 3600, "five")
+    return issue_cert(tls_dir, time.time() + 5 * DAY + 3600, "five")  # an hour of slack for a slow suite
 
 
 @pytest.fixture(scope="module")
 def expired(tls_dir: Path) -> IssuedCert:
-    return issue_cert(tls_dir, NOW - 3 * DAY - 3600, "expired")
+    return issue_cert(tls_dir, time.time() - 3 * DAY - 3600, "expired")
 
 
 @pytest.fixture
@@ -162,7 +172,7 @@ def _itf(**expect: object) -> Interface:
 
 def test_engine_warn_window_passes_and_records(tmp_path: Path, five: LocalServer, in_5_days: IssuedCert) -> None:
     engine = Engine(load_config(_config(tmp_path, five.url, in_5_days.ca_file)))
-    engine.clock = lambda: NOW
+    engine.clock = lambda: in_5_days.not_after - 5 * DAY - 3600  # as if checked when it was issued
     result = engine.check(_itf())
     assert result.outcome == Outcome.PASSED, result.reason
     assert result.certificates == {origin_of(five.url): in_5_days.not_after}
@@ -181,7 +191,7 @@ def test_engine_fails_below_cert_fail_days(tmp_path: Path, five: LocalServer, in
 
 def test_expect_cert_days_and_service_threshold(tmp_path: Path, five: LocalServer, in_5_days: IssuedCert) -> None:
     engine = Engine(load_config(_config(tmp_path, five.url, in_5_days.ca_file, "    cert_fail_days: 1\n")))
-    engine.clock = lambda: NOW
+    engine.clock = lambda: in_5_days.not_after - 5 * DAY - 3600  # as if checked when it was issued
     assert engine.check(_itf()).outcome == Outcome.PASSED
     failed = engine.check(_itf(cert_days=7))
     assert (failed.category, failed.sub) == (Category.UNEXPECTED, "cert") and "expires in 5 days" in failed.reason
@@ -195,7 +205,7 @@ def test_global_thresholds(tmp_path: Path, five: LocalServer, in_5_days: IssuedC
                               defaults="defaults:\n  cert_warn_days: 30\n  cert_fail_days: 10\n"))
     assert cfg.cert_days("shop") == (30, 10) and cfg.cert_days("unknown") == (30, 10)
     engine = Engine(cfg)
-    engine.clock = lambda: NOW
+    engine.clock = lambda: in_5_days.not_after - 5 * DAY - 3600  # as if checked when it was issued
     assert engine.check(_itf()).sub == "cert"
 
 
@@ -238,15 +248,6 @@ def test_bad_thresholds(tmp_path: Path, text: str, field: str) -> None:
 
 # --- warnings: report, WeCom at most once a day per origin, state -----------------------------------------
 
-import textwrap  # noqa: E402
-
-from fake_wecom import KEY, FakeWeCom  # noqa: E402
-
-from pytest_apimon import alerts  # noqa: E402
-from pytest_apimon.redact import Redactor  # noqa: E402
-from pytest_apimon.report import render_json, render_markdown, render_terminal  # noqa: E402
-from pytest_apimon.results import RunResult  # noqa: E402
-from pytest_apimon.state import StateStore  # noqa: E402
 
 KEY2 = "11111111-2222-3333-4444-555555555555"
 T0 = 1_790_000_000.0
@@ -395,9 +396,6 @@ def test_run_against_an_origin_expiring_in_5_days_passes_with_a_warning(
 
 # --- property: whatever a server presents, reading it raises ValueError at most ------------------------
 
-from hypothesis import given  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
-
 
 @given(st.binary(max_size=300))
 def test_any_bytes_read_as_a_certificate_or_value_error(der: bytes) -> None:
@@ -417,10 +415,6 @@ def test_describe_never_claims_more_time_than_an_hour_of_rounding(days: float, n
 
 
 # --- status page: a certificates table and a pill on the interfaces of an expiring origin ---------------
-
-from test_statuspage import by_id, parse  # noqa: E402
-
-from pytest_apimon.statuspage import render_status_page  # noqa: E402
 
 
 def _page_run(t: float) -> RunResult:
@@ -457,3 +451,74 @@ def test_status_page_without_https_has_no_certificates_card(tmp_path: Path) -> N
     with StateStore.in_dir(tmp_path) as store:
         page = render_status_page(store, "prod", run, None, certificates=[])
     assert 'id="certificates"' not in page and "pill cert" not in page
+
+
+# --- through an HTTP CONNECT proxy: the certificate is the origin's, not the proxy's ----------------------
+
+
+class ConnectProxy:
+    """A minimal HTTP CONNECT proxy on 127.0.0.1 (free port) that tunnels bytes and counts tunnels."""
+
+    def __init__(self) -> None:
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+        self.tunnels: list[str] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(client,), daemon=True).start()
+
+    def _serve(self, client: socket.socket) -> None:
+        with client:
+            head = b""
+            while b"\r\n\r\n" not in head:
+                chunk = client.recv(4096)
+                if not chunk:
+                    return
+                head += chunk
+            target = head.split(b" ", 2)[1].decode()
+            self.tunnels.append(target)
+            host, port = target.rsplit(":", 1)
+            with socket.create_connection((host, int(port)), timeout=10) as upstream:
+                client.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+                pump = threading.Thread(target=self._pipe, args=(upstream, client), daemon=True)
+                pump.start()
+                self._pipe(client, upstream)
+                pump.join(10)
+
+    @staticmethod
+    def _pipe(src: socket.socket, dst: socket.socket) -> None:
+        try:
+            while data := src.recv(65536):
+                dst.sendall(data)
+            dst.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+@pytest.fixture
+def proxy() -> Iterator[ConnectProxy]:
+    p = ConnectProxy()
+    yield p
+    p.close()
+
+
+def test_through_a_connect_proxy(proxy: ConnectProxy, five: LocalServer, in_5_days: IssuedCert, old: LocalServer,
+                                 expired: IssuedCert) -> None:
+    session = new_session()
+    session.environment = Environment({"https": proxy.url}, None)
+    ex = send(session, Request("GET", five.url + "/ok", ca_bundle=in_5_days.ca_file))
+    assert ex.error is None and ex.certificates == {origin_of(five.url): in_5_days.not_after}
+    ex = send(session, Request("GET", old.url + "/ok", ca_bundle=expired.ca_file))
+    assert ex.error is not None and ex.error.sub == "tls" and certs.fmt_not_after(expired.not_after) in ex.error.message
+    assert ex.certificates == {origin_of(old.url): expired.not_after}
+    assert proxy.tunnels.count(f"127.0.0.1:{old.port}") == 2  # the refused handshake, then the one reading notAfter
+    assert f"127.0.0.1:{five.port}" in proxy.tunnels
