@@ -522,3 +522,14 @@ def test_through_a_connect_proxy(proxy: ConnectProxy, five: LocalServer, in_5_da
     assert ex.certificates == {origin_of(old.url): expired.not_after}
     assert proxy.tunnels.count(f"127.0.0.1:{old.port}") == 2  # the refused handshake, then the one reading notAfter
     assert f"127.0.0.1:{five.port}" in proxy.tunnels
+
+
+def test_verify_off_expired_certificate_fails_as_cert(tmp_path: Path, old: LocalServer, expired: IssuedCert) -> None:
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(f"services:\n  shop:\n    base_url: {old.url}\n    verify_tls: false\n", encoding="utf-8")
+    engine = Engine(load_config(cfg))
+    engine.clock = lambda: expired.not_after + 3 * DAY + 600
+    result = engine.check(_itf())
+    assert (result.category, result.sub) == (Category.UNEXPECTED, "cert")
+    assert result.reason == (f"certificate of {origin_of(old.url)} expired 3 days ago "
+                             f"(notAfter {certs.fmt_not_after(expired.not_after)})")
