@@ -175,8 +175,7 @@ def render_prometheus(run: RunResult, store: StateStore | None = None, verdict: 
         fam["apimon_interfaces_down"].add({"env": env}, sum(s.status == DOWN for s in states.values()))
     if verdict is not None:
         fam["apimon_storm"].add({"env": env}, 1 if verdict.storm is not None else 0)
-    for (origin, service), when in sorted(_certificates(run.results).items()):
-        fam["apimon_cert_expiry_timestamp_seconds"].add({"env": env, "origin": origin, "service": service}, when)
+    _certificates(fam["apimon_cert_expiry_timestamp_seconds"], run)
 
     registry = CollectorRegistry(auto_describe=False)
     # A HELP/TYPE without samples is legal but noise: only families with samples.
@@ -199,14 +198,14 @@ def atomic_write_text(path: str | Path, text: str, mode: int = SHARED_FILE) -> P
     return atomic_write(path, text, mode=mode)
 
 
-def _certificates(results: Iterable[InterfaceResult]) -> dict[tuple[str, str], float]:
-    """(origin, service) -> the soonest notAfter the run saw (certs.py): one series per label set."""
-    out: dict[tuple[str, str], float] = {}
-    for r in results:
+def _certificates(family: _Family, run: RunResult) -> None:
+    """One sample per (origin, service): the soonest notAfter the run saw (certs.py), Unix time."""
+    soonest: dict[tuple[str, str], float] = {}
+    for r in run.results:
         for origin, when in r.certificates.items():
-            key = (origin, r.service)
-            out[key] = min(when, out.get(key, when))
-    return out
+            soonest[origin, r.service] = min(when, soonest.get((origin, r.service), when))
+    for (origin, service), when in sorted(soonest.items()):
+        family.add({"env": run.env, "origin": origin, "service": service}, when)
 
 
 def _unique(results: Iterable[InterfaceResult]) -> list[InterfaceResult]:

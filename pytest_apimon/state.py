@@ -903,7 +903,9 @@ class StateStore:
             "SELECT origin, services, not_after, checked_at, warned_at FROM certificates"
             " WHERE env = ? AND checked_at >= ? ORDER BY not_after, origin",
             (env, 0.0 if since is None else since))
-        return [_certificate_row(row) for row in rows]
+        return [CertificateRow(origin, tuple(json.loads(services)), float(not_after), float(checked),
+                               None if warned is None else float(warned))
+                for origin, services, not_after, checked, warned in rows]
 
     def last_failure_since(self, env: str, since: float) -> dict[str, tuple[str, float]]:
         """{key: (category, run start in Unix seconds)} of each interface's most recent failure since `since`
@@ -917,19 +919,13 @@ class StateStore:
 
 @dataclass(frozen=True)
 class CertificateRow:
-    """An HTTPS origin's certificate as last seen (certificates table)."""
-
+    """An HTTPS origin's certificate as last seen (certificates table): notAfter, the finish of the last run that
+    saw it and when its expiry warning was last sent (None: never), all epoch seconds."""
     origin: str
     services: tuple[str, ...]
-    not_after: float  # epoch seconds
-    checked_at: float  # the last run that saw it (its finish time)
-    warned_at: float | None  # when its expiry warning was last sent; None: never
-
-
-def _certificate_row(row: Sequence[Any]) -> CertificateRow:
-    origin, services, not_after, checked_at, warned_at = row
-    return CertificateRow(origin, tuple(json.loads(services)), float(not_after), float(checked_at),
-                          None if warned_at is None else float(warned_at))
+    not_after: float
+    checked_at: float
+    warned_at: float | None
 
 
 def _backfill_rollups(store: StateStore) -> None:
