@@ -878,14 +878,12 @@ class StateStore:
         for `forget_after` seconds are dropped (a service moved away or left the pool)."""
         self.conn.execute("BEGIN IMMEDIATE")
         try:
-            for origin, services, not_after in seen:
-                self.conn.execute(
-                    "INSERT INTO certificates (env, origin, services, not_after, checked_at, warned_at)"
-                    " VALUES (?, ?, ?, ?, ?, NULL) ON CONFLICT (env, origin) DO UPDATE SET"
-                    " services = excluded.services, checked_at = excluded.checked_at,"
-                    " warned_at = CASE WHEN certificates.not_after = excluded.not_after"
-                    " THEN certificates.warned_at END, not_after = excluded.not_after",
-                    (env, origin, json.dumps(sorted(services)), not_after, now))
+            self.conn.executemany(
+                "INSERT INTO certificates (env, origin, services, not_after, checked_at, warned_at)"
+                " VALUES (?, ?, ?, ?, ?, NULL) ON CONFLICT (env, origin) DO UPDATE SET services = excluded.services,"
+                " checked_at = excluded.checked_at, warned_at = CASE WHEN certificates.not_after = excluded.not_after"
+                " THEN certificates.warned_at END, not_after = excluded.not_after",
+                [(env, origin, json.dumps(sorted(services)), not_after, now) for origin, services, not_after in seen])
             self.conn.execute("DELETE FROM certificates WHERE env = ? AND checked_at < ?", (env, now - forget_after))
             self.conn.execute("COMMIT")
         except BaseException:
