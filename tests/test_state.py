@@ -46,7 +46,7 @@ def tables(path: Path) -> set[str]:
 def test_migration_from_empty_db_and_reopen(tmp_path: Path) -> None:
     db = tmp_path / "st" / "state.db"
     with StateStore(db) as store:
-        assert store.version == SCHEMA_VERSION == 5
+        assert store.version == SCHEMA_VERSION == 6
         assert store.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         assert store.conn.execute("PRAGMA auto_vacuum").fetchone()[0] == 2  # incremental
     assert {"schema_version", "runs", "results", "alert_state", "meta", "rollups", "rollup_keys",
