@@ -394,6 +394,8 @@ def _tls(text: str) -> str:
     m = re.fullmatch(r"certificate verify failed: (.*)", text)
     if m:
         return "证书校验失败：" + _tls(m.group(1))
+    if text.startswith("certificate of "):  # certs.py: an expired certificate with its notAfter
+        return zh(text)
     m = re.fullmatch(r"Hostname mismatch, certificate is not valid for '(.*)'\.?", text)
     if m:
         return f"主机名不匹配，证书对「{m.group(1)}」无效"
