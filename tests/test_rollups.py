@@ -345,3 +345,22 @@ def test_export_csv_and_json_from_the_rollups(tmp_path: Path, monkeypatch: pytes
     assert short["svc/订单"]["checks"] == 2
     with pytest.raises(SystemExit):
         main(["export", "--env", "prod", "--from", "yesterday", "--to", "2026-01-31"])
+
+
+def test_availability_windows_equal_one_count_per_window(tmp_path: Path) -> None:
+    """The one-pass availability_windows (every period added once, newest first) agrees with counting each
+    window on its own across raw, hourly and daily tiers, for windows inside and beyond 7 days."""
+    rng = random.Random(17)
+    with StateStore.in_dir(tmp_path, raw_hours=6) as store:
+        for i in range(12 * 24):  # 12 days of hourly runs
+            ts = T0 + i * HOUR + rng.uniform(0, 600)
+            names = ["a", "b"] + (["c"] if i % 5 else [])  # c misses some runs
+            record(store, ts, [res(n, "failed" if rng.random() < 0.2 else "passed") for n in names])
+        now = ts + 5
+        windows = {"3h": 3 * HOUR, "24h": DAY, "7d": 7 * DAY, "8d": 8 * DAY, "30d": 30 * DAY, "1y": 365 * DAY}
+        got = store.availability_windows("prod", now=now, windows=windows)
+        for name, seconds in windows.items():
+            expected = {k: Availability(c, p) for k, (c, p) in store._counts("prod", now - seconds, now + 1,
+                                                                              exact=False).items()}
+            assert got[name] == expected, name
+        assert got["30d"]["svc/a"].checks == 12 * 24
