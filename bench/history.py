@@ -18,9 +18,9 @@ What it does (figures go to docs/benchmarks.md):
    gives back what a shrinking history freed);
 3b. the worst case of pruning: a copy whose raw window is lowered to 24 h, so each of 8 runs meets a backlog
    and spends its whole per-run budget (rows or time): _prune and incremental-vacuum times, rows, statements;
-4. the end-of-run harness, in a fresh process each time, alternating empty / year so both see the same load: open the store, evaluate, record the run, render
-   the status page + Prometheus file + report trends (alerts.build_extras): wall time and peak RSS
-   (ru_maxrss), with the year of history vs an empty database;
+4. the end-of-run harness, in a fresh process each time, alternating empty / year so both see the same
+   load: open the store, evaluate, record the run, render the status page + Prometheus file + report trends
+   (alerts.build_extras): wall time and peak RSS (VmHWM), with the year of history vs an empty database;
 5. unless --no-pytest: the same comparison with real `pytest --apimon POOL --apimon-html … --apimon-prometheus
    …` runs against bench/target.py (bench/run.py's helpers): wall time and peak RSS of the process tree.
 
@@ -206,7 +206,7 @@ def end_of_run(db: str, n: int, ts: float, out: str) -> None:
     base = [rng.lognormvariate(4.3, 0.6) for _ in pool]
     results = results_at(rng, pool, base, ts)
     run = RunResult(ts, ts + 20, ENV, results)
-    rss_start = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    rss_start = _vm_hwm_mb()
     t1 = time.perf_counter()
     with StateStore(db) as store:
         verdict = evaluate(store.load_states(ENV), results, parse_policy(None), ts + 20, store.load_memory(ENV))
@@ -224,7 +224,7 @@ def end_of_run(db: str, n: int, ts: float, out: str) -> None:
     print(json.dumps({
         "import_s": imported - t0, "end_of_run_s": end - t1, "record_s": t2 - t1, "page_s": t3 - t2,
         "prom_s": t4 - t3, "extras_s": t5 - t4,
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "rss_before_mb": rss_start / 1024,
+        "peak_rss_mb": _vm_hwm_mb(), "rss_before_mb": rss_start,
         "page_bytes": len(page.encode()), "prom_bytes": len(prom.encode())}))
 
 
@@ -238,6 +238,15 @@ def end_of_run_once(db: Path, n: int, ts: float, work: Path) -> dict:
     got = subprocess.run([sys.executable, __file__, "--end-of-run", str(copy), "--n", str(n), "--ts", str(ts),
                           "--out", str(work)], capture_output=True, text=True, check=True)
     return {**json.loads(got.stdout.strip().splitlines()[-1]), "load1": load}
+
+
+def _vm_hwm_mb() -> float:
+    """Peak RSS of this process in MB (VmHWM). Not ru_maxrss: Linux carries that over an exec from the
+    parent, so a child of a big parent reports the parent's peak (the ~77 MB both sides showed before)."""
+    for line in Path("/proc/self/status").read_text(encoding="ascii").splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def harness(dbs: dict[str, Path], n: int, ts: float, repeats: int, work: Path) -> dict[str, dict]:

@@ -819,14 +819,15 @@ class StateStore:
 
         rolled = [(index[start], cols) for start, cols in self._columns(env, "day", starts[0], first_open)
                   if start in index]
-        if rolled and len(rolled) == index.get(first_open, days) and all(c["id"] is rolled[0][1]["id"]
-                                                                          for _, c in rolled):
-            # Every rolled-up day of the bar holds the same interfaces (the usual case): one row per interface
-            # straight from the transposed columns, instead of a Python step per interface and day.
-            pairs = zip(*(zip(c["checks"], c["passed"]) for _, c in rolled))
-            tail = [empty] * (days - len(rolled))
-            for i, row_pairs in zip(rolled[0][1]["id"], pairs):
-                grid[i] = [memo.get(pr) or cell(pr) for pr in row_pairs] + tail
+        first = rolled[0][0] if rolled else 0
+        if rolled and first + len(rolled) == index.get(first_open, days) and all(
+                c["id"] is rolled[0][1]["id"] for _, c in rolled):
+            # The rolled-up days are consecutive and hold the same interfaces (the usual case): one row per
+            # interface straight from the transposed columns, instead of a Python step per interface and day.
+            pairs = zip(*(zip(c["checks"], c["passed"], strict=True) for _, c in rolled), strict=True)
+            head, tail = [empty] * first, [empty] * (days - first - len(rolled))
+            for i, row_pairs in zip(rolled[0][1]["id"], pairs, strict=True):
+                grid[i] = head + [memo.get(pr) or cell(pr) for pr in row_pairs] + tail
         else:
             for n, cols in rolled:
                 for i, c, p in zip(cols["id"], cols["checks"], cols["passed"], strict=True):
@@ -871,12 +872,18 @@ class StateStore:
                 for key, bucket, value in self.conn.execute(sql, (since, width, env, lo)):
                     add(key, int(bucket), float(value))
                 continue
-            per_bucket: dict[int, _Columns] = {}
+            periods: dict[int, list[dict[str, Any]]] = {}
             for start, cols in self._columns(env, src, lo, hi):
                 bucket = int((start - since) // width)
                 if bucket >= 0:
-                    per_bucket.setdefault(bucket, _Columns(max)).add(cols["id"], cols["p95"])
-            for bucket, highest in per_bucket.items():
+                    periods.setdefault(bucket, []).append(cols)
+            for bucket, bucket_cols in periods.items():
+                highest = _Columns(max)
+                by_ids: dict[int, list[Sequence[int]]] = {}  # one max() over all the bucket's periods per id column
+                for cols in bucket_cols:
+                    by_ids.setdefault(id(cols["id"]), [cols["id"]]).append(cols["p95"])
+                for ids, *columns in by_ids.values():
+                    highest.add(ids, list(map(max, *columns)) if len(columns) > 1 else columns[0])
                 by_id = highest.by_id()
                 keys = self._keys_of(by_id)
                 for i, (v,) in by_id.items():
@@ -1075,7 +1082,7 @@ class _Columns:
     def by_id(self) -> dict[int, Sequence[int]]:
         if len(self.groups) == 1:  # the usual case: every period holds the same interfaces
             ids, *columns = self.groups[0]
-            return dict(zip(ids, zip(*columns)))
+            return dict(zip(ids, zip(*columns, strict=True), strict=True))
         out: dict[int, Sequence[int]] = {}
         for ids, *columns in self.groups:
             for j, i in enumerate(ids):

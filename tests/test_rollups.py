@@ -364,3 +364,26 @@ def test_availability_windows_equal_one_count_per_window(tmp_path: Path) -> None
                                                                               exact=False).items()}
             assert got[name] == expected, name
         assert got["30d"]["svc/a"].checks == 12 * 24
+
+
+@pytest.mark.parametrize("gap", [False, True])
+def test_daily_history_equals_each_days_counts(tmp_path: Path, gap: bool) -> None:
+    """The daily bar (transposed fast path when every day holds the same interfaces; the general path when
+    an interface is missing on some day) gives each day's exact counts, zeros before the history starts."""
+    rng = random.Random(23)
+    gap_day = rollup.next_day(rollup.next_day(rollup.next_day(rollup.day_floor(T0))))
+    c_checks = 0
+    with StateStore.in_dir(tmp_path, raw_hours=6) as store:
+        for i in range(10 * 24):
+            ts = T0 + i * HOUR + rng.uniform(0, 600)
+            names = ["a", "b"] + ([] if gap and rollup.day_floor(ts) == gap_day else ["c"])
+            c_checks += "c" in names
+            record(store, ts, [res(n, "failed" if rng.random() < 0.2 else "passed") for n in names])
+        now = ts + 5
+        starts, bars = store.daily_history("prod", days=15, now=now)
+        assert len(starts) == 15 and set(bars) == {"svc/a", "svc/b", "svc/c"}
+        for n, day in enumerate(starts):
+            expected = store.availability("prod", since=day, until=rollup.next_day(day))
+            for key, row in bars.items():
+                assert row[n] == expected.get(key, Availability(0, 0)), (n, key)
+        assert sum(a.checks for a in bars["svc/c"]) == c_checks < 10 * 24 + (1 if not gap else -20)
