@@ -208,6 +208,7 @@ def end_of_run(db: str, n: int, ts: float, out: str) -> None:
     run = RunResult(ts, ts + 20, ENV, results)
     rss_start = _vm_hwm_mb()
     t1 = time.perf_counter()
+    cpu1 = time.process_time()
     with StateStore(db) as store:
         verdict = evaluate(store.load_states(ENV), results, parse_policy(None), ts + 20, store.load_memory(ENV))
         store.record_run(run, verdict.states, verdict.memory, removed=verdict.removed, now=ts + 20)
@@ -221,7 +222,8 @@ def end_of_run(db: str, n: int, ts: float, out: str) -> None:
     statuspage.write_status_page(Path(out) / "status.html", page)
     metrics.atomic_write_text(Path(out) / "apimon.prom", prom)
     end = time.perf_counter()
-    print(json.dumps({
+    cpu = time.process_time() - cpu1
+    print(json.dumps({"end_of_run_cpu_s": cpu,
         "import_s": imported - t0, "end_of_run_s": end - t1, "record_s": t2 - t1, "page_s": t3 - t2,
         "prom_s": t4 - t3, "extras_s": t5 - t4,
         "peak_rss_mb": _vm_hwm_mb(), "rss_before_mb": rss_start,
@@ -388,7 +390,9 @@ def main(argv: list[str] | None = None) -> int:
     lines = [
         f"| state.db, {args.days} days, {args.n} interfaces | {report['build']['db_mb']} MB |",
         f"| end of run (record + page + metrics + trends), empty → year | {h0['end_of_run_s']:.2f} s → "
-        f"{h1['end_of_run_s']:.2f} s (+{h1['end_of_run_s'] - h0['end_of_run_s']:.2f} s) |",
+        f"{h1['end_of_run_s']:.2f} s (+{h1['end_of_run_s'] - h0['end_of_run_s']:.2f} s); "
+        f"CPU {h0['end_of_run_cpu_s']:.2f} s → {h1['end_of_run_cpu_s']:.2f} s "
+        f"(+{h1['end_of_run_cpu_s'] - h0['end_of_run_cpu_s']:.2f} s); load {h1['load1']} |",
         f"| peak RSS of that process, empty → year | {h0['peak_rss_mb']:.0f} MB → {h1['peak_rss_mb']:.0f} MB "
         f"(+{h1['peak_rss_mb'] - h0['peak_rss_mb']:.0f} MB) |",
         f"| status page | {h1['page_bytes'] / 1e6:.2f} MB |",
