@@ -290,7 +290,18 @@ def prune_backlog(db: Path, n: int, start: float, runs: int, raw_hours: float) -
             store.record_run(RunResult(ts, ts + 20, ENV, results), verdict.states, verdict.memory, now=ts + 20)
             done.append(store.last_maintenance)
             ts += EVERY
+        # The incremental vacuum's worst case: a history that shrank by a lot at once (setup, not timed: the
+        # oldest half of the raw tier deleted in one statement), then what each run's bounded step costs.
+        conn = store.conn
+        conn.execute("DELETE FROM results WHERE run_id IN (SELECT id FROM runs ORDER BY id LIMIT"
+                     " (SELECT COUNT(*) / 2 FROM runs))")
+        free_before = conn.execute("PRAGMA freelist_count").fetchone()[0]
+        steps: list[int] = []
+        for _ in range(5):
+            steps.append(_timed(store._incremental_vacuum, vacuum_ms)())
     return {"runs": runs, "raw_hours": raw_hours, "load1": round(os.getloadavg()[0], 1),
+            "vacuum_free_pages_before": free_before, "vacuum_step_pages": steps,
+            "vacuum_step_ms": [round(x, 1) for x in vacuum_ms[-5:]],
             "prune_ms_max": round(max(prune_ms), 1), "prune_ms_p50": round(statistics.median(prune_ms), 1),
             "prune_ms": [round(x, 1) for x in prune_ms],
             "rows_per_run_max": max(d.results_deleted for d in done),
