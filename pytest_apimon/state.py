@@ -19,9 +19,10 @@ from __future__ import annotations
 import json
 import logging
 import math
-import operator
 import sqlite3
+import sys
 import time
+from array import array
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -720,7 +721,7 @@ class StateStore:
     def _counts(self, env: str, since: float, until: float | None, keys: list[str] | None = None,
                 exact: bool = True) -> dict[str, tuple[int, int]]:
         """{key: (executed checks, passed)} over [since, until) from the tiers (see _segments)."""
-        sums = _Columns(operator.add)
+        sums = _Sums()
         out: dict[str, tuple[int, int]] = {}
         for src, lo, hi in self._segments(env, since, until, exact):
             if src == "raw":
@@ -776,7 +777,7 @@ class StateStore:
                     lows.setdefault((src, hi), set()).add(lo)
         suffix: dict[tuple[str, float, float], dict[int, Sequence[int]]] = {}
         for (tier, hi), bounds in lows.items():
-            sums = _Columns(operator.add)
+            sums = _Sums()
             pending = sorted(bounds, reverse=True)
             for start, cols in reversed(self._columns(env, tier, min(bounds), hi)):
                 while pending and start < pending[0]:
@@ -1092,6 +1093,42 @@ class _Columns:
                     out[i] = values
                 else:
                     out[i] = [self.op(a, b) for a, b in zip(row, values, strict=True)]
+        return out
+
+
+class _Sums:
+    """Columns of several rollups added position-wise (like _Columns with addition), but each column is held
+    as ONE integer whose 64-bit lanes are the column's entries: adding two such integers adds every lane at
+    once (C speed, no Python int per entry and period). Entries are uint32 (rollup.py), so a lane cannot
+    carry into the next before 2**32 periods have been added."""
+
+    _LANE = 8
+    _LOW = 0 if sys.byteorder == "little" else 1  # which uint32 half of a lane holds its value
+
+    def __init__(self) -> None:
+        self.groups: list[list[Any]] = []  # [ids, total, total, …]
+
+    @classmethod
+    def _wide(cls, column: array) -> int:
+        wide = array("Q", bytes(cls._LANE * len(column)))
+        memoryview(wide).cast("B").cast("I")[cls._LOW::2] = memoryview(column)
+        return int.from_bytes(wide, sys.byteorder)
+
+    def add(self, ids: Sequence[int], *columns: array) -> None:
+        for group in self.groups:
+            if group[0] is ids:
+                for j, column in enumerate(columns, start=1):
+                    group[j] += self._wide(column)
+                return
+        self.groups.append([ids, *(self._wide(c) for c in columns)])
+
+    def by_id(self) -> dict[int, Sequence[int]]:
+        out: dict[int, Sequence[int]] = {}
+        for ids, *totals in self.groups:
+            columns = [array("Q", t.to_bytes(self._LANE * len(ids), sys.byteorder)) for t in totals]
+            for i, values in zip(ids, zip(*columns, strict=True), strict=True):
+                old = out.get(i)
+                out[i] = values if old is None else [a + b for a, b in zip(old, values, strict=True)]
         return out
 
 

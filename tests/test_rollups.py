@@ -387,3 +387,23 @@ def test_daily_history_equals_each_days_counts(tmp_path: Path, gap: bool) -> Non
             for key, row in bars.items():
                 assert row[n] == expected.get(key, Availability(0, 0)), (n, key)
         assert sum(a.checks for a in bars["svc/c"]) == c_checks < 10 * 24 + (1 if not gap else -20)
+
+
+def test_column_sums_add_every_lane_without_carries() -> None:
+    """state._Sums adds uint32 columns as integers with 64-bit lanes: equal to adding entry by entry, also
+    for entries at the uint32 maximum (a carry would spill into the neighbour) and for several id columns."""
+    from array import array
+
+    rng = random.Random(29)
+    ids_a, ids_b = array("I", [1, 2, 3, 5]), array("I", [2, 5, 7])
+    sums = state_mod._Sums()
+    expected: dict[int, list[int]] = {}
+    for _ in range(40):
+        ids = ids_a if rng.random() < 0.6 else ids_b
+        cols = [array("I", [rng.choice((0, 1, 7, 0xFFFFFFFF)) for _ in ids]) for _ in range(2)]
+        sums.add(ids, *cols)
+        for j, i in enumerate(ids):
+            row = expected.setdefault(i, [0, 0])
+            row[0] += cols[0][j]
+            row[1] += cols[1][j]
+    assert {i: list(v) for i, v in sums.by_id().items()} == expected
