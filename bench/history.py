@@ -323,6 +323,7 @@ def pytest_runs(dbs: dict[str, Path | None], n: int, repeats: int, work: Path) -
         walls: dict[str, list[float]] = {name: [] for name in dbs}
         peaks: dict[str, list[float]] = {name: [] for name in dbs}
         loads: dict[str, list[float]] = {name: [] for name in dbs}
+        cpus: dict[str, list[float]] = {name: [] for name in dbs}
         for _, (name, db) in ((r, item) for r in range(repeats) for item in dbs.items()):
             state = work / ".apimon"
             shutil.rmtree(state, ignore_errors=True)
@@ -338,8 +339,10 @@ def pytest_runs(dbs: dict[str, Path | None], n: int, repeats: int, work: Path) -
                 raise SystemExit(f"pytest failed ({m.rc}): {m.stdout[-2000:]}")
             walls[name].append(m.wall_s)
             peaks[name].append(m.peak_mb)
+            cpus[name].append(round(m.cpu_s, 2))
         return {name: {"wall_s": round(statistics.median(walls[name]), 2), "walls": [round(w, 2) for w in walls[name]],
-                       "peak_mb": round(statistics.median(peaks[name]), 1), "peaks": peaks[name], "loads": loads[name]}
+                       "peak_mb": round(statistics.median(peaks[name]), 1), "peaks": peaks[name], "loads": loads[name],
+                       "cpu_s": statistics.median(cpus[name]), "cpus": cpus[name]}
                 for name in dbs}
     finally:
         target.stop()
@@ -411,7 +414,8 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_pytest:
         p0, p1 = report["pytest_empty"], report["pytest_year"]
         lines += [f"| pytest run wall, empty → year | {p0['wall_s']} s → {p1['wall_s']} s "
-                  f"(+{p1['wall_s'] - p0['wall_s']:.2f} s) |",
+                  f"(+{p1['wall_s'] - p0['wall_s']:.2f} s); CPU {p0['cpu_s']} s → {p1['cpu_s']} s "
+                  f"(+{p1['cpu_s'] - p0['cpu_s']:.2f} s) |",
                   f"| pytest run peak RSS, empty → year | {p0['peak_mb']} MB → {p1['peak_mb']} MB "
                   f"(+{p1['peak_mb'] - p0['peak_mb']:.1f} MB) |"]
     print("\n".join(lines))

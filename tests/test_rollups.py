@@ -407,3 +407,17 @@ def test_column_sums_add_every_lane_without_carries() -> None:
             row[0] += cols[0][j]
             row[1] += cols[1][j]
     assert {i: list(v) for i, v in sums.by_id().items()} == expected
+
+
+def test_run_bar_tokens_follow_the_bar_order_not_the_run_ids(tmp_path: Path) -> None:
+    """The bar lists runs by start time; after a clock was set back, run ids are not in that order: every
+    token still lands under its own run (state.bar_tokens maps run ids to positions)."""
+    with StateStore.in_dir(tmp_path) as store:
+        record(store, T0, [res("a", latency=10.0)])
+        record(store, T0 - HOUR, [res("a", "failed", latency=20.0), res("b", latency=30.0)])  # clock set back
+        record(store, T0 + HOUR, [res("a", latency=40.0, attempts=2)])
+        runs = store.recent_runs("prod", 10)
+        ids = [rid for rid, _ in runs]
+        assert ids != sorted(ids)
+        tokens = store.bar_tokens(ids, {"server_error": "e", "unexpected": "u"})
+    assert tokens == {"svc/a": ["e:500:20", "o:200:10", "r:200:40:2"], "svc/b": ["o:200:30", "-", "-"]}
