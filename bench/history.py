@@ -298,7 +298,7 @@ def prune_backlog(db: Path, n: int, start: float, runs: int, raw_hours: float) -
         free_before = conn.execute("PRAGMA freelist_count").fetchone()[0]
         steps: list[int] = []
         for _ in range(5):
-            steps.append(_timed(store._incremental_vacuum, vacuum_ms)())
+            steps.append(store._incremental_vacuum())  # timed: wrapped above
     return {"runs": runs, "raw_hours": raw_hours, "load1": round(os.getloadavg()[0], 1),
             "vacuum_free_pages_before": free_before, "vacuum_step_pages": steps,
             "vacuum_step_ms": [round(x, 1) for x in vacuum_ms[-5:]],

@@ -348,12 +348,14 @@ class StateStore:
                                   (run.env, json.dumps(vars(memory))))
             self._windows_memo = None
             self._roll(run.env, run.started_at, now)
-            done = self._prune(run.env, now, max(PRUNE_MIN_ROWS, 2 * len(run.results)))
+            deadline = self.timer() + PRUNE_TIME_BUDGET
+            done = self._prune(run.env, now, max(PRUNE_MIN_ROWS, 2 * len(run.results)), deadline)
             self.conn.execute("COMMIT")
         except BaseException:
             self.conn.execute("ROLLBACK")
             raise
-        done.pages_vacuumed = self._incremental_vacuum()
+        if self.timer() < deadline:  # the vacuum step shares pruning's time budget: one or the other runs long
+            done.pages_vacuumed = self._incremental_vacuum()
         self.last_maintenance = done
         return run_id
 
@@ -457,12 +459,11 @@ class StateStore:
             if rolled is None or current > rolled:
                 self._set_meta(env, name, current)
 
-    def _prune(self, env: str, now: float, max_rows: int) -> Maintenance:
+    def _prune(self, env: str, now: float, max_rows: int, deadline: float) -> Maintenance:
         """Delete raw results older than `raw_hours` (never of a day not rolled up yet) and rollups older than
         their tier's retention, within this run's budget: batches of PRUNE_BATCH rows, at most `max_rows`
-        raw rows, no new batch after PRUNE_TIME_BUDGET seconds (self.timer). Oldest first, by indexed ranges
+        raw rows, no new batch once self.timer() reaches `deadline`. Oldest first, by indexed ranges
         (runs_env_started, then results by primary key); what is left is deleted by the next runs."""
-        deadline = self.timer() + PRUNE_TIME_BUDGET
         done = Maintenance()
         rolled_day = self._meta_float(env, "rolled_day")
         cutoff = rollup.hour_floor(now - self.raw_hours * HOUR)

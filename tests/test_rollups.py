@@ -421,3 +421,23 @@ def test_run_bar_tokens_follow_the_bar_order_not_the_run_ids(tmp_path: Path) -> 
         assert ids != sorted(ids)
         tokens = store.bar_tokens(ids, {"server_error": "e", "unexpected": "u"})
     assert tokens == {"svc/a": ["e:500:20", "o:200:10", "r:200:40:2"], "svc/b": ["o:200:30", "-", "-"]}
+
+
+def test_vacuum_step_waits_when_pruning_spent_the_time_budget(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+                                                               ) -> None:
+    """Pruning and the vacuum step share one time budget: a run whose pruning used it up gives no pages
+    back (the next run does), so the two never add up to a long pause."""
+    monkeypatch.setattr(state_mod, "PRUNE_BATCH", 10)
+    ticks = [0.0]
+    with StateStore.in_dir(tmp_path, raw_hours=1000, timer=lambda: ticks[0]) as store:
+        backlog(store)
+        vacuums: list[int] = []
+        monkeypatch.setattr(store, "_incremental_vacuum", lambda: vacuums.append(1) or 0)
+        slow = [True]
+        store.conn.set_trace_callback(lambda sql: ticks.__setitem__(0, ticks[0] + 0.03)
+                                      if slow[0] and sql.startswith("DELETE FROM results") else None)
+        record(store, T0 + 20 * 3 * HOUR, [res(f"i{n}") for n in range(10)])
+        assert store.last_maintenance.out_of_budget and vacuums == []
+        slow[0] = False
+        record(store, T0 + 21 * 3 * HOUR, [res(f"i{n}") for n in range(10)])
+        assert vacuums == [1]
