@@ -20,9 +20,7 @@ import json
 import logging
 import math
 import sqlite3
-import sys
 import time
-from array import array
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -629,7 +627,7 @@ class StateStore:
                         bucket.append(row.latency_ms)
                 part = {key: p95(v) for key, v in values.items()}
             else:
-                highest = _Columns(max)
+                highest = rollup.Columns(max)
                 for _, cols in self._columns(env, src, lo, hi):
                     highest.add(cols["id"], cols["p95"])
                 part = {}
@@ -722,7 +720,7 @@ class StateStore:
     def _counts(self, env: str, since: float, until: float | None, keys: list[str] | None = None,
                 exact: bool = True) -> dict[str, tuple[int, int]]:
         """{key: (executed checks, passed)} over [since, until) from the tiers (see _segments)."""
-        sums = _Sums()
+        sums = rollup.Sums()
         out: dict[str, tuple[int, int]] = {}
         for src, lo, hi in self._segments(env, since, until, exact):
             if src == "raw":
@@ -776,16 +774,8 @@ class StateStore:
                         raw[(lo, hi)] = self._raw_counts(env, lo, hi)
                 else:
                     lows.setdefault((src, hi), set()).add(lo)
-        suffix: dict[tuple[str, float, float], dict[int, Sequence[int]]] = {}
-        for (tier, hi), bounds in lows.items():
-            sums = _Sums()
-            pending = sorted(bounds, reverse=True)
-            for start, cols in reversed(self._columns(env, tier, min(bounds), hi)):
-                while pending and start < pending[0]:
-                    suffix[(tier, pending.pop(0), hi)] = sums.by_id()
-                sums.add(cols["id"], cols["checks"], cols["passed"])
-            for lo in pending:
-                suffix[(tier, lo, hi)] = sums.by_id()
+        suffix = {(tier, lo, hi): by_id for (tier, hi), bounds in lows.items()
+                  for lo, by_id in rollup.suffix_sums(self._columns(env, tier, min(bounds), hi), bounds).items()}
         got: dict[str, dict[str, Availability]] = {}
         for name, segments in parts.items():
             counts: dict[str, tuple[int, int]] = {}
@@ -813,30 +803,8 @@ class StateStore:
         out: dict[str, list[Availability]] = {}
         rolled_day = self._meta_float(env, "rolled_day")
         first_open = starts[0] if rolled_day is None else max(rolled_day, starts[0])
-        grid: dict[int, list[Availability]] = {}
-        memo: dict[tuple[int, int], Availability] = {}  # most days of most interfaces look alike
-
-        def cell(pair: tuple[int, int]) -> Availability:
-            return memo.setdefault(pair, Availability(*pair))
-
-        rolled = [(index[start], cols) for start, cols in self._columns(env, "day", starts[0], first_open)
-                  if start in index]
-        first = rolled[0][0] if rolled else 0
-        if rolled and first + len(rolled) == index.get(first_open, days) and all(
-                c["id"] is rolled[0][1]["id"] for _, c in rolled):
-            # The rolled-up days are consecutive and hold the same interfaces (the usual case): one row per
-            # interface straight from the transposed columns, instead of a Python step per interface and day.
-            pairs = zip(*(zip(c["checks"], c["passed"], strict=True) for _, c in rolled), strict=True)
-            head, tail = [empty] * first, [empty] * (days - first - len(rolled))
-            for i, row_pairs in zip(rolled[0][1]["id"], pairs, strict=True):
-                grid[i] = head + [memo.get(pr) or cell(pr) for pr in row_pairs] + tail
-        else:
-            for n, cols in rolled:
-                for i, c, p in zip(cols["id"], cols["checks"], cols["passed"], strict=True):
-                    row = grid.get(i)
-                    if row is None:
-                        row = grid[i] = [empty] * days
-                    row[n] = memo.get((c, p)) or cell((c, p))
+        grid = rollup.day_grid([(index[start], cols) for start, cols in self._columns(env, "day", starts[0], first_open)
+                                if start in index], days, lambda pair: Availability(*pair), empty)
         keys = self._keys_of(grid)
         out = {keys[i]: row for i, row in grid.items()}
         for start in starts:
@@ -880,15 +848,9 @@ class StateStore:
                 if bucket >= 0:
                     periods.setdefault(bucket, []).append(cols)
             for bucket, bucket_cols in periods.items():
-                highest = _Columns(max)
-                by_ids: dict[int, list[Sequence[int]]] = {}  # one max() over all the bucket's periods per id column
-                for cols in bucket_cols:
-                    by_ids.setdefault(id(cols["id"]), [cols["id"]]).append(cols["p95"])
-                for ids, *columns in by_ids.values():
-                    highest.add(ids, list(map(max, *columns)) if len(columns) > 1 else columns[0])
-                by_id = highest.by_id()
+                by_id = rollup.highest(bucket_cols, "p95")
                 keys = self._keys_of(by_id)
-                for i, (v,) in by_id.items():
+                for i, v in by_id.items():
                     if v != rollup.NO_LATENCY:
                         row = out.get(keys[i])
                         if row is None:
@@ -1041,96 +1003,6 @@ def _backfill_rollups(store: StateStore) -> None:
 
 # Python steps run right after the SQL of their version (only when upgrading a file that had data).
 _AFTER_MIGRATION: dict[int, Callable[[StateStore], None]] = {2: _backfill_rollups}
-
-
-def _import_incidents(store: StateStore) -> None:
-    """Migration to v5: the open incidents of `incidents.json` next to the database (incidents.read_legacy)
-    become rows; the file is renamed `incidents.json.imported` after the commit. An unreadable file is skipped
-    with a warning: it costs at most one repeated NEW."""
-    path = store.path.parent / LEGACY_FILE
-    try:
-        found = read_legacy(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return
-    except (OSError, ValueError) as exc:
-        log.warning("the incident ledger %s is unreadable (%s); not imported", path, exc)
-        return
-    store.conn.executemany("INSERT OR REPLACE INTO incidents (env, key, id, opened_at, told) VALUES (?, ?, ?, ?, ?)",
-                           [(env, i.key, i.id, i.opened_at, json.dumps(i.told)) for env, i in found])
-    store.adopted.append(path)
-
-
-# Steps that adopt the state files an earlier version kept outside the database (run for new databases too).
-_ADOPT_FILES: dict[int, Callable[[StateStore], None]] = {5: _import_incidents}
-
-
-class _Columns:
-    """Columns of several rollups combined position-wise with `op` (add, max) while they share one id column
-    (rollup.decode_columns hands out one object per distinct id column): C-speed map() instead of a Python loop
-    per interface and period."""
-
-    def __init__(self, op: Callable[[int, int], int]) -> None:
-        self.op = op
-        self.groups: list[list[Any]] = []  # [ids, column, column, …]
-
-    def add(self, ids: Sequence[int], *columns: Sequence[int]) -> None:
-        for group in self.groups:
-            if group[0] is ids:
-                for j, column in enumerate(columns, start=1):
-                    group[j] = list(map(self.op, group[j], column))
-                return
-        self.groups.append([ids, *(list(c) for c in columns)])
-
-    def by_id(self) -> dict[int, Sequence[int]]:
-        if len(self.groups) == 1:  # the usual case: every period holds the same interfaces
-            ids, *columns = self.groups[0]
-            return dict(zip(ids, zip(*columns, strict=True), strict=True))
-        out: dict[int, Sequence[int]] = {}
-        for ids, *columns in self.groups:
-            for j, i in enumerate(ids):
-                values = [c[j] for c in columns]
-                row = out.get(i)
-                if row is None:
-                    out[i] = values
-                else:
-                    out[i] = [self.op(a, b) for a, b in zip(row, values, strict=True)]
-        return out
-
-
-class _Sums:
-    """Columns of several rollups added position-wise (like _Columns with addition), but each column is held
-    as ONE integer whose 64-bit lanes are the column's entries: adding two such integers adds every lane at
-    once (C speed, no Python int per entry and period). Entries are uint32 (rollup.py), so a lane cannot
-    carry into the next before 2**32 periods have been added."""
-
-    _LANE = 8
-    _LOW = 0 if sys.byteorder == "little" else 1  # which uint32 half of a lane holds its value
-
-    def __init__(self) -> None:
-        self.groups: list[list[Any]] = []  # [ids, total, total, …]
-
-    @classmethod
-    def _wide(cls, column: array) -> int:
-        wide = array("Q", bytes(cls._LANE * len(column)))
-        memoryview(wide).cast("B").cast("I")[cls._LOW::2] = memoryview(column)
-        return int.from_bytes(wide, sys.byteorder)
-
-    def add(self, ids: Sequence[int], *columns: array) -> None:
-        for group in self.groups:
-            if group[0] is ids:
-                for j, column in enumerate(columns, start=1):
-                    group[j] += self._wide(column)
-                return
-        self.groups.append([ids, *(self._wide(c) for c in columns)])
-
-    def by_id(self) -> dict[int, Sequence[int]]:
-        out: dict[int, Sequence[int]] = {}
-        for ids, *totals in self.groups:
-            columns = [array("Q", t.to_bytes(self._LANE * len(ids), sys.byteorder)) for t in totals]
-            for i, values in zip(ids, zip(*columns, strict=True), strict=True):
-                old = out.get(i)
-                out[i] = values if old is None else [a + b for a, b in zip(old, values, strict=True)]
-        return out
 
 
 def _finite(value: float) -> float | None:

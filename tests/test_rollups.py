@@ -390,13 +390,13 @@ def test_daily_history_equals_each_days_counts(tmp_path: Path, gap: bool) -> Non
 
 
 def test_column_sums_add_every_lane_without_carries() -> None:
-    """state._Sums adds uint32 columns as integers with 64-bit lanes: equal to adding entry by entry, also
+    """rollup.Sums adds uint32 columns as integers with 64-bit lanes: equal to adding entry by entry, also
     for entries at the uint32 maximum (a carry would spill into the neighbour) and for several id columns."""
     from array import array
 
     rng = random.Random(29)
     ids_a, ids_b = array("I", [1, 2, 3, 5]), array("I", [2, 5, 7])
-    sums = state_mod._Sums()
+    sums = rollup.Sums()
     expected: dict[int, list[int]] = {}
     for _ in range(40):
         ids = ids_a if rng.random() < 0.6 else ids_b
