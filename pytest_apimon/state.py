@@ -621,10 +621,13 @@ class StateStore:
         for src, lo, hi in self._segments(env, since, until):
             if src == "raw":
                 values: dict[str, list[float]] = {}
-                for row in self.results(env, keys=keys, since=lo, until=_finite(hi), outcomes=("passed", "failed")):
-                    bucket = values.setdefault(row.key, [])
-                    if row.latency_ms is not None:
-                        bucket.append(row.latency_ms)
+                where, args = _where(env=env, since=lo, until=_finite(hi), keys=keys, outcomes=("passed", "failed"))
+                # Only the two columns it needs (not a ResultRow per result: the report's trends read two days).
+                sql = f"SELECT r.key, r.latency_ms FROM results r JOIN runs ON runs.id = r.run_id {where}"  # noqa: S608
+                for key, latency in self.conn.execute(sql, args):
+                    bucket = values.setdefault(key, [])
+                    if latency is not None:
+                        bucket.append(latency)
                 part = {key: p95(v) for key, v in values.items()}
             else:
                 highest = rollup.Columns(max)
