@@ -39,11 +39,8 @@ log = logging.getLogger("pytest_apimon")
 DB_FILE = "state.db"
 DAY = 86400.0
 HOUR = 3600.0
-# Pruning is bounded per run (issue 18: it must never hold a run up for more than 100 ms): raw result rows
-# are deleted PRUNE_BATCH at a time, at most max(PRUNE_MIN_ROWS, 2 x the run's own results) per run (twice what
-# a run adds, so a backlog - a lowered raw_hours, a migrated file - is worked off over the next runs), and no
-# further batch starts once PRUNE_TIME_BUDGET seconds of the store's timer have passed; the rest waits for the
-# next run. Rollups past their retention: at most PRUNE_ROLLUP_BATCH rows per tier and run.
+# Pruning per run (issue 18: never 100 ms): PRUNE_BATCH raw rows per statement, max(PRUNE_MIN_ROWS, 2 x the run's
+# results) in all, no statement after PRUNE_TIME_BUDGET s (store timer); rollups PRUNE_ROLLUP_BATCH per tier.
 PRUNE_BATCH = 500
 PRUNE_MIN_ROWS = 2_000
 PRUNE_TIME_BUDGET = 0.05
@@ -101,9 +98,7 @@ MIGRATIONS: list[list[str]] = [
         "ALTER TABLE runs ADD COLUMN checked INTEGER",
         "ALTER TABLE results ADD COLUMN circuit_open INTEGER NOT NULL DEFAULT 0",
     ],
-    [  # v4 (issue 18): results_key (key, run_id) over every raw row made each run's insert and each pruned run
-        # touch one index page per interface (~40 ms per 1000 rows); only failures are looked up by key
-        # (last_failures, last_failure_since), so a partial index over them (~1 % of the rows) replaces it.
+    [  # v4 (issue 18): only failures are looked up by key; an index over all rows cost ~40 ms per 1000 written
         "DROP INDEX IF EXISTS results_key",
         "CREATE INDEX results_failed ON results(key, run_id) WHERE outcome = 'failed'",
     ],
@@ -143,7 +138,6 @@ class ResultRow:
 @dataclass
 class Maintenance:
     """What one run's pruning and incremental vacuum did (StateStore.last_maintenance; tests and bench/)."""
-
     results_deleted: int = 0  # raw result rows
     runs_deleted: int = 0
     rollups_deleted: int = 0
@@ -209,8 +203,8 @@ class StateStore:
                  hourly_days: float = 90.0, daily_days: float = 730.0, busy_timeout: float = 10.0,
                  clock: Callable[[], float] = time.time, timer: Callable[[], float] = time.perf_counter) -> None:
         """`retention_days` is the legacy name of the raw window (config `state.retention_days`);
-        `clock` dates the one-off migration of a raw-only database, `timer` (seconds, monotonic) measures
-        pruning's time budget (tests inject both)."""
+        `clock` dates the one-off migration of a raw-only database, `timer` (s, monotonic) measures pruning's
+        time budget (tests inject both)."""
         self.path = Path(path)
         self.clock = clock
         self.timer = timer
@@ -408,10 +402,9 @@ class StateStore:
 
     def _keys_of(self, ids: Iterable[int]) -> dict[int, str]:
         """{interface id: key} for `ids` (one dict for a hot loop instead of a _name call per id and window)."""
-        names = self._names
-        if any(i not in names for i in ids):
+        if any(i not in self._names for i in ids):
             self._load_keys()
-        return {i: names[i][0] if i in names else f"#{i}" for i in ids}
+        return {i: self._names[i][0] if i in self._names else f"#{i}" for i in ids}
 
     def _name(self, key_id: int) -> tuple[str, str]:
         if key_id not in self._names:
@@ -458,10 +451,9 @@ class StateStore:
                 self._set_meta(env, name, current)
 
     def _prune(self, env: str, now: float, max_rows: int, deadline: float) -> Maintenance:
-        """Delete raw results older than `raw_hours` (never of a day not rolled up yet) and rollups older than
-        their tier's retention, within this run's budget: batches of PRUNE_BATCH rows, at most `max_rows`
-        raw rows, no new batch once self.timer() reaches `deadline`. Oldest first, by indexed ranges
-        (runs_env_started, then results by primary key); what is left is deleted by the next runs."""
+        """Deletes raw results past `raw_hours` (never of a day not rolled up) and rollups past retention, oldest
+        first by indexed ranges: PRUNE_BATCH rows per statement, at most `max_rows`, no new statement once
+        self.timer() reaches `deadline`; the rest is left for the next runs."""
         done = Maintenance()
         rolled_day = self._meta_float(env, "rolled_day")
         cutoff = rollup.hour_floor(now - self.raw_hours * HOUR)
@@ -480,18 +472,17 @@ class StateStore:
         while True:
             batch = min(PRUNE_BATCH, max_rows - done.results_deleted)
             if batch <= 0 or self.timer() >= deadline:
-                done.out_of_budget = self.conn.execute(
-                    "SELECT 1 FROM runs WHERE env = ? AND started_at < ? LIMIT 1", (env, cutoff)).fetchone() is not None
+                done.out_of_budget = bool(self.conn.execute("SELECT 1 FROM runs WHERE env = ? AND started_at < ?"
+                                                            " LIMIT 1", (env, cutoff)).fetchall())
                 break
             deleted = self.conn.execute(
                 "DELETE FROM results WHERE rowid IN (SELECT r.rowid FROM runs JOIN results r ON r.run_id = runs.id"
                 " WHERE runs.env = ? AND runs.started_at < ? ORDER BY runs.started_at LIMIT ?)",
                 (env, cutoff, batch)).rowcount
-            done.statements += 1
-            done.results_deleted += deleted
+            done.statements, done.results_deleted = done.statements + 1, done.results_deleted + deleted
             if deleted < batch:
                 break  # nothing older is left
-        # Runs whose results are all gone (a run with no results at all goes too): the cascade finds none.
+        # Runs whose results are all gone (also a run without results): the cascade finds none.
         done.runs_deleted = self.conn.execute(
             "DELETE FROM runs WHERE id IN (SELECT id FROM runs WHERE env = ? AND started_at < ?"
             " AND NOT EXISTS (SELECT 1 FROM results WHERE results.run_id = runs.id) LIMIT ?)",
@@ -500,9 +491,8 @@ class StateStore:
         return done
 
     def _incremental_vacuum(self) -> int:
-        """Give free pages back once there are many (SQLite reuses free pages first, so a steady history
-        does not grow the file; this returns what a shrinking one freed): at most VACUUM_STEP_PAGES per run,
-        outside the run's commit. Returns the pages given back."""
+        """Gives up to VACUUM_STEP_PAGES free pages back once VACUUM_FREE_PAGES are free (a steady history reuses
+        its free pages; this returns what a shrinking one freed), after the run's commit. Returns the pages."""
         try:
             if self.conn.execute("PRAGMA auto_vacuum").fetchone()[0] != 2:
                 return 0
@@ -583,7 +573,8 @@ class StateStore:
     def last_failures(self, env: str, keys: Iterable[str]) -> dict[str, ResultRow]:
         """The newest failed result per key, however old (within retention): the status page's "last failure"
         column for incidents longer than its history bar or behind an open circuit. One indexed query per
-        chunk of keys (results_failed index), fine for thousands of interfaces."""
+        chunk of keys (results_failed index), fine for thousands of interfaces. {key: ResultRow}; a key that never
+        failed (or whose failures were pruned) is absent."""
         keys = list(keys)
         out: dict[str, ResultRow] = {}
         columns = ("r.run_id, runs.started_at, r.key, r.service, r.nodeid, r.outcome, r.category, r.sub, r.status,"
@@ -621,10 +612,7 @@ class StateStore:
         for src, lo, hi in self._segments(env, since, until):
             if src == "raw":
                 values: dict[str, list[float]] = {}
-                where, args = _where(env=env, since=lo, until=_finite(hi), keys=keys, outcomes=("passed", "failed"))
-                # Only the two columns it needs (not a ResultRow per result: the report's trends read two days).
-                sql = f"SELECT r.key, r.latency_ms FROM results r JOIN runs ON runs.id = r.run_id {where}"  # noqa: S608
-                for key, latency in self.conn.execute(sql, args):
+                for key, latency in self._raw_latencies(env, lo, hi, keys):  # not a ResultRow per result
                     bucket = values.setdefault(key, [])
                     if latency is not None:
                         bucket.append(latency)
@@ -707,8 +695,7 @@ class StateStore:
 
     def _columns(self, env: str, tier: str, lo: float, hi: float) -> list[tuple[float, dict[str, Any]]]:
         """(start, decoded id/checks/passed/p95 columns) of the rollups in [lo, hi), oldest first (cached)."""
-        # The starts alone come from the primary key index; the blobs only when some are not decoded yet,
-        # then in one query for the range (not one per period: a year is 365 of them).
+        # Starts from the primary key index; blobs not decoded yet in one query per range, not one per period.
         starts = [float(a) for (a,) in self.conn.execute(
             "SELECT start FROM rollups WHERE env = ? AND tier = ? AND start >= ? AND start < ? ORDER BY start",
             (env, tier, lo, hi))]
@@ -727,17 +714,20 @@ class StateStore:
         out: dict[str, tuple[int, int]] = {}
         for src, lo, hi in self._segments(env, since, until, exact):
             if src == "raw":
-                for key, (c, p) in self._raw_counts(env, lo, hi, keys).items():
-                    old = out.get(key, (0, 0))
-                    out[key] = (old[0] + c, old[1] + p)
+                _merge_counts(out, self._raw_counts(env, lo, hi, keys).items())
                 continue
             for _, cols in self._columns(env, src, lo, hi):
                 sums.add(cols["id"], cols["checks"], cols["passed"])
         self._add_counts(out, sums.by_id(), set(keys) if keys is not None else None)
         return out
 
-    def _raw_counts(self, env: str, lo: float, hi: float, keys: list[str] | None = None
-                    ) -> dict[str, tuple[int, int]]:
+    def _raw_latencies(self, env: str, lo: float, hi: float, keys: list[str] | None) -> list[tuple[str, Any]]:
+        """(key, latency ms or None) of the executed raw results of the runs that started in [lo, hi)."""
+        where, args = _where(env=env, since=lo, until=_finite(hi), keys=keys, outcomes=("passed", "failed"))
+        return self.conn.execute(f"SELECT r.key, r.latency_ms FROM results r JOIN runs ON runs.id = r.run_id {where}",  # noqa: S608
+                                 args).fetchall()
+
+    def _raw_counts(self, env: str, lo: float, hi: float, keys: list[str] | None = None) -> dict[str, tuple[int, int]]:
         """{key: (executed, passed)} of the raw results of the runs that started in [lo, hi)."""
         where, args = _where(env=env, since=lo, until=_finite(hi), keys=keys, outcomes=("passed", "failed"))
         sql = ("SELECT r.key, COUNT(*), SUM(r.outcome = 'passed') FROM results r"  # noqa: S608
@@ -748,11 +738,7 @@ class StateStore:
                     wanted: set[str] | None = None) -> None:
         """Adds {interface id: (checks, passed)} into {key: (checks, passed)}, in place."""
         keys = self._keys_of(by_id)
-        for i, (c, p) in by_id.items():
-            key = keys[i]
-            if wanted is None or key in wanted:
-                old = out.get(key)
-                out[key] = (c, p) if old is None else (old[0] + c, old[1] + p)
+        _merge_counts(out, ((keys[i], v) for i, v in by_id.items() if wanted is None or keys[i] in wanted))
 
     def availability_windows(self, env: str, *, now: float, windows: Mapping[str, float]
                              ) -> dict[str, dict[str, Availability]]:
@@ -764,18 +750,16 @@ class StateStore:
         memo = (env, now, tuple(windows.items()))
         if self._windows_memo is not None and self._windows_memo[0] == memo:
             return self._windows_memo[1]  # the status page and the metrics of one run ask the same
-        # Every window ends at now + 1, so all share the raw tail, and each rolled-up part is a suffix of one
-        # tier's range: each period is added once, newest first, with a snapshot at every window's lower bound
-        # (not once per window: the year's 365 days would be summed again for 90 d and 30 d).
+        # All windows end at now + 1: they share the raw tail, and each rolled-up part is a suffix of one tier's
+        # range, so each period is added once with a snapshot at every lower bound (rollup.suffix_sums).
         parts = {name: self._segments(env, now - seconds, now + 1, exact=False) for name, seconds in windows.items()}
         raw: dict[tuple[float, float], dict[str, tuple[int, int]]] = {}
         lows: dict[tuple[str, float], set[float]] = {}  # (tier, hi) -> the lower bounds asked for
         for segments in parts.values():
             for src, lo, hi in segments:
-                if src == "raw":
-                    if (lo, hi) not in raw:
-                        raw[(lo, hi)] = self._raw_counts(env, lo, hi)
-                else:
+                if src == "raw" and (lo, hi) not in raw:
+                    raw[(lo, hi)] = self._raw_counts(env, lo, hi)
+                elif src != "raw":
                     lows.setdefault((src, hi), set()).add(lo)
         suffix = {(tier, lo, hi): by_id for (tier, hi), bounds in lows.items()
                   for lo, by_id in rollup.suffix_sums(self._columns(env, tier, min(bounds), hi), bounds).items()}
@@ -784,9 +768,7 @@ class StateStore:
             counts: dict[str, tuple[int, int]] = {}
             for src, lo, hi in segments:
                 if src == "raw":
-                    for key, (c, p) in raw[(lo, hi)].items():
-                        old = counts.get(key)
-                        counts[key] = (c, p) if old is None else (old[0] + c, old[1] + p)
+                    _merge_counts(counts, raw[(lo, hi)].items())
                 else:
                     self._add_counts(counts, suffix[(src, lo, hi)])
             got[name] = {k: Availability(c, p) for k, (c, p) in counts.items()}
@@ -919,8 +901,7 @@ class StateStore:
         if not run_ids:
             return {}
         cases = " ".join("WHEN ? THEN ?" for _ in classes)
-        # The first branch is the usual cell (passed at once, status and latency known): the same text as the
-        # general expression, with half its string work (the run bar is 50 000 cells at 1000 interfaces).
+        # First branch: the usual cell (passed at once, status and latency known), as the general text, half the work.
         token = (
             "CASE WHEN outcome = 'passed' AND attempts = 1 AND sub IS NULL AND status IS NOT NULL"
             " AND latency_ms IS NOT NULL THEN 'o:' || status || ':' || printf('%.0f', latency_ms)"
@@ -930,10 +911,8 @@ class StateStore:
             " || ':' || IFNULL(status, '') || ':' || IFNULL(printf('%.0f', latency_ms), '') || ':'"
             " || (CASE WHEN IFNULL(attempts, 1) > 1 THEN attempts ELSE '' END) || ':'"
             " || replace(replace(IFNULL(sub, ''), ' ', '_'), ':', ''), ':') END")
-        # One row per key: both aggregates walk the same rows in the same order, so the run ids say where each
-        # token goes whatever order SQLite feeds them in. Usually that is run id order (the primary key walk),
-        # and the row splits straight into place; no ORDER BY in the subquery, which would sort the 50 000
-        # cells once more before GROUP BY sorts them by key.
+        # One row per key; both aggregates walk the same rows in the same order, so the run ids place each token
+        # (usually in run id order: the row splits straight into place). No ORDER BY: GROUP BY sorts already.
         sql = (f"SELECT key, group_concat(run_id), group_concat(tok, ' ') FROM (SELECT key, run_id,"  # noqa: S608
                f" {token} AS tok FROM results WHERE run_id IN ({', '.join('?' * len(run_ids))})) GROUP BY key")
         args: list[Any] = [v for pair in classes.items() for v in pair]
@@ -952,7 +931,8 @@ class StateStore:
         return out
 
     def last_failure_since(self, env: str, since: float) -> dict[str, tuple[str, float]]:
-        """{key: (category, run start)} of each interface's most recent failure since `since` (raw tier)."""
+        """{key: (category, run start in Unix seconds)} of each interface's most recent failure since `since`
+        (raw tier only); a failure without a category reads 'unexpected'; keys without one are absent."""
         # SQLite returns the bare columns of the row holding MAX(): the category of that very run. CROSS JOIN
         # keeps results outermost, so the partial index results_failed (the ~1 % failed rows) drives the query
         # instead of every raw row since `since`.
@@ -1006,6 +986,13 @@ def _backfill_rollups(store: StateStore) -> None:
 
 # Python steps run right after the SQL of their version (only when upgrading a file that had data).
 _AFTER_MIGRATION: dict[int, Callable[[StateStore], None]] = {2: _backfill_rollups}
+
+
+def _merge_counts(out: dict[str, tuple[int, int]], items: Iterable[tuple[str, Sequence[int]]]) -> None:
+    """Adds (key, (checks, passed)) pairs into {key: (checks, passed)}, in place."""
+    for key, (c, p) in items:
+        old = out.get(key)
+        out[key] = (c, p) if old is None else (old[0] + c, old[1] + p)
 
 
 def _finite(value: float) -> float | None:
