@@ -98,7 +98,17 @@ MIGRATIONS: list[list[str]] = [
         "ALTER TABLE runs ADD COLUMN checked INTEGER",
         "ALTER TABLE results ADD COLUMN circuit_open INTEGER NOT NULL DEFAULT 0",
     ],
-    [  # v4 (issue 18): only failures are looked up by key; an index over all rows cost ~40 ms per 1000 written
+    [  # v4 (issue 16): the slowness machine beside up/down (policy.slow_step)
+        "ALTER TABLE alert_state ADD COLUMN slow_runs INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE alert_state ADD COLUMN normal_runs INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE alert_state ADD COLUMN slow_alerted INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE alert_state ADD COLUMN slow_since REAL",
+    ],
+    [  # v5 (issue 20): the incident ledger (incidents.py), before in incidents.json; _import_incidents moves it
+        """CREATE TABLE incidents (env TEXT NOT NULL, key TEXT NOT NULL, id TEXT NOT NULL, opened_at REAL NOT NULL,
+            told TEXT NOT NULL, PRIMARY KEY (env, key))""",
+    ],
+    [  # v6 (issue 18): only failures are looked up by key; an index over all rows cost ~40 ms per 1000 written
         "DROP INDEX IF EXISTS results_key",
         "CREATE INDEX results_failed ON results(key, run_id) WHERE outcome = 'failed'",
     ],
@@ -986,6 +996,27 @@ def _backfill_rollups(store: StateStore) -> None:
 
 # Python steps run right after the SQL of their version (only when upgrading a file that had data).
 _AFTER_MIGRATION: dict[int, Callable[[StateStore], None]] = {2: _backfill_rollups}
+
+
+def _import_incidents(store: StateStore) -> None:
+    """Migration to v5: the open incidents of `incidents.json` next to the database (incidents.read_legacy)
+    become rows; the file is renamed `incidents.json.imported` after the commit. An unreadable file is skipped
+    with a warning: it costs at most one repeated NEW."""
+    path = store.path.parent / LEGACY_FILE
+    try:
+        found = read_legacy(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return
+    except (OSError, ValueError) as exc:
+        log.warning("the incident ledger %s is unreadable (%s); not imported", path, exc)
+        return
+    store.conn.executemany("INSERT OR REPLACE INTO incidents (env, key, id, opened_at, told) VALUES (?, ?, ?, ?, ?)",
+                           [(env, i.key, i.id, i.opened_at, json.dumps(i.told)) for env, i in found])
+    store.adopted.append(path)
+
+
+# Steps that adopt the state files an earlier version kept outside the database (run for new databases too).
+_ADOPT_FILES: dict[int, Callable[[StateStore], None]] = {5: _import_incidents}
 
 
 def _merge_counts(out: dict[str, tuple[int, int]], items: Iterable[tuple[str, Sequence[int]]]) -> None:
