@@ -16,9 +16,11 @@ What it does (figures go to docs/benchmarks.md):
 2. reports the file size (after a WAL checkpoint), rows per tier, and the free list;
 3. one more simulated day of runs: the file size before/after (free pages are reused; incremental_vacuum
    gives back what a shrinking history freed);
-4. the end-of-run harness, in a fresh process each time: open the store, evaluate, record the run, render
-   the status page + Prometheus file + report trends (alerts.build_extras): wall time and peak RSS
-   (ru_maxrss), with the year of history vs an empty database;
+3b. the worst case of pruning: a copy whose raw window is lowered to 24 h, so each of 8 runs meets a backlog
+   and spends its whole per-run budget (rows or time): _prune and incremental-vacuum times, rows, statements;
+4. the end-of-run harness, in a fresh process each time, alternating empty / year so both see the same
+   load: open the store, evaluate, record the run, render the status page + Prometheus file + report trends
+   (alerts.build_extras): wall time and peak RSS (VmHWM), with the year of history vs an empty database;
 5. unless --no-pytest: the same comparison with real `pytest --apimon POOL --apimon-html … --apimon-prometheus
    …` runs against bench/target.py (bench/run.py's helpers): wall time and peak RSS of the process tree.
 
@@ -30,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import resource
 import shutil
@@ -142,6 +145,7 @@ def build(db: Path, n: int, days: int, now: float, seed: int = 1) -> dict:
             "raw_results": conn.execute("SELECT COUNT(*) FROM results").fetchone()[0],
             "hourly_rows": tiers["hour"][0], "hourly_blob_mb": round(tiers["hour"][1] / 1e6, 1),
             "daily_rows": tiers["day"][0], "daily_blob_mb": round(tiers["day"][1] / 1e6, 1),
+            "load1": round(os.getloadavg()[0], 1),
             "record_ms_p50": round(statistics.median(record_ms), 1),
             "record_ms_max": round(max(record_ms), 1),
             "record_ms_day_rollover_max": round(max(rollover_ms), 1) if rollover_ms else None,
@@ -202,8 +206,9 @@ def end_of_run(db: str, n: int, ts: float, out: str) -> None:
     base = [rng.lognormvariate(4.3, 0.6) for _ in pool]
     results = results_at(rng, pool, base, ts)
     run = RunResult(ts, ts + 20, ENV, results)
-    rss_start = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    rss_start = _vm_hwm_mb()
     t1 = time.perf_counter()
+    cpu1 = time.process_time()
     with StateStore(db) as store:
         verdict = evaluate(store.load_states(ENV), results, parse_policy(None), ts + 20, store.load_memory(ENV))
         store.record_run(run, verdict.states, verdict.memory, removed=verdict.removed, now=ts + 20)
@@ -217,25 +222,96 @@ def end_of_run(db: str, n: int, ts: float, out: str) -> None:
     statuspage.write_status_page(Path(out) / "status.html", page)
     metrics.atomic_write_text(Path(out) / "apimon.prom", prom)
     end = time.perf_counter()
-    print(json.dumps({
+    cpu = time.process_time() - cpu1
+    print(json.dumps({"end_of_run_cpu_s": cpu,
         "import_s": imported - t0, "end_of_run_s": end - t1, "record_s": t2 - t1, "page_s": t3 - t2,
         "prom_s": t4 - t3, "extras_s": t5 - t4,
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "rss_before_mb": rss_start / 1024,
+        "peak_rss_mb": _vm_hwm_mb(), "rss_before_mb": rss_start,
         "page_bytes": len(page.encode()), "prom_bytes": len(prom.encode())}))
 
 
-def harness(db: Path, n: int, ts: float, repeats: int, work: Path) -> dict:
-    rows = []
+def end_of_run_once(db: Path, n: int, ts: float, work: Path) -> dict:
+    copy = work / "copy.db"
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{copy}{suffix}").unlink(missing_ok=True)
+    if db.exists():
+        shutil.copyfile(db, copy)
+    load = os.getloadavg()[0]
+    got = subprocess.run([sys.executable, __file__, "--end-of-run", str(copy), "--n", str(n), "--ts", str(ts),
+                          "--out", str(work)], capture_output=True, text=True, check=True)
+    return {**json.loads(got.stdout.strip().splitlines()[-1]), "load1": load}
+
+
+def _vm_hwm_mb() -> float:
+    """Peak RSS of this process in MB (VmHWM). Not ru_maxrss: Linux carries that over an exec from the
+    parent, so a child of a big parent reports the parent's peak (the ~77 MB both sides showed before)."""
+    for line in Path("/proc/self/status").read_text(encoding="ascii").splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def harness(dbs: dict[str, Path], n: int, ts: float, repeats: int, work: Path) -> dict[str, dict]:
+    """The end of a run against each database, ALTERNATING (empty, year, empty, year, …) so both see the same
+    machine load; medians per database, with every repetition's end_of_run_s and load average kept."""
+    rows: dict[str, list[dict]] = {name: [] for name in dbs}
     for _ in range(repeats):
-        copy = work / "copy.db"
-        shutil.copyfile(db, copy) if db.exists() else copy.unlink(missing_ok=True)
-        got = subprocess.run([sys.executable, __file__, "--end-of-run", str(copy), "--n", str(n), "--ts", str(ts),
-                              "--out", str(work)], capture_output=True, text=True, check=True)
-        rows.append(json.loads(got.stdout.strip().splitlines()[-1]))
-    return {k: round(statistics.median(r[k] for r in rows), 3) for k in rows[0]}
+        for name, db in dbs.items():
+            rows[name].append(end_of_run_once(db, n, ts, work))
+    out = {}
+    for name, got in rows.items():
+        out[name] = {k: round(statistics.median(r[k] for r in got), 3) for k in got[0]}
+        out[name]["runs_s"] = [round(r["end_of_run_s"], 3) for r in got]
+        out[name]["loads"] = [round(r["load1"], 1) for r in got]
+    return out
 
 
-def pytest_runs(db: Path | None, n: int, repeats: int, work: Path) -> dict:
+def prune_backlog(db: Path, n: int, start: float, runs: int, raw_hours: float) -> dict:
+    """Worst case of pruning: a copy of the history whose raw window is lowered to `raw_hours`, so every run
+    finds a backlog and spends its whole budget (rows or time). Times _prune and the incremental vacuum."""
+    from pytest_apimon.policy import evaluate
+    from pytest_apimon.policy_settings import parse_policy
+    from pytest_apimon.results import RunResult
+    from pytest_apimon.state import StateStore
+
+    rng = random.Random(5)
+    pool = keys_for(n)
+    base = [rng.lognormvariate(4.3, 0.6) for _ in pool]
+    prune_ms: list[float] = []
+    vacuum_ms: list[float] = []
+    done = []
+    with StateStore(db, raw_hours=raw_hours) as store:
+        setattr(store, "_prune", _timed(store._prune, prune_ms))  # noqa: B010 - instance attribute on purpose
+        setattr(store, "_incremental_vacuum", _timed(store._incremental_vacuum, vacuum_ms))  # noqa: B010
+        ts = start
+        for _ in range(runs):
+            results = results_at(rng, pool, base, ts)
+            verdict = evaluate(store.load_states(ENV), results, parse_policy(None), ts + 20, store.load_memory(ENV))
+            store.record_run(RunResult(ts, ts + 20, ENV, results), verdict.states, verdict.memory, now=ts + 20)
+            done.append(store.last_maintenance)
+            ts += EVERY
+        # The incremental vacuum's worst case: a history that shrank by a lot at once (setup, not timed: the
+        # oldest half of the raw tier deleted in one statement), then what each run's bounded step costs.
+        conn = store.conn
+        conn.execute("DELETE FROM results WHERE run_id IN (SELECT id FROM runs ORDER BY id LIMIT"
+                     " (SELECT COUNT(*) / 2 FROM runs))")
+        free_before = conn.execute("PRAGMA freelist_count").fetchone()[0]
+        steps: list[int] = []
+        for _ in range(5):
+            steps.append(store._incremental_vacuum())  # timed: wrapped above
+    return {"runs": runs, "raw_hours": raw_hours, "load1": round(os.getloadavg()[0], 1),
+            "vacuum_free_pages_before": free_before, "vacuum_step_pages": steps,
+            "vacuum_step_ms": [round(x, 1) for x in vacuum_ms[-5:]],
+            "prune_ms_max": round(max(prune_ms), 1), "prune_ms_p50": round(statistics.median(prune_ms), 1),
+            "prune_ms": [round(x, 1) for x in prune_ms],
+            "rows_per_run_max": max(d.results_deleted for d in done),
+            "statements_per_run_max": max(d.statements for d in done),
+            "out_of_budget_runs": sum(d.out_of_budget for d in done),
+            "vacuum_ms_max": round(max(vacuum_ms), 1), "pages_vacuumed_max": max(d.pages_vacuumed for d in done)}
+
+
+def pytest_runs(dbs: dict[str, Path | None], n: int, repeats: int, work: Path) -> dict[str, dict]:
+    """Real pytest runs against each database (None: an empty state folder), alternating like harness()."""
     import run as bench_run
 
     target = bench_run.Target(0.005)
@@ -244,23 +320,30 @@ def pytest_runs(db: Path | None, n: int, repeats: int, work: Path) -> dict:
         bench_run.write_pool(pool, n, 5)
         (work / "pytest.ini").write_text("[pytest]\n", encoding="utf-8")
         bench_run.write_config(work / "config.yaml", target.url, retries=0)
-        walls, peaks = [], []
-        for _ in range(repeats):
+        walls: dict[str, list[float]] = {name: [] for name in dbs}
+        peaks: dict[str, list[float]] = {name: [] for name in dbs}
+        loads: dict[str, list[float]] = {name: [] for name in dbs}
+        cpus: dict[str, list[float]] = {name: [] for name in dbs}
+        for _, (name, db) in ((r, item) for r in range(repeats) for item in dbs.items()):
             state = work / ".apimon"
             shutil.rmtree(state, ignore_errors=True)
             state.mkdir()
             if db is not None:
                 shutil.copyfile(db, state / "state.db")
+            loads[name].append(round(os.getloadavg()[0], 1))
             cmd = [sys.executable, "-m", "pytest", "--apimon", str(pool), "-q", "-p", "no:cacheprovider",
                    "--apimon-config", str(work / "config.yaml"), "--apimon-html", str(work / "status.html"),
                    "--apimon-prometheus", str(work / "apimon.prom")]
             m = bench_run.measure(cmd, cwd=work, log=work / "pytest.log", sample_s=0.05, timeout=600)
             if m.rc not in (0, 1):
                 raise SystemExit(f"pytest failed ({m.rc}): {m.stdout[-2000:]}")
-            walls.append(m.wall_s)
-            peaks.append(m.peak_mb)
-        return {"wall_s": round(statistics.median(walls), 2), "walls": [round(w, 2) for w in walls],
-                "peak_mb": round(statistics.median(peaks), 1), "page_bytes": (work / "status.html").stat().st_size}
+            walls[name].append(m.wall_s)
+            peaks[name].append(m.peak_mb)
+            cpus[name].append(round(m.cpu_s, 2))
+        return {name: {"wall_s": round(statistics.median(walls[name]), 2), "walls": [round(w, 2) for w in walls[name]],
+                       "peak_mb": round(statistics.median(peaks[name]), 1), "peaks": peaks[name], "loads": loads[name],
+                       "cpu_s": statistics.median(cpus[name]), "cpus": cpus[name]}
+                for name in dbs}
     finally:
         target.stop()
 
@@ -302,12 +385,18 @@ def main(argv: list[str] | None = None) -> int:
     churn_db.unlink()
     empty = work / "empty.db"
     empty.unlink(missing_ok=True)
-    report["harness_empty"] = harness(empty, args.n, ts, args.repeats, work)
-    report["harness_year"] = harness(db, args.n, ts, args.repeats, work)
+    backlog_db = work / "backlog.db"
+    shutil.copyfile(db, backlog_db)
+    report["prune_backlog"] = prune_backlog(backlog_db, args.n, ts, 8, 24.0)
+    print(json.dumps(report["prune_backlog"]), flush=True)
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{backlog_db}{suffix}").unlink(missing_ok=True)
+    got = harness({"empty": empty, "year": db}, args.n, ts, args.repeats, work)
+    report["harness_empty"], report["harness_year"] = got["empty"], got["year"]
     print(json.dumps({"empty": report["harness_empty"], "year": report["harness_year"]}), flush=True)
     if not args.no_pytest:
-        report["pytest_empty"] = pytest_runs(None, args.n, args.repeats, work)
-        report["pytest_year"] = pytest_runs(db, args.n, args.repeats, work)
+        got_runs = pytest_runs({"empty": None, "year": db}, args.n, args.repeats, work)
+        report["pytest_empty"], report["pytest_year"] = got_runs["empty"], got_runs["year"]
         print(json.dumps({"empty": report["pytest_empty"], "year": report["pytest_year"]}), flush=True)
     if args.json:
         args.json.write_text(json.dumps(report, indent=2), encoding="utf-8")
@@ -315,7 +404,9 @@ def main(argv: list[str] | None = None) -> int:
     lines = [
         f"| state.db, {args.days} days, {args.n} interfaces | {report['build']['db_mb']} MB |",
         f"| end of run (record + page + metrics + trends), empty → year | {h0['end_of_run_s']:.2f} s → "
-        f"{h1['end_of_run_s']:.2f} s (+{h1['end_of_run_s'] - h0['end_of_run_s']:.2f} s) |",
+        f"{h1['end_of_run_s']:.2f} s (+{h1['end_of_run_s'] - h0['end_of_run_s']:.2f} s); "
+        f"CPU {h0['end_of_run_cpu_s']:.2f} s → {h1['end_of_run_cpu_s']:.2f} s "
+        f"(+{h1['end_of_run_cpu_s'] - h0['end_of_run_cpu_s']:.2f} s); load {h1['load1']} |",
         f"| peak RSS of that process, empty → year | {h0['peak_rss_mb']:.0f} MB → {h1['peak_rss_mb']:.0f} MB "
         f"(+{h1['peak_rss_mb'] - h0['peak_rss_mb']:.0f} MB) |",
         f"| status page | {h1['page_bytes'] / 1e6:.2f} MB |",
@@ -323,7 +414,8 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_pytest:
         p0, p1 = report["pytest_empty"], report["pytest_year"]
         lines += [f"| pytest run wall, empty → year | {p0['wall_s']} s → {p1['wall_s']} s "
-                  f"(+{p1['wall_s'] - p0['wall_s']:.2f} s) |",
+                  f"(+{p1['wall_s'] - p0['wall_s']:.2f} s); CPU {p0['cpu_s']} s → {p1['cpu_s']} s "
+                  f"(+{p1['cpu_s'] - p0['cpu_s']:.2f} s) |",
                   f"| pytest run peak RSS, empty → year | {p0['peak_mb']} MB → {p1['peak_mb']} MB "
                   f"(+{p1['peak_mb'] - p0['peak_mb']:.1f} MB) |"]
     print("\n".join(lines))

@@ -22,12 +22,14 @@ import sys
 import time
 import zlib
 from array import array
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 HOUR = 3600.0
 NO_LATENCY = 0  # latencies are stored as whole ms + 1, so 0 is "none" and max() over a column just works
 _FORMAT = 1
+T = TypeVar("T")
 _IDS: dict[bytes, array] = {}  # decoded id columns by their packed bytes: most rollups share one
 # Column order of the packed blob (each an array of uint32, one entry per interface id, ascending ids).
 COLUMNS = ("id_delta", "checks", "passed", "attempts", "retried", "p50", "p95", "max")
@@ -218,3 +220,127 @@ def combine(parts: Iterable[Stats]) -> Stats:
                 out.p50 = value
                 break
     return out
+
+
+def suffix_sums(periods: Sequence[tuple[float, Mapping[str, Any]]], bounds: Iterable[float],
+                columns: Sequence[str] = ("checks", "passed")) -> dict[float, dict[int, Sequence[int]]]:
+    """{bound: {id: sums of `columns`}} over the periods starting at or after each bound. `periods` are
+    (start, decoded columns), oldest first; each is added once, newest first, with a snapshot at every bound
+    (windows that all end now: a year, 90 days and 30 days share one pass over the year's days)."""
+    sums = Sums()
+    pending = sorted(set(bounds), reverse=True)
+    out: dict[float, dict[int, Sequence[int]]] = {}
+    for start, cols in reversed(periods):
+        while pending and start < pending[0]:
+            out[pending.pop(0)] = sums.by_id()
+        sums.add(cols["id"], *(cols[name] for name in columns))
+    for bound in pending:
+        out[bound] = sums.by_id()
+    return out
+
+
+def day_grid(days_cols: Sequence[tuple[int, Mapping[str, Any]]], width: int, cell: Callable[[tuple[int, int]], T],
+             empty: T) -> dict[int, list[T]]:
+    """{id: [cell((checks, passed)) per position]} from (position, decoded day columns) pairs, `empty` where an
+    id has no day. When the days are consecutive and hold the same ids (the usual case) the rows come straight
+    from the transposed columns instead of a Python step per interface and day."""
+    grid: dict[int, list[T]] = {}
+    memo: dict[tuple[int, int], T] = {}
+    first = days_cols[0][0] if days_cols else 0
+    if days_cols and all(n == first + k and c["id"] is days_cols[0][1]["id"] for k, (n, c) in enumerate(days_cols)):
+        pairs = zip(*(zip(c["checks"], c["passed"], strict=True) for _, c in days_cols), strict=True)
+        head, tail = [empty] * first, [empty] * (width - first - len(days_cols))
+        for i, row_pairs in zip(days_cols[0][1]["id"], pairs, strict=True):
+            grid[i] = head + [memo.get(pr) or memo.setdefault(pr, cell(pr)) for pr in row_pairs] + tail
+        return grid
+    for n, cols in days_cols:
+        for i, pair in zip(cols["id"], zip(cols["checks"], cols["passed"], strict=True), strict=True):
+            row = grid.get(i)
+            if row is None:
+                row = grid[i] = [empty] * width
+            row[n] = memo.get(pair) or memo.setdefault(pair, cell(pair))
+    return grid
+
+
+def highest(periods: Sequence[Mapping[str, Any]], column: str) -> dict[int, int]:
+    """{id: highest stored value of `column`} over decoded periods: one max() over all periods per id column."""
+    by_ids: dict[int, list[Sequence[int]]] = {}
+    for cols in periods:
+        by_ids.setdefault(id(cols["id"]), [cols["id"]]).append(cols[column])
+    top = Columns(max)
+    for ids, *columns in by_ids.values():
+        top.add(ids, list(map(max, *columns)) if len(columns) > 1 else columns[0])
+    return {i: values[0] for i, values in top.by_id().items()}
+
+
+class Columns:
+    """Columns of several rollups combined position-wise with `op` (add, max) while they share one id column
+    (decode_columns hands out one object per distinct id column): C-speed map() instead of a Python loop
+    per interface and period."""
+
+    def __init__(self, op: Callable[[int, int], int]) -> None:
+        self.op = op
+        self.groups: list[list[Any]] = []  # [ids, column, column, …]
+
+    def add(self, ids: Sequence[int], *columns: Sequence[int]) -> None:
+        """Combines `columns` (one entry per id of `ids`) into the running columns."""
+        for group in self.groups:
+            if group[0] is ids:
+                for j, column in enumerate(columns, start=1):
+                    group[j] = list(map(self.op, group[j], column))
+                return
+        self.groups.append([ids, *(list(c) for c in columns)])
+
+    def by_id(self) -> dict[int, Sequence[int]]:
+        """{id: (combined column values…)}."""
+        if len(self.groups) == 1:  # the usual case: every period holds the same interfaces
+            ids, *columns = self.groups[0]
+            return dict(zip(ids, zip(*columns, strict=True), strict=True))
+        out: dict[int, Sequence[int]] = {}
+        for ids, *columns in self.groups:
+            for j, i in enumerate(ids):
+                values = [c[j] for c in columns]
+                row = out.get(i)
+                if row is None:
+                    out[i] = values
+                else:
+                    out[i] = [self.op(a, b) for a, b in zip(row, values, strict=True)]
+        return out
+
+
+class Sums:
+    """Columns of several rollups added position-wise (like Columns with addition), but each column is held
+    as ONE integer whose 64-bit lanes are the column's entries: adding two such integers adds every lane at
+    once (C speed, no Python int per entry and period). Entries are uint32 (rollup.py), so a lane cannot
+    carry into the next before 2**32 periods have been added."""
+
+    _LANE = 8
+    _LOW = 0 if sys.byteorder == "little" else 1  # which uint32 half of a lane holds its value
+
+    def __init__(self) -> None:
+        self.groups: list[list[Any]] = []  # [ids, total, total, …]
+
+    @classmethod
+    def _wide(cls, column: array) -> int:
+        wide = array("Q", bytes(cls._LANE * len(column)))
+        memoryview(wide).cast("B").cast("I")[cls._LOW::2] = memoryview(column)
+        return int.from_bytes(wide, sys.byteorder)
+
+    def add(self, ids: Sequence[int], *columns: array) -> None:
+        """Adds uint32 `columns` (one entry per id of `ids`) to the running sums."""
+        for group in self.groups:
+            if group[0] is ids:
+                for j, column in enumerate(columns, start=1):
+                    group[j] += self._wide(column)
+                return
+        self.groups.append([ids, *(self._wide(c) for c in columns)])
+
+    def by_id(self) -> dict[int, Sequence[int]]:
+        """{id: (sum, sum, …)}."""
+        out: dict[int, Sequence[int]] = {}
+        for ids, *totals in self.groups:
+            columns = [array("Q", t.to_bytes(self._LANE * len(ids), sys.byteorder)) for t in totals]
+            for i, values in zip(ids, zip(*columns, strict=True), strict=True):
+                old = out.get(i)
+                out[i] = values if old is None else [a + b for a, b in zip(old, values, strict=True)]
+        return out

@@ -19,7 +19,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import operator
 import sqlite3
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -40,11 +39,14 @@ log = logging.getLogger("pytest_apimon")
 DB_FILE = "state.db"
 DAY = 86400.0
 HOUR = 3600.0
-# Raw result rows one run deletes at most: max(PRUNE_BATCH, 2 x its own results). Twice what a run adds, so a
-# backlog (a lowered raw_hours, a migrated file) is worked off over the next runs without one long delete.
-PRUNE_BATCH = 2_000
+# Pruning per run (issue 18: never 100 ms): PRUNE_BATCH raw rows per statement, max(PRUNE_MIN_ROWS, 2 x the run's
+# results) in all, no statement after PRUNE_TIME_BUDGET s (store timer); rollups PRUNE_ROLLUP_BATCH per tier.
+PRUNE_BATCH = 500
+PRUNE_MIN_ROWS = 2_000
+PRUNE_TIME_BUDGET = 0.05
+PRUNE_ROLLUP_BATCH = 24
 VACUUM_FREE_PAGES = 1024  # give free pages back to the file system once this many (4 MiB) are free ...
-VACUUM_STEP_PAGES = 2048  # ... at most this many per run (incremental_vacuum, after the run's commit)
+VACUUM_STEP_PAGES = 256  # ... at most this many (1 MiB) per run (incremental_vacuum, after the run's commit)
 SHORT_WINDOW = 7 * DAY  # windows up to this long read hourly rollups, longer ones daily rollups
 
 
@@ -110,6 +112,10 @@ MIGRATIONS: list[list[str]] = [
         """CREATE TABLE certificates (env TEXT NOT NULL, origin TEXT NOT NULL, services TEXT NOT NULL, not_after REAL
             NOT NULL, checked_at REAL NOT NULL, warned_at REAL, PRIMARY KEY (env, origin))""",
     ],
+    [  # v7 (issue 18): only failures are looked up by key; an index over all rows cost ~40 ms per 1000 written
+        "DROP INDEX IF EXISTS results_key",
+        "CREATE INDEX results_failed ON results(key, run_id) WHERE outcome = 'failed'",
+    ],
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 _STATE_COLUMNS = [f.name for f in fields(InterfaceState)]
@@ -141,6 +147,17 @@ class ResultRow:
     status: int | None
     latency_ms: float | None
     attempts: int | None
+
+
+@dataclass
+class Maintenance:
+    """What one run's pruning and incremental vacuum did (StateStore.last_maintenance; tests and bench/)."""
+    results_deleted: int = 0  # raw result rows
+    runs_deleted: int = 0
+    rollups_deleted: int = 0
+    statements: int = 0  # DELETE statements executed
+    out_of_budget: bool = False  # stopped by the row or time budget with work left for the next run
+    pages_vacuumed: int = 0  # pages given back to the file system after the commit
 
 
 @dataclass(frozen=True)
@@ -198,11 +215,14 @@ class StateStore:
 
     def __init__(self, path: str | Path, *, retention_days: float | None = None, raw_hours: float = 48.0,
                  hourly_days: float = 90.0, daily_days: float = 730.0, busy_timeout: float = 10.0,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, timer: Callable[[], float] = time.perf_counter) -> None:
         """`retention_days` is the legacy name of the raw window (config `state.retention_days`);
-        `clock` dates the one-off migration of a raw-only database (tests inject it)."""
+        `clock` dates the one-off migration of a raw-only database, `timer` (s, monotonic) measures pruning's
+        time budget (tests inject both)."""
         self.path = Path(path)
         self.clock = clock
+        self.timer = timer
+        self.last_maintenance = Maintenance()
         self.raw_hours = retention_days * 24 if retention_days is not None else raw_hours
         self.hourly_days = hourly_days
         self.daily_days = daily_days
@@ -334,12 +354,15 @@ class StateStore:
                                   (run.env, json.dumps(vars(memory))))
             self._windows_memo = None
             self._roll(run.env, run.started_at, now)
-            self._prune(run.env, now, max(PRUNE_BATCH, 2 * len(run.results)))
+            deadline = self.timer() + PRUNE_TIME_BUDGET
+            done = self._prune(run.env, now, max(PRUNE_MIN_ROWS, 2 * len(run.results)), deadline)
             self.conn.execute("COMMIT")
         except BaseException:
             self.conn.execute("ROLLBACK")
             raise
-        self._incremental_vacuum()
+        if self.timer() < deadline:  # the vacuum step shares pruning's time budget: one or the other runs long
+            done.pages_vacuumed = self._incremental_vacuum()
+        self.last_maintenance = done
         return run_id
 
     def load_incidents(self, env: str) -> list[Incident]:
@@ -391,6 +414,12 @@ class StateStore:
         for i, key, service in self.conn.execute("SELECT id, key, service FROM rollup_keys"):
             self._ids[key], self._names[int(i)] = int(i), (key, service)
 
+    def _keys_of(self, ids: Iterable[int]) -> dict[int, str]:
+        """{interface id: key} for `ids` (one dict for a hot loop instead of a _name call per id and window)."""
+        if any(i not in self._names for i in ids):
+            self._load_keys()
+        return {i: self._names[i][0] if i in self._names else f"#{i}" for i in ids}
+
     def _name(self, key_id: int) -> tuple[str, str]:
         if key_id not in self._names:
             self._load_keys()
@@ -435,9 +464,11 @@ class StateStore:
             if rolled is None or current > rolled:
                 self._set_meta(env, name, current)
 
-    def _prune(self, env: str, now: float, limit: int) -> None:
-        """Raw results older than `raw_hours` (never of a day not rolled up yet), in one bounded batch;
-        rollups older than their tier's retention."""
+    def _prune(self, env: str, now: float, max_rows: int, deadline: float) -> Maintenance:
+        """Deletes raw results past `raw_hours` (never of a day not rolled up) and rollups past retention, oldest
+        first by indexed ranges: PRUNE_BATCH rows per statement, at most `max_rows`, no new statement once
+        self.timer() reaches `deadline`; the rest is left for the next runs."""
+        done = Maintenance()
         rolled_day = self._meta_float(env, "rolled_day")
         cutoff = rollup.hour_floor(now - self.raw_hours * HOUR)
         cutoff = min(cutoff, rolled_day) if rolled_day is not None else float("-inf")
@@ -446,28 +477,47 @@ class StateStore:
             self._set_meta(env, "raw_from", cutoff)
         else:
             cutoff = previous
-        self.conn.execute(
-            "DELETE FROM results WHERE rowid IN (SELECT r.rowid FROM results r JOIN runs ON runs.id = r.run_id"
-            " WHERE runs.env = ? AND runs.started_at < ? LIMIT ?)", (env, cutoff, limit))
-        self.conn.execute(
-            "DELETE FROM runs WHERE env = ? AND started_at < ?"
-            " AND NOT EXISTS (SELECT 1 FROM results WHERE results.run_id = runs.id)", (env, cutoff))
         for tier, days in (("hour", self.hourly_days), ("day", self.daily_days)):
-            self.conn.execute("DELETE FROM rollups WHERE env = ? AND tier = ? AND start < ?",
-                              (env, tier, now - days * DAY - (DAY if tier == "day" else HOUR)))
+            done.rollups_deleted += self.conn.execute(
+                "DELETE FROM rollups WHERE rowid IN (SELECT rowid FROM rollups WHERE env = ? AND tier = ?"
+                " AND start < ? ORDER BY start LIMIT ?)",
+                (env, tier, now - days * DAY - (DAY if tier == "day" else HOUR), PRUNE_ROLLUP_BATCH)).rowcount
+            done.statements += 1
+        while True:
+            batch = min(PRUNE_BATCH, max_rows - done.results_deleted)
+            if batch <= 0 or self.timer() >= deadline:
+                done.out_of_budget = bool(self.conn.execute("SELECT 1 FROM runs WHERE env = ? AND started_at < ?"
+                                                            " LIMIT 1", (env, cutoff)).fetchall())
+                break
+            deleted = self.conn.execute(
+                "DELETE FROM results WHERE rowid IN (SELECT r.rowid FROM runs JOIN results r ON r.run_id = runs.id"
+                " WHERE runs.env = ? AND runs.started_at < ? ORDER BY runs.started_at LIMIT ?)",
+                (env, cutoff, batch)).rowcount
+            done.statements, done.results_deleted = done.statements + 1, done.results_deleted + deleted
+            if deleted < batch:
+                break  # nothing older is left
+        # Runs whose results are all gone (also a run without results): the cascade finds none.
+        done.runs_deleted = self.conn.execute(
+            "DELETE FROM runs WHERE id IN (SELECT id FROM runs WHERE env = ? AND started_at < ?"
+            " AND NOT EXISTS (SELECT 1 FROM results WHERE results.run_id = runs.id) LIMIT ?)",
+            (env, cutoff, PRUNE_BATCH)).rowcount
+        done.statements += 1
+        return done
 
-    def _incremental_vacuum(self) -> None:
-        """Give free pages back once there are many (SQLite reuses free pages first, so a steady history
-        does not grow the file; this returns what a shrinking one freed). Bounded, outside the run's commit."""
+    def _incremental_vacuum(self) -> int:
+        """Gives up to VACUUM_STEP_PAGES free pages back once VACUUM_FREE_PAGES are free (a steady history reuses
+        its free pages; this returns what a shrinking one freed), after the run's commit. Returns the pages."""
         try:
             if self.conn.execute("PRAGMA auto_vacuum").fetchone()[0] != 2:
-                return
+                return 0
             free = int(self.conn.execute("PRAGMA freelist_count").fetchone()[0])
-            if free >= VACUUM_FREE_PAGES:
-                # executescript steps the pragma to the end (execute() frees a single page).
-                self.conn.executescript(f"PRAGMA incremental_vacuum({min(free, VACUUM_STEP_PAGES)});")
+            if free < VACUUM_FREE_PAGES:
+                return 0
+            # executescript steps the pragma to the end (execute() frees a single page).
+            self.conn.executescript(f"PRAGMA incremental_vacuum({min(free, VACUUM_STEP_PAGES)});")
+            return free - int(self.conn.execute("PRAGMA freelist_count").fetchone()[0])
         except sqlite3.OperationalError:  # busy: the next run does it
-            pass
+            return 0
 
     # ------------------------------------------------------------------ alert memory
 
@@ -537,7 +587,7 @@ class StateStore:
     def last_failures(self, env: str, keys: Iterable[str]) -> dict[str, ResultRow]:
         """The newest failed result per key, however old (within retention): the status page's "last failure"
         column for incidents longer than its history bar or behind an open circuit. One indexed query per
-        chunk of keys (results_key index), fine for thousands of interfaces. {key: ResultRow}; a key that never
+        chunk of keys (results_failed index), fine for thousands of interfaces. {key: ResultRow}; a key that never
         failed (or whose failures were pruned) is absent."""
         keys = list(keys)
         out: dict[str, ResultRow] = {}
@@ -546,7 +596,7 @@ class StateStore:
         for i in range(0, len(keys), 500):
             chunk = keys[i:i + 500]
             marks = ", ".join("?" * len(chunk))
-            # Newest failing run per key first (results_key index), then those rows by primary key: linear in
+            # Newest failing run per key first (results_failed index), then those rows by primary key: linear in
             # the rows of the keys asked for, not quadratic like a correlated MAX per row.
             newest = (f"SELECT r.key AS k, MAX(r.run_id) AS rid FROM results r WHERE r.outcome = 'failed'"  # noqa: S608
                       f" AND r.key IN ({marks}) GROUP BY r.key")
@@ -576,13 +626,13 @@ class StateStore:
         for src, lo, hi in self._segments(env, since, until):
             if src == "raw":
                 values: dict[str, list[float]] = {}
-                for row in self.results(env, keys=keys, since=lo, until=_finite(hi), outcomes=("passed", "failed")):
-                    bucket = values.setdefault(row.key, [])
-                    if row.latency_ms is not None:
-                        bucket.append(row.latency_ms)
+                for key, latency in self._raw_latencies(env, lo, hi, keys):  # not a ResultRow per result
+                    bucket = values.setdefault(key, [])
+                    if latency is not None:
+                        bucket.append(latency)
                 part = {key: p95(v) for key, v in values.items()}
             else:
-                highest = _Columns(max)
+                highest = rollup.Columns(max)
                 for _, cols in self._columns(env, src, lo, hi):
                     highest.add(cols["id"], cols["p95"])
                 part = {}
@@ -659,42 +709,50 @@ class StateStore:
 
     def _columns(self, env: str, tier: str, lo: float, hi: float) -> list[tuple[float, dict[str, Any]]]:
         """(start, decoded id/checks/passed/p95 columns) of the rollups in [lo, hi), oldest first (cached)."""
+        # Starts from the primary key index; blobs not decoded yet in one query per range, not one per period.
         starts = [float(a) for (a,) in self.conn.execute(
             "SELECT start FROM rollups WHERE env = ? AND tier = ? AND start >= ? AND start < ? ORDER BY start",
             (env, tier, lo, hi))]
-        out = []
-        for start in starts:
-            cols = self._decoded.get((env, tier, start))
-            if cols is None:
-                (data,) = self.conn.execute("SELECT data FROM rollups WHERE env = ? AND tier = ? AND start = ?",
-                                            (env, tier, start)).fetchone()
-                cols = self._decoded[(env, tier, start)] = rollup.decode_columns(data, ("checks", "passed", "p95"))
-            out.append((start, cols))
-        return out
+        if any((env, tier, start) not in self._decoded for start in starts):
+            for start, data in self.conn.execute(
+                    "SELECT start, data FROM rollups WHERE env = ? AND tier = ? AND start >= ? AND start < ?",
+                    (env, tier, lo, hi)):
+                if (env, tier, start) not in self._decoded:
+                    self._decoded[(env, tier, float(start))] = rollup.decode_columns(data, ("checks", "passed", "p95"))
+        return [(start, self._decoded[(env, tier, start)]) for start in starts]
 
     def _counts(self, env: str, since: float, until: float | None, keys: list[str] | None = None,
                 exact: bool = True) -> dict[str, tuple[int, int]]:
         """{key: (executed checks, passed)} over [since, until) from the tiers (see _segments)."""
-        sums = _Columns(operator.add)
+        sums = rollup.Sums()
         out: dict[str, tuple[int, int]] = {}
         for src, lo, hi in self._segments(env, since, until, exact):
             if src == "raw":
-                where, args = _where(env=env, since=lo, until=_finite(hi), keys=keys, outcomes=("passed", "failed"))
-                sql = ("SELECT r.key, COUNT(*), SUM(r.outcome = 'passed') FROM results r"  # noqa: S608
-                       f" JOIN runs ON runs.id = r.run_id {where} GROUP BY r.key")
-                for key, n, ok in self.conn.execute(sql, args):
-                    c, p = out.get(key, (0, 0))
-                    out[key] = (c + int(n), p + int(ok or 0))
+                _merge_counts(out, self._raw_counts(env, lo, hi, keys).items())
                 continue
             for _, cols in self._columns(env, src, lo, hi):
                 sums.add(cols["id"], cols["checks"], cols["passed"])
-        wanted = set(keys) if keys is not None else None
-        for i, (c, p) in sums.by_id().items():
-            key = self._name(i)[0]
-            if wanted is None or key in wanted:
-                old = out.get(key, (0, 0))
-                out[key] = (old[0] + c, old[1] + p)
+        self._add_counts(out, sums.by_id(), set(keys) if keys is not None else None)
         return out
+
+    def _raw_latencies(self, env: str, lo: float, hi: float, keys: list[str] | None) -> list[tuple[str, Any]]:
+        """(key, latency ms or None) of the executed raw results of the runs that started in [lo, hi)."""
+        where, args = _where(env=env, since=lo, until=_finite(hi), keys=keys, outcomes=("passed", "failed"))
+        return self.conn.execute(f"SELECT r.key, r.latency_ms FROM results r JOIN runs ON runs.id = r.run_id {where}",  # noqa: S608
+                                 args).fetchall()
+
+    def _raw_counts(self, env: str, lo: float, hi: float, keys: list[str] | None = None) -> dict[str, tuple[int, int]]:
+        """{key: (executed, passed)} of the raw results of the runs that started in [lo, hi)."""
+        where, args = _where(env=env, since=lo, until=_finite(hi), keys=keys, outcomes=("passed", "failed"))
+        sql = ("SELECT r.key, COUNT(*), SUM(r.outcome = 'passed') FROM results r"  # noqa: S608
+               f" JOIN runs ON runs.id = r.run_id {where} GROUP BY r.key")
+        return {key: (int(n), int(ok or 0)) for key, n, ok in self.conn.execute(sql, args)}
+
+    def _add_counts(self, out: dict[str, tuple[int, int]], by_id: Mapping[int, Sequence[int]],
+                    wanted: set[str] | None = None) -> None:
+        """Adds {interface id: (checks, passed)} into {key: (checks, passed)}, in place."""
+        keys = self._keys_of(by_id)
+        _merge_counts(out, ((keys[i], v) for i, v in by_id.items() if wanted is None or keys[i] in wanted))
 
     def availability_windows(self, env: str, *, now: float, windows: Mapping[str, float]
                              ) -> dict[str, dict[str, Availability]]:
@@ -706,9 +764,28 @@ class StateStore:
         memo = (env, now, tuple(windows.items()))
         if self._windows_memo is not None and self._windows_memo[0] == memo:
             return self._windows_memo[1]  # the status page and the metrics of one run ask the same
-        got = {name: {k: Availability(c, p) for k, (c, p) in self._counts(env, now - seconds, now + 1,
-                                                                           exact=False).items()}
-               for name, seconds in windows.items()}
+        # All windows end at now + 1: they share the raw tail, and each rolled-up part is a suffix of one tier's
+        # range, so each period is added once with a snapshot at every lower bound (rollup.suffix_sums).
+        parts = {name: self._segments(env, now - seconds, now + 1, exact=False) for name, seconds in windows.items()}
+        raw: dict[tuple[float, float], dict[str, tuple[int, int]]] = {}
+        lows: dict[tuple[str, float], set[float]] = {}  # (tier, hi) -> the lower bounds asked for
+        for segments in parts.values():
+            for src, lo, hi in segments:
+                if src == "raw" and (lo, hi) not in raw:
+                    raw[(lo, hi)] = self._raw_counts(env, lo, hi)
+                elif src != "raw":
+                    lows.setdefault((src, hi), set()).add(lo)
+        suffix = {(tier, lo, hi): by_id for (tier, hi), bounds in lows.items()
+                  for lo, by_id in rollup.suffix_sums(self._columns(env, tier, min(bounds), hi), bounds).items()}
+        got: dict[str, dict[str, Availability]] = {}
+        for name, segments in parts.items():
+            counts: dict[str, tuple[int, int]] = {}
+            for src, lo, hi in segments:
+                if src == "raw":
+                    _merge_counts(counts, raw[(lo, hi)].items())
+                else:
+                    self._add_counts(counts, suffix[(src, lo, hi)])
+            got[name] = {k: Availability(c, p) for k, (c, p) in counts.items()}
         self._windows_memo = (memo, got)
         return got
 
@@ -725,22 +802,13 @@ class StateStore:
         out: dict[str, list[Availability]] = {}
         rolled_day = self._meta_float(env, "rolled_day")
         first_open = starts[0] if rolled_day is None else max(rolled_day, starts[0])
-        grid: dict[int, list[Availability]] = {}
-        memo: dict[tuple[int, int], Availability] = {}  # most days of most interfaces look alike
-        for start, cols in self._columns(env, "day", starts[0], first_open):
-            n = index.get(start)
-            if n is None:
-                continue
-            for i, c, p in zip(cols["id"], cols["checks"], cols["passed"], strict=True):
-                row = grid.get(i)
-                if row is None:
-                    row = grid[i] = [empty] * days
-                got = memo.get((c, p))
-                row[n] = got if got is not None else memo.setdefault((c, p), Availability(c, p))
-        out = {self._name(i)[0]: row for i, row in grid.items()}
+        grid = rollup.day_grid([(index[start], cols) for start, cols in self._columns(env, "day", starts[0], first_open)
+                                if start in index], days, lambda pair: Availability(*pair), empty)
+        keys = self._keys_of(grid)
+        out = {keys[i]: row for i, row in grid.items()}
         for start in starts:
-            if start >= first_open:
-                for key, (c, p) in self._counts(env, start, rollup.next_day(start)).items():
+            if start >= first_open:  # today: its whole hours are rolled up already, exact like raw counts
+                for key, (c, p) in self._counts(env, start, rollup.next_day(start), exact=False).items():
                     out.setdefault(key, [empty] * days)[index[start]] = Availability(c, p)
         return starts, out
 
@@ -773,15 +841,21 @@ class StateStore:
                 for key, bucket, value in self.conn.execute(sql, (since, width, env, lo)):
                     add(key, int(bucket), float(value))
                 continue
-            per_bucket: dict[int, _Columns] = {}
+            periods: dict[int, list[dict[str, Any]]] = {}
             for start, cols in self._columns(env, src, lo, hi):
                 bucket = int((start - since) // width)
                 if bucket >= 0:
-                    per_bucket.setdefault(bucket, _Columns(max)).add(cols["id"], cols["p95"])
-            for bucket, highest in per_bucket.items():
-                for i, (v,) in highest.by_id().items():
+                    periods.setdefault(bucket, []).append(cols)
+            for bucket, bucket_cols in periods.items():
+                by_id = rollup.highest(bucket_cols, "p95")
+                keys = self._keys_of(by_id)
+                for i, v in by_id.items():
                     if v != rollup.NO_LATENCY:
-                        add(self._name(i)[0], bucket, float(v - 1))
+                        row = out.get(keys[i])
+                        if row is None:
+                            row = out[keys[i]] = {}
+                        old = row.get(bucket)
+                        row[bucket] = float(v - 1) if old is None or v - 1 > old else old
         return out
 
     def window_stats(self, env: str, *, since: float, until: float | None = None) -> dict[str, rollup.Stats]:
@@ -841,32 +915,33 @@ class StateStore:
         if not run_ids:
             return {}
         cases = " ".join("WHEN ? THEN ?" for _ in classes)
+        # First branch: the usual cell (passed at once, status and latency known), as the general text, half the work.
         token = (
-            "CASE WHEN outcome = 'skipped' THEN 's' ELSE rtrim("
+            "CASE WHEN outcome = 'passed' AND attempts = 1 AND sub IS NULL AND status IS NOT NULL"
+            " AND latency_ms IS NOT NULL THEN 'o:' || status || ':' || printf('%.0f', latency_ms)"
+            " WHEN outcome = 'skipped' THEN 's' ELSE rtrim("
             " (CASE WHEN outcome = 'passed' THEN (CASE WHEN IFNULL(attempts, 1) > 1 THEN 'r' ELSE 'o' END)"
             f"  ELSE (CASE IFNULL(category, 'unexpected') {cases} ELSE ? END) END)"
             " || ':' || IFNULL(status, '') || ':' || IFNULL(printf('%.0f', latency_ms), '') || ':'"
             " || (CASE WHEN IFNULL(attempts, 1) > 1 THEN attempts ELSE '' END) || ':'"
             " || replace(replace(IFNULL(sub, ''), ' ', '_'), ':', ''), ':') END")
-        positions = " ".join("WHEN ? THEN ?" for _ in run_ids)
-        # One row per key: both aggregates walk the same rows in the same order, so the positions say where
-        # each token goes even if SQLite feeds them in another order than asked for.
-        sql = (f"SELECT key, group_concat(pos), group_concat(tok, ' ') FROM (SELECT key,"  # noqa: S608
-               f" CASE run_id {positions} END AS pos, {token} AS tok FROM results"
-               f" WHERE run_id IN ({', '.join('?' * len(run_ids))}) ORDER BY key, pos) GROUP BY key")
-        args: list[Any] = [v for n, rid in enumerate(run_ids) for v in (rid, n)]
-        args += [v for pair in classes.items() for v in pair]
+        # One row per key; both aggregates walk the same rows in the same order, so the run ids place each token
+        # (usually in run id order: the row splits straight into place). No ORDER BY: GROUP BY sorts already.
+        sql = (f"SELECT key, group_concat(run_id), group_concat(tok, ' ') FROM (SELECT key, run_id,"  # noqa: S608
+               f" {token} AS tok FROM results WHERE run_id IN ({', '.join('?' * len(run_ids))})) GROUP BY key")
+        args: list[Any] = [v for pair in classes.items() for v in pair]
         args += [classes.get("unexpected", "u"), *run_ids]
         width = len(run_ids)
-        in_order = ",".join(str(n) for n in range(width))
+        position = {int(rid): n for n, rid in enumerate(run_ids)}
+        in_order = ",".join(str(rid) for rid in run_ids)  # the usual case: newer runs have higher ids
         out: dict[str, list[str]] = {}
         for key, where, tokens in self.conn.execute(sql, args):
             if where == in_order:
                 out[key] = tokens.split(" ")
                 continue
             row = out[key] = ["-"] * width
-            for n, tok in zip(where.split(","), tokens.split(" "), strict=True):
-                row[int(n)] = tok
+            for rid, tok in zip(where.split(","), tokens.split(" "), strict=True):
+                row[position[int(rid)]] = tok
         return out
 
     # ------------------------------------------------------------------ certificates (certs.py)
@@ -908,9 +983,11 @@ class StateStore:
     def last_failure_since(self, env: str, since: float) -> dict[str, tuple[str, float]]:
         """{key: (category, run start in Unix seconds)} of each interface's most recent failure since `since`
         (raw tier only); a failure without a category reads 'unexpected'; keys without one are absent."""
-        # SQLite returns the bare columns of the row holding MAX(): the category of that very run.
+        # SQLite returns the bare columns of the row holding MAX(): the category of that very run. CROSS JOIN
+        # keeps results outermost, so the partial index results_failed (the ~1 % failed rows) drives the query
+        # instead of every raw row since `since`.
         rows = self.conn.execute(
-            "SELECT r.key, r.category, MAX(runs.started_at) FROM results r JOIN runs ON runs.id = r.run_id"
+            "SELECT r.key, r.category, MAX(runs.started_at) FROM results r CROSS JOIN runs ON runs.id = r.run_id"
             " WHERE runs.env = ? AND runs.started_at >= ? AND r.outcome = 'failed' GROUP BY r.key", (env, since))
         return {key: (category or "unexpected", float(ts)) for key, category, ts in rows}
 
@@ -993,34 +1070,11 @@ def _import_incidents(store: StateStore) -> None:
 _ADOPT_FILES: dict[int, Callable[[StateStore], None]] = {5: _import_incidents}
 
 
-class _Columns:
-    """Columns of several rollups combined position-wise with `op` (add, max) while they share one id column
-    (rollup.decode_columns hands out one object per distinct id column): C-speed map() instead of a Python loop
-    per interface and period."""
-
-    def __init__(self, op: Callable[[int, int], int]) -> None:
-        self.op = op
-        self.groups: list[list[Any]] = []  # [ids, column, column, …]
-
-    def add(self, ids: Sequence[int], *columns: Sequence[int]) -> None:
-        for group in self.groups:
-            if group[0] is ids:
-                for j, column in enumerate(columns, start=1):
-                    group[j] = list(map(self.op, group[j], column))
-                return
-        self.groups.append([ids, *(list(c) for c in columns)])
-
-    def by_id(self) -> dict[int, list[int]]:
-        out: dict[int, list[int]] = {}
-        for ids, *columns in self.groups:
-            for j, i in enumerate(ids):
-                values = [c[j] for c in columns]
-                row = out.get(i)
-                if row is None:
-                    out[i] = values
-                else:
-                    out[i] = [self.op(a, b) for a, b in zip(row, values, strict=True)]
-        return out
+def _merge_counts(out: dict[str, tuple[int, int]], items: Iterable[tuple[str, Sequence[int]]]) -> None:
+    """Adds (key, (checks, passed)) pairs into {key: (checks, passed)}, in place."""
+    for key, (c, p) in items:
+        old = out.get(key)
+        out[key] = (c, p) if old is None else (old[0] + c, old[1] + p)
 
 
 def _finite(value: float) -> float | None:

@@ -89,17 +89,39 @@ def test_windows_agree_with_raw_counts_across_tiers(tmp_path: Path) -> None:
                 assert got[key] == Availability(len(hits), sum(hits)), (window, key)
 
 
+def statements(store: StateStore, prefix: str) -> list[str]:
+    """Collects the SQL statements the store runs that start with `prefix` (sqlite3 trace callback)."""
+    seen: list[str] = []
+    store.conn.set_trace_callback(lambda sql: seen.append(sql) if sql.lstrip().upper().startswith(prefix) else None)
+    return seen
+
+
+def backlog(store: StateStore, runs: int = 20, per_run: int = 10) -> None:
+    """`runs` runs of `per_run` interfaces 3 h apart, then a raw window of 1 h: most of it is past the window."""
+    for i in range(runs):
+        record(store, T0 + i * 3 * HOUR, [res(f"i{n}") for n in range(per_run)])
+    store.raw_hours = 1
+
+
 def test_pruning_is_bounded_per_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(state_mod, "PRUNE_BATCH", 25)
+    monkeypatch.setattr(state_mod, "PRUNE_BATCH", 10)
+    monkeypatch.setattr(state_mod, "PRUNE_MIN_ROWS", 25)
     with StateStore.in_dir(tmp_path, raw_hours=1000) as store:
-        for i in range(20):
-            record(store, T0 + i * 3 * HOUR, [res(f"i{n}") for n in range(10)])  # 200 raw rows over 3 days
-        store.raw_hours = 1  # now most of it is beyond the window
+        backlog(store)  # 200 raw rows over 3 days
         before = count(store, "SELECT COUNT(*) FROM results")
+        deletes = statements(store, "DELETE FROM RESULTS")
         record(store, T0 + 20 * 3 * HOUR, [res(f"i{n}") for n in range(10)])
-        assert count(store, "SELECT COUNT(*) FROM results") == before + 10 - 25  # one batch, not everything
+        done = store.last_maintenance
+        # max(PRUNE_MIN_ROWS, 2 x 10 results) = 25 rows in batches of at most 10: 10 + 10 + 5, not everything.
+        assert count(store, "SELECT COUNT(*) FROM results") == before + 10 - 25
+        assert (done.results_deleted, len(deletes), done.out_of_budget) == (25, 3, True)
+        most = 0
         for i in range(21, 34):
+            deletes.clear()
             record(store, T0 + i * 3 * HOUR, [res(f"i{n}") for n in range(10)])
+            most = max(most, store.last_maintenance.results_deleted)
+            assert len(deletes) <= 3
+        assert most == 25
         # Worked off over the next runs (only the day that just ended is still being pruned), and never the
         # current day before it is rolled up.
         today = rollup.day_floor(T0 + 33 * 3 * HOUR)
@@ -108,7 +130,53 @@ def test_pruning_is_bounded_per_run(tmp_path: Path, monkeypatch: pytest.MonkeyPa
         assert store.availability("prod", since=T0 - 1)["svc/i0"] == Availability(34, 34)
 
 
-def test_incremental_vacuum_gives_space_back(tmp_path: Path) -> None:
+def test_pruning_stops_when_its_time_budget_is_spent(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each batch "takes" 30 ms on an injected timer: with a 50 ms budget a run starts two batches, then
+    leaves the rest to the next run; the timer, not the row budget, stops it."""
+    monkeypatch.setattr(state_mod, "PRUNE_BATCH", 10)
+    monkeypatch.setattr(state_mod, "PRUNE_TIME_BUDGET", 0.05)
+    ticks = [0.0]
+
+    def timer() -> float:
+        return ticks[0]
+
+    with StateStore.in_dir(tmp_path, raw_hours=1000, timer=timer) as store:
+        backlog(store)
+        deletes = statements(store, "DELETE FROM RESULTS")
+        store.conn.set_trace_callback(lambda sql: (deletes.append(sql), ticks.__setitem__(0, ticks[0] + 0.03))
+                                      if sql.startswith("DELETE FROM results") else None)
+        before = count(store, "SELECT COUNT(*) FROM results")
+        record(store, T0 + 20 * 3 * HOUR, [res(f"i{n}") for n in range(10)])
+        done = store.last_maintenance
+        assert (len(deletes), done.results_deleted, done.out_of_budget) == (2, 20, True)
+        assert count(store, "SELECT COUNT(*) FROM results") == before + 10 - 20
+        # Left for the next runs, which keep within the same bound and finish the backlog.
+        for i in range(21, 40):
+            deletes.clear()
+            record(store, T0 + i * 3 * HOUR, [res(f"i{n}") for n in range(10)])
+            assert len(deletes) <= 2
+        assert not store.last_maintenance.out_of_budget
+
+
+def test_rollups_past_retention_are_pruned_in_bounded_batches(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+                                                              ) -> None:
+    monkeypatch.setattr(state_mod, "PRUNE_ROLLUP_BATCH", 5)
+    with StateStore.in_dir(tmp_path) as store:
+        for i in range(30):  # 30 hourly rollups
+            record(store, T0 + i * HOUR, [res("a")])
+        hours = count(store, "SELECT COUNT(*) FROM rollups WHERE tier = 'hour'")
+        store.hourly_days = 0.0  # every hour is past retention now
+        record(store, T0 + 30 * HOUR, [res("a")])
+        assert store.last_maintenance.rollups_deleted == 5
+        # (the hour this run ended is past retention too, so it was not rolled up)
+        assert count(store, "SELECT COUNT(*) FROM rollups WHERE tier = 'hour'") == hours - 5
+        for i in range(31, 37):
+            record(store, T0 + i * HOUR, [res("a")])
+        assert count(store, "SELECT COUNT(*) FROM rollups WHERE tier = 'hour'") == 0
+
+
+def test_incremental_vacuum_gives_space_back(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(state_mod, "VACUUM_FREE_PAGES", 64)  # this history is 4 MB, not hundreds
     db = tmp_path / "state.db"
     with StateStore(db, raw_hours=1000) as store:
         for i in range(60):
@@ -120,6 +188,24 @@ def test_incremental_vacuum_gives_space_back(tmp_path: Path) -> None:
         store.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         assert count(store, "PRAGMA freelist_count") < state_mod.VACUUM_FREE_PAGES
     assert db.stat().st_size < big / 2
+
+
+def test_incremental_vacuum_is_bounded_per_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A history that shrank gives its free pages back VACUUM_STEP_PAGES per run, not all at once."""
+    monkeypatch.setattr(state_mod, "VACUUM_FREE_PAGES", 16)
+    monkeypatch.setattr(state_mod, "VACUUM_STEP_PAGES", 8)
+    with StateStore.in_dir(tmp_path, raw_hours=1000) as store:
+        for i in range(40):
+            record(store, T0 + i * HOUR, [res(f"interface-{n:04d}" * 4) for n in range(100)])
+        store.raw_hours = 1
+        given: list[int] = []
+        for i in range(40, 80):
+            pages = count(store, "PRAGMA page_count")
+            record(store, T0 + i * HOUR, [res("x")])
+            given.append(store.last_maintenance.pages_vacuumed)
+            assert pages - count(store, "PRAGMA page_count") <= 8 + 4  # the run's own pages may come and go
+        assert max(given) == 8  # bounded ...
+        assert sum(given) > 8 * 5  # ... and given back over several runs
 
 
 def legacy_db(path: Path, runs: int, names: list[str], every: float) -> dict[str, Availability]:
@@ -259,3 +345,99 @@ def test_export_csv_and_json_from_the_rollups(tmp_path: Path, monkeypatch: pytes
     assert short["svc/订单"]["checks"] == 2
     with pytest.raises(SystemExit):
         main(["export", "--env", "prod", "--from", "yesterday", "--to", "2026-01-31"])
+
+
+def test_availability_windows_equal_one_count_per_window(tmp_path: Path) -> None:
+    """The one-pass availability_windows (every period added once, newest first) agrees with counting each
+    window on its own across raw, hourly and daily tiers, for windows inside and beyond 7 days."""
+    rng = random.Random(17)
+    with StateStore.in_dir(tmp_path, raw_hours=6) as store:
+        for i in range(12 * 24):  # 12 days of hourly runs
+            ts = T0 + i * HOUR + rng.uniform(0, 600)
+            names = ["a", "b"] + (["c"] if i % 5 else [])  # c misses some runs
+            record(store, ts, [res(n, "failed" if rng.random() < 0.2 else "passed") for n in names])
+        now = ts + 5
+        windows = {"3h": 3 * HOUR, "24h": DAY, "7d": 7 * DAY, "8d": 8 * DAY, "30d": 30 * DAY, "1y": 365 * DAY}
+        got = store.availability_windows("prod", now=now, windows=windows)
+        for name, seconds in windows.items():
+            expected = {k: Availability(c, p) for k, (c, p) in store._counts("prod", now - seconds, now + 1,
+                                                                              exact=False).items()}
+            assert got[name] == expected, name
+        assert got["30d"]["svc/a"].checks == 12 * 24
+
+
+@pytest.mark.parametrize("gap", [False, True])
+def test_daily_history_equals_each_days_counts(tmp_path: Path, gap: bool) -> None:
+    """The daily bar (transposed fast path when every day holds the same interfaces; the general path when
+    an interface is missing on some day) gives each day's exact counts, zeros before the history starts."""
+    rng = random.Random(23)
+    gap_day = rollup.next_day(rollup.next_day(rollup.next_day(rollup.day_floor(T0))))
+    c_checks = 0
+    with StateStore.in_dir(tmp_path, raw_hours=6) as store:
+        for i in range(10 * 24):
+            ts = T0 + i * HOUR + rng.uniform(0, 600)
+            names = ["a", "b"] + ([] if gap and rollup.day_floor(ts) == gap_day else ["c"])
+            c_checks += "c" in names
+            record(store, ts, [res(n, "failed" if rng.random() < 0.2 else "passed") for n in names])
+        now = ts + 5
+        starts, bars = store.daily_history("prod", days=15, now=now)
+        assert len(starts) == 15 and set(bars) == {"svc/a", "svc/b", "svc/c"}
+        for n, day in enumerate(starts):
+            expected = store.availability("prod", since=day, until=rollup.next_day(day))
+            for key, row in bars.items():
+                assert row[n] == expected.get(key, Availability(0, 0)), (n, key)
+        assert sum(a.checks for a in bars["svc/c"]) == c_checks < 10 * 24 + (1 if not gap else -20)
+
+
+def test_column_sums_add_every_lane_without_carries() -> None:
+    """rollup.Sums adds uint32 columns as integers with 64-bit lanes: equal to adding entry by entry, also
+    for entries at the uint32 maximum (a carry would spill into the neighbour) and for several id columns."""
+    from array import array
+
+    rng = random.Random(29)
+    ids_a, ids_b = array("I", [1, 2, 3, 5]), array("I", [2, 5, 7])
+    sums = rollup.Sums()
+    expected: dict[int, list[int]] = {}
+    for _ in range(40):
+        ids = ids_a if rng.random() < 0.6 else ids_b
+        cols = [array("I", [rng.choice((0, 1, 7, 0xFFFFFFFF)) for _ in ids]) for _ in range(2)]
+        sums.add(ids, *cols)
+        for j, i in enumerate(ids):
+            row = expected.setdefault(i, [0, 0])
+            row[0] += cols[0][j]
+            row[1] += cols[1][j]
+    assert {i: list(v) for i, v in sums.by_id().items()} == expected
+
+
+def test_run_bar_tokens_follow_the_bar_order_not_the_run_ids(tmp_path: Path) -> None:
+    """The bar lists runs by start time; after a clock was set back, run ids are not in that order: every
+    token still lands under its own run (state.bar_tokens maps run ids to positions)."""
+    with StateStore.in_dir(tmp_path) as store:
+        record(store, T0, [res("a", latency=10.0)])
+        record(store, T0 - HOUR, [res("a", "failed", latency=20.0), res("b", latency=30.0)])  # clock set back
+        record(store, T0 + HOUR, [res("a", latency=40.0, attempts=2)])
+        runs = store.recent_runs("prod", 10)
+        ids = [rid for rid, _ in runs]
+        assert ids != sorted(ids)
+        tokens = store.bar_tokens(ids, {"server_error": "e", "unexpected": "u"})
+    assert tokens == {"svc/a": ["e:500:20", "o:200:10", "r:200:40:2"], "svc/b": ["o:200:30", "-", "-"]}
+
+
+def test_vacuum_step_waits_when_pruning_spent_the_time_budget(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+                                                               ) -> None:
+    """Pruning and the vacuum step share one time budget: a run whose pruning used it up gives no pages
+    back (the next run does), so the two never add up to a long pause."""
+    monkeypatch.setattr(state_mod, "PRUNE_BATCH", 10)
+    ticks = [0.0]
+    with StateStore.in_dir(tmp_path, raw_hours=1000, timer=lambda: ticks[0]) as store:
+        backlog(store)
+        vacuums: list[int] = []
+        monkeypatch.setattr(store, "_incremental_vacuum", lambda: vacuums.append(1) or 0)
+        slow = [True]
+        store.conn.set_trace_callback(lambda sql: ticks.__setitem__(0, ticks[0] + 0.03)
+                                      if slow[0] and sql.startswith("DELETE FROM results") else None)
+        record(store, T0 + 20 * 3 * HOUR, [res(f"i{n}") for n in range(10)])
+        assert store.last_maintenance.out_of_budget and vacuums == []
+        slow[0] = False
+        record(store, T0 + 21 * 3 * HOUR, [res(f"i{n}") for n in range(10)])
+        assert vacuums == [1]

@@ -46,13 +46,35 @@ def tables(path: Path) -> set[str]:
 def test_migration_from_empty_db_and_reopen(tmp_path: Path) -> None:
     db = tmp_path / "st" / "state.db"
     with StateStore(db) as store:
-        assert store.version == SCHEMA_VERSION == 6
+        assert store.version == SCHEMA_VERSION == 7
         assert store.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         assert store.conn.execute("PRAGMA auto_vacuum").fetchone()[0] == 2  # incremental
     assert {"schema_version", "runs", "results", "alert_state", "meta", "rollups", "rollup_keys",
             "incidents", "certificates"} <= tables(db)
     with StateStore(db) as store:  # no second migration
         assert store.conn.execute("SELECT COUNT(*) FROM schema_version").fetchone()[0] == SCHEMA_VERSION
+
+
+def indexes(store: StateStore) -> set[str]:
+    return {r[0] for r in store.conn.execute("SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL")}
+
+
+def test_v6_database_gets_the_partial_failure_index(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """v7 (issue 18): the index over every raw row by key gives way to one over failed rows only."""
+    with monkeypatch.context() as m:
+        m.setattr(state_mod, "MIGRATIONS", state_mod.MIGRATIONS[:6])
+        m.setattr(state_mod, "SCHEMA_VERSION", 6)
+        with StateStore.in_dir(tmp_path) as store:
+            record(store, T0, res("a", "failed"), res("b"))
+            assert "results_key" in indexes(store)
+    with StateStore.in_dir(tmp_path) as store:
+        assert store.version == SCHEMA_VERSION == 7
+        assert indexes(store) == {"runs_env_started", "results_failed"}
+        plan = " ".join(str(tuple(r)) for r in store.conn.execute(
+            "EXPLAIN QUERY PLAN SELECT MAX(run_id) FROM results WHERE outcome = 'failed' AND key = 'svc/a'"))
+        assert "results_failed" in plan
+        assert store.last_failures("prod", ["user/a", "user/b"])["user/a"].category == "timeout"
+        assert set(store.last_failure_since("prod", T0 - 1)) == {"user/a"}
 
 
 def test_future_migration_keeps_data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
