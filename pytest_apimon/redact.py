@@ -142,6 +142,14 @@ _QUOTED_PAIR = re.compile(
     r"""(?P<q>["'])(?P<key>[^"'\\\n]{1,80})(?P=q)(?P<sep>\s*:\s*)"""
     r"""(?P<val>"(?:[^"\\\n]|\\.)*"|'(?:[^'\\\n]|\\.)*'|-?\d[\d.eE+-]*)"""
 )
+# The same pair inside a JSON string (a server echoing the request JSON as text: {"echo": "{\"password\": …}"}),
+# its quotes escaped once: \"key\": \"value\". Read by the outer string's escapes: \\ + one more escape or
+# character is an escape of the inner JSON (\\\" its quote), \n and the like one character; the value ends at
+# the first \" of its own. Each step is decided by its first two characters, so the scan cannot backtrack.
+_ESCAPED_PAIR = re.compile(
+    r'\\"(?P<key>[^"\\\n]{1,80})\\"(?P<sep>\s*:\s*)\\"'
+    r'(?P<val>(?:\\\\(?:\\[^\n]|[^"\\\n])|\\[^"\\\n]|[^"\\\n])*)\\"'
+)
 # key=value in query strings, form bodies, log lines. The value stops at separators, quotes and backslashes
 # and closing brackets/backticks so a match never runs past the end of an enclosing (possibly JSON-escaped)
 # string, Markdown inline code or link.
@@ -282,6 +290,8 @@ class Redactor:
             text = _USERINFO.sub(lambda m: f"{m.group('pre')}:{MASK}@", text)
         if ":" in text:
             text = _QUOTED_PAIR.sub(self._sub_quoted, text)
+            if '\\"' in text:
+                text = _ESCAPED_PAIR.sub(self._sub_escaped, text)
             text = _LINE_PAIR.sub(self._sub_line, text)
         if "=" in text:
             text = _FORM_PAIR.sub(self._sub_form, text)
@@ -357,6 +367,12 @@ class Redactor:
         q, inner = val[0], val[1:-1]
         masked = self._mask_keyed(m.group("key"), inner)
         return f"{m.group('q')}{m.group('key')}{m.group('q')}{m.group('sep')}{q}{masked}{q}"
+
+    def _sub_escaped(self, m: re.Match[str]) -> str:
+        key, val = m.group("key"), m.group("val")
+        if not self.is_secret_key(key) or not is_secret_value(val):
+            return m.group(0)
+        return f'\\"{key}\\"{m.group("sep")}\\"{self._mask_keyed(key, val)}\\"'
 
     def _sub_line(self, m: re.Match[str]) -> str:
         key = m.group("key")
@@ -499,7 +515,10 @@ def credential_header_values(headers: dict[str, Any] | None) -> list[str]:
         text = value.decode("latin-1") if isinstance(value, bytes) else "" if value is None else str(value)
         if not is_credential_header(name, text):
             continue
-        out += [text, *text.strip().split(None, 1)[1:]]
+        out.append(text)
+        scheme, _, credential = text.strip().partition(" ")
+        if credential and _PLAIN_WORD.fullmatch(scheme):  # "Token k-93jd82hd": k-93jd82hd may show up alone
+            out.append(credential.strip())
         if "cookie" in str(name).lower():
             out += cookie_values(text)
     return out
