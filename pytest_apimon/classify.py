@@ -201,8 +201,8 @@ def _body(ex: Exchange, expect: Expect) -> Classification | None:
         except (ValueError, RecursionError):
             ctype = next((v for k, v in ex.response_headers.items() if k.lower() == "content-type"), "")
             detail = f" (Content-Type {ctype})" if ctype else ""
-            excerpt = ex.text(40).strip() if ex.body else ""
-            shown = f": {excerpt!r}" if excerpt else " (empty body)"
+            start = _cut(ex.text(40 + _LOOKAHEAD).strip(), 40) if ex.body else ""
+            shown = f": {start!r}" if start else " (empty body)"
             return _out(Category.UNEXPECTED, "body", f"response is not JSON{detail}{shown}")
     raw = text if text is not None else ex.text()
     problems = [p for p in (_text_check(raw, c) if c.path is None else _check(data, c) for c in expect.body) if p]

@@ -18,8 +18,8 @@ from pytest_apimon.plugin import pool_root
 from pytest_apimon.probe import Exchange
 from pytest_apimon.redact import MASK, Redactor, credential_header_values, excerpt
 from pytest_apimon.report import render_json
-from pytest_apimon.response_schema import violations
 from pytest_apimon.response_schema import validator as schema_validator
+from pytest_apimon.response_schema import violations
 from pytest_apimon.results import InterfaceResult, RunResult
 from pytest_apimon.statedir import ensure_state_dir
 
