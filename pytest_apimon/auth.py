@@ -36,7 +36,7 @@ from .config import AuthConfig, BasicAuth, Config, LoginAuth, OAuth2Auth, Servic
 from .errors import ApimonError
 from .origins import allowed, basic_credentials, split_userinfo
 from .probe import Exchange, Request, send
-from .redact import Redactor, is_credential_header
+from .redact import Redactor, excerpt, is_credential_header
 from .tokencache import CacheEntry, TokenCache, fingerprint
 
 log = logging.getLogger("pytest_apimon")
@@ -375,10 +375,11 @@ class TokenManager:
             data = json.loads(ex.body.decode("utf-8", "replace")) if ex.body else None
         except ValueError:
             data = None
+        says = _server_says(data, self._redactor)
         if ex.status is not None and 500 <= ex.status <= 599:
-            raise LoginFailed(f"{LOGIN_SERVER_ERROR} HTTP {ex.status} ({req.method} {ex.url}{_server_says(data)})")
+            raise LoginFailed(f"{LOGIN_SERVER_ERROR} HTTP {ex.status} ({req.method} {ex.url}{says})")
         if ex.status is None or not 200 <= ex.status < 300:
-            raise LoginFailed(f"{prefix} → {ex.status}{_server_says(data)}")
+            raise LoginFailed(f"{prefix} → {ex.status}{says}")
         return ex, data
 
     def _login(self, service: str, auth: LoginAuth) -> Token:
@@ -493,12 +494,12 @@ class SessionAuth(requests.auth.AuthBase):
         return hook
 
 
-def _server_says(data: Any) -> str:
-    """The server's own short explanation of a refused login, if its JSON has one."""
+def _server_says(data: Any, redactor: Redactor | None = None) -> str:
+    """The server's own short explanation of a refused login, if its JSON has one: at most 120 characters,
+    masked before it is cut (redact.excerpt; it may quote the credentials it refused)."""
     if not isinstance(data, dict):
         return ""
     for key in ("error_description", "error", "msg", "message"):
         if isinstance(data.get(key), str) and data[key].strip():
-            text = " ".join(data[key].split())
-            return f" ({text[:120]})"
+            return f" ({excerpt(' '.join(data[key].split()), 120, redactor)})"
     return ""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import codecs
 import json
 import re
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import timezone
 from decimal import Decimal
@@ -15,9 +16,14 @@ from . import bodypath, response_schema
 from .categories import Category
 from .documents import BodyCheck, Expect
 from .probe import Exchange
+from .redact import Redactor, excerpt
 
 _REASON_MAX = 200
 _VALUE_MAX = 60  # one quoted value inside a reason
+# The run's redactor while classify() runs: every value and reason is masked *before* it is cut (redact.excerpt),
+# or a secret straddling a cut would survive as a prefix the later masking cannot recognise. A context
+# variable rather than a parameter of each check helper: they only ever shorten text through _cut.
+_REDACTOR: ContextVar[Redactor | None] = ContextVar("apimon_classify_redactor", default=None)
 
 
 @dataclass(frozen=True)
@@ -35,13 +41,20 @@ HEALTHY = Classification(None)
 Outcome = Classification  # the former name, for code not yet renamed; `Outcome` is now categories.Outcome
 
 
-def classify(exchange: Exchange, expect: Expect) -> Classification:
-    """Transport errors first, then status, then body checks, then latency."""
-    for step in (_transport, _status, _headers, _body, _schema, _latency):
-        outcome = step(exchange, expect)
-        if outcome is not None:
-            return outcome
-    return _slow(exchange, expect) or HEALTHY
+def classify(exchange: Exchange, expect: Expect, redactor: Redactor | None = None) -> Classification:
+    """Transport errors first, then status, then body checks, then latency.
+
+    redactor: the run's masking; the reason and every value quoted in it are masked before they are
+    shortened (the reason is then safe to print). Without one, reasons are cut unmasked."""
+    token = _REDACTOR.set(redactor)
+    try:
+        for step in (_transport, _status, _headers, _body, _schema, _latency):
+            outcome = step(exchange, expect)
+            if outcome is not None:
+                return outcome
+        return _slow(exchange, expect) or HEALTHY
+    finally:
+        _REDACTOR.reset(token)
 
 
 def _out(category: Category, sub: str, reason: str) -> Classification:
@@ -188,8 +201,8 @@ def _body(ex: Exchange, expect: Expect) -> Classification | None:
         except (ValueError, RecursionError):
             ctype = next((v for k, v in ex.response_headers.items() if k.lower() == "content-type"), "")
             detail = f" (Content-Type {ctype})" if ctype else ""
-            excerpt = ex.text(40).strip() if ex.body else ""
-            shown = f": {excerpt!r}" if excerpt else " (empty body)"
+            start = _cut(ex.text(40 + _LOOKAHEAD).strip(), 40) if ex.body else ""
+            shown = f": {start!r}" if start else " (empty body)"
             return _out(Category.UNEXPECTED, "body", f"response is not JSON{detail}{shown}")
     raw = text if text is not None else ex.text()
     problems = [p for p in (_text_check(raw, c) if c.path is None else _check(data, c) for c in expect.body) if p]
@@ -209,11 +222,12 @@ def _schema(ex: Exchange, expect: Expect) -> Outcome | None:
     try:
         data = json.loads(_body_text(ex))
     except (UnicodeDecodeError, ValueError, RecursionError):
-        excerpt = ex.text(40).strip() if ex.body else ""
-        return _out(Category.UNEXPECTED, "schema", f"response is not JSON: {excerpt!r}" if excerpt else
+        start = _cut(ex.text(40 + _LOOKAHEAD).strip(), 40) if ex.body else ""
+        return _out(Category.UNEXPECTED, "schema", f"response is not JSON: {start!r}" if start else
                     "response is not JSON (empty body)")
     try:
-        shown, total = response_schema.violations(response_schema.validator(expect.schema), data)
+        shown, total = response_schema.violations(response_schema.validator(expect.schema), data,
+                                                   _REDACTOR.get())
     except Exception as exc:  # a schema the library cannot apply (e.g. an unresolvable $ref): the document's fault
         return _out(Category.INVALID_DOCUMENT, "schema", f"schema cannot be applied: {type(exc).__name__}: {exc}")
     if not shown:
@@ -374,8 +388,12 @@ def _size(n: int) -> str:
     return f"{n} bytes"
 
 
+# Characters read past a cut before masking, so a credential crossing the cut is masked whole.
+_LOOKAHEAD = 4096
+
+
 def _cut(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    return excerpt(text, limit, _REDACTOR.get())
 
 
 def retry_after(headers: dict[str, str], now: float) -> float | None:

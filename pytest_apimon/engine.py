@@ -26,7 +26,14 @@ from .documents import Interface
 from .errors import ApimonError
 from .origins import OriginCookiePolicy, allowed, basic_credentials, host_port, split_userinfo
 from .probe import CredentialSession, Exchange, Request, new_session, send
-from .redact import Redactor, is_credential_header, is_secret_name, looks_like_credential, secret_values
+from .redact import (
+    Redactor,
+    credential_header_values,
+    is_credential_header,
+    is_secret_name,
+    looks_like_credential,
+    secret_values,
+)
 from .reproduce import curl_command
 from .results import InterfaceResult
 from .tokencache import TokenCache
@@ -36,6 +43,8 @@ from .tokencache import TokenCache
 _TEMPLATE_LEFT = re.compile(r"\{[^{}/?#]*\}|%7B[^/?#]*?%7D", re.IGNORECASE)
 REQUEST_EXCERPT = 2048
 RESPONSE_EXCERPT = 2048
+# Characters read past an excerpt's cut before masking (redact.excerpt), so a secret crossing it is masked whole.
+_LOOKAHEAD = 4096
 
 
 class UnfilledTemplate(ApimonError, ValueError):
@@ -104,6 +113,7 @@ class Engine:
         headers = {k: v for k, v in svc.headers.items() if trusted or not is_credential_header(k, v)}
         headers.update(itf.headers)
         credential_headers = [k for k, v in headers.items() if is_credential_header(k, v)]
+        self.redactor.add_secrets(credential_header_values(headers))
         if user is not None:
             self.redactor.add_secrets([password or "", basic_credentials(user, password or "")])
             if not any(k.lower() == "authorization" for k in headers):
@@ -209,7 +219,7 @@ class Engine:
             ex = send(self.session(itf.service), req)
 
         result.certificates = dict(ex.certificates)
-        outcome = classify(ex, itf.expect)
+        outcome = classify(ex, itf.expect, self.redactor)
         if outcome.passed:
             outcome = self._certificate(itf, ex) or outcome
         if outcome.passed:
@@ -241,10 +251,14 @@ class Engine:
         result.elapsed_ms = round(ex.elapsed_ms, 1)
         if not details:
             return
+        # What the tool itself sent as a credential is masked by value everywhere from now on: a server echoing
+        # `X-Partner: Token k-93jd82hd` back in its body or a header is masked like the request header.
+        r.add_secrets(credential_header_values(ex.request_headers))
         result.request_headers = r.headers(ex.request_headers)
-        result.request_body = r.text(ex.request_body or "")[:REQUEST_EXCERPT]
+        result.request_body = r.excerpt(ex.request_body or "", REQUEST_EXCERPT)
         result.response_headers = r.headers(ex.response_headers, received=True)
-        result.response_body = r.text(ex.text(RESPONSE_EXCERPT)) if ex.status is not None else ""
+        result.response_body = (r.excerpt(ex.text(RESPONSE_EXCERPT + _LOOKAHEAD), RESPONSE_EXCERPT)
+                                if ex.status is not None else "")
         result.reproduce = curl_command(
             ex.method, ex.url, ex.request_headers, ex.request_body, redactor=r,
             timeout_s=req.timeout if req else None, verify_tls=req.verify_tls if req else True,

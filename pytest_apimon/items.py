@@ -15,6 +15,7 @@ from .categories import Category, Outcome
 from .documents import DocumentError, DocumentFile, Interface, service_and_module
 from .failures import InterfaceFailure
 from .loader import did_you_mean
+from .redact import excerpt
 from .results import InterfaceResult
 from .retries import attempt_of
 from .stash import RUN_KEY
@@ -31,7 +32,7 @@ except ImportError:  # pragma: no cover - private API moved; fall back to plain 
 
 
 def _internal(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())[:200]
+    text = excerpt(" ".join(str(exc).split()), 200)  # masked whole later (plugin._mask_report); "…" marks the cut
     return f"{type(exc).__name__}: {text} (an internal error of pytest-apimon; the log has the traceback)"
 
 

@@ -96,19 +96,40 @@ def _resolve_roots(config: pytest.Config, cfg: Config, paths: list[str]) -> tupl
             from .messages import say
 
             raise pytest.UsageError(say("usage.path", apimon_option(config, "lang") or cfg.report.language, path=raw))
-        root = path
-        # A path inside a pool (a service folder or one document) keeps the pool as the root,
-        # so the service is still the first folder under the pool.
-        for candidate in [path, *path.parents]:
-            if candidate.name in cfg.services and candidate.is_dir():
-                root = candidate.parent
-                break
-        else:
-            if path.is_file():
-                root = path.parent.parent
+        root = pool_root(path, tuple(cfg.services), cfg.base_dir)
         whole = whole and root == path
         roots.append(root)
     return roots, whole
+
+
+def pool_root(path: Path, services: tuple[str, ...], base_dir: Path) -> Path:
+    """The pool a `--apimon PATH` belongs to, so that a service keeps its name (and its interfaces their keys
+    and history) however the run is started: `pool/`, `pool/urlsvc/` and `pool/urlsvc/a.yaml` all name the
+    service `urlsvc`. The first rule that applies (README "Choosing what to run", docs/document-format.md):
+
+    1. a folder named like a configured service, PATH itself or one above it: the pool is its parent;
+    2. a folder above PATH, up to the config's folder `base_dir`, holding the folder of a configured service:
+       that folder is the pool (`pool/urlsvc` next to a configured `pool/api`);
+    3. PATH under the config's folder: the first folder below the config's folder on the way to PATH
+       (`config.yaml` next to `Interface-pool/`);
+    4. else a folder is a pool itself, and a document lies in a service folder of its pool.
+    """
+    for candidate in [path, *path.parents]:
+        if candidate.name in services and candidate.is_dir():
+            return candidate.parent
+    base = Path(os.path.abspath(base_dir))
+    inside = base in path.parents
+    for above in path.parents:
+        if not inside and above != path.parent:
+            break  # outside the workspace only the folder holding PATH is looked at
+        if any((above / name).is_dir() for name in services):
+            return above
+        if above == base:
+            break
+    if inside:
+        first = base / path.relative_to(base).parts[0]
+        return first if first.is_dir() else base
+    return path.parent.parent if path.is_file() else path
 
 
 def pytest_cmdline_main(config: pytest.Config) -> int | None:
@@ -530,7 +551,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]
             is_timeout = "Timeout" in text and "pytest-timeout" in text
             result.category = Category.TIMEOUT if is_timeout else Category.UNEXPECTED
             result.sub = "hang" if is_timeout else "error"
-            result.reason = text.splitlines()[0][:300] if text else "error"
+            result.reason = run.redactor.excerpt(text.splitlines()[0], 300) if text else "error"
         report.apimon = result.to_dict()  # type: ignore[attr-defined]  # crosses xdist as a plain dict
     _mask_report(report, item.config)
     return report

@@ -61,7 +61,9 @@ _CHUNK = 64 * 1024
 # The watchdog fires slightly after the socket read timeout (both equal req.timeout), so a server
 # that stays silent is reported as a read timeout and one that trickles bytes as a total timeout.
 _GRACE_S = 0.1
-_REQUEST_BODY_EXCERPT = 2048
+# Bytes of a request body kept for reports. The engine masks them and only then cuts its 2 KiB excerpt
+# (engine.REQUEST_EXCERPT, redact.excerpt): the margin lets a credential crossing that cut be masked whole.
+_REQUEST_BODY_EXCERPT = 2048 + 4096
 
 
 @dataclass

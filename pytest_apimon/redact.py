@@ -22,6 +22,9 @@ from requests.models import PreparedRequest
 from requests.utils import requote_uri
 
 MASK = "******"
+ELLIPSIS = "…"  # ends every text pytest-apimon shortens (excerpt)
+# How a cut is marked: ours ("…") and the ASCII form libraries and _document_fields.describe use.
+_CUT_MARK = re.compile(r"…|\.\.\.")
 
 # The one list of secret-looking names (headers, query/form/JSON keys, config keys, env var names).
 # A name is split into words (at - _ . space and camelCase, trailing numbers dropped: "X-Hub-Signature-256")
@@ -138,6 +141,14 @@ _JWT = re.compile(r"\beyJ[A-Za-z0-9_-]+\.eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
 _QUOTED_PAIR = re.compile(
     r"""(?P<q>["'])(?P<key>[^"'\\\n]{1,80})(?P=q)(?P<sep>\s*:\s*)"""
     r"""(?P<val>"(?:[^"\\\n]|\\.)*"|'(?:[^'\\\n]|\\.)*'|-?\d[\d.eE+-]*)"""
+)
+# The same pair inside a JSON string (a server echoing the request JSON as text: {"echo": "{\"password\": …}"}),
+# its quotes escaped once: \"key\": \"value\". Read by the outer string's escapes: \\ + one more escape or
+# character is an escape of the inner JSON (\\\" its quote), \n and the like one character; the value ends at
+# the first \" of its own. Each step is decided by its first two characters, so the scan cannot backtrack.
+_ESCAPED_PAIR = re.compile(
+    r'\\"(?P<key>[^"\\\n]{1,80})\\"(?P<sep>\s*:\s*)\\"'
+    r'(?P<val>(?:\\\\(?:\\[^\n]|[^"\\\n])|\\[^"\\\n]|[^"\\\n])*)\\"'
 )
 # key=value in query strings, form bodies, log lines. The value stops at separators, quotes and backslashes
 # and closing brackets/backticks so a match never runs past the end of an enclosing (possibly JSON-escaped)
@@ -279,12 +290,51 @@ class Redactor:
             text = _USERINFO.sub(lambda m: f"{m.group('pre')}:{MASK}@", text)
         if ":" in text:
             text = _QUOTED_PAIR.sub(self._sub_quoted, text)
+            if '\\"' in text:
+                text = _ESCAPED_PAIR.sub(self._sub_escaped, text)
             text = _LINE_PAIR.sub(self._sub_line, text)
         if "=" in text:
             text = _FORM_PAIR.sub(self._sub_form, text)
         if literal is not None:
             text = literal.sub(MASK, text)
+        if "…" in text or "..." in text:
+            text = self._mask_before_cut_marks(text)
         return text
+
+    def excerpt(self, text: str, limit: int | None, *, mark: str = ELLIPSIS) -> str:
+        """At most `limit` characters of `text`, masked: the whole text is masked *before* it is cut, so a
+        secret (or a `"password": "…"` pair) straddling the cut is recognised, and a cut that still ends
+        in the first characters of a known secret ends in MASK instead (mask_partial_tail). `mark` ends a
+        cut text. limit None: no cut."""
+        return excerpt(text, limit, self, mark=mark)
+
+    def mask_partial_tail(self, text: str) -> str:
+        """text with its longest suffix that is the start (MIN_SECRET_LEN+ characters) of a known secret, in
+        any of its encoded forms, replaced by MASK: what a cut inside a secret left behind ("…S3CRET-P")."""
+        with self._lock:
+            secrets = tuple(self._secrets)
+        best = 0
+        for s in secrets:
+            # The longest suffix that starts s: its first occurrence of s's head in the last len(s) characters.
+            window_start = max(0, len(text) - len(s))
+            i = text.find(s[:MIN_SECRET_LEN], window_start)
+            while i != -1:
+                if s.startswith(text[i:]):
+                    best = max(best, len(text) - i)
+                    break
+                i = text.find(s[:MIN_SECRET_LEN], i + 1)
+        return text[: len(text) - best] + MASK if best else text
+
+    def _mask_before_cut_marks(self, text: str) -> str:
+        """Defence for text cut elsewhere (by a library, or before it reached us): the start of a known
+        secret right before a cut mark ("S3CRET-P…", "S3CRET-P...") is masked."""
+        out, last = [], 0
+        for m in _CUT_MARK.finditer(text):
+            out.append(self.mask_partial_tail(text[last:m.start()]))
+            out.append(m.group(0))
+            last = m.end()
+        out.append(text[last:])
+        return "".join(out)
 
     # -- internals -----------------------------------------------------------------------------------
     def _literals(self) -> tuple[re.Pattern[str] | None, dict[str, str]]:
@@ -317,6 +367,12 @@ class Redactor:
         q, inner = val[0], val[1:-1]
         masked = self._mask_keyed(m.group("key"), inner)
         return f"{m.group('q')}{m.group('key')}{m.group('q')}{m.group('sep')}{q}{masked}{q}"
+
+    def _sub_escaped(self, m: re.Match[str]) -> str:
+        key, val = m.group("key"), m.group("val")
+        if not self.is_secret_key(key) or not is_secret_value(val):
+            return m.group(0)
+        return f'\\"{key}\\"{m.group("sep")}\\"{self._mask_keyed(key, val)}\\"'
 
     def _sub_line(self, m: re.Match[str]) -> str:
         key = m.group("key")
@@ -428,6 +484,43 @@ def secret_values(data: Any, secret: bool = False) -> list[str]:
         scheme, _, credential = str(data).strip().partition(" ")  # "Bearer abc": abc may show up alone
         if credential and _PLAIN_WORD.fullmatch(scheme):
             out.append(credential)
+    return out
+
+
+def excerpt(text: str, limit: int | None, redactor: Redactor | None = None, *, mark: str = ELLIPSIS) -> str:
+    """The one way pytest-apimon shortens a text that may hold a secret (reasons, values in a reason, schema
+    messages, response and request body excerpts): at most `limit` characters, `mark` ending a cut.
+
+    With a redactor the whole text is masked first and the cut is made in the masked text, so a secret
+    straddling the cut cannot survive as a prefix; as a second line of defence a cut that ends in the start
+    of a known secret (MIN_SECRET_LEN+ characters) ends in MASK (Redactor.mask_partial_tail)."""
+    if not isinstance(text, str):
+        text = str(text)
+    if redactor is not None:
+        text = redactor.text(text)
+    if limit is None or len(text) <= limit:
+        return text
+    cut = text[: max(limit - len(mark), 0)]
+    if redactor is not None:
+        cut = redactor.mask_partial_tail(cut)
+    return cut + mark
+
+
+def credential_header_values(headers: dict[str, Any] | None) -> list[str]:
+    """The values to mask by value wherever they show up again (a server echoing the request, a log) for
+    every header that is a credential (is_credential_header): the whole value, the credential after a
+    scheme word (`Token k-93jd82hd` -> also `k-93jd82hd`) and the values of a Cookie header."""
+    out: list[str] = []
+    for name, value in (headers or {}).items():
+        text = value.decode("latin-1") if isinstance(value, bytes) else "" if value is None else str(value)
+        if not is_credential_header(name, text):
+            continue
+        out.append(text)
+        scheme, _, credential = text.strip().partition(" ")
+        if credential and _PLAIN_WORD.fullmatch(scheme):  # "Token k-93jd82hd": k-93jd82hd may show up alone
+            out.append(credential.strip())
+        if "cookie" in str(name).lower():
+            out += cookie_values(text)
     return out
 
 

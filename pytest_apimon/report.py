@@ -782,10 +782,12 @@ def _json_record(r: InterfaceResult, red: Redactor) -> dict[str, Any]:
     data = r.to_dict()
     data["flaky"] = r.outcome == Outcome.PASSED and r.attempts > 1
     data["down"] = is_down(r)  # failed now, or known down behind an open circuit
-    # Header dicts need header rules (Authorization is not a key word), the rest generic value masking.
-    data["request_headers"] = red.headers(r.request_headers)
-    data["response_headers"] = red.headers(r.response_headers, received=True)
-    return red.value(data)
+    # The record is the tool's own: its field names ("key", "sub") are never judged as secret-looking names,
+    # only what each field holds is masked. Header dicts need header rules (Authorization is not a key word);
+    # the other fields are masked as text and, for user data nested in them, by name too.
+    headers = {"request_headers": red.headers(r.request_headers),
+               "response_headers": red.headers(r.response_headers, received=True)}
+    return {k: headers[k] if k in headers else red.value(v) for k, v in data.items()}
 
 
 def render_json(run: RunResult, *, redactor: Redactor | None = None, extras: Extras | None = None) -> str:

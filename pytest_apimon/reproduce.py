@@ -18,6 +18,8 @@ from .redact import MASK, Redactor, is_secret_name
 
 __all__ = ["curl_command"]
 
+# Characters of a request body shown in the curl line (as many as the report's request excerpt, engine.REQUEST_EXCERPT).
+BODY_SHOWN = 2048
 # Headers curl computes itself (sending a stale Content-Length or Host would break the request), and the ones
 # it sends anyway: leaving them out keeps the line short.
 _SKIP_HEADERS = frozenset({"content-length", "host", "connection", "accept-encoding", "transfer-encoding"})
@@ -64,8 +66,9 @@ def curl_command(
         parts += ["-H", _header(str(name), "" if value is None else str(value), redactor, env)]
     cut = False
     if body:
-        cut = body.endswith("…")
-        parts += ["--data-raw", shlex.quote(redactor.text(body))]
+        shown = redactor.excerpt(body, BODY_SHOWN)  # masked whole, then cut (redact.excerpt)
+        cut = shown.endswith("…")
+        parts += ["--data-raw", shlex.quote(shown)]
     parts.append(shlex.quote(redactor.text(url)))
     line = " ".join(parts)
     return line + ("  # request body cut in this report" if cut else "")

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ApimonError
+from .redact import Redactor, excerpt
 
 __all__ = ["SHOWN", "SchemaProblem", "document_dir", "load_schema", "make_validator", "validator", "violations"]
 
@@ -83,13 +84,13 @@ def load_schema(ref: str, base: Path | None) -> Any:
     return data
 
 
-def violations(validator: Any, data: Any) -> tuple[list[str], int]:
-    """(up to SHOWN lines "$.data.id: 'x' is not of type 'integer'", how many violations in all (at most _SCAN))."""
+def violations(validator: Any, data: Any, redactor: Redactor | None = None) -> tuple[list[str], int]:
+    """(up to SHOWN lines "$.data.id: 'x' is not of type 'integer'", how many violations in all (at most _SCAN)).
+    A message quotes the offending value: with a redactor it is masked before it is shortened."""
     errors = list(itertools.islice(validator.iter_errors(data), _SCAN))
     errors.sort(key=lambda e: [str(p) for p in e.absolute_path])
-    return [f"{e.json_path}: {_cut(e.message)}" for e in errors[:SHOWN]], len(errors)
+    return [f"{e.json_path}: {_cut(e.message, redactor)}" for e in errors[:SHOWN]], len(errors)
 
 
-def _cut(text: str) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= _MESSAGE_MAX else text[: _MESSAGE_MAX - 1] + "…"
+def _cut(text: str, redactor: Redactor | None = None) -> str:
+    return excerpt(" ".join(text.split()), _MESSAGE_MAX, redactor)

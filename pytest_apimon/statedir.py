@@ -36,9 +36,13 @@ def ensure_state_dir(path: str | os.PathLike[str], workspace: str | os.PathLike[
         with contextlib.suppress(OSError):  # not ours to change (another owner): the files stay 0600
             os.chmod(folder, PRIVATE_DIR)
     ignore = folder / ".gitignore"
-    if not ignore.exists():
-        with contextlib.suppress(OSError):
-            ignore.write_text(GITIGNORE, encoding="utf-8")
+    with contextlib.suppress(OSError):
+        # Created 0600 like every other file in the folder (O_EXCL: a user's own .gitignore is never replaced);
+        # one left 0644 by an older version is tightened.
+        fd = os.open(ignore, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE)
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(GITIGNORE)
+    make_private(ignore)
     return folder
 
 
