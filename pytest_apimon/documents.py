@@ -60,6 +60,7 @@ __all__ = [  # re-exported: the key sets are the contract the JSON Schema is tes
 ]  # fmt: skip
 
 DOCUMENT_SUFFIXES = (".yaml", ".yml", ".json")
+SCHEMA_SUFFIXES = (".schema.json", ".schema.yaml", ".schema.yml")  # JSON Schema files, never documents
 
 class _Missing:
     """Marks "no json body" (None is a valid JSON body: null). A singleton that survives pickling
@@ -238,12 +239,13 @@ class DocumentFile:
 def is_document(path: Path) -> bool:
     """True for .yaml/.yml/.json files that are not hidden (README.md, .DS_Store, images are not)."""
     # A missing path counts (callers may ask before creating); only directories are excluded.
-    # A JSON Schema kept beside the documents (editor set-up) is not a document.
+    # A JSON Schema kept beside the documents (editor set-up, expect.schema files) is not a document: *.schema.json,
+    # *.schema.yaml, *.schema.yml (other schema files are recognised when a document names them: importers/refs.py).
     name = path.name.lower()
     return (
         not name.startswith(".") and path.suffix.lower() in DOCUMENT_SUFFIXES
         and not name.endswith((".apimon.yaml", ".apimon.yml"))  # overrides sidecar of an imported spec
-        and not name.endswith(".schema.json") and not path.is_dir()
+        and not name.endswith(SCHEMA_SUFFIXES) and not path.is_dir()
     )
 
 
