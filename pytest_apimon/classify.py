@@ -181,7 +181,8 @@ def _body(ex: Exchange, expect: Expect) -> Classification | None:
     if not expect.body:
         return None
     if ex.truncated:
-        return _out(Category.UNEXPECTED, "body", f"body truncated at {_size(len(ex.body))}; checks need all of it")
+        reason = f"body truncated at {_size(len(ex.body))} (defaults.max_body_bytes); checks need all of it"
+        return _out(Category.UNEXPECTED, "body", reason)
     try:
         text = _body_text(ex)
     except (UnicodeDecodeError, ValueError):
@@ -211,7 +212,7 @@ def _schema(ex: Exchange, expect: Expect) -> Outcome | None:
     if not isinstance(expect.schema, dict):  # None: no schema; False: switched off
         return None
     if ex.truncated:
-        reason = f"body truncated at {_size(len(ex.body))}; the schema needs all of it"
+        reason = f"body truncated at {_size(len(ex.body))} (defaults.max_body_bytes); the schema needs all of it"
         return _out(Category.UNEXPECTED, "schema", reason)
     try:
         data = json.loads(_body_text(ex))

@@ -110,7 +110,10 @@ _rule(r"no response", "无响应")
 # ---- classification (classify.py)
 _rule(r"HTTP (\d{3}), expected (.*)", lambda m: f"{_http(m)}，期望 {m.group(2)}")
 _rule(r"HTTP (\d{3})(?: .*)?", _http)
-_rule(r"body truncated at (.*); checks need all of it", r"响应体在 \1 处被截断；检查需要完整的响应体")
+_rule(r"body truncated at (.*?)( \(defaults\.max_body_bytes\))?; checks need all of it",
+      r"响应体在 \1 处被截断\2；检查需要完整的响应体")
+_rule(r"body truncated at (.*?)( \(defaults\.max_body_bytes\))?; the schema needs all of it",
+      r"响应体在 \1 处被截断\2；schema 校验需要完整的响应体")
 _rule(r"response is not JSON(?: \(Content-Type (.*?)\))?(?:: (.*)| \(empty body\))",
       lambda m: "响应不是 JSON" + (f"（Content-Type {m.group(1)}）" if m.group(1) else "")
                 + (f"：{m.group(2)}" if m.group(2) else "（响应体为空）"))
@@ -191,8 +194,10 @@ _doc(r"header name '(.*)' can never be in a response: .*",
 _doc(r"header '(.*)' is checked twice \(also as '(.*)'\): .*",
      r"响应头 '\1' 被检查了两次（另一处写作 '\2'）：响应头名不区分大小写（RFC 9110 §5.1），每个响应头只写一个检查")
 _doc(r"HEAD responses have no body \(RFC 9110 §9\.3\.2\), so expect\.(\w+) can never pass: .*",
-     r"HEAD 请求的响应没有响应体（RFC 9110 §9.3.2），expect.\1 永远不会通过：要检查响应体请用 GET，否则只检查状态码和响应头")
-_doc(r"schema file '(.*)' is outside the pool \((.*)\): .*", r"schema 文件 '\1' 在接口池（\2）之外：schema 文件必须放在接口池目录内")
+     r"HEAD 请求的响应没有响应体（RFC 9110 §9.3.2），expect.\1 永远不会通过："
+     r"要检查响应体请用 GET，否则只检查状态码和响应头")
+_doc(r"schema file '(.*)' is outside the pool \((.*)\): .*",
+     r"schema 文件 '\1' 在接口池（\2）之外：schema 文件必须放在接口池目录内")
 _doc(r"schema '(.*)' is a URL: .*",
      r"schema '\1' 是 URL：监控从不通过网络获取 schema（那样的请求会绕过服务的源、凭据和超时设置），请把它存进接口池，"
      r"写相对于本文档的路径")
@@ -200,6 +205,9 @@ _doc(r"cannot read schema file '(.*)': (.*)", r"无法读取 schema 文件 '\1'�
 _doc(r"schema file '(.*)' does not hold a JSON Schema \(a mapping\)", r"schema 文件 '\1' 里不是 JSON Schema（映射）")
 _doc(r"it names (\S+), and a schema is never fetched over the network .*",
      r"它指向 \1，而监控从不通过网络获取 schema（那样的请求会绕过服务的源、凭据和超时设置），请把它存进接口池，"
+     r"用相对于该 schema 的路径引用")
+_doc(r"a schema is never fetched over the network .*",
+     r"监控从不通过网络获取 schema（那样的请求会绕过服务的源、凭据和超时设置），请把它存进接口池，"
      r"用相对于该 schema 的路径引用")
 _doc(r"'(.*)' does not exist in that schema", r"该 schema 中不存在 '\1'")
 _doc(r"no anchor '(.*)' in that schema", r"该 schema 中没有锚点 '\1'")

@@ -351,7 +351,7 @@ def _unresolvable(ref: str, exc: Exception, at: tuple[str | int, ...], uri: str,
     while cause is not None and not isinstance(cause, SchemaProblem):
         cause = cause.__cause__
     if isinstance(cause, SchemaProblem):
-        why = str(cause)
+        why = str(cause).replace(f"it names {ref}, and a schema", "a schema")  # an absolute ref needs no echo
     elif isinstance(exc, ref_exc.PointerToNowhere):
         why = f"{exc.ref!r} does not exist in that schema"
     elif isinstance(exc, ref_exc.NoSuchAnchor):

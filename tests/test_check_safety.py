@@ -183,7 +183,7 @@ def test_checking_reads_no_file_the_refs_were_read_when_the_document_loaded(tmp_
 
 @pytest.mark.parametrize(("schema", "field", "message"), [
     ("{type: object, properties: {a: {$ref: 'http://127.0.0.1:{port}/remote.json'}}}",
-     "expect.schema.properties.a.$ref", "it names http://127.0.0.1:{port}/remote.json, and a schema is never fetched"),
+     "expect.schema.properties.a.$ref", "$ref 'http://127.0.0.1:{port}/remote.json': a schema is never fetched"),
     ("'http://127.0.0.1:{port}/remote.json'", "expect.schema", "is a URL: a schema is never fetched over the network"),
     ("{$ref: 'file:///etc/hostname'}", "expect.schema.$ref", "schema file '/etc/hostname' is outside the pool"),
     ("../../../../../etc/passwd", "expect.schema", "schema file '../../../../../etc/passwd' is outside the pool"),
