@@ -14,6 +14,7 @@ a body by `defaults.max_body_bytes`, a header value by http.client's 64 KiB line
 from __future__ import annotations
 
 import functools
+import re
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
@@ -73,9 +74,12 @@ class Pattern:
 
 
 def _compile(source: str) -> Any:
+    """`re` decides what is a valid pattern (documents are written in its syntax; `regex` accepts more, such as
+    `a(?i)b`, which `re` refuses), `regex` compiles it for matching."""
     try:
+        re.compile(source)
         return regex.compile(source, regex.VERSION0)
-    except (regex.error, RecursionError, OverflowError, ValueError) as exc:
+    except (re.error, regex.error, RecursionError, OverflowError, ValueError) as exc:
         raise PatternError(f"invalid regular expression {source!r}: {exc}") from None
 
 

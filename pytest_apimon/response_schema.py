@@ -17,6 +17,7 @@ The files read are kept with the interface (SchemaContext), so checking needs no
 
 from __future__ import annotations
 
+import functools
 import itertools
 import os
 import threading
@@ -30,7 +31,7 @@ from urllib.request import url2pathname
 
 from jsonschema import exceptions as js_exceptions
 from jsonschema import validators
-from jsonschema_specifications import REGISTRY as SPECIFICATIONS
+from jsonschema_specifications import REGISTRY as SPECIFICATIONS  # type: ignore[import-untyped]  # jsonschema's own
 
 from . import patterns
 from .errors import ApimonError
@@ -164,8 +165,12 @@ def _timed(cls: Any, budget: float) -> Any:
     if hit is not None:
         return hit
 
+    @functools.lru_cache(maxsize=256)
+    def compiled(pattern: str) -> patterns.Pattern:  # once per pattern, not per value checked
+        return patterns.compile_pattern(pattern, budget)
+
     def search(pattern: str, text: str) -> bool:
-        return patterns.search(patterns.compile_pattern(pattern, budget), text)
+        return compiled(pattern).search(text)
 
     def pattern(checker: Any, patrn: str, instance: Any, _schema: Any) -> Iterator[Any]:
         if checker.is_type(instance, "string") and not search(patrn, instance):

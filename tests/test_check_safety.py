@@ -8,12 +8,16 @@ backtracking) always exceeds, and the assertions are on outcomes and counts."""
 from __future__ import annotations
 
 import json
+import os
 import pickle
+import re
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from localserver import LocalServer, Response
 
 from pytest_apimon import patterns
@@ -61,6 +65,23 @@ def test_a_pattern_pickles_with_its_budget() -> None:  # the parse cache keeps d
     assert (again.source, again.budget) == (EVIL, 3)
     with pytest.raises(patterns.RegexTimeout):
         again.search(EVIL_TEXT)
+
+
+_PIECES = st.sampled_from(["a", "b", ".", "a*", "b+", "[ab]", "[^a]", "(a|b)", "(?:ab)?", "^", "$", r"\d", r"\w+",
+                            "x{2}", "(?i)A", r"\.", "a*?", "(ab)+", "[a-c]{1,2}"])
+
+
+@settings(max_examples=int(os.environ.get("APIMON_FUZZ_EXAMPLES", "150")), deadline=None)
+@given(st.lists(_PIECES, min_size=1, max_size=5).map("".join), st.text(alphabet="abcxAB.1 \n", max_size=30))
+def test_a_pattern_means_what_it_means_to_re(source: str, text: str) -> None:
+    """Documents are written for Python's `re`; the `regex` module (VERSION0) must give the same answers."""
+    try:
+        expected = re.search(source, text) is not None
+    except re.error:
+        with pytest.raises(patterns.PatternError):
+            patterns.compile_pattern(source, 1000)
+        return
+    assert patterns.compile_pattern(source, 1000).search(text) == expected
 
 
 def test_the_budget_comes_from_limits_regex_timeout_ms(tmp_path: Path) -> None:
