@@ -4,8 +4,10 @@ the document loads, matched within a time budget.
 Python's `re` holds the GIL for the whole of a match, so a catastrophically backtracking pattern such as
 `"(A+)+"` against `"AAAA…A!"` cannot be stopped by a guard thread or a signal: it held a run for minutes. The
 `regex` module (PyPI `regex`, in its `re`-compatible VERSION0 mode, so a pattern means what it means to `re`)
-takes a `timeout` and raises TimeoutError when a match runs over it. Its clock is the process's processor
-time (C `clock()`), so a busy machine does not make a healthy pattern time out.
+takes a `timeout` and raises TimeoutError when a match runs over it. Its clock is the processor time of the
+whole process (C `clock()`): another busy process does not make a healthy pattern time out, but this process's
+other threads count while they run outside the GIL (the match holds it), so the budget is kept far above what
+a sane pattern needs.
 
 The budget is `limits.regex_timeout_ms` in config.yaml (DEFAULT_BUDGET_MS); the subject is bounded already:
 a body by `defaults.max_body_bytes`, a header value by http.client's 64 KiB line limit.
