@@ -304,14 +304,13 @@ def finalize(ctx: Context, d: Draft) -> Interface:
     elif body is not MISSING and body_kind in ("form", "body"):
         extra["body"] = body if isinstance(body, str) else json.dumps(body, ensure_ascii=False)
     description = op.get("description", d.description)
-    # the sidecar's expect.schema (or false) wins
-    schema, schema_context = expect["schema"] if "schema" in expect else (None, None)
+    # (schema or False, its SchemaContext): the sidecar's expect.schema (or false) wins
+    schema = expect.get("schema", (None, None))
     if "schema" not in expect and ov.response_schema and d.response_schema is not None and d.method != "HEAD":
         try:  # HEAD: no body to check (RFC 9110 §9.3.2)
-            schema_context = prepare(d.response_schema, None, place.get())
-            schema = d.response_schema
+            schema = (d.response_schema, prepare(d.response_schema, None, place.get()))
         except SchemaProblem:  # a spec schema the library rejects: no check rather than a false alert
-            schema = None
+            schema = (None, None)
     return Interface(
         name=d.name,
         service=ctx.service,
@@ -324,7 +323,7 @@ def finalize(ctx: Context, d: Draft) -> Interface:
         expect=Expect(
             status=expect.get("status", d.status), body=expect.get("body", ()), max_ms=expect.get("max_ms"),
             headers=tuple(HeaderCheck(n, op_, want) for n, (op_, want) in expect.get("headers", {}).items()),
-            warn_ms=expect.get("warn_ms"), schema=schema, schema_context=schema_context,
+            warn_ms=expect.get("warn_ms"), schema=schema[0], schema_context=schema[1],
             cert_days=expect.get("cert_days"),
         ),
         timeout=op.get("timeout", ov.timeout),
