@@ -112,8 +112,6 @@ _rule(r"HTTP (\d{3}), expected (.*)", lambda m: f"{_http(m)}，期望 {m.group(2
 _rule(r"HTTP (\d{3})(?: .*)?", _http)
 _rule(r"body truncated at (.*?)( \(defaults\.max_body_bytes\))?; checks need all of it",
       r"响应体在 \1 处被截断\2；检查需要完整的响应体")
-_rule(r"body truncated at (.*?)( \(defaults\.max_body_bytes\))?; the schema needs all of it",
-      r"响应体在 \1 处被截断\2；schema 校验需要完整的响应体")
 _rule(r"response is not JSON(?: \(Content-Type (.*?)\))?(?:: (.*)| \(empty body\))",
       lambda m: "响应不是 JSON" + (f"（Content-Type {m.group(1)}）" if m.group(1) else "")
                 + (f"：{m.group(2)}" if m.group(2) else "（响应体为空）"))
@@ -477,6 +475,15 @@ _schema_rule(r"(.*) does not match (.*)", r"\1 不匹配 \2")
 _schema_rule(r"(.*) was expected", r"应为 \1")
 _schema_rule(r"Additional properties are not allowed \((.*) (?:was|were) unexpected\)", r"不允许额外的属性（\1）")
 _schema_rule(r"(.*) is not a (.*)", r"\1 不是合法的 \2")
+
+
+def _reason_first(m: re.Match[str]) -> str:
+    """response_schema._reason's turned-round form: "is too long (maxItems 2), got [...]"."""
+    said = _schema_violation(f"{m.group(4)} {m.group(1)}")
+    return said + (f"（{m.group(2)} {m.group(3)}）" if m.group(2) else "")
+
+
+_schema_rule(r"((?:is|does|should) .*?)(?: \((\w+) ([^()]*)\))?, got (.*)", _reason_first)
 
 
 def _schema_violation(text: str) -> str:

@@ -374,7 +374,7 @@ def violations(validator: Any, data: Any) -> tuple[list[str], int]:
     """(up to SHOWN lines "$.data.id: 'x' is not of type 'integer'", how many violations in all (at most _SCAN)).
 
     The validator's reason comes first: a message that begins with a long offending value ("[{…}, …] is too long")
-    is turned round ("is too long (maxItems 2); got […]") so that cutting it cuts the value, not the reason.
+    is turned round ("is too long (maxItems 2), got […]") so that cutting it cuts the value, not the reason.
     Raises patterns.RegexTimeout."""
     errors = list(itertools.islice(validator.iter_errors(data), _SCAN))
     errors.sort(key=lambda e: [str(p) for p in e.absolute_path])
@@ -392,7 +392,7 @@ def _reason(error: Any) -> str:
     value = error.validator_value
     if isinstance(value, (int, float, str)) and not isinstance(value, bool) and repr(value) not in reason:
         reason += f" ({error.validator} {value})"
-    return f"{_cut(reason)}; got {_value(error.instance)}"
+    return f"{_cut(reason)}, got {_value(error.instance)}"  # not "; ": that separates violations
 
 
 def _value(instance: Any) -> str:

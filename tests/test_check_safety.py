@@ -249,10 +249,10 @@ def test_a_long_violation_keeps_its_reason_and_cuts_the_value(tmp_path: Path) ->
     (itf,) = load(tmp_path, f"name: n\npath: /a\nexpect: {{schema: {json.dumps(schema)}}}\n").interfaces
     items = [{"id": i, "price": 9.5, "state": "shipped"} for i in range(3)]
     out = classify(answer(json.dumps({"data": {"items": items, "name": "widget-service" * 10}})), itf.expect)
-    first, second = out.reason.removeprefix("schema: ").split("; got ", 1)[0], out.reason
+    first, second = out.reason.removeprefix("schema: ").split(", got ", 1)[0], out.reason
     assert first == "$.data.items: is too long (maxItems 2)", out.reason
-    assert '; got [{"id": 0, "price": 9.5' in second
-    assert "$.data.name: is too long (maxLength 3); got \"widget-service" in second
+    assert ', got [{"id": 0, "price": 9.5' in second
+    assert "$.data.name: is too long (maxLength 3), got \"widget-service" in second
     out = classify(answer('{"data": {"name": "abcd"}}'), itf.expect)  # short: the library's own wording
     assert out.reason == "schema: $.data.name: 'abcd' is too long"
 
