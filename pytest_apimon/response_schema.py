@@ -29,10 +29,6 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 from urllib.request import url2pathname
 
-from jsonschema import exceptions as js_exceptions
-from jsonschema import validators
-from jsonschema_specifications import REGISTRY as SPECIFICATIONS  # type: ignore[import-untyped]  # jsonschema's own
-
 from . import patterns
 from .errors import ApimonError
 from .loader import DEFAULT_LIMITS, Limits
@@ -116,6 +112,11 @@ def make_validator(schema: Mapping[str, Any] | bool, context: SchemaContext | No
 
 def _dialect(schema: Any) -> Any:
     """The jsonschema validator class of `schema`'s dialect. Raises SchemaProblem when it is not valid for it."""
+    # jsonschema is imported on first use: most pools have no `expect.schema`, and it (with referencing and rpds)
+    # is the largest import of a run's start-up (docs/benchmarks.md, issue #15).
+    from jsonschema import exceptions as js_exceptions
+    from jsonschema import validators
+
     cls = validators.validator_for(schema, default=validators.Draft202012Validator)
     try:
         cls.check_schema(schema)  # the stubs say dict; a boolean schema is valid too
@@ -159,6 +160,9 @@ _timed_classes: dict[tuple[Any, float], Any] = {}
 
 def _timed(cls: Any, budget: float) -> Any:
     """`cls` with pattern, patternProperties and additionalProperties matching through patterns.py."""
+    from jsonschema import exceptions as js_exceptions
+    from jsonschema import validators
+
     key = (cls, budget)
     with _lock:
         hit = _timed_classes.get(key)
@@ -297,7 +301,9 @@ def prepare(schema: Any, schema_file: Path | None = None, where: Place | None = 
         return spec.create_resource(contents)
 
     registry: Any = registry_class(retrieve=retrieve).with_resource(base, spec.create_resource(schema))
-    registry = SPECIFICATIONS.combine(registry)  # the dialects' meta-schemas ship with jsonschema: no fetch
+    from jsonschema_specifications import REGISTRY  # type: ignore[import-untyped]  # jsonschema's own
+
+    registry = REGISTRY.combine(registry)  # the dialects' meta-schemas ship with jsonschema: no fetch
     _resolve_all(schema, registry.resolver(base), spec, base, where)
     budget = patterns.budget_ms.get()
     context = SchemaContext(base, tuple(fetched.items()), budget)
