@@ -125,6 +125,8 @@ def as_written(raw: dict[Any, Any], prefix: Path_, source: Mapping[Path_, str]) 
     for key in _TARGETS:
         if key in out:
             out[key] = text(out[key], prefix + (key,))
+    if isinstance(out.get("expect"), dict):
+        out["expect"] = _expect_as_written(out["expect"], prefix + ("expect",), text)
     for key in _SENT_AS_TEXT:
         section = out.get(key)
         if not isinstance(section, dict):
@@ -137,6 +139,27 @@ def as_written(raw: dict[Any, Any], prefix: Path_, source: Mapping[Path_, str]) 
             else:
                 fixed[name] = text(value, where)
         out[key] = fixed
+    return out
+
+
+def _expect_as_written(expect: dict[Any, Any], prefix: Path_, text: Callable[[Any, Path_], Any]) -> dict[Any, Any]:
+    """Numbers that a check compares as text (header values, `contains` on the raw body): `X-Version: 1.10`
+    and `{contains: 007}` mean the text as written."""
+    out = dict(expect)
+    headers = out.get("headers")
+    if isinstance(headers, dict):
+        out["headers"] = {
+            name: {op: text(v, prefix + ("headers", name, op)) if op in ("equals", "contains") else v
+                   for op, v in check.items()} if isinstance(check, dict) else text(check, prefix + ("headers", name))
+            for name, check in headers.items()
+        }
+    body = out.get("body")
+    if isinstance(body, list):
+        out["body"] = [
+            {op: text(v, prefix + ("body", i, op)) if op == "contains" else v for op, v in check.items()}
+            if isinstance(check, dict) and "path" not in check else check
+            for i, check in enumerate(body)
+        ]
     return out
 
 
@@ -334,7 +357,7 @@ def header_problem(name: str, value: str) -> str | None:
     whitespace. Values are never re-encoded silently (servers disagree on RFC 8187 / percent-encoding):
     a value outside ISO-8859-1 is rejected, and the message gives its UTF-8 percent-encoding to copy.
     """
-    if not _TOKEN.match(name):
+    if not _TOKEN.fullmatch(name):
         return (f"header name {name!r} cannot be sent: a name is letters, digits and !#$%&'*+-.^_`|~ only "
                 "(no spaces, colons or non-ASCII)")  # fmt: skip
     if any(c in value for c in "\r\n\0"):
@@ -434,15 +457,17 @@ def _number(value: Any, path: Path_, p: Problems, what: str = "a number") -> Any
 
 
 def _regex(value: Any, path: Path_, p: Problems) -> Any:
-    """A Python `re` pattern (re.search: it may match anywhere); compiled now so a typo is a document error."""
+    """A Python `re` pattern (re.search: it may match anywhere) -> patterns.Pattern: compiled now, once, so a typo
+    is a document error, with the document's time budget for every match (limits.regex_timeout_ms)."""
+    from . import patterns
+
     if _string(value, path, p) is INVALID:
         return INVALID
     try:
-        re.compile(value)
-    except (re.error, RecursionError, OverflowError) as exc:
-        p.add(path, f"invalid regular expression {value!r}: {exc}")
+        return patterns.compile_pattern(value)
+    except patterns.PatternError as exc:
+        p.add(path, str(exc))
         return INVALID
-    return value
 
 
 def _length(value: Any, path: Path_, p: Problems) -> Any:
@@ -525,8 +550,12 @@ def _check(value: Any, path: Path_, p: Problems) -> Any:
                                 "(write two checks)")  # fmt: skip
     else:
         op_value = _op_value(ops[0], value[ops[0]], path + (ops[0],), p)
-        if ops[0] in TEXT_CHECK_OPS and check_path is None and not isinstance(op_value, str):
-            p.add(path + (ops[0],), f"expected text to find in the raw body, got {describe(op_value)}")
+        if ops[0] == "contains" and check_path is None and op_value is not INVALID:
+            # The raw body is text: a number is its text as written (as_written), as in a header check.
+            if isinstance(op_value, (int, float)) and not isinstance(op_value, bool):
+                op_value = str(wire_text(op_value))
+            elif not isinstance(op_value, str):
+                p.add(path + (ops[0],), f"expected text to find in the raw body, got {describe(op_value)}")
     return (check_path, ops[0], op_value) if len(p) == before else INVALID
 
 
@@ -576,20 +605,21 @@ def _header_check(item: Any, path: Path_, p: Problems) -> Any:
 
 def _response_schema(value: Any, path: Path_, p: Problems) -> Any:
     """An inline JSON Schema (mapping), a schema file relative to the document, or false (no schema check, e.g.
-    to opt out of an imported OpenAPI response schema) -> (schema or False, jsonschema validator or None); the
-    validator only proves the schema valid here (validators do not pickle: Expect keeps the schema)."""
+    to opt out of an imported OpenAPI response schema) -> (schema or False, response_schema.SchemaContext or None).
+    Every `$ref` is resolved now (local files inside the pool only), so a bad schema fails before any request."""
     from . import response_schema
 
     if value is False:
         return (False, None)
+    where = response_schema.place.get()
     try:
         if isinstance(value, dict):
-            return (value, response_schema.make_validator(value))
+            return (value, response_schema.prepare(value, None, where))
         if isinstance(value, str) and value.strip():
-            schema = response_schema.load_schema(value.strip(), response_schema.document_dir.get())
-            return (schema, response_schema.make_validator(schema))
+            schema, file = response_schema.load_schema(value.strip(), where)
+            return (schema, response_schema.prepare(schema, file, where))
     except response_schema.SchemaProblem as exc:
-        p.add(path, str(exc))
+        p.add(path + exc.at if isinstance(value, dict) else path, str(exc))
         return INVALID
     p.add(path, f"expected a JSON Schema (a mapping), the path of a schema file relative to this document, or "
                 f"false; got {describe(value)}")  # fmt: skip
@@ -602,7 +632,19 @@ def _expect_headers(value: Any, path: Path_, p: Problems) -> Any:
         return INVALID
     before = len(p)
     out: dict[str, tuple[str, Any]] = {}
+    seen: dict[str, str] = {}  # lower-case name -> the spelling first used
     for key, item in mapping.items():
+        if not isinstance(key, str):
+            continue  # _mapping reported it
+        if not _TOKEN.fullmatch(key):
+            p.add(path + (key,), f"header name {key!r} can never be in a response: a field name is a token, letters, "
+                                 "digits and !#$%&'*+-.^_`|~ only, no spaces, colons or non-ASCII (RFC 9110 §5.1)")
+            continue
+        if key.lower() in seen:
+            p.add(path + (key,), f"header {key!r} is checked twice (also as {seen[key.lower()]!r}): header names "
+                                 "are case-insensitive (RFC 9110 §5.1), keep one check per header")
+            continue
+        seen[key.lower()] = key
         check = _header_check(item, path + (key,), p)
         if check is not INVALID:
             out[key] = check

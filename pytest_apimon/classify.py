@@ -12,7 +12,7 @@ from decimal import Decimal
 from email.utils import parsedate_to_datetime
 from typing import Any
 
-from . import bodypath, response_schema
+from . import bodypath, patterns, response_schema
 from .categories import Category
 from .documents import BodyCheck, Expect
 from .probe import Exchange
@@ -45,11 +45,16 @@ def classify(exchange: Exchange, expect: Expect, redactor: Redactor | None = Non
     """Transport errors first, then status, then body checks, then latency.
 
     redactor: the run's masking; the reason and every value quoted in it are masked before they are
-    shortened (the reason is then safe to print). Without one, reasons are cut unmasked."""
+    shortened (the reason is then safe to print). Without one, reasons are cut unmasked.
+    A document's regular expression that runs over its budget (patterns.RegexTimeout) is the document's fault:
+    invalid_document / regex, never retried."""
     token = _REDACTOR.set(redactor)
     try:
         for step in (_transport, _status, _headers, _body, _schema, _latency):
-            outcome = step(exchange, expect)
+            try:
+                outcome = step(exchange, expect)
+            except patterns.RegexTimeout as exc:
+                return _out(Category.INVALID_DOCUMENT, "regex", str(exc))
             if outcome is not None:
                 return outcome
         return _slow(exchange, expect) or HEALTHY
@@ -158,19 +163,20 @@ def _headers(ex: Exchange, expect: Expect) -> Outcome | None:
             problem = _say("header_equals", label=name, want=_show(want), got=shown)
         elif op == "contains" and (value is None or str(want) not in value):
             problem = _say("header_contains", label=name, want=_show(want), got=shown)
-        elif op == "regex" and (value is None or _search(str(want), value) is None):
+        elif op == "regex" and (value is None or not _search(want, value)):
             problem = _say("header_regex", label=name, want=_cut(str(want), _VALUE_MAX), got=shown)
         if problem:
             return _out(Category.UNEXPECTED, "header", problem)
     return None
 
 
-def _search(pattern: str, text: str) -> re.Match[str] | None:
-    """re.search; patterns are validated when documents load (re caches the compiled pattern)."""
+def _search(pattern: Any, text: str) -> bool:
+    """re.search semantics within the pattern's time budget (patterns.py; compiled when the document loaded).
+    Raises patterns.RegexTimeout."""
     try:
-        return re.search(pattern, text)
-    except re.error:  # safety net: a pattern that slipped past validation never matches
-        return None
+        return patterns.search(pattern, text)
+    except patterns.PatternError:  # safety net: a pattern that slipped past validation never matches
+        return False
 
 
 def _describe_allowed(allowed: tuple[int | str, ...]) -> str:
@@ -187,7 +193,8 @@ def _body(ex: Exchange, expect: Expect) -> Classification | None:
     if not expect.body:
         return None
     if ex.truncated:
-        return _out(Category.UNEXPECTED, "body", f"body truncated at {_size(len(ex.body))}; checks need all of it")
+        reason = f"body truncated at {_size(len(ex.body))} (defaults.max_body_bytes); checks need all of it"
+        return _out(Category.UNEXPECTED, "body", reason)
     try:
         text = _body_text(ex)
     except (UnicodeDecodeError, ValueError):
@@ -217,7 +224,7 @@ def _schema(ex: Exchange, expect: Expect) -> Outcome | None:
     if not isinstance(expect.schema, dict):  # None: no schema; False: switched off
         return None
     if ex.truncated:
-        reason = f"body truncated at {_size(len(ex.body))}; the schema needs all of it"
+        reason = f"body truncated at {_size(len(ex.body))} (defaults.max_body_bytes); the schema needs all of it"
         return _out(Category.UNEXPECTED, "schema", reason)
     try:
         data = json.loads(_body_text(ex))
@@ -226,10 +233,13 @@ def _schema(ex: Exchange, expect: Expect) -> Outcome | None:
         return _out(Category.UNEXPECTED, "schema", f"response is not JSON: {start!r}" if start else
                     "response is not JSON (empty body)")
     try:
-        shown, total = response_schema.violations(response_schema.validator(expect.schema), data,
-                                                   _REDACTOR.get())
-    except Exception as exc:  # a schema the library cannot apply (e.g. an unresolvable $ref): the document's fault
-        return _out(Category.INVALID_DOCUMENT, "schema", f"schema cannot be applied: {type(exc).__name__}: {exc}")
+        shown, total = response_schema.violations(response_schema.validator(expect.schema, expect.schema_context),
+                                                  data, _REDACTOR.get())
+    except patterns.RegexTimeout:
+        raise
+    except Exception as exc:  # a schema the library cannot apply: the document's fault. Documents' $refs are resolved
+        # when they load (response_schema.prepare), so this is a safety net for schemas built in code.
+        return _out(Category.INVALID_DOCUMENT, "schema", f"schema cannot be applied: {exc or type(exc).__name__}")
     if not shown:
         return None
     more = f" (+{total - len(shown)}{'+' if total >= 50 else ''} more)" if total > len(shown) else ""
@@ -242,7 +252,7 @@ def _text_check(text: str, check: BodyCheck) -> str | None:
     if check.op == "contains":
         return None if want in text else _say("text_contains", want=_show(want))
     if check.op == "regex":
-        return None if _search(want, text) is not None else _say("text_regex", want=_cut(want, _VALUE_MAX))
+        return None if _search(check.value, text) else _say("text_regex", want=_cut(want, _VALUE_MAX))
     return f"body: unknown check {check.op!r}"  # documents validate ops; safety net
 
 
@@ -312,7 +322,7 @@ def _value_text_check(label: str, value: Any, op: str, want: Any) -> str | None:
         if isinstance(want, str) and want in value:
             return None
         return _say("contains", label=label, want=_show(want), got=_show(value))
-    if _search(str(want), value) is not None:
+    if _search(want, value):
         return None
     return _say("regex", label=label, want=_cut(str(want), _VALUE_MAX), got=_show(value))
 

@@ -518,6 +518,8 @@ _LIMITS: dict[str, tuple[str, Any]] = {  # config key -> (Limits field, converte
     "max_alias_nodes": ("max_alias_nodes", c.count),
     "max_interfaces_per_file": ("max_interfaces", c.at_least(1)),
     "max_keys_per_mapping": ("max_keys", c.at_least(1)),
+    # milliseconds of processor time per match of a document's regex (patterns.py); at most a minute
+    "regex_timeout_ms": ("regex_timeout_ms", c.at_most(60_000, c.at_least(1), " ms")),
 }
 
 

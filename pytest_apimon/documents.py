@@ -9,9 +9,10 @@ interface costs one error item while its neighbours still run. Field validators 
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -59,6 +60,7 @@ __all__ = [  # re-exported: the key sets are the contract the JSON Schema is tes
 ]  # fmt: skip
 
 DOCUMENT_SUFFIXES = (".yaml", ".yml", ".json")
+SCHEMA_SUFFIXES = (".schema.json", ".schema.yaml", ".schema.yml")  # JSON Schema files, never documents
 
 class _Missing:
     """Marks "no json body" (None is a valid JSON body: null). A singleton that survives pickling
@@ -101,7 +103,8 @@ class BodyCheck:
     `path` is a body path such as ``data.items[0].id`` ("" or "$" = the whole JSON body), or None for
     `contains`/`regex` on the raw response text (any Content-Type). `op` is one of BODY_CHECK_OPS; `value`:
     equals/not_equals/contains: a JSON value; exists: bool; type: a JSON type name; in: a tuple of JSON values;
-    regex: a Python `re` pattern (re.search); gt/ge/lt/le: a number; length: (comparison, count), e.g. ("ge", 1).
+    regex: a patterns.Pattern (re.search semantics within a time budget; a plain string is compiled on first use);
+    gt/ge/lt/le: a number; length: (comparison, count), e.g. ("ge", 1).
     """
 
     path: str | None
@@ -112,11 +115,11 @@ class BodyCheck:
 @dataclass(frozen=True)
 class HeaderCheck:
     """One response-header check. `name` is matched case-insensitively (RFC 9110 §5.1). `op` is one of
-    HEADER_CHECK_OPS: exists (value: bool), equals / contains (value: str), regex (value: a `re` pattern)."""
+    HEADER_CHECK_OPS: exists (value: bool), equals / contains (value: str), regex (value: a patterns.Pattern)."""
 
     name: str
     op: str
-    value: str | bool
+    value: Any
 
 
 @dataclass(frozen=True)
@@ -135,6 +138,9 @@ class Expect:
     # JSON Schema the JSON body must conform to (a mapping), False to switch an imported one off, None: none.
     # Checked when documents load; its validator is built once per run (response_schema.validator).
     schema: Any = field(default=None, repr=False, compare=False)
+    # How `schema` is applied: the files its $refs reach, read at load time, and the regex budget
+    # (response_schema.SchemaContext); None: no files, the default budget.
+    schema_context: Any = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         # The earlier shape (name, exact value or True/False) is still accepted: callers and tests build it.
@@ -233,12 +239,13 @@ class DocumentFile:
 def is_document(path: Path) -> bool:
     """True for .yaml/.yml/.json files that are not hidden (README.md, .DS_Store, images are not)."""
     # A missing path counts (callers may ask before creating); only directories are excluded.
-    # A JSON Schema kept beside the documents (editor set-up) is not a document.
+    # A JSON Schema kept beside the documents (editor set-up, expect.schema files) is not a document: *.schema.json,
+    # *.schema.yaml, *.schema.yml (other schema files are recognised when a document names them: importers/refs.py).
     name = path.name.lower()
     return (
         not name.startswith(".") and path.suffix.lower() in DOCUMENT_SUFFIXES
         and not name.endswith((".apimon.yaml", ".apimon.yml"))  # overrides sidecar of an imported spec
-        and not name.endswith(".schema.json") and not path.is_dir()
+        and not name.endswith(SCHEMA_SUFFIXES) and not path.is_dir()
     )
 
 
@@ -330,15 +337,11 @@ def load_native_or_spec(
     # Any ${VAR} that reads like a key is masked by value wherever it ends up (docs/auth.md).
     keys = [v for v in substituted_values(text, env) if looks_like_key(v)]
     if spec_importer is not None:
-        from .response_schema import document_dir
-
-        token = document_dir.set(path.parent)  # a sidecar's expect.schema file is relative to the spec's folder
         try:
-            imported = spec_importer(text, path, pool_root, display, env, limits)
+            with _loading(path, pool_root, limits):  # a sidecar's expect.schema file is relative to the spec's folder
+                imported = spec_importer(text, path, pool_root, display, env, limits)
         except ParseError as exc:
             return fail(exc.message, exc.line)
-        finally:
-            document_dir.reset(token)
         if imported is not None:
             imported.secrets += keys
             return imported
@@ -352,14 +355,24 @@ def load_native_or_spec(
         return fail(EMPTY_MESSAGE)
 
     service, module = service_and_module(path, pool_root)
-    # expect.schema files are relative to this document (response_schema.document_dir).
-    from .response_schema import document_dir
-
-    dir_token = document_dir.set(path.parent)
-    try:
+    with _loading(path, pool_root, limits):
         return _load_native(display, data, parsed, result, environ, service, module, limits)
+
+
+@contextlib.contextmanager
+def _loading(path: Path, pool_root: Path, limits: Limits) -> Iterator[None]:
+    """What field validators deep in a document need to know about it: expect.schema files are relative to the
+    document and confined to the pool (response_schema.place); regular expressions get
+    `limits.regex_timeout_ms` (patterns.budget_ms)."""
+    from . import patterns, response_schema
+
+    place = response_schema.place.set(response_schema.Place(path, pool_root, limits))
+    budget = patterns.budget_ms.set(limits.regex_timeout_ms)
+    try:
+        yield
     finally:
-        document_dir.reset(dir_token)
+        patterns.budget_ms.reset(budget)
+        response_schema.place.reset(place)
 
 
 def _load_native(display: str, data: Any, parsed: Parsed, result: DocumentFile,
@@ -510,12 +523,19 @@ def _interface(
 
     merged = _merge(ctx.defaults, fields)
     expect = merged.pop("expect", {})
+    if merged.get("method") == "HEAD" and (expect.get("body") or isinstance(expect.get("schema", (None,))[0], dict)):
+        key = "body" if expect.get("body") else "schema"
+        own = isinstance(raw.get("expect"), dict) and key in raw["expect"]
+        problems.add(prefix + (("expect", key) if own or "method" not in raw else ("method",)),
+                     f"HEAD responses have no body (RFC 9110 §9.3.2), so expect.{key} can never pass: "
+                     "use GET to check the body, or check status and headers only")
+        return ctx.error(problems, name=name, index=index)
     if "body" in expect:
         expect["body"] = tuple(BodyCheck(*check) for check in expect["body"])
     if "headers" in expect:
         expect["headers"] = tuple(HeaderCheck(name, op, want) for name, (op, want) in expect["headers"].items())
     if "schema" in expect:
-        expect["schema"] = expect["schema"][0]
+        expect["schema"], expect["schema_context"] = expect["schema"]
     merged.setdefault("method", "GET")
     return Interface(
         service=ctx.service,

@@ -70,7 +70,8 @@ class Limits:
     Applied to documents, imported specs, sidecars and config.yaml (config: built-in values).
     `max_file_bytes`: bytes on disk; `max_depth`: nesting of mappings/lists; `max_alias_nodes`:
     nodes that YAML aliases add when expanded (the "billion laughs" bound); `max_interfaces`: per file;
-    `max_keys`: keys in one mapping (200 000 headers in a 2.6 MB file took minutes and 440 MB to send).
+    `max_keys`: keys in one mapping (200 000 headers in a 2.6 MB file took minutes and 440 MB to send);
+    `regex_timeout_ms`: processor time one match of a document's regular expression may take (patterns.py).
     """
 
     max_file_bytes: int = 10 * 1024 * 1024
@@ -78,6 +79,7 @@ class Limits:
     max_alias_nodes: int = 100_000
     max_interfaces: int = 5_000
     max_keys: int = 10_000
+    regex_timeout_ms: float = 500.0
 
 
 DEFAULT_LIMITS = Limits()

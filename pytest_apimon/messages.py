@@ -110,7 +110,8 @@ _rule(r"no response", "无响应")
 # ---- classification (classify.py)
 _rule(r"HTTP (\d{3}), expected (.*)", lambda m: f"{_http(m)}，期望 {m.group(2)}")
 _rule(r"HTTP (\d{3})(?: .*)?", _http)
-_rule(r"body truncated at (.*); checks need all of it", r"响应体在 \1 处被截断；检查需要完整的响应体")
+_rule(r"body truncated at (.*?)( \(defaults\.max_body_bytes\))?; checks need all of it",
+      r"响应体在 \1 处被截断\2；检查需要完整的响应体")
 _rule(r"response is not JSON(?: \(Content-Type (.*?)\))?(?:: (.*)| \(empty body\))",
       lambda m: "响应不是 JSON" + (f"（Content-Type {m.group(1)}）" if m.group(1) else "")
                 + (f"：{m.group(2)}" if m.group(2) else "（响应体为空）"))
@@ -122,6 +123,8 @@ _rule(r"(\S+): expected type (\w+), got (\w+)",
                 f"实际为 {_JSON_TYPES.get(m.group(3), m.group(3))}")
 _rule(r"(\S+): expected (.*), got (.*)", r"\1：期望 \2，实际为 \3")
 _rule(r"took (\S+) ms, limit (\S+) ms", r"耗时 \1 ms，超过上限 \2 ms")
+_rule(r"regex /(.*)/ took longer than (\S+) ms: catastrophic backtracking\? \(limits\.regex_timeout_ms\)",
+      r"正则 /\1/ 匹配超过 \2 ms：可能是灾难性回溯（limits.regex_timeout_ms）")
 # ---- circuit breaker skips (policy.py)
 _rule(r"circuit open since (.*), next probe at (.*)", r"熔断中（自 \1 起），下次探测 \2")
 _rule(r"internal error: (.*)", r"内部错误：\1")
@@ -181,6 +184,48 @@ _doc(r"empty document: .*", "空文档：应为一个接口（带 name 的映射
 _doc(r"file is not valid UTF-8 text (.*)", r"文件不是有效的 UTF-8 文本 \1")
 _doc(r"status code (\d+) is out of range: expected 100-599", r"状态码 \1 超出范围：应为 100-599")
 _doc(r"exactly one of 'path' or 'url' is required", "'path' 和 'url' 必须且只能有一个")
+# checks and expect.schema (_document_fields.py, patterns.py, response_schema.py)
+_doc(r"invalid regular expression '(.*)': (.*)", r"无效的正则表达式 '\1'：\2")
+_doc(r"header name '(.*)' can never be in a response: .*",
+     r"响应头名 '\1' 不可能出现在响应中：字段名只能由字母、数字和 !#$%&'*+-.^_`|~ 组成，不能有空格、冒号或非 ASCII "
+     r"字符（RFC 9110 §5.1）")
+_doc(r"header '(.*)' is checked twice \(also as '(.*)'\): .*",
+     r"响应头 '\1' 被检查了两次（另一处写作 '\2'）：响应头名不区分大小写（RFC 9110 §5.1），每个响应头只写一个检查")
+_doc(r"HEAD responses have no body \(RFC 9110 §9\.3\.2\), so expect\.(\w+) can never pass: .*",
+     r"HEAD 请求的响应没有响应体（RFC 9110 §9.3.2），expect.\1 永远不会通过："
+     r"要检查响应体请用 GET，否则只检查状态码和响应头")
+_doc(r"schema file '(.*)' is outside the pool \((.*)\): .*",
+     r"schema 文件 '\1' 在接口池（\2）之外：schema 文件必须放在接口池目录内")
+_doc(r"schema '(.*)' is a URL: .*",
+     r"schema '\1' 是 URL：监控从不通过网络获取 schema（那样的请求会绕过服务的源、凭据和超时设置），请把它存进接口池，"
+     r"写相对于本文档的路径")
+_doc(r"cannot read schema file '(.*)': (.*)", r"无法读取 schema 文件 '\1'：\2")
+_doc(r"schema file '(.*)' does not hold a JSON Schema \(a mapping\)", r"schema 文件 '\1' 里不是 JSON Schema（映射）")
+_doc(r"it names (\S+), and a schema is never fetched over the network .*",
+     r"它指向 \1，而监控从不通过网络获取 schema（那样的请求会绕过服务的源、凭据和超时设置），请把它存进接口池，"
+     r"用相对于该 schema 的路径引用")
+_doc(r"a schema is never fetched over the network .*",
+     r"监控从不通过网络获取 schema（那样的请求会绕过服务的源、凭据和超时设置），请把它存进接口池，"
+     r"用相对于该 schema 的路径引用")
+_doc(r"'(.*)' does not exist in that schema", r"该 schema 中不存在 '\1'")
+_doc(r"no anchor '(.*)' in that schema", r"该 schema 中没有锚点 '\1'")
+_doc(r"it cannot be resolved", "无法解析")
+_doc(r"more than (\d+) schema files reached through \$refs", r"通过 $ref 引用的 schema 文件超过 \1 个")
+
+
+def _ref_problem(m: re.Match[str]) -> str:
+    where = f"（位于 {m.group(2)} 的 {m.group(3)}）" if m.group(2) else ""
+    why = m.group(4)
+    for pattern, template in _DOC_RULES:
+        hit = pattern.fullmatch(why)
+        if hit is not None and pattern.pattern != _REF_PATTERN:
+            why = template(hit) if callable(template) else hit.expand(template)
+            break
+    return f"$ref '{m.group(1)}'{where}：{why}"
+
+
+_REF_PATTERN = r"\$ref '(.*?)'(?: in (.*) at (\S+))?: (.*)"
+_doc(_REF_PATTERN, _ref_problem)
 _doc(r"expected (.*), got (.*)", r"应为 \1，实际为 \2")
 _DOC_WHERE = re.compile(r"(?P<where>[^\s:][^:]*?(?::\d+)?): (?P<rest>.*)", re.S)
 _FIELD = re.compile(r"(?P<field>[\w$.\[\]-]+): (?P<message>.*)", re.S)
@@ -430,6 +475,15 @@ _schema_rule(r"(.*) does not match (.*)", r"\1 不匹配 \2")
 _schema_rule(r"(.*) was expected", r"应为 \1")
 _schema_rule(r"Additional properties are not allowed \((.*) (?:was|were) unexpected\)", r"不允许额外的属性（\1）")
 _schema_rule(r"(.*) is not a (.*)", r"\1 不是合法的 \2")
+
+
+def _reason_first(m: re.Match[str]) -> str:
+    """response_schema._reason's turned-round form: "is too long (maxItems 2), got [...]"."""
+    said = _schema_violation(f"{m.group(4)} {m.group(1)}")
+    return said + (f"（{m.group(2)} {m.group(3)}）" if m.group(2) else "")
+
+
+_schema_rule(r"((?:is|does|should) .*?)(?: \((\w+) ([^()]*)\))?, got (.*)", _reason_first)
 
 
 def _schema_violation(text: str) -> str:

@@ -20,6 +20,7 @@ from pytest_apimon.categories import Category
 from pytest_apimon.classify import MESSAGES, classify
 from pytest_apimon.documents import BodyCheck, Expect, HeaderCheck, schema_path
 from pytest_apimon.load import load_document
+from pytest_apimon.patterns import Pattern
 from pytest_apimon.probe import Request, send
 
 FUZZ = settings(max_examples=int(os.environ.get("APIMON_FUZZ_EXAMPLES", "150")), deadline=None,
@@ -54,7 +55,7 @@ def test_header_check_forms_load(tmp_path: Path) -> None:
     assert expect.headers == (
         HeaderCheck("Location", "equals", "/login"), HeaderCheck("X-Gone", "exists", False),
         HeaderCheck("X-Count", "equals", "3"), HeaderCheck("Content-Type", "contains", "json"),
-        HeaderCheck("cache-control", "regex", r"max-age=\d+"), HeaderCheck("ETag", "exists", True),
+        HeaderCheck("cache-control", "regex", Pattern(r"max-age=\d+")), HeaderCheck("ETag", "exists", True),
         HeaderCheck("Server", "equals", "nginx"),
     )
 
@@ -71,7 +72,7 @@ def test_body_check_forms_load(tmp_path: Path) -> None:
                            "    - {path: code, not_equals: 500}\n"
                            "    - {path: data.tags, contains: x}\n")
     assert expect.body == (
-        BodyCheck(None, "contains", "登录"), BodyCheck(None, "regex", "<title>.*</title>"),
+        BodyCheck(None, "contains", "登录"), BodyCheck(None, "regex", Pattern("<title>.*</title>")),
         BodyCheck("data.total", "gt", 0), BodyCheck("data.total", "le", 1000.5),
         BodyCheck("data.items", "length", ("equals", 3)), BodyCheck("data.items", "length", ("ge", 1)),
         BodyCheck("data.state", "in", ("ok", "degraded")), BodyCheck("code", "not_equals", 500),
@@ -96,7 +97,11 @@ BAD = [
     ("body: [{path: a, in: []}]", "body[0].in", "expected a non-empty list"),
     ("body: [{path: a, in: ok}]", "body[0].in", "expected a non-empty list"),
     ("body: [{regex: '[a-'}]", "body[0].regex", "invalid regular expression"),
-    ("body: [{contains: 1}]", "body[0].contains", "expected text to find in the raw body"),
+    ("body: [{contains: [1]}]", "body[0].contains", "expected text to find in the raw body"),
+    ("body: [{contains: true}]", "body[0].contains", "expected text to find in the raw body"),
+    ("headers: {X: {contains: true}}", "headers.X.contains", "expected a string"),
+    ("headers: {X Bad Name: true}", "headers.X Bad Name", "can never be in a response: a field name is a token"),
+    ("headers: {'X:Y': {exists: true}}", "headers.X:Y", "can never be in a response"),
     ("body: [{gt: 1}]", "body[0].path", "missing required field 'path'"),
     ("body: [{path: a, gt: 1, lt: 3}]", "body[0].lt", "exactly one check per mapping"),
     ("body: [{contains: a, regex: b}]", "body[0].regex", "exactly one check per mapping"),

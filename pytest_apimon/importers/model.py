@@ -23,7 +23,7 @@ from ..loader import (
     load_json,
     load_yaml,
 )
-from ..response_schema import SchemaProblem, make_validator
+from ..response_schema import SchemaProblem, place, prepare
 from .overrides import Overrides
 from .refs import EXT, Fragment, is_ext, line_map
 
@@ -304,13 +304,13 @@ def finalize(ctx: Context, d: Draft) -> Interface:
     elif body is not MISSING and body_kind in ("form", "body"):
         extra["body"] = body if isinstance(body, str) else json.dumps(body, ensure_ascii=False)
     description = op.get("description", d.description)
-    schema = expect["schema"][0] if "schema" in expect else None  # the sidecar's expect.schema (or false) wins
-    if "schema" not in expect and ov.response_schema and d.response_schema is not None:
-        try:
-            make_validator(d.response_schema)
-            schema = d.response_schema
+    # (schema or False, its SchemaContext): the sidecar's expect.schema (or false) wins
+    schema = expect.get("schema", (None, None))
+    if "schema" not in expect and ov.response_schema and d.response_schema is not None and d.method != "HEAD":
+        try:  # HEAD: no body to check (RFC 9110 §9.3.2)
+            schema = (d.response_schema, prepare(d.response_schema, None, place.get()))
         except SchemaProblem:  # a spec schema the library rejects: no check rather than a false alert
-            schema = None
+            schema = (None, None)
     return Interface(
         name=d.name,
         service=ctx.service,
@@ -323,7 +323,8 @@ def finalize(ctx: Context, d: Draft) -> Interface:
         expect=Expect(
             status=expect.get("status", d.status), body=expect.get("body", ()), max_ms=expect.get("max_ms"),
             headers=tuple(HeaderCheck(n, op_, want) for n, (op_, want) in expect.get("headers", {}).items()),
-            warn_ms=expect.get("warn_ms"), schema=schema, cert_days=expect.get("cert_days"),
+            warn_ms=expect.get("warn_ms"), schema=schema[0], schema_context=schema[1],
+            cert_days=expect.get("cert_days"),
         ),
         timeout=op.get("timeout", ov.timeout),
         tags=tuple(dict.fromkeys(ov.tags + op.get("tags", ()))),

@@ -44,6 +44,11 @@ _FILE_REF = re.compile(
     rb"""["']?\$ref["']?\s*:\s*"""
     rb"""(?:"([^"#]+)|'([^'#]+)|([^"'\s#,\[\]{}]+(?:\{[^\s{}"']*\}[^"'\s#,\[\]{}]*)*))"""
 )
+# `expect.schema: schemas/user.schema.json` (response_schema.py): a schema file the document reads.
+_SCHEMA_FILE = re.compile(
+    rb"""(?<![\w$])["']?schema["']?\s*:\s*(?:"([^"#]+)"|'([^'#]+)'|([^"'\s#,\[\]{}]+))"""
+)
+_SCHEMA_SUFFIXES = (".json", ".yaml", ".yml")
 _ENVIRONMENT = re.compile(rb"""(?m)^environment\s*:\s*["']?([^"'\s#]+)""")  # a sidecar's Postman environment
 _MAX_FRAGMENT_BYTES = 20_000_000
 
@@ -143,14 +148,19 @@ def fragment_name(path: Path, spec: Path) -> str:
 
 
 def external_refs(raw: bytes) -> list[str]:
-    """File parts of the `$ref`s to other files in a document's text (cheap: no parsing)."""
-    if b"$ref" not in raw:
-        return []
+    """File parts of the `$ref`s to other files in a document's text, and the schema files its `expect.schema`
+    names (cheap: no parsing). The result depends on those files; they are read with it, not on their own."""
     out = []
-    for match in _FILE_REF.finditer(raw):
-        target = next(g for g in match.groups() if g is not None).decode("utf-8", errors="replace").strip()
-        if not REMOTE.match(target):
-            out.append(target)
+    if b"$ref" in raw:
+        for match in _FILE_REF.finditer(raw):
+            target = next(g for g in match.groups() if g is not None).decode("utf-8", errors="replace").strip()
+            if not REMOTE.match(target):
+                out.append(target)
+    if b"schema" in raw:
+        for match in _SCHEMA_FILE.finditer(raw):
+            target = next(g for g in match.groups() if g is not None).decode("utf-8", errors="replace").strip()
+            if target.lower().endswith(_SCHEMA_SUFFIXES) and not REMOTE.match(target):
+                out.append(target)
     return out
 
 
@@ -192,7 +202,7 @@ class FragmentIndex:
                 raw = read_limited(holder, DEFAULT_LIMITS)  # a FIFO named *.yaml must not block the scan
             except (OSError, ParseError):
                 continue
-            targets = _ENVIRONMENT.findall(raw) if sidecar else external_refs(raw)
+            targets = _ENVIRONMENT.findall(raw) + external_refs(raw) if sidecar else external_refs(raw)
             for target in (t.decode("utf-8", errors="replace") if isinstance(t, bytes) else t for t in targets):
                 try:
                     out.add(Path(os.path.realpath(target_path(target, holder, self.root))))
