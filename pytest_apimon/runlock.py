@@ -23,6 +23,7 @@ from filelock import FileLock, Timeout
 from . import times
 from .atomicfile import atomic_write
 from .errors import ApimonError
+from .redact import Redactor, env_secrets, excerpt
 from .statedir import PRIVATE_FILE
 
 LOCK_FILE = "run.lock"
@@ -74,7 +75,9 @@ class RunLock:
         self.waited = time.monotonic() - start
         self._lock = lock
         info = {"pid": os.getpid(), "started_at": time.time(), "host": socket.gethostname(),
-                "argv": " ".join(sys.argv)[:300]}
+                # The command line may carry a robot key or a password (--apimon-webhook …?key=…): masked like
+                # every other output, and cut only after masking (redact.excerpt).
+                "argv": excerpt(" ".join(sys.argv), 300, Redactor(env_secrets()))}
         with contextlib.suppress(OSError):  # informational only: never fail the run over it
             atomic_write(holder_path(self.path), json.dumps(info))
         return self

@@ -87,3 +87,20 @@ def test_reentrant_acquire_and_double_release(tmp_path: Path) -> None:
     lock.release()
     lock.release()
     assert not lock.held
+
+
+def test_holder_file_masks_secrets_on_the_command_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The holder file records the command line; a robot key or password on it is masked like in every output."""
+    import json
+
+    from pytest_apimon.runlock import holder_path
+
+    key = "693a91f6-7d2e-4bc4-97a0-0ec2d1fa5aaa"
+    monkeypatch.setattr(sys, "argv", ["pytest", "--apimon-webhook",
+                                      f"https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key={key}"])
+    lock = RunLock(tmp_path, timeout=0).acquire()
+    try:
+        text = holder_path(lock.path).read_text()
+    finally:
+        lock.release()
+    assert key[:4] not in text and "key=******" in json.loads(text)["argv"]
