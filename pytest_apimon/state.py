@@ -114,7 +114,7 @@ MIGRATIONS: list[list[str]] = [
     ],
     [  # v7 (issue 18): only failures are looked up by key; an index over all rows cost ~40 ms per 1000 written
         "DROP INDEX IF EXISTS results_key",
-        "CREATE INDEX results_failed ON results(key, run_id) WHERE outcome = 'failed'",
+        "CREATE INDEX IF NOT EXISTS results_failed ON results(key, run_id) WHERE outcome = 'failed'",
     ],
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
