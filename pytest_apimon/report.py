@@ -15,6 +15,7 @@ from . import times
 from .categories import ORDER, Category, Outcome
 from .certs import CertStatus
 from .messages import localize, zh_document
+from .ownership import shown as shown_owner
 from .redact import Redactor
 from .results import InterfaceResult, RunResult
 
@@ -479,7 +480,7 @@ def _problem_line(r: InterfaceResult, lang: str, extras: Extras) -> str:
     if incident:
         bits.append(f"#{incident}")
     if r.owners:  # a mobile number is shown masked: the group sees who, the mention does the paging
-        shown = [f"{o[:3]}****{o[-4:]}" if o.isdigit() and len(o) >= 8 else o for o in r.owners]
+        shown = [shown_owner(o) for o in r.owners]
         bits.append(f"负责人 {'、'.join(shown)}" if zh else f"owner {', '.join(shown)}")
     if r.severity == "P0":  # the default levels are noise on every line; P0 is what makes people move
         bits.append("P0")
