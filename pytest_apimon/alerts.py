@@ -200,10 +200,11 @@ def build_notification(run: RunResult, config: Config, lang: str, redactor: Reda
 
     def make(view: RunResult, ex: Extras | None = extras, services: tuple[str, ...] | None = None,
              ) -> Notification:
-        heading = redactor.text(title(view, lang, config.report.title, found))  # heads every continuation part
+        seen = _view_triggers(found or [], services, ex)  # every count in this robot's message is of its view
+        heading = redactor.text(title(view, lang, config.report.title, seen))  # heads every continuation part
         failed = [r for r in view.results if is_down(r)]
         owners, alerting = owners_to_mention(failed, ex, config.notify)
-        mine = replace(ex or Extras(), trigger=trigger_line(found or [], lang, services))
+        mine = replace(ex or Extras(), trigger=trigger_line(seen, lang, services))
         if mode == "digest" and verdict is not None:
             full = render_digest(view, verdict, lang, heading, redactor, trigger=mine.trigger)
             expiring = [c.describe(view.finished_at) for c in (ex.cert_warnings if ex else [])
@@ -287,6 +288,22 @@ def build_notification(run: RunResult, config: Config, lang: str, redactor: Reda
             for target in inc.told:
                 told_ids.setdefault(target, set()).add(inc.id)
     return replace(make(run), scope=scope, route=route)
+
+
+def _view_triggers(found: list[Trigger], services: tuple[str, ...] | None, extras: Extras | None,
+                   ) -> list[Trigger]:
+    """The triggers as one robot sees them: keys of its services only (`services` None: all), and RECOVERED
+    only for the recoveries it is told (`extras.recovered`, already cut to the incidents it heard of). A trigger
+    left with no key is dropped; one that never had keys (a storm, a routine report) is kept."""
+    told = {f"{svc}/{name}" for svc, name, *_ in extras.recovered} if extras is not None else None
+    out = []
+    for t in found:
+        keys = tuple(k for k in t.keys if (services is None or k.split("/", 1)[0] in services)
+                     and (t.what != "recovered" or told is None or k in told))
+        if t.keys and not keys:
+            continue
+        out.append(replace(t, keys=keys))
+    return out
 
 
 def _announced(view: RunResult, extras: Extras | None) -> RunResult:
@@ -461,7 +478,9 @@ def render_digest(run: RunResult, verdict: Verdict, lang: str, heading: str, red
         overview += f"（其中熔断中 {stats.circuit_open}）" if zh else f" ({stats.circuit_open} behind open circuits)"
     head = [f"# {heading}", *([trigger] if trigger else []), "", f"> {overview}", ""]
     head.append("**仍未恢复（已通知过）**" if zh else "**Still failing (already announced)**")
-    ongoing = sorted(verdict.ongoing, key=lambda d: (d.kind is Kind.FLAPPING, d.service, d.key))
+    mine = {r.service for r in run.results}  # a routed robot's view: its services' problems only, counted so
+    ongoing = sorted((d for d in verdict.ongoing if d.service in mine),
+                     key=lambda d: (d.kind is Kind.FLAPPING, d.service, d.key))
     storm = [d for d in ongoing if d.kind is Kind.STORM]
     rest = [d for d in ongoing if d.kind is not Kind.STORM]
     lines: list[str] = []

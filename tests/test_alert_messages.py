@@ -226,3 +226,14 @@ def test_unreachable_services_count_in_the_storm_guard(tmp_path: Path) -> None:
         first = reports(fake, KEY)[0][0]
         assert "监控机自身的网络或 DNS" in first and "认证失败" not in first
         assert len(first.splitlines()) <= 8 and not english_words(first)
+
+
+def test_routed_recovery_headline_counts_only_the_groups_services(tmp_path: Path) -> None:
+    """Issue 20: everything down, then everything recovered: the member group's headline counts its own
+    recovery (1), not the run's (3); the catch-all counts all 3."""
+    with FakeWeCom(keys=[KEY, KEY2]) as fake:
+        day(config(tmp_path, fake), {0: {"order/下单", "order/支付", "member/登录"}, 3: set()}, runs=4)
+        main, member = reports(fake, KEY), reports(fake, KEY2)
+        assert main[-1][0].startswith("**【prod】接口巡检：3 个已恢复**"), main[-1][0]
+        assert member[-1][0].startswith("**【prod】接口巡检：1 个已恢复**"), member[-1][0]
+        assert all("order" not in m for r in member for m in r)
