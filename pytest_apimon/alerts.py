@@ -375,13 +375,15 @@ def build_extras(run: RunResult, verdict: Verdict | None, store: StateStore | No
     # One root cause per failed login (token issue): a lead line, and its interfaces counted, not listed.
     # A login that could not reach the service is reported as the service being down (network/timeout),
     # not as an auth problem: the reason itself says "service unreachable: …" (auth.LoginFailed).
+    # The lead line is also the counted group's label (report._collapsed_lines), so it is shown once, with its
+    # count, wherever the group is shown.
     logins: dict[str, tuple[str, str]] = {}
+    login_of: dict[str, str] = {}  # nodeid -> the service whose login it needed
     for r in run.results:
         if r.outcome == Outcome.FAILED and r.sub == "login":
             svc = r.login_service or r.service  # an interface may borrow another service's login
             logins.setdefault(svc, (r.category or Category.AUTH.value, r.reason))
-            said = localize(r.reason, lang)
-            extras.collapsed[r.nodeid] = f"{svc}：{said}" if zh else f"{svc}: {said}"
+            login_of[r.nodeid] = svc
     for service, (category, reason) in sorted(logins.items()):
         said = localize(reason, lang)
         if category == Category.AUTH.value:
@@ -389,6 +391,8 @@ def build_extras(run: RunResult, verdict: Verdict | None, store: StateStore | No
                                             else f"Login failed ({service}): {said}")
         else:
             extras.service_lead[service] = f"{service}：{said}" if zh else f"{service}: {said}"
+    for nodeid, svc in login_of.items():
+        extras.collapsed[nodeid] = extras.service_lead[svc]
     if verdict is None:
         return extras
     if verdict.storm is not None:

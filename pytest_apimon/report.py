@@ -263,6 +263,15 @@ def _collapsed_lines(run: RunResult, extras: Extras | None, lang: str) -> list[s
     return [f"{label} ({n} {unit})" for label, n in sorted(counts.items())]
 
 
+def _service_leads(run: RunResult, extras: Extras, *, mine: bool = False) -> list[str]:
+    """The root-cause lines of the services (unreachable, login failed) that are not already shown as a
+    counted group line (_collapsed_lines): each cause is shown once. `mine`: only the view's services."""
+    grouped = {extras.collapsed[r.nodeid] for r in run.results if is_down(r) and r.nodeid in extras.collapsed}
+    services = {r.service for r in run.results}
+    return [line for svc, line in sorted(extras.service_lead.items())
+            if line not in grouped and (not mine or svc in services)]
+
+
 def _slow(run: RunResult) -> list[InterfaceResult]:
     return sorted((r for r in run.results if r.outcome == Outcome.PASSED and r.slow), key=_sort_key)
 
@@ -370,7 +379,7 @@ def render_terminal(run: RunResult, lang: str = "zh", *, redactor: Redactor | No
                     f"{_t('rate', lang)} {_rate(stats.success_rate, lang)}"]),
         _latency(stats, lang),
     ]
-    lead = [*extras.lead, *(line for _, line in sorted(extras.service_lead.items()))] if extras else []
+    lead = [*extras.lead, *_service_leads(run, extras)] if extras else []
     lead += _service_notes(run, extras, lang)
     if lead:
         lines += ["", *lead]
@@ -710,8 +719,7 @@ def render_markdown(run: RunResult, lang: str = "zh", title: str | None = None, 
         f"- {_t('rate', lang)} **{_rate(stats.success_rate, lang)}**",
         f"- {_latency(stats, lang)}",
     ]
-    lead = [*extras.lead, *(line for svc, line in sorted(extras.service_lead.items())
-                            if any(r.service == svc for r in run.results))] if extras else []
+    lead = [*extras.lead, *_service_leads(run, extras, mine=True)] if extras else []
     lead += _service_notes(run, extras, lang)
     if extras and extras.link:
         lead.insert(0, f"[{'状态页' if lang == 'zh' else 'Status page'}]({extras.link})")
