@@ -251,16 +251,33 @@ def _flaky(run: RunResult) -> list[InterfaceResult]:
 
 
 def _collapsed_lines(run: RunResult, extras: Extras | None, lang: str) -> list[str]:
-    """One line per collapsed group with the number of interfaces it stands for."""
+    """One line per collapsed group with the number of interfaces it stands for, marked '[维护中，不告警]' when
+    all of them are inside a maintenance window (as their own lines are), and ending with the incident ids it
+    covers ('#5c0825 #e87360', the first INCIDENT_IDS_SHOWN then '等 N 个'): the line replaces the interface
+    lines, so a later RECOVERED '#5c0825' refers to something the group was told."""
     if not extras or not extras.collapsed:
         return []
-    counts: dict[str, int] = {}
+    zh = lang == "zh"
+    groups: dict[str, list[InterfaceResult]] = {}
     for r in run.results:
         label = extras.collapsed.get(r.nodeid)
         if label and is_down(r):
-            counts[label] = counts.get(label, 0) + 1
-    unit = "个接口" if lang == "zh" else "interfaces"
-    return [f"{label} ({n} {unit})" for label, n in sorted(counts.items())]
+            groups.setdefault(label, []).append(r)
+    unit = "个接口" if zh else "interfaces"
+    held = "[维护中，不告警] " if zh else "[maintenance, not alerted] "
+    out = []
+    for label, results in sorted(groups.items()):
+        line = f"{held if all(r.maintenance for r in results) else ''}{label} ({len(results)} {unit})"
+        ids = list(dict.fromkeys(extras.incident[r.nodeid] for r in results if r.nodeid in extras.incident))
+        if ids:
+            line += " " + " ".join(f"#{i}" for i in ids[:INCIDENT_IDS_SHOWN])
+            if len(ids) > INCIDENT_IDS_SHOWN:
+                line += f" 等 {len(ids)} 个" if zh else f" and {len(ids) - INCIDENT_IDS_SHOWN} more"
+        out.append(line)
+    return out
+
+
+INCIDENT_IDS_SHOWN = 3  # incident ids named on a counted group line; the rest are counted
 
 
 def _service_leads(run: RunResult, extras: Extras, *, mine: bool = False) -> list[str]:

@@ -237,3 +237,33 @@ def test_routed_recovery_headline_counts_only_the_groups_services(tmp_path: Path
         assert main[-1][0].startswith("**【prod】接口巡检：3 个已恢复**"), main[-1][0]
         assert member[-1][0].startswith("**【prod】接口巡检：1 个已恢复**"), member[-1][0]
         assert all("order" not in m for r in member for m in r)
+
+
+def test_unreachable_service_line_carries_the_incident_ids_its_recovery_names(tmp_path: Path) -> None:
+    """Issue 20: when the service's cause line replaces its interface lines on NEW, it names their incident
+    ids, so the routed group's later RECOVERED '#id' refers to something it was told."""
+    def run(i: int, down: bool) -> RunResult:
+        t = START + i * STEP
+        results = [InterfaceResult(
+            nodeid=f"pool/member/api.yaml::{name}", service="member", module="api", name=name, method="GET",
+            url=f"https://member.example.com/{name}", outcome="failed" if down else "passed",
+            category="network" if down else None, sub="login" if down else "",
+            reason="服务不可达：登录接口连接被拒绝" if down else "", status=None if down else 200,
+            elapsed_ms=3.0, started_at=t) for name in ("列表", "详情")]
+        return RunResult(t, t + 5, "prod", results)
+
+    with FakeWeCom(keys=[KEY, KEY2]) as fake:
+        cfg = load_config(config(tmp_path, fake))
+        for i, down in enumerate([True, True, False]):
+            memory = alerts.Memory.open(cfg, now=START + i * STEP)
+            try:
+                alerts.finish(run(i, down), cfg, "zh", Redactor(), memory)
+            finally:
+                memory.close()
+        member = reports(fake, KEY2)
+        new, recovered = member[0][0], member[-1][0]
+        cause = [ln for ln in new.splitlines() if "member：服务不可达" in ln]
+        assert len(cause) == 1 and "(2 个接口)" in cause[0], new
+        told = set(re.findall(r"#([0-9a-f]{6})", cause[0]))
+        assert len(told) == 2, cause
+        assert set(re.findall(r"#([0-9a-f]{6})", recovered)) == told, (new, recovered)
