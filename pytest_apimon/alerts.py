@@ -585,6 +585,10 @@ def finish(run: RunResult, config: Config, lang: str, redactor: Redactor, memory
         if held:
             why += say("reason.maintenance_held", lang, services=", ".join(sorted(held)))
         outcome.reason = say("reason.none_dry" if dry_run else "reason.none", lang, send_on=settings.send_on, why=why)
+        if any(is_down(r) and r.maintenance for r in run.results):
+            # Failures inside a window were held, not absent: "nothing new" would tell the reader all is well.
+            outcome.reason = say("reason.held_dry" if dry_run else "reason.held", lang,
+                                 services=", ".join(sorted({r.service for r in run.results if r.maintenance})))
         if not dry_run:
             outcome.results = [notifier.flush(committed=committed) for notifier in notifiers]  # earlier backlog
             _log_errors(outcome, redactor)

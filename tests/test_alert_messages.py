@@ -267,3 +267,16 @@ def test_unreachable_service_line_carries_the_incident_ids_its_recovery_names(tm
         told = set(re.findall(r"#([0-9a-f]{6})", cause[0]))
         assert len(told) == 2, cause
         assert set(re.findall(r"#([0-9a-f]{6})", recovered)) == told, (new, recovered)
+
+
+def test_counted_cause_line_is_marked_in_maintenance() -> None:
+    """Issue 20: a service's cause line carries the maintenance mark its interface lines carry."""
+    from pytest_apimon.report import Extras, render_first_screen, render_terminal
+
+    run = run_at(0, {"member/登录"})
+    for r in run.results:
+        r.maintenance = "机房割接" if r.service == "member" else ""
+    ex = Extras(collapsed={r.nodeid: "member：服务不可达：登录接口连接被拒绝" for r in run.results
+                           if r.service == "member"})
+    for text in (render_first_screen(run, "zh", "t", extras=ex), render_terminal(run, "zh", extras=ex)):
+        assert "[维护中，不告警] member：服务不可达：登录接口连接被拒绝 (1 个接口)" in text, text
