@@ -200,10 +200,11 @@ def build_notification(run: RunResult, config: Config, lang: str, redactor: Reda
 
     def make(view: RunResult, ex: Extras | None = extras, services: tuple[str, ...] | None = None,
              ) -> Notification:
-        heading = redactor.text(title(view, lang, config.report.title, found))  # heads every continuation part
+        seen = _view_triggers(found or [], services, ex)  # every count in this robot's message is of its view
+        heading = redactor.text(title(view, lang, config.report.title, seen))  # heads every continuation part
         failed = [r for r in view.results if is_down(r)]
         owners, alerting = owners_to_mention(failed, ex, config.notify)
-        mine = replace(ex or Extras(), trigger=trigger_line(found or [], lang, services))
+        mine = replace(ex or Extras(), trigger=trigger_line(seen, lang, services))
         if mode == "digest" and verdict is not None:
             full = render_digest(view, verdict, lang, heading, redactor, trigger=mine.trigger)
             expiring = [c.describe(view.finished_at) for c in (ex.cert_warnings if ex else [])
@@ -289,6 +290,22 @@ def build_notification(run: RunResult, config: Config, lang: str, redactor: Reda
     return replace(make(run), scope=scope, route=route)
 
 
+def _view_triggers(found: list[Trigger], services: tuple[str, ...] | None, extras: Extras | None,
+                   ) -> list[Trigger]:
+    """The triggers as one robot sees them: keys of its services only (`services` None: all), and RECOVERED
+    only for the recoveries it is told (`extras.recovered`, already cut to the incidents it heard of). A trigger
+    left with no key is dropped; one that never had keys (a storm, a routine report) is kept."""
+    told = {f"{svc}/{name}" for svc, name, *_ in extras.recovered} if extras is not None else None
+    out = []
+    for t in found:
+        keys = tuple(k for k in t.keys if (services is None or k.split("/", 1)[0] in services)
+                     and (t.what != "recovered" or told is None or k in told))
+        if t.keys and not keys:
+            continue
+        out.append(replace(t, keys=keys))
+    return out
+
+
 def _announced(view: RunResult, extras: Extras | None) -> RunResult:
     """The problems whose details are worth sending: those announced for the first time in this run (a
     reminder or a recovery repeats nothing). Without alert memory every problem is new."""
@@ -358,13 +375,15 @@ def build_extras(run: RunResult, verdict: Verdict | None, store: StateStore | No
     # One root cause per failed login (token issue): a lead line, and its interfaces counted, not listed.
     # A login that could not reach the service is reported as the service being down (network/timeout),
     # not as an auth problem: the reason itself says "service unreachable: …" (auth.LoginFailed).
+    # The lead line is also the counted group's label (report._collapsed_lines), so it is shown once, with its
+    # count, wherever the group is shown.
     logins: dict[str, tuple[str, str]] = {}
+    login_of: dict[str, str] = {}  # nodeid -> the service whose login it needed
     for r in run.results:
         if r.outcome == Outcome.FAILED and r.sub == "login":
             svc = r.login_service or r.service  # an interface may borrow another service's login
             logins.setdefault(svc, (r.category or Category.AUTH.value, r.reason))
-            said = localize(r.reason, lang)
-            extras.collapsed[r.nodeid] = f"{svc}：{said}" if zh else f"{svc}: {said}"
+            login_of[r.nodeid] = svc
     for service, (category, reason) in sorted(logins.items()):
         said = localize(reason, lang)
         if category == Category.AUTH.value:
@@ -372,6 +391,8 @@ def build_extras(run: RunResult, verdict: Verdict | None, store: StateStore | No
                                             else f"Login failed ({service}): {said}")
         else:
             extras.service_lead[service] = f"{service}：{said}" if zh else f"{service}: {said}"
+    for nodeid, svc in login_of.items():
+        extras.collapsed[nodeid] = extras.service_lead[svc]
     if verdict is None:
         return extras
     if verdict.storm is not None:
@@ -461,7 +482,9 @@ def render_digest(run: RunResult, verdict: Verdict, lang: str, heading: str, red
         overview += f"（其中熔断中 {stats.circuit_open}）" if zh else f" ({stats.circuit_open} behind open circuits)"
     head = [f"# {heading}", *([trigger] if trigger else []), "", f"> {overview}", ""]
     head.append("**仍未恢复（已通知过）**" if zh else "**Still failing (already announced)**")
-    ongoing = sorted(verdict.ongoing, key=lambda d: (d.kind is Kind.FLAPPING, d.service, d.key))
+    mine = {r.service for r in run.results}  # a routed robot's view: its services' problems only, counted so
+    ongoing = sorted((d for d in verdict.ongoing if d.service in mine),
+                     key=lambda d: (d.kind is Kind.FLAPPING, d.service, d.key))
     storm = [d for d in ongoing if d.kind is Kind.STORM]
     rest = [d for d in ongoing if d.kind is not Kind.STORM]
     lines: list[str] = []
@@ -562,6 +585,10 @@ def finish(run: RunResult, config: Config, lang: str, redactor: Redactor, memory
         if held:
             why += say("reason.maintenance_held", lang, services=", ".join(sorted(held)))
         outcome.reason = say("reason.none_dry" if dry_run else "reason.none", lang, send_on=settings.send_on, why=why)
+        if any(is_down(r) and r.maintenance for r in run.results):
+            # Failures inside a window were held, not absent: "nothing new" would tell the reader all is well.
+            outcome.reason = say("reason.held_dry" if dry_run else "reason.held", lang,
+                                 services=", ".join(sorted({r.service for r in run.results if r.maintenance})))
         if not dry_run:
             outcome.results = [notifier.flush(committed=committed) for notifier in notifiers]  # earlier backlog
             _log_errors(outcome, redactor)

@@ -59,3 +59,13 @@ def parse_owners(value: Any) -> tuple[str, ...]:
 
 def is_mobile(owner: str) -> bool:
     return bool(_MOBILE.fullmatch(owner))
+
+
+def shown(owner: str) -> str:
+    """An owner as people read it: a mobile number of 8 digits or more is masked to '138****1111' (its first
+    three and last four digits), a userid is kept. The @-mention in a message's API fields keeps the full number
+    (the platform needs it); every line a person reads (report, terminal, dry-run preview) uses this."""
+    digits = owner.lstrip("+")
+    if digits.isdigit() and len(digits) >= 8:
+        return f"{owner[:len(owner) - len(digits)]}{digits[:3]}****{digits[-4:]}"
+    return owner

@@ -15,6 +15,7 @@ from . import times
 from .categories import ORDER, Category, Outcome
 from .certs import CertStatus
 from .messages import localize, zh_document
+from .ownership import shown as shown_owner
 from .redact import Redactor
 from .results import InterfaceResult, RunResult
 
@@ -250,16 +251,42 @@ def _flaky(run: RunResult) -> list[InterfaceResult]:
 
 
 def _collapsed_lines(run: RunResult, extras: Extras | None, lang: str) -> list[str]:
-    """One line per collapsed group with the number of interfaces it stands for."""
+    """One line per collapsed group with the number of interfaces it stands for, marked '[维护中，不告警]' when
+    all of them are inside a maintenance window (as their own lines are), and ending with the incident ids it
+    covers ('#5c0825 #e87360', the first INCIDENT_IDS_SHOWN then '等 N 个'): the line replaces the interface
+    lines, so a later RECOVERED '#5c0825' refers to something the group was told."""
     if not extras or not extras.collapsed:
         return []
-    counts: dict[str, int] = {}
+    zh = lang == "zh"
+    groups: dict[str, list[InterfaceResult]] = {}
     for r in run.results:
         label = extras.collapsed.get(r.nodeid)
         if label and is_down(r):
-            counts[label] = counts.get(label, 0) + 1
-    unit = "个接口" if lang == "zh" else "interfaces"
-    return [f"{label} ({n} {unit})" for label, n in sorted(counts.items())]
+            groups.setdefault(label, []).append(r)
+    unit = "个接口" if zh else "interfaces"
+    held = "[维护中，不告警] " if zh else "[maintenance, not alerted] "
+    out = []
+    for label, results in sorted(groups.items()):
+        line = f"{held if all(r.maintenance for r in results) else ''}{label} ({len(results)} {unit})"
+        ids = list(dict.fromkeys(extras.incident[r.nodeid] for r in results if r.nodeid in extras.incident))
+        if ids:
+            line += " " + " ".join(f"#{i}" for i in ids[:INCIDENT_IDS_SHOWN])
+            if len(ids) > INCIDENT_IDS_SHOWN:
+                line += f" 等 {len(ids)} 个" if zh else f" and {len(ids) - INCIDENT_IDS_SHOWN} more"
+        out.append(line)
+    return out
+
+
+INCIDENT_IDS_SHOWN = 3  # incident ids named on a counted group line; the rest are counted
+
+
+def _service_leads(run: RunResult, extras: Extras, *, mine: bool = False) -> list[str]:
+    """The root-cause lines of the services (unreachable, login failed) that are not already shown as a
+    counted group line (_collapsed_lines): each cause is shown once. `mine`: only the view's services."""
+    grouped = {extras.collapsed[r.nodeid] for r in run.results if is_down(r) and r.nodeid in extras.collapsed}
+    services = {r.service for r in run.results}
+    return [line for svc, line in sorted(extras.service_lead.items())
+            if line not in grouped and (not mine or svc in services)]
 
 
 def _slow(run: RunResult) -> list[InterfaceResult]:
@@ -369,7 +396,7 @@ def render_terminal(run: RunResult, lang: str = "zh", *, redactor: Redactor | No
                     f"{_t('rate', lang)} {_rate(stats.success_rate, lang)}"]),
         _latency(stats, lang),
     ]
-    lead = [*extras.lead, *(line for _, line in sorted(extras.service_lead.items()))] if extras else []
+    lead = [*extras.lead, *_service_leads(run, extras)] if extras else []
     lead += _service_notes(run, extras, lang)
     if lead:
         lines += ["", *lead]
@@ -479,7 +506,7 @@ def _problem_line(r: InterfaceResult, lang: str, extras: Extras) -> str:
     if incident:
         bits.append(f"#{incident}")
     if r.owners:  # a mobile number is shown masked: the group sees who, the mention does the paging
-        shown = [f"{o[:3]}****{o[-4:]}" if o.isdigit() and len(o) >= 8 else o for o in r.owners]
+        shown = [shown_owner(o) for o in r.owners]
         bits.append(f"负责人 {'、'.join(shown)}" if zh else f"owner {', '.join(shown)}")
     if r.severity == "P0":  # the default levels are noise on every line; P0 is what makes people move
         bits.append("P0")
@@ -709,8 +736,7 @@ def render_markdown(run: RunResult, lang: str = "zh", title: str | None = None, 
         f"- {_t('rate', lang)} **{_rate(stats.success_rate, lang)}**",
         f"- {_latency(stats, lang)}",
     ]
-    lead = [*extras.lead, *(line for svc, line in sorted(extras.service_lead.items())
-                            if any(r.service == svc for r in run.results))] if extras else []
+    lead = [*extras.lead, *_service_leads(run, extras, mine=True)] if extras else []
     lead += _service_notes(run, extras, lang)
     if extras and extras.link:
         lead.insert(0, f"[{'状态页' if lang == 'zh' else 'Status page'}]({extras.link})")

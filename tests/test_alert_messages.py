@@ -226,3 +226,57 @@ def test_unreachable_services_count_in_the_storm_guard(tmp_path: Path) -> None:
         first = reports(fake, KEY)[0][0]
         assert "监控机自身的网络或 DNS" in first and "认证失败" not in first
         assert len(first.splitlines()) <= 8 and not english_words(first)
+
+
+def test_routed_recovery_headline_counts_only_the_groups_services(tmp_path: Path) -> None:
+    """Issue 20: everything down, then everything recovered: the member group's headline counts its own
+    recovery (1), not the run's (3); the catch-all counts all 3."""
+    with FakeWeCom(keys=[KEY, KEY2]) as fake:
+        day(config(tmp_path, fake), {0: {"order/下单", "order/支付", "member/登录"}, 3: set()}, runs=4)
+        main, member = reports(fake, KEY), reports(fake, KEY2)
+        assert main[-1][0].startswith("**【prod】接口巡检：3 个已恢复**"), main[-1][0]
+        assert member[-1][0].startswith("**【prod】接口巡检：1 个已恢复**"), member[-1][0]
+        assert all("order" not in m for r in member for m in r)
+
+
+def test_unreachable_service_line_carries_the_incident_ids_its_recovery_names(tmp_path: Path) -> None:
+    """Issue 20: when the service's cause line replaces its interface lines on NEW, it names their incident
+    ids, so the routed group's later RECOVERED '#id' refers to something it was told."""
+    def run(i: int, down: bool) -> RunResult:
+        t = START + i * STEP
+        results = [InterfaceResult(
+            nodeid=f"pool/member/api.yaml::{name}", service="member", module="api", name=name, method="GET",
+            url=f"https://member.example.com/{name}", outcome="failed" if down else "passed",
+            category="network" if down else None, sub="login" if down else "",
+            reason="服务不可达：登录接口连接被拒绝" if down else "", status=None if down else 200,
+            elapsed_ms=3.0, started_at=t) for name in ("列表", "详情")]
+        return RunResult(t, t + 5, "prod", results)
+
+    with FakeWeCom(keys=[KEY, KEY2]) as fake:
+        cfg = load_config(config(tmp_path, fake))
+        for i, down in enumerate([True, True, False]):
+            memory = alerts.Memory.open(cfg, now=START + i * STEP)
+            try:
+                alerts.finish(run(i, down), cfg, "zh", Redactor(), memory)
+            finally:
+                memory.close()
+        member = reports(fake, KEY2)
+        new, recovered = member[0][0], member[-1][0]
+        cause = [ln for ln in new.splitlines() if "member：服务不可达" in ln]
+        assert len(cause) == 1 and "(2 个接口)" in cause[0], new
+        told = set(re.findall(r"#([0-9a-f]{6})", cause[0]))
+        assert len(told) == 2, cause
+        assert set(re.findall(r"#([0-9a-f]{6})", recovered)) == told, (new, recovered)
+
+
+def test_counted_cause_line_is_marked_in_maintenance() -> None:
+    """Issue 20: a service's cause line carries the maintenance mark its interface lines carry."""
+    from pytest_apimon.report import Extras, render_first_screen, render_terminal
+
+    run = run_at(0, {"member/登录"})
+    for r in run.results:
+        r.maintenance = "机房割接" if r.service == "member" else ""
+    ex = Extras(collapsed={r.nodeid: "member：服务不可达：登录接口连接被拒绝" for r in run.results
+                           if r.service == "member"})
+    for text in (render_first_screen(run, "zh", "t", extras=ex), render_terminal(run, "zh", extras=ex)):
+        assert "[维护中，不告警] member：服务不可达：登录接口连接被拒绝 (1 个接口)" in text, text

@@ -102,3 +102,14 @@ def test_a_digest_of_a_recovering_interface_is_not_titled_all_passed() -> None:
     assert mode == "digest"
     assert title(run_of(result("a", "passed")), "zh", None, found) == "【prod】接口巡检：1 个未恢复"
     assert trigger_line(found, "zh") == "**触发原因**：仍未恢复的问题摘要 user/a"
+
+
+def test_digest_of_a_routed_view_lists_and_counts_only_its_services() -> None:
+    """Issue 20: every count in a routed robot's message is of its view: the digest of s0's view names no s1."""
+    sim = Sim()
+    failures = [result(f"i{i}", "failed", service=f"s{i % 2}") for i in range(6)]
+    sim.run(*failures)
+    v = sim.run(*failures)
+    view = run_of(*[r for r in failures if r.service == "s0"])
+    text = render_digest(view, v, "en", "t", Redactor())
+    assert "s0/" in text and "s1" not in text and "failed 3" in text

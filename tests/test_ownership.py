@@ -55,3 +55,11 @@ def test_service_level_and_default(tmp_path: Path) -> None:
     cfg_path.write_text("services:\n  order: {severity: urgent}\n", encoding="utf-8")
     with pytest.raises(ConfigError, match=r"services\.order\.severity"):
         load_config(cfg_path)
+
+
+def test_shown_masks_mobiles_only() -> None:
+    from pytest_apimon.ownership import shown
+
+    assert shown("13800001111") == "138****1111"
+    assert shown("+8613800001111") == "+861****1111"
+    assert shown("zhangsan") == "zhangsan" and shown("1234") == "1234"

@@ -145,10 +145,16 @@ def test_unreachable_login_is_the_service_down_not_auth(pytester, local_server, 
     """)
     write(pytester.path, "pool/svc/api.json", json.dumps([{"name": f"data{i}", "path": f"/data{i}"}
                                                           for i in range(3)]))
-    result = pytester.runpytest("--apimon", "pool", "--apimon-json", "r.json", *extra)
+    result = pytester.runpytest("--apimon", "pool", "--apimon-json", "r.json", "--apimon-report", "r.md", *extra)
     result.assert_outcomes(failed=3)
     result.stdout.fnmatch_lines(["*svc：服务不可达：登录接口连接被拒绝（POST http://127.0.0.1:*/svc/login → *"])
     assert "认证失败" not in result.stdout.str()
+    # the cause is shown once, with its count: not once bare and again counted (issue 20)
+    summary = result.stdout.str().split("pytest-apimon")[-1]
+    md = (pytester.path / "r.md").read_text(encoding="utf-8")
+    for text in (summary, md):
+        causes = [ln for ln in text.splitlines() if "svc：服务不可达" in ln]
+        assert len(causes) == 1 and "(3 个接口)" in causes[0], causes
     data = json.loads((pytester.path / "r.json").read_text(encoding="utf-8"))
     assert {r["category"] for r in data["results"]} == {"network"}
 

@@ -48,6 +48,9 @@ def test_window_spanning_the_run_holds_alerts_and_the_outage_is_new_after_it(
             assert local_server.count("/svc/orders") == run + 1
             result.stdout.fnmatch_lines(["*维护中：svc（机房割接（* – *））— 照常检查和记录，不告警*"])
             assert messages(fake) == []  # no NEW, no mention, nothing
+            # held, not "nothing new": the reason says the window holds the alerts (issue 20)
+            result.stdout.fnmatch_lines(["*未发送（维护中，告警暂停：svc）*"])
+            assert "没有变化" not in result.stdout.str()
         report = (pytester.path / "report.md").read_text(encoding="utf-8")
         assert "维护中：svc（机房割接" in report and "其中 1 个维护中（不告警）" in report
         doc = json.loads((pytester.path / "report.json").read_text(encoding="utf-8"))

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import logging
 import re
 
@@ -286,3 +287,14 @@ def test_test_webhook(fake: FakeWeCom, clock: FakeClock) -> None:
     assert "93000" in answer and "invalid webhook url" in answer and KEY not in answer
     answer = test_webhook(s, clock=clock.now, sleep=clock.sleep)
     assert "企业微信返回错误码 93000" in answer and "webhook key 无效" in answer and KEY not in answer
+
+
+def test_dry_run_preview_masks_mobile_mentions(fake: FakeWeCom, clock: FakeClock) -> None:
+    """Issue 20: what a person reads shows a phone owner as 138****1111; the payload keeps the number."""
+    robot = robot_config(fake, mention={"userids": ["zhangsan"], "mobiles": ["13800001111"]})
+    items = notifier(settings(fake, [robot]), clock).dry_run(report(failing_report(2)))
+    assert any("13800001111" in json.dumps(i["payload"]) for i in items)  # the API needs the number
+    for lang in ("zh", "en"):
+        text = format_dry_run(items, lang)
+        assert "13800001111" not in text and "138****1111" in text
+    assert "提醒：138****1111" in format_dry_run(items, "zh")

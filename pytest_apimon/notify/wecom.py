@@ -22,6 +22,7 @@ import requests
 
 from ..errors import ApimonError
 from ..messages import MSGTYPES, say
+from ..ownership import shown as shown_owner
 from .base import DeliveryResult, Notification
 from .outbox import Outbox, OutboxEntry
 from .settings import NotifySettings, WeComRobot, mask_key
@@ -520,7 +521,8 @@ def _permanent(code: int, errmsg: str) -> DeliveryError:
 
 
 def _mentioned(extras: dict[str, Any]) -> list[str]:
-    """Who a message @-mentions, from its WeCom (mentioned_list, mentioned_mobile_list) or DingTalk (at) fields."""
+    """Who a message @-mentions, from its WeCom (mentioned_list, mentioned_mobile_list) or DingTalk (at) fields,
+    as a person reads them: a mobile number masked (ownership.shown)."""
     names: list[str] = []
     for key in ("mentioned_list", "mentioned_mobile_list"):
         names += [str(n) for n in extras.get(key) or []]
@@ -529,7 +531,18 @@ def _mentioned(extras: dict[str, Any]) -> list[str]:
         names += [str(n) for key in ("atUserIds", "atMobiles") for n in at.get(key) or []]
         if at.get("isAtAll"):
             names.append("所有人")
-    return [n.replace("@all", "所有人") for n in names]
+    return [shown_owner(n.replace("@all", "所有人")) for n in names]
+
+
+def _masked_mentions(extras: dict[str, Any]) -> dict[str, Any]:
+    """The message's API fields with every mobile number masked as a person reads it (ownership.shown)."""
+    out = dict(extras)
+    if isinstance(out.get("mentioned_mobile_list"), list):
+        out["mentioned_mobile_list"] = [shown_owner(str(n)) for n in out["mentioned_mobile_list"]]
+    at = out.get("at")
+    if isinstance(at, dict) and isinstance(at.get("atMobiles"), list):
+        out["at"] = {**at, "atMobiles": [shown_owner(str(n)) for n in at["atMobiles"]]}
+    return out
 
 
 def format_dry_run(items: list[dict[str, Any]], lang: str = "en") -> str:
@@ -564,5 +577,5 @@ def format_dry_run(items: list[dict[str, Any]], lang: str = "en") -> str:
             if names:
                 lines.append(say("dry.mentions", lang, names="、".join(names)))
         elif extras:
-            lines.append(json.dumps(extras, ensure_ascii=False))
+            lines.append(json.dumps(_masked_mentions(extras), ensure_ascii=False))
     return "\n".join(lines)
