@@ -718,8 +718,8 @@ _first(r"another pytest-apimon run \(pid (\S+)(?: on (\S+))?, started (.*?)\) ho
 ADVICE = {
     "the webhook key is invalid or the robot was removed from the group; copy the key again from the group's robot "
     "settings (the part after 'key=' in …/cgi-bin/webhook/send?key=…) into notify.wecom[].webhook":
-        "webhook key 无效，或机器人已被移出群：请从群机器人设置中重新复制 key"
-        "（…/cgi-bin/webhook/send?key=… 中 key= 之后的部分）"
+        "Webhook 地址中的密钥无效，或机器人已被移出群：请从群机器人设置中重新复制 Webhook 地址中的密钥"
+        "（…/cgi-bin/webhook/send?key=… 中 'key=' 之后的部分）"
         "填入 notify.wecom[].webhook",
     "WeCom does not accept this message type (msgtype must be lowercase: markdown, markdown_v2, text, file); check "
     "notify.wecom[].message_type": "企业微信不接受该消息类型（msgtype 须为小写：markdown、markdown_v2、text、file）；"
@@ -746,7 +746,7 @@ ADVICE = {
     "DingTalk says a required parameter is missing or invalid": "钉钉提示缺少必需参数或参数无效",
     "DingTalk refused the request's content type": "钉钉拒绝了请求的内容类型",
     "the hook token is invalid or the bot was removed; copy the webhook URL again from the group's bot settings into "
-    "notify.feishu[].webhook": "hook token 无效或机器人已被删除：请从群机器人设置中重新复制 webhook 地址"
+    "notify.feishu[].webhook": "Webhook 地址中的令牌无效，或机器人已被删除：请从群机器人设置中重新复制 webhook 地址"
                                "填入 notify.feishu[].webhook",
     "signature check failed: check notify.feishu[].secret and the machine's clock (the timestamp must be within an "
     "hour)": "签名校验失败：请检查 notify.feishu[].secret 和本机时钟（时间戳须在一小时之内）",
