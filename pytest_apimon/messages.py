@@ -593,17 +593,42 @@ def _parser_problem(text: str, table: list[tuple[str, str]]) -> str:
     return f"「{text}」"  # a parser message this table does not know: quoted as the parser wrote it
 
 
+# What loader.YAML_TOKENS says for PyYAML's token names, and the raw names themselves, in Chinese.
+_YAML_THINGS = {
+    "the end of the indented block": "缩进层级结束", "<block end>": "缩进层级结束",
+    "a new mapping (key: value)": "新的映射（键: 值）", "<block mapping start>": "新的映射（键: 值）",
+    "a list (- item)": "列表（- 列表项）", "<block sequence start>": "列表（- 列表项）",
+    "the start of a document (---)": "文档开始（---）", "<document start>": "文档开始（---）",
+    "the end of a document (...)": "文档结束（...）", "<document end>": "文档结束（...）",
+    "the start of the file": "文件开头", "<stream start>": "文件开头",
+    "the end of the file": "文件末尾", "<stream end>": "文件末尾",
+    "a list item (-)": "列表项（-）", "<block entry>": "列表项（-）",
+    "a key": "键", "<key>": "键", "a value": "值", "<value>": "值", "<scalar>": "值",
+    "an alias (*name)": "别名（*名称）", "<alias>": "别名（*名称）",
+    "an anchor (&name)": "锚点（&名称）", "<anchor>": "锚点（&名称）",
+    "a tag (!name)": "标签（!名称）", "<tag>": "标签（!名称）",
+    "a directive (%...)": "指令（%...）", "<directive>": "指令（%...）",
+    "<flow mapping start>": "'{'", "<flow mapping end>": "'}'", "<flow sequence start>": "'['",
+    "<flow sequence end>": "']'", "<flow entry>": "','",
+}
+_YAML_THING = re.compile("|".join(re.escape(k) for k in sorted(_YAML_THINGS, key=len, reverse=True)))
+
+
 def _yaml_problem(m: re.Match[str]) -> str:
     text = _parser_problem(m.group(1), _YAML_PROBLEMS)
+    text = _YAML_THING.sub(lambda t: _YAML_THINGS[t.group(0)], text.replace("'<", "<").replace(">'", ">"))
     if m.group(2):
         text += f"（{_parser_problem(m.group(2), _YAML_PROBLEMS)}）"
     if m.group(3):
-        text += f"；在 {{...}} 或 [...] 中，含有 [ ] {{ }} 或逗号的值要加引号，例如 {m.group(3)}"
+        text += "；请检查这一行及上一行的缩进"
+    if m.group(4):
+        text += f"；在 {{...}} 或 [...] 中，含有 [ ] {{ }} 或逗号的值要加引号，例如 {m.group(4)}"
     return "YAML 格式错误：" + text
 
 
 _DOC_RULES[0:0] = [
-    (re.compile(r"invalid YAML: (.*?)(?: \((while .*)\))?(?:; inside \{\.\.\.\} or \[\.\.\.\] quote values that "
+    (re.compile(r"invalid YAML: (.*?)(?: \((while .*)\))?(; check the indentation of this line and the line above)?"
+                r"(?:; inside \{\.\.\.\} or \[\.\.\.\] quote values that "
                 r"contain \[ \] \{ \} or commas, e\.g\. (.*))?", re.S), _yaml_problem),
     (re.compile(r"invalid JSON: (.*?)(?: \(column (\d+)\))?", re.S),
      lambda m: "JSON 格式错误：" + _parser_problem(m.group(1), _JSON_PROBLEMS)

@@ -32,7 +32,8 @@ from test_plugin import write
 # Technical terms a Chinese engineer reads as they are (docs/zh/glossary.md lists the Chinese words we use).
 ALLOWED = {
     "GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS",  # HTTP methods
-    "HTTP", "HTTPS", "JSON", "YAML", "URL", "Webhook", "TLS", "DNS", "SNI", "ms", "curl", "Markdown", "schema", "errcode",
+    "HTTP", "HTTPS", "JSON", "YAML", "URL", "TLS", "DNS", "SNI", "ms", "curl", "Markdown", "schema", "errcode",
+    "Webhook",  # the robot platforms' own name for the robot's address (Webhook 地址)
     "pytest", "apimon", "xdist", "Content", "Type", "Retry", "After", "SIGTERM", "SIGKILL", "UTC", "P0", "P1", "P2",
     "P50", "P95", "P99",
 }
