@@ -1241,6 +1241,35 @@ _doc2(r"a body path is at most (\d+) characters", r"响应体路径最多 \1 个
 _doc2(r"unexpected '(.)' at position (\d+)", r"第 \2 个字符处不应出现 '\1'")
 _doc2(r"unterminated (.)\.\.\.(.) key starting at position (\d+)", r"从第 \3 个字符开始的 \1...\2 键没有结束")
 _doc2(r"expected (.*) at position (\d+)", lambda m: f"第 {m.group(2)} 个字符处应为{_what(m.group(1))}")
+# loader.py: the limits every document and the config are read within
+def _limit_source(text: str) -> str:
+    m = re.fullmatch(r" \((limits\.\w+) in config\.yaml\)| \(built-in limit for the config file\)", text)
+    if m is None:
+        return text
+    return f"（config.yaml 中的 {m.group(1)}）" if m.group(1) else "（配置文件自身的内置上限）"
+
+
+def _size(text: str) -> str:
+    return text.replace(" bytes", " 字节")
+
+
+_LIMIT = r"( \(limits\.\w+ in config\.yaml\)| \(built-in limit for the config file\))"
+_doc2(r"file is (.*?), over the limit of (.*?)" + _LIMIT,
+      lambda m: f"文件大小 {_size(m.group(1))}，超过上限 {_size(m.group(2))}{_limit_source(m.group(3))}")
+_doc2(r"not a regular file \(a pipe, device or socket cannot be read as a document\)",
+      "不是普通文件（管道、设备或套接字不能作为文档读取）")
+_doc2(r"a number of (\d+) digits is too long to read \(at most (\d+)\); quote it to send it as text",
+      r"一个 \1 位的数字太长，无法读取（最多 \2 位）；请加引号，按文本发送")
+_doc2(r"duplicate key '(.*)' \(first defined at line (\d+)\); a later one would silently win",
+      r"键 '\1' 重复（首次定义于第 \2 行）；后一个会悄悄覆盖前一个")
+_doc2(r"nested more than (\d+) levels deep" + _LIMIT,
+      lambda m: f"嵌套超过 {m.group(1)} 层{_limit_source(m.group(2))}")
+_doc2(r"an alias refers to a node that contains it \(recursive alias\)", "别名引用了包含它自身的节点（递归别名）")
+_doc2(r"aliases \(\*name\) expand to (\d+) more nodes, over the limit of (\d+)" + _LIMIT,
+      lambda m: f"别名（*名称）展开后多出 {m.group(1)} 个节点，超过上限 {m.group(2)}{_limit_source(m.group(3))}")
+_doc2(r"(?:(.*): )?(\d+) keys in one mapping, over the limit of (\d+)" + _LIMIT,
+      lambda m: {None: "", "the top level": "顶层："}.get(m.group(1), f"{m.group(1)}：")
+                + f"一个映射中有 {m.group(2)} 个键，超过上限 {m.group(3)}{_limit_source(m.group(4))}")
 # the generic forms last: "expected X, got Y" and "expected X"
 _doc2(r"expected (.*?)(?:[,;] got (.*?))?( \(durations like .* also work\)| \(write two checks\)"
       r"| \(did you mean '[^']*'\?\)|: .*)?", _expected)

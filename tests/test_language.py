@@ -36,7 +36,7 @@ ALLOWED = {
     "Webhook",  # the robot platforms' own name for the robot's address (Webhook 地址)
     "IANA", "ASCII", "RFC", "UTF", "ISO", "CA", "PEM",  # standards' names (time zones, encodings, certificates)
     "pytest", "apimon", "xdist", "Content", "Type", "Retry", "After", "SIGTERM", "SIGKILL", "UTC", "P0", "P1", "P2",
-    "P50", "P95", "P99",
+    "P50", "P95", "P99", "MiB",
 }
 # pytest's own lines around ours (not produced by pytest-apimon).
 PYTEST_LINES = re.compile(
@@ -474,6 +474,11 @@ DOCUMENT_PROBLEMS = [
     "- {name: 5, path: /x}\n",
     "- name: a\n path: /x\n",
     "a: b\n- c\n",
+    "- {name: a, path: /x}\n- {name: a, path: /y, name: b}\n",
+    "- {name: a, path: /x, json: {n: " + "1" * 5000 + "}}\n",
+    "- &a [*a]\n",
+    "a: &a {b: *a}\n",
+    "- {name: a, path: /x, json: " + "[" * 300 + "]" * 300 + "}\n",
 ]
 # Field names and values of the corpus above (the user's own words).
 CORPUS_NAMES = {"svc", "maintenance", "env", "defaults", "interfaces", "name", "path", "services", "auth", "a", "b"}
