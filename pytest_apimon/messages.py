@@ -228,7 +228,7 @@ _REF_PATTERN = r"\$ref '(.*?)'(?: in (.*) at (\S+))?: (.*)"
 _doc(_REF_PATTERN, _ref_problem)
 _doc(r"expected (.*), got (.*)", r"应为 \1，实际为 \2")
 _DOC_WHERE = re.compile(r"(?P<where>[^\s:][^:]*?(?::\d+)?): (?P<rest>.*)", re.S)
-_FIELD = re.compile(r"(?P<field>[\w$.\[\]-]+): (?P<message>.*)", re.S)
+_FIELD = re.compile(r"(?P<field>[\w$.\[\]#/~-]+): (?P<message>.*)", re.S)  # a field path or a JSON pointer
 
 
 def zh_document(text: str) -> str:
@@ -239,7 +239,7 @@ def zh_document(text: str) -> str:
     raw: list[str] = []
     for piece in m.group("rest").split("; "):  # "…; expected one of …" continues the previous problem
         if raw and (piece.startswith(("expected one of", "put fields", "use ", "allowed: "))
-                    or not _FIELD.fullmatch(piece)):
+                    or not _FIELD.fullmatch(piece)) and not re.fullmatch(r"and \d+ more problem\(s\)", piece):
             raw[-1] += "; " + piece
         else:
             raw.append(piece)
@@ -974,6 +974,24 @@ _WHAT: list[tuple[str, str | Callable[[re.Match[str]], str]]] = [
      "非空字符串形式的签名密钥（机器人未启用签名时请省略）"),
     (r"a list of robots \(each with name and webhook\)", "机器人列表（每个都有 'name' 和 'webhook'）"),
     (r"an absolute URL starting with http:// or https://", "以 http:// 或 https:// 开头的绝对 URL"),
+    # importers (openapi.py, postman.py, overrides.py)
+    (r"a \$ref string like (.*)", r"$ref 字符串，例如 \1"), (r"a list of parameters", "参数列表"),
+    (r"a parameter with 'name' and 'in'", "含 'name' 和 'in' 的参数"), (r"a request body object", "请求体对象"),
+    (r"a mapping of paths to path items", "路径到路径项的映射"),
+    (r"a path item \(a mapping of methods to operations\)", "路径项（方法到操作的映射）"),
+    (r"an operation \(a mapping\)", "操作（映射）"),
+    (r"'item': a list of requests and folders", "'item'：请求和文件夹的列表"),
+    (r"a request \(with 'request'\) or a folder \(with 'item'\)", "请求（含 'request'）或文件夹（含 'item'）"),
+    (r"a request \(a URL or a mapping with 'url'\)", "请求（URL 或含 'url' 的映射）"),
+    (r"a mapping with keys such as allow_write, operations", "映射，可用的键如 'allow_write'、'operations'"),
+    (r"a mapping of operationId or 'METHOD /path' to overrides", "从 'operationId' 或 'METHOD /path' 到覆盖设置的映射"),
+    (r"a mapping of overrides \((.*)\)", r"覆盖设置的映射（可用的有：\1）"),
+    (r"a tag or operation \(operationId or 'METHOD /path'\), or a list of those",
+     "标签或操作（'operationId' 或 'METHOD /path'），或它们的列表"),
+    (r"a path such as (\S+) \(prepended to every operation path\)", r"路径，例如 \1（加在每个操作路径之前）"),
+    (r"a mapping of variable names to values", "变量名到值的映射"),
+    (r"the path of a Postman environment file \(e\.g\. (\S+)\), relative to this file",
+     r"Postman 环境文件的路径（例如 \1），相对于本文件"),
     (r"a key after '\.'", "'.' 之后应有键名"), (r"'\.' or '\['", "'.' 或 '['"),
     (r"'\]' after the quoted key", "带引号的键之后应有 ']'"),
     (r"\[number\] or a quoted key like \[\"a\.b\"\]", "'[数字]' 或带引号的键，例如 '[\"a.b\"]'"),
@@ -1241,6 +1259,47 @@ _doc2(r"a body path is at most (\d+) characters", r"响应体路径最多 \1 个
 _doc2(r"unexpected '(.)' at position (\d+)", r"第 \2 个字符处不应出现 '\1'")
 _doc2(r"unterminated (.)\.\.\.(.) key starting at position (\d+)", r"从第 \3 个字符开始的 \1...\2 键没有结束")
 _doc2(r"expected (.*) at position (\d+)", lambda m: f"第 {m.group(2)} 个字符处应为{_what(m.group(1))}")
+# importers (model.py, openapi.py, postman.py, overrides.py)
+_doc2(r"unsupported OpenAPI version '(.*)': supported are OpenAPI 3\.0\.x and 3\.1\.x and Swagger 2\.0",
+      r"不支持的 OpenAPI 版本 '\1'：支持 OpenAPI 3.0.x、3.1.x 和 Swagger 2.0")
+_doc2(r"unsupported Swagger version '(.*)': supported are Swagger 2\.0 and OpenAPI 3\.0\.x/3\.1\.x \(convert older "
+      r"specs with swagger2openapi or the Swagger editor\)",
+      r"不支持的 Swagger 版本 '\1'：支持 Swagger 2.0 和 OpenAPI 3.0.x/3.1.x（更早的规范请用 'swagger2openapi' 或 "
+      r"Swagger 编辑器转换）")
+_doc2(r"unsupported Postman collection schema '(.*)': export the collection as v2\.1",
+      r"不支持的 Postman 集合格式 '\1'：请把集合导出为 v2.1")
+_doc2(r"circular \$ref: (.*)", r"循环的 $ref：\1")
+_doc2(r"\$ref '(.*)': the part after '#' must be a JSON pointer such as '(.*)'",
+      r"$ref '\1'：'#' 之后的部分必须是 JSON 指针，例如 '\2'")
+_doc2(r"external \$ref '(.*)' is not supported here", r"此处不支持外部 $ref '\1'")
+_doc2(r"broken \$ref '(.*?)': no '(.*?)' in (\S+)( \(did you mean '.*'\?\))?",
+      lambda m: f"$ref '{m.group(1)}' 无效：{m.group(3)} 中没有 '{m.group(2)}'{_hint(m.group(4))}")
+_doc2(r"and (\d+) more broken \$refs", r"另有 \1 个无效的 $ref")
+_doc2(r"'(.*)' is not a URL: expected e\.g\. '(.*)' or '(.*)'", r"'\1' 不是 URL：应为例如 '\2' 或 '\3'")
+_doc2(r"no operation '(.*?)' in the document( \(did you mean '.*'\?\))?; use an operationId or 'METHOD /path'",
+      lambda m: f"文档中没有操作 '{m.group(1)}'{_hint(m.group(2))}；请写 'operationId' 或 'METHOD /path'")
+_doc2(r"'(.*?)' is neither a tag nor an operation of the document( \(did you mean '.*'\?\))?",
+      lambda m: f"'{m.group(1)}' 既不是文档中的标签，也不是其中的操作{_hint(m.group(2))}")
+_doc2(r"cannot read overrides file: (.*)", lambda m: "无法读取覆盖设置文件：" + _os_error(m.group(1)))
+_doc2(r"unknown naming (.*?)( \(did you mean '.*'\?\))?; expected one of (.*)",
+      lambda m: f"未知的命名方式 {_value(m.group(1))}{_hint(m.group(2))}；可用的有：{m.group(3)}")
+_doc2(r"Postman environment file (.*) does not exist \(looked for (.*)\)", r"Postman 环境文件 \1 不存在（查找的是 \2）")
+_doc2(r"cannot read the Postman environment file (.*?): (.*)",
+      lambda m: f"无法读取 Postman 环境文件 {m.group(1)}：{_os_error(m.group(2))}")
+_doc2(r"(.*) is not a Postman environment export: expected 'values', a list of \{key, value, enabled\}",
+      r"\1 不是 Postman 环境导出文件：应有 'values'，即 '{key, value, enabled}' 的列表")
+# documents.py, poolfiles.py: a file that cannot be read as text
+def _strerror(text: str) -> str:
+    """An OSError's strerror ('No such file or directory') or its whole text, in Chinese."""
+    return _OS_ERRORS.get(text) or _os_error(text)
+
+
+_doc2(r"file is not valid UTF-8 text \(invalid byte (0x[0-9a-f]{2}) at offset (\d+)\); save it as UTF-8",
+      r"文件不是有效的 UTF-8 文本（偏移 \2 处有无效字节 '\1'）；请以 UTF-8 编码保存")
+_doc2(r"symlink loop \((.*)\)", r"符号链接循环（\1）")
+_doc2(r"broken symlink to (.*) \((.*)\)", lambda m: f"符号链接指向的 {m.group(1)} 不存在（{_strerror(m.group(2))}）")
+_doc2(r"cannot read file(?:: (.*))?", lambda m: "无法读取文件" + (f"：{_strerror(m.group(1))}" if m.group(1) else ""))
+_doc2(r"and (\d+) more problem\(s\)", r"另有 \1 个问题")
 # loader.py: the limits every document and the config are read within
 def _limit_source(text: str) -> str:
     m = re.fullmatch(r" \((limits\.\w+) in config\.yaml\)| \(built-in limit for the config file\)", text)
@@ -1271,7 +1330,7 @@ _doc2(r"(?:(.*): )?(\d+) keys in one mapping, over the limit of (\d+)" + _LIMIT,
       lambda m: {None: "", "the top level": "顶层："}.get(m.group(1), f"{m.group(1)}：")
                 + f"一个映射中有 {m.group(2)} 个键，超过上限 {m.group(3)}{_limit_source(m.group(4))}")
 # the generic forms last: "expected X, got Y" and "expected X"
-_doc2(r"expected (.*?)(?:[,;] got (.*?))?( \(durations like .* also work\)| \(write two checks\)"
-      r"| \(did you mean '[^']*'\?\)|: .*)?", _expected)
+_doc2(r"expected (.*?)(?:[,;] got (.*?)( \(durations like .* also work\)| \(write two checks\)"
+      r"| \(did you mean '[^']*'\?\)|: .*)?)?", _expected)
 
 _DOC_RULES[0:0] = _NEW_DOC_RULES

@@ -36,7 +36,7 @@ ALLOWED = {
     "Webhook",  # the robot platforms' own name for the robot's address (Webhook 地址)
     "IANA", "ASCII", "RFC", "UTF", "ISO", "CA", "PEM",  # standards' names (time zones, encodings, certificates)
     "pytest", "apimon", "xdist", "Content", "Type", "Retry", "After", "SIGTERM", "SIGKILL", "UTC", "P0", "P1", "P2",
-    "P50", "P95", "P99", "MiB",
+    "P50", "P95", "P99", "MiB", "OpenAPI", "Swagger", "Postman",
 }
 # pytest's own lines around ours (not produced by pytest-apimon).
 PYTEST_LINES = re.compile(
@@ -61,6 +61,7 @@ VALUES = [
     re.compile(r"[\w$.\[\]*¤-]*[/\\.:][\w$.\[\]/\\:*?=&%¤-]+"),  # paths, host:port, field paths, file names
     re.compile(r"apimon (watch|merge|export)|--[\w-]+"),  # command and option names
     re.compile(r"#[0-9a-f]{6}"),  # incident ids
+    re.compile(r"\$\w+"),  # JSON Schema and OpenAPI keywords ($ref)
     re.compile(r"\b\w+_\w+(: \w+)?"),  # identifiers: config keys and values (send_on: change), machine fields
 ]
 CJK = re.compile(r"[\u3000-\u303f\u3400-\u9fff\uff00-\uffef]")
@@ -479,14 +480,25 @@ DOCUMENT_PROBLEMS = [
     "- &a [*a]\n",
     "a: &a {b: *a}\n",
     "- {name: a, path: /x, json: " + "[" * 300 + "]" * 300 + "}\n",
+    "openapi: 4.0.0\ninfo: {title: t, version: '1'}\npaths: {}\n",
+    "swagger: '1.2'\ninfo: {title: t, version: '1'}\npaths: {}\n",
+    "openapi: 3.0.0\ninfo: {title: t, version: '1'}\npaths: 5\n",
+    "openapi: 3.0.0\ninfo: {title: t, version: '1'}\npaths: {/x: 5}\n",
+    "openapi: 3.0.0\ninfo: {title: t, version: '1'}\ncomponents: {schemas: {Pet: {type: object}}}\n"
+    "paths: {/x: {get: {responses: {'200': {content: {application/json: {schema: "
+    "{$ref: '#/components/schemas/Pett'}}}}}}}}\n",
+    "info: {schema: 'https://schema.getpostman.com/json/collection/v1.0.0/collection.json'}\nitem: []\n",
+    "info: {schema: 'https://schema.getpostman.com/json/collection/v2.1.0/collection.json'}\nitem: 5\n",
+    "- {name: a, method: X1, url: 5, params: 5, headers: 5, form: 5, timeout: x, tags: 5, skip: 5, auth: 5}\n",
 ]
 # Field names and values of the corpus above (the user's own words).
-CORPUS_NAMES = {"svc", "maintenance", "env", "defaults", "interfaces", "name", "path", "services", "auth", "a", "b"}
+CORPUS_NAMES = {"svc", "maintenance", "env", "defaults", "interfaces", "name", "path", "services", "auth", "a", "b",
+                "item"}
 
 
 def test_every_config_and_document_problem_reads_in_the_report_language(tmp_path: Path) -> None:
     from pytest_apimon.config import ConfigError, load_config
-    from pytest_apimon.documents import load_native_or_spec
+    from pytest_apimon.load import load_document
     from pytest_apimon.messages import localize_problem
 
     problems = []
@@ -498,10 +510,14 @@ def test_every_config_and_document_problem_reads_in_the_report_language(tmp_path
         problems.append(str(caught.value))
     pool = tmp_path / "pool"
     (pool / "svc").mkdir(parents=True)
+    (pool / "svc" / "latin1.yaml").write_bytes("- {name: caf\u00e9, path: /x}\n".encode("latin-1"))
+    (pool / "svc" / "dangling.yaml").symlink_to(tmp_path / "nowhere.yaml")
+    for name in ("latin1.yaml", "dangling.yaml"):
+        problems += [str(e) for e in load_document(pool / "svc" / name, pool).errors]
     for i, text in enumerate(DOCUMENT_PROBLEMS):
         path = pool / "svc" / f"d{i}.yaml"
         path.write_text(text, encoding="utf-8")
-        errors = load_native_or_spec(path, pool).errors
+        errors = load_document(path, pool).errors
         assert errors, text
         problems += [str(e) for e in errors]
     found = {}
