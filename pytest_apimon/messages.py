@@ -1024,6 +1024,8 @@ def _tail(text: str | None) -> str:
 
 
 def _expected(m: re.Match[str]) -> str:
+    if _what(m.group(1)) == m.group(1) and zh(m.group(0)) != m.group(0):
+        return zh(m.group(0))  # a core line (classify.py, response_schema.py) the catalogue knows whole
     got = f"，实际为 {_value(m.group(2))}" if m.group(2) is not None else ""
     return f"应为{_what(m.group(1))}{got}{_tail(m.group(3))}"
 
