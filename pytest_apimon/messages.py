@@ -1254,8 +1254,10 @@ _doc2(r"warn_ms \((.*)\) must be less than max_ms \((.*)\): slower than warn_ms 
 _doc2(r"expected a JSON value, got (.*): JSON has no NaN or Infinity \(RFC 8259\); send a string",
       r"应为 JSON 值，实际为 \1：JSON 没有 'NaN' 和 'Infinity'（RFC 8259）；请改为字符串")
 _doc2(r"invalid regular expression (.*?): (.*)", lambda m: f"无效的正则表达式 {m.group(1)}：{_re_error(m.group(2))}")
-_doc2(r"(?:(.+): )?(header (?:name|value) .*)", lambda m: (f"{m.group(1)}：" if m.group(1) else "")
-      + _header_problem(m.group(2)))
+_doc2(r"header name '.*' cannot be sent: .*|header value cannot be sent: .*|header value contains .*",
+      lambda m: _header_problem(m.group(0)))
+# a header name with a space is a field path _FIELD cannot split: "headers.X A: header name 'X A' …"
+_doc2(r"([^:]*\S): (header (?:name|value) .*)", lambda m: f"{m.group(1)}：{zh_document_message(m.group(2))}")
 # bodypath.py
 _doc2(r"a body path is at most (\d+) characters", r"响应体路径最多 \1 个字符")
 _doc2(r"unexpected '(.)' at position (\d+)", r"第 \2 个字符处不应出现 '\1'")

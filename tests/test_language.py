@@ -489,6 +489,8 @@ DOCUMENT_PROBLEMS = [
     "{$ref: '#/components/schemas/Pett'}}}}}}}}\n",
     "info: {schema: 'https://schema.getpostman.com/json/collection/v1.0.0/collection.json'}\nitem: []\n",
     "info: {schema: 'https://schema.getpostman.com/json/collection/v2.1.0/collection.json'}\nitem: 5\n",
+    "- {name: a, path: /x, headers: {X: ' v'}}\n- {name: b, path: /x, headers: {X: \"caf\u00e9\u4e2d\"}}\n",
+    "- {name: a, path: /x, expect: {headers: {'X Y': {exists: true}, x: true, X: true}}}\n",
     "- {name: a, method: X1, url: 5, params: 5, headers: 5, form: 5, timeout: x, tags: 5, skip: 5, auth: 5}\n",
 ]
 # Field names and values of the corpus above (the user's own words).
