@@ -21,6 +21,7 @@ from .loader import (
     DEFAULT_LIMITS,
     Limits,
     MissingVariable,
+    Parsed,
     ParseError,
     Path_,
     did_you_mean,
@@ -534,13 +535,8 @@ def _own_limit(message: str) -> str:
     return re.sub(r"\(limits\.\w+ in config\.yaml\)", "(built-in limit for the config file)", message)
 
 
-def load_config(path: Path | None, env: str | None = None, environ: Mapping[str, str] | None = None) -> Config:
-    """Load, substitute and validate. path None -> built-in defaults; a missing file is an error. Raises ConfigError.
-
-    env (from --apimon-env) overrides the file's `env:`; environ defaults to os.environ.
-    """
-    if path is None:
-        return Config(path=None, env=env or DEFAULT_ENV)
+def _parse_file(path: Path) -> tuple[Parsed, str]:
+    """The config file read and parsed (not yet validated), and its absolute name. Raises ConfigError."""
     path = Path(path).absolute()  # base_dir must not depend on a later chdir
     file = str(path)
     if not path.is_file():
@@ -552,10 +548,44 @@ def load_config(path: Path | None, env: str | None = None, environ: Mapping[str,
     except ParseError as exc:
         raise ConfigError(_own_limit(exc.message), file=file) from None
     try:
-        parsed = parse(text, path.suffix)
+        return parse(text, path.suffix), file
     except ParseError as exc:
         raise ConfigError(_own_limit(exc.message), file=file, line=exc.line) from None
 
+
+def load_robots(path: Path | None, environ: Mapping[str, str] | None = None) -> tuple[NotifySettings, str]:
+    """Only what `--apimon-test-webhook` needs: the `notify:` section and the report language.
+
+    Testing the robots must not depend on the rest of the config: a ${VAR} left unset in a service's base_url
+    (set only where the monitor runs) or another section's mistake does not stop it; the full run still
+    reports those. Raises ConfigError for a problem in `notify:` itself or a file that does not parse.
+    Returns (settings, language); a `report:` section that does not validate gives the default language.
+    """
+    from .notify.settings import NotifySettings, parse_notify
+
+    if path is None:
+        return NotifySettings(), ReportConfig.language
+    parsed, file = _parse_file(path)
+    environ = os.environ if environ is None else environ
+    reader = _ConfigReader(parsed, file, environ)
+    top = reader.mapping(parsed.data, (), _TOP_KEYS)
+    notify = parse_notify(top.get("notify"), file=file, environ=environ, line_of=parsed.line)
+    try:
+        language = reader.section(top.get("report"), "report", _REPORT, ReportConfig).language
+    except ConfigError:
+        language = ReportConfig.language
+    return notify, language
+
+
+def load_config(path: Path | None, env: str | None = None, environ: Mapping[str, str] | None = None) -> Config:
+    """Load, substitute and validate. path None -> built-in defaults; a missing file is an error. Raises ConfigError.
+
+    env (from --apimon-env) overrides the file's `env:`; environ defaults to os.environ.
+    """
+    if path is None:
+        return Config(path=None, env=env or DEFAULT_ENV)
+    parsed, file = _parse_file(path)
+    path = Path(file)
     reader = _ConfigReader(parsed, file, os.environ if environ is None else environ)
     top = reader.mapping(parsed.data, (), _TOP_KEYS)
     file_env = reader.get(top, (), "env", c.opt(c.nonempty), None)

@@ -396,7 +396,10 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return 2
     try:  # from here on Ctrl-C must stop the server, even while the banner is still being printed
-        print(f"pytest-apimon demo services at {server.url}  ({', '.join('/' + s for s in SERVICES)})", flush=True)
+        paths = ", ".join("/" + s for s in SERVICES)
+        # Bilingual like the lines below: the demo has no config, so no report.language to follow.
+        print(f"pytest-apimon demo services at {server.url}  ({paths}) / pytest-apimon 演示服务已启动：{server.url}"
+              f"（{paths}）", flush=True)
         print(f"  export APIMON_DEMO_URL={server.url} APIMON_DEMO_HOSTPORT={server.hostport} "
               f"APIMON_DEMO_TLS_URL={server.tls_url}", flush=True)
         print(f"  HTTPS {server.tls_url}: certificate expires in {DEMO_CERT_DAYS:g} days / "

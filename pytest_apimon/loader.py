@@ -539,11 +539,47 @@ def _field_at(line_map: Mapping[Path_, int], line: int | None) -> str:
     return format_path(common)
 
 
+# PyYAML's token names (yaml/tokens.py `id`) as a reader says them; the block ones mean an indentation problem.
+YAML_TOKENS = {
+    "<block end>": "the end of the indented block",
+    "<block mapping start>": "a new mapping (key: value)",
+    "<block sequence start>": "a list (- item)",
+    "<document start>": "the start of a document (---)",
+    "<document end>": "the end of a document (...)",
+    "<stream start>": "the start of the file",
+    "<stream end>": "the end of the file",
+    "<flow mapping start>": "'{'",
+    "<flow mapping end>": "'}'",
+    "<flow sequence start>": "'['",
+    "<flow sequence end>": "']'",
+    "<flow entry>": "','",
+    "<block entry>": "a list item (-)",
+    "<key>": "a key",
+    "<value>": "a value",
+    "<scalar>": "a value",
+    "<alias>": "an alias (*name)",
+    "<anchor>": "an anchor (&name)",
+    "<tag>": "a tag (!name)",
+    "<directive>": "a directive (%...)",
+}
+INDENT_HINT = "check the indentation of this line and the line above"
+
+
+def _plain_tokens(problem: str) -> str:
+    """PyYAML's problem text with its token names ('<block end>') in plain words."""
+    problem = re.sub(r"'?(<[a-z ]+>)'?", lambda m: YAML_TOKENS.get(m.group(1), m.group(0)), problem)
+    # The one-character token ids of a block key and a block list item.
+    return problem.replace("found '?'", "found a key").replace("found '-'", "found a list item (-)")
+
+
 def _yaml_error(exc: yaml.YAMLError) -> tuple[str, int | None]:
     mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
     problem = getattr(exc, "problem", None) or str(exc)
     context = getattr(exc, "context", None)
-    msg = f"invalid YAML: {problem}" + (f" ({context})" if context else "")
+    indentation = "<block " in problem or "'-'" in problem
+    msg = f"invalid YAML: {_plain_tokens(problem)}" + (f" ({context})" if context else "")
+    if indentation:
+        msg += f"; {INDENT_HINT}"
     if context and "flow" in context and ("'['" in problem or "'{'" in problem):
         # The classic trap: {path: data.items[0].id} — brackets end a {...} mapping early.
         msg += "; inside {...} or [...] quote values that contain [ ] { } or commas, e.g. \"data.items[0].id\""

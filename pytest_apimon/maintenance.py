@@ -228,7 +228,7 @@ def _weekday(text: str) -> int:
     if name in _DAY_NAMES:
         return _DAY_NAMES[name]
     raise ValueError(f"unknown weekday {text!r}{did_you_mean(name, DAYS)}; expected one of {', '.join(DAYS)} "
-                     "(or monday … sunday, 周一 … 周日, a range like mon-fri, daily)")
+                     "(or monday … sunday, a range like mon-fri, daily)")  # 周一 … 周日 too; messages.py says so in zh
 
 
 # ---------------------------------------------------------------- config

@@ -228,7 +228,7 @@ _REF_PATTERN = r"\$ref '(.*?)'(?: in (.*) at (\S+))?: (.*)"
 _doc(_REF_PATTERN, _ref_problem)
 _doc(r"expected (.*), got (.*)", r"应为 \1，实际为 \2")
 _DOC_WHERE = re.compile(r"(?P<where>[^\s:][^:]*?(?::\d+)?): (?P<rest>.*)", re.S)
-_FIELD = re.compile(r"(?P<field>[\w$.\[\]-]+): (?P<message>.*)", re.S)
+_FIELD = re.compile(r"(?P<field>[\w$.\[\]#/~-]+): (?P<message>.*)", re.S)  # a field path or a JSON pointer
 
 
 def zh_document(text: str) -> str:
@@ -239,7 +239,7 @@ def zh_document(text: str) -> str:
     raw: list[str] = []
     for piece in m.group("rest").split("; "):  # "…; expected one of …" continues the previous problem
         if raw and (piece.startswith(("expected one of", "put fields", "use ", "allowed: "))
-                    or not _FIELD.fullmatch(piece)):
+                    or not _FIELD.fullmatch(piece)) and not re.fullmatch(r"and \d+ more problem\(s\)", piece):
             raw[-1] += "; " + piece
         else:
             raw.append(piece)
@@ -596,17 +596,42 @@ def _parser_problem(text: str, table: list[tuple[str, str]]) -> str:
     return f"「{text}」"  # a parser message this table does not know: quoted as the parser wrote it
 
 
+# What loader.YAML_TOKENS says for PyYAML's token names, and the raw names themselves, in Chinese.
+_YAML_THINGS = {
+    "the end of the indented block": "缩进层级结束", "<block end>": "缩进层级结束",
+    "a new mapping (key: value)": "新的映射（键: 值）", "<block mapping start>": "新的映射（键: 值）",
+    "a list (- item)": "列表（- 列表项）", "<block sequence start>": "列表（- 列表项）",
+    "the start of a document (---)": "文档开始（---）", "<document start>": "文档开始（---）",
+    "the end of a document (...)": "文档结束（...）", "<document end>": "文档结束（...）",
+    "the start of the file": "文件开头", "<stream start>": "文件开头",
+    "the end of the file": "文件末尾", "<stream end>": "文件末尾",
+    "a list item (-)": "列表项（-）", "<block entry>": "列表项（-）",
+    "a key": "键", "<key>": "键", "a value": "值", "<value>": "值", "<scalar>": "值",
+    "an alias (*name)": "别名（*名称）", "<alias>": "别名（*名称）",
+    "an anchor (&name)": "锚点（&名称）", "<anchor>": "锚点（&名称）",
+    "a tag (!name)": "标签（!名称）", "<tag>": "标签（!名称）",
+    "a directive (%...)": "指令（%...）", "<directive>": "指令（%...）",
+    "<flow mapping start>": "'{'", "<flow mapping end>": "'}'", "<flow sequence start>": "'['",
+    "<flow sequence end>": "']'", "<flow entry>": "','",
+}
+_YAML_THING = re.compile("|".join(re.escape(k) for k in sorted(_YAML_THINGS, key=len, reverse=True)))
+
+
 def _yaml_problem(m: re.Match[str]) -> str:
     text = _parser_problem(m.group(1), _YAML_PROBLEMS)
+    text = _YAML_THING.sub(lambda t: _YAML_THINGS[t.group(0)], text.replace("'<", "<").replace(">'", ">"))
     if m.group(2):
         text += f"（{_parser_problem(m.group(2), _YAML_PROBLEMS)}）"
     if m.group(3):
-        text += f"；在 {{...}} 或 [...] 中，含有 [ ] {{ }} 或逗号的值要加引号，例如 {m.group(3)}"
+        text += "；请检查这一行及上一行的缩进"
+    if m.group(4):
+        text += f"；在 {{...}} 或 [...] 中，含有 [ ] {{ }} 或逗号的值要加引号，例如 {m.group(4)}"
     return "YAML 格式错误：" + text
 
 
 _DOC_RULES[0:0] = [
-    (re.compile(r"invalid YAML: (.*?)(?: \((while .*)\))?(?:; inside \{\.\.\.\} or \[\.\.\.\] quote values that "
+    (re.compile(r"invalid YAML: (.*?)(?: \((while .*)\))?(; check the indentation of this line and the line above)?"
+                r"(?:; inside \{\.\.\.\} or \[\.\.\.\] quote values that "
                 r"contain \[ \] \{ \} or commas, e\.g\. (.*))?", re.S), _yaml_problem),
     (re.compile(r"invalid JSON: (.*?)(?: \(column (\d+)\))?", re.S),
      lambda m: "JSON 格式错误：" + _parser_problem(m.group(1), _JSON_PROBLEMS)
@@ -721,8 +746,8 @@ _first(r"another pytest-apimon run \(pid (\S+)(?: on (\S+))?, started (.*?)\) ho
 ADVICE = {
     "the webhook key is invalid or the robot was removed from the group; copy the key again from the group's robot "
     "settings (the part after 'key=' in …/cgi-bin/webhook/send?key=…) into notify.wecom[].webhook":
-        "webhook key 无效，或机器人已被移出群：请从群机器人设置中重新复制 key"
-        "（…/cgi-bin/webhook/send?key=… 中 key= 之后的部分）"
+        "Webhook 地址中的密钥无效，或机器人已被移出群：请从群机器人设置中重新复制 Webhook 地址中的密钥"
+        "（…/cgi-bin/webhook/send?key=… 中 'key=' 之后的部分）"
         "填入 notify.wecom[].webhook",
     "WeCom does not accept this message type (msgtype must be lowercase: markdown, markdown_v2, text, file); check "
     "notify.wecom[].message_type": "企业微信不接受该消息类型（msgtype 须为小写：markdown、markdown_v2、text、file）；"
@@ -749,7 +774,7 @@ ADVICE = {
     "DingTalk says a required parameter is missing or invalid": "钉钉提示缺少必需参数或参数无效",
     "DingTalk refused the request's content type": "钉钉拒绝了请求的内容类型",
     "the hook token is invalid or the bot was removed; copy the webhook URL again from the group's bot settings into "
-    "notify.feishu[].webhook": "hook token 无效或机器人已被删除：请从群机器人设置中重新复制 webhook 地址"
+    "notify.feishu[].webhook": "Webhook 地址中的令牌无效，或机器人已被删除：请从群机器人设置中重新复制 webhook 地址"
                                "填入 notify.feishu[].webhook",
     "signature check failed: check notify.feishu[].secret and the machine's clock (the timestamp must be within an "
     "hour)": "签名校验失败：请检查 notify.feishu[].secret 和本机时钟（时间戳须在一小时之内）",
@@ -827,3 +852,492 @@ _first(r"credentials withheld: host (\S+) is not an origin of service (.*) "
        r"\(add it to services\.(\S+)\.trusted_origins if it should get them\)",
        lambda m: f"未发送凭据：主机 {m.group(1)} 不是服务 {m.group(2).replace(' or ', ' 或 ')} 的源"
                  f"（如果它应该得到凭据，请把它加入 services.{m.group(3)}.trusted_origins）")
+
+
+# ---- issue 20 (zfixB): the config's problems (config.py, _config_reader.py, policy_settings.py,
+# notify/settings.py, maintenance.py, times.py) and the rest of the documents' (documents.py,
+# _document_fields.py, bodypath.py). The user's values stay as written, quoted.
+_UNITS = {"seconds": "秒", "milliseconds": "毫秒", "days": "天", "s": " 秒", "ms": " 毫秒"}
+_PRODUCTS = {"WeCom": "企业微信", "DingTalk": "钉钉", "Feishu": "飞书", "Lark": "Lark", "Slack": "Slack"}
+_TYPE_NAMES = {"int": "整数", "float": "数字", "str": "字符串", "dict": "映射", "list": "列表", "bool": "布尔值",
+               "NoneType": "null"}
+
+
+def _quoted_list(text: str) -> str:
+    """'test, prod' -> "'test'、'prod'": names the user wrote, as values."""
+    return "、".join(f"'{name}'" for name in text.split(", "))
+
+
+def _product(text: str) -> str:
+    """'DingTalk (钉钉)' / 'WeCom' -> '钉钉' / '企业微信'."""
+    name = text.split(" (", 1)[0]
+    return _PRODUCTS.get(name, name)
+
+
+def _value(text: str) -> str:
+    """A value as describe() (documents or config) shows it, in Chinese: 'integer 5' -> '整数 5'."""
+    text = text.strip()
+    if text in ("true", "false", "null"):
+        return f"'{text}'"
+    if text in ("a list", "a mapping"):
+        return "列表" if text == "a list" else "映射"
+    if text in _TYPE_NAMES:
+        return _TYPE_NAMES[text]
+    m = re.fullmatch(r"(boolean|integer|number|string) (.*)", text, re.S)
+    if m:
+        kind = {"boolean": "布尔值", "integer": "整数", "number": "数字", "string": "字符串"}[m.group(1)]
+        value = m.group(2)
+        return f"{kind} " + (f"'{value}'" if m.group(1) == "boolean" else value)
+    m = re.fullmatch(r"date (\S+) \(quote it to keep it a string\)", text)
+    if m:
+        return f"日期 {m.group(1)}（加引号才是字符串）"
+    m = re.fullmatch(r"'(.*)' and '(.*)'", text)
+    if m:
+        return f"'{m.group(1)}' 和 '{m.group(2)}'"
+    return text
+
+
+# What an "expected …" names, in Chinese; the first pattern that matches the whole phrase wins.
+_WHAT: list[tuple[str, str | Callable[[re.Match[str]], str]]] = [
+    (r"a mapping", "映射"), (r"a list", "列表"), (r"a string", "字符串"), (r"a non-empty string", "非空字符串"),
+    (r"a number", "数字"), (r"a number > 0", "大于 0 的数字"), (r"a value > 0", "大于 0 的值"),
+    (r"a number >= (\S+)( \(the 7-day windows read the hourly rollups\))?",
+     lambda m: f"不小于 {m.group(1)} 的数字" + ("（7 天窗口读取的是按小时汇总的数据）" if m.group(2) else "")),
+    (r"a whole number >= (\S+)", r"不小于 \1 的整数"),
+    (r"a duration >= 0", "不小于 0 的时长"), (r"a duration > 0", "大于 0 的时长"),
+    (r"a duration > 0 like 2h or 30m", "大于 0 的时长，例如 '2h' 或 '30m'"),
+    (r"a number of seconds", "秒数"), (r"a size >= 0", "不小于 0 的大小"),
+    (r"a size in bytes \(a whole number, or (.*)\)", lambda m: "以字节计的大小（整数，或 "
+     + m.group(1).replace(", ", "、") + "）"),
+    (r"at most (\d[\d.e+]*) ?(\w+)", lambda m: f"不超过 {m.group(1)} {_UNITS.get(m.group(2), m.group(2))}"),
+    (r"a positive number of (\w+)", lambda m: f"以{_UNITS.get(m.group(1), m.group(1))}计的正数"),
+    (r"true or false", "'true' 或 'false'"),
+    (r"a fraction (?:between 0 and 1|> 0 and <= 1) \(e\.g\. 0\.5 or '50%'\)",
+     "大于 0、不超过 1 的比例（例如 0.5 或 '50%'）"),
+    (r"a non-empty path", "非空路径"),
+    (r"a number of days > 0", "大于 0 的天数"), (r"a number of days from 0 to 36500", "0 到 36500 之间的天数"),
+    (r"(a severity|a report language|a logging level|an HTTP method|an expiry source|a client auth) \((.*)\)",
+     lambda m: {"a severity": "严重级别", "a report language": "报告语言", "a logging level": "日志级别",
+                "an HTTP method": "HTTP 方法", "an expiry source": "过期时间的来源",
+                "a client auth": "客户端认证方式"}[m.group(1)] + f"（可用的有：{m.group(2)}）"),
+    (r"one of (.*)", r"以下之一（可用的有：\1）"),
+    (r"a time of day like (\"[^\"]*\") \(quoted\)", r"一天中的时刻，例如 \1（加引号）"),
+    (r"a time of day like (\"[^\"]*\") or (\"[^\"]*\")", r"一天中的时刻，例如 \1 或 \2"),
+    (r"a date and time like (\"[^\"]*\") \(quoted\) or a weekly window with 'days'",
+     r"日期和时间，例如 \1（加引号），或带 'days' 的每周窗口"),
+    (r"a date and time like (\"[^\"]*\") or (\"[^\"]*\")", r"日期和时间，例如 \1 或 \2"),
+    (r"a list of weekdays like \[sat, sun\] or \[mon-fri\], or daily",
+     "星期列表，例如 '[sat, sun]' 或 '[mon-fri]'，或 'daily'"),
+    (r"a weekday name \(mon … sun\)", "星期名称（'mon' … 'sun'）"),
+    (r"at least one weekday, e\.g\. \[sat\]", "至少一个星期，例如 '[sat]'"),
+    (r"a list of windows \(each with start and end\)", "时间窗口列表（每个都有 'start' 和 'end'）"),
+    (r"an absolute http\(s\) URL", "绝对的 HTTP(S) URL"),
+    (r"an absolute http\(s\) URL with a host", "带主机名的绝对 HTTP(S) URL"),
+    (r"an http\(s\) URL like (\S+)", r"形如 \1 的 HTTP(S) URL"), (r"an http\(s\) URL", "HTTP(S) URL"),
+    (r"a list of origins like (\S+)", r"源列表，例如 \1"),
+    (r"an origin \(scheme://host\[:port\]\) without path, query or userinfo",
+     "不带路径、查询参数或用户信息的源（scheme://host[:port]）"),
+    (r"an? (.+?) robot URL like (\S+)", lambda m: f"形如 {m.group(2)} 的{_product(m.group(1))}机器人地址"),
+    (r"a string or number header value", "字符串或数字形式的请求头值"),
+    (r"a mapping of query parameters", "查询参数的映射"),
+    (r"a mapping of header names to values", "请求头名到值的映射"),
+    (r"a mapping of form fields", "表单字段的映射"),
+    (r"a mapping of response header names to checks", "响应头名到检查的映射"),
+    (r"a mapping with status, body, headers and/or max_ms \(also warn_ms, schema, cert_days\)",
+     "含 'status'、'body'、'headers' 和/或 'max_ms' 的映射（也可有 'warn_ms'、'schema'、'cert_days'）"),
+    (r"a string, number, boolean or a list of those", "字符串、数字、布尔值或它们的列表"),
+    (r"a string or number", "字符串或数字"), (r"a string, number or boolean", "字符串、数字或布尔值"),
+    (r"a JSON value", "JSON 值"),
+    (r"true, false or the name of the service whose token to use", "'true'、'false' 或要使用其令牌的服务名"),
+    (r"a status code \(100-599\) or a pattern like '2xx'", "状态码（100-599）或 '2xx' 这样的模式"),
+    (r"a list of status codes or a single code \(100-599 or a pattern like '2xx'\)",
+     "状态码列表或单个状态码（100-599，或 '2xx' 这样的模式）"),
+    (r"a length \(an integer >= 0\)", "长度（不小于 0 的整数）"),
+    (r"exactly one check per mapping", "每个映射只写一个检查"),
+    (r"exactly one check per header", "每个响应头只写一个检查"),
+    (r"exactly one comparison", "只写一个比较"),
+    (r"a non-empty list of allowed values", "非空的允许值列表"),
+    (r"a body check \(a mapping with 'path' and one of (.*)\)",
+     r"响应体检查（含 'path' 和一个检查的映射，可用的有：\1）"),
+    (r"a list of body checks \(each with 'path' and one of (.*)\)",
+     r"响应体检查的列表（每个含 'path' 和一个检查，可用的有：\1）"),
+    (r"text to find in the raw body", "要在原始响应体中查找的文本"),
+    (r"the exact header value, true/false for present/absent, or a mapping with one of (.*)",
+     r"响应头的确切值、'true'/'false'（存在/不存在），或含一个检查的映射（可用的有：\1）"),
+    (r"a JSON Schema \(a mapping\), the path of a schema file relative to this document, or false",
+     "JSON schema（映射）、相对于本文档的 schema 文件路径，或 'false'"),
+    (r"a tag or a list of tags", "标签或标签列表"),
+    (r"a reason \(string\) or true", "原因（字符串）或 'true'"),
+    (r"an interface \(a mapping with 'name' and 'path' or 'url'\)", "接口（含 'name' 以及 'path' 或 'url' 的映射）"),
+    (r"a list of interfaces", "接口列表"),
+    (r"the interface name as a string", "字符串形式的接口名"),
+    (r"the robot's key or webhook URL as a string", "字符串形式的机器人密钥或 Webhook 地址"),
+    (r"the robot's webhook URL or token as a string", "字符串形式的机器人 Webhook 地址或令牌"),
+    (r"the signing secret as a non-empty string \(or leave it out when the robot does not use signing\)",
+     "非空字符串形式的签名密钥（机器人未启用签名时请省略）"),
+    (r"a list of robots \(each with name and webhook\)", "机器人列表（每个都有 'name' 和 'webhook'）"),
+    (r"an absolute URL starting with http:// or https://", "以 http:// 或 https:// 开头的绝对 URL"),
+    # importers (openapi.py, postman.py, overrides.py)
+    (r"a \$ref string like (.*)", r"$ref 字符串，例如 \1"), (r"a list of parameters", "参数列表"),
+    (r"a parameter with 'name' and 'in'", "含 'name' 和 'in' 的参数"), (r"a request body object", "请求体对象"),
+    (r"a mapping of paths to path items", "路径到路径项的映射"),
+    (r"a path item \(a mapping of methods to operations\)", "路径项（方法到操作的映射）"),
+    (r"an operation \(a mapping\)", "操作（映射）"),
+    (r"'item': a list of requests and folders", "'item'：请求和文件夹的列表"),
+    (r"a request \(with 'request'\) or a folder \(with 'item'\)", "请求（含 'request'）或文件夹（含 'item'）"),
+    (r"a request \(a URL or a mapping with 'url'\)", "请求（URL 或含 'url' 的映射）"),
+    (r"a mapping with keys such as allow_write, operations", "映射，可用的键如 'allow_write'、'operations'"),
+    (r"a mapping of operationId or 'METHOD /path' to overrides", "从 'operationId' 或 'METHOD /path' 到覆盖设置的映射"),
+    (r"a mapping of overrides \((.*)\)", r"覆盖设置的映射（可用的有：\1）"),
+    (r"a tag or operation \(operationId or 'METHOD /path'\), or a list of those",
+     "标签或操作（'operationId' 或 'METHOD /path'），或它们的列表"),
+    (r"a path such as (\S+) \(prepended to every operation path\)", r"路径，例如 \1（加在每个操作路径之前）"),
+    (r"a mapping of variable names to values", "变量名到值的映射"),
+    (r"the path of a Postman environment file \(e\.g\. (\S+)\), relative to this file",
+     r"Postman 环境文件的路径（例如 \1），相对于本文件"),
+    (r"a key after '\.'", "'.' 之后应有键名"), (r"'\.' or '\['", "'.' 或 '['"),
+    (r"'\]' after the quoted key", "带引号的键之后应有 ']'"),
+    (r"\[number\] or a quoted key like \[\"a\.b\"\]", "'[数字]' 或带引号的键，例如 '[\"a.b\"]'"),
+]
+_WHAT_RULES = [(re.compile(p, re.S), t) for p, t in _WHAT]
+
+
+def _what(text: str) -> str:
+    for pattern, template in _WHAT_RULES:
+        m = pattern.fullmatch(text)
+        if m is not None:
+            return template(m) if callable(template) else m.expand(template)
+    return text
+
+
+def _tail(text: str | None) -> str:
+    """What follows 'got X' in a problem: a hint, a further reason."""
+    if not text:
+        return ""
+    m = re.fullmatch(r" \(durations like (.*) also work\)", text)
+    if m:
+        return "（也可写成 " + m.group(1).replace(", ", "、") + " 这样的时长）"
+    if text == " (write two checks)":
+        return "（请写成两个检查）"
+    if text.startswith(" (did you mean"):
+        return _hint(text)
+    if text.startswith(": "):
+        return "：" + _url_problem(text[2:])
+    return text
+
+
+def _expected(m: re.Match[str]) -> str:
+    if _what(m.group(1)) == m.group(1) and zh(m.group(0)) != m.group(0):
+        return zh(m.group(0))  # a core line (classify.py, response_schema.py) the catalogue knows whole
+    got = f"，实际为 {_value(m.group(2))}" if m.group(2) is not None else ""
+    return f"应为{_what(m.group(1))}{got}{_tail(m.group(3))}"
+
+
+_RE_ERRORS = [
+    (r"missing \), unterminated subpattern", "缺少 ')'，子模式没有结束"),
+    (r"unterminated character set", "字符集 '[...]' 没有结束"), (r"nothing to repeat", "前面没有可重复的内容"),
+    (r"multiple repeat", "重复限定符连用"), (r"unbalanced parenthesis", "括号不配对"),
+    (r"bad escape (.*)", r"错误的转义 \1"), (r"unknown extension (.*)", r"未知的扩展语法 \1"),
+    (r"bad character range (.*)", r"错误的字符范围 \1"),
+    (r"look-behind requires fixed-width pattern", "后顾断言必须是定长的"),
+]
+
+
+def _re_error(text: str) -> str:
+    """Python's re.error text ('nothing to repeat at position 0') in Chinese; unknown ones quoted."""
+    m = re.fullmatch(r"(.*?)(?: at position (\d+))?(?: \(line \d+, column \d+\))?", text, re.S)
+    assert m is not None  # the pattern matches any text
+    for pattern, template in _RE_ERRORS:
+        hit = re.fullmatch(pattern, m.group(1), re.S)
+        if hit is not None:
+            return hit.expand(template) + (f"（位置 {m.group(2)}）" if m.group(2) else "")
+    return f"「{text}」"
+
+
+def _url_problem(text: str) -> str:
+    """_document_fields.url_problem's reasons in Chinese."""
+    rules: list[tuple[str, str | Callable[[re.Match[str]], str]]] = [
+        (r"it is empty", "为空"),
+        (r"it contains whitespace \(encode spaces as %20\)", "含有空白字符（空格请编码为 %20）"),
+        (r"it contains a control character", "含有控制字符"),
+        (r"expected an absolute URL starting with http:// or https://(; for a path relative to the service base URL "
+         r"use 'path')?", lambda m: "应为以 http:// 或 https:// 开头的绝对 URL"
+                                    + ("；相对于服务 base_url 的路径请用 'path'" if m.group(1) else "")),
+        (r"(.*) \(an IPv6 host is written in brackets: (.*)\)", r"「\1」（IPv6 主机要写在方括号中：\2）"),
+        (r"scheme '(.*?)' is not http or https( \(did you mean '.*'\?\))?",
+         lambda m: f"协议 '{m.group(1)}' 不是 'http' 或 'https'{_hint(m.group(2))}"),
+        (r"missing host after '(.*)'", r"'\1' 之后缺少主机名"),
+        (r"host name '(.*)' has an empty label or one longer than 63 characters \(RFC 1035\)",
+         r"主机名 '\1' 中有空的标签或超过 63 个字符的标签（RFC 1035）"),
+        (r"the port is not a number between 1 and 65535 \(got (.*)\)", r"端口不是 1 到 65535 之间的数字（实际为 \1）"),
+    ]
+    for pattern, template in rules:
+        m = re.fullmatch(pattern, text, re.S)
+        if m is not None:
+            return template(m) if callable(template) else m.expand(template)
+    return zh_document_message(text)
+
+
+def _robot_problem(text: str) -> str:
+    """notify/settings.py's webhook problems (inside "robot 'x': …") in Chinese."""
+    rules: list[tuple[str, str | Callable[[re.Match[str]], str]]] = [
+        (r"the webhook is empty: set it to the robot's key or its webhook URL \(e\.g\. webhook: (\$\{\w+\}) with "
+         r"(\w+) exported\)",
+         r"Webhook 为空：请设为机器人的密钥或 Webhook 地址（例如 'webhook: \1'，并导出环境变量 \2）"),
+        (r"this is a (\S+) webhook \((.*?)\), not a WeCom \(企业微信\) group robot(?: \(put it under (.*)\))?; "
+         r"copy the URL from the WeCom group's robot settings \((.*)\)",
+         lambda m: f"这是{_product(m.group(1))}的 Webhook（{m.group(2)}），不是企业微信群机器人"
+                   + (f"（请写在 {m.group(3)} 下）" if m.group(3) else "")
+                   + f"；请从企业微信群的机器人设置中复制地址（{m.group(4)}）"),
+        (r"the webhook URL \((.*)\) has no 'key=' parameter; paste the whole robot URL \((.*)\) or just the key",
+         r"Webhook 地址（\1）中没有 'key=' 参数；请粘贴完整的机器人地址（\2），或只粘贴密钥"),
+        (r"the webhook URL path is (.*), expected (.*); paste the robot's webhook URL as shown in the group robot "
+         r"settings, or just its key",
+         r"Webhook 地址的路径是 \1，应为 \2；请粘贴群机器人设置中显示的 Webhook 地址，或只粘贴密钥"),
+        (r"the webhook key (.*) does not look like a WeCom robot key \(36 characters like (\S+), the part after "
+         r"'key=' in the robot's webhook URL\); check for a truncated copy or stray characters",
+         r"Webhook 密钥 \1 不像企业微信机器人的密钥（应为 36 个字符，例如 '\2'，"
+         r"即机器人 Webhook 地址中 'key=' 之后的部分）；"
+         r"请检查是否复制不全或混入了多余字符"),
+        (r"the webhook is empty: set it to the (.*) robot's webhook URL \((.*)\) or token",
+         lambda m: f"Webhook 为空：请设为{_product(m.group(1))}机器人的 Webhook 地址（{m.group(2)}）或令牌"),
+        (r"this is a WeCom \(企业微信\) webhook \((.*)\); put it under notify\.wecom",
+         r"这是企业微信的 Webhook（\1）；请写在 notify.wecom 下"),
+        (r"expected an? (.*) robot URL like (\S+), got (\S+)",
+         lambda m: f"应为形如 {m.group(2)} 的{_product(m.group(1))}机器人地址，实际为 {m.group(3)}"),
+        (r"the webhook token (.*) does not look like an? (.*) robot token; check for a truncated copy or stray "
+         r"characters", lambda m: f"Webhook 令牌 {m.group(1)} 不像{_product(m.group(2))}机器人的令牌；"
+                                  "请检查是否复制不全或混入了多余字符"),
+    ]
+    for pattern, template in rules:
+        m = re.fullmatch(pattern, text, re.S)
+        if m is not None:
+            return template(m) if callable(template) else m.expand(template)
+    return zh_document_message(text)
+
+
+def zh_document_message(message: str) -> str:
+    """One problem message (no file or field in front) in Chinese, by the document rules; unchanged if unknown."""
+    for pattern, template in _DOC_RULES:
+        hit = pattern.fullmatch(message)
+        if hit is not None:
+            return template(hit) if callable(template) else hit.expand(template)
+    return zh(message)
+
+
+def _header_problem(text: str) -> str:
+    rules: list[tuple[str, str]] = [
+        (r"header name '(.*)' cannot be sent: a name is letters, digits and (\S+) only \(no spaces, colons or "
+         r"non-ASCII\)", r"请求头名 '\1' 无法发送：只能由字母、数字和 \2 组成（不能有空格、冒号或非 ASCII 字符）"),
+        (r"header value cannot be sent: it contains a line break or NUL", "请求头的值无法发送：含有换行符或空字符"),
+        (r"header value cannot be sent: it starts with whitespace", "请求头的值无法发送：以空白字符开头"),
+        (r"header value contains (.*), which HTTP/1\.1 headers cannot carry \(only ISO-8859-1\); if the service "
+         r"expects UTF-8 percent-encoding, write (.*)",
+         r"请求头的值含有 \1，HTTP/1.1 请求头无法携带（只支持 ISO-8859-1 字符）；"
+         r"如果服务接受 UTF-8 百分号编码，请写成 \2"),
+    ]
+    for pattern, template in rules:
+        m = re.fullmatch(pattern, text, re.S)
+        if m is not None:
+            return m.expand(template)
+    return text
+
+
+_NEW_DOC_RULES: list[Rule] = []
+
+
+def _doc2(pattern: str, template: str | Callable[[re.Match[str]], str]) -> None:
+    _NEW_DOC_RULES.append((re.compile(pattern, re.S), template))
+
+
+# maintenance.py
+_doc2(r"unknown weekday '(.*?)'( \(did you mean '.*'\?\))?; expected one of (.*?) \(or monday … sunday, "
+      r"(?:周一 … 周日, )?a range like mon-fri, daily\)",
+      lambda m: f"未知的星期 '{m.group(1)}'{_hint(m.group(2))}；可用的有：{m.group(3)}"
+                "（也可写 monday … sunday、周一 … 周日、mon-fri 这样的范围，或 daily）")
+_doc2(r"not a time of day: (.*?) \(00:00 … 23:59(, or 24:00 as an end)?\)",
+      lambda m: f"不是有效的时刻：{m.group(1)}（00:00 … 23:59"
+                + ("，结束时刻也可写 24:00" if m.group(2) else "") + "）")
+_doc2(r"'(.*)' is a time of day: a weekly window needs 'days' \(e\.g\. days: \[sat\]\); a one-off window needs a "
+      r"date, e\.g\. (\"[^\"]*\")",
+      r"'\1' 只是一天中的时刻：每周窗口需要 'days'（例如 'days: [sat]'）；一次性窗口需要日期，例如 \2")
+_doc2(r"a maintenance window needs 'start' and 'end' \(or 'duration'\)",
+      "维护窗口需要 'start' 和 'end'（或 'duration'）")
+_doc2(r"a maintenance window needs 'end' or 'duration'", "维护窗口需要 'end' 或 'duration'")
+_doc2(r"the window is empty: end equals start \((.*)\); for a whole day write start: \"00:00\", end: \"24:00\"",
+      r"窗口为空：结束时刻等于开始时刻（\1）；全天请写 'start: \"00:00\", end: \"24:00\"'")
+_doc2(r"a weekly window lasts at most a week, got (.*)", r"每周窗口最长一周，实际为 \1")
+_doc2(r"the window ends before it starts: end (.*) is not after start (.*)",
+      r"窗口在开始之前就结束了：结束时刻 \1 不晚于开始时刻 \2")
+# times.py
+_doc2(r"'(.*)' is not a UTC offset \(expected -12:00 … \+14:00\)",
+      r"'\1' 不是有效的 UTC 偏移（应在 -12:00 … +14:00 之间）")
+_doc2(r"unknown time zone '(.*)': use an IANA name like Asia/Shanghai or an offset like \+08:00",
+      r"未知的时区 '\1'：请使用 IANA 时区名（例如 Asia/Shanghai）或 UTC 偏移（例如 +08:00）")
+# config.py, _config_reader.py, policy_settings.py
+_doc2(r"service '(.*)' has no base_url for environment '(.*)' \(it has: (.*)\); add '(.*)' or a 'default:' fallback",
+      lambda m: f"服务 '{m.group(1)}' 没有环境 '{m.group(2)}' 的 base_url（已有："
+                f"{'无' if m.group(3) == 'none' else _quoted_list(m.group(3))}）；"
+                f"请添加 '{m.group(4)}'，或添加 'default:' 作为兜底")
+_doc2(r"missing 'type' \(one of: (.*)\)", r"缺少 'type'（可用的有：\1）")
+_doc2(r"unknown auth type '(.*?)'( \(did you mean '.*'\?\))? \(one of: (.*)\)",
+      lambda m: f"未知的认证类型 '{m.group(1)}'{_hint(m.group(2))}（可用的有：{m.group(3)}）")
+_doc2(r"'refresh_before' has no effect for type (\w+): its credentials are sent as they are, never fetched",
+      r"'refresh_before' 对 '\1' 类型无效：它的凭据按原样发送，从不获取")
+_doc2(r"login needs 'path' \(joined to base_url\) or an absolute 'url'",
+      "登录需要 'path'（拼接在 base_url 之后）或绝对地址 'url'")
+_doc2(r"'path' needs the service's base_url; set base_url or use an absolute 'url'",
+      "'path' 需要服务的 base_url：请设置 base_url，或使用绝对地址 'url'")
+_doc2(r"static auth needs 'token', e\.g\. (.*)", r"'static' 认证需要 'token'，例如 '\1'")
+_doc2(r"oauth2 needs 'token_url', 'client_id' and 'client_secret' \(missing '(.*)'\)",
+      r"'oauth2' 认证需要 'token_url'、'client_id' 和 'client_secret'（缺少 '\1'）")
+_doc2(r"basic auth needs 'username' and 'password', e\.g\. (.*)",
+      r"'basic' 认证需要 'username' 和 'password'，例如 '\1'")
+_doc2(r"CA bundle not found: (.*) \(a path relative to the config file's folder, to a PEM file of CA certificates\)",
+      r"找不到 CA 证书包：\1（应为相对于配置文件所在目录的路径，指向 PEM 格式的 CA 证书文件）")
+_doc2(r"cert_fail_days \((.*)\) must not be more than cert_warn_days \((.*)\)",
+      r"cert_fail_days（\1）不能大于 cert_warn_days（\2）")
+_doc2(r"config file not found: (.*)", r"找不到配置文件：\1")
+_doc2(r"not a file: (.*)", r"不是文件：\1")
+_doc2(r"cannot read config file: (.*)", lambda m: "无法读取配置文件：" + _os_error(m.group(1)))
+_doc2(r"keys must be strings, got (.*)", lambda m: f"键必须是字符串，实际为 {_value(m.group(1))}")
+_doc2(r"keys of (\S+) must be strings, got (.*) \(quote it\)",
+      lambda m: f"{m.group(1)} 的键必须是字符串，实际为 {_value(m.group(2))}（请加引号）")
+_doc2(r"JSON object keys must be strings, got (.*) \(quote it\)",
+      lambda m: f"JSON 对象的键必须是字符串，实际为 {_value(m.group(1))}（请加引号）")
+_doc2(r"use either '(\w+)' or '(\w+)', not both", r"'\1' 和 '\2' 只能用其中一个")
+_doc2(r"use only one of (.*), not both", lambda m: f"{m.group(1).replace(', ', '、')} 只能用其中一个")
+_doc2(r"use either 'path' \(joined to the service base URL\) or 'url' \(absolute\), not both",
+      "'path'（拼接在服务的 base_url 之后）和 'url'（绝对地址）只能用其中一个")
+_doc2(r"a base URL cannot have a query string or fragment, got (.*) \(paths are appended to it; put query parameters "
+      r"in each interface's params\)",
+      r"base_url 不能带查询参数或片段，实际为 \1（接口路径会拼接在它后面；查询参数请写在各接口的 'params' 中）")
+_doc2(r"malformed URL (.*?): (.*)", lambda m: f"URL {m.group(1)} 格式错误：{_url_problem(m.group(2))}")
+_doc2(r"malformed (body )?path (.*?): (.*?); expected (?:e\.g\. (.*)|keys and \[index\] like (.*?), a quoted key like "
+      r"(.*) \('' = whole body\))",
+      lambda m: f"{'响应体' if m.group(1) else ''}路径 {m.group(2)} 格式错误：{zh_document_message(m.group(3))}；"
+                + (f"应写成例如 '{m.group(4)}'" if m.group(4) else
+                   f"应为键名和 [下标]，例如 {m.group(5)}，或带引号的键，例如 '{m.group(6)}'（'' 表示整个响应体）"))
+_doc2(r"(\d+) changes cannot happen within (\d+) runs \(at most (\d+)\); raise window or lower changes",
+      r"\2 次运行内不可能发生 \1 次变化（最多 \3 次）；请调大 'window' 或调小 'changes'")
+# notify/settings.py
+_doc2(r"missing 'webhook': the robot's key or webhook URL \(e\.g\. (.*)\)",
+      r"缺少 'webhook'：机器人的密钥或 Webhook 地址（例如 '\1'）")
+_doc2(r"missing 'webhook': the robot's webhook URL or token \(e\.g\. (.*)\)",
+      r"缺少 'webhook'：机器人的 Webhook 地址或令牌（例如 '\1'）")
+_doc2(r"robot '(.*?)': (.*)", lambda m: f"机器人 '{m.group(1)}'：{_robot_problem(m.group(2))}")
+_doc2(r"'(.*)' is not a WeCom userid: write the account id without '@' \(e\.g\. zhangsan\), or \"@all\" for everyone",
+      r"'\1' 不是企业微信的 'userid'：请写不带 '@' 的账号（例如 'zhangsan'），或写 \"@all\" 提醒所有人")
+_doc2(r"'(.*)' is not a mobile number \(digits, e\.g\. \"(\d+)\"; quote it in YAML\), or \"@all\"",
+      r"'\1' 不是手机号（应为数字，例如 \"\2\"，在 YAML 中要加引号），或写 \"@all\"")
+_doc2(r"duplicate robot name '(.*)': names must be unique \(they key the outbox and the logs\)",
+      r"机器人名称 '\1' 重复：名称必须唯一（发件箱和日志按名称区分机器人）")
+# documents.py, _document_fields.py
+_doc2(r"missing required field: path or url", "缺少必填字段：'path' 或 'url'")
+_doc2(r"missing required field 'path' \(use '' for the whole body; only contains and regex may leave it out to check "
+      r"the raw text\)",
+      "缺少必填字段 'path'（整个响应体请写 ''；只有 'contains' 和 'regex' 可以省略它，用来检查原始文本）")
+_doc2(r"at most one body is allowed \(json, form or body\), got (.*)",
+      lambda m: f"最多只能有一个请求体（'json'、'form' 或 'body'），实际有 {_value(m.group(1))}")
+_doc2(r"'defaults' is only allowed next to 'interfaces' \(a list of interfaces\)",
+      "'defaults' 只能和 'interfaces'（接口列表）写在一起")
+_doc2(r"the interface name must not be empty", "接口名不能为空")
+_doc2(r"the interface name must be a single line", "接口名必须是单行")
+_doc2(r"the interface name must not contain '::' \(pytest uses it in node ids\), got (.*)",
+      r"接口名不能包含 '::'（pytest 用它分隔节点标识），实际为 \1")
+_doc2(r"'path' is joined to the service base URL and must not be a full URL, got (.*); use 'url'",
+      r"'path' 会拼接在服务的 base_url 之后，不能是完整 URL，实际为 \1；请改用 'url'")
+_doc2(r"'path' must not contain whitespace or control characters \(encode spaces as %20\), got (.*)",
+      r"'path' 不能含有空白或控制字符（空格请编码为 %20），实际为 \1")
+_doc2(r"unknown type (.*?)( \(did you mean '.*'\?\))?; expected one of (.*)",
+      lambda m: f"未知的类型 {_value(m.group(1))}{_hint(m.group(2))}；可用的有：{m.group(3)}")
+_doc2(r"warn_ms \((.*)\) must be less than max_ms \((.*)\): slower than warn_ms but within max_ms is 'slow', beyond "
+      r"max_ms is a failure",
+      r"warn_ms（\1）必须小于 max_ms（\2）：慢于 warn_ms 但在 max_ms 之内算“慢”，超过 max_ms 算失败")
+_doc2(r"expected a JSON value, got (.*): JSON has no NaN or Infinity \(RFC 8259\); send a string",
+      r"应为 JSON 值，实际为 \1：JSON 没有 'NaN' 和 'Infinity'（RFC 8259）；请改为字符串")
+_doc2(r"invalid regular expression (.*?): (.*)", lambda m: f"无效的正则表达式 {m.group(1)}：{_re_error(m.group(2))}")
+_doc2(r"header name '.*' cannot be sent: .*|header value cannot be sent: .*|header value contains .*",
+      lambda m: _header_problem(m.group(0)))
+# a header name with a space is a field path _FIELD cannot split: "headers.X A: header name 'X A' …"
+_doc2(r"([^:]*\S): (header (?:name|value) .*)", lambda m: f"{m.group(1)}：{zh_document_message(m.group(2))}")
+# bodypath.py
+_doc2(r"a body path is at most (\d+) characters", r"响应体路径最多 \1 个字符")
+_doc2(r"unexpected '(.)' at position (\d+)", r"第 \2 个字符处不应出现 '\1'")
+_doc2(r"unterminated (.)\.\.\.(.) key starting at position (\d+)", r"从第 \3 个字符开始的 \1...\2 键没有结束")
+_doc2(r"expected (.*) at position (\d+)", lambda m: f"第 {m.group(2)} 个字符处应为{_what(m.group(1))}")
+# importers (model.py, openapi.py, postman.py, overrides.py)
+_doc2(r"unsupported OpenAPI version '(.*)': supported are OpenAPI 3\.0\.x and 3\.1\.x and Swagger 2\.0",
+      r"不支持的 OpenAPI 版本 '\1'：支持 OpenAPI 3.0.x、3.1.x 和 Swagger 2.0")
+_doc2(r"unsupported Swagger version '(.*)': supported are Swagger 2\.0 and OpenAPI 3\.0\.x/3\.1\.x \(convert older "
+      r"specs with swagger2openapi or the Swagger editor\)",
+      r"不支持的 Swagger 版本 '\1'：支持 Swagger 2.0 和 OpenAPI 3.0.x/3.1.x（更早的规范请用 'swagger2openapi' 或 "
+      r"Swagger 编辑器转换）")
+_doc2(r"unsupported Postman collection schema '(.*)': export the collection as v2\.1",
+      r"不支持的 Postman 集合格式 '\1'：请把集合导出为 v2.1")
+_doc2(r"circular \$ref: (.*)", r"循环的 $ref：\1")
+_doc2(r"\$ref '(.*)': the part after '#' must be a JSON pointer such as '(.*)'",
+      r"$ref '\1'：'#' 之后的部分必须是 JSON 指针，例如 '\2'")
+_doc2(r"external \$ref '(.*)' is not supported here", r"此处不支持外部 $ref '\1'")
+_doc2(r"broken \$ref '(.*?)': no '(.*?)' in (\S+)( \(did you mean '.*'\?\))?",
+      lambda m: f"$ref '{m.group(1)}' 无效：{m.group(3)} 中没有 '{m.group(2)}'{_hint(m.group(4))}")
+_doc2(r"and (\d+) more broken \$refs", r"另有 \1 个无效的 $ref")
+_doc2(r"'(.*)' is not a URL: expected e\.g\. '(.*)' or '(.*)'", r"'\1' 不是 URL：应为例如 '\2' 或 '\3'")
+_doc2(r"no operation '(.*?)' in the document( \(did you mean '.*'\?\))?; use an operationId or 'METHOD /path'",
+      lambda m: f"文档中没有操作 '{m.group(1)}'{_hint(m.group(2))}；请写 'operationId' 或 'METHOD /path'")
+_doc2(r"'(.*?)' is neither a tag nor an operation of the document( \(did you mean '.*'\?\))?",
+      lambda m: f"'{m.group(1)}' 既不是文档中的标签，也不是其中的操作{_hint(m.group(2))}")
+_doc2(r"cannot read overrides file: (.*)", lambda m: "无法读取覆盖设置文件：" + _os_error(m.group(1)))
+_doc2(r"unknown naming (.*?)( \(did you mean '.*'\?\))?; expected one of (.*)",
+      lambda m: f"未知的命名方式 {_value(m.group(1))}{_hint(m.group(2))}；可用的有：{m.group(3)}")
+_doc2(r"Postman environment file (.*) does not exist \(looked for (.*)\)", r"Postman 环境文件 \1 不存在（查找的是 \2）")
+_doc2(r"cannot read the Postman environment file (.*?): (.*)",
+      lambda m: f"无法读取 Postman 环境文件 {m.group(1)}：{_os_error(m.group(2))}")
+_doc2(r"(.*) is not a Postman environment export: expected 'values', a list of \{key, value, enabled\}",
+      r"\1 不是 Postman 环境导出文件：应有 'values'，即 '{key, value, enabled}' 的列表")
+# documents.py, poolfiles.py: a file that cannot be read as text
+def _strerror(text: str) -> str:
+    """An OSError's strerror ('No such file or directory') or its whole text, in Chinese."""
+    return _OS_ERRORS.get(text) or _os_error(text)
+
+
+_doc2(r"file is not valid UTF-8 text \(invalid byte (0x[0-9a-f]{2}) at offset (\d+)\); save it as UTF-8",
+      r"文件不是有效的 UTF-8 文本（偏移 \2 处有无效字节 '\1'）；请以 UTF-8 编码保存")
+_doc2(r"symlink loop \((.*)\)", r"符号链接循环（\1）")
+_doc2(r"broken symlink to (.*) \((.*)\)", lambda m: f"符号链接指向的 {m.group(1)} 不存在（{_strerror(m.group(2))}）")
+_doc2(r"cannot read file(?:: (.*))?", lambda m: "无法读取文件" + (f"：{_strerror(m.group(1))}" if m.group(1) else ""))
+_doc2(r"and (\d+) more problem\(s\)", r"另有 \1 个问题")
+# loader.py: the limits every document and the config are read within
+def _limit_source(text: str) -> str:
+    m = re.fullmatch(r" \((limits\.\w+) in config\.yaml\)| \(built-in limit for the config file\)", text)
+    if m is None:
+        return text
+    return f"（config.yaml 中的 {m.group(1)}）" if m.group(1) else "（配置文件自身的内置上限）"
+
+
+def _size(text: str) -> str:
+    return text.replace(" bytes", " 字节")
+
+
+_LIMIT = r"( \(limits\.\w+ in config\.yaml\)| \(built-in limit for the config file\))"
+_doc2(r"file is (.*?), over the limit of (.*?)" + _LIMIT,
+      lambda m: f"文件大小 {_size(m.group(1))}，超过上限 {_size(m.group(2))}{_limit_source(m.group(3))}")
+_doc2(r"not a regular file \(a pipe, device or socket cannot be read as a document\)",
+      "不是普通文件（管道、设备或套接字不能作为文档读取）")
+_doc2(r"a number of (\d+) digits is too long to read \(at most (\d+)\); quote it to send it as text",
+      r"一个 \1 位的数字太长，无法读取（最多 \2 位）；请加引号，按文本发送")
+_doc2(r"duplicate key '(.*)' \(first defined at line (\d+)\); a later one would silently win",
+      r"键 '\1' 重复（首次定义于第 \2 行）；后一个会悄悄覆盖前一个")
+_doc2(r"nested more than (\d+) levels deep" + _LIMIT,
+      lambda m: f"嵌套超过 {m.group(1)} 层{_limit_source(m.group(2))}")
+_doc2(r"an alias refers to a node that contains it \(recursive alias\)", "别名引用了包含它自身的节点（递归别名）")
+_doc2(r"aliases \(\*name\) expand to (\d+) more nodes, over the limit of (\d+)" + _LIMIT,
+      lambda m: f"别名（*名称）展开后多出 {m.group(1)} 个节点，超过上限 {m.group(2)}{_limit_source(m.group(3))}")
+_doc2(r"(?:(.*): )?(\d+) keys in one mapping, over the limit of (\d+)" + _LIMIT,
+      lambda m: {None: "", "the top level": "顶层："}.get(m.group(1), f"{m.group(1)}：")
+                + f"一个映射中有 {m.group(2)} 个键，超过上限 {m.group(3)}{_limit_source(m.group(4))}")
+# the generic forms last: "expected X, got Y" and "expected X"
+_doc2(r"expected (.*?)(?:[,;] got (.*?)( \(durations like .* also work\)| \(write two checks\)"
+      r"| \(did you mean '[^']*'\?\)|: .*)?)?", _expected)
+
+_DOC_RULES[0:0] = _NEW_DOC_RULES

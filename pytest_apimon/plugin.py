@@ -9,9 +9,9 @@ import shutil
 import sys
 import tempfile
 import uuid
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import pytest
 
@@ -20,6 +20,8 @@ if TYPE_CHECKING:  # the core is imported only once --apimon is given: this plug
     from .runstate import ApimonRun
 
 from .stash import MEMORY_KEY, RESTORE_LOGGING_KEY, RUN_KEY, TEMP_TOKENS_KEY, apimon_option
+
+T = TypeVar("T")
 
 log = logging.getLogger("pytest_apimon")
 
@@ -58,9 +60,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         parser.addini(f"apimon_{name}", f"pytest-apimon {text}", default="")
 
 
-def _load(config: pytest.Config) -> Config:
-    from .config import ConfigError, load_config
-
+def _config_path(config: pytest.Config) -> Path | None:
     cfg_path = apimon_option(config, "config")
     path: Path | None
     if cfg_path:
@@ -70,12 +70,26 @@ def _load(config: pytest.Config) -> Config:
     else:
         default = config.rootpath / "config.yaml"
         path = default if default.is_file() else None
+    return path
+
+
+def _load(config: pytest.Config) -> Config:
+    from .config import load_config
+
+    return _read_config(config, lambda path: load_config(path, env=apimon_option(config, "env")))
+
+
+def _read_config(config: pytest.Config, loader: Callable[[Path | None], T]) -> T:
+    """What `loader` reads of the config; a ConfigError becomes a usage error in the reader's language."""
+    from .config import ConfigError
+
+    path = _config_path(config)
     from .messages import localize_problem, say
 
     # The config names the report language; when it cannot be read, the option's (or the default, zh).
     lang = apimon_option(config, "lang") or "zh"
     try:
-        return load_config(path, env=apimon_option(config, "env"))
+        return loader(path)
     except ConfigError as exc:
         raise pytest.UsageError(say("usage.config", lang, text=localize_problem(str(exc), lang))) from None
     except Exception as exc:  # an input nobody foresaw: still a usage error naming the file, never INTERNALERROR
@@ -139,15 +153,17 @@ def pytest_cmdline_main(config: pytest.Config) -> int | None:
         config.add_cleanup(lambda: _unfreeze(frozen))  # see pytest_collection
     if not config.getoption("apimon_test_webhook"):
         return None
+    from .config import load_robots
     from .messages import say
     from .notify import check_webhooks, webhook_line
 
-    cfg = _load(config)
-    lang = apimon_option(config, "lang") or cfg.report.language
-    if not cfg.notify.enabled:
+    # Only the robot settings: an unset ${VAR} elsewhere in the config does not stop the test (issue 20).
+    notify, language = _read_config(config, load_robots)
+    lang = apimon_option(config, "lang") or language
+    if not notify.enabled:
         print(say("hook.none", lang))
         return pytest.ExitCode.USAGE_ERROR
-    checks = check_webhooks(cfg.notify, lang=cfg.notify.language or cfg.report.language)
+    checks = check_webhooks(notify, lang=notify.language or language)
     for check in checks:
         print(webhook_line(check, lang))
     return 0 if all(c.ok for c in checks) else 1

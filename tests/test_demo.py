@@ -345,6 +345,7 @@ def test_cli_prints_url_and_stops_on_ctrl_c() -> None:
         assert proc.stdout is not None
         line = proc.stdout.readline()
         url = line.split(" at ", 1)[1].split()[0]
+        assert "演示服务已启动" in line  # the first line is bilingual like the rest of the banner (issue 20)
         assert url.startswith("http://127.0.0.1:")
         assert requests.get(f"{url}/nurse/health", timeout=30).json() == {"status": "UP"}
         proc.send_signal(signal.SIGINT)

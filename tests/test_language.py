@@ -33,8 +33,10 @@ from test_plugin import write
 ALLOWED = {
     "GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS",  # HTTP methods
     "HTTP", "HTTPS", "JSON", "YAML", "URL", "TLS", "DNS", "SNI", "ms", "curl", "Markdown", "schema", "errcode",
+    "Webhook",  # the robot platforms' own name for the robot's address (Webhook 地址)
+    "IANA", "ASCII", "RFC", "UTF", "ISO", "CA", "PEM",  # standards' names (time zones, encodings, certificates)
     "pytest", "apimon", "xdist", "Content", "Type", "Retry", "After", "SIGTERM", "SIGKILL", "UTC", "P0", "P1", "P2",
-    "P50", "P95", "P99",
+    "P50", "P95", "P99", "MiB", "OpenAPI", "Swagger", "Postman",
 }
 # pytest's own lines around ours (not produced by pytest-apimon).
 PYTEST_LINES = re.compile(
@@ -48,7 +50,7 @@ OUTCOME_PREFIX = re.compile(r"(FAILED|ERROR|SKIPPED|XFAIL|XPASS|PASSED):? (\[\d+
 HEADER_LINE = re.compile(r"\s+[A-Za-z][\w-]*: .*")  # a request header below 请求：/request:
 BODY_LABEL = re.compile(r"(\s*)(响应体|请求体|body)[：:] ?.*")
 VALUES = [
-    re.compile(r"https?://\S+"),  # URLs (also in Markdown links)
+    re.compile(r"https?://[^\s'\"」），；]+"),  # URLs (also in Markdown links; CJK punctuation ends one)
     re.compile(r"curl .*"),  # the reproduce line is a shell command
     re.compile(r"`[^`\n]*`"),  # code spans: values
     re.compile(r"「[^」]*」|'[^'\n]*'|\"[^\"\n]*\""),  # quoted values (server words, names, document values)
@@ -59,6 +61,7 @@ VALUES = [
     re.compile(r"[\w$.\[\]*¤-]*[/\\.:][\w$.\[\]/\\:*?=&%¤-]+"),  # paths, host:port, field paths, file names
     re.compile(r"apimon (watch|merge|export)|--[\w-]+"),  # command and option names
     re.compile(r"#[0-9a-f]{6}"),  # incident ids
+    re.compile(r"\$\w+"),  # JSON Schema and OpenAPI keywords ($ref)
     re.compile(r"\b\w+_\w+(: \w+)?"),  # identifiers: config keys and values (send_on: change), machine fields
 ]
 CJK = re.compile(r"[\u3000-\u303f\u3400-\u9fff\uff00-\uffef]")
@@ -204,6 +207,19 @@ POOL = {
           heders: {X-A: b}
     """,
     "pool/admin/bad yaml.yaml": "interfaces: [unclosed\n",
+    "pool/admin/no-path.yaml": """
+        - {name: 列表, path: /list}
+        - {name: 详情}
+    """,
+    "pool/admin/indent.yaml": "- name: 导出\n path: /export\n",
+}
+# Configs a user gets wrong (issue 20): each is one run that stops with the config problem.
+BAD_CONFIGS = {
+    "bad.yaml": "services:\n  商城: {base_url: 42, tiemout: 3}\n",
+    "bad-days.yaml": "maintenance: [{days: [sunn], start: '02:00', end: '03:00'}]\n",
+    "bad-zone.yaml": "report: {timezone: Asia/Shanghia}\n",
+    "bad-window.yaml": "maintenance: [{days: [sat], start: '02:00', end: '02:00'}]\n",
+    "bad-robot.yaml": "notify: {wecom: [{name: 值班群, webhook: 'http://x/'}]}\n",
 }
 
 
@@ -241,7 +257,8 @@ def config_text(srv: LocalServer, fake: FakeWeCom, lang: str, closed: int) -> st
 # The user's own names (documents, config): values, in whatever language the user wrote them.
 NAMES = {"商城", "member", "crm", "admin", "profile", "zhangsan", "prod", "pool", "值班群", "订单", "网络", "api",
          "broken", "bad yaml", "FETCH", "heders", "method", "code", "data", "items", "id", "name", "integer",
-         "Content-Type", "json", "接口改造中", "missing-shard.json", "nowhere"}
+         "Content-Type", "json", "接口改造中", "missing-shard.json", "nowhere", "no-path", "indent", "maintenance",
+         "report", "timezone", "services", "notify", "wecom", "days", "end", "webhook"}
 
 
 def scripted_runs(pytester: pytest.Pytester, srv: LocalServer, lang: str) -> tuple[list[str], set[str]]:
@@ -282,9 +299,11 @@ def scripted_runs(pytester: pytest.Pytester, srv: LocalServer, lang: str) -> tup
         healthy["on"] = True
         run("--apimon-no-breaker")  # RECOVERED
         texts.append(ours(pytester.runpytest("--apimon", "pool", "--apimon-test-webhook").outlines))
-        write(pytester.path, "bad.yaml", "services:\n  商城: {base_url: 42, tiemout: 3}\n")
-        bad = pytester.runpytest("--apimon", "pool", "--apimon-config", "bad.yaml", f"--apimon-lang={lang}")
-        texts.append(ours(bad.outlines + bad.errlines))
+        for name, text in BAD_CONFIGS.items():
+            write(pytester.path, name, text)
+            bad = pytester.runpytest("--apimon", "pool", "--apimon-config", name, f"--apimon-lang={lang}")
+            assert bad.ret != 0
+            texts.append(ours(bad.outlines + bad.errlines))
         texts += [m.content or str(m.payload) for m in fake.messages]
         texts += watcher_texts(pytester.path / "config.yaml")
     texts += command_texts(pytester, lang)
@@ -324,6 +343,10 @@ def test_every_word_a_user_reads_is_in_the_report_language(pytester: pytest.Pyte
                                                            lang: str) -> None:
     texts, names = scripted_runs(pytester, local_server, lang)
     assert len(texts) > 20 and any("下单" in t for t in texts)
+    if lang == "zh":  # the issue's examples reached the reader, in Chinese
+        for phrase in ("未知的星期 'sunn'（是否应为 'sun'？）", "未知的时区 'Asia/Shanghia'",
+                       "缺少必填字段：'path' 或 'url'", "请检查这一行及上一行的缩进"):
+            assert any(phrase in t for t in texts), phrase
     found: dict[str, str] = {}  # offending line -> what is wrong in it
     if lang == "zh":
         for text in texts:
@@ -370,3 +393,140 @@ def test_the_checker_sees_ours_not_pytests() -> None:
     assert "test session starts" not in text and "FAILED" not in text and "in 0.5s" not in text
     assert "[server_error]" in text and "circuit open since" in text and "pytest-apimon" in text
     assert textwrap.dedent(text)
+
+
+# Problems of every kind a config or a document can have (issue 20): each must read in Chinese in zh.
+CONFIG_PROBLEMS = [
+    "maintenance: [{days: [sunn], start: '02:00', end: '03:00'}]",
+    "maintenance: [{days: [sat], start: '25:00', end: '03:00'}]",
+    "maintenance: [{days: [sat], start: 2, end: '03:00'}]",
+    "maintenance: [{days: [], start: '02:00', end: '03:00'}]",
+    "maintenance: [{days: 5, start: '02:00', end: '03:00'}]",
+    "maintenance: [{days: [5], start: '02:00', end: '03:00'}]",
+    "maintenance: [{days: [sat], start: '02:00', end: '02:00'}]",
+    "maintenance: [{days: [sat], start: '02:00', duration: 9d}]",
+    "maintenance: [{days: [sat], start: '02:00', duration: 8 days}]",
+    "maintenance: [{start: '02:00', end: '03:00'}]",
+    "maintenance: [{start: 'xx', end: '03:00'}]",
+    "maintenance: [{start: '2026-12-05 22:00', end: '2026-12-05 21:00'}]",
+    "maintenance: [{start: '2026-12-05 22:00'}]",
+    "maintenance: 5",
+    "report: {timezone: Asia/Shanghia}",
+    "report: {timezone: '+15:00'}",
+    "report: {language: fr}",
+    "services: {a: {base_url: 42}}",
+    "services: {a: {base_url: 'ftp://x'}}",
+    "services: {a: {base_url: 'http://x?a=1'}}",
+    "services: {a: {base_url: 'http://x', auth: {type: magic}}}",
+    "services: {a: {base_url: 'http://x', auth: {password: x}}}",
+    "services: {a: {base_url: 'http://x', auth: {type: static}}}",
+    "services: {a: {base_url: 'http://x', auth: {type: basic}}}",
+    "services: {a: {base_url: 'http://x', auth: {type: oauth2}}}",
+    "services: {a: {base_url: 'http://x', auth: {type: login, url: 'http://x/l', token_path: 'a['}}}",
+    "services: {a: {base_url: 'http://x', headers: {'X A': b}}}",
+    "services: {a: {base_url: 'http://x', severity: P7}}",
+    "services: {a: {base_url: {test: 'http://x'}}}",
+    "services: {a: {base_url: 'http://x', trusted_origins: ['http://y/path']}}",
+    "defaults: {timeout: -1}",
+    "defaults: {retries: many}",
+    "alerts: {storm: {fraction: 2}}",
+    "breaker: {failures: 0}",
+    "breaker: {cooldown: soon}",
+    "notify: {wecom: [{name: a}]}",
+    "notify: {wecom: [{name: a, webhook: 'http://x'}]}",
+    "notify: {wecom: [{name: a, webhook: 'abc'}]}",
+    "notify: {wecom: [{name: a, webhook: 'https://oapi.dingtalk.com/robot/send?access_token=x'}]}",
+    "notify: {wecom: [{name: a, webhook: ''}]}",
+    "notify: {send_on: sometimes}",
+    "notify: {max_wait: forever}",
+    "notify: {dingtalk: [{name: a, webhook: nope}]}",
+    "notify: {dingtalk: [{name: a, webhook: 'https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=x'}]}",
+    "notify: {feishu: [{name: a, webhook: nope, secret: 5}]}",
+    "state: {lock_timeout: x}",
+    "limits: {max_file_size: huge}",
+    "logging: {level: LOUD}",
+    "42",
+]
+DOCUMENT_PROBLEMS = [
+    "- {name: a}\n- {name: b, url: 'http://x', path: /y}\n",
+    "- {name: a, path: /x, method: FETCH}\n",
+    "- {name: '', path: /x}\n- {name: 'a::b', path: /x}\n",
+    "- {name: a, path: 'http://x/y'}\n- {name: b, path: '/a b'}\n",
+    "- {name: a, url: 'ftp://x'}\n- {name: b, url: 'http://'}\n- {name: c, url: 'http://x:99999/'}\n",
+    "- {name: a, path: /x, params: 5}\n- {name: b, path: /x, headers: {'X A': b}}\n",
+    "- {name: a, path: /x, json: {a: 1}, form: {b: 2}}\n",
+    "- {name: a, path: /x, expect: {status: 700}}\n- {name: b, path: /x, expect: {status: [abc]}}\n",
+    "- {name: a, path: /x, expect: {body: [{equals: 0}]}}\n- {name: b, path: /x, expect: {body: 5}}\n",
+    "- {name: a, path: /x, expect: {body: [{path: a, equals: 0, gt: 1}]}}\n",
+    "- {name: a, path: /x, expect: {body: [{path: a, type: strng}]}}\n",
+    "- {name: a, path: /x, expect: {body: [{path: a, in: []}]}}\n",
+    "- {name: a, path: /x, expect: {body: [{path: a, length: -1}]}}\n",
+    "- {name: a, path: /x, expect: {body: [{path: 'a[', equals: 1}]}}\n",
+    "- {name: a, path: /x, expect: {max_ms: -5, warn_ms: 10}}\n",
+    "- {name: a, path: /x, expect: {max_ms: 5, warn_ms: 10}}\n",
+    "- {name: a, path: /x, expect: {headers: {A: {foo: 1}}}}\n",
+    "- {name: a, path: /x, expect: {schema: 5}}\n",
+    "- {name: a, path: /x, expect: 5}\n- {name: b, path: /x, tags: 5}\n- {name: c, path: /x, timeout: x}\n",
+    "- {name: a, path: /x, auth: 5}\n- {name: b, path: /x, skip: 5}\n",
+    "- {name: a, path: /x, severity: P9}\n- 5\n- {name: c, path: '${NOPE}'}\n",
+    "- {name: b, path: /x, expect: {body: [{path: a, regex: '('}]}}\n",
+    "defaults: {path: /x}\n",
+    "interfaces: 5\n",
+    "- {name: 5, path: /x}\n",
+    "- name: a\n path: /x\n",
+    "a: b\n- c\n",
+    "- {name: a, path: /x}\n- {name: a, path: /y, name: b}\n",
+    "- {name: a, path: /x, json: {n: " + "1" * 5000 + "}}\n",
+    "- &a [*a]\n",
+    "a: &a {b: *a}\n",
+    "- {name: a, path: /x, json: " + "[" * 300 + "]" * 300 + "}\n",
+    "openapi: 4.0.0\ninfo: {title: t, version: '1'}\npaths: {}\n",
+    "swagger: '1.2'\ninfo: {title: t, version: '1'}\npaths: {}\n",
+    "openapi: 3.0.0\ninfo: {title: t, version: '1'}\npaths: 5\n",
+    "openapi: 3.0.0\ninfo: {title: t, version: '1'}\npaths: {/x: 5}\n",
+    "openapi: 3.0.0\ninfo: {title: t, version: '1'}\ncomponents: {schemas: {Pet: {type: object}}}\n"
+    "paths: {/x: {get: {responses: {'200': {content: {application/json: {schema: "
+    "{$ref: '#/components/schemas/Pett'}}}}}}}}\n",
+    "info: {schema: 'https://schema.getpostman.com/json/collection/v1.0.0/collection.json'}\nitem: []\n",
+    "info: {schema: 'https://schema.getpostman.com/json/collection/v2.1.0/collection.json'}\nitem: 5\n",
+    "- {name: a, path: /x, headers: {X: ' v'}}\n- {name: b, path: /x, headers: {X: \"caf\u00e9\u4e2d\"}}\n",
+    "- {name: a, path: /x, expect: {headers: {'X Y': {exists: true}, x: true, X: true}}}\n",
+    "- {name: a, method: X1, url: 5, params: 5, headers: 5, form: 5, timeout: x, tags: 5, skip: 5, auth: 5}\n",
+]
+# Field names and values of the corpus above (the user's own words).
+CORPUS_NAMES = {"svc", "maintenance", "env", "defaults", "interfaces", "name", "path", "services", "auth", "a", "b",
+                "item"}
+
+
+def test_every_config_and_document_problem_reads_in_the_report_language(tmp_path: Path) -> None:
+    from pytest_apimon.config import ConfigError, load_config
+    from pytest_apimon.load import load_document
+    from pytest_apimon.messages import localize_problem
+
+    problems = []
+    for text in CONFIG_PROBLEMS:
+        path = tmp_path / "config.yaml"
+        path.write_text(text + "\n", encoding="utf-8")
+        with pytest.raises(ConfigError) as caught:
+            load_config(path, environ={})
+        problems.append(str(caught.value))
+    pool = tmp_path / "pool"
+    (pool / "svc").mkdir(parents=True)
+    (pool / "svc" / "latin1.yaml").write_bytes("- {name: caf\u00e9, path: /x}\n".encode("latin-1"))
+    (pool / "svc" / "dangling.yaml").symlink_to(tmp_path / "nowhere.yaml")
+    for name in ("latin1.yaml", "dangling.yaml"):
+        problems += [str(e) for e in load_document(pool / "svc" / name, pool).errors]
+    for i, text in enumerate(DOCUMENT_PROBLEMS):
+        path = pool / "svc" / f"d{i}.yaml"
+        path.write_text(text, encoding="utf-8")
+        errors = load_document(path, pool).errors
+        assert errors, text
+        problems += [str(e) for e in errors]
+    found = {}
+    for problem in problems:
+        chinese = localize_problem(problem, "zh")
+        words = english_words(chinese, CORPUS_NAMES)
+        if words:
+            found[chinese] = words
+        assert localize_problem(problem, "en") == problem
+    assert not found, "\n".join(f"{sorted(v)}  <=  {k}" for k, v in found.items())

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from test_language import english_words
 
 from pytest_apimon.categories import Category
 from pytest_apimon.messages import GLOSSARY, localize, term, zh, zh_document
@@ -139,7 +140,7 @@ def test_more_catalogue_lines(english: str, chinese: str | None) -> None:
 
 @pytest.mark.parametrize("text, chinese", [
     ("p/a.yaml:2: invalid YAML: expected ',' or ']', but got '<stream end>' (while parsing a flow sequence)",
-     "p/a.yaml:2：YAML 格式错误：应为 ',' 或 ']'，实际遇到 '<stream end>'（解析 [...] 列表时）"),
+     "p/a.yaml:2：YAML 格式错误：应为 ',' 或 ']'，实际遇到 文件末尾（解析 [...] 列表时）"),
     ("p/a.json:3: invalid JSON: Expecting ',' delimiter (column 5)",
      "p/a.json:3：JSON 格式错误：此处应为分隔符 ','（第 5 列）"),
     ("config.yaml:2: services.x.tiemout: unknown key 'tiemout' (did you mean 'timeout'?); allowed: base_url, timeout",
@@ -170,3 +171,25 @@ def test_display_names_keep_identities() -> None:
     assert display_name("admin/<invalid document> [admin/x.yaml]", "zh") == "admin/<文档错误> [admin/x.yaml]"
     assert display_name("a/b (duplicate)", "zh") == "a/b（重复）"
     assert display_name("admin/<invalid document>", "en") == "admin/<invalid document>"
+
+
+@pytest.mark.parametrize("text", [
+    "- name: a\n path: /x\n",  # a key indented less than its list item
+    "a: b\n- c\n",  # a list item where a mapping goes on
+    "a:\n  - x\n  b: 1\n",  # a key inside a list
+    "interfaces: [unclosed\n",
+    "---\na: 1\n--- x\n... y\n",
+])
+def test_yaml_errors_name_no_parser_tokens(text: str) -> None:
+    """Issue 20: PyYAML's token names ('<block end>') are read as plain words in both languages; an
+    indentation problem says to check the indentation."""
+    from pytest_apimon.loader import ParseError, parse
+
+    with pytest.raises(ParseError) as caught:
+        parse(text, ".yaml")
+    line = f"p/a.yaml:{caught.value.line}: {caught.value}"
+    assert "<" not in line and "'?'" not in line, line
+    chinese = zh_document(line)
+    assert "<" not in chinese and not english_words(chinese, set()), chinese
+    if "indented block" in line:
+        assert "check the indentation" in line and "请检查这一行及上一行的缩进" in chinese

@@ -97,6 +97,38 @@ def test_test_webhook_option(pytester, local_server, monkeypatch) -> None:
         assert len(fake.messages) == 1
 
 
+@pytest.mark.parametrize("lang, ok", [("en", "*WeCom robot 'ops': OK*"), ("zh", "*企业微信机器人「ops」：正常*")])
+def test_test_webhook_needs_only_the_robot_settings(pytester, monkeypatch, lang, ok) -> None:
+    """Issue 20: an unset ${VAR} in a service (set only where the monitor runs) or a mistake in another section
+    does not stop --apimon-test-webhook; the report language still applies, and a bad robot is still an error."""
+    monkeypatch.delenv("USER_URL", raising=False)
+    with FakeWeCom() as fake:
+        write(pytester.path, "config.yaml", f"""
+            report: {{language: {lang}}}
+            services:
+              user: {{base_url: "${{USER_URL}}"}}
+            breaker: {{failures: 0}}
+            notify:
+              wecom: [{{name: ops, webhook: {KEY}, base_url: "{fake.base_url}"}}]
+        """)
+        result = pytester.runpytest("--apimon-test-webhook")
+        assert result.ret == 0, result.stderr.str()
+        result.stdout.fnmatch_lines([ok])
+        assert len(fake.messages) == 1
+        # the full run still reports the unset variable
+        full = pytester.runpytest("--apimon", ".")
+        assert full.ret == pytest.ExitCode.USAGE_ERROR and "USER_URL" in full.stderr.str()
+    write(pytester.path, "config.yaml", """
+        services:
+          user: {base_url: "${USER_URL}"}
+        notify:
+          wecom: [{name: ops, webhook: "${NO_SUCH_KEY}"}]
+    """)
+    result = pytester.runpytest("--apimon-test-webhook", f"--apimon-lang={lang}")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*notify.wecom*webhook*NO_SUCH_KEY*"])
+
+
 def test_bad_webhook_key_is_a_usage_error(pytester, local_server, monkeypatch) -> None:
     monkeypatch.setenv("TEST_WECOM_KEY", "not-a-key")
     workspace(pytester, local_server, "http://127.0.0.1:1")

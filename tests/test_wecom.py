@@ -6,6 +6,7 @@ import re
 
 import pytest
 from fake_wecom import KEY, FakeClock, FakeWeCom, cjk_lines, robot_config
+from test_language import english_words
 
 from pytest_apimon.notify import Notification, test_webhook
 from pytest_apimon.notify.settings import NotifySettings, parse_notify
@@ -286,7 +287,8 @@ def test_test_webhook(fake: FakeWeCom, clock: FakeClock) -> None:
     answer = test_webhook(s, clock=clock.now, sleep=clock.sleep, lang="en")
     assert "93000" in answer and "invalid webhook url" in answer and KEY not in answer
     answer = test_webhook(s, clock=clock.now, sleep=clock.sleep)
-    assert "企业微信返回错误码 93000" in answer and "webhook key 无效" in answer and KEY not in answer
+    assert "企业微信返回错误码 93000" in answer and "Webhook 地址中的密钥无效" in answer and KEY not in answer
+    assert not english_words(answer, {"default"})  # no English inside the Chinese advice (issue 20)
 
 
 def test_dry_run_preview_masks_mobile_mentions(fake: FakeWeCom, clock: FakeClock) -> None:
