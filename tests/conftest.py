@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import inspect
 import os
+import re
 from collections.abc import Iterator
 
 import pytest
@@ -38,14 +40,33 @@ else:
 
 # Tiers (markers registered in pytest.ini). A test that uses one of these fixtures starts a server or a pytester
 # run: it is an integration test. Tests that start servers or processes by hand carry the marker themselves.
-INTEGRATION_FIXTURES = frozenset({"pytester", "local_server", "srv", "server", "fake"})
+INTEGRATION_FIXTURES = frozenset({
+    "pytester", "local_server", "srv", "server", "fake",
+    # module fixtures that start servers or wait on sockets: test_origins (home, foreign), test_checks (pages),
+    # test_certs (five, old: HTTPS servers), test_dns_deadline (resolver, name_cert)
+    "home", "foreign", "pages", "five", "old", "resolver", "name_cert",
+})
+
+
+# A test that starts a server, a fake robot, a raw socket or a process in its own body is integration too.
+_SERVER_IN_BODY = re.compile(r"\b(?:LocalServer|LoopbackServer|FakeWeCom|FakeDingTalk|FakeFeishu|FakeResolver)\(|"
+                             r"\bsocket\.socket\(|\bsubprocess\.")
+
+
+def _starts_server_by_hand(item: pytest.Item) -> bool:
+    function = getattr(item, "function", None)
+    try:
+        source = inspect.getsource(function) if function is not None else ""
+    except (OSError, TypeError):
+        return False
+    return bool(_SERVER_IN_BODY.search(source))
 
 
 @pytest.hookimpl(tryfirst=True)  # before `-m` deselects by markers
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Mark integration tests by the fixtures they use; leave `perf` tests out unless `-m` is given."""
     for item in items:
-        if INTEGRATION_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+        if INTEGRATION_FIXTURES.intersection(getattr(item, "fixturenames", ())) or _starts_server_by_hand(item):
             item.add_marker(pytest.mark.integration)
     if config.option.markexpr:
         return  # the user chose: `-m perf`, `-m "not integration and not perf"`, ...
