@@ -533,3 +533,16 @@ def test_verify_off_expired_certificate_fails_as_cert(tmp_path: Path, old: Local
     assert (result.category, result.sub) == (Category.UNEXPECTED, "cert")
     assert result.reason == (f"certificate of {origin_of(old.url)} expired 3 days ago "
                              f"(notAfter {certs.fmt_not_after(expired.not_after)})")
+
+
+def test_verification_turned_off_on_purpose_warns_nobody(pytester: pytest.Pytester, five: LocalServer) -> None:
+    """verify_tls: false is the user's explicit choice: urllib3's InsecureRequestWarning (English, one per
+    request thread) must not reach the run's warnings summary."""
+    (pytester.path / "config.yaml").write_text(
+        f"services:\n  shop:\n    base_url: {five.url}\n    verify_tls: false\n", encoding="utf-8")
+    pool = pytester.path / "pool" / "shop"
+    pool.mkdir(parents=True)
+    (pool / "api.yaml").write_text("".join(f"- name: ok{i}\n  path: /ok\n" for i in range(4)), encoding="utf-8")
+    result = pytester.runpytest("--apimon", "pool")
+    result.assert_outcomes(passed=4)
+    assert "InsecureRequestWarning" not in result.stdout.str()
