@@ -535,14 +535,22 @@ def test_verify_off_expired_certificate_fails_as_cert(tmp_path: Path, old: Local
                              f"(notAfter {certs.fmt_not_after(expired.not_after)})")
 
 
-def test_verification_turned_off_on_purpose_warns_nobody(pytester: pytest.Pytester, five: LocalServer) -> None:
+def test_verification_turned_off_on_purpose_warns_nobody(pytester: pytest.Pytester, five: LocalServer,
+                                                         local_server: LocalServer) -> None:
     """verify_tls: false is the user's explicit choice: urllib3's InsecureRequestWarning (English, one per
     request thread) must not reach the run's warnings summary."""
+    local_server.route("GET", "/ok", lambda r: {"ok": True})
+    # Another service's items come first: the HTTPS requests then run inside their warning contexts, as in the
+    # sample pool (pytest resets warning filters per item; the Runner's threads do not follow items).
     (pytester.path / "config.yaml").write_text(
-        f"services:\n  shop:\n    base_url: {five.url}\n    verify_tls: false\n", encoding="utf-8")
-    pool = pytester.path / "pool" / "shop"
-    pool.mkdir(parents=True)
-    (pool / "api.yaml").write_text("".join(f"- name: ok{i}\n  path: /ok\n" for i in range(4)), encoding="utf-8")
-    result = pytester.runpytest("--apimon", "pool")
-    result.assert_outcomes(passed=4)
+        f"services:\n  a_plain:\n    base_url: {local_server.url}\n"
+        f"  shop:\n    base_url: {five.url}\n    verify_tls: false\n", encoding="utf-8")
+    for service, count in (("a_plain", 20), ("shop", 20)):
+        pool = pytester.path / "pool" / service
+        pool.mkdir(parents=True)
+        (pool / "api.yaml").write_text("".join(f"- name: ok{i}\n  path: /ok\n" for i in range(count)),
+                                       encoding="utf-8")
+    # A fresh process: the outer run's own warning filters must not hide the warning from the test.
+    result = pytester.runpytest_subprocess("--apimon", "pool")
+    result.assert_outcomes(passed=40)
     assert "InsecureRequestWarning" not in result.stdout.str()
