@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from . import export, times
@@ -70,12 +70,19 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _zone(text: str) -> str:
-    try:
-        resolve_timezone(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-    return text
+def _checked(parse: Callable[[str], object]) -> Callable[[str], str]:
+    """An argparse `type` that keeps the text but refuses what `parse` refuses (ValueError), with its message."""
+    def check(text: str) -> str:
+        try:
+            parse(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+        return text
+    return check
+
+
+_zone = _checked(resolve_timezone)
+_hhmm = _checked(parse_hhmm)
 
 
 def _duration(text: str) -> float:
@@ -87,13 +94,6 @@ def _duration(text: str) -> float:
         raise argparse.ArgumentTypeError("expected a duration > 0")
     return seconds
 
-
-def _hhmm(text: str) -> str:
-    try:
-        parse_hhmm(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-    return text
 
 
 def watch(argv: Sequence[str]) -> int:
