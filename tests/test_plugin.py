@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 import textwrap
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -175,6 +176,21 @@ def test_collection_leaves_the_garbage_collector_as_it_found_it(pytester: pytest
     assert seen[0] == (0, False)  # collection is built with the collector paused...
     assert seen[-1][0] > 0 and seen[-1][1]  # ...then frozen, with the collector back on for the run
     assert gc.get_freeze_count() == 0 and gc.isenabled()
+
+
+def test_the_process_exits_with_the_run_frozen(pytester: pytest.Pytester, local_server: LocalServer) -> None:
+    """At interpreter exit everything still alive is frozen (plugin.pytest_cmdline_main's atexit gc.freeze), so
+    the interpreter's last full collection does not walk the run's object graph again."""
+    serve_shop(local_server)
+    make_workspace(pytester, local_server)
+    script = (  # registered before pytest's: runs after the plugin's handler (atexit is last in, first out)
+        "import atexit, gc, sys, pytest\n"
+        "atexit.register(lambda: print('frozen at exit:', gc.get_freeze_count() > 0))\n"
+        "sys.exit(pytest.main(['--apimon', 'pool', '-k', 'health', '-q', '-p', 'no:cacheprovider']))\n"
+    )
+    result = pytester.run(sys.executable, "-c", script)
+    assert result.ret == 0
+    result.stdout.fnmatch_lines(["frozen at exit: True"])
 
 
 def test_only_pool_is_collected(pytester: pytest.Pytester, local_server: LocalServer) -> None:
