@@ -602,6 +602,23 @@ def _mask_report(report: pytest.TestReport | pytest.CollectReport, config: pytes
     data = getattr(report, "apimon", None)
     if isinstance(data, dict):
         mask_in_place(data, mask)
+    report.apimon_masked = _stamp(report)  # type: ignore[union-attr]
+
+
+def _stamp(report: pytest.TestReport | pytest.CollectReport) -> list[int]:
+    """What _mask_report saw: a report whose failure representation, sections and properties are still those
+    objects needs no second pass. A JSON list, as it crosses xdist with the report."""
+    return [id(report.longrepr), len(report.sections), len(getattr(report, "user_properties", ()))]
+
+
+def _already_masked(report: pytest.TestReport | pytest.CollectReport) -> bool:
+    """Masked where it was made: in this process and unchanged since (_stamp), or by the xdist worker that made
+    it (`worker_id`, set by xdist on reports it sends; the worker's redactor knows every secret the
+    controller's does, and the tokens it learnt besides)."""
+    stamp = getattr(report, "apimon_masked", None)
+    if stamp is None:
+        return False
+    return getattr(report, "worker_id", None) is not None or stamp == _stamp(report)
 
 
 @pytest.hookimpl(wrapper=True)
@@ -613,19 +630,22 @@ def pytest_make_collect_report(collector: pytest.Collector) -> Generator[None, p
 
 
 class ReportMasker:
-    """Registered for --apimon runs. Reports from xdist workers were masked there; masking again before
-    anyone logs them also covers the reports the controller makes itself (a crashed worker)."""
+    """Registered for --apimon runs. Masks every report before anyone logs it that was not masked where it was
+    made (_already_masked): the reports the controller makes itself (a crashed worker), and a report another
+    plugin changed after pytest_runtest_makereport."""
 
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        _mask_report(report, self.config)
+        if not _already_masked(report):
+            _mask_report(report, self.config)
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
-        _mask_report(report, self.config)
+        if not _already_masked(report):
+            _mask_report(report, self.config)
 
 
 @pytest.hookimpl(tryfirst=True)

@@ -533,28 +533,53 @@ def mask_in_place(obj: Any, mask: Callable[[str], str], _depth: int = 0) -> Any:
     """
     if isinstance(obj, str):
         return mask(obj)
-    if _depth > 16 or obj is None or isinstance(obj, int | float | bytes):
+    if _depth > 16 or obj is None or isinstance(obj, _ATOMS):
         return obj
     if isinstance(obj, list):
         for i, v in enumerate(obj):
-            obj[i] = mask_in_place(v, mask, _depth + 1)
+            new = _leaf(v, mask, _depth)
+            if new is not v:
+                obj[i] = new
         return obj
     if isinstance(obj, tuple):
-        items = [mask_in_place(v, mask, _depth + 1) for v in obj]
-        if all(new is old for new, old in zip(items, obj, strict=True)):
-            return obj  # nothing masked (JUnit properties of a passed check): no new tuple
+        items: list[Any] | None = None  # a new tuple only when something was masked
+        for i, v in enumerate(obj):
+            new = _leaf(v, mask, _depth)
+            if new is not v:
+                if items is None:
+                    items = list(obj)
+                items[i] = new
+        if items is None:
+            return obj  # nothing masked (JUnit properties of a passed check): the same tuple
         return type(obj)(*items) if hasattr(obj, "_fields") else tuple(items)
     if isinstance(obj, dict):
-        for k, v in list(obj.items()):
-            obj[k] = mask_in_place(v, mask, _depth + 1)
+        for k, v in obj.items():
+            new = _leaf(v, mask, _depth)
+            if new is not v:
+                obj[k] = new  # replacing a value does not change the dict's size: safe while iterating
         return obj
     attrs = getattr(obj, "__dict__", None)
     if isinstance(attrs, dict):
         for k, v in list(attrs.items()):
-            masked = mask_in_place(v, mask, _depth + 1)
+            masked = _leaf(v, mask, _depth)
             if masked is not v:
                 object.__setattr__(obj, k, masked)  # also frozen dataclasses
     return obj
+
+
+_ATOMS = (int, float, bytes)  # bool is an int
+
+
+def _leaf(value: Any, mask: Callable[[str], str], depth: int) -> Any:
+    """mask_in_place one level down, without a call for the common leaves (a report holds thousands)."""
+    if value.__class__ is str:
+        return mask(value)
+    if value is None or value.__class__ in _ATOM_TYPES:
+        return value
+    return mask_in_place(value, mask, depth + 1)
+
+
+_ATOM_TYPES = frozenset({int, float, bool, bytes})
 
 
 def _literal(secret: str) -> str:

@@ -217,3 +217,31 @@ def test_auth_naming_an_unknown_or_authless_service_is_an_invalid_document(pytes
     assert "[接口文档错误]" in out
     assert "api.yaml:1：auth：'adminn' 不是配置中的服务（是否应为 'admin'？）（有认证的服务：admin）" in out
     assert "api.yaml:4：auth：服务 'plain' 没有配置认证（配置中的 services.plain.auth）" in out
+
+
+@pytest.mark.parametrize("xdist", [[], ["-n", "2"]], ids=["inprocess", "xdist"])
+def test_a_report_changed_after_masking_is_masked_again(pytester, local_server, monkeypatch, xdist) -> None:
+    """plugin.ReportMasker skips a report masked where it was made only while it is unchanged: a conftest's
+    makereport wrapper (registered after the plugin, so it runs after the plugin's masking) that adds a JUnit
+    property holding a secret is still masked before junitxml writes it."""
+    from test_plugin import make_workspace, serve_shop
+
+    secret = "Rp19-laterProp-31Eo"
+    monkeypatch.setenv("PARTNER_TOKEN", secret)  # a secret-looking variable name: masked by value
+    serve_shop(local_server)
+    make_workspace(pytester, local_server)
+    pytester.makeconftest("""
+        import os
+        import pytest
+
+        @pytest.hookimpl(wrapper=True)
+        def pytest_runtest_makereport(item, call):
+            report = yield
+            report.user_properties.append(("note", "partner " + os.environ["PARTNER_TOKEN"]))
+            return report
+    """)
+    result = pytester.runpytest("--apimon", "pool", "-k", "health", "--junitxml", "junit.xml", *xdist)
+    assert result.ret == 0
+    junit = (pytester.path / "junit.xml").read_text(encoding="utf-8")
+    assert 'name="note"' in junit  # the property is there...
+    assert secret not in junit  # ...masked
