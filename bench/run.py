@@ -11,7 +11,9 @@ What it does (see docs/benchmarks.md):
 2. per N, writes a temporary pool (10 services x N/10 interfaces, --per-file interfaces per YAML file)
    and a config.yaml pointing at the target (retries 0), then runs
    ``python -m pytest --apimon POOL -q -p no:cacheprovider --apimon-json out.json`` (+ ``-n K`` for xdistK)
-   in a scratch rootdir (its own pytest.ini, so no repository conftest is loaded);
+   in a scratch rootdir (its own pytest.ini, so no repository conftest is loaded), with the pytest plugins of
+   the test extra turned off (``-p no:hypothesispytest``: a monitoring install does not have them;
+   --keep-test-plugins keeps them);
 3. measures wall time, the peak of VmRSS summed over the pytest process and all its descendants (sampled
    from /proc every --sample-ms), CPU time (user+sys of reaped children, getrusage deltas), and the tool
    overhead per interface = ``elapsed_ms`` from out.json minus the server latency (P50/P95);
@@ -454,7 +456,7 @@ class Bench:
         write_config(cfg, self.target.url, retries=retries, delay=self.args.flaky_delay, factor=2.0)
         out = run_dir / f"out_{mode}_{concurrency}_{kind}.json"
         out.unlink(missing_ok=True)
-        cmd = [sys.executable, "-m", "pytest", "--apimon", str(pool), "-q", "-p", "no:cacheprovider",
+        cmd = [sys.executable, "-m", "pytest", "--apimon", str(pool), "-q", "-p", "no:cacheprovider", *EXTRA_ARGS,
                "--apimon-config", str(cfg), "--apimon-json", str(out), "--apimon-concurrency", str(concurrency)]
         workers = 0
         if mode.startswith("xdist"):
@@ -488,6 +490,7 @@ class Bench:
         write_config(cfg, self.target.url, retries=0)
         for label in ("cold", "warm"):
             cmd = [sys.executable, "-m", "pytest", "--apimon", str(pool), "--co", "-q", "-p", "no:cacheprovider",
+                   *EXTRA_ARGS,
                    "--apimon-config", str(cfg)]
             log = self.logs / f"collect_{n}_{per_file}_{label}.log"
             m = measure(cmd, cwd=self.work, log=log, sample_s=self.args.sample_ms / 1000, timeout=600)
@@ -639,6 +642,23 @@ def ints(text: str) -> list[int]:
     return [int(x) for x in text.split(",") if x.strip()]
 
 
+# Plugins that come with the test extra (pyproject.toml), not with a monitoring install: hypothesis's pytest plugin
+# imports the whole hypothesis package in every run's terminal summary (about 0.6 CPU-s here, docs/benchmarks.md).
+TEST_EXTRA_PLUGINS = {"hypothesis": "hypothesispytest"}
+EXTRA_ARGS: list[str] = []
+
+
+def test_plugin_args() -> list[str]:
+    """-p no:NAME for each test-extra pytest plugin installed in this interpreter."""
+    import importlib.util
+
+    out: list[str] = []
+    for module, plugin in TEST_EXTRA_PLUGINS.items():
+        if importlib.util.find_spec(module) is not None:
+            out += ["-p", f"no:{plugin}"]
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description="pytest-apimon benchmark (see docs/benchmarks.md)")
     ap.add_argument("--n", type=ints, default=[1000, 10000], help="interface counts (default 1000,10000)")
@@ -667,6 +687,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sample-ms", type=float, default=50.0, help="memory sampling period (default 50 ms)")
     ap.add_argument("--workdir", type=Path, help="keep pools, configs, logs and out.json here (default: temp)")
     ap.add_argument("--json", type=Path, help="also write all rows and the machine facts as JSON")
+    ap.add_argument("--keep-test-plugins", action="store_true",
+                    help="measure with the pytest plugins of the test extra loaded (hypothesis's); by default they "
+                         "are turned off with -p no:NAME, since a monitoring install does not have them")
     ap.add_argument("--plugin-src", type=Path,
                     help="import pytest_apimon from this folder (prepended to PYTHONPATH), e.g. a `git archive` "
                          "snapshot, so edits to the working tree during a long run do not change what is measured")
@@ -682,6 +705,10 @@ def main(argv: list[str] | None = None) -> int:
         ENV["PYTHONPATH"] = os.pathsep.join([str(args.plugin_src.resolve()), *filter(None, [ENV.get("PYTHONPATH")])])
     facts = machine()
     facts["plugin"] = plugin_source(args.plugin_src)
+    global EXTRA_ARGS
+    EXTRA_ARGS = [] if args.keep_test_plugins else test_plugin_args()
+    facts["test_plugins_off"] = ("no (--keep-test-plugins)" if args.keep_test_plugins
+                                 else " ".join(EXTRA_ARGS) or "none installed")
     work = args.workdir or Path(tempfile.mkdtemp(prefix="apimon-bench-"))
     work.mkdir(parents=True, exist_ok=True)
     bench = Bench(args, work)
@@ -709,7 +736,8 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(f"Machine: {facts['nproc']} CPUs ({facts['cpu']}), RAM {facts['ram']}, Python {facts['python']}, "
           f"kernel {facts['kernel']}, {facts['date']}, load at start {facts['loadavg_at_start']}, "
-          f"PYTHONDONTWRITEBYTECODE={facts['PYTHONDONTWRITEBYTECODE']}")
+          f"PYTHONDONTWRITEBYTECODE={facts['PYTHONDONTWRITEBYTECODE']}, "
+          f"test-extra plugins turned off: {facts['test_plugins_off']}")
     print(f"Versions: {facts['versions']}")
     print(f"Plugin measured: {facts['plugin']}")
     print(f"Server latency {args.latency * 1000:.0f} ms; in flight = --apimon-concurrency (in-process), "
