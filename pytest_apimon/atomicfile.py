@@ -16,6 +16,7 @@ import contextlib
 import os
 import secrets
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
 from .statedir import PRIVATE_FILE
@@ -23,19 +24,24 @@ from .statedir import PRIVATE_FILE
 _REPLACE_TRIES = 5  # Windows: os.replace fails while a reader has the target open for a moment
 
 
-def atomic_write(path: str | os.PathLike[str], data: str | bytes, *, mode: int = PRIVATE_FILE) -> Path:
-    """Replace `path` with `data` (str: UTF-8 with '\\n' line ends) atomically; the file gets `mode` (0600
-    unless the caller passes statedir.file_mode(publish)). Creates missing parent folders. Returns the path.
+def atomic_write(path: str | os.PathLike[str], data: str | bytes | Iterable[str], *,
+                 mode: int = PRIVATE_FILE) -> Path:
+    """Replace `path` with `data` (str: UTF-8 with '\\n' line ends; or str pieces, written as they come, so a
+    large report is never held whole) atomically; the file gets `mode` (0600 unless the caller passes
+    statedir.file_mode(publish)). Creates missing parent folders. Returns the path.
 
-    Raises OSError (the target is then unchanged and no temporary file is left behind)."""
+    Raises OSError (the target is then unchanged and no temporary file is left behind), and whatever producing
+    the pieces raises (likewise)."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    payload = data.encode("utf-8") if isinstance(data, str) else data
+    payload: Iterable[bytes] = ((data.encode("utf-8") if isinstance(data, str) else data,)
+                                if isinstance(data, str | bytes) else (piece.encode("utf-8") for piece in data))
     tmp = target.with_name(f".{target.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), PRIVATE_FILE)
     try:
         with os.fdopen(fd, "wb") as fh:
-            fh.write(payload)
+            for chunk in payload:
+                fh.write(chunk)
             fh.flush()
             os.fsync(fh.fileno())
         if mode != PRIVATE_FILE:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -19,7 +19,7 @@ from . import alerts, coverage, metrics, statuspage
 from .atomicfile import atomic_write
 from .categories import Category, Outcome
 from .messages import localize, say
-from .report import Extras, compute_stats, render_json, render_markdown, render_terminal
+from .report import Extras, compute_stats, iter_json, render_json, render_markdown, render_terminal
 from .results import InterfaceResult, RunResult
 from .retries import is_rerun_report
 from .runner import host_of
@@ -128,15 +128,14 @@ class ResultCollector:
             text = render_markdown(run_result, self.run.lang, cfg.report.title, redactor=red, extras=self.extras)
             return text + coverage_md
 
-        def as_json() -> str:
-            text = render_json(run_result, redactor=red, extras=self.extras)
-            if coverage_json is None:
-                return text
-            doc = json.loads(text)
+        def as_json() -> str | Iterable[str]:
+            if coverage_json is None:  # written piece by piece: a large run is never held whole
+                return iter_json(run_result, redactor=red, extras=self.extras)
+            doc = json.loads(render_json(run_result, redactor=red, extras=self.extras))
             doc["coverage"] = coverage_json
             return json.dumps(doc, ensure_ascii=False, indent=2)
 
-        outputs: tuple[tuple[str, str | None, Callable[[], str]], ...] = (
+        outputs: tuple[tuple[str, str | None, Callable[[], str | Iterable[str]]], ...] = (
             ("report", cfg.report.markdown, markdown), ("json", cfg.report.json, as_json))
         memory = self.memory
         if memory is not None:  # the page and metrics draw on the history (not recorded in a dry run)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -817,14 +818,27 @@ def _json_record(r: InterfaceResult, red: Redactor) -> dict[str, Any]:
 
 
 def render_json(run: RunResult, *, redactor: Redactor | None = None, extras: Extras | None = None) -> str:
-    """The run as a JSON document (str, UTF-8 text, indented 2): {"env", "proxy" (or null), "started_at" /
+    """The run as a JSON document (str, UTF-8 text): {"env", "proxy" (or null), "started_at" /
     "finished_at" (ISO 8601 with UTC offset, seconds), "started_at_epoch" / "finished_at_epoch" (Unix seconds),
     "duration_s" (seconds, 3 decimals), "stats" (compute_stats' fields), "rate_limited" ({host: {"responses",
     "concurrency"}}), "down_now" (sorted interface keys, circuit-open ones included), "results" (one record per
     result, sorted by service, module, name, nodeid)}, and with `extras` "certificates" (one entry per HTTPS
     origin: certs.CertStatus.to_dict, `level` ok / warning / failing, plus `message`). Records hold the
     InterfaceResult fields (plus `flaky`), so InterfaceResult.from_dict reads them back. Every text is masked
-    with `redactor`. No I/O; raises no error of its own."""
+    with `redactor`. Layout: indented 2, each result record on one line (see iter_json). No I/O; raises no
+    error of its own."""
+    return "".join(iter_json(run, redactor=redactor, extras=extras))
+
+
+_RESULTS_SLOT = "\x00results\x00"  # stands in for the records while the envelope is laid out
+
+
+def iter_json(run: RunResult, *, redactor: Redactor | None = None, extras: Extras | None = None
+              ) -> Iterator[str]:
+    """render_json's document in pieces, one result record at a time (atomicfile.atomic_write takes them), so
+    a 10 000-interface run never holds all masked records and the whole text at once (its peak was 68 MB).
+    The envelope is indented 2; each record is one line (json's C encoder: fast, and one line per interface
+    for grep and diff)."""
     red = redactor or Redactor()
     doc = {
         "env": red.text(run.env),
@@ -842,10 +856,19 @@ def render_json(run: RunResult, *, redactor: Redactor | None = None, extras: Ext
         # Services inside a maintenance window this run -> the window (their failures were not alerted).
         "maintenance": {red.text(svc): red.text(r.maintenance) for svc, r in
                         sorted({r.service: r for r in run.results if r.maintenance}.items())},
-        "results": [_json_record(r, red) for r in sorted(run.results, key=_sort_key)],
+        "results": _RESULTS_SLOT,
     }
     if extras is not None:
         doc["certificates"] = [red.value({**c.to_dict(), "message": c.describe(run.finished_at)})
                                for c in extras.certificates]
-    return json.dumps(doc, ensure_ascii=False, indent=2)
+    head, tail = json.dumps(doc, ensure_ascii=False, indent=2).split(json.dumps(_RESULTS_SLOT), 1)
+    yield head
+    results = sorted(run.results, key=_sort_key)
+    if not results:
+        yield "[]"
+    for i, r in enumerate(results):
+        yield ("[\n    " if i == 0 else ",\n    ") + json.dumps(_json_record(r, red), ensure_ascii=False)
+    if results:
+        yield "\n  ]"
+    yield tail
 

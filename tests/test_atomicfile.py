@@ -68,3 +68,17 @@ def test_failure_keeps_the_old_file_and_no_temporary(tmp_path: Path, monkeypatch
 def test_temporary_names() -> None:
     assert is_temporary(".apimon.prom.123-abcd.tmp") and is_temporary(".0001-x.json.tmp-1-abcd")
     assert not is_temporary("apimon.prom") and not is_temporary(".gitignore")
+
+
+def test_pieces_are_written_in_order_and_a_failing_producer_leaves_the_old_file(tmp_path: Path) -> None:
+    target = tmp_path / "results.json"
+    atomic_write(target, (piece for piece in ["{", '"a": "账户"', "}"]))
+    assert target.read_text(encoding="utf-8") == '{"a": "账户"}'
+
+    def broken():
+        yield "{"
+        raise RuntimeError("rendering failed")
+
+    with pytest.raises(RuntimeError):
+        atomic_write(target, broken())
+    assert target.read_text(encoding="utf-8") == '{"a": "账户"}' and os.listdir(tmp_path) == ["results.json"]

@@ -235,6 +235,21 @@ def test_json_parses_one_record_per_interface(run: RunResult) -> None:
     assert InterfaceResult.from_dict(login).status == 401
 
 
+def test_json_lays_out_one_line_per_record_and_streams_the_same_text(run: RunResult) -> None:
+    """iter_json gives render_json's text in pieces, each result record one line (report.iter_json)."""
+    from pytest_apimon.report import iter_json
+
+    pieces = list(iter_json(run))
+    text = render_json(run)
+    assert "".join(pieces) == text and len(pieces) == len(run.results) + 3  # head, one per record, end, tail
+    lines = text.splitlines()
+    records = [line for line in lines if line.startswith('    {"nodeid": ')]
+    assert len(records) == len(run.results)
+    assert [json.loads(line.rstrip(",")) for line in records] == json.loads(text)["results"]
+    assert '  "results": [' in lines and lines[-1] == "}"
+    assert '"results": []' in render_json(_run([]))
+
+
 def test_json_keeps_chinese_readable(run: RunResult) -> None:
     out = render_json(run)
     assert "账户" in out and "\\u8d26" not in out
