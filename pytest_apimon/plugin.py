@@ -467,7 +467,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if run is None:
         return
     from .items import InterfaceItem
-    from .retries import add_markers
 
     if run.shard is not None:
         _keep_shard(config, run, items)
@@ -477,7 +476,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         reason = run.skips.get(item.key or item.interface.key)
         if reason:
             item.add_marker(pytest.mark.skip(reason=reason))  # open circuit (alert policy)
-    add_markers(config, run, [item for item in items if isinstance(item, InterfaceItem)])
 
 
 def _keep_shard(config: pytest.Config, run: ApimonRun, items: list[pytest.Item]) -> None:
@@ -509,8 +507,22 @@ def _names(item: pytest.Item) -> tuple[str, str, str]:
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtestloop(session: pytest.Session) -> None:
     run = session.config.stash.get(RUN_KEY, None)
-    if run is None or not run.inprocess or session.config.option.collectonly or not session.items:
+    if run is None or session.config.option.collectonly or not session.items:
         return
+    from .items import InterfaceItem
+    from .retries import add_markers
+
+    prefetched = _prefetch(session, run) if run.inprocess else set()
+    # What the Runner prefetched has the Runner's own hang guard (Runner.result's deadline): the item only
+    # waits. An item that checks itself (not in this worker's share, a crashed worker's item, another --dist
+    # mode) gets pytest-timeout's per-attempt guard instead, which costs every item it marks ~0.1 ms.
+    add_markers(session.config, run, [item for item in session.items
+                                      if isinstance(item, InterfaceItem) and item.nodeid not in prefetched])
+
+
+def _prefetch(session: pytest.Session, run: ApimonRun) -> set[str]:
+    """Start the Runner on this process's interfaces (all of them; on an xdist worker its share). Returns the
+    node ids it checks."""
     from .items import InterfaceItem
     from .runner import Runner
 
@@ -532,6 +544,7 @@ def pytest_runtestloop(session: pytest.Session) -> None:
                             # One attempt: a login and the request, each within the total deadline, plus slack.
                             deadline=lambda itf: 2 * engine.timeout_for(itf) + 5.0 + backoff)
         run.runner.start(jobs)
+    return {nodeid for nodeid, _ in jobs}
 
 
 @pytest.hookimpl(wrapper=True)
