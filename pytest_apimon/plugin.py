@@ -618,10 +618,12 @@ def _mask_report(report: pytest.TestReport | pytest.CollectReport, config: pytes
     report.apimon_masked = _stamp(report)  # type: ignore[union-attr]
 
 
-def _stamp(report: pytest.TestReport | pytest.CollectReport) -> list[int]:
+def _stamp(report: pytest.TestReport | pytest.CollectReport) -> int:
     """What _mask_report saw: a report whose failure representation, sections and properties are still those
-    objects needs no second pass. A JSON list, as it crosses xdist with the report."""
-    return [id(report.longrepr), len(report.sections), len(getattr(report, "user_properties", ()))]
+    objects needs no second pass. One int, as pytest keeps every report; 31 bits, as execnet carries it to
+    the xdist controller as a 32-bit signed int."""
+    return hash((id(report.longrepr), len(report.sections), len(getattr(report, "user_properties", ())))) \
+        & 0x7FFF_FFFF
 
 
 def _already_masked(report: pytest.TestReport | pytest.CollectReport) -> bool:

@@ -184,6 +184,7 @@ def encoded_variants(value: str) -> set[str]:
 # the same service names, URLs and node ids again and again (every report, twice, and the JSON file).
 _MEMO_TEXT_MAX = 2048
 _MEMO_ENTRIES = 16384
+_UNCHANGED = "\x00unchanged\x00"  # memo value: the text needs no mask (a str, so the memo stays dict[str, str])
 
 
 class Redactor:
@@ -266,20 +267,24 @@ class Redactor:
         return data  # int/float/bool/None are immutable: a "copy" is the value itself
 
     def text(self, text: str) -> str:
-        """Mask known secrets, Bearer tokens, and key=value / "key": "value" pairs with secret-looking keys."""
+        """Mask known secrets, Bearer tokens, and key=value / "key": "value" pairs with secret-looking keys.
+        Always returns a plain str (a str subclass such as a StrEnum comes back as its plain text: xdist's
+        execnet carries no str subclass)."""
         if not text:
             return text
-        if not isinstance(text, str):
-            text = str(text)
+        if text.__class__ is not str:
+            text = str.__str__(text) if isinstance(text, str) else str(text)
         literal, memo = self._literals()
         known = memo.get(text)
         if known is not None:
-            return known
+            # Unchanged text comes back as the very object passed in: callers (mask_in_place) keep a container
+            # whose strings are all unchanged instead of rebuilding it around an equal copy.
+            return text if known is _UNCHANGED else known
         masked = self._mask_text(text, literal)
         if len(text) <= _MEMO_TEXT_MAX:
             if len(memo) >= _MEMO_ENTRIES:
                 memo.clear()
-            memo[text] = masked
+            memo[text] = _UNCHANGED if masked == text else masked
         return masked
 
     def _mask_text(self, text: str, literal: re.Pattern[str] | None) -> str:

@@ -372,3 +372,22 @@ def test_f1_user_agents_and_response_request_ids_are_not_credentials() -> None:
     r = Redactor()
     assert r.headers({"X-Request-Id": "req-8f7a9b2c"}, received=True) == {"X-Request-Id": "req-8f7a9b2c"}
     assert r.headers({"Set-Cookie": "sid=8f7a9b2c"}, received=True) == {"Set-Cookie": MASK}
+
+
+def test_text_gives_back_the_same_object_when_nothing_is_masked_and_plain_str_for_subclasses() -> None:
+    """Redactor.text's memo answers an unchanged text with the object passed in (mask_in_place then keeps the
+    containers, e.g. an item's JUnit property tuples, instead of rebuilding them around equal copies), and a
+    str subclass (a StrEnum category) always as a plain str (xdist's execnet carries no str subclass)."""
+    from pytest_apimon.categories import Category
+    from pytest_apimon.redact import mask_in_place
+
+    red = Redactor(["Sx9-secretValue-42"])
+    first, second = "".join(["latency ", "102"]), "".join(["latency ", "102"])  # equal, distinct objects
+    assert red.text(first) is first and red.text(second) is second  # the second one is a memo hit
+    props = [("latency_ms", "".join(["1", "02"])), ("note", "a Sx9-secretValue-42 b")]
+    kept = props[0]
+    masked = mask_in_place(props, red.text)
+    assert masked[0] is kept and masked[1] == ("note", f"a {MASK} b")
+    for _ in range(2):
+        value = red.text(Category.NETWORK)
+        assert type(value) is str and value == "network"
