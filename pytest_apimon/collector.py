@@ -58,6 +58,8 @@ class ResultCollector:
             self.run.rate_limited[host] = self.run.rate_limited.get(host, 0) + 1
         if data is None or is_rerun_report(report):
             return
+        # The run's copy is the InterfaceResult below; pytest keeps every report to the end (10 000 dicts).
+        del report.apimon  # type: ignore[attr-defined]
         result = InterfaceResult.from_dict(data)
         if result.circuit_open and self.memory is not None:
             state = self.memory.states.get(result.key)

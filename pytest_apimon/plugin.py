@@ -553,6 +553,8 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
     run = item.config.stash.get(RUN_KEY, None)
     if run is not None and run.runner is not None and (item.session.shouldfail or item.session.shouldstop):
         run.runner.stop()  # -x / --maxfail: issue no new requests
+    if getattr(item, "result", None) is not None:
+        item.result = None  # type: ignore[attr-defined]  # reported (report.apimon); pytest keeps the item
     return result
 
 

@@ -151,7 +151,7 @@ class Runner:
                 att = job.attempts[attempt]
         if self._deadline is None:
             att.done.wait()
-            return att.result
+            return self._hand_over(att)
         limit = self._deadline(job.interface)
         while not att.done.wait(self._poll):
             with self._cond:
@@ -162,7 +162,14 @@ class Runner:
                                      category=Category.TIMEOUT, sub=HANG_SUB)
                 self._hung = True
                 self._finish(job, attempt, hung)
-        return att.result
+        return self._hand_over(att)
+
+    def _hand_over(self, att: _Attempt) -> InterfaceResult | None:
+        """The attempt's result, given away: the item keeps it, the Runner no longer holds it (a 10 000-interface
+        run would otherwise keep every result twice until the end). Each attempt is asked for once."""
+        with self._cond:
+            result, att.result = att.result, None
+        return result
 
     def stop(self) -> None:
         """Issue no new requests (-x / --maxfail reached); running ones finish."""

@@ -142,3 +142,27 @@ def test_user_filter_turns_off_retries_ahead() -> None:
 def test_backoff_formula() -> None:
     policy = RetryPolicy(retries=3, delay=0.5, factor=3.0)
     assert [policy.backoff(n) for n in (1, 2, 3)] == [0.5, 1.5, 4.5]
+
+
+def test_a_result_is_handed_over_not_kept() -> None:
+    """Runner.result gives the attempt's result away: the item holds it, the Runner does not (a 10 000-interface
+    run kept every result twice to the end)."""
+    import gc
+    import weakref
+
+    def check(interface: Interface) -> InterfaceResult:
+        return InterfaceResult(nodeid="", service="svc", module="m", name=interface.name, outcome=Outcome.PASSED)
+
+    runner = Runner(check, concurrency=2, max_per_host=2, retry=RetryPolicy(retries=0), host=lambda i: "h")
+    runner.start([("a", itf("a")), ("b", itf("b"))])
+    try:
+        first = runner.result("a")
+        assert first is not None and first.name == "a"
+        gone = weakref.ref(first)
+        del first
+        gc.collect()
+        assert gone() is None
+        second = runner.result("b")
+        assert second is not None and second.name == "b"
+    finally:
+        runner.close()
