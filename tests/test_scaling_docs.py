@@ -13,11 +13,11 @@ LocalServer and a FakeWeCom robot. What is modelled, and only that:
   `continue-on-error`; upload-artifact@v4 (unique names, missing file = warning), download-artifact@v4
   (`pattern`, `merge-multiple`); actions/cache@v4 (restore, then save in its post step only if the job
   succeeded: `post-if: success()` in its action.yml) and actions/cache/restore|save@v4.
-- Kubernetes: an Indexed Job's pods get JOB_COMPLETION_INDEX 0..completions-1; a pod whose process is killed
-  fails and is retried until backoffLimit, then the Job is Failed; `podFailurePolicy` FailJob/Ignore/Count on
-  exit codes; volumes map to one host folder per PVC; `kubectl` is a fake answering only `wait
-  --for=condition=…` (waiting for the other terminal condition ends as kubectl's timeout does) and `get job …
-  -o jsonpath={.status.conditions[?(@.status=="True")].type}`.
+- Kubernetes: an Indexed Job's pods get JOB_COMPLETION_INDEX 0..completions-1; a pod killed at every attempt
+  makes the Job Failed; a failed merge pod is run again until backoffLimit (default 6) unless a
+  `podFailurePolicy` FailJob rule matches its exit code; volumes map to one host folder per PVC; `kubectl` is
+  a fake answering only `wait --for=condition=…` (waiting for the other terminal condition ends as kubectl's
+  timeout does) and `get job … -o jsonpath={.status.conditions[?(@.status=="True")].type}`.
 
 `pip install` lines are skipped; `pytest -n 2` runs as `-n 0` (the shard command's other options unchanged;
 shards under `-n 2` are tested in test_merge.py) and an identical shard command line is run for real once and
@@ -35,7 +35,7 @@ import subprocess
 import sys
 import xml.etree.ElementTree as ET
 from collections.abc import Collection, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -241,7 +241,6 @@ class Lab:
     fake: FakeWeCom
     root: Path
     runs: int = 0
-    shard_jobs: list[dict] = field(default_factory=list)
 
     def checkout(self, name: str) -> Path:
         """A fresh clone of the repository (pool + config.yaml) for one job."""
