@@ -8,7 +8,7 @@ files and one JUnit XML file.
 
 A shard that is missing (its machine died, its job was cancelled) is never taken for "all passed": the merge
 says which shards are missing, treats the selection as incomplete (interfaces it did not see are not
-"removed" from the state), and exits 1.
+"removed" from the state), and exits 2.
 """
 
 from __future__ import annotations

@@ -684,6 +684,9 @@ _first(r"shard files disagree on N: (.*) \(all must come from one K/N split\)",
        r"分片文件的 N 不一致：\1（必须来自同一次 K/N 拆分）")
 _first(r"shard files come from different environments: (.*)", r"分片文件来自不同的环境：\1")
 _first(r"shard (\S+) given twice \((.*)\): its later file wins", r"分片 \1 给出了两次（\2）：以后一个文件为准")
+_first(r"missing shard\(s\) (.*): their interfaces were not checked \(listed as skipped\)",
+       r"缺少分片 \1：其中的接口未检查（列为跳过）")
+_first(r"not checked: shard (\S+) reported no results", r"未检查：分片 \1 没有报告结果")
 
 
 # ---- issue 20 (s20): terminal warnings (plugin.py, auth.py, importers) and what a run waits on

@@ -83,12 +83,22 @@ def test_merge_names_a_missing_shard_and_exits_2(pytester, local_server, monkeyp
         assert missing
         monkeypatch.chdir(pytester.path)
         capsys.readouterr()
-        code = main(["merge", "--json", "merged.json", "--dry-run", "r1.json", "r2.json"])
+        code = main(["merge", "--json", "merged.json", "--junitxml", "merged.xml", "--report", "merged.md",
+                     "--dry-run", "r1.json", "r2.json"])
         assert code == 2
-        assert "missing shard(s) 3/3" in capsys.readouterr().out
+        out = capsys.readouterr().out
+        # report.language zh (the default): the missing shard is named in Chinese, in the terminal, the report
+        # and the JUnit skip messages (it was the one English line of a zh merge); the JSON keeps the canonical line.
+        assert "缺少分片 3/3：其中的接口未检查（列为跳过）" in out and "missing shard" not in out
+        assert "未检查：分片 3/3 没有报告结果" in (pytester.path / "merged.md").read_text("utf-8")
+        messages = {c.find("skipped").get("message") for c in ET.parse(pytester.path / "merged.xml").getroot()
+                    .iter("testcase") if c.find("skipped") is not None}
+        assert messages == {"未检查：分片 3/3 没有报告结果"}
         records = json.loads((pytester.path / "merged.json").read_text("utf-8"))["results"]
         skipped = {r["nodeid"] for r in records if r["outcome"] == "skipped"}
         assert skipped == missing
+        assert {r["reason"] for r in records if r["outcome"] == "skipped"} == {
+            "not checked: shard 3/3 reported no results"}
         assert len(records) == 12
         assert fake.messages == []  # dry run
 
