@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
 import pytest
 from fake_wecom import KEY, FakeWeCom, reports
@@ -16,9 +17,11 @@ from pytest_apimon.state import DB_FILE
 SERVICES = {"alpha": 6, "beta": 3, "gamma": 2, "delta": 1}
 
 
-def workspace(pytester: pytest.Pytester, srv: LocalServer, fake_url: str) -> None:
+def serve_pool(srv: LocalServer, pool: Path, counts: dict[str, int]) -> str:
+    """`counts` ({service: interfaces}) served by `srv` (beta-0 answers 500) and written as
+    `pool/<service>/api.json`; returns the config's `services:` entries for them."""
     services = ""
-    for service, n in SERVICES.items():
+    for service, n in counts.items():
         services += f"  {service}:\n    base_url: {srv.url}/{service}\n"
         docs = []
         for i in range(n):
@@ -26,7 +29,12 @@ def workspace(pytester: pytest.Pytester, srv: LocalServer, fake_url: str) -> Non
             srv.route("GET", f"/{service}/i{i}",
                       (lambda r: Response(500, {}, "boom")) if failing else (lambda r: {"ok": True}))
             docs.append({"name": f"{service}-{i}", "path": f"/i{i}"})
-        write(pytester.path, f"pool/{service}/api.json", json.dumps(docs))
+        write(pool, f"{service}/api.json", json.dumps(docs))
+    return services
+
+
+def workspace(pytester: pytest.Pytester, srv: LocalServer, fake_url: str) -> None:
+    services = serve_pool(srv, pytester.path / "pool", SERVICES)
     (pytester.path / "config.yaml").write_text(
         "defaults:\n  retries: 0\nservices:\n" + services
         + f"notify:\n  send_on: failure\n  wecom:\n    - name: ops\n      webhook: ${{TEST_WECOM_KEY}}\n"

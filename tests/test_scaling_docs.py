@@ -42,7 +42,8 @@ from typing import Any
 import pytest
 import yaml
 from fake_wecom import KEY, FakeWeCom, reports
-from localserver import LocalServer, Response
+from localserver import LocalServer
+from test_merge import serve_pool
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = [ROOT / "docs" / "scaling.md"]  # docs/zh has no copy of these examples (checked below)
@@ -265,17 +266,7 @@ class Lab:
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     root = tmp_path_factory.mktemp("docflow")
     with LocalServer() as server, FakeWeCom() as fake:
-        services = ""
-        for service, n in SERVICES.items():
-            services += f"  {service}:\n    base_url: {server.url}/{service}\n"
-            docs = []
-            for i in range(n):
-                failing = service == "beta" and i == 0
-                server.route("GET", f"/{service}/i{i}",
-                             (lambda r: Response(500, {}, "boom")) if failing else (lambda r: {"ok": True}))
-                docs.append({"name": f"{service}-{i}", "path": f"/i{i}"})
-            (root / "repo" / "Interface-pool" / service).mkdir(parents=True)
-            (root / "repo" / "Interface-pool" / service / "api.json").write_text(json.dumps(docs), "utf-8")
+        services = serve_pool(server, root / "repo" / "Interface-pool", SERVICES)
         (root / "repo" / "config.yaml").write_text(
             "defaults:\n  retries: 0\nservices:\n" + services
             + f"notify:\n  wecom:\n    - name: ops\n      webhook: ${{WECOM_KEY}}\n      base_url: {fake.base_url}\n",
