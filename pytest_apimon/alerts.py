@@ -10,7 +10,7 @@ import logging
 import time
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field, replace
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from . import certs
 from .categories import Category, Outcome
@@ -20,10 +20,6 @@ from .incidents import Ledger
 from .maintenance import in_maintenance
 from .messages import display_name, localize, say
 from .notify import DeliveryResult, Notification, build_notifiers
-from .notify.outbox import OutboxEntry
-from .notify.settings import NotifySettings
-from .notify.split import truncate_bytes
-from .notify.wecom import format_dry_run
 from .policy import (
     InterfaceState,
     Kind,
@@ -42,6 +38,10 @@ from .report import Extras, compute_stats, is_down, render_details, render_first
 from .results import InterfaceResult, RunResult
 from .runlock import LockTimeout, RunLock
 from .state import DAY, StateStore
+
+if TYPE_CHECKING:  # the providers and the outbox are imported only when a robot is configured (issue 15)
+    from .notify.outbox import OutboxEntry
+    from .notify.settings import NotifySettings
 
 log = logging.getLogger("pytest_apimon")
 wait_log = logging.getLogger("pytest_apimon.wait")  # what a run waits on; plugin.py echoes it for the watcher
@@ -512,6 +512,8 @@ def render_digest(run: RunResult, verdict: Verdict, lang: str, heading: str, red
         lines.append(f"- …以及另外 {total} 个（{per_service}）" if zh else f"- …and {total} more ({per_service})")
     out = redactor.text("\n".join(head + lines))
     if len(out.encode("utf-8")) > budget:  # masking can lengthen a line; never exceed one message
+        from .notify.split import truncate_bytes
+
         out = truncate_bytes(out, budget)
     return out
 
@@ -608,6 +610,8 @@ def finish(run: RunResult, config: Config, lang: str, redactor: Redactor, memory
         if not notifiers:
             outcome.reason = say("reason.no_robot_dry", lang) + "\n\n" + notification.markdown
         else:
+            from .notify.wecom import format_dry_run
+
             outcome.reason = "\n\n".join(format_dry_run(n.dry_run(notification), lang) for n in notifiers)
         return outcome, extras
     awaiting = run.env if memory is not None else ""

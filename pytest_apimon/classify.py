@@ -12,7 +12,7 @@ from decimal import Decimal
 from email.utils import parsedate_to_datetime
 from typing import Any
 
-from . import bodypath, patterns, response_schema
+from . import bodypath, patterns
 from .categories import Category
 from .documents import BodyCheck, Expect
 from .probe import Exchange
@@ -232,6 +232,8 @@ def _schema(ex: Exchange, expect: Expect) -> Outcome | None:
         start = _cut(ex.text(40 + _LOOKAHEAD).strip(), 40) if ex.body else ""
         return _out(Category.UNEXPECTED, "schema", f"response is not JSON: {start!r}" if start else
                     "response is not JSON (empty body)")
+    from . import response_schema  # jsonschema's helpers: only for interfaces with expect.schema
+
     try:
         shown, total = response_schema.violations(response_schema.validator(expect.schema, expect.schema_context),
                                                   data, _REDACTOR.get())

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from . import alerts, coverage, metrics, statuspage
+from . import alerts
 from .atomicfile import atomic_write
 from .categories import Category, Outcome
 from .messages import localize, say
@@ -27,7 +27,8 @@ from .runstate import ApimonRun
 from .stash import apimon_option
 from .statedir import file_mode
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # coverage, metrics and statuspage are imported when their output is asked for (issue 15)
+    from . import coverage
     from .alerts import AlertOutcome, Memory
 
 log = logging.getLogger("pytest_apimon")
@@ -120,6 +121,8 @@ class ResultCollector:
         red = self.run.redactor
         coverage_md, coverage_json = "", None
         if self.config.getoption("apimon_coverage"):
+            from . import coverage
+
             # Walks the pools itself (the controller of an xdist run collected nothing).
             report = coverage.coverage(*_scan(coverage.scan(self.run.roots, rootdir=self.config.rootpath)))
             self.coverage = report
@@ -143,12 +146,19 @@ class ResultCollector:
         if memory is not None:  # the page and metrics draw on the history (not recorded in a dry run)
             store, verdict = memory.store, memory.verdict
             lang, title = self.run.lang, cfg.report.title
-            outputs += (
-                ("html", cfg.report.html, lambda: statuspage.render_status_page(
-                    store, cfg.env, run_result, verdict, lang=lang, title=title, redactor=red,
-                    certificates=self.extras.certificates if self.extras else None)),
-                ("prometheus", cfg.report.prometheus, lambda: metrics.render_prometheus(run_result, store, verdict)),
-            )
+
+            def status_page() -> str:
+                from .statuspage import render_status_page  # Jinja2: only when a status page is written
+
+                return render_status_page(store, cfg.env, run_result, verdict, lang=lang, title=title, redactor=red,
+                                          certificates=self.extras.certificates if self.extras else None)
+
+            def textfile() -> str:
+                from .metrics import render_prometheus  # prometheus_client: only when a textfile is written
+
+                return render_prometheus(run_result, store, verdict)
+
+            outputs += (("html", cfg.report.html, status_page), ("prometheus", cfg.report.prometheus, textfile))
         for name, from_config, render in outputs:
             # A path given on the command line is relative to the cwd; one from config.yaml to its folder.
             cli = apimon_option(self.config, name)
@@ -193,7 +203,7 @@ class ResultCollector:
         text = shard_document(run_result, shard, selection_complete=self.selection_is_complete(),
                               redactor=self.run.redactor, plan=self.run.shard_plan)
         try:
-            metrics.atomic_write_text(path, text, mode=file_mode(self.run.config.report.publish))
+            atomic_write(path, text, mode=file_mode(self.run.config.report.publish))
         except Exception:
             log.exception("pytest-apimon: writing %s failed", path)
             return
@@ -213,6 +223,8 @@ class ResultCollector:
         for warning in self.run.warnings:
             write(say("term.warning", lang, text=localize(warning, lang)), yellow=True)
         if self.coverage is not None:
+            from . import coverage
+
             terminalreporter.section(say("term.coverage", lang))
             write(coverage.render_coverage(self.coverage, lang).rstrip("\n"))
         alert = self.alert

@@ -21,8 +21,6 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
-import regex
-
 from .errors import ApimonError
 
 __all__ = ["DEFAULT_BUDGET_MS", "Pattern", "PatternError", "RegexTimeout", "budget_ms", "compile_pattern", "search"]
@@ -77,7 +75,10 @@ class Pattern:
 
 def _compile(source: str) -> Any:
     """`re` decides what is a valid pattern (documents are written in its syntax; `regex` accepts more, such as
-    `a(?i)b`, which `re` refuses), `regex` compiles it for matching."""
+    `a(?i)b`, which `re` refuses), `regex` compiles it for matching. `regex` is imported here, by the first
+    document with a pattern: most pools have none (issue 15: start-up CPU)."""
+    import regex
+
     try:
         re.compile(source)
         return regex.compile(source, regex.VERSION0)

@@ -300,7 +300,6 @@ def _echo_waits(config: pytest.Config) -> None:
     """Lines on `pytest_apimon.wait` (another run's lock, WeCom rate limits) go to the real stderr with the tag
     watch.WAIT_TAG, past pytest's capture, so a person and `apimon watch` see what the run waits on."""
     from .messages import localize
-    from .watch import WAIT_TAG
 
     capman = config.pluginmanager.getplugin("capturemanager")
     run = config.stash.get(RUN_KEY, None)
@@ -311,6 +310,8 @@ def _echo_waits(config: pytest.Config) -> None:
 
         def emit(self, record: logging.LogRecord) -> None:
             try:
+                from .watch import WAIT_TAG  # imported by the first wait, not by every run (issue 15)
+
                 line = WAIT_TAG + localize(self.format(record), lang) + "\n"
                 if capman is not None:
                     with capman.global_and_fixture_disabled():

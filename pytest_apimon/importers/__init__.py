@@ -12,32 +12,61 @@ not sent unless enabled (monitoring must not create or delete production data).
 from __future__ import annotations
 
 from collections.abc import Mapping
+from importlib import import_module
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from .._document_fields import header_problem
 from ..documents import DocumentError, DocumentFile, service_and_module
-from ..loader import DEFAULT_LIMITS, Limits
-from . import openapi, postman
-from .model import (
-    MISSING,
-    TEMPLATE,
-    WRITE_METHODS,
-    Context,
-    Draft,
-    Param,
-    Source,
-    _unique_names,
-    detect,
-    fill_path,
-    finalize,
-    method_of,
-    pointer,
-    sniff,
-)
+from ..loader import DEFAULT_LIMITS, Limits, ParseError, load_json, load_yaml
 from .overrides import load_overrides
+
+if TYPE_CHECKING:
+    # Re-exported for type checkers; at run time `__getattr__` imports them.
+    from .model import MISSING as MISSING
+    from .model import TEMPLATE as TEMPLATE
+    from .model import WRITE_METHODS as WRITE_METHODS
+    from .model import Context as Context
+    from .model import Draft as Draft
+    from .model import Param as Param
+    from .model import Source
+    from .model import detect as detect
+    from .model import fill_path as fill_path
+    from .model import finalize as finalize
+    from .model import method_of as method_of
+    from .model import pointer as pointer
 
 __all__ = ["MISSING", "TEMPLATE", "WRITE_METHODS", "Context", "Draft", "Param", "Source", "detect", "fill_path",
            "finalize", "import_document", "method_of", "pointer", "sniff"]
+
+# The converters and their model (with response_schema) are imported when a file turns out to be a spec, not
+# for a pool of native documents, where `sniff` answers from the text alone (issue 15: start-up CPU).
+_MODEL_NAMES = frozenset(__all__) - {"import_document", "sniff"}
+_MARKERS = ("openapi", "swagger", "postman", '"requests"')  # one of them is in every spec `detect` recognises
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _MODEL_NAMES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(".model", __name__), name)
+    globals()[name] = value  # the next lookup is a plain attribute
+    return value
+
+
+def sniff(text: str, suffix: str, limits: Limits = DEFAULT_LIMITS) -> Source | None:
+    """The spec when `text` is OpenAPI/Swagger/Postman; None for native documents (and unparsable text,
+    whose syntax error the native loader reports with its line). Raises ParseError when a limit is hit."""
+    if not any(marker in text for marker in _MARKERS):
+        return None  # cheap: native documents are never parsed twice
+    try:
+        data = load_json(text, limits) if suffix.lower() == ".json" else load_yaml(text, limits)
+    except ParseError as exc:
+        if "limits." in exc.message:  # over a limit: the native loader would hit it too; say it once, now
+            raise
+        return None
+    from .model import detect
+
+    return detect(data, text)
 
 
 def import_document(
@@ -45,6 +74,9 @@ def import_document(
     limits: Limits = DEFAULT_LIMITS,
 ) -> DocumentFile:
     """Convert a recognised spec into interfaces and errors. Never raises for bad content."""
+    from . import openapi, postman
+    from .model import Context, _unique_names, finalize, pointer
+
     result = DocumentFile(display)
     if source.problem:
         result.errors.append(

@@ -1,5 +1,6 @@
-"""The importers' shared model: what a spec is (Source, sniff/detect), the Draft of one operation, the
-conversion Context, and Draft -> Interface (finalize). The converters (openapi.py, postman.py) build on it."""
+"""The importers' shared model: what a spec is (Source, detect; the cheap first look, `sniff`, is in the
+package's __init__), the Draft of one operation, the conversion Context, and Draft -> Interface (finalize).
+The converters (openapi.py, postman.py) build on it."""
 
 from __future__ import annotations
 
@@ -14,25 +15,16 @@ from urllib.parse import quote
 
 from .._document_fields import HTTP_METHODS
 from ..documents import DocumentError, Expect, HeaderCheck, Interface
-from ..loader import (
-    DEFAULT_LIMITS,
-    Limits,
-    ParseError,
-    Path_,
-    did_you_mean,
-    load_json,
-    load_yaml,
-)
+from ..loader import Path_, did_you_mean
 from ..response_schema import SchemaProblem, place, prepare
 from .overrides import Overrides
 from .refs import EXT, Fragment, is_ext, line_map
 
 __all__ = ["MISSING", "TEMPLATE", "WRITE_METHODS", "Context", "Draft", "Param", "Source", "detect", "fill_path",
-           "finalize", "method_of", "pointer", "sniff"]
+           "finalize", "method_of", "pointer"]
 
 MISSING: Any = object()  # "the spec gives no value" (None is a valid JSON value)
 WRITE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
-_MARKERS = ("openapi", "swagger", "postman", '"requests"')
 TEMPLATE = re.compile(r"\{([^{}/?#]+)\}")  # an OpenAPI path template variable: /pets/{petId}
 _MAX_LINE_MAP_CHARS = 20_000_000  # beyond this, items carry no line numbers (the map is the slow part)
 
@@ -66,20 +58,6 @@ class Source:
         while path not in self._lines and path:
             path = path[:-1]
         return self._lines.get(path)
-
-
-def sniff(text: str, suffix: str, limits: Limits = DEFAULT_LIMITS) -> Source | None:
-    """The spec when `text` is OpenAPI/Swagger/Postman; None for native documents (and unparsable text,
-    whose syntax error the native loader reports with its line). Raises ParseError when a limit is hit."""
-    if not any(marker in text for marker in _MARKERS):
-        return None  # cheap: native documents are never parsed twice
-    try:
-        data = load_json(text, limits) if suffix.lower() == ".json" else load_yaml(text, limits)
-    except ParseError as exc:
-        if "limits." in exc.message:  # over a limit: the native loader would hit it too; say it once, now
-            raise
-        return None
-    return detect(data, text)
 
 
 def detect(data: Any, text: str = "") -> Source | None:

@@ -9,34 +9,62 @@ notify/base.py, never from here (no import cycle).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from importlib import import_module
 from pathlib import Path
-from typing import Any
-
-import requests
+from typing import TYPE_CHECKING, Any
 
 from ..messages import localize, platform, say
 from .base import SEND_ON_CHOICES, DeliveryResult, Notification, Notifier, default_outbox_dir, should_send
-from .dingtalk import DingTalkNotifier
-from .feishu import FeishuNotifier
-from .outbox import Outbox
-from .settings import NotifySettings
-from .wecom import DeliveryError, WeComNotifier, _Budget
+
+if TYPE_CHECKING:
+    import requests
+
+    # Re-exported for type checkers; at run time `__getattr__` imports them.
+    from .dingtalk import DingTalkNotifier as DingTalkNotifier
+    from .feishu import FeishuNotifier as FeishuNotifier
+    from .outbox import Outbox as Outbox
+    from .settings import NotifySettings
+    from .wecom import DeliveryError as DeliveryError
+    from .wecom import WeComNotifier
 
 __all__ = ["SEND_ON_CHOICES", "DeliveryResult", "Notification", "Notifier", "WebhookCheck", "build_notifiers",
            "check_webhooks", "default_outbox_dir", "should_send", "test_webhook", "webhook_line"]
+
+# The providers are imported when a robot of theirs is configured (build_notifiers) or a name is asked for
+# (PEP 562 `__getattr__`): config.py imports notify.settings, and so this package, in every run, most of which
+# configure one platform or none (issue 15: start-up CPU).
+_HOME = {"DingTalkNotifier": "dingtalk", "FeishuNotifier": "feishu", "Outbox": "outbox", "NotifySettings": "settings",
+         "DeliveryError": "wecom", "WeComNotifier": "wecom", "_Budget": "wecom"}
+_PLATFORMS = (("WeComNotifier", "wecom"), ("DingTalkNotifier", "dingtalk"), ("FeishuNotifier", "feishu"))
+
+
+def __getattr__(name: str) -> Any:
+    module = _HOME.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(f".{module}", __name__), name)
+    globals()[name] = value  # the next lookup is a plain attribute
+    return value
+
+
+def _provider(name: str) -> type[WeComNotifier]:
+    """A platform's notifier class by its name in _PLATFORMS, imported now if it was not yet (DingTalk's and
+    Feishu's derive from WeCom's)."""
+    cls: type[WeComNotifier] = __getattr__(name)
+    return cls
 
 
 def build_notifiers(settings: NotifySettings, outbox_dir: Path | None) -> list[Notifier]:
     """One notifier per configured platform (WeCom, DingTalk, Feishu); [] when notifications are off.
 
     All share one Outbox (entries are keyed by notifier name and robot name)."""
+    configured = [name for name, attr in _PLATFORMS if getattr(settings, attr)]
+    if not configured:
+        return []  # nothing to deliver to: no provider (nor the outbox) is imported
+    from .outbox import Outbox
+
     outbox = Outbox(outbox_dir, max_entries=settings.outbox_max) if outbox_dir is not None else None
-    out: list[Notifier] = []
-    for cls, robots in ((WeComNotifier, settings.wecom), (DingTalkNotifier, settings.dingtalk),
-                        (FeishuNotifier, settings.feishu)):
-        if robots:
-            out.append(cls(settings, outbox=outbox))
-    return out
+    return [_provider(name)(settings, outbox=outbox) for name in configured]
 
 
 @dataclass
@@ -50,9 +78,11 @@ class WebhookCheck:
 def check_webhooks(settings: NotifySettings, *, session: requests.Session | None = None,
                    lang: str = "zh", **notifier_kwargs: Any) -> list[WebhookCheck]:
     """Send one short text message to every robot of every platform; what each answered, in words."""
+    from .wecom import DeliveryError, _Budget
+
     checks = []
-    for cls in (WeComNotifier, DingTalkNotifier, FeishuNotifier):
-        notifier = cls(settings, None, session=session, **notifier_kwargs)
+    for name, _attr in _PLATFORMS:
+        notifier = _provider(name)(settings, None, session=session, **notifier_kwargs)
         for robot in notifier._robots():
             try:
                 notifier._send_step(robot, notifier.test_step(robot, lang),
