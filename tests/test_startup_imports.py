@@ -135,3 +135,18 @@ notify:
     assert ok_server.count("/ok") == 3  # the native document, the OpenAPI operation, the Postman request
     assert sorted(m for m in OPTIONAL if m not in modules) == []
     assert not [req.path for req in ok_server.requests if req.path.startswith("/robot")]  # no robot was called
+
+
+def test_every_catalogue_pattern_compiles() -> None:
+    """The catalogue's patterns are compiled on first use (messages.LazyPattern): a bad one must still fail a
+    test, not the first run that happens to localize the line."""
+    from pytest_apimon import messages
+
+    lazy = [value for value in vars(messages).values() if isinstance(value, messages.LazyPattern)]
+    for value in vars(messages).values():
+        if isinstance(value, list):
+            lazy += [rule[0] for rule in value if isinstance(rule, tuple) and rule
+                     and isinstance(rule[0], messages.LazyPattern)]
+    assert len(lazy) > 300
+    for pattern in lazy:
+        assert pattern.compiled().pattern == pattern.pattern
