@@ -119,6 +119,7 @@ MIGRATIONS: list[list[str]] = [
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 _STATE_COLUMNS = [f.name for f in fields(InterfaceState)]
+_STATE_BOOLS = [i for i, f in enumerate(fields(InterfaceState)) if f.type in ("bool", bool)]  # 0/1 in SQLite
 
 
 @dataclass(frozen=True)
@@ -524,14 +525,19 @@ class StateStore:
     def load_states(self, env: str) -> dict[str, InterfaceState]:
         """{key: InterfaceState} of every interface the alert policy remembers for `env` (no order; empty when
         none). Times in them (down_since, failing_since, open_since, next_probe_at, …) are Unix seconds."""
-        rows = self.conn.execute(
+        # Plain tuples in InterfaceState's field order (_STATE_COLUMNS): a run reads one row per interface
+        # before its first request, and sqlite3.Row -> dict -> keywords took 3.5x as long (issue 15).
+        cursor = self.conn.cursor()
+        cursor.row_factory = None
+        rows = cursor.execute(
             f"SELECT {', '.join(_STATE_COLUMNS)} FROM alert_state WHERE env = ?", (env,))  # noqa: S608
         out = {}
         for row in rows:
-            data = dict(row)
-            data["alerted"], data["flapping"] = bool(data["alerted"]), bool(data["flapping"])
-            data["slow_alerted"] = bool(data["slow_alerted"])
-            out[data["key"]] = InterfaceState(**data)
+            values = list(row)
+            for i in _STATE_BOOLS:
+                values[i] = bool(values[i])
+            state = InterfaceState(*values)
+            out[state.key] = state
         return out
 
     def load_memory(self, env: str) -> RunMemory:
