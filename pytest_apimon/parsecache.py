@@ -7,6 +7,7 @@ Stored as one pickle in the state folder, written atomically; a broken or foreig
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import pickle
@@ -24,6 +25,7 @@ CACHE_FILE = "parse-cache.pickle"
 _FORMAT = 3  # 2: DocumentFile.notes, importer results changed; 3: YAML 1.2 core schema, values as written
 
 
+@functools.cache  # importlib.metadata reads the installed distributions: once per process
 def _version() -> str:
     try:
         from importlib.metadata import version
