@@ -8,6 +8,7 @@ import re
 from collections.abc import Iterator
 
 import pytest
+import regex  # noqa: F401  # patterns.py imports it with the first document pattern (see below)
 import requests
 from fake_wecom import FakeClock, FakeWeCom
 from localserver import LocalServer
@@ -15,11 +16,19 @@ from localserver import LocalServer
 # pytester restores sys.modules after every in-process run. The plugin imports its core lazily (it must stay
 # cheap in every pytest run), so without these imports the core and PyYAML would be imported inside the first
 # inner run, dropped, and imported again in the next one, which PyYAML's C extension does not survive.
+# The optional parts (status page, textfile, robots, spec importers, `regex`, coverage, watcher) are imported
+# where they are used (ARCHITECTURE.md, "Imports follow use"), so they are imported here too.
 import pytest_apimon.collector
+import pytest_apimon.coverage
 import pytest_apimon.fixtures
+import pytest_apimon.importers.openapi
+import pytest_apimon.importers.postman
+import pytest_apimon.metrics
 import pytest_apimon.notify.dingtalk  # build_notifiers imports the platforms lazily
 import pytest_apimon.notify.feishu
-import pytest_apimon.ownership  # noqa: F401
+import pytest_apimon.ownership
+import pytest_apimon.statuspage
+import pytest_apimon.watch  # noqa: F401
 from pytest_apimon.probe import new_session
 
 # Hypothesis' per-example deadline (200 ms) and its too_slow health check are wall-clock assertions: on a busy
