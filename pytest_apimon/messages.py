@@ -70,9 +70,11 @@ class LazyPattern:
         return compiled
 
     def fullmatch(self, text: str) -> re.Match[str] | None:
+        """re.Pattern.fullmatch."""
         return self.compiled().fullmatch(text)
 
     def sub(self, repl: Callable[[re.Match[str]], str], text: str) -> str:
+        """re.Pattern.sub."""
         return self.compiled().sub(repl, text)
 
 

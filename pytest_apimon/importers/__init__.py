@@ -21,20 +21,21 @@ from ..documents import DocumentError, DocumentFile, service_and_module
 from ..loader import DEFAULT_LIMITS, Limits, ParseError, load_json, load_yaml
 from .overrides import load_overrides
 
-if TYPE_CHECKING:
-    # Re-exported for type checkers; at run time `__getattr__` imports them.
-    from .model import MISSING as MISSING
-    from .model import TEMPLATE as TEMPLATE
-    from .model import WRITE_METHODS as WRITE_METHODS
-    from .model import Context as Context
-    from .model import Draft as Draft
-    from .model import Param as Param
-    from .model import Source
-    from .model import detect as detect
-    from .model import fill_path as fill_path
-    from .model import finalize as finalize
-    from .model import method_of as method_of
-    from .model import pointer as pointer
+if TYPE_CHECKING:  # for type checkers; at run time `__getattr__` imports them
+    from .model import (
+        MISSING,
+        TEMPLATE,
+        WRITE_METHODS,
+        Context,
+        Draft,
+        Param,
+        Source,
+        detect,
+        fill_path,
+        finalize,
+        method_of,
+        pointer,
+    )
 
 __all__ = ["MISSING", "TEMPLATE", "WRITE_METHODS", "Context", "Draft", "Param", "Source", "detect", "fill_path",
            "finalize", "import_document", "method_of", "pointer", "sniff"]

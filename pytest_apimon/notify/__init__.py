@@ -19,15 +19,15 @@ from .base import SEND_ON_CHOICES, DeliveryResult, Notification, Notifier, defau
 if TYPE_CHECKING:
     import requests
 
-    # Re-exported for type checkers; at run time `__getattr__` imports them.
-    from .dingtalk import DingTalkNotifier as DingTalkNotifier
-    from .feishu import FeishuNotifier as FeishuNotifier
-    from .outbox import Outbox as Outbox
+    # For type checkers; at run time `__getattr__` imports them.
+    from .dingtalk import DingTalkNotifier
+    from .feishu import FeishuNotifier
+    from .outbox import Outbox
     from .settings import NotifySettings
-    from .wecom import DeliveryError as DeliveryError
-    from .wecom import WeComNotifier
+    from .wecom import DeliveryError, WeComNotifier
 
-__all__ = ["SEND_ON_CHOICES", "DeliveryResult", "Notification", "Notifier", "WebhookCheck", "build_notifiers",
+__all__ = ["SEND_ON_CHOICES", "DeliveryError", "DeliveryResult", "DingTalkNotifier", "FeishuNotifier", "Notification",
+           "Notifier", "NotifySettings", "Outbox", "WeComNotifier", "WebhookCheck", "build_notifiers",
            "check_webhooks", "default_outbox_dir", "should_send", "test_webhook", "webhook_line"]
 
 # The providers are imported when a robot of theirs is configured (build_notifiers) or a name is asked for
