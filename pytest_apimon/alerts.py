@@ -699,7 +699,8 @@ def _shard_lead(extras: Extras, gap: ShardGap | None, lang: str, now: float) -> 
     counts = sep.join(f"{svc} {n}" for svc, n in sorted(gap.report.by_service.items()))
     lines = [] if gap.names == ("?",) else [say(
         "shards.lead", lang, shards=sep.join(gap.names), since=since,
-        services=say("shards.lead_services", lang, counts=counts) if counts else "")]
+        services=say("shards.lead_services", lang, counts=counts) if counts else "")
+        + (say("shards.reminder", lang) if gap.what == "shards_reminder" else "")]
     extras.lead[0:0] = lines + [localize(problem, lang) for problem in gap.report.problems]
 
 

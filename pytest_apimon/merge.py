@@ -259,7 +259,9 @@ def finish(paths: Sequence[Path], config: Config, *, lang: str | None = None, ou
     lang = lang or config.report.language
     red = Redactor([*config.secrets, *env_secrets()])
     run = merged.run
-    run.env = run.env or config.env  # no usable file: the merge job's environment
+    if not merged.seen:  # no usable file: the merge job's environment, and the time of the merge itself
+        run.env = config.env
+        run.started_at = run.finished_at = alerts.Memory.clock()
     memory = None
     try:
         memory = alerts.Memory.open(config, breaker=breaker)
@@ -312,6 +314,8 @@ def finish(paths: Sequence[Path], config: Config, *, lang: str | None = None, ou
     if dry_run:
         echo(red.text(outcome.reason))
     else:
+        if not outcome.sent and outcome.reason:  # why nothing was sent (e.g. a shard still missing, announced)
+            echo(say("term.notify_reason", lang, text=red.text(outcome.reason)))
         for res in outcome.results:
             echo(res.describe(lang))
             for error in res.errors:

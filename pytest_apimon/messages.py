@@ -371,6 +371,7 @@ PHRASES: dict[str, tuple[str, str]] = {
                     "shard {shards} reported no results since {since}; the interfaces not checked keep their "
                     "alert state{services}"),
     "shards.lead_services": ("（{counts}）", " ({counts})"),
+    "shards.reminder": ("（提醒）", " (reminder)"),
     "shards.lead_back": ("每个分片都已上报结果（缺失自 {since} 起）",
                          "every shard reported results again (missing since {since})"),
     "shards.held": ("；分片 {shards} 仍未上报（已通知过）", "; shard {shards} still missing (already announced)"),
