@@ -184,7 +184,8 @@ def test_an_unusable_file_exits_4_and_still_notifies(here: Path, capsys) -> None
         assert "results-2.json：无法读取分片结果：JSON 格式错误" in capsys.readouterr().err
         sent = reports(fake)
         assert len(sent) == 1  # the other shards' findings are merged and sent, with the unusable file named
-        assert sent[0].splitlines()[0] == "**【prod】接口巡检：监控不完整：分片 2/3 未上报结果，2 个接口未检查；1 个失败**"
+        assert sent[0].splitlines()[0] == ("**【prod】接口巡检：监控不完整：分片 2/3 未上报结果，2 个接口未检查；"
+                                           "1 个失败**")
         assert "results-2.json：无法读取分片结果" in sent[0] and "a-0" in sent[0]
 
 
