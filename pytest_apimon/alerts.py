@@ -274,7 +274,8 @@ def build_notification(run: RunResult, config: Config, lang: str, redactor: Reda
         return any(mine(svc) for c in cert_due for svc in c.services)
 
     def shards_for(mine: Callable[[str], bool], catch_all: bool, notify: bool = True) -> bool:
-        # The part of the pool left unmonitored (or back): its services' robots and the catch-all hear it.
+        """News of missing shards (`notify` False: also ongoing) for this robot: the part of the pool left
+        unmonitored (or back) goes to its services' robots and the catch-all."""
         return shards is not None and (shards.notify or not notify) and (
             catch_all or not shards.services or any(mine(svc) for svc in shards.services))
 
@@ -282,8 +283,9 @@ def build_notification(run: RunResult, config: Config, lang: str, redactor: Reda
         view = replace(run, results=[r for r in run.results if r.service in services])
         recovered = extras is not None and any(svc in services for svc, *_ in extras.recovered)
         slow = verdict is not None and any(d.notify and d.service in services for d in verdict.slow)
-        if (not any(is_down(r) and not r.maintenance for r in view.results) and not recovered and not slow
-                and not certs_for(services.__contains__) and not shards_for(services.__contains__, not services)):
+        news = recovered or slow or certs_for(services.__contains__) or shards_for(services.__contains__,
+                                                                                   not services)
+        if not news and not any(is_down(r) and not r.maintenance for r in view.results):
             return None  # nothing about these services: this robot hears nothing
         return make(view, services=services)
 

@@ -27,6 +27,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .categories import Outcome
 from .config import Config
@@ -37,6 +38,9 @@ from .redact import Redactor
 from .report import headline, reason_text, render_json
 from .results import InterfaceResult, RunResult
 from .sharding import Shard, parse_shard
+
+if TYPE_CHECKING:
+    from .alerts import AlertOutcome
 
 
 class MergeError(ApimonError):
@@ -77,7 +81,7 @@ class Merged:
 
     def shard_report(self) -> ShardReport:
         """What arrived, for the alert policy (policy.shard_step)."""
-        unchecked = [r for r in self.run.results if r.nodeid in self._unchecked]
+        unchecked = [r for r in self.run.results if r.nodeid in self.unchecked_ids]
         by_service: dict[str, int] = {}
         for r in unchecked:
             by_service[r.service] = by_service.get(r.service, 0) + 1
@@ -85,7 +89,7 @@ class Merged:
                            len(unchecked) if self.planned is not None else None, by_service, self.planned,
                            tuple(self.unusable))
 
-    _unchecked: set[str] = field(default_factory=set)  # node ids listed as skipped for a missing shard
+    unchecked_ids: set[str] = field(default_factory=set)  # node ids listed as skipped for a missing shard
 
 
 class _Unusable(Exception):
@@ -169,7 +173,7 @@ def read_shards(paths: Sequence[Path]) -> Merged:
                 merged.run.results.append(InterfaceResult(
                     nodeid=nodeid, service=service, module=module, name=name, outcome=Outcome.SKIPPED,
                     reason=f"not checked: shard {index}/{merged.total} reported no results"))
-                merged._unchecked.add(nodeid)
+                merged.unchecked_ids.add(nodeid)
     return merged
 
 
@@ -311,13 +315,20 @@ def finish(paths: Sequence[Path], config: Config, *, lang: str | None = None, ou
             say("cli.error", lang, cmd="merge", text=localize(red.text(problem), lang)))
     if outcome is None:
         return max(exit_code(merged), 1)
+    _echo_outcome(outcome, lang, red, echo, dry_run=dry_run)
+    return exit_code(merged)
+
+
+def _echo_outcome(outcome: AlertOutcome, lang: str, red: Redactor, echo: Callable[[str], None], *,
+                  dry_run: bool) -> None:
+    """The notification's lines on the terminal: the dry run's messages, or why nothing was sent and what
+    each robot answered."""
     if dry_run:
         echo(red.text(outcome.reason))
-    else:
-        if not outcome.sent and outcome.reason:  # why nothing was sent (e.g. a shard still missing, announced)
-            echo(say("term.notify_reason", lang, text=red.text(outcome.reason)))
-        for res in outcome.results:
-            echo(res.describe(lang))
-            for error in res.errors:
-                echo(f"  {localize(red.text(error), lang)}")
-    return exit_code(merged)
+        return
+    if not outcome.sent and outcome.reason:  # why nothing was sent (e.g. a shard still missing, announced)
+        echo(say("term.notify_reason", lang, text=red.text(outcome.reason)))
+    for res in outcome.results:
+        echo(res.describe(lang))
+        for error in res.errors:
+            echo(f"  {localize(red.text(error), lang)}")

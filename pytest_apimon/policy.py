@@ -213,6 +213,7 @@ class ShardReport:
 
     @property
     def incomplete(self) -> bool:
+        """Some shard is missing, or none arrived."""
         return bool(self.missing) or self.received == 0
 
     @property
