@@ -18,18 +18,21 @@ from .certs import CertStatus
 from .config import Config
 from .incidents import Ledger
 from .maintenance import in_maintenance
-from .messages import display_name, localize, say
+from .messages import PHRASES, display_name, localize, say
 from .notify import DeliveryResult, Notification, build_notifiers
 from .policy import (
     InterfaceState,
     Kind,
     RunMemory,
+    ShardGap,
+    ShardReport,
     Trigger,
     Verdict,
     evaluate,
     fmt_time,
     interface_key,
     message_mode,
+    shard_step,
     skips,
     triggers,
 )
@@ -71,6 +74,8 @@ TRIGGER_WORDS = {
     "digest": ("仍未恢复的问题摘要", "digest of problems still open"),
     "always": ("例行报告（send_on: always）", "routine report (send_on: always)"),
     "cert": ("证书即将过期", "certificate expiring soon"),
+    **{what: PHRASES[f"trigger.{what}"]
+       for what in ("shards", "shards_reminder", "shards_ongoing", "shards_recovered")},
 }
 TRIGGER_KEYS_SHOWN = 5  # interfaces named per trigger; the rest are counted
 
@@ -81,7 +86,7 @@ def trigger_line(found: list[Trigger], lang: str, services: tuple[str, ...] | No
     zh = lang == "zh"
     parts = []
     for t in found:
-        keys = [k for k in t.keys if services is None or k.split("/", 1)[0] in services]
+        keys = [k for k in t.keys if services is None or _shard_trigger(t) or k.split("/", 1)[0] in services]
         if t.keys and not keys:
             continue
         label = TRIGGER_WORDS[t.what][0 if zh else 1]
@@ -97,14 +102,39 @@ def trigger_line(found: list[Trigger], lang: str, services: tuple[str, ...] | No
     return ("**触发原因**：" if zh else "**Why this message**: ") + ("；" if zh else "; ").join(parts)
 
 
-def title(run: RunResult, lang: str, config_title: str | None = None, found: list[Trigger] | None = None) -> str:
+def _shard_trigger(t: Trigger) -> bool:
+    return t.what.startswith("shards")  # its keys are shards ("2/3"), not interfaces of a service
+
+
+def shard_verdict(gap: ShardGap, lang: str, unchecked: int | None, failed: int) -> str:
+    """'监控不完整：分片 2/3 未上报结果，5 个接口未检查；1 个失败' — the verdict of a merge with missing shards
+    (`unchecked`: interfaces of this view not checked; None: unknown), or '分片已恢复' at their return."""
+    if gap.report is None:
+        return say("shards.back_failed", lang, n=failed) if failed else say("shards.back", lang)
+    report = gap.report
+    if report.received == 0:
+        text = (say("shards.none_unknown", lang) if not report.total
+                else say("shards.none_n", lang, total=report.total) if unchecked is None
+                else say("shards.none", lang, total=report.total, n=unchecked))
+    else:
+        names = say("shards.sep", lang).join(report.names)
+        text = (say("shards.missing_n", lang, shards=names) if unchecked is None
+                else say("shards.missing", lang, shards=names, n=unchecked))
+    return text + (say("shards.failed", lang, n=failed) if failed else "")
+
+
+def title(run: RunResult, lang: str, config_title: str | None = None, found: list[Trigger] | None = None, *,
+          shards: ShardGap | None = None, unchecked: int | None = None) -> str:
     """'【prod】接口巡检：3 个失败'. Never "all passed" while something is down (circuit-open ones count), and
-    a run with nothing down says what made it worth a message (flapping, recovery) instead."""
+    a run with nothing down says what made it worth a message (flapping, recovery) instead. A merge with
+    missing shards (or their return) says so first (shard_verdict)."""
     stats = compute_stats(run)
     name = config_title or ("接口巡检" if lang == "zh" else "API monitor")
     zh = lang == "zh"
     news = {t.what: len(t.keys) for t in found or []}
-    if stats.failed:
+    if shards is not None and (shards.report is not None or "shards_recovered" in news):
+        verdict = shard_verdict(shards, lang, unchecked, stats.failed)
+    elif stats.failed:
         verdict = f"{stats.failed} 个失败" if zh else f"{stats.failed} failed"
     elif news.get("flapping"):
         verdict = f"{news['flapping']} 个接口抖动" if zh else f"{news['flapping']} flapping"
@@ -185,13 +215,16 @@ _ANNOUNCED_KINDS = (Kind.NEW, Kind.FLAPPING, Kind.ONGOING, Kind.RECOVERING)  # a
 def build_notification(run: RunResult, config: Config, lang: str, redactor: Redactor,
                        extras: Extras | None = None, found: list[Trigger] | None = None, *,
                        verdict: Verdict | None = None, ledger: Ledger | None = None,
-                       mode: str = "full", cert_due: Collection[CertStatus] = ()) -> Notification:
+                       mode: str = "full", cert_due: Collection[CertStatus] = (),
+                       shards: ShardGap | None = None) -> Notification:
     """The run's report as a Notification, with a `route` that gives each robot its own view.
 
     A robot's view holds only its services (all for a catch-all robot). It is sent when it has news for that
     robot: a decision worth a message (NEW, a reminder due, a flapping start, a storm) for one of its services,
     a RECOVERED of an incident the robot was told about, or an open incident it was never told about (then
-    presented to it as NEW), or a certificate warning due for one of its services (`cert_due`, certs.due).
+    presented to it as NEW), or a certificate warning due for one of its services (`cert_due`, certs.due), or
+    news of missing shards (`shards`, policy.shard_step) that left one of its services unchecked (every robot
+    when that is unknown).
     mode: 'full' | 'digest' (only ongoing problems: first screen only) | 'none'.
     The first message of every view is its first screen (report.render_first_screen); `markdown` (the
     attachment / legacy layout) is the full report with the trigger line, or the digest.
@@ -201,7 +234,11 @@ def build_notification(run: RunResult, config: Config, lang: str, redactor: Reda
     def make(view: RunResult, ex: Extras | None = extras, services: tuple[str, ...] | None = None,
              ) -> Notification:
         seen = _view_triggers(found or [], services, ex)  # every count in this robot's message is of its view
-        heading = redactor.text(title(view, lang, config.report.title, seen))  # heads every continuation part
+        unchecked = None if shards is None or shards.report is None else (
+            shards.report.unchecked if services is None or not shards.report.by_service
+            else sum(n for svc, n in shards.report.by_service.items() if svc in services))
+        heading = redactor.text(title(view, lang, config.report.title, seen, shards=shards,
+                                      unchecked=unchecked))  # heads every continuation part
         failed = [r for r in view.results if is_down(r)]
         owners, alerting = owners_to_mention(failed, ex, config.notify)
         mine = replace(ex or Extras(), trigger=trigger_line(seen, lang, services))
@@ -236,12 +273,19 @@ def build_notification(run: RunResult, config: Config, lang: str, redactor: Reda
     def certs_for(mine: Callable[[str], bool]) -> bool:
         return any(mine(svc) for c in cert_due for svc in c.services)
 
+    def shards_for(mine: Callable[[str], bool], catch_all: bool, notify: bool = True) -> bool:
+        """News of missing shards (`notify` False: also ongoing) for this robot: the part of the pool left
+        unmonitored (or back) goes to its services' robots and the catch-all."""
+        return shards is not None and (shards.notify or not notify) and (
+            catch_all or not shards.services or any(mine(svc) for svc in shards.services))
+
     def scope(services: tuple[str, ...]) -> Notification | None:
         view = replace(run, results=[r for r in run.results if r.service in services])
         recovered = extras is not None and any(svc in services for svc, *_ in extras.recovered)
         slow = verdict is not None and any(d.notify and d.service in services for d in verdict.slow)
-        if (not any(is_down(r) and not r.maintenance for r in view.results) and not recovered and not slow
-                and not certs_for(services.__contains__)):
+        news = recovered or slow or certs_for(services.__contains__) or shards_for(services.__contains__,
+                                                                                   not services)
+        if not news and not any(is_down(r) and not r.maintenance for r in view.results):
             return None  # nothing about these services: this robot hears nothing
         return make(view, services=services)
 
@@ -251,7 +295,8 @@ def build_notification(run: RunResult, config: Config, lang: str, redactor: Reda
         failed = [r for r in view.results if is_down(r) and not r.maintenance]  # maintenance: held
         scoped = services or None
         if verdict is None or extras is None:  # no memory: every robot with problems (or send_on: always)
-            if failed or certs_for(mine) or (mode == "full" and settings.send_on == "always" and not services):
+            if failed or certs_for(mine) or shards_for(mine, not services) or (
+                    mode == "full" and settings.send_on == "always" and not services):
                 return make(view, services=scoped)
             return None
         keys = {r.nodeid: interface_key(r) for r in failed}
@@ -262,13 +307,13 @@ def build_notification(run: RunResult, config: Config, lang: str, redactor: Reda
         storm = verdict.storm is not None and verdict.storm.notify and (
             not services or any(mine(s) for s in verdict.storm.by_service))
         storm = storm or (verdict.storm_ended is not None and not services)
-        news = storm or bool(told_recovered) or certs_for(mine) or any(
+        news = storm or bool(told_recovered) or certs_for(mine) or shards_for(mine, not services) or any(
             d.notify and d.kind not in (Kind.RECOVERED, Kind.REMOVED) and mine(d.service)
             for d in (*verdict.decisions, *verdict.slow))
         if mode == "none":
             worth = bool(untold)
         elif mode == "digest":
-            worth = bool(untold) or bool(failed)
+            worth = bool(untold) or bool(failed) or shards_for(mine, not services, notify=False)
         else:
             worth = news or bool(untold) or (settings.send_on == "always" and not services) or (
                 settings.send_on == "failure" and bool(failed))
@@ -298,8 +343,9 @@ def _view_triggers(found: list[Trigger], services: tuple[str, ...] | None, extra
     told = {f"{svc}/{name}" for svc, name, *_ in extras.recovered} if extras is not None else None
     out = []
     for t in found:
-        keys = tuple(k for k in t.keys if (services is None or k.split("/", 1)[0] in services)
-                     and (t.what != "recovered" or told is None or k in told))
+        keys = t.keys if _shard_trigger(t) else tuple(
+            k for k in t.keys if (services is None or k.split("/", 1)[0] in services)
+            and (t.what != "recovered" or told is None or k in told))
         if t.keys and not keys:
             continue
         out.append(replace(t, keys=keys))
@@ -520,7 +566,7 @@ def render_digest(run: RunResult, verdict: Verdict, lang: str, heading: str, red
 
 def finish(run: RunResult, config: Config, lang: str, redactor: Redactor, memory: Memory | None, *,
            dry_run: bool = False, selection_complete: bool = True,
-           pools: Collection[str] | None = None) -> tuple[AlertOutcome, Extras]:
+           pools: Collection[str] | None = None, shards: ShardReport | None = None) -> tuple[AlertOutcome, Extras]:
     """End of run on the controller: remember it, decide what is worth saying, say it (or show it).
 
     Write-ahead delivery (issue 14): the rendered report is stored in the outbox (marked as awaiting this
@@ -530,6 +576,9 @@ def finish(run: RunResult, config: Config, lang: str, redactor: Redactor, memory
     unchanged states. Killed after it: the next run delivers the entry (the rest of it) first. Either way
     exactly one announcement reaches the group (save a kill between WeCom's acceptance of one message and
     the outbox rewrite that follows it, a window of one file write).
+
+    `shards` (apimon merge): which shards sent no results (policy.shard_step decides what is news; without
+    alert memory every incomplete merge is announced).
 
     Returns the outcome and the report annotations (in the report language `lang`) for the report files.
     """
@@ -542,13 +591,15 @@ def finish(run: RunResult, config: Config, lang: str, redactor: Redactor, memory
     if memory is not None:
         policy = replace(config.policy, remind_by_severity=settings.remind_every)
         verdict = evaluate(memory.states, run.results, policy, run.finished_at, memory.memory,
-                           selection_complete=selection_complete, pools=pools, maintenance=held)
+                           selection_complete=selection_complete, pools=pools, maintenance=held, shards=shards)
         memory.verdict = verdict
         ledger = Ledger(config.env, memory.store.load_incidents(config.env))
         # An incident ends when its interface is no longer announced down (recovered, removed, or resolved
         # without a message); its robots are remembered for this run's RECOVERED.
         ledger.close_all(k for k in list(ledger.open) if not (k in verdict.states and verdict.states[k].alerted))
+    gap = verdict.shards if verdict is not None else shard_step(RunMemory(), shards, run.finished_at, 0)
     extras = build_extras(run, verdict, store, lang, config.report.status_page_url, ledger)
+    _shard_lead(extras, gap, lang, run.finished_at)
     cert_due = _certificates(run, config, extras, store, dry_run=dry_run)
     outcome = AlertOutcome()
     notifiers = build_notifiers(settings, config.state_path / "outbox")
@@ -574,7 +625,7 @@ def finish(run: RunResult, config: Config, lang: str, redactor: Redactor, memory
         mode = message_mode(settings.send_on, verdict)
     else:
         failed = any(is_down(r) and not r.maintenance for r in run.results)
-        mode = "full" if settings.send_on == "always" or failed else "none"
+        mode = "full" if settings.send_on == "always" or failed or gap is not None else "none"
     targets = [t for notifier in notifiers for t in notifier.targets()]  # type: ignore[attr-defined]
     if mode == "none" and ledger is not None and _untold(run, extras, ledger, targets):
         mode = "new-robot"  # nothing new overall, but a robot has an open incident it was never told about
@@ -586,6 +637,8 @@ def finish(run: RunResult, config: Config, lang: str, redactor: Redactor, memory
         why = say("reason.nothing_new" if verdict is not None else "reason.no_failure", lang)
         if held:
             why += say("reason.maintenance_held", lang, services=", ".join(sorted(held)))
+        if gap is not None and gap.report is not None:
+            why += say("shards.held", lang, shards=say("shards.sep", lang).join(gap.names))
         outcome.reason = say("reason.none_dry" if dry_run else "reason.none", lang, send_on=settings.send_on, why=why)
         if any(is_down(r) and r.maintenance for r in run.results):
             # Failures inside a window were held, not absent: "nothing new" would tell the reader all is well.
@@ -597,15 +650,19 @@ def finish(run: RunResult, config: Config, lang: str, redactor: Redactor, memory
         return outcome, extras
     # Only now is a message worth rendering; the robots may speak another language than the report.
     notify_lang = settings.language or lang
-    notify_extras = extras if notify_lang == lang else build_extras(
-        run, verdict, store, notify_lang, config.report.status_page_url, ledger)
+    notify_extras = extras
+    if notify_lang != lang:
+        notify_extras = build_extras(run, verdict, store, notify_lang, config.report.status_page_url, ledger)
+        _shard_lead(notify_extras, gap, notify_lang, run.finished_at)
     # A robot hears of a certificate at most once a day (certs.due); the report files list every warning.
     notify_extras = replace(notify_extras, certificates=extras.certificates, cert_warnings=cert_due)
     found = _with_certificates(triggers(verdict, "digest" if mode == "new-robot" else mode, settings.send_on),
                                cert_due, settings.send_on)
+    if verdict is None and gap is not None:
+        found.insert(0, Trigger(gap.what, gap.names))
     notification = build_notification(run, config, notify_lang, redactor, notify_extras, found, verdict=verdict,
                                       ledger=ledger, mode="none" if mode == "new-robot" else mode,
-                                      cert_due=cert_due)
+                                      cert_due=cert_due, shards=gap)
     if dry_run:
         if not notifiers:
             outcome.reason = say("reason.no_robot_dry", lang) + "\n\n" + notification.markdown
@@ -633,6 +690,24 @@ def finish(run: RunResult, config: Config, lang: str, redactor: Redactor, memory
     outcome.sent = True
     _log_errors(outcome, redactor)
     return outcome, extras
+
+
+def _shard_lead(extras: Extras, gap: ShardGap | None, lang: str, now: float) -> None:
+    """The lead lines of a merge with missing shards (which, since when, the unchecked interfaces per service,
+    unusable files), or of their return, first in the report and on the first screen."""
+    if gap is None:
+        return
+    since = fmt_time(gap.since, now)
+    if gap.report is None:
+        extras.lead.insert(0, say("shards.lead_back", lang, since=since))
+        return
+    sep = say("shards.sep", lang)
+    counts = sep.join(f"{svc} {n}" for svc, n in sorted(gap.report.by_service.items()))
+    lines = [] if gap.names == ("?",) else [say(
+        "shards.lead", lang, shards=sep.join(gap.names), since=since,
+        services=say("shards.lead_services", lang, counts=counts) if counts else "")
+        + (say("shards.reminder", lang) if gap.what == "shards_reminder" else "")]
+    extras.lead[0:0] = lines + [localize(problem, lang) for problem in gap.report.problems]
 
 
 def certificate_statuses(run: RunResult, config: Config) -> list[CertStatus]:

@@ -8,29 +8,39 @@ files and one JUnit XML file.
 
 A shard that is missing (its machine died, its job was cancelled) is never taken for "all passed": the merge
 says which shards are missing, treats the selection as incomplete (interfaces it did not see are not
-"removed" from the state), and exits 2.
+"removed" from the state), tells the robots (policy.shard_step: when the set of missing shards changes, then
+as reminders, and when they are back) and exits 2 — also when no shard file arrived at all. A file that
+arrived but cannot be used (corrupt JSON, not a shard file, another split) counts as its shard missing, is
+named in the report and the message, and makes the merge exit 4.
 """
 
 from __future__ import annotations
 
+import glob
 import json
 import platform
 import re
+import sys
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .categories import Outcome
 from .config import Config
 from .errors import ApimonError
 from .messages import localize, say
+from .policy import ShardReport
 from .redact import Redactor
 from .report import headline, reason_text, render_json
 from .results import InterfaceResult, RunResult
 from .sharding import Shard, parse_shard
+
+if TYPE_CHECKING:
+    from .alerts import AlertOutcome
 
 
 class MergeError(ApimonError):
@@ -54,10 +64,12 @@ def shard_document(run: RunResult, shard: Shard, *, selection_complete: bool, re
 @dataclass
 class Merged:
     run: RunResult
-    total: int  # N of K/N
+    total: int  # N of K/N; 0: unknown (no usable file)
     seen: list[int] = field(default_factory=list)  # shard indexes read (1-based)
     complete: bool = True  # every shard ran on the whole pool (no -k / -m / --lf subset)
-    problems: list[str] = field(default_factory=list)  # human lines: missing or repeated shards
+    problems: list[str] = field(default_factory=list)  # human lines: missing or repeated shards, absent files
+    unusable: list[str] = field(default_factory=list)  # files that arrived and cannot be used (exit 4)
+    planned: int | None = None  # interfaces in the split (from a plan), None: no plan seen
 
     @property
     def missing(self) -> list[int]:
@@ -65,57 +77,94 @@ class Merged:
 
     @property
     def selection_complete(self) -> bool:
-        return self.complete and not self.missing
+        return self.complete and bool(self.seen) and not self.missing
+
+    def shard_report(self) -> ShardReport:
+        """What arrived, for the alert policy (policy.shard_step)."""
+        unchecked = [r for r in self.run.results if r.nodeid in self.unchecked_ids]
+        by_service: dict[str, int] = {}
+        for r in unchecked:
+            by_service[r.service] = by_service.get(r.service, 0) + 1
+        return ShardReport(self.total, tuple(self.missing), len(self.seen),
+                           len(unchecked) if self.planned is not None else None, by_service, self.planned,
+                           tuple(self.unusable))
+
+    unchecked_ids: set[str] = field(default_factory=set)  # node ids listed as skipped for a missing shard
+
+
+class _Unusable(Exception):
+    pass
+
+
+def _read(path: Path) -> tuple[Shard, dict]:
+    """One shard file: (its shard, its document). Raises FileNotFoundError, or _Unusable with the reason."""
+    try:
+        doc = json.loads(Path(path).read_text("utf-8"))
+    except FileNotFoundError:
+        raise
+    except (OSError, ValueError) as exc:
+        raise _Unusable(f"{path}: cannot read shard results: {exc}") from None
+    if not isinstance(doc, dict) or "shard" not in doc or not isinstance(doc.get("results"), list):
+        raise _Unusable(f"{path}: not a shard results file (expected the JSON a run with --apimon-shard K/N "
+                        f"writes, with the fields 'shard' and 'results')")
+    try:
+        shard = parse_shard(str(doc["shard"]))
+    except ValueError as exc:
+        raise _Unusable(f"{path}: field 'shard': {exc}") from None
+    for n, record in enumerate(doc["results"]):
+        if not isinstance(record, dict) or "nodeid" not in record:
+            raise _Unusable(f"{path}: results[{n}]: expected an object with 'nodeid'")
+    return shard, doc
 
 
 def read_shards(paths: Sequence[Path]) -> Merged:
-    """Read shard files. Raises MergeError (file and reason) for an unreadable file or one that is not a shard's
-    results, or when the files disagree on N or on the environment."""
+    """Read shard files. A path that does not exist (a shard job that wrote nothing; an unexpanded shell glob)
+    is a shard that did not report; a file that cannot be used (unreadable, not a shard's results, or files
+    disagreeing on N or on the environment) is listed in `Merged.unusable` and its results are not used.
+    Raises MergeError only when no path is given."""
     if not paths:
         raise MergeError("no shard results files given")
-    results: dict[str, InterfaceResult] = {}
-    seen: list[int] = []
-    totals: set[int] = set()
-    envs: set[str] = set()
-    started, finished = [], []
-    complete = True
+    docs: list[tuple[Path, Shard, dict]] = []
     problems: list[str] = []
-    plan: list[list] = []
+    unusable: list[str] = []
     for path in paths:
         try:
-            doc = json.loads(Path(path).read_text("utf-8"))
-        except (OSError, ValueError) as exc:
-            raise MergeError(f"{path}: cannot read shard results: {exc}") from None
-        if not isinstance(doc, dict) or "shard" not in doc or not isinstance(doc.get("results"), list):
-            raise MergeError(f"{path}: not a shard results file (expected the JSON a run with --apimon-shard K/N "
-                             f"writes, with the fields 'shard' and 'results')")
-        try:
-            shard = parse_shard(str(doc["shard"]))
-        except ValueError as exc:
-            raise MergeError(f"{path}: field 'shard': {exc}") from None
+            docs.append((path, *_read(path)))
+        except FileNotFoundError:
+            problems.append(f"{path}: no file matches this pattern (no shard results arrived)"
+                            if glob.has_magic(str(path)) else f"{path}: no such file (no results arrived there)")
+        except _Unusable as exc:
+            unusable.append(str(exc))
+    totals = sorted({shard.total for _, shard, _ in docs})
+    envs = sorted({str(doc.get("env", "")) for _, _, doc in docs})
+    if len(totals) > 1:
+        unusable.append(f"shard files disagree on N: {totals} (all must come from one K/N split)")
+        docs = []
+    elif len(envs) > 1:
+        unusable.append(f"shard files come from different environments: {envs}")
+        docs = []
+    results: dict[str, InterfaceResult] = {}
+    seen: list[int] = []
+    started, finished = [], []
+    complete = True
+    plan: list[list] = []
+    for path, shard, doc in docs:
         if shard.index in seen:
             problems.append(f"shard {shard} given twice ({path}): its later file wins")
         seen.append(shard.index)
-        totals.add(shard.total)
-        envs.add(str(doc.get("env", "")))
         started.append(float(doc.get("started_at_epoch") or time.time()))
         finished.append(float(doc.get("finished_at_epoch") or time.time()))
         complete = complete and bool(doc.get("selection_complete", False))
         plan = plan or [row for row in doc.get("plan") or () if isinstance(row, list) and len(row) == 5]
-        for n, record in enumerate(doc["results"]):
-            if not isinstance(record, dict) or "nodeid" not in record:
-                raise MergeError(f"{path}: results[{n}]: expected an object with 'nodeid'")
+        for record in doc["results"]:
             results[str(record["nodeid"])] = InterfaceResult.from_dict(record)
-    if len(totals) > 1:
-        raise MergeError(f"shard files disagree on N: {sorted(totals)} (all must come from one K/N split)")
-    if len(envs) > 1:
-        raise MergeError(f"shard files come from different environments: {sorted(envs)}")
-    total = totals.pop()
-    merged = Merged(RunResult(min(started), max(finished), envs.pop(), list(results.values())), total,
-                    sorted(set(seen)), complete, problems)
+    now = time.time()
+    merged = Merged(RunResult(min(started, default=now), max(finished, default=now), envs[0] if docs else "",
+                              list(results.values())), totals[0] if docs else 0,
+                    sorted(set(seen)), complete, problems, unusable, len(plan) if plan else None)
     if merged.missing:
         merged.problems.append(
-            "missing shard(s) " + ", ".join(f"{k}/{total}" for k in merged.missing)
+            "missing shard(s) " + ", ".join(f"{k}/{merged.total}" for k in merged.missing)
             + ": their interfaces were not checked (listed as skipped)")
         # Not checked is not healthy and not down: skipped, with the reason, and the selection is incomplete
         # so the state keeps what it knew about them.
@@ -123,7 +172,8 @@ def read_shards(paths: Sequence[Path]) -> Merged:
             if index in merged.missing and nodeid not in results:
                 merged.run.results.append(InterfaceResult(
                     nodeid=nodeid, service=service, module=module, name=name, outcome=Outcome.SKIPPED,
-                    reason=f"not checked: shard {index}/{total} reported no results"))
+                    reason=f"not checked: shard {index}/{merged.total} reported no results"))
+                merged.unchecked_ids.add(nodeid)
     return merged
 
 
@@ -172,8 +222,11 @@ def render_junit(run: RunResult, redactor: Redactor, suite: str = "pytest", *, l
 
 
 def exit_code(merged: Merged) -> int:
-    """0: every shard present and nothing failed; 1: some check failed (as pytest); 2: a shard is missing."""
-    if merged.missing:
+    """0: every shard present and nothing failed; 1: some check failed (as pytest); 2: a shard is missing (or
+    none arrived); 4: a file arrived that cannot be used."""
+    if merged.unusable:
+        return 4
+    if merged.missing or not merged.seen:
         return 2
     return 1 if any(r.outcome == "failed" for r in merged.run.results) else 0
 
@@ -191,11 +244,13 @@ class Outputs:
 
 def finish(paths: Sequence[Path], config: Config, *, lang: str | None = None, outputs: Outputs | None = None,
            dry_run: bool = False, breaker: bool = True, echo: Callable[[str], None] = print,
-           cwd: Path | None = None) -> int:
-    """The end of a sharded run, once: state update, notification, report files, JUnit. Returns the exit code.
+           cwd: Path | None = None, echo_err: Callable[[str], None] | None = None) -> int:
+    """The end of a sharded run, once: state update, notification, report files, JUnit. Returns the exit code
+    (exit_code): also a merge that received no usable file records the run, notifies and writes its reports.
 
-    Raises MergeError for unusable shard files and runlock.LockTimeout when another run holds the state folder
-    (as a run does: never two runs notifying from one workspace at once)."""
+    Unusable files are named on `echo_err` (default: standard error). Raises MergeError when no path is given
+    and runlock.LockTimeout when another run holds the state folder (as a run does: never two runs notifying
+    from one workspace at once)."""
     from . import alerts, metrics, statuspage
     from .redact import env_secrets
     from .report import render_markdown, render_terminal
@@ -208,6 +263,9 @@ def finish(paths: Sequence[Path], config: Config, *, lang: str | None = None, ou
     lang = lang or config.report.language
     red = Redactor([*config.secrets, *env_secrets()])
     run = merged.run
+    if not merged.seen:  # no usable file: the merge job's environment, and the time of the merge itself
+        run.env = config.env
+        run.started_at = run.finished_at = alerts.Memory.clock()
     memory = None
     try:
         memory = alerts.Memory.open(config, breaker=breaker)
@@ -218,7 +276,8 @@ def finish(paths: Sequence[Path], config: Config, *, lang: str | None = None, ou
         extras = None
         try:
             outcome, extras = alerts.finish(run, config, lang, red, memory, dry_run=dry_run,
-                                            selection_complete=merged.selection_complete)
+                                            selection_complete=merged.selection_complete,
+                                            shards=merged.shard_report())
         except Exception as exc:  # the report files below must still be written (as collector.py does)
             echo(say("merge.finish_failed", lang, error=red.text(f"{type(exc).__name__}: {exc}")))
         files: list[tuple[str | None, str | None, Callable[[], str]]] = [
@@ -251,13 +310,25 @@ def finish(paths: Sequence[Path], config: Config, *, lang: str | None = None, ou
     echo(render_terminal(run, lang, redactor=red, extras=extras).rstrip("\n"))
     for problem in merged.problems:
         echo(say("term.warning", lang, text=localize(problem, lang)))
+    for problem in merged.unusable:
+        (echo_err or (lambda line: print(line, file=sys.stderr)))(
+            say("cli.error", lang, cmd="merge", text=localize(red.text(problem), lang)))
     if outcome is None:
         return max(exit_code(merged), 1)
+    _echo_outcome(outcome, lang, red, echo, dry_run=dry_run)
+    return exit_code(merged)
+
+
+def _echo_outcome(outcome: AlertOutcome, lang: str, red: Redactor, echo: Callable[[str], None], *,
+                  dry_run: bool) -> None:
+    """The notification's lines on the terminal: the dry run's messages, or why nothing was sent and what
+    each robot answered."""
     if dry_run:
         echo(red.text(outcome.reason))
-    else:
-        for res in outcome.results:
-            echo(res.describe(lang))
-            for error in res.errors:
-                echo(f"  {localize(red.text(error), lang)}")
-    return exit_code(merged)
+        return
+    if not outcome.sent and outcome.reason:  # why nothing was sent (e.g. a shard still missing, announced)
+        echo(say("term.notify_reason", lang, text=red.text(outcome.reason)))
+    for res in outcome.results:
+        echo(res.describe(lang))
+        for error in res.errors:
+            echo(f"  {localize(red.text(error), lang)}")

@@ -385,6 +385,33 @@ PHRASES: dict[str, tuple[str, str]] = {
     "merge.finish_failed": ("错误：记录或通知本次运行失败：{error}",
                             "ERROR: remembering or notifying the run failed: {error}"),
     "merge.wrote": ("已写入 {path}", "wrote {path}"),
+    # a merge with missing shards (policy.shard_step, alerts.title / build_extras): the verdict of line 1
+    "shards.missing": ("监控不完整：分片 {shards} 未上报结果，{n} 个接口未检查",
+                       "monitoring incomplete: shard {shards} reported no results, {n} interface(s) not checked"),
+    "shards.missing_n": ("监控不完整：分片 {shards} 未上报结果",
+                         "monitoring incomplete: shard {shards} reported no results"),
+    "shards.none": ("监控失效：{total} 个分片都没有上报结果，{n} 个接口未检查",
+                    "monitoring failed: none of the {total} shards reported results, {n} interface(s) not checked"),
+    "shards.none_n": ("监控失效：{total} 个分片都没有上报结果",
+                      "monitoring failed: none of the {total} shards reported results"),
+    "shards.none_unknown": ("监控失效：没有任何分片上报结果", "monitoring failed: no shard reported results"),
+    "shards.failed": ("；{n} 个失败", "; {n} failed"),
+    "shards.back": ("分片已恢复", "all shards report again"),
+    "shards.back_failed": ("分片已恢复；{n} 个失败", "all shards report again; {n} failed"),
+    "shards.sep": ("、", ", "),
+    "shards.lead": ("分片 {shards} 自 {since} 起未上报结果；未检查的接口保持原有告警状态{services}",
+                    "shard {shards} reported no results since {since}; the interfaces not checked keep their "
+                    "alert state{services}"),
+    "shards.lead_services": ("（{counts}）", " ({counts})"),
+    "shards.reminder": ("（提醒）", " (reminder)"),
+    "shards.lead_back": ("每个分片都已上报结果（缺失自 {since} 起）",
+                         "every shard reported results again (missing since {since})"),
+    "shards.held": ("；分片 {shards} 仍未上报（已通知过）", "; shard {shards} still missing (already announced)"),
+    # why a message was sent (alerts.TRIGGER_WORDS)
+    "trigger.shards": ("分片未上报", "shard missing"),
+    "trigger.shards_reminder": ("提醒：分片仍未上报", "reminder: shard still missing"),
+    "trigger.shards_ongoing": ("分片仍未上报", "shard still missing"),
+    "trigger.shards_recovered": ("分片已恢复", "shards report again"),
     # apimon watch: the watcher's own log lines on stderr (watch.py)
     "watch.signal": ("收到 {signal}：等待当前一轮结束后退出",
                      "received {signal}: letting the current cycle finish, then exiting"),
@@ -719,6 +746,8 @@ _first(r"shard (\S+) given twice \((.*)\): its later file wins", r"分片 \1 给
 _first(r"missing shard\(s\) (.*): their interfaces were not checked \(listed as skipped\)",
        r"缺少分片 \1：其中的接口未检查（列为跳过）")
 _first(r"not checked: shard (\S+) reported no results", r"未检查：分片 \1 没有报告结果")
+_first(r"(.*): no such file \(no results arrived there\)", r"\1：文件不存在（没有结果送达）")
+_first(r"(.*): no file matches this pattern \(no shard results arrived\)", r"\1：没有匹配的文件（没有分片结果送达）")
 
 
 # ---- issue 20 (s20): terminal warnings (plugin.py, auth.py, importers) and what a run waits on

@@ -89,6 +89,15 @@ class RunMemory:
 
     storm_since: float | None = None
     storm_last_alert_at: float | None = None
+    # `apimon merge` (shard_step): the missing shards last announced ("K/N"; "?" = nothing arrived, N unknown),
+    # since when the runs are incomplete, the last announcement, the services left unchecked meanwhile (the
+    # recovery goes to their robots), and N and the number of planned interfaces of the last split seen.
+    shards_missing: list[str] = field(default_factory=list)
+    shards_since: float | None = None
+    shards_last_alert_at: float | None = None
+    shards_services: list[str] = field(default_factory=list)
+    shards_total: int = 0
+    shards_planned: int = 0
 
 
 class Kind(str, Enum):
@@ -186,6 +195,89 @@ class Storm:
                 f"{len(self.by_service)} services: probably the monitor's own network or DNS")
 
 
+@dataclass(frozen=True)
+class ShardReport:
+    """What `apimon merge` received (merge.py): which shards of a K/N split sent no usable results.
+
+    total: N (0: unknown: no usable file arrived); received: shard files used; unchecked: interfaces left
+    unchecked (None: unknown); by_service: the same per service ({}: unknown); planned: interfaces in the whole
+    split (None: no plan seen); problems: canonical English lines about unusable files (messages.localize)."""
+
+    total: int
+    missing: tuple[int, ...] = ()
+    received: int = 0
+    unchecked: int | None = None
+    by_service: Mapping[str, int] = field(default_factory=dict)
+    planned: int | None = None
+    problems: tuple[str, ...] = ()
+
+    @property
+    def incomplete(self) -> bool:
+        """Some shard is missing, or none arrived."""
+        return bool(self.missing) or self.received == 0
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """('2/3',) — or ('?',) when nothing arrived and N is unknown."""
+        if self.received == 0 and not self.missing:
+            return ("?",)
+        return tuple(f"{k}/{self.total}" for k in self.missing)
+
+
+@dataclass(frozen=True)
+class ShardGap:
+    """The shard machine's finding for one merge (shard_step). `report` None: every shard is back (recovery).
+
+    what: shards (the set of missing shards is new or changed) | shards_reminder | shards_ongoing (the same set
+    as announced, no reminder due) | shards_recovered. services: the services concerned (routing; (): unknown,
+    every robot)."""
+
+    report: ShardReport | None
+    what: str
+    since: float
+    notify: bool
+    services: tuple[str, ...] = ()
+    names: tuple[str, ...] = ()
+
+
+def shard_step(memory: RunMemory, report: ShardReport | None, now: float, remind_every: float) -> ShardGap | None:
+    """The completeness of a merged run, as the storm guard treats a run-level problem (memory is updated in place).
+
+    Announced when the set of missing shards changes (new, grown, shrunk: the reader must learn which part of
+    the pool is unmonitored now), reminded every `remind_every` while it stays the same, and its end announced
+    once ("shards back"). A merge that received nothing takes N and the planned interfaces from the last
+    merge. `report` None (a plain run, not a merge): nothing is known about shards and the memory is kept."""
+    if report is None:
+        return None
+    if report.received == 0 and not report.total and memory.shards_total:
+        report = replace(report, total=memory.shards_total, missing=tuple(range(1, memory.shards_total + 1)),
+                         unchecked=report.unchecked if report.unchecked is not None else memory.shards_planned or None)
+    if report.received:
+        memory.shards_total = report.total
+        memory.shards_planned = report.planned if report.planned is not None else memory.shards_planned
+    if not report.incomplete:
+        if not memory.shards_missing:
+            return None
+        since = memory.shards_since if memory.shards_since is not None else now
+        gap = ShardGap(None, "shards_recovered", since, True, tuple(memory.shards_services))
+        memory.shards_missing, memory.shards_since, memory.shards_last_alert_at = [], None, None
+        memory.shards_services = []
+        return gap
+    names = list(report.names)
+    if memory.shards_since is None:
+        memory.shards_since = now
+    if names != memory.shards_missing:
+        what, notify = "shards", True
+    else:
+        notify = _due(memory.shards_last_alert_at, remind_every, now)
+        what = "shards_reminder" if notify else "shards_ongoing"
+    if notify:
+        memory.shards_last_alert_at = now
+    memory.shards_missing = names
+    memory.shards_services = sorted(set(memory.shards_services) | set(report.by_service))
+    return ShardGap(report, what, memory.shards_since, notify, tuple(sorted(report.by_service)), tuple(names))
+
+
 @dataclass
 class Verdict:
     states: dict[str, InterfaceState]
@@ -196,12 +288,16 @@ class Verdict:
     removed: list[str] = field(default_factory=list)  # keys whose state was dropped
     slow: list[Decision] = field(default_factory=list)  # SLOW / SLOW_CLEARED (an interface may also have a decision)
     maintenance: dict[str, str] = field(default_factory=dict)  # service -> its active window (label)
+    shards: ShardGap | None = None  # apimon merge: missing shards (shard_step)
 
     @property
     def worth_message(self) -> bool:
-        """New problems, recoveries, reminders due, a storm (start/reminder/end), SLOW or its clearing."""
+        """New problems, recoveries, reminders due, a storm (start/reminder/end), SLOW or its clearing, a change
+        in the missing shards of a merge (or its reminder)."""
         storm = self.storm is not None and self.storm.notify
-        return storm or self.storm_ended is not None or any(d.notify for d in (*self.decisions, *self.slow))
+        shards = self.shards is not None and self.shards.notify
+        return storm or shards or self.storm_ended is not None or any(
+            d.notify for d in (*self.decisions, *self.slow))
 
     @property
     def ongoing(self) -> list[Decision]:
@@ -229,7 +325,8 @@ def message_mode(send_on: str, verdict: Verdict) -> str:
         return "full"
     if send_on == "change":
         return "none"
-    if any(d.kind is not Kind.FLAPPING for d in verdict.ongoing):
+    if any(d.kind is not Kind.FLAPPING for d in verdict.ongoing) or (
+            verdict.shards is not None and verdict.shards.report is not None):  # shards still missing
         return "digest"
     return "full" if send_on == "always" else "none"
 
@@ -239,7 +336,8 @@ class Trigger:
     """Why a message is sent: one kind of news and the interfaces (keys) it concerns."""
 
     what: str  # new | flapping | reminder | reminder_circuit | recovered | removed | slow | slow_cleared | storm
-    #            | storm_reminder | storm_ended | digest | always
+    #            | storm_reminder | storm_ended | digest | always | shards | shards_reminder | shards_ongoing
+    #            | shards_recovered (keys: "K/N" of the missing shards, not interface keys)
     keys: tuple[str, ...] = ()
 
 
@@ -248,6 +346,9 @@ def triggers(verdict: Verdict | None, mode: str, send_on: str) -> list[Trigger]:
     if verdict is None:
         return [Trigger("always" if send_on == "always" else "digest")]
     out: list[Trigger] = []
+    gap = verdict.shards
+    if gap is not None and (gap.notify or mode == "digest"):  # a monitor with blind spots comes first
+        out.append(Trigger(gap.what, gap.names))
     if verdict.storm is not None and verdict.storm.notify:
         out.append(Trigger("storm" if verdict.storm.since == verdict.memory.storm_last_alert_at
                            else "storm_reminder"))
@@ -266,8 +367,9 @@ def triggers(verdict: Verdict | None, mode: str, send_on: str) -> list[Trigger]:
     out += [Trigger(w, tuple(sorted(buckets[w]))) for w in order if w in buckets]
     if verdict.storm_ended is not None:
         out.append(Trigger("storm_ended"))
-    if not out and mode == "digest":
-        out.append(Trigger("digest", tuple(sorted(d.key for d in verdict.ongoing if d.kind is not Kind.FLAPPING))))
+    ongoing = tuple(sorted(d.key for d in verdict.ongoing if d.kind is not Kind.FLAPPING))
+    if mode == "digest" and all(t.what.startswith("shards") for t in out) and (ongoing or not out):
+        out.append(Trigger("digest", ongoing))
     elif not out:
         out.append(Trigger("always"))
     return out
@@ -489,7 +591,8 @@ def detect_storm(results: Iterable[InterfaceResult], settings: StormSettings) ->
 
 def evaluate(previous: Mapping[str, InterfaceState], results: Iterable[InterfaceResult], settings: PolicySettings,
              now: float, memory: RunMemory | None = None, *, selection_complete: bool = True,
-             pools: Collection[str] | None = None, maintenance: Mapping[str, str] | None = None) -> Verdict:
+             pools: Collection[str] | None = None, maintenance: Mapping[str, str] | None = None,
+             shards: ShardReport | None = None) -> Verdict:
     """This run's results against the remembered states. `now`: the run's end (epoch seconds).
 
     Only interfaces with a result are stepped: an interface the run did not check (a -k/-m subset, a run
@@ -501,6 +604,7 @@ def evaluate(previous: Mapping[str, InterfaceState], results: Iterable[Interface
     An ongoing storm is re-announced every global remind_every.
     maintenance: {service: its active window's label} (maintenance.in_maintenance) for the services whose
     alerts are held this run; their failures do not count toward a storm either.
+    shards: what `apimon merge` received (shard_step); None for a run that is not a merge.
     """
     maintenance = dict(maintenance or {})
     results = list(results)
@@ -516,7 +620,9 @@ def evaluate(previous: Mapping[str, InterfaceState], results: Iterable[Interface
             memory.storm_last_alert_at = now
         storm = Storm(failed, executed, by_service, memory.storm_since, notify)
     elif memory.storm_since is not None and any(r.outcome != Outcome.SKIPPED for r in results):
-        storm_ended, memory = memory.storm_since, RunMemory()
+        storm_ended = memory.storm_since
+        memory.storm_since = memory.storm_last_alert_at = None  # the shard memory is not the storm's
+    gap = shard_step(memory, shards, now, settings.defaults.remind_every)
 
     states: dict[str, InterfaceState] = dict(previous)
     decisions: list[Decision] = []
@@ -546,4 +652,4 @@ def evaluate(previous: Mapping[str, InterfaceState], results: Iterable[Interface
                 decisions.append(Decision(key, old.service, Kind.REMOVED, since=old.down_since))
     decisions.sort(key=lambda d: (_ORDER.index(d.kind), d.service, d.key))
     slow.sort(key=lambda d: (_ORDER.index(d.kind), d.service, d.key))
-    return Verdict(states, decisions, memory, storm, storm_ended, removed, slow, maintenance)
+    return Verdict(states, decisions, memory, storm, storm_ended, removed, slow, maintenance, gap)

@@ -304,9 +304,9 @@ def scripted_runs(pytester: pytest.Pytester, srv: LocalServer, lang: str) -> tup
             bad = pytester.runpytest("--apimon", "pool", "--apimon-config", name, f"--apimon-lang={lang}")
             assert bad.ret != 0
             texts.append(ours(bad.outlines + bad.errlines))
+        texts += command_texts(pytester, lang)  # with the robot up: a merge with no shard file notifies
         texts += [m.content or str(m.payload) for m in fake.messages]
         texts += watcher_texts(pytester.path / "config.yaml")
-    texts += command_texts(pytester, lang)
     names = NAMES | {str(closed), str(srv.port)}
     return texts, names
 
@@ -334,7 +334,7 @@ def command_texts(pytester: pytest.Pytester, lang: str) -> list[str]:
                  ["export", "--from", "2020-01-01", "--to", "2020-01-02", "--state-dir", "missing"],
                  ["merge", "missing-shard.json"]):
         result = pytester.run(*py, *args)
-        out.append("\n".join(result.errlines))
+        out.append("\n".join(result.errlines + (result.outlines if args[0] == "merge" else [])))
     return out
 
 
@@ -345,8 +345,10 @@ def test_every_word_a_user_reads_is_in_the_report_language(pytester: pytest.Pyte
     assert len(texts) > 20 and any("下单" in t for t in texts)
     if lang == "zh":  # the examples reached the reader, in Chinese
         for phrase in ("未知的星期 'sunn'（是否应为 'sun'？）", "未知的时区 'Asia/Shanghia'",
-                       "缺少必填字段：'path' 或 'url'", "请检查这一行及上一行的缩进"):
+                       "缺少必填字段：'path' 或 'url'", "请检查这一行及上一行的缩进", "监控失效：没有任何分片上报结果"):
             assert any(phrase in t for t in texts), phrase
+    else:
+        assert any("monitoring failed: no shard reported results" in t for t in texts)
     found: dict[str, str] = {}  # offending line -> what is wrong in it
     if lang == "zh":
         for text in texts:

@@ -111,7 +111,8 @@ def test_merge_names_a_missing_shard_and_exits_2(pytester, local_server, monkeyp
         assert fake.messages == []  # dry run
 
 
-def test_merge_rejects_files_that_are_not_shard_results(tmp_path, capsys) -> None:
+def test_merge_rejects_files_that_are_not_shard_results(tmp_path, monkeypatch, capsys) -> None:
+    monkeypatch.chdir(tmp_path)  # the merge now records the run: in a temp folder, never the repo's .apimon/
     bad = tmp_path / "x.json"
     bad.write_text(json.dumps({"results": []}), encoding="utf-8")
     assert main(["merge", "--config", str(tmp_path / "none.yaml"), str(bad)]) == 4

@@ -611,9 +611,11 @@ def test_example_runs_three_shards_then_one_merge(lab: Lab, engine: str) -> None
     assert {name for name, kind in cases.items() if kind == "skipped"} == lost
     assert cases["beta-0"] == "failed"
     assert runs_recorded(flow.state_db) == 2  # the state came back from the engine's cache / volume
-    # beta-0 is still down (ONGOING) and nothing else is new: under send_on: change the merge sends nothing, as
-    # docs/scaling.md says; the exit 2 (a failed job) is the signal of the missing shard.
-    assert reports_since(lab, sent) == []
+    # beta-0 is still down (ONGOING), but a part of the pool went unchecked: under send_on: change the merge
+    # still tells the group, once, as docs/scaling.md says (then reminders; "分片已恢复" when it is back).
+    sent_now = reports_since(lab, sent)
+    assert len(sent_now) == 1
+    assert f"监控不完整：分片 {dead}/3 未上报结果，{len(lost)} 个接口未检查；1 个失败" in sent_now[0].splitlines()[0]
 
 
 def reports_since(lab: Lab, n: int) -> list[str]:
@@ -624,12 +626,16 @@ def reports_since(lab: Lab, n: int) -> list[str]:
 
 @pytest.mark.integration
 @pytest.mark.parametrize("engine", ["gitlab", "kubernetes"])
-def test_every_shard_lost_is_exit_4_and_no_message(lab: Lab, engine: str) -> None:
-    """As docs/scaling.md says: no shard file at all leaves the shell's glob unexpanded; the merge cannot read
-    it, exits 4 and sends nothing (the failed merge job is the only signal). Not modelled for GitHub: what
-    download-artifact@v4 does when its pattern matches no artifact."""
+def test_every_shard_lost_is_exit_2_and_a_message(lab: Lab, engine: str) -> None:
+    """As docs/scaling.md says: no shard file at all leaves the shell's glob unexpanded; the merge takes that as
+    no shard reporting, tells the group (N and the pool's size from the last merge, kept in the state folder)
+    and exits 2. Not modelled for GitHub: what download-artifact@v4 does when its pattern matches no artifact."""
+    store: dict[str, Path] = {}
+    assert RUNNERS[engine](lab, store).merge_codes == [1]
     sent = len(lab.fake.messages)
-    flow = RUNNERS[engine](lab, {}, dead={1, 2, 3})
+    flow = RUNNERS[engine](lab, store, dead={1, 2, 3})
     check_shard_calls(flow.calls, 3, {1, 2, 3})
-    assert flow.merge_codes == [4]
-    assert len(lab.fake.messages) == sent
+    assert flow.merge_codes == [2]
+    sent_now = reports_since(lab, sent)
+    assert len(sent_now) == 1
+    assert f"监控失效：3 个分片都没有上报结果，{len(INTERFACES)} 个接口未检查" in sent_now[0].splitlines()[0]
