@@ -179,12 +179,15 @@ def merge(argv: Sequence[str]) -> int:
     lang = opts.lang or config.report.language
     outputs = Outputs(report=opts.report, json=opts.json, html=opts.html, prometheus=opts.prometheus,
                       junitxml=opts.junitxml)
+    restore = times.use_zone(config.report.timezone)  # the report's and the message's times, as a run shows them
     try:
         return finish(opts.files, config, lang=opts.lang, outputs=outputs, dry_run=opts.dry_run,
                       breaker=not opts.no_breaker)
     except (MergeError, LockTimeout) as exc:
         print(say("cli.error", lang, cmd="merge", text=localize(str(exc), lang)), file=sys.stderr)
         return 4
+    finally:
+        restore()
 
 
 def export_command(argv: Sequence[str]) -> int:

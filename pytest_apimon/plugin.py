@@ -194,7 +194,7 @@ def pytest_configure(config: pytest.Config) -> None:
     cfg = _load(config)
     from . import times
 
-    times.use_zone(cfg.report.timezone)
+    config.add_cleanup(times.use_zone(cfg.report.timezone))
     lang = apimon_option(config, "lang") or cfg.report.language
     if lang not in ("zh", "en"):
         raise pytest.UsageError(f"pytest-apimon: apimon_lang must be zh or en, got {lang!r}")

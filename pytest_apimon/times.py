@@ -9,6 +9,7 @@ is today's). The zone is `report.timezone` (an IANA name such as Asia/Shanghai, 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -33,10 +34,19 @@ def parse_zone(name: str) -> tzinfo:
                          "+08:00") from None
 
 
-def use_zone(name: str | None) -> None:
-    """Make `name` (None: the machine's zone) the zone of every formatted time in this process."""
+def use_zone(name: str | None) -> Callable[[], None]:
+    """Make `name` (None: the machine's zone) the zone of every formatted time in this process. Returns what puts
+    the previous zone back: a run inside a longer-lived process (pytester's inline runs, `apimon merge` called
+    from Python) must not leave its zone to what runs after it. Raises ValueError for an unknown zone."""
     global _zone
+    previous = _zone
     _zone = parse_zone(name) if name else None
+
+    def restore() -> None:
+        global _zone
+        _zone = previous
+
+    return restore
 
 
 def local(ts: float) -> datetime:

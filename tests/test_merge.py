@@ -141,3 +141,24 @@ def test_result_to_dict_matches_asdict_and_copies_containers() -> None:
     data["tags"].append("x")
     data["request_headers"]["z"] = "1"
     assert r.tags == ["t"] and r.request_headers == {"a": "b"}
+
+
+def test_merge_shows_times_in_report_timezone_and_leaves_the_zone_as_it_was(pytester, local_server,
+                                                                           monkeypatch) -> None:
+    """`apimon merge` formats times in `report.timezone`, as a run does; like a run (plugin.pytest_configure's
+    cleanup) it puts the process's previous zone back when it returns."""
+    from pytest_apimon import times
+
+    monkeypatch.setenv("TEST_WECOM_KEY", KEY)
+    with FakeWeCom() as fake:
+        workspace(pytester, local_server, fake.base_url)
+        config = pytester.path / "config.yaml"
+        config.write_text(config.read_text("utf-8") + "report:\n  timezone: '+05:45'\n", "utf-8")
+        before = times.local(0).utcoffset()
+        for k in (1, 2):
+            pytester.runpytest("--apimon", "pool", "--apimon-shard", f"{k}/2", "--apimon-json", f"r{k}.json")
+        assert times.local(0).utcoffset() == before  # the shard runs left the zone as it was
+        monkeypatch.chdir(pytester.path)
+        assert main(["merge", "--report", "merged.md", "--dry-run", "r1.json", "r2.json"]) == 1
+        assert "+05:45" in (pytester.path / "merged.md").read_text("utf-8")
+        assert times.local(0).utcoffset() == before
