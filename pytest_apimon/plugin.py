@@ -11,6 +11,7 @@ import sys
 import tempfile
 import uuid
 from collections.abc import Callable, Generator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
@@ -149,9 +150,14 @@ def pool_root(path: Path, services: tuple[str, ...], base_dir: Path) -> Path:
 
 def pytest_cmdline_main(config: pytest.Config) -> int | None:
     if config.getoption("apimon"):
-        frozen: list[bool] = []
-        config.stash[GC_FREEZE_KEY] = frozen
-        config.add_cleanup(lambda: _unfreeze(frozen))  # see pytest_collection
+        # Paused from here to the end of collection (pytest_collection): configuring imports modules and builds
+        # the config and state objects, and the collector's full passes over them found nothing to free
+        # (20-40 ms of start-up CPU). Only a collector that is on and has nothing frozen is ours to pause.
+        gc_state = _GcState(paused=gc.isenabled() and not gc.get_freeze_count())
+        if gc_state.paused:
+            gc.disable()
+        config.stash[GC_KEY] = gc_state
+        config.add_cleanup(lambda: _gc_after_run(gc_state))  # see pytest_collection
         # At interpreter exit, freeze whatever is still alive: the interpreter's last full collection
         # (Py_FinalizeEx) skips the permanent generation. Walking a 10 000-item run's graph there took about
         # 1 s of a 3 s `--co` (docs/benchmarks.md); a process exits faster without it. Python does not promise
@@ -432,35 +438,45 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Col
     return InterfaceFile.from_parent(parent, path=file_path, pool_root=root)
 
 
-GC_FREEZE_KEY = pytest.StashKey[list[bool]]()  # [True] once pytest_collection froze the collected objects
+@dataclass
+class _GcState:
+    paused: bool  # pytest_cmdline_main turned the cyclic collector off; pytest_collection turns it back on
+    frozen: bool = False  # pytest_collection froze the collected graph; _gc_after_run unfreezes it
+
+
+GC_KEY = pytest.StashKey[_GcState]()
 
 
 @pytest.hookimpl(wrapper=True)
 def pytest_collection(session: pytest.Session) -> Generator[None, object, object]:
     """Collection builds one long-lived object graph (nodes, markers, parsed documents) that the cyclic garbage
     collector would otherwise walk again and again: during collection as it grows, and in every full collection
-    after it (pytest runs two at exit). It is built with the collector paused and then moved to the permanent
-    generation (`gc.freeze`, Python docs: "gc — Garbage Collector interface"); `_unfreeze` undoes that at the
-    very end of the session. Reference counting still frees every object as before."""
-    frozen = session.config.stash.get(GC_FREEZE_KEY, None)
-    if session.config.stash.get(RUN_KEY, None) is None or frozen is None or gc.get_freeze_count():
-        return (yield)  # not ours to do, or somebody else froze objects (an embedding process): leave it
-    enabled = gc.isenabled()
-    gc.disable()
+    after it (pytest runs two at exit). It is built with the collector paused (since pytest_cmdline_main) and then
+    moved to the permanent generation (`gc.freeze`, Python docs: "gc — Garbage Collector interface");
+    `_gc_after_run` undoes that at the very end of the session. Reference counting still frees every object as
+    before. A collector that was off, or objects somebody else froze (an embedding process), are left alone."""
+    state = session.config.stash.get(GC_KEY, None)
+    if state is None or not state.paused:
+        return (yield)
     try:
         return (yield)
     finally:
-        if enabled:
-            gc.enable()
-        gc.freeze()
-        frozen.append(True)
+        if session.config.stash.get(RUN_KEY, None) is not None and not gc.get_freeze_count():
+            gc.freeze()
+            state.frozen = True
+        gc.enable()
+        state.paused = False
 
 
-def _unfreeze(frozen: list[bool]) -> None:
-    """Registered first (pytest_cmdline_main), so it runs after pytest's own closing garbage collections."""
-    if frozen:
+def _gc_after_run(state: _GcState) -> None:
+    """Registered first (pytest_cmdline_main), so it runs after pytest's own closing garbage collections. Also
+    turns the collector back on when the run ended before collecting (a usage error)."""
+    if state.frozen:
         gc.unfreeze()
-        frozen.clear()
+        state.frozen = False
+    if state.paused:
+        gc.enable()
+        state.paused = False
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

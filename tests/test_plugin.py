@@ -165,6 +165,9 @@ def test_collection_leaves_the_garbage_collector_as_it_found_it(pytester: pytest
     seen: list[tuple[int, bool]] = []
 
     class Probe:
+        def pytest_configure(self) -> None:
+            seen.append((gc.get_freeze_count(), gc.isenabled()))
+
         def pytest_collection_finish(self) -> None:
             seen.append((gc.get_freeze_count(), gc.isenabled()))
 
@@ -173,8 +176,12 @@ def test_collection_leaves_the_garbage_collector_as_it_found_it(pytester: pytest
 
     result = pytester.runpytest("--apimon", "pool", "-k", "health", plugins=[Probe()])
     result.assert_outcomes(passed=1, deselected=result.parseoutcomes()["deselected"])
-    assert seen[0] == (0, False)  # collection is built with the collector paused...
+    assert seen[:2] == [(0, False), (0, False)]  # configured and collected with the collector paused...
     assert seen[-1][0] > 0 and seen[-1][1]  # ...then frozen, with the collector back on for the run
+    assert gc.get_freeze_count() == 0 and gc.isenabled()
+    # A run that ends before collecting (an unusable config) turns the collector back on too.
+    (pytester.path / "config.yaml").write_text("services: [", encoding="utf-8")
+    assert pytester.runpytest("--apimon", "pool").ret != 0
     assert gc.get_freeze_count() == 0 and gc.isenabled()
 
 
