@@ -116,3 +116,13 @@ def clock() -> FakeClock:
 def fake(clock: FakeClock) -> Iterator[FakeWeCom]:
     with FakeWeCom(clock=clock.now) as server:
         yield server
+
+
+@pytest.fixture(autouse=True)
+def _machine_time_zone() -> Iterator[None]:
+    """Every test ends with the machine's zone: times.use_zone is process-global, and a test that sets one (the
+    watcher's WatchAlerts, `apimon watch`) must not change what the next test in this worker formats."""
+    from pytest_apimon import times
+
+    yield
+    times.use_zone(None)
