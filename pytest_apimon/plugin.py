@@ -246,14 +246,12 @@ def pytest_configure(config: pytest.Config) -> None:
 def _configure_controller(config: pytest.Config, run: ApimonRun, whole_pools: bool) -> None:
     from . import logs
     from .alerts import Memory
-    from .collector import ResultCollector
     from .runlock import LockTimeout
     from .state import StateError
     from .statedir import ensure_state_dir, file_mode
 
     cfg = run.config
     run.run_id = uuid.uuid4().hex
-    run.proxy = _proxy_in_use(cfg)
     if config.getoption("apimon_no_token_cache"):
         # Still one login per run across workers: a per-run folder, removed at the end.
         run.token_dir = Path(tempfile.mkdtemp(prefix="apimon-tokens-"))
@@ -287,7 +285,33 @@ def _configure_controller(config: pytest.Config, run: ApimonRun, whole_pools: bo
         if memory is not None:
             config.stash[MEMORY_KEY] = memory
             run.skips = dict(memory.skips)
-    config.pluginmanager.register(ResultCollector(run, config, memory, whole_pools), "apimon-results")
+
+    def register_collector() -> None:
+        from .collector import ResultCollector
+
+        run.proxy = _proxy_in_use(cfg)
+        config.pluginmanager.register(ResultCollector(run, config, memory, whole_pools), "apimon-results")
+
+    # Everything above is what xdist workers are started with (pytest_configure_node: run id, token folder,
+    # open circuits); the rest waits until they are started (pytest_sessionstart below), so it runs while
+    # they boot instead of before.
+    config.stash[LATE_SETUP_KEY] = register_collector
+
+
+LATE_SETUP_KEY = pytest.StashKey[Callable[[], None]]()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_sessionstart(session: pytest.Session) -> Generator[None, None, None]:
+    """The controller's setup that no xdist worker waits on, after every plugin's sessionstart: xdist starts
+    its workers in its own (a `trylast` hook), and the processes then boot while this runs. The same
+    place in a single-process run (before collection)."""
+    result = yield
+    late = session.config.stash.get(LATE_SETUP_KEY, None)
+    if late is not None:
+        del session.config.stash[LATE_SETUP_KEY]
+        late()
+    return result
 
 
 def _proxy_in_use(cfg: Config) -> str | None:

@@ -71,8 +71,7 @@ class InterfaceResult:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> InterfaceResult:
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})
+        return cls(**{k: v for k, v in data.items() if k in _FIELDS})
 
     def headline(self, lang: str = "zh") -> str:
         """The classified first line, e.g.
@@ -88,6 +87,11 @@ class InterfaceResult:
         timing = f" in {self.elapsed_ms:.0f} ms" if self.elapsed_ms is not None else ""
         parts = [p for p in (where, target) if p]
         return f"{tag}{' · '.join(parts)} {result}{timing}".rstrip()
+
+
+# The field names, once: from_dict runs per report on the xdist controller (dataclasses.fields() builds a tuple
+# of Field objects on every call).
+_FIELDS = frozenset(f.name for f in fields(InterfaceResult))
 
 
 @dataclass

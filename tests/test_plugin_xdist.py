@@ -160,6 +160,39 @@ def test_other_dist_modes_keep_their_scheduler(pytester, local_server) -> None:
     assert all(local_server.count(f"/svc/i{i}") == 1 for i in range(4))
 
 
+def test_controller_starts_workers_before_its_own_setup(pytester, local_server) -> None:
+    """Only what a worker is started with (run id, token folder, open circuits) is ready before xdist starts
+    the workers; the controller's result collector is set up after (while they boot)."""
+    for i in range(4):
+        local_server.route("GET", f"/svc/i{i}", lambda r: {"ok": True})
+    pool(pytester, local_server, 4, "retries: 0")
+    events = pytester.path / "events.txt"
+    pytester.makeconftest(f"""
+        def _note(config, what):
+            if not hasattr(config, "workerinput"):
+                collector = config.pluginmanager.get_plugin("apimon-results") is not None
+                with open({str(events)!r}, "a") as f:
+                    f.write(f"{{what}} collector={{collector}}\\n")
+
+        def pytest_configure_node(node):
+            _note(node.config, "configure_node " + node.workerinput["workerid"])
+
+        def pytest_runtest_logreport(report):
+            if report.when == "setup" and report.nodeid.endswith("i00"):
+                _note(CONFIG[0], "first report")
+
+        CONFIG = []
+
+        def pytest_configure(config):
+            CONFIG.append(config)
+    """)
+    result = pytester.runpytest("--apimon", "pool", "-n", "2", "--apimon-json", "r.json")
+    result.assert_outcomes(passed=4)
+    assert events.read_text("utf-8").splitlines() == [
+        "configure_node gw0 collector=False", "configure_node gw1 collector=False", "first report collector=True"]
+    assert len(json.loads((pytester.path / "r.json").read_text("utf-8"))["results"]) == 4
+
+
 def test_share_helpers() -> None:
     assert share_index("gw1", 2) == 1 and share_index("gw2", 2) is None and share_index("x", 2) is None
     shares = [list(worker_share(7, k, 3)) for k in range(3)]
