@@ -661,12 +661,22 @@ def _mask_report(report: pytest.TestReport | pytest.CollectReport, config: pytes
     report.apimon_masked = _stamp(report)  # type: ignore[union-attr]
 
 
-def _stamp(report: pytest.TestReport | pytest.CollectReport) -> int:
-    """What _mask_report saw: a report whose failure representation, sections and properties are still those
-    objects needs no second pass. One int, as pytest keeps every report; 31 bits, as execnet carries it to
-    the xdist controller as a 32-bit signed int."""
-    return hash((id(report.longrepr), len(report.sections), len(getattr(report, "user_properties", ())))) \
-        & 0x7FFF_FFFF
+def _stamp(report: pytest.TestReport | pytest.CollectReport) -> int | None:
+    """What _mask_report saw, by content: a report whose failure representation, sections and properties still
+    hold the same values needs no second pass. A conftest may edit a report in place after the plugin masked
+    it (replace a section or a property, `longrepr.addsection`), so counts or ids would not do: the stamp hashes
+    the values (str hashes are cached, so this is cheap), and is None, "mask again", when they cannot be
+    compared (a failure representation object, which changes in place; an unhashable property value).
+    One int, as pytest keeps every report; 31 bits, as execnet carries it to the xdist controller as a 32-bit
+    signed int."""
+    longrepr = report.longrepr
+    if longrepr is not None and not isinstance(longrepr, str | tuple):
+        return None  # failures only: masking them again costs little
+    try:
+        return hash((longrepr, tuple(report.sections), tuple(getattr(report, "user_properties", ())))) \
+            & 0x7FFF_FFFF
+    except Exception:  # an unhashable (or oddly hashing) property value: never trust, never crash
+        return None
 
 
 def _already_masked(report: pytest.TestReport | pytest.CollectReport) -> bool:

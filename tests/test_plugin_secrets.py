@@ -245,3 +245,42 @@ def test_a_report_changed_after_masking_is_masked_again(pytester, local_server, 
     junit = (pytester.path / "junit.xml").read_text(encoding="utf-8")
     assert 'name="note"' in junit  # the property is there...
     assert secret not in junit  # ...masked
+
+
+@pytest.mark.parametrize("xdist", [[], ["-n", "2"]], ids=["inprocess", "xdist"])
+def test_a_report_changed_in_place_after_masking_is_masked_again(pytester, local_server, monkeypatch, xdist) -> None:
+    """plugin._stamp compares what a report holds, not how many: a conftest's makereport wrapper (it runs after
+    the plugin's masking) that replaces a captured-output section or a JUnit property with one of the same
+    count, or adds a section to the failure representation in place, is still masked in the terminal and JUnit."""
+    from test_plugin import make_workspace, serve_shop
+
+    secret = "Rp20-inPlace-58Fu"
+    monkeypatch.setenv("PARTNER_TOKEN", secret)  # a secret-looking variable name: masked by value
+    serve_shop(local_server)
+    make_workspace(pytester, local_server)
+    pytester.makeconftest("""
+        import os
+        import pytest
+
+        def pytest_runtest_call(item):
+            item.add_report_section("call", "stdout", "harmless")
+
+        @pytest.hookimpl(wrapper=True)
+        def pytest_runtest_makereport(item, call):
+            report = yield
+            note = "partner " + os.environ["PARTNER_TOKEN"]
+            for i, (title, content) in enumerate(report.sections):
+                report.sections[i] = (title, content + " " + note)  # same number of sections
+            if report.user_properties:
+                report.user_properties[-1] = ("key", note)  # same number of properties
+            if hasattr(report.longrepr, "addsection"):
+                report.longrepr.addsection("partner", note)  # the same failure representation object
+            return report
+    """)
+    result = pytester.runpytest("--apimon", "pool", "-k", "health or boom", "--junitxml", "junit.xml",
+                                "-o", "junit_logging=all", "-rA", *xdist)
+    assert result.ret == 1  # boom fails: it has a failure representation
+    junit = (pytester.path / "junit.xml").read_text(encoding="utf-8")
+    out = result.stdout.str() + result.stderr.str()
+    assert "harmless" in junit and "harmless" in out and "partner" in out  # the edits are there...
+    assert secret not in junit and secret not in out  # ...masked
