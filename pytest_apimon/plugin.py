@@ -592,10 +592,14 @@ def _prefetch(session: pytest.Session, run: ApimonRun) -> set[str]:
 def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Generator[None, object, object]:
     result = yield
     run = item.config.stash.get(RUN_KEY, None)
-    if run is not None and run.runner is not None and (item.session.shouldfail or item.session.shouldstop):
+    if run is None:
+        return result  # inert unless --apimon
+    if run.runner is not None and (item.session.shouldfail or item.session.shouldstop):
         run.runner.stop()  # -x / --maxfail: issue no new requests
-    if getattr(item, "result", None) is not None:
-        item.result = None  # type: ignore[attr-defined]  # reported (report.apimon); pytest keeps the item
+    from .items import _ApimonItem
+
+    if isinstance(item, _ApimonItem):  # another plugin's item keeps its own `result`
+        item.result = None  # reported (report.apimon); pytest keeps the item
     return result
 
 

@@ -154,6 +154,41 @@ def test_inert_without_apimon(pytester: pytest.Pytester, local_server: LocalServ
     assert "pytest-apimon" not in result.stdout.str()
 
 
+def test_other_items_keep_their_result(pytester: pytest.Pytester, local_server: LocalServer) -> None:
+    """plugin.pytest_runtest_protocol drops the result of an interface item once it is reported, and only that:
+    another plugin's item with a `result` attribute keeps it, with and without --apimon (inert unless --apimon)."""
+    serve_shop(local_server)
+    make_workspace(pytester, local_server)
+    pytester.makeconftest("""
+        import pytest
+
+        class CheckItem(pytest.Item):
+            def runtest(self):
+                self.result = "kept"
+
+        class CheckFile(pytest.File):
+            def collect(self):
+                yield CheckItem.from_parent(self, name="one")
+
+        def pytest_collect_file(file_path, parent):
+            if file_path.suffix == ".chk":
+                return CheckFile.from_parent(parent, path=file_path)
+
+        SEEN = []
+
+        def pytest_collection_finish(session):
+            SEEN.extend(i for i in session.items if isinstance(i, CheckItem))
+
+        def pytest_terminal_summary(terminalreporter):
+            terminalreporter.write_line("RESULT " + repr([getattr(i, "result", None) for i in SEEN]))
+    """)
+    write(pytester.path, "pool/user/own.chk", "x\n")
+    for args in (["pool/user/own.chk"], ["--apimon", "pool", "-k", "health or own"]):
+        result = pytester.runpytest(*args)
+        assert result.ret == 0
+        result.stdout.fnmatch_lines(["RESULT ['kept']"])
+
+
 def test_collection_leaves_the_garbage_collector_as_it_found_it(pytester: pytest.Pytester,
                                                                  local_server: LocalServer) -> None:
     """plugin.pytest_collection pauses the collector and freezes what collection built; after the run (also an
