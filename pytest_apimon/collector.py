@@ -6,7 +6,6 @@ A pytest plugin object registered by plugin.py on the process that sees every re
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Callable, Iterable
@@ -19,7 +18,7 @@ from . import alerts
 from .atomicfile import atomic_write
 from .categories import Category, Outcome
 from .messages import localize, say
-from .report import Extras, compute_stats, iter_json, render_json, render_markdown, render_terminal
+from .report import Extras, compute_stats, iter_json, render_markdown, render_terminal
 from .results import InterfaceResult, RunResult
 from .retries import is_rerun_report
 from .runner import host_of
@@ -126,19 +125,16 @@ class ResultCollector:
             # Walks the pools itself (the controller of an xdist run collected nothing).
             report = coverage.coverage(*_scan(coverage.scan(self.run.roots, rootdir=self.config.rootpath)))
             self.coverage = report
-            coverage_md = "\n" + coverage.render_coverage(report, self.run.lang, markdown=True)
+            # Masked like every output: a skipped interface's path or reason may hold a ${VAR}'s secret.
+            coverage_md = "\n" + red.text(coverage.render_coverage(report, self.run.lang, markdown=True))
             coverage_json = coverage.to_dict(report)
 
         def markdown() -> str:
             text = render_markdown(run_result, self.run.lang, cfg.report.title, redactor=red, extras=self.extras)
             return text + coverage_md
 
-        def as_json() -> str | Iterable[str]:
-            if coverage_json is None:  # written piece by piece: a large run is never held whole
-                return iter_json(run_result, redactor=red, extras=self.extras)
-            doc = json.loads(render_json(run_result, redactor=red, extras=self.extras))
-            doc["coverage"] = coverage_json
-            return json.dumps(doc, ensure_ascii=False, indent=2)
+        def as_json() -> Iterable[str]:  # written piece by piece: a large run is never held whole
+            return iter_json(run_result, redactor=red, extras=self.extras, coverage=coverage_json)
 
         outputs: tuple[tuple[str, str | None, Callable[[], str | Iterable[str]]], ...] = (
             ("report", cfg.report.markdown, markdown), ("json", cfg.report.json, as_json))
@@ -226,7 +222,7 @@ class ResultCollector:
             from . import coverage
 
             terminalreporter.section(say("term.coverage", lang))
-            write(coverage.render_coverage(self.coverage, lang).rstrip("\n"))
+            write(red.text(coverage.render_coverage(self.coverage, lang)).rstrip("\n"))
         alert = self.alert
         if alert is None:
             return

@@ -833,12 +833,12 @@ def render_json(run: RunResult, *, redactor: Redactor | None = None, extras: Ext
 _RESULTS_SLOT = "\x00results\x00"  # stands in for the records while the envelope is laid out
 
 
-def iter_json(run: RunResult, *, redactor: Redactor | None = None, extras: Extras | None = None
-              ) -> Iterator[str]:
+def iter_json(run: RunResult, *, redactor: Redactor | None = None, extras: Extras | None = None,
+              coverage: dict[str, Any] | None = None) -> Iterator[str]:
     """render_json's document in pieces, one result record at a time (atomicfile.atomic_write takes them), so
     a 10 000-interface run never holds all masked records and the whole text at once (its peak was 68 MB).
     The envelope is indented 2; each record is one line (json's C encoder: fast, and one line per interface
-    for grep and diff)."""
+    for grep and diff). `coverage` (coverage.to_dict, --apimon-coverage) is added as "coverage", masked."""
     red = redactor or Redactor()
     doc = {
         "env": red.text(run.env),
@@ -861,6 +861,8 @@ def iter_json(run: RunResult, *, redactor: Redactor | None = None, extras: Extra
     if extras is not None:
         doc["certificates"] = [red.value({**c.to_dict(), "message": c.describe(run.finished_at)})
                                for c in extras.certificates]
+    if coverage is not None:
+        doc["coverage"] = red.value(coverage)
     head, tail = json.dumps(doc, ensure_ascii=False, indent=2).split(json.dumps(_RESULTS_SLOT), 1)
     yield head
     results = sorted(run.results, key=_sort_key)

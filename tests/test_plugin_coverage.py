@@ -26,3 +26,31 @@ def test_coverage_lists_blind_spots(pytester, local_server: LocalServer, extra) 
     result.stdout.fnmatch_lines(["*pytest-apimon：监控覆盖*", "svc: *3*", "*还没上线*"])
     cov = json.loads((pytester.path / "r.json").read_text("utf-8"))["coverage"]["svc"]
     assert cov["documented"] == 3 and cov["monitored"] == 1 and cov["invalid"] == 1
+
+
+def test_coverage_is_masked_and_keeps_one_line_per_record(pytester, local_server: LocalServer, monkeypatch) -> None:
+    """A secret in a skipped interface's path or reason (a ${VAR} the document names) is masked in the coverage
+    part of the terminal, the Markdown report and results.json, like every other text; with the coverage the
+    results file still holds one record per line (report.iter_json)."""
+    secret = "Cv21-coverage-77Gh"
+    monkeypatch.setenv("PARTNER_TOKEN", secret)  # a secret-looking variable name: masked by value
+    local_server.route("GET", "/svc/ok", lambda r: {"ok": True})
+    write(pytester.path, "config.yaml", f"""
+        defaults: {{retries: 0}}
+        services:
+          svc: {{base_url: "{local_server.url}/svc"}}
+    """)
+    write(pytester.path, "pool/svc/api.yaml", """
+        - {name: ok, path: /ok}
+        - {name: later, path: "/later?access_token=${PARTNER_TOKEN}", skip: "not before ${PARTNER_TOKEN}"}
+    """)
+    result = pytester.runpytest("--apimon", "pool", "--apimon-coverage", "--apimon-json", "r.json",
+                                "--apimon-report", "r.md")
+    result.stdout.fnmatch_lines(["*pytest-apimon：监控覆盖*"])
+    text = (pytester.path / "r.json").read_text("utf-8")
+    for output in (result.stdout.str(), text, (pytester.path / "r.md").read_text("utf-8")):
+        assert "/later" in output and secret not in output
+    doc = json.loads(text)
+    assert doc["coverage"]["svc"]["skipped"][0]["reason"] == "not before ******"
+    records = [line for line in text.splitlines() if line.startswith('    {"nodeid": ')]
+    assert len(records) == len(doc["results"]) == 2
