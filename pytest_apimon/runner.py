@@ -37,6 +37,7 @@ class _Attempt:
     result: InterfaceResult | None = None
     started: bool = False
     started_at: float | None = None  # runner clock
+    abandoned: bool = False  # the hang guard answered for it: its slot was given to the next attempt
 
 
 @dataclass
@@ -161,8 +162,22 @@ class Runner:
                 hung = self._failure(job, f"no result within {limit:g} s: the check hung (hang guard)",
                                      category=Category.TIMEOUT, sub=HANG_SUB)
                 self._hung = True
+                self._abandon(job, att)
                 self._finish(job, attempt, hung)
         return self._hand_over(att)
+
+    def _abandon(self, job: _Job, att: _Attempt) -> None:
+        """The hang guard gave up on `att` (self._cond held): its thread may never come back, so its slot goes to
+        the next attempt, run by a fresh pool (the stuck thread keeps the old one). Otherwise checks hung in every
+        slot of the run, or of a host whose cap a 429 lowered, leave the attempts behind them never started,
+        and their waiters (the deadline counts from the start) wait for ever: a prefetched item has no
+        pytest-timeout marker (plugin.pytest_runtestloop)."""
+        att.abandoned = True
+        self._active -= 1
+        self._active_per_host[job.host] -= 1
+        stuck, self._pool = self._pool, ThreadPoolExecutor(self._concurrency, thread_name_prefix="apimon")
+        stuck.shutdown(wait=False)  # its other threads finish what they run and end
+        self._cond.notify_all()
 
     def _hand_over(self, att: _Attempt) -> InterfaceResult | None:
         """The attempt's result, given away: the item keeps it, the Runner no longer holds it (a 10 000-interface
@@ -265,8 +280,9 @@ class Runner:
             result = self._failure(job, f"internal error: {type(exc).__name__}: {exc}",
                                    category=Category.UNEXPECTED, sub="error")
         with self._cond:
-            self._active -= 1
-            self._active_per_host[job.host] -= 1
+            if not job.attempts[attempt].abandoned:  # else its slot was already given away (_abandon)
+                self._active -= 1
+                self._active_per_host[job.host] -= 1
             if not job.attempts[attempt].done.is_set():  # else the hang guard already answered for it
                 self._finish(job, attempt, result, sent)
 

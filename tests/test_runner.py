@@ -166,3 +166,36 @@ def test_a_result_is_handed_over_not_kept() -> None:
         assert second is not None and second.name == "b"
     finally:
         runner.close()
+
+
+@pytest.mark.timeout(60)  # a hang guard only: without the fix result("next") never returns
+@pytest.mark.parametrize(("concurrency", "per_host"), [(1, 4), (4, 1)], ids=["run-wide", "per-host"])
+def test_a_check_the_hang_guard_gave_up_on_frees_its_slot(concurrency: int, per_host: int) -> None:
+    """A hung check keeps its thread (threads cannot be killed), but once the hang guard answered for it its slot
+    goes to the next attempt: with every slot (of the run, or of a host after a 429 halved its cap) held by hung
+    checks, the attempts behind them never started, so their waiters (which count the deadline from the start)
+    waited for ever. Prefetched items have no pytest-timeout marker to end that wait (plugin.pytest_runtestloop)."""
+    release = threading.Event()
+    now = [0.0]
+
+    def check(interface: Interface) -> InterfaceResult:
+        if interface.name == "hangs":
+            release.wait(30)  # a check stuck outside any socket deadline
+        return InterfaceResult(nodeid="", service="svc", module="m", name=interface.name, outcome=Outcome.PASSED)
+
+    def clock() -> float:
+        now[0] += 1.0  # every look at the clock is one second later: the deadline passes without real waiting
+        return now[0]
+
+    runner = Runner(check, concurrency=concurrency, max_per_host=per_host, retry=RetryPolicy(retries=0),
+                    host=lambda i: "h", clock=clock, deadline=lambda i: 5.0, poll=0.01)
+    runner.start([("hangs", itf("hangs")), ("next", itf("next")), ("last", itf("last"))])
+    try:
+        hung = runner.result("hangs")
+        assert hung is not None and (hung.category, hung.sub) == (Category.TIMEOUT, "hang")
+        for key in ("next", "last"):
+            result = runner.result(key)
+            assert result is not None and result.outcome == Outcome.PASSED and result.name == key
+    finally:
+        release.set()
+        runner.close()
