@@ -530,16 +530,24 @@ def credential_header_values(headers: dict[str, Any] | None) -> list[str]:
 
 
 def mask_in_place(obj: Any, mask: Callable[[str], str], _depth: int = 0) -> Any:
-    """Mask every string inside obj: lists and dicts are changed in place, tuples rebuilt, and the
-    attributes of plain objects (pytest's failure representations: entries, lines, function arguments,
-    locals, file locations, sections) rewritten. Returns the masked object (a new one for str and tuple).
+    """Mask every string inside obj: lists and dicts (values and str keys) are changed in place, tuples rebuilt,
+    and the attributes of plain objects (pytest's failure representations: entries, lines, function arguments,
+    locals, file locations, sections) rewritten; bytes are masked as UTF-8 text, and a list, tuple or dict
+    nested deeper than 16 levels becomes its masked repr. Returns the masked object (a new one for str, bytes
+    and tuple when something was masked).
 
     This is what lets the pytest shell mask a report without knowing how pytest will render it.
     """
     if isinstance(obj, str):
         return mask(obj)
-    if _depth > 16 or obj is None or isinstance(obj, _ATOMS):
+    if obj is None or isinstance(obj, _ATOMS):
         return obj
+    if isinstance(obj, bytes):  # e.g. a response body a user's check records as a JUnit property
+        text = obj.decode("utf-8", "replace")
+        masked = mask(text)
+        return obj if masked == text else masked.encode("utf-8")
+    if _depth > 16:  # a cycle, or nesting past any report's: a container becomes the text it renders as
+        return mask(repr(obj)) if isinstance(obj, list | tuple | dict) else obj
     if isinstance(obj, list):
         for i, v in enumerate(obj):
             new = _leaf(v, mask, _depth)
@@ -558,10 +566,15 @@ def mask_in_place(obj: Any, mask: Callable[[str], str], _depth: int = 0) -> Any:
             return obj  # nothing masked (JUnit properties of a passed check): the same tuple
         return type(obj)(*items) if hasattr(obj, "_fields") else tuple(items)
     if isinstance(obj, dict):
+        renamed: list[tuple[str, str]] = []
         for k, v in obj.items():
             new = _leaf(v, mask, _depth)
             if new is not v:
                 obj[k] = new  # replacing a value does not change the dict's size: safe while iterating
+            if k.__class__ is str and (key := mask(k)) != k:
+                renamed.append((k, key))  # a key is rendered too (str(value) of a JUnit property)
+        for old, key in renamed:
+            obj[key] = obj.pop(old)
         return obj
     attrs = getattr(obj, "__dict__", None)
     if isinstance(attrs, dict):
@@ -572,7 +585,7 @@ def mask_in_place(obj: Any, mask: Callable[[str], str], _depth: int = 0) -> Any:
     return obj
 
 
-_ATOMS = (int, float, bytes)  # bool is an int
+_ATOMS = (int, float)  # bool is an int
 
 
 def _leaf(value: Any, mask: Callable[[str], str], depth: int) -> Any:
@@ -584,7 +597,7 @@ def _leaf(value: Any, mask: Callable[[str], str], depth: int) -> Any:
     return mask_in_place(value, mask, depth + 1)
 
 
-_ATOM_TYPES = frozenset({int, float, bool, bytes})
+_ATOM_TYPES = frozenset({int, float, bool})
 
 
 def _literal(secret: str) -> str:

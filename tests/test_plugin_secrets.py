@@ -284,3 +284,32 @@ def test_a_report_changed_in_place_after_masking_is_masked_again(pytester, local
     out = result.stdout.str() + result.stderr.str()
     assert "harmless" in junit and "harmless" in out and "partner" in out  # the edits are there...
     assert secret not in junit and secret not in out  # ...masked
+
+
+def test_a_users_property_of_bytes_deep_lists_or_dict_keys_is_masked(pytester, local_server, monkeypatch) -> None:
+    """redact.mask_in_place masks every text JUnit renders from a property value (junitxml writes str(value)):
+    bytes (a response body a user's own check records), a dict's keys, and lists nested past the walk's depth."""
+    from test_plugin import make_workspace, serve_shop
+
+    secret = "Rp22-userProp-64Hw"
+    monkeypatch.setenv("PARTNER_TOKEN", secret)  # a secret-looking variable name: masked by value
+    serve_shop(local_server)
+    make_workspace(pytester, local_server)
+    write(pytester.path, "pool/user/test_own.py", """
+        import os
+
+        def test_own(record_property):
+            secret = os.environ["PARTNER_TOKEN"]
+            deep = [secret]
+            for _ in range(20):
+                deep = [deep]
+            record_property("body", ("token " + secret).encode())
+            record_property("seen", {secret: 1})
+            record_property("deep", deep)
+    """)
+    result = pytester.runpytest("--apimon", "pool", "-k", "health or own", "--junitxml", "junit.xml")
+    assert result.ret == 0
+    junit = (pytester.path / "junit.xml").read_text(encoding="utf-8")
+    for name in ("body", "seen", "deep"):
+        assert f'name="{name}"' in junit  # the properties are there...
+    assert secret not in junit  # ...masked

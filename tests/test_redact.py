@@ -391,3 +391,19 @@ def test_text_gives_back_the_same_object_when_nothing_is_masked_and_plain_str_fo
     for _ in range(2):
         value = red.text(Category.NETWORK)
         assert type(value) is str and value == "network"
+
+
+def test_mask_in_place_masks_bytes_dict_keys_and_deep_nesting() -> None:
+    """Everything str() of a value shows is masked: bytes (as UTF-8 text; unchanged bytes stay the same object),
+    str dict keys, and lists nested past the walk's depth (their masked repr)."""
+    from pytest_apimon.redact import mask_in_place
+
+    red = Redactor(["Sx9-secretValue-42"])
+    plain = b"nothing here"
+    deep: list = ["Sx9-secretValue-42"]
+    for _ in range(20):
+        deep = [deep]
+    out = mask_in_place([b"a Sx9-secretValue-42 b", plain, {"Sx9-secretValue-42": 1, "ok": 2}, deep], red.text)
+    assert out[0] == f"a {MASK} b".encode() and out[1] is plain
+    assert out[2] == {MASK: 1, "ok": 2}
+    assert "Sx9-secretValue-42" not in repr(out) and MASK in repr(out[3])
