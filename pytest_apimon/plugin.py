@@ -719,6 +719,14 @@ class ReportMasker:
         if not _already_masked(report):
             _mask_report(report, self.config)
 
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_report_to_serializable(self, report: pytest.TestReport | pytest.CollectReport) -> None:
+        """An xdist worker serializes each report as it sends it, and the controller trusts what it gets
+        (_already_masked): a hook that changed the report on the worker after pytest_runtest_logreport's check
+        is caught here. Returns None: pytest's own implementation serializes."""
+        if not _already_masked(report):
+            _mask_report(report, self.config)
+
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_sessionfinish(session: pytest.Session) -> None:

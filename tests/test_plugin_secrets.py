@@ -313,3 +313,35 @@ def test_a_users_property_of_bytes_deep_lists_or_dict_keys_is_masked(pytester, l
     for name in ("body", "seen", "deep"):
         assert f'name="{name}"' in junit  # the properties are there...
     assert secret not in junit  # ...masked
+
+
+def test_what_a_worker_changes_after_masking_is_masked_before_it_is_sent(pytester, local_server, monkeypatch) -> None:
+    """The xdist controller trusts a worker's reports (plugin._already_masked: `worker_id`), so the worker
+    checks them again as it serializes them for the controller: a hook that runs on the worker after the
+    plugin's masking (here a tryfirst logreport hook of a conftest loaded before the plugin registered its
+    masker) and adds a JUnit property holding a secret is masked in the controller's JUnit file."""
+    from test_plugin import make_workspace, serve_shop
+
+    secret = "Wk25-workerEdit-47Pq"
+    monkeypatch.setenv("PARTNER_TOKEN", secret)  # a secret-looking variable name: masked by value
+    serve_shop(local_server)
+    make_workspace(pytester, local_server)
+    pytester.makeconftest("""
+        import os
+        import pytest
+
+        ON_WORKER = []
+
+        def pytest_configure(config):
+            ON_WORKER.append(hasattr(config, "workerinput"))
+
+        @pytest.hookimpl(tryfirst=True)
+        def pytest_runtest_logreport(report):
+            if ON_WORKER[0]:
+                report.user_properties.append(("note", "partner " + os.environ["PARTNER_TOKEN"]))
+    """)
+    result = pytester.runpytest("--apimon", "pool", "-k", "health", "--junitxml", "junit.xml", "-n", "2")
+    assert result.ret == 0
+    junit = (pytester.path / "junit.xml").read_text(encoding="utf-8")
+    assert 'name="note"' in junit  # the property is there...
+    assert secret not in junit  # ...masked
