@@ -56,7 +56,11 @@ class ResultCollector:
         if data is not None and data.get("category") == "rate_limited":  # every attempt counts, reruns too
             host = host_of(data.get("url") or "", data.get("service") or "")
             self.run.rate_limited[host] = self.run.rate_limited.get(host, 0) + 1
-        if data is None or is_rerun_report(report):
+        if is_rerun_report(report):
+            return
+        if data is None:
+            if report.failed and report.nodeid not in self.run.results:
+                self._record_crash(report)
             return
         # The run's copy is the InterfaceResult below; pytest keeps every report to the end (10 000 dicts).
         del report.apimon  # type: ignore[attr-defined]
@@ -71,6 +75,27 @@ class ResultCollector:
             if result.reason and result.reason not in headline:
                 headline += f" | {result.reason}"
             log.warning("%s", self.run.redactor.text(headline))
+
+    def _record_crash(self, report: pytest.TestReport) -> None:
+        """A failed report of an interface that carries no result: xdist made it on the controller because the
+        worker died while checking it (its "worker 'gw0' crashed while running …" report). pytest counts it
+        failed, so the run does too: `unexpected` / `crash`, with xdist's line as the reason. Without this the
+        report said "all passed" while pytest said "1 failed". A user's own test in the pool is not an
+        interface (its file is not a document) and stays pytest's alone."""
+        from .documents import is_document, service_and_module
+
+        file, _, name = report.nodeid.partition("::")
+        path = Path(self.config.rootpath, file)
+        root = self.run.pool_root_for(path)
+        if not name or root is None or not is_document(path):
+            return
+        service, module = service_and_module(path, root)
+        text = str(report.longrepr or "").strip().splitlines()
+        self.run.results[report.nodeid] = result = InterfaceResult(
+            nodeid=report.nodeid, service=service, module=module, name=name, outcome=Outcome.FAILED,
+            category=Category.UNEXPECTED, sub="crash", reason=self.run.redactor.excerpt(text[0] if text else "", 300),
+            key=f"{service}/{name}", pool=self.run.pool_name(root), file=file)
+        log.warning("%s", self.run.redactor.text(f"{result.headline(self.run.lang)} | {result.reason}"))
 
     def run_result(self) -> RunResult:
         runner = self.run.runner

@@ -152,6 +152,31 @@ def test_crashed_worker_items_are_still_checked_and_rerun(pytester, local_server
     assert names == [f"i{i:02d}" for i in range(10)]
 
 
+def test_an_interface_that_crashed_its_worker_is_failed_in_the_report_not_all_passed(pytester, local_server) -> None:
+    """Retries 0: the worker dies while checking i01 and xdist reports it failed from the controller (no
+    report.apimon). The run's report and JSON count it failed too (unexpected/crash), never "all passed"."""
+    for i in range(3):
+        local_server.route("GET", f"/svc/i{i}", lambda r: {"ok": True})
+    pool(pytester, local_server, 3, "retries: 0")
+    pytester.makeconftest("""
+        import os
+
+        def pytest_runtest_call(item):
+            if item.name == "i01":
+                os._exit(1)
+    """)
+    result = pytester.runpytest("--apimon", "pool", "-n", "2", "--apimon-json", "r.json",
+                                "--apimon-report", "r.md", "--apimon-lang", "en")
+    assert result.parseoutcomes().get("failed") == 1
+    doc = json.loads((pytester.path / "r.json").read_text("utf-8"))
+    assert doc["stats"]["total"] == 3 and doc["stats"]["failed"] == 1
+    crashed = [r for r in doc["results"] if r["outcome"] == "failed"]
+    assert [(r["name"], r["service"], r["category"], r["sub"]) for r in crashed] == [("i01", "svc", "unexpected",
+                                                                                        "crash")]
+    assert "crashed" in crashed[0]["reason"]
+    assert "all passed" not in (pytester.path / "r.md").read_text("utf-8").lower()
+
+
 def test_other_dist_modes_keep_their_scheduler(pytester, local_server) -> None:
     for i in range(4):
         local_server.route("GET", f"/svc/i{i}", lambda r: {"ok": True})
