@@ -7,8 +7,9 @@ and that must stay cheap. Everything else in the package is internal and may cha
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from .lazy import lazy_attributes
 
 __all__ = [
     "ApimonError", "Category", "Config", "ConfigError", "DocumentError", "DocumentFile", "Engine", "Interface",
@@ -37,10 +38,4 @@ if TYPE_CHECKING:
     from .state import StateStore
 
 
-def __getattr__(name: str) -> Any:
-    module = _HOME.get(name)
-    if module is None:
-        raise AttributeError(f"module 'pytest_apimon' has no attribute {name!r}")
-    value = getattr(import_module(f".{module}", __name__), name)
-    globals()[name] = value  # the next lookup is a plain attribute
-    return value
+__getattr__ = lazy_attributes(__name__, _HOME, globals())

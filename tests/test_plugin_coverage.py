@@ -9,14 +9,19 @@ from localserver import LocalServer
 from test_plugin import XDIST, write
 
 
-@pytest.mark.parametrize("extra", XDIST)
-def test_coverage_lists_blind_spots(pytester, local_server: LocalServer, extra) -> None:
+def one_service(pytester: pytest.Pytester, local_server: LocalServer) -> None:
+    """config.yaml with one service `svc` on `local_server`, whose /ok answers."""
     local_server.route("GET", "/svc/ok", lambda r: {"ok": True})
     write(pytester.path, "config.yaml", f"""
         defaults: {{retries: 0}}
         services:
           svc: {{base_url: "{local_server.url}/svc"}}
     """)
+
+
+@pytest.mark.parametrize("extra", XDIST)
+def test_coverage_lists_blind_spots(pytester, local_server: LocalServer, extra) -> None:
+    one_service(pytester, local_server)
     write(pytester.path, "pool/svc/api.yaml", """
         - {name: ok, path: /ok}
         - {name: later, path: /later, skip: 还没上线}
@@ -34,12 +39,7 @@ def test_coverage_is_masked_and_keeps_one_line_per_record(pytester, local_server
     results file still holds one record per line (report.iter_json)."""
     secret = "Cv21-coverage-77Gh"
     monkeypatch.setenv("PARTNER_TOKEN", secret)  # a secret-looking variable name: masked by value
-    local_server.route("GET", "/svc/ok", lambda r: {"ok": True})
-    write(pytester.path, "config.yaml", f"""
-        defaults: {{retries: 0}}
-        services:
-          svc: {{base_url: "{local_server.url}/svc"}}
-    """)
+    one_service(pytester, local_server)
     write(pytester.path, "pool/svc/api.yaml", """
         - {name: ok, path: /ok}
         - {name: later, path: "/later?access_token=${PARTNER_TOKEN}", skip: "not before ${PARTNER_TOKEN}"}

@@ -9,10 +9,10 @@ notify/base.py, never from here (no import cycle).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from importlib import import_module
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..lazy import lazy_attributes
 from ..messages import localize, platform, say
 from .base import SEND_ON_CHOICES, DeliveryResult, Notification, Notifier, default_outbox_dir, should_send
 
@@ -38,13 +38,7 @@ _HOME = {"DingTalkNotifier": "dingtalk", "FeishuNotifier": "feishu", "Outbox": "
 _PLATFORMS = (("WeComNotifier", "wecom"), ("DingTalkNotifier", "dingtalk"), ("FeishuNotifier", "feishu"))
 
 
-def __getattr__(name: str) -> Any:
-    module = _HOME.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(import_module(f".{module}", __name__), name)
-    globals()[name] = value  # the next lookup is a plain attribute
-    return value
+__getattr__ = lazy_attributes(__name__, _HOME, globals())
 
 
 def _provider(name: str) -> type[WeComNotifier]:
