@@ -10,13 +10,16 @@ They reuse the run's token machinery: the same cached token as the documents, on
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
 
 import pytest
-import requests
 
-from .engine import service_session
-from .runstate import ApimonRun
 from .stash import RUN_KEY
+
+if TYPE_CHECKING:  # plugin.py registers this module in every --apimon process, an xdist controller too
+    import requests
+
+    from .runstate import ApimonRun
 
 
 def _run(request: pytest.FixtureRequest) -> ApimonRun:
@@ -40,6 +43,8 @@ def apimon_token(request: pytest.FixtureRequest) -> Callable[[str], str]:
 @pytest.fixture(scope="session")
 def apimon_session(request: pytest.FixtureRequest) -> Iterator[Callable[[str], requests.Session]]:
     """apimon_session("nurse") -> an authenticated requests.Session bound to the service's base URL."""
+    from .engine import service_session
+
     run = _run(request)
     sessions: dict[str, requests.Session] = {}
 

@@ -187,7 +187,6 @@ def pytest_configure(config: pytest.Config) -> None:
     paths = config.getoption("apimon")
     if not paths:
         return
-    from .parsecache import ParseCache
     from .redact import Redactor, env_secrets
     from .retries import refuse_thread_timeout
     from .runstate import ApimonRun
@@ -216,7 +215,6 @@ def pytest_configure(config: pytest.Config) -> None:
         except ValueError as exc:
             raise pytest.UsageError(f"pytest-apimon: --apimon-shard: {exc}") from None
     _configure_concurrency(config, run)
-    run.parse_cache = ParseCache(cfg.state_path, cfg.limits)
     if config.args_source != pytest.Config.ArgsSource.ARGS:
         # The PATHs were consumed by --apimon: collect exactly them, not testpaths or the cwd. They are the run's
         # arguments, so the header must not say "testpaths: …" (pytest prints it for ArgsSource.TESTPATHS).
@@ -736,7 +734,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         return
     if run.runner is not None:
         run.runner.close()
-    run.parse_cache.save()
+    run.save_parse_cache()
     if run.is_worker and run._engine is not None:
         config.workeroutput["apimon_token_stats"] = run._engine.tokens.stats()  # type: ignore[attr-defined]
     if run._engine is not None:

@@ -17,10 +17,6 @@ from functools import lru_cache
 from typing import Any
 from urllib.parse import quote, quote_plus
 
-from requests.exceptions import RequestException
-from requests.models import PreparedRequest
-from requests.utils import requote_uri
-
 MASK = "******"
 ELLIPSIS = "…"  # ends every text pytest-apimon shortens (excerpt)
 # How a cut is marked: ours ("…") and the ASCII form libraries and _document_fields.describe use.
@@ -164,6 +160,11 @@ def encoded_variants(value: str) -> set[str]:
     query (derived by preparing a URL with requests, not guessed: `requote_uri` keeps `/` and other safe
     characters, urllib3 upper-cases an existing `%xx`), as `urlencode` writes a parameter or form field, and
     as a JSON string escapes it once or twice (a server echoing the request JSON inside a JSON string)."""
+    # Imported here: a run with no secret to mask (an xdist controller of such a run) never needs requests.
+    from requests.exceptions import RequestException
+    from requests.models import PreparedRequest
+    from requests.utils import requote_uri
+
     out = {value, quote(value, safe=""), quote_plus(value)}
     try:
         out.add(requote_uri(value))

@@ -1,6 +1,9 @@
 """Per-process run state: what one pytest process knows about the current monitoring run.
 
-Plain Python (no pytest import); plugin.py keeps one ApimonRun in config.stash.
+Plain Python (no pytest import); plugin.py keeps one ApimonRun in config.stash. An xdist controller holds one too
+but never reads a document or sends a request, so what only those need (documents, the parse cache, the engine
+and its token cache, the runner) is imported where it is first used: not on the controller's start-up, which
+comes before any worker starts (issue 15, ARCHITECTURE.md "Imports follow use").
 """
 
 from __future__ import annotations
@@ -9,20 +12,21 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .config import Config
-from .documents import Interface, NameRegistry
-from .engine import Engine
-from .importers.refs import FragmentIndex
 from .messages import say
-from .parsecache import ParseCache
 from .redact import Redactor
-from .report import reason_text
 from .results import InterfaceResult
 from .retries import RetryPolicy
-from .runner import Runner, host_of
 from .sharding import Shard
-from .tokencache import TokenCache
+
+if TYPE_CHECKING:
+    from .documents import Interface, NameRegistry
+    from .engine import Engine
+    from .importers.refs import FragmentIndex
+    from .parsecache import ParseCache
+    from .runner import Runner
 
 TOKEN_STAT_KEYS = ("logins", "login_failures", "cache_hits", "cache_misses", "file_hits", "relogins")
 
@@ -36,7 +40,6 @@ class ApimonRun:
     is_worker: bool
     run_id: str = ""  # the same in every xdist worker of one run (failed logins are shared per run)
     token_dir: Path | None = None  # shared token cache folder (state folder, or a per-run temp folder)
-    names: NameRegistry = field(default_factory=NameRegistry)
     keys: set[str] = field(default_factory=set)  # interface keys claimed during collection (items.py)
     collected: set[str] = field(default_factory=set)  # node ids the run set out to check (controller)
     started_at: float = field(default_factory=time.time)
@@ -51,17 +54,45 @@ class ApimonRun:
     runner: Runner | None = None
     skips: dict[str, str] = field(default_factory=dict)  # interface key -> reason (open circuits)
     token_stats: dict[str, int] = field(default_factory=dict)  # summed over workers (controller)
-    parse_cache: ParseCache = field(default_factory=lambda: ParseCache(None))
     markers: set[str] = field(default_factory=set)  # marker names known to pytest (document tags added)
     warnings: list[str] = field(default_factory=list)  # shown at the end of the terminal summary
     fragments: dict[Path, FragmentIndex] = field(default_factory=dict)  # pool root -> files other files $ref
     proxy: str | None = None  # HTTP(S)_PROXY the services' requests go through (report header); None: direct
     rate_limited: dict[str, int] = field(default_factory=dict)  # host -> 429 answers to the monitor (controller)
     _engine: Engine | None = None
+    _names: NameRegistry | None = None
+    _parse_cache: ParseCache | None = None
     _pool_names: dict[Path, str] = field(default_factory=dict)  # pool_name per root (asked once per file)
+
+    @property
+    def names(self) -> NameRegistry:
+        """Interface names claimed so far in this process (duplicates across files), made on first use."""
+        if self._names is None:
+            from .documents import NameRegistry
+
+            self._names = NameRegistry()
+        return self._names
+
+    @property
+    def parse_cache(self) -> ParseCache:
+        """The parse cache in the state folder (parsecache.py), opened on first use: the first document this
+        process reads. An xdist controller reads none, so it never opens (nor saves) one."""
+        if self._parse_cache is None:
+            from .parsecache import ParseCache
+
+            self._parse_cache = ParseCache(self.config.state_path, self.config.limits)
+        return self._parse_cache
+
+    def save_parse_cache(self) -> None:
+        """Save the parse cache if this process opened one (see parse_cache)."""
+        if self._parse_cache is not None:
+            self._parse_cache.save()
 
     def engine(self) -> Engine:
         if self._engine is None:
+            from .engine import Engine
+            from .tokencache import TokenCache
+
             # Another process's login holds the lock at most about one login request long; waiting longer would
             # hold this service's threads past their hang guard.
             wait = self.config.defaults.timeout + self.config.defaults.connect_timeout
@@ -90,6 +121,8 @@ class ApimonRun:
 
     def host(self, itf: Interface) -> str:
         """The host an interface's request goes to (for the per-host cap); cheap, it runs per item."""
+        from .runner import host_of
+
         if itf.url:
             return host_of(itf.url, itf.service)
         base = self.config.service(itf.service).base_url or itf.fallback_base_url
@@ -98,6 +131,8 @@ class ApimonRun:
     def details(self, result: InterfaceResult) -> str:
         """Failure text below the headline, in the run's language: reason, then the masked request and
         response (header lines and bodies are the exchange's own text)."""
+        from .report import reason_text
+
         lang = self.lang
         lines = [say("fail.reason", lang, text=reason_text(result, lang))] if result.reason else []
         if result.method:
@@ -122,6 +157,8 @@ class ApimonRun:
         """True when another file in the pool `$ref`s this one (a piece of a spec, not a document)."""
         index = self.fragments.get(pool_root)
         if index is None:
+            from .importers.refs import FragmentIndex
+
             index = self.fragments[pool_root] = FragmentIndex(pool_root)
         return path in index
 

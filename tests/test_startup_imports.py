@@ -150,3 +150,63 @@ def test_every_catalogue_pattern_compiles() -> None:
     assert len(lazy) > 300
     for pattern in lazy:
         assert pattern.compiled().pattern == pattern.pattern
+
+
+# Under `-n 2` the controller starts the workers (xdist's pytest_sessionstart) only after its own configure, and
+# it never reads a document or sends a request: what only those need must not be imported on its start-up.
+CONTROLLER_START_UNUSED = (
+    "requests", "pytest_apimon.engine", "pytest_apimon.auth", "pytest_apimon.probe", "pytest_apimon.tokencache",
+    "pytest_apimon.parsecache", "pytest_apimon.documents", "pytest_apimon.importers.refs",
+)
+# Of those, what the controller never needs in the whole run (the report header's proxy comes from
+# probe.proxy_in_use, after the workers were started; the token cache is purged of the run's failed logins
+# at the end).
+CONTROLLER_UNUSED = ("pytest_apimon.engine", "pytest_apimon.auth", "pytest_apimon.parsecache")
+
+XDIST_RECORDER = """
+import json
+import sys
+
+import pytest
+
+
+def _name(config):
+    workerinput = getattr(config, "workerinput", None)
+    return workerinput["workerid"] if workerinput is not None else "controller"
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionstart(session):  # on the controller, before xdist starts the workers
+    name = _name(session.config) + "-start"
+    (session.config.rootpath / f"{name}.json").write_text(json.dumps(sorted(sys.modules)), encoding="utf-8")
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_unconfigure(config):
+    (config.rootpath / f"{_name(config)}.json").write_text(json.dumps(sorted(sys.modules)), encoding="utf-8")
+"""
+
+
+def test_the_xdist_controller_imports_no_request_machinery(pytester: pytest.Pytester,
+                                                           ok_server: LocalServer) -> None:
+    (pytester.path / "config.yaml").write_text(f"services:\n  shop:\n    base_url: {ok_server.url}\n",
+                                              encoding="utf-8")
+    pool = pytester.path / "pool" / "shop"
+    pool.mkdir(parents=True)
+    for n in range(4):
+        (pool / f"api{n}.yaml").write_text(PLAIN_DOC.replace("name: ok", f"name: ok{n}"), encoding="utf-8")
+    pytester.makeconftest(XDIST_RECORDER)
+    result = pytester.runpytest_subprocess("--apimon", "pool", "-p", "no:cacheprovider", "-n", "2")
+    assert result.ret == 0, result.stdout.str()
+    assert ok_server.count("/ok") == 4
+
+    def modules(name: str) -> set[str]:
+        return set(json.loads((pytester.path / f"{name}.json").read_text(encoding="utf-8")))
+
+    start, end = modules("controller-start"), modules("controller")
+    assert "pytest_apimon.runstate" in start and "pytest_apimon.collector" in end  # the plugin did run there
+    assert sorted(m for m in CONTROLLER_START_UNUSED if m in start) == []
+    assert sorted(m for m in CONTROLLER_UNUSED if m in end) == []
+    workers = [modules(w) for w in ("gw0", "gw1")]
+    # Each is imported by a worker (so a misspelt name or a module renamed away fails here).
+    assert sorted(m for m in CONTROLLER_START_UNUSED if not any(m in w for w in workers)) == []
