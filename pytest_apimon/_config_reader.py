@@ -162,7 +162,7 @@ def at_least(minimum: int) -> Callable[[Any], int]:
 def positive_duration(value: Any) -> float:
     seconds = parse_duration(value)
     if seconds <= 0:
-        raise ValueError(f"expected a duration > 0, got {describe(value)}")
+        raise ValueError(f"expected a duration > 0 like 2h or 30m, got {describe(value)}")
     return seconds
 
 

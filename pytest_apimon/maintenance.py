@@ -33,7 +33,7 @@ from datetime import datetime, tzinfo
 from typing import Any
 
 from . import times
-from ._config_reader import SectionReader, describe, nonempty, parse_duration
+from ._config_reader import SectionReader, describe, nonempty, positive_duration
 from .loader import Path_
 
 WEEK = 7 * 86400
@@ -247,7 +247,7 @@ class _Reader(SectionReader):
             self.fail(path + ("duration",), "use either 'end' or 'duration', not both")
         if section.get("end") is None and section.get("duration") is None:
             self.fail(path, "a maintenance window needs 'end' or 'duration'")
-        duration = self.value(section, path, "duration", _positive_duration, None)
+        duration = self.value(section, path, "duration", positive_duration, None)
         if section.get("days") is not None:
             days = self.value(section, path, "days", parse_days, ())
             start = self.value(section, path, "start", _clock, 0)
@@ -294,13 +294,6 @@ def _zone_name(value: Any) -> str:
     text = nonempty(value).strip()
     times.parse_zone(text)  # ValueError names the accepted forms
     return text
-
-
-def _positive_duration(value: Any) -> float:
-    seconds = parse_duration(value)
-    if seconds <= 0:
-        raise ValueError(f"expected a duration > 0 like 2h or 30m, got {describe(value)}")
-    return seconds
 
 
 def parse_maintenance(global_raw: Any, services_raw: Mapping[str, Any] | None = None, *,
