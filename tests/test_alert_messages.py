@@ -12,8 +12,9 @@ import pytest
 from fake_wecom import KEY, FakeWeCom
 
 from pytest_apimon import alerts
-from pytest_apimon.config import load_config
+from pytest_apimon.config import Config, load_config
 from pytest_apimon.redact import Redactor
+from pytest_apimon.report import Extras
 from pytest_apimon.results import InterfaceResult, RunResult
 
 KEY2 = "11111111-2222-3333-4444-555555555555"
@@ -51,6 +52,15 @@ def run_at(i: int, down: set[str], names: tuple[str, ...] = ("order/下单", "or
     return RunResult(t, t + 5, "prod", results)
 
 
+def record(cfg: Config, run: RunResult, lang: str = "zh") -> tuple[alerts.AlertOutcome, Extras]:
+    """The end of one run as a fresh process does it: open the memory at the run's start, finish, close."""
+    memory = alerts.Memory.open(cfg, now=run.started_at)
+    try:
+        return alerts.finish(run, cfg, lang, Redactor(), memory)
+    finally:
+        memory.close()
+
+
 def day(cfg_path: Path, script: dict[int, set[str]], runs: int = 96, lang: str = "zh",
         names: tuple[str, ...] = ("order/下单", "order/支付", "member/登录")) -> None:
     """runs every 15 min; script: run index -> the set of failing keys from then on."""
@@ -58,12 +68,7 @@ def day(cfg_path: Path, script: dict[int, set[str]], runs: int = 96, lang: str =
     down: set[str] = set()
     for i in range(runs):
         down = script.get(i, down)
-        run = run_at(i, down, names)
-        memory = alerts.Memory.open(cfg, now=run.started_at)
-        try:
-            alerts.finish(run, cfg, lang, Redactor(), memory)
-        finally:
-            memory.close()
+        record(cfg, run_at(i, down, names), lang)
 
 
 def reports(fake: FakeWeCom, key: str = KEY) -> list[list[str]]:
@@ -157,13 +162,7 @@ def test_one_incident_one_thread_and_a_late_group_starts_with_new(tmp_path: Path
             down = {4: {"member/登录"}, 12: set()}.get(i, down)
             if i == 6:
                 path.write_text(path.read_text() + late, encoding="utf-8")
-            cfg = load_config(path)
-            run = run_at(i, down)
-            memory = alerts.Memory.open(cfg, now=run.started_at)
-            try:
-                alerts.finish(run, cfg, "zh", Redactor(), memory)
-            finally:
-                memory.close()
+            record(load_config(path), run_at(i, down))
         main, member, added = (([r[0] for r in reports(fake, k)]) for k in (KEY, KEY2, KEY3))
         # main and member: NEW (run 4), reminder (run 8, +1 h), RECOVERED (run 12): one thread, one id
         for firsts in (main, member):

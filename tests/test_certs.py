@@ -15,6 +15,7 @@ from fake_wecom import KEY, FakeWeCom
 from hypothesis import given
 from hypothesis import strategies as st
 from localserver import IssuedCert, LocalServer, Response, issue_cert
+from test_alert_messages import record
 from test_statuspage import by_id, parse
 
 from pytest_apimon import alerts, certs
@@ -279,12 +280,7 @@ def _run(t: float, shop_days: float, pay_days: float) -> RunResult:
 
 
 def _finish(cfg_path: Path, run: RunResult) -> alerts.AlertOutcome:
-    cfg = load_config(cfg_path)
-    memory = alerts.Memory.open(cfg, now=run.started_at)
-    try:
-        outcome, extras = alerts.finish(run, cfg, "zh", Redactor(), memory)
-    finally:
-        memory.close()
+    outcome, extras = record(load_config(cfg_path), run)
     outcome.extras = extras  # type: ignore[attr-defined]
     return outcome
 

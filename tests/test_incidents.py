@@ -123,11 +123,9 @@ def test_incident_id_survives_across_runs_in_the_database(tmp_path: Path) -> Non
     state.db, no incidents.json is written; after the recovery the next outage has a new id."""
     import textwrap
 
-    from test_alert_messages import run_at
+    from test_alert_messages import record, run_at
 
-    from pytest_apimon import alerts
     from pytest_apimon.config import load_config
-    from pytest_apimon.redact import Redactor
 
     with FakeWeCom(keys=[KEY]) as fake:
         path = tmp_path / "config.yaml"
@@ -142,13 +140,7 @@ def test_incident_id_survives_across_runs_in_the_database(tmp_path: Path) -> Non
         down: set[str] = set()
         for i in range(12):
             down = script.get(i, down)
-            cfg = load_config(path)
-            run = run_at(i, down)
-            memory = alerts.Memory.open(cfg, now=run.started_at)
-            try:
-                alerts.finish(run, cfg, "zh", Redactor(), memory)
-            finally:
-                memory.close()
+            record(load_config(path), run_at(i, down))
         ids = [re.findall(r"#([0-9a-f]{6})", m.content) for m in fake.for_key(KEY) if m.msgtype == "markdown"]
         seen = [i[0] for i in ids if i]  # the first screens: NEW, reminder, RECOVERED; NEW, RECOVERED
         a, b = seen[0], seen[-1]
