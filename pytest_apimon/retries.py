@@ -255,7 +255,7 @@ def dedupe_junit_reruns(config: pytest.Config) -> None:
 
     pytest-rerunfailures reports every attempt; junitxml then writes each as its own testcase and the
     failed attempts look like passes (a known pytest-rerunfailures behaviour with junitxml). The last entry per
-    nodeid is the final outcome.
+    nodeid is the final outcome. An entry without a name (what a rerun worker crash leaves) is dropped too.
     Uses junitxml's internals (xml_key, node_reporters_ordered); does nothing if they ever change.
     """
     try:
@@ -267,7 +267,7 @@ def dedupe_junit_reruns(config: pytest.Config) -> None:
     if not isinstance(ordered, list):
         return
 
-    def key(rep: object) -> object:
+    def key(rep: object) -> tuple[str | None, str | None] | int:
         # A finalized reporter keeps only its XML element (its __dict__ is cleared).
         try:
             element = rep.to_xml()  # type: ignore[attr-defined]
@@ -277,4 +277,7 @@ def dedupe_junit_reruns(config: pytest.Config) -> None:
 
     keys = [key(rep) for rep in ordered]
     last = {k: i for i, k in enumerate(keys)}
-    ordered[:] = [rep for i, rep in enumerate(ordered) if last[keys[i]] == i]
+    # A worker crash that rerunfailures reruns leaves an entry without a name (xdist's crash report, marked
+    # "rerun", is opened as a testcase but never described): it is no test, and the rerun has its own entry.
+    nameless = {i for i, k in enumerate(keys) if isinstance(k, tuple) and k[1] is None}
+    ordered[:] = [rep for i, rep in enumerate(ordered) if last[keys[i]] == i and i not in nameless]

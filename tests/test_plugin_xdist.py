@@ -143,13 +143,15 @@ def test_crashed_worker_items_are_still_checked_and_rerun(pytester, local_server
                 open({str(marker)!r}, "w").close()
                 os._exit(1)
     """)
-    result = pytester.runpytest("--apimon", "pool", "-n", "2", "--apimon-json", "r.json")
+    result = pytester.runpytest("--apimon", "pool", "-n", "2", "--apimon-json", "r.json", "--junitxml", "j.xml")
     outcomes = result.parseoutcomes()
     assert marker.exists()
     assert outcomes.get("passed") == 10, result.stdout.str()
     assert outcomes.get("rerun") == 1  # the crashed item, rerun by pytest-rerunfailures
     names = sorted(r["name"] for r in json.loads((pytester.path / "r.json").read_text("utf-8"))["results"])
     assert names == [f"i{i:02d}" for i in range(10)]
+    # JUnit: one testcase per interface, also after the crash (junitxml opens a nameless one for the crash)
+    assert sorted(c.get("name") for c in ET.parse(pytester.path / "j.xml").getroot().iter("testcase")) == names
 
 
 def test_an_interface_that_crashed_its_worker_is_failed_in_the_report_not_all_passed(pytester, local_server) -> None:
