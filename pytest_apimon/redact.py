@@ -586,7 +586,8 @@ def mask_in_place(obj: Any, mask: Callable[[str], str], _depth: int = 0) -> Any:
     return obj
 
 
-_ATOMS = (int, float)  # bool is an int
+_ATOM_TYPES = frozenset({int, float, bool})  # numbers: nothing to mask (mask_in_place, _leaf)
+_ATOMS = tuple(_ATOM_TYPES)  # for isinstance: their subclasses too
 
 
 def _leaf(value: Any, mask: Callable[[str], str], depth: int) -> Any:
@@ -596,9 +597,6 @@ def _leaf(value: Any, mask: Callable[[str], str], depth: int) -> Any:
     if value is None or value.__class__ in _ATOM_TYPES:
         return value
     return mask_in_place(value, mask, depth + 1)
-
-
-_ATOM_TYPES = frozenset({int, float, bool})
 
 
 def _literal(secret: str) -> str:
