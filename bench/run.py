@@ -8,6 +8,8 @@ What it does (see docs/benchmarks.md):
 
 1. starts bench/target.py (asyncio HTTP/1.1 keep-alive, fixed latency) as a separate process and proves it
    is not the bottleneck with a plain thread-pool client at --target-check concurrent connections;
+   Before any timing it byte-compiles pytest_apimon, as `pip install` does (--no-compile: not; see
+   compile_plugin);
 2. per N, writes a temporary pool (10 services x N/10 interfaces, --per-file interfaces per YAML file)
    and a config.yaml pointing at the target (retries 0), then runs
    ``python -m pytest --apimon POOL -q -p no:cacheprovider --apimon-json out.json`` (+ ``-n K`` for xdistK)
@@ -17,6 +19,7 @@ What it does (see docs/benchmarks.md):
 3. measures wall time, the peak of VmRSS summed over the pytest process and all its descendants (sampled
    from /proc every --sample-ms), CPU time (user+sys of reaped children, getrusage deltas), and the tool
    overhead per interface = ``elapsed_ms`` from out.json minus the server latency (P50/P95);
+   Each plain row and each reference row is run --repeat times (default 3) and shows the medians;
 4. runs the same N through bench/reference.py (32 `requests` threads in one process) for comparison;
 5. times collection only (``--co -q``) of --collect documents, twice (cold, then warm: a parse cache shows);
 6. with --flaky: 1000 interfaces of which 50 answer 503 twice then 200, retries 3 with 1 s / x2 backoff,
@@ -35,12 +38,14 @@ import platform
 import re
 import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
 import urllib.request
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -121,12 +126,33 @@ class Measured:
     rc: int
     stdout: str
     started_epoch: float = 0.0
+    last_wall_s: float | None = None  # the last run's own wall time (phases() pairs it with started_epoch)
+    runs: int = 1
 
 
 ENV: dict[str, str] | None = None  # environment of the measured subprocesses (set by --plugin-src)
 
 
-def measure(cmd: list[str], *, cwd: Path, log: Path, sample_s: float, timeout: float) -> Measured:
+def measure(cmd: list[str], *, cwd: Path, log: Path, sample_s: float, timeout: float, repeat: int = 1,
+            before_each: Callable[[], object] | None = None) -> Measured:
+    """Run cmd `repeat` times (before_each() ahead of each run) and return the median wall time, CPU time and
+    peak memory, each its own median (single runs on a 2-core VM differ by ±0.15 CPU-s). stdout, the start
+    time and `last_wall_s` are the last run's: the caller reads that run's output files."""
+    runs = []
+    for _ in range(max(1, repeat)):
+        if before_each is not None:
+            before_each()
+        runs.append(_measure_once(cmd, cwd=cwd, log=log, sample_s=sample_s, timeout=timeout))
+    last = runs[-1]
+    if len(runs) == 1:
+        return last
+    return Measured(statistics.median(r.wall_s for r in runs), statistics.median(r.peak_mb for r in runs),
+                    max(r.procs for r in runs), statistics.median(r.cpu_s for r in runs),
+                    next((r.rc for r in runs if r.rc), 0), last.stdout, last.started_epoch, last.wall_s,
+                    len(runs))
+
+
+def _measure_once(cmd: list[str], *, cwd: Path, log: Path, sample_s: float, timeout: float) -> Measured:
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started_epoch = time.time()
     start = time.perf_counter()
@@ -307,7 +333,8 @@ def phases(results: list[dict], m: Measured) -> tuple[float, float, float] | Non
         return None
     first = min(a for a, _ in spans)
     last = max(b for _, b in spans)
-    return first - m.started_epoch, last - first, m.started_epoch + m.wall_s - last
+    wall = m.wall_s if m.last_wall_s is None else m.last_wall_s
+    return first - m.started_epoch, last - first, m.started_epoch + wall - last
 
 
 def read_results(path: Path) -> list[dict]:
@@ -336,6 +363,23 @@ def plugin_source(src: Path | None) -> str:
     except (subprocess.CalledProcessError, OSError):
         commit = "not a git checkout" + (" (--plugin-src)" if src else "")
     return f"{where} ({commit})"
+
+
+def compile_plugin() -> str:
+    """Byte-compile the measured pytest_apimon once, before any timing, as `pip install` does for an installed
+    package (pip compiles every module to `__pycache__` at install time; pytest, requests and the standard
+    library the reference imports are all compiled). An editable checkout is never compiled at install, and with
+    PYTHONDONTWRITEBYTECODE=1 Python would then compile the plugin from source in every measured run (0.08-0.15
+    CPU-s on the 2-core VM in docs/benchmarks.md) -- a cost of the checkout, not of the tool. --no-compile
+    measures that case."""
+    code = ("import compileall, pathlib, pytest_apimon; "
+            "print(compileall.compile_dir(pathlib.Path(pytest_apimon.__file__).resolve().parent, quiet=1))")
+    try:
+        done = subprocess.run([sys.executable, "-c", code], env=ENV, capture_output=True, text=True, check=True)
+    except subprocess.CalledProcessError as exc:
+        return f"compiling failed ({exc.stderr.strip()[-200:]}); measured from source"
+    return "compiled before timing, as pip install does" if done.stdout.strip() == "True" else \
+        "compiled with errors; measured partly from source"
 
 
 def machine() -> dict[str, str]:
@@ -423,16 +467,17 @@ class Bench:
         cmd = [sys.executable, str(HERE / "reference.py"), "--base", self.target.url,
                "--paths-file", str(paths_file), "--workers", str(workers)]
         ideal = n * self.args.latency / workers
-        self.target.control("/__reset", {})
         cpu0 = self.target.cpu_s()
-        m = measure(cmd, cwd=self.work, log=out, sample_s=self.args.sample_ms / 1000, timeout=self.timeout_for(ideal))
+        repeat = self.args.repeat if kind == "reference" else 1
+        m = measure(cmd, cwd=self.work, log=out, sample_s=self.args.sample_ms / 1000, timeout=self.timeout_for(ideal),
+                    repeat=repeat, before_each=lambda: self.target.control("/__reset", {}))
         try:
             data = json.loads(m.stdout)
         except ValueError:
             data = {"latencies_ms": [], "ok": 0, "wall_s": None}
         p50, p95 = overhead(data["latencies_ms"], self.args.latency)
         row = Row(kind, f"threads{workers}", n, workers, m.wall_s, ideal, m.peak_mb, m.procs, m.cpu_s, p50, p95,
-                  passed=data["ok"], failed=n - data["ok"], rc=m.rc, server_cpu_s=self.target.cpu_s() - cpu0,
+                  passed=data["ok"], failed=n - data["ok"], rc=m.rc, server_cpu_s=(self.target.cpu_s() - cpu0) / m.runs,
                   extra={"inner_wall_s": data.get("wall_s")})
         stats = self.target.control("/__stats")
         inner = data.get("wall_s")
@@ -469,7 +514,10 @@ class Bench:
         ideal = n * self.args.latency / inflight
         log = self.logs / f"{kind}_{mode}_{n}_{concurrency}{tag}.log"
         cpu0 = self.target.cpu_s()
-        m = measure(cmd, cwd=self.work, log=log, sample_s=self.args.sample_ms / 1000, timeout=self.timeout_for(ideal))
+        # The flaky scenario is not repeated: its failures are used up by the first run (flaky()).
+        repeat = self.args.repeat if kind == "apimon" else 1
+        m = measure(cmd, cwd=self.work, log=log, sample_s=self.args.sample_ms / 1000, timeout=self.timeout_for(ideal),
+                    repeat=repeat)
         results = read_results(out)
         lat = [r["elapsed_ms"] for r in results if r.get("elapsed_ms") is not None and r.get("outcome") == "passed"]
         p50, p95 = overhead(lat, self.args.latency)
@@ -478,7 +526,7 @@ class Bench:
         flaky = sum(bool(r.get("flaky")) for r in results)
         note = "" if m.rc == 0 and passed == n else f"rc={m.rc}, {passed}/{n} passed — see {log}"
         row = Row(kind, mode, n, inflight, m.wall_s, ideal, m.peak_mb, m.procs, m.cpu_s, p50, p95,
-                  passed, failed, flaky, m.rc, self.target.cpu_s() - cpu0, phases(results, m), note)
+                  passed, failed, flaky, m.rc, (self.target.cpu_s() - cpu0) / m.runs, phases(results, m), note)
         self.rows.append(row)
         self.say(f"  {kind}: {fmt_row(row)}")
         return row
@@ -690,6 +738,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--keep-test-plugins", action="store_true",
                     help="measure with the pytest plugins of the test extra loaded (hypothesis's); by default they "
                          "are turned off with -p no:NAME, since a monitoring install does not have them")
+    ap.add_argument("--repeat", type=int, default=3,
+                    help="runs per reference and plain apimon row; each row shows the medians (default 3; the "
+                         "flaky scenario, the target check and collection run once)")
+    ap.add_argument("--no-compile", dest="compile", action="store_false",
+                    help="do not byte-compile pytest_apimon before timing (see compile_plugin): with "
+                         "PYTHONDONTWRITEBYTECODE=1 every run then compiles the plugin from source")
     ap.add_argument("--plugin-src", type=Path,
                     help="import pytest_apimon from this folder (prepended to PYTHONPATH), e.g. a `git archive` "
                          "snapshot, so edits to the working tree during a long run do not change what is measured")
@@ -705,6 +759,7 @@ def main(argv: list[str] | None = None) -> int:
         ENV["PYTHONPATH"] = os.pathsep.join([str(args.plugin_src.resolve()), *filter(None, [ENV.get("PYTHONPATH")])])
     facts = machine()
     facts["plugin"] = plugin_source(args.plugin_src)
+    facts["plugin_bytecode"] = compile_plugin() if args.compile else "not compiled (--no-compile)"
     global EXTRA_ARGS
     EXTRA_ARGS = [] if args.keep_test_plugins else test_plugin_args()
     facts["test_plugins_off"] = ("no (--keep-test-plugins)" if args.keep_test_plugins
@@ -739,7 +794,9 @@ def main(argv: list[str] | None = None) -> int:
           f"PYTHONDONTWRITEBYTECODE={facts['PYTHONDONTWRITEBYTECODE']}, "
           f"test-extra plugins turned off: {facts['test_plugins_off']}")
     print(f"Versions: {facts['versions']}")
-    print(f"Plugin measured: {facts['plugin']}")
+    print(f"Plugin measured: {facts['plugin']}; bytecode: {facts['plugin_bytecode']}")
+    print(f"Each reference and plain apimon row: median of {args.repeat} run(s) (wall, CPU and peak memory each "
+          "its own median); target check, collection and the flaky scenario: one run.")
     print(f"Server latency {args.latency * 1000:.0f} ms; in flight = --apimon-concurrency (in-process), "
           f"workers × {args.xdist_inflight} (xdist), threads (reference). ideal = N × latency / in flight.")
     print()
