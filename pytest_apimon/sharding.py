@@ -3,9 +3,10 @@
 Plain Python (no pytest, no xdist import). Two splits, both deterministic functions of the collected items,
 so that every participant computes the same answer on its own:
 
-- `worker_share`: the items an xdist worker is handed up front and prefetches (round robin over the
-  collection order: every worker gets a similar mix of hosts, so per-host caps divided by the number of
-  workers still add up to the configured cap).
+- `worker_share`: the items an xdist worker is handed up front and prefetches (each block of `workercount`
+  consecutive items gives one to every worker, in a hashed rotation: every worker gets a similar mix of
+  hosts, so per-host caps divided by the number of workers still add up to the configured cap, and failures
+  that recur with a fixed stride are spread over the workers).
 - `assign_shards`: the items of `--apimon-shard K/N` (services first, so a service's login happens on one
   shard; a service larger than a fair share is split by interface key).
 """
@@ -34,9 +35,36 @@ def share_index(workerid: str, workercount: int) -> int | None:
     return index if index < workercount else None
 
 
-def worker_share(n_items: int, index: int, workercount: int) -> range:
-    """Positions (in collection order) of the items worker `index` of `workercount` checks: round robin."""
-    return range(index, n_items, max(1, workercount))
+def worker_share(n_items: int, index: int, workercount: int) -> list[int]:
+    """Positions (ascending, in collection order) of the items worker `index` of `workercount` checks.
+
+    The collection is cut into blocks of `workercount` consecutive items and each block gives one item to every
+    worker, rotated by a hash of the block's number (_block_rotation). Shares differ by at most one item, and
+    every worker gets a similar mix of hosts (so per-host caps divided among the workers still add up), as with
+    plain round robin. Unlike round robin, items that fail with a fixed stride (the 3rd interface of every
+    5-interface document, or every 20th interface) do not all land on one worker whenever the stride is a
+    multiple of the worker count: that worker's concurrency (the total divided by the workers) then carried all
+    their retries alone while the others sat idle (docs/scaling.md). The hash spreads them as evenly as chance
+    does, for every stride."""
+    count = max(1, workercount)
+    share: list[int] = []
+    for block in range(-(-n_items // count)):
+        position = block * count + (index - _block_rotation(block)) % count
+        if position < n_items:
+            share.append(position)
+    return share
+
+
+def _block_rotation(block: int) -> int:
+    """A well-mixed 32-bit hash of a block number: MurmurHash3's finalizer (fmix32; public domain), so that
+    consecutive blocks, and blocks an arithmetic progression apart, get unrelated rotations. A multiplicative
+    hash alone left visible patterns for strides such as 20 with 8 workers."""
+    h = block & 0xFFFF_FFFF
+    h ^= h >> 16
+    h = (h * 0x85EB_CA6B) & 0xFFFF_FFFF
+    h ^= h >> 13
+    h = (h * 0xC2B2_AE35) & 0xFFFF_FFFF
+    return h ^ (h >> 16)
 
 
 def divide(total: int, parts: int) -> int:

@@ -11,6 +11,8 @@ import threading
 import xml.etree.ElementTree as ET
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from localserver import LocalServer, Response
 from test_plugin import write
 
@@ -250,6 +252,28 @@ def test_share_helpers() -> None:
     for bad in ("0/3", "4/3", "a/b", "", "1/0"):
         with pytest.raises(ValueError):
             parse_shard(bad)
+
+
+@given(st.integers(0, 3000), st.integers(1, 33))
+def test_worker_shares_partition_the_collection_evenly(n_items: int, workers: int) -> None:
+    shares = [worker_share(n_items, k, workers) for k in range(workers)]
+    assert sorted(i for s in shares for i in s) == list(range(n_items))  # every item once
+    assert all(s == sorted(s) for s in shares)  # prefetched in collection order
+    assert max(map(len, shares)) - min(map(len, shares)) <= 1  # balanced
+    # Every block of `workers` consecutive items gives one to each worker: a similar mix of hosts everywhere.
+    for k, share in enumerate(shares):
+        assert [i // workers for i in share] == list(range(len(share))), k
+
+
+@pytest.mark.parametrize("workers", [2, 3, 4, 5, 8])
+@pytest.mark.parametrize("stride", [2, 4, 5, 8, 10, 20, 40])
+def test_failures_with_a_fixed_stride_are_spread_over_the_workers(workers: int, stride: int) -> None:
+    """Issue 15's flaky benchmark fails every 20th of 1000 interfaces: plain round robin gave all 50 (and their
+    retries) to one worker of 2 or 4. A failing stride must never pile onto one worker like that."""
+    failing = set(range(stride - 1, 1000, stride))
+    per_worker = [len(failing.intersection(worker_share(1000, k, workers))) for k in range(workers)]
+    fair = len(failing) / workers
+    assert max(per_worker) <= 1.6 * fair + 3, per_worker  # round robin: up to `workers` × fair
 
 
 def test_shards_keep_services_together_and_cover_everything() -> None:
