@@ -59,7 +59,10 @@ class ResultCollector:
         if is_rerun_report(report):
             return
         if data is None:
-            if report.failed and report.nodeid not in self.run.results:
+            earlier = self.run.results.get(report.nodeid)
+            # A worker that died after the item's check had reported (in its teardown) makes pytest count the
+            # item passed and then failed: the run counts it failed, as pytest's exit code does.
+            if report.failed and (earlier is None or earlier.outcome != Outcome.FAILED):
                 self._record_crash(report)
             return
         # The run's copy is the InterfaceResult below; pytest keeps every report to the end (10 000 dicts).
@@ -78,10 +81,10 @@ class ResultCollector:
 
     def _record_crash(self, report: pytest.TestReport) -> None:
         """A failed report of an interface that carries no result: xdist made it on the controller because the
-        worker died while checking it (its "worker 'gw0' crashed while running …" report). pytest counts it
-        failed, so the run does too: `unexpected` / `crash`, with xdist's line as the reason. Without this the
-        report said "all passed" while pytest said "1 failed". A user's own test in the pool is not an
-        interface (its file is not a document) and stays pytest's alone."""
+        worker died while checking it (its "worker 'gw0' crashed while running …" report), or after its check
+        passed. pytest counts it failed, so the run does too: `unexpected` / `crash`, with xdist's line as the
+        reason. Without this the report said "all passed" while pytest said "1 failed". A user's own test in
+        the pool is not an interface (its file is not a document) and stays pytest's alone."""
         from .documents import is_document, service_and_module
 
         file, _, name = report.nodeid.partition("::")
