@@ -132,7 +132,9 @@ class RerunDriver:
     def __init__(self, run: ApimonRun, config: pytest.Config, protocol: Callable[..., object]) -> None:
         self.protocol = protocol
         retry = run.retry
-        self.active = retry.retries > 0  # no retries: pytest's own protocol, as for any other item
+        # No retries: pytest's own protocol, as for any other item; except where xdist itself runs a crashed
+        # item again (CrashRerun): rerunfailures' protocol then skips the item whose crash was its last attempt.
+        self.active = retry.retries > 0 or requeues_crashed_items(config)
         settings: dict[str, object] = {
             "reruns": retry.retries,
             # In-process the Runner already waited the backoff before the next attempt.
@@ -161,13 +163,82 @@ class RerunDriver:
 
 
 def register_rerun_driver(config: pytest.Config, run: ApimonRun) -> None:
-    """Register the RerunDriver when pytest-rerunfailures is installed (else there are no retries)."""
+    """Register the RerunDriver when pytest-rerunfailures is installed (else there are no retries), and on an
+    xdist controller the CrashRerun hooks."""
     rerunfailures = config.pluginmanager.getplugin("rerunfailures")
     if rerunfailures is not None and hasattr(rerunfailures, "pytest_runtest_protocol"):
-        config.pluginmanager.register(RerunDriver(run, config, rerunfailures.pytest_runtest_protocol),
-                                      "apimon-reruns")
-        if run.is_worker and run.retry.retries > 0:
+        driver = RerunDriver(run, config, rerunfailures.pytest_runtest_protocol)
+        config.pluginmanager.register(driver, "apimon-reruns")
+        if run.is_worker and driver.active:
             no_delayed_status_db(config)
+    if not run.is_worker and config.pluginmanager.hasplugin("xdist"):
+        config.pluginmanager.register(CrashRerun(run, config), "apimon-crash-reruns")
+
+
+# xdist's schedulers that put a crashed worker's unfinished work unit back in the queue whole, the item that
+# was running when the worker died included (LoadScopeScheduling.remove_node; loadfile and loadgroup subclass
+# it): that item runs again whatever pytest-rerunfailures decides, since they do not implement
+# mark_test_pending.
+_REQUEUEING_DIST_MODES = ("loadscope", "loadfile", "loadgroup")
+
+
+def requeues_crashed_items(config: pytest.Config) -> bool:
+    """Whether this xdist run's scheduler runs a crashed item again by itself (`--dist loadscope`, `loadfile`,
+    `loadgroup`; see CrashRerun). A worker is told by the controller (xdist sets a worker's `dist` to "no")."""
+    workerinput = getattr(config, "workerinput", None)
+    if workerinput is not None:
+        return bool(workerinput.get("apimon_requeues_crashes"))
+    return bool(getattr(config.option, "numprocesses", None)) and config.getvalue("dist") in _REQUEUEING_DIST_MODES
+
+
+class CrashRerun:
+    """xdist controller: one final outcome per interface whose check killed its worker (xdist's public
+    `pytest_handlecrashitem` hook, which may change the report it is given).
+
+    xdist reports such an item failed, from the controller, with `when="???"`; pytest-rerunfailures (its own
+    implementation of the hook, run before this trylast one) turns it into a rerun and queues the item again
+    while retries are left, through `sched.mark_test_pending`. Two things remained wrong:
+
+    - `--dist loadscope` / `loadfile` / `loadgroup`: their scheduler does not implement mark_test_pending, so
+      rerunfailures leaves the crash failed ("could not be rescheduled") — yet the scheduler itself had already
+      queued the item again with the rest of its work unit, and it ran: pytest counted the crash failed *and*
+      the rerun passed (one interface, two outcomes), while the report and JSON showed the rerun. Here the
+      crash is a rerun while retries are left, as under the default scheduler; after the last one it stays
+      failed, and RerunDriver's protocol on the worker skips the item xdist queued again (rerunfailures'
+      protocol returns at once for an item that already failed more often than its retries allow).
+    - A final crash's `when="???"` made junitxml write an <error> where pytest's terminal and the report say
+      failed; it is the check (the call phase) that died, so it is reported as a call failure: <failure>.
+
+    Only interface items (a document under an --apimon pool); a user's own tests are left to xdist and
+    rerunfailures."""
+
+    def __init__(self, run: ApimonRun, config: pytest.Config) -> None:
+        self.run = run
+        self.config = config
+        self.crashes: dict[str, int] = {}  # node id -> times it killed its worker in this run
+
+    def is_interface(self, nodeid: str) -> bool:
+        """Whether `nodeid` names an interface: an item of a document under one of the run's pools."""
+        from pathlib import Path
+
+        from .documents import is_document
+
+        file, _, name = nodeid.partition("::")
+        path = Path(self.config.rootpath, file)
+        return bool(name) and self.run.pool_root_for(path) is not None and is_document(path)
+
+    def pytest_configure_node(self, node: object) -> None:
+        node.workerinput["apimon_requeues_crashes"] = requeues_crashed_items(self.config)  # type: ignore[attr-defined]
+
+    @_hookimpl(trylast=True)
+    def pytest_handlecrashitem(self, crashitem: str, report: pytest.TestReport) -> None:
+        if not self.is_interface(crashitem):
+            return
+        crashes = self.crashes[crashitem] = self.crashes.get(crashitem, 0) + 1
+        if report.outcome == "failed" and crashes <= self.run.retry.retries and requeues_crashed_items(self.config):
+            report.outcome = "rerun"  # type: ignore[assignment]
+        if report.outcome == "failed":
+            report.when = "call"
 
 
 def no_delayed_status_db(config: pytest.Config) -> bool:
