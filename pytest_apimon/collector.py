@@ -67,6 +67,11 @@ class ResultCollector:
             return
         # The run's copy is the InterfaceResult below; pytest keeps every report to the end (10 000 dicts).
         del report.apimon  # type: ignore[attr-defined]
+        earlier = self.run.results.get(report.nodeid)
+        if earlier is not None and earlier.sub == "crash" and earlier.category == Category.UNEXPECTED:
+            # Its worker died on its last attempt, and xdist ran it once more (--dist loadscope without
+            # pytest-rerunfailures, docs/scaling.md): pytest counted that crash failed, so the run keeps it.
+            return
         result = InterfaceResult.from_dict(data)
         if result.circuit_open and self.memory is not None:
             state = self.memory.states.get(result.key)
