@@ -188,7 +188,8 @@ def requeues_crashed_items(config: pytest.Config) -> bool:
     workerinput = getattr(config, "workerinput", None)
     if workerinput is not None:
         return bool(workerinput.get("apimon_requeues_crashes"))
-    return bool(getattr(config.option, "numprocesses", None)) and config.getvalue("dist") in _REQUEUEING_DIST_MODES
+    # xdist's own test for distribution (its _is_distribution_mode): workers to start (`-n`, `--tx`) and a mode.
+    return bool(getattr(config.option, "tx", None)) and config.getvalue("dist") in _REQUEUEING_DIST_MODES
 
 
 class CrashRerun:
