@@ -131,6 +131,10 @@ class Measured:
 
 
 ENV: dict[str, str] | None = None  # environment of the measured subprocesses (set by --plugin-src)
+# Where the helper processes that find the measured pytest_apimon run: `python -c` puts the current directory
+# first on sys.path, so run from a checkout they found its pytest_apimon instead of --plugin-src's (the
+# measured runs start in the scratch rootdir).
+NEUTRAL_CWD = tempfile.gettempdir()
 
 
 def measure(cmd: list[str], *, cwd: Path, log: Path, sample_s: float, timeout: float, repeat: int = 1,
@@ -353,7 +357,7 @@ def plugin_source(src: Path | None) -> str:
         "import pathlib, pytest_apimon; print(pathlib.Path(pytest_apimon.__file__).resolve().parent.parent)"
     )
     try:
-        where = subprocess.run([sys.executable, "-c", code], env=ENV, capture_output=True, text=True,
+        where = subprocess.run([sys.executable, "-c", code], env=ENV, cwd=NEUTRAL_CWD, capture_output=True, text=True,
                                check=True).stdout.strip()
     except subprocess.CalledProcessError:
         return "?"
@@ -375,7 +379,8 @@ def compile_plugin() -> str:
     code = ("import compileall, pathlib, pytest_apimon; "
             "print(compileall.compile_dir(pathlib.Path(pytest_apimon.__file__).resolve().parent, quiet=1))")
     try:
-        done = subprocess.run([sys.executable, "-c", code], env=ENV, capture_output=True, text=True, check=True)
+        done = subprocess.run([sys.executable, "-c", code], env=ENV, cwd=NEUTRAL_CWD, capture_output=True, text=True,
+                              check=True)
     except subprocess.CalledProcessError as exc:
         return f"compiling failed ({exc.stderr.strip()[-200:]}); measured from source"
     return "compiled before timing, as pip install does" if done.stdout.strip() == "True" else \
