@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import atexit
 import gc
 import logging
@@ -61,26 +60,6 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                        ("prometheus", "Prometheus textfile path"), ("lang", "report language (zh|en)"),
                        ("concurrency", "in-process concurrency")):
         parser.addini(f"apimon_{name}", f"pytest-apimon {text}", default="")
-
-
-@pytest.hookimpl(wrapper=True, tryfirst=True)
-def pytest_load_initial_conftests(early_config: pytest.Config, parser: pytest.Parser,
-                                  args: list[str]) -> Generator[None, None, None]:
-    """An --apimon run captures output with `--capture=sys` unless the command line, PYTEST_ADDOPTS or `addopts`
-    chose a method. The checks run in the Runner's threads, not in the item's call phase, so pytest's per-phase
-    capture cannot attribute their output to an interface anyway; what the default fd method adds is two `dup2`
-    and an `fstat` per stream on every phase of every item: 0.10-0.15 CPU-s per 1000 interfaces
-    (docs/benchmarks.md). Python-level output (print, sys.stdout) is still captured and masked in the report's
-    sections. Runs first (tryfirst wrapper) so pytest's capture plugin builds its manager with the method
-    chosen here; `args` is parsed again into `config.option` after this hook, so both agree."""
-    ns = early_config.known_args_namespace
-    if getattr(ns, "apimon", None) and getattr(ns, "capture", None) == "fd":
-        unset = object()
-        chosen = parser.parse_known_args(args, namespace=argparse.Namespace(capture=unset)).capture
-        if chosen is unset:  # argparse fills in a default only where the namespace has none
-            ns.capture = "sys"
-            args.insert(0, "--capture=sys")
-    return (yield)
 
 
 def _config_path(config: pytest.Config) -> Path | None:

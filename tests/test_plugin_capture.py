@@ -1,9 +1,8 @@
-"""Issue 15 (CPU per interface): an --apimon run captures output with `--capture=sys` unless the user chose a
-method (command line, PYTEST_ADDOPTS, ini `addopts`); a run without --apimon keeps pytest's default. Python-level
-output is still captured, and masked, in a failing interface's report.
-
-Each run records, at its end, the method pytest's capture manager was built with (what `config.option.capture`
-says and what the per-item capture does must agree: the test prints in the call phase and looks for it)."""
+"""Issue 15 (CPU per interface) tried `--capture=sys` as the default of an --apimon run and withdrew it (README,
+"Choices we made"): output written through a stream object taken while pytest's capture was paused (a conftest's
+saved `sys.stdout`, a rich Console, tqdm) then went straight to the terminal, and a secret printed that way was not
+masked. An --apimon run keeps pytest's own default, and such output lands in the item's captured section, masked.
+Found by the red team; the saved-stream test is theirs."""
 
 from __future__ import annotations
 
@@ -16,9 +15,19 @@ RECORDER = """
 import json
 import sys
 
+_saved = {}
+
+
+def pytest_sessionstart(session):
+    _saved["out"] = sys.stdout
+
 
 def pytest_runtest_call(item):
     print("PRINTED-IN-CALL", item.name, "s3cr3t-Planted-Value")
+
+
+def pytest_runtest_teardown(item):
+    print("SAVED-STREAM", item.name, "Bearer s3cr3t-Planted-Value", file=_saved["out"])
 
 
 def pytest_unconfigure(config):
@@ -56,46 +65,24 @@ def _method(pytester: pytest.Pytester, name: str = "main") -> str:
     return str(json.loads((pytester.path / f"capture-{name}.json").read_text(encoding="utf-8")))
 
 
-@pytest.mark.parametrize(("args", "addopts", "env", "expected"), [
-    ((), None, None, "sys"),
-    (("-s",), None, None, "no"),
-    (("-vs",), None, None, "no"),
-    (("--capture=fd",), None, None, "fd"),
-    (("--capture", "tee-sys"), None, None, "tee-sys"),
-    ((), "--capture=fd", None, "fd"),
-    ((), None, "--capture=fd", "fd"),
-])
-def test_the_method_is_sys_unless_the_user_chose_one(pool: pytest.Pytester, monkeypatch: pytest.MonkeyPatch,
-                                                      args: tuple[str, ...], addopts: str | None,
-                                                      env: str | None, expected: str) -> None:
-    if addopts is not None:
-        pool.makeini(f"[pytest]\naddopts = {addopts}\n")
-    if env is not None:
-        monkeypatch.setenv("PYTEST_ADDOPTS", env)
+def test_output_is_captured_and_masked_also_through_a_stream_saved_before_capture(pool: pytest.Pytester) -> None:
+    result = pool.runpytest_subprocess("--apimon", "pool", "-p", "no:cacheprovider", "-rA")
+    out = result.stdout.str() + result.stderr.str()
+    assert result.ret == 1, out  # `broken` fails
+    assert _method(pool) == "fd"  # pytest's default, untouched
+    assert "Captured stdout call" in out and "PRINTED-IN-CALL broken" in out
+    assert "SAVED-STREAM broken" in out  # in the captured teardown section of the failing item
+    assert "s3cr3t-Planted-Value" not in out
+
+
+@pytest.mark.parametrize(("args", "expected"), [(("-s",), "no"), (("--capture=sys",), "sys")])
+def test_the_users_choice_is_kept(pool: pytest.Pytester, args: tuple[str, ...], expected: str) -> None:
     result = pool.runpytest_subprocess("--apimon", "pool", "-p", "no:cacheprovider", *args)
-    assert result.ret == 1, result.stdout.str()  # `broken` fails
+    assert result.ret == 1, result.stdout.str()
     assert _method(pool) == expected
 
 
-def test_python_output_is_still_captured_and_masked(pool: pytest.Pytester) -> None:
-    result = pool.runpytest_subprocess("--apimon", "pool", "-p", "no:cacheprovider", "-rA")
-    out = result.stdout.str()
-    assert _method(pool) == "sys"
-    # Captured (it is in the failing interface's section, not loose in the output) and masked there.
-    assert "Captured stdout call" in out
-    assert "PRINTED-IN-CALL broken" in out
-    assert "s3cr3t-Planted-Value" not in out + result.stderr.str()
-
-
-def test_a_run_without_apimon_keeps_pytests_default(pytester: pytest.Pytester) -> None:
-    pytester.makeconftest(RECORDER)
-    pytester.makepyfile(test_plain="def test_plain():\n    pass\n")
-    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
-    assert result.ret == 0, result.stdout.str()
-    assert _method(pytester) == "fd"
-
-
-def test_xdist_workers_capture_the_same_way(pool: pytest.Pytester) -> None:
+def test_xdist_workers_keep_the_default(pool: pytest.Pytester) -> None:
     result = pool.runpytest_subprocess("--apimon", "pool", "-p", "no:cacheprovider", "-n", "2")
     assert result.ret == 1, result.stdout.str()
-    assert [_method(pool, name) for name in ("main", "gw0", "gw1")] == ["sys", "sys", "sys"]
+    assert [_method(pool, name) for name in ("main", "gw0", "gw1")] == ["fd", "fd", "fd"]
