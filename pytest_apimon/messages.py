@@ -407,6 +407,11 @@ PHRASES: dict[str, tuple[str, str]] = {
     "shards.lead_back": ("每个分片都已上报结果（缺失自 {since} 起）",
                          "every shard reported results again (missing since {since})"),
     "shards.held": ("；分片 {shards} 仍未上报（已通知过）", "; shard {shards} still missing (already announced)"),
+    # a run that ended without checking some collected interfaces (a lost xdist worker; collector.py, alerts.title)
+    "incomplete.verdict": ("监控不完整：{n} 个接口未检查", "monitoring incomplete: {n} interface(s) not checked"),
+    "incomplete.lead": ("{n} 个接口未检查：{why}；未检查的接口保持原有告警状态",
+                        "{n} interface(s) not checked: {why}; the interfaces not checked keep their alert state"),
+    "trigger.incomplete": ("监控不完整", "monitoring incomplete"),
     # why a message was sent (alerts.TRIGGER_WORDS)
     "trigger.shards": ("分片未上报", "shard missing"),
     "trigger.shards_reminder": ("提醒：分片仍未上报", "reminder: shard still missing"),
@@ -746,6 +751,11 @@ _first(r"shard (\S+) given twice \((.*)\): its later file wins", r"分片 \1 给
 _first(r"missing shard\(s\) (.*): their interfaces were not checked \(listed as skipped\)",
        r"缺少分片 \1：其中的接口未检查（列为跳过）")
 _first(r"not checked: shard (\S+) reported no results", r"未检查：分片 \1 没有报告结果")
+_first(r"not checked: its retry never ran: xdist worker (.*) died and was not replaced \(--max-worker-restart\)",
+       r"未检查：重试未能执行：xdist 工作进程 \1 崩溃且未被替换（--max-worker-restart）")
+_first(r"not checked: xdist worker (.*) died and was not replaced \(--max-worker-restart\)",
+       r"未检查：xdist 工作进程 \1 崩溃且未被替换（--max-worker-restart）")
+_first(r"not checked: the run ended without a result for it", "未检查：本次运行结束时没有它的结果")
 _first(r"(.*): no such file \(no results arrived there\)", r"\1：文件不存在（没有结果送达）")
 _first(r"(.*): no file matches this pattern \(no shard results arrived\)", r"\1：没有匹配的文件（没有分片结果送达）")
 

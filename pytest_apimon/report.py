@@ -40,6 +40,9 @@ _T: dict[str, tuple[str, str]] = {
     "title": ("接口巡检报告", "API monitor report"),
     "result": ("结果", "Result"),
     "all_passed": ("全部通过", "All passed"),
+    "incomplete": ("监控不完整：{n} 个接口未检查", "Monitoring incomplete: {n} interface(s) not checked"),
+    "incomplete_failed": ("，{n} 个失败", ", {n} failed"),
+    "unchecked_count": ("其中 {n} 个未检查", "{n} of them not checked"),
     "n_failed": ("{n} 个失败", "{n} failed"),
     "nothing_ran": ("没有执行任何接口", "Nothing ran"),
     "overview": ("概览", "Overview"),
@@ -126,6 +129,7 @@ class Stats:
     circuit_open: int = 0  # of `failed`: not checked this run, known down (the breaker saves requests, not truth)
     slow: int = 0  # passed, but slower than expect.warn_ms (degraded)
     maintenance: int = 0  # of `failed`: its service is in a maintenance window (not alerted)
+    unchecked: int = 0  # of `skipped`: not checked, the run ended without it (InterfaceResult.unchecked)
 
 
 def maintenance_lines(run: RunResult, lang: str) -> list[tuple[str, str]]:
@@ -219,6 +223,7 @@ def compute_stats(run: RunResult) -> Stats:
         circuit_open=sum(1 for r in failed_results if r.outcome == Outcome.SKIPPED),
         slow=len(_slow(run)),
         maintenance=sum(1 for r in run.results if r.maintenance and is_down(r)),
+        unchecked=sum(1 for r in run.results if r.unchecked),
     )
 
 
@@ -393,7 +398,8 @@ def render_terminal(run: RunResult, lang: str = "zh", *, redactor: Redactor | No
         _window(run, lang),
         f"{_t('env', lang)} {run.env}" + (f" · {_t('proxy', lang)} {red.text(run.proxy)}" if run.proxy else ""),
         " · ".join([f"{_t('total', lang)} {stats.total}", f"{_t('passed', lang)} {stats.passed}", failed,
-                    f"{_t('skipped', lang)} {stats.skipped}",
+                    f"{_t('skipped', lang)} {stats.skipped}"
+                    + (f" [{_t('unchecked_count', lang, n=stats.unchecked)}]" if stats.unchecked else ""),
                     f"{_t('rate', lang)} {_rate(stats.success_rate, lang)}"]),
         _latency(stats, lang),
     ]
@@ -705,7 +711,10 @@ def render_markdown(run: RunResult, lang: str = "zh", title: str | None = None, 
     red = redactor or Redactor()
     stats = compute_stats(run)
     sep = _t("sep", lang)
-    if stats.failed:
+    if stats.unchecked:  # never "all passed" while part of the pool was not checked
+        overall = _font("warning", _t("incomplete", lang, n=stats.unchecked)
+                        + (_t("incomplete_failed", lang, n=stats.failed) if stats.failed else ""))
+    elif stats.failed:
         overall = _font("warning", _t("n_failed", lang, n=stats.failed))
     elif stats.passed:
         overall = _font("info", _t("all_passed", lang))
@@ -732,6 +741,7 @@ def render_markdown(run: RunResult, lang: str = "zh", title: str | None = None, 
         f"- {_t('passed', lang)} {_font('info', str(stats.passed))}",
         failed,
         f"- {_t('skipped', lang)} {_font('comment', str(stats.skipped))}"
+        + (f" · {_font('warning', _t('unchecked_count', lang, n=stats.unchecked))}" if stats.unchecked else "")
         + (f" · {_t('flaky', lang)} {stats.flaky}" if stats.flaky else "")
         + (f" · {_t('slow', lang)} {stats.slow}" if stats.slow else ""),
         f"- {_t('rate', lang)} **{_rate(stats.success_rate, lang)}**",

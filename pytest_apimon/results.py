@@ -36,6 +36,9 @@ class InterfaceResult:
     key: str = ""
     pool: str = ""  # the Interface-pool it came from (a run only forgets interfaces of the pools it covered)
     circuit_open: bool = False  # skipped because its circuit is open: last known down (counts as down)
+    # Skipped because the run ended without checking it (an xdist worker died and was not replaced;
+    # collector.py): neither up nor down, its alert state is left as it was; `reason` says why.
+    unchecked: bool = False
     # Masked excerpts for the report details (never raw secrets).
     request_headers: dict[str, str] = field(default_factory=dict)
     request_body: str = ""
