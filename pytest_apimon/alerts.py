@@ -74,6 +74,7 @@ TRIGGER_WORDS = {
     "digest": ("仍未恢复的问题摘要", "digest of problems still open"),
     "always": ("例行报告（send_on: always）", "routine report (send_on: always)"),
     "cert": ("证书即将过期", "certificate expiring soon"),
+    "incomplete": PHRASES["trigger.incomplete"],
     **{what: PHRASES[f"trigger.{what}"]
        for what in ("shards", "shards_reminder", "shards_ongoing", "shards_recovered")},
 }
@@ -127,13 +128,17 @@ def title(run: RunResult, lang: str, config_title: str | None = None, found: lis
           shards: ShardGap | None = None, unchecked: int | None = None) -> str:
     """'【prod】接口巡检：3 个失败'. Never "all passed" while something is down (circuit-open ones count), and
     a run with nothing down says what made it worth a message (flapping, recovery) instead. A merge with
-    missing shards (or their return) says so first (shard_verdict)."""
+    missing shards (or their return) says so first (shard_verdict), then a run that ended without checking
+    some interfaces (InterfaceResult.unchecked: "monitoring incomplete")."""
     stats = compute_stats(run)
     name = config_title or ("接口巡检" if lang == "zh" else "API monitor")
     zh = lang == "zh"
     news = {t.what: len(t.keys) for t in found or []}
     if shards is not None and (shards.report is not None or "shards_recovered" in news):
         verdict = shard_verdict(shards, lang, unchecked, stats.failed)
+    elif stats.unchecked:  # the run ended without checking part of this view (a lost xdist worker)
+        verdict = say("incomplete.verdict", lang, n=stats.unchecked) + (
+            say("shards.failed", lang, n=stats.failed) if stats.failed else "")
     elif stats.failed:
         verdict = f"{stats.failed} 个失败" if zh else f"{stats.failed} failed"
     elif news.get("flapping"):
@@ -273,6 +278,11 @@ def build_notification(run: RunResult, config: Config, lang: str, redactor: Reda
     def certs_for(mine: Callable[[str], bool]) -> bool:
         return any(mine(svc) for c in cert_due for svc in c.services)
 
+    def incomplete_for(mine: Callable[[str], bool], catch_all: bool) -> bool:
+        """Interfaces the run did not check (InterfaceResult.unchecked): news for their services' robots and
+        the catch-all, as missing shards are."""
+        return any(r.unchecked and (catch_all or mine(r.service)) for r in run.results)
+
     def shards_for(mine: Callable[[str], bool], catch_all: bool, notify: bool = True) -> bool:
         """News of missing shards (`notify` False: also ongoing) for this robot: the part of the pool left
         unmonitored (or back) goes to its services' robots and the catch-all."""
@@ -284,7 +294,8 @@ def build_notification(run: RunResult, config: Config, lang: str, redactor: Reda
         recovered = extras is not None and any(svc in services for svc, *_ in extras.recovered)
         slow = verdict is not None and any(d.notify and d.service in services for d in verdict.slow)
         news = recovered or slow or certs_for(services.__contains__) or shards_for(services.__contains__,
-                                                                                   not services)
+                                                                                   not services) \
+            or incomplete_for(services.__contains__, not services)
         if not news and not any(is_down(r) and not r.maintenance for r in view.results):
             return None  # nothing about these services: this robot hears nothing
         return make(view, services=services)
@@ -295,7 +306,7 @@ def build_notification(run: RunResult, config: Config, lang: str, redactor: Reda
         failed = [r for r in view.results if is_down(r) and not r.maintenance]  # maintenance: held
         scoped = services or None
         if verdict is None or extras is None:  # no memory: every robot with problems (or send_on: always)
-            if failed or certs_for(mine) or shards_for(mine, not services) or (
+            if failed or certs_for(mine) or shards_for(mine, not services) or incomplete_for(mine, not services) or (
                     mode == "full" and settings.send_on == "always" and not services):
                 return make(view, services=scoped)
             return None
@@ -307,7 +318,8 @@ def build_notification(run: RunResult, config: Config, lang: str, redactor: Reda
         storm = verdict.storm is not None and verdict.storm.notify and (
             not services or any(mine(s) for s in verdict.storm.by_service))
         storm = storm or (verdict.storm_ended is not None and not services)
-        news = storm or bool(told_recovered) or certs_for(mine) or shards_for(mine, not services) or any(
+        news = storm or bool(told_recovered) or certs_for(mine) or shards_for(mine, not services) \
+            or incomplete_for(mine, not services) or any(
             d.notify and d.kind not in (Kind.RECOVERED, Kind.REMOVED) and mine(d.service)
             for d in (*verdict.decisions, *verdict.slow))
         if mode == "none":
@@ -588,9 +600,14 @@ def finish(run: RunResult, config: Config, lang: str, redactor: Redactor, memory
     store = memory.store if memory is not None else None
     apply_ownership(run, config)
     held = apply_maintenance(run, config, memory, lang)
+    # Interfaces the run did not check (a lost xdist worker) are neither up nor down: the alert policy and the
+    # history never see them, so no alert is raised or resolved and nothing is forgotten (the run is also
+    # not selection_complete). Their identity was rebuilt from the node id alone (collector.py).
+    unchecked = [r for r in run.results if r.unchecked]
+    checked = replace(run, results=[r for r in run.results if not r.unchecked]) if unchecked else run
     if memory is not None:
         policy = replace(config.policy, remind_by_severity=settings.remind_every)
-        verdict = evaluate(memory.states, run.results, policy, run.finished_at, memory.memory,
+        verdict = evaluate(memory.states, checked.results, policy, run.finished_at, memory.memory,
                            selection_complete=selection_complete, pools=pools, maintenance=held, shards=shards)
         memory.verdict = verdict
         ledger = Ledger(config.env, memory.store.load_incidents(config.env))
@@ -600,13 +617,14 @@ def finish(run: RunResult, config: Config, lang: str, redactor: Redactor, memory
     gap = verdict.shards if verdict is not None else shard_step(RunMemory(), shards, run.finished_at, 0)
     extras = build_extras(run, verdict, store, lang, config.report.status_page_url, ledger)
     _shard_lead(extras, gap, lang, run.finished_at)
+    _incomplete_lead(extras, unchecked, lang)
     cert_due = _certificates(run, config, extras, store, dry_run=dry_run)
     outcome = AlertOutcome()
     notifiers = build_notifiers(settings, config.state_path / "outbox")
 
     def record() -> None:
         if memory is not None and verdict is not None and not dry_run:
-            memory.store.record_run(run, verdict.states, verdict.memory, selection_complete=selection_complete,
+            memory.store.record_run(checked, verdict.states, verdict.memory, selection_complete=selection_complete,
                                     removed=verdict.removed, pools=pools or ())
 
     def save_ledger() -> None:
@@ -626,6 +644,8 @@ def finish(run: RunResult, config: Config, lang: str, redactor: Redactor, memory
     else:
         failed = any(is_down(r) and not r.maintenance for r in run.results)
         mode = "full" if settings.send_on == "always" or failed or gap is not None else "none"
+    if unchecked and mode in ("none", "digest"):
+        mode = "full"  # a monitor with blind spots is news on every run it has them
     targets = [t for notifier in notifiers for t in notifier.targets()]  # type: ignore[attr-defined]
     if mode == "none" and ledger is not None and _untold(run, extras, ledger, targets):
         mode = "new-robot"  # nothing new overall, but a robot has an open incident it was never told about
@@ -654,12 +674,15 @@ def finish(run: RunResult, config: Config, lang: str, redactor: Redactor, memory
     if notify_lang != lang:
         notify_extras = build_extras(run, verdict, store, notify_lang, config.report.status_page_url, ledger)
         _shard_lead(notify_extras, gap, notify_lang, run.finished_at)
+        _incomplete_lead(notify_extras, unchecked, notify_lang)
     # A robot hears of a certificate at most once a day (certs.due); the report files list every warning.
     notify_extras = replace(notify_extras, certificates=extras.certificates, cert_warnings=cert_due)
     found = _with_certificates(triggers(verdict, "digest" if mode == "new-robot" else mode, settings.send_on),
                                cert_due, settings.send_on)
     if verdict is None and gap is not None:
         found.insert(0, Trigger(gap.what, gap.names))
+    if unchecked:
+        found = [Trigger("incomplete"), *(t for t in found if t.what != "always")]
     notification = build_notification(run, config, notify_lang, redactor, notify_extras, found, verdict=verdict,
                                       ledger=ledger, mode="none" if mode == "new-robot" else mode,
                                       cert_due=cert_due, shards=gap)
@@ -708,6 +731,22 @@ def _shard_lead(extras: Extras, gap: ShardGap | None, lang: str, now: float) -> 
         services=say("shards.lead_services", lang, counts=counts) if counts else "")
         + (say("shards.reminder", lang) if gap.what == "shards_reminder" else "")]
     extras.lead[0:0] = lines + [localize(problem, lang) for problem in gap.report.problems]
+
+
+def _incomplete_lead(extras: Extras, unchecked: list[InterfaceResult], lang: str) -> None:
+    """The lead line of a run that ended without checking some interfaces: how many, why, and that their
+    alert state is kept (first in the report and on the first screen, after a merge's shard lines)."""
+    if not unchecked:
+        return
+    prefixes = ("未检查：", "重试未能执行：", "not checked: ", "its retry never ran: ")  # the reasons' own lead-ins
+    causes = []
+    for r in unchecked:
+        text = localize(r.reason, lang)
+        for prefix in prefixes:
+            text = text.removeprefix(prefix)
+        causes.append(text)
+    why = say("shards.sep", lang).join(dict.fromkeys(causes))
+    extras.lead.append(say("incomplete.lead", lang, n=len(unchecked), why=why))
 
 
 def certificate_statuses(run: RunResult, config: Config) -> list[CertStatus]:

@@ -44,14 +44,23 @@ class ResultCollector:
         self.alert: AlertOutcome | None = None
         self.extras: Extras | None = None
         self.coverage: dict | None = None
-        self.reported: set[str] = set()  # node ids with any report (apimon or a user's own test)
+        self.reported: set[str] = set()  # node ids with a final report (apimon or a user's own test)
+        self.retried: set[str] = set()  # node ids with a report of an attempt to be repeated (a rerun)
+        self.lost_workers: list[str] = []  # xdist workers that died (gw0 …), replaced or not
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         """Single process: what the run set out to check (xdist: plugin.XdistHooks fills run.collected)."""
         self.run.collected.update(item.nodeid for item in session.items)
 
+    @pytest.hookimpl(optionalhook=True)  # xdist's hook: unknown without xdist
+    def pytest_testnodedown(self, node: object, error: object) -> None:
+        if error is not None:  # the worker died (xdist's worker_errordown); None: it finished
+            gateway = getattr(node, "gateway", None)
+            self.lost_workers.append(str(getattr(gateway, "id", "?")))
+
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        self.reported.add(report.nodeid)
+        # An attempt that is to be repeated is not a final report: after a crash its retry may never run.
+        (self.retried if is_rerun_report(report) else self.reported).add(report.nodeid)
         data = getattr(report, "apimon", None)
         if data is not None and data.get("category") == "rate_limited":  # every attempt counts, reruns too
             host = host_of(data.get("url") or "", data.get("service") or "")
@@ -90,20 +99,58 @@ class ResultCollector:
         passed. pytest counts it failed, so the run does too: `unexpected` / `crash`, with xdist's line as the
         reason. Without this the report said "all passed" while pytest said "1 failed". A user's own test in
         the pool is not an interface (its file is not a document) and stays pytest's alone."""
+        result = self._interface(report.nodeid)
+        if result is None:
+            return
+        text = str(report.longrepr or "").strip().splitlines()
+        result.outcome, result.category, result.sub = Outcome.FAILED, Category.UNEXPECTED, "crash"
+        result.reason = self.run.redactor.excerpt(text[0] if text else "", 300)
+        self.run.results[report.nodeid] = result
+        log.warning("%s", self.run.redactor.text(f"{result.headline(self.run.lang)} | {result.reason}"))
+
+    def _interface(self, nodeid: str) -> InterfaceResult | None:
+        """An interface's identity from its node id alone (the controller of an xdist run has no item), as a
+        passed InterfaceResult; None for what is not an interface: a user's own test in the pool (its file is
+        not a document) or a whole-file node."""
         from .documents import is_document, service_and_module
 
-        file, _, name = report.nodeid.partition("::")
+        file, _, name = nodeid.partition("::")
         path = Path(self.config.rootpath, file)
         root = self.run.pool_root_for(path)
         if not name or root is None or not is_document(path):
-            return
+            return None
         service, module = service_and_module(path, root)
-        text = str(report.longrepr or "").strip().splitlines()
-        self.run.results[report.nodeid] = result = InterfaceResult(
-            nodeid=report.nodeid, service=service, module=module, name=name, outcome=Outcome.FAILED,
-            category=Category.UNEXPECTED, sub="crash", reason=self.run.redactor.excerpt(text[0] if text else "", 300),
-            key=f"{service}/{name}", pool=self.run.pool_name(root), file=file)
-        log.warning("%s", self.run.redactor.text(f"{result.headline(self.run.lang)} | {result.reason}"))
+        return InterfaceResult(nodeid=nodeid, service=service, module=module, name=name, key=f"{service}/{name}",
+                               pool=self.run.pool_name(root), file=file)
+
+    def _add_unchecked(self, session: pytest.Session, exitstatus: int) -> int:
+        """Every collected item that got no report although the run was neither stopped (-x, --maxfail) nor
+        interrupted: xdist gave up replacing a dead worker (--max-worker-restart; docs/scaling.md "When a
+        worker dies") and the items that worker still held never ran. Each such interface is added as skipped
+        and `unchecked`, with the reason, so no output drops it or counts it passed. Returns how many collected
+        items (interfaces or a user's own tests) went unreported: the run is incomplete when it is not 0."""
+        stopped = bool(session.shouldstop or session.shouldfail)
+        if stopped or exitstatus == pytest.ExitCode.INTERRUPTED:
+            return 0  # the user's -x / --maxfail / Ctrl-C: pytest already says the run stopped early
+        missing = sorted(self.run.collected - self.reported)
+        workers = ", ".join(dict.fromkeys(self.lost_workers))
+        cause = f"xdist worker {workers} died and was not replaced (--max-worker-restart)" if workers else ""
+        for nodeid in missing:
+            result = self._interface(nodeid)
+            if result is None or nodeid in self.run.results:
+                continue
+            if not cause:
+                reason = "not checked: the run ended without a result for it"
+            elif nodeid in self.retried:  # e.g. its own check killed the worker, and its retry had nowhere to run
+                reason = f"not checked: its retry never ran: {cause}"
+            else:
+                reason = f"not checked: {cause}"
+            result.outcome, result.unchecked, result.reason = Outcome.SKIPPED, True, reason
+            self.run.results[nodeid] = result
+        if missing:
+            log.warning("run incomplete: %d collected item(s) got no result (%s)", len(missing),
+                        cause or "the run ended without them")
+        return len(missing)
 
     def run_result(self) -> RunResult:
         runner = self.run.runner
@@ -134,6 +181,12 @@ class ResultCollector:
         if self.finished_at is not None or self.config.option.collectonly:
             return
         self.finished_at = time.time()
+        if self._add_unchecked(session, exitstatus) and session.exitstatus in (pytest.ExitCode.OK,
+                                                                               pytest.ExitCode.TESTS_FAILED):
+            # Incomplete: part of what the run set out to check never ran. 2, as `apimon merge` exits when a
+            # shard's results are missing (and pytest when a run is cut short): neither "healthy" (0) nor a
+            # verdict on the services (1); `apimon watch` treats it as the monitor not doing its job.
+            session.exitstatus = pytest.ExitCode.INTERRUPTED
         if self.run._engine is not None:  # this process's own logins (single process; 0 on a controller)
             self.run.add_token_stats(self.run._engine.tokens.stats())
         run_result = self.run_result()

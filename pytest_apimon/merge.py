@@ -223,11 +223,11 @@ def render_junit(run: RunResult, redactor: Redactor, suite: str = "pytest", *, l
 
 def exit_code(merged: Merged) -> int:
     """0: every shard present and nothing failed; 1: some check failed (as pytest); 2: a shard is missing (or
-    none arrived); 4: a file arrived that cannot be used."""
+    none arrived), or a shard's run left interfaces unchecked; 4: a file arrived that cannot be used."""
     if merged.unusable:
         return 4
-    if merged.missing or not merged.seen:
-        return 2
+    if merged.missing or not merged.seen or any(r.unchecked for r in merged.run.results):
+        return 2  # a shard that lost an xdist worker left interfaces unchecked too (collector.py)
     return 1 if any(r.outcome == "failed" for r in merged.run.results) else 0
 
 
