@@ -46,7 +46,7 @@ WAIT_TAG = "[apimon-wait] "  # a cycle's line saying what it waits on (plugin.py
 EXIT_MEANING = {
     0: "healthy: every interface passed",
     1: "healthy: the monitor worked; some interfaces failed or are down",
-    2: "interrupted, or errors during collection",
+    2: "interrupted, errors during collection, or incomplete (an xdist worker died: interfaces not checked)",
     3: "pytest internal error",
     4: "usage error: bad config or command line",
     5: "no interfaces collected: nothing is being monitored",
@@ -164,7 +164,7 @@ def describe_exit(code: int | None, error: str = "", lang: str = "en") -> str:
 
 
 _EXIT_MEANING_ZH = {
-    2: "被中断，或收集接口时出错",
+    2: "被中断、收集接口时出错，或监控不完整（xdist 工作进程崩溃：有接口未检查）",
     3: "pytest 内部错误",
     4: "用法错误：配置或命令行有误",
     5: "没有收集到任何接口：什么都没有被监控",
