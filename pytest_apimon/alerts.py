@@ -278,11 +278,6 @@ def build_notification(run: RunResult, config: Config, lang: str, redactor: Reda
     def certs_for(mine: Callable[[str], bool]) -> bool:
         return any(mine(svc) for c in cert_due for svc in c.services)
 
-    def incomplete_for(mine: Callable[[str], bool], catch_all: bool) -> bool:
-        """Interfaces the run did not check (InterfaceResult.unchecked): news for their services' robots and
-        the catch-all, as missing shards are."""
-        return any(r.unchecked and (catch_all or mine(r.service)) for r in run.results)
-
     def shards_for(mine: Callable[[str], bool], catch_all: bool, notify: bool = True) -> bool:
         """News of missing shards (`notify` False: also ongoing) for this robot: the part of the pool left
         unmonitored (or back) goes to its services' robots and the catch-all."""
@@ -295,7 +290,7 @@ def build_notification(run: RunResult, config: Config, lang: str, redactor: Reda
         slow = verdict is not None and any(d.notify and d.service in services for d in verdict.slow)
         news = recovered or slow or certs_for(services.__contains__) or shards_for(services.__contains__,
                                                                                    not services) \
-            or incomplete_for(services.__contains__, not services)
+            or _incomplete_for(run, services.__contains__, not services)
         if not news and not any(is_down(r) and not r.maintenance for r in view.results):
             return None  # nothing about these services: this robot hears nothing
         return make(view, services=services)
@@ -306,8 +301,9 @@ def build_notification(run: RunResult, config: Config, lang: str, redactor: Reda
         failed = [r for r in view.results if is_down(r) and not r.maintenance]  # maintenance: held
         scoped = services or None
         if verdict is None or extras is None:  # no memory: every robot with problems (or send_on: always)
-            if failed or certs_for(mine) or shards_for(mine, not services) or incomplete_for(mine, not services) or (
-                    mode == "full" and settings.send_on == "always" and not services):
+            if failed or certs_for(mine) or shards_for(mine, not services) \
+                    or _incomplete_for(run, mine, not services) \
+                    or (mode == "full" and settings.send_on == "always" and not services):
                 return make(view, services=scoped)
             return None
         keys = {r.nodeid: interface_key(r) for r in failed}
@@ -319,7 +315,7 @@ def build_notification(run: RunResult, config: Config, lang: str, redactor: Reda
             not services or any(mine(s) for s in verdict.storm.by_service))
         storm = storm or (verdict.storm_ended is not None and not services)
         news = storm or bool(told_recovered) or certs_for(mine) or shards_for(mine, not services) \
-            or incomplete_for(mine, not services) or any(
+            or _incomplete_for(run, mine, not services) or any(
             d.notify and d.kind not in (Kind.RECOVERED, Kind.REMOVED) and mine(d.service)
             for d in (*verdict.decisions, *verdict.slow))
         if mode == "none":
@@ -345,6 +341,12 @@ def build_notification(run: RunResult, config: Config, lang: str, redactor: Reda
             for target in inc.told:
                 told_ids.setdefault(target, set()).add(inc.id)
     return replace(make(run), scope=scope, route=route)
+
+
+def _incomplete_for(run: RunResult, mine: Callable[[str], bool], catch_all: bool) -> bool:
+    """Interfaces the run did not check (InterfaceResult.unchecked): news for their services' robots and the
+    catch-all, as missing shards are."""
+    return any(r.unchecked and (catch_all or mine(r.service)) for r in run.results)
 
 
 def _view_triggers(found: list[Trigger], services: tuple[str, ...] | None, extras: Extras | None,
