@@ -197,7 +197,9 @@ SCENARIOS = {
     "n3-retries-2": Scenario(["-n", "3"], 2, {"i04": 1, "i09": 2}, {"i04": PASSES, "i09": PASSES}),
     "no-retries": Scenario(["-n", "2"], 0, {"i03": 1}, {"i03": CRASH}),
     "load": Scenario(["-n", "2", "--dist", "load"], 1, {"i03": 1}, {"i03": PASSES}),
-    "worksteal": Scenario(["-n", "2", "--dist", "worksteal"], 1, {"i03": 1}, {"i03": PASSES}),
+    # No `--dist worksteal` scenario: once in a full-suite run its crash ended in an INTERNALERROR inside
+    # pytest-xdist's work-stealing scheduler (a steal request sent to the dead worker: "cannot send (already
+    # closed?)"), a race in xdist itself that would make CI non-deterministic (docs/scaling.md).
     "loadscope": Scenario(["-n", "2", "--dist", "loadscope"], 1, {"i03": 1}, {"i03": PASSES}),
     "loadscope-crashes-twice": Scenario(["-n", "2", "--dist", "loadscope"], 1, {"i03": 2}, {"i03": CRASH}),
     "loadscope-no-retries": Scenario(["-n", "2", "--dist", "loadscope"], 0, {"i03": 1}, {"i03": CRASH}),
