@@ -207,6 +207,9 @@ class CrashRerun:
       crash is a rerun while retries are left, as under the default scheduler; after the last one it stays
       failed, and RerunDriver's protocol on the worker skips the item xdist queued again (rerunfailures'
       protocol returns at once for an item that already failed more often than its retries allow).
+    - A crash right after the item started (its setup) could reach this side before the retries the worker
+      announced for it over rerunfailures' status connection: rerunfailures then saw none and left the crash
+      failed, at random (once in a CI run). The run's own retry setting decides for an interface.
     - A final crash's `when="???"` made junitxml write an <error> where pytest's terminal and the report say
       failed; it is the check (the call phase) that died, so it is reported as a call failure: <failure>.
 
@@ -232,12 +235,24 @@ class CrashRerun:
         node.workerinput["apimon_requeues_crashes"] = requeues_crashed_items(self.config)  # type: ignore[attr-defined]
 
     @_hookimpl(trylast=True)
-    def pytest_handlecrashitem(self, crashitem: str, report: pytest.TestReport) -> None:
+    def pytest_handlecrashitem(self, crashitem: str, report: pytest.TestReport, sched: object) -> None:
         if not self.is_interface(crashitem):
             return
         crashes = self.crashes[crashitem] = self.crashes.get(crashitem, 0) + 1
-        if report.outcome == "failed" and crashes <= self.run.retry.retries and requeues_crashed_items(self.config):
-            report.outcome = "rerun"  # type: ignore[assignment]
+        if report.outcome == "failed" and crashes <= self.run.retry.retries:
+            if requeues_crashed_items(self.config):
+                report.outcome = "rerun"  # type: ignore[assignment]
+            elif callable(getattr(sched, "mark_test_pending", None)):
+                # rerunfailures decides from the retries the worker announced over its status connection when
+                # the item started; a worker that dies right after (in setup) may die before that message is
+                # read on this side, and rerunfailures then sees 0 retries and leaves the crash failed. For an
+                # interface the run's own retry setting is the number (RerunDriver), so queue it again here.
+                try:
+                    sched.mark_test_pending(crashitem)  # type: ignore[attr-defined]
+                except NotImplementedError:
+                    pass
+                else:
+                    report.outcome = "rerun"  # type: ignore[assignment]
         if report.outcome == "failed":
             report.when = "call"
 

@@ -75,9 +75,14 @@ def workspace(pytester: pytest.Pytester, crashes: dict[str, int], phase: str = "
     budget.mkdir(exist_ok=True)
     for name, times in crashes.items():
         (budget / name).write_text(str(times))
+    # "protocol": a wrapper around every plugin's protocol, so the worker dies before rerunfailures' protocol has
+    # told the controller the item's retries.
+    wrap = phase == "protocol"
     pytester.makeconftest(f"""
         import os
+        import pytest
 
+        {"@pytest.hookimpl(wrapper=True, tryfirst=True)" if wrap else ""}
         def pytest_runtest_{phase}(item):
             # Kill this worker while it runs `item`, as often as crash-budget/<name> still allows.
             path = os.path.join({str(budget)!r}, item.name)
@@ -87,6 +92,7 @@ def workspace(pytester: pytest.Pytester, crashes: dict[str, int], phase: str = "
                     with open(path, "w") as f:
                         f.write(str(left - 1))
                     os._exit(1)
+            {"return (yield)" if wrap else ""}
     """)
 
 
@@ -205,6 +211,9 @@ SCENARIOS = {
     "loadscope-no-retries": Scenario(["-n", "2", "--dist", "loadscope"], 0, {"i03": 1}, {"i03": CRASH}),
     "loadfile": Scenario(["-n", "2", "--dist", "loadfile"], 2, {"i04": 1, "i08": 1}, {"i04": PASSES, "i08": PASSES}),
     "in-setup": Scenario(["-n", "2"], 1, {"i03": 1}, {"i03": PASSES}, "setup"),
+    # The worker dies before rerunfailures told the controller the item's retries (what a crash in setup did at
+    # random): the run's own retry setting still makes it a retry.
+    "before-the-item-starts": Scenario(["-n", "2"], 1, {"i03": 1}, {"i03": PASSES}, "protocol"),
     "in-teardown": Scenario(["-n", "2"], 1, {"i03": 1}, {"i03": PASSES}, "teardown"),
     "in-teardown-no-retries": Scenario(["-n", "2"], 0, {"i03": 1}, {"i03": CRASH}, "teardown", twice=True),
 }
