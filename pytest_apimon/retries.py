@@ -219,7 +219,13 @@ class CrashRerun:
     def __init__(self, run: ApimonRun, config: pytest.Config) -> None:
         self.run = run
         self.config = config
-        self.crashes: dict[str, int] = {}  # node id -> times it killed its worker in this run
+        # node id -> its attempts that are to be repeated, as reported so far (a crash made a rerun included):
+        # the attempt that just crashed is attempt failed_attempts + 1 (xdist logs its crash report after the hook).
+        self.failed_attempts: dict[str, int] = {}
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if is_rerun_report(report):
+            self.failed_attempts[report.nodeid] = self.failed_attempts.get(report.nodeid, 0) + 1
 
     def is_interface(self, nodeid: str) -> bool:
         """Whether `nodeid` names an interface: an item of a document under one of the run's pools."""
@@ -238,8 +244,7 @@ class CrashRerun:
     def pytest_handlecrashitem(self, crashitem: str, report: pytest.TestReport, sched: object) -> None:
         if not self.is_interface(crashitem):
             return
-        crashes = self.crashes[crashitem] = self.crashes.get(crashitem, 0) + 1
-        if report.outcome == "failed" and crashes <= self.run.retry.retries:
+        if report.outcome == "failed" and self.failed_attempts.get(crashitem, 0) < self.run.retry.retries:
             if requeues_crashed_items(self.config):
                 report.outcome = "rerun"  # type: ignore[assignment]
             elif callable(getattr(sched, "mark_test_pending", None)):
