@@ -45,7 +45,7 @@ class ResultCollector:
         self.extras: Extras | None = None
         self.coverage: dict | None = None
         self.reported: set[str] = set()  # node ids with a final report (apimon or a user's own test)
-        self.retried: set[str] = set()  # node ids with a report of an attempt to be repeated (a rerun)
+        self.retried: dict[str, int] = {}  # node id -> its reports of attempts to be repeated (reruns)
         self.lost_workers: list[str] = []  # xdist workers that died (gw0 …), replaced or not
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
@@ -60,7 +60,10 @@ class ResultCollector:
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         # An attempt that is to be repeated is not a final report: after a crash its retry may never run.
-        (self.retried if is_rerun_report(report) else self.reported).add(report.nodeid)
+        if is_rerun_report(report):
+            self.retried[report.nodeid] = self.retried.get(report.nodeid, 0) + 1
+        else:
+            self.reported.add(report.nodeid)
         data = getattr(report, "apimon", None)
         if data is not None and data.get("category") == "rate_limited":  # every attempt counts, reruns too
             host = host_of(data.get("url") or "", data.get("service") or "")
@@ -105,6 +108,7 @@ class ResultCollector:
         text = str(report.longrepr or "").strip().splitlines()
         result.outcome, result.category, result.sub = Outcome.FAILED, Category.UNEXPECTED, "crash"
         result.reason = self.run.redactor.excerpt(text[0] if text else "", 300)
+        result.attempts = self.retried.get(report.nodeid, 0) + 1  # its earlier attempts were reruns
         self.run.results[report.nodeid] = result
         log.warning("%s", self.run.redactor.text(f"{result.headline(self.run.lang)} | {result.reason}"))
 

@@ -232,6 +232,11 @@ def test_every_output_agrees_after_a_worker_crash(pytester, local_server, name: 
     assert all(left == "0" for left in
                (p.read_text() for p in (pytester.path / "crash-budget").iterdir())), "every planned crash happened"
     check_agreement(out, ref, case.expected, case.twice)
+    # A final crash counts its attempts like any other result: the crashes that were retried came first.
+    records = {r["name"]: r for r in json.loads((pytester.path / "crash.json").read_text("utf-8"))["results"]}
+    for item, expected in case.expected.items():
+        if expected == CRASH and case.retries and case.phase == "call":
+            assert records[item]["attempts"] == case.retries + 1, records[item]
 
 
 def test_loadscope_without_rerunfailures_keeps_the_crash(pytester, local_server) -> None:
