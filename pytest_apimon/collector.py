@@ -45,7 +45,6 @@ class ResultCollector:
         self.extras: Extras | None = None
         self.coverage: dict | None = None
         self.reported: set[str] = set()  # node ids with a final report (apimon or a user's own test)
-        self.retried: dict[str, int] = {}  # node id -> its reports of attempts to be repeated (reruns)
         self.lost_workers: list[str] = []  # xdist workers that died (gw0 …), replaced or not
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
@@ -61,7 +60,7 @@ class ResultCollector:
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         # An attempt that is to be repeated is not a final report: after a crash its retry may never run.
         if is_rerun_report(report):
-            self.retried[report.nodeid] = self.retried.get(report.nodeid, 0) + 1
+            self.run.reruns[report.nodeid] = self.run.reruns.get(report.nodeid, 0) + 1
         else:
             self.reported.add(report.nodeid)
         data = getattr(report, "apimon", None)
@@ -108,7 +107,7 @@ class ResultCollector:
         text = str(report.longrepr or "").strip().splitlines()
         result.outcome, result.category, result.sub = Outcome.FAILED, Category.UNEXPECTED, "crash"
         result.reason = self.run.redactor.excerpt(text[0] if text else "", 300)
-        result.attempts = self.retried.get(report.nodeid, 0) + 1  # its earlier attempts were reruns
+        result.attempts = self.run.reruns.get(report.nodeid, 0) + 1  # its earlier attempts were reruns
         self.run.results[report.nodeid] = result
         log.warning("%s", self.run.redactor.text(f"{result.headline(self.run.lang)} | {result.reason}"))
 
@@ -116,13 +115,13 @@ class ResultCollector:
         """An interface's identity from its node id alone (the controller of an xdist run has no item), as a
         passed InterfaceResult; None for what is not an interface: a user's own test in the pool (its file is
         not a document) or a whole-file node."""
-        from .documents import is_document, service_and_module
+        from .documents import service_and_module
 
-        file, _, name = nodeid.partition("::")
-        path = Path(self.config.rootpath, file)
-        root = self.run.pool_root_for(path)
-        if not name or root is None or not is_document(path):
+        found = self.run.interface_document(nodeid, self.config.rootpath)
+        if found is None:
             return None
+        path, root = found
+        file, _, name = nodeid.partition("::")
         service, module = service_and_module(path, root)
         return InterfaceResult(nodeid=nodeid, service=service, module=module, name=name, key=f"{service}/{name}",
                                pool=self.run.pool_name(root), file=file)
@@ -145,7 +144,7 @@ class ResultCollector:
                 continue
             if not cause:
                 reason = "not checked: the run ended without a result for it"
-            elif nodeid in self.retried:  # e.g. its own check killed the worker, and its retry had nowhere to run
+            elif nodeid in self.run.reruns:  # e.g. its own check killed the worker, and its retry had nowhere to run
                 reason = f"not checked: its retry never ran: {cause}"
             else:
                 reason = f"not checked: {cause}"

@@ -219,32 +219,16 @@ class CrashRerun:
     def __init__(self, run: ApimonRun, config: pytest.Config) -> None:
         self.run = run
         self.config = config
-        # node id -> its attempts that are to be repeated, as reported so far (a crash made a rerun included):
-        # the attempt that just crashed is attempt failed_attempts + 1 (xdist logs its crash report after the hook).
-        self.failed_attempts: dict[str, int] = {}
-
-    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        if is_rerun_report(report):
-            self.failed_attempts[report.nodeid] = self.failed_attempts.get(report.nodeid, 0) + 1
-
-    def is_interface(self, nodeid: str) -> bool:
-        """Whether `nodeid` names an interface: an item of a document under one of the run's pools."""
-        from pathlib import Path
-
-        from .documents import is_document
-
-        file, _, name = nodeid.partition("::")
-        path = Path(self.config.rootpath, file)
-        return bool(name) and self.run.pool_root_for(path) is not None and is_document(path)
 
     def pytest_configure_node(self, node: object) -> None:
         node.workerinput["apimon_requeues_crashes"] = requeues_crashed_items(self.config)  # type: ignore[attr-defined]
 
     @_hookimpl(trylast=True)
     def pytest_handlecrashitem(self, crashitem: str, report: pytest.TestReport, sched: object) -> None:
-        if not self.is_interface(crashitem):
+        if self.run.interface_document(crashitem, self.config.rootpath) is None:
             return
-        if report.outcome == "failed" and self.failed_attempts.get(crashitem, 0) < self.run.retry.retries:
+        # Its failed attempts so far (run.reruns; xdist logs this crash's report after the hook).
+        if report.outcome == "failed" and self.run.reruns.get(crashitem, 0) < self.run.retry.retries:
             if requeues_crashed_items(self.config):
                 report.outcome = "rerun"  # type: ignore[assignment]
             elif callable(getattr(sched, "mark_test_pending", None)):

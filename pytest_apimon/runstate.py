@@ -42,6 +42,9 @@ class ApimonRun:
     token_dir: Path | None = None  # shared token cache folder (state folder, or a per-run temp folder)
     keys: set[str] = field(default_factory=set)  # interface keys claimed during collection (items.py)
     collected: set[str] = field(default_factory=set)  # node ids the run set out to check (controller)
+    # node id -> its attempts reported as to be repeated (reruns; a crash made a rerun included), controller:
+    # counted by the collector, read by retries.CrashRerun. The attempt after them is attempt reruns + 1.
+    reruns: dict[str, int] = field(default_factory=dict)
     started_at: float = field(default_factory=time.time)
     results: dict[str, InterfaceResult] = field(default_factory=dict)
     inprocess: bool = True  # no xdist: this process prefetches concurrently with a Runner
@@ -172,6 +175,20 @@ class ApimonRun:
                 name = root.resolve().as_posix()
             self._pool_names[root] = name
         return name
+
+    def interface_document(self, nodeid: str, rootpath: Path) -> tuple[Path, Path] | None:
+        """(document path, its pool root) when `nodeid` names an interface: an item of a document under one of
+        the run's pools; None for a user's own test in the pool (its file is not a document) or a file node.
+        `rootpath` is pytest's, which node ids are relative to. For the xdist controller, which has node ids
+        but no items."""
+        from .documents import is_document
+
+        file, _, name = nodeid.partition("::")
+        path = Path(rootpath, file)
+        root = self.pool_root_for(path)
+        if not name or root is None or not is_document(path):
+            return None
+        return path, root
 
     def pool_root_for(self, path: Path) -> Path | None:
         """The pool root `path` lies under, as the user wrote it (symlinks kept), else None.
