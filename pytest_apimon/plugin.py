@@ -378,6 +378,11 @@ def _configure_concurrency(config: pytest.Config, run: ApimonRun) -> None:
         run.inprocess = True
     else:
         run.inprocess = not run.is_worker and not getattr(config.option, "numprocesses", None)
+    if workerinput is not None and workerinput.get("apimon_host_slots"):
+        from .hostslots import HostSlots
+
+        # A cap smaller than the workers cannot be divided (each keeps 1): the workers share its slots instead.
+        run.host_slots = HostSlots(Path(workerinput["apimon_host_slots"]), min(run.concurrency, d.max_per_host))
     run.retry = policy_from_options(config, d)
 
 
@@ -405,6 +410,12 @@ class XdistHooks:
         workerinput["apimon_run_id"] = self.run.run_id
         workerinput["apimon_token_dir"] = str(self.run.token_dir)
         workerinput["apimon_skips"] = dict(self.run.skips)
+        if self.run.max_per_host < int(workerinput.get("workercount", 1)):
+            # The per-host cap cannot be divided among this many workers (sharding.divide keeps 1 each): they
+            # share its slots (hostslots.py) in one folder for the run, removed at the end (pytest_unconfigure).
+            if self.run.host_slots_dir is None:
+                self.run.host_slots_dir = Path(tempfile.mkdtemp(prefix="apimon-hosts-"))
+            workerinput["apimon_host_slots"] = str(self.run.host_slots_dir)
 
     def pytest_xdist_node_collection_finished(self, ids: list[str]) -> None:
         self.run.collected.update(ids)  # what the run set out to check (a partial run forgets nothing)
@@ -579,7 +590,7 @@ def _prefetch(session: pytest.Session, run: ApimonRun) -> set[str]:
         engine = run.engine()
         backoff = run.retry.backoff(run.retry.retries) if run.retry.retries else 0.0
         run.runner = Runner(engine.check, concurrency=run.concurrency, max_per_host=run.max_per_host,
-                            retry=run.retry, host=run.host,
+                            retry=run.retry, host=run.host, slots=run.host_slots,
                             # One attempt: a login and the request, each within the total deadline, plus slack.
                             deadline=lambda itf: 2 * engine.timeout_for(itf) + 5.0 + backoff)
         run.runner.start(jobs)
@@ -759,6 +770,8 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     memory = config.stash.get(MEMORY_KEY, None)
     if memory is not None:
         memory.close()
+    if run.host_slots_dir is not None:
+        shutil.rmtree(run.host_slots_dir, ignore_errors=True)
     temp = config.stash.get(TEMP_TOKENS_KEY, None)
     if temp is not None:
         shutil.rmtree(temp, ignore_errors=True)

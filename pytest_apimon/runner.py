@@ -22,6 +22,7 @@ from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from .categories import Category, Outcome
@@ -29,6 +30,9 @@ from .documents import Interface
 from .failures import HANG_SUB
 from .results import InterfaceResult
 from .retries import RetryPolicy
+
+if TYPE_CHECKING:
+    from .hostslots import HostSlots
 
 
 @dataclass
@@ -38,6 +42,7 @@ class _Attempt:
     started: bool = False
     started_at: float | None = None  # runner clock
     abandoned: bool = False  # the hang guard answered for it: its slot was given to the next attempt
+    host_slot: Any = None  # its slot of the cross-worker per-host cap (hostslots.HostSlots), while it runs
 
 
 @dataclass
@@ -83,6 +88,7 @@ class Runner:
         deadline: Callable[[Interface], float] | None = None,
         poll: float = 1.0,
         wait: Callable[[threading.Condition, float | None], object] | None = None,
+        slots: HostSlots | None = None,
     ) -> None:
         """`check(interface)`: one attempt (engine.Engine.check), called on a worker thread; an exception it
         raises becomes an `unexpected`/`error` result for that attempt, never a dead thread. `concurrency`:
@@ -94,7 +100,10 @@ class Runner:
         run); None waits without bound. `poll`: seconds between deadline checks while waiting.
         `clock` (seconds, monotonic) dates backoffs and Retry-After holds; `wait(cond, seconds)` is how the
         dispatcher waits for the next due retry while holding `cond` (default `cond.wait(seconds)`; None: until
-        notified). Tests inject a fake clock and a wait that returns when that clock is advanced."""
+        notified). Tests inject a fake clock and a wait that returns when that clock is advanced.
+        `slots`: the per-host cap across the run's processes (hostslots.HostSlots; xdist workers when the cap
+        is smaller than their number): an attempt also holds one of its host's slots while it runs; a host whose
+        slots are all held elsewhere is tried again every `slots.poll` seconds."""
         self._check = check
         self._concurrency = max(1, concurrency)
         self._max_per_host = max(1, max_per_host)
@@ -104,6 +113,7 @@ class Runner:
         self._wait = wait or (lambda cond, seconds: cond.wait(seconds))
         self._deadline = deadline
         self._poll = poll
+        self._slots = slots
         self._hung = False
         self._cond = threading.Condition()
         self._jobs: dict[str, _Job] = {}
@@ -112,7 +122,8 @@ class Runner:
         self._active = 0
         self._active_per_host: dict[str, int] = {}
         self._host_cap: dict[str, int] = {}  # per-host caps lowered after 429s, for the rest of the run
-        self._host_hold: dict[str, float] = {}  # host -> clock() before which nothing new is sent (Retry-After)
+        # host -> clock() before which nothing new is sent (Retry-After; or all its cross-worker slots were held)
+        self._host_hold: dict[str, float] = {}
         self._rate_limited: dict[str, int] = {}  # host -> 429 answers seen
         self._sent = 0  # requests dispatched so far (orders requests against the caps' cuts)
         self._cut_after: dict[str, int] = {}  # host -> self._sent when its cap was last lowered
@@ -175,6 +186,7 @@ class Runner:
         att.abandoned = True
         self._active -= 1
         self._active_per_host[job.host] -= 1
+        self._release_slot(att)
         stuck, self._pool = self._pool, ThreadPoolExecutor(self._concurrency, thread_name_prefix="apimon")
         stuck.shutdown(wait=False)  # its other threads finish what they run and end
         self._cond.notify_all()
@@ -237,7 +249,21 @@ class Runner:
                     best = (rank, host)
         if best is None:
             return None
-        return self._queues[best[1]].popleft()
+        _, host = best
+        slot = None
+        if self._slots is not None:
+            slot = self._slots.try_acquire(host)
+            if slot is None:  # all its slots are held by other workers: try again after a poll
+                self._host_hold[host] = max(self._host_hold.get(host, 0.0), now + self._slots.poll)
+                return self._next_ready()
+        job, attempt = self._queues[host].popleft()
+        job.attempts[attempt].host_slot = slot
+        return job, attempt
+
+    def _release_slot(self, att: _Attempt) -> None:
+        if att.host_slot is not None and self._slots is not None:
+            slot, att.host_slot = att.host_slot, None
+            self._slots.release(slot)
 
     def _back_off(self, host: str, hold: float, sent: int) -> None:
         """A 429 from `host` for the request dispatched `sent`-th: halve the host's concurrency for the rest of the
@@ -283,6 +309,7 @@ class Runner:
             if not job.attempts[attempt].abandoned:  # else its slot was already given away (_abandon)
                 self._active -= 1
                 self._active_per_host[job.host] -= 1
+                self._release_slot(job.attempts[attempt])
             if not job.attempts[attempt].done.is_set():  # else the hang guard already answered for it
                 self._finish(job, attempt, result, sent)
 

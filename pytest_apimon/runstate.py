@@ -24,6 +24,7 @@ from .sharding import Shard
 if TYPE_CHECKING:
     from .documents import Interface, NameRegistry
     from .engine import Engine
+    from .hostslots import HostSlots
     from .importers.refs import FragmentIndex
     from .parsecache import ParseCache
     from .runner import Runner
@@ -53,6 +54,10 @@ class ApimonRun:
     share: int | None = None  # xdist worker: its share index (sharding.share_index), None: prefetch nothing
     concurrency: int = 32
     max_per_host: int = 32
+    # The per-host cap across xdist workers when it is smaller than their number (hostslots.py): the slots this
+    # worker takes (None: each worker's divided cap suffices), and on the controller the folder it made for them.
+    host_slots: HostSlots | None = None
+    host_slots_dir: Path | None = None
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     runner: Runner | None = None
     skips: dict[str, str] = field(default_factory=dict)  # interface key -> reason (open circuits)

@@ -71,6 +71,24 @@ def test_per_host_cap_holds_across_workers(pytester, local_server) -> None:
     assert gate.peak == 2  # 1 per worker for the one host
 
 
+@pytest.mark.parametrize(("workers", "cap", "dist"), [("2", 1, "load"), ("3", 2, "load"), ("2", 1, "loadfile")])
+def test_a_per_host_cap_below_the_worker_count_holds(pytester, local_server, workers, cap, dist) -> None:
+    """Before, every worker kept a cap of at least 1: `max_per_host: 1` with `-n 2` sent 2 at once (hostslots.py).
+    The gate holds each request until one more than the cap is in flight, which must never happen (then a
+    short timeout lets it through alone)."""
+    gate = Gate(expect=cap + 1, timeout=0.4)
+    for i in range(6):
+        local_server.route("GET", f"/svc/i{i}", gate)
+    lines = "".join(f"  {line}\n" for line in ("concurrency: 16", f"max_per_host: {cap}"))
+    (pytester.path / "config.yaml").write_text(
+        f"defaults:\n{lines}services:\n  svc:\n    base_url: {local_server.url}/svc\n", encoding="utf-8")
+    for doc in range(2):  # two files, so that --dist loadfile hands one to each worker
+        write(pytester.path, f"pool/svc/api{doc}.json",
+              json.dumps([{"name": f"i{i}", "path": f"/i{i}"} for i in range(doc * 3, doc * 3 + 3)]))
+    pytester.runpytest("--apimon", "pool", "-n", workers, "--dist", dist).assert_outcomes(passed=6)
+    assert gate.peak <= cap  # (fewer when the machine is busy: a worker may finish before another starts)
+
+
 def test_retries_overlap_inside_each_worker(pytester, local_server) -> None:
     seen: dict[str, int] = {}
     lock = threading.Lock()
