@@ -75,3 +75,14 @@ def test_runner_waits_for_a_slot_another_worker_holds(tmp_path: Path) -> None:
         HostSlots.release(freed)
     finally:
         runner.close()
+
+
+def test_an_unusable_folder_never_blocks_or_raises(tmp_path: Path, caplog) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder", encoding="utf-8")
+    slots = HostSlots(blocker / "slots", cap=1)  # mkdir below a file fails
+    first, second = slots.try_acquire("h"), slots.try_acquire("h")
+    assert first is not None and second is not None  # no cross-process cap, but the run goes on
+    HostSlots.release(first)
+    HostSlots.release(second)
+    assert sum("not enforced" in r.getMessage() for r in caplog.records) == 1
