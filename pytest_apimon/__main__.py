@@ -117,7 +117,10 @@ def watch(argv: Sequence[str]) -> int:
                       broken_remind=opts.broken_remind, on_broken=alerts.broken, on_repaired=alerts.repaired,
                       on_heartbeat=alerts.heartbeat, echo=not opts.quiet, tz=resolve_timezone(zone), lang=alerts.lang)
     watcher.install_signal_handlers()
-    return watcher.run()
+    from .streams import masked_output
+
+    with masked_output(alerts.mask):  # the watcher's notifications: see streams.py
+        return watcher.run()
 
 
 class _Formatter(logging.Formatter):
@@ -149,7 +152,9 @@ def merge(argv: Sequence[str]) -> int:
 
     from .config import load_config
     from .merge import MergeError, Outputs, finish
+    from .redact import Redactor, env_secrets
     from .runlock import LockTimeout
+    from .streams import masked_output
 
     parser = argparse.ArgumentParser(
         prog="apimon merge",
@@ -180,14 +185,16 @@ def merge(argv: Sequence[str]) -> int:
     outputs = Outputs(report=opts.report, json=opts.json, html=opts.html, prometheus=opts.prometheus,
                       junitxml=opts.junitxml)
     restore = times.use_zone(config.report.timezone)  # the report's and the message's times, as a run shows them
-    try:
-        return finish(opts.files, config, lang=opts.lang, outputs=outputs, dry_run=opts.dry_run,
-                      breaker=not opts.no_breaker)
-    except (MergeError, LockTimeout) as exc:
-        print(say("cli.error", lang, cmd="merge", text=localize(str(exc), lang)), file=sys.stderr)
-        return 4
-    finally:
-        restore()
+    # Masked while it runs (streams.py): the notification goes to the webhook URL with the robot's key in it.
+    with masked_output(Redactor([*config.secrets, *env_secrets()]).text):
+        try:
+            return finish(opts.files, config, lang=opts.lang, outputs=outputs, dry_run=opts.dry_run,
+                          breaker=not opts.no_breaker)
+        except (MergeError, LockTimeout) as exc:
+            print(say("cli.error", lang, cmd="merge", text=localize(str(exc), lang)), file=sys.stderr)
+            return 4
+        finally:
+            restore()
 
 
 def export_command(argv: Sequence[str]) -> int:

@@ -20,6 +20,7 @@ import pytest
 if TYPE_CHECKING:  # the core is imported only once --apimon is given: this plugin loads in every pytest run
     from .config import Config
     from .runstate import ApimonRun
+    from .streams import StandardStreams  # noqa: F401  (named in a StashKey subscript below)
 
 from .stash import MEMORY_KEY, RESTORE_LOGGING_KEY, RUN_KEY, TEMP_TOKENS_KEY, apimon_option
 
@@ -60,6 +61,36 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                        ("prometheus", "Prometheus textfile path"), ("lang", "report language (zh|en)"),
                        ("concurrency", "in-process concurrency")):
         parser.addini(f"apimon_{name}", f"pytest-apimon {text}", default="")
+
+
+STREAMS_KEY = pytest.StashKey["StandardStreams"]()
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_load_initial_conftests(early_config: pytest.Config) -> Generator[None, None, None]:
+    """Mask sys.stdout and sys.stderr (streams.py) before pytest's capture starts (in its own
+    pytest_load_initial_conftests, inside this wrapper), so capture saves and restores the masked streams.
+    The cleanup is registered before capture's, so it runs after capture has stopped and written out what
+    it still held."""
+    ns = early_config.known_args_namespace
+    if getattr(ns, "apimon", None) or getattr(ns, "apimon_test_webhook", False):
+        from .streams import mask_standard_streams
+
+        streams = mask_standard_streams()
+        early_config.stash[STREAMS_KEY] = streams
+        early_config.add_cleanup(streams.restore)
+    return (yield)
+
+
+def _mask_output(config: pytest.Config, mask: Callable[[str], str]) -> None:
+    """From now on mask, with `mask`, every log record made (logs.mask_all_records; restored in
+    pytest_unconfigure) and every write to the standard streams (streams.py)."""
+    from . import logs
+
+    config.stash[RESTORE_LOGGING_KEY] = logs.mask_all_records(mask)
+    streams = config.stash.get(STREAMS_KEY, None)
+    if streams is not None:
+        streams.mask_with(mask)
 
 
 def _config_path(config: pytest.Config) -> Path | None:
@@ -172,6 +203,12 @@ def pytest_cmdline_main(config: pytest.Config) -> int | None:
 
     # Only the robot settings: an unset ${VAR} elsewhere in the config does not stop the test (issue 20).
     notify, language = _read_config(config, load_robots)
+    from .redact import Redactor, env_secrets
+
+    # The test message goes to the webhook URL with the robot's key in it: http.client's debug lines and
+    # urllib3's DEBUG records show it.
+    _mask_output(config, Redactor([*notify.secrets, *env_secrets()]).text)
+    config.add_cleanup(config.stash[RESTORE_LOGGING_KEY])
     lang = apimon_option(config, "lang") or language
     if not notify.enabled:
         print(say("hook.none", lang))
@@ -228,9 +265,9 @@ def pytest_configure(config: pytest.Config) -> None:
     else:
         _configure_controller(config, run, whole_pools)
     config.stash[RUN_KEY] = run
-    from . import fixtures, logs
+    from . import fixtures
 
-    config.stash[RESTORE_LOGGING_KEY] = logs.mask_all_records(run.redactor.text)
+    _mask_output(config, run.redactor.text)
     config.pluginmanager.register(ReportMasker(config), "apimon-mask")
 
     config.pluginmanager.register(fixtures, "apimon-fixtures")

@@ -36,7 +36,7 @@ from . import times
 from .config import Config, ConfigError, load_config
 from .messages import display_name, localize, localize_problem, say
 from .notify import Notification, build_notifiers
-from .redact import Redactor
+from .redact import Redactor, env_secrets
 from .state import DB_FILE, StateStore
 
 log = logging.getLogger("pytest_apimon.watch")
@@ -398,6 +398,14 @@ class WatchAlerts:
         self.config_path, self.env = config_path, env
         self.config = load_config(config_path, env=env)  # raises ConfigError: refuse to start on a bad config
         times.use_zone(self.config.report.timezone)
+        self._redactor: tuple[Config, Redactor] | None = None
+
+    def mask(self, text: str) -> str:
+        """`text` with the secrets of the config in use (and of the environment, redact.env_secrets) masked."""
+        config = self.config
+        if self._redactor is None or self._redactor[0] is not config:
+            self._redactor = (config, Redactor([*config.secrets, *env_secrets()]))
+        return self._redactor[1].text(text)
 
     def _current(self) -> Config:
         try:
@@ -415,8 +423,8 @@ class WatchAlerts:
         return f"【{self.config.env}】{name}：{zh}" if self.lang == "zh" else f"[{self.config.env}] {name}: {en}"
 
     def _send(self, title: str, lines: list[str], started_at: float, failed: int) -> None:
-        config = self._current()
-        redact = Redactor(config.secrets).text
+        self._current()  # reloaded: self.mask then knows its secrets
+        redact = self.mask
         markdown = redact("\n".join([f"## {title}", *lines]))
         notification = Notification(title=redact(title), markdown=markdown, summary=markdown,
                                     run_started_at=started_at, lang=self.lang, failed=failed)
