@@ -71,8 +71,9 @@ class StandardStreams:
         self.out.mask = self.err.mask = mask
 
     def restore(self) -> None:
-        """Put back the streams that were replaced, where nobody replaced ours since. Safe to call twice."""
-        self.mask_with(None)
+        """Put back the streams that were replaced, where nobody replaced ours since. Safe to call twice.
+        The masked streams keep masking: whoever kept one (a logging.StreamHandler, a terminal writer made
+        during the run) still writes masked text."""
         if sys.stdout is self.out:
             sys.stdout = self.out.stream
         if sys.stderr is self.err:
