@@ -104,6 +104,7 @@ def test_what_libraries_print_during_a_run_is_masked(pytester: pytest.Pytester, 
         result = pytester.runpytest_subprocess("--apimon", "pool", "-v", "-rA", "-p", "no:cacheprovider", *extra)
         sent = list(fake.messages)
     out = result.stdout.str() + result.stderr.str()
+    assert not leaks(out), f"planted secrets printed: {leaks(out)}"
     assert sent, "the report reached the WeCom fake"
     assert result.parseoutcomes().get("failed") == 3
     # http.client's debug line and urllib3's record of the report's request were printed, with the key masked
@@ -113,7 +114,6 @@ def test_what_libraries_print_during_a_run_is_masked(pytester: pytest.Pytester, 
     if "-s" in extra and "-n" not in extra:  # the checks' own requests, printed by the runner's threads
         assert "Authorization: Bearer ******" in out and "Authorization: Basic ******" in out
         assert '"password": "******"' in out
-    assert not leaks(out), f"planted secrets printed: {leaks(out)}"
 
 
 @pytest.mark.parametrize("conftest", [
@@ -130,9 +130,9 @@ def test_test_webhook_masks_what_libraries_print(pytester: pytest.Pytester, conf
         result = pytester.runpytest_subprocess("--apimon-test-webhook", "-p", "no:cacheprovider")
         sent = list(fake.messages)
     out = result.stdout.str() + result.stderr.str()
+    assert KEY not in out
     assert result.ret == 0 and len(sent) == 1
     assert "/cgi-bin/webhook/send?key=******" in out
-    assert KEY not in out
 
 
 def _cli(tmp_path: Path, args: list[str]) -> subprocess.CompletedProcess[str]:
@@ -160,9 +160,9 @@ def test_apimon_commands_mask_what_libraries_print(tmp_path: Path, command: str)
                                    "no-such-pool/", "-p", "no:cacheprovider", "--apimon-config", str(cfg)])
         sent = list(fake.messages)
     out = proc.stdout + proc.stderr
+    assert KEY not in out
     assert len(sent) == 1, out
     assert "send: b'POST /cgi-bin/webhook/send?key=****** HTTP/1.1" in out
-    assert KEY not in out
 
 
 def test_a_masked_stream_masks_each_write_and_is_otherwise_the_stream() -> None:
