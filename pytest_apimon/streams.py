@@ -17,8 +17,8 @@ plugin._mask_report masks. The mask is given when the run knows its secrets (pyt
 streams pass text through unchanged.
 
 Limits: each write() is masked on its own (print() writes its arguments one by one), so a secret is found by
-value (every secret the run knows or learns) or by a name in the same write; bytes written to `sys.stdout.buffer`
-or straight to file descriptor 1 or 2 are not seen.
+value (every secret the run knows or learns) or by a name in the same write; bytes written to `sys.stdout.buffer`,
+text written to `sys.__stdout__`/`sys.__stderr__` or straight to file descriptor 1 or 2 are not seen.
 """
 
 from __future__ import annotations
