@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, ClassVar
 
@@ -21,12 +21,14 @@ from .maintenance import in_maintenance
 from .messages import PHRASES, display_name, localize, say
 from .notify import DeliveryResult, Notification, build_notifiers
 from .policy import (
+    DOWN,
     InterfaceState,
     Kind,
     RunMemory,
     ShardGap,
     ShardReport,
     Trigger,
+    UncheckedGap,
     Verdict,
     evaluate,
     fmt_time,
@@ -74,9 +76,9 @@ TRIGGER_WORDS = {
     "digest": ("仍未恢复的问题摘要", "digest of problems still open"),
     "always": ("例行报告（send_on: always）", "routine report (send_on: always)"),
     "cert": ("证书即将过期", "certificate expiring soon"),
-    "incomplete": PHRASES["trigger.incomplete"],
     **{what: PHRASES[f"trigger.{what}"]
-       for what in ("shards", "shards_reminder", "shards_ongoing", "shards_recovered")},
+       for what in ("shards", "shards_reminder", "shards_ongoing", "shards_recovered", "incomplete",
+                    "incomplete_reminder", "incomplete_ongoing", "incomplete_recovered")},
 }
 TRIGGER_KEYS_SHOWN = 5  # interfaces named per trigger; the rest are counted
 
@@ -139,6 +141,8 @@ def title(run: RunResult, lang: str, config_title: str | None = None, found: lis
     elif stats.unchecked:  # the run ended without checking part of this view (a lost xdist worker)
         verdict = say("incomplete.verdict", lang, n=stats.unchecked) + (
             say("shards.failed", lang, n=stats.failed) if stats.failed else "")
+    elif "incomplete_recovered" in news:  # every interface is checked again (policy.unchecked_step)
+        verdict = say("incomplete.back", lang) + (say("shards.failed", lang, n=stats.failed) if stats.failed else "")
     elif stats.failed:
         verdict = f"{stats.failed} 个失败" if zh else f"{stats.failed} failed"
     elif news.get("flapping"):
@@ -171,6 +175,18 @@ def apply_ownership(run: RunResult, config: Config) -> None:
             r.owners = list(svc.owner)
         if not r.severity:
             r.severity = svc.severity or default
+
+
+def mark_known_down(run: RunResult, states: Mapping[str, InterfaceState]) -> None:
+    """Mark every result the run did not check (InterfaceResult.unchecked) whose stored alert state is down as
+    `known_down`, with the category of its last failed check: not checked is not healthy, and what was down
+    stays down as far as the monitor knows, so every output lists it as down now (report.is_down), as it does
+    an interface behind an open circuit. Its alert state itself is not stepped (finish)."""
+    for r in run.results:
+        state = states.get(interface_key(r)) if r.unchecked else None
+        if state is not None and state.status == DOWN:
+            r.known_down = True
+            r.category = Category.coerce(state.last_category) or r.category
 
 
 def apply_maintenance(run: RunResult, config: Config, memory: Memory | None, lang: str) -> dict[str, str]:
@@ -221,7 +237,7 @@ def build_notification(run: RunResult, config: Config, lang: str, redactor: Reda
                        extras: Extras | None = None, found: list[Trigger] | None = None, *,
                        verdict: Verdict | None = None, ledger: Ledger | None = None,
                        mode: str = "full", cert_due: Collection[CertStatus] = (),
-                       shards: ShardGap | None = None) -> Notification:
+                       shards: ShardGap | None = None, lost: UncheckedGap | None = None) -> Notification:
     """The run's report as a Notification, with a `route` that gives each robot its own view.
 
     A robot's view holds only its services (all for a catch-all robot). It is sent when it has news for that
@@ -229,7 +245,8 @@ def build_notification(run: RunResult, config: Config, lang: str, redactor: Reda
     a RECOVERED of an incident the robot was told about, or an open incident it was never told about (then
     presented to it as NEW), or a certificate warning due for one of its services (`cert_due`, certs.due), or
     news of missing shards (`shards`, policy.shard_step) that left one of its services unchecked (every robot
-    when that is unknown).
+    when that is unknown), or news of interfaces the run left unchecked (`lost`, policy.unchecked_step; without
+    alert memory every run that left one of its services unchecked).
     mode: 'full' | 'digest' (only ongoing problems: first screen only) | 'none'.
     The first message of every view is its first screen (report.render_first_screen); `markdown` (the
     attachment / legacy layout) is the full report with the trigger line, or the digest.
@@ -284,13 +301,22 @@ def build_notification(run: RunResult, config: Config, lang: str, redactor: Reda
         return shards is not None and (shards.notify or not notify) and (
             catch_all or not shards.services or any(mine(svc) for svc in shards.services))
 
+    def lost_for(mine: Callable[[str], bool], catch_all: bool, notify: bool = True) -> bool:
+        """News of interfaces left unchecked (`notify` False: also ongoing) for this robot, as shards_for: its
+        services' robots and the catch-all; the return goes to the robots of every service unchecked meanwhile.
+        Without alert memory (`lost` None), every run that left one of its services unchecked."""
+        if lost is None:
+            return verdict is None and _incomplete_for(run, mine, catch_all)
+        return (lost.notify or (not notify and bool(lost.names))) and (
+            catch_all or any(mine(svc) for svc in lost.services))
+
     def scope(services: tuple[str, ...]) -> Notification | None:
         view = replace(run, results=[r for r in run.results if r.service in services])
         recovered = extras is not None and any(svc in services for svc, *_ in extras.recovered)
         slow = verdict is not None and any(d.notify and d.service in services for d in verdict.slow)
         news = recovered or slow or certs_for(services.__contains__) or shards_for(services.__contains__,
                                                                                    not services) \
-            or _incomplete_for(run, services.__contains__, not services)
+            or lost_for(services.__contains__, not services)
         if not news and not any(is_down(r) and not r.maintenance for r in view.results):
             return None  # nothing about these services: this robot hears nothing
         return make(view, services=services)
@@ -302,7 +328,7 @@ def build_notification(run: RunResult, config: Config, lang: str, redactor: Reda
         scoped = services or None
         if verdict is None or extras is None:  # no memory: every robot with problems (or send_on: always)
             if failed or certs_for(mine) or shards_for(mine, not services) \
-                    or _incomplete_for(run, mine, not services) \
+                    or lost_for(mine, not services) \
                     or (mode == "full" and settings.send_on == "always" and not services):
                 return make(view, services=scoped)
             return None
@@ -315,13 +341,14 @@ def build_notification(run: RunResult, config: Config, lang: str, redactor: Reda
             not services or any(mine(s) for s in verdict.storm.by_service))
         storm = storm or (verdict.storm_ended is not None and not services)
         news = storm or bool(told_recovered) or certs_for(mine) or shards_for(mine, not services) \
-            or _incomplete_for(run, mine, not services) or any(
+            or lost_for(mine, not services) or any(
             d.notify and d.kind not in (Kind.RECOVERED, Kind.REMOVED) and mine(d.service)
             for d in (*verdict.decisions, *verdict.slow))
         if mode == "none":
             worth = bool(untold)
         elif mode == "digest":
-            worth = bool(untold) or bool(failed) or shards_for(mine, not services, notify=False)
+            worth = bool(untold) or bool(failed) or shards_for(mine, not services, notify=False) \
+                or lost_for(mine, not services, notify=False)
         else:
             worth = news or bool(untold) or (settings.send_on == "always" and not services) or (
                 settings.send_on == "failure" and bool(failed))
@@ -602,6 +629,8 @@ def finish(run: RunResult, config: Config, lang: str, redactor: Redactor, memory
     store = memory.store if memory is not None else None
     apply_ownership(run, config)
     held = apply_maintenance(run, config, memory, lang)
+    if memory is not None:
+        mark_known_down(run, memory.states)
     # Interfaces the run did not check (a lost xdist worker) are neither up nor down: the alert policy and the
     # history never see them, so no alert is raised or resolved and nothing is forgotten (the run is also
     # not selection_complete). Their identity was rebuilt from the node id alone (collector.py).
@@ -609,17 +638,22 @@ def finish(run: RunResult, config: Config, lang: str, redactor: Redactor, memory
     checked = replace(run, results=[r for r in run.results if not r.unchecked]) if unchecked else run
     if memory is not None:
         policy = replace(config.policy, remind_by_severity=settings.remind_every)
+        # Which services the run left unchecked: none when it checked its whole selection, unknown (the memory
+        # of an earlier incomplete run is kept) when it was cut short or a subset.
+        lost_services = [r.service for r in unchecked] if unchecked else [] if selection_complete else None
         verdict = evaluate(memory.states, checked.results, policy, run.finished_at, memory.memory,
-                           selection_complete=selection_complete, pools=pools, maintenance=held, shards=shards)
+                           selection_complete=selection_complete, pools=pools, maintenance=held, shards=shards,
+                           unchecked=lost_services)
         memory.verdict = verdict
         ledger = Ledger(config.env, memory.store.load_incidents(config.env))
         # An incident ends when its interface is no longer announced down (recovered, removed, or resolved
         # without a message); its robots are remembered for this run's RECOVERED.
         ledger.close_all(k for k in list(ledger.open) if not (k in verdict.states and verdict.states[k].alerted))
     gap = verdict.shards if verdict is not None else shard_step(RunMemory(), shards, run.finished_at, 0)
+    lost = verdict.unchecked if verdict is not None else None
     extras = build_extras(run, verdict, store, lang, config.report.status_page_url, ledger)
     _shard_lead(extras, gap, lang, run.finished_at)
-    _incomplete_lead(extras, unchecked, lang)
+    _incomplete_lead(extras, unchecked, lang, lost, run.finished_at)
     cert_due = _certificates(run, config, extras, store, dry_run=dry_run)
     outcome = AlertOutcome()
     notifiers = build_notifiers(settings, config.state_path / "outbox")
@@ -645,9 +679,8 @@ def finish(run: RunResult, config: Config, lang: str, redactor: Redactor, memory
         mode = message_mode(settings.send_on, verdict)
     else:
         failed = any(is_down(r) and not r.maintenance for r in run.results)
-        mode = "full" if settings.send_on == "always" or failed or gap is not None else "none"
-    if unchecked and mode in ("none", "digest"):
-        mode = "full"  # a monitor with blind spots is news on every run it has them
+        # Without alert memory nothing can say "already announced": a monitor with blind spots is news each run.
+        mode = "full" if settings.send_on == "always" or failed or gap is not None or unchecked else "none"
     targets = [t for notifier in notifiers for t in notifier.targets()]  # type: ignore[attr-defined]
     if mode == "none" and ledger is not None and _untold(run, extras, ledger, targets):
         mode = "new-robot"  # nothing new overall, but a robot has an open incident it was never told about
@@ -661,6 +694,8 @@ def finish(run: RunResult, config: Config, lang: str, redactor: Redactor, memory
             why += say("reason.maintenance_held", lang, services=", ".join(sorted(held)))
         if gap is not None and gap.report is not None:
             why += say("shards.held", lang, shards=say("shards.sep", lang).join(gap.names))
+        if unchecked:
+            why += say("incomplete.held", lang, n=len(unchecked))
         outcome.reason = say("reason.none_dry" if dry_run else "reason.none", lang, send_on=settings.send_on, why=why)
         if any(is_down(r) and r.maintenance for r in run.results):
             # Failures inside a window were held, not absent: "nothing new" would tell the reader all is well.
@@ -676,18 +711,18 @@ def finish(run: RunResult, config: Config, lang: str, redactor: Redactor, memory
     if notify_lang != lang:
         notify_extras = build_extras(run, verdict, store, notify_lang, config.report.status_page_url, ledger)
         _shard_lead(notify_extras, gap, notify_lang, run.finished_at)
-        _incomplete_lead(notify_extras, unchecked, notify_lang)
+        _incomplete_lead(notify_extras, unchecked, notify_lang, lost, run.finished_at)
     # A robot hears of a certificate at most once a day (certs.due); the report files list every warning.
     notify_extras = replace(notify_extras, certificates=extras.certificates, cert_warnings=cert_due)
     found = _with_certificates(triggers(verdict, "digest" if mode == "new-robot" else mode, settings.send_on),
                                cert_due, settings.send_on)
     if verdict is None and gap is not None:
         found.insert(0, Trigger(gap.what, gap.names))
-    if unchecked:
+    if verdict is None and unchecked:
         found = [Trigger("incomplete"), *(t for t in found if t.what != "always")]
     notification = build_notification(run, config, notify_lang, redactor, notify_extras, found, verdict=verdict,
                                       ledger=ledger, mode="none" if mode == "new-robot" else mode,
-                                      cert_due=cert_due, shards=gap)
+                                      cert_due=cert_due, shards=gap, lost=lost)
     if dry_run:
         if not notifiers:
             outcome.reason = say("reason.no_robot_dry", lang) + "\n\n" + notification.markdown
@@ -735,9 +770,13 @@ def _shard_lead(extras: Extras, gap: ShardGap | None, lang: str, now: float) -> 
     extras.lead[0:0] = lines + [localize(problem, lang) for problem in gap.report.problems]
 
 
-def _incomplete_lead(extras: Extras, unchecked: list[InterfaceResult], lang: str) -> None:
-    """The lead line of a run that ended without checking some interfaces: how many, why, and that their
-    alert state is kept (first in the report and on the first screen, after a merge's shard lines)."""
+def _incomplete_lead(extras: Extras, unchecked: list[InterfaceResult], lang: str,
+                     lost: UncheckedGap | None = None, now: float = 0.0) -> None:
+    """The lead line of a run that ended without checking some interfaces: how many, why, that their alert
+    state is kept, since when and whether it is a reminder (`lost`, policy.unchecked_step); or the line of
+    their return (first in the report and on the first screen, after a merge's shard lines)."""
+    if lost is not None and lost.what == "incomplete_recovered":
+        extras.lead.append(say("incomplete.lead_back", lang, since=fmt_time(lost.since, now)))
     if not unchecked:
         return
     prefixes = ("未检查：", "重试未能执行：", "not checked: ", "its retry never ran: ")  # the reasons' own lead-ins
@@ -748,7 +787,12 @@ def _incomplete_lead(extras: Extras, unchecked: list[InterfaceResult], lang: str
             text = text.removeprefix(prefix)
         causes.append(text)
     why = say("shards.sep", lang).join(dict.fromkeys(causes))
-    extras.lead.append(say("incomplete.lead", lang, n=len(unchecked), why=why))
+    line = say("incomplete.lead", lang, n=len(unchecked), why=why)
+    if lost is not None and lost.since < now:  # an earlier run was incomplete too: since when
+        line += say("incomplete.since", lang, since=fmt_time(lost.since, now))
+    if lost is not None and lost.what == "incomplete_reminder":
+        line += say("shards.reminder", lang)
+    extras.lead.append(line)
 
 
 def certificate_statuses(run: RunResult, config: Config) -> list[CertStatus]:

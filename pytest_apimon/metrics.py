@@ -20,6 +20,7 @@ from prometheus_client.registry import Collector
 from .atomicfile import atomic_write
 from .categories import ORDER
 from .policy import DOWN, OPEN, InterfaceState, Verdict, interface_key
+from .report import is_down
 from .results import InterfaceResult, RunResult
 from .state import StateStore
 from .statedir import SHARED_FILE
@@ -88,7 +89,10 @@ def render_prometheus(run: RunResult, store: StateStore | None = None, verdict: 
         availability = {name: by_seconds[_NAMES[name]] for name in AVAILABILITY_WINDOWS}
 
     fam = {name: _Family(name, text) for name, text in (
-        ("apimon_interface_up", "1 if the interface passed its last check, 0 if it failed or its circuit is open."),
+        ("apimon_interface_up", "1 if the interface passed its last check, 0 if it failed, its circuit is open or "
+                                "it was not checked and its last known state is down; absent when not checked."),
+        ("apimon_interface_unchecked", "1 if the last run did not check the interface (an xdist worker died and "
+                                       "was not replaced), else 0."),
         ("apimon_interface_latency_seconds", "Latency of the interface's last check (last attempt)."),
         ("apimon_interface_http_status", "HTTP status of the interface's last check (absent without a response)."),
         ("apimon_interface_attempts", "Attempts the last check took (more than 1: retried)."),
@@ -106,6 +110,8 @@ def render_prometheus(run: RunResult, store: StateStore | None = None, verdict: 
         ("apimon_run_failures", "Failed interfaces in the last run by category."),
         ("apimon_run_duration_seconds", "Wall-clock duration of the last run."),
         ("apimon_run_last_timestamp_seconds", "End of the last run, Unix time."),
+        ("apimon_run_unchecked_interfaces", "Interfaces the last run did not check (an xdist worker died and was "
+                                            "not replaced); more than 0: the monitoring is incomplete."),
         ("apimon_run_success_ratio", "Passed / executed interfaces in the last run (absent when nothing ran)."),
         ("apimon_open_circuits", "Interfaces whose circuit breaker is open."),
         ("apimon_interfaces_down", "Interfaces the alert policy considers down."),
@@ -119,8 +125,11 @@ def render_prometheus(run: RunResult, store: StateStore | None = None, verdict: 
         key = interface_key(r)
         state = states.get(key)
         circuit_open = state is not None and state.breaker == OPEN
-        if r.outcome != "skipped" or circuit_open:  # a plain skip says nothing about up or down
+        # A plain skip says nothing about up or down, nor does a check that never ran: its series is left out (it
+        # goes stale) rather than repeat a 1 nobody verified; known down (report.is_down) stays 0.
+        if r.outcome != "skipped" or circuit_open or is_down(r):
             fam["apimon_interface_up"].add(labels, 1 if r.outcome == "passed" else 0)
+        fam["apimon_interface_unchecked"].add(labels, 1 if r.unchecked else 0)
         if r.outcome != "skipped":
             if r.elapsed_ms is not None:
                 fam["apimon_interface_latency_seconds"].add(labels, r.elapsed_ms / 1000)
@@ -167,6 +176,7 @@ def render_prometheus(run: RunResult, store: StateStore | None = None, verdict: 
         fam["apimon_run_failures"].add({"env": env, "category": cat}, n)
     fam["apimon_run_duration_seconds"].add({"env": env}, run.duration)
     fam["apimon_run_last_timestamp_seconds"].add({"env": env}, run.finished_at)
+    fam["apimon_run_unchecked_interfaces"].add({"env": env}, sum(1 for r in run.results if r.unchecked))
     executed = counts["passed"] + counts["failed"]
     if executed:
         fam["apimon_run_success_ratio"].add({"env": env}, counts["passed"] / executed)

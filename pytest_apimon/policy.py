@@ -20,7 +20,7 @@ nothing (it was never announced).
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from enum import Enum
 from itertools import pairwise
@@ -98,6 +98,11 @@ class RunMemory:
     shards_services: list[str] = field(default_factory=list)
     shards_total: int = 0
     shards_planned: int = 0
+    # unchecked_step: the services with interfaces a run left unchecked (a lost xdist worker), announced since the
+    # runs became incomplete (every one told so far), since when, the last announcement.
+    unchecked_names: list[str] = field(default_factory=list)
+    unchecked_since: float | None = None
+    unchecked_last_alert_at: float | None = None
 
 
 class Kind(str, Enum):
@@ -240,13 +245,56 @@ class ShardGap:
     names: tuple[str, ...] = ()
 
 
+@dataclass
+class Episode:
+    """The alert memory of one run-level problem that names a part of the pool (missing shards, interfaces left
+    unchecked): what was last announced (`names`), since when the runs have it, the last announcement, and the
+    services concerned meanwhile (the announcement of its end goes to their robots)."""
+
+    names: list[str]
+    since: float | None
+    last_alert_at: float | None
+    services: list[str]
+
+    def step(self, names: Sequence[str], services: Iterable[str], now: float, remind_every: float, *,
+             changed: bool) -> tuple[str, bool, float, tuple[str, ...]] | None:
+        """One run (self updated in place): (phase, notify, since, services concerned). phase '' — new, or
+        `changed` (the caller's rule): announce; 'reminder' — the same, `remind_every` seconds after the last
+        announcement; 'ongoing' — the same, no reminder due; 'recovered' — `names` empty after a problem
+        (announced once). None: no problem now and none remembered. As the storm guard: announce, remind, end."""
+        if not names:
+            if not self.names:
+                return None
+            since = self.since if self.since is not None else now
+            gone = tuple(self.services)
+            self.names, self.since, self.last_alert_at, self.services = [], None, None, []
+            return "recovered", True, since, gone
+        if self.since is None:
+            self.since = now
+        if changed:
+            phase, notify = "", True
+        else:
+            notify = _due(self.last_alert_at, remind_every, now)
+            phase = "reminder" if notify else "ongoing"
+        if notify:
+            self.last_alert_at = now
+        self.names = list(names)
+        self.services = sorted(set(self.services) | set(services))
+        return phase, notify, self.since, tuple(self.services)
+
+
+def _what(prefix: str, phase: str) -> str:
+    return f"{prefix}_{phase}" if phase else prefix
+
+
 def shard_step(memory: RunMemory, report: ShardReport | None, now: float, remind_every: float) -> ShardGap | None:
     """The completeness of a merged run, as the storm guard treats a run-level problem (memory is updated in place).
 
     Announced when the set of missing shards changes (new, grown, shrunk: the reader must learn which part of
     the pool is unmonitored now), reminded every `remind_every` while it stays the same, and its end announced
-    once ("shards back"). A merge that received nothing takes N and the planned interfaces from the last
-    merge. `report` None (a plain run, not a merge): nothing is known about shards and the memory is kept."""
+    once ("shards back") (Episode.step). A merge that received nothing takes N and the planned interfaces from
+    the last merge. `report` None (a plain run, not a merge): nothing is known about shards and the memory is
+    kept."""
     if report is None:
         return None
     if report.received == 0 and not report.total and memory.shards_total:
@@ -255,27 +303,59 @@ def shard_step(memory: RunMemory, report: ShardReport | None, now: float, remind
     if report.received:
         memory.shards_total = report.total
         memory.shards_planned = report.planned if report.planned is not None else memory.shards_planned
-    if not report.incomplete:
-        if not memory.shards_missing:
-            return None
-        since = memory.shards_since if memory.shards_since is not None else now
-        gap = ShardGap(None, "shards_recovered", since, True, tuple(memory.shards_services))
-        memory.shards_missing, memory.shards_since, memory.shards_last_alert_at = [], None, None
-        memory.shards_services = []
-        return gap
-    names = list(report.names)
-    if memory.shards_since is None:
-        memory.shards_since = now
-    if names != memory.shards_missing:
-        what, notify = "shards", True
-    else:
-        notify = _due(memory.shards_last_alert_at, remind_every, now)
-        what = "shards_reminder" if notify else "shards_ongoing"
-    if notify:
-        memory.shards_last_alert_at = now
-    memory.shards_missing = names
-    memory.shards_services = sorted(set(memory.shards_services) | set(report.by_service))
-    return ShardGap(report, what, memory.shards_since, notify, tuple(sorted(report.by_service)), tuple(names))
+    names = list(report.names) if report.incomplete else []
+    episode = Episode(memory.shards_missing, memory.shards_since, memory.shards_last_alert_at,
+                      memory.shards_services)
+    found = episode.step(names, report.by_service, now, remind_every, changed=names != memory.shards_missing)
+    memory.shards_missing, memory.shards_since = episode.names, episode.since
+    memory.shards_last_alert_at, memory.shards_services = episode.last_alert_at, episode.services
+    if found is None:
+        return None
+    phase, notify, since, services = found
+    if phase == "recovered":
+        return ShardGap(None, "shards_recovered", since, True, services)
+    return ShardGap(report, _what("shards", phase), since, notify, tuple(sorted(report.by_service)), tuple(names))
+
+
+@dataclass(frozen=True)
+class UncheckedGap:
+    """The finding of unchecked_step for one run: interfaces it left unchecked (a lost xdist worker), or their
+    return. what: incomplete (a service newly unchecked) | incomplete_reminder | incomplete_ongoing (no
+    reminder due) | incomplete_recovered (every interface checked again); notify: worth a message;
+    services: the services concerned (routing: now, or for the return every one unchecked meanwhile); since:
+    the first incomplete run; names: the services unchecked now."""
+
+    what: str
+    since: float
+    notify: bool
+    services: tuple[str, ...] = ()
+    names: tuple[str, ...] = ()
+
+
+def unchecked_step(memory: RunMemory, services: Collection[str] | None, now: float,
+                   remind_every: float) -> UncheckedGap | None:
+    """Interfaces a run did not check, as a run-level problem with the same rule as missing shards (Episode):
+    announced when it starts and whenever a service not announced yet is left unchecked (its robot must learn
+    of it), reminded every `remind_every` while it lasts, its end announced once. Which interfaces a dead worker
+    leaves behind varies from run to run, so a shrinking set is not news; the whole pool checked again is.
+
+    services: the services with an unchecked interface this run (empty: nothing unchecked); None: unknown (a
+    run stopped early or a -k subset checked nothing it lost): nothing is decided and the memory is kept."""
+    if services is None:
+        return None
+    names = sorted(set(services))
+    announced = memory.unchecked_names
+    episode = Episode(announced, memory.unchecked_since, memory.unchecked_last_alert_at, announced)
+    found = episode.step(sorted(set(names) | set(announced)) if names else [], names, now, remind_every,
+                         changed=not set(names) <= set(announced))
+    memory.unchecked_names, memory.unchecked_since = episode.names, episode.since
+    memory.unchecked_last_alert_at = episode.last_alert_at
+    if found is None:
+        return None
+    phase, notify, since, concerned = found
+    if phase == "recovered":
+        return UncheckedGap("incomplete_recovered", since, True, concerned)
+    return UncheckedGap(_what("incomplete", phase), since, notify, tuple(names), tuple(names))
 
 
 @dataclass
@@ -289,14 +369,16 @@ class Verdict:
     slow: list[Decision] = field(default_factory=list)  # SLOW / SLOW_CLEARED (an interface may also have a decision)
     maintenance: dict[str, str] = field(default_factory=dict)  # service -> its active window (label)
     shards: ShardGap | None = None  # apimon merge: missing shards (shard_step)
+    unchecked: UncheckedGap | None = None  # interfaces the run left unchecked, or their return (unchecked_step)
 
     @property
     def worth_message(self) -> bool:
         """New problems, recoveries, reminders due, a storm (start/reminder/end), SLOW or its clearing, a change
-        in the missing shards of a merge (or its reminder)."""
+        in the missing shards of a merge (or its reminder), in the unchecked interfaces (or its reminder)."""
         storm = self.storm is not None and self.storm.notify
         shards = self.shards is not None and self.shards.notify
-        return storm or shards or self.storm_ended is not None or any(
+        unchecked = self.unchecked is not None and self.unchecked.notify
+        return storm or shards or unchecked or self.storm_ended is not None or any(
             d.notify for d in (*self.decisions, *self.slow))
 
     @property
@@ -326,7 +408,8 @@ def message_mode(send_on: str, verdict: Verdict) -> str:
     if send_on == "change":
         return "none"
     if any(d.kind is not Kind.FLAPPING for d in verdict.ongoing) or (
-            verdict.shards is not None and verdict.shards.report is not None):  # shards still missing
+            verdict.shards is not None and verdict.shards.report is not None) or (  # shards still missing
+            verdict.unchecked is not None and verdict.unchecked.names):  # interfaces still unchecked
         return "digest"
     return "full" if send_on == "always" else "none"
 
@@ -337,7 +420,8 @@ class Trigger:
 
     what: str  # new | flapping | reminder | reminder_circuit | recovered | removed | slow | slow_cleared | storm
     #            | storm_reminder | storm_ended | digest | always | shards | shards_reminder | shards_ongoing
-    #            | shards_recovered (keys: "K/N" of the missing shards, not interface keys)
+    #            | shards_recovered (keys: "K/N" of the missing shards, not interface keys) | incomplete
+    #            | incomplete_reminder | incomplete_ongoing | incomplete_recovered (keys: none)
     keys: tuple[str, ...] = ()
 
 
@@ -349,6 +433,9 @@ def triggers(verdict: Verdict | None, mode: str, send_on: str) -> list[Trigger]:
     gap = verdict.shards
     if gap is not None and (gap.notify or mode == "digest"):  # a monitor with blind spots comes first
         out.append(Trigger(gap.what, gap.names))
+    lost = verdict.unchecked
+    if lost is not None and (lost.notify or mode == "digest"):
+        out.append(Trigger(lost.what))
     if verdict.storm is not None and verdict.storm.notify:
         out.append(Trigger("storm" if verdict.storm.since == verdict.memory.storm_last_alert_at
                            else "storm_reminder"))
@@ -368,7 +455,7 @@ def triggers(verdict: Verdict | None, mode: str, send_on: str) -> list[Trigger]:
     if verdict.storm_ended is not None:
         out.append(Trigger("storm_ended"))
     ongoing = tuple(sorted(d.key for d in verdict.ongoing if d.kind is not Kind.FLAPPING))
-    if mode == "digest" and all(t.what.startswith("shards") for t in out) and (ongoing or not out):
+    if mode == "digest" and all(t.what.startswith(("shards", "incomplete")) for t in out) and (ongoing or not out):
         out.append(Trigger("digest", ongoing))
     elif not out:
         out.append(Trigger("always"))
@@ -592,7 +679,7 @@ def detect_storm(results: Iterable[InterfaceResult], settings: StormSettings) ->
 def evaluate(previous: Mapping[str, InterfaceState], results: Iterable[InterfaceResult], settings: PolicySettings,
              now: float, memory: RunMemory | None = None, *, selection_complete: bool = True,
              pools: Collection[str] | None = None, maintenance: Mapping[str, str] | None = None,
-             shards: ShardReport | None = None) -> Verdict:
+             shards: ShardReport | None = None, unchecked: Collection[str] | None = None) -> Verdict:
     """This run's results against the remembered states. `now`: the run's end (epoch seconds).
 
     Only interfaces with a result are stepped: an interface the run did not check (a -k/-m subset, a run
@@ -605,6 +692,8 @@ def evaluate(previous: Mapping[str, InterfaceState], results: Iterable[Interface
     maintenance: {service: its active window's label} (maintenance.in_maintenance) for the services whose
     alerts are held this run; their failures do not count toward a storm either.
     shards: what `apimon merge` received (shard_step); None for a run that is not a merge.
+    unchecked: the services of the interfaces the run left unchecked (unchecked_step; their results are not in
+    `results`); empty: none; None: unknown (the memory is kept).
     """
     maintenance = dict(maintenance or {})
     results = list(results)
@@ -623,6 +712,7 @@ def evaluate(previous: Mapping[str, InterfaceState], results: Iterable[Interface
         storm_ended = memory.storm_since
         memory.storm_since = memory.storm_last_alert_at = None  # the shard memory is not the storm's
     gap = shard_step(memory, shards, now, settings.defaults.remind_every)
+    lost = unchecked_step(memory, unchecked, now, settings.defaults.remind_every)
 
     states: dict[str, InterfaceState] = dict(previous)
     decisions: list[Decision] = []
@@ -652,4 +742,4 @@ def evaluate(previous: Mapping[str, InterfaceState], results: Iterable[Interface
                 decisions.append(Decision(key, old.service, Kind.REMOVED, since=old.down_since))
     decisions.sort(key=lambda d: (_ORDER.index(d.kind), d.service, d.key))
     slow.sort(key=lambda d: (_ORDER.index(d.kind), d.service, d.key))
-    return Verdict(states, decisions, memory, storm, storm_ended, removed, slow, maintenance, gap)
+    return Verdict(states, decisions, memory, storm, storm_ended, removed, slow, maintenance, gap, lost)

@@ -73,6 +73,9 @@ _T: dict[str, tuple[str, str]] = {
     "circuit_open": ("其中 {n} 个熔断中（未检查，仍按故障计）", "{n} of them behind an open circuit (not checked, "
                                                           "still counted as down)"),
     "circuit_note": ("熔断中，未检查", "circuit open, not checked"),
+    "unchecked_down": ("其中 {n} 个未检查（最后已知为故障，仍按故障计）", "{n} of them not checked (last known down, "
+                                                              "still counted as down)"),
+    "unchecked_note": ("未检查，最后已知为故障", "not checked, last known down"),
     "by_service": ("按服务", "By service"),
     "maintenance": ("维护中", "maintenance"),
     "maintenance_count": ("其中 {n} 个维护中（不告警）", "{n} of them in maintenance (not alerted)"),
@@ -129,7 +132,10 @@ class Stats:
     circuit_open: int = 0  # of `failed`: not checked this run, known down (the breaker saves requests, not truth)
     slow: int = 0  # passed, but slower than expect.warn_ms (degraded)
     maintenance: int = 0  # of `failed`: its service is in a maintenance window (not alerted)
-    unchecked: int = 0  # of `skipped`: not checked, the run ended without it (InterfaceResult.unchecked)
+    # Not checked, the run ended without it (InterfaceResult.unchecked): of `skipped`, or of `failed` when its last
+    # known state is down (`unchecked_down`, InterfaceResult.known_down).
+    unchecked: int = 0
+    unchecked_down: int = 0
 
 
 def maintenance_lines(run: RunResult, lang: str) -> list[tuple[str, str]]:
@@ -169,8 +175,10 @@ def _sections(run: RunResult, extras: Extras | None, lang: str, *, markdown: boo
 
 
 def is_down(r: InterfaceResult) -> bool:
-    """Failed now, or skipped behind an open circuit (its last checks failed): down in every count (issue 14)."""
-    return r.outcome == Outcome.FAILED or (r.outcome == Outcome.SKIPPED and r.circuit_open)
+    """Failed now, or skipped behind an open circuit (its last checks failed), or not checked while its stored
+    state is down (InterfaceResult.known_down): down in every count and list (issue 14). The one test of "down
+    right now" for the report, JSON `down_now`, WeCom, status page and textfile."""
+    return r.outcome == Outcome.FAILED or (r.outcome == Outcome.SKIPPED and (r.circuit_open or r.known_down))
 
 
 def _percentile(sorted_values: list[float], p: float) -> float:
@@ -193,7 +201,8 @@ def compute_stats(run: RunResult) -> Stats:
     """The run's totals, as every output (terminal, WeCom, JSON, status page) counts them.
 
     `total` = all results; `passed`; `failed` = down (is_down: failed now, or skipped behind an open circuit,
-    also counted in `circuit_open`); `skipped` = other skips; so total = passed + failed + skipped.
+    also counted in `circuit_open`, or not checked and last known down, also counted in `unchecked_down`);
+    `skipped` = other skips; so total = passed + failed + skipped. `unchecked`: not checked, either way.
     `by_category`: {category value: down count}, in categories.ORDER, unknown values sorted after; a failure
     without a category counts as 'unexpected'. `success_rate`: passed / (passed + failed) as a ratio 0..1,
     None when that is 0. `p50_ms`, `p95_ms` (nearest rank), `max_ms`: milliseconds over every result with a
@@ -201,7 +210,7 @@ def compute_stats(run: RunResult) -> Stats:
     expect.warn_ms. An empty run gives zeros and Nones. Pure; raises nothing."""
     passed = sum(1 for r in run.results if r.outcome == Outcome.PASSED)
     failed_results = [r for r in run.results if is_down(r)]
-    skipped = sum(1 for r in run.results if r.outcome == Outcome.SKIPPED and not r.circuit_open)
+    skipped = sum(1 for r in run.results if r.outcome == Outcome.SKIPPED and not is_down(r))
     counts: dict[str, int] = {}
     for r in failed_results:
         counts[_category_of(r)] = counts.get(_category_of(r), 0) + 1
@@ -220,10 +229,11 @@ def compute_stats(run: RunResult) -> Stats:
         p95_ms=_percentile(latencies, 95) if latencies else None,
         max_ms=latencies[-1] if latencies else None,
         flaky=len(_flaky(run)),
-        circuit_open=sum(1 for r in failed_results if r.outcome == Outcome.SKIPPED),
+        circuit_open=sum(1 for r in failed_results if r.outcome == Outcome.SKIPPED and r.circuit_open),
         slow=len(_slow(run)),
         maintenance=sum(1 for r in run.results if r.maintenance and is_down(r)),
         unchecked=sum(1 for r in run.results if r.unchecked),
+        unchecked_down=sum(1 for r in failed_results if r.unchecked),
     )
 
 
@@ -307,7 +317,7 @@ def _slow_line(r: InterfaceResult, lang: str) -> str:
 
 
 def _skipped(run: RunResult) -> list[InterfaceResult]:
-    return sorted((r for r in run.results if r.outcome == Outcome.SKIPPED and not r.circuit_open), key=_sort_key)
+    return sorted((r for r in run.results if r.outcome == Outcome.SKIPPED and not is_down(r)), key=_sort_key)
 
 
 def _label(category: str, lang: str) -> str:
@@ -393,13 +403,16 @@ def render_terminal(run: RunResult, lang: str = "zh", *, redactor: Redactor | No
         failed += f" ({_breakdown(stats, lang)})"
     if stats.circuit_open:
         failed += f" [{_t('circuit_open', lang, n=stats.circuit_open)}]"
+    if stats.unchecked_down:
+        failed += f" [{_t('unchecked_down', lang, n=stats.unchecked_down)}]"
+    unchecked_skips = stats.unchecked - stats.unchecked_down
     failed += f" [{_t('maintenance_count', lang, n=stats.maintenance)}]" if stats.maintenance else ""
     lines = [
         _window(run, lang),
         f"{_t('env', lang)} {run.env}" + (f" · {_t('proxy', lang)} {red.text(run.proxy)}" if run.proxy else ""),
         " · ".join([f"{_t('total', lang)} {stats.total}", f"{_t('passed', lang)} {stats.passed}", failed,
                     f"{_t('skipped', lang)} {stats.skipped}"
-                    + (f" [{_t('unchecked_count', lang, n=stats.unchecked)}]" if stats.unchecked else ""),
+                    + (f" [{_t('unchecked_count', lang, n=unchecked_skips)}]" if unchecked_skips else ""),
                     f"{_t('rate', lang)} {_rate(stats.success_rate, lang)}"]),
         _latency(stats, lang),
     ]
@@ -536,7 +549,7 @@ def render_first_screen(run: RunResult, lang: str, heading: str, *, redactor: Re
     ex = extras or Extras()
     zh = lang == "zh"
     stats = compute_stats(run)
-    failed = [r for r in run.results if r.outcome == "failed"]
+    failed = [r for r in run.results if is_down(r)]  # down now: failed, circuit open, or not checked and known down
     per_service: dict[str, int] = {}
     for r in failed:
         per_service[r.service] = per_service.get(r.service, 0) + 1
@@ -627,7 +640,8 @@ def _md_problem(r: InterfaceResult, lang: str, red: Redactor, note: str = "") ->
     target = f"{r.method} {red.text(r.url)}".strip()
     if target:
         parts.append(_code(target))
-    status = _t("circuit_note", lang) if r.circuit_open else _status_word(r, lang)
+    status = _t("circuit_note", lang) if r.circuit_open else _t("unchecked_note", lang) if r.known_down \
+        else _status_word(r, lang)
     if status:
         parts.append(_font("warning", status))
     if r.elapsed_ms is not None:
@@ -678,7 +692,8 @@ def _md_details(index: int, r: InterfaceResult, lang: str, red: Redactor) -> lis
     if r.request_body:
         # Mask before cutting: a cut literal secret would no longer match and its prefix would leak.
         out.append(f"- {_t('req_body', lang)}{sep}{_code(excerpt(red.text(r.request_body)))}")
-    resp = [_t("circuit_note", lang)] if r.circuit_open else [w for w in (_status_word(r, lang),) if w]
+    resp = [_t("circuit_note", lang)] if r.circuit_open else [_t("unchecked_note", lang)] if r.known_down \
+        else [w for w in (_status_word(r, lang),) if w]
     if r.elapsed_ms is not None:
         resp.append(_ms(r.elapsed_ms, lang))
     if r.attempts > 1:
@@ -725,6 +740,9 @@ def render_markdown(run: RunResult, lang: str = "zh", title: str | None = None, 
         failed += f" ({_breakdown(stats, lang)})"
     if stats.circuit_open:
         failed += f" · {_t('circuit_open', lang, n=stats.circuit_open)}"
+    if stats.unchecked_down:
+        failed += f" · {_font('warning', _t('unchecked_down', lang, n=stats.unchecked_down))}"
+    unchecked_skips = stats.unchecked - stats.unchecked_down
     if stats.maintenance:
         failed += f" · {_t('maintenance_count', lang, n=stats.maintenance)}"
     lines = [
@@ -741,7 +759,7 @@ def render_markdown(run: RunResult, lang: str = "zh", title: str | None = None, 
         f"- {_t('passed', lang)} {_font('info', str(stats.passed))}",
         failed,
         f"- {_t('skipped', lang)} {_font('comment', str(stats.skipped))}"
-        + (f" · {_font('warning', _t('unchecked_count', lang, n=stats.unchecked))}" if stats.unchecked else "")
+        + (f" · {_font('warning', _t('unchecked_count', lang, n=unchecked_skips))}" if unchecked_skips else "")
         + (f" · {_t('flaky', lang)} {stats.flaky}" if stats.flaky else "")
         + (f" · {_t('slow', lang)} {stats.slow}" if stats.slow else ""),
         f"- {_t('rate', lang)} **{_rate(stats.success_rate, lang)}**",

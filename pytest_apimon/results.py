@@ -39,6 +39,9 @@ class InterfaceResult:
     # Skipped because the run ended without checking it (an xdist worker died and was not replaced;
     # collector.py): neither up nor down, its alert state is left as it was; `reason` says why.
     unchecked: bool = False
+    # Of `unchecked`: its stored alert state says down (the last known state; alerts.mark_known_down): still down
+    # as far as the monitor knows, so it counts as down in every output (report.is_down), as an open circuit does.
+    known_down: bool = False
     # Masked excerpts for the report details (never raw secrets).
     request_headers: dict[str, str] = field(default_factory=dict)
     request_body: str = ""

@@ -84,6 +84,9 @@ _T = {
 # Degraded (expect.warn_ms): passed but slow in the latest run.
 _T["zh"].update(slow="响应慢", slow_title="{ms} ms，超过 warn_ms {warn} ms")
 _T["en"].update(slow="slow", slow_title="{ms} ms, over warn_ms {warn} ms")
+# A run that ended without checking some interfaces (InterfaceResult.unchecked): never "all operational".
+_T["zh"].update(incomplete="监控不完整：{n} 个接口未检查")
+_T["en"].update(incomplete="Monitoring incomplete: {n} interface(s) not checked")
 # Maintenance windows (maintenance.py): checked and recorded, alerts held.
 _T["zh"].update(maintenance="维护中")
 _T["en"].update(maintenance="maintenance")
@@ -313,6 +316,9 @@ def _banner(run: RunResult, states: Mapping[str, InterfaceState], verdict: Verdi
         return {"level": "bad", "headline": t["bad"].format(n=down)}
     if any(is_down(r) for r in run.results) or any(s.breaker == OPEN for s in states.values()):
         return {"level": "warn", "headline": t["warn"]}
+    unchecked = sum(r.unchecked for r in run.results)
+    if unchecked:  # nothing known down, but part of the pool is unknown: not "all operational"
+        return {"level": "warn", "headline": t["incomplete"].format(n=unchecked)}
     return {"level": "ok", "headline": t["ok"]}
 
 
