@@ -251,7 +251,6 @@ def build_notification(run: RunResult, config: Config, lang: str, redactor: Reda
     The first message of every view is its first screen (report.render_first_screen); `markdown` (the
     attachment / legacy layout) is the full report with the trigger line, or the digest.
     """
-    settings = config.notify
 
     def make(view: RunResult, ex: Extras | None = extras, services: tuple[str, ...] | None = None,
              ) -> Notification:
@@ -301,22 +300,13 @@ def build_notification(run: RunResult, config: Config, lang: str, redactor: Reda
         return shards is not None and (shards.notify or not notify) and (
             catch_all or not shards.services or any(mine(svc) for svc in shards.services))
 
-    def lost_for(mine: Callable[[str], bool], catch_all: bool, notify: bool = True) -> bool:
-        """News of interfaces left unchecked (`notify` False: also ongoing) for this robot, as shards_for: its
-        services' robots and the catch-all; the return goes to the robots of every service unchecked meanwhile.
-        Without alert memory (`lost` None), every run that left one of its services unchecked."""
-        if lost is None:
-            return verdict is None and _incomplete_for(run, mine, catch_all)
-        return (lost.notify or (not notify and bool(lost.names))) and (
-            catch_all or any(mine(svc) for svc in lost.services))
-
     def scope(services: tuple[str, ...]) -> Notification | None:
         view = replace(run, results=[r for r in run.results if r.service in services])
         recovered = extras is not None and any(svc in services for svc, *_ in extras.recovered)
         slow = verdict is not None and any(d.notify and d.service in services for d in verdict.slow)
         news = recovered or slow or certs_for(services.__contains__) or shards_for(services.__contains__,
                                                                                    not services) \
-            or lost_for(services.__contains__, not services)
+            or _lost_for(run, lost, verdict, services.__contains__, not services)
         if not news and not any(is_down(r) and not r.maintenance for r in view.results):
             return None  # nothing about these services: this robot hears nothing
         return make(view, services=services)
@@ -328,8 +318,8 @@ def build_notification(run: RunResult, config: Config, lang: str, redactor: Reda
         scoped = services or None
         if verdict is None or extras is None:  # no memory: every robot with problems (or send_on: always)
             if failed or certs_for(mine) or shards_for(mine, not services) \
-                    or lost_for(mine, not services) \
-                    or (mode == "full" and settings.send_on == "always" and not services):
+                    or _lost_for(run, lost, verdict, mine, not services) \
+                    or (mode == "full" and config.notify.send_on == "always" and not services):
                 return make(view, services=scoped)
             return None
         keys = {r.nodeid: interface_key(r) for r in failed}
@@ -341,17 +331,17 @@ def build_notification(run: RunResult, config: Config, lang: str, redactor: Reda
             not services or any(mine(s) for s in verdict.storm.by_service))
         storm = storm or (verdict.storm_ended is not None and not services)
         news = storm or bool(told_recovered) or certs_for(mine) or shards_for(mine, not services) \
-            or lost_for(mine, not services) or any(
+            or _lost_for(run, lost, verdict, mine, not services) or any(
             d.notify and d.kind not in (Kind.RECOVERED, Kind.REMOVED) and mine(d.service)
             for d in (*verdict.decisions, *verdict.slow))
         if mode == "none":
             worth = bool(untold)
         elif mode == "digest":
             worth = bool(untold) or bool(failed) or shards_for(mine, not services, notify=False) \
-                or lost_for(mine, not services, notify=False)
+                or _lost_for(run, lost, verdict, mine, not services, notify=False)
         else:
-            worth = news or bool(untold) or (settings.send_on == "always" and not services) or (
-                settings.send_on == "failure" and bool(failed))
+            worth = news or bool(untold) or (config.notify.send_on == "always" and not services) or (
+                config.notify.send_on == "failure" and bool(failed))
         if not worth:
             return None
         ex = replace(extras, recovered=told_recovered, state=dict(extras.state), announced=set(extras.announced))
@@ -368,6 +358,18 @@ def build_notification(run: RunResult, config: Config, lang: str, redactor: Reda
             for target in inc.told:
                 told_ids.setdefault(target, set()).add(inc.id)
     return replace(make(run), scope=scope, route=route)
+
+
+def _lost_for(run: RunResult, lost: UncheckedGap | None, verdict: Verdict | None, mine: Callable[[str], bool],
+              catch_all: bool, notify: bool = True) -> bool:
+    """News of interfaces left unchecked (`lost`, policy.unchecked_step; `notify` False: also ongoing) for a
+    robot, as missing shards are: its services' robots and the catch-all; their return goes to the robots of
+    every service unchecked meanwhile. Without alert memory (`verdict` None), every run that left one of its
+    services unchecked."""
+    if lost is None:
+        return verdict is None and _incomplete_for(run, mine, catch_all)
+    return (lost.notify or (not notify and bool(lost.names))) and (
+        catch_all or any(mine(svc) for svc in lost.services))
 
 
 def _incomplete_for(run: RunResult, mine: Callable[[str], bool], catch_all: bool) -> bool:

@@ -389,6 +389,23 @@ def excerpt(text: str, limit: int = BODY_EXCERPT_BYTES) -> str:
 
 
 # -- terminal ------------------------------------------------------------------------------------------
+def _terminal_totals(stats: Stats, lang: str) -> str:
+    """The totals line: '总数 12 · 通过 6 · 失败 2 (…) [其中 1 个未检查（…）] · 跳过 4 [其中 4 个未检查] · …'."""
+    failed = f"{_t('failed', lang)} {stats.failed}"
+    if stats.by_category:
+        failed += f" ({_breakdown(stats, lang)})"
+    if stats.circuit_open:
+        failed += f" [{_t('circuit_open', lang, n=stats.circuit_open)}]"
+    if stats.unchecked_down:
+        failed += f" [{_t('unchecked_down', lang, n=stats.unchecked_down)}]"
+    failed += f" [{_t('maintenance_count', lang, n=stats.maintenance)}]" if stats.maintenance else ""
+    unchecked_skips = stats.unchecked - stats.unchecked_down
+    return " · ".join([f"{_t('total', lang)} {stats.total}", f"{_t('passed', lang)} {stats.passed}", failed,
+                       f"{_t('skipped', lang)} {stats.skipped}"
+                       + (f" [{_t('unchecked_count', lang, n=unchecked_skips)}]" if unchecked_skips else ""),
+                       f"{_t('rate', lang)} {_rate(stats.success_rate, lang)}"])
+
+
 def render_terminal(run: RunResult, lang: str = "zh", *, redactor: Redactor | None = None,
                     extras: Extras | None = None) -> str:
     """The terminal summary as one str of '\n'-separated lines ending in '\n': the run's window, env, totals
@@ -398,22 +415,10 @@ def render_terminal(run: RunResult, lang: str = "zh", *, redactor: Redactor | No
     No I/O; raises no error of its own."""
     red = redactor or Redactor()
     stats = compute_stats(run)
-    failed = f"{_t('failed', lang)} {stats.failed}"
-    if stats.by_category:
-        failed += f" ({_breakdown(stats, lang)})"
-    if stats.circuit_open:
-        failed += f" [{_t('circuit_open', lang, n=stats.circuit_open)}]"
-    if stats.unchecked_down:
-        failed += f" [{_t('unchecked_down', lang, n=stats.unchecked_down)}]"
-    unchecked_skips = stats.unchecked - stats.unchecked_down
-    failed += f" [{_t('maintenance_count', lang, n=stats.maintenance)}]" if stats.maintenance else ""
     lines = [
         _window(run, lang),
         f"{_t('env', lang)} {run.env}" + (f" · {_t('proxy', lang)} {red.text(run.proxy)}" if run.proxy else ""),
-        " · ".join([f"{_t('total', lang)} {stats.total}", f"{_t('passed', lang)} {stats.passed}", failed,
-                    f"{_t('skipped', lang)} {stats.skipped}"
-                    + (f" [{_t('unchecked_count', lang, n=unchecked_skips)}]" if unchecked_skips else ""),
-                    f"{_t('rate', lang)} {_rate(stats.success_rate, lang)}"]),
+        _terminal_totals(stats, lang),
         _latency(stats, lang),
     ]
     lead = [*extras.lead, *_service_leads(run, extras)] if extras else []
