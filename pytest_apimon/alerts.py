@@ -177,13 +177,14 @@ def apply_ownership(run: RunResult, config: Config) -> None:
             r.severity = svc.severity or default
 
 
-def mark_known_down(run: RunResult, states: Mapping[str, InterfaceState]) -> None:
-    """Mark every result the run did not check (InterfaceResult.unchecked) whose stored alert state is down as
-    `known_down`, with the category of its last failed check: not checked is not healthy, and what was down
-    stays down as far as the monitor knows, so every output lists it as down now (report.is_down), as it does
-    an interface behind an open circuit. Its alert state itself is not stepped (finish)."""
+def mark_known_down(run: RunResult, states: Mapping[str, InterfaceState], not_checked: Collection[str] = ()) -> None:
+    """Mark every result the run did not check (InterfaceResult.unchecked, or a node id in `not_checked`: the
+    interfaces of a missing shard, merge.py) whose stored alert state is down as `known_down`, with the category
+    of its last failed check: not checked is not healthy, and what was down stays down as far as the monitor
+    knows, so every output lists it as down now (report.is_down), as it does an interface behind an open
+    circuit. Its alert state itself is not stepped (finish)."""
     for r in run.results:
-        state = states.get(interface_key(r)) if r.unchecked else None
+        state = states.get(interface_key(r)) if r.unchecked or r.nodeid in not_checked else None
         if state is not None and state.status == DOWN:
             r.known_down = True
             r.category = Category.coerce(state.last_category) or r.category

@@ -271,6 +271,8 @@ def finish(paths: Sequence[Path], config: Config, *, lang: str | None = None, ou
         memory = alerts.Memory.open(config, breaker=breaker)
     except (StateError, OSError) as exc:
         echo(say("term.warning", lang, text=say("merge.state_unusable", lang, path=config.state_path, error=exc)))
+    if memory is not None:  # a missing shard's interfaces: what was down stays down as far as anyone knows
+        alerts.mark_known_down(run, memory.states, merged.unchecked_ids)
     try:
         outcome: alerts.AlertOutcome | None = None
         extras = None

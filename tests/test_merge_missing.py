@@ -249,3 +249,23 @@ def test_memory_round_trips_through_json() -> None:
     memory = RunMemory(shards_missing=["2/3"], shards_services=["beta"], shards_total=3, shards_planned=5)
     assert RunMemory(**json.loads(json.dumps(vars(memory)))) == memory
     assert alerts.TRIGGER_WORDS["shards"] == ("分片未上报", "shard missing")
+
+
+def test_a_missing_shards_interface_last_known_down_stays_in_down_now(here: Path) -> None:
+    """b-0 fails and is announced; then shard 2/3 (beta) is missing: b-0 was not checked, and it is still down as
+    far as anyone knows — in `down_now`, its record, the counts and the message; b-1 (last known up) is not."""
+    with FakeWeCom() as fake:
+        workspace(here, fake)
+        write_shards(here, T0, failing="b-0")
+        assert merge(here, "--json", "merged.json") == 1
+        write_shards(here, T0 + 900, (1, 3))
+        assert merge(here, "--json", "merged.json") == 2
+        sent = reports(fake)
+    doc = json.loads((here / "merged.json").read_text("utf-8"))
+    assert doc["down_now"] == ["beta/b-0"]
+    records = {r["name"]: r for r in doc["results"]}
+    assert records["b-0"]["down"] and records["b-0"]["known_down"] and records["b-0"]["outcome"] == "skipped"
+    assert not records["b-1"]["down"] and records["b-1"]["outcome"] == "skipped"
+    assert doc["stats"]["failed"] == 1 and doc["stats"]["passed"] == 3 and doc["stats"]["skipped"] == 1
+    assert sent[-1].splitlines()[0] == "**【prod】接口巡检：监控不完整：分片 2/3 未上报结果，2 个接口未检查；1 个失败**"
+    assert "**beta** · b-0：" in sent[-1]
