@@ -459,7 +459,7 @@ class WatchAlerts:
     def heartbeat(self, now: float, next_run: float) -> None:
         """The daily 'alive' message. Its title says what is true *now*: how many interfaces are down or
         behind an open circuit (naming a few), or that there is no run yet; never 'all is well' while
-        something is down."""
+        something is down or the last runs left part of the pool unchecked (monitoring incomplete)."""
         config = self._current()
         zh = self.lang == "zh"
         db = config.state_path / DB_FILE
@@ -470,6 +470,9 @@ class WatchAlerts:
             with StateStore(db) as store:
                 f = store.figures(config.env, since=now - 86400, until=now + 1)
                 states = store.load_states(config.env)
+                memory = store.load_memory(config.env)
+            # The last runs left part of the pool unchecked (policy.unchecked_step / shard_step): not "all up".
+            blind = sorted(set(memory.unchecked_names) | {f"shard {n}" for n in memory.shards_missing})
             avail = "-" if f.availability is None else f"{f.availability * 100:.2f}%"
             down = sorted(s.key for s in states.values() if s.status == "down" and s.breaker != "open")
             circuits = sorted(s.key for s in states.values() if s.breaker == "open")
@@ -485,12 +488,18 @@ class WatchAlerts:
                 shown = "、".join(named[:5]) if zh else ", ".join(named[:5])
                 more = (f" 等 {len(named)} 个" if zh else f" and {len(named) - 5} more") if len(named) > 5 else ""
                 body.append(f"> 故障接口：{shown}{more}" if zh else f"> Affected: {shown}{more}")
+            if blind:
+                body.append(f"> 监控不完整：最近的运行未检查全部接口（{'、'.join(blind)}）" if zh
+                            else f"> Monitoring incomplete: the last runs did not check every interface "
+                                 f"({', '.join(blind)})")
             if down or circuits:
                 zh_t = f"{len(down)} 个接口故障" + (f"，{len(circuits)} 个熔断中" if circuits else "") if down \
                     else f"{len(circuits)} 个接口熔断中"
                 en_t = ", ".join(x for x in (f"{len(down)} interface(s) down" if down else "",
                                              f"{len(circuits)} behind an open circuit" if circuits else "") if x)
                 title = self._title(f"监控运行中，{zh_t}", f"monitor running, {en_t}")
+            elif blind:
+                title = self._title("监控运行中，监控不完整", "monitor running, monitoring incomplete")
             else:
                 title = self._title("监控运行中，全部接口正常", "monitor running, all interfaces up")
         body.append(f"> 下次运行：{_clock(next_run)}" if zh else f"> Next run: {_clock(next_run)}")

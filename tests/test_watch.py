@@ -245,6 +245,25 @@ def test_heartbeat_says_what_is_down(tmp_path: Path) -> None:
         assert "order/下单" in text and "order/支付" in text and "member/登录" not in text
 
 
+def test_heartbeat_never_says_all_up_while_the_monitoring_is_incomplete(tmp_path: Path) -> None:
+    """The last run lost an xdist worker (policy.unchecked_step remembers the services left unchecked): nothing
+    is known down, but the heartbeat does not say every interface is up."""
+    from pytest_apimon.policy import InterfaceState, RunMemory
+
+    with FakeWeCom() as fake:
+        alerts = WatchAlerts(workspace(tmp_path, fake.base_url))
+        with StateStore.in_dir(tmp_path / ".apimon") as store:
+            now = time.time()
+            store.record_run(RunResult(now - 60, now - 50, "prod", [
+                InterfaceResult(nodeid="n", service="member", module="m", name="登录", outcome="passed")]),
+                {"member/登录": InterfaceState("member/登录", "member")},
+                RunMemory(unchecked_names=["order"], unchecked_since=now - 60, unchecked_last_alert_at=now - 60))
+        alerts.heartbeat(time.time(), time.time() + 900)
+        (text,) = [m.content for m in fake.messages]
+        assert "监控运行中，监控不完整" in text and "全部接口正常" not in text
+        assert "监控不完整：最近的运行未检查全部接口（order）" in text
+
+
 @pytest.mark.integration
 def test_cli_end_to_end_broken_cycle(tmp_path: Path) -> None:
     with FakeWeCom() as fake:
