@@ -36,6 +36,7 @@ from . import times
 from .config import Config, ConfigError, load_config
 from .messages import display_name, localize, localize_problem, say
 from .notify import Notification, build_notifiers
+from .policy import RunMemory
 from .redact import Redactor, env_secrets
 from .state import DB_FILE, StateStore
 
@@ -470,9 +471,7 @@ class WatchAlerts:
             with StateStore(db) as store:
                 f = store.figures(config.env, since=now - 86400, until=now + 1)
                 states = store.load_states(config.env)
-                memory = store.load_memory(config.env)
-            # The last runs left part of the pool unchecked (policy.unchecked_step / shard_step): not "all up".
-            blind = sorted(set(memory.unchecked_names) | {f"shard {n}" for n in memory.shards_missing})
+                blind = _blind(store.load_memory(config.env))
             avail = "-" if f.availability is None else f"{f.availability * 100:.2f}%"
             down = sorted(s.key for s in states.values() if s.status == "down" and s.breaker != "open")
             circuits = sorted(s.key for s in states.values() if s.breaker == "open")
@@ -504,3 +503,9 @@ class WatchAlerts:
                 title = self._title("监控运行中，全部接口正常", "monitor running, all interfaces up")
         body.append(f"> 下次运行：{_clock(next_run)}" if zh else f"> Next run: {_clock(next_run)}")
         self._send(title, body, now, failed=0)
+
+
+def _blind(memory: RunMemory) -> list[str]:
+    """What the last runs left unchecked, by the alert memory (policy.unchecked_step / shard_step): the services
+    of a lost xdist worker's interfaces and the missing shards ("shard 2/3"); [] when they checked everything."""
+    return sorted(set(memory.unchecked_names) | {f"shard {n}" for n in memory.shards_missing})
