@@ -471,7 +471,7 @@ class WatchAlerts:
             with StateStore(db) as store:
                 f = store.figures(config.env, since=now - 86400, until=now + 1)
                 states = store.load_states(config.env)
-                blind = _blind(store.load_memory(config.env))
+                blind = _blind(store.load_memory(config.env), self.lang)
             avail = "-" if f.availability is None else f"{f.availability * 100:.2f}%"
             down = sorted(s.key for s in states.values() if s.status == "down" and s.breaker != "open")
             circuits = sorted(s.key for s in states.values() if s.breaker == "open")
@@ -505,7 +505,11 @@ class WatchAlerts:
         self._send(title, body, now, failed=0)
 
 
-def _blind(memory: RunMemory) -> list[str]:
+def _blind(memory: RunMemory, lang: str) -> list[str]:
     """What the last runs left unchecked, by the alert memory (policy.unchecked_step / shard_step): the services
-    of a lost xdist worker's interfaces and the missing shards ("shard 2/3"); [] when they checked everything."""
-    return sorted(set(memory.unchecked_names) | {f"shard {n}" for n in memory.shards_missing})
+    of a lost xdist worker's interfaces and the missing shards ('分片 2/3' / 'shard 2/3'; '?': every shard, N
+    unknown); [] when they checked everything."""
+    zh = lang == "zh"
+    shards = [("全部分片" if zh else "every shard") if n == "?" else (f"分片 {n}" if zh else f"shard {n}")
+              for n in memory.shards_missing]
+    return sorted(memory.unchecked_names) + shards
