@@ -86,7 +86,7 @@ _T["zh"].update(slow="响应慢", slow_title="{ms} ms，超过 warn_ms {warn} ms
 _T["en"].update(slow="slow", slow_title="{ms} ms, over warn_ms {warn} ms")
 # A run that ended without checking some interfaces (InterfaceResult.unchecked): never "all operational".
 _T["zh"].update(incomplete="监控不完整：{n} 个接口未检查")
-_T["en"].update(incomplete="Monitoring incomplete: {n} interface(s) not checked")
+_T["en"].update(incomplete="monitoring incomplete: {n} interface(s) not checked")
 # Maintenance windows (maintenance.py): checked and recorded, alerts held.
 _T["zh"].update(maintenance="维护中")
 _T["en"].update(maintenance="maintenance")
@@ -307,7 +307,19 @@ def _with_cert(row: RowView, r: InterfaceResult | None, expiring: Mapping[str, C
 def _banner(run: RunResult, states: Mapping[str, InterfaceState], verdict: Verdict | None, t: Mapping[str, str],
             lang: str) -> dict[str, str]:
     """{'level': ok/warn/bad, 'headline': text}: red when something is down or a storm, amber on a failure or an
-    open circuit in this run."""
+    open circuit in this run, or when the run left interfaces unchecked (said after any other headline)."""
+    banner = _health(run, states, verdict, t, lang)
+    unchecked = sum(r.unchecked for r in run.results)
+    if unchecked:  # part of the pool is unknown: never "all operational", and said beside what is down
+        incomplete = t["incomplete"].format(n=unchecked)
+        if banner["level"] == "ok":
+            return {"level": "warn", "headline": incomplete[:1].upper() + incomplete[1:]}
+        banner["headline"] += ("；" if lang == "zh" else "; ") + incomplete
+    return banner
+
+
+def _health(run: RunResult, states: Mapping[str, InterfaceState], verdict: Verdict | None, t: Mapping[str, str],
+            lang: str) -> dict[str, str]:
     down = sum(s.status == DOWN for s in states.values())
     if verdict is not None and verdict.storm is not None:
         return {"level": "bad", "headline": f"{t['storm']}{'：' if lang == 'zh' else ': '}"
@@ -316,9 +328,6 @@ def _banner(run: RunResult, states: Mapping[str, InterfaceState], verdict: Verdi
         return {"level": "bad", "headline": t["bad"].format(n=down)}
     if any(is_down(r) for r in run.results) or any(s.breaker == OPEN for s in states.values()):
         return {"level": "warn", "headline": t["warn"]}
-    unchecked = sum(r.unchecked for r in run.results)
-    if unchecked:  # nothing known down, but part of the pool is unknown: not "all operational"
-        return {"level": "warn", "headline": t["incomplete"].format(n=unchecked)}
     return {"level": "ok", "headline": t["ok"]}
 
 

@@ -121,7 +121,7 @@ def test_a_not_checked_interface_last_known_down_is_still_listed_as_down(pyteste
         assert f"**svc** · {key.split('/', 1)[1]}：" not in message
     # Status page: the last run's "failed" counts them; the page never says all is well.
     page = (pytester.path / "status.html").read_text(encoding="utf-8")
-    assert "全部正常" not in page
+    assert "全部正常" not in page and f"监控不完整：{len(unchecked)} 个接口未检查" in page
     # Their alert state is untouched.
     with StateStore.in_dir(pytester.path / ".apimon") as store:
         after = store.load_states("default")
