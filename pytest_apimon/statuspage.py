@@ -320,6 +320,7 @@ def _banner(run: RunResult, states: Mapping[str, InterfaceState], verdict: Verdi
 
 def _health(run: RunResult, states: Mapping[str, InterfaceState], verdict: Verdict | None, t: Mapping[str, str],
             lang: str) -> dict[str, str]:
+    """The banner by what is known down: the stored states, a storm, this run's failures, open circuits."""
     down = sum(s.status == DOWN for s in states.values())
     if verdict is not None and verdict.storm is not None:
         return {"level": "bad", "headline": f"{t['storm']}{'：' if lang == 'zh' else ': '}"
