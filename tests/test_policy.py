@@ -294,3 +294,33 @@ def test_parse_state() -> None:
     with pytest.raises(ConfigError) as exc:
         parse_state({"retention_days": 0})
     assert exc.value.field == "state.retention_days"
+
+
+def test_unchecked_step_announces_reminds_and_ends_like_a_lost_shard() -> None:
+    """policy.unchecked_step (one Episode with shard_step): a service newly left unchecked is news, the same or a
+    smaller set is a reminder once remind_every has passed, the whole pool checked again is told once; an
+    unknown run (None) decides nothing and keeps the memory."""
+    from pytest_apimon.policy import RunMemory, unchecked_step
+
+    t0, hour = 1_790_000_000.0, 3600.0
+    memory = RunMemory()
+    assert unchecked_step(memory, [], t0, hour) is None  # complete, nothing remembered: nothing to say
+    first = unchecked_step(memory, ["order", "order"], t0, hour)
+    assert first is not None and (first.what, first.notify, first.since, first.names) == (
+        "incomplete", True, t0, ("order",))
+    again = unchecked_step(memory, ["order"], t0 + 900, hour)
+    assert again is not None and (again.what, again.notify) == ("incomplete_ongoing", False)
+    grown = unchecked_step(memory, ["order", "member"], t0 + 1800, hour)  # member's robots must learn of it
+    assert grown is not None and (grown.what, grown.notify, grown.services) == (
+        "incomplete", True, ("member", "order"))
+    shrunk = unchecked_step(memory, ["member"], t0 + 2700, hour)  # which ones a dead worker leaves varies
+    assert shrunk is not None and (shrunk.what, shrunk.notify) == ("incomplete_ongoing", False)
+    assert unchecked_step(memory, None, t0 + 3000, hour) is None and memory.unchecked_names == ["member", "order"]
+    due = unchecked_step(memory, ["member"], t0 + 1800 + hour, hour)
+    assert due is not None and (due.what, due.notify, due.since) == ("incomplete_reminder", True, t0)
+    back = unchecked_step(memory, [], t0 + 1800 + hour + 900, hour)
+    assert back is not None and (back.what, back.notify, back.since, back.services) == (
+        "incomplete_recovered", True, t0, ("member", "order"))
+    assert unchecked_step(memory, [], t0 + 2 * hour + 1800, hour) is None
+    assert (memory.unchecked_names, memory.unchecked_since, memory.unchecked_last_alert_at) == ([], None, None)
+    assert memory.shards_missing == [] and memory.shards_since is None  # its own memory, beside the shards'
