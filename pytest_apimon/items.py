@@ -267,11 +267,8 @@ class InterfaceItem(_ApimonItem):
                 elif previous.retry_after is not None:
                     # pytest-rerunfailures already slept the normal backoff; wait the rest of what Retry-After asked.
                     time.sleep(max(0.0, wait - run.retry.backoff(attempt - 1)))
-            if run.host_slots is None:
-                result = run.engine().check(self.interface)
-            else:  # the per-host cap across xdist workers (hostslots.py), also for an item that checks itself
-                with run.host_slots.hold(run.host(self.interface)):
-                    result = run.engine().check(self.interface)
+            # Under xdist with a shared per-host cap, this holds one of its host's slots (plugin.pytest_runtest_call).
+            result = run.engine().check(self.interface)
         result.nodeid = self.nodeid
         result.key, result.pool = self.key or result.key, self.pool
         result.attempts = attempt

@@ -402,6 +402,7 @@ def _configure_concurrency(config: pytest.Config, run: ApimonRun) -> None:
     except ValueError:
         raise pytest.UsageError(f"pytest-apimon: apimon_concurrency must be a number, got {raw!r}") from None
     run.max_per_host = min(run.concurrency, d.max_per_host)
+    whole_cap = run.max_per_host  # the run's, before a worker takes its part
     # xdist: the controller runs nothing; a worker prefetches its share when the controller hands it out up
     # front (scheduling.ShareScheduling), with its part of the limits so the totals across workers hold.
     workerinput = getattr(config, "workerinput", None)
@@ -419,7 +420,7 @@ def _configure_concurrency(config: pytest.Config, run: ApimonRun) -> None:
         from .hostslots import HostSlots
 
         # A cap smaller than the workers cannot be divided (each keeps 1): the workers share its slots instead.
-        run.host_slots = HostSlots(Path(workerinput["apimon_host_slots"]), min(run.concurrency, d.max_per_host))
+        run.host_slots = HostSlots(Path(workerinput["apimon_host_slots"]), whole_cap)
     run.retry = policy_from_options(config, d)
 
 
@@ -632,6 +633,22 @@ def _prefetch(session: pytest.Session, run: ApimonRun) -> set[str]:
                             deadline=lambda itf: 2 * engine.timeout_for(itf) + 5.0 + backoff)
         run.runner.start(jobs)
     return {nodeid for nodeid, _ in jobs}
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
+    """An interface that checks itself on an xdist worker whose per-host cap is shared (hostslots.py) holds one of
+    its host's slots for the attempt. Outside pytest-timeout's guard (this wrapper is the outer one, the guard is
+    per call: retries.add_markers), so waiting for another worker's request never counts as this check's timeout:
+    measured before, with `max_per_host: 1` and `-n 4 --dist each`, a worker waited 11.5 s for its turn and its
+    interface failed "Timeout (>7.0s)" without a request sent. Prefetched attempts take theirs in the Runner."""
+    run = item.config.stash.get(RUN_KEY, None)
+    interface = getattr(item, "interface", None)
+    if run is None or run.host_slots is None or interface is None \
+            or (run.runner is not None and run.runner.answers(item.nodeid)):
+        return (yield)
+    with run.host_slots.hold(run.host(interface)):
+        return (yield)
 
 
 @pytest.hookimpl(wrapper=True)

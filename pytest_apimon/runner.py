@@ -177,6 +177,11 @@ class Runner:
                 self._finish(job, attempt, hung)
         return self._hand_over(att)
 
+    def answers(self, key: str) -> bool:
+        """Whether result(key, …) will hand over a result fetched here (the item need not check itself)."""
+        with self._cond:
+            return key in self._jobs and not self._stopped
+
     def _abandon(self, job: _Job, att: _Attempt) -> None:
         """The hang guard gave up on `att` (self._cond held): its thread may never come back, so its slot goes to
         the next attempt, run by a fresh pool (the stuck thread keeps the old one). Otherwise checks hung in every

@@ -89,6 +89,55 @@ def test_a_per_host_cap_below_the_worker_count_holds(pytester, local_server, wor
     assert gate.peak <= cap  # (fewer when the machine is busy: a worker may finish before another starts)
 
 
+
+def test_a_small_concurrency_shares_its_slots_across_workers(pytester, local_server) -> None:
+    """`--apimon-concurrency 2 -n 4` with the default cap: 2 to the host at once (the run's concurrency), not 4
+    (each worker's 1) and not 1 (the slots were sized from a worker's divided concurrency, red team)."""
+    gate = Gate(expect=2, timeout=5.0)
+    for i in range(8):
+        local_server.route("GET", f"/svc/i{i}", gate)
+    pool(pytester, local_server, 8, "retries: 0")
+    pytester.runpytest("--apimon", "pool", "-n", "4", "--apimon-concurrency", "2").assert_outcomes(passed=8)
+    assert gate.peak == 2
+
+
+def test_waiting_for_a_slot_is_not_the_checks_timeout(pytester, local_server, tmp_path, monkeypatch) -> None:
+    """Red team: with `max_per_host: 1` under `--dist each`/`loadscope`/`loadfile`, a worker waited for another
+    worker's requests inside pytest-timeout's per-attempt guard and its interface failed "Timeout" without a
+    request sent. The wait now comes before the guard starts (plugin.pytest_runtest_call). Here the worker's
+    guard is 0.5 s and the slot is held elsewhere for 1 s (a real wait, but the outcome does not depend on it)."""
+    local_server.route("GET", "/svc/i0", lambda req: {"ok": True})
+    pool(pytester, local_server, 1, "retries: 0")
+    monkeypatch.setenv("SLOTS_DIR", str(tmp_path / "slots"))
+    pytester.makeconftest("""
+        import os, time
+        from pathlib import Path
+        import pytest
+        from pytest_apimon.hostslots import HostSlots
+        from pytest_apimon.stash import RUN_KEY
+
+        @pytest.hookimpl(trylast=True)
+        def pytest_configure(config):
+            if not hasattr(config, "workerinput"):
+                return
+            folder = Path(os.environ["SLOTS_DIR"])
+            elsewhere = HostSlots(folder, 1).try_acquire("127.0.0.1:%d" % int(os.environ["PORT"]))
+
+            def sleep(seconds):
+                time.sleep(1.0)  # longer than the guard below
+                HostSlots.release(elsewhere)  # the other worker's request ends
+
+            config.stash[RUN_KEY].host_slots = HostSlots(folder, 1, sleep=sleep)
+
+        def pytest_collection_modifyitems(items):
+            for item in items:
+                item.add_marker(pytest.mark.timeout(0.5, method="signal", func_only=True))
+        """)
+    monkeypatch.setenv("PORT", str(local_server.port))
+    result = pytester.runpytest("--apimon", "pool", "-n", "1", "--dist", "loadfile")
+    result.assert_outcomes(passed=1)
+    assert local_server.count("/svc/i0") == 1
+
 def test_retries_overlap_inside_each_worker(pytester, local_server) -> None:
     seen: dict[str, int] = {}
     lock = threading.Lock()
