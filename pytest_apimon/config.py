@@ -469,8 +469,8 @@ _DEFAULTS: dict[str, Any] = {  # field -> converter; the keys are also the allow
     "max_body_bytes": c.positive(c.parse_size),
     "max_redirects": c.count,
     "verify_tls": c.boolean,
-    "concurrency": c.positive(c.count),
-    "max_per_host": c.positive(c.count),
+    "concurrency": c.at_least(1),
+    "max_per_host": c.at_least(1),
     "cert_warn_days": _days,
     "cert_fail_days": _days,
 }

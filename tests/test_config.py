@@ -267,6 +267,9 @@ def test_literal_dollar_brace(tmp_path: Path) -> None:
     [
         ("defaults:\n  timeout: ten\n", "defaults.timeout", 2, "expected a number of seconds, got 'ten'"),
         ("defaults:\n  timeout: 0\n", "defaults.timeout", 2, "expected a value > 0"),
+        # A whole number of requests: `true` said "expected a whole number >= 0" (red team), which allows 0.
+        ("defaults:\n  max_per_host: true\n", "defaults.max_per_host", 2, "expected a whole number >= 1, got true"),
+        ("defaults:\n  concurrency: 0\n", "defaults.concurrency", 2, "expected a whole number >= 1, got 0"),
         ("defaults:\n  interval: 15x\n", "defaults.interval", 2, "expected a number of seconds"),
         ("defaults:\n  retries: -1\n", "defaults.retries", 2, "expected a whole number >= 0, got -1"),
         ("defaults:\n  retries: 1.5\n", "defaults.retries", 2, "whole number"),
