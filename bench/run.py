@@ -537,6 +537,26 @@ class Bench:
         self.say(f"  {kind}: {fmt_row(row)}")
         return row
 
+    def floor(self, n: int) -> None:
+        """pytest alone running `n` empty test functions (the same plugins, pytest-apimon off): the CPU that any
+        tool making each of `n` checks a pytest item spends before it sends a request. With the reference's CPU
+        (the requests themselves) it is the lowest CPU such a tool can reach."""
+        folder = self.work / f"floor_{n}"
+        folder.mkdir(exist_ok=True)
+        (folder / "pytest.ini").write_text("[pytest]\n", encoding="utf-8")
+        (folder / "test_empty.py").write_text("".join(f"def test_{i}():\n    pass\n\n\n" for i in range(n)),
+                                             encoding="utf-8")
+        cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:apimon", *EXTRA_ARGS,
+               "test_empty.py"]
+        m = measure(cmd, cwd=folder, log=self.logs / f"floor_{n}.log", sample_s=self.args.sample_ms / 1000,
+                    timeout=600, repeat=self.args.repeat)
+        found = re.search(r"(\d+) passed", m.stdout)
+        row = Row("pytest-floor", "empty tests", n, 0, m.wall_s, None, m.peak_mb, m.procs, m.cpu_s,
+                  passed=int(found.group(1)) if found else 0, rc=m.rc,
+                  note="pytest alone, n empty test functions, pytest-apimon off")
+        self.rows.append(row)
+        self.say(f"  pytest floor: {fmt_row(row)}")
+
     def collect(self, n: int) -> None:
         per_file = self.args.collect_per_file
         pool, _ = self.pool(n, per_file)
@@ -678,6 +698,13 @@ def targets(rows: list[Row], args: argparse.Namespace) -> list[str]:
                                                f"{ref1.wall_s:.2f} s (ratio {one.wall_s / ref1.wall_s:.2f})")
         check(one.cpu_s <= 2 * ref1.cpu_s, f"#15 1000 in-process CPU {one.cpu_s:.2f} s ≤ 2 × reference CPU "
                                            f"{ref1.cpu_s:.2f} s (ratio {one.cpu_s / max(ref1.cpu_s, 1e-9):.2f})")
+        floor = next((r for r in rows if r.kind == "pytest-floor" and r.n == 1000), None)
+        if floor:
+            least = ref1.cpu_s + floor.cpu_s
+            lines.append(f"- (measured only) CPU floor of one pytest item per check: the reference's "
+                         f"{ref1.cpu_s:.2f} + pytest alone on 1000 empty tests {floor.cpu_s:.2f} = {least:.2f} "
+                         f"CPU-s (ratio {least / max(ref1.cpu_s, 1e-9):.2f}); pytest-apimon is "
+                         f"{one.cpu_s - least:+.2f} CPU-s above it")
     x2, x4 = find("apimon", "xdist2", 1000), find("apimon", "xdist4", 1000)
     if one and x2:
         check(x2.wall_s <= one.wall_s, f"#15 1000 -n 2 {x2.wall_s:.2f} s ≤ in-process {one.wall_s:.2f} s "
@@ -745,6 +772,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-reference", dest="reference", action="store_false", help="skip the thread-pool reference")
     ap.add_argument("--target-check", type=int, default=128, metavar="CONNS",
                     help="prove the target is not the bottleneck at CONNS concurrent connections (0: skip)")
+    ap.add_argument("--no-floor", dest="floor", action="store_false",
+                    help="skip pytest alone on N empty tests (the CPU floor of one pytest item per check)")
     ap.add_argument("--collect", type=int, default=10000, help="documents for the --co timing (0: skip)")
     ap.add_argument("--collect-per-file", type=int, default=1, help="interfaces per file for --co (default 1)")
     ap.add_argument("--flaky", action="store_true", help="also run the retry scenario")
@@ -796,6 +825,8 @@ def main(argv: list[str] | None = None) -> int:
             bench.say(f"N={n}")
             if args.reference:
                 bench.reference(n)
+                if args.floor and n == args.n[0]:
+                    bench.floor(n)
             for mode in modes:
                 for c in (args.concurrency if mode == "inprocess" else [args.default_concurrency]):
                     bench.apimon(n, mode, c)
