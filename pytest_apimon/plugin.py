@@ -74,9 +74,12 @@ def pytest_load_initial_conftests(early_config: pytest.Config) -> Generator[None
     it still held."""
     ns = early_config.known_args_namespace
     if getattr(ns, "apimon", None) or getattr(ns, "apimon_test_webhook", False):
+        from .redact import Redactor, env_secrets
         from .streams import mask_standard_streams
 
-        streams = mask_standard_streams()
+        # The config's secrets are known from pytest_configure on; the environment's already: a conftest that
+        # prints os.environ["LOGIN_PASSWORD"] when it is imported, or in its own pytest_configure, is masked.
+        streams = mask_standard_streams(Redactor(env_secrets()).text)
         early_config.stash[STREAMS_KEY] = streams
         early_config.add_cleanup(streams.restore)
     return (yield)

@@ -151,8 +151,10 @@ _ESCAPED_PAIR = re.compile(
 # string, Markdown inline code or link.
 _FORM_PAIR = re.compile(r"(?<![A-Za-z0-9_.\-\[\]])(?P<key>[A-Za-z0-9_.\-\[\]]{1,80})=(?P<val>[^&\s\"'`<>,;)\]}\\]*)")
 # "Name: value" lines (raw HTTP headers, YAML, logs).
-_LINE_PAIR = re.compile(r"^(?P<lead>[ \t]*)(?P<key>[A-Za-z0-9_.\-]{1,80})(?P<sep>[ \t]*:[ \t]*)(?P<val>\S[^\r\n]*)$",
-                        re.MULTILINE)
+# A "Name: value" line (YAML, HTTP headers); the lead may be http.client's debug prefix for a response header
+# ("header: X-Auth-Token: …", printed with HTTPConnection.debuglevel set, before the run has learnt that token).
+_LINE_PAIR = re.compile(r"^(?P<lead>[ \t]*(?:header:[ \t]+)?)(?P<key>[A-Za-z0-9_.\-]{1,80})(?P<sep>[ \t]*:[ \t]*)"
+                        r"(?P<val>\S[^\r\n]*)$", re.MULTILINE)
 
 
 def encoded_variants(value: str) -> set[str]:

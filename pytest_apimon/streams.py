@@ -16,14 +16,19 @@ and what pytest's terminal reporter writes to. Output held by capture lands in a
 plugin._mask_report masks. The mask is given when the run knows its secrets (pytest_configure); until then the
 streams pass text through unchanged.
 
-Limits: each write() is masked on its own (print() writes its arguments one by one), so a secret is found by
-value (every secret the run knows or learns) or by a name in the same write; bytes written to `sys.stdout.buffer`,
-text written to `sys.__stdout__`/`sys.__stderr__` or straight to file descriptor 1 or 2 are not seen.
+Lines, not writes, are masked: print() writes its arguments one by one (http.client prints a response header as
+`print("header:", name + ":", value)`), so a stream keeps a line until its newline, or until flush() (pytest
+flushes its progress dots and "collecting ..." itself), and masks it whole: a secret is found by value (every
+secret the run knows or learns) or by a secret-looking name on the same line (`header: X-Auth-Token: …`, a
+token not learnt yet). Limits: bytes written to `sys.stdout.buffer`, text written to `sys.__stdout__`/
+`sys.__stderr__` or straight to file descriptor 1 or 2 are not seen; nor is what is printed after the run
+restored the streams (pytest_unconfigure), unless the writer kept the masked stream itself.
 """
 
 from __future__ import annotations
 
 import sys
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any, TextIO
@@ -35,21 +40,51 @@ class MaskedStream:
     """A text stream that masks every str written to it with `mask` (None: unchanged) and writes the result to
     `stream`. Every other attribute (flush, isatty, fileno, encoding…) is the wrapped stream's."""
 
+    # A line longer than this is masked and written in parts (a runaway write without newline must not grow
+    # without bound); every known secret and name=value pair is far shorter.
+    LINE_LIMIT = 65536
+
     def __init__(self, stream: TextIO, mask: Callable[[str], str] | None = None) -> None:
         self.stream = stream
         self.mask = mask
+        self._pending = ""  # the current line, not yet masked and written
+        self._lock = threading.Lock()  # threads print too (the runner's checks under http.client's debug)
 
     def write(self, text: str) -> int:
-        """Write `text` masked; returns len(text), as io.TextIOBase.write does."""
+        """Keep `text` until its line ends, then write the line masked; returns len(text), as
+        io.TextIOBase.write does."""
+        if not isinstance(text, str) or not text:
+            self.stream.write(text)
+            return len(text) if isinstance(text, str) else 0
+        with self._lock:
+            pending = self._pending + text
+            end = pending.rfind("\n") + 1
+            if end == 0 and len(pending) < self.LINE_LIMIT:
+                self._pending = pending
+                return len(text)
+            if end == 0:
+                end = len(pending)
+            self._pending = pending[end:]
+            self._emit(pending[:end])
+        return len(text)  # what the caller gave: io's contract, whatever the mask made of it
+
+    def flush(self) -> None:
+        """Write the unfinished line (masked on its own), then flush the wrapped stream."""
+        with self._lock:
+            pending, self._pending = self._pending, ""
+            if pending:
+                self._emit(pending)
+        self.stream.flush()
+
+    def _emit(self, text: str) -> None:
         mask = self.mask
         shown = text
-        if mask is not None and isinstance(text, str) and text:
+        if mask is not None:
             try:
                 shown = mask(text)
             except Exception:  # a broken mask must not leak the raw text
                 shown = HIDDEN
         self.stream.write(shown)
-        return len(text)  # what the caller gave: io's contract, whatever the mask made of it
 
     def writelines(self, lines: Iterable[str]) -> None:
         """Each line through write() (masked)."""
@@ -74,6 +109,11 @@ class StandardStreams:
         """Put back the streams that were replaced, where nobody replaced ours since. Safe to call twice.
         The masked streams keep masking: whoever kept one (a logging.StreamHandler, a terminal writer made
         during the run) still writes masked text."""
+        for stream in (self.out, self.err):
+            try:
+                stream.flush()  # an unfinished line goes out masked, before the plain stream is back
+            except (OSError, ValueError):  # a closed stream
+                pass
         if sys.stdout is self.out:
             sys.stdout = self.out.stream
         if sys.stderr is self.err:

@@ -23,6 +23,7 @@ from fake_wecom import KEY, FakeWeCom
 from localserver import LocalServer, Response
 
 from pytest_apimon import streams
+from pytest_apimon.redact import Redactor
 
 S = {
     "bearer": "Br1-bearerTok-55Qz",          # static token, sent as Authorization: Bearer
@@ -193,3 +194,57 @@ def test_restore_puts_back_only_its_own_streams(monkeypatch: pytest.MonkeyPatch)
     assert out.getvalue() == "a ******\n" and err.getvalue() == "b ******\n"
     std.out.write("after s3cret\n")  # kept by someone (a logging handler): still masked after restore()
     assert out.getvalue().endswith("after ******\n")
+
+
+def test_a_line_printed_in_parts_is_masked_whole() -> None:
+    """Red team: http.client prints a response header as print("header:", name + ":", value); masked write by
+    write, the token-looking name and the unknown value never met (a header token leaked under -s)."""
+    raw = io.StringIO()
+    stream = streams.MaskedStream(raw, lambda text: Redactor([]).text(text))
+    print("header:", "X-Auth-Token:", "HdrTok6Wp2Lm9Qs", file=stream)
+    print("header:", "Content-Type:", "application/json", file=stream)
+    stream.write("collecting ... ")  # no newline: held until flush(), as pytest flushes its progress itself
+    assert raw.getvalue() == "header: X-Auth-Token: ******\nheader: Content-Type: application/json\n"
+    stream.flush()
+    assert raw.getvalue().endswith("collecting ... ")
+    stream.write("x" * (streams.MaskedStream.LINE_LIMIT + 5))  # a runaway line is not held for ever
+    assert len(raw.getvalue()) > streams.MaskedStream.LINE_LIMIT
+
+
+def test_restore_writes_out_an_unfinished_line_masked(monkeypatch: pytest.MonkeyPatch) -> None:
+    out = io.StringIO()
+    monkeypatch.setattr(sys, "stdout", out)
+    std = streams.mask_standard_streams(lambda text: text.replace("s3cret", "******"))
+    sys.stdout.write("partial s3cret")
+    std.restore()
+    assert out.getvalue() == "partial ******"
+
+
+def test_secrets_from_a_login_header_and_the_environment_are_masked_from_the_start(
+        pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Red team, with -s: a token the login returns in a response header was printed by http.client before
+    the run learnt it; a conftest printing an environment secret at import, before pytest-apimon's
+    pytest_configure, printed it in clear."""
+    header_token = "HdrTok6Wp2Lm9Qs"
+    monkeypatch.setenv("LOGIN_PASSWORD", "EnvPass-84Kq-zz")
+    with LocalServer() as home:
+        home.route("POST", "/app/login", lambda r: Response(200, {"X-Auth-Token": header_token}, {"ok": True}))
+        home.route("GET", "/app/ok", lambda r: {"ok": True})
+        (pytester.path / "config.yaml").write_text(textwrap.dedent(f"""
+            services:
+              app:
+                base_url: {home.url}/app
+                auth: {{type: login, path: /login, json: {{password: "${{LOGIN_PASSWORD}}"}},
+                        token_header: X-Auth-Token}}
+            """), encoding="utf-8")
+        (pytester.path / "pool" / "app").mkdir(parents=True)
+        (pytester.path / "pool" / "app" / "api.json").write_text(json.dumps([{"name": "ok", "path": "/ok"}]),
+                                                                encoding="utf-8")
+        (pytester.path / "conftest.py").write_text(
+            "import os\nimport http.client\nhttp.client.HTTPConnection.debuglevel = 1\n"
+            "print('at import', os.environ['LOGIN_PASSWORD'])\n", encoding="utf-8")
+        result = pytester.runpytest_subprocess("--apimon", "pool", "-s", "-p", "no:cacheprovider")
+    out = result.stdout.str() + result.stderr.str()
+    result.assert_outcomes(passed=1)
+    assert "header: X-Auth-Token: ******" in out and "at import ******" in out
+    assert header_token not in out and "EnvPass-84Kq-zz" not in out
