@@ -39,7 +39,15 @@ from .policy import (
     triggers,
 )
 from .redact import Redactor
-from .report import Extras, compute_stats, is_down, render_details, render_first_screen, render_markdown
+from .report import (
+    Extras,
+    compute_stats,
+    is_down,
+    render_details,
+    render_first_screen,
+    render_markdown,
+    status_label,
+)
 from .results import InterfaceResult, RunResult
 from .runlock import LockTimeout, RunLock
 from .state import DAY, StateStore
@@ -502,7 +510,9 @@ def build_extras(run: RunResult, verdict: Verdict | None, store: StateStore | No
     for key in keys:
         r = by_key[key]
         decision = decisions.get(key)
-        note = decision.describe(lang, now) if decision else ""
+        # An interface the run did not check (InterfaceResult.unchecked) has no decision: its label may start
+        # with the history parts, so the parts are joined by status_label, never prefixed with a separator.
+        parts = [decision.describe(lang, now) if decision else ""]
         if decision is not None:
             extras.state[r.nodeid] = "circuit" if decision.breaker == "open" else decision.kind.value
             if decision.since is not None:
@@ -515,13 +525,13 @@ def build_extras(run: RunResult, verdict: Verdict | None, store: StateStore | No
                 extras.incident[r.nodeid] = ledger.opened(key, now).id
         a = avail.get(key)
         if a is not None and a.ratio is not None and a.checks >= 2:  # one run says nothing about a trend
-            note += ("；" if zh else "; ") + (f"24h 可用率 {a.ratio * 100:.1f}%" if zh else f"24h availability "
-                                                                                    f"{a.ratio * 100:.1f}%")
+            parts.append(f"24h 可用率 {a.ratio * 100:.1f}%" if zh else f"24h availability {a.ratio * 100:.1f}%")
         t = trends.get(key)
         if t is not None and t.current_p95 is not None and t.change is not None:
-            note += ("；" if zh else "; ") + f"P95 {t.current_p95:.0f} ms ({t.change * 100:+.0f}%)"
-        if note:
-            extras.notes[r.nodeid] = f"[{note}]"
+            parts.append(f"P95 {t.current_p95:.0f} ms ({t.change * 100:+.0f}%)")
+        label = status_label(parts, lang)
+        if label:
+            extras.notes[r.nodeid] = label
     recovered = verdict.of_kind(Kind.RECOVERED)
     for d in sorted(recovered, key=lambda d: d.key):
         service, _, name = d.key.partition("/")

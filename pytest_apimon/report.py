@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -115,6 +115,15 @@ class Extras:
 def _t(key: str, lang: str, **kw: Any) -> str:
     s = _T[key][0 if lang == "zh" else 1]
     return s.format(**kw) if kw else s
+
+
+def status_label(parts: Iterable[str], lang: str) -> str:
+    """A problem line's status label: its non-empty parts (alert state, '24h 可用率 50.0%', P95 trend) in order,
+    '；' (zh) or '; ' between them, in brackets: '[持续，自 04:00 起；24h 可用率 50.0%]'. '' when no part is
+    left, e.g. an interface the run did not check (no alert decision) without history. Blank parts are dropped
+    wherever they are, so no label starts, ends or doubles a separator."""
+    kept = [p.strip() for p in parts if p and p.strip()]
+    return f"[{('；' if lang == 'zh' else '; ').join(kept)}]" if kept else ""
 
 
 @dataclass
