@@ -20,7 +20,7 @@ from prometheus_client.registry import Collector
 from .atomicfile import atomic_write
 from .categories import ORDER
 from .policy import DOWN, OPEN, InterfaceState, Verdict, interface_key
-from .report import is_down
+from .report import compute_stats, is_down
 from .results import InterfaceResult, RunResult
 from .state import StateStore
 from .statedir import SHARED_FILE
@@ -106,13 +106,15 @@ def render_prometheus(run: RunResult, store: StateStore | None = None, verdict: 
         ("apimon_interface_checks", "Executed checks of the interface over `window` (the ratio's denominator)."),
         ("apimon_service_availability_ratio", "Passed / executed checks of the service's interfaces over "
                                               "`window`."),
-        ("apimon_run_interfaces", "Interfaces in the last run by result."),
-        ("apimon_run_failures", "Failed interfaces in the last run by category."),
+        ("apimon_run_interfaces", "Interfaces in the last run by result, as the JSON report's stats: failed = down "
+                                  "now (failed, circuit open, or not checked and last known down)."),
+        ("apimon_run_failures", "Down interfaces in the last run by category (the JSON stats' by_category)."),
         ("apimon_run_duration_seconds", "Wall-clock duration of the last run."),
         ("apimon_run_last_timestamp_seconds", "End of the last run, Unix time."),
         ("apimon_run_unchecked_interfaces", "Interfaces the last run did not check (an xdist worker died and was "
                                             "not replaced); more than 0: the monitoring is incomplete."),
-        ("apimon_run_success_ratio", "Passed / executed interfaces in the last run (absent when nothing ran)."),
+        ("apimon_run_success_ratio", "Passed / (passed + failed) interfaces in the last run, the JSON stats' "
+                                     "success_rate (absent when nothing ran and nothing is down)."),
         ("apimon_open_circuits", "Interfaces whose circuit breaker is open."),
         ("apimon_interfaces_down", "Interfaces the alert policy considers down."),
         ("apimon_storm", "1 when the last run was a network storm (most checks failed with network/timeout)."),
@@ -163,23 +165,20 @@ def render_prometheus(run: RunResult, store: StateStore | None = None, verdict: 
                 fam["apimon_service_availability_ratio"].add({"env": env, "service": service, "window": window},
                                                              sum(a.passed for a in got) / checks)
 
-    counts = {"passed": 0, "failed": 0, "skipped": 0}
-    by_category = {c.value: 0 for c in ORDER}
-    for r in run.results:  # totals count every result, like the report, even if labels collided
-        counts[r.outcome] = counts.get(r.outcome, 0) + 1
-        if r.outcome == "failed":
-            cat = r.category or "unexpected"
-            by_category[cat] = by_category.get(cat, 0) + 1
-    for outcome, n in counts.items():
+    # The run's totals are the JSON report's `stats` (report.compute_stats), not a count of its own: "failed"
+    # is down now (report.is_down: failed, behind an open circuit, or not checked and last known down), so the
+    # textfile, the JSON, the Markdown report and the status page never disagree about one run.
+    stats = compute_stats(run)  # every result, like the report, even if labels collided
+    for outcome, n in (("passed", stats.passed), ("failed", stats.failed), ("skipped", stats.skipped)):
         fam["apimon_run_interfaces"].add({"env": env, "result": outcome}, n)
+    by_category = {c.value: 0 for c in ORDER} | stats.by_category
     for cat, n in by_category.items():
         fam["apimon_run_failures"].add({"env": env, "category": cat}, n)
     fam["apimon_run_duration_seconds"].add({"env": env}, run.duration)
     fam["apimon_run_last_timestamp_seconds"].add({"env": env}, run.finished_at)
-    fam["apimon_run_unchecked_interfaces"].add({"env": env}, sum(1 for r in run.results if r.unchecked))
-    executed = counts["passed"] + counts["failed"]
-    if executed:
-        fam["apimon_run_success_ratio"].add({"env": env}, counts["passed"] / executed)
+    fam["apimon_run_unchecked_interfaces"].add({"env": env}, stats.unchecked)
+    if stats.success_rate is not None:
+        fam["apimon_run_success_ratio"].add({"env": env}, stats.success_rate)
     if states or verdict is not None or store is not None:
         fam["apimon_open_circuits"].add({"env": env}, sum(s.breaker == OPEN for s in states.values()))
         fam["apimon_interfaces_down"].add({"env": env}, sum(s.status == DOWN for s in states.values()))

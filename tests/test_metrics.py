@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 import threading
@@ -13,6 +14,7 @@ from pytest_apimon import atomicfile, metrics
 from pytest_apimon.metrics import render_prometheus, write_prometheus
 from pytest_apimon.policy import evaluate
 from pytest_apimon.policy_settings import parse_policy
+from pytest_apimon.report import render_json
 from pytest_apimon.results import InterfaceResult, RunResult
 from pytest_apimon.state import StateStore
 
@@ -225,3 +227,38 @@ def test_cert_expiry_gauge_per_origin_and_service() -> None:
            if family.name == "apimon_cert_expiry_timestamp_seconds" for s in family.samples}
     assert got == {(shop, "user"): T0 + 4 * 86400, (pay, "user"): T0 + 90 * 86400, (pay, "pay"): T0 + 90 * 86400}
     assert "apimon_cert_expiry_timestamp_seconds" not in render_prometheus(sample_run())  # no HTTPS, no family
+
+
+def test_run_totals_are_the_json_stats() -> None:
+    """apimon_run_* is the JSON report's `stats` (one source: report.compute_stats): an interface skipped behind
+    an open circuit, or not checked while last known down, is down — failed, in its category, in the success
+    ratio — in both; a not-checked one last known up and a plain skip are skipped in both."""
+    run = sample_run()
+    run.results += [
+        InterfaceResult(nodeid="p/user/账户.yaml::熔断", service="user", module="账户", name="熔断", outcome="skipped",
+                        category="server_error", circuit_open=True, reason="circuit open"),
+        InterfaceResult(nodeid="p/user/账户.yaml::未检查坏", service="user", module="账户", name="未检查坏",
+                        outcome="skipped", unchecked=True, known_down=True, reason="worker crashed"),
+        InterfaceResult(nodeid="p/user/账户.yaml::未检查好", service="user", module="账户", name="未检查好",
+                        outcome="skipped", unchecked=True, reason="worker crashed"),
+    ]
+    stats = json.loads(render_json(run))["stats"]
+    assert (stats["passed"], stats["failed"], stats["skipped"]) == (2, 4, 2)  # the scenario holds
+    got = families(render_prometheus(run))
+    runs = got["apimon_run_interfaces"]
+    assert {r: value(runs, result=r) for r in ("passed", "failed", "skipped")} == {
+        r: stats[r] for r in ("passed", "failed", "skipped")}
+    assert value(got["apimon_run_success_ratio"]) == pytest.approx(stats["success_rate"])
+    assert value(got["apimon_run_unchecked_interfaces"]) == stats["unchecked"] == 2
+    failures = {s.labels["category"]: s.value for s in got["apimon_run_failures"]}
+    assert {c: n for c, n in failures.items() if n} == stats["by_category"]
+    assert sum(failures.values()) == stats["failed"]
+
+
+def test_run_success_ratio_when_everything_known_down_was_skipped() -> None:
+    """Nothing executed but one interface is down behind an open circuit: ratio 0 (the JSON's 0.0), not absent."""
+    run = RunResult(T0, T0 + 1, "prod", [InterfaceResult(nodeid="p/a.yaml::x", service="a", module="a", name="x",
+                                                         outcome="skipped", circuit_open=True)])
+    got = families(render_prometheus(run))
+    assert value(got["apimon_run_success_ratio"]) == 0
+    assert value(got["apimon_run_interfaces"], result="failed") == 1

@@ -136,6 +136,11 @@ def test_textfile_counts_unchecked_interfaces_and_never_says_up(pytester: pytest
     text = (pytester.path / "apimon.prom").read_text(encoding="utf-8")
     unchecked = {r["name"]: r for r in results["results"] if r["unchecked"]}
     assert samples(text, "apimon_run_unchecked_interfaces") == {'env="default"': len(unchecked)}
+    # The run's totals are the JSON's: a not-checked interface last known down is failed (down) in both.
+    stats = results["stats"]
+    assert samples(text, "apimon_run_interfaces") == {f'env="default",result="{r}"': stats[r]
+                                                      for r in ("failed", "passed", "skipped")}
+    assert samples(text, "apimon_run_success_ratio") == {'env="default"': pytest.approx(stats["success_rate"])}
     up = samples(text, "apimon_interface_up")
     flags = samples(text, "apimon_interface_unchecked")
     for r in results["results"]:
