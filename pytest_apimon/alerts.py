@@ -91,9 +91,12 @@ TRIGGER_WORDS = {
 TRIGGER_KEYS_SHOWN = 5  # interfaces named per trigger; the rest are counted
 
 
-def trigger_line(found: list[Trigger], lang: str, services: tuple[str, ...] | None = None) -> str:
+def trigger_line(found: list[Trigger], lang: str, services: tuple[str, ...] | None = None, *,
+                 short: bool = False) -> str:
     """'**触发原因**：新问题 svc/a、svc/b；开始抖动 svc/c' — why this message was sent, naming every interface
-    (up to TRIGGER_KEYS_SHOWN per kind) with its label. `services`: restrict the names to a routed view."""
+    (up to TRIGGER_KEYS_SHOWN per kind) with its label. `services`: restrict the names to a routed view.
+    `short`: the first screen's one line, a count per kind instead of the names ('**触发原因**：新问题（2）；
+    监控不完整'): the problem lines under it name them, and a phone screen has no room for a list."""
     zh = lang == "zh"
     parts = []
     for t in found:
@@ -101,7 +104,9 @@ def trigger_line(found: list[Trigger], lang: str, services: tuple[str, ...] | No
         if t.keys and not keys:
             continue
         label = TRIGGER_WORDS[t.what][0 if zh else 1]
-        if keys:
+        if keys and short:
+            label += f"（{len(keys)}）" if zh else f" ({len(keys)})"
+        elif keys:
             shown = ("、" if zh else ", ").join(keys[:TRIGGER_KEYS_SHOWN])
             more = len(keys) - TRIGGER_KEYS_SHOWN
             if more > 0:
@@ -271,7 +276,8 @@ def build_notification(run: RunResult, config: Config, lang: str, redactor: Reda
                                       unchecked=unchecked))  # heads every continuation part
         failed = [r for r in view.results if is_down(r)]
         owners, alerting = owners_to_mention(failed, ex, config.notify)
-        mine = replace(ex or Extras(), trigger=trigger_line(seen, lang, services))
+        mine = replace(ex or Extras(), trigger=trigger_line(seen, lang, services),
+                       trigger_short=trigger_line(seen, lang, services, short=True))
         if mode == "digest" and verdict is not None:
             full = render_digest(view, verdict, lang, heading, redactor, trigger=mine.trigger)
             expiring = [c.describe(view.finished_at) for c in (ex.cert_warnings if ex else [])
@@ -292,7 +298,7 @@ def build_notification(run: RunResult, config: Config, lang: str, redactor: Reda
             lang=lang,
             services=tuple(sorted({r.service for r in failed})),
             failed=len(failed),
-            first_screen=render_first_screen(view, lang, heading, redactor=redactor, extras=_scoped(ex, view)),
+            first_screen=render_first_screen(view, lang, heading, redactor=redactor, extras=_scoped(mine, view)),
             details=("" if mode == "digest" else
                      render_details(_announced(view, ex), lang, heading, redactor=redactor, extras=ex)),
             owners=owners,

@@ -112,6 +112,10 @@ def test_a_not_checked_interface_last_known_down_is_still_listed_as_down(pyteste
     # Markdown report and the WeCom message list each of them among the problems, with "last known down".
     markdown = (pytester.path / "report.md").read_text(encoding="utf-8")
     message = sent[-1]
+    # Every first screen says why it came: the outage (NEW, counted: the lines under it name them), then the
+    # incomplete run.
+    assert sent[0].splitlines()[2] == f"**触发原因**：新问题（{N // 2}）", sent[0]
+    assert message.splitlines()[2].startswith("**触发原因**：监控不完整"), message
     assert "全部通过" not in markdown and "全部通过" not in message
     for key in down:
         name = key.split("/", 1)[1]
@@ -186,6 +190,8 @@ def test_incomplete_monitoring_is_announced_reminded_and_its_end_told(pytester: 
         assert run(pytester, crash=True).ret == 2
         sent = reports(fake)
         assert len(sent) == 1 and "监控不完整" in sent[0].splitlines()[0], sent
+        # Why, on the first screen (the item gw0 died on is a failure of its own, retries: 0).
+        assert sent[0].splitlines()[2].startswith("**触发原因**：监控不完整"), sent[0]
         result = run(pytester, crash=True)  # the same blind spot again, inside remind_every: quiet
         assert result.ret == 2
         assert len(reports(fake)) == 1, reports(fake)[1:]
@@ -195,10 +201,12 @@ def test_incomplete_monitoring_is_announced_reminded_and_its_end_told(pytester: 
         sent = reports(fake)
         assert len(sent) == 2 and "监控不完整" in sent[1].splitlines()[0]
         assert "（提醒）" in sent[1], sent[1]
+        assert sent[1].splitlines()[2].startswith("**触发原因**：提醒：监控仍不完整"), sent[1]
         assert run(pytester, crash=False).ret == 0  # every interface checked again: told once
         sent = reports(fake)
         assert len(sent) == 3 and sent[2].splitlines()[0] == "**【default】接口巡检：监控已恢复完整**", sent[2]
         assert "所有接口都已重新检查" in sent[2]
+        assert sent[2].splitlines()[2].startswith("**触发原因**：监控已恢复完整"), sent[2]
         assert run(pytester, crash=False).ret == 0
         assert len(reports(fake)) == 3
 
