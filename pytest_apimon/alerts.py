@@ -276,8 +276,7 @@ def build_notification(run: RunResult, config: Config, lang: str, redactor: Reda
                                       unchecked=unchecked))  # heads every continuation part
         failed = [r for r in view.results if is_down(r)]
         owners, alerting = owners_to_mention(failed, ex, config.notify)
-        mine = replace(ex or Extras(), trigger=trigger_line(seen, lang, services),
-                       trigger_short=trigger_line(seen, lang, services, short=True))
+        mine = replace(ex or Extras(), trigger=trigger_line(seen, lang, services))
         if mode == "digest" and verdict is not None:
             full = render_digest(view, verdict, lang, heading, redactor, trigger=mine.trigger)
             expiring = [c.describe(view.finished_at) for c in (ex.cert_warnings if ex else [])
@@ -298,7 +297,8 @@ def build_notification(run: RunResult, config: Config, lang: str, redactor: Reda
             lang=lang,
             services=tuple(sorted({r.service for r in failed})),
             failed=len(failed),
-            first_screen=render_first_screen(view, lang, heading, redactor=redactor, extras=_scoped(mine, view)),
+            first_screen=render_first_screen(view, lang, heading, redactor=redactor, extras=_scoped(ex, view),
+                                             trigger=trigger_line(seen, lang, services, short=True)),
             details=("" if mode == "digest" else
                      render_details(_announced(view, ex), lang, heading, redactor=redactor, extras=ex)),
             owners=owners,

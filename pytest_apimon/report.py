@@ -94,7 +94,6 @@ class Extras:
     collapsed: dict[str, str] = field(default_factory=dict)  # nodeid -> group line: counted, not listed
     sections: list[tuple[str, list[str]]] = field(default_factory=list)  # (heading, lines) at the end
     trigger: str = ""  # why a message is sent (alerts.trigger_line), right under the result line
-    trigger_short: str = ""  # the same as one short line (counts, not names) for the first screen
     # For the first screen: per problem (nodeid) its alert state (policy.Kind value) and since when.
     state: dict[str, str] = field(default_factory=dict)
     since: dict[str, float] = field(default_factory=dict)
@@ -550,17 +549,17 @@ def _problem_line(r: InterfaceResult, lang: str, extras: Extras) -> str:
 
 def render_first_screen(run: RunResult, lang: str, heading: str, *, redactor: Redactor | None = None,
                         extras: Extras | None = None, max_lines: int = FIRST_SCREEN_LINES,
-                        pointer: str = "") -> str:
+                        pointer: str = "", trigger: str = "") -> str:
     """The first message: one str of at most `max_lines` '\n'-separated lines ending in '\n', no blank line,
     before any detail; masked with `redactor` as a whole. No I/O; raises no error of its own.
 
     Line 1 the verdict (heading), line 2 the failures per service and the run's size and time, line 3 why the
-    message was sent (`extras.trigger_short`, when there is one: the on-call engineer acts from this screen and
-    must tell a new failure from a reminder, a recovery or incomplete monitoring), then root-cause
-    lines (storm, unreachable services), the top problems (service, interface, category, since when, state,
-    owner), recoveries with their duration, '…and N more', and last one link (status page) or `pointer`
-    (where the details are: next message / attached file). Problems are ranked by severity, then new before
-    ongoing, then category order.
+    message was sent (`trigger`: alerts.trigger_line's short form, when there is one: the on-call engineer
+    acts from this screen and must tell a new failure from a reminder, a recovery or incomplete monitoring),
+    then root-cause lines (storm, unreachable services), the top problems (service, interface, category, since
+    when, state, owner), recoveries with their duration, '…and N more', and last one link (status page) or
+    `pointer` (where the details are: next message / attached file). Problems are ranked by severity, then new
+    before ongoing, then category order.
     """
     red = redactor or Redactor()
     ex = extras or Extras()
@@ -572,11 +571,12 @@ def render_first_screen(run: RunResult, lang: str, heading: str, *, redactor: Re
         per_service[r.service] = per_service.get(r.service, 0) + 1
     counts = ("，" if zh else ", ").join(f"{svc} {n}" for svc, n in sorted(per_service.items(), key=lambda x: -x[1]))
     when = times.short(run.started_at, run.started_at)
+    head = [f"**{_one_line(heading)}**"]
     if zh:
-        second = (f"失败：{counts}；" if counts else "") + f"共 {stats.total} 个接口 · {when}"
+        head.append((f"失败：{counts}；" if counts else "") + f"共 {stats.total} 个接口 · {when}")
     else:
-        second = (f"Failed: {counts}; " if counts else "") + f"{stats.total} interfaces · {when}"
-    head = [f"**{_one_line(heading)}**", second] + ([_one_line(ex.trigger_short)] if ex.trigger_short else [])
+        head.append((f"Failed: {counts}; " if counts else "") + f"{stats.total} interfaces · {when}")
+    head += [_one_line(trigger)] if trigger else []
     tail = [f"[{'状态页' if zh else 'Status page'}]({ex.link})"] if ex.link else ([pointer] if pointer else [])
     room = max(1, max_lines - len(head) - 1)  # the last line: the link, or the notifier's pointer to the details
     body: list[str] = [f"> {_one_line(localize(line, lang))}" for line in ex.lead]

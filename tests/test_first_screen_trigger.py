@@ -59,17 +59,17 @@ def test_first_screen_carries_the_trigger_within_its_budget(lang: str) -> None:
     found = [Trigger("new", tuple(f"svc0/接口{i}" for i in range(30))), Trigger("reminder", ("svc1/接口1",)),
              Trigger("incomplete")]
     heading = "【prod】接口巡检：40 个失败"
-    extras = Extras(trigger_short=trigger_line(found, lang, short=True))
-    text = render_first_screen(run, lang, heading, extras=extras)
+    trigger = trigger_line(found, lang, short=True)
+    text = render_first_screen(run, lang, heading, extras=Extras(), trigger=trigger)
     lines = text.splitlines()
-    assert lines[2] == extras.trigger_short  # right under the verdict and the counts
+    assert lines[2] == trigger  # right under the verdict and the counts
     assert len(lines) <= FIRST_SCREEN_LINES - 1  # the notifier adds the pointer line
     assert ("另有" if lang == "zh" else "more") in lines[-1]
     # One WeCom message, under the byte limit, the trigger line included.
     n = Notification(title=heading, markdown="", summary="", run_started_at=T0, lang=lang, first_screen=text,
                      details="**x · 详情**\n\n- y")
     layout = plan(n, WECOM_MARKDOWN_BYTES, 5, can_attach=True, filename="r.md")
-    assert extras.trigger_short in layout.first
+    assert trigger in layout.first
     assert len(layout.first.encode("utf-8")) <= WECOM_MARKDOWN_BYTES
     assert len(layout.first.splitlines()) <= FIRST_SCREEN_LINES
 
