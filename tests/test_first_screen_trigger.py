@@ -17,7 +17,7 @@ from pytest_apimon.report import FIRST_SCREEN_LINES, Extras, render_first_screen
 from pytest_apimon.results import InterfaceResult, RunResult
 
 T0 = 1_780_000_000.0
-WECOM_MARKDOWN_BYTES = 4096  # /work notes: markdown.content is rejected above 4096 UTF-8 bytes (40058)
+WECOM_MARKDOWN_BYTES = 4096  # the robot API rejects markdown.content above 4096 UTF-8 bytes (errcode 40058)
 
 
 def failing_run(n: int) -> RunResult:
