@@ -46,6 +46,7 @@ class ResultCollector:
         self.coverage: dict | None = None
         self.reported: set[str] = set()  # node ids with a final report (apimon or a user's own test)
         self.lost_workers: list[str] = []  # xdist workers that died (gw0 …), replaced or not
+        self.crash_unchecked = 0  # crashes not blamed on the item xdist named (retries.CrashRerun): not checked
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         """Single process: what the run set out to check (xdist: plugin.XdistHooks fills run.collected)."""
@@ -70,6 +71,10 @@ class ResultCollector:
         if is_rerun_report(report):
             return
         if data is None:
+            unchecked = getattr(report, "apimon_unchecked", None)
+            if unchecked:  # a crash not blamed on it (retries.CrashRerun): neither up nor down this run
+                self._record_unchecked(report.nodeid, str(unchecked))
+                return
             earlier = self.run.results.get(report.nodeid)
             # A worker that died after the item's check had reported (in its teardown) makes pytest count the
             # item passed and then failed: the run counts it failed, as pytest's exit code does.
@@ -109,6 +114,17 @@ class ResultCollector:
         result.reason = self.run.redactor.excerpt(text[0] if text else "", 300)
         result.attempts = self.run.reruns.get(report.nodeid, 0) + 1  # its earlier attempts were reruns
         self.run.results[report.nodeid] = result
+        log.warning("%s", self.run.redactor.text(f"{result.headline(self.run.lang)} | {result.reason}"))
+
+    def _record_unchecked(self, nodeid: str, reason: str) -> None:
+        result = self._interface(nodeid)
+        if result is None:
+            return
+        result.outcome, result.unchecked = Outcome.SKIPPED, True
+        result.reason = self.run.redactor.excerpt(reason, 300)
+        result.attempts = self.run.reruns.get(nodeid, 0) + 1
+        self.run.results[nodeid] = result
+        self.crash_unchecked += 1
         log.warning("%s", self.run.redactor.text(f"{result.headline(self.run.lang)} | {result.reason}"))
 
     def _interface(self, nodeid: str) -> InterfaceResult | None:
@@ -153,7 +169,7 @@ class ResultCollector:
         if missing:
             log.warning("run incomplete: %d collected item(s) got no result (%s)", len(missing),
                         cause or "the run ended without them")
-        return len(missing)
+        return len(missing) + self.crash_unchecked
 
     def run_result(self) -> RunResult:
         runner = self.run.runner

@@ -423,7 +423,7 @@ def _configure_concurrency(config: pytest.Config, run: ApimonRun) -> None:
         from .hostslots import HostSlots
 
         # A cap smaller than the workers cannot be divided (each keeps 1): the workers share its slots instead.
-        run.host_slots = HostSlots(Path(workerinput["apimon_host_slots"]), whole_cap)
+        run.host_slots = HostSlots(Path(workerinput["apimon_worker_dir"]) / "hosts", whole_cap)
     run.retry = policy_from_options(config, d)
 
 
@@ -451,12 +451,15 @@ class XdistHooks:
         workerinput["apimon_run_id"] = self.run.run_id
         workerinput["apimon_token_dir"] = str(self.run.token_dir)
         workerinput["apimon_skips"] = dict(self.run.skips)
-        if self.run.max_per_host < int(workerinput.get("workercount", 1)):
-            # The per-host cap cannot be divided among this many workers (sharding.divide keeps 1 each): they
-            # share its slots (hostslots.py) in one folder for the run, removed at the end (pytest_unconfigure).
-            if self.run.host_slots_dir is None:
-                self.run.host_slots_dir = Path(tempfile.mkdtemp(prefix="apimon-hosts-"))
-            workerinput["apimon_host_slots"] = str(self.run.host_slots_dir)
+        # One folder for the run and its workers, removed at the end (pytest_unconfigure): prefetching workers'
+        # in-flight ledgers (inflight.py), and the per-host slots when the cap cannot be divided among this many
+        # workers (sharding.divide keeps 1 each; hostslots.py).
+        shared_cap = self.run.max_per_host < int(workerinput.get("workercount", 1))
+        if self.prefetch() or shared_cap:
+            if self.run.worker_dir is None:
+                self.run.worker_dir = Path(tempfile.mkdtemp(prefix="apimon-run-"))
+            workerinput["apimon_worker_dir"] = str(self.run.worker_dir)
+            workerinput["apimon_host_slots"] = shared_cap
 
     def pytest_xdist_node_collection_finished(self, ids: list[str]) -> None:
         self.run.collected.update(ids)  # what the run set out to check (a partial run forgets nothing)
@@ -630,8 +633,14 @@ def _prefetch(session: pytest.Session, run: ApimonRun) -> set[str]:
     if jobs:
         engine = run.engine()
         backoff = run.retry.backoff(run.retry.retries) if run.retry.retries else 0.0
+        ledger = None
+        folder = session.config.workerinput.get("apimon_worker_dir") if run.is_worker else None  # type: ignore[attr-defined]
+        if folder:
+            from .inflight import Ledger, ledger_path
+
+            ledger = Ledger(ledger_path(Path(folder), str(session.config.workerinput["workerid"])))  # type: ignore[attr-defined]
         run.runner = Runner(engine.check, concurrency=run.concurrency, max_per_host=run.max_per_host,
-                            retry=run.retry, host=run.host, slots=run.host_slots,
+                            retry=run.retry, host=run.host, slots=run.host_slots, ledger=ledger,
                             # One attempt: a login and the request, each within the total deadline, plus slack.
                             deadline=lambda itf: 2 * engine.timeout_for(itf) + 5.0 + backoff)
         run.runner.start(jobs)
@@ -827,8 +836,8 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     memory = config.stash.get(MEMORY_KEY, None)
     if memory is not None:
         memory.close()
-    if run.host_slots_dir is not None:
-        shutil.rmtree(run.host_slots_dir, ignore_errors=True)
+    if run.worker_dir is not None:
+        shutil.rmtree(run.worker_dir, ignore_errors=True)
     temp = config.stash.get(TEMP_TOKENS_KEY, None)
     if temp is not None:
         shutil.rmtree(temp, ignore_errors=True)

@@ -212,6 +212,12 @@ class CrashRerun:
       failed, at random (once in a CI run). The run's own retry setting decides for an interface.
     - A final crash's `when="???"` made junitxml write an <error> where pytest's terminal and the report say
       failed; it is the check (the call phase) that died, so it is reported as a call failure: <failure>.
+    - A prefetching worker runs many checks at once in its Runner's threads, and xdist blames its death on the
+      item the main thread was on, often a healthy interface waiting for its result (a red team: a false
+      `crash` alert in 4 of 4 runs). When the worker's in-flight ledger (inflight.py) shows other checks were
+      running, the blame is not certain: a final crash is then "not checked" (skipped, `apimon_unchecked`, the
+      suspects named), which leaves the interface's alert state alone and makes the run incomplete (exit 2);
+      the suspects themselves go back to the queue with the dead worker's other items.
 
     Only interface items (a document under an --apimon pool); a user's own tests are left to xdist and
     rerunfailures."""
@@ -244,6 +250,28 @@ class CrashRerun:
                     report.outcome = "rerun"  # type: ignore[assignment]
         if report.outcome == "failed":
             report.when = "call"
+            worker, suspects = self._other_suspects(crashitem, report)
+            if suspects:
+                names = ", ".join(key.rpartition("::")[2] for key in sorted(suspects)[:5])
+                more = f" and {len(suspects) - 5} more" if len(suspects) > 5 else ""
+                reason = (f"not checked: xdist worker {worker} died while it was checking {len(suspects) + 1} "
+                          f"interfaces at once (also {names}{more}); which check killed it is not known, so it is "
+                          "not blamed on this one")
+                report.outcome = "skipped"  # type: ignore[assignment]
+                report.longrepr = (crashitem.split("::")[0], 0, reason)
+                report.apimon_unchecked = reason  # type: ignore[attr-defined]
+
+    def _other_suspects(self, crashitem: str, report: pytest.TestReport) -> tuple[str, set[str]]:
+        """The dead worker's id ("gw1", from xdist's `report.node`) and the other checks it had in flight (its
+        ledger, inflight.py); empty when it had none, or nothing is known (no ledger: it did not prefetch)."""
+        from .inflight import in_flight, ledger_path
+
+        workerinput = getattr(getattr(report, "node", None), "workerinput", None) or {}
+        worker = str(workerinput.get("workerid") or "")
+        if self.run.worker_dir is None or not worker:
+            return worker, set()
+        running = in_flight(ledger_path(self.run.worker_dir, worker))
+        return worker, (running or set()) - {crashitem}
 
 
 def no_delayed_status_db(config: pytest.Config) -> bool:

@@ -33,6 +33,7 @@ from .retries import RetryPolicy
 
 if TYPE_CHECKING:
     from .hostslots import HostSlots
+    from .inflight import Ledger
 
 
 @dataclass
@@ -89,6 +90,7 @@ class Runner:
         poll: float = 1.0,
         wait: Callable[[threading.Condition, float | None], object] | None = None,
         slots: HostSlots | None = None,
+        ledger: Ledger | None = None,
     ) -> None:
         """`check(interface)`: one attempt (engine.Engine.check), called on a worker thread; an exception it
         raises becomes an `unexpected`/`error` result for that attempt, never a dead thread. `concurrency`:
@@ -103,7 +105,8 @@ class Runner:
         notified). Tests inject a fake clock and a wait that returns when that clock is advanced.
         `slots`: the per-host cap across the run's processes (hostslots.HostSlots; xdist workers when the cap
         is smaller than their number): an attempt also holds one of its host's slots while it runs; a host whose
-        slots are all held elsewhere is tried again every `slots.poll` seconds."""
+        slots are all held elsewhere is tried again every `slots.poll` seconds. `ledger`: where an xdist worker
+        notes each attempt's start and end (inflight.Ledger), so that its death is blamed only where it can be."""
         self._check = check
         self._concurrency = max(1, concurrency)
         self._max_per_host = max(1, max_per_host)
@@ -114,6 +117,7 @@ class Runner:
         self._deadline = deadline
         self._poll = poll
         self._slots = slots
+        self._ledger = ledger
         self._hung = False
         self._cond = threading.Condition()
         self._jobs: dict[str, _Job] = {}
@@ -176,6 +180,11 @@ class Runner:
                 self._abandon(job, att)
                 self._finish(job, attempt, hung)
         return self._hand_over(att)
+
+    def busy(self) -> bool:
+        """Whether any attempt is running or waiting to run (queued, or due after its backoff)."""
+        with self._cond:
+            return self._active > 0 or bool(self._delayed) or any(self._queues.values())
 
     def answers(self, key: str) -> bool:
         """Whether result(key, …) will hand over a result fetched here (the item need not check itself)."""
@@ -302,6 +311,8 @@ class Runner:
                 self._active += 1
                 self._active_per_host[job.host] = self._active_per_host.get(job.host, 0) + 1
                 self._sent += 1
+                if self._ledger is not None:
+                    self._ledger.started(job.key)
                 self._pool.submit(self._run, job, attempt, self._sent)
 
     def _run(self, job: _Job, attempt: int, sent: int = 0) -> None:
@@ -310,6 +321,8 @@ class Runner:
         except BaseException as exc:  # a bug must surface on the item, not kill the thread silently
             result = self._failure(job, f"internal error: {type(exc).__name__}: {exc}",
                                    category=Category.UNEXPECTED, sub="error")
+        if self._ledger is not None:
+            self._ledger.finished(job.key)
         with self._cond:
             if not job.attempts[attempt].abandoned:  # else its slot was already given away (_abandon)
                 self._active -= 1

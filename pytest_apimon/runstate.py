@@ -55,9 +55,10 @@ class ApimonRun:
     concurrency: int = 32
     max_per_host: int = 32
     # The per-host cap across xdist workers when it is smaller than their number (hostslots.py): the slots this
-    # worker takes (None: each worker's divided cap suffices), and on the controller the folder it made for them.
+    # worker takes (None: each worker's divided cap suffices).
     host_slots: HostSlots | None = None
-    host_slots_dir: Path | None = None
+    # Controller of an xdist run: the folder it shares with its workers (host slots, in-flight ledgers).
+    worker_dir: Path | None = None
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     runner: Runner | None = None
     skips: dict[str, str] = field(default_factory=dict)  # interface key -> reason (open circuits)

@@ -15,6 +15,7 @@ import threading
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 
+import crashkit
 import pytest
 from fake_wecom import KEY, FakeWeCom
 from localserver import LocalServer, Response
@@ -78,20 +79,23 @@ def workspace(pytester: pytest.Pytester, crashes: dict[str, int], phase: str = "
     # "protocol": a wrapper around every plugin's protocol, so the worker dies before rerunfailures' protocol has
     # told the controller the item's retries.
     wrap = phase == "protocol"
+    crashkit.install(pytester)
     pytester.makeconftest(f"""
         import os
         import pytest
+        from killworker import die_alone
 
         {"@pytest.hookimpl(wrapper=True, tryfirst=True)" if wrap else ""}
         def pytest_runtest_{phase}(item):
-            # Kill this worker while it runs `item`, as often as crash-budget/<name> still allows.
+            # Kill this worker while it runs `item`, as often as crash-budget/<name> still allows (the death is
+            # the item's own: crashkit).
             path = os.path.join({str(budget)!r}, item.name)
             if os.path.exists(path):
                 left = int(open(path).read())
                 if left > 0:
                     with open(path, "w") as f:
                         f.write(str(left - 1))
-                    os._exit(1)
+                    die_alone(item)
             {"return (yield)" if wrap else ""}
     """)
 
@@ -253,3 +257,81 @@ def test_loadscope_without_rerunfailures_keeps_the_crash(pytester, local_server)
     assert (out.stats["passed"], out.stats["failed"]) == (N - 1, 1)
     assert "all passed" not in out.markdown.lower() and "API monitor: 1 failed" in out.wecom
     assert len(out.junit_cases) == N and out.junit_header["tests"] == N
+
+
+def test_a_death_is_not_blamed_on_a_bystander(pytester, local_server) -> None:
+    """Red team: a prefetching worker died while its Runner had several checks in flight, and xdist blamed the
+    item its main thread was waiting for, a healthy interface, which then raised a false `crash` alert (4 of 4
+    runs, retries 0). Now its in-flight ledger (inflight.py) shows the other suspects, so that item is "not
+    checked" (its alert state untouched, the run incomplete) and the real culprit, queued again with the dead
+    worker's other items, is blamed where it kills a worker that checks one item at a time."""
+    import os
+    import signal
+
+    n = 8
+    share = worker_share(n, 1, 2)
+    bystander, culprit = f"i{share[0]:02d}", f"i{share[2]:02d}"
+    pids = pytester.path / "pids"
+    pids.mkdir()
+    killed = threading.Event()
+
+    def handler(req):
+        if req.path.endswith(f"/{culprit}"):
+            worker = req.headers["x-worker"]
+            # Once its main thread is in an item (xdist then blames that item; a death before the first item is
+            # blamed on none), the check kills its worker.
+            for _ in range(1000):
+                if (pids / f"{worker}.in-item").exists():
+                    break
+                threading.Event().wait(0.01)
+            os.kill(int((pids / worker).read_text()), signal.SIGKILL)
+            killed.set()
+            return Response(500, {}, "never read")
+        killed.wait(10)  # every other check is in flight when gw1 dies
+        return {"ok": True}
+
+    for i in range(n):
+        local_server.route("GET", f"/svc/i{i:02d}", handler)
+    write(pytester.path, "config.yaml", f"""
+        defaults:
+          retries: 0
+        services:
+          svc:
+            base_url: {local_server.url}/svc
+            headers:
+              X-Worker: "${{PYTEST_XDIST_WORKER:-main}}"
+    """)
+    write(pytester.path, "pool/svc/api.json", json.dumps([{"name": f"i{i:02d}", "path": f"/i{i:02d}"}
+                                                          for i in range(n)]))
+    pytester.makeconftest(f"""
+        import os
+
+        def pytest_configure(config):
+            worker = getattr(config, "workerinput", {{}}).get("workerid")
+            if worker:
+                with open(os.path.join({str(pids)!r}, worker), "w") as f:
+                    f.write(str(os.getpid()))
+
+        def pytest_runtest_call(item):
+            worker = getattr(item.config, "workerinput", {{}}).get("workerid")
+            if worker:
+                open(os.path.join({str(pids)!r}, worker + ".in-item"), "w").close()
+    """)
+    result = pytester.runpytest_subprocess("--apimon", "pool", "-n", "2", "--apimon-json", "r.json",
+                                           "--junitxml", "r.xml", "-rs", "-p", "no:cacheprovider")
+    records = {r["name"]: r for r in json.loads((pytester.path / "r.json").read_text("utf-8"))["results"]}
+    suite = ET.parse(pytester.path / "r.xml").getroot().find("testsuite")
+    kinds = {c.get("name"): next((x.tag for x in c if x.tag in ("failure", "error", "skipped")), "passed")
+             for c in suite.iter("testcase")}
+    assert kinds == {f"i{i:02d}": {bystander: "skipped", culprit: "failure"}.get(f"i{i:02d}", "passed")
+                     for i in range(n)}
+    assert (suite.get("tests"), suite.get("failures"), suite.get("skipped"), suite.get("errors")) == (
+        str(n), "1", "1", "0")
+    result.stdout.fnmatch_lines(["SKIPPED*not checked: xdist worker gw1 died while it was checking*"])
+    assert "INTERNALERROR" not in result.stdout.str() + result.stderr.str()
+    assert records[bystander]["outcome"] == "skipped" and records[bystander]["unchecked"], records[bystander]
+    assert "which check killed it is not known" in records[bystander]["reason"]
+    assert culprit in records[bystander]["reason"]  # named among the suspects
+    assert (records[culprit]["outcome"], records[culprit]["category"], records[culprit]["sub"]) == CRASH
+    assert all(r["outcome"] == "passed" for name, r in records.items() if name not in (bystander, culprit))
+    assert result.ret == 2  # incomplete: one interface's state is not known

@@ -10,6 +10,7 @@ import json
 import threading
 import xml.etree.ElementTree as ET
 
+import crashkit
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -203,14 +204,16 @@ def test_crashed_worker_items_are_still_checked_and_rerun(pytester, local_server
         local_server.route("GET", f"/svc/i{i}", lambda r: {"ok": True})
     pool(pytester, local_server, 10, "retries: 1\n  retry_delay: 0.05")
     marker = pytester.path / "crashed-once"
+    crashkit.install(pytester)
     pytester.makeconftest(f"""
         import os
+        from killworker import die_alone
 
         def pytest_runtest_call(item):
             # The worker process dies while running i03 (once): xdist replaces it.
             if item.name == "i03" and not os.path.exists({str(marker)!r}):
                 open({str(marker)!r}, "w").close()
-                os._exit(1)
+                die_alone(item)
     """)
     result = pytester.runpytest("--apimon", "pool", "-n", "2", "--apimon-json", "r.json", "--junitxml", "j.xml")
     outcomes = result.parseoutcomes()
@@ -229,12 +232,13 @@ def test_an_interface_that_crashed_its_worker_is_failed_in_the_report_not_all_pa
     for i in range(3):
         local_server.route("GET", f"/svc/i{i}", lambda r: {"ok": True})
     pool(pytester, local_server, 3, "retries: 0")
+    crashkit.install(pytester)
     pytester.makeconftest("""
-        import os
+        from killworker import die_alone
 
         def pytest_runtest_call(item):
             if item.name == "i01":
-                os._exit(1)
+                die_alone(item)
     """)
     result = pytester.runpytest("--apimon", "pool", "-n", "2", "--apimon-json", "r.json",
                                 "--apimon-report", "r.md", "--apimon-lang", "en")

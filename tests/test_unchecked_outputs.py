@@ -11,6 +11,7 @@ import json
 import re
 import sqlite3
 
+import crashkit
 import pytest
 from fake_wecom import KEY, FakeWeCom, reports
 from localserver import LocalServer, Response
@@ -50,15 +51,16 @@ def workspace(pytester: pytest.Pytester, srv: LocalServer, wecom: str, *, down: 
 
 
 KILL_GW0 = """
-    import os
+    from killworker import die_alone
     def pytest_runtest_call(item):
         if getattr(item.config, "workerinput", {}).get("workerid") == "gw0":
-            os._exit(1)
+            die_alone(item)
 """
 
 
 def run(pytester: pytest.Pytester, *, crash: bool) -> pytest.RunResult:
     """One run; with `crash`, worker gw0 dies on its first item and is not replaced (-n 2)."""
+    crashkit.install(pytester)
     pytester.makeconftest(KILL_GW0 if crash else "")
     if not crash:
         return pytester.runpytest_subprocess("--apimon", "pool", "-p", "no:cacheprovider")
