@@ -764,6 +764,17 @@ _first(r"not checked: its retry never ran: xdist worker (.*) died and was not re
 _first(r"not checked: xdist worker (.*) died and was not replaced \(--max-worker-restart\)",
        r"未检查：xdist 工作进程 \1 崩溃且未被替换（--max-worker-restart）")
 _first(r"not checked: the run ended without a result for it", "未检查：本次运行结束时没有它的结果")
+_MORE = re.compile(r" and (\d+) more$")
+
+
+def _suspects_zh(m: re.Match[str]) -> str:
+    also = _MORE.sub(r" 等另外 \1 个", m.group(3))
+    return (f"未检查：xdist 工作进程 {m.group(1)} 在同时检查 {m.group(2)} 个接口时崩溃（另有 {also}）；"
+            "不知是哪个检查导致，因此不归咎于本接口")
+
+
+_first(r"not checked: xdist worker (\S+) died while it was checking (\d+) interfaces at once \(also (.*?)\); which "
+       r"check killed it is not known, so it is not blamed on this one", _suspects_zh)
 _first(r"(.*): no such file \(no results arrived there\)", r"\1：文件不存在（没有结果送达）")
 _first(r"(.*): no file matches this pattern \(no shard results arrived\)", r"\1：没有匹配的文件（没有分片结果送达）")
 
