@@ -4,6 +4,7 @@ at that point of the delivery (no sleeps)."""
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 
@@ -51,9 +52,21 @@ def run_killed(pytester: pytest.Pytester, fake: FakeWeCom, sig: int, skip: int =
     fake.hold_next(skip=skip)
     # An xdist worker (execnet) ignores SIGINT and a child would inherit that: give it the default, as a
     # terminal's Ctrl-C would find it.
-    proc = pytester.popen([sys.executable, "-m", "pytest", "--apimon", "pool", "-p", "no:cacheprovider", *extra],
-                          stdout=sys.stdout, stderr=sys.stderr,
-                          preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    # Its temp folders (an xdist run's worker folder) inside the test's own: a killed controller cannot remove
+    # them (docs/scaling.md), and the suite must not leave them in the machine's temp folder.
+    temp = pytester.path / "tmp"
+    temp.mkdir(exist_ok=True)
+    saved = os.environ.get("TMPDIR")
+    os.environ["TMPDIR"] = str(temp)  # pytester.popen copies this process's environment (and sets its own env)
+    try:
+        proc = pytester.popen([sys.executable, "-m", "pytest", "--apimon", "pool", "-p", "no:cacheprovider", *extra],
+                              stdout=sys.stdout, stderr=sys.stderr,
+                              preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    finally:
+        if saved is None:
+            del os.environ["TMPDIR"]
+        else:
+            os.environ["TMPDIR"] = saved
     try:
         assert fake.held.wait(120), "the run never reached WeCom"
         proc.send_signal(sig)
