@@ -152,7 +152,7 @@ def merge(argv: Sequence[str]) -> int:
 
     from .config import load_config
     from .merge import MergeError, Outputs, finish
-    from .redact import Redactor, env_secrets
+    from .redact import Redactor
     from .runlock import LockTimeout
     from .streams import masked_output
 
@@ -186,7 +186,7 @@ def merge(argv: Sequence[str]) -> int:
                       junitxml=opts.junitxml)
     restore = times.use_zone(config.report.timezone)  # the report's and the message's times, as a run shows them
     # Masked while it runs (streams.py): the notification goes to the webhook URL with the robot's key in it.
-    with masked_output(Redactor([*config.secrets, *env_secrets()]).text):
+    with masked_output(Redactor.with_environment(config.secrets).text):
         try:
             return finish(opts.files, config, lang=opts.lang, outputs=outputs, dry_run=opts.dry_run,
                           breaker=not opts.no_breaker)

@@ -252,7 +252,6 @@ def finish(paths: Sequence[Path], config: Config, *, lang: str | None = None, ou
     and runlock.LockTimeout when another run holds the state folder (as a run does: never two runs notifying
     from one workspace at once)."""
     from . import alerts, metrics, statuspage
-    from .redact import env_secrets
     from .report import render_markdown, render_terminal
     from .state import StateError
     from .statedir import file_mode
@@ -261,7 +260,7 @@ def finish(paths: Sequence[Path], config: Config, *, lang: str | None = None, ou
     outputs = outputs or Outputs()
     cwd = cwd or Path.cwd()
     lang = lang or config.report.language
-    red = Redactor([*config.secrets, *env_secrets()])
+    red = Redactor.with_environment(config.secrets)
     run = merged.run
     if not merged.seen:  # no usable file: the merge job's environment, and the time of the merge itself
         run.env = config.env

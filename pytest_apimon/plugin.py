@@ -74,12 +74,12 @@ def pytest_load_initial_conftests(early_config: pytest.Config) -> Generator[None
     it still held."""
     ns = early_config.known_args_namespace
     if getattr(ns, "apimon", None) or getattr(ns, "apimon_test_webhook", False):
-        from .redact import Redactor, env_secrets
+        from .redact import Redactor
         from .streams import mask_standard_streams
 
         # The config's secrets are known from pytest_configure on; the environment's already: a conftest that
         # prints os.environ["LOGIN_PASSWORD"] when it is imported, or in its own pytest_configure, is masked.
-        streams = mask_standard_streams(Redactor(env_secrets()).text)
+        streams = mask_standard_streams(Redactor.with_environment().text)
         early_config.stash[STREAMS_KEY] = streams
         early_config.add_cleanup(streams.restore)
     return (yield)
@@ -206,11 +206,11 @@ def pytest_cmdline_main(config: pytest.Config) -> int | None:
 
     # Only the robot settings: an unset ${VAR} elsewhere in the config does not stop the test (issue 20).
     notify, language = _read_config(config, load_robots)
-    from .redact import Redactor, env_secrets
+    from .redact import Redactor
 
     # The test message goes to the webhook URL with the robot's key in it: http.client's debug lines and
     # urllib3's DEBUG records show it.
-    _mask_output(config, Redactor([*notify.secrets, *env_secrets()]).text)
+    _mask_output(config, Redactor.with_environment(notify.secrets).text)
     config.add_cleanup(config.stash[RESTORE_LOGGING_KEY])
     lang = apimon_option(config, "lang") or language
     if not notify.enabled:
@@ -227,7 +227,7 @@ def pytest_configure(config: pytest.Config) -> None:
     paths = config.getoption("apimon")
     if not paths:
         return
-    from .redact import Redactor, env_secrets
+    from .redact import Redactor
     from .retries import refuse_thread_timeout
     from .runstate import ApimonRun
 
@@ -245,7 +245,7 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(f"pytest-apimon: apimon_lang must be zh or en, got {lang!r}")
     workerinput = getattr(config, "workerinput", None)
     roots, whole_pools = _resolve_roots(config, cfg, paths)
-    run = ApimonRun(config=cfg, roots=roots, lang=lang, redactor=Redactor([*cfg.secrets, *env_secrets()]),
+    run = ApimonRun(config=cfg, roots=roots, lang=lang, redactor=Redactor.with_environment(cfg.secrets),
                     is_worker=workerinput is not None)
     if config.getoption("apimon_shard"):
         from .sharding import parse_shard

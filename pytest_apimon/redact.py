@@ -203,6 +203,12 @@ class Redactor:
         for s in secrets:
             self.add_secret(s)
 
+    @classmethod
+    def with_environment(cls, secrets: Iterable[str] = ()) -> Redactor:
+        """A Redactor of `secrets` (a config's, config.Config.secrets) and of the environment's secret-looking
+        variables (env_secrets): what every run, merge, watch and test message masks."""
+        return cls([*secrets, *env_secrets()])
+
     # -- configuration -------------------------------------------------------------------------------
     def add_secret(self, value: str) -> None:
         """Remember a literal secret (a token, a password) to mask wherever it appears."""

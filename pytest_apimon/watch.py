@@ -37,7 +37,7 @@ from .config import Config, ConfigError, load_config
 from .messages import display_name, localize, localize_problem, say
 from .notify import Notification, build_notifiers
 from .policy import RunMemory
-from .redact import Redactor, env_secrets
+from .redact import Redactor
 from .state import DB_FILE, StateStore
 
 log = logging.getLogger("pytest_apimon.watch")
@@ -405,7 +405,7 @@ class WatchAlerts:
         """`text` with the secrets of the config in use (and of the environment, redact.env_secrets) masked."""
         config = self.config
         if self._redactor is None or self._redactor[0] is not config:
-            self._redactor = (config, Redactor([*config.secrets, *env_secrets()]))
+            self._redactor = (config, Redactor.with_environment(config.secrets))
         return self._redactor[1].text(text)
 
     def _current(self) -> Config:
