@@ -46,7 +46,6 @@ class ResultCollector:
         self.coverage: dict | None = None
         self.reported: set[str] = set()  # node ids with a final report (apimon or a user's own test)
         self.lost_workers: list[str] = []  # xdist workers that died (gw0 …), replaced or not
-        self.crash_unchecked = 0  # crashes not blamed on the item xdist named (retries.CrashRerun): not checked
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         """Single process: what the run set out to check (xdist: plugin.XdistHooks fills run.collected)."""
@@ -106,25 +105,26 @@ class ResultCollector:
         passed. pytest counts it failed, so the run does too: `unexpected` / `crash`, with xdist's line as the
         reason. Without this the report said "all passed" while pytest said "1 failed". A user's own test in
         the pool is not an interface (its file is not a document) and stays pytest's alone."""
-        result = self._interface(report.nodeid)
-        if result is None:
-            return
         text = str(report.longrepr or "").strip().splitlines()
-        result.outcome, result.category, result.sub = Outcome.FAILED, Category.UNEXPECTED, "crash"
-        result.reason = self.run.redactor.excerpt(text[0] if text else "", 300)
-        result.attempts = self.run.reruns.get(report.nodeid, 0) + 1  # its earlier attempts were reruns
-        self.run.results[report.nodeid] = result
-        log.warning("%s", self.run.redactor.text(f"{result.headline(self.run.lang)} | {result.reason}"))
+        self._record_without_result(report.nodeid, text[0] if text else "", Outcome.FAILED,
+                                    category=Category.UNEXPECTED, sub="crash")
 
     def _record_unchecked(self, nodeid: str, reason: str) -> None:
+        """A crash retries.CrashRerun did not blame on the item xdist named: not checked, with its reason."""
+        self._record_without_result(nodeid, reason, Outcome.SKIPPED, unchecked=True)
+
+    def _record_without_result(self, nodeid: str, reason: str, outcome: Outcome, *, category: Category | None = None,
+                               sub: str = "", unchecked: bool = False) -> None:
+        """The run's result of an interface whose final report carries none (made on the controller after a
+        worker died): its identity from the node id, `outcome`, the masked `reason`, and its attempts (the
+        earlier ones were reruns). Nothing for what is not an interface."""
         result = self._interface(nodeid)
         if result is None:
             return
-        result.outcome, result.unchecked = Outcome.SKIPPED, True
+        result.outcome, result.category, result.sub, result.unchecked = outcome, category, sub, unchecked
         result.reason = self.run.redactor.excerpt(reason, 300)
         result.attempts = self.run.reruns.get(nodeid, 0) + 1
         self.run.results[nodeid] = result
-        self.crash_unchecked += 1
         log.warning("%s", self.run.redactor.text(f"{result.headline(self.run.lang)} | {result.reason}"))
 
     def _interface(self, nodeid: str) -> InterfaceResult | None:
@@ -147,7 +147,8 @@ class ResultCollector:
         interrupted: xdist gave up replacing a dead worker (--max-worker-restart; docs/scaling.md "When a
         worker dies") and the items that worker still held never ran. Each such interface is added as skipped
         and `unchecked`, with the reason, so no output drops it or counts it passed. Returns how many collected
-        items (interfaces or a user's own tests) went unreported: the run is incomplete when it is not 0."""
+        items (interfaces or a user's own tests) went unreported or are not checked (also a crash not blamed on
+        the item xdist named, retries.CrashRerun): the run is incomplete when it is not 0."""
         stopped = bool(session.shouldstop or session.shouldfail)
         if stopped or exitstatus == pytest.ExitCode.INTERRUPTED:
             return 0  # the user's -x / --maxfail / Ctrl-C: pytest already says the run stopped early
@@ -169,7 +170,9 @@ class ResultCollector:
         if missing:
             log.warning("run incomplete: %d collected item(s) got no result (%s)", len(missing),
                         cause or "the run ended without them")
-        return len(missing) + self.crash_unchecked
+        # …and those whose final report says not checked (the missing ones have none)
+        said = sum(1 for nodeid, r in self.run.results.items() if r.unchecked and nodeid in self.reported)
+        return len(missing) + said
 
     def run_result(self) -> RunResult:
         runner = self.run.runner

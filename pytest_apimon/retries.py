@@ -215,9 +215,11 @@ class CrashRerun:
     - A prefetching worker runs many checks at once in its Runner's threads, and xdist blames its death on the
       item the main thread was on, often a healthy interface waiting for its result (a red team: a false
       `crash` alert in 4 of 4 runs). When the worker's in-flight ledger (inflight.py) shows other checks were
-      running, the blame is not certain: a final crash is then "not checked" (skipped, `apimon_unchecked`, the
-      suspects named), which leaves the interface's alert state alone and makes the run incomplete (exit 2);
-      the suspects themselves go back to the queue with the dead worker's other items.
+      running, the blame is not certain: with `retries: 0` the named item is checked once more on its own
+      (_verify), and the suspects go back to the queue with the dead worker's other items, so a killer is
+      blamed where nothing else was in flight; a second uncertain death on its last attempt is "not checked"
+      (skipped, `apimon_unchecked`, the suspects named): its alert state is left alone and the run is
+      incomplete (exit 2).
 
     Only interface items (a document under an --apimon pool); a user's own tests are left to xdist and
     rerunfailures."""
@@ -255,8 +257,7 @@ class CrashRerun:
             if suspects and self._verify(crashitem, sched):
                 # No retries: the item xdist named is checked once more, on its own; if it was the one that kills
                 # workers, it is then blamed where the blame is certain (a red team: a killer named by xdist was
-                # otherwise "not checked" run after run, never reported). Not an attempt of its own making, so
-                # not counted against it beyond the attempt this report already is.
+                # otherwise "not checked" run after run, never reported).
                 report.outcome = "rerun"  # type: ignore[assignment]
             elif suspects:
                 names = ", ".join(key.rpartition("::")[2] for key in sorted(suspects)[:5])
