@@ -267,7 +267,7 @@ class InterfaceItem(_ApimonItem):
                 elif previous.retry_after is not None:
                     # pytest-rerunfailures already slept the normal backoff; wait the rest of what Retry-After asked.
                     time.sleep(max(0.0, wait - run.retry.backoff(attempt - 1)))
-            # Under xdist with a shared per-host cap, this holds one of its host's slots (plugin.pytest_runtest_call).
+            # Under xdist with a shared per-host cap, this holds one of its host's slots (plugin.HostSlotHold).
             result = run.engine().check(self.interface)
         result.nodeid = self.nodeid
         result.key, result.pool = self.key or result.key, self.pool

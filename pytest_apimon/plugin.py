@@ -276,6 +276,8 @@ def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(fixtures, "apimon-fixtures")
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(XdistHooks(run, config), "apimon-xdist")
+    if run.is_worker:  # only xdist workers may share a per-host cap; a single process never pays for the hook
+        config.pluginmanager.register(HostSlotHold(run), "apimon-host-slots")
     from .retries import register_rerun_driver
 
     register_rerun_driver(config, run)
@@ -425,6 +427,26 @@ def _configure_concurrency(config: pytest.Config, run: ApimonRun) -> None:
         # A cap smaller than the workers cannot be divided (each keeps 1): the workers share its slots instead.
         run.host_slots = HostSlots(Path(workerinput["apimon_worker_dir"]) / "hosts", whole_cap)
     run.retry = policy_from_options(config, d)
+
+
+class HostSlotHold:
+    """Registered on xdist workers: when the per-host cap is shared (hostslots.py), an interface that checks
+    itself holds one of its host's slots for the attempt. Outside pytest-timeout's guard (this wrapper is the
+    outer one, the guard is per call: retries.add_markers), so waiting for another worker's request never counts
+    as this check's timeout: measured before, with `max_per_host: 1` and `-n 4 --dist each`, a worker waited
+    11.5 s for its turn and its interface failed "Timeout (>7.0s)" without a request sent. Prefetched attempts
+    take theirs in the Runner."""
+
+    def __init__(self, run: ApimonRun) -> None:
+        self.run = run
+
+    @pytest.hookimpl(wrapper=True, tryfirst=True)
+    def pytest_runtest_call(self, item: pytest.Item) -> Generator[None, None, None]:
+        run, interface = self.run, getattr(item, "interface", None)
+        if run.host_slots is None or interface is None or (run.runner is not None and run.runner.answers(item.nodeid)):
+            return (yield)
+        with run.host_slots.hold(run.host(interface)):
+            return (yield)
 
 
 class XdistHooks:
@@ -645,22 +667,6 @@ def _prefetch(session: pytest.Session, run: ApimonRun) -> set[str]:
                             deadline=lambda itf: 2 * engine.timeout_for(itf) + 5.0 + backoff)
         run.runner.start(jobs)
     return {nodeid for nodeid, _ in jobs}
-
-
-@pytest.hookimpl(wrapper=True, tryfirst=True)
-def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
-    """An interface that checks itself on an xdist worker whose per-host cap is shared (hostslots.py) holds one of
-    its host's slots for the attempt. Outside pytest-timeout's guard (this wrapper is the outer one, the guard is
-    per call: retries.add_markers), so waiting for another worker's request never counts as this check's timeout:
-    measured before, with `max_per_host: 1` and `-n 4 --dist each`, a worker waited 11.5 s for its turn and its
-    interface failed "Timeout (>7.0s)" without a request sent. Prefetched attempts take theirs in the Runner."""
-    run = item.config.stash.get(RUN_KEY, None)
-    interface = getattr(item, "interface", None)
-    if run is None or run.host_slots is None or interface is None \
-            or (run.runner is not None and run.runner.answers(item.nodeid)):
-        return (yield)
-    with run.host_slots.hold(run.host(interface)):
-        return (yield)
 
 
 @pytest.hookimpl(wrapper=True)

@@ -227,6 +227,8 @@ class Runner:
         self.stop()
         # A check the hang guard gave up on may never return: do not let it hold the end of the run (the report).
         self._pool.shutdown(wait=not self._hung, cancel_futures=True)
+        if self._ledger is not None:
+            self._ledger.close()  # (a stuck check that returns later reopens it to note its end)
 
     def rate_limited_hosts(self) -> dict[str, tuple[int, int]]:
         """host -> (429 answers seen, concurrency to it now) for every host that rate-limited this run."""

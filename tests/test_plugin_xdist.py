@@ -105,7 +105,7 @@ def test_a_small_concurrency_shares_its_slots_across_workers(pytester, local_ser
 def test_waiting_for_a_slot_is_not_the_checks_timeout(pytester, local_server, tmp_path, monkeypatch) -> None:
     """Red team: with `max_per_host: 1` under `--dist each`/`loadscope`/`loadfile`, a worker waited for another
     worker's requests inside pytest-timeout's per-attempt guard and its interface failed "Timeout" without a
-    request sent. The wait now comes before the guard starts (plugin.pytest_runtest_call). Here the worker's
+    request sent. The wait now comes before the guard starts (plugin.HostSlotHold). Here the worker's
     guard is 0.5 s and the slot is held elsewhere for 1 s (a real wait, but the outcome does not depend on it)."""
     local_server.route("GET", "/svc/i0", lambda req: {"ok": True})
     pool(pytester, local_server, 1, "retries: 0")
