@@ -397,17 +397,25 @@ def excerpt(text: str, limit: int = BODY_EXCERPT_BYTES) -> str:
     return data[:limit].decode("utf-8", errors="ignore") + "…"
 
 
+def _down_notes(stats: Stats, lang: str) -> list[tuple[str, bool]]:
+    """What the failed count includes beyond this run's failures, as (text, to be stressed) in the order every
+    output shows them: behind an open circuit, not checked but last known down (stressed: the monitor did not
+    look), in maintenance."""
+    notes = [(_t("circuit_open", lang, n=stats.circuit_open), False)] if stats.circuit_open else []
+    if stats.unchecked_down:
+        notes.append((_t("unchecked_down", lang, n=stats.unchecked_down), True))
+    if stats.maintenance:
+        notes.append((_t("maintenance_count", lang, n=stats.maintenance), False))
+    return notes
+
+
 # -- terminal ------------------------------------------------------------------------------------------
 def _terminal_totals(stats: Stats, lang: str) -> str:
     """The totals line: '总数 12 · 通过 6 · 失败 2 (…) [其中 1 个未检查（…）] · 跳过 4 [其中 4 个未检查] · …'."""
     failed = f"{_t('failed', lang)} {stats.failed}"
     if stats.by_category:
         failed += f" ({_breakdown(stats, lang)})"
-    if stats.circuit_open:
-        failed += f" [{_t('circuit_open', lang, n=stats.circuit_open)}]"
-    if stats.unchecked_down:
-        failed += f" [{_t('unchecked_down', lang, n=stats.unchecked_down)}]"
-    failed += f" [{_t('maintenance_count', lang, n=stats.maintenance)}]" if stats.maintenance else ""
+    failed += "".join(f" [{text}]" for text, _ in _down_notes(stats, lang))
     unchecked_skips = stats.unchecked - stats.unchecked_down
     return " · ".join([f"{_t('total', lang)} {stats.total}", f"{_t('passed', lang)} {stats.passed}", failed,
                        f"{_t('skipped', lang)} {stats.skipped}"
@@ -755,13 +763,9 @@ def render_markdown(run: RunResult, lang: str = "zh", title: str | None = None, 
     failed = f"- {_t('failed', lang)} {_font('warning' if stats.failed else 'comment', str(stats.failed))}"
     if stats.by_category:
         failed += f" ({_breakdown(stats, lang)})"
-    if stats.circuit_open:
-        failed += f" · {_t('circuit_open', lang, n=stats.circuit_open)}"
-    if stats.unchecked_down:
-        failed += f" · {_font('warning', _t('unchecked_down', lang, n=stats.unchecked_down))}"
+    failed += "".join(f" · {_font('warning', text) if stressed else text}"
+                      for text, stressed in _down_notes(stats, lang))
     unchecked_skips = stats.unchecked - stats.unchecked_down
-    if stats.maintenance:
-        failed += f" · {_t('maintenance_count', lang, n=stats.maintenance)}"
     lines = [
         f"# {title or _t('title', lang) + ' · ' + run.env}",
         f"**{_t('result', lang)}**{sep}{overall}",
