@@ -70,6 +70,7 @@ class Engine:
                 sess = new_session(verify_tls=self.config.service(service).verify_tls, pool_size=self.pool_size,
                                    max_redirects=self.config.defaults.max_redirects)
                 sess.is_known_secret = self.redactor.is_known
+                sess.mask = self.redactor.text
                 self._sessions[service] = sess
             return sess
 
@@ -320,6 +321,7 @@ def service_session(engine: Engine, service: str) -> ServiceSession:
     sess.headers.update(svc.headers)
     sess.credential_headers.update(k.lower() for k, v in svc.headers.items() if is_credential_header(k, v))
     sess.is_known_secret = engine.redactor.is_known
+    sess.mask = engine.redactor.text
     sess.verify = (svc.ca_bundle or True) if svc.verify_tls else False
     if svc.auth is not None:
         sess.auth = SessionAuth(engine.tokens, service)

@@ -542,7 +542,10 @@ class CredentialSession(requests.Session):
     sent as `X-Auth-Token`, a static `X-Api-Key`), every header that is a credential by name or value
     (redact.is_credential_header) and every parameter with a secret-looking name. requests builds each hop
     from the previous one, so a credential dropped once stays dropped for the rest of the chain, also when it
-    comes back to the first origin.
+    comes back to the first origin. A 307/308 redirect to another origin resends the request body (RFC 9110
+    15.4.8): when that body carries a secret (`mask` changes it: a known secret, or a secret-looking field such
+    as a password), the redirect is refused (RefusedRedirect, raised by _redirect_checker before requests
+    follows it) instead of handing the body to that origin.
     """
 
     def __init__(self) -> None:
@@ -551,6 +554,7 @@ class CredentialSession(requests.Session):
         self.credential_params: set[str] = set()
         # Values known to be secret (a token a server echoed into its Location under a harmless name).
         self.is_known_secret: Callable[[str], bool] = lambda _value: False
+        self.mask: Callable[[str], str] = lambda text: text  # the run's masking (redact.Redactor.text)
         self.environment: Environment | None = None  # proxies and CA bundle, read at the first send
 
     def rebuild_auth(self, prepared_request: requests.PreparedRequest, response: requests.Response) -> None:
@@ -774,6 +778,14 @@ class MalformedRedirect(ApimonError):
         super().__init__(f"redirect from {host} to a malformed Location {location!r}: {text}")
 
 
+class RefusedRedirect(ApimonError):
+    """A 307/308 redirect to another origin would resend a request body that carries a credential."""
+
+    def __init__(self, host: str, location: str, status: int) -> None:
+        super().__init__(f"{status} redirect from {host} to another origin ({_hostport(location)}) not followed: "
+                         "it would resend a request body that carries a credential")
+
+
 def _redirect_checker(session: requests.Session) -> Any:
     """A response hook: before requests follows a redirect (Session.resolve_redirects), build the next URL the
     way it will, so a malformed Location raises MalformedRedirect here instead of a bare ValueError/InvalidURL
@@ -783,6 +795,7 @@ def _redirect_checker(session: requests.Session) -> Any:
         if not resp.is_redirect:
             return resp
         location = session.get_redirect_target(resp) or ""
+        _refuse_secret_body(session, resp, location)
         try:
             url = location
             if url.startswith("//"):  # scheme-relative, as in resolve_redirects
@@ -796,6 +809,21 @@ def _redirect_checker(session: requests.Session) -> Any:
         return resp
 
     return check
+
+
+def _refuse_secret_body(session: requests.Session, resp: requests.Response, location: str) -> None:
+    """Raise RefusedRedirect when `resp` is a 307/308 to another origin and the request body it would resend
+    carries a secret (CredentialSession.mask changes it)."""
+    body = resp.request.body
+    if resp.status_code not in (307, 308) or not body:
+        return
+    target = urljoin(resp.url, location)
+    if origin_of(target) == origin_of(resp.url):
+        return
+    text = body.decode("utf-8", "replace") if isinstance(body, bytes) else str(body)
+    mask = getattr(session, "mask", None)
+    if mask is not None and mask(text) != text:
+        raise RefusedRedirect(_hostport(resp.url), target, resp.status_code)
 
 
 def _read_body(resp: requests.Response, cap: int, ex: Exchange) -> bool:
@@ -881,7 +909,7 @@ def _map_error(exc: BaseException, *, fired: bool, req: Request, url: str, max_r
     failing = getattr(getattr(exc, "request", None), "url", None) or url  # the hop that failed
     host = peer or _hostport(failing)
 
-    bad_redirect = _first(chain, MalformedRedirect)
+    bad_redirect = _first(chain, MalformedRedirect) or _first(chain, RefusedRedirect)
     if bad_redirect is not None:  # the reply arrived and is unusable: a retry gets the same one
         return ProbeError("response", "redirect", _short(str(bad_redirect)))
     if _first(chain, requests.TooManyRedirects):

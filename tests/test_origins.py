@@ -141,6 +141,31 @@ def test_redirect_to_another_origin_drops_every_credential(tmp_path, home, forei
     assert foreign.last("/stolen").query.get("page") == ["2"]
 
 
+
+@pytest.mark.parametrize("status", [307, 308])
+@pytest.mark.parametrize("body", [{"json": {"username": "demo", "password": PASSWORD}},
+                                  {"form": {"client_secret": STATIC}}], ids=["json-password", "form-secret"])
+def test_a_307_308_to_another_origin_never_resends_a_body_with_a_credential(tmp_path, home, foreign, status,
+                                                                           body) -> None:
+    """Red team: a 307/308 redirect resends the request body (RFC 9110 15.4.8), and a document's password or
+    client secret in it reached another origin while its headers were dropped. The redirect is refused and
+    said so; a body without a credential still follows it."""
+    home.route("POST", "/jump", lambda r: Response(status, {"Location": foreign.url + "/landing"}, b""))
+    foreign.route("POST", "/landing", lambda r: {"ok": True})
+    eng = engine(tmp_path, f"""
+    services:
+      user:
+        base_url: {home.url}
+        auth: {{type: static, token: {STATIC}}}
+    """)
+    res = eng.check(Interface(name="j", service="user", module="m", method="POST", path="/jump", **body))
+    assert home.count("/jump") == 1 and foreign.count("/landing") == 0  # before: the body arrived there
+    assert res.outcome == "failed" and "would resend a request body that carries a credential" in res.reason
+    plain = eng.check(Interface(name="p", service="user", module="m", method="POST", path="/jump",
+                                json={"page": 2}))
+    assert plain.status == 200 and foreign.count("/landing") == 1
+    assert_nothing_secret(foreign)
+
 def test_redirect_drops_query_token_and_basic_auth(tmp_path, home, foreign) -> None:
     home.route("GET", "/jump", lambda r: Response(302, {"Location": foreign.url + "/stolen"}, b""))
     eng = engine(tmp_path, f"""
