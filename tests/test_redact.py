@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 import time
+from urllib.parse import quote, quote_plus
 
 import pytest
 
@@ -355,6 +356,19 @@ def test_l5_l6_secret_masked_in_the_forms_requests_and_json_print_it(secret: str
                                          ensure_ascii=False)):
         assert MASK in r.text(text) and "7" not in r.text(text).replace("******", ""), r.text(text)
 
+
+
+@pytest.mark.parametrize("secret", ['abc"def\\ghi12', "pässwört12345", "pw/ab%Øcd78", "a b+c/d?e=f&g"])
+def test_a_json_escaped_secret_echoed_into_a_url_is_masked(secret: str) -> None:
+    """Red team: a server that echoed the login's JSON into a redirect's query printed the password as
+    `abc%5C%22def%5C%5Cghi12` / `p%5Cu00e4ssw%5Cu00f6rt12345`: the URL forms of the JSON forms were missing."""
+    import requests
+
+    r = Redactor([secret])
+    for escaped in (json.dumps(secret)[1:-1], json.dumps(secret, ensure_ascii=False)[1:-1]):
+        url = requests.Request("GET", "http://h/sso", params={"echo": escaped}).prepare().url or ""
+        for text in (url, f"http://h/sso?echo={quote(escaped, safe='')}", f"next={quote_plus(escaped)}"):
+            assert r.text(text).count(MASK) == 1, (text, r.text(text))
 
 def test_l7_secret_in_a_name_value_pair_list() -> None:
     from pytest_apimon.redact import secret_values
