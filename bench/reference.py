@@ -2,6 +2,8 @@
 
     python bench/reference.py --base http://127.0.0.1:PORT --paths-file paths.txt --workers 32
 
+With --one-cpu the process first pins itself to one CPU, as pytest-apimon pins its checking threads.
+
 Sends one GET per line of the paths file, --workers at a time (one keep-alive Session per thread), and
 prints one JSON object: {"wall_s", "n", "ok", "latencies_ms": [...]} (per-request time around
 `session.get`, the same span as the plugin's `elapsed_ms`). bench/run.py runs it as a subprocess so its
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import threading
 import time
@@ -27,7 +30,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--paths-file", required=True)
     ap.add_argument("--workers", type=int, default=32)
     ap.add_argument("--timeout", type=float, default=10.0)
+    ap.add_argument("--one-cpu", action="store_true",
+                    help="first pin the process to the CPU it runs on (what pytest-apimon does while it checks, "
+                         "pytest_apimon/affinity.py): the reference's own CPU on one CPU, for comparison")
     args = ap.parse_args(argv)
+    if args.one_cpu and hasattr(os, "sched_setaffinity"):
+        with open("/proc/thread-self/stat", encoding="ascii") as fh:
+            os.sched_setaffinity(0, {int(fh.read().rpartition(")")[2].split()[36])})
     with open(args.paths_file, encoding="utf-8") as fh:
         paths = [line.strip() for line in fh if line.strip()]
 

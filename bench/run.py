@@ -299,7 +299,7 @@ def pct(values: list[float], p: float) -> float | None:
 
 @dataclass
 class Row:
-    kind: str  # "apimon" | "reference" | "collect" | "flaky" | "target-check"
+    kind: str  # "apimon" | "reference" | "reference-1cpu" | "pytest-floor" | "collect" | "flaky" | "target-check"
     mode: str
     n: int
     concurrency: int
@@ -472,9 +472,11 @@ class Bench:
         out = self.logs / f"{kind}_{n}_{workers}.json"
         cmd = [sys.executable, str(HERE / "reference.py"), "--base", self.target.url,
                "--paths-file", str(paths_file), "--workers", str(workers)]
+        if kind == "reference-1cpu":
+            cmd.append("--one-cpu")
         ideal = n * self.args.latency / workers
         cpu0 = self.target.cpu_s()
-        repeat = self.args.repeat if kind == "reference" else 1
+        repeat = self.args.repeat if kind.startswith("reference") else 1
         m = measure(cmd, cwd=self.work, log=out, sample_s=self.args.sample_ms / 1000, timeout=self.timeout_for(ideal),
                     repeat=repeat, before_each=lambda: self.target.control("/__reset", {}))
         try:
@@ -493,11 +495,15 @@ class Bench:
         self.say(f"  {kind}: {fmt_row(row)}")
         return row
 
-    def reference(self, n: int) -> None:
+    def reference(self, n: int, *, one_cpu: bool = False) -> None:
+        """The plain reference at `n`; with `one_cpu` also the same reference pinned to one CPU (measured only: how
+        much of pytest-apimon's CPU saving from its pin (pytest_apimon/affinity.py) a plain client gets too)."""
         _, paths = self.pool(n)
         pf = self.work / f"paths_{n}.txt"
         pf.write_text("\n".join(paths) + "\n", encoding="utf-8")
         self._reference(n, self.args.reference_workers, pf)
+        if one_cpu:
+            self._reference(n, self.args.reference_workers, pf, kind="reference-1cpu")
 
     def apimon(self, n: int, mode: str, concurrency: int, *, retries: int = 0, kind: str = "apimon",
                tag: str = "") -> Row:
@@ -689,8 +695,8 @@ def targets(rows: list[Row], args: argparse.Namespace) -> list[str]:
             else:
                 lines.append(f"- (measured only) {text}")
     # Issue #15: ratios within one sitting.
-    def ref(n: int) -> Row | None:
-        return next((r for r in rows if r.kind == "reference" and r.n == n), None)
+    def ref(n: int, kind: str = "reference") -> Row | None:
+        return next((r for r in rows if r.kind == kind and r.n == n), None)
 
     one, ref1 = find("apimon", "inprocess", 1000, default_c), ref(1000)
     if one and ref1:
@@ -705,6 +711,11 @@ def targets(rows: list[Row], args: argparse.Namespace) -> list[str]:
                          f"{ref1.cpu_s:.2f} + pytest alone on 1000 empty tests {floor.cpu_s:.2f} = {least:.2f} "
                          f"CPU-s (ratio {least / max(ref1.cpu_s, 1e-9):.2f}); pytest-apimon is "
                          f"{one.cpu_s - least:+.2f} CPU-s above it")
+        pinned = ref(1000, "reference-1cpu")
+        if pinned:
+            lines.append(f"- (measured only) the reference pinned to one CPU, as pytest-apimon pins its checking "
+                         f"threads: {pinned.cpu_s:.2f} CPU-s; pytest-apimon's CPU is "
+                         f"{one.cpu_s / max(pinned.cpu_s, 1e-9):.2f} × that")
     x2, x4 = find("apimon", "xdist2", 1000), find("apimon", "xdist4", 1000)
     if one and x2:
         check(x2.wall_s <= one.wall_s, f"#15 1000 -n 2 {x2.wall_s:.2f} s ≤ in-process {one.wall_s:.2f} s "
@@ -773,7 +784,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--target-check", type=int, default=128, metavar="CONNS",
                     help="prove the target is not the bottleneck at CONNS concurrent connections (0: skip)")
     ap.add_argument("--no-floor", dest="floor", action="store_false",
-                    help="skip pytest alone on N empty tests (the CPU floor of one pytest item per check)")
+                    help="skip pytest alone on N empty tests (the CPU floor of one pytest item per check) and the "
+                         "reference pinned to one CPU")
     ap.add_argument("--collect", type=int, default=10000, help="documents for the --co timing (0: skip)")
     ap.add_argument("--collect-per-file", type=int, default=1, help="interfaces per file for --co (default 1)")
     ap.add_argument("--flaky", action="store_true", help="also run the retry scenario")
@@ -824,7 +836,7 @@ def main(argv: list[str] | None = None) -> int:
         for n in args.n:
             bench.say(f"N={n}")
             if args.reference:
-                bench.reference(n)
+                bench.reference(n, one_cpu=args.floor and n == args.n[0])
                 if args.floor and n == args.n[0]:
                     bench.floor(n)
             for mode in modes:

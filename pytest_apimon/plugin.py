@@ -54,12 +54,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     add("--apimon-shard", metavar="K/N",
         help="check only shard K of N (by service, then interface) and write only its results file "
              "(--apimon-json, default apimon-shard-K-of-N.json); `apimon merge` reports, notifies and records")
+    add("--apimon-cpu-affinity", choices=("auto", "off"),
+        help="auto (default): keep the checking threads on one CPU while they check, which costs less CPU; "
+             "off: leave them where the kernel puts them")
     add("--apimon-coverage", action="store_true",
         help="print (and add to the report) per-service monitoring coverage: the blind spots")
     for name, text in (("config", "config file"), ("env", "environment"), ("report", "Markdown report path"),
                        ("json", "JSON results path"), ("html", "status page path"),
                        ("prometheus", "Prometheus textfile path"), ("lang", "report language (zh|en)"),
-                       ("concurrency", "in-process concurrency")):
+                       ("concurrency", "in-process concurrency"), ("cpu_affinity", "auto|off")):
         parser.addini(f"apimon_{name}", f"pytest-apimon {text}", default="")
 
 
@@ -278,6 +281,7 @@ def pytest_configure(config: pytest.Config) -> None:
         config.pluginmanager.register(XdistHooks(run, config), "apimon-xdist")
     if run.is_worker:  # only xdist workers may share a per-host cap; a single process never pays for the hook
         config.pluginmanager.register(HostSlotHold(run), "apimon-host-slots")
+    _configure_affinity(config, run)
     from .retries import register_rerun_driver
 
     register_rerun_driver(config, run)
@@ -427,6 +431,41 @@ def _configure_concurrency(config: pytest.Config, run: ApimonRun) -> None:
         # A cap smaller than the workers cannot be divided (each keeps 1): the workers share its slots instead.
         run.host_slots = HostSlots(Path(workerinput["apimon_worker_dir"]) / "hosts", whole_cap)
     run.retry = policy_from_options(config, d)
+
+
+def _configure_affinity(config: pytest.Config, run: ApimonRun) -> None:
+    """--apimon-cpu-affinity / apimon_cpu_affinity: `auto` (default) registers CpuAffinity where this process
+    prefetches (in-process, or an xdist worker with a share) and there are CPUs to choose from."""
+    from . import affinity
+
+    mode = apimon_option(config, "cpu_affinity") or "auto"
+    if mode not in affinity.MODES:
+        raise pytest.UsageError(f"pytest-apimon: apimon_cpu_affinity must be auto or off, got {mode!r}")
+    if mode == "off" or not run.inprocess or config.option.collectonly or len(affinity.allowed_cpus()) < 2:
+        return
+    config.pluginmanager.register(CpuAffinity(run), "apimon-cpu-affinity")
+
+
+class CpuAffinity:
+    """Keeps pytest's thread, and with it the Runner's threads it starts, on one CPU for the item loop
+    (affinity.py says why and how the CPU is chosen); gives pytest's thread its affinity back after the loop."""
+
+    def __init__(self, run: ApimonRun) -> None:
+        self.run = run
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtestloop(self, session: pytest.Session) -> Generator[None, object, object]:
+        from .affinity import allowed_cpus, choose_cpu, current_cpu, pin_thread
+
+        pin = None
+        if session.items and (not self.run.is_worker or self.run.share is not None):
+            cpu = choose_cpu(allowed_cpus(), share=self.run.share, current=current_cpu())
+            pin = pin_thread(cpu) if cpu is not None else None
+        try:
+            return (yield)
+        finally:
+            if pin is not None:
+                pin.release()
 
 
 class HostSlotHold:
