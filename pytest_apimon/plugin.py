@@ -8,7 +8,6 @@ import logging
 import os
 import shutil
 import sys
-import tempfile
 import uuid
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
@@ -297,9 +296,15 @@ def _configure_controller(config: pytest.Config, run: ApimonRun, whole_pools: bo
     cfg = run.config
     run.run_id = uuid.uuid4().hex
     if config.getoption("apimon_no_token_cache"):
-        # Still one login per run across workers: a per-run folder, removed at the end.
-        run.token_dir = Path(tempfile.mkdtemp(prefix="apimon-tokens-"))
-        config.stash[TEMP_TOKENS_KEY] = run.token_dir
+        from . import runfolders
+
+        runfolders.sweep()  # the token folders of such runs killed before their end (SIGTERM, kill -9)
+        if run.inprocess:
+            run.token_dir = None  # one process: its tokens stay in memory, nothing is written
+        else:
+            # Still one login per run across workers: a per-run folder, removed at the end.
+            run.token_dir = runfolders.make(runfolders.TOKENS_PREFIX)
+            config.stash[TEMP_TOKENS_KEY] = run.token_dir
     else:
         run.token_dir = cfg.state_path
     try:
@@ -518,7 +523,10 @@ class XdistHooks:
         shared_cap = self.run.max_per_host < int(workerinput.get("workercount", 1))
         if self.prefetch() or shared_cap:
             if self.run.worker_dir is None:
-                self.run.worker_dir = Path(tempfile.mkdtemp(prefix="apimon-run-"))
+                from . import runfolders
+
+                runfolders.sweep()  # also the folders of a run killed before its end (SIGTERM, kill -9)
+                self.run.worker_dir = runfolders.make(runfolders.RUN_PREFIX)
             workerinput["apimon_worker_dir"] = str(self.run.worker_dir)
             workerinput["apimon_host_slots"] = shared_cap
 

@@ -1,0 +1,80 @@
+"""A run's temporary folders, and the removal of those a killed run left behind.
+
+An xdist run makes up to two folders in the temp folder (tempfile.gettempdir()): `apimon-run-…`, shared by the
+controller and its workers (per-host slots, hostslots.py; in-flight ledgers, inflight.py), and with
+--apimon-no-token-cache `apimon-tokens-…`, the run's own token cache (tokens.json, 0600), so that the workers
+still share one login. pytest_unconfigure removes both. A run killed with SIGTERM or SIGKILL cannot: Python runs
+no cleanup on a signal's default action. So each name carries its maker (`<prefix><pid namespace>-<pid>-<random>`)
+and the next run that makes such a folder first removes every one of this user whose maker no longer runs (sweep):
+a run that promised to keep no token keeps it at most until the next run.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+RUN_PREFIX = "apimon-run-"
+TOKENS_PREFIX = "apimon-tokens-"
+PREFIXES = (RUN_PREFIX, TOKENS_PREFIX)
+
+
+def pid_namespace() -> str:
+    """This process's PID namespace (the inode of /proc/self/ns/pid, Linux), "0" where there is none to read: two
+    containers sharing a temp folder number their processes apart, so a pid is compared within its namespace only."""
+    try:
+        return str(os.stat("/proc/self/ns/pid").st_ino)
+    except OSError:
+        return "0"
+
+
+def make(prefix: str, base: str | Path | None = None) -> Path:
+    """A new private folder (0700, tempfile.mkdtemp) in `base` (default: the temp folder), named
+    `<prefix><pid namespace>-<pid>-<random>`. Raises OSError if it cannot be made."""
+    return Path(tempfile.mkdtemp(prefix=f"{prefix}{pid_namespace()}-{os.getpid()}-", dir=base))
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)  # signal 0: no signal sent, only "does it exist" (POSIX kill(2))
+    except ProcessLookupError:
+        return False
+    except OSError:  # EPERM: it exists, another user's
+        return True
+    return True
+
+
+def sweep(base: str | Path | None = None, prefixes: tuple[str, ...] = PREFIXES) -> list[Path]:
+    """Remove the folders in `base` (default: the temp folder) that make() named with one of `prefixes`, that
+    belong to this user, and whose maker no longer runs in this PID namespace. A folder of another namespace, of
+    another user, of a running process, a symlink, or a name without a maker (an older version's) is left alone.
+    POSIX only (on Windows, os.kill ends the process it is given): elsewhere nothing is removed. Returns the
+    folders removed. Never raises."""
+    if os.name != "posix":
+        return []
+    namespace = pid_namespace()
+    removed: list[Path] = []
+    try:
+        entries = list(os.scandir(base if base is not None else tempfile.gettempdir()))
+    except OSError:
+        return []
+    for entry in entries:
+        prefix = next((p for p in prefixes if entry.name.startswith(p)), None)
+        if prefix is None:
+            continue
+        ns, _, rest = entry.name[len(prefix):].partition("-")
+        pid, _, _ = rest.partition("-")
+        if ns != namespace or not pid.isdigit() or _running(int(pid)):
+            continue
+        try:
+            if entry.is_symlink() or not entry.is_dir(follow_symlinks=False):
+                continue
+            if entry.stat(follow_symlinks=False).st_uid != os.getuid():
+                continue
+        except OSError:
+            continue
+        shutil.rmtree(entry.path, ignore_errors=True)
+        removed.append(Path(entry.path))
+    return removed

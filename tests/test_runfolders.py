@@ -1,0 +1,118 @@
+"""A run's temporary folders (runfolders.py): named after their maker, and removed by the next run once their maker
+is gone (a run killed with SIGTERM or kill -9 cannot remove its own)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+from localserver import LocalServer
+from test_plugin_auth import SECRET_PASSWORD, LoginServer, workspace
+
+from pytest_apimon import runfolders
+
+posix_only = pytest.mark.skipif(os.name != "posix", reason="the sweep runs on POSIX only")
+
+
+def dead_pid() -> int:
+    """The pid of a process that has ended (and been reaped)."""
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
+
+def namespace_of_this_process() -> str:
+    return runfolders.pid_namespace()
+
+
+@posix_only
+def test_sweep_removes_only_this_namespace_s_folders_whose_maker_is_gone(tmp_path) -> None:
+    ns = namespace_of_this_process()
+    gone, alive = dead_pid(), os.getpid()
+    stale_tokens = tmp_path / f"{runfolders.TOKENS_PREFIX}{ns}-{gone}-abc"
+    stale_run = tmp_path / f"{runfolders.RUN_PREFIX}{ns}-{gone}-def"
+    keep = [
+        tmp_path / f"{runfolders.TOKENS_PREFIX}{ns}-{alive}-live",  # its maker still runs
+        tmp_path / f"{runfolders.RUN_PREFIX}9{ns}-{gone}-ns",  # another PID namespace: its pids are not ours
+        tmp_path / f"{runfolders.TOKENS_PREFIX}oldstyle1234",  # an older version's name: no maker to check
+        tmp_path / f"other-{ns}-{gone}-x",  # not ours
+    ]
+    for folder in (stale_tokens, stale_run, *keep):
+        folder.mkdir()
+        (folder / "tokens.json").write_text("{}", encoding="utf-8")
+    target = tmp_path / "elsewhere"
+    target.mkdir()
+    link = tmp_path / f"{runfolders.RUN_PREFIX}{ns}-{gone}-link"
+    link.symlink_to(target, target_is_directory=True)  # never followed, never removed
+
+    removed = runfolders.sweep(tmp_path)
+
+    assert sorted(removed) == sorted([stale_tokens, stale_run])
+    assert not stale_tokens.exists() and not stale_run.exists()
+    assert all(folder.is_dir() for folder in keep) and link.is_symlink() and target.is_dir()
+
+
+def test_make_names_the_folder_after_its_maker_and_keeps_it_private(tmp_path) -> None:
+    folder = runfolders.make(runfolders.TOKENS_PREFIX, base=tmp_path)
+    ns, pid = folder.name.removeprefix(runfolders.TOKENS_PREFIX).split("-")[:2]
+    assert ns == runfolders.pid_namespace() and ns.isdigit() and int(pid) == os.getpid()
+    assert oct(folder.stat().st_mode & 0o777) == "0o700"
+    assert runfolders.sweep(tmp_path) == [] and folder.is_dir()  # its maker (this process) still runs
+
+
+def test_sweep_of_a_missing_folder_removes_nothing(tmp_path) -> None:
+    assert runfolders.sweep(tmp_path / "missing") == []
+
+
+@pytest.fixture
+def temp_folder(tmp_path, monkeypatch) -> Path:
+    """The temp folder of the runs below (and of their xdist workers): a folder of this test."""
+    monkeypatch.setenv("SVC_PASSWORD", SECRET_PASSWORD)  # the login's password (test_plugin_auth.workspace)
+    folder = tmp_path / "tmp"
+    folder.mkdir()
+    monkeypatch.setenv("TMPDIR", str(folder))
+    monkeypatch.setattr(tempfile, "tempdir", None)  # gettempdir() reads TMPDIR again
+    return folder
+
+
+def test_no_token_cache_in_one_process_writes_no_token_anywhere(pytester, local_server: LocalServer,
+                                                                 temp_folder) -> None:
+    server = LoginServer(local_server)
+    workspace(pytester, local_server)
+    killed = temp_folder / f"{runfolders.TOKENS_PREFIX}{namespace_of_this_process()}-{dead_pid()}-killed"
+    killed.mkdir(mode=0o700)  # an earlier xdist run's, killed before its end
+    # What the temp folder holds while the interfaces are checked (the tokens are in use then).
+    pytester.makeconftest("""
+        import os, tempfile
+
+        def pytest_runtest_call(item):
+            with open("seen.txt", "a", encoding="utf-8") as f:
+                f.write(repr(sorted(os.listdir(tempfile.gettempdir()))) + "\\n")
+    """)
+    pytester.runpytest("--apimon", "pool", "--apimon-no-token-cache").assert_outcomes(passed=12)
+    assert server.n == 1  # one login, shared by the run's threads in memory
+    seen = (pytester.path / "seen.txt").read_text("utf-8").splitlines()
+    assert seen == ["[]"] * 12  # nothing written while checking (before: an apimon-tokens-… folder)
+    assert list(temp_folder.iterdir()) == []  # and the killed run's folder was removed
+    assert not (pytester.path / ".apimon" / "tokens.json").exists()
+
+
+@posix_only
+def test_no_token_cache_under_xdist_removes_a_killed_run_s_tokens(pytester, local_server: LocalServer,
+                                                                  temp_folder) -> None:
+    server = LoginServer(local_server)
+    workspace(pytester, local_server)
+    ns = namespace_of_this_process()
+    # What a run killed with kill -9 leaves: its token folder, with a live token in it.
+    killed = temp_folder / f"{runfolders.TOKENS_PREFIX}{ns}-{dead_pid()}-killed"
+    killed.mkdir(mode=0o700)
+    (killed / "tokens.json").write_text(json.dumps({"svc": {"value": "tok-left-Xy9secret"}}), encoding="utf-8")
+    pytester.runpytest("--apimon", "pool", "--apimon-no-token-cache", "-n", "2").assert_outcomes(passed=12)
+    assert server.n == 1  # both workers share one login
+    assert not killed.exists()
+    assert list(temp_folder.glob("apimon-*")) == []  # and this run's own folders are gone at its end
