@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import html
 import json
 import os
 import re
@@ -157,11 +158,28 @@ _LINE_PAIR = re.compile(r"^(?P<lead>[ \t]*(?:header:[ \t]+)?)(?P<key>[A-Za-z0-9_
                         r"(?P<val>\S[^\r\n]*)$", re.MULTILINE)
 
 
+# How HTML escapers write the quotes: Python's html.escape and Django (&quot; &#x27;), markupsafe/Jinja2 and Go's
+# html/template (&#34; &#39;), PHP's htmlspecialchars (&quot; &#039;), XML (&apos;).
+_HTML_DOUBLE = ('"', "&quot;", "&#34;", "&#x22;")
+_HTML_SINGLE = ("'", "&#x27;", "&#39;", "&#039;", "&apos;")
+
+
+def html_forms(text: str) -> set[str]:
+    """`text` as an HTML page shows it: `&`, `<`, `>` escaped (html.escape), each kind of quote left or written as
+    one of the common escapers writes it (_HTML_DOUBLE, _HTML_SINGLE). Empty when nothing in `text` is escaped
+    (an error page echoing a password with `&` or `"` printed it in clear: found by a red team)."""
+    if not any(c in text for c in "&<>\"'"):
+        return set()
+    base = html.escape(text, quote=False)
+    return {base.replace('"', dq).replace("'", sq) for dq in _HTML_DOUBLE for sq in _HTML_SINGLE} - {text}
+
+
 def encoded_variants(value: str) -> set[str]:
     """The forms a secret takes in what is printed: itself, as requests/urllib3 encode it in a URL path and a
     query (derived by preparing a URL with requests, not guessed: `requote_uri` keeps `/` and other safe
     characters, urllib3 upper-cases an existing `%xx`), as `urlencode` writes a parameter or form field, and
-    as a JSON string escapes it once or twice (a server echoing the request JSON inside a JSON string); and the
+    as a JSON string escapes it once or twice (a server echoing the request JSON inside a JSON string), as an
+    HTML page escapes it and those JSON forms (html_forms); and the
     URL forms of those JSON forms (a server echoing the request JSON into a redirect's query, measured by a red
     team: `p%5Cu00e4ssw…` printed in clear)."""
     # Imported here: a run with no secret to mask (an xdist controller of such a run) never needs requests.
@@ -173,7 +191,7 @@ def encoded_variants(value: str) -> set[str]:
     for ascii_only in (True, False):
         once = json.dumps(value, ensure_ascii=ascii_only)[1:-1]
         texts |= {once, json.dumps(once, ensure_ascii=ascii_only)[1:-1]}
-    out = set(texts)
+    out = set(texts) | {form for text in texts for form in html_forms(text)}
     for text in texts:
         out |= {quote(text, safe=""), quote_plus(text)}
         try:
