@@ -24,6 +24,9 @@ BODY_SHOWN = 2048
 # it sends anyway: leaving them out keeps the line short.
 _SKIP_HEADERS = frozenset({"content-length", "host", "connection", "accept-encoding", "transfer-encoding"})
 _SCHEME = re.compile(r"^(?P<scheme>[A-Za-z][A-Za-z0-9_-]*[ \t]+)(?P<cred>\S+)$")
+# Headers given with -H that curl itself leaves out when -L follows a redirect to another host (curl 7.58.0,
+# CVE-2018-1000007); every other -H header, X-Api-Key included, goes to whatever host the redirect names.
+_CURL_DROPS_ON_REDIRECT = frozenset({"authorization", "cookie"})
 _SHELL_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 # Never referenced even when the value matches: they describe the shell, not a credential.
 _NOT_REFERENCED = frozenset(("PWD", "OLDPWD", "HOME", "PATH", "SHELL", "USER", "LOGNAME", "TERM", "LANG"))
@@ -43,6 +46,11 @@ def curl_command(
 ) -> str:
     """One line: `curl -sS -i [-X M] [-L] [-k] [--max-time N] -H 'Name: value'… [--data-raw '…'] 'URL'`.
 
+    `-L` (follow redirects, when `follow_redirects`) is left out when a credential travels in a header curl
+    resends to a redirect's other host (any but Authorization and Cookie, _CURL_DROPS_ON_REDIRECT): the line is
+    run by a person with the real value in their environment, and must not hand it to wherever the server
+    redirects; a shell comment says so.
+
     `headers` and `body` are what was sent (probe.Exchange.request_headers / request_body, unmasked);
     a body the probe cut (its excerpt ends with "…") is marked with a shell comment, since it cannot be
     repeated exactly. `environ` (default os.environ) is only read to name the variable holding a secret.
@@ -54,16 +62,22 @@ def curl_command(
         parts.append("--head")  # `-X HEAD` makes curl wait for a body that never comes
     elif verb != "GET" or body:
         parts += ["-X", verb]
-    if follow_redirects:
+    shown_headers: list[str] = []
+    resent: list[str] = []  # credential headers curl -L would send to a redirect's other host
+    for name, value in headers.items():
+        if str(name).lower() in _SKIP_HEADERS:
+            continue
+        text, secret = _header(str(name), "" if value is None else str(value), redactor, env)
+        shown_headers += ["-H", text]
+        if secret and str(name).lower() not in _CURL_DROPS_ON_REDIRECT:
+            resent.append(str(name))
+    if follow_redirects and not resent:
         parts.append("-L")
     if not verify_tls:
         parts.append("-k")
     if timeout_s:
         parts += ["--max-time", f"{timeout_s:g}"]
-    for name, value in headers.items():
-        if str(name).lower() in _SKIP_HEADERS:
-            continue
-        parts += ["-H", _header(str(name), "" if value is None else str(value), redactor, env)]
+    parts += shown_headers
     cut = False
     if body:
         shown = redactor.excerpt(body, BODY_SHOWN)  # masked whole, then cut (redact.excerpt)
@@ -71,23 +85,26 @@ def curl_command(
         parts += ["--data-raw", shlex.quote(shown)]
     parts.append(shlex.quote(redactor.text(url)))
     line = " ".join(parts)
+    if follow_redirects and resent:
+        line += f" # no -L: curl would send {', '.join(resent)} to any host a redirect names"
     return line + ("  # request body cut in this report" if cut else "")
 
 
-def _header(name: str, value: str, redactor: Redactor, env: Mapping[str, str]) -> str:
+def _header(name: str, value: str, redactor: Redactor, env: Mapping[str, str]) -> tuple[str, bool]:
+    """The header as a quoted `-H` argument, and whether it carries a credential."""
     masked = redactor.headers({name: value})[name]
     # A value held by a secret-looking variable (API_TOKEN) is a secret under any header name.
     secret = masked != value or is_secret_name(name) or redactor.is_known(value) or is_secret_name(env.get(value, ""))
     if not secret:
-        return shlex.quote(f"{name}: {value}")
+        return shlex.quote(f"{name}: {value}"), False
     if value in env:
-        return shlex.quote(f"{name}: ") + f'"${env[value]}"'
+        return shlex.quote(f"{name}: ") + f'"${env[value]}"', True
     m = _SCHEME.match(value)
     if m and m.group("cred") in env:
-        return shlex.quote(f"{name}: {m.group('scheme')}") + f'"${env[m.group("cred")]}"'
+        return shlex.quote(f"{name}: {m.group('scheme')}") + f'"${env[m.group("cred")]}"', True
     if masked == value:  # a secret name whose value the redactor let through (e.g. a flag): mask anyway
         masked = MASK
-    return shlex.quote(f"{name}: {masked}")
+    return shlex.quote(f"{name}: {masked}"), True
 
 
 def _reverse_env(environ: Mapping[str, str]) -> dict[str, str]:

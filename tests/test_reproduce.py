@@ -116,3 +116,37 @@ def test_reproduce_in_every_output_and_it_repeats_the_request(pytester, monkeypa
         assert again.headers["x-literal-key"] == MASK and again.headers["authorization"] == f"Bearer {MASK}"
         assert again.json() == {"sku": "A1", "note": "it's"}
         assert done.stdout.startswith("HTTP/1.")
+
+
+def test_no_follow_when_curl_would_resend_a_credential_header_to_another_host() -> None:
+    red = Redactor([SECRET_LITERAL])
+    env = {"APIMON_T16_TOKEN": SECRET_ENV}
+    # Authorization and Cookie: curl itself drops them on a redirect to another host, so -L stays.
+    kept = shlex.split(curl_command("GET", "http://h/", {"Authorization": f"Bearer {SECRET_ENV}",
+                                                         "Cookie": "sid=" + SECRET_LITERAL},
+                                    None, redactor=red, environ=env))
+    assert "-L" in kept and "#" not in kept
+    for name in ("X-Api-Key", "X-Auth-Token", "Api-Key"):
+        line = curl_command("GET", "http://h/", {name: SECRET_ENV, "Accept": "*/*"}, None, redactor=red,
+                            environ=env)
+        args = shlex.split(line, comments=True)
+        assert "-L" not in args, line
+        assert line.endswith(f" # no -L: curl would send {name} to any host a redirect names")
+    plain = shlex.split(curl_command("GET", "http://h/", {"X-Trace": "abc-123"}, None, redactor=red, environ={}))
+    assert "-L" in plain  # nothing secret to resend
+
+
+@pytest.mark.skipif(shutil.which("curl") is None, reason="needs the curl program")
+def test_the_reproduce_line_never_hands_a_key_to_a_redirect_s_other_host() -> None:
+    """Run as a person would, with the key in the environment: the other host a redirect names gets nothing."""
+    with LocalServer() as home, LocalServer() as foreign:
+        foreign.route("GET", "/landing", lambda r: {"ok": True})
+        home.route("GET", "/api/x", lambda r: Response(302, {"Location": f"{foreign.url}/landing"}, ""))
+        line = curl_command("GET", f"{home.url}/api/x", {"X-Api-Key": SECRET_ENV}, None, redactor=Redactor(),
+                            environ={"APIMON_T16_TOKEN": SECRET_ENV})
+        done = subprocess.run(["sh", "-c", line], capture_output=True, text=True, timeout=30,
+                              env={**os.environ, "APIMON_T16_TOKEN": SECRET_ENV})
+        assert done.returncode == 0, done.stderr
+        assert home.last("/api/x").headers["x-api-key"] == SECRET_ENV  # the request itself is repeated
+        assert foreign.count("/landing") == 0  # before the fix curl -L followed, sending the key along
+        assert done.stdout.startswith("HTTP/1.1 302")
