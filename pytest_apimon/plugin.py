@@ -461,9 +461,13 @@ class CpuAffinity:
     @pytest.hookimpl(wrapper=True)
     def pytest_runtestloop(self, session: pytest.Session) -> Generator[None, object, object]:
         from .affinity import allowed_cpus, choose_cpu, current_cpu, pin_thread
+        from .items import InterfaceItem
 
         pin = None
-        if session.items and (not self.run.is_worker or self.run.share is not None):
+        # Only where a Runner will check (an interface in the loop; an xdist worker with a share): a pool of
+        # users' own tests alone runs as it would without the plugin.
+        checks = any(isinstance(item, InterfaceItem) for item in session.items)
+        if checks and (not self.run.is_worker or self.run.share is not None):
             cpu = choose_cpu(allowed_cpus(), share=self.run.share, current=current_cpu())
             pin = pin_thread(cpu) if cpu is not None else None
         try:

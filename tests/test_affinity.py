@@ -203,3 +203,14 @@ def test_unknown_affinity_mode_is_a_usage_error(pytester, local_server) -> None:
     result = pytester.runpytest("--apimon", "pool", "-o", "apimon_cpu_affinity=some")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*apimon_cpu_affinity must be auto or off, got 'some'*"])
+
+
+@needs_two_cpus
+def test_a_pool_of_users_own_tests_alone_is_not_pinned(pytester) -> None:
+    write(pytester.path, "pool/svc/test_own.py", """
+        import os
+
+        def test_own():
+            assert len(os.sched_getaffinity(0)) >= 2  # no interface to check: nothing pinned
+    """)
+    pytester.runpytest("--apimon", "pool").assert_outcomes(passed=1)
