@@ -72,18 +72,26 @@ class Pin:
 
     previous: frozenset[int]
     cpu: int
-    threads_before: frozenset[int]  # native ids of the process's threads when it was pinned
+    threads_before: frozenset[int]  # kernel ids of the process's threads when it was pinned (thread_ids)
 
     def release(self) -> None:
         """Restore the calling thread's affinity (call it from the thread that was pinned), and that of every
-        thread started since the pin that still runs: they inherited the pin, and some live as long as the
-        process (probe.py's deadline watchdog), so they would otherwise keep it for later runs in the same
-        process. Never raises."""
-        for thread in threading.enumerate():
-            tid = thread.native_id
-            if tid is not None and tid not in self.threads_before and thread.is_alive():
-                _set_affinity(tid, self.previous)
+        thread started since the pin that still runs (thread_ids: also threads the threading module does not
+        know): they inherited the pin, and some live as long as the process (probe.py's deadline watchdog), so
+        they would otherwise keep it for later runs in the same process. Never raises."""
+        for tid in thread_ids() - self.threads_before:
+            _set_affinity(tid, self.previous)
         _set_affinity(0, self.previous)
+
+
+def thread_ids() -> frozenset[int]:
+    """The kernel ids of this process's threads: /proc/self/task (proc(5)), which also lists threads the threading
+    module does not know (`_thread.start_new_thread`, a C extension's own threads); where it cannot be read, the
+    threading module's threads."""
+    try:
+        return frozenset(int(name) for name in os.listdir("/proc/self/task") if name.isdigit())
+    except OSError:
+        return frozenset(t.native_id for t in threading.enumerate() if t.native_id is not None)
 
 
 def _set_affinity(tid: int, cpus: Collection[int]) -> bool:
@@ -102,7 +110,7 @@ def pin_thread(cpu: int) -> Pin | None:
     previous = allowed_cpus()
     if not previous:
         return None
-    threads = frozenset(t.native_id for t in threading.enumerate() if t.native_id is not None)
+    threads = thread_ids()
     if not _set_affinity(0, {cpu}):
         return None
     return Pin(previous, cpu, threads)

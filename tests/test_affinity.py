@@ -122,7 +122,9 @@ seen = {"main": [], "runner": []}
 def pytest_runtest_call(item):
     seen["main"].append(sorted(os.sched_getaffinity(0)))
     for thread in threading.enumerate():
-        if thread.name.startswith("apimon") and thread.native_id:
+        # The Runner's threads (started by the loop); not the deadline watchdog, which an earlier run in this
+        # process may have started before any pin.
+        if (thread.name.startswith("apimon_") or thread.name == "apimon-dispatch") and thread.native_id:
             try:
                 seen["runner"].append(sorted(os.sched_getaffinity(thread.native_id)))
             except OSError:  # ended meanwhile
