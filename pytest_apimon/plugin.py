@@ -266,6 +266,7 @@ def pytest_configure(config: pytest.Config) -> None:
     if workerinput is not None:
         run.run_id = workerinput["apimon_run_id"]
         run.token_dir = Path(workerinput["apimon_token_dir"])
+        run.token_dir_is_temp = bool(workerinput.get("apimon_token_dir_is_temp"))
         run.skips = dict(workerinput["apimon_skips"])
     else:
         _configure_controller(config, run, whole_pools)
@@ -304,6 +305,7 @@ def _configure_controller(config: pytest.Config, run: ApimonRun, whole_pools: bo
         else:
             # Still one login per run across workers: a per-run folder, removed at the end.
             run.token_dir = runfolders.make(runfolders.TOKENS_PREFIX)
+            run.token_dir_is_temp = True
             config.stash[TEMP_TOKENS_KEY] = run.token_dir
     else:
         run.token_dir = cfg.state_path
@@ -520,6 +522,7 @@ class XdistHooks:
         workerinput["apimon_prefetch"] = self.prefetch()
         workerinput["apimon_run_id"] = self.run.run_id
         workerinput["apimon_token_dir"] = str(self.run.token_dir)
+        workerinput["apimon_token_dir_is_temp"] = self.run.token_dir_is_temp
         workerinput["apimon_skips"] = dict(self.run.skips)
         # One folder for the run and its workers, removed at the end (pytest_unconfigure): prefetching workers'
         # in-flight ledgers (inflight.py), and the per-host slots when the cap cannot be divided among this many

@@ -12,10 +12,14 @@ a run that promised to keep no token keeps it at most until the next run.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
 
+# What make() puts after the prefix: the namespace, the pid, and tempfile.mkdtemp's 8 random characters (its
+# _RandomNameSequence: a-z, 0-9, _). A name that merely looks like it (a user's "apimon-run-…-backup") is not ours.
+_MADE = re.compile(r"(?P<ns>\d+)-(?P<pid>\d+)-[a-z0-9_]{8}")
 RUN_PREFIX = "apimon-run-"
 TOKENS_PREFIX = "apimon-tokens-"
 PREFIXES = (RUN_PREFIX, TOKENS_PREFIX)
@@ -47,9 +51,10 @@ def _running(pid: int) -> bool:
 
 
 def sweep(base: str | Path | None = None, prefixes: tuple[str, ...] = PREFIXES) -> list[Path]:
-    """Remove the folders in `base` (default: the temp folder) that make() named with one of `prefixes`, that
-    belong to this user, and whose maker no longer runs in this PID namespace. A folder of another namespace, of
-    another user, of a running process, a symlink, or a name without a maker (an older version's) is left alone.
+    """Remove the folders in `base` (default: the temp folder) that make() named with one of `prefixes` (exactly
+    its shape, _MADE), that belong to this user, and whose maker no longer runs in this PID namespace. A folder of
+    another namespace, of another user, of a running process, a symlink, or any other name (an older version's,
+    a user's look-alike) is left alone.
     POSIX only (on Windows, os.kill ends the process it is given): elsewhere nothing is removed. Returns the
     folders removed. Never raises."""
     if os.name != "posix":
@@ -62,11 +67,8 @@ def sweep(base: str | Path | None = None, prefixes: tuple[str, ...] = PREFIXES) 
         return []
     for entry in entries:
         prefix = next((p for p in prefixes if entry.name.startswith(p)), None)
-        if prefix is None:
-            continue
-        ns, _, rest = entry.name[len(prefix):].partition("-")
-        pid, _, _ = rest.partition("-")
-        if ns != namespace or not pid.isdigit() or _running(int(pid)):
+        named = _MADE.fullmatch(entry.name[len(prefix):]) if prefix is not None else None
+        if named is None or named["ns"] != namespace or _running(int(named["pid"])):
             continue
         try:
             if entry.is_symlink() or not entry.is_dir(follow_symlinks=False):

@@ -41,6 +41,7 @@ class ApimonRun:
     is_worker: bool
     run_id: str = ""  # the same in every xdist worker of one run (failed logins are shared per run)
     token_dir: Path | None = None  # shared token cache folder (state folder, or a per-run temp folder)
+    token_dir_is_temp: bool = False  # token_dir is the run's temp folder (runfolders.py): never made again
     keys: set[str] = field(default_factory=set)  # interface keys claimed during collection (items.py)
     collected: set[str] = field(default_factory=set)  # node ids the run set out to check (controller)
     # node id -> its attempts reported as to be repeated (reruns; a crash made a rerun included), controller:
@@ -105,7 +106,8 @@ class ApimonRun:
             # Another process's login holds the lock at most about one login request long; waiting longer would
             # hold this service's threads past their hang guard.
             wait = self.config.defaults.timeout + self.config.defaults.connect_timeout
-            cache = TokenCache(self.token_dir, lock_timeout=wait) if self.token_dir is not None else None
+            cache = (TokenCache(self.token_dir, lock_timeout=wait, create=not self.token_dir_is_temp)
+                     if self.token_dir is not None else None)
             self._engine = Engine(self.config, self.redactor, pool_size=self.max_per_host,
                                   token_cache=cache, run_id=self.run_id or None)
         return self._engine

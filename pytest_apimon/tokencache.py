@@ -98,8 +98,13 @@ class TokenCache:
     tokens between the workers of one run without keeping them for the next run."""
 
     def __init__(self, directory: str | os.PathLike[str], *, lock_timeout: float = 60.0,
-                 clock: Any = time.time) -> None:
+                 clock: Any = time.time, create: bool = True) -> None:
+        """`create`: make `directory` if it is missing (the state folder). False for a run's temporary folder
+        (runfolders.py): once it is gone (the run ended, or a later run removed it after this run's controller
+        was killed) it is never made again, so an orphaned xdist worker cannot write a live token back into
+        the temp folder; the cache is then unusable and the process goes on with the tokens in memory."""
         self.directory = Path(directory)
+        self._create = create
         self.path = self.directory / CACHE_FILE
         self.lock_timeout, self._clock = lock_timeout, clock
         self.disabled: str | None = None  # why the cache stopped working, if it did
@@ -177,6 +182,9 @@ class TokenCache:
             return fallback
 
     def _ensure_dir(self) -> None:
+        if not self._create and not self.directory.is_dir():
+            # Checked before every use, not once: filelock and atomic_write would make the folder again.
+            raise FileNotFoundError(f"{self.directory} is gone")
         if not self._checked:
             ensure_state_dir(self.directory)
             # 0600 also when an older version (or a user's copy) left it wider: it holds live tokens.

@@ -34,11 +34,11 @@ def namespace_of_this_process() -> str:
 def test_sweep_removes_only_this_namespace_s_folders_whose_maker_is_gone(tmp_path) -> None:
     ns = namespace_of_this_process()
     gone, alive = dead_pid(), os.getpid()
-    stale_tokens = tmp_path / f"{runfolders.TOKENS_PREFIX}{ns}-{gone}-abc"
-    stale_run = tmp_path / f"{runfolders.RUN_PREFIX}{ns}-{gone}-def"
+    stale_tokens = tmp_path / f"{runfolders.TOKENS_PREFIX}{ns}-{gone}-abc12345"
+    stale_run = tmp_path / f"{runfolders.RUN_PREFIX}{ns}-{gone}-def_6789"
     keep = [
-        tmp_path / f"{runfolders.TOKENS_PREFIX}{ns}-{alive}-live",  # its maker still runs
-        tmp_path / f"{runfolders.RUN_PREFIX}9{ns}-{gone}-ns",  # another PID namespace: its pids are not ours
+        tmp_path / f"{runfolders.TOKENS_PREFIX}{ns}-{alive}-live1234",  # its maker still runs
+        tmp_path / f"{runfolders.RUN_PREFIX}9{ns}-{gone}-nsnsnsns",  # another PID namespace: its pids are not ours
         tmp_path / f"{runfolders.TOKENS_PREFIX}oldstyle1234",  # an older version's name: no maker to check
         tmp_path / f"other-{ns}-{gone}-x",  # not ours
     ]
@@ -47,7 +47,7 @@ def test_sweep_removes_only_this_namespace_s_folders_whose_maker_is_gone(tmp_pat
         (folder / "tokens.json").write_text("{}", encoding="utf-8")
     target = tmp_path / "elsewhere"
     target.mkdir()
-    link = tmp_path / f"{runfolders.RUN_PREFIX}{ns}-{gone}-link"
+    link = tmp_path / f"{runfolders.RUN_PREFIX}{ns}-{gone}-link1234"
     link.symlink_to(target, target_is_directory=True)  # never followed, never removed
 
     removed = runfolders.sweep(tmp_path)
@@ -84,7 +84,7 @@ def test_no_token_cache_in_one_process_writes_no_token_anywhere(pytester, local_
                                                                  temp_folder) -> None:
     server = LoginServer(local_server)
     workspace(pytester, local_server)
-    killed = temp_folder / f"{runfolders.TOKENS_PREFIX}{namespace_of_this_process()}-{dead_pid()}-killed"
+    killed = temp_folder / f"{runfolders.TOKENS_PREFIX}{namespace_of_this_process()}-{dead_pid()}-killed12"
     killed.mkdir(mode=0o700)  # an earlier xdist run's, killed before its end
     # What the temp folder holds while the interfaces are checked (the tokens are in use then).
     pytester.makeconftest("""
@@ -109,10 +109,32 @@ def test_no_token_cache_under_xdist_removes_a_killed_run_s_tokens(pytester, loca
     workspace(pytester, local_server)
     ns = namespace_of_this_process()
     # What a run killed with kill -9 leaves: its token folder, with a live token in it.
-    killed = temp_folder / f"{runfolders.TOKENS_PREFIX}{ns}-{dead_pid()}-killed"
+    killed = temp_folder / f"{runfolders.TOKENS_PREFIX}{ns}-{dead_pid()}-killed12"
     killed.mkdir(mode=0o700)
     (killed / "tokens.json").write_text(json.dumps({"svc": {"value": "tok-left-Xy9secret"}}), encoding="utf-8")
     pytester.runpytest("--apimon", "pool", "--apimon-no-token-cache", "-n", "2").assert_outcomes(passed=12)
     assert server.n == 1  # both workers share one login
     assert not killed.exists()
     assert list(temp_folder.glob("apimon-*")) == []  # and this run's own folders are gone at its end
+
+
+def test_xdist_workers_open_the_run_s_temp_token_folder_without_making_it_again(pytester, local_server,
+                                                                               temp_folder) -> None:
+    """Workers are told the token folder is the run's temp folder, so their cache never makes it again once it is
+    gone (an orphaned worker of a killed controller wrote a live token back after the next run removed it)."""
+    LoginServer(local_server)
+    workspace(pytester, local_server)
+    pytester.makeconftest("""
+        def pytest_sessionfinish(session):
+            workerinput = getattr(session.config, "workerinput", None)
+            if workerinput is not None:
+                from pytest_apimon.stash import RUN_KEY
+
+                run = session.config.stash[RUN_KEY]
+                name = workerinput["workerid"]
+                with open(f"temp-{name}.txt", "w", encoding="utf-8") as f:
+                    f.write(repr((run.token_dir_is_temp, run.engine().tokens._cache._create)))
+    """)
+    pytester.runpytest("--apimon", "pool", "--apimon-no-token-cache", "-n", "2").assert_outcomes(passed=12)
+    seen = sorted(p.read_text("utf-8") for p in pytester.path.glob("temp-gw*.txt"))
+    assert seen == ["(True, False)", "(True, False)"]
