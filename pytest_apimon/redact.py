@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 import html
+import html.entities
 import json
 import os
 import re
@@ -158,28 +159,11 @@ _LINE_PAIR = re.compile(r"^(?P<lead>[ \t]*(?:header:[ \t]+)?)(?P<key>[A-Za-z0-9_
                         r"(?P<val>\S[^\r\n]*)$", re.MULTILINE)
 
 
-# How HTML escapers write the quotes: Python's html.escape and Django (&quot; &#x27;), markupsafe/Jinja2 and Go's
-# html/template (&#34; &#39;), PHP's htmlspecialchars (&quot; &#039;), XML (&apos;).
-_HTML_DOUBLE = ('"', "&quot;", "&#34;", "&#x22;")
-_HTML_SINGLE = ("'", "&#x27;", "&#39;", "&#039;", "&apos;")
-
-
-def html_forms(text: str) -> set[str]:
-    """`text` as an HTML page shows it: `&`, `<`, `>` escaped (html.escape), each kind of quote left or written as
-    one of the common escapers writes it (_HTML_DOUBLE, _HTML_SINGLE). Empty when nothing in `text` is escaped
-    (an error page echoing a password with `&` or `"` printed it in clear: found by a red team)."""
-    if not any(c in text for c in "&<>\"'"):
-        return set()
-    base = html.escape(text, quote=False)
-    return {base.replace('"', dq).replace("'", sq) for dq in _HTML_DOUBLE for sq in _HTML_SINGLE} - {text}
-
-
 def encoded_variants(value: str) -> set[str]:
     """The forms a secret takes in what is printed: itself, as requests/urllib3 encode it in a URL path and a
     query (derived by preparing a URL with requests, not guessed: `requote_uri` keeps `/` and other safe
     characters, urllib3 upper-cases an existing `%xx`), as `urlencode` writes a parameter or form field, and
-    as a JSON string escapes it once or twice (a server echoing the request JSON inside a JSON string), as an
-    HTML page escapes it and those JSON forms (html_forms); and the
+    as a JSON string escapes it once or twice (a server echoing the request JSON inside a JSON string); and the
     URL forms of those JSON forms (a server echoing the request JSON into a redirect's query, measured by a red
     team: `p%5Cu00e4ssw…` printed in clear)."""
     # Imported here: a run with no secret to mask (an xdist controller of such a run) never needs requests.
@@ -191,7 +175,7 @@ def encoded_variants(value: str) -> set[str]:
     for ascii_only in (True, False):
         once = json.dumps(value, ensure_ascii=ascii_only)[1:-1]
         texts |= {once, json.dumps(once, ensure_ascii=ascii_only)[1:-1]}
-    out = set(texts) | {form for text in texts for form in html_forms(text)}
+    out = set(texts)
     for text in texts:
         out |= {quote(text, safe=""), quote_plus(text)}
         try:
@@ -320,7 +304,11 @@ class Redactor:
         return masked
 
     def _mask_text(self, text: str, literal: re.Pattern[str] | None) -> str:
-        # Structural rules first (they mask whole values); literals last catch whatever is left.
+        # Known secrets first: a structural rule could otherwise cut one apart and leave most of it in clear (a
+        # key "…Secret" followed by "=" inside the secret "kX9+Qa7/Lm2+Zp0Secret==" became "…Zp0Secret=******",
+        # found by a red team). The structural rules then mask whole values of secrets this run never learnt.
+        if literal is not None:
+            text = literal.sub(MASK, text)
         text = _JWT.sub(MASK, text)
         text = _AUTH_SCHEME.sub(_sub_scheme, text)
         if "@" in text:
@@ -332,8 +320,6 @@ class Redactor:
             text = _LINE_PAIR.sub(self._sub_line, text)
         if "=" in text:
             text = _FORM_PAIR.sub(self._sub_form, text)
-        if literal is not None:
-            text = literal.sub(MASK, text)
         if "…" in text or "..." in text:
             text = self._mask_before_cut_marks(text)
         return text
@@ -630,11 +616,40 @@ def _leaf(value: Any, mask: Callable[[str], str], depth: int) -> Any:
     return mask_in_place(value, mask, depth + 1)
 
 
+# Characters that escapers write as character references or escapes: Python's html.escape, markupsafe/Jinja2,
+# Go's html/template (" & ' + < >) and encoding/json (\u0026 \u003c \u003e), Spring's HtmlUtils (decimal and hex),
+# .NET's HtmlEncoder (+ as &#x2B;), PHP's htmlspecialchars (&#039;), OWASP ESAPI (/ = `).
+_ESCAPED_CHARS = "&<>\"'+/=`"
+
+
+def _char_forms(char: str) -> str:
+    """A pattern for `char` as written, or as any character reference HTML allows for it (decimal, hex in either
+    case, with leading zeros, every HTML5 name: html.entities.html5), also after the `&` was escaped again
+    (&amp;lt;), or as a JSON \\uXXXX escape. The kind of fault: an error page echoes a secret the way its
+    framework escapes it, and every framework writes a few characters differently."""
+    code = ord(char)
+
+    def hexdigits(text: str) -> str:
+        return "".join(f"[{d}{d.upper()}]" if d.isalpha() else d for d in text)
+
+    amp = "&(?:amp;)*"
+    names = sorted(n for n, v in html.entities.html5.items() if v == char and n.endswith(";"))
+    forms = [re.escape(char), f"{amp}#0*{code};", f"{amp}#[xX]0*{hexdigits(f'{code:x}')};",
+             *(f"{amp}{re.escape(n)}" for n in names), rf"\\u{hexdigits(f'{code:04x}')}"]
+    return "(?:" + "|".join(forms) + ")"
+
+
+_CHAR_FORMS = {c: _char_forms(c) for c in _ESCAPED_CHARS}
+
+
 def _literal(secret: str) -> str:
-    """A short secret (a PIN) is masked only as a whole word, or "1234" would eat "12345 ms"."""
+    """The pattern of one secret (a variant from encoded_variants): its characters in _ESCAPED_CHARS in any escaped
+    form (_char_forms), the rest as written. A short secret (a PIN) is masked only as a whole word, or "1234"
+    would eat "12345 ms"."""
+    body = "".join(_CHAR_FORMS.get(c) or re.escape(c) for c in secret)
     if len(secret) >= _SHORT_SECRET_LEN:
-        return re.escape(secret)
-    return rf"(?<![A-Za-z0-9]){re.escape(secret)}(?![A-Za-z0-9])"
+        return body
+    return rf"(?<![A-Za-z0-9]){body}(?![A-Za-z0-9])"
 
 
 def _sub_scheme(m: re.Match[str]) -> str:
