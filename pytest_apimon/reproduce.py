@@ -24,9 +24,6 @@ BODY_SHOWN = 2048
 # it sends anyway: leaving them out keeps the line short.
 _SKIP_HEADERS = frozenset({"content-length", "host", "connection", "accept-encoding", "transfer-encoding"})
 _SCHEME = re.compile(r"^(?P<scheme>[A-Za-z][A-Za-z0-9_-]*[ \t]+)(?P<cred>\S+)$")
-# Headers given with -H that curl itself leaves out when -L follows a redirect to another host (curl 7.58.0,
-# CVE-2018-1000007); every other -H header, X-Api-Key included, goes to whatever host the redirect names.
-_CURL_DROPS_ON_REDIRECT = frozenset({"authorization", "cookie"})
 _SHELL_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 # Never referenced even when the value matches: they describe the shell, not a credential.
 _NOT_REFERENCED = frozenset(("PWD", "OLDPWD", "HOME", "PATH", "SHELL", "USER", "LOGNAME", "TERM", "LANG"))
@@ -46,14 +43,16 @@ def curl_command(
 ) -> str:
     """One line: `curl -sS -i [-X M] [-L] [-k] [--max-time N] -H 'Name: value'… [--data-raw '…'] 'URL'`.
 
-    `-L` (follow redirects, when `follow_redirects`) is left out when a credential travels in a header curl
-    resends to a redirect's other host (any but Authorization and Cookie, _CURL_DROPS_ON_REDIRECT): the line is
-    run by a person with the real value in their environment, and must not hand it to wherever the server
-    redirects; a shell comment says so.
+    `-L` (follow redirects, when `follow_redirects`) is left out when any header carries a credential: the line
+    is run by a person with the real value in their environment, and curl -L sends every -H header on to
+    whatever host a redirect names (only curl 7.58.0 and later drop Authorization and Cookie there, and only
+    7.83.0 and later on another port of the same host: CVE-2018-1000007, CVE-2022-27776). The line holds no
+    shell comment: interactive zsh does not treat `#` as one (without `interactivecomments`) and would hand
+    its words to curl (a red team saw `-L:` read as -L).
 
     `headers` and `body` are what was sent (probe.Exchange.request_headers / request_body, unmasked);
-    a body the probe cut (its excerpt ends with "…") is marked with a shell comment, since it cannot be
-    repeated exactly. `environ` (default os.environ) is only read to name the variable holding a secret.
+    a body the probe cut (its excerpt ends with "…") cannot be repeated exactly. `environ` (default
+    os.environ) is only read to name the variable holding a secret.
     """
     env = _reverse_env(os.environ if environ is None else environ)
     verb = method.upper()
@@ -63,31 +62,25 @@ def curl_command(
     elif verb != "GET" or body:
         parts += ["-X", verb]
     shown_headers: list[str] = []
-    resent: list[str] = []  # credential headers curl -L would send to a redirect's other host
+    credential = False  # a header curl -L could send on to a redirect's other host
     for name, value in headers.items():
         if str(name).lower() in _SKIP_HEADERS:
             continue
         text, secret = _header(str(name), "" if value is None else str(value), redactor, env)
         shown_headers += ["-H", text]
-        if secret and str(name).lower() not in _CURL_DROPS_ON_REDIRECT:
-            resent.append(str(name))
-    if follow_redirects and not resent:
+        credential = credential or secret
+    if follow_redirects and not credential:
         parts.append("-L")
     if not verify_tls:
         parts.append("-k")
     if timeout_s:
         parts += ["--max-time", f"{timeout_s:g}"]
     parts += shown_headers
-    cut = False
     if body:
-        shown = redactor.excerpt(body, BODY_SHOWN)  # masked whole, then cut (redact.excerpt)
-        cut = shown.endswith("…")
-        parts += ["--data-raw", shlex.quote(shown)]
+        # Masked whole, then cut (redact.excerpt): a cut body ends in "…", which the reader sees in the line.
+        parts += ["--data-raw", shlex.quote(redactor.excerpt(body, BODY_SHOWN))]
     parts.append(shlex.quote(redactor.text(url)))
-    line = " ".join(parts)
-    if follow_redirects and resent:
-        line += f" # no -L: curl would send {', '.join(resent)} to any host a redirect names"
-    return line + ("  # request body cut in this report" if cut else "")
+    return " ".join(parts)
 
 
 def _header(name: str, value: str, redactor: Redactor, env: Mapping[str, str]) -> tuple[str, bool]:

@@ -34,8 +34,9 @@ def test_curl_line_shape_and_quoting() -> None:
                                  "http://127.0.0.1:1/a?q=心 内"]
     assert shlex.split(curl_command("HEAD", "http://h/", {}, None, redactor=red, environ={},
                                     follow_redirects=False)) == ["curl", "-sS", "-i", "--head", "http://h/"]
-    assert curl_command("POST", "http://h/", {}, "x" * 10 + "…", redactor=red, environ={}).endswith(
-        "  # request body cut in this report")
+    # A cut body ends in "…" inside --data-raw; the line carries no shell comment (see below).
+    assert shlex.split(curl_command("POST", "http://h/", {}, "x" * 10 + "…", redactor=red, environ={}))[-3:] == [
+        "--data-raw", "x" * 10 + "…", "http://h/"]
 
 
 def test_secrets_become_env_references_or_masks() -> None:
@@ -118,22 +119,43 @@ def test_reproduce_in_every_output_and_it_repeats_the_request(pytester, monkeypa
         assert done.stdout.startswith("HTTP/1.")
 
 
-def test_no_follow_when_curl_would_resend_a_credential_header_to_another_host() -> None:
+def test_no_follow_when_any_header_carries_a_credential() -> None:
+    """curl -L sends -H headers on to a redirect's other host; only curl 7.58.0 and later drop Authorization and
+    Cookie there (7.83.0 on another port), so any credential header means no -L."""
     red = Redactor([SECRET_LITERAL])
     env = {"APIMON_T16_TOKEN": SECRET_ENV}
-    # Authorization and Cookie: curl itself drops them on a redirect to another host, so -L stays.
-    kept = shlex.split(curl_command("GET", "http://h/", {"Authorization": f"Bearer {SECRET_ENV}",
-                                                         "Cookie": "sid=" + SECRET_LITERAL},
-                                    None, redactor=red, environ=env))
-    assert "-L" in kept and "#" not in kept
-    for name in ("X-Api-Key", "X-Auth-Token", "Api-Key"):
-        line = curl_command("GET", "http://h/", {name: SECRET_ENV, "Accept": "*/*"}, None, redactor=red,
-                            environ=env)
-        args = shlex.split(line, comments=True)
-        assert "-L" not in args, line
-        assert line.endswith(f" # no -L: curl would send {name} to any host a redirect names")
+    for headers in ({"Authorization": f"Bearer {SECRET_ENV}"}, {"Cookie": "sid=" + SECRET_LITERAL},
+                    {"X-Api-Key": SECRET_ENV, "Accept": "*/*"}, {"X-Auth-Token": SECRET_LITERAL},
+                    {"Api-Key": SECRET_ENV}):
+        args = shlex.split(curl_command("GET", "http://h/", headers, None, redactor=red, environ=env),
+                           comments=False)
+        assert "-L" not in args and args[-1] == "http://h/", args
     plain = shlex.split(curl_command("GET", "http://h/", {"X-Trace": "abc-123"}, None, redactor=red, environ={}))
     assert "-L" in plain  # nothing secret to resend
+
+
+def _pasted_line() -> str:
+    env = {"SHOP_API_KEY": "k-93jd82hd-Xy9secret"}
+    return curl_command("POST", "http://127.0.0.1:1/a", {"X-Api-Key": "k-93jd82hd-Xy9secret"}, "x" * 3000,
+                        redactor=Redactor(["k-93jd82hd-Xy9secret"]), environ=env)
+
+
+def test_the_line_holds_no_shell_comment_whatever_the_shell() -> None:
+    """Interactive zsh without `interactivecomments` hands a comment's words to curl (a red team saw `-L:` read
+    as -L, and each other word became a URL that got the headers); so the line has none, also for a cut body."""
+    args = shlex.split(_pasted_line(), comments=False)
+    assert not any(a.startswith("-L") or a == "--location" for a in args), args
+    urls = [a for i, a in enumerate(args[1:], 1) if not a.startswith("-")
+            and args[i - 1] not in ("-H", "--max-time", "-X", "--data-raw")]
+    assert urls == ["http://127.0.0.1:1/a"], urls
+
+
+@pytest.mark.skipif(shutil.which("zsh") is None, reason="needs zsh")
+def test_pasted_into_interactive_zsh_curl_gets_only_the_line_s_words() -> None:
+    # `zsh -f -i` reads the pasted line like a terminal session with zsh's default options.
+    line = _pasted_line().replace("curl ", "printf '<%s>\\n' ", 1)
+    out = subprocess.run(["zsh", "-f", "-i"], input=line + "\n", capture_output=True, text=True, timeout=30).stdout
+    assert "<-L:>" not in out and "<no>" not in out and "<request>" not in out and "<http://127.0.0.1:1/a>" in out
 
 
 @pytest.mark.skipif(shutil.which("curl") is None, reason="needs the curl program")
