@@ -169,8 +169,10 @@ def register_rerun_driver(config: pytest.Config, run: ApimonRun) -> None:
     if rerunfailures is not None and hasattr(rerunfailures, "pytest_runtest_protocol"):
         driver = RerunDriver(run, config, rerunfailures.pytest_runtest_protocol)
         config.pluginmanager.register(driver, "apimon-reruns")
-        if run.is_worker and driver.active:
-            no_delayed_status_db(config)
+    if run.is_worker:
+        # Also when the driver is idle: with `--reruns 0` rerunfailures' own protocol still asks its status DB for
+        # every item (a red team measured 1000 interfaces under -n 2: 23-25 s, against 2.7 s with retries).
+        no_delayed_status_db(config)
     if not run.is_worker and config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(CrashRerun(run, config), "apimon-crash-reruns")
 
