@@ -333,7 +333,10 @@ class Redactor:
 
     def mask_partial_tail(self, text: str) -> str:
         """text with its longest suffix that is the start (MIN_SECRET_LEN+ characters) of a known secret, in
-        any of its encoded forms, replaced by MASK: what a cut inside a secret left behind ("…S3CRET-P")."""
+        any of its encoded forms, replaced by MASK: what a cut inside a secret left behind ("…S3CRET-P"). Not a
+        whole leading word of the secret ("admin" of "admin-pass"): that is also an ordinary word, which a cut
+        of already masked text ends in far more often (a red team saw the demo's short summary print
+        "******..." for the service "admin"); once the cut is past it ("admin-p") it is masked."""
         with self._lock:
             secrets = tuple(self._secrets)
         best = 0
@@ -342,7 +345,8 @@ class Redactor:
             window_start = max(0, len(text) - len(s))
             i = text.find(s[:MIN_SECRET_LEN], window_start)
             while i != -1:
-                if s.startswith(text[i:]):
+                tail = text[i:]
+                if s.startswith(tail) and not _leading_word(tail, s):
                     best = max(best, len(text) - i)
                     break
                 i = text.find(s[:MIN_SECRET_LEN], i + 1)
@@ -640,6 +644,12 @@ def _char_forms(char: str) -> str:
 
 
 _CHAR_FORMS = {c: _char_forms(c) for c in _ESCAPED_CHARS}
+
+
+def _leading_word(tail: str, secret: str) -> bool:
+    """Whether `tail` (a start of `secret`) is exactly the secret's first word: letters only, and the secret goes
+    on with something else than a letter."""
+    return tail.isalpha() and len(tail) < len(secret) and not secret[len(tail)].isalpha()
 
 
 def _literal(secret: str) -> str:

@@ -524,3 +524,14 @@ def test_a_known_secret_with_a_key_value_shape_inside_is_masked_whole(head: str,
     if not is_secret_value(secret) or secret.strip() != secret:
         return
     assert Redactor([secret]).text(f"login failed for {secret} !") == f"login failed for {MASK} !"
+
+
+def test_a_cut_after_a_secret_s_leading_word_leaves_the_ordinary_word() -> None:
+    """The demo's short summary printed "******..." for the service "admin" (its password is admin-pass): a cut
+    that ends in exactly the secret's first word leaves it, a cut past it is masked."""
+    r = Redactor(["admin-pass", "nurse-pass", "hunter2-Xy", "correcthorsebattery"])
+    assert r.text("[响应不符合预期] admin...") == "[响应不符合预期] admin..."
+    assert r.text("[响应不符合预期] nurse…") == "[响应不符合预期] nurse…"
+    assert r.text("pw admin-p...") == f"pw {MASK}..."
+    assert r.text("pw hunter2…") == f"pw {MASK}…"  # not a plain word: masked
+    assert r.text("pw correcthorse...") == f"pw {MASK}..."  # inside the secret's first word: masked
