@@ -20,9 +20,9 @@ DEFAULT_CLI_TLS_PORT = 8766  # and ${APIMON_DEMO_TLS_URL:-https://127.0.0.1:8766
 DEMO_CERT_DAYS = 5.0
 SERVICES = ("user", "nurse", "admin")
 CREDENTIALS: dict[str, tuple[str, str]] = {
-    "user": ("demo", "demo-pass"),
-    "nurse": ("nurse01", "nurse-pass"),
-    "admin": ("admin", "admin-pass"),
+    "user": ("demo", "d3mo-pass"),
+    "nurse": ("nurse01", "nur5e-pass"),
+    "admin": ("admin", "adm1n-pass"),
 }
 SLOW_SECONDS = 3.0  # documents give the slow endpoint timeout: 1
 SLOWISH_SECONDS = 0.3  # documents check it against max_ms: 100

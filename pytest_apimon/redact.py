@@ -200,11 +200,12 @@ _UNCHANGED = "\x00unchanged\x00"  # memo value: the text needs no mask (a str, s
 class Redactor:
     def __init__(self, secrets: tuple[str, ...] | list[str] = ()) -> None:
         self._secrets: set[str] = set()
-        self._literal_re: re.Pattern[str] | None = None
-        # text -> masked text, valid for the secrets of _literal_re: a new dict when a secret is learnt, so a
+        self._pending: list[str] = []  # secrets learnt since the last compile (_literals)
+        self._literal_set: _LiteralSet | None = None
+        # text -> masked text, valid for the secrets of _literal_set: a new dict when a secret is learnt, so a
         # thread still masking with the old set cannot store into the new memo (emptied in place only when full).
         self._memo: dict[str, str] = {}
-        self._state: tuple[re.Pattern[str] | None, dict[str, str]] = (None, self._memo)  # read as one
+        self._state: tuple[_LiteralSet | None, dict[str, str]] = (None, self._memo)  # read as one
         self._dirty = False
         self._lock = threading.Lock()  # tokens are learnt by request threads while others render
         for s in secrets:
@@ -228,6 +229,7 @@ class Redactor:
         with self._lock:
             for v in variants - self._secrets:
                 self._secrets.add(v)
+                self._pending.append(v)
                 self._dirty = True
 
     def add_secrets(self, values: Iterable[str]) -> None:
@@ -303,25 +305,25 @@ class Redactor:
             memo[text] = _UNCHANGED if masked == text else masked
         return masked
 
-    def _mask_text(self, text: str, literal: re.Pattern[str] | None) -> str:
-        # Known secrets first: a structural rule could otherwise cut one apart and leave most of it in clear (a
-        # key "…Secret" followed by "=" inside the secret "kX9+Qa7/Lm2+Zp0Secret==" became "…Zp0Secret=******",
-        # found by a red team). The structural rules then mask whole values of secrets this run never learnt.
-        if literal is not None:
-            text = literal.sub(MASK, text)
-        text = _JWT.sub(MASK, text)
-        text = _AUTH_SCHEME.sub(_sub_scheme, text)
-        if "@" in text:
-            text = _USERINFO.sub(lambda m: f"{m.group('pre')}:{MASK}@", text)
-        if ":" in text:
-            text = _QUOTED_PAIR.sub(self._sub_quoted, text)
-            if '\\"' in text:
-                text = _ESCAPED_PAIR.sub(self._sub_escaped, text)
-            text = _LINE_PAIR.sub(self._sub_line, text)
-        if "=" in text:
-            text = _FORM_PAIR.sub(self._sub_form, text)
+    def _mask_text(self, text: str, literal: _LiteralSet | None) -> str:
+        # A cut made elsewhere first, on the text as it came: a structural rule below could take the rest of a
+        # cut secret for a key=value pair and mask only its "value" (a red team: "…Zp0Secret=…").
         if "…" in text or "..." in text:
             text = self._mask_before_cut_marks(text)
+        # Structural rules mask whole values, but never inside a known secret (_guarded); the known secrets last.
+        text = _guarded(_JWT, lambda m: MASK, text, literal, 0)
+        text = _guarded(_AUTH_SCHEME, _sub_scheme, text, literal, 3)
+        if "@" in text:
+            text = _guarded(_USERINFO, lambda m: f"{m.group('pre')}:{MASK}@", text, literal, "pw")
+        if ":" in text:
+            text = _guarded(_QUOTED_PAIR, self._sub_quoted, text, literal, "val")
+            if '\\"' in text:
+                text = _guarded(_ESCAPED_PAIR, self._sub_escaped, text, literal, "val")
+            text = _guarded(_LINE_PAIR, self._sub_line, text, literal, "val")
+        if "=" in text:
+            text = _guarded(_FORM_PAIR, self._sub_form, text, literal, "val")
+        if literal is not None:
+            text = literal.sub(MASK, text)
         return text
 
     def excerpt(self, text: str, limit: int | None, *, mark: str = ELLIPSIS) -> str:
@@ -333,10 +335,9 @@ class Redactor:
 
     def mask_partial_tail(self, text: str) -> str:
         """text with its longest suffix that is the start (MIN_SECRET_LEN+ characters) of a known secret, in
-        any of its encoded forms, replaced by MASK: what a cut inside a secret left behind ("…S3CRET-P"). Not a
-        whole leading word of the secret ("admin" of "admin-pass"): that is also an ordinary word, which a cut
-        of already masked text ends in far more often (a red team saw the demo's short summary print
-        "******..." for the service "admin"); once the cut is past it ("admin-p") it is masked."""
+        any of its encoded forms, replaced by MASK: what a cut inside a secret left behind ("…S3CRET-P"). Also when
+        that start is an ordinary word: a secret that begins with one ("admin-pass") masks that word at a cut
+        (the demo's passwords were changed so as not to begin with their services' names)."""
         with self._lock:
             secrets = tuple(self._secrets)
         best = 0
@@ -346,35 +347,60 @@ class Redactor:
             i = text.find(s[:MIN_SECRET_LEN], window_start)
             while i != -1:
                 tail = text[i:]
-                if s.startswith(tail) and not _leading_word(tail, s):
+                if s.startswith(tail):
                     best = max(best, len(text) - i)
                     break
                 i = text.find(s[:MIN_SECRET_LEN], i + 1)
         return text[: len(text) - best] + MASK if best else text
 
+    def mask_partial_head(self, text: str) -> str:
+        """text with its longest prefix that is the end (MIN_SECRET_LEN+ characters) of a known secret replaced by
+        MASK: what a cut in the middle of a secret left after the cut mark (pytest's saferepr writes a long string
+        as "start...end": a red team saw a token's signature printed whole after "******..."). Not a part of the
+        secret's last all-letters word ("pass" of "admin-pass"): that is also an ordinary word."""
+        with self._lock:
+            secrets = tuple(self._secrets)
+        best = 0
+        head4 = text[:MIN_SECRET_LEN]
+        for s in secrets:
+            if len(head4) < MIN_SECRET_LEN or head4 not in s:
+                continue
+            for k in range(min(len(s), len(text)), max(best, MIN_SECRET_LEN - 1), -1):
+                head = text[:k]
+                if s.endswith(head):
+                    if not _trailing_word(head, s):
+                        best = k
+                    break
+        return MASK + text[best:] if best else text
+
     def _mask_before_cut_marks(self, text: str) -> str:
         """Defence for text cut elsewhere (by a library, or before it reached us): the start of a known
-        secret right before a cut mark ("S3CRET-P…", "S3CRET-P...") is masked."""
-        out, last = [], 0
-        for m in _CUT_MARK.finditer(text):
-            out.append(self.mask_partial_tail(text[last:m.start()]))
-            out.append(m.group(0))
-            last = m.end()
-        out.append(text[last:])
+        secret right before a cut mark ("S3CRET-P…", "S3CRET-P...") and the end of one right after it
+        ("…Pw9-S3CRET") are masked."""
+        pieces = _CUT_MARK.split(text)
+        marks = _CUT_MARK.findall(text)
+        out = []
+        for i, piece in enumerate(pieces):
+            if i > 0:
+                piece = self.mask_partial_head(piece)
+            if i < len(marks):
+                piece = self.mask_partial_tail(piece)
+            out.append(piece)
+            if i < len(marks):
+                out.append(marks[i])
         return "".join(out)
 
     # -- internals -----------------------------------------------------------------------------------
-    def _literals(self) -> tuple[re.Pattern[str] | None, dict[str, str]]:
+    def _literals(self) -> tuple[_LiteralSet | None, dict[str, str]]:
         """The pattern of the known secrets and the memo of texts masked with exactly these secrets."""
         if not self._dirty:  # the common case, without the lock: the pair is one attribute, read at once
             return self._state
         with self._lock:
             if self._dirty:
-                # Longest first so a secret containing another one is masked whole.
-                ordered = sorted(self._secrets, key=len, reverse=True)
-                self._literal_re = re.compile("|".join(_literal(s) for s in ordered)) if ordered else None
+                self._literal_set = _LiteralSet.extended(self._literal_set, self._pending)
+                self._pending = []
                 self._memo = {}
-                self._state = (self._literal_re, self._memo)
+                self._state = (self._literal_set, self._memo)
                 self._dirty = False
             return self._state
 
@@ -535,17 +561,21 @@ def excerpt(text: str, limit: int | None, redactor: Redactor | None = None, *, m
 
 def credential_header_values(headers: dict[str, Any] | None) -> list[str]:
     """The values to mask by value wherever they show up again (a server echoing the request, a log) for
-    every header that is a credential (is_credential_header): the whole value, the credential after a
-    scheme word (`Token k-93jd82hd` -> also `k-93jd82hd`) and the values of a Cookie header."""
+    every header that is a credential (is_credential_header): the credential after a capitalised scheme word
+    (`Token k-93jd82hd` -> `k-93jd82hd`, so the scheme word stays readable), else the whole value, and the
+    values of a Cookie header."""
     out: list[str] = []
     for name, value in (headers or {}).items():
         text = value.decode("latin-1") if isinstance(value, bytes) else "" if value is None else str(value)
         if not is_credential_header(name, text):
             continue
-        out.append(text)
         scheme, _, credential = text.strip().partition(" ")
-        if credential and _PLAIN_WORD.fullmatch(scheme):  # "Token k-93jd82hd": k-93jd82hd may show up alone
+        if credential.strip() and _SCHEME_WORD.fullmatch(scheme):
+            # "Bearer k-93jd82hd": the credential alone, wherever it shows up; the scheme word stays readable
+            # ("Authorization: Bearer ******", as _mask_keyed writes it), also once known secrets are masked.
             out.append(credential.strip())
+        else:
+            out.append(text)
         if "cookie" in str(name).lower():
             out += cookie_values(text)
     return out
@@ -620,43 +650,135 @@ def _leaf(value: Any, mask: Callable[[str], str], depth: int) -> Any:
     return mask_in_place(value, mask, depth + 1)
 
 
-# Characters that escapers write as character references or escapes: Python's html.escape, markupsafe/Jinja2,
-# Go's html/template (" & ' + < >) and encoding/json (\u0026 \u003c \u003e), Spring's HtmlUtils (decimal and hex),
-# .NET's HtmlEncoder (+ as &#x2B;), PHP's htmlspecialchars (&#039;), OWASP ESAPI (/ = `).
-_ESCAPED_CHARS = "&<>\"'+/=`"
+# Characters written as they are in every escaper's output; every other character (ASCII punctuation, anything
+# outside ASCII) may come as a character reference or an escape: Python's html.escape, markupsafe/Jinja2, Go's
+# html/template (+ as &#43;) and encoding/json (\u0026), Spring's HtmlUtils (decimal, hex, Latin-1 names),
+# .NET's HtmlEncoder (&#x2B;, and everything outside ASCII as &#x…;) and System.Text.Json (\u5BC6), PHP's
+# htmlspecialchars (&#039;) and json_encode (\/), OWASP ESAPI (all punctuation but , . - _).
+_PLAIN_CHARS = frozenset("-_.,")
 
 
+@lru_cache(maxsize=4096)
 def _char_forms(char: str) -> str:
     """A pattern for `char` as written, or as any character reference HTML allows for it (decimal, hex in either
     case, with leading zeros, every HTML5 name: html.entities.html5), also after the `&` was escaped again
-    (&amp;lt;), or as a JSON \\uXXXX escape. The kind of fault: an error page echoes a secret the way its
-    framework escapes it, and every framework writes a few characters differently."""
+    (&amp;lt;), or as a JSON escape (\\uXXXX in either case, a surrogate pair beyond U+FFFF, \\/ for /). The
+    kind of fault: an error page echoes a secret the way its framework escapes it, and every framework writes
+    some characters differently (found by two red teams)."""
+    if (char.isascii() and char.isalnum()) or char in _PLAIN_CHARS:
+        return re.escape(char)
     code = ord(char)
 
     def hexdigits(text: str) -> str:
         return "".join(f"[{d}{d.upper()}]" if d.isalpha() else d for d in text)
 
     amp = "&(?:amp;)*"
-    names = sorted(n for n, v in html.entities.html5.items() if v == char and n.endswith(";"))
+    names = _html_names().get(char, ())
+    units = char.encode("utf-16-be")
+    json_escape = "".join(rf"\\u{hexdigits(units[i:i + 2].hex())}" for i in range(0, len(units), 2))
     forms = [re.escape(char), f"{amp}#0*{code};", f"{amp}#[xX]0*{hexdigits(f'{code:x}')};",
-             *(f"{amp}{re.escape(n)}" for n in names), rf"\\u{hexdigits(f'{code:04x}')}"]
+             *(f"{amp}{re.escape(n)}" for n in names), json_escape]
+    if char == "/":
+        forms.append(r"\\/")
     return "(?:" + "|".join(forms) + ")"
 
 
-_CHAR_FORMS = {c: _char_forms(c) for c in _ESCAPED_CHARS}
+@lru_cache(maxsize=1)
+def _html_names() -> dict[str, tuple[str, ...]]:
+    """Character -> its HTML5 reference names ending in ';' (html.entities.html5), for single characters."""
+    names: dict[str, list[str]] = {}
+    for name, value in html.entities.html5.items():
+        if name.endswith(";") and len(value) == 1:
+            names.setdefault(value, []).append(name)
+    return {char: tuple(sorted(found)) for char, found in names.items()}
 
 
-def _leading_word(tail: str, secret: str) -> bool:
-    """Whether `tail` (a start of `secret`) is exactly the secret's first word: letters only, and the secret goes
-    on with something else than a letter."""
-    return tail.isalpha() and len(tail) < len(secret) and not secret[len(tail)].isalpha()
+class _LiteralSet:
+    """The known secrets' patterns (_literal), compiled in a few groups instead of one: a run learns secrets one by
+    one while it masks (a token per login, a document's own keys per interface), and recompiling one pattern of
+    every secret each time cost time quadratic in their number (a red team: 300 secrets learnt one at a time took
+    15 CPU-s). A new group holds the secrets learnt since the last compile; two groups of similar size merge, as a
+    binary counter does, so each secret is compiled O(log n) times. Matches are found in the text as it came, by
+    every group, and overlapping ones joined: a longer secret containing a shorter one of another group is masked
+    whole."""
+
+    def __init__(self, groups: list[tuple[re.Pattern[str], tuple[str, ...]]]) -> None:
+        self.groups = groups  # (pattern, its secrets), the largest first
+
+    @classmethod
+    def extended(cls, current: _LiteralSet | None, new: Iterable[str]) -> _LiteralSet | None:
+        """`current` with the secrets `new` added (a new object: a thread masking with `current` keeps it)."""
+        groups = list(current.groups) if current is not None else []
+        added = tuple(new)
+        if added:
+            groups.append((_compile(added), added))
+        while len(groups) >= 2 and len(groups[-1][1]) * 2 >= len(groups[-2][1]):
+            (_, older), (_, newer) = groups[-2], groups.pop()
+            merged = older + newer
+            groups[-1] = (_compile(merged), merged)
+        return cls(groups) if groups else None
+
+    def spans(self, text: str) -> list[tuple[int, int]]:
+        """Where known secrets occur in `text`: (start, end) ranges, sorted, overlapping ones joined."""
+        found = sorted(m.span() for pattern, _ in self.groups for m in pattern.finditer(text))
+        joined: list[tuple[int, int]] = []
+        for start, end in found:
+            if joined and start < joined[-1][1]:
+                joined[-1] = (joined[-1][0], max(joined[-1][1], end))
+            elif end > start:
+                joined.append((start, end))
+        return joined
+
+    def sub(self, mask: str, text: str) -> str:
+        """`text` with every known secret's occurrence (spans) replaced by `mask`."""
+        spans = self.spans(text)
+        if not spans:
+            return text
+        out, last = [], 0
+        for start, end in spans:
+            out += [text[last:start], mask]
+            last = end
+        out.append(text[last:])
+        return "".join(out)
+
+
+def _compile(secrets: tuple[str, ...]) -> re.Pattern[str]:
+    # Longest first, so that within a group a secret containing another one is masked whole.
+    return re.compile("|".join(_literal(s) for s in sorted(secrets, key=len, reverse=True)))
+
+
+def _guarded(pattern: re.Pattern[str], repl: Callable[[re.Match[str]], str], text: str,
+             literal: _LiteralSet | None, group: int | str) -> str:
+    """pattern.sub(repl, text), except for a match whose value (`group`) overlaps an occurrence of a known secret
+    (`literal`): that one is left to the known secrets' own pass. A structural rule would otherwise cut a known
+    secret apart and mask only the part it took for a value ("kX9+Qa7/Lm2+Zp0Secret==" printed as
+    "kX9+Qa7/Lm2+Zp0Secret=******": 'Zp0Secret' read as a key), while a known secret that is only the key of a
+    pair ("password") must not stop the rule masking the unknown value next to it (both found by red teams)."""
+    spans = literal.spans(text) if literal is not None else []
+    if not spans:
+        return pattern.sub(repl, text)
+
+    def sub(m: re.Match[str]) -> str:
+        start, end = m.span(group)
+        if any((s < end and start < e) or s < start < e for s, e in spans):
+            return m.group(0)
+        return repl(m)
+
+    return pattern.sub(sub, text)
+
+
+def _trailing_word(head: str, secret: str) -> bool:
+    """Whether `head` (an end of `secret`) lies within the secret's last word: letters only, and the secret has
+    something else than a letter before that word ("pass" of "admin-pass")."""
+    word = next((i for i, c in enumerate(reversed(secret)) if not c.isalpha()), len(secret))
+    return head.isalpha() and len(head) <= word < len(secret)
 
 
 def _literal(secret: str) -> str:
-    """The pattern of one secret (a variant from encoded_variants): its characters in _ESCAPED_CHARS in any escaped
-    form (_char_forms), the rest as written. A short secret (a PIN) is masked only as a whole word, or "1234"
+    """The pattern of one secret (a variant from encoded_variants): each character as written or escaped
+    (_char_forms). A short secret (a PIN) is masked only as a whole word, or "1234"
     would eat "12345 ms"."""
-    body = "".join(_CHAR_FORMS.get(c) or re.escape(c) for c in secret)
+    body = "".join(_char_forms(c) for c in secret)
     if len(secret) >= _SHORT_SECRET_LEN:
         return body
     return rf"(?<![A-Za-z0-9]){body}(?![A-Za-z0-9])"

@@ -105,7 +105,7 @@ def test_login_wrong_password(server: DemoServer) -> None:
 
 
 def test_login_with_another_services_credentials_fails(server: DemoServer) -> None:
-    r = requests.post(f"{server.url}/nurse/auth/login", json={"username": "demo", "password": "demo-pass"}, timeout=30)
+    r = requests.post(f"{server.url}/nurse/auth/login", json={"username": "demo", "password": "d3mo-pass"}, timeout=30)
     assert r.status_code == 401
 
 
