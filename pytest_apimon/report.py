@@ -610,16 +610,39 @@ def render_first_screen(run: RunResult, lang: str, heading: str, *, redactor: Re
     return red.text("\n".join(head + lines + tail) + "\n")
 
 
-def _curl(r: InterfaceResult, red: Redactor) -> str:
-    """A reproduce line: the masked request as curl (secrets stay masked; the reader fills them in)."""
-    quote = lambda v: "'" + v.replace("'", "'\\''") + "'"  # noqa: E731
-    parts = ["curl -sS", f"-X {r.method}" if r.method and r.method != "GET" else "", quote(red.text(r.url))]
+def _curl(r: InterfaceResult, red: Redactor) -> str | None:
+    """The details message's short reproduce line, as inline code: the masked request (secrets stay masked; the
+    reader fills them in) without routine headers, quoted as reproduce.py quotes (the body with --data-raw: for
+    -d, curl reads a file when the value starts with '@'). None when inline code cannot show it exactly
+    (_exact_code)."""
+    from .reproduce import quote_word
+
+    parts = ["curl -sS"]
+    if r.method and r.method != "GET":
+        parts.append(f"-X {r.method}")
     for k, v in red.headers(r.request_headers).items():
         if k.lower() not in _ROUTINE_HEADERS:
-            parts.append(f"-H {quote(f'{k}: {v}')}")
+            parts.append(f"-H {quote_word(f'{k}: {v}')}")
     if r.request_body:
-        parts.append(f"-d {quote(excerpt(red.text(r.request_body)))}")
-    return " ".join(p for p in parts if p)
+        parts.append(f"--data-raw {quote_word(excerpt(red.text(r.request_body)))}")
+    parts.append(quote_word(red.text(r.url)))
+    return _exact_code(" ".join(parts))
+
+
+def _exact_code(line: str) -> str | None:
+    """`line` as inline code, or None when inline code cannot show it exactly: longer than _REPRODUCE_MAX, or
+    holding a backtick or a line break. _code would turn those into quotes and blanks, and a changed line is a
+    different command: a red team pasted one whose body held `make; touch …` and the shell ran `touch`. Such a
+    line stays in the terminal and the JSON report."""
+    if len(line) > _REPRODUCE_MAX or "`" in line or _one_line(line) != line:
+        return None
+    return _code(line)
+
+
+def _reproduce_code(r: InterfaceResult, red: Redactor) -> str | None:
+    """The interface's reproduce line (reproduce.curl_command, the terminal's and the JSON's) as inline code, or
+    None (_exact_code)."""
+    return _exact_code(red.text(r.reproduce)) if r.reproduce else None
 
 
 def render_details(run: RunResult, lang: str, heading: str, *, redactor: Redactor | None = None,
@@ -654,7 +677,9 @@ def render_details(run: RunResult, lang: str, heading: str, *, redactor: Redacto
                 resp.append(_code(excerpt(red.text(r.response_body), 200)))
             lines.append(f"- {_t('response', lang)}{sep}" + " · ".join(resp))
         if r.url:
-            lines.append(f"- {'复现' if zh else 'Reproduce'}{sep}{_code(_curl(r, red))}")
+            shown = _curl(r, red)
+            if shown:
+                lines.append(f"- {'复现' if zh else 'Reproduce'}{sep}{shown}")
     return red.text("\n".join(lines) + "\n")
 
 
@@ -729,11 +754,9 @@ def _md_details(index: int, r: InterfaceResult, lang: str, red: Redactor) -> lis
         out.append(f"- {_t('resp_headers', lang)}{sep}{_md_headers(r.response_headers, red, True)}")
     if r.response_body:
         out.append(f"- {_t('resp_body', lang)}{sep}{_code(excerpt(red.text(r.response_body)))}")
-    if r.reproduce:
-        # A cut command would run a different request: a long one is left to the JSON report and the terminal.
-        line = red.text(r.reproduce)
-        if len(line) <= _REPRODUCE_MAX:
-            out.append(f"- {_t('reproduce', lang)}{sep}{_code(line)}")
+    shown = _reproduce_code(r, red)  # a cut or changed command would run a different request
+    if shown:
+        out.append(f"- {_t('reproduce', lang)}{sep}{shown}")
     return out
 
 

@@ -78,9 +78,17 @@ def curl_command(
     parts += shown_headers
     if body:
         # Masked whole, then cut (redact.excerpt): a cut body ends in "…", which the reader sees in the line.
-        parts += ["--data-raw", shlex.quote(redactor.excerpt(body, BODY_SHOWN))]
-    parts.append(shlex.quote(redactor.text(url)))
+        parts += ["--data-raw", quote_word(redactor.excerpt(body, BODY_SHOWN))]
+    parts.append(quote_word(redactor.text(url)))
     return " ".join(parts)
+
+
+def quote_word(text: str) -> str:
+    """shlex.quote, and always quoted when the word starts with '=': zsh (EQUALS, on by default) reads `=word` as
+    the path of the command `word` (a red team: a form body "=hello" stopped the pasted line with "zsh: hello not
+    found")."""
+    quoted = shlex.quote(text)
+    return "'" + text + "'" if quoted == text and text.startswith("=") else quoted
 
 
 def _header(name: str, value: str, redactor: Redactor, env: Mapping[str, str]) -> tuple[str, bool]:
