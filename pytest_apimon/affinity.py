@@ -73,14 +73,25 @@ class Pin:
     previous: frozenset[int]
     cpu: int
     threads_before: frozenset[int]  # kernel ids of the process's threads when it was pinned (thread_ids)
+    children_before: frozenset[int] = frozenset()  # its child processes then (child_ids)
 
     def release(self) -> None:
         """Restore the calling thread's affinity (call it from the thread that was pinned), and that of every
         thread started since the pin that still runs (thread_ids: also threads the threading module does not
         know): they inherited the pin, and some live as long as the process (probe.py's deadline watchdog), so
-        they would otherwise keep it for later runs in the same process. Never raises."""
+        they would otherwise keep it for later runs in the same process. Likewise every child process started
+        since the pin that still has exactly the pinned CPU (child_ids; not grandchildren). Never raises."""
         for tid in thread_ids() - self.threads_before:
             _set_affinity(tid, self.previous)
+        for pid in child_ids() - self.children_before:
+            # A process started during the pin (a helper a user's test or fixture starts) inherited it; one that
+            # narrowed its own affinity meanwhile is left as it chose.
+            try:
+                pinned = os.sched_getaffinity(pid) == {self.cpu}
+            except OSError:
+                continue
+            if pinned:
+                _set_affinity(pid, self.previous)
         _set_affinity(0, self.previous)
 
 
@@ -92,6 +103,19 @@ def thread_ids() -> frozenset[int]:
         return frozenset(int(name) for name in os.listdir("/proc/self/task") if name.isdigit())
     except OSError:
         return frozenset(t.native_id for t in threading.enumerate() if t.native_id is not None)
+
+
+def child_ids() -> frozenset[int]:
+    """The pids of this process's running children: /proc/self/task/<tid>/children (proc(5), a kernel with
+    CONFIG_PROC_CHILDREN); empty where it cannot be read."""
+    found: set[int] = set()
+    for tid in thread_ids():
+        try:
+            with open(f"/proc/self/task/{tid}/children", encoding="ascii") as fh:
+                found.update(int(pid) for pid in fh.read().split() if pid.isdigit())
+        except OSError:
+            continue
+    return frozenset(found)
 
 
 def _set_affinity(tid: int, cpus: Collection[int]) -> bool:
@@ -110,7 +134,7 @@ def pin_thread(cpu: int) -> Pin | None:
     previous = allowed_cpus()
     if not previous:
         return None
-    threads = thread_ids()
+    threads, children = thread_ids(), child_ids()
     if not _set_affinity(0, {cpu}):
         return None
-    return Pin(previous, cpu, threads)
+    return Pin(previous, cpu, threads, children)
