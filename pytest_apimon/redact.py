@@ -337,41 +337,47 @@ class Redactor:
         """text with its longest suffix that is the start (MIN_SECRET_LEN+ characters) of a known secret, in
         any of its encoded forms, replaced by MASK: what a cut inside a secret left behind ("…S3CRET-P"). Also when
         that start is an ordinary word: a secret that begins with one ("admin-pass") masks that word at a cut
-        (the demo's passwords were changed so as not to begin with their services' names)."""
+        (the demo's passwords were changed so as not to begin with their services' names). Also in an escaped
+        form (character references, JSON escapes: _decode_escapes), and when the cut ends inside an escape."""
         with self._lock:
             secrets = tuple(self._secrets)
-        best = 0
+        core = _CUT_ESCAPE.sub("", text)  # an escape the cut broke ("…Lm2&#4") belongs to the masked tail
+        decoded, starts = _decode_escapes(core)
+        best = len(text)
         for s in secrets:
             # The longest suffix that starts s: its first occurrence of s's head in the last len(s) characters.
-            window_start = max(0, len(text) - len(s))
-            i = text.find(s[:MIN_SECRET_LEN], window_start)
+            window_start = max(0, len(decoded) - len(s))
+            i = decoded.find(s[:MIN_SECRET_LEN], window_start)
             while i != -1:
-                tail = text[i:]
-                if s.startswith(tail):
-                    best = max(best, len(text) - i)
+                if s.startswith(decoded[i:]):
+                    best = min(best, starts[i])
                     break
-                i = text.find(s[:MIN_SECRET_LEN], i + 1)
-        return text[: len(text) - best] + MASK if best else text
+                i = decoded.find(s[:MIN_SECRET_LEN], i + 1)
+        return text[:best] + MASK if best < len(text) else text
 
     def mask_partial_head(self, text: str) -> str:
         """text with its longest prefix that is the end (MIN_SECRET_LEN+ characters) of a known secret replaced by
         MASK: what a cut in the middle of a secret left after the cut mark (pytest's saferepr writes a long string
-        as "start...end": a red team saw a token's signature printed whole after "******..."). Not a part of the
-        secret's last all-letters word ("pass" of "admin-pass"): that is also an ordinary word."""
+        as "start...end": a red team saw a token's signature printed whole after "******..."), also in an escaped
+        form (_decode_escapes). Not a part of the secret's last all-letters word ("pass" of "admin-pass"): that is
+        also an ordinary word."""
         with self._lock:
             secrets = tuple(self._secrets)
+        decoded, starts = _decode_escapes(text)
         best = 0
-        head4 = text[:MIN_SECRET_LEN]
+        head4 = decoded[:MIN_SECRET_LEN]
         for s in secrets:
             if len(head4) < MIN_SECRET_LEN or head4 not in s:
                 continue
-            for k in range(min(len(s), len(text)), max(best, MIN_SECRET_LEN - 1), -1):
-                head = text[:k]
+            for k in range(min(len(s), len(decoded)), max(best, MIN_SECRET_LEN - 1), -1):
+                head = decoded[:k]
                 if s.endswith(head):
                     if not _trailing_word(head, s):
                         best = k
                     break
-        return MASK + text[best:] if best else text
+        if not best:
+            return text
+        return MASK + text[starts[best] if best < len(decoded) else len(text):]
 
     def _mask_before_cut_marks(self, text: str) -> str:
         """Defence for text cut elsewhere (by a library, or before it reached us): the start of a known
@@ -765,6 +771,58 @@ def _guarded(pattern: re.Pattern[str], repl: Callable[[re.Match[str]], str], tex
         return repl(m)
 
     return pattern.sub(sub, text)
+
+
+# One escaped character: an HTML character reference (decimal, hex, name; after &amp; escaping again) or a JSON
+# \uXXXX or \/ escape (the forms _char_forms matches).
+_ESCAPE = re.compile(r"&(?:amp;)*(?:#(?P<dec>\d{1,7})|#[xX](?P<hex>[0-9A-Fa-f]{1,6})"
+                     r"|(?P<name>[A-Za-z][A-Za-z0-9]{1,31}));|\\u(?P<u>[0-9A-Fa-f]{4})|\\(?P<slash>/)")
+# The start of an escape a cut broke off at the end of a text.
+_CUT_ESCAPE = re.compile(r"(?:&(?:amp;)*(?:#[xX]?[0-9A-Fa-f]*|[A-Za-z][A-Za-z0-9]*)?|\\(?:u[0-9A-Fa-f]{0,3})?)\Z")
+
+
+def _decode_escapes(text: str) -> tuple[str, list[int]]:
+    """`text` with each escape (_ESCAPE) replaced by its character, and for each character of the result the index
+    in `text` where it starts (one more entry: len(text)). Unknown names and invalid code points stay as written."""
+    if "&" not in text and "\\" not in text:
+        return text, list(range(len(text) + 1))
+    out: list[str] = []
+    starts: list[int] = []
+    i = 0
+    for m in _ESCAPE.finditer(text):
+        for j in range(i, m.start()):
+            out.append(text[j])
+            starts.append(j)
+        char = _escaped_char(m)
+        if char is None:
+            for j in range(m.start(), m.end()):
+                out.append(text[j])
+                starts.append(j)
+        else:
+            out.append(char)
+            starts.append(m.start())
+        i = m.end()
+    for j in range(i, len(text)):
+        out.append(text[j])
+        starts.append(j)
+    starts.append(len(text))
+    return "".join(out), starts
+
+
+def _escaped_char(m: re.Match[str]) -> str | None:
+    try:
+        if m["dec"] is not None:
+            return chr(int(m["dec"]))
+        if m["hex"] is not None:
+            return chr(int(m["hex"], 16))
+        if m["u"] is not None:
+            return chr(int(m["u"], 16))
+    except (ValueError, OverflowError):
+        return None
+    if m["slash"] is not None:
+        return "/"
+    value = html.entities.html5.get(f"{m['name']};")
+    return value if value is not None and len(value) == 1 else None
 
 
 def _trailing_word(head: str, secret: str) -> bool:

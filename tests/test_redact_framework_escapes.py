@@ -104,3 +104,21 @@ def test_the_end_of_a_known_token_after_a_middle_cut_is_masked() -> None:
     cut = f"assert '{token[:60]}...{token[-70:]}' == 'expected'"
     out = red.text(cut)
     assert signature[-20:] not in out, out
+
+
+@pytest.mark.parametrize("cut", [
+    "<p>invalid key kX9&#43;Qa7/Lm2&#43;Zp…</p>",  # the red team's case: cut after complete escapes
+    "<p>invalid key kX9&#43;Qa7/Lm2&#4…</p>",  # cut inside an escape
+    "<p>invalid key kX9&amp;#43;Qa7&#x2F;Lm2…</p>",  # escaped twice, hex
+    '{"k": "kX9\\u002bQa7\\/Lm2\\u002…"}',  # JSON escapes, cut inside one
+])
+def test_a_cut_secret_in_an_escaped_form_is_masked(cut: str) -> None:
+    """A server that escapes a secret and then cuts its own text (a framework truncating its error message): the
+    escaped start of the secret is masked like a raw one (mask_partial_tail decodes the escapes first)."""
+    out = Redactor(["kX9+Qa7/Lm2+Zp0Secret=="]).text(cut)
+    assert "Qa7" not in out and "kX9" not in out, out
+
+
+def test_escapes_in_ordinary_text_around_a_cut_stay() -> None:
+    text = "AT&amp;T &#34;quoted&#34; Tom&Jerry \\u0041BC…"
+    assert Redactor(["kX9+Qa7/Lm2+Zp0Secret=="]).text(text) == text
