@@ -611,22 +611,15 @@ def render_first_screen(run: RunResult, lang: str, heading: str, *, redactor: Re
 
 
 def _curl(r: InterfaceResult, red: Redactor) -> str | None:
-    """The details message's short reproduce line, as inline code: the masked request (secrets stay masked; the
-    reader fills them in) without routine headers, quoted as reproduce.py quotes (the body with --data-raw: for
-    -d, curl reads a file when the value starts with '@'). None when inline code cannot show it exactly
-    (_exact_code)."""
-    from .reproduce import quote_word
+    """The details message's short reproduce line, as inline code: reproduce.curl_command of the recorded request
+    (already masked: the reader fills the secrets in) without routine headers, redirects not followed, the body
+    cut at BODY_EXCERPT_BYTES characters. None when inline code cannot show it exactly (_exact_code)."""
+    from .reproduce import curl_command
 
-    parts = ["curl -sS"]
-    if r.method and r.method != "GET":
-        parts.append(f"-X {r.method}")
-    for k, v in red.headers(r.request_headers).items():
-        if k.lower() not in _ROUTINE_HEADERS:
-            parts.append(f"-H {quote_word(f'{k}: {v}')}")
-    if r.request_body:
-        parts.append(f"--data-raw {quote_word(excerpt(red.text(r.request_body)))}")
-    parts.append(quote_word(red.text(r.url)))
-    return _exact_code(" ".join(parts))
+    headers = {k: v for k, v in (r.request_headers or {}).items() if k.lower() not in _ROUTINE_HEADERS}
+    return _exact_code(curl_command(r.method or "GET", red.text(r.url), headers, r.request_body or None,
+                                    redactor=red, environ={}, follow_redirects=False,
+                                    body_shown=BODY_EXCERPT_BYTES))
 
 
 def _exact_code(line: str) -> str | None:

@@ -40,6 +40,7 @@ def curl_command(
     timeout_s: float | None = None,
     verify_tls: bool = True,
     follow_redirects: bool = True,
+    body_shown: int = BODY_SHOWN,
 ) -> str:
     """One line: `curl -sS -i [-X M] [-L] [-k] [--max-time N] -H 'Name: value'… [--data-raw '…'] 'URL'`.
 
@@ -51,8 +52,9 @@ def curl_command(
     its words to curl (a red team saw `-L:` read as -L).
 
     `headers` and `body` are what was sent (probe.Exchange.request_headers / request_body, unmasked);
-    a body the probe cut (its excerpt ends with "…") cannot be repeated exactly. `environ` (default
-    os.environ) is only read to name the variable holding a secret.
+    a body the probe cut (its excerpt ends with "…") cannot be repeated exactly; at most `body_shown`
+    characters of it are shown. `environ` (default os.environ) is only read to name the variable holding a
+    secret.
     """
     env = _reverse_env(os.environ if environ is None else environ)
     verb = method.upper()
@@ -78,12 +80,12 @@ def curl_command(
     parts += shown_headers
     if body:
         # Masked whole, then cut (redact.excerpt): a cut body ends in "…", which the reader sees in the line.
-        parts += ["--data-raw", quote_word(redactor.excerpt(body, BODY_SHOWN))]
-    parts.append(quote_word(redactor.text(url)))
+        parts += ["--data-raw", _quote(redactor.excerpt(body, body_shown))]
+    parts.append(_quote(redactor.text(url)))
     return " ".join(parts)
 
 
-def quote_word(text: str) -> str:
+def _quote(text: str) -> str:
     """shlex.quote, and always quoted when the word starts with '=': zsh (EQUALS, on by default) reads `=word` as
     the path of the command `word` (a red team: a form body "=hello" stopped the pasted line with "zsh: hello not
     found")."""
