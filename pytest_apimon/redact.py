@@ -377,7 +377,7 @@ class Redactor:
                     break
         if not best:
             return text
-        return MASK + text[starts[best] if best < len(decoded) else len(text):]
+        return MASK + text[starts[best]:]
 
     def _mask_before_cut_marks(self, text: str) -> str:
         """Defence for text cut elsewhere (by a library, or before it reached us): the start of a known
@@ -737,6 +737,8 @@ class _LiteralSet:
 
     def sub(self, mask: str, text: str) -> str:
         """`text` with every known secret's occurrence (spans) replaced by `mask`."""
+        if len(self.groups) == 1:  # one pattern: its own matches never overlap
+            return self.groups[0][0].sub(mask, text)
         spans = self.spans(text)
         if not spans:
             return text
@@ -760,11 +762,14 @@ def _guarded(pattern: re.Pattern[str], repl: Callable[[re.Match[str]], str], tex
     secret apart and mask only the part it took for a value ("kX9+Qa7/Lm2+Zp0Secret==" printed as
     "kX9+Qa7/Lm2+Zp0Secret=******": 'Zp0Secret' read as a key), while a known secret that is only the key of a
     pair ("password") must not stop the rule masking the unknown value next to it (both found by red teams)."""
-    spans = literal.spans(text) if literal is not None else []
-    if not spans:
+    if literal is None:
         return pattern.sub(repl, text)
+    spans: list[tuple[int, int]] | None = None  # found at the rule's first match only: most texts have none
 
     def sub(m: re.Match[str]) -> str:
+        nonlocal spans
+        if spans is None:
+            spans = literal.spans(text)
         start, end = m.span(group)
         if any((s < end and start < e) or s < start < e for s, e in spans):
             return m.group(0)
