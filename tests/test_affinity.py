@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import sys
 import threading
 from pathlib import Path
 
@@ -216,3 +218,58 @@ def test_a_pool_of_users_own_tests_alone_is_not_pinned(pytester) -> None:
             assert len(os.sched_getaffinity(0)) >= 2  # no interface to check: nothing pinned
     """)
     pytester.runpytest("--apimon", "pool").assert_outcomes(passed=1)
+
+@needs_two_cpus
+def test_a_raw_thread_started_during_the_loop_gets_its_cpus_back(pytester, local_server) -> None:
+    """Found by a red team: a thread the threading module does not know (`_thread.start_new_thread`, a C
+    extension's own) kept the loop's pin after it, while Pin.release walked threading.enumerate()."""
+    pool(pytester, local_server, n=4)
+    # A user test inside the pool that starts a thread the threading module does not track.
+    write(pytester.path, "pool/svc/test_raw_thread.py", """
+        import _thread, threading, json, pathlib
+
+        STOP = threading.Event()
+
+        def body(path):
+            pathlib.Path(path).write_text(json.dumps(threading.get_native_id()))
+            STOP.wait(60)
+
+        def test_starts_a_raw_thread():
+            _thread.start_new_thread(body, (str(pathlib.Path("raw-tid.json").resolve()),))
+    """)
+    stop = None
+    try:
+        result = pytester.runpytest_inprocess("--apimon", "pool", "-p", "no:cacheprovider")
+        result.assert_outcomes(passed=5)
+        tid = json.loads((pytester.path / "raw-tid.json").read_text("utf-8"))
+        stop = getattr(sys.modules.get("test_raw_thread"), "STOP", None)
+        assert sorted(os.sched_getaffinity(tid)) == ALLOWED, "the raw thread kept the item loop's CPU pin"
+    finally:
+        if stop is not None:
+            stop.set()
+
+
+@needs_two_cpus
+def test_a_process_started_during_the_loop_is_not_left_on_one_cpu(pytester, local_server) -> None:
+    """Found by a red team: a helper process a user's test starts during the loop (a fixture's server) kept the
+    loop's one CPU after the run."""
+    pool(pytester, local_server, n=4)
+    write(pytester.path, "pool/svc/test_helper_process.py", """
+        import json, pathlib, subprocess, sys
+
+        def test_starts_a_helper():
+            child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+            pathlib.Path("helper-pid.json").write_text(json.dumps(child.pid))
+    """)
+    pid = None
+    try:
+        result = pytester.runpytest_subprocess("--apimon", "pool", "-p", "no:cacheprovider")
+        result.assert_outcomes(passed=5)
+        pid = json.loads((pytester.path / "helper-pid.json").read_text("utf-8"))
+        assert sorted(os.sched_getaffinity(pid)) == ALLOWED, "the helper process kept the item loop's CPU pin"
+    finally:
+        if pid is not None:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -15,6 +17,7 @@ from localserver import LocalServer
 from test_plugin_auth import SECRET_PASSWORD, LoginServer, workspace
 
 from pytest_apimon import runfolders
+from pytest_apimon.tokencache import CacheEntry, TokenCache
 
 posix_only = pytest.mark.skipif(os.name != "posix", reason="the sweep runs on POSIX only")
 
@@ -138,3 +141,67 @@ def test_xdist_workers_open_the_run_s_temp_token_folder_without_making_it_again(
     pytester.runpytest("--apimon", "pool", "--apimon-no-token-cache", "-n", "2").assert_outcomes(passed=12)
     seen = sorted(p.read_text("utf-8") for p in pytester.path.glob("temp-gw*.txt"))
     assert seen == ["(True, False)", "(True, False)"]
+
+
+# Found by red teams: look-alike names, an orphaned worker writing into a swept folder.
+@posix_only
+@pytest.mark.parametrize("rest", ["", "-my-backup", "-data"])
+def test_sweep_leaves_a_folder_make_could_not_have_named(tmp_path: Path, rest: str) -> None:
+    name = f"{runfolders.RUN_PREFIX}{runfolders.pid_namespace()}-{dead_pid()}{rest}"
+    folder = tmp_path / name
+    folder.mkdir()
+    (folder / "notes.txt").write_text("a user's own file", encoding="utf-8")
+    runfolders.sweep(tmp_path)
+    assert (folder / "notes.txt").exists(), f"{name} was removed"
+
+
+@posix_only
+def test_a_swept_token_folder_is_not_recreated_by_a_worker_still_running(tmp_path: Path) -> None:
+    folder = tmp_path / f"{runfolders.TOKENS_PREFIX}{runfolders.pid_namespace()}-{dead_pid()}-abcd1234"
+    folder.mkdir(mode=0o700)
+    # An orphaned worker of the killed run: it used the folder before. Workers open a run's temp folder with
+    # create=False (plugin: workerinput apimon_token_dir_is_temp; runstate.ApimonRun.engine).
+    cache = TokenCache(folder, create=False)
+    assert cache.get("svc") is None
+    assert folder in runfolders.sweep(tmp_path)  # the next run removes it: its maker is gone
+    now = time.time()
+    cache.put("svc", CacheEntry(service="svc", value="tok-Xy9-live-secret", obtained_at=now, expires_at=now + 3600))
+    assert cache.disabled  # it goes on with the token in memory
+    assert not folder.exists(), "the worker recreated the swept token folder: " + (
+        (folder / "tokens.json").read_text("utf-8") if (folder / "tokens.json").exists() else "")
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+@posix_only
+def test_a_folder_the_sweep_reports_removed_is_gone_even_if_a_worker_wrote_into_it_meanwhile(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Found by a red team (1 of 17 kill -9 runs of the controller during a 3 s login, next run at once): an
+    orphaned worker created its login lock in the token folder while the sweep removed it, the last rmdir failed
+    and was ignored, the folder stayed (reported removed), and the orphan then wrote its live token there."""
+    folder = tmp_path / f"{runfolders.TOKENS_PREFIX}{runfolders.pid_namespace()}-{dead_pid()}-abcd1234"
+    folder.mkdir(mode=0o700)
+    (folder / "tokens.json").write_text("{}", encoding="utf-8")
+    cache = TokenCache(folder, create=False)  # the orphaned worker, which used the folder before
+    assert cache.get("svc") is None
+
+    real_rmdir = os.rmdir
+    raced: list[str] = []
+
+    def rmdir(path: str | os.PathLike[str], *args: object, **kwargs: object) -> None:
+        # The orphan's login lock (O_CREAT at the folder's path) lands just before the removal's last rmdir.
+        if not raced:
+            raced.append(os.fsdecode(path))
+            try:
+                (folder / "tokens.json.lock").touch()
+            except FileNotFoundError:  # the folder's path is gone already: the orphan's open fails too
+                pass
+        real_rmdir(path, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(os, "rmdir", rmdir)
+    removed = runfolders.sweep(tmp_path)
+    monkeypatch.undo()
+    assert raced, "the sweep removed no folder"
+    now = time.time()
+    cache.put("svc", CacheEntry(service="svc", value="tok-Xy9-live-secret", obtained_at=now, expires_at=now + 3600))
+    written = [p for p in tmp_path.rglob("*") if p.is_file() and b"tok-Xy9-live-secret" in p.read_bytes()]
+    assert not written, f"sweep returned {removed}; the folder stayed and the orphan stored its token in {written}"
