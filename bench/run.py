@@ -139,15 +139,19 @@ NEUTRAL_CWD = tempfile.gettempdir()
 
 
 def measure(cmd: list[str], *, cwd: Path, log: Path, sample_s: float, timeout: float, repeat: int = 1,
-            before_each: Callable[[], object] | None = None) -> Measured:
-    """Run cmd `repeat` times (before_each() ahead of each run) and return the median wall time, CPU time and
-    peak memory, each its own median (single runs on a 2-core VM differ by ±0.15 CPU-s). stdout, the start
-    time and `last_wall_s` are the last run's: the caller reads that run's output files."""
+            before_each: Callable[[], object] | None = None,
+            after_each: Callable[[Measured], object] | None = None) -> Measured:
+    """Run cmd `repeat` times (before_each() ahead of each run, after_each(that run's figures) after it) and
+    return the median wall time, CPU time and peak memory, each its own median (single runs on a 2-core VM
+    differ by ±0.15 CPU-s). stdout, the start time and `last_wall_s` are the last run's: the caller reads that
+    run's output files, or each run's in after_each."""
     runs = []
     for _ in range(max(1, repeat)):
         if before_each is not None:
             before_each()
         runs.append(_measure_once(cmd, cwd=cwd, log=log, sample_s=sample_s, timeout=timeout))
+        if after_each is not None:
+            after_each(runs[-1])
     last = runs[-1]
     if len(runs) == 1:
         return last
@@ -342,6 +346,16 @@ def phases(results: list[dict], m: Measured) -> tuple[float, float, float] | Non
     return first - m.started_epoch, last - first, m.started_epoch + wall - last
 
 
+def median_phases(per_run: list[tuple[tuple[float, float, float] | None, bool]]
+                  ) -> tuple[float, float, float] | None:
+    """Each phase's median over the runs that wrote results (one run's start-up varies by ±0.1 s here)."""
+    known = [p for p, _ in per_run if p is not None]
+    if not known:
+        return None
+    return (statistics.median(p[0] for p in known), statistics.median(p[1] for p in known),
+            statistics.median(p[2] for p in known))
+
+
 def read_results(path: Path) -> list[dict]:
     try:
         return json.loads(path.read_text(encoding="utf-8"))["results"]
@@ -440,6 +454,7 @@ class Bench:
         self.rows: list[Row] = []
         self.target = Target(args.latency)
         self.pools: dict[tuple[int, int], list[str]] = {}
+        self.warm_pools: set[Path] = set()  # pools an apimon run has collected (its parse cache is warm)
         (work / "pytest.ini").write_text("[pytest]\n", encoding="utf-8")  # scratch rootdir, no repo conftest
         self.logs = work / "logs"
         self.logs.mkdir(exist_ok=True)
@@ -528,8 +543,14 @@ class Bench:
         cpu0 = self.target.cpu_s()
         # The flaky scenario is not repeated: its failures are used up by the first run (flaky()).
         repeat = self.args.repeat if kind == "apimon" else 1
+        per_run: list[tuple[tuple[float, float, float] | None, bool]] = []  # (phases, parse cache warm)
+
+        def after_each(run: Measured) -> None:
+            per_run.append((phases(read_results(out), run), pool in self.warm_pools))
+            self.warm_pools.add(pool)  # the first run of a new pool fills its parse cache
+
         m = measure(cmd, cwd=self.work, log=log, sample_s=self.args.sample_ms / 1000, timeout=self.timeout_for(ideal),
-                    repeat=repeat)
+                    repeat=repeat, after_each=after_each)
         results = read_results(out)
         lat = [r["elapsed_ms"] for r in results if r.get("elapsed_ms") is not None and r.get("outcome") == "passed"]
         p50, p95 = overhead(lat, self.args.latency)
@@ -538,7 +559,10 @@ class Bench:
         flaky = sum(bool(r.get("flaky")) for r in results)
         note = "" if m.rc == 0 and passed == n else f"rc={m.rc}, {passed}/{n} passed — see {log}"
         row = Row(kind, mode, n, inflight, m.wall_s, ideal, m.peak_mb, m.procs, m.cpu_s, p50, p95,
-                  passed, failed, flaky, m.rc, (self.target.cpu_s() - cpu0) / m.runs, phases(results, m), note)
+                  passed, failed, flaky, m.rc, (self.target.cpu_s() - cpu0) / m.runs, median_phases(per_run), note)
+        warm_firsts = [p[0] for p, warm in per_run if p is not None and warm]
+        if warm_firsts:
+            row.extra["first_request_warm_s"] = warm_firsts
         self.rows.append(row)
         self.say(f"  {kind}: {fmt_row(row)}")
         return row
@@ -631,7 +655,7 @@ def fmt_row(r: Row) -> str:
 
 
 def fmt_phases(r: Row) -> str:
-    return "–" if r.phases is None else " / ".join(f"{x:.1f}" for x in r.phases)
+    return "–" if r.phases is None else " / ".join(f"{x:.2f}" for x in r.phases)
 
 
 HEADER = ("| what | mode | N | in flight | wall s | ideal s | wall/ideal | peak MB (tree) | procs | CPU s "
@@ -716,6 +740,12 @@ def targets(rows: list[Row], args: argparse.Namespace) -> list[str]:
             lines.append(f"- (measured only) the reference pinned to one CPU, as pytest-apimon pins its checking "
                          f"threads: {pinned.cpu_s:.2f} CPU-s; pytest-apimon's CPU is "
                          f"{one.cpu_s / max(pinned.cpu_s, 1e-9):.2f} × that")
+    if one and one.extra.get("first_request_warm_s"):
+        firsts = one.extra["first_request_warm_s"]
+        first = statistics.median(firsts)
+        check(first <= 0.5, f"#15 1000 in-process, warm parse cache: first request {first:.2f} s after the "
+                            f"command started ≤ 0.5 s (median of {len(firsts)} run(s): "
+                            f"{', '.join(f'{x:.2f}' for x in firsts)})")
     x2, x4 = find("apimon", "xdist2", 1000), find("apimon", "xdist4", 1000)
     if one and x2:
         check(x2.wall_s <= one.wall_s, f"#15 1000 -n 2 {x2.wall_s:.2f} s ≤ in-process {one.wall_s:.2f} s "
