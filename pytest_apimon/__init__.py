@@ -3,13 +3,20 @@
 The public API for code that drives the core without pytest (a custom runner, a report job). Names are imported
 on first use (PEP 562 `__getattr__`): the pytest plugin loads this package in every pytest run on the machine,
 and that must stay cheap. Everything else in the package is internal and may change.
+
+PYTEST_DONT_REWRITE (pytest's documented marker: no assertion rewriting of this file). Its submodules are imported
+by Python's own loader, not pytest's rewriter (plainimport.py).
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .lazy import lazy_attributes
+from .plainimport import install as _plain_import
+
+_plain_import(__name__)
+# After the finder is in place, so that pytest does not rewrite it (plainimport.py).
+from .lazy import lazy_attributes  # noqa: E402  # pylint: disable=wrong-import-position
 
 __all__ = [
     "ApimonError", "Category", "Config", "ConfigError", "DocumentError", "DocumentFile", "Engine", "Interface",

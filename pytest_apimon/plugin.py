@@ -21,6 +21,7 @@ if TYPE_CHECKING:  # the core is imported only once --apimon is given: this plug
     from .runstate import ApimonRun
     from .streams import StandardStreams  # noqa: F401  (named in a StashKey subscript below)
 
+from . import plainimport
 from .stash import MEMORY_KEY, RESTORE_LOGGING_KEY, RUN_KEY, TEMP_TOKENS_KEY, apimon_option
 
 T = TypeVar("T")
@@ -226,6 +227,9 @@ def pytest_cmdline_main(config: pytest.Config) -> int | None:
 
 @pytest.hookimpl(trylast=True)
 def pytest_configure(config: pytest.Config) -> None:
+    # Ahead of this session's assertion-rewriting hook, which a second pytest.main in one process puts in front
+    # of the one the package's first import found (plainimport.py).
+    plainimport.install(__package__ or "pytest_apimon")
     paths = config.getoption("apimon")
     if not paths:
         return
