@@ -22,7 +22,13 @@ if TYPE_CHECKING:  # the core is imported only once --apimon is given: this plug
     from .streams import StandardStreams  # noqa: F401  (named in a StashKey subscript below)
 
 from . import plainimport
-from .stash import MEMORY_KEY, RESTORE_LOGGING_KEY, RUN_KEY, TEMP_TOKENS_KEY, apimon_option
+
+# Before this module's own imports and the conftests' (plainimport.py): where the package was imported before pytest
+# started (a custom runner: `import pytest_apimon; pytest.main(...)`), its __init__ found no rewriting hook, and
+# pytest imports this module, the first one of the package it asks for, through its hook.
+plainimport.install(__package__ or "pytest_apimon")
+# pylint: disable-next=wrong-import-position
+from .stash import MEMORY_KEY, RESTORE_LOGGING_KEY, RUN_KEY, TEMP_TOKENS_KEY, apimon_option  # noqa: E402
 
 T = TypeVar("T")
 

@@ -105,9 +105,9 @@ def pytest_unconfigure(config):
 """
 
 
-@pytest.mark.parametrize("xdist", [False, True], ids=["inprocess", "n2"])
-def test_an_installed_copy_is_not_rewritten(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch,
-                                            local_server: LocalServer, xdist: bool) -> None:
+def installed_copy(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, local_server: LocalServer) -> Path:
+    """A copy of the package on PYTHONPATH (as a wheel installs it), a pool of two interfaces and the recorder;
+    returns the copy's site folder."""
     local_server.route("GET", "/ok", lambda r: {"ok": True})
     site = pytester.path / "site"
     shutil.copytree(Path(pytest_apimon.__file__).parent, site / "pytest_apimon",
@@ -121,18 +121,46 @@ def test_an_installed_copy_is_not_rewritten(pytester: pytest.Pytester, monkeypat
     (pytester.path / "pool" / "shop" / "api.yaml").write_text(
         "interfaces:\n  - {name: ok, path: /ok, expect: {status: 200}}\n  - {name: ok2, path: /ok}\n",
         encoding="utf-8")
-    args = ["--apimon", "pool", "--apimon-config", "config.yaml", "-p", "no:cacheprovider"]
-    result = pytester.runpytest_subprocess(*args, *(["-n", "2"] if xdist else []))
-    assert result.ret == 0, result.stdout.str()
-    assert local_server.count("/ok") == 2
-    files = sorted(pytester.path.glob("loaders-*.json"))
-    assert [f.name for f in files] == (["loaders-controller.json", "loaders-gw0.json", "loaders-gw1.json"] if xdist
-                                       else ["loaders-controller.json"])
-    for file in files:
+    return site
+
+
+ARGS = ["--apimon", "pool", "--apimon-config", "config.yaml", "-p", "no:cacheprovider"]
+
+
+def assert_rewritten(pytester: pytest.Pytester, site: Path, files: list[str], expected: list[str]) -> None:
+    found_files = sorted(pytester.path.glob("loaders-*.json"))
+    assert [f.name for f in found_files] == files
+    for file in found_files:
         found = json.loads(file.read_text(encoding="utf-8"))
         assert Path(found["file"]).parent == site / "pytest_apimon"  # the copy, found on sys.path
         rewritten = sorted(name for name, loader in found["loaders"].items() if loader == "AssertionRewritingHook")
-        # Only what runs before the finder is in place: the package's __init__ and the module defining it.
-        assert rewritten == ["pytest_apimon", "pytest_apimon.plainimport"], file.name
-        assert found["loaders"]["pytest_apimon.plugin"] == "SourceFileLoader"
+        assert rewritten == expected, file.name
         assert found["loaders"]["pytest_apimon.runstate"] == "SourceFileLoader"
+        assert found["loaders"]["pytest_apimon.redact"] == "SourceFileLoader"
+
+
+@pytest.mark.parametrize("xdist", [False, True], ids=["inprocess", "n2"])
+def test_an_installed_copy_is_not_rewritten(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch,
+                                            local_server: LocalServer, xdist: bool) -> None:
+    site = installed_copy(pytester, monkeypatch, local_server)
+    result = pytester.runpytest_subprocess(*ARGS, *(["-n", "2"] if xdist else []))
+    assert result.ret == 0, result.stdout.str()
+    assert local_server.count("/ok") == 2
+    files = ["loaders-controller.json"] + (["loaders-gw0.json", "loaders-gw1.json"] if xdist else [])
+    # Only what runs before the finder is in place: the package's __init__ and the module defining it.
+    assert_rewritten(pytester, site, files, ["pytest_apimon", "pytest_apimon.plainimport"])
+
+
+def test_not_rewritten_when_imported_before_pytest(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch,
+                                                   local_server: LocalServer) -> None:
+    # A custom runner imports the public API first, then starts pytest: the package's __init__ ran before pytest's
+    # hook existed (no finder installed), and pytest then imports the plugin and the conftest's imports through its
+    # hook. Found by the red team: plugin, stash, streams, redact were rewritten.
+    site = installed_copy(pytester, monkeypatch, local_server)
+    pytester.makeconftest(RECORDER + "\nfrom pytest_apimon import redact  # a conftest importing the package\n")
+    code = "import sys, pytest_apimon, pytest; sys.exit(pytest.main(sys.argv[1:]))"
+    result = pytester.run(sys.executable, "-c", code, *ARGS)
+    assert result.ret == 0, result.stdout.str()
+    assert local_server.count("/ok") == 2
+    # Only the module pytest imports first, by its entry point: the finder is installed as its first statement.
+    assert_rewritten(pytester, site, ["loaders-controller.json"], ["pytest_apimon.plugin"])
