@@ -550,3 +550,27 @@ def test_verification_turned_off_on_purpose_warns_nobody(pytester: pytest.Pytest
     result = pytester.runpytest_subprocess("--apimon", "pool")
     result.assert_outcomes(passed=40)
     assert "InsecureRequestWarning" not in result.stdout.str()
+
+
+@pytest.mark.parametrize("strict", [["-W", "error"], ["-W", "error", "-n", "2"], ["-o", "filterwarnings=error"]],
+                         ids=["W_error", "W_error_n2", "ini_error"])
+def test_verification_off_is_no_failure_where_warnings_are_errors(
+        pytester: pytest.Pytester, five: LocalServer,
+        local_server: LocalServer, strict: list[str]) -> None:
+    """Teams run pytest with warnings as errors (`-W error`, `filterwarnings = error`). pytest applies those after the
+    plugin's ini filter for InsecureRequestWarning, so the warning raised in a Runner thread and a healthy
+    verify_tls: false service was reported as failed ("无法处理…的请求：InsecureRequestWarning"). Found by the red
+    team with the sample pool's `portal` (5 of 8 runs with -n 2 failed; 0 of 8 before the start-up change, which
+    only moved the timing)."""
+    local_server.route("GET", "/ok", lambda r: {"ok": True})
+    (pytester.path / "config.yaml").write_text(
+        f"services:\n  a_plain:\n    base_url: {local_server.url}\n"
+        f"  shop:\n    base_url: {five.url}\n    verify_tls: false\n", encoding="utf-8")
+    for service, count in (("a_plain", 20), ("shop", 20)):
+        pool = pytester.path / "pool" / service
+        pool.mkdir(parents=True)
+        (pool / "api.yaml").write_text("".join(f"- name: ok{i}\n  path: /ok\n" for i in range(count)),
+                                       encoding="utf-8")
+    result = pytester.runpytest_subprocess("--apimon", "pool", *strict)
+    result.assert_outcomes(passed=40)
+    assert "InsecureRequestWarning" not in result.stdout.str()
