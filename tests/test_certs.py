@@ -574,3 +574,19 @@ def test_verification_off_is_no_failure_where_warnings_are_errors(
     result = pytester.runpytest_subprocess("--apimon", "pool", *strict)
     result.assert_outcomes(passed=40)
     assert "InsecureRequestWarning" not in result.stdout.str()
+
+
+@pytest.mark.parametrize("xdist", [[], ["-n", "2"]], ids=["inprocess", "n2"])
+def test_verification_off_is_no_failure_under_pythonwarnings_error(
+        pytester: pytest.Pytester, five: LocalServer, monkeypatch: pytest.MonkeyPatch, xdist: list[str]) -> None:
+    """The interpreter's own `-W error` (PYTHONWARNINGS=error) applies outside pytest's per-item filters too: the
+    Runner's threads also send requests between items and ahead of them (prefetch)."""
+    monkeypatch.setenv("PYTHONWARNINGS", "error")
+    (pytester.path / "config.yaml").write_text(
+        f"services:\n  shop:\n    base_url: {five.url}\n    verify_tls: false\n", encoding="utf-8")
+    pool = pytester.path / "pool" / "shop"
+    pool.mkdir(parents=True)
+    (pool / "api.yaml").write_text("".join(f"- name: ok{i}\n  path: /ok\n" for i in range(40)), encoding="utf-8")
+    result = pytester.runpytest_subprocess("--apimon", "pool", *xdist)
+    result.assert_outcomes(passed=40)
+    assert "InsecureRequestWarning" not in result.stdout.str()
