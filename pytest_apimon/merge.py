@@ -36,7 +36,7 @@ from .messages import localize, say
 from .policy import ShardReport
 from .redact import Redactor
 from .report import headline, reason_text, render_json
-from .results import InterfaceResult, RunResult
+from .results import EPOCH_MAX, InterfaceResult, RunResult, finite_number, record_problem
 from .sharding import Shard, parse_shard
 
 if TYPE_CHECKING:
@@ -111,17 +111,34 @@ def _read(path: Path) -> tuple[Shard, dict]:
         shard = parse_shard(str(doc["shard"]))
     except ValueError as exc:
         raise _Unusable(f"{path}: field 'shard': {exc}") from None
+    # Every field the merge reads is checked here, where the file enters: a hand-edited, truncated or foreign
+    # file is named with its field path, never a crash of the merge that leaves no report (tests/test_fuzz_merge.py).
+    for key in ("started_at_epoch", "finished_at_epoch"):
+        if doc.get(key) is not None and not finite_number(doc[key], 0, EPOCH_MAX):
+            raise _Unusable(f"{path}: field '{key}': expected epoch seconds between 0 and {EPOCH_MAX:.0f}")
+    if not isinstance(doc.get("env", ""), str):
+        raise _Unusable(f"{path}: field 'env': expected a string")
+    if not isinstance(doc.get("plan") or [], list):
+        raise _Unusable(f"{path}: field 'plan': expected a list of [node id, service, module, name, shard index]")
+    for n, row in enumerate(doc.get("plan") or ()):
+        if not (isinstance(row, list) and len(row) == 5 and all(isinstance(v, str) for v in row[:4])
+                and isinstance(row[4], int) and not isinstance(row[4], bool) and 1 <= row[4] <= shard.total):
+            raise _Unusable(f"{path}: plan[{n}]: expected "
+                            f"[node id, service, module, name, shard index 1..{shard.total}]")
     for n, record in enumerate(doc["results"]):
-        if not isinstance(record, dict) or "nodeid" not in record:
-            raise _Unusable(f"{path}: results[{n}]: expected an object with 'nodeid'")
+        problem = record_problem(record)
+        if problem is not None:
+            raise _Unusable(f"{path}: results[{n}].{problem}" if isinstance(record, dict)
+                            else f"{path}: results[{n}]: {problem}")
     return shard, doc
 
 
-def read_shards(paths: Sequence[Path]) -> Merged:
+def read_shards(paths: Sequence[Path], env: str | None = None) -> Merged:
     """Read shard files. A path that does not exist (a shard job that wrote nothing; an unexpanded shell glob)
-    is a shard that did not report; a file that cannot be used (unreadable, not a shard's results, or files
-    disagreeing on N or on the environment) is listed in `Merged.unusable` and its results are not used.
-    Raises MergeError only when no path is given."""
+    is a shard that did not report; a file that cannot be used (unreadable, not a shard's results, a field of
+    the wrong type, or a file whose N or environment differs from the most files that agree — on a tie, from
+    those of `env`, the merge's environment, then from the first given) is listed in `Merged.unusable` and its
+    results are not used. Raises MergeError only when no path is given."""
     if not paths:
         raise MergeError("no shard results files given")
     docs: list[tuple[Path, Shard, dict]] = []
@@ -135,23 +152,37 @@ def read_shards(paths: Sequence[Path]) -> Merged:
                             if glob.has_magic(str(path)) else f"{path}: no such file (no results arrived there)")
         except _Unusable as exc:
             unusable.append(str(exc))
+    # Files that disagree on N or on the environment cannot all be from one split. The most files that agree
+    # are merged (on a tie: those of the merge's own environment `env`, then those given first) and only the
+    # others are unusable: one foreign or hand-edited file never hides the interfaces of every other shard
+    # (docs/scaling.md "A file that arrived but cannot be used"; tests/test_fuzz_merge.py).
+    groups: dict[tuple[int, str], list[tuple[Path, Shard, dict]]] = {}
+    for item in docs:
+        groups.setdefault((item[1].total, str(item[2].get("env", ""))), []).append(item)
+    if len(groups) > 1:
+        order = list(groups)
+        keep = max(order, key=lambda key: (len(groups[key]), env is not None and key[1] == env, -order.index(key)))
+        for key in order:
+            if key != keep:
+                unusable.extend(f"{path}: shard {shard} of environment '{key[1]}' does not belong with the other "
+                                f"files (shards of {keep[0]} of environment '{keep[1]}'): not used"
+                                for path, shard, _ in groups[key])
+        docs = groups[keep]
     totals = sorted({shard.total for _, shard, _ in docs})
     envs = sorted({str(doc.get("env", "")) for _, _, doc in docs})
-    if len(totals) > 1:
-        unusable.append(f"shard files disagree on N: {totals} (all must come from one K/N split)")
-        docs = []
-    elif len(envs) > 1:
-        unusable.append(f"shard files come from different environments: {envs}")
-        docs = []
     results: dict[str, InterfaceResult] = {}
     seen: list[int] = []
     started, finished = [], []
     complete = True
     plan: list[list] = []
+    whole: set[int] = set()  # shards whose file says it reported every interface of its share
     for path, shard, doc in docs:
         if shard.index in seen:
             problems.append(f"shard {shard} given twice ({path}): its later file wins")
         seen.append(shard.index)
+        whole.discard(shard.index)
+        if doc.get("selection_complete") is True:
+            whole.add(shard.index)
         started.append(float(doc.get("started_at_epoch") or time.time()))
         finished.append(float(doc.get("finished_at_epoch") or time.time()))
         complete = complete and bool(doc.get("selection_complete", False))
@@ -174,6 +205,19 @@ def read_shards(paths: Sequence[Path]) -> Merged:
                     nodeid=nodeid, service=service, module=module, name=name, outcome=Outcome.SKIPPED,
                     reason=f"not checked: shard {index}/{merged.total} reported no results"))
                 merged.unchecked_ids.add(nodeid)
+    # A shard file that says it reported its whole share yet has no record of an interface its plan gives it
+    # (cut short, hand-edited) must not hide that interface: it is listed as not checked, as an interface
+    # an xdist worker took down with it is (collector.py), so the merge exits 2 and its state is kept.
+    lost = [row for row in plan if row[4] in whole and row[0] not in results]
+    for nodeid, service, module, name, index in lost:
+        merged.run.results.append(InterfaceResult(
+            nodeid=nodeid, service=service, module=module, name=name, outcome=Outcome.SKIPPED, unchecked=True,
+            reason=f"not checked: shard {index}/{merged.total}'s results file has no record of it"))
+        merged.unchecked_ids.add(nodeid)
+    for index in sorted({row[4] for row in lost}):
+        merged.problems.append(f"shard {index}/{merged.total}: its results file lacks "
+                               f"{sum(row[4] == index for row in lost)} interface(s) of its plan "
+                               "(listed as not checked)")
     return merged
 
 
@@ -256,7 +300,7 @@ def finish(paths: Sequence[Path], config: Config, *, lang: str | None = None, ou
     from .state import StateError
     from .statedir import file_mode
 
-    merged = read_shards(paths)
+    merged = read_shards(paths, config.env)
     outputs = outputs or Outputs()
     cwd = cwd or Path.cwd()
     lang = lang or config.report.language

@@ -752,10 +752,41 @@ _first(r"(.*): not a shard results file \(expected the JSON a run with --apimon-
        r"\1：不是分片结果文件（应为 --apimon-shard K/N 的运行写出的 JSON，含 'shard' 和 'results' 字段）")
 _first(r"(.*): field 'shard': (.*)", lambda m: f"{m.group(1)}：字段 'shard'：{zh(m.group(2))}")
 _first(r"(.*): results\[(\d+)\]: expected an object with 'nodeid'", r"\1：results[\2]：应为含 'nodeid' 的对象")
-_first(r"shard files disagree on N: (.*) \(all must come from one K/N split\)",
-       r"分片文件的 N 不一致：\1（必须来自同一次 K/N 拆分）")
-_first(r"shard files come from different environments: (.*)", r"分片文件来自不同的环境：\1")
+_SHARD_EXPECTED = {  # results.record_problem's and merge._read's "expected …" phrases
+    "a string": "字符串", "an integer": "整数", "a finite number": "有限的数", "true or false": "true 或 false",
+    "a list of strings": "字符串列表", "an object of strings": "值为字符串的对象",
+    "an object of finite numbers": "值为有限数的对象",
+}
+
+
+def _shard_expected(text: str) -> str:
+    """results.record_problem's "expected …" in Chinese (e.g. 'an integer or null' → '整数或 null')."""
+    nullable = text.endswith(" or null")
+    text = text.removesuffix(" or null")
+    if text.startswith("one of "):
+        text = "以下之一：" + text.removeprefix("one of ")
+    elif m := re.fullmatch(r"epoch seconds between (\d+) and (\d+)", text):
+        text = f"{m.group(1)} 到 {m.group(2)} 之间的 Unix 时间（秒）"
+    elif m := re.fullmatch(r"\[node id, service, module, name, shard index 1\.\.(\d+)\]", text):
+        text = f"[节点 id, 服务, 模块, 名称, 分片序号 1..{m.group(1)}]"
+    elif text.startswith("a list of [node id"):
+        text = "由 [节点 id, 服务, 模块, 名称, 分片序号] 组成的列表"
+    else:
+        text = _SHARD_EXPECTED.get(text, text)
+    return text + ("或 null" if nullable else "")
+
+
+_first(r"(.*): (results\[\d+\]\.\w+|field '\w+'|plan\[\d+\]): missing \(expected a string\)",
+       lambda m: f"{m.group(1)}：{m.group(2).replace('field ', '字段 ')}：缺失（应为字符串）")
+_first(r"(.*): (results\[\d+\]\.\w+|field '\w+'|plan\[\d+\]|results\[\d+\]): expected (.*)",
+       lambda m: f"{m.group(1)}：{m.group(2).replace('field ', '字段 ')}：应为{_shard_expected(m.group(3))}")
+_first(r"(.*): shard (\S+) of environment '(.*)' does not belong with the other files \(shards of (\d+) of "
+       r"environment '(.*)'\): not used",
+       r"\1：分片 \2（环境 '\3'）与其他文件不属于同一次拆分（其他文件为 \4 个分片、环境 '\5'）：未使用")
 _first(r"shard (\S+) given twice \((.*)\): its later file wins", r"分片 \1 给出了两次（\2）：以后一个文件为准")
+_first(r"shard (\S+): its results file lacks (\d+) interface\(s\) of its plan \(listed as not checked\)",
+       r"分片 \1：结果文件缺少其计划中的 \2 个接口（列为未检查）")
+_first(r"not checked: shard (\S+)'s results file has no record of it", r"未检查：分片 \1 的结果文件中没有它的记录")
 _first(r"missing shard\(s\) (.*): their interfaces were not checked \(listed as skipped\)",
        r"缺少分片 \1：其中的接口未检查（列为跳过）")
 _first(r"not checked: shard (\S+) reported no results", r"未检查：分片 \1 没有报告结果")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -98,6 +99,69 @@ class InterfaceResult:
 # The field names, once: from_dict runs per report on the xdist controller (dataclasses.fields() builds a tuple
 # of Field objects on every call).
 _FIELDS = frozenset(f.name for f in fields(InterfaceResult))
+
+# What each field of a record read back from a file must hold (record_problem). The annotations are strings
+# (`from __future__ import annotations`), so the table is read from them once.
+EPOCH_MAX = 253_402_300_799.0  # 9999-12-31T23:59:59Z: the last second datetime.fromtimestamp and the reports render
+_KINDS: dict[str, str] = {f.name: str(f.type).replace(" | None", "?") for f in fields(InterfaceResult)}
+_REQUIRED = ("nodeid", "service", "module", "name")
+_EXPECTED = {"str": "a string", "int": "an integer", "float": "a finite number", "bool": "true or false",
+             "list[str]": "a list of strings", "dict[str, str]": "an object of strings",
+             "dict[str, float]": "an object of finite numbers",
+             "Outcome": "one of " + ", ".join(o.value for o in Outcome),
+             "Category": "one of " + ", ".join(c.value for c in Category)}
+
+
+def finite_number(value: object, low: float = float("-inf"), high: float = float("inf")) -> bool:
+    """`value` is an int or float (not a bool), finite and within [low, high]."""
+    return (isinstance(value, (int, float)) and not isinstance(value, bool)
+            and math.isfinite(value) and low <= value <= high)
+
+
+def _fits(kind: str, value: object) -> bool:
+    if kind.endswith("?"):
+        return value is None or _fits(kind[:-1], value)
+    if kind == "str":
+        return isinstance(value, str)
+    if kind == "int":
+        return isinstance(value, int) and not isinstance(value, bool)
+    if kind == "float":
+        return finite_number(value)
+    if kind == "bool":
+        return isinstance(value, bool)
+    if kind == "list[str]":
+        return isinstance(value, list) and all(isinstance(v, str) for v in value)
+    if kind == "dict[str, str]":
+        return isinstance(value, dict) and all(isinstance(v, str) for v in value.values())
+    if kind == "dict[str, float]":
+        return isinstance(value, dict) and all(finite_number(v) for v in value.values())
+    if kind == "Outcome":
+        return isinstance(value, str) and value in {o.value for o in Outcome}
+    if kind == "Category":
+        return isinstance(value, str) and value in {c.value for c in Category}
+    return True
+
+
+def record_problem(data: object) -> str | None:
+    """What keeps `data` (a record read back from a file, e.g. a shard's results) from being an InterfaceResult
+    every report can render: "FIELD: expected …" (the field's name, then its type in words), or None when
+    `InterfaceResult.from_dict(data)` is safe. Unknown fields are ignored, as from_dict ignores them; epoch
+    seconds (`started_at`, certificate dates) must lie between 1970 and 9999."""
+    if not isinstance(data, dict):
+        return f"expected an object with {', '.join(repr(k) for k in _REQUIRED)}, not {type(data).__name__}"
+    for key in _REQUIRED:
+        if key not in data:
+            return f"{key}: missing (expected a string)"
+    for key, value in data.items():
+        kind = _KINDS.get(key) if isinstance(key, str) else None
+        if kind is None:
+            continue
+        if not _fits(kind, value):
+            return f"{key}: expected {_EXPECTED[kind.rstrip('?')]}{' or null' if kind.endswith('?') else ''}"
+        epochs = [value] if key == "started_at" else list(value.values()) if key == "certificates" else []
+        if any(v is not None and not finite_number(v, 0, EPOCH_MAX) for v in epochs):
+            return f"{key}: expected epoch seconds between 0 and {EPOCH_MAX:.0f}"
+    return None
 
 
 @dataclass
