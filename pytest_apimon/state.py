@@ -236,7 +236,11 @@ class StateStore:
         self.adopted: list[Path] = []  # files of earlier versions imported by the migration (renamed after it)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         # isolation_level=None: transactions are explicit (BEGIN IMMEDIATE … COMMIT), never implicit.
-        self.conn = sqlite3.connect(str(self.path), timeout=busy_timeout, isolation_level=None)
+        try:  # a folder, a device or an unreadable file where the database should be
+            self.conn = sqlite3.connect(str(self.path), timeout=busy_timeout, isolation_level=None)
+        except sqlite3.Error as exc:
+            raise StateError(f"cannot use the state database {self.path}: {exc} (move it away to start afresh; "
+                             "the history and alert memory will be lost)") from None
         self.conn.row_factory = sqlite3.Row
         try:
             self.conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")

@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import math
 import re
 import secrets
 import time
@@ -58,11 +59,35 @@ class OutboxEntry:
         return {"format": FORMAT, **data}
 
     @classmethod
-    def from_json(cls, data: dict[str, Any], path: Path) -> OutboxEntry:
+    def from_json(cls, data: Any, path: Path) -> OutboxEntry:
+        """The entry stored in `path` (its JSON `data`). Raises ValueError naming the first field that is
+        missing or of the wrong type: a damaged or hand-edited file is set aside (`pending`), never a crash of
+        the delivery that would hold back every later report (tests/test_fuzz_state.py)."""
+        if not isinstance(data, dict):
+            raise ValueError(f"expected a JSON object, not {type(data).__name__}")
         if data.get("format") != FORMAT:
             raise ValueError(f"unknown outbox format {data.get('format')!r}")
+        try:  # a lone surrogate (a "\\udXXX" escape) could never be written back (update, quarantine) or sent
+            json.dumps(data, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError("holds a lone surrogate escape (not UTF-8 text)") from None
         fields = {k: data[k] for k in cls.__dataclass_fields__ if k in data and k != "path"}
+        for key, kinds in _FIELD_TYPES.items():
+            value = fields.get(key)
+            if key in fields and (not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds)
+                                  or (isinstance(value, list) and not all(isinstance(step, dict) for step in value))
+                                  or (isinstance(value, float) and not math.isfinite(value))):
+                raise ValueError(f"field {key!r}: expected {kinds[0].__name__}"
+                                 + (" of objects" if key == "steps" else ""))
         return cls(**fields, path=path)
+
+
+# What each stored field must hold (from_json); ints are accepted where floats are.
+_FIELD_TYPES: dict[str, tuple[type, ...]] = {
+    "notifier": (str,), "target": (str,), "run_started_at": (float, int), "title": (str,), "lang": (str,),
+    "steps": (list,), "reason": (str,), "stored_at": (float, int), "attempts": (int,), "awaiting_run": (str,),
+    "noted": (bool,),
+}
 
 
 def atomic_write_json(path: Path, data: Any) -> None:
@@ -182,7 +207,10 @@ class Outbox:
             data = json.loads((self.directory / _DROPPED).read_text(encoding="utf-8"))
         except (OSError, ValueError):
             return {}
-        return {str(k): int(v) for k, v in data.items()} if isinstance(data, dict) else {}
+        if not isinstance(data, dict):
+            return {}
+        # A damaged count is dropped, not raised: this file only adds a note, it must never stop a delivery.
+        return {str(k): v for k, v in data.items() if isinstance(v, int) and not isinstance(v, bool)}
 
     def dropped(self, notifier: str, target: str) -> int:
         """How many reports for this target were dropped for space since the last note about it."""
