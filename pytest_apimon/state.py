@@ -54,6 +54,13 @@ class StateError(ApimonError):
     """The state database cannot be used (newer schema, not a database, locked too long)."""
 
 
+# What a damaged database file raises while it is read: SQLite's own error, or text that is not UTF-8 (a
+# flipped byte in a TEXT value or in the schema: sqlite3 decodes every TEXT value as UTF-8).
+_DAMAGED = (sqlite3.DatabaseError, UnicodeDecodeError)
+# ... and the run memory's JSON, which may no longer parse or no longer be an object of RunMemory's fields.
+_DAMAGED_MEMORY = (sqlite3.DatabaseError, ValueError, AttributeError, TypeError)
+
+
 # Version N is reached by applying MIGRATIONS[N-1]; add v2 by appending a list, never edit a released one.
 MIGRATIONS: list[list[str]] = [
     [
@@ -259,7 +266,7 @@ class StateStore:
                 except sqlite3.OperationalError as exc:  # e.g. no room for the copy VACUUM makes: not fatal
                     log.warning("VACUUM after the history migration of %s failed (%s); the file keeps its size "
                                 "until a later VACUUM", self.path, exc)
-        except sqlite3.DatabaseError as exc:
+        except _DAMAGED as exc:  # a damaged file can also hold text that is not UTF-8 (its schema, its rows)
             self.conn.close()
             raise StateError(f"cannot use the state database {self.path}: {exc} (move it away to start afresh; "
                              "the history and alert memory will be lost)") from None
@@ -528,7 +535,15 @@ class StateStore:
 
     def load_states(self, env: str) -> dict[str, InterfaceState]:
         """{key: InterfaceState} of every interface the alert policy remembers for `env` (no order; empty when
-        none). Times in them (down_since, failing_since, open_since, next_probe_at, …) are Unix seconds."""
+        none). Times in them (down_since, failing_since, open_since, next_probe_at, …) are Unix seconds.
+        Raises StateError when the database is damaged."""
+        try:
+            return self._load_states(env)
+        except _DAMAGED as exc:
+            raise StateError(f"cannot read the alert state from {self.path}: {exc} (the file is damaged: move it "
+                             "away to start afresh; the history and alert memory will be lost)") from None
+
+    def _load_states(self, env: str) -> dict[str, InterfaceState]:
         # Plain tuples in InterfaceState's field order (_STATE_COLUMNS): a run reads one row per interface
         # before its first request, and sqlite3.Row -> dict -> keywords took 3.5x as long (issue 15).
         cursor = self.conn.cursor()
@@ -546,12 +561,17 @@ class StateStore:
 
     def load_memory(self, env: str) -> RunMemory:
         """The policy's run-level memory of `env` (storm state, …); a fresh RunMemory() when none is stored.
-        Fields written by a newer version are ignored."""
-        row = self.conn.execute("SELECT value FROM meta WHERE env = ? AND name = 'run_memory'", (env,)).fetchone()
-        if row is None:
-            return RunMemory()
-        known = {f.name for f in fields(RunMemory)}
-        return RunMemory(**{k: v for k, v in json.loads(row[0]).items() if k in known})
+        Fields written by a newer version are ignored. Raises StateError when the database is damaged."""
+        try:
+            row = self.conn.execute("SELECT value FROM meta WHERE env = ? AND name = 'run_memory'",
+                                    (env,)).fetchone()
+            if row is None:
+                return RunMemory()
+            known = {f.name for f in fields(RunMemory)}
+            return RunMemory(**{k: v for k, v in json.loads(row[0]).items() if k in known})
+        except _DAMAGED_MEMORY as exc:
+            raise StateError(f"cannot read the run memory from {self.path}: {exc} (the file is damaged: move it "
+                             "away to start afresh; the history and alert memory will be lost)") from None
 
     # ------------------------------------------------------------------ history queries
 
