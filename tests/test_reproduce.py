@@ -66,6 +66,8 @@ def test_a_known_secret_never_appears_in_clear(name: str, value: str, body: str)
     red = Redactor([value])
     if not red.is_known(value):
         return  # too plain to be a secret (e.g. "true"): nothing to hide
+    if value in f"curl -sS -i -X POST -H '{name}: ' --data-raw  http://h/p":
+        return  # e.g. 'Authoriz' (a random seed found it): the line's own words, not the secret, hold that text
     line = curl_command("POST", "http://h/p", {name: value}, body + value, redactor=red, environ={})
     assert value not in line
     shlex.split(line)  # always a well-formed shell line
