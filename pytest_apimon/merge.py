@@ -133,6 +133,44 @@ def _read(path: Path) -> tuple[Shard, dict]:
     return shard, doc
 
 
+def _agreeing(docs: list[tuple[Path, Shard, dict]], env: str | None,
+              unusable: list[str]) -> list[tuple[Path, Shard, dict]]:
+    """The files that belong to one split. Files that disagree on N or on the environment cannot all be from
+    one split: the most files that agree are kept (on a tie: those of the merge's own environment `env`, then
+    those given first) and only the others are named in `unusable`, so one foreign or hand-edited file never
+    hides the interfaces of every other shard (docs/scaling.md "A file that arrived but cannot be used";
+    tests/test_fuzz_merge.py)."""
+    groups: dict[tuple[int, str], list[tuple[Path, Shard, dict]]] = {}
+    for item in docs:
+        groups.setdefault((item[1].total, str(item[2].get("env", ""))), []).append(item)
+    if len(groups) <= 1:
+        return docs
+    order = list(groups)
+    keep = max(order, key=lambda key: (len(groups[key]), env is not None and key[1] == env, -order.index(key)))
+    for key in order:
+        if key != keep:
+            unusable.extend(f"{path}: shard {shard} of environment '{key[1]}' does not belong with the other "
+                            f"files (shards of {keep[0]} of environment '{keep[1]}'): not used"
+                            for path, shard, _ in groups[key])
+    return groups[keep]
+
+
+def _list_lost(merged: Merged, plan: list[list], whole: set[int], results: dict[str, InterfaceResult]) -> None:
+    """A shard file that says it reported its whole share (`whole`) yet has no record of an interface its plan
+    gives it (cut short, hand-edited) must not hide that interface: it is listed as not checked, as an interface
+    an xdist worker took down with it is (collector.py), so the merge exits 2 and its state is kept."""
+    lost = [row for row in plan if row[4] in whole and row[0] not in results]
+    for nodeid, service, module, name, index in lost:
+        merged.run.results.append(InterfaceResult(
+            nodeid=nodeid, service=service, module=module, name=name, outcome=Outcome.SKIPPED, unchecked=True,
+            reason=f"not checked: shard {index}/{merged.total}'s results file has no record of it"))
+        merged.unchecked_ids.add(nodeid)
+    for index in sorted({row[4] for row in lost}):
+        merged.problems.append(f"shard {index}/{merged.total}: its results file lacks "
+                               f"{sum(row[4] == index for row in lost)} interface(s) of its plan "
+                               "(listed as not checked)")
+
+
 def read_shards(paths: Sequence[Path], env: str | None = None) -> Merged:
     """Read shard files. A path that does not exist (a shard job that wrote nothing; an unexpanded shell glob)
     is a shard that did not report; a file that cannot be used (unreadable, not a shard's results, a field of
@@ -152,22 +190,7 @@ def read_shards(paths: Sequence[Path], env: str | None = None) -> Merged:
                             if glob.has_magic(str(path)) else f"{path}: no such file (no results arrived there)")
         except _Unusable as exc:
             unusable.append(str(exc))
-    # Files that disagree on N or on the environment cannot all be from one split. The most files that agree
-    # are merged (on a tie: those of the merge's own environment `env`, then those given first) and only the
-    # others are unusable: one foreign or hand-edited file never hides the interfaces of every other shard
-    # (docs/scaling.md "A file that arrived but cannot be used"; tests/test_fuzz_merge.py).
-    groups: dict[tuple[int, str], list[tuple[Path, Shard, dict]]] = {}
-    for item in docs:
-        groups.setdefault((item[1].total, str(item[2].get("env", ""))), []).append(item)
-    if len(groups) > 1:
-        order = list(groups)
-        keep = max(order, key=lambda key: (len(groups[key]), env is not None and key[1] == env, -order.index(key)))
-        for key in order:
-            if key != keep:
-                unusable.extend(f"{path}: shard {shard} of environment '{key[1]}' does not belong with the other "
-                                f"files (shards of {keep[0]} of environment '{keep[1]}'): not used"
-                                for path, shard, _ in groups[key])
-        docs = groups[keep]
+    docs = _agreeing(docs, env, unusable)
     totals = sorted({shard.total for _, shard, _ in docs})
     envs = sorted({str(doc.get("env", "")) for _, _, doc in docs})
     results: dict[str, InterfaceResult] = {}
@@ -205,19 +228,7 @@ def read_shards(paths: Sequence[Path], env: str | None = None) -> Merged:
                     nodeid=nodeid, service=service, module=module, name=name, outcome=Outcome.SKIPPED,
                     reason=f"not checked: shard {index}/{merged.total} reported no results"))
                 merged.unchecked_ids.add(nodeid)
-    # A shard file that says it reported its whole share yet has no record of an interface its plan gives it
-    # (cut short, hand-edited) must not hide that interface: it is listed as not checked, as an interface
-    # an xdist worker took down with it is (collector.py), so the merge exits 2 and its state is kept.
-    lost = [row for row in plan if row[4] in whole and row[0] not in results]
-    for nodeid, service, module, name, index in lost:
-        merged.run.results.append(InterfaceResult(
-            nodeid=nodeid, service=service, module=module, name=name, outcome=Outcome.SKIPPED, unchecked=True,
-            reason=f"not checked: shard {index}/{merged.total}'s results file has no record of it"))
-        merged.unchecked_ids.add(nodeid)
-    for index in sorted({row[4] for row in lost}):
-        merged.problems.append(f"shard {index}/{merged.total}: its results file lacks "
-                               f"{sum(row[4] == index for row in lost)} interface(s) of its plan "
-                               "(listed as not checked)")
+    _list_lost(merged, plan, whole, results)
     return merged
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -118,28 +119,24 @@ def finite_number(value: object, low: float = float("-inf"), high: float = float
             and math.isfinite(value) and low <= value <= high)
 
 
+_CHECKS: dict[str, Callable[[object], bool]] = {
+    "str": lambda v: isinstance(v, str),
+    "int": lambda v: isinstance(v, int) and not isinstance(v, bool),
+    "float": finite_number,
+    "bool": lambda v: isinstance(v, bool),
+    "list[str]": lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v),
+    "dict[str, str]": lambda v: isinstance(v, dict) and all(isinstance(x, str) for x in v.values()),
+    "dict[str, float]": lambda v: isinstance(v, dict) and all(finite_number(x) for x in v.values()),
+    "Outcome": lambda v: isinstance(v, str) and v in {o.value for o in Outcome},
+    "Category": lambda v: isinstance(v, str) and v in {c.value for c in Category},
+}
+
+
 def _fits(kind: str, value: object) -> bool:
     if kind.endswith("?"):
         return value is None or _fits(kind[:-1], value)
-    if kind == "str":
-        return isinstance(value, str)
-    if kind == "int":
-        return isinstance(value, int) and not isinstance(value, bool)
-    if kind == "float":
-        return finite_number(value)
-    if kind == "bool":
-        return isinstance(value, bool)
-    if kind == "list[str]":
-        return isinstance(value, list) and all(isinstance(v, str) for v in value)
-    if kind == "dict[str, str]":
-        return isinstance(value, dict) and all(isinstance(v, str) for v in value.values())
-    if kind == "dict[str, float]":
-        return isinstance(value, dict) and all(finite_number(v) for v in value.values())
-    if kind == "Outcome":
-        return isinstance(value, str) and value in {o.value for o in Outcome}
-    if kind == "Category":
-        return isinstance(value, str) and value in {c.value for c in Category}
-    return True
+    check = _CHECKS.get(kind)
+    return check is None or check(value)
 
 
 def record_problem(data: object) -> str | None:

@@ -73,13 +73,20 @@ class OutboxEntry:
             raise ValueError("holds a lone surrogate escape (not UTF-8 text)") from None
         fields = {k: data[k] for k in cls.__dataclass_fields__ if k in data and k != "path"}
         for key, kinds in _FIELD_TYPES.items():
-            value = fields.get(key)
-            if key in fields and (not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds)
-                                  or (isinstance(value, list) and not all(isinstance(step, dict) for step in value))
-                                  or (isinstance(value, float) and not math.isfinite(value))):
+            if key in fields and not _fits(fields[key], kinds):
                 raise ValueError(f"field {key!r}: expected {kinds[0].__name__}"
                                  + (" of objects" if key == "steps" else ""))
         return cls(**fields, path=path)
+
+
+def _fits(value: Any, kinds: tuple[type, ...]) -> bool:
+    """`value` is of one of `kinds` (a bool only where bool is named, a float only finite, a list only of
+    objects)."""
+    if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
+        return False
+    if isinstance(value, float):
+        return math.isfinite(value)
+    return not isinstance(value, list) or all(isinstance(step, dict) for step in value)
 
 
 # What each stored field must hold (from_json); ints are accepted where floats are.

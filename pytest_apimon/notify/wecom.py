@@ -289,15 +289,7 @@ class WeComNotifier:
                     if mine:
                         result.delivered = False
                     continue
-                try:
-                    outcome = self._deliver_entry(robot, entry, budget, result, mine)
-                except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
-                    if mine:
-                        raise
-                    # A stored report whose messages are damaged (hand-edited, another version's): set aside
-                    # for a human, never a crash that would hold back this run's report and every later one
-                    # (tests/test_fuzz_outbox.py).
-                    outcome = self._set_aside(robot, entry, result, exc)
+                outcome = self._attempt(robot, entry, budget, result, mine)
                 if outcome == "sent":
                     if not mine:
                         result.redelivered += 1
@@ -347,6 +339,18 @@ class WeComNotifier:
             "NOT kept (no outbox): it is lost"
         result.errors.append(f"{self.label} robot '{robot.name}': {which} is undelivered ({kept}): {error}")
         return "pending"
+
+    def _attempt(self, robot: Any, entry: OutboxEntry, budget: _Budget, result: DeliveryResult,
+                 mine: bool) -> str:
+        """_deliver_entry; a stored report whose messages are damaged (hand-edited, another version's) is set
+        aside for a human, never a crash that would hold back this run's report and every later one
+        (tests/test_fuzz_outbox.py). This run's own report is built here: its errors are raised."""
+        try:
+            return self._deliver_entry(robot, entry, budget, result, mine)
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+            if mine:
+                raise
+            return self._set_aside(robot, entry, result, exc)
 
     def _set_aside(self, robot: Any, entry: OutboxEntry, result: DeliveryResult, exc: Exception) -> str:
         """A stored report that cannot be delivered as it is (its messages are not what this version writes):
