@@ -843,6 +843,29 @@ _first(r"(.+?): (.+) \((\d+) (requests?|operations?)\)", _note)
 _first(r"state folder (.*) unusable \((.*)\)(: no history or alert policy)?",
        lambda m: f"状态目录 {m.group(1)} 不可用（{_os_error(m.group(2))}）"
                  + ("：没有历史和告警策略" if m.group(3) else ""))
+# state.py's StateError texts (the state database is damaged, unreadable or newer), inside the line above.
+_SQLITE_ERRORS = {  # sqlite3's own messages for a damaged or unusable file
+    "database disk image is malformed": "数据库文件已损坏", "file is not a database": "不是数据库文件",
+    "unable to open database file": "无法打开数据库文件", "database is locked": "数据库被锁定",
+    "attempt to write a readonly database": "数据库只读，无法写入", "disk I/O error": "磁盘读写错误",
+}
+_STATE_LOST = "把它移走即可重新开始；历史和告警记忆将丢失"
+
+
+def _state_problem(text: str) -> str:
+    """sqlite3's message, or the run memory's JSON error, in Chinese where known (else as the library wrote it)."""
+    return _SQLITE_ERRORS.get(text) or _os_error(text)
+
+_first(r"cannot use the state database (.*?): (.*) \(move it away to start afresh; the history and alert memory will "
+       r"be lost\)",
+       lambda m: f"无法使用状态数据库 {m.group(1)}：{_state_problem(m.group(2))}（{_STATE_LOST}）")
+_first(r"cannot read the (alert state|run memory) from (.*?): (.*) \(the file is damaged: move it away to start "
+       r"afresh; the history and alert memory will be lost\)",
+       lambda m: f"无法从 {m.group(2)} 读取{'告警状态' if m.group(1) == 'alert state' else '运行记忆'}："
+                 f"{_state_problem(m.group(3))}（文件已损坏：{_STATE_LOST}）")
+_first(r"the state database (.*) has schema version (\d+), newer than this pytest-apimon understands \((\d+)\): "
+       r"upgrade pytest-apimon",
+       r"状态数据库 \1 的结构版本为 \2，比本版 pytest-apimon 支持的（\3）更新：请升级 pytest-apimon")
 _first(r"log file (.*) unusable \((.*)\): logging to the terminal only",
        lambda m: f"日志文件 {m.group(1)} 不可用（{_os_error(m.group(2))}）：日志只输出到终端")
 _first(r"service '(.*)': the login returned a token that lives (\S+) s, not more than refresh_before \((\S+) s\); "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 from test_language import english_words
@@ -193,3 +194,36 @@ def test_yaml_errors_name_no_parser_tokens(text: str) -> None:
     assert "<" not in chinese and not english_words(chinese, set()), chinese
     if "indented block" in line:
         assert "check the indentation" in line and "请检查这一行及上一行的缩进" in chinese
+
+
+def _state_errors(tmp_path: Path) -> list[str]:
+    """The StateError texts state.py gives for a state.db that is a folder, is not a database, or is damaged."""
+    from pytest_apimon.state import StateError, StateStore
+
+    texts = []
+    folder = tmp_path / "a" / "state.db"
+    folder.mkdir(parents=True)
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / "state.db").write_bytes(b"not a database at all" * 100)
+    for path in (folder, tmp_path / "b" / "state.db"):
+        with pytest.raises(StateError) as caught:
+            StateStore(path)
+        texts.append(str(caught.value))
+    return texts
+
+
+def test_a_damaged_state_database_reads_in_chinese(tmp_path: Path) -> None:
+    """A fuzz campaign found the state folder warning half English in zh outputs ("cannot use the state database
+    …"): the run goes on without its memory (state.py), and the warning must say so in the report's language."""
+    texts = _state_errors(tmp_path) + [
+        f"cannot read the alert state from {tmp_path}/state.db: database disk image is malformed (the file is "
+        "damaged: move it away to start afresh; the history and alert memory will be lost)",
+        f"cannot read the run memory from {tmp_path}/state.db: Expecting value: line 1 column 1 (char 0) (the file "
+        "is damaged: move it away to start afresh; the history and alert memory will be lost)",
+        f"the state database {tmp_path}/state.db has schema version 9, newer than this pytest-apimon understands "
+        "(3): upgrade pytest-apimon",
+    ]
+    for text in texts:
+        line = localize(f"state folder {tmp_path} unusable ({text}): no history or alert policy", "zh")
+        assert not english_words(line.replace(str(tmp_path), "¤"), {"pytest-apimon"}), line
+        assert "状态" in line and str(tmp_path) in line
