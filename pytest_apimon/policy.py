@@ -535,6 +535,7 @@ def step(prev: InterfaceState | None, result: InterfaceResult, policy: AlertPoli
     s.recent = s.recent if maintenance else (s.recent + ("F" if failed else "P"))[-max(policy.flapping_window, 2):]
     changes = _changes(s.recent)
     was_down_since = s.down_since
+    was_up = s.status == UP
     _count(s, failed, policy, now)
 
     event = _breaker(s, policy, now, failed, storm_hit, result.category, maintenance)
@@ -562,7 +563,10 @@ def step(prev: InterfaceState | None, result: InterfaceResult, policy: AlertPoli
     # Down but never announced (it went down during a storm or a maintenance window) and passing now: there is
     # nothing to announce and no one to tell it recovered, so it falls through to "nothing".
     if s.status == DOWN and (s.alerted or failed):
-        if not s.alerted or was_flapping:  # first announcement, or flapping settled into "down"
+        # First announcement; flapping settled into failures while down; or down only now after a flapping
+        # announcement made while it was still up. Flapping that settles into *passes* while still down
+        # (fewer than success_threshold) is not news: RECOVERING, then RECOVERED.
+        if not s.alerted or (was_flapping and failed) or (was_up and failed):
             s.alerted, s.last_alert_at = True, now
             return decide(Kind.NEW, notify=True, since=s.down_since, runs=s.consecutive_failures)
         remind = _due(s.last_alert_at, policy.remind_every, now)
@@ -573,6 +577,10 @@ def step(prev: InterfaceState | None, result: InterfaceResult, policy: AlertPoli
                           runs=s.consecutive_failures)
         return decide(Kind.RECOVERING, notify=remind, remind=remind, since=s.down_since,
                       runs=s.consecutive_successes)
+    if s.alerted and failed:
+        # Flapping (announced) settled into failures below failure_threshold: not recovered, not down yet.
+        # `alerted` stays set so that a pass announces RECOVERED and reaching the threshold announces NEW.
+        return decide(Kind.PENDING, since=s.failing_since, runs=s.consecutive_failures)
     if s.alerted:
         s.alerted = False
         return decide(Kind.RECOVERED, notify=policy.send_on_resolved, since=was_down_since)

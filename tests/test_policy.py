@@ -142,6 +142,34 @@ def test_flapping_settles_down_is_news() -> None:
     assert kinds == [("flapping", False), ("new", True), ("ongoing", False)]
 
 
+def test_flapping_settling_into_passes_while_still_down_is_not_a_new_problem() -> None:
+    """Found by a random-sequence hunt: down, one pass starts flapping, the next pass ends it while the
+    interface is still down (success_threshold 3). That pass used to be announced as a NEW problem."""
+    sim = Sim({"success_threshold": 3, "flapping": {"changes": 2, "window": 6}})
+    got = [sim.kinds(sim.run(result("a", o))).get("user/a") for o in
+           ("passed", "failed", "failed", "failed", "failed", "passed", "passed", "passed")]
+    assert got[1] == ("new", True) and got[5] == ("flapping", True)
+    assert got[6] == ("recovering", False)  # was ("new", True) on a passing run
+    assert got[7] == ("recovered", True)
+
+
+def test_flapping_settling_into_failures_below_the_threshold_is_not_a_recovery() -> None:
+    """Flapping announced while still up (failure_threshold 3), then two failures end it: that failing run
+    used to announce RECOVERED. It is pending; reaching the threshold is the NEW problem; a pass recovers."""
+    sim = Sim({"failure_threshold": 3, "flapping": {"changes": 3, "window": 4}})
+    got = [sim.kinds(sim.run(result("a", o))).get("user/a") for o in ("passed", "failed", "passed", "failed")]
+    assert got[3] == ("flapping", True)
+    assert sim.kinds(sim.run(result("a", "failed")))["user/a"] == ("pending", False)  # was ("recovered", True)
+    assert sim.kinds(sim.run(result("a", "failed")))["user/a"] == ("new", True)
+    assert sim.kinds(sim.run(result("a")))["user/a"] == ("recovered", True)
+    # The same, ending in a pass instead: the flapping announcement is resolved once.
+    sim = Sim({"failure_threshold": 3, "flapping": {"changes": 3, "window": 4}})
+    for o in ("passed", "failed", "passed", "failed", "failed"):
+        sim.run(result("a", o))
+    assert sim.kinds(sim.run(result("a")))["user/a"] == ("recovered", True)
+    assert sim.run(result("a")).decisions == []
+
+
 def test_flapping_disabled() -> None:
     sim = Sim({"flapping": False})
     kinds = [sim.kinds(sim.run(result("a", o)))["user/a"][0] for o in ["failed", "passed"] * 4]
