@@ -507,7 +507,14 @@ def _changes(recent: str) -> int:
 
 
 def _circuit_skip(s: InterfaceState, policy: AlertPolicy, now: float, result: InterfaceResult,
-                  maintenance: bool = False) -> Decision:
+                  maintenance: bool = False, storm: bool = False) -> Decision:
+    if s.status == DOWN and not s.alerted and not maintenance and not storm:
+        # It went down inside a maintenance window (or a storm) while its circuit was open: the first run
+        # after the window is a skip, and the news must not wait for the next half-open probe.
+        s.alerted, s.last_alert_at = True, now
+        return Decision(s.key, s.service, Kind.NEW, notify=True, since=s.down_since, runs=s.consecutive_failures,
+                        breaker=OPEN, open_since=s.open_since, next_probe_at=s.next_probe_at,
+                        circuit_skipped=True, result=result)
     remind = s.alerted and not maintenance and _due(s.last_alert_at, policy.remind_every, now)
     if remind:
         s.last_alert_at = now
@@ -526,7 +533,8 @@ def step(prev: InterfaceState | None, result: InterfaceResult, policy: AlertPoli
     s.pool = result.pool or s.pool
     if result.outcome == Outcome.SKIPPED:
         # An open circuit stays listed (with reminders); any other skip leaves the memory alone.
-        return s, (_circuit_skip(s, policy, now, result, maintenance) if s.breaker == OPEN else None)
+        return s, (_circuit_skip(s, policy, now, result, maintenance, storm)
+                   if s.breaker == OPEN else None)
     failed = result.outcome == Outcome.FAILED
     if failed:
         s.last_category = result.category
@@ -535,7 +543,6 @@ def step(prev: InterfaceState | None, result: InterfaceResult, policy: AlertPoli
     s.recent = s.recent if maintenance else (s.recent + ("F" if failed else "P"))[-max(policy.flapping_window, 2):]
     changes = _changes(s.recent)
     was_down_since = s.down_since
-    was_up = s.status == UP
     _count(s, failed, policy, now)
 
     event = _breaker(s, policy, now, failed, storm_hit, result.category, maintenance)
@@ -563,10 +570,9 @@ def step(prev: InterfaceState | None, result: InterfaceResult, policy: AlertPoli
     # Down but never announced (it went down during a storm or a maintenance window) and passing now: there is
     # nothing to announce and no one to tell it recovered, so it falls through to "nothing".
     if s.status == DOWN and (s.alerted or failed):
-        # First announcement; flapping settled into failures while down; or down only now after a flapping
-        # announcement made while it was still up. Flapping that settles into *passes* while still down
-        # (fewer than success_threshold) is not news: RECOVERING, then RECOVERED.
-        if not s.alerted or (was_flapping and failed) or (was_up and failed):
+        # First announcement, or flapping settled into failures while down. Flapping that settles into
+        # *passes* while still down (fewer than success_threshold) is not news: RECOVERING, then RECOVERED.
+        if not s.alerted or (was_flapping and failed):
             s.alerted, s.last_alert_at = True, now
             return decide(Kind.NEW, notify=True, since=s.down_since, runs=s.consecutive_failures)
         remind = _due(s.last_alert_at, policy.remind_every, now)
@@ -578,8 +584,9 @@ def step(prev: InterfaceState | None, result: InterfaceResult, policy: AlertPoli
         return decide(Kind.RECOVERING, notify=remind, remind=remind, since=s.down_since,
                       runs=s.consecutive_successes)
     if s.alerted and failed:
-        # Flapping (announced) settled into failures below failure_threshold: not recovered, not down yet.
-        # `alerted` stays set so that a pass announces RECOVERED and reaching the threshold announces NEW.
+        # An announced problem (flapping that settled into failures below failure_threshold, or a recovery
+        # inside a maintenance window that fails again after it) is failing: never RECOVERED. The
+        # announcement stays open: a pass resolves it, reaching the threshold continues it as ONGOING.
         return decide(Kind.PENDING, since=s.failing_since, runs=s.consecutive_failures)
     if s.alerted:
         s.alerted = False

@@ -155,12 +155,14 @@ def test_flapping_settling_into_passes_while_still_down_is_not_a_new_problem() -
 
 def test_flapping_settling_into_failures_below_the_threshold_is_not_a_recovery() -> None:
     """Flapping announced while still up (failure_threshold 3), then two failures end it: that failing run
-    used to announce RECOVERED. It is pending; reaching the threshold is the NEW problem; a pass recovers."""
+    used to announce RECOVERED. It is pending; reaching the threshold continues the announced problem (no
+    second NEW for one announcement); a pass recovers."""
     sim = Sim({"failure_threshold": 3, "flapping": {"changes": 3, "window": 4}})
     got = [sim.kinds(sim.run(result("a", o))).get("user/a") for o in ("passed", "failed", "passed", "failed")]
     assert got[3] == ("flapping", True)
     assert sim.kinds(sim.run(result("a", "failed")))["user/a"] == ("pending", False)  # was ("recovered", True)
-    assert sim.kinds(sim.run(result("a", "failed")))["user/a"] == ("new", True)
+    assert sim.kinds(sim.run(result("a", "failed")))["user/a"] == ("ongoing", False)
+    assert sim.states["user/a"].status == DOWN and sim.states["user/a"].alerted
     assert sim.kinds(sim.run(result("a")))["user/a"] == ("recovered", True)
     # The same, ending in a pass instead: the flapping announcement is resolved once.
     sim = Sim({"failure_threshold": 3, "flapping": {"changes": 3, "window": 4}})

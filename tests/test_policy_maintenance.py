@@ -176,3 +176,37 @@ def test_slow_settings_per_service_and_errors() -> None:
         parse_policy({"slow_threshold": -1})
     with pytest.raises(ConfigError, match=r"normal_threshold: expected a whole number >= 1"):
         parse_policy(None, None, {"user": {"normal_threshold": 0}})
+
+
+def test_recovered_inside_the_window_then_failing_after_it_is_neither_recovered_nor_new_again() -> None:
+    """Announced down, passes inside the window (the recovery is held), fails again after it: the failing
+    runs are not a RECOVERED (failure_threshold 2 left it 'up' for one run) and not a second NEW."""
+    sim = Sim({"failure_threshold": 2})
+    for _ in range(2):
+        sim.run(result("a", "failed"))
+    assert notified(sim.run(result("a", "failed"))) == [] and sim.states["user/a"].alerted
+    for _ in range(2):
+        sim.run(result("a"), maintenance=WINDOW)
+    assert sim.states["user/a"].status == UP and sim.states["user/a"].alerted  # held until the window ends
+    v = sim.run(result("a", "failed"))
+    assert (v.decision("user/a").kind, notified(v)) == (Kind.PENDING, [])  # was a RECOVERED on a failure
+    v = sim.run(result("a", "failed"))
+    assert v.decision("user/a").kind is Kind.ONGOING  # the announcement is still open: at most a reminder
+    assert ("user/a", "new") not in notified(v)
+    assert notified(sim.run(result("a"))) == [("user/a", "recovered")]
+
+
+def test_down_inside_the_window_with_its_circuit_open_is_new_on_the_first_skip_after_it() -> None:
+    """The circuit opened before the interface counted as down (breaker.failures 1 < failure_threshold 2),
+    the failure that made it down was inside the window: the first run after the window skips it (circuit
+    open), and used to stay silent until the next half-open probe. It is the NEW problem there."""
+    sim = Sim({"failure_threshold": 2}, breaker={"failures": 1, "cooldown": "1h"})
+    sim.run(result("a", "failed"))
+    assert sim.states["user/a"].breaker == OPEN and sim.states["user/a"].status == UP
+    sim.now += 3600  # past the cooldown: the half-open probe runs inside the window and fails
+    v = sim.run(result("a", "failed"), maintenance=WINDOW)
+    assert sim.states["user/a"].status == DOWN and not sim.states["user/a"].alerted and notified(v) == []
+    v = sim.run(result("a", "skipped"))  # circuit open: not checked, known down
+    d = v.decision("user/a")
+    assert (d.kind, d.notify, d.circuit_skipped) == (Kind.NEW, True, True)
+    assert notified(sim.run(result("a", "skipped"))) == []  # once
