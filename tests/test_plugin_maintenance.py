@@ -115,3 +115,38 @@ def test_slow_alert_after_threshold_once_never_mentions(pytester, local_server) 
         _slow_pool(pytester, 60_000)
         pytester.runpytest("--apimon", "pool", *extra).assert_outcomes(passed=2)
         assert len(messages(fake)) == 2 and "响应恢复正常" in messages(fake)[1]
+
+
+def test_down_inside_the_window_behind_an_open_circuit_is_announced_after_it(
+        pytester, local_server: LocalServer, monkeypatch) -> None:
+    """The circuit opens on the first failure (breaker.failures 1), the interface counts as down only at the
+    second (failure_threshold 2), checked inside the window. The first run after the window skips it (its
+    circuit still cooling down): the alert policy said nothing until the next half-open probe, and only the
+    robot's safety net (alerts._untold) sent it, headed as a digest of problems still open that no one had
+    heard of."""
+    orders = Toggle(local_server, "/svc/orders")
+    Toggle(local_server, "/svc/health")
+    orders.up = False
+    t = time.time()
+    with FakeWeCom() as fake:
+        workspace(pytester, local_server, fake.base_url, extra=f"""
+        alerts: {{failure_threshold: 2}}
+        breaker: {{failures: 1, cooldown: 10h}}
+        maintenance:
+          - name: 机房割接
+            start: "{_iso(t + 3600)}"
+            end: "{_iso(t + 7200)}"
+        """)
+        pytester.runpytest("--apimon", "pool").assert_outcomes(passed=1, failed=1)  # pending, circuit opens
+        monkeypatch.setattr(Memory, "clock", staticmethod(lambda: time.time() + 5400))  # inside the window
+        pytester.runpytest("--apimon", "pool", "--apimon-no-breaker").assert_outcomes(passed=1, failed=1)
+        assert messages(fake) == []  # down now, held by the window
+        monkeypatch.setattr(Memory, "clock", staticmethod(lambda: time.time() + 9000))  # over, still cooling
+        result = pytester.runpytest("--apimon", "pool")
+        result.assert_outcomes(passed=1, skipped=1)
+        assert local_server.count("/svc/orders") == 2
+        sent = messages(fake)
+        assert len(sent) == 1 and "新告警" in sent[0] and "订单查询" in sent[0], sent
+        assert "全部通过" not in sent[0] and "维护中" not in sent[0]
+        # Told as the new problem it is, not as a summary of problems still open (which no one had heard of).
+        assert "**触发原因**：新问题（1）" in sent[0] and "仍未恢复" not in sent[0]
