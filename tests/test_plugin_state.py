@@ -133,3 +133,25 @@ def test_unusable_state_folder_still_checks_everything(pytester, local_server) -
         result = pytester.runpytest("--apimon", "pool")
     result.assert_outcomes(passed=2)
     result.stdout.fnmatch_lines(["*警告：状态目录*不可用*"])
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "a -k/-m/--deselect subset run that passes sends '接口巡检：全部通过 · 共 1 个接口' (send_on: always or "
+    "failure with a cert/slow news) while an interface outside the subset is announced down with an open "
+    "incident; title() and the first screen only see the run's own results. Wanted: the title never says "
+    "全部通过 and a line names the announced-down interfaces not checked this run (本次未检查)."))
+def test_a_subset_run_never_says_all_passed_while_an_unchecked_interface_is_down(pytester, local_server) -> None:
+    orders = Toggle(local_server, "/svc/orders")
+    Toggle(local_server, "/svc/health")
+    orders.up = False
+    with FakeWeCom() as fake:
+        workspace(pytester, local_server, fake.base_url)
+        config = pytester.path / "config.yaml"
+        config.write_text(config.read_text(encoding="utf-8").replace("send_on: change", "send_on: always"),
+                          encoding="utf-8")
+        pytester.runpytest("--apimon", "pool").assert_outcomes(passed=1, failed=1)
+        assert "新告警" in messages(fake)[-1] and "订单查询" in messages(fake)[-1]
+        pytester.runpytest("--apimon", "pool", "-k", "health").assert_outcomes(passed=1)  # orders not selected
+        sent = messages(fake)
+        assert len(sent) == 2
+        assert "全部通过" not in sent[1] and "订单查询" in sent[1]
