@@ -539,8 +539,11 @@ def step(prev: InterfaceState | None, result: InterfaceResult, policy: AlertPoli
     if failed:
         s.last_category = result.category
     storm_hit = storm and failed and result.category in STORM_CATEGORIES
-    # Planned restarts are not flapping: a maintenance window's outcomes stay out of the history.
-    s.recent = s.recent if maintenance else (s.recent + ("F" if failed else "P"))[-max(policy.flapping_window, 2):]
+    # Planned restarts are not flapping: a maintenance window's outcomes stay out of the history. Nor is a
+    # storm (the monitor's own network): its failures say nothing about the interface, and counting them made
+    # every interface of the pool "flapping" after a storm or two.
+    s.recent = s.recent if maintenance or storm_hit else \
+        (s.recent + ("F" if failed else "P"))[-max(policy.flapping_window, 2):]
     changes = _changes(s.recent)
     was_down_since = s.down_since
     _count(s, failed, policy, now)
