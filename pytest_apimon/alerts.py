@@ -140,11 +140,12 @@ def shard_verdict(gap: ShardGap, lang: str, unchecked: int | None, failed: int) 
 
 
 def title(run: RunResult, lang: str, config_title: str | None = None, found: list[Trigger] | None = None, *,
-          shards: ShardGap | None = None, unchecked: int | None = None) -> str:
+          shards: ShardGap | None = None, unchecked: int | None = None, elsewhere: int = 0) -> str:
     """'【prod】接口巡检：3 个失败'. Never "all passed" while something is down (circuit-open ones count), and
     a run with nothing down says what made it worth a message (flapping, recovery) instead. A merge with
     missing shards (or their return) says so first (shard_verdict), then a run that ended without checking
-    some interfaces (InterfaceResult.unchecked: "monitoring incomplete")."""
+    some interfaces (InterfaceResult.unchecked: "monitoring incomplete"). `elsewhere`: interfaces announced down
+    that this run did not select (a -k/-m subset): a passing subset is not "all passed"."""
     stats = compute_stats(run)
     name = config_title or ("接口巡检" if lang == "zh" else "API monitor")
     zh = lang == "zh"
@@ -171,6 +172,8 @@ def title(run: RunResult, lang: str, config_title: str | None = None, found: lis
             f"{news['slow_cleared']} back to normal speed"
     elif news.get("digest"):  # e.g. RECOVERING: passing now, not yet back up after success_threshold
         verdict = f"{news['digest']} 个未恢复" if zh else f"{news['digest']} not yet recovered"
+    elif elsewhere:
+        verdict = say("subset.verdict", lang, n=stats.total, down=elsewhere)
     elif "cert" in news:  # a warning, not a failure: every check passed
         verdict = "全部通过，证书即将过期" if zh else "all passed, a certificate expires soon"
     else:
@@ -272,8 +275,9 @@ def build_notification(run: RunResult, config: Config, lang: str, redactor: Reda
         unchecked = None if shards is None or shards.report is None else (
             shards.report.unchecked if services is None or not shards.report.by_service
             else sum(n for svc, n in shards.report.by_service.items() if svc in services))
+        elsewhere = sum(1 for svc in (ex.down_elsewhere.values() if ex else ()) if services is None or svc in services)
         heading = redactor.text(title(view, lang, config.report.title, seen, shards=shards,
-                                      unchecked=unchecked))  # heads every continuation part
+                                      unchecked=unchecked, elsewhere=elsewhere))  # heads every continuation part
         failed = [r for r in view.results if is_down(r)]
         owners, alerting = owners_to_mention(failed, ex, config.notify)
         mine = replace(ex or Extras(), trigger=trigger_line(seen, lang, services))
@@ -673,6 +677,7 @@ def finish(run: RunResult, config: Config, lang: str, redactor: Redactor, memory
     extras = build_extras(run, verdict, store, lang, config.report.status_page_url, ledger)
     _shard_lead(extras, gap, lang, run.finished_at)
     _incomplete_lead(extras, unchecked, lang, lost, run.finished_at)
+    _down_elsewhere(extras, run, verdict, pools, lang)
     cert_due = _certificates(run, config, extras, store, dry_run=dry_run)
     outcome = AlertOutcome()
     notifiers = build_notifiers(settings, config.state_path / "outbox")
@@ -731,6 +736,7 @@ def finish(run: RunResult, config: Config, lang: str, redactor: Redactor, memory
         notify_extras = build_extras(run, verdict, store, notify_lang, config.report.status_page_url, ledger)
         _shard_lead(notify_extras, gap, notify_lang, run.finished_at)
         _incomplete_lead(notify_extras, unchecked, notify_lang, lost, run.finished_at)
+        _down_elsewhere(notify_extras, run, verdict, pools, notify_lang)
     # A robot hears of a certificate at most once a day (certs.due); the report files list every warning.
     notify_extras = replace(notify_extras, certificates=extras.certificates, cert_warnings=cert_due)
     found = _with_certificates(triggers(verdict, "digest" if mode == "new-robot" else mode, settings.send_on),
@@ -812,6 +818,28 @@ def _incomplete_lead(extras: Extras, unchecked: list[InterfaceResult], lang: str
     if lost is not None and lost.what == "incomplete_reminder":
         line += say("shards.reminder", lang)
     extras.lead.append(line)
+
+
+def _down_elsewhere(extras: Extras, run: RunResult, verdict: Verdict | None, pools: Collection[str] | None,
+                    lang: str) -> None:
+    """The interfaces announced down (an open alert) that this run has no result for (a -k/-m/--lf subset):
+    not checked is not healthy, so the title never says "all passed" and each service's robots read which
+    ones (one note per service, at most 5 names)."""
+    if verdict is None:
+        return
+    seen = {interface_key(r) for r in run.results}
+    for key, state in sorted(verdict.states.items()):
+        if state.alerted and state.status == DOWN and key not in seen and (
+                pools is None or not state.pool or state.pool in pools):
+            extras.down_elsewhere[key] = state.service
+    by_service: dict[str, list[str]] = {}
+    for key, service in extras.down_elsewhere.items():
+        by_service.setdefault(service, []).append(key)
+    for service, keys in by_service.items():
+        names = "、".join(keys[:5]) if lang == "zh" else ", ".join(keys[:5])
+        names += f" 等 {len(keys)} 个" if lang == "zh" and len(keys) > 5 else \
+            f" and {len(keys) - 5} more" if len(keys) > 5 else ""
+        extras.service_notes.append((service, say("subset.note", lang, names=names)))
 
 
 def certificate_statuses(run: RunResult, config: Config) -> list[CertStatus]:

@@ -407,6 +407,10 @@ PHRASES: dict[str, tuple[str, str]] = {
     "shards.lead_back": ("每个分片都已上报结果（缺失自 {since} 起）",
                          "every shard reported results again (missing since {since})"),
     "shards.held": ("；分片 {shards} 仍未上报（已通知过）", "; shard {shards} still missing (already announced)"),
+    # a -k/-m/--lf subset run: announced-down interfaces it did not select (alerts._down_elsewhere, alerts.title)
+    "subset.verdict": ("所选 {n} 个接口通过，另有 {down} 个故障未恢复（本次未检查）",
+                       "{n} selected passed, {down} still down (not checked this run)"),
+    "subset.note": ("故障未恢复（本次未选中，未检查）：{names}", "still down, not selected this run: {names}"),
     # a run that ended without checking some collected interfaces (a lost xdist worker; collector.py, alerts.title)
     "incomplete.verdict": ("监控不完整：{n} 个接口未检查", "monitoring incomplete: {n} interface(s) not checked"),
     "incomplete.lead": ("{n} 个接口未检查：{why}；未检查的接口保持原有告警状态",

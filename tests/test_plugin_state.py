@@ -135,12 +135,9 @@ def test_unusable_state_folder_still_checks_everything(pytester, local_server) -
     result.stdout.fnmatch_lines(["*警告：状态目录*不可用*"])
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "a -k/-m/--deselect subset run that passes sends '接口巡检：全部通过 · 共 1 个接口' (send_on: always or "
-    "failure with a cert/slow news) while an interface outside the subset is announced down with an open "
-    "incident; title() and the first screen only see the run's own results. Wanted: the title never says "
-    "全部通过 and a line names the announced-down interfaces not checked this run (本次未检查)."))
 def test_a_subset_run_never_says_all_passed_while_an_unchecked_interface_is_down(pytester, local_server) -> None:
+    """Run 1 (the whole pool) announces svc/订单查询 down; run 2 is `-k health` under send_on: always. It used
+    to send '【default】接口巡检：全部通过 / 共 1 个接口' while the incident was still open."""
     orders = Toggle(local_server, "/svc/orders")
     Toggle(local_server, "/svc/health")
     orders.up = False
@@ -155,3 +152,9 @@ def test_a_subset_run_never_says_all_passed_while_an_unchecked_interface_is_down
         sent = messages(fake)
         assert len(sent) == 2
         assert "全部通过" not in sent[1] and "订单查询" in sent[1]
+        first = sent[1].splitlines()
+        assert first[0] == "**【default】接口巡检：所选 1 个接口通过，另有 1 个故障未恢复（本次未检查）**"
+        assert "> 故障未恢复（本次未选中，未检查）：svc/订单查询" in first
+        orders.up = True
+        pytester.runpytest("--apimon", "pool").assert_outcomes(passed=2)  # the whole pool again: recovered
+        assert "已恢复" in messages(fake)[-1] and "本次未检查" not in messages(fake)[-1]
