@@ -254,7 +254,8 @@ def build_notification(run: RunResult, config: Config, lang: str, redactor: Reda
                        extras: Extras | None = None, found: list[Trigger] | None = None, *,
                        verdict: Verdict | None = None, ledger: Ledger | None = None,
                        mode: str = "full", cert_due: Collection[CertStatus] = (),
-                       shards: ShardGap | None = None, lost: UncheckedGap | None = None) -> Notification:
+                       shards: ShardGap | None = None, lost: UncheckedGap | None = None,
+                       elsewhere: Mapping[str, str] | None = None) -> Notification:
     """The run's report as a Notification, with a `route` that gives each robot its own view.
 
     A robot's view holds only its services (all for a catch-all robot). It is sent when it has news for that
@@ -264,6 +265,7 @@ def build_notification(run: RunResult, config: Config, lang: str, redactor: Reda
     news of missing shards (`shards`, policy.shard_step) that left one of its services unchecked (every robot
     when that is unknown), or news of interfaces the run left unchecked (`lost`, policy.unchecked_step; without
     alert memory every run that left one of its services unchecked).
+    elsewhere: {key: service} of the interfaces announced down that the run did not check (down_elsewhere).
     mode: 'full' | 'digest' (only ongoing problems: first screen only) | 'none'.
     The first message of every view is its first screen (report.render_first_screen); `markdown` (the
     attachment / legacy layout) is the full report with the trigger line, or the digest.
@@ -275,9 +277,10 @@ def build_notification(run: RunResult, config: Config, lang: str, redactor: Reda
         unchecked = None if shards is None or shards.report is None else (
             shards.report.unchecked if services is None or not shards.report.by_service
             else sum(n for svc, n in shards.report.by_service.items() if svc in services))
-        elsewhere = sum(1 for svc in (ex.down_elsewhere.values() if ex else ()) if services is None or svc in services)
-        heading = redactor.text(title(view, lang, config.report.title, seen, shards=shards,
-                                      unchecked=unchecked, elsewhere=elsewhere))  # heads every continuation part
+        # The heading heads every continuation part.
+        heading = redactor.text(title(view, lang, config.report.title, seen, shards=shards, unchecked=unchecked,
+                                      elsewhere=sum(1 for svc in (elsewhere or {}).values()
+                                                    if services is None or svc in services)))
         failed = [r for r in view.results if is_down(r)]
         owners, alerting = owners_to_mention(failed, ex, config.notify)
         mine = replace(ex or Extras(), trigger=trigger_line(seen, lang, services))
@@ -370,13 +373,17 @@ def build_notification(run: RunResult, config: Config, lang: str, redactor: Reda
             ex.reminded.discard(nodeid)
         return make(view, ex, scoped)
 
-    # Incidents that were closed this run, and the robots told about them (for RECOVERED routing).
-    told_ids: dict[str, set[str]] = {}
-    if ledger is not None:
-        for inc in ledger.closing:
-            for target in inc.told:
-                told_ids.setdefault(target, set()).add(inc.id)
+    told_ids = _told_ids(ledger)
     return replace(make(run), scope=scope, route=route)
+
+
+def _told_ids(ledger: Ledger | None) -> dict[str, set[str]]:
+    """{robot: ids of the incidents closed this run that it was told about} (for RECOVERED routing)."""
+    out: dict[str, set[str]] = {}
+    for inc in ledger.closing if ledger is not None else ():
+        for target in inc.told:
+            out.setdefault(target, set()).add(inc.id)
+    return out
 
 
 def _lost_for(run: RunResult, lost: UncheckedGap | None, verdict: Verdict | None, mine: Callable[[str], bool],
@@ -677,7 +684,8 @@ def finish(run: RunResult, config: Config, lang: str, redactor: Redactor, memory
     extras = build_extras(run, verdict, store, lang, config.report.status_page_url, ledger)
     _shard_lead(extras, gap, lang, run.finished_at)
     _incomplete_lead(extras, unchecked, lang, lost, run.finished_at)
-    _down_elsewhere(extras, run, verdict, pools, lang)
+    elsewhere = down_elsewhere(run, verdict, pools)
+    _elsewhere_notes(extras, elsewhere, lang)
     cert_due = _certificates(run, config, extras, store, dry_run=dry_run)
     outcome = AlertOutcome()
     notifiers = build_notifiers(settings, config.state_path / "outbox")
@@ -736,7 +744,7 @@ def finish(run: RunResult, config: Config, lang: str, redactor: Redactor, memory
         notify_extras = build_extras(run, verdict, store, notify_lang, config.report.status_page_url, ledger)
         _shard_lead(notify_extras, gap, notify_lang, run.finished_at)
         _incomplete_lead(notify_extras, unchecked, notify_lang, lost, run.finished_at)
-        _down_elsewhere(notify_extras, run, verdict, pools, notify_lang)
+        _elsewhere_notes(notify_extras, elsewhere, notify_lang)
     # A robot hears of a certificate at most once a day (certs.due); the report files list every warning.
     notify_extras = replace(notify_extras, certificates=extras.certificates, cert_warnings=cert_due)
     found = _with_certificates(triggers(verdict, "digest" if mode == "new-robot" else mode, settings.send_on),
@@ -747,7 +755,7 @@ def finish(run: RunResult, config: Config, lang: str, redactor: Redactor, memory
         found = [Trigger("incomplete"), *(t for t in found if t.what != "always")]
     notification = build_notification(run, config, notify_lang, redactor, notify_extras, found, verdict=verdict,
                                       ledger=ledger, mode="none" if mode == "new-robot" else mode,
-                                      cert_due=cert_due, shards=gap, lost=lost)
+                                      cert_due=cert_due, shards=gap, lost=lost, elsewhere=elsewhere)
     if dry_run:
         if not notifiers:
             outcome.reason = say("reason.no_robot_dry", lang) + "\n\n" + notification.markdown
@@ -820,25 +828,29 @@ def _incomplete_lead(extras: Extras, unchecked: list[InterfaceResult], lang: str
     extras.lead.append(line)
 
 
-def _down_elsewhere(extras: Extras, run: RunResult, verdict: Verdict | None, pools: Collection[str] | None,
-                    lang: str) -> None:
-    """The interfaces announced down (an open alert) that this run has no result for (a -k/-m/--lf subset):
-    not checked is not healthy, so the title never says "all passed" and each service's robots read which
-    ones (one note per service, at most 5 names)."""
+def down_elsewhere(run: RunResult, verdict: Verdict | None, pools: Collection[str] | None) -> dict[str, str]:
+    """{key: service} of the interfaces announced down (an open alert) that this run has no result for (a
+    -k/-m/--lf subset), in the run's pools. Not checked is not healthy: the title never says "all passed"."""
     if verdict is None:
-        return
+        return {}
     seen = {interface_key(r) for r in run.results}
+    out = {}
     for key, state in sorted(verdict.states.items()):
-        if state.alerted and state.status == DOWN and key not in seen and (
-                pools is None or not state.pool or state.pool in pools):
-            extras.down_elsewhere[key] = state.service
+        in_pools = pools is None or not state.pool or state.pool in pools
+        if in_pools and state.alerted and state.status == DOWN and key not in seen:
+            out[key] = state.service
+    return out
+
+
+def _elsewhere_notes(extras: Extras, elsewhere: Mapping[str, str], lang: str) -> None:
+    """One line per service of `elsewhere` (down_elsewhere), for that service's robots: at most 5 names."""
     by_service: dict[str, list[str]] = {}
-    for key, service in extras.down_elsewhere.items():
+    for key, service in elsewhere.items():
         by_service.setdefault(service, []).append(key)
     for service, keys in by_service.items():
-        names = "、".join(keys[:5]) if lang == "zh" else ", ".join(keys[:5])
-        names += f" 等 {len(keys)} 个" if lang == "zh" and len(keys) > 5 else \
-            f" and {len(keys) - 5} more" if len(keys) > 5 else ""
+        names = ("、" if lang == "zh" else ", ").join(keys[:5])
+        if len(keys) > 5:
+            names += f" 等 {len(keys)} 个" if lang == "zh" else f" and {len(keys) - 5} more"
         extras.service_notes.append((service, say("subset.note", lang, names=names)))
 
 

@@ -586,12 +586,10 @@ def step(prev: InterfaceState | None, result: InterfaceResult, policy: AlertPoli
                           runs=s.consecutive_failures)
         return decide(Kind.RECOVERING, notify=remind, remind=remind, since=s.down_since,
                       runs=s.consecutive_successes)
-    if s.alerted and failed:
-        # An announced problem (flapping that settled into failures below failure_threshold, or a recovery
-        # inside a maintenance window that fails again after it) is failing: never RECOVERED. The
-        # announcement stays open: a pass resolves it, reaching the threshold continues it as ONGOING.
-        return decide(Kind.PENDING, since=s.failing_since, runs=s.consecutive_failures)
-    if s.alerted:
+    # An announced problem failing below failure_threshold (flapping that settled into failures, or a recovery
+    # held by a maintenance window that fails again after it) is never RECOVERED: it is PENDING below, and
+    # the announcement stays open (a pass resolves it, reaching the threshold continues it as ONGOING).
+    if s.alerted and not failed:
         s.alerted = False
         return decide(Kind.RECOVERED, notify=policy.send_on_resolved, since=was_down_since)
     if failed:

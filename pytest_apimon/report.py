@@ -110,8 +110,6 @@ class Extras:
     # cert_warn_days left; in a robot message only those not warned about within the last day).
     certificates: list[CertStatus] = field(default_factory=list)
     cert_warnings: list[CertStatus] = field(default_factory=list)
-    # Announced-down interfaces this run did not check (a -k/-m subset): key -> service. Never "all passed".
-    down_elsewhere: dict[str, str] = field(default_factory=dict)
 
 
 def _t(key: str, lang: str, **kw: Any) -> str:
