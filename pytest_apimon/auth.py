@@ -74,6 +74,7 @@ _UNREACHABLE_PHRASES = {
     ("network", "reset"): "dropped the connection",
     ("network", "other"): "could not be reached",
     ("timeout", "connect"): "did not accept a connection in time",
+    ("timeout", "write"): "did not read the request in time",
     ("timeout", "read"): "did not answer in time",
     ("timeout", "total"): "did not answer in time",
 }

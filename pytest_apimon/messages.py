@@ -43,6 +43,7 @@ _UNREACHABLE = {
     "dropped the connection": "连接被断开",
     "could not be reached": "无法连接",
     "did not accept a connection in time": "连接超时",
+    "did not read the request in time": "未及时读取请求（发送超时）",
     "did not answer in time": "响应超时",
 }
 
@@ -123,6 +124,8 @@ _rule(r"no lifetime in seconds at '(.*)' \(expires_in_path\)", r"「\1」处没�
 _rule(r"DNS lookup failed for (.*)", r"域名解析失败：\1")
 _rule(r"connection refused by (.*)", r"连接被拒绝：\1")
 _rule(r"no connection to (.*) within (\S+) s", r"\2 秒内无法连接 \1")
+_rule(r"TLS handshake with (.*) not completed within (\S+) s", r"\2 秒内未能与 \1 完成 TLS 握手")
+_rule(r"could not send the request to (.*) within (\S+) s \(write timeout\)", r"\2 秒内未能把请求发送给 \1（发送超时）")
 _rule(r"no data from (.*) for (\S+) s \(read timeout\)", r"\1 在 \2 秒内没有返回数据（读取超时）")
 _rule(r"no complete response within (\S+) s \(total deadline\)", r"\1 秒内没有完整响应（总超时）")
 _rule(r"TLS error: (.*)", lambda m: f"TLS 错误：{zh(m.group(1))}")

@@ -70,7 +70,8 @@ _REQUEST_BODY_EXCERPT = 2048 + 4096
 class ProbeError:
     # "response": the server answered but the response cannot be read (not a transport fault: not retried).
     kind: str  # "timeout" | "network" | "response" | "redirects" | "invalid_url" | "other"
-    # timeout: connect|read|total; network: dns|refused|reset|tls|proxy|other;
+    # timeout: connect (TCP, TLS handshake) | write (sending the request) | read | total;
+    # network: dns|refused|reset|tls|proxy|other;
     # response: decode (Content-Encoding) | headers (too many / too long) | chunked | status_line
     sub: str
     message: str  # short human text, no secrets added by us
@@ -346,7 +347,9 @@ class _GuardMixin:
             guard.attach(self)  # type: ignore[arg-type]
         self._apimon_served = 0  # requests answered on this connection since it was opened
         _local.reused = False  # whatever fails while connecting failed on a fresh connection
+        _local.phase = "connect"  # TCP connect, proxy tunnel, TLS handshake (see _map_error)
         super().connect()  # type: ignore[misc]
+        _local.phase = "send"  # connected: next comes the request (http.client connects from inside request())
         self._apimon_sock = self.sock  # type: ignore[attr-defined]
         if isinstance(self, HTTPSConnection):
             self._apimon_not_after = certs.peer_not_after(self.sock)
@@ -401,7 +404,9 @@ class _GuardMixin:
         _local.fresh_only = False
         _local.reused = reused
         _local.response_started = False
+        _local.phase = "send"
         super().request(method, url, *args, **kwargs)  # type: ignore[misc]
+        _local.phase = "wait"  # the request is out: what times out now is the wait for the answer
         self._apimon_served = getattr(self, "_apimon_served", 0) + 1
 
 
@@ -710,6 +715,7 @@ def send(session: requests.Session, req: Request) -> Exchange:
     guard = _DeadlineGuard(req.timeout + _GRACE_S, req.timeout, req.connect_timeout)
     _local.guard = guard
     _local.fresh_only = _local.reused = _local.response_started = False
+    _local.phase = None
     resp: requests.Response | None = None
     complete = False
     start = time.perf_counter()
@@ -929,11 +935,22 @@ def _map_error(exc: BaseException, *, fired: bool, req: Request, url: str, max_r
         return ProbeError("network", "refused", f"connection refused by {host}")
     # NewConnectionError subclasses ConnectTimeoutError but means "could not connect" (refused, ...).
     connect_to = any(isinstance(e, u3.ConnectTimeoutError) and not isinstance(e, u3.NewConnectionError) for e in chain)
+    connect_s = _fmt_s(min(req.connect_timeout, req.timeout))
     if connect_to or _first(chain, requests.ConnectTimeout):
-        return ProbeError(
-            "timeout", "connect", f"no connection to {host} within {_fmt_s(min(req.connect_timeout, req.timeout))} s"
-        )
-    if _first(chain, requests.ReadTimeout, u3.ReadTimeoutError, TimeoutError):
+        return ProbeError("timeout", "connect", f"no connection to {host} within {connect_s} s")
+    timed_out = _first(chain, requests.ReadTimeout, u3.ReadTimeoutError, TimeoutError)
+    phase = getattr(_local, "phase", None)
+    # urllib3 reports a TLS handshake that stalls as a *read* timeout (connectionpool._make_request) and a request
+    # it cannot send as "Connection aborted."; both run under the connect timeout, not the read timeout, so the
+    # thread-local phase (set by _GuardMixin) says which one it was.
+    if timed_out is not None and phase == "connect":
+        if any("handshake" in str(e) for e in chain):
+            return ProbeError("timeout", "connect", f"TLS handshake with {host} not completed within {connect_s} s")
+        return ProbeError("timeout", "connect", f"no connection to {host} within {connect_s} s")
+    if timed_out is not None and phase == "send":
+        return ProbeError("timeout", "write",
+                          f"could not send the request to {host} within {connect_s} s (write timeout)")
+    if timed_out is not None:
         return ProbeError("timeout", "read", f"no data from {host} for {_fmt_s(req.timeout)} s (read timeout)")
     tls = _first(chain, ssl.SSLError)
     if tls is not None or _first(chain, requests.exceptions.SSLError, u3.SSLError):
