@@ -21,7 +21,7 @@ from . import certs
 from .auth import LoginFailed, SessionAuth, Token, TokenManager
 from .categories import Category, Outcome
 from .classify import Classification, classify, retry_after
-from .config import Config
+from .config import Config, LoginAuth, OAuth2Auth
 from .documents import Interface
 from .errors import ApimonError
 from .origins import OriginCookiePolicy, allowed, basic_credentials, host_port, split_userinfo
@@ -60,6 +60,7 @@ class Engine:
         self._sessions: dict[str, requests.Session] = {}
         self._lock = threading.Lock()
         self.clock: Callable[[], float] = time.time  # "now" for certificate expiry; tests inject one
+        self._token_cache = token_cache
         # token_cache: shared with the other workers (and later runs); run_id: the same in every worker.
         self.tokens = TokenManager(config, self.session, self.redactor, cache=token_cache, run_id=run_id)
 
@@ -82,6 +83,23 @@ class Engine:
 
     def timeout_for(self, itf: Interface) -> float:
         return itf.timeout or self.config.service(itf.service).timeout or self.config.defaults.timeout
+
+    def attempt_budget(self, itf: Interface) -> float:
+        """Seconds one check() of `itf` may take while every request in it keeps its own deadline: the base of the
+        hang guards (runner.Runner's `deadline`, the pytest-timeout marker of retries.add_markers).
+
+        Twice the request's deadline (the request, and its resend after a 401), and for an interface that sends
+        a login or OAuth2 token, twice (the first token, the refreshed one) the login's own deadline (its auth
+        service's `timeout`, which may be longer than the interface's) plus the wait for another thread's or
+        process's login of that service. A budget shorter than that called a login that was merely slow to
+        time out "the check hung (hang guard)" instead of reporting the login's timeout."""
+        request = self.timeout_for(itf)
+        service = self.auth_service(itf)
+        if service is None or not isinstance(self.config.service(service).auth, LoginAuth | OAuth2Auth):
+            return 2 * request
+        login = self.config.service(service).timeout or self.config.defaults.timeout
+        other = max(login, self._token_cache.lock_timeout if self._token_cache is not None else 0.0)
+        return 2 * (request + login + other)
 
     def build_request(self, itf: Interface) -> Request:
         """The resolved request. ValueError when the service has no base URL for a `path`, or when the URL

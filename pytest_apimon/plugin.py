@@ -727,8 +727,8 @@ def _prefetch(session: pytest.Session, run: ApimonRun) -> set[str]:
             ledger = Ledger(ledger_path(Path(folder), str(session.config.workerinput["workerid"])))  # type: ignore[attr-defined]
         run.runner = Runner(engine.check, concurrency=run.concurrency, max_per_host=run.max_per_host,
                             retry=run.retry, host=run.host, slots=run.host_slots, ledger=ledger,
-                            # One attempt: a login and the request, each within the total deadline, plus slack.
-                            deadline=lambda itf: 2 * engine.timeout_for(itf) + 5.0 + backoff)
+                            # One attempt: its logins and requests, each within its own deadline, plus slack.
+                            deadline=lambda itf: engine.attempt_budget(itf) + 5.0 + backoff)
         run.runner.start(jobs)
     return {nodeid for nodeid, _ in jobs}
 

@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from .runstate import ApimonRun
 
 _hookimpl = HookimplMarker("pytest")  # = pytest.hookimpl, without importing pytest into the core
-HANG_GUARD_SLACK = 5.0  # seconds on top of twice the request deadline (and the longest backoff)
+HANG_GUARD_SLACK = 5.0  # seconds on top of Engine.attempt_budget (and the longest backoff)
 
 
 @dataclass
@@ -345,7 +345,8 @@ def refuse_thread_timeout(config: pytest.Config) -> None:
 def hang_guard(config: pytest.Config, retry: RetryPolicy) -> float | None:
     """Extra seconds of the per-attempt pytest-timeout guard, or None when the user set a timeout (CLI or
     ini), pytest-timeout is absent, or there is no SIGALRM (the thread method would end the whole run with
-    os._exit, see refuse_thread_timeout). The guard of an item is `2 * its request deadline + this`."""
+    os._exit, see refuse_thread_timeout). The guard of an item is `Engine.attempt_budget` (its requests' and
+    logins' deadlines) + this."""
     if not config.pluginmanager.hasplugin("timeout") or config.getoption("timeout", None) is not None \
             or config.getini("timeout") or not hasattr(signal, "SIGALRM"):
         return None
@@ -364,7 +365,7 @@ def add_markers(config: pytest.Config, run: ApimonRun, items: Sequence[Interface
     for item in items:
         if item.get_closest_marker("timeout") is None:
             # func_only: re-armed for every rerun (pytest-timeout otherwise cancels it on the first failure).
-            seconds = 2 * run.engine().timeout_for(item.interface) + guard
+            seconds = run.engine().attempt_budget(item.interface) + guard
             if seconds not in timeouts:
                 timeouts[seconds] = pytest.mark.timeout(seconds, method="signal", func_only=True)
             item.add_marker(timeouts[seconds])

@@ -18,9 +18,14 @@ from pathlib import Path
 
 import pytest
 import requests
-from localserver import LocalServer, issue_cert
+from localserver import LocalServer, RawConn, head_bytes, issue_cert
 
+from pytest_apimon.config import load_config
+from pytest_apimon.documents import Interface
+from pytest_apimon.engine import Engine
 from pytest_apimon.probe import Request, send
+from pytest_apimon.retries import HANG_GUARD_SLACK, RetryPolicy
+from pytest_apimon.runner import Runner
 
 Behaviour = Callable[[socket.socket, threading.Event], None]
 
@@ -234,3 +239,60 @@ def test_a_run_against_stalling_services_ends_and_reports_every_interface(
     assert "TLS handshake" in reasons["handshake"]
     assert "login endpoint did not answer in time" in reasons["guarded"]
 
+
+
+# --- a login slower than the interface's own deadline ----------------------------------------------------------
+
+
+def test_a_login_slower_than_the_interface_deadline_is_reported_as_the_login_not_as_a_hang(
+    local_server: LocalServer, tmp_path: Path
+) -> None:
+    # The hang guard allowed one attempt 2 x the interface's timeout + 5 s, but a check may first wait for its
+    # service's login, whose own deadline is the auth service's timeout (30 s here, 0.5 s for the interface): the
+    # waiter called a login that was still within its deadline "the check hung (hang guard)".
+    arrived, release = threading.Event(), threading.Event()
+
+    def login(conn: RawConn) -> None:
+        arrived.set()
+        release.wait(30)
+        conn.send(head_bytes(503, {"Content-Length": "0", "Connection": "close"}))
+
+    local_server.raw("POST", "/login", login)
+    write(tmp_path, "config.yaml", f"""
+        services:
+          s:
+            base_url: {local_server.url}
+            timeout: 30
+            auth: {{type: login, method: POST, path: /login, json: {{user: u}}, token_path: token}}
+    """)
+    engine = Engine(load_config(tmp_path / "config.yaml"))
+    waiter = threading.current_thread()
+    now, looks = [0.0], [0]
+
+    def clock() -> float:
+        if threading.current_thread() is waiter and now[0]:
+            looks[0] += 1  # the waiter compared the advanced clock with the attempt's budget
+        return now[0]
+
+    def advance_then_release() -> None:
+        arrived.wait(30)
+        now[0] = 60.0  # past 2 x 0.5 s + 5 s, well inside the login's 30 s deadline
+        while looks[0] < 2 and not release.wait(0.01):  # two looks: the first one's decision has been made
+            pass
+        release.set()
+
+    helper = threading.Thread(target=advance_then_release, daemon=True)
+    helper.start()
+    itf = Interface(name="x", service="s", module="m", method="GET", path="/x", timeout=0.5)
+    runner = Runner(engine.check, concurrency=1, max_per_host=1, retry=RetryPolicy(retries=0),
+                    host=lambda i: "h", clock=clock, poll=0.01,
+                    deadline=lambda i: engine.attempt_budget(i) + HANG_GUARD_SLACK)  # as plugin._prefetch
+    runner.start([("x", itf)])
+    try:
+        result = runner.result("x")
+    finally:
+        release.set()
+        runner.close()
+        engine.close()
+    assert result is not None and (result.category, result.sub) == ("unavailable", "login"), result
+    assert "login endpoint answered" in result.reason
