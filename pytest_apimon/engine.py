@@ -25,7 +25,7 @@ from .config import Config, LoginAuth, OAuth2Auth
 from .documents import Interface
 from .errors import ApimonError
 from .origins import OriginCookiePolicy, allowed, basic_credentials, host_port, split_userinfo
-from .probe import CredentialSession, Exchange, Request, new_session, send
+from .probe import CredentialSession, Exchange, Request, guard_connections, new_session, send, within_deadline
 from .redact import (
     Redactor,
     credential_header_values,
@@ -306,11 +306,19 @@ class ServiceSession(CredentialSession):
     Cookies are origin-bound as well (origins.OriginCookiePolicy): one set by 127.0.0.1:A never goes to :B.
     """
 
-    def __init__(self, base_url: str | None, origins: tuple[str, ...] = ()) -> None:
+    def __init__(self, base_url: str | None, origins: tuple[str, ...] = (), *, timeout: float = 10.0,
+                 connect_timeout: float = 5.0) -> None:
+        """`timeout`, `connect_timeout`: seconds, the service's (config.yaml). A request sent without `timeout=`
+        gets (connect_timeout, timeout) and every request the total deadline `timeout` (longer if the caller's own
+        read timeout is), as the documents' requests do (probe.send): without them a user's check against a
+        stalled service waited for ever, and pytest-timeout guards only the interface items."""
         super().__init__()
         self.base_url = base_url
         self.origins = origins
+        self.timeout = timeout
+        self.connect_timeout = min(connect_timeout, timeout)
         self.cookies.set_policy(OriginCookiePolicy())
+        guard_connections(self)
 
     def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:
         url = url.decode() if isinstance(url, bytes) else url
@@ -325,7 +333,15 @@ class ServiceSession(CredentialSession):
                 if (name.lower() in self.credential_headers or name.lower() in _ALWAYS_CREDENTIALS
                         or is_credential_header(name, value) or self._carries_secret(value)):
                     del request.headers[name]
-        return super().send(request, **kwargs)
+        total = self.timeout
+        given = kwargs.get("timeout")
+        if given is None:
+            kwargs["timeout"] = (self.connect_timeout, self.timeout)
+        else:  # the caller's own timeouts stand; the total deadline is never shorter than their read timeout
+            read = given[1] if isinstance(given, tuple) else given
+            if isinstance(read, int | float):
+                total = max(total, float(read))
+        return within_deadline(total, self.connect_timeout, lambda: super(ServiceSession, self).send(request, **kwargs))
 
 
 # Sent by a client only to carry a credential, whatever its value looks like.
@@ -335,7 +351,9 @@ _ALWAYS_CREDENTIALS = frozenset(("authorization", "proxy-authorization", "cookie
 def service_session(engine: Engine, service: str) -> ServiceSession:
     """An authenticated session for `service`: its base URL, default headers, TLS setting and token."""
     svc = engine.config.service(service)
-    sess = ServiceSession(svc.base_url, svc.origins)
+    timeout = svc.timeout or engine.config.defaults.timeout
+    sess = ServiceSession(svc.base_url, svc.origins, timeout=timeout,
+                          connect_timeout=engine.config.defaults.connect_timeout)
     sess.headers.update(svc.headers)
     sess.credential_headers.update(k.lower() for k, v in svc.headers.items() if is_credential_header(k, v))
     sess.is_known_secret = engine.redactor.is_known

@@ -594,12 +594,46 @@ def new_session(verify_tls: bool = True, pool_size: int = 10, max_redirects: int
     session.max_redirects = max_redirects
     session.cookies.set_policy(http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
     session.auth = _no_auth  # a session-level auth stops requests from reading ~/.netrc on every request
-    adapter = _DeadlineAdapter(pool_connections=pool_size, pool_maxsize=pool_size, max_retries=_STALE_RESEND)
-    session.mount("http://", adapter)
-    session.mount("https://", adapter)
+    guard_connections(session, pool_size)
     if not verify_tls:
         _quiet_insecure()
     return session
+
+
+def guard_connections(session: requests.Session, pool_size: int = 10) -> None:
+    """Mount, for http:// and https://, the adapter whose connections a total deadline can cut (send,
+    within_deadline), with the one resend after a stale keep-alive connection (_StaleConnectionResend)."""
+    adapter = _DeadlineAdapter(pool_connections=pool_size, pool_maxsize=pool_size, max_retries=_STALE_RESEND)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+
+
+def within_deadline(seconds: float, connect_timeout: float, call: Callable[[], requests.Response]
+                    ) -> requests.Response:
+    """`call()` (a Session.send on a session set up by guard_connections) cut at `seconds` after it starts, as
+    send() cuts its requests: for users' own requests (engine.ServiceSession), which run outside send().
+
+    Returns call()'s response; raises requests.Timeout ("no complete response within N s (total deadline)") when
+    the deadline cut the exchange, else whatever call() raises. A call made while a deadline already runs on this
+    thread (a redirect hop, which requests sends through Session.send again) runs under that one."""
+    if _current_guard() is not None:
+        return call()
+    guard = _DeadlineGuard(seconds + _GRACE_S, seconds, connect_timeout)
+    _local.guard = guard
+    guard.start()
+    try:
+        resp = call()
+    except Exception as exc:
+        if guard.fired:
+            raise requests.Timeout(_total_timeout_text(seconds)) from exc
+        raise
+    finally:
+        guard.finish()
+        _local.guard = None
+    if guard.fired:  # an EOF-delimited body ends "normally" when the socket is shut down
+        resp.close()
+        raise requests.Timeout(_total_timeout_text(seconds))
+    return resp
 
 
 def _no_auth(r: requests.PreparedRequest) -> requests.PreparedRequest:
@@ -713,6 +747,7 @@ def send(session: requests.Session, req: Request) -> Exchange:
     prepared.register_hook("response", [_cert_recorder(ex),
                                         *([_redirect_checker(session)] if req.follow_redirects else [])])
     guard = _DeadlineGuard(req.timeout + _GRACE_S, req.timeout, req.connect_timeout)
+    outer = _current_guard()  # a login inside a user's request (auth.SessionAuth): restored afterwards
     _local.guard = guard
     _local.fresh_only = _local.reused = _local.response_started = False
     _local.phase = None
@@ -746,7 +781,7 @@ def send(session: requests.Session, req: Request) -> Exchange:
     finally:
         ex.elapsed_ms = (time.perf_counter() - start) * 1000
         guard.finish()
-        _local.guard = None
+        _local.guard = outer
         if resp is not None:
             if not complete or guard.fired:
                 resp.raw.close()  # closes the connection: never reuse a half-read or shut-down one
@@ -885,7 +920,11 @@ def _fmt_s(seconds: float) -> str:
 
 
 def _total_timeout(req: Request) -> ProbeError:
-    return ProbeError("timeout", "total", f"no complete response within {_fmt_s(req.timeout)} s (total deadline)")
+    return ProbeError("timeout", "total", _total_timeout_text(req.timeout))
+
+
+def _total_timeout_text(seconds: float) -> str:
+    return f"no complete response within {_fmt_s(seconds)} s (total deadline)"
 
 
 def _hostport(url: str) -> str:

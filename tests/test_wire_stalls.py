@@ -296,3 +296,40 @@ def test_a_login_slower_than_the_interface_deadline_is_reported_as_the_login_not
         engine.close()
     assert result is not None and (result.category, result.sub) == ("unavailable", "login"), result
     assert "login endpoint answered" in result.reason
+
+
+# --- users' own checks (apimon_session) ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("behaviour", "needle"), [
+    # Silent: the read timeout, or on a loaded machine the watchdog 0.1 s later; dripping: only the watchdog.
+    pytest.param(hold, "E *requests.exceptions.*Timeout: *", id="silent"),
+    pytest.param(drip_status_line, "E *Timeout: no complete response within 0.5 s (total deadline)",
+                 id="status-line-dripped"),
+])
+def test_a_users_own_check_against_a_stalling_service_ends_within_the_services_timeouts(
+    pytester: pytest.Pytester, local_server: LocalServer, stallers: list[Staller], behaviour: Behaviour,
+    needle: str
+) -> None:
+    # apimon_session gave a plain requests.Session: no timeout unless the user passed one, no total deadline, and
+    # pytest-timeout guards only the interface items, so a check like this one waited for ever and the run wrote
+    # no report.
+    local_server.route("GET", "/ok/a", lambda r: {"ok": True})
+    stallers.append(staller := Staller(behaviour))
+    write(pytester.path, "config.yaml", f"""
+        defaults: {{timeout: 0.5, connect_timeout: 0.3, retries: 0}}
+        services:
+          ok: {{base_url: {local_server.url}/ok}}
+          stall: {{base_url: "http://127.0.0.1:{staller.port}"}}
+    """)
+    write(pytester.path, "pool/ok/ok.yaml", "name: a\npath: /a\n")
+    write(pytester.path, "pool/stall/test_own.py", """
+        def test_totals(apimon_session):
+            apimon_session("stall").get("/totals")
+    """)
+    result = pytester.runpytest_subprocess("--apimon", "pool", "--apimon-json", "out.json", "-p", "no:cacheprovider",
+                                           timeout=60)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines([needle])
+    records = json.loads((pytester.path / "out.json").read_text(encoding="utf-8"))["results"]
+    assert [(r["service"], r["outcome"]) for r in records if r["service"] == "ok"] == [("ok", "passed")]
