@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 import requests
-from localserver import LocalServer, RawConn, head_bytes, issue_cert
+from localserver import LocalServer, RawConn, Response, head_bytes, issue_cert
 
 from pytest_apimon.config import load_config
 from pytest_apimon.documents import Interface
@@ -333,3 +333,33 @@ def test_a_users_own_check_against_a_stalling_service_ends_within_the_services_t
     result.stdout.fnmatch_lines([needle])
     records = json.loads((pytester.path / "out.json").read_text(encoding="utf-8"))["results"]
     assert [(r["service"], r["outcome"]) for r in records if r["service"] == "ok"] == [("ok", "passed")]
+
+
+# --- the group robot at the end of the run ---------------------------------------------------------------------
+
+
+def test_a_robot_endpoint_that_drips_its_answer_cannot_hold_the_end_of_the_run(
+    pytester: pytest.Pytester, local_server: LocalServer, stallers: list[Staller]
+) -> None:
+    # The robot's POST had only requests' per-read timeout (notify.timeout): an endpoint (or a proxy in front of
+    # it) sending its answer a byte at a time kept the run from ending after the report was written.
+    local_server.route("GET", "/shop/boom", lambda r: Response(500, {}, "boom"))
+    stallers.append(robot := Staller(drip_status_line))
+    write(pytester.path, "config.yaml", f"""
+        defaults: {{retries: 0}}
+        services:
+          shop: {{base_url: {local_server.url}/shop}}
+        notify:
+          send_on: failure
+          timeout: 0.5
+          max_wait: 0
+          wecom:
+            - {{name: ops, webhook: 693a91f6-7f2e-4bc4-97a0-0ec2b1fa5aaa, base_url: "http://127.0.0.1:{robot.port}"}}
+    """)
+    write(pytester.path, "pool/shop/api.yaml", "name: boom\npath: /boom\n")
+    result = pytester.runpytest_subprocess("--apimon", "pool", "--apimon-json", "out.json", "-p", "no:cacheprovider",
+                                           timeout=60)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    records = json.loads((pytester.path / "out.json").read_text(encoding="utf-8"))["results"]
+    assert [(r["name"], r["category"]) for r in records] == [("boom", "server_error")]
+    assert "no complete response within 0.5 s" in result.stdout.str() + result.stderr.str()

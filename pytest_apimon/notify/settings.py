@@ -11,7 +11,7 @@
       outbox_max: 50              # undelivered reports kept (oldest dropped with a note)
       max_messages: 4             # more parts than this -> summary message + the report as a file
       max_wait: 90s               # total sleeping (pacing, 45009, backoff) one delivery may do
-      timeout: 10s                # per HTTP request
+      timeout: 10s                # per HTTP request: each read and the whole exchange (total deadline)
       wecom:
         - name: default
           webhook: ${WECOM_KEY}   # the key, or the whole webhook URL

@@ -23,6 +23,7 @@ import requests
 from ..errors import ApimonError
 from ..messages import MSGTYPES, say
 from ..ownership import shown as shown_owner
+from ..probe import guard_connections, within_deadline
 from .base import DeliveryResult, Notification
 from .outbox import Outbox, OutboxEntry
 from .settings import NotifySettings, WeComRobot, mask_key
@@ -126,7 +127,10 @@ class WeComNotifier:
                  sleep: Callable[[float], None] = time.sleep, rate_limit_wait: float = 61.0,
                  backoff: float = 1.0) -> None:
         self.settings, self.outbox = settings, outbox
-        self.session = session or requests.Session()
+        if session is None:  # connections the total deadline in _call can cut (probe.within_deadline)
+            session = requests.Session()
+            guard_connections(session)
+        self.session = session
         self.clock, self.sleep = clock, sleep
         self.rate_limit_wait, self.backoff = rate_limit_wait, backoff
         self._pacers: dict[str, list[Pacer]] = {}
@@ -475,7 +479,10 @@ class WeComNotifier:
                 budget.take(wait)
             code: int | None = None
             try:
-                response = self.session.post(url, data=body, headers=headers, timeout=self.settings.timeout)
+                # notify.timeout bounds each read and, as a total deadline, the whole exchange: an endpoint (or a
+                # proxy) answering a byte at a time would otherwise hold the end of the run for ever.
+                response = within_deadline(self.settings.timeout, self.settings.timeout, lambda: self.session.post(
+                    url, data=body, headers=headers, timeout=self.settings.timeout))
                 if paced:
                     for p in pacers:
                         p.record()  # failed sends are said to count toward the limit too
