@@ -301,15 +301,18 @@ def test_a_login_slower_than_the_interface_deadline_is_reported_as_the_login_not
 # --- users' own checks (apimon_session) ------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("behaviour", "needle"), [
+_DRIPPED = "E *Timeout: no complete response within 0.5 s (total deadline)"
+
+
+@pytest.mark.parametrize(("behaviour", "needle", "extra"), [
     # Silent: the read timeout, or on a loaded machine the watchdog 0.1 s later; dripping: only the watchdog.
-    pytest.param(hold, "E *requests.exceptions.*Timeout: *", id="silent"),
-    pytest.param(drip_status_line, "E *Timeout: no complete response within 0.5 s (total deadline)",
-                 id="status-line-dripped"),
+    pytest.param(hold, "E *requests.exceptions.*Timeout: *", [], id="silent"),
+    pytest.param(drip_status_line, _DRIPPED, [], id="status-line-dripped"),
+    pytest.param(drip_status_line, _DRIPPED, ["-n", "2"], id="status-line-dripped-xdist"),
 ])
 def test_a_users_own_check_against_a_stalling_service_ends_within_the_services_timeouts(
     pytester: pytest.Pytester, local_server: LocalServer, stallers: list[Staller], behaviour: Behaviour,
-    needle: str
+    needle: str, extra: list[str]
 ) -> None:
     # apimon_session gave a plain requests.Session: no timeout unless the user passed one, no total deadline, and
     # pytest-timeout guards only the interface items, so a check like this one waited for ever and the run wrote
@@ -328,7 +331,7 @@ def test_a_users_own_check_against_a_stalling_service_ends_within_the_services_t
             apimon_session("stall").get("/totals")
     """)
     result = pytester.runpytest_subprocess("--apimon", "pool", "--apimon-json", "out.json", "-p", "no:cacheprovider",
-                                           timeout=60)
+                                           *extra, timeout=60)
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     result.stdout.fnmatch_lines([needle])
     records = json.loads((pytester.path / "out.json").read_text(encoding="utf-8"))["results"]
