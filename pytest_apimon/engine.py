@@ -341,7 +341,8 @@ class ServiceSession(CredentialSession):
             read = given[1] if isinstance(given, tuple) else given
             if isinstance(read, int | float):
                 total = max(total, float(read))
-        return within_deadline(total, self.connect_timeout, lambda: super(ServiceSession, self).send(request, **kwargs))
+        send = super().send
+        return within_deadline(total, self.connect_timeout, lambda: send(request, **kwargs))
 
 
 # Sent by a client only to carry a credential, whatever its value looks like.
