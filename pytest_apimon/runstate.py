@@ -103,9 +103,12 @@ class ApimonRun:
             from .engine import Engine
             from .tokencache import TokenCache
 
-            # Another process's login holds the lock at most about one login request long; waiting longer would
-            # hold this service's threads past their hang guard.
-            wait = self.config.defaults.timeout + self.config.defaults.connect_timeout
+            # Another process's login holds the lock at most about one login request long (the longest login
+            # deadline of any service); waiting less made a worker give up while another worker's slow login was
+            # still within its deadline and log in a second time. Engine.attempt_budget counts this wait.
+            d = self.config.defaults
+            wait = max([d.timeout, *(s.timeout or d.timeout for s in self.config.services.values()
+                                     if s.auth is not None)]) + d.connect_timeout
             cache = (TokenCache(self.token_dir, lock_timeout=wait, create=not self.token_dir_is_temp)
                      if self.token_dir is not None else None)
             self._engine = Engine(self.config, self.redactor, pool_size=self.max_per_host,

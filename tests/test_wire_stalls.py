@@ -366,3 +366,38 @@ def test_a_robot_endpoint_that_drips_its_answer_cannot_hold_the_end_of_the_run(
     records = json.loads((pytester.path / "out.json").read_text(encoding="utf-8"))["results"]
     assert [(r["name"], r["category"]) for r in records] == [("boom", "server_error")]
     assert "no complete response within 0.5 s" in result.stdout.str() + result.stderr.str()
+
+
+def test_a_login_slower_than_the_default_timeout_is_tried_once_under_xdist(
+    pytester: pytest.Pytester, local_server: LocalServer
+) -> None:
+    # A worker waited for another worker's login (the token cache's lock) only defaults.timeout + connect_timeout:
+    # with a service timeout longer than that, it gave up while the other's login was still within its deadline
+    # and logged in a second time ("logins 2", one login per run promised).
+    logins = []
+    release = threading.Event()
+
+    def login(conn: RawConn) -> None:
+        logins.append(conn.req.client_port)
+        release.wait(30)  # silent until the client's login deadline (2 s) ends the exchange
+
+    local_server.raw("POST", "/login", login)
+    write(pytester.path, "config.yaml", f"""
+        defaults: {{timeout: 0.3, connect_timeout: 0.2, retries: 0}}
+        services:
+          s:
+            base_url: {local_server.url}
+            timeout: 2
+            auth: {{type: login, method: POST, path: /login, json: {{user: u}}, token_path: token}}
+    """)
+    write(pytester.path, "pool/s/x.yaml", "interfaces:\n  - {name: a, path: /a}\n  - {name: b, path: /b}\n")
+    try:
+        result = pytester.runpytest_subprocess("--apimon", "pool", "--apimon-json", "out.json", "-p",
+                                               "no:cacheprovider", "-n", "2", timeout=60)
+    finally:
+        release.set()
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    records = json.loads((pytester.path / "out.json").read_text(encoding="utf-8"))["results"]
+    assert sorted((r["name"], r["category"], r["sub"]) for r in records) == [("a", "timeout", "login"),
+                                                                           ("b", "timeout", "login")]
+    assert len(logins) == 1
