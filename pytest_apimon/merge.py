@@ -160,11 +160,7 @@ def _list_lost(merged: Merged, plan: list[list], whole: set[int], results: dict[
     gives it (cut short, hand-edited) must not hide that interface: it is listed as not checked, as an interface
     an xdist worker took down with it is (collector.py), so the merge exits 2 and its state is kept."""
     lost = [row for row in plan if row[4] in whole and row[0] not in results]
-    for nodeid, service, module, name, index in lost:
-        merged.run.results.append(InterfaceResult(
-            nodeid=nodeid, service=service, module=module, name=name, outcome=Outcome.SKIPPED, unchecked=True,
-            reason=f"not checked: shard {index}/{merged.total}'s results file has no record of it"))
-        merged.unchecked_ids.add(nodeid)
+    _not_checked(merged, lost, "'s results file has no record of it", unchecked=True)
     for index in sorted({row[4] for row in lost}):
         merged.problems.append(f"shard {index}/{merged.total}: its results file lacks "
                                f"{sum(row[4] == index for row in lost)} interface(s) of its plan "
@@ -190,9 +186,7 @@ def read_shards(paths: Sequence[Path], env: str | None = None) -> Merged:
                             if glob.has_magic(str(path)) else f"{path}: no such file (no results arrived there)")
         except _Unusable as exc:
             unusable.append(str(exc))
-    docs = _agreeing(docs, env, unusable)
-    totals = sorted({shard.total for _, shard, _ in docs})
-    envs = sorted({str(doc.get("env", "")) for _, _, doc in docs})
+    docs = _agreeing(docs, env, unusable)  # one N and one environment from here on
     results: dict[str, InterfaceResult] = {}
     seen: list[int] = []
     started, finished = [], []
@@ -209,12 +203,13 @@ def read_shards(paths: Sequence[Path], env: str | None = None) -> Merged:
         started.append(float(doc.get("started_at_epoch") or time.time()))
         finished.append(float(doc.get("finished_at_epoch") or time.time()))
         complete = complete and bool(doc.get("selection_complete", False))
-        plan = plan or [row for row in doc.get("plan") or () if isinstance(row, list) and len(row) == 5]
+        plan = plan or list(doc.get("plan") or ())  # rows checked by _read
         for record in doc["results"]:
             results[str(record["nodeid"])] = InterfaceResult.from_dict(record)
     now = time.time()
-    merged = Merged(RunResult(min(started, default=now), max(finished, default=now), envs[0] if docs else "",
-                              list(results.values())), totals[0] if docs else 0,
+    merged = Merged(RunResult(min(started, default=now), max(finished, default=now),
+                              str(docs[0][2].get("env", "")) if docs else "", list(results.values())),
+                    docs[0][1].total if docs else 0,
                     sorted(set(seen)), complete, problems, unusable, len(plan) if plan else None)
     if merged.missing:
         merged.problems.append(
@@ -222,14 +217,21 @@ def read_shards(paths: Sequence[Path], env: str | None = None) -> Merged:
             + ": their interfaces were not checked (listed as skipped)")
         # Not checked is not healthy and not down: skipped, with the reason, and the selection is incomplete
         # so the state keeps what it knew about them.
-        for nodeid, service, module, name, index in plan:
-            if index in merged.missing and nodeid not in results:
-                merged.run.results.append(InterfaceResult(
-                    nodeid=nodeid, service=service, module=module, name=name, outcome=Outcome.SKIPPED,
-                    reason=f"not checked: shard {index}/{merged.total} reported no results"))
-                merged.unchecked_ids.add(nodeid)
+        _not_checked(merged, [row for row in plan if row[4] in merged.missing and row[0] not in results],
+                     " reported no results", unchecked=False)
     _list_lost(merged, plan, whole, results)
     return merged
+
+
+def _not_checked(merged: Merged, rows: list[list], why: str, *, unchecked: bool) -> None:
+    """Each plan row ([node id, service, module, name, shard index]) as a skipped result "not checked: shard
+    K/N" + `why`, its node id in `merged.unchecked_ids`. `unchecked` also marks the result itself
+    (InterfaceResult.unchecked), as the interfaces an xdist worker took down with it are (collector.py)."""
+    for nodeid, service, module, name, index in rows:
+        merged.run.results.append(InterfaceResult(
+            nodeid=nodeid, service=service, module=module, name=name, outcome=Outcome.SKIPPED, unchecked=unchecked,
+            reason=f"not checked: shard {index}/{merged.total}{why}"))
+        merged.unchecked_ids.add(nodeid)
 
 
 def _junit_names(nodeid: str) -> tuple[str, str]:
