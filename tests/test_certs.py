@@ -531,10 +531,23 @@ def test_verify_off_expired_certificate_fails_as_cert(tmp_path: Path, old: Local
                              f"(notAfter {certs.fmt_not_after(expired.not_after)})")
 
 
-def test_verification_turned_off_on_purpose_warns_nobody(pytester: pytest.Pytester, five: LocalServer,
-                                                         local_server: LocalServer) -> None:
+@pytest.mark.parametrize(("strict", "env"), [
+    ([], {}),
+    (["-W", "error"], {}), (["-W", "error", "-n", "2"], {}), (["-o", "filterwarnings=error"], {}),
+    ([], {"PYTHONWARNINGS": "error"}), (["-n", "2"], {"PYTHONWARNINGS": "error"}),
+], ids=["default", "W_error", "W_error_n2", "ini_error", "PYTHONWARNINGS_error", "PYTHONWARNINGS_error_n2"])
+def test_verification_turned_off_on_purpose_warns_nobody_and_fails_nothing(
+        pytester: pytest.Pytester, five: LocalServer, local_server: LocalServer, monkeypatch: pytest.MonkeyPatch,
+        strict: list[str], env: dict[str, str]) -> None:
     """verify_tls: false is the user's explicit choice: urllib3's InsecureRequestWarning (English, one per
-    request thread) must not reach the run's warnings summary."""
+    request thread) must not reach the run's warnings summary, nor fail a healthy check where warnings are
+    errors. Teams run pytest with `-W error` or `filterwarnings = error`, which pytest applies after the plugin's
+    ini filter: the warning raised in a Runner thread reported the service failed ("无法处理…的请求：
+    InsecureRequestWarning"; a red team, with the sample pool's `portal`, in 5 of 8 runs with -n 2). The
+    interpreter's own -W (PYTHONWARNINGS) also applies between pytest's per-item filters, where the Runner's
+    threads send requests too (prefetch)."""
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
     local_server.route("GET", "/ok", lambda r: {"ok": True})
     # Another service's items come first: the HTTPS requests then run inside their warning contexts, as in the
     # sample pool (pytest resets warning filters per item; the Runner's threads do not follow items).
@@ -547,46 +560,6 @@ def test_verification_turned_off_on_purpose_warns_nobody(pytester: pytest.Pytest
         (pool / "api.yaml").write_text("".join(f"- name: ok{i}\n  path: /ok\n" for i in range(count)),
                                        encoding="utf-8")
     # A fresh process: the outer run's own warning filters must not hide the warning from the test.
-    result = pytester.runpytest_subprocess("--apimon", "pool")
-    result.assert_outcomes(passed=40)
-    assert "InsecureRequestWarning" not in result.stdout.str()
-
-
-@pytest.mark.parametrize("strict", [["-W", "error"], ["-W", "error", "-n", "2"], ["-o", "filterwarnings=error"]],
-                         ids=["W_error", "W_error_n2", "ini_error"])
-def test_verification_off_is_no_failure_where_warnings_are_errors(
-        pytester: pytest.Pytester, five: LocalServer,
-        local_server: LocalServer, strict: list[str]) -> None:
-    """Teams run pytest with warnings as errors (`-W error`, `filterwarnings = error`). pytest applies those after the
-    plugin's ini filter for InsecureRequestWarning, so the warning raised in a Runner thread and a healthy
-    verify_tls: false service was reported as failed ("无法处理…的请求：InsecureRequestWarning"). Found by the red
-    team with the sample pool's `portal` (5 of 8 runs with -n 2 failed; 0 of 8 before the start-up change, which
-    only moved the timing)."""
-    local_server.route("GET", "/ok", lambda r: {"ok": True})
-    (pytester.path / "config.yaml").write_text(
-        f"services:\n  a_plain:\n    base_url: {local_server.url}\n"
-        f"  shop:\n    base_url: {five.url}\n    verify_tls: false\n", encoding="utf-8")
-    for service, count in (("a_plain", 20), ("shop", 20)):
-        pool = pytester.path / "pool" / service
-        pool.mkdir(parents=True)
-        (pool / "api.yaml").write_text("".join(f"- name: ok{i}\n  path: /ok\n" for i in range(count)),
-                                       encoding="utf-8")
     result = pytester.runpytest_subprocess("--apimon", "pool", *strict)
-    result.assert_outcomes(passed=40)
-    assert "InsecureRequestWarning" not in result.stdout.str()
-
-
-@pytest.mark.parametrize("xdist", [[], ["-n", "2"]], ids=["inprocess", "n2"])
-def test_verification_off_is_no_failure_under_pythonwarnings_error(
-        pytester: pytest.Pytester, five: LocalServer, monkeypatch: pytest.MonkeyPatch, xdist: list[str]) -> None:
-    """The interpreter's own `-W error` (PYTHONWARNINGS=error) applies outside pytest's per-item filters too: the
-    Runner's threads also send requests between items and ahead of them (prefetch)."""
-    monkeypatch.setenv("PYTHONWARNINGS", "error")
-    (pytester.path / "config.yaml").write_text(
-        f"services:\n  shop:\n    base_url: {five.url}\n    verify_tls: false\n", encoding="utf-8")
-    pool = pytester.path / "pool" / "shop"
-    pool.mkdir(parents=True)
-    (pool / "api.yaml").write_text("".join(f"- name: ok{i}\n  path: /ok\n" for i in range(40)), encoding="utf-8")
-    result = pytester.runpytest_subprocess("--apimon", "pool", *xdist)
     result.assert_outcomes(passed=40)
     assert "InsecureRequestWarning" not in result.stdout.str()
