@@ -410,7 +410,7 @@ PHRASES: dict[str, tuple[str, str]] = {
     "shards.lead_back": ("每个分片都已上报结果（缺失自 {since} 起）",
                          "every shard reported results again (missing since {since})"),
     "shards.held": ("；分片 {shards} 仍未上报（已通知过）", "; shard {shards} still missing (already announced)"),
-    # a -k/-m/--lf subset run: announced-down interfaces it did not select (alerts._down_elsewhere, alerts.title)
+    # a -k/-m/--lf subset run: announced-down interfaces it did not select (alerts.down_elsewhere, alerts.title)
     "subset.verdict": ("所选 {n} 个接口通过，另有 {down} 个故障未恢复（本次未检查）",
                        "{n} selected passed, {down} still down (not checked this run)"),
     "subset.note": ("故障未恢复（本次未选中，未检查）：{names}", "still down, not selected this run: {names}"),
@@ -862,6 +862,7 @@ _STATE_LOST = "把它移走即可重新开始；历史和告警记忆将丢失"
 def _state_problem(text: str) -> str:
     """sqlite3's message, or the run memory's JSON error, in Chinese where known (else as the library wrote it)."""
     return _SQLITE_ERRORS.get(text) or _os_error(text)
+
 
 _first(r"cannot use the state database (.*?): (.*) \(move it away to start afresh; the history and alert memory will "
        r"be lost\)",

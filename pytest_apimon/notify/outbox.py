@@ -20,7 +20,6 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import math
 import re
 import secrets
 import time
@@ -29,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from ..atomicfile import atomic_write, is_temporary
+from ..results import finite_number
 
 log = logging.getLogger("pytest_apimon.notify.outbox")
 
@@ -85,7 +85,7 @@ def _fits(value: Any, kinds: tuple[type, ...]) -> bool:
     if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
         return False
     if isinstance(value, float):
-        return math.isfinite(value)
+        return finite_number(value)
     return not isinstance(value, list) or all(isinstance(step, dict) for step in value)
 
 
