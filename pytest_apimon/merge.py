@@ -167,6 +167,25 @@ def _list_lost(merged: Merged, plan: list[list], whole: set[int], results: dict[
                                "(listed as not checked)")
 
 
+def _take_records(docs: list[tuple[Path, Shard, dict]], plan: list[list], seen: list[int],
+                  results: dict[str, InterfaceResult], problems: list[str]) -> None:
+    """Every file's records into `results` (a shard given twice: its later file wins). A record of an interface
+    the plan gives to another shard whose own file arrived is not used: that shard checked it, and a stray or
+    hand-merged copy (say, passed) given last must not hide its failure; the file holding it is named."""
+    owner = {str(row[0]): row[4] for row in plan}
+    for path, shard, doc in docs:
+        foreign: dict[int, int] = {}
+        for record in doc["results"]:
+            nodeid = str(record["nodeid"])
+            index = owner.get(nodeid, shard.index)
+            if index != shard.index and index in seen:
+                foreign[index] = foreign.get(index, 0) + 1
+                continue
+            results[nodeid] = InterfaceResult.from_dict(record)
+        problems.extend(f"{path}: holds {count} interface(s) of shard {index}/{shard.total}, whose own results "
+                        "file is used for them" for index, count in sorted(foreign.items()))
+
+
 def read_shards(paths: Sequence[Path], env: str | None = None) -> Merged:
     """Read shard files. A path that does not exist (a shard job that wrote nothing; an unexpanded shell glob)
     is a shard that did not report; a file that cannot be used (unreadable, not a shard's results, a field of
@@ -204,8 +223,7 @@ def read_shards(paths: Sequence[Path], env: str | None = None) -> Merged:
         finished.append(float(doc.get("finished_at_epoch") or time.time()))
         complete = complete and bool(doc.get("selection_complete", False))
         plan = plan or list(doc.get("plan") or ())  # rows checked by _read
-        for record in doc["results"]:
-            results[str(record["nodeid"])] = InterfaceResult.from_dict(record)
+    _take_records(docs, plan, seen, results, problems)
     now = time.time()
     merged = Merged(RunResult(min(started, default=now), max(finished, default=now),
                               str(docs[0][2].get("env", "")) if docs else "", list(results.values())),

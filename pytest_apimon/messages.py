@@ -790,6 +790,9 @@ _first(r"(.*): (results\[\d+\]\.\w+|field '\w+'|plan\[\d+\]|results\[\d+\]): exp
 _first(r"(.*): shard (\S+) of environment '(.*)' does not belong with the other files \(shards of (\d+) of "
        r"environment '(.*)'\): not used",
        r"\1：分片 \2（环境 '\3'）与其他文件不属于同一次拆分（其他文件为 \4 个分片、环境 '\5'）：未使用")
+_first(r"(.*): holds (\d+) interface\(s\) of shard (\S+), whose own results file is used for them",
+       r"\1：含有分片 \3 的 \2 个接口，这些接口以该分片自己的结果文件为准")
+_first(r"expected K/N with 1 ≤ K ≤ N \(e\.g\. 2/3\), got (.*)", r"应为 K/N，且 1 ≤ K ≤ N（例如 2/3），实际为 \1")
 _first(r"shard (\S+) given twice \((.*)\): its later file wins", r"分片 \1 给出了两次（\2）：以后一个文件为准")
 _first(r"shard (\S+): its results file lacks (\d+) interface\(s\) of its plan \(listed as not checked\)",
        r"分片 \1：结果文件缺少其计划中的 \2 个接口（列为未检查）")

@@ -192,3 +192,42 @@ def test_a_shard_file_without_its_planned_records_does_not_hide_them(tmp_path: P
     assert any("lacks 1 interface(s) of its plan" in line for line in out)
     doc["selection_complete"] = False  # a -k subset: what it left out was not selected, not lost
     assert run_merge(tmp_path, json.dumps(doc).encode())[0] == 0
+
+
+@pytest.mark.parametrize("order", ["owner-first", "owner-last"])
+def test_a_shard_file_with_another_shards_records_never_hides_their_failure(tmp_path: Path, order: str) -> None:
+    """Found by the red team (a hand-built shard file): shard 2's file also held shard 1's interfaces, as
+    passed, while shard 1's own file had them failed. The file given last won, so the merge said 100 % passed
+    and exited 0 while shard 1's interfaces were down. The plan names the shard that checked each interface:
+    its record is used, whichever order the files come in, and the file holding the other shard's records is
+    named."""
+    (tmp_path / "config.yaml").write_text("env: prod\n", "utf-8")
+    (tmp_path / "results-1.json").write_text(shard_text(1, failing=True), "utf-8")
+    doc = json.loads(shard_text(2))
+    foreign = json.loads(shard_text(1))["results"]  # the same interfaces, passed
+    doc["results"] += foreign
+    (tmp_path / "results-2.json").write_text(json.dumps(doc), "utf-8")
+    paths = [tmp_path / "results-1.json", tmp_path / "results-2.json"]
+    out: list[str] = []
+    code = finish(paths if order == "owner-first" else paths[::-1], load_config(tmp_path / "config.yaml"),
+                  lang="en", outputs=Outputs(json="out.json"), echo=out.append, echo_err=out.append, cwd=tmp_path)
+    records = {r["nodeid"]: r for r in json.loads((tmp_path / "out.json").read_text("utf-8"))["results"]}
+    assert [records[row[0]]["outcome"] for row in PLAN if row[4] == 1] == ["failed", "failed"]
+    assert code == 1
+    assert any("results-2.json" in line and "shard 1/2" in line for line in out), out
+
+
+@pytest.mark.parametrize("shard", ["0/2", "1/0", "3/2"])
+def test_a_bad_shard_field_is_named_in_chinese(tmp_path: Path, shard: str) -> None:
+    """Found by the red team: in a zh merge the reason for a bad `shard` field stayed English
+    ("字段 'shard'：expected K/N with 1 ≤ K ≤ N (e.g. 2/3), got '0/2'")."""
+    doc = json.loads(shard_text(2))
+    doc["shard"] = shard
+    (tmp_path / "config.yaml").write_text("env: prod\n", "utf-8")
+    (tmp_path / "results-1.json").write_text(shard_text(1), "utf-8")
+    (tmp_path / "results-2.json").write_text(json.dumps(doc), "utf-8")
+    err: list[str] = []
+    code = finish([tmp_path / "results-1.json", tmp_path / "results-2.json"], load_config(tmp_path / "config.yaml"),
+                  lang="zh", outputs=Outputs(), echo=lambda _: None, echo_err=err.append, cwd=tmp_path)
+    assert code == 4
+    assert err and all("results-2.json" in line and "expected" not in line and "应为 K/N" in line for line in err)
