@@ -76,6 +76,11 @@ def damage(draw: st.DrawFn) -> tuple[str, Any]:
 @example(hurt=("field", ("target", [])), dropped=None)  # the robot lookup
 @example(hurt=("steps", [{}]), dropped=None)  # a message without its kind
 @example(hurt=("steps", [{"kind": "\ud800"}]), dropped=None)  # a lone surrogate: cannot be written back
+# Found by the red team: a time past what datetime renders (valid JSON) made the delayed note raise
+# OverflowError, so this run's own report stayed in the outbox too and the terminal said nothing of WeCom.
+@example(hurt=("field", ("run_started_at", 1e308)), dropped=None)
+@example(hurt=("field", ("run_started_at", 10**20)), dropped=None)
+@example(hurt=("field", ("run_started_at", -(2**40))), dropped=None)
 def test_a_damaged_outbox_never_holds_back_the_next_report(hurt: tuple[str, Any], dropped: Any) -> None:
     clock = FakeClock()
     with FakeWeCom(clock=clock.now) as fake, _tmp() as box:

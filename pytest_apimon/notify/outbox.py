@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from ..atomicfile import atomic_write, is_temporary
-from ..results import finite_number
+from ..results import EPOCH_MAX, finite_number
 
 log = logging.getLogger("pytest_apimon.notify.outbox")
 
@@ -76,6 +76,9 @@ class OutboxEntry:
             if key in fields and not _fits(fields[key], kinds):
                 raise ValueError(f"field {key!r}: expected {kinds[0].__name__}"
                                  + (" of objects" if key == "steps" else ""))
+        for key in ("run_started_at", "stored_at"):  # rendered as times: beyond datetime's range they raise
+            if key in fields and not finite_number(fields[key], 0, EPOCH_MAX):
+                raise ValueError(f"field {key!r}: expected epoch seconds between 0 and {EPOCH_MAX:.0f}")
         return cls(**fields, path=path)
 
 

@@ -351,7 +351,7 @@ class WeComNotifier:
         (tests/test_fuzz_outbox.py). This run's own report is built here: its errors are raised."""
         try:
             return self._deliver_entry(robot, entry, budget, result, mine)
-        except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError, ArithmeticError) as exc:
             if mine:
                 raise
             return self._set_aside(robot, entry, result, exc)
