@@ -688,6 +688,13 @@ def _char_forms(char: str) -> str:
              *(f"{amp}{re.escape(n)}" for n in names), json_escape]
     if char == "/":
         forms.append(r"\\/")
+    # Percent-encoded (RFC 3986 2.1: hex in either case): URL encoders differ in which characters they keep
+    # (JavaScript's encodeURIComponent keeps ! ~ * ' ( ), URLSearchParams escapes ! and ~) and in the case of
+    # the hex (.NET's HttpUtility.UrlEncode writes %2f), so each character may come either way; a space also
+    # as + (form encoding). tests/test_redact_framework_escapes.py
+    forms.append("".join(f"%{hexdigits(f'{byte:02x}')}" for byte in char.encode("utf-8", "surrogatepass")))
+    if char == " ":
+        forms.append(r"\+")
     return "(?:" + "|".join(forms) + ")"
 
 

@@ -62,6 +62,14 @@ PUNCT = "P@ss!word#2024~"
     pytest.param(LATIN, "<p>Gr&uuml;&szlig;e-Passwort-9</p>", id="named-refs-latin"),
     # OWASP ESAPI encodeForHTML (cited by 64634b7): every non-alphanumeric but , . - _ space
     pytest.param(PUNCT, "<td>P&#x40;ss&#x21;word&#x23;2024&#x7e;</td>", id="esapi"),
+    # Found by a later red team: URL encoders that keep other characters than Python's quote, or write lower-case
+    # hex (RFC 3986 2.1 makes the case equivalent). JavaScript encodeURIComponent keeps ! ' ( ) * ~
+    pytest.param(PUNCT, '{"error": "bad redirect ?next=/a&p=P%40ss!word%232024~"}', id="js-encodeuricomponent"),
+    # WHATWG URLSearchParams (Node, browsers): ! and ~ escaped, space as +
+    pytest.param(PUNCT, "GET /cb?p=P%40ss%21word%232024%7E", id="urlsearchparams"),
+    # .NET System.Web.HttpUtility.UrlEncode: lower-case hex
+    pytest.param(TOKEN, "redirect to /cb?state=tok-Zq9%2fLm2%2bXy7%3dAbC", id="dotnet-urlencode-lower-hex"),
+    pytest.param(CJK, "/cb?p=%e5%af%86%e7%a0%81Secret-2024", id="dotnet-urlencode-cjk"),
 ])
 def test_a_secret_echoed_by_a_common_framework_is_masked(secret: str, echoed: str) -> None:
     out = Redactor([secret]).text(echoed)
